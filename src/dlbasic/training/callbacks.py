@@ -1,0 +1,37 @@
+"""Trainer callbacks: small objects the `Trainer` calls at fixed points of its loop.
+
+Order within one epoch: `on_epoch_start` -> per batch (`on_batch_start`, forward, loss,
+`on_after_backward`, optimizer step, `on_batch_end`) -> validation -> `on_epoch_end`.
+A callback may set `trainer.stop_training = True`. Callbacks with state (early stopping)
+implement `state_dict`/`load_state_dict` so `--resume` restores them with the checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dlbasic.training.trainer import Trainer
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def on_batch_start(self, trainer: Trainer) -> None: ...
+
+    def on_after_backward(self, trainer: Trainer) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, logs: dict[str, float]) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

@@ -1,0 +1,53 @@
+"""The `dlbasic` command: parses arguments and calls the library.
+
+Each sub-command lives in `dlbasic.commands.<name>` and provides `register(subparsers)`,
+which adds its parser and sets `func` to a function taking the parsed arguments.
+A `UserError` is printed in one line with its hint and exit code 2; bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from dlbasic import __version__
+from dlbasic.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import dlbasic.commands as commands
+
+    parser = argparse.ArgumentParser(
+        prog="dlbasic",
+        description="Deep-learning basics as software: train models, measure claims, compare methods.",
+        epilog="Run `dlbasic COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"dlbasic {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"dlbasic.commands.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except UserError as e:
+        print(f"dlbasic {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"dlbasic {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

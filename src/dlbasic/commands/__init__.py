@@ -1,0 +1,1 @@
+"""Sub-commands of `dlbasic`, one module each (see `dlbasic.cli`)."""

@@ -1,0 +1,119 @@
+"""Non-maximum suppression, plain and class-aware, exactly equal to the greedy definition.
+
+Greedy NMS (as in R-CNN, Girshick et al. 2014, https://arxiv.org/abs/1311.2524): visit boxes by
+decreasing score (ties: lower index first) and keep a box unless a kept box of the same class
+overlaps it with IoU > `iou_threshold`. The result is that list of kept indices, in visiting order.
+
+Vectorized in blocks: visit the score order `BLOCK` boxes at a time; resolve a block by greedy
+selection over its boolean [block, block] IoU mask, then suppress every later live box hit by a
+kept one with a single [kept, live] IoU. Suppressed boxes are never compared again (torchvision's
+CPU kernel skips them the same way, one box at a time). A full N x N IoU matrix followed by the
+greedy pass is also exact, but was slower at 5,000 boxes in our measurements (it compares boxes
+that are already suppressed); so was a sparse variant listing only the x-overlapping pairs.
+
+Every path computes IoU with the arithmetic of `boxes.pairwise_inter_union`, so decisions at the
+threshold are bit-identical to a literal loop. Class-aware NMS only compares boxes of equal class,
+rather than torchvision's coordinate-offset trick, which changes the IoU's rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+BLOCK = 256  # boxes resolved per step of the blocked strategy
+
+
+def _over_matrix(b1: Tensor, b2: Tensor, thr: float) -> Tensor:
+    """IoU(b1[i], b2[j]) > thr for Tensor[N, 4] x Tensor[M, 4] -> bool Tensor[N, M]."""
+    lt = torch.maximum(b1[:, None, :2], b2[None, :, :2])  # [N, M, 2]
+    rb = torch.minimum(b1[:, None, 2:], b2[None, :, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]  # [N, M]
+    area1 = (b1[:, 2] - b1[:, 0]) * (b1[:, 3] - b1[:, 1])
+    area2 = (b2[:, 2] - b2[:, 0]) * (b2[:, 3] - b2[:, 1])
+    return inter / (area1[:, None] + area2[None, :] - inter) > thr  # 0 / 0 = nan compares False
+
+
+def _greedy_blocked(b: Tensor, cls: Tensor | None, thr: float) -> Tensor:
+    """Suppressed mask (score order), resolving BLOCK boxes per step; see the module docstring."""
+    n = len(b)
+    alive = torch.ones(n, dtype=torch.bool)
+    for s in range(0, n, BLOCK):
+        e = min(s + BLOCK, n)
+        idx = s + torch.nonzero(alive[s:e])[:, 0]
+        if len(idx) == 0:
+            continue
+        over = _over_matrix(b[idx], b[idx], thr)
+        if cls is not None:
+            over &= cls[idx][:, None] == cls[idx][None, :]
+        over = torch.triu(over, diagonal=1).numpy()
+        dead = np.zeros(len(idx), dtype=bool)
+        for r in range(len(idx)):  # greedy selection inside the block
+            if not dead[r]:
+                dead |= over[r]
+        alive[idx[torch.from_numpy(dead)]] = False
+        kept = idx[torch.from_numpy(~dead)]
+        rest = e + torch.nonzero(alive[e:])[:, 0]
+        if len(rest):
+            hit = _over_matrix(b[kept], b[rest], thr)  # [kept, live later boxes]
+            if cls is not None:
+                hit &= cls[kept][:, None] == cls[rest][None, :]
+            alive[rest[hit.any(0)]] = False
+    return ~alive
+
+
+def _nms(boxes: Tensor, scores: Tensor, classes: Tensor | None, iou_threshold: float) -> Tensor:
+    if boxes.dim() != 2 or boxes.shape[-1] != 4 or scores.shape != boxes.shape[:1]:
+        shapes = f"{tuple(boxes.shape)}, {tuple(scores.shape)}"
+        raise ValueError(f"expected boxes [N, 4] and scores [N], got {shapes}")
+    if not iou_threshold >= 0:
+        raise ValueError(f"iou_threshold must be >= 0, got {iou_threshold}")
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    device = boxes.device
+    order = torch.argsort(scores.detach().cpu(), descending=True, stable=True)
+    b = boxes.detach().cpu()[order].contiguous()
+    cls = None if classes is None else classes.detach().cpu()[order]
+    suppressed = _greedy_blocked(b, cls, iou_threshold)
+    return order[~suppressed].to(device)
+
+
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+    """Greedy non-maximum suppression.
+
+    Args:
+        boxes: Tensor[N, 4] xyxy. Degenerate boxes (zero or negative width) overlap nothing.
+        scores: Tensor[N]; ties are visited in index order.
+        iou_threshold: a box is dropped when IoU > iou_threshold with a kept, higher-ranked box.
+
+    Returns:
+        Tensor[K] int64 indices of the kept boxes, by decreasing score.
+
+    >>> boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [20.0, 20.0, 30.0, 30.0]])
+    >>> nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+    tensor([0, 2])
+    """
+    return _nms(boxes, scores, None, iou_threshold)
+
+
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+    """Class-aware greedy NMS: boxes of different `idxs` (classes, images) never suppress each other.
+
+    Args:
+        boxes: Tensor[N, 4] xyxy.
+        scores: Tensor[N].
+        idxs: Tensor[N] int64 category (or image) of each box.
+        iou_threshold: as in `nms`.
+
+    Returns:
+        Tensor[K] int64 indices of the kept boxes, by decreasing score.
+
+    >>> boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [0.0, 0.0, 10.0, 9.0]])
+    >>> batched_nms(boxes, torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 1, 0]), 0.5)
+    tensor([0, 1])
+    """
+    if idxs.shape != scores.shape:
+        raise ValueError(f"idxs must have shape {tuple(scores.shape)}, got {tuple(idxs.shape)}")
+    return _nms(boxes, scores, idxs, iou_threshold)

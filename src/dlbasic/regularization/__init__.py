@@ -1,5 +1,6 @@
 """Regularization: early stopping, weight penalties, noise, label smoothing, Mixup and CutMix."""
 
+from dlbasic.regularization.early_stopping import EarlyStopping
 from dlbasic.regularization.mixing import (
     Mix,
     MixParams,
@@ -12,6 +13,8 @@ from dlbasic.regularization.mixing import (
     rand_box,
     sample_beta,
 )
+from dlbasic.regularization.noise import InputNoise, WeightNoise
+from dlbasic.regularization.penalties import PENALTIES, Penalty, l1_penalty, l2_penalty, param_groups
 from dlbasic.regularization.smoothing import (
     LabelSmoothingCrossEntropy,
     smooth_one_hot,
@@ -21,14 +24,22 @@ from dlbasic.regularization.smoothing import (
 )
 
 __all__ = [
+    "PENALTIES",
+    "EarlyStopping",
+    "InputNoise",
     "LabelSmoothingCrossEntropy",
     "Mix",
     "MixParams",
+    "Penalty",
+    "WeightNoise",
     "box_lambda",
     "box_mask",
     "cutmix_images",
+    "l1_penalty",
+    "l2_penalty",
     "mixup_images",
     "mixup_target",
+    "param_groups",
     "partner_index",
     "rand_box",
     "sample_beta",

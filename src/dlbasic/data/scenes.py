@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.data.dataset import stratified_split
-from dlbasic.data.sources import RawSource, SPLITS, sources
+from dlbasic.data.sources import SPLITS, RawSource, sources
 from dlbasic.errors import UserError, check
 
 DIGIT_CLASSES = [str(i) for i in range(10)]

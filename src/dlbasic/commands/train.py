@@ -1,0 +1,128 @@
+"""`dlbasic train`: train a classifier on a data source and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlbasic.config import TrainConfig, from_dict, load_config
+from dlbasic.errors import UserError
+
+EXAMPLES = """examples:
+  dlbasic train                                     # simple_cnn on the embedded MNIST digits, 5 epochs
+  dlbasic train --optimizer sgd --lr 0.1 --batch-size full   # batch gradient descent
+  dlbasic train --data idx:data/mnist --epochs 3 --run-dir runs/mnist
+  dlbasic train --run-dir runs/mnist --resume       # continue an interrupted run exactly
+"""
+
+
+def batch_size(text: str) -> int | str:
+    if text == "full":
+        return "full"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'full', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"batch size must be at least 1, got {value}")
+    return value
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by every command that trains (train, cv, compare, ...); unset ones keep the config."""
+    S = argparse.SUPPRESS
+    d = TrainConfig()
+    g = p.add_argument_group("data")
+    g.add_argument("--data", default=S, metavar="SPEC",
+                   help=f"source: mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR (default {d.data})")
+    g.add_argument("--image-size", type=int, default=S, metavar="N", help="resize images to N x N")
+    g.add_argument("--val-fraction", type=float, default=S, help=f"validation share (default {d.val_fraction})")
+    g.add_argument("--test-fraction", type=float, default=S,
+                   help=f"test share for sources without a test set (default {d.test_fraction})")
+    g.add_argument("--train-subset", type=int, default=S, metavar="N", help="train on N images only")
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=S, help=f"model name, see `dlbasic params --list` (default {d.model})")
+    g.add_argument("--model-option", type=key_value, action="append", default=S, metavar="KEY=VALUE",
+                   dest="model_options", help="a model constructor option, e.g. dropout=0.1 (repeatable)")
+    g = p.add_argument_group("optimization")
+    g.add_argument("--optimizer", default=S, help=f"sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, "
+                                                  f"adamw, radam, ... (default {d.optimizer})")
+    g.add_argument("--lr", type=float, default=S, help="learning rate (default: the optimizer's usual one)")
+    g.add_argument("--momentum", type=float, default=S, help="momentum of sgd/momentum/nesterov/rmsprop")
+    g.add_argument("--weight-decay", type=float, default=S, help="L2 weight decay through the optimizer")
+    g.add_argument("--epochs", type=int, default=S, help=f"passes over the training data (default {d.epochs})")
+    g.add_argument("--batch-size", type=batch_size, default=S,
+                   help=f"images per step, or 'full' for batch gradient descent (default {d.batch_size})")
+    g.add_argument("--scheduler", default=S, help="none, step, exponential, cosine, onecycle (default none)")
+    g.add_argument("--lr-step", type=int, default=S, help="epochs between decays of the step schedule")
+    g.add_argument("--lr-gamma", type=float, default=S, help=f"decay factor (default {d.lr_gamma})")
+    g.add_argument("--warmup-steps", type=int, default=S, help="linear learning-rate warm-up steps")
+    g.add_argument("--grad-clip", type=float, default=S, metavar="NORM", help="clip the gradient norm")
+    g = p.add_argument_group("engineering")
+    g.add_argument("--seed", type=int, default=S, help="seed of splits, initialization and shuffling")
+    g.add_argument("--device", default=S, help="auto, cpu, cuda, mps (default auto)")
+    g.add_argument("--precision", default=S, choices=["fp32", "bf16", "fp16"], help="autocast precision")
+    g.add_argument("--channels-last", action="store_true", default=S, help="NHWC memory format")
+    g.add_argument("--compile", action="store_true", default=S,
+                   help="torch.compile the model (checked against eager gradients; slow to start on CPU)")
+    g.add_argument("--threads", type=int, default=S, help="torch CPU threads")
+    g.add_argument("--checkpoint-every", type=int, default=S, metavar="STEPS",
+                   help="also checkpoint every STEPS steps inside an epoch")
+    g.add_argument("--config", type=Path, default=None, help="read options from a YAML file first")
+
+
+def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """The config file (if any), then every option given on the command line."""
+    cfg = load_config(args.config) if getattr(args, "config", None) else (base or TrainConfig())
+    given = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+    if "model_options" in given:
+        given["model_options"] = {**cfg.model_options, **dict(given["model_options"])}
+    return from_dict(given, cfg)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a classifier and write a run folder",
+                       description="Train a classifier. Writes runs/<name>/ with config.yaml, metrics.jsonl, "
+                                   "checkpoint.pt, best.pt, curves.png and summary.json.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_options(p)
+    g = p.add_argument_group("run folder")
+    g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/<model>-<data>-<time>)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dlbasic.training.run import default_run_dir, train
+
+    if args.resume:
+        if args.run_dir is None:
+            raise UserError("--resume needs the run folder", "pass --run-dir runs/NAME")
+        saved = args.run_dir / "config.yaml"
+        if not saved.is_file():
+            raise UserError(f"nothing to resume in {args.run_dir} (no config.yaml)")
+        cfg = load_config(saved)
+        if hasattr(args, "epochs"):
+            cfg.epochs = args.epochs  # the only option a resumed run may change: extend it
+    else:
+        cfg = config_from_args(args)
+    run_dir = args.run_dir or default_run_dir(cfg)
+    summary = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
+                    progress=False if args.no_progress else None)
+    shown = {k: v for k, v in summary.items() if k not in ("history", "model")}
+    print(json.dumps(shown, indent=2))
+    print(f"results in {run_dir}/ (summary.json, curves.png, best.pt)")
+    return 0

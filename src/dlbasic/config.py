@@ -1,0 +1,115 @@
+"""Run configuration: one dataclass, saved whole as `config.yaml` next to the results.
+
+`--config FILE` reads a saved (or hand-written) YAML file; command-line options override it;
+unknown keys and wrong types are errors, not surprises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlbasic.errors import UserError, check, did_you_mean
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run."""
+
+    # data
+    data: str = "mnist5k"  # source spec: mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR
+    image_size: int | None = None  # resize images to this side; None keeps the source's size
+    val_fraction: float = 0.1  # share of the training pool held out for validation
+    test_fraction: float = 0.2  # held out for test when the source has no test set
+    train_subset: int | None = None  # train on this many images only (stratified); None = all
+    # model
+    model: str = "simple_cnn"
+    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {dropout: 0.25, act: tanh}
+    # optimization
+    optimizer: str = "adam"
+    lr: float | None = None  # None takes the optimizer's usual default
+    momentum: float | None = None  # for sgd-family and rmsprop; None keeps the optimizer's own
+    weight_decay: float = 0.0
+    epochs: int = 5
+    batch_size: int | str = 64  # an integer, or "full" for batch gradient descent
+    scheduler: str = "none"  # none, step, cosine, onecycle, exponential
+    lr_step: int = 1  # epochs between decays (step)
+    lr_gamma: float = 0.7  # decay factor (step, exponential)
+    warmup_steps: int = 0  # linear learning-rate warm-up before the schedule
+    grad_clip: float | None = None  # clip the global gradient norm to this value
+    # engineering
+    seed: int = 0
+    device: str = "auto"  # auto, cpu, cuda, mps
+    precision: str = "fp32"  # fp32, bf16 (autocast), fp16 (CUDA autocast + GradScaler)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile, checked against eager gradients on the first batch
+    threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
+    eval_batch_size: int = 1000
+
+    def validate(self) -> TrainConfig:
+        check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        check(self.lr is None or self.lr > 0, f"learning rate must be positive, got {self.lr}")
+        check(self.weight_decay >= 0, f"weight decay must be non-negative, got {self.weight_decay}")
+        check(self.batch_size == "full" or (isinstance(self.batch_size, int) and self.batch_size >= 1),
+              f"batch size must be a positive integer or 'full', got {self.batch_size!r}")
+        check(self.precision in ("fp32", "bf16", "fp16"), f"unknown precision {self.precision!r}",
+              "choices: fp32, bf16, fp16")
+        check(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive, got {self.grad_clip}")
+        check(self.train_subset is None or self.train_subset > 0,
+              f"train_subset must be positive, got {self.train_subset}")
+        check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        check(self.eval_batch_size >= 1, f"eval_batch_size must be positive, got {self.eval_batch_size}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Check a YAML value against a field's type annotation (ints become floats where floats are expected)."""
+    hint = typing.get_type_hints(TrainConfig)[name] if isinstance(annotation, str) else annotation
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if option is type(None) and value is None:
+            return None
+        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin in (str, bool, dict) and isinstance(value, origin):
+            return value
+    raise UserError(f"config key {name!r} has value {value!r}, which is not a {hint}")
+
+
+def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+    """A config from a dict of overrides; unknown keys are errors with a suggestion."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = dataclasses.replace(base or TrainConfig())
+    for key, value in values.items():
+        if key not in fields:
+            raise UserError(f"unknown config key {key!r}", did_you_mean(key, fields))
+        setattr(out, key, _coerce(key, value, fields[key].type))
+    return out.validate()
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    check(path.is_file(), f"no such config file: {path}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {e}") from None
+    check(isinstance(values, dict), f"{path} must hold a mapping of config keys")
+    return from_dict(values)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -1,0 +1,337 @@
+"""A readable training loop with callbacks, exact resume and atomic checkpoints.
+
+One epoch: a permutation drawn from (seed, epoch) -> batches -> batch transforms (augmentation,
+Mixup/CutMix) -> normalization -> forward/loss -> backward -> optimizer and scheduler step.
+Everything random comes from seeded generators whose states are checkpointed, so a run
+interrupted at any step and resumed ends bit-identical to an uninterrupted one (on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from dlbasic.data.dataset import ImageDataset
+from dlbasic.errors import UserError
+from dlbasic.training.callbacks import Callback
+from dlbasic.training.checkpoint import atomic_save
+from dlbasic.training.progress import Progress
+from dlbasic.training.tasks import ClassificationTask
+
+BatchTransform = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu; other names are checked for availability."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device {name!r}", "choices: auto, cpu, cuda, cuda:N, mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is available", "use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps was asked for but MPS is not available", "use --device cpu")
+    return device
+
+
+class Trainer:
+    """Trains `model` on in-memory image tensors.
+
+    Args:
+        model, optimizer: what to train and how.
+        train_data, val_data: `ImageDataset`s (images in [0, 1]; normalized with the train statistics).
+        task: loss and metrics (default: classification).
+        scheduler: a torch LR scheduler stepped after every optimizer step.
+        epochs, batch_size: length of the run; `batch_size` >= len(train_data) is batch gradient descent.
+        seed: seeds the shuffling and the batch transforms.
+        precision: "fp32", "bf16" (autocast) or "fp16" (CUDA autocast with a GradScaler).
+        grad_clip: clip the global gradient norm to this value.
+        transforms: batch transforms `t(x, y, generator) -> (x, y)` applied to training batches.
+        loss_terms: functions `f(model) -> Tensor` added to the loss (explicit penalties).
+        callbacks: `Callback`s (early stopping, weight noise, ...).
+        run_dir: where `checkpoint.pt` and `best.pt` go; None keeps everything in memory.
+        checkpoint_every: also checkpoint every N steps within an epoch (0: only at epoch ends).
+        meta: saved in every checkpoint (model name and options, classes, config) for eval/predict.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data: ImageDataset,
+                 val_data: ImageDataset | None = None, *, task: Any = None, scheduler: Any = None,
+                 epochs: int = 1, batch_size: int = 64, seed: int = 0, device: str | torch.device = "cpu",
+                 precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 grad_clip: float | None = None, transforms: Sequence[BatchTransform] = (),
+                 loss_terms: Sequence[Callable[[nn.Module], Tensor]] = (), callbacks: Sequence[Callback] = (),
+                 run_dir: str | Path | None = None, checkpoint_every: int = 0, eval_batch_size: int = 1000,
+                 meta: dict[str, Any] | None = None, progress: bool | None = None):
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = self._compiled(self.model) if compile else self.model
+        self.compile_checked = not compile
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.task = task or ClassificationTask()
+        self.train_data, self.val_data = train_data, val_data
+        self.x_train = train_data.images.to(self.device)
+        self.y_train = train_data.labels.to(self.device)
+        self.mean = train_data.mean.to(self.device).view(1, -1, 1, 1)
+        self.std = train_data.std.to(self.device).view(1, -1, 1, 1)
+        self.epochs, self.seed = epochs, seed
+        self.batch_size = min(batch_size, len(train_data))
+        self.steps_per_epoch = -(-len(train_data) // self.batch_size)
+        self.precision = precision
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and self.device.type == "cuda" else None
+        self.grad_clip = grad_clip
+        self.transforms, self.loss_terms, self.callbacks = list(transforms), list(loss_terms), list(callbacks)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint_every, self.eval_batch_size = checkpoint_every, eval_batch_size
+        self.meta = meta or {}
+        self.progress = progress
+        # the position in the run: epochs done, batches done in the current epoch, running sums
+        self.epoch, self.batch_in_epoch, self.global_step = 0, 0, 0
+        self.sums: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []
+        self.best: float | None = None
+        self.generator = torch.Generator().manual_seed(seed)  # batch transforms draw from it
+        self.stop_training = False
+        self._interrupted = False
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train until `epochs` are done or a callback stops; returns one log dict per epoch."""
+        with self._sigint_saves():
+            for cb in self.callbacks:
+                cb.on_fit_start(self)
+            while self.epoch < self.epochs and not self.stop_training:
+                logs = self.train_epoch()
+                if self.val_data is not None:
+                    logs.update({f"val_{k}": v for k, v in self.evaluate(self.val_data).items()})
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, self.epoch, logs)
+                self.history.append(logs)
+                self.epoch, self.batch_in_epoch, self.sums = self.epoch + 1, 0, {}
+                self._save_best(logs)
+                self.save_checkpoint()
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        return self.history
+
+    def train_epoch(self) -> dict[str, float]:
+        """Run (the rest of) the current epoch; returns its training logs."""
+        self.model.train()
+        order = torch.randperm(len(self.train_data), generator=torch.Generator().manual_seed(
+            self.seed * 100_003 + self.epoch)).to(self.device)
+        sums = self.sums or {"loss": 0.0, "count": 0, "seconds": 0.0}
+        bar = Progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.epochs}", self.batch_in_epoch,
+                       enabled=self.progress)
+        start = time.perf_counter()
+        for b in range(self.batch_in_epoch, self.steps_per_epoch):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            loss, metrics = self.train_step(self.x_train[idx], self.y_train[idx])
+            n = idx.numel()
+            sums["loss"] += loss * n
+            sums["count"] += n
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            self.batch_in_epoch, self.global_step = b + 1, self.global_step + 1
+            self.sums = sums
+            logs = {"loss": loss}
+            for cb in self.callbacks:
+                cb.on_batch_end(self, logs)
+            if bar.due(b + 1):
+                seconds = sums["seconds"] + time.perf_counter() - start
+                bar.update(b + 1, loss=sums["loss"] / sums["count"], **self.task.summarize(sums, sums["count"]),
+                           img_s=sums["count"] / max(seconds, 1e-9))
+            if self._interrupted or self.stop_training:
+                sums["seconds"] += time.perf_counter() - start
+                if self._interrupted:
+                    self.save_checkpoint()
+                    raise KeyboardInterrupt
+                break
+            if self.checkpoint_every and self.global_step % self.checkpoint_every == 0 \
+                    and b + 1 < self.steps_per_epoch:
+                sums["seconds"] += time.perf_counter() - start
+                self.save_checkpoint()
+                start = time.perf_counter()
+        else:
+            sums["seconds"] += time.perf_counter() - start
+        bar.close()
+        count = max(sums["count"], 1)
+        out = {"epoch": self.epoch + 1, "step": self.global_step, "train_loss": sums["loss"] / count,
+               "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": sums["seconds"],
+               "images_per_second": sums["count"] / max(sums["seconds"], 1e-9)}
+        out.update({f"train_{k}": v for k, v in self.task.summarize(sums, count).items()})
+        return out
+
+    def train_step(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, float]]:
+        """One optimizer step on a batch of raw images x (in [0, 1]) and labels y."""
+        for t in self.transforms:
+            x, y = t(x, y, self.generator)
+        x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        if not self.compile_checked:
+            self._check_compiled(x, y)
+        for cb in self.callbacks:
+            cb.on_batch_start(self)
+        with self._autocast():
+            out = self.forward(x)
+            loss = self.task.loss(out, y)
+            for term in self.loss_terms:
+                loss = loss + term(self.model)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        for cb in self.callbacks:
+            cb.on_after_backward(self)
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        metrics = {k: float(v) for k, v in self.task.metrics(out.detach(), y).items()}
+        return float(loss.detach()), metrics
+
+    @torch.no_grad()
+    def evaluate(self, data: ImageDataset, return_outputs: bool = False) -> dict[str, Any]:
+        """Mean loss and task metrics over `data` in eval mode (normalized with the train statistics)."""
+        self.model.eval()
+        sums: dict[str, float] = {"loss": 0.0}
+        outputs = []
+        for i in range(0, len(data), self.eval_batch_size):
+            x = data.images[i : i + self.eval_batch_size].to(self.device)
+            y = data.labels[i : i + self.eval_batch_size].to(self.device)
+            x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+            with self._autocast():
+                out = self.model(x)
+            sums["loss"] += float(self.task.loss(out, y)) * y.shape[0]
+            for k, v in self.task.metrics(out, y).items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            if return_outputs:
+                outputs.append(out.float().cpu())
+        n = max(len(data), 1)
+        result: dict[str, Any] = {"loss": sums["loss"] / n, **self.task.summarize(sums, n)}
+        if return_outputs:
+            result["outputs"] = torch.cat(outputs) if outputs else torch.empty(0)
+        return result
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+            "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "global_step": self.global_step,
+            "sums": dict(self.sums), "history": list(self.history), "best": self.best,
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "meta": self.meta,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["generator"])
+        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
+        self.global_step, self.sums = state["global_step"], dict(state["sums"])
+        self.history, self.best = list(state["history"]), state["best"]
+        for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
+            cb.load_state_dict(cb_state)
+
+    def save_checkpoint(self) -> None:
+        if self.run_dir is not None:
+            atomic_save(self.state_dict(), self.run_dir / "checkpoint.pt")
+            for cb in self.callbacks:
+                if hasattr(cb, "after_checkpoint"):
+                    cb.after_checkpoint(self)
+
+    def _save_best(self, logs: dict[str, float]) -> None:
+        value = logs.get(self.task.monitor)
+        if value is None:
+            return
+        better = self.best is None or (value > self.best if self.task.mode == "max" else value < self.best)
+        if better:
+            self.best = value
+            if self.run_dir is not None:
+                atomic_save({"model": self.model.state_dict(), "meta": self.meta, "epoch": self.epoch,
+                             self.task.monitor: value}, self.run_dir / "best.pt")
+
+    # ---- engineering helpers --------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+    @staticmethod
+    def _compiled(model: nn.Module) -> Callable[[Tensor], Tensor]:
+        return torch.compile(model)
+
+    def _check_compiled(self, x: Tensor, y: Tensor) -> None:
+        """Compare compiled and eager gradients on the first batch (eval mode, so no dropout masks)."""
+        self.model.eval()
+        grads = []
+        for fn in (self.model, self.forward):
+            self.model.zero_grad(set_to_none=True)
+            self.task.loss(fn(x), y).backward()
+            grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+                          for p in self.model.parameters()])
+        self.model.zero_grad(set_to_none=True)
+        self.model.train()
+        for (name, _), ge, gc in zip(self.model.named_parameters(), *grads):
+            if not torch.allclose(ge, gc, rtol=1e-3, atol=1e-5 * (1 + ge.abs().max().item())):
+                raise UserError(f"torch.compile gave different gradients than eager mode for {name!r} "
+                                f"(max difference {(ge - gc).abs().max().item():.3g})",
+                                "run without --compile")
+        self.compile_checked = True
+
+    @contextlib.contextmanager
+    def _sigint_saves(self):
+        """On Ctrl-C, finish the current step, save a checkpoint, then stop."""
+        if threading.current_thread() is not threading.main_thread() or self.run_dir is None:
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._interrupted:  # second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            self._interrupted = True
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+

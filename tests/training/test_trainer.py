@@ -1,0 +1,188 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from dlbasic.cli import main
+from dlbasic.config import TrainConfig, from_dict, load_config, save_config
+from dlbasic.data import load
+from dlbasic.errors import UserError
+from dlbasic.models import create_model
+from dlbasic.training import Trainer, create_scheduler, load_checkpoint, model_from_checkpoint, train
+
+SMALL = ["--data", "digits", "--model", "mlp", "--threads", "1", "--no-progress"]
+
+
+def small_trainer(**kw):
+    train_data, val_data = load("digits", "train"), load("digits", "val")
+    torch.manual_seed(0)
+    model = create_model("mlp", 10, 1, 8, hidden=(32,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    return Trainer(model, opt, train_data, val_data, progress=False, **kw)
+
+
+def test_trainer_learns_digits():
+    trainer = small_trainer(epochs=4, batch_size=32)
+    history = trainer.fit()
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["val_accuracy"] > 0.9
+
+
+def test_full_batch_is_one_step_per_epoch():
+    trainer = small_trainer(epochs=2, batch_size=10**6)
+    trainer.fit()
+    assert trainer.steps_per_epoch == 1 and trainer.global_step == 2
+
+
+def test_in_process_resume_mid_epoch_is_exact(tmp_path):
+    reference = small_trainer(epochs=3, batch_size=50)
+    reference.fit()
+
+    first = small_trainer(epochs=3, batch_size=50, run_dir=tmp_path, checkpoint_every=7)
+
+    class StopAt:  # interrupt after step 30, in the middle of epoch 2
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+        def on_batch_end(self, trainer, logs):
+            if trainer.global_step == 30:
+                trainer._interrupted = True
+
+    first.callbacks.append(StopAt())
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["global_step"] == 30 and 0 < state["batch_in_epoch"] < first.steps_per_epoch
+    second = small_trainer(epochs=3, batch_size=50)
+    second.load_state_dict(state)
+    second.fit()
+    for a, b in zip(reference.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [h["train_loss"] for h in reference.history] == [h["train_loss"] for h in second.history]
+
+
+def test_compiled_gradient_mismatch_is_refused():
+    trainer = small_trainer(epochs=1, batch_size=32)
+    trainer.forward = lambda x: 2 * trainer.model(x)  # stands in for a miscompiled model
+    trainer.compile_checked = False
+    with pytest.raises(UserError, match="different gradients"):
+        trainer.fit()
+
+
+def test_schedulers_follow_their_formulas():
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.SGD(p, lr=1.0)
+    sched = create_scheduler("step", opt, epochs=4, steps_per_epoch=3, step_epochs=1, gamma=0.5)
+    lrs = []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == [1.0] * 3 + [0.5] * 3 + [0.25] * 3 + [0.125] * 3
+    opt = torch.optim.SGD(p, lr=1.0)
+    sched = create_scheduler("cosine", opt, epochs=1, steps_per_epoch=4, warmup_steps=2)
+    seen = []
+    for _ in range(4):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([0.5, 1.0 * (0.5 * (1 + torch.cos(torch.tensor(torch.pi / 4)).item())),
+                                  0.5, 0.5 * (1 + torch.cos(torch.tensor(3 * torch.pi / 4)).item())])
+    with pytest.raises(UserError, match="did you mean 'cosine'"):
+        create_scheduler("cosin", opt, epochs=1, steps_per_epoch=1)
+
+
+def test_run_folder_contents_and_checkpoint_reload(tmp_path):
+    cfg = TrainConfig(data="digits", model="mlp", epochs=2, batch_size=64, lr=0.05, optimizer="momentum", threads=1)
+    summary = train(cfg, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json"):
+        assert (run / name).is_file(), name
+    saved = json.loads((run / "summary.json").read_text())
+    for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs", "seconds", "images_per_second"):
+        assert key in saved
+    assert saved["epochs"] == 2 and len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert load_config(run / "config.yaml") == cfg
+    model, meta = model_from_checkpoint(run / "best.pt")
+    test = load("digits", "test")
+    with torch.no_grad():
+        acc = (model(test.normalize(test.images)).argmax(1) == test.labels).float().mean().item()
+    assert meta["classes"] == [str(i) for i in range(10)]
+    assert acc == pytest.approx(summary["test_accuracy"], abs=0.05)
+    with pytest.raises(UserError, match="already exists"):
+        train(cfg, run)
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    cfg = from_dict({"lr": 0.01, "batch_size": "full", "model_options": {"hidden": [16, 8]}})
+    save_config(cfg, tmp_path / "c.yaml")
+    assert load_config(tmp_path / "c.yaml") == cfg
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({"learning_rate": 0.1}))
+    with pytest.raises(UserError, match="unknown config key 'learning_rate'"):
+        load_config(tmp_path / "bad.yaml")
+    with pytest.raises(UserError, match="epochs must be at least 1"):
+        from_dict({"epochs": 0})
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    assert main(["train", *SMALL, "--optimizer", "adma", "--run-dir", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "did you mean 'adam'" in err
+    assert main(["train", *SMALL, "--epochs", "0", "--run-dir", str(tmp_path / "y")]) == 2
+    assert main(["train", "--data", "idx:/nonexistent", "--run-dir", str(tmp_path / "z")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_cli_train_eval_predict(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *SMALL, "--epochs", "2", "--run-dir", str(run)]) == 0
+    assert main(["eval", "--checkpoint", str(run / "best.pt"), "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert '"accuracy"' in out and (run / "confusion-val.png").is_file()
+    from PIL import Image
+
+    digit = load("digits", "test")
+    Image.fromarray((digit.images[0, 0].numpy() * 255).astype("uint8")).save(tmp_path / "d.png")
+    assert main(["predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "d.png"), "--top", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(str(tmp_path / "d.png")) and line.count(",") == 1
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "dlbasic.cli", "train", *SMALL, *args]
+
+
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+    common = ["--epochs", "40", "--batch-size", "16", "--checkpoint-every", "5", "--optimizer", "adam"]
+    subprocess.run(_cli(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True)
+
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    ckpt = run / "checkpoint.pt"
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and ckpt.stat().st_size > 0:
+            time.sleep(0.3)  # let it get further into the run
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    state = load_checkpoint(ckpt)
+    assert state["epoch"] < 40
+    subprocess.run(_cli("--run-dir", str(run), "--resume"), check=True, capture_output=True)
+
+    a = load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    b = load_checkpoint(run / "checkpoint.pt")
+    assert a["global_step"] == b["global_step"]
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert json.loads((tmp_path / "full" / "summary.json").read_text())["test_accuracy"] == \
+        json.loads((run / "summary.json").read_text())["test_accuracy"]

@@ -15,6 +15,7 @@ from dlbasic.detection.boxes import (
 )
 from dlbasic.detection.metrics import evaluate_detections
 from dlbasic.detection.nms import batched_nms, nms
+from dlbasic.nn.pooling import SpatialPyramidPooling, roi_align, roi_pool
 
-__all__ = ["batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image", "evaluate_detections",
-           "generalized_box_iou", "nms", "remove_small_boxes"]
+__all__ = ["SpatialPyramidPooling", "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
+           "evaluate_detections", "generalized_box_iou", "nms", "remove_small_boxes", "roi_align", "roi_pool"]

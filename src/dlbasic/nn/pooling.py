@@ -1,0 +1,211 @@
+"""Region pooling: RoI max pooling, RoI Align, spatial pyramid pooling. Pure PyTorch, differentiable.
+
+* `roi_pool`: Fast R-CNN's quantized max pooling (Girshick, "Fast R-CNN", ICCV 2015,
+  https://arxiv.org/abs/1504.08083): the region's corners are rounded to feature cells, split into
+  an output grid of bins (floor/ceil bin edges, so bins may overlap), and each bin keeps its maximum;
+  the gradient goes to that maximum (the first one in row-major order on ties).
+* `roi_align`: Mask R-CNN's RoI Align (He et al., ICCV 2017, https://arxiv.org/abs/1703.06870):
+  no rounding; each bin averages `sampling_ratio**2` bilinear samples (adaptive `ceil(roi / bins)`
+  per side when `sampling_ratio <= 0`); `aligned=True` shifts by half a pixel so that a box's
+  corners sit on pixel edges.
+* `SpatialPyramidPooling`: SPP-net (He et al., ECCV 2014, https://arxiv.org/abs/1406.4729):
+  max-pool a map or each region into 1x1, 2x2, 4x4, ... bins and concatenate, so any input size
+  gives `C * sum(l * l)` numbers. Bins follow adaptive pooling (floor/ceil edges), not the paper's
+  `ceil(a/n)` windows with `floor(a/n)` strides, which can leave the last bin past the map.
+
+Both RoI ops follow the semantics of torchvision.ops.roi_pool / roi_align (the CPU kernels):
+out-of-map bins give 0, `spatial_scale` maps box coordinates to the feature map. Regions are
+`Tensor[K, 5]` rows `(batch index, x1, y1, x2, y2)` or a list with one `Tensor[L, 4]` xyxy per image.
+The ops gather every sample of every bin at once (no loop over regions or bins), which costs
+memory proportional to K * C * (region area in cells).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def rois_to_tensor(rois: Tensor | Sequence[Tensor]) -> Tensor:
+    """List of Tensor[L_i, 4] xyxy (one per image) -> Tensor[K, 5] (batch index, x1, y1, x2, y2)."""
+    if isinstance(rois, Tensor):
+        if rois.dim() != 2 or rois.shape[1] != 5:
+            raise ValueError(f"rois must be Tensor[K, 5] or a list of Tensor[L, 4], got {tuple(rois.shape)}")
+        return rois
+    parts = [torch.cat([torch.full_like(b[:, :1], i), b], 1) for i, b in enumerate(rois)]
+    return torch.cat(parts) if parts else torch.zeros(0, 5)
+
+
+def _gather(x: Tensor, batch: Tensor, y: Tensor, xx: Tensor) -> Tensor:
+    """x: Tensor[N, C, H, W]; integer index tensors of one shape S -> Tensor[C, *S]."""
+    _, c, h, w = x.shape
+    flat = x.transpose(0, 1).reshape(c, -1)
+    index = (batch * (h * w) + y * w + xx).reshape(-1)
+    return flat[:, index].reshape(c, *y.shape)
+
+
+def _c_round(v: Tensor) -> Tensor:
+    """Round half away from zero, like C's round() (torch.round rounds half to even)."""
+    return torch.sign(v) * torch.floor(v.abs() + 0.5)
+
+
+def roi_pool(x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int],
+             spatial_scale: float = 1.0) -> Tensor:
+    """Quantized RoI max pooling (Fast R-CNN).
+
+    Args:
+        x: Tensor[N, C, H, W] feature maps.
+        rois: Tensor[K, 5] (batch index, x1, y1, x2, y2) in image pixels, or a list of Tensor[L, 4].
+        output_size: bins (ph, pw) per region.
+        spatial_scale: feature cells per image pixel (1/16 for a stride-16 backbone).
+
+    Returns:
+        Tensor[K, C, ph, pw].
+    """
+    ph, pw = _pair(output_size)
+    rois = rois_to_tensor(rois).to(x.dtype)
+    _, c, h, w = x.shape
+    k = rois.shape[0]
+    if k == 0:
+        return x.new_zeros(0, c, ph, pw)
+    start = _c_round(rois[:, 1:3] * spatial_scale)  # [K, 2] (x, y) first cell
+    end = _c_round(rois[:, 3:5] * spatial_scale)
+    size = (end - start + 1).clamp(min=1)  # [K, 2] cells, at least one
+    edges = []
+    for axis, (bins, limit) in enumerate([(pw, w), (ph, h)]):
+        bin_size = size[:, axis : axis + 1] / bins  # [K, 1] in x's dtype, as torchvision computes it
+        i = torch.arange(bins, dtype=x.dtype, device=x.device)
+        lo = torch.floor(i * bin_size) + start[:, axis : axis + 1]  # [K, bins]
+        hi = torch.ceil((i + 1) * bin_size) + start[:, axis : axis + 1]
+        edges.append((lo.clamp(0, limit).long(), hi.clamp(0, limit).long()))
+    (x_lo, x_hi), (y_lo, y_hi) = edges
+    len_y = int((y_hi - y_lo).max().clamp(min=1))
+    len_x = int((x_hi - x_lo).max().clamp(min=1))
+    ys = y_lo[:, :, None] + torch.arange(len_y, device=x.device)  # [K, ph, len_y]
+    xs = x_lo[:, :, None] + torch.arange(len_x, device=x.device)  # [K, pw, len_x]
+    valid = (ys < y_hi[:, :, None])[:, :, None, :, None] & (xs < x_hi[:, :, None])[:, None, :, None, :]
+    shape = (k, ph, pw, len_y, len_x)
+    yy = ys.clamp(max=h - 1)[:, :, None, :, None].expand(shape)
+    xx = xs.clamp(max=w - 1)[:, None, :, None, :].expand(shape)
+    batch = rois[:, 0].long()[:, None, None, None, None].expand(shape)
+    values = _gather(x, batch, yy, xx)  # [C, K, ph, pw, len_y, len_x]
+    values = values.masked_fill(~valid, -math.inf).reshape(c, k, ph, pw, len_y * len_x)
+    best = values.argmax(-1, keepdim=True)  # first maximum in row-major order, as the C loop
+    out = values.gather(-1, best)[..., 0]  # [C, K, ph, pw]
+    empty = ~valid.reshape(k, ph, pw, -1).any(-1)
+    return out.masked_fill(empty, 0.0).transpose(0, 1).contiguous()
+
+
+def _bilinear(x: Tensor, batch: Tensor, y: Tensor, xx: Tensor) -> Tensor:
+    """Bilinear samples at float positions (torchvision's roi_align rules) -> Tensor[C, *y.shape]."""
+    h, w = x.shape[-2:]
+    outside = (y < -1.0) | (y > h) | (xx < -1.0) | (xx > w)
+    y, xx = y.clamp(min=0), xx.clamp(min=0)
+    y0, x0 = y.floor().long(), xx.floor().long()
+    y_top, x_top = y0 >= h - 1, x0 >= w - 1  # at the last row/column: no interpolation
+    y0, x0 = torch.where(y_top, h - 1, y0), torch.where(x_top, w - 1, x0)
+    y1, x1 = torch.where(y_top, y0, y0 + 1), torch.where(x_top, x0, x0 + 1)
+    ly = torch.where(y_top, 0.0, y - y0.to(y.dtype))
+    lx = torch.where(x_top, 0.0, xx - x0.to(xx.dtype))
+    hy, hx = 1 - ly, 1 - lx
+    val = (hy * hx * _gather(x, batch, y0, x0) + hy * lx * _gather(x, batch, y0, x1)
+           + ly * hx * _gather(x, batch, y1, x0) + ly * lx * _gather(x, batch, y1, x1))
+    return val.masked_fill(outside, 0.0)
+
+
+def roi_align(x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int],
+              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False) -> Tensor:
+    """RoI Align (Mask R-CNN) with torchvision's semantics.
+
+    Args:
+        x: Tensor[N, C, H, W] feature maps.
+        rois: Tensor[K, 5] (batch index, x1, y1, x2, y2) in image pixels, or a list of Tensor[L, 4].
+        output_size: bins (ph, pw) per region.
+        spatial_scale: feature cells per image pixel.
+        sampling_ratio: samples per bin side; <= 0 means ceil(region side / bins), per region.
+        aligned: shift coordinates by -0.5 cell (pixel-centre convention); when False, regions are
+            at least one cell wide, as in the original implementation.
+
+    Returns:
+        Tensor[K, C, ph, pw].
+    """
+    ph, pw = _pair(output_size)
+    rois = rois_to_tensor(rois).to(x.dtype)
+    c = x.shape[1]
+    out = x.new_zeros(rois.shape[0], c, ph, pw)
+    if rois.shape[0] == 0:
+        return out
+    offset = 0.5 if aligned else 0.0
+    start = rois[:, 1:3] * spatial_scale - offset  # [K, 2] (x, y)
+    size = rois[:, 3:5] * spatial_scale - offset - start
+    if not aligned:
+        size = size.clamp(min=1.0)
+    bins = torch.tensor([pw, ph], dtype=x.dtype, device=x.device)
+    bin_size = size / bins  # [K, 2]
+    if sampling_ratio > 0:
+        grid = torch.full_like(size, sampling_ratio, dtype=torch.long)
+    else:
+        grid = torch.ceil(size / bins).long().clamp(min=0)  # 0 samples (empty aligned box) -> 0
+    keys, group = torch.unique(grid, dim=0, return_inverse=True)
+    for g, (gx, gy) in enumerate(keys.tolist()):  # one vectorized pass per distinct sampling grid
+        if gx == 0 or gy == 0:
+            continue
+        sel = torch.nonzero(group == g)[:, 0]
+        s, b = start[sel], bin_size[sel]
+        iy = torch.arange(ph * gy, device=x.device, dtype=x.dtype)  # bin * gy + sample
+        ix = torch.arange(pw * gx, device=x.device, dtype=x.dtype)
+        ys = s[:, 1:2] + (iy // gy) * b[:, 1:2] + ((iy % gy) + 0.5) * b[:, 1:2] / gy  # [k, ph*gy]
+        xs = s[:, 0:1] + (ix // gx) * b[:, 0:1] + ((ix % gx) + 0.5) * b[:, 0:1] / gx  # [k, pw*gx]
+        shape = (len(sel), ph * gy, pw * gx)
+        batch = rois[sel, 0].long()[:, None, None].expand(shape)
+        val = _bilinear(x, batch, ys[:, :, None].expand(shape), xs[:, None, :].expand(shape))
+        val = val.reshape(c, len(sel), ph, gy, pw, gx).sum((3, 5)) / (gy * gx)  # [C, k, ph, pw]
+        out = out.index_copy(0, sel, val.transpose(0, 1))
+    return out
+
+
+class SpatialPyramidPooling(nn.Module):
+    """SPP-net pooling: a fixed-length vector from any map or region size.
+
+    Args:
+        levels: bins per side of each pyramid level, e.g. (1, 2, 4) -> 21 bins per channel.
+        mode: "max" (SPP-net) or "avg".
+
+    Forward: `spp(x)` pools whole maps Tensor[N, C, H, W] -> Tensor[N, C * sum(l*l)];
+    `spp(x, rois, spatial_scale)` pools each region (Tensor[K, 5] or list of Tensor[L, 4]) with
+    `roi_pool` bins (max mode only) -> Tensor[K, C * sum(l*l)]. Channels vary fastest within a level,
+    i.e. level by level, each level flattened as [C, l, l].
+    """
+
+    def __init__(self, levels: Sequence[int] = (1, 2, 4), mode: str = "max"):
+        super().__init__()
+        if not levels or any(int(v) < 1 for v in levels):
+            raise ValueError(f"levels must be positive bin counts, got {levels}")
+        if mode not in ("max", "avg"):
+            raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+        self.levels = tuple(int(v) for v in levels)
+        self.mode = mode
+
+    def output_size(self, channels: int) -> int:
+        """Length of the pooled vector for `channels` input channels."""
+        return channels * sum(v * v for v in self.levels)
+
+    def forward(self, x: Tensor, rois: Tensor | Sequence[Tensor] | None = None,
+                spatial_scale: float = 1.0) -> Tensor:
+        if rois is not None:
+            if self.mode != "max":
+                raise ValueError("region pyramids use roi_pool and support mode='max' only")
+            return torch.cat([roi_pool(x, rois, v, spatial_scale).flatten(1) for v in self.levels], 1)
+        pool = F.adaptive_max_pool2d if self.mode == "max" else F.adaptive_avg_pool2d
+        return torch.cat([pool(x, v).flatten(1) for v in self.levels], 1)
+
+    def extra_repr(self) -> str:
+        return f"levels={self.levels}, mode={self.mode!r}"

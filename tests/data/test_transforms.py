@@ -8,6 +8,7 @@ import torch
 
 from dlbasic.data.transforms import (
     Augment,
+    Compose,
     parse_augment,
     sample_affine,
     warp_boxes,
@@ -140,3 +141,13 @@ def test_parse_augment():
     with pytest.raises(UserError, match="unknown augmentation 'rotat'"):
         parse_augment("flip,rotat")
     assert Augment.from_spec("translate", translate=0.2).names == ["translate"]
+
+
+def test_compose_applies_in_order_with_one_generator():
+    x = torch.rand(4, 1, 8, 8)
+    y = torch.arange(4)
+    double = lambda a, b, g: (a * 2, b)  # noqa: E731
+    shift = lambda a, b, g: (a + torch.rand(a.shape, generator=g), b + 1)  # noqa: E731
+    out, y2 = Compose([double, shift])(x, y, torch.Generator().manual_seed(0))
+    expected = x * 2 + torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, expected) and torch.equal(y2, y + 1)

@@ -18,7 +18,7 @@ torchvision's per-image transforms, there is no loop over samples, and every dra
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -220,5 +220,33 @@ class Augment:
         return f"Augment({self.names}, {self.options})"
 
 
-__all__ = ["AUGMENTATIONS", "Augment", "parse_augment", "sample_affine", "warp_boxes", "warp_images",
-           "warp_masks"]
+BatchTransform = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
+
+
+class Compose:
+    """Chain batch transforms `(x, y, generator) -> (x, y)`, e.g. Augment, then InputNoise, then Mix
+    (mixing last, so the pasted and blended images are already augmented)."""
+
+    def __init__(self, transforms: Sequence[BatchTransform]):
+        self.transforms = list(transforms)
+
+    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        for t in self.transforms:
+            x, y = t(x, y, generator)
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"Compose({self.transforms})"
+
+
+__all__ = [
+    "AUGMENTATIONS",
+    "Augment",
+    "BatchTransform",
+    "Compose",
+    "parse_augment",
+    "sample_affine",
+    "warp_boxes",
+    "warp_images",
+    "warp_masks",
+]

@@ -102,7 +102,8 @@ def test_roi_pool_equals_loop(seed, size, scale):
 def test_roi_align_equals_loop(seed, aligned, size, scale, ratio):
     x, rois = make_inputs(seed)
     expected = reference_roi_align(x, rois, *size, scale, ratio, aligned)
-    torch.testing.assert_close(roi_align(x, rois, size, scale, ratio, aligned), expected, rtol=1e-12, atol=1e-12)
+    out = roi_align(x, rois, size, scale, ratio, aligned)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 
 def test_float32_and_list_rois():

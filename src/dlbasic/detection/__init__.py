@@ -5,17 +5,36 @@ Layered as torchvision layers it: parameter-free ops (`boxes`, `nms`, RoI poolin
 `BalancedPositiveNegativeSampler`, `selective_search`), then metrics and dataset formats.
 """
 
+from dlbasic.detection.anchors import AnchorGenerator
+from dlbasic.detection.box_coder import BoxCoder
 from dlbasic.detection.boxes import (
-                                     box_area,
-                                     box_convert,
-                                     box_iou,
-                                     clip_boxes_to_image,
-                                     generalized_box_iou,
-                                     remove_small_boxes,
+    box_area,
+    box_convert,
+    box_iou,
+    clip_boxes_to_image,
+    generalized_box_iou,
+    remove_small_boxes,
 )
+from dlbasic.detection.matcher import BalancedPositiveNegativeSampler, Matcher
 from dlbasic.detection.metrics import evaluate_detections
 from dlbasic.detection.nms import batched_nms, nms
 from dlbasic.nn.pooling import SpatialPyramidPooling, roi_align, roi_pool
 
-__all__ = ["SpatialPyramidPooling", "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
-           "evaluate_detections", "generalized_box_iou", "nms", "remove_small_boxes", "roi_align", "roi_pool"]
+__all__ = [
+    "AnchorGenerator",
+    "BalancedPositiveNegativeSampler",
+    "BoxCoder",
+    "Matcher",
+    "SpatialPyramidPooling",
+    "batched_nms",
+    "box_area",
+    "box_convert",
+    "box_iou",
+    "clip_boxes_to_image",
+    "evaluate_detections",
+    "generalized_box_iou",
+    "nms",
+    "remove_small_boxes",
+    "roi_align",
+    "roi_pool",
+]

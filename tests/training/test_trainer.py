@@ -186,3 +186,16 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
         assert torch.equal(a["model"][key], b["model"][key]), key
     assert json.loads((tmp_path / "full" / "summary.json").read_text())["test_accuracy"] == \
         json.loads((run / "summary.json").read_text())["test_accuracy"]
+
+
+def test_bf16_autocast_and_channels_last_train():
+    train_data = load("digits", "train")
+    torch.manual_seed(0)
+    model = create_model("simple_cnn", 10, 1, 8)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    trainer = Trainer(model, opt, train_data, None, epochs=3, batch_size=64, precision="bf16",
+                      channels_last=True, grad_clip=1.0, progress=False)
+    history = trainer.fit()
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in history)
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
+    assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)

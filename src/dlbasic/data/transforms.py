@@ -89,8 +89,8 @@ def sample_affine(batch: int, height: int, width: int, names: Sequence[str], gen
 
 def warp_images(x: Tensor, theta: Tensor, mode: str = "bilinear") -> Tensor:
     """Sample Tensor[B, C, H, W] through per-sample theta Tensor[B, 2, 3]; outside the image reads 0."""
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
-    return F.grid_sample(x, grid.to(x.device), mode=mode, padding_mode="zeros", align_corners=False)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
 def warp_masks(masks: Tensor, theta: Tensor, fill: int = 0) -> Tensor:

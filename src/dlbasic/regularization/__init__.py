@@ -1,4 +1,15 @@
-"""Regularization: early stopping, weight penalties, noise, label smoothing, Mixup and CutMix."""
+"""Regularization: early stopping, weight penalties, noise, label smoothing, Mixup and CutMix.
+
+How a training loop uses them (each is also usable alone):
+- batch transforms `t(x, y, generator) -> (x, y)` on Tensor[B, C, H, W] in [0, 1] before normalization:
+  `dlbasic.data.transforms.Augment`, `InputNoise`, `Mix` (last: it turns labels into soft targets);
+  chain them with `dlbasic.data.transforms.Compose`.
+- the loss: `soft_target_cross_entropy(logits, target)` takes labels or soft targets; with label smoothing
+  and no `Mix`, `LabelSmoothingCrossEntropy(eps)`; with `Mix`, pass `label_smoothing=eps` to `Mix` instead.
+- weight decay: `param_groups(model, wd)` for the optimizer (coupled with SGD/Adam, decoupled with AdamW),
+  or an explicit term `loss + Penalty("l1" | "l2", strength)(model)`.
+- callbacks: `EarlyStopping(monitor, patience, min_delta, mode, restore_best)`, `WeightNoise(sigma)`.
+"""
 
 from dlbasic.regularization.early_stopping import EarlyStopping
 from dlbasic.regularization.mixing import (

@@ -113,13 +113,14 @@ def box_lambda(boxes: Tensor, height: int, width: int) -> Tensor:
 
 def mixup_images(x: Tensor, lam: Tensor, index: Tensor) -> Tensor:
     """lam_i * x_i + (1 - lam_i) * x_index[i]; x Tensor[B, C, H, W], lam Tensor[B]."""
-    w = lam.to(x.dtype).view(-1, 1, 1, 1)
-    return w * x + (1.0 - w) * x[index]
+    w = lam.to(x.device, x.dtype).view(-1, 1, 1, 1)
+    return w * x + (1.0 - w) * x[index.to(x.device)]
 
 
 def cutmix_images(x: Tensor, boxes: Tensor, index: Tensor) -> Tensor:
     """x_i with the pixels of box i taken from x_index[i]; boxes Tensor[B, 4] (empty boxes paste nothing)."""
-    return torch.where(box_mask(boxes, x.shape[-2], x.shape[-1]), x[index], x)
+    mask = box_mask(boxes.to(x.device), x.shape[-2], x.shape[-1])
+    return torch.where(mask, x[index.to(x.device)], x)
 
 
 def mixup_target(target: Tensor, num_classes: int, lam: Tensor, index: Tensor,
@@ -127,8 +128,8 @@ def mixup_target(target: Tensor, num_classes: int, lam: Tensor, index: Tensor,
     """Soft targets Tensor[B, K]: lam_i * t_i + (1 - lam_i) * t_index[i], where t is the (smoothed)
     one-hot of hard labels Tensor[B] or the given soft targets Tensor[B, K]. Rows sum to 1."""
     t = to_soft_targets(target, num_classes, smoothing, torch.float64)
-    w = lam.double().view(-1, 1)
-    return (w * t + (1.0 - w) * t[index]).to(dtype)
+    w = lam.to(t.device, torch.float64).view(-1, 1)
+    return (w * t + (1.0 - w) * t[index.to(t.device)]).to(dtype)
 
 
 @dataclass
@@ -200,24 +201,21 @@ class Mix:
 
     def apply(self, x: Tensor, y: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
         """Mix images Tensor[B, C, H, W] and targets (Tensor[B] labels or Tensor[B, K]) with drawn params."""
-        p = params
+        p = params  # drawn on the CPU; moved to the data's device here
         lam_mixup = torch.where(p.cutmix, torch.ones_like(p.lam), p.lam)
-        source = x[p.index]  # (B, C, H, W) partners
+        source = x[p.index.to(x.device)]  # (B, C, H, W) partners
         out = x
         if bool((lam_mixup < 1).any()):
-            w = lam_mixup.to(x.dtype).view(-1, 1, 1, 1)
+            w = lam_mixup.to(x.device, x.dtype).view(-1, 1, 1, 1)
             out = w * x + (1.0 - w) * source  # as mixup_images; CutMix samples have w = 1, keep x
         if bool(p.cutmix.any()):
             out = torch.where(box_mask(p.boxes.to(x.device), x.shape[-2], x.shape[-1]), source, out)
         dtype = x.dtype if x.is_floating_point() else torch.float32
-        target = mixup_target(y, self.num_classes, p.lam.to(y.device), p.index.to(y.device),
-                              self.label_smoothing, dtype)
+        target = mixup_target(y, self.num_classes, p.lam, p.index, self.label_smoothing, dtype)
         return out, target
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        params = self.sample(x.shape[0], x.shape[-2], x.shape[-1], generator)
-        params.index = params.index.to(x.device)
-        return self.apply(x, y, params)
+        return self.apply(x, y, self.sample(x.shape[0], x.shape[-2], x.shape[-1], generator))
 
     def __repr__(self) -> str:
         return (f"Mix(mixup_alpha={self.mixup_alpha}, cutmix_alpha={self.cutmix_alpha}, prob={self.prob}, "

@@ -3,9 +3,12 @@ masks that move with the pixels of a drawn square."""
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 import torch
 
+from dlbasic.data import transforms
 from dlbasic.data.transforms import (
     Augment,
     Compose,
@@ -151,3 +154,7 @@ def test_compose_applies_in_order_with_one_generator():
     out, y2 = Compose([double, shift])(x, y, torch.Generator().manual_seed(0))
     expected = x * 2 + torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out, expected) and torch.equal(y2, y + 1)
+
+
+def test_doctests():
+    assert doctest.testmod(transforms).failed == 0

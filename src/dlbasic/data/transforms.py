@@ -127,7 +127,11 @@ def warp_boxes(boxes: Sequence[Tensor], theta: Tensor, height: int, width: int) 
 
 
 def parse_augment(spec: str | Sequence[str] | None) -> list[str]:
-    """'flip,crop,rotate' -> ['flip', 'crop', 'rotate'] (the `--augment` option); '' or 'none' -> []."""
+    """The `--augment` option: a comma-separated list of names; '' or 'none' -> [].
+
+    >>> parse_augment("flip,crop, rotate")
+    ['flip', 'crop', 'rotate']
+    """
     if spec is None:
         return []
     items = spec.split(",") if isinstance(spec, str) else list(spec)

@@ -106,7 +106,11 @@ def box_mask(boxes: Tensor, height: int, width: int) -> Tensor:
 
 
 def box_lambda(boxes: Tensor, height: int, width: int) -> Tensor:
-    """Corrected CutMix lam, Tensor[N] float64: the fraction of own pixels, (H W - box area) / (H W)."""
+    """Corrected CutMix lam, Tensor[N] float64: the fraction of own pixels, (H W - box area) / (H W).
+
+    >>> box_lambda(torch.tensor([[7, 2, 10, 7]]), 10, 10)  # the clipped 3 x 5 box: 1 - 15 / 100
+    tensor([0.8500], dtype=torch.float64)
+    """
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return (height * width - area).double() / (height * width)
 

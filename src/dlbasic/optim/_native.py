@@ -1,0 +1,130 @@
+"""Build, cache and call the fused CPU kernels of `_kernels.py` through ctypes.
+
+The shared library is compiled once with the system C++ compiler (`CXX`, else `c++`/`g++`) into
+`$DLBASIC_CACHE` (default `~/.cache/dlbasic`), named by a hash of the source, flags and CPU, so a
+second process only loads it. Without a compiler, or with `DLBASIC_NO_NATIVE=1`, `available()`
+is False and the optimizers fall back to their torch loops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from dlbasic.optim._kernels import SOURCE
+
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
+_lib: ctypes.CDLL | None = None
+_tried = False
+build_seconds: float | None = None  # first-use cost of this process: compile (or load) time
+
+
+def _cpu_key() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return platform.machine() + flags
+
+
+def _compiler() -> str | None:
+    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def library_path(compiler: str) -> Path:
+    """Where the compiled kernels for this source, compiler, flags and CPU are cached."""
+    key = hashlib.sha256("\n".join([SOURCE, compiler, *FLAGS, _cpu_key()]).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("DLBASIC_CACHE", Path.home() / ".cache" / "dlbasic"))
+    return root / f"optim_kernels_{key}.so"
+
+
+def _build(compiler: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp) / "kernels.cpp"
+        src.write_text(SOURCE)
+        out = Path(tmp) / "kernels.so"
+        cmd = [compiler, *FLAGS, str(src), "-o", str(out)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        os.replace(out, target)  # atomic: concurrent processes never load a half-written file
+
+
+def load() -> ctypes.CDLL | None:
+    """The kernel library, building it on first use; None where it cannot be built."""
+    global _lib, _tried, build_seconds
+    if _tried:
+        return _lib
+    _tried = True
+    if os.environ.get("DLBASIC_NO_NATIVE", "") not in ("", "0"):
+        return None
+    compiler = _compiler()
+    if compiler is None:
+        return None
+    t0 = time.perf_counter()
+    target = library_path(compiler)
+    try:
+        if not target.exists():
+            _build(compiler, target)
+        _lib = ctypes.CDLL(str(target))
+    except (OSError, subprocess.SubprocessError) as e:
+        warnings.warn(f"dlbasic.optim: fused CPU kernels unavailable, using torch ops ({e})", stacklevel=2)
+        _lib = None
+    build_seconds = time.perf_counter() - t0
+    return _lib
+
+
+def available() -> bool:
+    return load() is not None
+
+
+def eligible(*tensors: torch.Tensor) -> bool:
+    """True when the kernels can update these tensors in place: dense, contiguous, same CPU float dtype."""
+    dtype = tensors[0].dtype
+    return dtype in (torch.float32, torch.float64) and all(
+        t.device.type == "cpu" and t.dtype == dtype and t.layout == torch.strided and t.is_contiguous()
+        for t in tensors
+    )
+
+
+def _ptrs(tensors: list[torch.Tensor]) -> ctypes.Array:
+    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+
+
+def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[float] | list[int]],
+         *scalars: float | int) -> None:
+    """Run kernel `name` on parallel lists of tensors of one dtype.
+
+    Args:
+        name: kernel name in `_kernels.SOURCE` (without the dtype suffix).
+        tensor_lists: params, grads and state tensors; lists of equal length, same dtype.
+        arrays: per-tensor coefficient arrays (ints become int32, floats become double).
+        scalars: the remaining arguments; floats pass as double, ints as int.
+    """
+    lib = load()
+    assert lib is not None, "call() needs available()"
+    first = tensor_lists[0]
+    suffix = "f32" if first[0].dtype == torch.float32 else "f64"
+    numel = (ctypes.c_int64 * len(first))(*[t.numel() for t in first])
+    args: list = [ctypes.c_int(len(first)), *[_ptrs(ts) for ts in tensor_lists], numel]
+    for arr in arrays:
+        if arr and isinstance(arr[0], int):
+            args.append((ctypes.c_int32 * len(arr))(*arr))
+        else:
+            args.append((ctypes.c_double * len(arr))(*arr))
+    args += [ctypes.c_double(s) if isinstance(s, float) else ctypes.c_int(int(s)) for s in scalars]
+    args.append(ctypes.c_int(torch.get_num_threads()))
+    getattr(lib, f"{name}_{suffix}")(*args)

@@ -30,7 +30,9 @@ class TrainConfig:
     train_subset: int | None = None  # train on this many images only (stratified); None = all
     # model
     model: str = "simple_cnn"
-    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {dropout: 0.25, act: tanh}
+    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {act: tanh, hidden: [64]}
+    dropout: float | None = None  # dropout probability of the model's dropout layers; None keeps its own
+    norm: str | None = None  # batch, group, layer, instance or none, for models that take a norm layer
     # optimization
     optimizer: str = "adam"
     lr: float | None = None  # None takes the optimizer's usual default
@@ -43,6 +45,19 @@ class TrainConfig:
     lr_gamma: float = 0.7  # decay factor (step, exponential)
     warmup_steps: int = 0  # linear learning-rate warm-up before the schedule
     grad_clip: float | None = None  # clip the global gradient norm to this value
+    # regularization
+    penalty: str = "none"  # none: weight_decay goes to the optimizer; l1/l2: an explicit loss term instead
+    decay_norm_and_bias: bool = False  # also decay biases and normalization parameters
+    early_stopping: int = 0  # patience in epochs on validation loss (0: off); restores the best weights
+    augment: str = ""  # comma-separated: flip, crop, scale, rotate, translate
+    input_noise: float = 0.0  # std of Gaussian noise added to training inputs (in [0, 1] pixel units)
+    weight_noise: float = 0.0  # std of Gaussian noise added to the weights for each forward pass
+    label_smoothing: float = 0.0  # epsilon of label smoothing
+    mixup: float = 0.0  # Beta(alpha, alpha) of Mixup (0: off)
+    cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix (0: off)
+    mix_prob: float = 1.0  # probability that a batch is mixed
+    mix_switch_prob: float = 0.5  # probability of CutMix rather than Mixup when both are on
+    mix_per_sample: bool = False  # one lambda per sample instead of per batch
     # engineering
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, mps
@@ -65,6 +80,12 @@ class TrainConfig:
         check(self.train_subset is None or self.train_subset > 0,
               f"train_subset must be positive, got {self.train_subset}")
         check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        check(self.penalty in ("none", "l1", "l2"), f"unknown penalty {self.penalty!r}", "choices: none, l1, l2")
+        check(self.early_stopping >= 0, f"early_stopping patience must be >= 0, got {self.early_stopping}")
+        for name in ("input_noise", "weight_noise", "mixup", "cutmix"):
+            check(getattr(self, name) >= 0, f"{name} must be non-negative, got {getattr(self, name)}")
+        check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
         check(self.eval_batch_size >= 1, f"eval_batch_size must be positive, got {self.eval_batch_size}")
         return self
 

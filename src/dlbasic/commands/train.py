@@ -55,6 +55,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default=S, help=f"model name, see `dlbasic params --list` (default {d.model})")
     g.add_argument("--model-option", type=key_value, action="append", default=S, metavar="KEY=VALUE",
                    dest="model_options", help="a model constructor option, e.g. dropout=0.1 (repeatable)")
+    g.add_argument("--dropout", type=float, default=S, metavar="P", help="dropout probability of the model")
+    g.add_argument("--norm", default=S, choices=["batch", "group", "layer", "instance", "none"],
+                   help="normalization layer, for models that take one")
     g = p.add_argument_group("optimization")
     g.add_argument("--optimizer", default=S, help=f"sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, "
                                                   f"adamw, radam, ... (default {d.optimizer})")
@@ -69,6 +72,24 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-gamma", type=float, default=S, help=f"decay factor (default {d.lr_gamma})")
     g.add_argument("--warmup-steps", type=int, default=S, help="linear learning-rate warm-up steps")
     g.add_argument("--grad-clip", type=float, default=S, metavar="NORM", help="clip the gradient norm")
+    g = p.add_argument_group("regularization")
+    g.add_argument("--penalty", default=S, choices=["none", "l1", "l2"],
+                   help="none: --weight-decay goes to the optimizer; l1/l2: an explicit penalty term of that "
+                        "strength is added to the loss instead")
+    g.add_argument("--decay-norm-and-bias", action="store_true", default=S,
+                   help="also decay biases and normalization parameters (excluded by default)")
+    g.add_argument("--early-stopping", type=int, default=S, metavar="PATIENCE",
+                   help="stop when validation loss has not improved for PATIENCE epochs; keep the best weights")
+    g.add_argument("--augment", default=S, metavar="LIST", help="batched augmentations: flip,crop,scale,rotate,translate")
+    g.add_argument("--input-noise", type=float, default=S, metavar="SIGMA", help="Gaussian noise on inputs")
+    g.add_argument("--weight-noise", type=float, default=S, metavar="SIGMA", help="Gaussian noise on weights")
+    g.add_argument("--label-smoothing", type=float, default=S, metavar="EPS", help="label smoothing epsilon")
+    g.add_argument("--mixup", type=float, default=S, metavar="ALPHA", help="Mixup with lambda ~ Beta(ALPHA, ALPHA)")
+    g.add_argument("--cutmix", type=float, default=S, metavar="ALPHA", help="CutMix with lambda ~ Beta(ALPHA, ALPHA)")
+    g.add_argument("--mix-prob", type=float, default=S, metavar="P", help="probability that a batch is mixed")
+    g.add_argument("--mix-switch-prob", type=float, default=S, metavar="P",
+                   help="probability of CutMix rather than Mixup when both are on (default 0.5)")
+    g.add_argument("--mix-per-sample", action="store_true", default=S, help="one lambda per sample")
     g = p.add_argument_group("engineering")
     g.add_argument("--seed", type=int, default=S, help="seed of splits, initialization and shuffling")
     g.add_argument("--device", default=S, help="auto, cpu, cuda, mps (default auto)")

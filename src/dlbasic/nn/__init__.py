@@ -1,5 +1,8 @@
-"""Building blocks: activations, convolution written out, normalization layers, summaries."""
+"""Building blocks: activations, convolution written out, normalization and dropout, pooling, summaries."""
 
 from dlbasic.nn.activations import activations, make_activation
+from dlbasic.nn.dropout import Dropout, dropout
+from dlbasic.nn.norm import NORMS, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm, make_norm
 
-__all__ = ["activations", "make_activation"]
+__all__ = ["NORMS", "BatchNorm2d", "Dropout", "GroupNorm", "InstanceNorm2d", "LayerNorm", "activations", "dropout",
+           "make_activation", "make_norm"]

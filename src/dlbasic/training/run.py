@@ -18,9 +18,11 @@ import torch
 
 from dlbasic.config import TrainConfig, save_config
 from dlbasic.data import ImageDataset, load, stratified_split
+from dlbasic.data.transforms import Augment
 from dlbasic.errors import UserError, check
 from dlbasic.models import create_model
 from dlbasic.optim import create_optimizer
+from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.schedules import create_scheduler
@@ -45,14 +47,52 @@ def load_data(cfg: TrainConfig) -> RunData:
     return RunData(train, val, test)
 
 
+def model_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The model constructor options: `model_options` plus `dropout` and `norm` when set."""
+    options = dict(cfg.model_options)
+    if cfg.dropout is not None:
+        options["dropout"] = cfg.dropout
+    if cfg.norm is not None:
+        options["norm"] = cfg.norm
+    return options
+
+
 def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
     return create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
-                        input_size=data.image_size, **cfg.model_options)
+                        input_size=data.image_size, **model_options(cfg))
+
+
+def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Weight decay goes to the optimizer (coupled, or decoupled for AdamW) unless a penalty term is asked for."""
+    decay = cfg.weight_decay if cfg.penalty == "none" else 0.0
+    params = param_groups(model, decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias) if decay else \
+        model.parameters()
+    return create_optimizer(cfg.optimizer, params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
+    """Batch transforms, loss terms and callbacks for the regularization options of `cfg`."""
+    transforms: list = []
+    if cfg.augment:
+        transforms.append(Augment.from_spec(cfg.augment))
+    if cfg.input_noise:
+        transforms.append(InputNoise(cfg.input_noise))
+    if cfg.mixup or cfg.cutmix:  # last: it turns labels into soft targets
+        transforms.append(Mix(cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.mix_switch_prob, cfg.mix_per_sample,
+                              cfg.label_smoothing, num_classes))
+    loss_terms = [Penalty(cfg.penalty, cfg.weight_decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias)] \
+        if cfg.penalty != "none" and cfg.weight_decay else []
+    callbacks: list = []
+    if cfg.weight_noise:
+        callbacks.append(WeightNoise(cfg.weight_noise, seed=cfg.seed))
+    if cfg.early_stopping:
+        callbacks.append(EarlyStopping("val_loss", patience=cfg.early_stopping))
+    return {"transforms": transforms, "loss_terms": loss_terms, "callbacks": callbacks}
 
 
 def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
     """What `eval` and `predict` need to rebuild the model and prepare images."""
-    return {"model": cfg.model, "model_options": dict(cfg.model_options), "num_classes": data.num_classes,
+    return {"model": cfg.model, "model_options": model_options(cfg), "num_classes": data.num_classes,
             "in_channels": data.in_channels, "input_size": data.image_size, "classes": list(data.classes),
             "mean": data.mean.tolist(), "std": data.std.tolist(), "data": cfg.data, "config": cfg.to_dict()}
 
@@ -104,16 +144,17 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
     data = load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data.train)
-    optimizer = create_optimizer(cfg.optimizer, model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                 weight_decay=cfg.weight_decay or None)
+    optimizer = build_optimizer(cfg, model)
+    extra = regularizers(cfg, data.train.num_classes)
     batch_size = len(data.train) if cfg.batch_size == "full" else int(cfg.batch_size)
     steps = -(-len(data.train) // min(batch_size, len(data.train)))
     scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
                                  step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
-    trainer = Trainer(model, optimizer, data.train, data.val, task=ClassificationTask(), scheduler=scheduler,
+    trainer = Trainer(model, optimizer, data.train, data.val, task=ClassificationTask(cfg.label_smoothing),
+                      scheduler=scheduler, transforms=extra["transforms"], loss_terms=extra["loss_terms"],
                       epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed, device=device,
                       precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
-                      grad_clip=cfg.grad_clip, callbacks=callbacks or [], run_dir=run_path,
+                      grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
                       checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
                       meta=model_meta(cfg, data.train), progress=progress)
     if run_path is not None:

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dlbasic.regularization.smoothing import soft_target_cross_entropy
+
 
 class ClassificationTask:
     """Cross entropy on class logits; accuracy against the label (or the soft target's argmax).
@@ -26,11 +28,9 @@ class ClassificationTask:
         self.label_smoothing = label_smoothing
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        if targets.dtype.is_floating_point:  # soft targets Tensor[B, K] (Mixup, CutMix)
-            log_p = F.log_softmax(logits.float(), dim=1)
-            k = logits.shape[1]
-            targets = targets * (1 - self.label_smoothing) + self.label_smoothing / k
-            return -(targets * log_p).sum(1).mean()
+        """Cross entropy; soft targets Tensor[B, K] (from Mixup/CutMix, already smoothed there) are used as given."""
+        if targets.dtype.is_floating_point:
+            return soft_target_cross_entropy(logits.float(), targets)
         return F.cross_entropy(logits.float(), targets, label_smoothing=self.label_smoothing)
 
     @torch.no_grad()

@@ -1,0 +1,91 @@
+"""The lab report: one self-contained HTML page (figures embedded as base64 PNG, no external files)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700", "error": "#6e7781"}
+
+STYLE = """
+body { font: 15px/1.55 system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #1f2328; }
+h1 { margin-bottom: .2em; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; width: 100%; } th, td { border: 1px solid #d0d7de; padding: 4px 8px;
+  text-align: left; vertical-align: top; } th { background: #f6f8fa; }
+.v { color: #fff; border-radius: 10px; padding: 1px 8px; font-size: 13px; white-space: nowrap; }
+.note { background: #f6f8fa; border-left: 4px solid #8c959f; padding: .4em .8em; }
+.lit { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .4em .8em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #d0d7de; }
+pre { background: #f6f8fa; padding: .6em; overflow-x: auto; font-size: 12px; }
+.meta { color: #57606a; font-size: 13px; }
+"""
+
+
+def badge(verdict: str) -> str:
+    return f'<span class="v" style="background:{COLORS.get(verdict, "#6e7781")}">{html.escape(verdict)}</span>'
+
+
+def _image(root: Path, rel: str) -> str:
+    data = base64.b64encode((root / rel).read_bytes()).decode()
+    return f"data:image/png;base64,{data}"
+
+
+def section(r: dict[str, Any], root: Path) -> str:
+    e = html.escape
+    parts = [f'<h2 id="{e(r["id"])}">{e(r["id"])} {badge(r["verdict"])}</h2>']
+    if r.get("section"):
+        parts.append(f'<p class="meta">notebook section: {e(r["section"])} · profile {e(str(r.get("profile", "")))}'
+                     f' · seeds {e(str(r.get("seeds", [])))} · {r.get("seconds", 0):.0f} s</p>')
+    if r.get("note"):
+        parts.append(f'<p class="note" lang="ko">{e(r["note"])}</p>')
+    if r.get("claim"):
+        parts.append(f"<p><b>Claim.</b> {e(r['claim'])}</p>")
+    if r.get("literature"):
+        parts.append(f'<p class="lit"><b>Literature.</b> {e(r["literature"])}</p>')
+    if r.get("method"):
+        parts.append(f"<p><b>Method.</b> {e(r['method'])}</p>")
+    if r.get("rule"):
+        parts.append(f"<p><b>Verdict rule (fixed before the run).</b> {e(r['rule'])}</p>")
+    parts.append(f"<p><b>Verdict.</b> {badge(r['verdict'])} {e(r.get('key_number', ''))} — {e(r.get('reason', ''))}</p>")
+    for fig in r.get("figures", []):
+        parts.append(f'<figure><img src="{_image(root, fig["path"])}" alt="{e(fig["caption"])}">'
+                     f"<figcaption>{e(fig['caption'])}</figcaption></figure>")
+    if r.get("numbers"):
+        parts.append("<details><summary>all numbers</summary><pre>"
+                     f"{e(json.dumps(r['numbers'], indent=2, default=str))}</pre></details>")
+    if r.get("traceback"):
+        parts.append(f"<details open><summary>error</summary><pre>{e(r['traceback'])}</pre></details>")
+    return "\n".join(parts)
+
+
+def write_report(report: dict[str, Any], root: Path, path: Path) -> None:
+    """Write the lab report page for `report` (as saved in report.json); figures are read from `root`."""
+    e = html.escape
+    results = report["results"]
+    counts = {v: sum(r["verdict"] == v for r in results) for v in COLORS}
+    rows = "\n".join(
+        f'<tr><td><a href="#{e(r["id"])}">{e(r["id"])}</a></td><td>{e(r.get("claim", ""))}</td>'
+        f'<td>{badge(r["verdict"])}</td><td>{e(r.get("key_number", ""))}</td></tr>' for r in results)
+    env = report.get("environment", {})
+    missing = report.get("missing_claims") or []
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>dlbasic lab report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<body>
+<h1>dlbasic lab report</h1>
+<p class="meta">{e(report.get("created", ""))} · profile {e(str(report.get("profile", {}).get("name", "")))} ·
+torch {e(str(env.get("torch", "")))} · revision {e(str(env.get("git_revision", "")))} ·
+{report.get("seconds", 0):.0f} s in all</p>
+<p>Every claim of the course notebook, measured. Each verdict is computed from the measurements by a rule written
+before the experiment ran. {" · ".join(f"{badge(v)} {n}" for v, n in counts.items() if n)}</p>
+{f'<p class="lit">Claims without a study yet: {e(", ".join(missing))}</p>' if missing else ""}
+<table><tr><th>claim id</th><th>claim</th><th>verdict</th><th>key number</th></tr>
+{rows}
+</table>
+{"".join(section(r, root) for r in results)}
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")

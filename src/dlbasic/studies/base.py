@@ -1,0 +1,100 @@
+"""What a study is: a claim of the notebook, a verdict rule fixed before the experiment, the
+experiment itself, and a verdict computed from its measurements.
+
+A study subclasses `Study`, fills the class attributes, and implements two methods:
+`measure(ctx)` runs the experiment and returns plain numbers (JSON-serializable) plus figures;
+`judge(measurements)` turns those numbers into a `Verdict` by the rule in `rule`. Keeping
+`judge` a pure function of the numbers lets tests feed it fake measurements.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from dlbasic.studies.context import LabContext
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+
+
+@dataclass
+class Verdict:
+    """The outcome: one of VERDICTS, the number that decided it, and a sentence saying why."""
+
+    verdict: str
+    key_number: str
+    reason: str
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+@dataclass
+class Measurements:
+    """What `measure` returns: numbers (nested dicts/lists of floats, ints, strings) and figures."""
+
+    numbers: dict[str, Any]
+    figures: list[tuple[str, Any]] = field(default_factory=list)  # (caption, matplotlib Figure)
+    seeds: list[int] = field(default_factory=list)
+
+
+class Study:
+    """Base class of a study; see the module docstring."""
+
+    id: ClassVar[str]  # the claim id in CLAIMS.md
+    section: ClassVar[str]  # the notebook section
+    claim: ClassVar[str]  # the claim in English
+    note: ClassVar[str]  # the notebook's own sentence (Korean)
+    literature: ClassVar[str] = ""  # where the note is inaccurate: what the papers say
+    method: ClassVar[str]  # what the experiment does
+    rule: ClassVar[str]  # the verdict rule, written before the experiment runs
+
+    def measure(self, ctx: LabContext) -> Measurements:
+        raise NotImplementedError
+
+    def judge(self, numbers: dict[str, Any]) -> Verdict:
+        raise NotImplementedError
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def compare(a: Sequence[float], b: Sequence[float], claim_a_better: bool = True,
+            higher_is_better: bool = True) -> str:
+    """The lab's standard two-sample rule.
+
+    Supported if mean(a) beats mean(b) (in the claimed direction) by more than the larger of
+    their seed standard deviations; contradicted if it is the other way round by the same
+    margin; otherwise inconclusive.
+    """
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    diff = (ma - mb) if higher_is_better else (mb - ma)  # > 0: a is better
+    margin = max(sa, sb)
+    if not claim_a_better:
+        diff = -diff
+    if diff > margin:
+        return SUPPORTED
+    if diff < -margin:
+        return CONTRADICTED
+    return INCONCLUSIVE
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return str(x)
+    return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def pm(values: Sequence[float], digits: int = 3) -> str:
+    """'0.951 ± 0.004' from a list of per-seed values."""
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}"

@@ -80,7 +80,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
                    help="also decay biases and normalization parameters (excluded by default)")
     g.add_argument("--early-stopping", type=int, default=S, metavar="PATIENCE",
                    help="stop when validation loss has not improved for PATIENCE epochs; keep the best weights")
-    g.add_argument("--augment", default=S, metavar="LIST", help="batched augmentations: flip,crop,scale,rotate,translate")
+    g.add_argument("--augment", default=S, metavar="LIST",
+                   help="batched augmentations: flip,crop,scale,rotate,translate")
     g.add_argument("--input-noise", type=float, default=S, metavar="SIGMA", help="Gaussian noise on inputs")
     g.add_argument("--weight-noise", type=float, default=S, metavar="SIGMA", help="Gaussian noise on weights")
     g.add_argument("--label-smoothing", type=float, default=S, metavar="EPS", help="label smoothing epsilon")

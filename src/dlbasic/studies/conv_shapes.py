@@ -18,7 +18,8 @@ class ConvShapes(Study):
     id = "conv-shapes"
     section = "Convolution"
     claim = "One kernel per output channel; stride and padding set the output size."
-    note = "원하는 output의 채널 수만큼 커널 수가 필요. stride: kernel을 적용하는 step. padding: 원하는 output 크기를 맞추기 위해 input의 가장자리를 채움."
+    note = ("원하는 output의 채널 수만큼 커널 수가 필요. stride: kernel을 적용하는 step. "
+            "padding: 원하는 output 크기를 맞추기 위해 input의 가장자리를 채움.")
     method = ("For every (n, k, s, p, d) on a grid (input side n = 5..32, kernel 1..7, stride 1..3, padding 0..3, "
               "dilation 1..2) with a non-empty output, run F.conv2d with C_out = 1..3 kernels and compare the "
               "output shape with floor((n + 2p - d(k - 1) - 1) / s) + 1 and the channel count with C_out.")

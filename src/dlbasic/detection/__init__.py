@@ -18,6 +18,7 @@ from dlbasic.detection.boxes import (
 from dlbasic.detection.matcher import BalancedPositiveNegativeSampler, Matcher
 from dlbasic.detection.metrics import evaluate_detections
 from dlbasic.detection.nms import batched_nms, nms
+from dlbasic.detection.proposals import selective_search
 from dlbasic.nn.pooling import SpatialPyramidPooling, roi_align, roi_pool
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "remove_small_boxes",
     "roi_align",
     "roi_pool",
+    "selective_search",
 ]

@@ -48,13 +48,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def _plain(metrics: dict[str, Tensor]) -> dict[str, Any]:
+    """Scalars become floats; larger sums (a segmentation confusion matrix) stay tensors."""
+    return {k: v.item() if v.numel() == 1 else v.detach().cpu() for k, v in metrics.items()}
+
+
 class Trainer:
     """Trains `model` on in-memory image tensors.
 
     Args:
         model, optimizer: what to train and how.
         train_data, val_data: `ImageDataset`s (images in [0, 1]; normalized with the train statistics).
-        task: loss and metrics (default: classification).
+        task: loss and metrics (default: classification). `task.loss(outputs, targets)`,
+            `task.metrics(outputs, targets)` -> sums over the batch (scalars or tensors),
+            `task.summarize(sums, count)` -> means, `task.monitor`/`task.mode` pick best.pt. Targets are
+            `labels[idx]` of the datasets: class ids, or masks Tensor[N, H, W] for segmentation.
         scheduler: a torch LR scheduler stepped after every optimizer step.
         epochs, batch_size: length of the run; `batch_size` >= len(train_data) is batch gradient descent.
         seed: seeds the shuffling and the batch transforms.
@@ -210,8 +218,7 @@ class Trainer:
             self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        metrics = {k: float(v) for k, v in self.task.metrics(out.detach(), y).items()}
-        return float(loss.detach()), metrics
+        return float(loss.detach()), _plain(self.task.metrics(out.detach(), y))
 
     @torch.no_grad()
     def evaluate(self, data: ImageDataset, return_outputs: bool = False) -> dict[str, Any]:
@@ -226,8 +233,8 @@ class Trainer:
             with self._autocast():
                 out = self.model(x)
             sums["loss"] += float(self.task.loss(out, y)) * y.shape[0]
-            for k, v in self.task.metrics(out, y).items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+            for k, v in _plain(self.task.metrics(out, y)).items():
+                sums[k] = sums.get(k, 0.0) + v
             if return_outputs:
                 outputs.append(out.float().cpu())
         n = max(len(data), 1)

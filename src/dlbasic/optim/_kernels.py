@@ -14,8 +14,9 @@ SOURCE = r"""
 
 // Element formulas are written as ATen's CPU kernels evaluate them: addcmul is self + (v * t1) * t2,
 // addcdiv is self + (v * t1) / t2; the vectorized add(alpha) and lerp are fused multiply-adds.
-template <typename T> static inline T lerp(T a, T b, T w) {
-  return w < T(0.5) ? std::fma(w, b - a, a) : std::fma(w - T(1), b - a, b);
+// lerp's two forms are picked by a template flag: a select inside the loop stops GCC vectorizing it.
+template <typename T, bool small> static inline T lerp(T a, T b, T w) {
+  return small ? std::fma(w, b - a, a) : std::fma(w - T(1), b - a, b);
 }
 
 #define TENSOR_LOOP(...)                                        \
@@ -79,9 +80,9 @@ static void adadelta(int n, void** P, void** G, void** S, void** A, const int64_
     })
 }
 
-template <typename T>
-static void rmsprop(int n, void** P, void** G, void** S, void** GA, void** B, const int64_t* N, double lr_,
-                    double alpha_, double eps_, double wd_, double mom_, int centered, int maximize, int nt) {
+template <typename T, bool centered, bool momentum, bool small>
+static void rmsprop_t(int n, void** P, void** G, void** S, void** GA, void** B, const int64_t* N, double lr_,
+                      double alpha_, double eps_, double wd_, double mom_, int maximize, int nt) {
   const T lr = lr_, alpha = alpha_, alpha1 = T(1) - T(alpha_), eps = eps_, wd = wd_, mom = mom_;
   TENSOR_LOOP(
     T* p = (T*)P[t]; const T* g = (const T*)G[t]; T* s = (T*)S[t]; T* ga = (T*)GA[t]; T* b = (T*)B[t];
@@ -93,13 +94,13 @@ static void rmsprop(int n, void** P, void** G, void** S, void** GA, void** B, co
       s[i] = sq;
       T avg;
       if (centered) {
-        const T m = lerp(ga[i], d, alpha1);
+        const T m = lerp<T, small>(ga[i], d, alpha1);
         ga[i] = m;
         avg = std::sqrt(sq + (T(-1) * m) * m) + eps;
       } else {
         avg = std::sqrt(sq) + eps;
       }
-      if (mom > T(0)) {
+      if (momentum) {
         const T buf = b[i] * mom + d / avg;
         b[i] = buf;
         p[i] = std::fma(buf, -lr, p[i]);
@@ -109,12 +110,23 @@ static void rmsprop(int n, void** P, void** G, void** S, void** GA, void** B, co
     })
 }
 
-// coef per tensor: [step_size, sqrt(bias_correction2)]
 template <typename T>
-static void adam(int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N,
-                 const double* coef,
-                 double lr_, double b1_, double b2_, double eps_, double wd_, int amsgrad, int decoupled,
-                 int maximize, int nt) {
+static void rmsprop(int n, void** P, void** G, void** S_, void** GA, void** B, const int64_t* N, double lr,
+                    double alpha, double eps, double wd, double mom, int centered, int maximize, int nt) {
+#define RMSPROP(C, M, S) rmsprop_t<T, C, M, S>(n, P, G, S_, GA, B, N, lr, alpha, eps, wd, mom, maximize, nt)
+  const bool small = T(1) - T(alpha) < T(0.5);
+  if (centered && mom > 0) { if (small) RMSPROP(true, true, true); else RMSPROP(true, true, false); }
+  else if (centered) { if (small) RMSPROP(true, false, true); else RMSPROP(true, false, false); }
+  else if (mom > 0) RMSPROP(false, true, true);
+  else RMSPROP(false, false, true);
+#undef RMSPROP
+}
+
+// coef per tensor: [step_size, sqrt(bias_correction2)]
+template <typename T, bool amsgrad, bool small>
+static void adam_t(int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N,
+                   const double* coef, double lr_, double b1_, double b2_, double eps_, double wd_,
+                   int decoupled, int maximize, int nt) {
   const T b1w = T(1) - T(b1_), b2 = b2_, b2w = T(1) - T(b2_), eps = eps_, wd = wd_;
   const T decay = T(1) - T(lr_ * wd_);
   TENSOR_LOOP(
@@ -127,7 +139,7 @@ static void adam(int n, void** P, void** G, void** M, void** V, void** VM, const
       if (wd != T(0)) {
         if (decoupled) w = w * decay; else d = std::fma(w, wd, d);
       }
-      const T mi = lerp(m[i], d, b1w);
+      const T mi = lerp<T, small>(m[i], d, b1w);
       m[i] = mi;
       T vi = v[i] * b2 + (b2w * d) * d;
       v[i] = vi;
@@ -136,34 +148,64 @@ static void adam(int n, void** P, void** G, void** M, void** V, void** VM, const
     })
 }
 
+template <typename T>
+static void adam(int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N,
+                 const double* coef, double lr, double b1, double b2, double eps, double wd, int amsgrad,
+                 int decoupled, int maximize, int nt) {
+#define ADAM(A, S) adam_t<T, A, S>(n, P, G, M, V, VM, N, coef, lr, b1, b2, eps, wd, decoupled, maximize, nt)
+  const bool small = T(1) - T(b1) < T(0.5);
+  if (amsgrad) { if (small) ADAM(true, true); else ADAM(true, false); }
+  else { if (small) ADAM(false, true); else ADAM(false, false); }
+#undef ADAM
+}
+
 // coef per tensor: [bias_correction1, rect, sqrt(bias_correction2), mode];
 // mode 0 sgd-like, 1 rectified, 2 none
-template <typename T>
-static void radam(int n, void** P, void** G, void** M, void** V, const int64_t* N, const double* coef,
-                  double lr_, double b1_, double b2_, double eps_, double wd_, int decoupled, int maximize,
-                  int nt) {
+#define RADAM_LOOP(STEP)                                            \
+  {                                                                 \
+    _Pragma("omp for schedule(static) nowait")                      \
+    for (int64_t i = 0; i < len; ++i) {                             \
+      T d = maximize ? -g[i] : g[i];                                \
+      T w = p[i];                                                   \
+      if (wd != T(0)) {                                             \
+        if (decoupled) w = w * decay; else d = std::fma(w, wd, d);  \
+      }                                                             \
+      const T mi = lerp<T, small>(m[i], d, b1w);                    \
+      m[i] = mi;                                                    \
+      const T vi = v[i] * b2 + (b2w * d) * d;                       \
+      v[i] = vi;                                                    \
+      const T u = mi / bc1 * lr;                                    \
+      (void)u;                                                      \
+      p[i] = w - (STEP);                                            \
+    }                                                               \
+  }
+
+template <typename T, bool small>
+static void radam_t(int n, void** P, void** G, void** M, void** V, const int64_t* N, const double* coef,
+                    double lr_, double b1_, double b2_, double eps_, double wd_, int decoupled, int maximize,
+                    int nt) {
   const T lr = lr_, b1w = T(1) - T(b1_), b2 = b2_, b2w = T(1) - T(b2_), eps = eps_, wd = wd_;
   const T decay = T(1) - T(lr_ * wd_);
   TENSOR_LOOP(
     T* p = (T*)P[t]; const T* g = (const T*)G[t]; T* m = (T*)M[t]; T* v = (T*)V[t];
     const T bc1 = coef[4 * t], rect = coef[4 * t + 1], bc2 = coef[4 * t + 2];
     const int mode = (int)coef[4 * t + 3];
-    _Pragma("omp for schedule(static) nowait")
-    for (int64_t i = 0; i < len; ++i) {
-      T d = maximize ? -g[i] : g[i];
-      T w = p[i];
-      if (wd != T(0)) {
-        if (decoupled) w = w * decay; else d = std::fma(w, wd, d);
-      }
-      const T mi = lerp(m[i], d, b1w);
-      m[i] = mi;
-      const T vi = v[i] * b2 + (b2w * d) * d;
-      v[i] = vi;
-      const T u = mi / bc1 * lr;
-      if (mode == 1) w = w - u * (bc2 / (std::sqrt(vi) + eps)) * rect;
-      else if (mode == 0) w = w - u;
-      p[i] = w;
-    })
+    // one loop per mode (1 rectified step, 0 momentum-SGD step, 2 no step): a select would not vectorize
+    if (mode == 1) RADAM_LOOP(u * (bc2 / (std::sqrt(vi) + eps)) * rect)
+    else if (mode == 0) RADAM_LOOP(u)
+    else RADAM_LOOP(T(0))
+  )
+}
+#undef RADAM_LOOP
+
+template <typename T>
+static void radam(int n, void** P, void** G, void** M, void** V, const int64_t* N, const double* coef,
+                  double lr, double b1, double b2, double eps, double wd, int decoupled, int maximize,
+                  int nt) {
+#define RADAM(S) radam_t<T, S>(n, P, G, M, V, N, coef, lr, b1, b2, eps, wd, decoupled, maximize, nt)
+  if (T(1) - T(b1) < T(0.5)) RADAM(true);
+  else RADAM(false);
+#undef RADAM
 }
 
 #define EXPORT2(NAME, SIG, ARGS)                                   \

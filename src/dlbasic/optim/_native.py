@@ -23,7 +23,9 @@ import torch
 
 from dlbasic.optim._kernels import SOURCE
 
-FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
+# -ffp-contract=off: only the explicit std::fma calls fuse, as in ATen; -fno-math-errno lets sqrt vectorize
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC",
+         "-std=c++17"]
 _lib: ctypes.CDLL | None = None
 _tried = False
 build_seconds: float | None = None  # first-use cost of this process: compile (or load) time

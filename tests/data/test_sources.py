@@ -13,7 +13,7 @@ from dlbasic.errors import UserError
 
 
 def test_list_sources_has_the_documented_names():
-    assert {"mnist5k", "digits", "idx", "cifar10", "folder", "scenes"} <= set(list_sources())
+    assert {"mnist5k", "digits", "idx", "cifar10", "folder", "scenes", "voc", "coco", "yolo"} <= set(list_sources())
 
 
 def test_mnist5k_splits_are_disjoint_stratified_and_deterministic():
@@ -139,3 +139,8 @@ def test_folder_source_with_train_and_test(tmp_path):
 def test_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no such folder"):
         load(f"folder:{tmp_path / 'nope'}", "train")
+
+
+def test_detection_sources_are_refused_for_classification(shared_data):
+    with pytest.raises(UserError, match="not a labelled image classification source"):
+        load(f"voc:{shared_data / 'kangaroo'}", "train")

@@ -1,0 +1,28 @@
+"""Detection sets by spec (`voc:DIR`, `coco:FILE`, `yolo:DIR`), listed with the other sources.
+
+They hold boxes rather than one label per image, so `load()` refuses them for classification;
+`dlbasic.detection.datasets.load_detection(spec)` reads them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlbasic.data.sources import RawSource, sources
+from dlbasic.errors import check
+
+
+def _detection_source(kind: str, wants_file: bool):
+    def reader(arg: str | None) -> RawSource:
+        check(arg is not None, f"the {kind} source needs a path", f"write {kind}:{'FILE' if wants_file else 'DIR'}")
+        path = Path(arg).expanduser()
+        check(path.is_file() if wants_file else path.is_dir(), f"no such {'file' if wants_file else 'folder'}: {path}")
+        return RawSource({}, [])
+
+    reader.__doc__ = f"`{kind}:` detection data; read with `dlbasic.detection.datasets.load_detection`."
+    return reader
+
+
+sources.add("voc", _detection_source("voc", wants_file=False))
+sources.add("coco", _detection_source("coco", wants_file=True))
+sources.add("yolo", _detection_source("yolo", wants_file=False))

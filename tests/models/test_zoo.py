@@ -90,8 +90,11 @@ def test_alexnet_2012_is_the_two_gpu_paper_net() -> None:
         assert m.features(torch.randn(1, 3, 224, 224)).shape == (1, 256, 6, 6)
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-@pytest.mark.parametrize(("size", "channels"), [(28, 1), (32, 3)])
+SMALL_CASES = [(n, 28, 1) for n in FAMILIES] + [
+    (n, 32, 3) for n in ("alexnet", "vgg11_bn", "googlenet", "resnet50", "plain18", "densenet121")]
+
+
+@pytest.mark.parametrize(("name", "size", "channels"), SMALL_CASES)
 def test_small_input_variants_forward(name: str, size: int, channels: int) -> None:
     m = create_model(name, num_classes=10, in_channels=channels, input_size=size).eval()
     with torch.no_grad():

@@ -5,7 +5,7 @@ In a dense block every layer sees the concatenation of all earlier feature maps 
 new ones; a layer is the bottleneck BN-ReLU-1x1 conv (to `bn_size * growth`) then BN-ReLU-3x3 conv
 (DenseNet-B). Between blocks a transition halves the channels (compression 0.5, DenseNet-C) and the
 resolution: BN, ReLU, 1x1 conv, 2x2 average pooling. densenet121 has 7,978,856 parameters.
-Small inputs (<= 64) use a 3x3 stride-1 stem without pooling, growth 12 and 24 stem channels.
+Small inputs (<= 64) use a 3x3 stride-1 stem with 2x2 pooling, growth 12 and 24 stem channels.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class DenseNet(nn.Module):
         init_features: channels of the stem.
         bn_size: bottleneck width as a multiple of `growth`.
         compression: channel ratio kept by a transition (theta).
-        small_stem: 3x3 stride-1 stem without max pooling, for 28-64 pixel inputs.
+        small_stem: 3x3 stride-1 stem with 2x2 max pooling, for 28-64 pixel inputs.
     """
 
     def __init__(self, growth: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
@@ -83,7 +83,8 @@ class DenseNet(nn.Module):
         super().__init__()
         c = init_features
         if small_stem:
-            stem: list[nn.Module] = [nn.Conv2d(in_channels, c, 3, 1, 1, bias=False)]
+            stem: list[nn.Module] = [*conv_norm_act(in_channels, c, 3, 1, 1, norm=norm, act=act, bias=False),
+                                     nn.MaxPool2d(2, 2)]  # (B, 24, 14, 14) at 28
         else:
             stem = [*conv_norm_act(in_channels, c, 7, 2, 3, norm=norm, act=act, bias=False),
                     nn.MaxPool2d(3, 2, 1)]  # (B, 64, 56, 56) at 224

@@ -9,7 +9,7 @@ An Inception module runs four branches on the same input and concatenates them a
 - `googlenet_tv` is torchvision's: conv (no bias) + batch norm (eps 1e-3) + ReLU everywhere, no LRN,
   dropout 0.2, and 3x3 kernels in the "5x5" branch (torchvision keeps this for its weights,
   https://github.com/pytorch/vision/issues/906); 6,624,904 parameters without aux classifiers.
-Small inputs (<= 64) use a 3x3 stride-1 stem without pooling and half the Inception widths.
+Small inputs (<= 64) use a 3x3 stride-1 stem with one pooling and 1/4 of the Inception widths.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class GoogLeNet(nn.Module):
         lrn: local response normalization in the stem (the paper's).
         k5: kernel of the "5x5" branch (5 in the paper, 3 in torchvision).
         width: multiplier of every Inception width.
-        small_stem: 3x3 stride-1 stem without pooling, for 28-64 pixel inputs.
+        small_stem: 3x3 stride-1 stem with one 3x3/2 pool, for 28-64 pixel inputs.
     """
 
     def __init__(self, num_classes: int = 1000, in_channels: int = 3, norm: NormSpec = "none",
@@ -87,11 +87,13 @@ class GoogLeNet(nn.Module):
         super().__init__()
         cba = dict(norm=norm, act=act, eps=eps)
         c64, c192 = scaled(64, width), scaled(192, width)
-        if small_stem:
-            self.stem = nn.Sequential(conv_norm_act(in_channels, c64, 3, 1, 1, **cba),
-                                      conv_norm_act(c64, c192, 3, 1, 1, **cba))
+        lrn_layer = [nn.LocalResponseNorm(5, 1e-4, 0.75, 1.0)] if lrn else []
+        if small_stem:  # 3x3 stride-1 conv and one pool: 28 -> 14 for 3a/3b, 7 for 4a-4e, 4 for 5a/5b
+            self.stem = nn.Sequential(
+                conv_norm_act(in_channels, c64, 3, 1, 1, **cba), nn.MaxPool2d(3, 2, ceil_mode=True),
+                conv_norm_act(c64, c64, 1, **cba), conv_norm_act(c64, c192, 3, 1, 1, **cba),
+            )
         else:
-            lrn_layer = [nn.LocalResponseNorm(5, 1e-4, 0.75, 1.0)] if lrn else []
             self.stem = nn.Sequential(
                 conv_norm_act(in_channels, c64, 7, 2, 3, **cba), nn.MaxPool2d(3, 2, ceil_mode=True),
                 *lrn_layer, conv_norm_act(c64, c64, 1, **cba), conv_norm_act(c64, c192, 3, 1, 1, **cba),
@@ -139,7 +141,7 @@ def _init_tv(model: nn.Module) -> None:
 
 def _options(input_size: int, kw: dict) -> dict:
     if is_small(input_size):
-        return {"small_stem": True, "width": 0.5, **kw}
+        return {"small_stem": True, "width": 0.25, **kw}
     return kw
 
 

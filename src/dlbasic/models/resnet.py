@@ -7,7 +7,7 @@ A block learns a residual F(x) and outputs act(F(x) + shortcut(x)). Shortcuts (t
 use it: resnet50 has 25,557,032 parameters); "C" projections on every shortcut; "none" drops the
 skip, giving the plain networks of the degradation study (`plain18`, `plain34`). Bottleneck blocks
 stride in the 3x3 convolution (torchvision's "v1.5"). Small inputs (<= 64) use a 3x3 stride-1 stem
-without max pooling and 1/4 widths.
+without max pooling and 1/4 widths (1/8 for bottleneck blocks).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class ResNet(nn.Module):
 def _resnet(block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_classes: int, in_channels: int,
             input_size: int, **kw) -> ResNet:
     if is_small(input_size):
-        width = kw.pop("width", 0.25)
+        width = kw.pop("width", 0.25 / block.expansion**0.5)  # bottlenecks: 1/8, their outputs are 4x wider
         kw = {"small_stem": True, "widths": tuple(scaled(w, width) for w in (64, 128, 256, 512)), **kw}
     elif "width" in kw:
         kw["widths"] = tuple(scaled(w, kw.pop("width")) for w in (64, 128, 256, 512))

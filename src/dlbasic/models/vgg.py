@@ -6,7 +6,7 @@ paper's Table 1 are vgg11, vgg13, vgg16, vgg19. The head follows torchvision (7x
 pool, 4096-4096 FC with dropout), so the counts are torchvision's (vgg16: 138,357,544); the `_bn`
 variants put a normalization layer (batch norm unless `norm` says otherwise) after every convolution.
 Small inputs (<= 64) keep the conv layout at 1/4 width with only the first three poolings
-(28 -> 14 -> 7 -> 3) and a 256-unit head.
+(28 -> 14 -> 7 -> 3), a 256-unit head without dropout and fan-in He init.
 """
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ class VGG(nn.Module):
     max_pools: keep only the first `max_pools` poolings (small inputs cannot be halved five times).
     pooled: side of the adaptive average pool before the classifier.
     hidden: units of the two hidden linear layers.
+    init_mode: "fan_out" (torchvision) or "fan_in" He init of the convolutions.
     """
 
     def __init__(self, config: Sequence[int | str], num_classes: int = 1000, in_channels: int = 3,
                  norm: NormSpec = "none", act: ActSpec = "relu", width: float = 1.0, max_pools: int = 5,
-                 pooled: int = 7, hidden: int = 4096, dropout: float = 0.5):
+                 pooled: int = 7, hidden: int = 4096, dropout: float = 0.5, init_mode: str = "fan_out"):
         super().__init__()
         self.features = make_features(config, in_channels, norm, act, width, max_pools)
         c = scaled(512, width)
@@ -67,7 +68,9 @@ class VGG(nn.Module):
             nn.Linear(hidden, hidden), make_activation(act), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
-        kaiming_init(self)  # torchvision's: He fan-out for convs, N(0, 0.01) for linears
+        # torchvision's: He fan-out for convs, N(0, 0.01) for linears; small variants use fan-in and
+        # torch's default linear init, which train faster from scratch on 3,600 MNIST images
+        kaiming_init(self, linear_std=0.01 if init_mode == "fan_out" else None, mode=init_mode)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.features(x))  # (B, 512 * width, pooled, pooled)
@@ -76,7 +79,8 @@ class VGG(nn.Module):
 
 def _vgg(name: str, num_classes: int, in_channels: int, input_size: int, norm: NormSpec, **kw) -> VGG:
     if is_small(input_size):
-        kw = {"width": 0.25, "max_pools": 3, "pooled": 3, "hidden": 256, **kw}
+        small = dict(width=0.25, max_pools=3, pooled=3, hidden=256, dropout=0.0, init_mode="fan_in")
+        kw = {**small, **kw}
     return VGG(CONFIGS[name], num_classes, in_channels, norm=norm, **kw)
 
 

@@ -1,0 +1,93 @@
+"""Every small-input zoo variant trained on mnist5k for 3 epochs on CPU: test accuracy, seconds, images/s.
+
+The bar (issue 5) is test accuracy >= 0.95 for each model. A plain loop on purpose: Adam (lr 1e-3,
+cosine decay to 0 over the run), batch 64, seed 0, train-split statistics for normalization.
+
+    python benchmarks/zoo_mnist.py                      # every family
+    python benchmarks/zoo_mnist.py --models resnet18,vgg11_bn --epochs 3
+
+Prints a table and, as its last line, one JSON object {"bench": "zoo_mnist", ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlbasic.data import load
+from dlbasic.models import create_model, list_models
+from dlbasic.nn.summary import summarize
+
+BAR = 0.95
+
+
+def train_and_test(name: str, epochs: int, batch_size: int, lr: float, seed: int) -> dict:
+    train, test = load("mnist5k", "train"), load("mnist5k", "test")
+    x_train, y_train = train.normalize(train.images), train.labels  # (N, 1, 28, 28), (N,)
+    x_test, y_test = test.normalize(test.images), test.labels  # test uses the train split's mean/std
+    torch.manual_seed(seed)
+    model = create_model(name, num_classes=train.num_classes, in_channels=1, input_size=28)
+    macs = summarize(model, 28, in_channels=1).macs
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    steps = epochs * math.ceil(len(x_train) / batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * t / steps)))
+    gen = torch.Generator().manual_seed(seed)
+    start = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(x_train), generator=gen)
+        for i in range(0, len(order), batch_size):
+            idx = order[i : i + batch_size]
+            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    seconds = time.perf_counter() - start
+    return {"accuracy": accuracy(model, x_test, y_test), "seconds": round(seconds, 1),
+            "images_per_s": round(epochs * len(x_train) / seconds, 1),
+            "params": sum(p.numel() for p in model.parameters()), "mmacs": round(macs / 1e6, 1)}
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
+    model.eval()
+    correct = sum((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
+                  for i in range(0, len(x), batch_size))
+    return round(correct / len(x), 4)
+
+
+def main() -> None:
+    families = [n for n in list_models() if n not in ("mlp", "simple_cnn")]
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default=",".join(families), help="comma-separated names (default: all families)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    results = {}
+    print(f"{'model':<14} {'params':>10} {'MMACs':>7} {'test acc':>9} {'seconds':>8} {'images/s':>9}")
+    for name in [n.strip() for n in args.models.split(",") if n.strip()]:
+        r = train_and_test(name, args.epochs, args.batch_size, args.lr, args.seed)
+        results[name] = r
+        flag = "" if r["accuracy"] >= BAR else f"  below {BAR}"
+        print(f"{name:<14} {r['params']:>10,} {r['mmacs']:>7} {r['accuracy']:>9.4f} {r['seconds']:>8} "
+              f"{r['images_per_s']:>9}{flag}", flush=True)
+    accs = [r["accuracy"] for r in results.values()]
+    print(json.dumps({"bench": "zoo_mnist", "epochs": args.epochs, "bar": BAR, "min_accuracy": min(accs),
+                      "all_pass": min(accs) >= BAR, "threads": torch.get_num_threads(),
+                      "torch": torch.__version__, "models": results}))
+
+
+if __name__ == "__main__":
+    main()

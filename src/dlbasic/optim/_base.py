@@ -99,7 +99,7 @@ class BaseOptimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
-        return _native.eligible(p, g, *[v for k, v in state.items() if k != "step" and torch.is_tensor(v)])
+        return _native.eligible(p, g, *[v for k, v in state.items() if k != "step"])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -132,8 +132,10 @@ class BaseOptimizer(torch.optim.Optimizer):
                 rest = [i for i, k in enumerate(ok) if not k]
                 if rest:
                     self._single(group, *([lst[i] for i in rest] for lst in (params, grads, states)))
-                fast = [i for i, k in enumerate(ok) if k]
-                if fast:
+                if not rest and len({p.dtype for p in params}) == 1:  # the usual case: one kernel call
+                    self._fused(group, params, grads, states)
+                elif len(rest) < len(params):
+                    fast = [i for i, k in enumerate(ok) if k]
                     sel = ([lst[i] for i in fast] for lst in (params, grads, states))
                     for ps, gs, ss in group_by_device_dtype(*sel):
                         self._fused(group, ps, gs, ss)

@@ -26,6 +26,7 @@ from dlbasic.optim._kernels import SOURCE
 # -ffp-contract=off: only the explicit std::fma calls fuse, as in ATen; -fno-math-errno lets sqrt vectorize
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC",
          "-std=c++17"]
+_DTYPES = (torch.float32, torch.float64)
 _lib: ctypes.CDLL | None = None
 _tried = False
 build_seconds: float | None = None  # first-use cost of this process: compile (or load) time
@@ -96,14 +97,16 @@ def available() -> bool:
 def eligible(*tensors: torch.Tensor) -> bool:
     """True when the kernels can update these tensors in place: dense, contiguous, same CPU float dtype."""
     dtype = tensors[0].dtype
-    return dtype in (torch.float32, torch.float64) and all(
-        t.device.type == "cpu" and t.dtype == dtype and t.layout == torch.strided and t.is_contiguous()
-        for t in tensors
-    )
+    if dtype not in _DTYPES:
+        return False
+    for t in tensors:  # a plain loop: this runs for every tensor at every step
+        if t.dtype != dtype or not t.is_cpu or t.is_sparse or not t.is_contiguous():
+            return False
+    return True
 
 
 def _ptrs(tensors: list[torch.Tensor]) -> ctypes.Array:
-    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+    return (ctypes.c_void_p * len(tensors))(*map(torch.Tensor.data_ptr, tensors))
 
 
 def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[float] | list[int]],

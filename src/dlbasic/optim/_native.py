@@ -99,10 +99,7 @@ def eligible(*tensors: torch.Tensor) -> bool:
     dtype = tensors[0].dtype
     if dtype not in _DTYPES:
         return False
-    for t in tensors:  # a plain loop: this runs for every tensor at every step
-        if t.dtype != dtype or not t.is_cpu or t.is_sparse or not t.is_contiguous():
-            return False
-    return True
+    return all(t.dtype == dtype and t.is_cpu and not t.is_sparse and t.is_contiguous() for t in tensors)
 
 
 def _ptrs(tensors: list[torch.Tensor]) -> ctypes.Array:

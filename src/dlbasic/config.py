@@ -65,6 +65,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile, checked against eager gradients on the first batch
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    sync_bn: bool = False  # synchronized batch norm across processes (torchrun runs)
     checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
     eval_batch_size: int = 1000
 

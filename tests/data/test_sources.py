@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dlbasic.data import list_sources, load, stratified_split
+from dlbasic.data import list_sources, load, stratified_split, stratified_subset
 from dlbasic.data.idx import read_idx
 from dlbasic.errors import UserError
 
@@ -46,6 +46,15 @@ def test_stratified_split_takes_the_fraction_of_every_class():
     rest, part = stratified_split(labels, 0.2, seed=3)
     assert torch.bincount(labels[part]).tolist() == [10, 6, 4]
     assert sorted(torch.cat([rest, part]).tolist()) == list(range(100))
+
+
+def test_stratified_subset_is_exact_and_proportional():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    for n in (1, 7, 33, 99, 100):
+        keep = stratified_subset(labels, n, seed=0)
+        assert keep.numel() == n and keep.unique().numel() == n
+        expected = torch.tensor([50, 30, 20]) * n / 100
+        assert (torch.bincount(labels[keep], minlength=3) - expected).abs().max() <= 1
 
 
 def test_image_size_resizes():

@@ -99,6 +99,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--compile", action="store_true", default=S,
                    help="torch.compile the model (checked against eager gradients; slow to start on CPU)")
     g.add_argument("--threads", type=int, default=S, help="torch CPU threads")
+    g.add_argument("--sync-bn", action="store_true", default=S,
+                   help="under torchrun: synchronize batch-norm statistics across processes")
     g.add_argument("--checkpoint-every", type=int, default=S, metavar="STEPS",
                    help="also checkpoint every STEPS steps inside an epoch")
     g.add_argument("--config", type=Path, default=None, help="read options from a YAML file first")
@@ -128,6 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dlbasic.training import distributed
     from dlbasic.training.run import default_run_dir, train
 
     if args.resume:
@@ -142,9 +145,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
     run_dir = args.run_dir or default_run_dir(cfg)
-    summary = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
-                    progress=False if args.no_progress else None)
-    shown = {k: v for k, v in summary.items() if k not in ("history", "model")}
-    print(json.dumps(shown, indent=2))
-    print(f"results in {run_dir}/ (summary.json, curves.png, best.pt)")
+    if not args.run_dir:  # every process of a torchrun launch must agree on the folder
+        run_dir = distributed.broadcast(run_dir) if distributed.setup(torch_device(cfg)) else run_dir
+    try:
+        summary = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
+                        progress=False if args.no_progress else None)
+    finally:
+        distributed.cleanup()
+    if distributed.is_main():
+        shown = {k: v for k, v in summary.items() if k not in ("history", "model")}
+        print(json.dumps(shown, indent=2))
+        print(f"results in {run_dir}/ (summary.json, curves.png, best.pt)")
     return 0
+
+
+def torch_device(cfg: TrainConfig):
+    from dlbasic.training.trainer import resolve_device
+
+    return resolve_device(cfg.device)

@@ -80,3 +80,20 @@ def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor
     rank = torch.arange(order.numel()) - starts[sorted_labels]  # position within its class
     take = rank < torch.round(counts.double() * fraction).long()[sorted_labels]
     return order[~take].sort().values, order[take].sort().values
+
+
+def stratified_subset(labels: Tensor, n: int, seed: int) -> Tensor:
+    """Exactly `n` indices (sorted), each class represented in proportion to its size.
+
+    Samples are ranked within their class in a seeded random order; the first n by relative rank
+    (rank / class size) are kept, so every prefix of the order is as close to stratified as possible.
+    """
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(labels.numel(), generator=g)
+    order = perm[torch.argsort(labels[perm], stable=True)]
+    sorted_labels = labels[order]
+    counts = torch.bincount(sorted_labels)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(order.numel()) - starts[sorted_labels]
+    key = (rank.double() + 0.5) / counts[sorted_labels].double()
+    return order[torch.argsort(key, stable=True)[:n]].sort().values

@@ -17,12 +17,13 @@ from typing import Any
 import torch
 
 from dlbasic.config import TrainConfig, save_config
-from dlbasic.data import ImageDataset, load, stratified_split
+from dlbasic.data import ImageDataset, load, stratified_subset
 from dlbasic.data.transforms import Augment
 from dlbasic.errors import UserError, check
 from dlbasic.models import create_model
 from dlbasic.optim import create_optimizer
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
+from dlbasic.training import distributed
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.schedules import create_scheduler
@@ -42,8 +43,7 @@ def load_data(cfg: TrainConfig) -> RunData:
             "image_size": cfg.image_size}
     train, val, test = (load(cfg.data, s, **opts) for s in ("train", "val", "test"))
     if cfg.train_subset is not None and cfg.train_subset < len(train):
-        _, keep = stratified_split(train.labels, cfg.train_subset / len(train), cfg.seed + 2)
-        train = train.subset(keep)
+        train = train.subset(stratified_subset(train.labels, cfg.train_subset, cfg.seed + 2))
     return RunData(train, val, test)
 
 
@@ -133,17 +133,27 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
     With `run_dir=None` nothing is written (studies use this). With `resume=True` the run
     continues from `run_dir/checkpoint.pt`; pass the config saved there (`load_config`).
     """
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    if distributed.setup(device):  # launched by torchrun
+        device = distributed.local_device(device)
+    main = distributed.is_main()
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:
-        prepare_run_dir(run_path, overwrite, resume)
-        save_config(cfg, run_path / "config.yaml")
-    cfg.validate()
+        if main:
+            prepare_run_dir(run_path, overwrite, resume)
+            save_config(cfg, run_path / "config.yaml")
+        distributed.barrier()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
     data = load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data.train)
+    if cfg.sync_bn and distributed.world()[1] > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    rank = distributed.world()[0]
+    if rank:  # same initial weights everywhere (seeded above), own dropout masks per process
+        torch.manual_seed(cfg.seed + 1_000_003 * rank)
     optimizer = build_optimizer(cfg, model)
     extra = regularizers(cfg, data.train.num_classes)
     batch_size = len(data.train) if cfg.batch_size == "full" else int(cfg.batch_size)
@@ -157,7 +167,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
                       grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
                       checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
                       meta=model_meta(cfg, data.train), progress=progress)
-    if run_path is not None:
+    if run_path is not None and main:
         trainer.callbacks.append(MetricsWriter(run_path))
     if resume:
         trainer.load_state_dict(load_checkpoint(run_path / "checkpoint.pt"))
@@ -177,11 +187,11 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run
         "best_val_accuracy": trainer.best, "epochs": len(history), "steps": trainer.global_step,
         "seconds": seconds, "images_per_second": sum(h["images_per_second"] * h["train_seconds"]
                                                      for h in history) / max(seconds, 1e-9),
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "parameters": sum(p.numel() for p in trainer.model.parameters()), "processes": trainer.world_size,
         "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
         "test_split": data.test.info.get("test", ""),
     }
-    if run_dir is not None:
+    if run_dir is not None and distributed.is_main():
         atomic_write_text(json.dumps(summary, indent=2) + "\n", run_dir / "summary.json")
         from dlbasic.report.plots import plot_curves
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from dlbasic.data.dataset import ImageDataset
 from dlbasic.errors import UserError
+from dlbasic.training import distributed
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_save
 from dlbasic.training.progress import Progress
@@ -89,7 +90,13 @@ class Trainer:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.rank, self.world_size = distributed.world()
         self.forward = self._compiled(self.model) if compile else self.model
+        if self.world_size > 1:  # gradients are averaged over processes during backward
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                                   if self.device.type == "cuda" else None)
         self.compile_checked = not compile
         self.optimizer, self.scheduler = optimizer, scheduler
         self.task = task or ClassificationTask()
@@ -99,8 +106,9 @@ class Trainer:
         self.mean = train_data.mean.to(self.device).view(1, -1, 1, 1)
         self.std = train_data.std.to(self.device).view(1, -1, 1, 1)
         self.epochs, self.seed = epochs, seed
-        self.batch_size = min(batch_size, len(train_data))
-        self.steps_per_epoch = -(-len(train_data) // self.batch_size)
+        self.batch_size = min(batch_size, len(train_data))  # per process
+        self.global_batch = min(self.batch_size * self.world_size, len(train_data))
+        self.steps_per_epoch = -(-len(train_data) // self.global_batch)
         self.precision = precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and self.device.type == "cuda" else None
@@ -115,7 +123,7 @@ class Trainer:
         self.sums: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self.best: float | None = None
-        self.generator = torch.Generator().manual_seed(seed)  # batch transforms draw from it
+        self.generator = torch.Generator().manual_seed(seed + 1_000_003 * self.rank)  # batch transforms draw from it
         self.stop_training = False
         self._interrupted = False
 
@@ -147,10 +155,12 @@ class Trainer:
             self.seed * 100_003 + self.epoch)).to(self.device)
         sums = self.sums or {"loss": 0.0, "count": 0, "seconds": 0.0}
         bar = Progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.epochs}", self.batch_in_epoch,
-                       enabled=self.progress)
+                       enabled=self.progress if self.rank == 0 else False)
         start = time.perf_counter()
         for b in range(self.batch_in_epoch, self.steps_per_epoch):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            idx = order[b * self.global_batch : (b + 1) * self.global_batch]
+            if self.world_size > 1:  # this process's slice of the global batch
+                idx = idx.tensor_split(self.world_size)[self.rank]
             loss, metrics = self.train_step(self.x_train[idx], self.y_train[idx])
             n = idx.numel()
             sums["loss"] += loss * n
@@ -180,11 +190,12 @@ class Trainer:
         else:
             sums["seconds"] += time.perf_counter() - start
         bar.close()
-        count = max(sums["count"], 1)
-        out = {"epoch": self.epoch + 1, "step": self.global_step, "train_loss": sums["loss"] / count,
+        total = distributed.all_sum({k: v for k, v in sums.items() if k != "seconds"})  # over processes
+        count = max(total["count"], 1)
+        out = {"epoch": self.epoch + 1, "step": self.global_step, "train_loss": total["loss"] / count,
                "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": sums["seconds"],
-               "images_per_second": sums["count"] / max(sums["seconds"], 1e-9)}
-        out.update({f"train_{k}": v for k, v in self.task.summarize(sums, count).items()})
+               "images_per_second": total["count"] / max(sums["seconds"], 1e-9)}
+        out.update({f"train_{k}": v for k, v in self.task.summarize(total, count).items()})
         return out
 
     def train_step(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, float]]:
@@ -246,7 +257,11 @@ class Trainer:
     # ---- checkpoints ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly; in a distributed run, also every process's own RNG and sums."""
+        own = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(), "sums": dict(self.sums)}
+        ranks = distributed.gather(own) if self.world_size > 1 else None
         return {
+            "ranks": ranks,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -268,20 +283,29 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
+        ranks = state.get("ranks")
+        if ranks is not None and len(ranks) != self.world_size:
+            raise UserError(f"the checkpoint was written by {len(ranks)} processes, this run has {self.world_size}",
+                            "resume with the same number of processes")
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
         self.global_step, self.sums = state["global_step"], dict(state["sums"])
+        if ranks is not None:
+            own = ranks[self.rank]
+            torch.set_rng_state(own["torch"])
+            self.generator.set_state(own["generator"])
+            self.sums = dict(own["sums"])
         self.history, self.best = list(state["history"]), state["best"]
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
             cb.load_state_dict(cb_state)
 
     def save_checkpoint(self) -> None:
+        """Write checkpoint.pt (the main process writes; every process takes part in gathering the state)."""
         if self.run_dir is not None:
-            atomic_save(self.state_dict(), self.run_dir / "checkpoint.pt")
-            for cb in self.callbacks:
-                if hasattr(cb, "after_checkpoint"):
-                    cb.after_checkpoint(self)
+            state = self.state_dict()
+            if self.rank == 0:
+                atomic_save(state, self.run_dir / "checkpoint.pt")
 
     def _save_best(self, logs: dict[str, float]) -> None:
         value = logs.get(self.task.monitor)
@@ -290,7 +314,7 @@ class Trainer:
         better = self.best is None or (value > self.best if self.task.mode == "max" else value < self.best)
         if better:
             self.best = value
-            if self.run_dir is not None:
+            if self.run_dir is not None and self.rank == 0:
                 atomic_save({"model": self.model.state_dict(), "meta": self.meta, "epoch": self.epoch,
                              self.task.monitor: value}, self.run_dir / "best.pt")
 

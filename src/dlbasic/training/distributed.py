@@ -1,0 +1,91 @@
+"""Data-parallel training across processes (PyTorch DistributedDataParallel).
+
+Launch with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT:
+
+    torchrun --nproc_per_node=2 -m dlbasic.cli train --batch-size 32 ...                  # one machine
+    torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 \\
+             --nproc_per_node=1 -m dlbasic.cli train ...                                  # on each machine
+
+Every process draws the same seeded, epoch-dependent permutation; each global batch of
+`batch_size x world_size` images is split into one slice per process, so N processes with batch
+B take the same steps as one process with batch N x B (DDP averages the gradients).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of this process; (0, 1) outside a distributed run."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def is_main() -> bool:
+    return world()[0] == 0
+
+
+def setup(device: torch.device) -> bool:
+    """Join the process group torchrun describes (gloo on CPU, nccl on CUDA); False when not launched so."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend)
+    return True
+
+
+def local_device(device: torch.device) -> torch.device:
+    """On CUDA each process uses the GPU of its local rank."""
+    if device.type == "cuda" and dist.is_available() and dist.is_initialized():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def barrier() -> None:
+    if world()[1] > 1:
+        dist.barrier()
+
+
+def all_sum(values: dict[str, Any]) -> dict[str, Any]:
+    """Sum numbers (and tensors) over processes; identity in a single process."""
+    if world()[1] == 1:
+        return values
+    out = {}
+    for k, v in values.items():
+        t = torch.as_tensor(v, dtype=torch.float64).clone()
+        dist.all_reduce(t)
+        out[k] = t.item() if t.numel() == 1 else t
+    return out
+
+
+def gather(obj: Any) -> list[Any]:
+    """Every process's `obj`, in rank order (a one-item list in a single process)."""
+    size = world()[1]
+    if size == 1:
+        return [obj]
+    out: list[Any] = [None] * size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast(obj: Any) -> Any:
+    """Rank 0's `obj` on every process."""
+    if world()[1] == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

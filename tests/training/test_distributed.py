@@ -1,0 +1,65 @@
+"""Data-parallel runs under torchrun (gloo, 2 CPU processes) against single-process references."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+from dlbasic.training import load_checkpoint
+
+# 1,280 training digits: 20 steps of 64 per epoch, so no ragged last batch
+COMMON = ["--data", "digits", "--model", "mlp", "--train-subset", "1280", "--optimizer", "momentum", "--lr", "0.05",
+          "--threads", "1", "--no-progress"]
+
+
+def single(*args):
+    return [sys.executable, "-m", "dlbasic.cli", "train", *COMMON, *args]
+
+
+def torchrun(*args):
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "dlbasic.cli", "train", *COMMON, *args]
+
+
+def env():
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def weights(run):
+    return load_checkpoint(run / "checkpoint.pt")["model"]
+
+
+def test_two_processes_of_32_equal_one_process_of_64(tmp_path):
+    subprocess.run(single("--epochs", "1", "--batch-size", "64", "--run-dir", str(tmp_path / "one")),
+                   check=True, capture_output=True, env=env())
+    subprocess.run(torchrun("--epochs", "1", "--batch-size", "32", "--run-dir", str(tmp_path / "two")),
+                   check=True, capture_output=True, env=env())
+    a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert load_checkpoint(tmp_path / "two" / "checkpoint.pt")["global_step"] == 20
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
+
+
+def test_killed_distributed_run_resumes_identically(tmp_path):
+    common = ["--epochs", "6", "--batch-size", "16", "--checkpoint-every", "7", "--optimizer", "adam", "--lr", "1e-3"]
+    subprocess.run(torchrun(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True, env=env())
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(torchrun(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env(), start_new_session=True)
+    ckpt, deadline = run / "checkpoint.pt", time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists():
+            time.sleep(0.5)
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = load_checkpoint(ckpt)
+    assert state["global_step"] < 6 * 40, "the run finished before it could be killed"
+    subprocess.run(torchrun("--run-dir", str(run), "--resume"), check=True, capture_output=True, env=env())
+    a, b = weights(tmp_path / "full"), weights(run)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -1,0 +1,213 @@
+"""Ensembles of networks: bagging (soft and hard voting) and multi-class AdaBoost (SAMME).
+
+Bagging: Breiman, "Bagging predictors", Machine Learning 1996. Each member trains on its own bootstrap
+sample; the ensemble averages the members' class probabilities (soft voting) or takes the most
+frequent predicted class (hard voting, ties to the smallest class id). Out-of-bag points give each
+member a validation score for free.
+
+Boosting: Zhu, Zou, Rosset & Hastie, "Multi-class AdaBoost", Statistics and its Interface 2009
+(SAMME), as scikit-learn's `AdaBoostClassifier(algorithm="SAMME")`. With sample weights w (sum 1):
+    err_m   = sum_i w_i 1[h_m(x_i) != y_i]
+    alpha_m = log((1 - err_m) / err_m) + log(K - 1)
+    w_i    <- w_i exp(alpha_m 1[h_m(x_i) != y_i]), then renormalized
+    H(x)    = argmax_k sum_m alpha_m 1[h_m(x) = k]
+Boosting stops early when err_m = 0 (a perfect learner) or err_m >= 1 - 1/K (no better than chance).
+Weak learners here are small networks trained through a weighted cross-entropy (`WeightedTask`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dlbasic.config import TrainConfig
+from dlbasic.data import ImageDataset
+from dlbasic.evaluation._fit import fit, predict_proba, with_own_stats
+from dlbasic.evaluation.bootstrap import bootstrap_indices, out_of_bag
+
+
+def soft_vote(probs: Tensor) -> Tensor:
+    """Class ids Tensor[N] from the mean of member probabilities Tensor[M, N, K]."""
+    return probs.mean(0).argmax(1)
+
+
+def hard_vote(probs: Tensor) -> Tensor:
+    """Class ids Tensor[N]: the most frequent member prediction (ties: the smallest class id)."""
+    votes = F.one_hot(probs.argmax(2), probs.shape[2]).sum(0)  # (N, K) vote counts
+    return votes.argmax(1)  # argmax returns the first maximum
+
+
+# ---- bagging -------------------------------------------------------------------------------------
+
+
+@dataclass
+class BaggingResult:
+    """Member and ensemble accuracies on the evaluation data, and each member's out-of-bag accuracy."""
+
+    member_accuracy: list[float]
+    oob_accuracy: list[float]
+    soft_accuracy: float
+    hard_accuracy: float
+    probs: Tensor = field(repr=False)  # Tensor[M, N, K] member probabilities on the evaluation data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"member_accuracy": self.member_accuracy, "oob_accuracy": self.oob_accuracy,
+                "soft_accuracy": self.soft_accuracy, "hard_accuracy": self.hard_accuracy}
+
+
+def bagging(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, members: int = 5,
+            seed: int = 0, on_member: Callable[[int, float, float], None] | None = None) -> BaggingResult:
+    """Train `members` networks of `cfg`, each on a bootstrap sample of `train` (member m: `cfg.seed + m`)."""
+    n = len(train)
+    draws = bootstrap_indices(n, members, seed)  # [M, n]
+    probs, acc, oob_acc = [], [], []
+    y = evaluate_on.labels
+    for m in range(members):
+        trainer = fit(replace(cfg, seed=cfg.seed + m), with_own_stats(train.subset(torch.from_numpy(draws[m]))))
+        p = predict_proba(trainer, evaluate_on)  # (N, K)
+        probs.append(p)
+        acc.append(float((p.argmax(1) == y).float().mean()))
+        oob = train.subset(torch.from_numpy(np.flatnonzero(out_of_bag(draws[m], n))))
+        oob_acc.append(float((predict_proba(trainer, oob).argmax(1) == oob.labels).float().mean()))
+        if on_member is not None:
+            on_member(m, acc[-1], oob_acc[-1])
+    stacked = torch.stack(probs)
+    return BaggingResult(acc, oob_acc, float((soft_vote(stacked) == y).float().mean()),
+                         float((hard_vote(stacked) == y).float().mean()), stacked)
+
+
+# ---- boosting ------------------------------------------------------------------------------------
+
+
+class WeightedTask:
+    """Cross entropy weighted per sample; targets are Tensor[B, K] = w_i * one_hot(y_i).
+
+    loss = sum_b w_b CE_b / sum_b w_b over the batch (self-normalized, so its scale does not depend on how
+    the weights are normalized); accuracy counts the argmax of the target as the label.
+    """
+
+    monitor = "val_accuracy"
+    mode = "max"
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        nll = -(targets * logits.float().log_softmax(1)).sum(1)  # (B,) w_b CE_b
+        return nll.sum() / targets.sum().clamp_min(1e-12)
+
+    @torch.no_grad()
+    def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        return {"correct": (logits.argmax(1) == targets.argmax(1)).sum()}
+
+    @staticmethod
+    def summarize(sums: dict[str, float], count: int) -> dict[str, float]:
+        return {"accuracy": sums["correct"] / max(count, 1)}
+
+
+def weighted_targets(labels: Tensor, weights: Tensor, num_classes: int) -> Tensor:
+    """Tensor[N, K] = weights[:, None] * one_hot(labels), the targets `WeightedTask` reads."""
+    return F.one_hot(labels, num_classes).float() * weights.float()[:, None]
+
+
+class WeightedDataset(ImageDataset):
+    """An `ImageDataset` whose `labels` are weighted one-hot targets Tensor[N, K] (its length is N)."""
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    @classmethod
+    def of(cls, data: ImageDataset, weights: Tensor) -> WeightedDataset:
+        targets = weighted_targets(data.labels, weights, data.num_classes)
+        return cls(data.images, targets, data.classes, data.mean, data.std, data.name, data.split, data.info)
+
+
+@dataclass
+class SammeRound:
+    error: float  # weighted training error err_m of the round's learner
+    alpha: float  # its vote weight (0 when the round was discarded)
+    ensemble_train_error: float  # unweighted training error of H after this round
+    weight_on_mistakes: float  # share of the new weights on points this learner got wrong
+    effective_sample_size: float  # 1 / sum w_i^2 of the new weights (n when uniform)
+    max_weight_ratio: float  # max w_i / (1/n) of the new weights
+
+
+def samme(fit_predict: Callable[[np.ndarray], np.ndarray], y: np.ndarray, num_classes: int, rounds: int
+          ) -> tuple[list[float], list[SammeRound]]:
+    """SAMME on training labels `y` [n]; `fit_predict(w)` trains a learner with sample weights w and returns
+    its predictions on the training points. Returns the vote weights alpha_m and per-round statistics."""
+    n = len(y)
+    w = np.full(n, 1.0 / n)
+    scores = np.zeros((n, num_classes))  # sum_m alpha_m 1[h_m(x) = k]
+    alphas, stats = [], []
+    for _ in range(rounds):
+        pred = np.asarray(fit_predict(w))
+        wrong = pred != y
+        err = float(np.sum(w[wrong]) / np.sum(w))
+        if err >= 1 - 1 / num_classes:
+            break  # no better than chance: SAMME discards the learner and stops
+        if err <= 0:  # a perfect learner: scikit-learn gives it weight 1 and stops
+            alphas.append(1.0)
+            scores[np.arange(n), pred] += 1.0
+            stats.append(SammeRound(0.0, 1.0, float(np.mean(scores.argmax(1) != y)), 0.0,
+                                    float(1.0 / np.sum(w**2)), float(w.max() * n)))
+            break
+        alpha = math.log((1 - err) / err) + math.log(num_classes - 1)
+        w = w * np.exp(alpha * wrong)
+        w = w / w.sum()
+        alphas.append(alpha)
+        scores[np.arange(n), pred] += alpha
+        stats.append(SammeRound(err, alpha, float(np.mean(scores.argmax(1) != y)), float(w[wrong].sum()),
+                                float(1.0 / np.sum(w**2)), float(w.max() * n)))
+    return alphas, stats
+
+
+@dataclass
+class BoostingResult:
+    rounds: list[SammeRound]
+    alphas: list[float]
+    test_accuracy_per_round: list[float]  # accuracy of H after each round on the evaluation data
+    learner_test_accuracy: list[float]  # each weak learner alone
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rounds": [r.__dict__ for r in self.rounds], "alphas": self.alphas,
+                "test_accuracy_per_round": self.test_accuracy_per_round,
+                "learner_test_accuracy": self.learner_test_accuracy}
+
+
+def boosting(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, rounds: int = 5,
+             on_round: Callable[[int, SammeRound], None] | None = None) -> BoostingResult:
+    """AdaBoost (SAMME) with networks of `cfg` as weak learners, trained through `WeightedTask`."""
+    k = train.num_classes
+    train = with_own_stats(train)
+    test_preds: list[np.ndarray] = []
+
+    def fit_predict(w: np.ndarray) -> np.ndarray:
+        weighted = WeightedDataset.of(train, torch.from_numpy(w * len(w)))  # mean weight 1
+        trainer = fit(replace(cfg, seed=cfg.seed + len(test_preds)), weighted, task=WeightedTask())
+        test_preds.append(predict_proba(trainer, evaluate_on).argmax(1).numpy())
+        return predict_proba(trainer, train).argmax(1).numpy()
+
+    def report(m: int, r: SammeRound) -> None:
+        if on_round is not None:
+            on_round(m, r)
+
+    alphas, stats = samme(fit_predict, train.labels.numpy(), k, rounds)
+    for m, r in enumerate(stats):
+        report(m, r)
+    y = evaluate_on.labels.numpy()
+    scores = np.zeros((len(y), k))
+    per_round = []
+    for a, p in zip(alphas, test_preds):
+        scores[np.arange(len(y)), p] += a
+        per_round.append(float(np.mean(scores.argmax(1) == y)))
+    learners = [float(np.mean(p == y)) for p in test_preds[: len(alphas)]]
+    return BoostingResult(stats, alphas, per_round, learners)
+
+
+__all__ = ["BaggingResult", "BoostingResult", "SammeRound", "WeightedDataset", "WeightedTask", "bagging", "boosting",
+           "hard_vote", "samme", "soft_vote", "weighted_targets"]

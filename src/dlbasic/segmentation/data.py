@@ -1,0 +1,230 @@
+"""Segmentation data as `ImageDataset`s whose `labels` are masks Tensor[N, H, W] int64.
+
+Specs:
+    `scenes[:canvas=96,digits=1-4,...]`: digits pasted on a canvas (`dlbasic.data.load_scenes`);
+        pixel class = digit + 1, background 0, so 11 classes.
+    `segfolder:DIR[,images=NAME,masks=NAME,mode=auto|ids|binary|rgb,invert=1,threshold=127,size=N,
+        classes=N,ignore=255]`: image/mask pairs matched by file stem. The image and mask sub-folders
+        are found among common names (image/label, images/masks, img/mask, train/trainannot,
+        JPEGImages/SegmentationClass ...) in DIR, DIR/train, DIR/val and DIR/test, or named with
+        `images=`/`masks=` (relative to DIR). Masks are PNGs holding class ids (grayscale or palette
+        "P" mode, whose indices are the ids), RGB colours (each distinct colour a class, ordered), or
+        binary (exactly two values, e.g. 0/255; `invert=1` makes the dark value the foreground class 1). Mask value
+        `ignore` (default 255) marks void pixels, skipped by the loss and the metrics.
+Splits without their own folder are held out at random (seeded) from the training pairs.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from dlbasic.data import ImageDataset, channel_stats, load_scenes, parse_spec
+from dlbasic.data.folder import IMAGE_SUFFIXES
+from dlbasic.errors import UserError, check
+from dlbasic.segmentation.metrics import IGNORE_INDEX
+
+PAIR_NAMES = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask"), ("img", "mask"),
+              ("imgs", "masks"), ("images", "annotations"), ("JPEGImages", "SegmentationClass")]
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    root: Path
+    images: str | None = None  # image sub-folder (relative to root); None: search common names
+    masks: str | None = None
+    mode: str = "auto"  # auto, ids, binary, rgb
+    invert: bool = False  # binary masks: the dark value is the foreground
+    threshold: int = 127  # binary masks: values above are the bright class
+    size: int | None = None  # resize images (bilinear) and masks (nearest) to size x size
+    classes: int | None = None  # number of classes; None: largest id + 1
+    ignore: int = IGNORE_INDEX
+
+
+def parse_folder_spec(arg: str | None) -> FolderOptions:
+    """'DIR,images=image,masks=label,invert=1' -> FolderOptions."""
+    check(bool(arg), "segfolder needs a folder", "write segfolder:DIR")
+    root, *items = str(arg).split(",")
+    values: dict[str, object] = {}
+    types = {"images": str, "masks": str, "mode": str, "invert": lambda v: v not in ("0", "false", "no"),
+             "threshold": int, "size": int, "classes": int, "ignore": int}
+    for item in items:
+        key, sep, value = item.partition("=")
+        check(bool(sep) and key in types, f"bad segfolder option {item!r}", "options: " + ", ".join(types))
+        try:
+            values[key] = types[key](value)
+        except ValueError:
+            raise UserError(f"bad value in segfolder option {item!r}") from None
+    opts = FolderOptions(Path(root).expanduser(), **values)  # type: ignore[arg-type]
+    check(opts.root.is_dir(), f"no such folder: {opts.root}")
+    check(opts.mode in ("auto", "ids", "binary", "rgb"), f"unknown mask mode {opts.mode!r}",
+          "choices: auto, ids, binary, rgb")
+    return opts
+
+
+def _stems(folder: Path) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def find_pairs(opts: FolderOptions) -> dict[str, list[tuple[Path, Path]]]:
+    """(image, mask) paths per split, matched by file stem; images without a mask are skipped."""
+    found: dict[str, tuple[Path, Path]] = {}
+    if opts.images or opts.masks:
+        check(bool(opts.images and opts.masks), "give both images= and masks= sub-folders")
+        found["train"] = (opts.root / str(opts.images), opts.root / str(opts.masks))
+    else:
+        for split in SPLITS:  # CamVid style: DIR/train + DIR/trainannot
+            if (opts.root / split).is_dir() and (opts.root / f"{split}annot").is_dir():
+                found[split] = (opts.root / split, opts.root / f"{split}annot")
+        for base, split in [(opts.root, "train"), *((opts.root / s, s) for s in SPLITS)]:
+            for a, b in PAIR_NAMES:
+                if split not in found and (base / a).is_dir() and (base / b).is_dir():
+                    found[split] = (base / a, base / b)
+    check("train" in found, f"no image/mask sub-folders found in {opts.root}",
+          "name them with images=NAME,masks=NAME (e.g. segfolder:DIR,images=train/image,masks=train/label)")
+    pairs = {}
+    for split, (img_dir, mask_dir) in found.items():
+        check(img_dir.is_dir() and mask_dir.is_dir(), f"missing folder {img_dir} or {mask_dir}")
+        images, masks = _stems(img_dir), _stems(mask_dir)
+        common = sorted(set(images) & set(masks), key=lambda s: (len(s), s))
+        check(bool(common), f"no image in {img_dir} has a mask of the same name in {mask_dir}")
+        pairs[split] = [(images[s], masks[s]) for s in common]
+    return pairs
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        if im.mode in ("P", "L", "I", "I;16", "1"):
+            return np.asarray(im.convert("L") if im.mode == "1" else im).astype(np.int64)
+        return np.asarray(im.convert("RGB")).astype(np.int64)  # (H, W, 3)
+
+
+def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.ndarray], int]:
+    """Raw mask arrays -> class-id arrays and the class count, by `opts.mode`."""
+    mode = opts.mode
+    if mode == "auto":
+        if raw[0].ndim == 3:
+            mode = "rgb"
+        else:
+            values = np.unique(np.concatenate([np.unique(m) for m in raw]))
+            mode = "binary" if len(values) == 2 and values.max() > 1 else "ids"  # e.g. {0, 255}
+    if mode == "binary":
+        out = [((m > opts.threshold) != opts.invert).astype(np.int64) for m in raw]
+        return out, 2
+    if mode == "rgb":
+        check(raw[0].ndim == 3, "mode=rgb needs colour masks")
+        codes = [m[..., 0] * 65536 + m[..., 1] * 256 + m[..., 2] for m in raw]
+        palette = np.unique(np.concatenate([np.unique(c) for c in codes]))  # every colour, in order
+        return [np.searchsorted(palette, c) for c in codes], len(palette)
+    check(raw[0].ndim == 2, "mode=ids needs single-channel masks (grayscale or palette PNG)")
+    top = max(int(m[m != opts.ignore].max(initial=0)) for m in raw)
+    return raw, opts.classes or top + 1
+
+
+def _resize(images: Tensor, masks: Tensor, size: int | None) -> tuple[Tensor, Tensor]:
+    if size is None or images.shape[-2:] == (size, size):
+        return images, masks
+    images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    masks = F.interpolate(masks[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+    return images.clamp_(0, 1), masks
+
+
+@functools.lru_cache(maxsize=4)
+def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[Tensor, Tensor]], list[str], int]:
+    """Pools of (images Tensor[N, C, H, W] in [0, 1], masks Tensor[N, H, W]) per split, class names, ignore."""
+    opts = parse_folder_spec(arg)
+    size = opts.size or size
+    pairs = find_pairs(opts)
+    order = [(split, i) for split in pairs for i in range(len(pairs[split]))]
+    with Image.open(pairs["train"][0][0]) as im:
+        mode = "L" if im.mode in ("L", "1", "I", "I;16") else "RGB"
+    raw_images, raw_masks = [], []
+    for split, i in order:
+        img_path, mask_path = pairs[split][i]
+        with Image.open(img_path) as im:
+            raw_images.append(np.array(im.convert(mode)))
+        raw_masks.append(_read_mask(mask_path))
+        check(raw_images[-1].shape[:2] == raw_masks[-1].shape[:2],
+              f"{img_path.name} and its mask differ in size", "masks must have their image's size")
+    masks, num_classes = encode_masks(raw_masks, opts)
+    pools: dict[str, tuple[list, list]] = {}
+    for (split, _), image, mask in zip(order, raw_images, masks):
+        pools.setdefault(split, ([], []))
+        pools[split][0].append(image)
+        pools[split][1].append(mask)
+    out = {}
+    for split, (images, ms) in pools.items():
+        check(len({a.shape for a in images}) == 1 or size is not None,
+              f"the {split} images differ in size", "resize them with size=N")
+        x = [torch.from_numpy(a).float().div(255) for a in images]
+        x = [t[None] if t.dim() == 2 else t.permute(2, 0, 1) for t in x]
+        y = [torch.from_numpy(m.astype(np.int64)) for m in ms]
+        pairs_resized = [_resize(a[None], m[None], size) for a, m in zip(x, y)]
+        out[split] = (torch.cat([a for a, _ in pairs_resized]), torch.cat([m for _, m in pairs_resized]))
+    return out, [str(i) for i in range(num_classes)], opts.ignore
+
+
+class MaskDataset(ImageDataset):
+    """An `ImageDataset` whose `labels` are masks Tensor[N, H, W]: its length counts images, not pixels."""
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, index: Tensor) -> MaskDataset:
+        return MaskDataset(self.images[index], self.labels[index], self.classes, self.mean, self.std, self.name,
+                           self.split, self.info)
+
+
+def _hold_out(x: Tensor, y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """(rest, held-out) indices: a seeded random `fraction` of the pairs (at least one when fraction > 0)."""
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    k = 0 if fraction <= 0 else max(1, round(fraction * len(x)))
+    check(len(x) - k >= 1, f"too few image/mask pairs ({len(x)}) to hold out {fraction:.0%}")
+    return perm[k:].sort().values, perm[:k].sort().values
+
+
+def load_segmentation(spec: str, split: str = "train", seed: int = 0, *, val_fraction: float = 0.1,
+                      test_fraction: float = 0.2, image_size: int | None = None) -> MaskDataset:
+    """One split of a segmentation source; `labels` are masks Tensor[N, H, W], `info["ignore_index"]` the void id."""
+    check(split in SPLITS, f"unknown split {split!r}", "choices: " + ", ".join(SPLITS))
+    name, arg = parse_spec(spec)
+    if name == "scenes":
+        sets = {s: load_scenes(spec, s, seed) for s in SPLITS}
+        parts = {s: (v.images, v.masks) for s, v in sets.items()}
+        classes, ignore = ["background", *sets["train"].classes], IGNORE_INDEX
+        if image_size is not None:
+            parts = {s: _resize(x, y, image_size) for s, (x, y) in parts.items()}
+        info = {"test": "scenes of held-out digits"}
+    elif name == "segfolder":
+        pools, classes, ignore = read_segfolder(str(arg), image_size)
+        x, y = pools["train"]
+        parts, info = {}, {"test": "DIR/test"}
+        if "test" in pools:
+            parts["test"] = pools["test"]
+        else:
+            rest, test = _hold_out(x, y, test_fraction, seed)
+            parts["test"], x, y = (x[test], y[test]), x[rest], y[rest]
+            info = {"test": f"random {test_fraction:.0%} hold-out (seed {seed})"}
+        if "val" in pools:
+            parts["val"] = pools["val"]
+        else:
+            rest, val = _hold_out(x, y, val_fraction, seed + 1)
+            parts["val"], x, y = (x[val], y[val]), x[rest], y[rest]
+        parts["train"] = (x, y)
+    else:
+        raise UserError(f"{spec!r} is not a segmentation source", "use scenes[:options] or segfolder:DIR[,options]")
+    mean, std = channel_stats(parts["train"][0])
+    images, masks = parts[split]
+    return MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore})
+
+
+__all__ = ["FolderOptions", "MaskDataset", "encode_masks", "find_pairs", "load_segmentation", "parse_folder_spec",
+           "read_segfolder"]

@@ -1,0 +1,70 @@
+"""The Trainer's segmentation task: per-pixel cross entropy, and a confusion matrix summed over batches.
+
+Targets are masks Tensor[B, H, W] of class ids; pixels equal to `ignore_index` count in neither the loss
+nor the metrics. Summing confusion matrices (not per-batch IoUs) gives the dataset's IoU exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dlbasic.segmentation.metrics import IGNORE_INDEX, confusion_matrix, mean_iou, pixel_accuracy
+
+
+class SegmentationTask:
+    """Args:
+    num_classes: K, the channels of the model's output Tensor[B, K, H, W].
+    ignore_index: mask value of void pixels.
+    """
+
+    monitor = "val_mean_iou"  # picks best.pt
+    mode = "max"
+
+    def __init__(self, num_classes: int, ignore_index: int = IGNORE_INDEX):
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+
+    def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Mean cross entropy over the counted pixels; logits Tensor[B, K, H, W], targets Tensor[B, H, W]."""
+        return F.cross_entropy(logits.float(), targets, ignore_index=self.ignore_index)
+
+    @torch.no_grad()
+    def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        return {"confusion": confusion_matrix(logits.argmax(1), targets, self.num_classes, self.ignore_index)}
+
+    @staticmethod
+    def summarize(sums: dict, count: int) -> dict[str, float]:
+        cm = sums.get("confusion")
+        if not isinstance(cm, Tensor):
+            return {}
+        return {"pixel_accuracy": pixel_accuracy(cm), "mean_iou": mean_iou(cm)}
+
+
+@torch.no_grad()
+def predict_masks(model: nn.Module, images: Tensor, mean: Tensor, std: Tensor, batch_size: int = 64) -> Tensor:
+    """Class ids Tensor[N, H, W] for images Tensor[N, C, H, W] in [0, 1] (normalized with mean/std Tensor[C])."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size].to(device)
+        x = (x - mean.view(1, -1, 1, 1).to(x)) / std.view(1, -1, 1, 1).to(x)
+        out.append(model(x).argmax(1).cpu())
+    return torch.cat(out) if out else torch.empty(0, *images.shape[-2:], dtype=torch.long)
+
+
+class MaskAugment:
+    """Batch transform moving masks with the pixels (`Augment.apply(..., masks=)`); pixels from outside the
+    image become `ignore_index`."""
+
+    def __init__(self, augment, ignore_index: int = IGNORE_INDEX):
+        self.augment = augment
+        self.augment.mask_fill = ignore_index
+
+    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        out = self.augment.apply(x, generator, masks=y)
+        return out["image"], out["masks"]
+
+
+__all__ = ["MaskAugment", "SegmentationTask", "predict_masks"]

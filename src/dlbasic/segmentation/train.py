@@ -1,0 +1,162 @@
+"""From a `TrainConfig` to a trained segmentation run: masks as labels, `SegmentationTask`, mIoU summary.
+
+The same run folder as `dlbasic train` (config.yaml, metrics.jsonl, checkpoint.pt for exact resume,
+best.pt by validation mean IoU, summary.json) plus `overlays.png` of test images.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlbasic.config import TrainConfig, save_config
+from dlbasic.data import ImageDataset
+from dlbasic.data.transforms import Augment
+from dlbasic.errors import check
+from dlbasic.models import create_model
+from dlbasic.segmentation import fcn as _fcn  # noqa: F401  (registers the FCN models)
+from dlbasic.segmentation.data import load_segmentation
+from dlbasic.segmentation.metrics import scores
+from dlbasic.segmentation.overlay import save_overlays
+from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
+from dlbasic.training.callbacks import Callback
+from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
+from dlbasic.training.run import MetricsWriter, build_optimizer, model_options, prepare_run_dir
+from dlbasic.training.schedules import create_scheduler
+from dlbasic.training.trainer import Trainer, resolve_device
+
+DEFAULTS = {"data": "scenes:canvas=96,digits=1-4", "model": "fcn8s_resnet18", "epochs": 10, "batch_size": 32,
+            "lr": 3e-3}
+
+
+def segmentation_config(**overrides: Any) -> TrainConfig:
+    """A `TrainConfig` with the segmentation defaults (FCN-8s on 96x96 scenes), then `overrides`."""
+    cfg = TrainConfig(**{**DEFAULTS, **overrides})
+    return cfg.validate()
+
+
+@dataclass
+class SegData:
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+
+
+def load_data(cfg: TrainConfig) -> SegData:
+    opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
+            "image_size": cfg.image_size}
+    train, val, test = (load_segmentation(cfg.data, s, **opts) for s in ("train", "val", "test"))
+    if cfg.train_subset is not None and cfg.train_subset < len(train):
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed + 2))[: cfg.train_subset]
+        train = train.subset(keep.sort().values)
+    return SegData(train, val, test)
+
+
+def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
+    return create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
+                        input_size=data.image_size, **model_options(cfg))
+
+
+def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
+    return {"task": "segmentation", "model": cfg.model, "model_options": model_options(cfg),
+            "num_classes": data.num_classes, "in_channels": data.in_channels, "input_size": data.image_size,
+            "classes": list(data.classes), "mean": data.mean.tolist(), "std": data.std.tolist(), "data": cfg.data,
+            "ignore_index": data.info["ignore_index"], "config": cfg.to_dict()}
+
+
+def _transforms(cfg: TrainConfig, ignore_index: int) -> list:
+    check(not (cfg.mixup or cfg.cutmix or cfg.label_smoothing), "Mixup, CutMix and label smoothing mix class "
+          "labels and do not apply to masks", "leave them off for segmentation")
+    check(not cfg.input_noise and not cfg.weight_noise and cfg.penalty == "none" and not cfg.early_stopping,
+          "noise, explicit penalties and early stopping are not wired into segmentation runs",
+          "use --weight-decay and --augment")
+    return [MaskAugment(Augment.from_spec(cfg.augment), ignore_index)] if cfg.augment else []
+
+
+def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool = False,
+                       overwrite: bool = False, callbacks: list[Callback] | None = None,
+                       progress: bool | None = None) -> dict[str, Any]:
+    """Train as `cfg` says; returns the summary (test pixel accuracy, mIoU, per-class IoU, history, model)."""
+    run_path = Path(run_dir) if run_dir is not None else None
+    if run_path is not None:
+        prepare_run_dir(run_path, overwrite, resume)
+        save_config(cfg, run_path / "config.yaml")
+    cfg.validate()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    data = load_data(cfg)
+    ignore = data.train.info["ignore_index"]
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, data.train)
+    optimizer = build_optimizer(cfg, model)
+    batch_size = len(data.train) if cfg.batch_size == "full" else int(cfg.batch_size)
+    steps = -(-len(data.train) // min(batch_size, len(data.train)))
+    scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
+                                 step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
+    trainer = Trainer(model, optimizer, data.train, data.val, task=SegmentationTask(data.train.num_classes, ignore),
+                      scheduler=scheduler, transforms=_transforms(cfg, ignore), epochs=cfg.epochs,
+                      batch_size=batch_size, seed=cfg.seed, device=device, precision=cfg.precision,
+                      channels_last=cfg.channels_last, compile=cfg.compile, grad_clip=cfg.grad_clip,
+                      callbacks=list(callbacks or []), run_dir=run_path, checkpoint_every=cfg.checkpoint_every,
+                      eval_batch_size=min(cfg.eval_batch_size, 64), meta=model_meta(cfg, data.train),
+                      progress=progress)
+    if run_path is not None:
+        trainer.callbacks.append(MetricsWriter(run_path))
+    if resume:
+        trainer.load_state_dict(load_checkpoint(run_path / "checkpoint.pt"))
+    history = trainer.fit()
+    return finish(trainer, data, history, run_path)
+
+
+def finish(trainer: Trainer, data: SegData, history: list[dict[str, Any]], run_dir: Path | None) -> dict[str, Any]:
+    """Score the final model on the test split once; write summary.json and overlays.png."""
+    test = evaluate_model(trainer.model, data.test, data.train)
+    seconds = sum(h["train_seconds"] for h in history)
+    last = history[-1] if history else {}
+    summary = {
+        "test_mean_iou": test["mean_iou"], "test_pixel_accuracy": test["pixel_accuracy"], "test_iou": test["iou"],
+        "val_mean_iou": last.get("val_mean_iou"), "train_mean_iou": last.get("train_mean_iou"),
+        "train_loss": last.get("train_loss"), "best_val_mean_iou": trainer.best, "epochs": len(history),
+        "steps": trainer.global_step, "seconds": seconds,
+        "images_per_second": sum(h["images_per_second"] * h["train_seconds"] for h in history) / max(seconds, 1e-9),
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
+        "test_split": data.test.info.get("test", ""),
+    }
+    if run_dir is not None:
+        atomic_write_text(json.dumps(summary, indent=2) + "\n", run_dir / "summary.json")
+        n = min(6, len(data.test))
+        save_overlays(run_dir / "overlays.png", data.test.images[:n], data.test.labels[:n], test["pred"][:n],
+                      data.test.classes, data.test.info["ignore_index"])
+    summary["history"] = history
+    summary["model"] = trainer.model
+    return summary
+
+
+def evaluate_model(model: torch.nn.Module, data: ImageDataset, stats: ImageDataset | None = None) -> dict[str, Any]:
+    """Confusion matrix, pixel accuracy, mIoU and per-class IoU of `model` on `data` (normalized with `stats`)."""
+    from dlbasic.segmentation.metrics import confusion_matrix
+
+    stats = stats or data
+    pred = predict_masks(model, data.images, stats.mean, stats.std)
+    cm = confusion_matrix(pred, data.labels, data.num_classes, data.info.get("ignore_index", 255))
+    return {**scores(cm, data.classes), "confusion": cm, "pred": pred}
+
+
+def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the segmentation model of a `best.pt`/`checkpoint.pt` and load its weights (eval mode)."""
+    ckpt = load_checkpoint(path)
+    meta = ckpt.get("meta") or {}
+    check("model" in meta, f"{path} does not say which model it holds", "use a best.pt written by dlbasic")
+    model = create_model(meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
+                         input_size=meta["input_size"], **meta.get("model_options", {}))
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), meta
+
+
+__all__ = ["evaluate_model", "load_data", "model_from_checkpoint", "segmentation_config", "train_segmentation"]

@@ -58,7 +58,7 @@ def test_training_step_returns_both_losses_and_samples_ground_truth():
     heads.train()
     feats = torch.rand(1, 3, 16, 16, requires_grad=True)
     gt = {"boxes": torch.tensor([[2.0, 2.0, 10.0, 12.0]]), "labels": torch.tensor([1])}
-    rois, labels, _ = heads.select_training_samples([torch.tensor([[0.0, 0.0, 16.0, 16.0]])], [gt])
+    _, labels, _ = heads.select_training_samples([torch.tensor([[0.0, 0.0, 16.0, 16.0]])], [gt])
     assert (labels == 2).any()  # the ground-truth box itself is always a foreground sample
     _, losses = heads(feats, [torch.tensor([[0.0, 0.0, 16.0, 16.0]])], (16, 16), [gt])
     sum(losses.values()).backward()

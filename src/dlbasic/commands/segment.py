@@ -1,0 +1,152 @@
+"""`dlbasic segment train|eval|predict`: semantic segmentation with FCN-32s/16s/8s."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.config import load_config
+from dlbasic.errors import UserError, check
+
+EXAMPLES = """examples:
+  dlbasic segment train --run-dir runs/fcn                      # FCN-8s on 96x96 digit scenes (11 classes)
+  dlbasic segment train --model fcn32s_vgg11 --epochs 5 --run-dir runs/fcn32
+  dlbasic segment train --data segfolder:data/isbi,invert=1,size=128 --run-dir runs/membrane
+  dlbasic segment train --run-dir runs/fcn --resume --epochs 20   # continue (and extend) a run
+  dlbasic segment eval --checkpoint runs/fcn/best.pt --overlays runs/fcn/test.png
+  dlbasic segment predict --checkpoint runs/fcn/best.pt scene.png --out masks/
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segment", help="semantic segmentation: train, eval, predict (FCN)",
+                       description="Per-pixel classification with fully convolutional networks "
+                                   "(fcn32s/fcn16s/fcn8s on vgg11, vgg16 or resnet18).",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    t = actions.add_parser("train", help="train a segmentation model and write a run folder",
+                           description="Data: scenes[:canvas=96,digits=1-4,...] or segfolder:DIR[,images=NAME,"
+                                       "masks=NAME,mode=ids|binary|rgb,invert=1,size=N,ignore=255]. Writes "
+                                       "config.yaml, metrics.jsonl, checkpoint.pt, best.pt (best val mIoU), "
+                                       "summary.json and overlays.png.")
+    add_train_options(t)
+    g = t.add_argument_group("run folder")
+    g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/<model>-<time>)")
+    g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=run_train)
+    e = actions.add_parser("eval", help="pixel accuracy, mean and per-class IoU of a checkpoint")
+    e.add_argument("--checkpoint", type=Path, required=True, help="a best.pt or checkpoint.pt of segment train")
+    e.add_argument("--data", default=None, help="data spec (default: the one it was trained on)")
+    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    e.add_argument("--overlays", type=Path, default=None, help="write image/truth/prediction overlays here")
+    e.set_defaults(func=run_eval)
+    q = actions.add_parser("predict", help="predict masks for image files")
+    q.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files (any size)")
+    q.add_argument("--checkpoint", type=Path, required=True)
+    q.add_argument("--out", type=Path, default=Path("masks"), help="folder for <stem>.png masks and overlays.png")
+    q.add_argument("--size", type=int, default=None, help="resize images to N x N first")
+    q.add_argument("--invert", action="store_true", help="invert gray levels first")
+    q.set_defaults(func=run_predict)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from dlbasic.segmentation.train import segmentation_config, train_segmentation
+
+    if args.resume:
+        check(args.run_dir is not None, "--resume needs the run folder", "pass --run-dir runs/NAME")
+        saved = args.run_dir / "config.yaml"
+        check(saved.is_file(), f"nothing to resume in {args.run_dir} (no config.yaml)")
+        cfg = load_config(saved)
+        if hasattr(args, "epochs"):
+            cfg.epochs = args.epochs  # the only option a resumed run may change: extend it
+    else:
+        cfg = config_from_args(args, base=segmentation_config())
+    run_dir = args.run_dir or Path("runs") / f"{cfg.model}-{cfg.data.split(':')[0]}-{_stamp()}"
+    summary = train_segmentation(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
+                                 progress=False if args.no_progress else None)
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("history", "model")}, indent=2))
+    print(f"results in {run_dir}/ (summary.json, overlays.png, best.pt)")
+    return 0
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from dlbasic.segmentation.data import load_segmentation
+    from dlbasic.segmentation.overlay import save_overlays
+    from dlbasic.segmentation.train import evaluate_model, model_from_checkpoint
+
+    model, meta = model_from_checkpoint(args.checkpoint)
+    cfg = meta.get("config", {})
+    spec = args.data or meta["data"]
+    opts = {k: cfg[k] for k in ("val_fraction", "test_fraction", "image_size") if k in cfg}
+    data = load_segmentation(spec, args.split, cfg.get("seed", 0), **opts)
+    check(data.num_classes == meta["num_classes"] and data.in_channels == meta["in_channels"],
+          f"{spec} has {data.num_classes} classes and {data.in_channels} channels; the model was trained on "
+          f"{meta['num_classes']} and {meta['in_channels']}")
+    data.mean, data.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training statistics
+    result = evaluate_model(model, data)
+    if args.overlays:
+        n = min(6, len(data))
+        save_overlays(args.overlays, data.images[:n], data.labels[:n], result["pred"][:n], data.classes,
+                      data.info["ignore_index"])
+    shown = {k: result[k] for k in ("pixel_accuracy", "mean_iou", "iou")}
+    print(json.dumps({"data": spec, "split": args.split, "images": len(data), **shown}, indent=2))
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from dlbasic.commands.predict import read_image
+    from dlbasic.segmentation.overlay import save_overlays
+    from dlbasic.segmentation.task import predict_masks
+    from dlbasic.segmentation.train import model_from_checkpoint
+
+    model, meta = model_from_checkpoint(args.checkpoint)
+    args.out.mkdir(parents=True, exist_ok=True)
+    mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
+    shown = []
+    for path in args.images:
+        x = _read_any_size(path, meta["in_channels"], args.size, args.invert, read_image)
+        mask = predict_masks(model, x[None], mean, std)[0]
+        check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
+        Image.fromarray(mask.numpy().astype(np.uint8), "L").save(args.out / f"{path.stem}.png")
+        counts = torch.bincount(mask.flatten(), minlength=meta["num_classes"])
+        present = ", ".join(f"{meta['classes'][k]} {int(c)}" for k, c in enumerate(counts.tolist()) if c and k)
+        print(f"{path}: {tuple(mask.shape)} -> {args.out / (path.stem + '.png')} (pixels: {present or 'none'})")
+        shown.append((x, mask))
+    same = len({tuple(x.shape) for x, _ in shown}) == 1
+    if same:
+        save_overlays(args.out / "overlays.png", torch.stack([x for x, _ in shown[:6]]), None,
+                      torch.stack([m for _, m in shown[:6]]), meta["classes"])
+    return 0
+
+
+def _read_any_size(path: Path, channels: int, size: int | None, invert: bool, read_image) -> torch.Tensor:
+    """An image file at its own size (or size x size) as Tensor[C, H, W] in [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    if size is not None:
+        return read_image(path, channels, size, invert)
+    try:
+        with Image.open(path) as im:
+            a = np.array(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
+    except FileNotFoundError:
+        raise UserError(f"no such image: {path}") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise UserError(f"cannot read image {path}: {e}") from None
+    x = torch.from_numpy(a)
+    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+    return 1.0 - x if invert else x

@@ -1,0 +1,76 @@
+"""`dlbasic segment train|eval|predict` and `dlbasic heatmap` end to end on tiny data."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dlbasic.cli import main
+from dlbasic.training import load_checkpoint
+
+DATA = "scenes:canvas=64,digits=1-2,count=48"
+TINY = ["--data", DATA, "--model", "fcn8s_resnet18", "--batch-size", "16", "--threads", "1", "--no-progress"]
+
+
+def test_train_resume_eval_predict(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["segment", "train", *TINY, "--epochs", "1", "--run-dir", str(run)]) == 0
+    for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "best.pt", "summary.json", "overlays.png"):
+        assert (run / name).is_file(), name
+    assert main(["segment", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
+    capsys.readouterr()
+
+    assert main(["segment", "eval", "--checkpoint", str(run / "best.pt"), "--overlays", str(tmp_path / "o.png")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert 0 <= result["mean_iou"] <= 1 and result["images"] == 12 and len(result["iou"]) == 11
+    assert (tmp_path / "o.png").is_file()
+
+    img = np.zeros((40, 72), np.uint8)
+    img[5:30, 10:30] = 255
+    Image.fromarray(img).save(tmp_path / "a.png")
+    assert main(["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"),
+                 "--out", str(tmp_path / "masks")]) == 0
+    mask = np.asarray(Image.open(tmp_path / "masks" / "a.png"))
+    assert mask.shape == (40, 72) and mask.max() <= 10
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["segment", "train", *TINY, "--epochs", "2", "--run-dir", str(a)]) == 0
+    assert main(["segment", "train", *TINY, "--epochs", "1", "--run-dir", str(b)]) == 0
+    assert main(["segment", "train", "--run-dir", str(b), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    wa, wb = load_checkpoint(a / "checkpoint.pt")["model"], load_checkpoint(b / "checkpoint.pt")["model"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
+
+
+def test_user_errors_exit_2(tmp_path, capsys):
+    assert main(["segment", "train", *TINY, "--mixup", "0.2", "--run-dir", str(tmp_path / "m")]) == 2
+    assert "do not apply to masks" in capsys.readouterr().err
+    assert main(["segment", "eval", "--checkpoint", str(tmp_path / "none.pt")]) == 2
+
+
+def test_heatmap_of_a_classifier_on_a_scene(tmp_path, capsys):
+    run = tmp_path / "clf"
+    assert main(["train", "--data", "mnist5k", "--model", "mlp", "--train-subset", "300", "--epochs", "1",
+                 "--threads", "1", "--no-progress", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "heat.png"
+    assert main(["heatmap", "--checkpoint", str(run / "best.pt"), "--scene", "0", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "heat map (10, 69, 69)" in text and out.is_file()  # 96 - 28 + 1 windows per side
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(small)
+    assert main(["heatmap", "--checkpoint", str(run / "best.pt"), "--image", str(small)]) == 2
+
+
+@pytest.mark.parametrize("action", ["train", "eval", "predict"])
+def test_help_lists_the_actions(action, capsys):
+    with pytest.raises(SystemExit):
+        main(["segment", action, "--help"])
+    assert "usage: dlbasic segment " + action in capsys.readouterr().out

@@ -1,0 +1,107 @@
+"""`dlbasic cv`: choose hyperparameters by k-fold cross-validation, then test the choice once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.errors import UserError
+
+EXAMPLES = """examples:
+  dlbasic cv --data mnist5k --model simple_cnn --folds 3 --epochs 2 --vary lr=1e-3,3e-3,1e-2
+  dlbasic cv --data digits --model mlp --vary lr=1e-3,1e-2 --vary weight_decay=0,1e-4 --out runs/cv-digits
+"""
+
+
+def parse_value(text: str) -> Any:
+    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, anything else stays a string."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None, "null": None}.get(text.lower(), text)
+
+
+def vary(text: str) -> tuple[str, list[Any]]:
+    key, sep, values = text.partition("=")
+    if not sep or not values:
+        raise argparse.ArgumentTypeError(f"expected KEY=V1,V2,..., got {text!r}")
+    return key.replace("-", "_"), [parse_value(v) for v in values.split(",")]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cv", help="k-fold cross-validation over hyperparameters, then one test",
+                       description="Train every candidate (the grid of --vary values) on every fold of the "
+                                   "train+val data with early stopping on the held-out fold, pick the best mean "
+                                   "held-out accuracy, retrain it on all of that data, and only then evaluate on "
+                                   "the test split, once. Writes cv.json and cv.png.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_train_options(p)
+    g = p.add_argument_group("cross-validation")
+    g.add_argument("--vary", type=vary, action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="config values to try (repeatable; the grid is their product), e.g. lr=1e-3,1e-2")
+    g.add_argument("--folds", type=int, default=5, help="k of k-fold (default 5)")
+    g.add_argument("--patience", type=int, default=2,
+                   help="early-stopping patience on the held-out fold's loss (0: off; default 2)")
+    g.add_argument("--out", type=Path, default=None, help="folder for cv.json and cv.png (default runs/cv-<time>)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dlbasic.evaluation.crossval import grid, run_cv
+
+    if not args.vary:
+        raise UserError("nothing to choose between", "pass --vary KEY=V1,V2 (e.g. --vary lr=1e-3,1e-2)")
+    cfg = config_from_args(args)
+    candidates = grid(dict(args.vary))
+    print(f"{len(candidates)} candidates x {args.folds} folds, rule: highest mean held-out accuracy")
+
+    def on_fold(f) -> None:
+        print(f"  fold {f.fold + 1}/{args.folds} {candidates[f.candidate]}: held-out accuracy {f.val_accuracy:.4f} "
+              f"(best epoch {f.best_epoch}/{f.epochs_run}, {f.seconds:.1f} s)", flush=True)
+
+    res = run_cv(cfg, candidates, args.folds, args.patience, on_fold)
+    print(f"\n{'candidate':40s} {'mean':>8s} {'std':>8s} {'epochs':>7s}")
+    for i, row in enumerate(res.summary()):
+        mark = "  <- chosen" if i == res.best_index else ""
+        print(f"{json.dumps(row['candidate']):40s} {row['mean']:8.4f} {row['std']:8.4f} {row['best_epochs']:7d}{mark}")
+    f = res.final
+    print(f"\nretrained {f['config']} on {f['train_images']} images for {f['epochs']} epochs; "
+          f"test accuracy {f['test_accuracy']:.4f} on {f['test_images']} images (the only test evaluation)")
+    out = args.out or Path("runs") / f"cv-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cv.json").write_text(json.dumps({"config": cfg.to_dict(), "folds_k": args.folds,
+                                             "patience": args.patience, **res.to_dict()}, indent=2) + "\n")
+    plot(res).savefig(out / "cv.png", dpi=120, bbox_inches="tight")
+    print(f"results in {out}/ (cv.json, cv.png)")
+    return 0
+
+
+def plot(res):
+    """Held-out accuracy per candidate: each fold as a dot, mean +/- std as a bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = res.summary()
+    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
+    x = range(len(rows))
+    ax.bar(x, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], capsize=4, alpha=0.5,
+           color=["tab:orange" if i == res.best_index else "tab:blue" for i in x], label="mean ± std over folds")
+    for i in x:
+        scores = res.scores(i)
+        ax.scatter([i] * len(scores), scores, color="k", s=12, zorder=3, label="one fold" if i == 0 else None)
+    ax.set_xticks(list(x), [", ".join(f"{k}={v}" for k, v in r["candidate"].items()) for r in rows], rotation=20)
+    ax.set_ylabel("held-out fold accuracy")
+    lo = min(min(res.scores(i)) for i in x)
+    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    test = res.final.get("test_accuracy", float("nan"))
+    ax.set_title(f"cross-validation (chosen in orange); test accuracy {test:.3f}")
+    ax.legend(loc="lower right")
+    return fig

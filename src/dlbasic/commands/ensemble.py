@@ -1,0 +1,69 @@
+"""`dlbasic ensemble bagging|boosting`: ensembles of networks, each member reported beside the ensemble."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from dlbasic.commands.train import add_train_options, config_from_args
+
+EXAMPLES = """examples:
+  dlbasic ensemble bagging --data digits --model mlp --members 5 --epochs 5
+  dlbasic ensemble boosting --data digits --model mlp --model-option hidden=[8] --rounds 5 --epochs 2
+Members train on the train split and are compared on the val split (--on test: on the test split).
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ensemble", help="bagging or boosting ensembles of networks",
+                       description="Bagging (bootstrap samples, soft and hard voting, out-of-bag scores) or AdaBoost "
+                                   "SAMME (networks as weak learners through a weighted loss).",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    for kind, text in (("bagging", "k networks on bootstrap samples, soft and hard voting"),
+                       ("boosting", "AdaBoost SAMME with small networks as weak learners")):
+        q = kinds.add_parser(kind, help=text, description=text, epilog=EXAMPLES,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_train_options(q)
+        g = q.add_argument_group(kind)
+        if kind == "bagging":
+            g.add_argument("--members", type=int, default=5, help="networks in the ensemble (default 5)")
+        else:
+            g.add_argument("--rounds", type=int, default=5, help="boosting rounds (default 5)")
+        g.add_argument("--on", choices=["val", "test"], default="val", help="split to report on (default val)")
+        g.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
+        q.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dlbasic.data import load
+    from dlbasic.errors import check
+    from dlbasic.evaluation._fit import split_options
+    from dlbasic.evaluation.ensembles import bagging, boosting
+
+    cfg = config_from_args(args)
+    train = load(cfg.data, "train", **split_options(cfg))
+    target = load(cfg.data, args.on, **split_options(cfg))
+    if args.kind == "bagging":
+        check(args.members >= 1, f"--members must be at least 1, got {args.members}")
+        res = bagging(cfg, train, target, args.members, seed=cfg.seed,
+                      on_member=lambda m, acc, oob: print(f"member {m + 1}: {args.on} accuracy {acc:.4f}, "
+                                                          f"out-of-bag accuracy {oob:.4f}", flush=True))
+        print(f"ensemble of {args.members}: soft voting {res.soft_accuracy:.4f}, hard voting {res.hard_accuracy:.4f} "
+              f"(best member {max(res.member_accuracy):.4f}, mean member "
+              f"{sum(res.member_accuracy) / len(res.member_accuracy):.4f}) on {args.on}")
+    else:
+        check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
+        res = boosting(cfg, train, target, args.rounds)
+        print(f"{'round':>5s} {'w-error':>8s} {'alpha':>7s} {'H train err':>11s} {'w on mistakes':>13s} "
+              f"{'ESS':>7s} {'max w x n':>9s} {'H ' + args.on + ' acc':>10s}")
+        for m, (r, acc) in enumerate(zip(res.rounds, res.test_accuracy_per_round)):
+            print(f"{m + 1:5d} {r.error:8.4f} {r.alpha:7.3f} {r.ensemble_train_error:11.4f} "
+                  f"{r.weight_on_mistakes:13.3f} {r.effective_sample_size:7.1f} {r.max_weight_ratio:9.1f} {acc:10.4f}")
+        if len(res.rounds) < args.rounds:
+            print(f"stopped after {len(res.rounds)} rounds (a learner was perfect or no better than chance)")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"kind": args.kind, "config": cfg.to_dict(), **res.to_dict()}, indent=2))
+    return 0

@@ -68,6 +68,8 @@ class TrainConfig:
     sync_bn: bool = False  # synchronized batch norm across processes (torchrun runs)
     checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
     eval_batch_size: int = 1000
+    target_accuracy: float | None = None  # stop once validation accuracy reaches this; report the time
+    eval_every: int = 100  # steps between validation checks for target_accuracy
 
     def validate(self) -> TrainConfig:
         check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
@@ -87,6 +89,9 @@ class TrainConfig:
             check(getattr(self, name) >= 0, f"{name} must be non-negative, got {getattr(self, name)}")
         check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
+        check(self.target_accuracy is None or 0 < self.target_accuracy <= 1,
+              f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        check(self.eval_every >= 1, f"eval_every must be positive, got {self.eval_every}")
         check(self.eval_batch_size >= 1, f"eval_batch_size must be positive, got {self.eval_batch_size}")
         return self
 
@@ -120,6 +125,21 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
             raise UserError(f"unknown config key {key!r}", did_you_mean(key, fields))
         setattr(out, key, _coerce(key, value, fields[key].type))
     return out.validate()
+
+
+RECIPES = Path(__file__).parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def recipe_path(name: str) -> Path:
+    """The packaged YAML config of a recipe (`dlbasic train --recipe NAME`)."""
+    path = RECIPES / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"unknown recipe {name!r}", did_you_mean(name, list_recipes()))
+    return path
 
 
 def load_config(path: str | Path) -> TrainConfig:

@@ -27,6 +27,7 @@ from dlbasic.training import distributed
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.schedules import create_scheduler
+from dlbasic.training.target import TargetAccuracy
 from dlbasic.training.tasks import ClassificationTask
 from dlbasic.training.trainer import Trainer, resolve_device
 
@@ -167,15 +168,21 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
                       grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
                       checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
                       meta=model_meta(cfg, data.train), progress=progress)
+    target = TargetAccuracy(cfg.target_accuracy, cfg.eval_every) if cfg.target_accuracy else None
+    if target is not None:
+        trainer.callbacks.append(target)
     if run_path is not None and main:
         trainer.callbacks.append(MetricsWriter(run_path))
     if resume:
         trainer.load_state_dict(load_checkpoint(run_path / "checkpoint.pt"))
     history = trainer.fit()
-    return finish(trainer, data, history, run_path)
+    extra = {} if target is None else {"target_accuracy": target.target, "target_reached": target.seconds is not None,
+                                       "time_to_target": target.seconds, "steps_to_target": target.step}
+    return finish(trainer, data, history, run_path, extra)
 
 
-def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run_dir: Path | None) -> dict:
+def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run_dir: Path | None,
+           extra: dict[str, Any] | None = None) -> dict:
     """Test the final model once and write summary.json and curves.png."""
     test = trainer.evaluate(data.test)
     last = history[-1] if history else {}
@@ -189,7 +196,7 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run
                                                      for h in history) / max(seconds, 1e-9),
         "parameters": sum(p.numel() for p in trainer.model.parameters()), "processes": trainer.world_size,
         "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
-        "test_split": data.test.info.get("test", ""),
+        "test_split": data.test.info.get("test", ""), **(extra or {}),
     }
     if run_dir is not None and distributed.is_main():
         atomic_write_text(json.dumps(summary, indent=2) + "\n", run_dir / "summary.json")

@@ -1,0 +1,73 @@
+"""The five detectors on one split: map, map_50, training seconds and inference seconds per image.
+
+Every detector trains on the same `scenes` images, then inference is timed one image at a time on
+the same test images, round-robin over the detectors for `--repeats` rounds (machines drift), and
+the median is reported; selective search runs uncached inside the timed region for R-CNN, SPP-net
+and Fast R-CNN. No external reference implementation runs here (torchvision does not work on
+these machines), so ratios are against YOLO v1, the lecture's fastest.
+
+    OMP_NUM_THREADS=1 python benchmarks/detectors.py --epochs 6 --train-limit 600 --test-limit 150
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from dlbasic.detection.metrics import evaluate_detections
+from dlbasic.detection.rcnn import SelectiveSearchProposals
+from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, fit, load_split, predict
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="scenes")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--train-limit", type=int, default=600)
+    p.add_argument("--test-limit", type=int, default=150)
+    p.add_argument("--timed-images", type=int, default=16)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--proposals", default="single", choices=["single", "fast", "quality"])
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    split = load_split(args.data, train_limit=args.train_limit, test_limit=args.test_limit)
+    proposals = SelectiveSearchProposals(args.proposals, 100)
+    models, rows = {}, {}
+    for name in DETECTORS:
+        cfg = DetectionConfig(model=name, epochs=args.epochs)
+        model = build_detector(name, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
+        start = time.perf_counter()
+        fit(model, split.train_images, split.train_targets, cfg)
+        train_seconds = time.perf_counter() - start
+        m = evaluate_detections(predict(model, split.test_images), split.test_targets)
+        rows[name] = {"map": m["map"], "map_50": m["map_50"], "train_seconds": train_seconds, "times": []}
+        models[name] = model
+        print(f"trained {name}: map_50 {m['map_50']:.3f} in {train_seconds:.1f} s", flush=True)
+    proposals.cache = False  # timed inference searches every image again
+    timed = split.test_images[: args.timed_images]
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            for name in DETECTORS:
+                start = time.perf_counter()
+                for i in range(len(timed)):
+                    models[name](timed[i : i + 1])
+                rows[name]["times"].append((time.perf_counter() - start) / len(timed))
+    yolo = statistics.median(rows["yolo_v1"]["times"])
+    print(f"\n{'detector':<12} {'map':>7} {'map_50':>7} {'train s':>9} {'ms/image':>9} {'x yolo':>7}")
+    for name, r in rows.items():
+        r["seconds_per_image"] = statistics.median(r.pop("times"))
+        print(f"{name:<12} {r['map']:7.3f} {r['map_50']:7.3f} {r['train_seconds']:9.1f} "
+              f"{1000 * r['seconds_per_image']:9.2f} {r['seconds_per_image'] / yolo:7.1f}")
+    print(json.dumps({"bench": "detectors", "data": args.data, "epochs": args.epochs,
+                      "train_images": len(split.train_images), "test_images": len(split.test_images),
+                      "threads": args.threads, "repeats": args.repeats,
+                      **{f"{n}_{k}": round(v, 5) for n, r in rows.items() for k, v in r.items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Claim `deconv`: transposed convolution is not a true inverse of convolution, but it restores the size."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+
+from dlbasic.data import load
+from dlbasic.nn.conv import conv_output_size
+from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.studies.registry import register_study
+
+SIDE = 12  # input side of the reconstruction experiment (1 channel: 144-dimensional inputs)
+LAYERS = ((3, 1, 1), (3, 2, 1), (4, 2, 1), (2, 2, 0), (5, 3, 2))  # (kernel, stride, padding)
+
+
+def conv_matrix(k: int, s: int, p: int, n: int, weight: torch.Tensor) -> torch.Tensor:
+    """The convolution as a matrix Tensor[m*m, n*n] (float64), column j = conv of the j-th basis image."""
+    basis = torch.eye(n * n, dtype=torch.float64).view(n * n, 1, n, n)
+    return F.conv2d(basis, weight, stride=s, padding=p).flatten(1).T
+
+
+@register_study
+class Deconvolution(Study):
+    id = "deconv"
+    section = "Deconvolution"
+    claim = "Transposed convolution is not a true inverse but restores the size."
+    note = ("Deconvolution (conv. transpose): convolution의 역연산으로 생각하면 편함. 실제로는 역연산은 불가능. "
+            "padding을 주어 원하는 크기의 출력을 얻음.")
+    literature = ("Dumoulin & Visin 2016 (arXiv 1603.07285), chapter 4: a transposed convolution multiplies by the "
+                  "transpose C^T of the convolution's matrix C (it is the convolution's gradient), not by C^-1; "
+                  "the output size is set by kernel, stride, padding and output_padding. 'Deconvolution' in the "
+                  "signal-processing sense is the inverse, which this layer is not.")
+    method = (f"(1) Shapes: for every input side n = 4..40 and (kernel, stride, padding) with k = 1..5, s = 1..3, "
+              f"p < k, conv2d then conv_transpose2d with the same k, s, p and output_padding = (n + 2p - k) mod s; "
+              f"count outputs of side n. (2) Inverse: for 1-channel {SIDE}x{SIDE} inputs and layers (k, s, p) in "
+              f"{LAYERS} with random Gaussian kernels, build the convolution matrix C, report its rank against "
+              f"the input dimension, the relative error of x -> C^T C x (the transposed convolution with the same "
+              f"kernel, best scalar rescaling) and of the best linear inverse pinv(C) C x on random inputs.")
+    rule = ("Supported if every shape is restored and, for every strided layer, C has rank below the input "
+            "dimension (no linear map can invert it) and the same-kernel transposed convolution leaves a relative "
+            "error above 1%. Contradicted if any shape is not restored or the transposed convolution reconstructs "
+            "every input within 1%. Inconclusive otherwise.")
+
+    def measure(self, ctx) -> Measurements:
+        cases = restored = 0
+        for n, k, s in itertools.product(range(4, 41), range(1, 6), range(1, 4)):
+            for p in range(k):
+                m = conv_output_size(n, k, s, p)
+                if m < 1:
+                    continue
+                x = torch.zeros(1, 1, n, n)
+                y = F.conv2d(x, torch.zeros(1, 1, k, k), stride=s, padding=p)
+                z = F.conv_transpose2d(y, torch.zeros(1, 1, k, k), stride=s, padding=p,
+                                       output_padding=(n + 2 * p - k) % s)
+                cases += 1
+                restored += z.shape[-1] == n and z.shape[-2] == n
+        g = torch.Generator().manual_seed(ctx.seeds[0])
+        layers, examples = {}, []
+        x = torch.rand(64, 1, SIDE, SIDE, dtype=torch.float64, generator=g)
+        for k, s, p in LAYERS:
+            w = torch.randn(1, 1, k, k, dtype=torch.float64, generator=g)
+            c = conv_matrix(k, s, p, SIDE, w)  # (m*m, n*n)
+            flat = x.flatten(1).T  # (n*n, B)
+            back = c.T @ (c @ flat)  # = conv_transpose2d(conv2d(x, w), w)
+            scale = (back * flat).sum() / (back * back).sum()  # the best rescaling of C^T C x
+            adjoint_err = ((scale * back - flat).norm() / flat.norm()).item()
+            pinv_err = ((torch.linalg.pinv(c) @ (c @ flat) - flat).norm() / flat.norm()).item()
+            layers[f"k{k} s{s} p{p}"] = {"stride": s, "output_side": conv_output_size(SIDE, k, s, p),
+                                         "rank": int(torch.linalg.matrix_rank(c)), "dimension": SIDE * SIDE,
+                                         "transpose_error": adjoint_err, "pinv_error": pinv_err}
+            if s == 2 and not examples:  # shown on a real digit, shrunk to 12x12
+                digit = load("mnist5k", "test", ctx.seeds[0]).images[:1].double()
+                digit = F.interpolate(digit, size=(SIDE, SIDE), mode="bilinear", antialias=True, align_corners=False)
+                y = F.conv2d(digit, w, stride=s, padding=p)
+                z = F.conv_transpose2d(y, w, stride=s, padding=p, output_padding=(SIDE + 2 * p - k) % s)
+                z = z * (z * digit).sum() / (z * z).sum()
+                examples = [digit[0, 0], y[0, 0], z[0, 0]]
+        fig, axes = plt.subplots(1, 4, figsize=(12, 3.2))
+        titles = ("input 12x12", "conv k3 s2 p1: 6x6", "transposed conv (same kernel): 12x12")
+        for ax, img, title in zip(axes, examples, titles):
+            ax.imshow(img, cmap="gray")
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        names = list(layers)
+        pos = torch.arange(len(names)).tolist()
+        axes[3].bar([i - 0.2 for i in pos], [layers[n]["transpose_error"] for n in names], width=0.4,
+                    label="same-kernel transpose")
+        axes[3].bar([i + 0.2 for i in pos], [layers[n]["pinv_error"] for n in names], width=0.4,
+                    label="best linear inverse")
+        axes[3].set_xticks(range(len(names)), names, rotation=45, fontsize=7)
+        axes[3].set_ylabel("relative reconstruction error")
+        axes[3].legend(fontsize=7)
+        fig.tight_layout()
+        numbers = {"shape_cases": cases, "shapes_restored": restored, "layers": layers}
+        return Measurements(numbers, [("Size comes back, content does not: conv then transposed conv", fig)],
+                            [ctx.seeds[0]])
+
+    def judge(self, m) -> Verdict:
+        layers = m["layers"].values()
+        strided = [v for v in layers if v["stride"] > 1]
+        shapes_ok = m["shapes_restored"] == m["shape_cases"] and m["shape_cases"] > 0
+        lossy = all(v["rank"] < v["dimension"] for v in strided) and bool(strided)
+        not_inverse = all(v["transpose_error"] > 0.01 for v in strided)
+        worst = min((v["transpose_error"] for v in layers), default=0.0)
+        key = (f"{m['shapes_restored']}/{m['shape_cases']} shapes restored; smallest transpose error {worst:.2f}; "
+               f"strided ranks {', '.join(str(v['rank']) + '/' + str(v['dimension']) for v in strided)}")
+        if not shapes_ok or all(v["transpose_error"] <= 0.01 for v in layers):
+            return Verdict(CONTRADICTED, key, "a shape was not restored, or the transposed convolution inverted "
+                                              "the convolution")
+        if lossy and not_inverse:
+            return Verdict(SUPPORTED, key, "sizes always come back, but strided convolutions lose information no "
+                                           "linear layer can restore, and the transpose is not an inverse")
+        return Verdict(INCONCLUSIVE, key, "sizes come back but some strided layer was invertible or nearly so")

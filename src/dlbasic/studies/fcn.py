@@ -1,0 +1,120 @@
+"""Claim `fcn`: convolutionalization keeps the parameter count, accepts any input size and gives a heat map."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+
+from dlbasic.data import load, load_scenes
+from dlbasic.models import create_model
+from dlbasic.segmentation.convolutionalize import convolutionalize
+from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
+from dlbasic.studies.registry import register_study
+
+ARCHS = (("mlp", 28), ("simple_cnn", 28), ("vgg11_bn", 28), ("resnet18", 28), ("alexnet", 64))
+SCENES = "scenes:canvas=96,digits=2-4,scale=0.9-1.1,count=160"  # digits near the 28-pixel training scale
+CHANCE = 0.1
+
+
+def _centre_accuracy(heat: torch.Tensor, targets: list[dict], window: int = 28, stride: int = 2) -> tuple[int, int]:
+    """Digits whose heat-map cell at the window centred on their box has their class as argmax."""
+    right = total = 0
+    for h, t in zip(heat, targets):
+        for box, label in zip(t["boxes"], t["labels"]):
+            cx, cy = float(box[0] + box[2]) / 2, float(box[1] + box[3]) / 2
+            i = min(max(round((cy - window / 2) / stride), 0), h.shape[1] - 1)
+            j = min(max(round((cx - window / 2) / stride), 0), h.shape[2] - 1)
+            right += int(h[:, i, j].argmax() == label)
+            total += 1
+    return right, total
+
+
+@register_study
+class Convolutionalization(Study):
+    id = "fcn"
+    section = "Semantic Segmentation"
+    claim = "Convolutionalization keeps the parameter count, accepts any input size and gives a heat map."
+    note = ("fully connected network에서 dense layer을 없앰. convolutionalization: 파라미터 수는 같다. "
+            "입력 데이터 크기에 관계 없이 동작. heat map과 같은 효과.")
+    literature = ("Long, Shelhamer & Darrell 2015 (arXiv 1411.4038), section 3.1: fully connected layers are "
+                  "convolutions whose kernels cover their whole input region; the convolutionalized net outputs "
+                  "a coarse class map, which FCNs then upsample.")
+    method = ("(1) Untrained mlp, simple_cnn, vgg11_bn, resnet18 (28 px) and alexnet (64 px) are convolutionalized "
+              "(dlbasic.segmentation.convolutionalize): parameters counted before and after, logits compared in "
+              "float64 on random inputs at the training size, output shape taken on a 3x larger input. (2) A "
+              "simple_cnn is trained on MNIST digits per seed, convolutionalized, and run on 96x96 test scenes of "
+              "2-4 unseen digits: the heat-map cell whose 28x28 window is centred on a digit must name that digit.")
+    rule = ("Contradicted if any parameter count changes, any logit differs by more than 1e-10, or a larger input "
+            "gives no spatial map. Otherwise supported if the heat map names digits at their centres with mean "
+            "accuracy minus its seed std above twice chance (0.2); inconclusive if not.")
+
+    def measure(self, ctx) -> Measurements:
+        archs = {}
+        for name, size in ARCHS:
+            torch.manual_seed(0)
+            model = create_model(name, num_classes=10, in_channels=1, input_size=size).double().eval()
+            fcn = convolutionalize(model, size, 1).eval()
+            x = torch.randn(4, 1, size, size, dtype=torch.float64)
+            with torch.no_grad():
+                diff = (fcn(x)[:, :, 0, 0] - model(x)).abs().max().item()
+                big = fcn(torch.randn(1, 1, 3 * size, 3 * size, dtype=torch.float64)).shape
+            archs[name] = {"params_before": sum(p.numel() for p in model.parameters()),
+                           "params_after": sum(p.numel() for p in fcn.parameters()),
+                           "max_logit_diff": diff, "heat_map_shape": list(big[1:])}
+        scenes = load_scenes(SCENES, "test", 0)
+        centre_acc, test_acc, example = [], [], None
+        for seed in ctx.seeds:
+            cfg = ctx.config(data="mnist5k", model="simple_cnn", epochs=ctx.profile.epochs(2), batch_size=64,
+                             seed=seed, train_subset=ctx.profile.size(2000))
+            summary = ctx.train(cfg)
+            model = ctx.model(cfg, summary)
+            stats = load("mnist5k", "train", seed)
+            fcn = convolutionalize(model, 28, 1).eval()
+            with torch.no_grad():
+                heat = fcn(stats.normalize(scenes.images)).softmax(1)  # (N, 10, 35, 35)
+            right, total = _centre_accuracy(heat, scenes.targets)
+            centre_acc.append(right / total)
+            test_acc.append(summary["test_accuracy"])
+            if example is None:
+                example = heat[:3]
+        numbers = {"architectures": archs, "centre_accuracy": centre_acc, "classifier_test_accuracy": test_acc,
+                   "digits": total, "heat_map_side": heat.shape[-1]}
+        return Measurements(numbers, [("A classifier trained on 28x28 digits, slid over 96x96 scenes after "
+                                       "convolutionalization", self._figure(scenes, example))], list(ctx.seeds))
+
+    @staticmethod
+    def _figure(scenes, heat: torch.Tensor):
+        """Scenes with the argmax class of each window drawn at the window's centre (where p > 0.5)."""
+        fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+        side = heat.shape[-1]
+        extent = (14 - 1, 14 - 1 + 2 * side, 14 - 1 + 2 * side, 14 - 1)  # window centres, stride 2
+        for c, ax in enumerate(axes):
+            ax.imshow(scenes.images[c, 0], cmap="gray", extent=(0, 96, 96, 0))
+            conf, label = heat[c].max(0)
+            shown = torch.where(conf > 0.5, label.float(), torch.tensor(float("nan")))
+            im = ax.imshow(shown, cmap="tab10", vmin=-0.5, vmax=9.5, alpha=0.6, extent=extent,
+                           interpolation="nearest")
+            digits = ", ".join(str(int(v)) for v in scenes.targets[c]["labels"])
+            ax.set_title(f"true digits {digits}", fontsize=9)
+            ax.set_xlim(0, 96)
+            ax.set_ylim(96, 0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.colorbar(im, ax=axes.tolist(), ticks=range(10), label="class of the window (p > 0.5)", fraction=0.03)
+        return fig
+
+    def judge(self, m) -> Verdict:
+        archs = m["architectures"]
+        same = all(a["params_before"] == a["params_after"] for a in archs.values())
+        worst = max(a["max_logit_diff"] for a in archs.values())
+        spatial = all(a["heat_map_shape"][1] > 1 and a["heat_map_shape"][2] > 1 for a in archs.values())
+        acc, sd = mean_std(m["centre_accuracy"])
+        key = f"max logit difference {worst:.1e}; heat-map accuracy at digit centres {acc:.3f} ± {sd:.3f}"
+        if not (same and worst <= 1e-10 and spatial):
+            return Verdict(CONTRADICTED, key, "convolutionalization changed the parameters or the logits, or "
+                                              "gave no spatial map")
+        if acc - sd > 2 * CHANCE:
+            return Verdict(SUPPORTED, key, "same parameters, same logits, and on larger scenes a class map that "
+                                           "finds the digits")
+        return Verdict(INCONCLUSIVE, key, "the network is equivalent, but its map does not name the digits "
+                                          "clearly above chance")

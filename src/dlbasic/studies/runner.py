@@ -4,6 +4,7 @@ ones, then the HTML and JSON report."""
 from __future__ import annotations
 
 import json
+import math
 import platform
 import subprocess
 import sys
@@ -42,6 +43,17 @@ def select(only: str | None) -> list[str]:
     return [s for s in ordered if s in wanted]
 
 
+def finite(obj: Any) -> Any:
+    """The same structure with NaN and infinities as None, so report.json is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(v) for v in obj]
+    return obj
+
+
 def _save_result(result: dict[str, Any], root: Path) -> dict[str, Any]:
     """Figures to PNG files, the rest to results/<id>.json; returns the JSON-able result."""
     figures = []
@@ -54,9 +66,10 @@ def _save_result(result: dict[str, Any], root: Path) -> dict[str, Any]:
         plt.close(fig)
         figures.append({"caption": caption, "path": str(path.relative_to(root))})
     result["figures"] = figures
+    result = finite(result)
     out = root / "results" / f"{result['id']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=float))
+    out.write_text(json.dumps(result, indent=2, default=float, allow_nan=False))
     return result
 
 
@@ -105,6 +118,6 @@ def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool 
     report = {"profile": profile.__dict__, "environment": environment(), "results": results,
               "missing_claims": missing, "seconds": time.perf_counter() - start,
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (root / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (root / "report.json").write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False))
     write_report(report, root, root / "report.html")
     return results

@@ -25,6 +25,12 @@ def _adadelta(ratio: list, adagrad: list, acc: list) -> dict:
     return {"adadelta": {"ratio": ratio, "val_accuracy": acc}, "adagrad": {"ratio": adagrad, "val_accuracy": [0.9]}}
 
 
+def _grid(adam: list, rival: list, rival_default: list | None = None) -> dict:
+    """Accuracy per lr multiplier: Adam's and one rival's worst-lr cells are `adam` / `rival`."""
+    return {"val_accuracy": {"adam": {"0.1": adam, "1": [0.95, 0.95], "10": [0.955, 0.955]},
+                             "sgd": {"0.1": rival, "1": rival_default or [0.95, 0.95], "10": [0.9, 0.9]}}}
+
+
 FAKES = {
     "momentum": [
         (_momentum((100, 500), (400, 2001), ([80, 82], [160, 120])), SUPPORTED),
@@ -50,5 +56,11 @@ FAKES = {
         (_adadelta([0.4, 0.45], [0.34, 0.35], [0.97, 0.98]), INCONCLUSIVE),  # above Adagrad, but below 0.5
         (_adadelta([3.0, 3.1], [0.34, 0.35], [0.97, 0.1]), CONTRADICTED),  # did not learn in one seed
         (_adadelta([0.1, 0.12], [0.34, 0.35], [0.97, 0.98]), CONTRADICTED),
+    ],
+    "rmsprop-adam": [
+        (_grid([0.9, 0.9], [0.895, 0.9]), SUPPORTED),
+        (_grid([0.66, 0.64], [0.88, 0.89]), CONTRADICTED),
+        (_grid([0.87, 0.87], [0.9, 0.9]), INCONCLUSIVE),  # 0.03 behind: beyond 0.01, within 0.05
+        (_grid([0.9, 0.9], [0.9, 0.9], [0.99, 0.99]), INCONCLUSIVE),  # robust, but its default trails the best
     ],
 }

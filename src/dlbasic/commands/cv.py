@@ -103,5 +103,5 @@ def plot(res):
     ax.set_ylim(max(0.0, lo - 0.05), 1.0)
     test = res.final.get("test_accuracy", float("nan"))
     ax.set_title(f"cross-validation (chosen in orange); test accuracy {test:.3f}")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right", fontsize=8)
     return fig

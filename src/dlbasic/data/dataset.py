@@ -22,7 +22,7 @@ class ImageDataset:
     """
 
     images: Tensor
-    labels: Tensor
+    labels: Tensor  # Tensor[N] class ids (or Tensor[N, H, W] masks for segmentation)
     classes: list[str]
     mean: Tensor
     std: Tensor
@@ -31,7 +31,7 @@ class ImageDataset:
     info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
-        return self.labels.numel()
+        return self.labels.shape[0]
 
     @property
     def num_classes(self) -> int:

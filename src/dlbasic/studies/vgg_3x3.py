@@ -100,6 +100,8 @@ class Vgg3x3(Study):
                          label=f"{n3} x 3x3 (same {k}x{k} field)")
         axes[0].set_xscale("log")
         axes[0].set_yscale("log")
+        axes[0].set_xticks(WIDTHS, [str(c) for c in WIDTHS])
+        axes[0].xaxis.set_minor_locator(plt.NullLocator())
         axes[0].set_xlabel("channels in = channels out")
         axes[0].set_ylabel("weights")
         axes[0].legend(fontsize=7)

@@ -33,11 +33,23 @@ def test_bilinear_kernel_matches_the_papers_formula_literally():
 
 
 @pytest.mark.parametrize("name", [n for n in SEGMENTATION_MODELS if "vgg16" not in n])
-def test_fcn_outputs_a_score_per_pixel_for_any_size(name):
+@pytest.mark.parametrize("stride", [8, 32])
+def test_fcn_outputs_a_score_per_pixel_for_any_size(name, stride):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=4, in_channels=1, input_size=96).eval()
+    model = create_model(name, num_classes=4, in_channels=1, input_size=96, stride=stride).eval()
     for h, w in ((64, 64), (70, 45)):
         assert model(torch.rand(2, 1, h, w)).shape == (2, 4, h, w)
+
+
+@pytest.mark.parametrize("stride", [8, 32])
+def test_backbone_parts_end_at_the_papers_relative_strides(stride):
+    """pool3, pool4, pool5 of the paper are at strides S/4, S/2, S of the backbone."""
+    model = create_model("fcn8s_vgg11", num_classes=2, in_channels=1, input_size=96, stride=stride)
+    x = torch.rand(1, 1, 64, 64)
+    f8 = model.to8(x)
+    f16 = model.to16(f8)
+    f32 = model.to32(f16)
+    assert [64 // t.shape[-1] for t in (f8, f16, f32)] == [stride // 4, stride // 2, stride]
 
 
 def test_fcn8s_starts_as_bilinear_upsampling_of_the_coarse_scores_because_skip_scorers_are_zero():

@@ -11,7 +11,7 @@ from dlbasic.cli import main
 from dlbasic.training import load_checkpoint
 
 DATA = "scenes:canvas=64,digits=1-2,count=48"
-TINY = ["--data", DATA, "--model", "fcn8s_resnet18", "--batch-size", "16", "--threads", "1", "--no-progress"]
+TINY = ["--data", DATA, "--batch-size", "16", "--threads", "1", "--no-progress"]  # the default FCN-8s
 
 
 def test_train_resume_eval_predict(tmp_path, capsys):

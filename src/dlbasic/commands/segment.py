@@ -16,6 +16,7 @@ from dlbasic.errors import UserError, check
 EXAMPLES = """examples:
   dlbasic segment train --run-dir runs/fcn                      # FCN-8s on 96x96 digit scenes (11 classes)
   dlbasic segment train --model fcn32s_vgg11 --epochs 5 --run-dir runs/fcn32
+  dlbasic segment train --model fcn8s_resnet18 --model-option stride=32   # the paper's strides 8/16/32
   dlbasic segment train --data segfolder:data/isbi,invert=1,size=128 --run-dir runs/membrane
   dlbasic segment train --run-dir runs/fcn --resume --epochs 20   # continue (and extend) a run
   dlbasic segment eval --checkpoint runs/fcn/best.pt --overlays runs/fcn/test.png
@@ -26,7 +27,8 @@ EXAMPLES = """examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment", help="semantic segmentation: train, eval, predict (FCN)",
                        description="Per-pixel classification with fully convolutional networks "
-                                   "(fcn32s/fcn16s/fcn8s on vgg11, vgg16 or resnet18).",
+                                   "(fcn32s/fcn16s/fcn8s on vgg11, vgg16 or resnet18; backbone stride 8 by "
+                                   "default, --model-option stride=32 for the paper's).",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     t = actions.add_parser("train", help="train a segmentation model and write a run folder",

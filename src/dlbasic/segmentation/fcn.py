@@ -10,6 +10,10 @@ fc7 as a 1x1), and a 1x1 convolution scores every class at stride 32. Then (sect
     FCN-16s: upsample them 2x, add 1x1 scores of the stride-16 features, upsample 16x.
     FCN-8s:  as 16s, then upsample 2x, add scores of the stride-8 features, upsample 8x.
 
+`stride=8` builds the same three networks on the zoo's small-input layout of the backbone (VGG with three
+poolings, ResNet with the 3x3 stride-1 stem): the parts end at strides 2, 4, 8 and FCN-8s predicts at stride 2,
+which thin structures (pen strokes, membranes) need; every stride below is then divided by 4.
+
 Upsampling is a transposed convolution (kernel 2f, stride f, padding f/2) initialized to bilinear
 interpolation; the 2x layers are learned and the last one is fixed, as in the paper. The skip scorers
 start at zero, so each net starts as the coarser one. Unlike the paper (padding 100, then crops), the
@@ -76,14 +80,13 @@ class FCN(nn.Module):
         learn_final: also learn the last upsampling (fixed bilinear in the paper).
     """
 
-    stride = 32
-
     def __init__(self, parts: tuple[nn.Module, nn.Module, nn.Module], channels: tuple[int, int, int],
                  num_classes: int, variant: str = "8s", head: int = 256, dropout: float = 0.0,
-                 learn_final: bool = False):
+                 learn_final: bool = False, stride: int = 32):
         super().__init__()
         check(variant in VARIANTS, f"unknown FCN variant {variant!r}", "choices: 32s, 16s, 8s")
-        self.variant = variant
+        check(stride in (8, 16, 32), f"backbone stride must be 8, 16 or 32, got {stride}")
+        self.variant, self.stride = variant, stride
         self.to8, self.to16, self.to32 = parts
         c8, c16, c32 = channels
         self.head = nn.Sequential(  # fc6, fc7 as convolutions
@@ -91,7 +94,7 @@ class FCN(nn.Module):
             nn.Conv2d(head, head, 1), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
         )
         self.score32 = nn.Conv2d(head, num_classes, 1)
-        final = {"32s": 32, "16s": 16, "8s": 8}[variant]
+        final = {"32s": stride, "16s": stride // 2, "8s": stride // 4}[variant]
         if variant in ("16s", "8s"):
             self.score16 = _zero(nn.Conv2d(c16, num_classes, 1))
             self.up32to16 = bilinear_upsampler(num_classes, 2)
@@ -103,7 +106,7 @@ class FCN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         x = F.pad(x, (0, -w % self.stride, 0, -h % self.stride))  # (B, C, 32a, 32b)
-        f8 = self.to8(x)  # (B, c8, H/8, W/8)
+        f8 = self.to8(x)  # (B, c8, H/8, W/8) with the paper's strides (S = 32)
         f16 = self.to16(f8)  # (B, c16, H/16, W/16)
         s = self.score32(self.head(self.to32(f16)))  # (B, K, H/32, W/32)
         if self.variant != "32s":
@@ -130,35 +133,44 @@ def _channels(parts: tuple[nn.Module, ...], in_channels: int) -> tuple[int, ...]
     return tuple(out)
 
 
-def vgg_parts(in_channels: int, width: float = 0.25, norm: str = "batch", config: str = "vgg11") \
+def _split_at_pools(layers: list[nn.Module]) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """Cut a conv stack after its third-to-last and second-to-last poolings (pool3 and pool4 of a 5-pool VGG)."""
+    pools = [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)]
+    check(len(pools) >= 3, "an FCN backbone needs at least three poolings")
+    a, b = pools[-3] + 1, pools[-2] + 1
+    return nn.Sequential(*layers[:a]), nn.Sequential(*layers[a:b]), nn.Sequential(*layers[b:])
+
+
+def vgg_parts(in_channels: int, width: float = 0.25, norm: str = "batch", config: str = "vgg11", stride: int = 32) \
         -> tuple[nn.Module, nn.Module, nn.Module]:
-    """The zoo's VGG convolutions (all five poolings) split after pool3, pool4 and pool5."""
+    """The zoo's VGG convolutions split after the last three of its poolings (stride 32: pool3, pool4, pool5;
+    stride 8, the small-input layout with three poolings: pool1, pool2, and the rest)."""
+    pools = {32: 5, 16: 4, 8: 3}[stride]
     backbone = create_model(config, num_classes=1, in_channels=in_channels, input_size=224, width=width,
-                            norm=norm, hidden=8, max_pools=5)
-    layers, parts, current = list(backbone.features), [], []
-    for layer in layers:
-        current.append(layer)
-        if isinstance(layer, nn.MaxPool2d):
-            parts.append(current)
-            current = []
-    return nn.Sequential(*parts[0], *parts[1], *parts[2]), nn.Sequential(*parts[3]), nn.Sequential(*parts[4])
+                            norm=norm, hidden=8, max_pools=pools)
+    return _split_at_pools(list(backbone.features))
 
 
-def resnet_parts(in_channels: int, width: float = 0.25, depth: int = 18) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """The zoo's ResNet (ImageNet stem: stride 4) split after layer2, layer3 and layer4."""
+def resnet_parts(in_channels: int, width: float = 0.25, depth: int = 18, stride: int = 32) \
+        -> tuple[nn.Module, nn.Module, nn.Module]:
+    """The zoo's ResNet split after layer2, layer3 and layer4; stride 32 with the ImageNet stem (stride 4),
+    stride 8 with the small-input stem (3x3, stride 1)."""
+    check(stride in (8, 32), f"resnet backbones have stride 8 (small stem) or 32, got {stride}")
     widths = tuple(scaled(w, width) for w in (64, 128, 256, 512))
-    r = create_model(f"resnet{depth}", num_classes=1, in_channels=in_channels, input_size=224, widths=widths)
+    r = create_model(f"resnet{depth}", num_classes=1, in_channels=in_channels, input_size=224, widths=widths,
+                     small_stem=stride == 8)
     return nn.Sequential(r.stem, r.layer1, r.layer2), r.layer3, r.layer4
 
 
 def fcn(backbone: str, variant: str, num_classes: int, in_channels: int, width: float = 0.25,
-        head: int = 128, dropout: float = 0.0, learn_final: bool = False) -> FCN:
-    """An FCN on a zoo backbone ("vgg11", "vgg16", "resnet18", "resnet34")."""
+        head: int = 128, dropout: float = 0.0, learn_final: bool = False, stride: int = 32) -> FCN:
+    """An FCN on a zoo backbone ("vgg11", "vgg16", "resnet18", "resnet34") of total stride 32 (the paper's) or 8
+    (the zoo's small-input layout: the skips come from strides 2 and 4 and FCN-8s predicts at stride 2)."""
     if backbone.startswith("vgg"):
-        parts = vgg_parts(in_channels, width, config=backbone)
+        parts = vgg_parts(in_channels, width, config=backbone, stride=stride)
     else:
-        parts = resnet_parts(in_channels, width, depth=int(backbone.removeprefix("resnet")))
-    return FCN(parts, _channels(parts, in_channels), num_classes, variant, head, dropout, learn_final)
+        parts = resnet_parts(in_channels, width, depth=int(backbone.removeprefix("resnet")), stride=stride)
+    return FCN(parts, _channels(parts, in_channels), num_classes, variant, head, dropout, learn_final, stride)
 
 
 def _factory(backbone: str, variant: str):

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 EXAMPLES = """examples:
-  dlbasic lab                                   # every study, quick profile (about 15 minutes on 2 CPU cores)
+  dlbasic lab                                   # every study, quick profile (a few minutes on 2 CPU cores)
   dlbasic lab --only batch-size,resnet --profile full --data idx:data/mnist
   dlbasic lab --out runs/lab-x --resume         # continue an interrupted lab; finished studies are kept
   dlbasic lab --list                            # the studies and their claims
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and report.json.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="quick", choices=["quick", "full"],
-                   help="quick: every study in about 15 minutes on a 2-core CPU; full: more seeds and epochs")
+                   help="quick: every study, 3 seeds, a few minutes on a 2-core CPU; full: 5 seeds, 3x the epochs")
     p.add_argument("--only", default=None, metavar="IDS", help="comma-separated study ids (default: all)")
     p.add_argument("--data", default=None, metavar="SPEC", help="data source for the training studies")
     p.add_argument("--seed", type=int, default=0, help="shifts every study's seeds (verdict stability checks)")

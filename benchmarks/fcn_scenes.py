@@ -98,7 +98,7 @@ def isbi(epochs: int, size: int) -> dict | None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--minutes", type=float, default=10.0, help="training budget of the FCN-8s run")
+    p.add_argument("--minutes", type=float, default=10.0, help="training budget of the FCN-8s run (0: skip it)")
     p.add_argument("--count", type=int, default=2000, help="training scenes (val and test get a quarter each)")
     p.add_argument("--compare-epochs", type=int, default=3, help="epochs of each variant in the comparison")
     p.add_argument("--isbi-epochs", type=int, default=30)
@@ -113,14 +113,15 @@ def main() -> None:
     steps = step_times(variants)
     # the cosine schedule needs a length: the epochs the measured step time allows (the budget still stops it)
     epochs = max(1, int(60 * args.minutes / (steps["fcn8s_vgg11"] / 32 * args.count * 1.15)))
-    main_run = run("fcn8s_vgg11", data, epochs=epochs, seconds=60 * args.minutes)
+    main_run = run("fcn8s_vgg11", data, epochs=epochs, seconds=60 * args.minutes) if args.minutes > 0 else None
     compare = {m: run(m, data, args.compare_epochs) for m in variants}
     membrane = isbi(args.isbi_epochs, 128)
 
-    print(f"FCN-8s (vgg11 1/4 width, backbone stride 8) on {data}, {threads} threads, budget {args.minutes:g} min")
-    print(f"  held-out mIoU {main_run['test_mean_iou']:.3f}  pixel acc {main_run['test_pixel_accuracy']:.3f}  "
-          f"epochs {main_run['epochs']}  train {main_run['train_seconds']:.0f} s  "
-          f"{main_run['images_per_second']:.0f} images/s")
+    if main_run:
+        print(f"FCN-8s (vgg11 1/4 width, backbone stride 8) on {data}, {threads} threads, budget {args.minutes:g} min")
+        print(f"  held-out mIoU {main_run['test_mean_iou']:.3f}  pixel acc {main_run['test_pixel_accuracy']:.3f}  "
+              f"epochs {main_run['epochs']}  train {main_run['train_seconds']:.0f} s  "
+              f"{main_run['images_per_second']:.0f} images/s")
     print(f"\nequal budget: {args.compare_epochs} epochs each; step time = median of 7 round-robin steps (batch 32)")
     print(f"{'model':18s} {'mIoU':>6s} {'pix acc':>8s} {'seconds':>8s} {'step ms':>8s}")
     for m, r in compare.items():
@@ -135,8 +136,9 @@ def main() -> None:
               f"{membrane['majority_mean_iou']:.3f}")
     print(json.dumps({
         "bench": "fcn_scenes", "threads": threads, "budget_minutes": args.minutes,
-        "fcn8s_miou": round(main_run["test_mean_iou"], 4), "fcn8s_seconds": round(main_run["train_seconds"], 1),
-        "fcn8s_images_per_s": round(main_run["images_per_second"], 1), "fcn8s_epochs": main_run["epochs"],
+        **({"fcn8s_miou": round(main_run["test_mean_iou"], 4), "fcn8s_seconds": round(main_run["train_seconds"], 1),
+            "fcn8s_images_per_s": round(main_run["images_per_second"], 1), "fcn8s_epochs": main_run["epochs"]}
+           if main_run else {}),
         "compare_epochs": args.compare_epochs,
         **{f"equal_budget_{m.split('_')[0]}_miou": round(r["test_mean_iou"], 4) for m, r in compare.items()},
         **{f"{m.split('_')[0]}_step_ms": round(1000 * t, 1) for m, t in steps.items()},

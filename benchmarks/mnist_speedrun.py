@@ -35,8 +35,12 @@ def recipe_run(data: str, seed: int, recipe: str) -> tuple[float, float]:
     return time.perf_counter() - start, summary["test_accuracy"]
 
 
-def classic_run(data: str, seed: int, max_epochs: int) -> tuple[float | None, int | None, list[float]]:
-    """pytorch/examples MNIST: train an epoch, test, repeat; time until test accuracy >= 0.99."""
+def classic_run(data: str, seed: int, max_epochs: int) -> tuple[float, int | None, list[float]]:
+    """pytorch/examples MNIST: train an epoch, test, repeat; time until test accuracy >= 0.99.
+
+    Returns (seconds, epochs, accuracies); a run that has not reached 99 % after `max_epochs` returns the
+    time of all its epochs and None: a lower bound on its time to 99 %.
+    """
     train_set = load(data, "train", seed=seed, val_fraction=0.0)
     test_set = load(data, "test", seed=seed, val_fraction=0.0)
     torch.manual_seed(seed)
@@ -53,7 +57,7 @@ def classic_run(data: str, seed: int, max_epochs: int) -> tuple[float | None, in
         accs.append(trainer.evaluate(test_set)["accuracy"])
         if accs[-1] >= 0.99:
             return time.perf_counter() - start, epoch + 1, accs
-    return None, None, accs
+    return time.perf_counter() - start, None, accs
 
 
 def main() -> None:
@@ -71,20 +75,20 @@ def main() -> None:
         print(f"seed {seed}: {args.recipe} {seconds:.1f} s, test accuracy {acc:.4f}", flush=True)
         t, epochs, accs = classic_run(args.data, seed, args.max_epochs)
         classic.append({"seed": seed, "seconds_to_99": t, "epochs": epochs, "test_accuracy": accs})
-        print(f"seed {seed}: classic {'never' if t is None else f'{t:.1f} s'} to 99 % "
-              f"(test accuracy by epoch {[round(a, 4) for a in accs]})", flush=True)
+        print(f"seed {seed}: classic {f'{t:.1f} s' if epochs else f'not within {args.max_epochs} epochs ({t:.1f} s)'}"
+              f" to 99 % (test accuracy by epoch {[round(a, 4) for a in accs]})", flush=True)
     fast_median = statistics.median(r["seconds"] for r in fast)
-    reached = [r["seconds_to_99"] for r in classic if r["seconds_to_99"] is not None]
-    classic_median = statistics.median(reached) if len(reached) == len(classic) else None
+    classic_median = statistics.median(r["seconds_to_99"] for r in classic)
+    bound = any(r["epochs"] is None for r in classic)  # some times are lower bounds: the ratio is an upper bound
     worst_acc = min(r["test_accuracy"] for r in fast)
-    ratio = fast_median / classic_median if classic_median else None
+    ratio = fast_median / classic_median
     print(f"\n{args.recipe}: median {fast_median:.1f} s, lowest test accuracy {worst_acc:.4f} (bar >= 0.99 every seed)")
-    print(f"classic: median time to 99 %: {classic_median if classic_median is None else f'{classic_median:.1f} s'}")
-    print(f"ratio recipe / classic: {'n/a' if ratio is None else f'{ratio:.3f}'} (bar <= 0.2), "
+    print(f"classic: median time to 99 %: {'>= ' if bound else ''}{classic_median:.1f} s")
+    print(f"ratio recipe / classic: {'<= ' if bound else ''}{ratio:.3f} (bar <= 0.2), "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(json.dumps({"bench": "mnist_speedrun", "recipe": args.recipe, "recipe_median_s": round(fast_median, 2),
-                      "recipe_min_test_accuracy": worst_acc, "classic_median_s_to_99": classic_median,
-                      "ratio": None if ratio is None else round(ratio, 3)}))
+                      "recipe_min_test_accuracy": worst_acc, "classic_median_s_to_99": round(classic_median, 2),
+                      "classic_is_lower_bound": bound, "ratio": round(ratio, 4)}))
 
 
 if __name__ == "__main__":

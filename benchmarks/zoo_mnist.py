@@ -64,7 +64,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def main() -> None:
-    families = [n for n in list_models() if n not in ("mlp", "simple_cnn")]
+    others = ("mlp", "simple_cnn", "tiny_cnn", "mnist_fast")  # not zoo families
+    families = [n for n in list_models() if n not in others and not n.startswith("fcn")]
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(families), help="comma-separated names (default: all families)")
     p.add_argument("--epochs", type=int, default=3)

@@ -13,7 +13,7 @@ from dlbasic.models.resnet import ZeroPadShortcut
 
 from .golden import GOOGLENET_TABLE1_K, PARAMS_224
 
-FAMILIES = [n for n in list_models() if n not in ("mlp", "simple_cnn")]
+FAMILIES = [n for n in list_models() if n not in ("mlp", "simple_cnn") and not n.startswith("fcn")]  # classifiers
 
 
 def n_params(model: nn.Module) -> int:

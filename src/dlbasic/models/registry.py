@@ -52,7 +52,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, input_s
 
 
 def _import_families() -> None:
-    """Model families register themselves on import."""
+    """Model families register themselves on import (the FCN segmentation models included)."""
     import importlib
     import pkgutil
 
@@ -61,3 +61,4 @@ def _import_families() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if info.name != "registry":
             importlib.import_module(f"dlbasic.models.{info.name}")
+    importlib.import_module("dlbasic.segmentation.fcn")

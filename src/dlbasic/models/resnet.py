@@ -152,7 +152,8 @@ def _resnet(block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_cla
         width = kw.pop("width", 0.25 / block.expansion**0.5)  # bottlenecks: 1/8, their outputs are 4x wider
         kw = {"small_stem": True, "widths": tuple(scaled(w, width) for w in (64, 128, 256, 512)), **kw}
     elif "width" in kw:
-        kw["widths"] = tuple(scaled(w, kw.pop("width")) for w in (64, 128, 256, 512))
+        width = kw.pop("width")
+        kw["widths"] = tuple(scaled(w, width) for w in (64, 128, 256, 512))
     return ResNet(block, layers, num_classes, in_channels, **kw)
 
 

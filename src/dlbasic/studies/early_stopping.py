@@ -34,8 +34,8 @@ class EarlyStoppingStudy(Study):
               "images: accuracy, cross-entropy loss, and the number of epochs trained.")
     rule = ("Supported if early stopping's mean test loss is lower than training to the end by more than the "
             "larger seed std AND its mean test accuracy is not lower by more than the larger seed std; "
-            "contradicted if its test loss is higher or its test accuracy lower beyond that margin; inconclusive "
-            "otherwise.")
+            "contradicted if its test loss is higher beyond that margin AND its accuracy is not higher beyond it; "
+            "inconclusive otherwise (within noise, or loss and accuracy pointing different ways).")
 
     def measure(self, ctx) -> Measurements:
         runs: dict[str, dict[str, list[float]]] = {}
@@ -74,9 +74,11 @@ class EarlyStoppingStudy(Study):
         key = (f"test loss {pm(es['test_loss'])} vs {pm(end['test_loss'])}, accuracy {pm(es['test_accuracy'])} vs "
                f"{pm(end['test_accuracy'])}, epochs {mean_std(es['epochs'])[0]:.0f} vs "
                f"{mean_std(end['epochs'])[0]:.0f} (early stopping vs to the end)")
-        if loss_gain < -1 or acc_gain < -1:
-            return Verdict(CONTRADICTED, key, "the early-stopped model is worse on the test set beyond seed noise")
-        if loss_gain > 1:
+        if loss_gain < -1 and acc_gain <= 1:
+            return Verdict(CONTRADICTED, key, "the early-stopped model has a higher test loss beyond seed noise")
+        if loss_gain > 1 and acc_gain >= -1:
             return Verdict(SUPPORTED, key, "stopping at the lowest validation loss gives a lower test loss, no "
                                            "worse accuracy, and fewer epochs")
+        if loss_gain > 1:
+            return Verdict(INCONCLUSIVE, key, "a lower test loss but a lower test accuracy: the evidence is mixed")
         return Verdict(INCONCLUSIVE, key, "the test loss difference is within seed noise")

@@ -44,7 +44,8 @@ FAKES = {
     "early-stopping": [
         (_es([0.44, 0.45], [0.55, 0.56], [0.876, 0.88], [0.879, 0.88]), SUPPORTED),
         (_es([0.5, 0.6], [0.55, 0.56], [0.876, 0.88], [0.879, 0.88]), INCONCLUSIVE),
-        (_es([0.44, 0.45], [0.55, 0.56], [0.80, 0.81], [0.879, 0.88]), CONTRADICTED),  # lower loss, worse accuracy
+        (_es([0.44, 0.45], [0.55, 0.56], [0.80, 0.81], [0.879, 0.88]), INCONCLUSIVE),  # lower loss, worse accuracy
+        (_es([0.66, 0.67], [0.55, 0.56], [0.95, 0.96], [0.879, 0.88]), INCONCLUSIVE),  # higher loss, better accuracy
         (_es([0.66, 0.67], [0.55, 0.56], [0.879, 0.88], [0.879, 0.88]), CONTRADICTED),
     ],
     "weight-decay": [

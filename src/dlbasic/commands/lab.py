@@ -28,12 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="shifts every study's seeds (verdict stability checks)")
     p.add_argument("--out", type=Path, default=None, help="lab folder (default runs/lab-<time>)")
     p.add_argument("--resume", action="store_true", help="keep the finished studies in --out and run the rest")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: the studies train small models, and the quick profile's "
+                        "time and verdicts were measured with one thread)")
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from dlbasic.errors import UserError
+    import torch
+
+    from dlbasic.errors import UserError, check
     from dlbasic.studies import get_study, make_profile
     from dlbasic.studies.runner import run_lab, select
 
@@ -43,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
+    check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     out = args.out or Path("runs") / f"lab-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and any(out.iterdir()) and not args.resume:
         raise UserError(f"lab folder {out} already exists", "pass --resume to continue it or choose another --out")

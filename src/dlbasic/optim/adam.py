@@ -88,21 +88,8 @@ class Adam(BaseOptimizer):
             p.addcdiv_(exp_avg, denom, value=-step_size)  # w = w - lr m_hat / (sqrt(v_hat) + eps)
 
     def _foreach(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
-        exp_avgs, exp_avg_sqs = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-        if group["maximize"]:
-            grads = torch._foreach_neg(grads)
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                torch._foreach_mul_(params, 1 - lr * wd)
-            else:
-                grads = torch._foreach_add(grads, params, alpha=wd)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-        ts = [s.item() for s in steps]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        exp_avgs, exp_avg_sqs, ts = foreach_moments(group, params, grads, states)
         if group["amsgrad"]:
             max_sqs = [s["max_exp_avg_sq"] for s in states]
             torch._foreach_maximum_(max_sqs, exp_avg_sqs)
@@ -145,3 +132,26 @@ class AdamW(Adam):
         super().__setstate__(state)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
+
+
+def foreach_moments(group: Group, params: list[Tensor], grads: list[Tensor],
+                    states: list[dict]) -> tuple[list[Tensor], list[Tensor], list[float]]:
+    """The Adam family's shared foreach steps: count the step, (decoupled) weight decay, update m and v.
+
+    Returns the first moments m, the second moments v and the step numbers t (after this step).
+    """
+    lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+    steps = [s["step"] for s in states]
+    torch._foreach_add_(steps, 1)
+    exp_avgs, exp_avg_sqs = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+    if group["maximize"]:
+        grads = torch._foreach_neg(grads)
+    if wd != 0:
+        if group["decoupled_weight_decay"]:
+            torch._foreach_mul_(params, 1 - lr * wd)  # w = w - lr wd w
+        else:
+            grads = torch._foreach_add(grads, params, alpha=wd)  # g = g + wd w
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)  # v = beta2 v + (1 - beta2) g^2
+    return exp_avgs, exp_avg_sqs, [s.item() for s in steps]

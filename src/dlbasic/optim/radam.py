@@ -11,6 +11,7 @@ from torch import Tensor
 
 from dlbasic.optim import _native
 from dlbasic.optim._base import BaseOptimizer, Group, check_value, scalar_dtype
+from dlbasic.optim.adam import foreach_moments
 
 
 def rectification(beta2: float, t: float) -> tuple[float, float]:
@@ -107,21 +108,8 @@ class RAdam(BaseOptimizer):
                 p.add_(bias_corrected_exp_avg * lr, alpha=-1.0)  # w -= lr m_hat (momentum SGD)
 
     def _foreach(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
-        exp_avgs, exp_avg_sqs = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
-        if group["maximize"]:
-            grads = torch._foreach_neg(grads)
-        if wd != 0:
-            if group["decoupled_weight_decay"]:
-                torch._foreach_mul_(params, 1 - lr * wd)
-            else:
-                grads = torch._foreach_add(grads, params, alpha=wd)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-        ts = [s.item() for s in steps]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        exp_avgs, exp_avg_sqs, ts = foreach_moments(group, params, grads, states)
         rects = [rectification(beta2, t) for t in ts]
         upd = torch._foreach_div(exp_avgs, [1 - beta1**t for t in ts])
         torch._foreach_mul_(upd, lr)

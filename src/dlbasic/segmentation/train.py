@@ -7,7 +7,6 @@ best.pt by validation mean IoU, summary.json) plus `overlays.png` of test images
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
-from dlbasic.training.run import MetricsWriter, build_optimizer, model_options, prepare_run_dir
+from dlbasic.training.run import MetricsWriter, RunData, build_optimizer, model_options, prepare_run_dir
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.trainer import Trainer, resolve_device
 
@@ -41,21 +40,14 @@ def segmentation_config(**overrides: Any) -> TrainConfig:
     return cfg.validate()
 
 
-@dataclass
-class SegData:
-    train: ImageDataset
-    val: ImageDataset
-    test: ImageDataset
-
-
-def load_data(cfg: TrainConfig) -> SegData:
+def load_data(cfg: TrainConfig) -> RunData:
     opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
             "image_size": cfg.image_size}
     train, val, test = (load_segmentation(cfg.data, s, **opts) for s in ("train", "val", "test"))
     if cfg.train_subset is not None and cfg.train_subset < len(train):
         keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed + 2))[: cfg.train_subset]
         train = train.subset(keep.sort().values)
-    return SegData(train, val, test)
+    return RunData(train, val, test)
 
 
 def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
@@ -115,7 +107,7 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
     return finish(trainer, data, history, run_path)
 
 
-def finish(trainer: Trainer, data: SegData, history: list[dict[str, Any]], run_dir: Path | None) -> dict[str, Any]:
+def finish(trainer: Trainer, data: RunData, history: list[dict[str, Any]], run_dir: Path | None) -> dict[str, Any]:
     """Score the final model on the test split once; write summary.json and overlays.png."""
     test = evaluate_model(trainer.model, data.test, data.train)
     seconds = sum(h["train_seconds"] for h in history)

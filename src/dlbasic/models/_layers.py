@@ -64,10 +64,12 @@ def conv_norm_act(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding
     return nn.Sequential(*layers)
 
 
-def kaiming_init(model: nn.Module, linear_std: float | None = 0.01, mode: str = "fan_out") -> None:
+def kaiming_init(model: nn.Module, linear_std: float | None = 0.01, mode: str = "fan_out",
+                 he_linear: bool = False) -> None:
     """He et al. 2015 init for convolutions (https://arxiv.org/abs/1502.01852), unit norms, zero biases.
 
-    Linear layers get N(0, linear_std) when given (torchvision's VGG/AlexNet), else torch's default.
+    Linear layers get N(0, linear_std) when given (torchvision's VGG/AlexNet), He's fan-in init with
+    `he_linear`, else torch's default.
     """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
@@ -76,6 +78,9 @@ def kaiming_init(model: nn.Module, linear_std: float | None = 0.01, mode: str = 
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
             nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear) and he_linear:
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear) and linear_std is not None:
             nn.init.normal_(m.weight, 0.0, linear_std)

@@ -6,7 +6,7 @@ paper's Table 1 are vgg11, vgg13, vgg16, vgg19. The head follows torchvision (7x
 pool, 4096-4096 FC with dropout), so the counts are torchvision's (vgg16: 138,357,544); the `_bn`
 variants put a normalization layer (batch norm unless `norm` says otherwise) after every convolution.
 Small inputs (<= 64) keep the conv layout at 1/4 width with only the first three poolings
-(28 -> 14 -> 7 -> 3), a 256-unit head without dropout and fan-in He init.
+(28 -> 14 -> 7 -> 3), a 256-unit head without dropout and fan-in He init of every layer.
 """
 
 from __future__ import annotations
@@ -68,9 +68,11 @@ class VGG(nn.Module):
             nn.Linear(hidden, hidden), make_activation(act), nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
-        # torchvision's: He fan-out for convs, N(0, 0.01) for linears; small variants use fan-in and
-        # torch's default linear init, which train faster from scratch on 3,600 MNIST images
-        kaiming_init(self, linear_std=0.01 if init_mode == "fan_out" else None, mode=init_mode)
+        # torchvision's: He fan-out for convs, N(0, 0.01) for linears. Small variants use He fan-in for
+        # every layer: the 3x3 maps of the last stages lose signal at their zero padding, and N(0, 0.01)
+        # or torch's default linear init shrink it further, which stalls vgg16/19 without batch norm
+        fan_in = init_mode == "fan_in"
+        kaiming_init(self, linear_std=None if fan_in else 0.01, mode=init_mode, he_linear=fan_in)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.features(x))  # (B, 512 * width, pooled, pooled)

@@ -35,6 +35,10 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--optimizer", default=d.optimizer, help=f"a dlbasic.optim name (default {d.optimizer})")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: the detector's own)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"(default {d.weight_decay})")
+    p.add_argument("--scheduler", default=d.scheduler, choices=["none", "cosine", "step", "exponential", "onecycle"],
+                   help=f"learning-rate schedule over the run (default {d.scheduler})")
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, metavar="N",
+                   help=f"linear learning-rate warm-up steps (default {d.warmup_steps})")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split, initialization and sampling")
     p.add_argument("--proposals", default=d.proposals, choices=["single", "fast", "quality"],
                    help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})")

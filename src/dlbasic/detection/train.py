@@ -48,6 +48,8 @@ class DetectionConfig:
     optimizer: str = "adam"
     lr: float = 0.0  # 0: the model's default in DEFAULT_LR
     weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # none, cosine, step, exponential, onecycle (per step, see training.schedules)
+    warmup_steps: int = 50  # linear learning-rate warm-up
     seed: int = 0
     proposals: str = "fast"  # selective search mode for rcnn, sppnet, fast_rcnn
     max_proposals: int = 300
@@ -124,9 +126,13 @@ def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], 
         log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, float]]:
     """Minimize the sum of the model's losses; R-CNN then fits its SVMs and regressors. Returns the history."""
     from dlbasic.optim import create_optimizer
+    from dlbasic.training.schedules import create_scheduler
 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
+    steps_per_epoch = -(-len(images) // cfg.batch_size)
+    sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps_per_epoch,
+                             warmup_steps=cfg.warmup_steps)
     g = torch.Generator().manual_seed(cfg.seed)
     history = []
     for epoch in range(cfg.epochs):
@@ -138,6 +144,8 @@ def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], 
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             steps += 1

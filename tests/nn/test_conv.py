@@ -13,6 +13,7 @@ from dlbasic.nn.conv import (
     conv_output_size,
     conv_transpose2d,
     conv_transpose_output_size,
+    im2col,
     receptive_field,
 )
 
@@ -84,6 +85,14 @@ def test_conv_transpose2d_matches_torch(groups: int) -> None:
         x, w, b, kw = _args(case, transposed=True)
         kw["output_padding"] = op
         _assert_same_forward_backward(conv_transpose2d, F.conv_transpose2d, x, w, b, kw, (case, op))
+
+
+def test_im2col_equals_unfold_exactly() -> None:
+    for case in filter(_fits, GRID[::3]):
+        x, _, _, kw = _args(case)
+        k = case[4]
+        opts = dict(stride=kw["stride"], padding=kw["padding"], dilation=kw["dilation"])
+        assert torch.equal(im2col(x, k, **opts), F.unfold(x, k, **opts)), case
 
 
 def test_conv2d_without_bias() -> None:

@@ -7,7 +7,8 @@ arithmetic for deep learning" (https://arxiv.org/abs/1603.07285) give the output
     conv:       o = floor((n + 2p - d(k - 1) - 1) / s) + 1
     transposed: o = (n - 1) s - 2p + d(k - 1) + output_padding + 1
 
-These are readable references; autograd differentiates through unfold/fold, so backward comes free.
+These are readable references; autograd differentiates through the window views and fold, so
+backward comes free.
 `receptive_field` stacks layers with r_out = r_in + (k_eff - 1) j_in and j_out = j_in s, where
 k_eff = d(k - 1) + 1 and j is the distance in input pixels between neighbouring outputs.
 """
@@ -47,9 +48,31 @@ def conv_transpose_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 
     return (n - 1) * s - 2 * p + d * (k - 1) + output_padding + 1
 
 
+def im2col(x: Tensor, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0, dilation: IntPair = 1) -> Tensor:
+    """Every kernel window of `x` as a column: the same result as `F.unfold`.
+
+    The windows are strided views of the zero-padded input (`Tensor.unfold` slides along one
+    dimension); one copy lays them out as columns, ordered (channel, kernel row, kernel column).
+
+    Args:
+        x: Tensor[B, C, H, W].
+
+    Returns:
+        Tensor[B, C * kh * kw, Ho * Wo].
+    """
+    B, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = _pair(kernel), _pair(stride), _pair(padding), _pair(dilation)
+    Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
+    x = F.pad(x, (pw, pw, ph, ph))
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # a dilated kernel covers this many pixels
+    windows = x.unfold(2, span_h, sh).unfold(3, span_w, sw)  # (B, C, Ho, Wo, span_h, span_w), a view
+    windows = windows[..., ::dh, ::dw]  # the kernel's taps: (B, C, Ho, Wo, kh, kw)
+    return windows.permute(0, 1, 4, 5, 2, 3).reshape(B, C * kh * kw, Ho * Wo)
+
+
 def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
            dilation: IntPair = 1, groups: int = 1) -> Tensor:
-    """Same as `F.conv2d`, as unfold + batched matmul.
+    """Same as `F.conv2d`, as im2col + batched matmul.
 
     Args:
         x: Tensor[B, C, H, W].
@@ -66,11 +89,13 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     # 1) im2col: every receptive field becomes a column
-    cols = F.unfold(x, (kh, kw), dilation=(dh, dw), padding=(ph, pw), stride=(sh, sw))  # (B, C*kh*kw, L)
-    cols = cols.view(B, G, Cg * kh * kw, Ho * Wo)  # (B, G, Cg*kh*kw, L); unfold orders C before kh, kw
+    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), (dh, dw))  # (B, C*kh*kw, L), C ordered before kh, kw
     # 2) one matrix product per group: filters (rows) times columns
-    w = weight.reshape(G, O // G, Cg * kh * kw)  # (G, O/G, Cg*kh*kw)
-    out = w @ cols  # (B, G, O/G, L)
+    if G == 1:
+        out = weight.reshape(O, C * kh * kw) @ cols  # (B, O, L)
+    else:
+        w = weight.reshape(G, O // G, Cg * kh * kw)  # (G, O/G, Cg*kh*kw)
+        out = w @ cols.view(B, G, Cg * kh * kw, Ho * Wo)  # (B, G, O/G, L)
     out = out.reshape(B, O, Ho, Wo)
     if bias is not None:
         out = out + bias.view(1, O, 1, 1)
@@ -138,4 +163,5 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
     return out
 
 
-__all__ = ["conv2d", "conv_output_size", "conv_transpose2d", "conv_transpose_output_size", "receptive_field"]
+__all__ = ["conv2d", "conv_output_size", "conv_transpose2d", "conv_transpose_output_size", "im2col",
+           "receptive_field"]

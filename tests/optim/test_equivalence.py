@@ -54,16 +54,21 @@ CASES = [
 ]
 PATHS = {"single": dict(foreach=False, fused=False), "foreach": dict(foreach=True), "fused": dict(fused=True)}
 needs_kernels = pytest.mark.skipif(not _native.available(), reason="no C++ compiler: no fused kernels")
+# Trajectories only a bitwise copy of the reference can follow to 1e-10 for 100 steps: this one passes a chaotic
+# phase near step 75, where a one-ulp change of the reference's own weights grows to 5e-10 in the weights and
+# 2e-8 in the state by step 100. AdamP's fused kernel sums the projection's dot products in another order than
+# torch, so its run is checked one step at a time instead (tests/optim/test_projected.py).
+ILL_CONDITIONED = {(AdamP, "lr=0.01,weight_decay=0.01,nesterov=True", "fused")}
 
 
 def _cases() -> list:
     out = []
     for case, (ours, _, kw) in enumerate(CASES):
         for path in PATHS:
-            if path == "fused" and not ours.has_fused:
+            kws = ",".join(f"{k}={v}" for k, v in kw.items())
+            if (path == "fused" and not ours.has_fused) or (ours, kws, path) in ILL_CONDITIONED:
                 continue
             marks = [needs_kernels] if path == "fused" else []
-            kws = ",".join(f"{k}={v}" for k, v in kw.items())
             out.append(pytest.param(case, path, marks=marks, id=f"{ours.__name__}-{kws}-{path}"))
     return out
 
@@ -110,11 +115,12 @@ def test_tracks_reference(case: int, path: str) -> None:
 
 
 @needs_kernels
-@pytest.mark.parametrize("cls", [SGD, Adagrad, Adadelta, RMSprop, Adam, RAdam])
+@pytest.mark.parametrize("cls", [SGD, Adagrad, Adadelta, RMSprop, Adam, RAdam, AdamP, SGDP])
 def test_fused_float32_matches_loop(cls: type) -> None:
-    """In float32 the kernel rounds like torch's ops, up to the order of a few operations."""
-    kw = {"lr": 0.01, "momentum": 0.9} if cls in (SGD, RMSprop) else {"lr": 0.01}
-    a, b = make_model().float(), make_model().float()
+    """In float32 the kernel rounds like torch's ops, up to the order of a few operations (and of sums)."""
+    kw = {"lr": 0.01, "momentum": 0.9} if cls in (SGD, RMSprop, SGDP) else {"lr": 0.01}
+    norm = cls in (AdamP, SGDP)  # a scale-invariant weight, which they project
+    a, b = make_model(norm=norm).float(), make_model(norm=norm).float()
     x, y = torch.randn(32, 6), torch.randn(32, 3)
     opt_a = cls(a.parameters(), fused=True, **kw)
     opt_b = cls(b.parameters(), foreach=False, fused=False, **kw)

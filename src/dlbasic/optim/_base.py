@@ -3,7 +3,8 @@
 Three code paths compute the same update:
     "single"   the readable per-tensor loop (the reference; `foreach=False`),
     "foreach"  torch._foreach_* ops over tensors grouped by device and dtype (`foreach=True`),
-    "fused"    one pass over memory per tensor in a compiled kernel (`fused=True`; see `_native.py`).
+    "fused"    one pass over memory per tensor in a compiled kernel (`fused=True`; see `_native.py`;
+               AdamP/SGDP take two over the weights they may project).
 With `foreach=None, fused=None` (the default) the fused kernels run where they are available and the
 single-tensor loop elsewhere: on CPU torch's foreach ops were measured slower than its plain loop.
 """
@@ -111,15 +112,16 @@ class BaseOptimizer(torch.optim.Optimizer):
         for group in self.param_groups:
             params, grads, states = [], [], []
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                if p.grad.is_sparse:
+                if g.is_sparse:
                     raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
                 state = self.state[p]
                 if len(state) == 0:
                     self._init_state(p, group, state)
                 params.append(p)
-                grads.append(p.grad)
+                grads.append(g)
                 states.append(state)
             if not params:
                 continue

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from array import array
 from pathlib import Path
 
 import torch
@@ -26,6 +27,9 @@ from dlbasic.optim._kernels import SOURCE
 # -ffp-contract=off: only the explicit std::fma calls fuse, as in ATen; -fno-math-errno lets sqrt vectorize
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC",
          "-std=c++17"]
+if platform.machine().lower() in ("x86_64", "amd64"):
+    # 256-bit vectors: measured 5-10% faster than 512-bit on an AVX-512 AMD EPYC (the loops are memory-bound)
+    FLAGS.append("-mprefer-vector-width=256")
 _DTYPES = (torch.float32, torch.float64)
 _lib: ctypes.CDLL | None = None
 _tried = False
@@ -99,11 +103,14 @@ def eligible(*tensors: torch.Tensor) -> bool:
     dtype = tensors[0].dtype
     if dtype not in _DTYPES:
         return False
-    return all(t.dtype == dtype and t.is_cpu and not t.is_sparse and t.is_contiguous() for t in tensors)
+    for t in tensors:  # noqa: SIM110 (a plain loop is faster than all(); it runs per parameter and step)
+        if t.dtype != dtype or not t.is_cpu or t.is_sparse or not t.is_contiguous():
+            return False
+    return True
 
 
-def _ptrs(tensors: list[torch.Tensor]) -> ctypes.Array:
-    return (ctypes.c_void_p * len(tensors))(*map(torch.Tensor.data_ptr, tensors))
+def _address(values: array) -> ctypes.c_void_p:
+    return ctypes.c_void_p(values.buffer_info()[0])
 
 
 def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[float] | list[int]],
@@ -120,13 +127,13 @@ def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[fl
     assert lib is not None, "call() needs available()"
     first = tensor_lists[0]
     suffix = "f32" if first[0].dtype == torch.float32 else "f64"
-    numel = (ctypes.c_int64 * len(first))(*[t.numel() for t in first])
-    args: list = [ctypes.c_int(len(first)), *[_ptrs(ts) for ts in tensor_lists], numel]
-    for arr in arrays:
-        if arr and isinstance(arr[0], int):
-            args.append((ctypes.c_int32 * len(arr))(*arr))
-        else:
-            args.append((ctypes.c_double * len(arr))(*arr))
+    # the arrays module packs the pointer and size lists several times faster than ctypes arrays;
+    # a list passed twice (SGD without momentum passes the params as buffers) is packed once
+    pointers = {id(ts): array("q", [t.data_ptr() for t in ts]) for ts in tensor_lists}
+    keep = [pointers[id(ts)] for ts in tensor_lists]
+    keep.append(array("q", [t.numel() for t in first]))
+    keep += [array("i" if arr and isinstance(arr[0], int) else "d", arr) for arr in arrays]
+    args: list = [ctypes.c_int(len(first)), *map(_address, keep)]
     args += [ctypes.c_double(s) if isinstance(s, float) else ctypes.c_int(int(s)) for s in scalars]
     args.append(ctypes.c_int(torch.get_num_threads()))
     getattr(lib, f"{name}_{suffix}")(*args)

@@ -4,6 +4,9 @@ Paper: Heo et al., "AdamP: Slowing Down the Slowdown for Momentum Optimizers on 
 Weights", ICLR 2021 (https://arxiv.org/abs/2006.08217). Defaults, state layout (`step` as an int,
 SGDP's buffer named `momentum`) and update order follow the authors' `adamp` package
 (https://github.com/clovaai/AdamP), so state_dicts move between the two.
+
+The fused kernels need two passes over a weight with dim > 1: the projection test reads sums over
+its rows before any element can be written (see `_kernels.py`); other tensors take one pass.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dlbasic.optim import _native
 from dlbasic.optim._base import BaseOptimizer, Group, check_value
 
 
@@ -62,14 +66,14 @@ class AdamP(BaseOptimizer):
         wd_ratio: weight-decay scale for the projected weights.
         nesterov: Nesterov-style first moment.
         foreach: use torch._foreach_* ops for the moment updates.
+        fused: use the compiled kernels (two passes over weights with dim > 1, one over the rest).
     """
 
-    has_fused = False  # the projection needs per-channel reductions between passes
     tensor_step = False  # the reference package counts steps with a Python int
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, delta: float = 0.1, wd_ratio: float = 0.1,
-                 nesterov: bool = False, *, foreach: bool | None = None):
+                 nesterov: bool = False, *, foreach: bool | None = None, fused: bool | None = None):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
@@ -78,7 +82,7 @@ class AdamP(BaseOptimizer):
         check_value(delta >= 0.0, "delta value", delta)
         check_value(0.0 <= wd_ratio <= 1.0, "wd_ratio value", wd_ratio)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, delta=delta,
-                        wd_ratio=wd_ratio, nesterov=nesterov, foreach=foreach, fused=False)
+                        wd_ratio=wd_ratio, nesterov=nesterov, foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
@@ -130,6 +134,18 @@ class AdamP(BaseOptimizer):
         for p, g, u, s in zip(params, grads, perturbs, states):
             self._finish(group, p, g, u, group["lr"] / (1 - beta1 ** s["step"]))
 
+    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
+        beta1, beta2 = group["betas"]
+        coef: list[float] = []
+        for s in states:
+            s["step"] += 1
+            coef += [group["lr"] / (1 - beta1 ** s["step"]), math.sqrt(1 - beta2 ** s["step"])]
+        decay = [1 - group["lr"] * group["weight_decay"] * r if group["weight_decay"] > 0 else 1.0
+                 for r in (1.0, group["wd_ratio"])]  # without and with projection
+        _native.call("adamp", [params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]],
+                     [_rows(params), coef], float(beta1), float(beta2), float(group["eps"]), *map(float, decay),
+                     float(group["delta"]), int(group["nesterov"]))
+
 
 class SGDP(BaseOptimizer):
     r"""SGD with momentum and projection of the update off scale-invariant weights.
@@ -152,14 +168,14 @@ class SGDP(BaseOptimizer):
         delta: threshold of the cosine test for scale invariance.
         wd_ratio: weight-decay scale for the projected weights.
         foreach: use torch._foreach_* ops for the buffer updates.
+        fused: use the compiled kernels (two passes over weights with dim > 1, one over the rest).
     """
 
-    has_fused = False
     tensor_step = False
 
     def __init__(self, params: Iterable, lr: float, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, eps: float = 1e-8, delta: float = 0.1,
-                 wd_ratio: float = 0.1, *, foreach: bool | None = None):
+                 wd_ratio: float = 0.1, *, foreach: bool | None = None, fused: bool | None = None):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(0.0 <= momentum < 1.0, "momentum value", momentum)
         check_value(0.0 <= dampening <= 1.0, "dampening value", dampening)
@@ -169,7 +185,7 @@ class SGDP(BaseOptimizer):
         check_value(0.0 <= wd_ratio <= 1.0, "wd_ratio value", wd_ratio)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, eps=eps, delta=delta, wd_ratio=wd_ratio, foreach=foreach,
-                        fused=False)
+                        fused=fused)
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
@@ -204,3 +220,15 @@ class SGDP(BaseOptimizer):
             d_ps = bufs
         for p, g, d_p in zip(params, grads, d_ps):
             self._finish(group, p, g, d_p)
+
+    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        decay = [1 - lr * wd * r / (1 - mu) if wd > 0 else 1.0 for r in (1.0, group["wd_ratio"])]
+        _native.call("sgdp", [params, grads, [s["momentum"] for s in states]], [_rows(params)], float(lr),
+                     float(mu), float(group["dampening"]), *map(float, decay), float(group["delta"]),
+                     float(group["eps"]), int(group["nesterov"]))
+
+
+def _rows(params: list[Tensor]) -> list[int]:
+    """Output rows of each weight the projection may touch (dim > 1); 0 for the others."""
+    return [p.size(0) if p.dim() > 1 else 0 for p in params]

@@ -61,8 +61,8 @@ class TrainConfig:
     # engineering
     seed: int = 0
     device: str = "auto"  # auto, cpu, cuda, mps
-    precision: str = "fp32"  # fp32, bf16 (autocast), fp16 (CUDA autocast + GradScaler)
-    channels_last: bool = False
+    precision: str = "auto"  # auto (bf16 where the hardware has it, else fp32), fp32, bf16 (autocast), fp16
+    channels_last: bool | None = None  # NHWC; None: on for conv nets when bf16 runs on a CPU
     compile: bool = False  # torch.compile, checked against eager gradients on the first batch
     threads: int | None = None  # torch intra-op threads; None keeps torch's default
     sync_bn: bool = False  # synchronized batch norm across processes (torchrun runs)
@@ -77,8 +77,8 @@ class TrainConfig:
         check(self.weight_decay >= 0, f"weight decay must be non-negative, got {self.weight_decay}")
         check(self.batch_size == "full" or (isinstance(self.batch_size, int) and self.batch_size >= 1),
               f"batch size must be a positive integer or 'full', got {self.batch_size!r}")
-        check(self.precision in ("fp32", "bf16", "fp16"), f"unknown precision {self.precision!r}",
-              "choices: fp32, bf16, fp16")
+        check(self.precision in ("auto", "fp32", "bf16", "fp16"), f"unknown precision {self.precision!r}",
+              "choices: auto, fp32, bf16, fp16")
         check(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive, got {self.grad_clip}")
         check(self.train_subset is None or self.train_subset > 0,
               f"train_subset must be positive, got {self.train_subset}")

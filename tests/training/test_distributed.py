@@ -12,7 +12,7 @@ from dlbasic.training import load_checkpoint
 
 # 1,280 training digits: 20 steps of 64 per epoch, so no ragged last batch
 COMMON = ["--data", "digits", "--model", "mlp", "--train-subset", "1280", "--optimizer", "momentum", "--lr", "0.05",
-          "--threads", "1", "--no-progress"]
+          "--threads", "1", "--precision", "fp32", "--no-progress"]
 
 
 def single(*args):

@@ -94,8 +94,11 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("engineering")
     g.add_argument("--seed", type=int, default=S, help="seed of splits, initialization and shuffling")
     g.add_argument("--device", default=S, help="auto, cpu, cuda, mps (default auto)")
-    g.add_argument("--precision", default=S, choices=["fp32", "bf16", "fp16"], help="autocast precision")
-    g.add_argument("--channels-last", action="store_true", default=S, help="NHWC memory format")
+    g.add_argument("--precision", default=S, choices=["auto", "fp32", "bf16", "fp16"],
+                   help="autocast precision; auto (default): bf16 where the CPU or GPU computes in bf16 natively "
+                        "(AVX512-BF16, AMX, recent CUDA GPUs), else fp32")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S,
+                   help="NHWC memory format (default: on for convolutional nets trained in bf16 on a CPU)")
     g.add_argument("--compile", action="store_true", default=S,
                    help="torch.compile the model (checked against eager gradients; slow to start on CPU)")
     g.add_argument("--threads", type=int, default=S, help="torch CPU threads")

@@ -63,8 +63,13 @@ class LabContext:
         return self.profile.seeds
 
     def config(self, **overrides: Any) -> TrainConfig:
-        """A training config for this profile (its data and device), quiet and single-process."""
-        base = TrainConfig(data=self.profile.data, device=self.profile.device)
+        """A training config for this profile (its data and device), quiet and single-process.
+
+        Studies train in fp32 and contiguous memory everywhere, so verdicts do not depend on
+        whether a machine computes in bf16.
+        """
+        base = TrainConfig(data=self.profile.data, device=self.profile.device, precision="fp32",
+                           channels_last=False)
         for k, v in overrides.items():
             setattr(base, k, v)
         return base.validate()

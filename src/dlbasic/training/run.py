@@ -195,6 +195,7 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run
         "seconds": seconds, "images_per_second": sum(h["images_per_second"] * h["train_seconds"]
                                                      for h in history) / max(seconds, 1e-9),
         "parameters": sum(p.numel() for p in trainer.model.parameters()), "processes": trainer.world_size,
+        "precision": trainer.precision, "channels_last": trainer.channels_last,
         "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
         "test_split": data.test.info.get("test", ""), **(extra or {}),
     }

@@ -9,6 +9,8 @@ interrupted at any step and resumed ends bit-identical to an uninterrupted one (
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import signal
 import threading
 import time
@@ -49,6 +51,38 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    """True on CPUs with bf16 arithmetic in hardware (AVX512-BF16 or AMX), where oneDNN runs bf16 fast."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return torch.backends.mkldnn.is_available() and re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 matrix multiplies and convolutions run in hardware on `device`."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and _cpu_has_bf16()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 autocast where the hardware computes in bf16 natively, else fp32."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def resolve_channels_last(channels_last: bool | None, precision: str, device: torch.device, model: nn.Module) -> bool:
+    """None (auto) is NHWC for convolutional models trained in bf16 on a CPU (oneDNN's fast layout)."""
+    if channels_last is not None:
+        return channels_last
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return has_conv and precision == "bf16" and device.type == "cpu"
+
+
 def _plain(metrics: dict[str, Tensor]) -> dict[str, Any]:
     """Scalars become floats; larger sums (a segmentation confusion matrix) stay tensors."""
     return {k: v.item() if v.numel() == 1 else v.detach().cpu() for k, v in metrics.items()}
@@ -67,7 +101,9 @@ class Trainer:
         scheduler: a torch LR scheduler stepped after every optimizer step.
         epochs, batch_size: length of the run; `batch_size` >= len(train_data) is batch gradient descent.
         seed: seeds the shuffling and the batch transforms.
-        precision: "fp32", "bf16" (autocast) or "fp16" (CUDA autocast with a GradScaler).
+        precision: "fp32", "bf16" (autocast), "fp16" (CUDA autocast with a GradScaler) or "auto"
+            (bf16 where the hardware computes in bf16 natively, else fp32; see `resolve_precision`).
+        channels_last: NHWC memory format; None picks it for conv nets in bf16 on a CPU.
         grad_clip: clip the global gradient norm to this value.
         transforms: batch transforms `t(x, y, generator) -> (x, y)` applied to training batches.
         loss_terms: functions `f(model) -> Tensor` added to the loss (explicit penalties).
@@ -80,13 +116,16 @@ class Trainer:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data: ImageDataset,
                  val_data: ImageDataset | None = None, *, task: Any = None, scheduler: Any = None,
                  epochs: int = 1, batch_size: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-                 precision: str = "fp32", channels_last: bool = False, compile: bool = False,
+                 precision: str = "fp32", channels_last: bool | None = False, compile: bool = False,
                  grad_clip: float | None = None, transforms: Sequence[BatchTransform] = (),
                  loss_terms: Sequence[Callable[[nn.Module], Tensor]] = (), callbacks: Sequence[Callback] = (),
                  run_dir: str | Path | None = None, checkpoint_every: int = 0, eval_batch_size: int = 1000,
                  meta: dict[str, Any] | None = None, progress: bool | None = None):
         self.device = torch.device(device)
         self.model = model.to(self.device)
+        precision = resolve_precision(precision, self.device)
+        channels_last = resolve_channels_last(channels_last, precision, self.device, model)
+        self.channels_last = channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)

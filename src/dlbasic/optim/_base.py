@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from operator import is_
 from typing import Any
 
 import torch
@@ -42,6 +43,28 @@ def group_by_device_dtype(*lists: list[Tensor]) -> list[tuple[list[Tensor], ...]
     return [tuple([lst[i] for i in idx] for lst in lists) for idx in buckets.values()]
 
 
+class Plan:
+    """A group's packed kernel arguments, reused by later steps while its tensors stay the same.
+
+    Before each reuse `BaseOptimizer._planned_step` checks that the group holds the same parameter
+    objects, still contiguous and at the same addresses; that each has a gradient of the same dtype,
+    on the CPU, dense and contiguous (gradients are checked every step: they are often new tensors);
+    and that the state dicts and the state tensors the kernel takes are the same objects at the same
+    addresses. Anything else goes the general way, which makes a new plan.
+    """
+
+    __slots__ = ("args", "dtype", "group", "keys", "param_ptrs", "params", "ptrs", "state_map", "states", "tensors")
+
+    def __init__(self, opt: BaseOptimizer, group: Group, params: list[Tensor], states: list[dict],
+                 args: _native.Args):
+        self.group, self.state_map, self.params, self.args = group, opt.state, list(params), args
+        self.param_ptrs, self.dtype = args.arrays["P"], args.dtype
+        self.keys = opt._state_keys(group)
+        self.states = list(states)
+        self.tensors = [[s[k] for s in states] for k in self.keys]
+        self.ptrs = [_native.pointers(ts) for ts in self.tensors]
+
+
 class BaseOptimizer(torch.optim.Optimizer):
     """A `torch.optim.Optimizer` whose subclasses write `_init_state` and the three update paths.
 
@@ -62,9 +85,11 @@ class BaseOptimizer(torch.optim.Optimizer):
             raise RuntimeError(f"{type(self).__name__}: fused=True needs the compiled kernels, "
                                "which are unavailable (no C++ compiler or DLBASIC_NO_NATIVE set)")
         super().__init__(params, defaults)
+        self._plans: dict[int, Plan] = {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self._plans = {}
         for group in self.param_groups:  # state dicts from torch carry keys we ignore; fill ours
             for key in ("foreach", "fused"):
                 group.setdefault(key, None)
@@ -96,51 +121,115 @@ class BaseOptimizer(torch.optim.Optimizer):
     def _foreach(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
         raise NotImplementedError
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
+    def _state_keys(self, group: Group) -> tuple[str, ...]:
+        """The state tensors `_launch` hands to the kernel (with "step": the step counters)."""
         raise NotImplementedError
+
+    def _prepare_fused(self, group: Group, params: list[Tensor], states: list[dict]) -> Any:
+        """Make state the kernel needs before it runs; what it returns goes to `_launch` as `extra`."""
+        return None
+
+    def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: Any) -> None:
+        """Run the kernel on packed arguments (`extra`: from `_prepare_fused`, None for a planned step)."""
+        raise NotImplementedError
+
+    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor],
+               states: list[dict]) -> _native.Args | None:
+        """Update through the kernel; returns the packed arguments where a later step may reuse them."""
+        extra = self._prepare_fused(group, params, states)
+        tensors = {k: [s[k] for s in states] for k in self._state_keys(group)}
+        kind = _native.step_kind(tensors["step"]) if "step" in tensors else 0
+        args = _native.Args(params, grads, tensors, kind)
+        self._launch(group, args, states, extra)
+        return args if kind or "step" not in tensors else None
+
+    def _planned_step(self, group: Group) -> bool:
+        """Run this group's step through its plan, if it has a valid one (see `Plan`); False where not."""
+        plan = self.__dict__.get("_plans", {}).get(id(group))
+        if plan is None or plan.group is not group or plan.state_map is not self.state:
+            return False
+        params = group["params"]
+        if len(params) != len(plan.params) or not all(map(is_, params, plan.params)):
+            return False
+        if self.path(group) != "fused" or self._state_keys(group) != plan.keys:
+            return False
+        dtype, strided = plan.dtype, torch.strided
+        grads = []
+        for p in params:
+            g = p.grad
+            if (g is None or not p.is_contiguous() or g.dtype != dtype or g.layout != strided or not g.is_cpu
+                    or not g.is_contiguous()):
+                return False
+            grads.append(g)
+        if _native.pointers(params) != plan.param_ptrs:
+            return False
+        states = plan.states  # without state tensors (SGD without momentum) nothing in them is read
+        if plan.keys:
+            state = self.state
+            states = [state[p] for p in params]
+            if not all(map(is_, states, plan.states)):
+                return False
+        for key, tensors, ptrs in zip(plan.keys, plan.tensors, plan.ptrs):
+            now = [s.get(key) for s in states]
+            if not all(map(is_, now, tensors)) or _native.pointers(now) != ptrs:
+                return False
+        grad_ptrs = _native.pointers(grads)
+        if grad_ptrs != plan.args.arrays["G"]:
+            plan.args.set_grads(grad_ptrs)
+        self._launch(group, plan.args, states, None)
+        return True
 
     def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
         return _native.eligible(p, g, *[v for k, v in state.items() if k != "step"])
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """Perform one update; `closure` re-evaluates the model and returns the loss."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            params, grads, states = [], [], []
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if g.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                state = self.state[p]
-                if len(state) == 0:
-                    self._init_state(p, group, state)
-                params.append(p)
-                grads.append(g)
-                states.append(state)
-            if not params:
-                continue
-            path = self.path(group)
-            if path == "foreach":
-                for ps, gs, ss in group_by_device_dtype(params, grads, states):
-                    self._foreach(group, ps, gs, ss)
-            elif path == "fused":
-                ok = [self._fusable(p, g, s) for p, g, s in zip(params, grads, states)]
-                rest = [i for i, k in enumerate(ok) if not k]
-                if rest:
-                    self._single(group, *([lst[i] for i in rest] for lst in (params, grads, states)))
-                if not rest and len({p.dtype for p in params}) == 1:  # the usual case: one kernel call
-                    self._fused(group, params, grads, states)
-                elif len(rest) < len(params):
-                    fast = [i for i, k in enumerate(ok) if k]
-                    sel = ([lst[i] for i in fast] for lst in (params, grads, states))
-                    for ps, gs, ss in group_by_device_dtype(*sel):
-                        self._fused(group, ps, gs, ss)
-            else:
-                self._single(group, params, grads, states)
+        # a planned step records nothing for autograd: only the other groups need no_grad's (small) cost
+        rest = [group for group in self.param_groups if not self._planned_step(group)]
+        if rest:
+            with torch.no_grad():
+                for group in rest:
+                    self._step_group(group)
         return loss
+
+    def _step_group(self, group: Group) -> None:
+        """One group's update, the general way: initialize state, pick the path, make a plan where it can."""
+        params, grads, states = [], [], []
+        for p in group["params"]:
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse:
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            state = self.state[p]
+            if len(state) == 0:
+                self._init_state(p, group, state)
+            params.append(p)
+            grads.append(g)
+            states.append(state)
+        if not params:
+            return
+        path = self.path(group)
+        if path == "foreach":
+            for ps, gs, ss in group_by_device_dtype(params, grads, states):
+                self._foreach(group, ps, gs, ss)
+        elif path == "fused":
+            ok = [self._fusable(p, g, s) for p, g, s in zip(params, grads, states)]
+            rest = [i for i, k in enumerate(ok) if not k]
+            if rest:
+                self._single(group, *([lst[i] for i in rest] for lst in (params, grads, states)))
+            if not rest and len({p.dtype for p in params}) == 1:  # the usual case: one kernel call
+                args = self._fused(group, params, grads, states)
+                if args is not None and len(params) == len(group["params"]) and "_plans" in self.__dict__:
+                    self._plans[id(group)] = Plan(self, group, params, states, args)
+            elif len(rest) < len(params):
+                fast = [i for i, k in enumerate(ok) if k]
+                sel = ([lst[i] for i in fast] for lst in (params, grads, states))
+                for ps, gs, ss in group_by_device_dtype(*sel):
+                    self._fused(group, ps, gs, ss)
+        else:
+            self._single(group, params, grads, states)

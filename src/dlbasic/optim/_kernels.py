@@ -84,6 +84,26 @@ static void sgd(int n, void** P, void** G, void** B, const int64_t* N, const int
   }); });
 }
 
+// The step counters of kernels that count steps: with kind 1 or 2, float32 or float64 scalar tensors to which
+// the kernel adds 1 (as torch._foreach_add_(steps, 1) would); with kind 0, the new counts already, as doubles.
+static std::vector<double> next_steps(int n, const void* steps, int kind) {
+  std::vector<double> t(n);
+  for (int i = 0; i < n; ++i) {
+    if (kind == 1) {
+      float* s = ((float* const*)steps)[i];
+      *s = *s + 1.0f;
+      t[i] = *s;
+    } else if (kind == 2) {
+      double* s = ((double* const*)steps)[i];
+      *s = *s + 1.0;
+      t[i] = *s;
+    } else {
+      t[i] = ((const double*)steps)[i];
+    }
+  }
+  return t;
+}
+
 template <typename T, bool maximize, bool decay>
 static void adagrad_t(int n, void** P, void** G, void** S, const int64_t* N, const double* clr, T wd, T eps,
                       int nt) {
@@ -100,11 +120,14 @@ static void adagrad_t(int n, void** P, void** G, void** S, const int64_t* N, con
     })
 }
 
+// clr[t] = lr / (1 + (step - 1) lr_decay), in double as in adagrad.py
 template <typename T>
-static void adagrad(int n, void** P, void** G, void** S, const int64_t* N, const double* clr, double wd,
-                    double eps, int maximize, int nt) {
+static void adagrad(int n, void** P, void** G, void** S, const int64_t* N, const void* steps, int kind, double lr,
+                    double lr_decay, double wd, double eps, int maximize, int nt) {
+  std::vector<double> clr = next_steps(n, steps, kind);
+  for (double& c : clr) c = lr / (1 + (c - 1) * lr_decay);
   with_flag(maximize, [&](auto MX) { with_flag(wd != 0, [&](auto WD) {
-    adagrad_t<T, MX, WD>(n, P, G, S, N, clr, T(wd), T(eps), nt);
+    adagrad_t<T, MX, WD>(n, P, G, S, N, clr.data(), T(wd), T(eps), nt);
   }); });
 }
 
@@ -194,11 +217,18 @@ static void adam_t(int n, void** P, void** G, void** M, void** V, void** VM, con
     })
 }
 
+// coef per tensor from the step t, in double as in adam.py: [lr / (1 - beta1^t), sqrt(1 - beta2^t)]
 template <typename T>
-static void adam(int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N,
-                 const double* coef, double lr, double b1, double b2, double eps, double wd, int amsgrad,
-                 int decoupled, int maximize, int nt) {
-#define ADAM(A, S) adam_t<T, A, S>(n, P, G, M, V, VM, N, coef, lr, b1, b2, eps, wd, decoupled, maximize, nt)
+static void adam(int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N, const void* steps,
+                 int kind, double lr, double b1, double b2, double eps, double wd, int amsgrad, int decoupled,
+                 int maximize, int nt) {
+  const std::vector<double> ts = next_steps(n, steps, kind);
+  std::vector<double> coef(2 * n);
+  for (int t = 0; t < n; ++t) {
+    coef[2 * t] = lr / (1 - std::pow(b1, ts[t]));
+    coef[2 * t + 1] = std::pow(1 - std::pow(b2, ts[t]), 0.5);  // Python's x ** 0.5 is pow, not sqrt
+  }
+#define ADAM(A, S) adam_t<T, A, S>(n, P, G, M, V, VM, N, coef.data(), lr, b1, b2, eps, wd, decoupled, maximize, nt)
   const bool small = T(1) - T(b1) < T(0.5);
   if (amsgrad) { if (small) ADAM(true, true); else ADAM(true, false); }
   else { if (small) ADAM(false, true); else ADAM(false, false); }
@@ -463,16 +493,17 @@ static void sgdp(int n, void** P, void** G, void** B, const int64_t* N, const in
 EXPORT2(sgd, (int n, void** P, void** G, void** B, const int64_t* N, const int32_t* f, double lr, double wd,
               double mom, double damp, int mx, int nes, int nt),
         (n, P, G, B, N, f, lr, wd, mom, damp, mx, nes, nt))
-EXPORT2(adagrad, (int n, void** P, void** G, void** S, const int64_t* N, const double* clr, double wd,
-                  double eps, int mx, int nt), (n, P, G, S, N, clr, wd, eps, mx, nt))
+EXPORT2(adagrad, (int n, void** P, void** G, void** S, const int64_t* N, const void* st, int kind, double lr,
+                  double lrd, double wd, double eps, int mx, int nt),
+        (n, P, G, S, N, st, kind, lr, lrd, wd, eps, mx, nt))
 EXPORT2(adadelta, (int n, void** P, void** G, void** S, void** A, const int64_t* N, double lr, double rho,
                    double eps, double wd, int mx, int nt), (n, P, G, S, A, N, lr, rho, eps, wd, mx, nt))
 EXPORT2(rmsprop, (int n, void** P, void** G, void** S, void** GA, void** B, const int64_t* N, double lr,
                   double alpha, double eps, double wd, double mom, int c, int mx, int nt),
         (n, P, G, S, GA, B, N, lr, alpha, eps, wd, mom, c, mx, nt))
-EXPORT2(adam, (int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N, const double* coef,
-               double lr, double b1, double b2, double eps, double wd, int ams, int dec, int mx, int nt),
-        (n, P, G, M, V, VM, N, coef, lr, b1, b2, eps, wd, ams, dec, mx, nt))
+EXPORT2(adam, (int n, void** P, void** G, void** M, void** V, void** VM, const int64_t* N, const void* st,
+               int kind, double lr, double b1, double b2, double eps, double wd, int ams, int dec, int mx, int nt),
+        (n, P, G, M, V, VM, N, st, kind, lr, b1, b2, eps, wd, ams, dec, mx, nt))
 EXPORT2(radam, (int n, void** P, void** G, void** M, void** V, const int64_t* N, const double* coef,
                 double lr, double b1, double b2, double eps, double wd, int dec, int mx, int nt),
         (n, P, G, M, V, N, coef, lr, b1, b2, eps, wd, dec, mx, nt))

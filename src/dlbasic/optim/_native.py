@@ -19,6 +19,7 @@ import time
 import warnings
 from array import array
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -109,8 +110,86 @@ def eligible(*tensors: torch.Tensor) -> bool:
     return True
 
 
-def _address(values: array) -> ctypes.c_void_p:
+def address(values: array) -> ctypes.c_void_p:
     return ctypes.c_void_p(values.buffer_info()[0])
+
+
+_kernels: dict[tuple[str, torch.dtype], ctypes._CFuncPtr] = {}
+
+
+def kernel(name: str, dtype: torch.dtype) -> ctypes._CFuncPtr:
+    """The exported function of kernel `name` for tensors of `dtype` (float32 or float64)."""
+    fn = _kernels.get((name, dtype))
+    if fn is None:
+        lib = load()
+        assert lib is not None, "kernel() needs available()"
+        fn = _kernels[(name, dtype)] = getattr(lib, f"{name}_{'f32' if dtype == torch.float32 else 'f64'}")
+    return fn
+
+
+def doubles(*values: Any) -> list[ctypes.c_double]:
+    return [ctypes.c_double(float(v)) for v in values]
+
+
+def ints(*values: Any) -> list[ctypes.c_int]:
+    return [ctypes.c_int(int(v)) for v in values]
+
+
+def pointers(tensors: list[torch.Tensor]) -> array:
+    return array("q", [t.data_ptr() for t in tensors])
+
+
+def step_kind(steps: list) -> int:
+    """1 (float32) or 2 (float64) where the kernel can count these `step` tensors itself, else 0.
+
+    They must be CPU scalar tensors of one of those dtypes; the kernel adds 1 to each in place (as
+    `torch._foreach_add_(steps, 1)` does) and derives the step's coefficients from the new values.
+    """
+    if not steps or not torch.is_tensor(steps[0]):
+        return 0
+    dtype = steps[0].dtype
+    for s in steps:
+        if not torch.is_tensor(s) or s.dtype != dtype or not s.is_cpu or s.layout != torch.strided or s.numel() != 1:
+            return 0
+    return 1 if dtype == torch.float32 else 2 if dtype == torch.float64 else 0
+
+
+def step_counts(args: Args, states: list[dict]) -> tuple[Any, ctypes.c_int]:
+    """The (steps, kind) arguments of kernels that count steps (see `step_kind`); with kind 0 the
+    counters are advanced here and the kernel gets the new counts."""
+    if args.step_kind:
+        return args.S["step"], ctypes.c_int(args.step_kind)
+    steps = [s["step"] for s in states]
+    torch._foreach_add_(steps, 1)
+    counts = array("d", [float(s) for s in steps])
+    return (ctypes.c_double * len(counts)).from_buffer(counts), ctypes.c_int(0)
+
+
+class Args:
+    """The tensor arguments of one kernel call, packed: pointer arrays of the params, grads and state
+    tensors (by state key), the element counts, and their addresses as ctypes values.
+
+    A `Plan` keeps one and swaps in new gradient pointers each step; the arrays stay alive as long as this.
+    """
+
+    __slots__ = ("G", "N", "P", "S", "arrays", "dtype", "memo", "n", "step_kind")
+
+    def __init__(self, params: list[torch.Tensor], grads: list[torch.Tensor], state: dict[str, list],
+                 step_kind: int = 0):
+        self.n = ctypes.c_int(len(params))
+        self.dtype = params[0].dtype
+        self.step_kind = step_kind
+        self.arrays = {"P": pointers(params), "G": pointers(grads), "N": array("q", [p.numel() for p in params])}
+        for key, tensors in state.items():
+            if key != "step" or step_kind:
+                self.arrays[key] = pointers(tensors)
+        self.P, self.G, self.N = (address(self.arrays[k]) for k in "PGN")
+        self.S = {key: address(self.arrays[key]) for key in state if key in self.arrays}
+        self.memo: dict[str, Any] = {}  # an optimizer's own per-tensor arrays that stay with these tensors
+
+    def set_grads(self, grad_pointers: array) -> None:
+        self.arrays["G"] = grad_pointers
+        self.G = address(grad_pointers)
 
 
 def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[float] | list[int]],
@@ -123,17 +202,15 @@ def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[fl
         arrays: per-tensor coefficient arrays (ints become int32, floats become double).
         scalars: the remaining arguments; floats pass as double, ints as int.
     """
-    lib = load()
-    assert lib is not None, "call() needs available()"
     first = tensor_lists[0]
-    suffix = "f32" if first[0].dtype == torch.float32 else "f64"
+    fn = kernel(name, first[0].dtype)
     # the arrays module packs the pointer and size lists several times faster than ctypes arrays;
     # a list passed twice (SGD without momentum passes the params as buffers) is packed once
-    pointers = {id(ts): array("q", [t.data_ptr() for t in ts]) for ts in tensor_lists}
-    keep = [pointers[id(ts)] for ts in tensor_lists]
+    packed = {id(ts): pointers(ts) for ts in tensor_lists}
+    keep = [packed[id(ts)] for ts in tensor_lists]
     keep.append(array("q", [t.numel() for t in first]))
     keep += [array("i" if arr and isinstance(arr[0], int) else "d", arr) for arr in arrays]
-    args: list = [ctypes.c_int(len(first)), *map(_address, keep)]
+    args: list = [ctypes.c_int(len(first)), *map(address, keep)]
     args += [ctypes.c_double(s) if isinstance(s, float) else ctypes.c_int(int(s)) for s in scalars]
     args.append(ctypes.c_int(torch.get_num_threads()))
-    getattr(lib, f"{name}_{suffix}")(*args)
+    fn(*args)

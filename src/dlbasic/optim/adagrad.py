@@ -84,9 +84,12 @@ class Adagrad(BaseOptimizer):
         clrs = [-self._clr(group, s.item()) for s in steps]
         torch._foreach_addcdiv_(params, grads, std, clrs)
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
-        clrs = [self._clr(group, s.item()) for s in steps]
-        _native.call("adagrad", [params, grads, [s["sum"] for s in states]], [clrs],
-                     float(group["weight_decay"]), float(group["eps"]), int(group["maximize"]))
+    def _state_keys(self, group: Group) -> tuple[str, ...]:
+        return ("step", "sum")
+
+    def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: None) -> None:
+        # the kernel counts the step and computes lr_t as `_clr` does
+        _native.kernel("adagrad", args.dtype)(
+            args.n, args.P, args.G, args.S["sum"], args.N, *_native.step_counts(args, states),
+            *_native.doubles(group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]),
+            *_native.ints(group["maximize"], torch.get_num_threads()))

@@ -99,19 +99,19 @@ class Adam(BaseOptimizer):
         torch._foreach_add_(denom, eps)
         torch._foreach_addcdiv_(params, exp_avgs, denom, [-lr / (1 - beta1**t) for t in ts])
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
-        coef: list[float] = []
-        for s in steps:
-            t = s.item()
-            coef += [lr / (1 - beta1**t), (1 - beta2**t) ** 0.5]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        max_sqs = [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else exp_avg_sqs
-        _native.call("adam", [params, grads, [s["exp_avg"] for s in states], exp_avg_sqs, max_sqs], [coef],
-                     float(lr), float(beta1), float(beta2), float(group["eps"]), float(group["weight_decay"]),
-                     int(group["amsgrad"]), int(group["decoupled_weight_decay"]), int(group["maximize"]))
+    def _state_keys(self, group: Group) -> tuple[str, ...]:
+        return ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else \
+            ("step", "exp_avg", "exp_avg_sq")
+
+    def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: None) -> None:
+        # the kernel counts the step and computes lr / (1 - beta1^t) and sqrt(1 - beta2^t) as `_single` does
+        S = args.S
+        _native.kernel("adam", args.dtype)(
+            args.n, args.P, args.G, S["exp_avg"], S["exp_avg_sq"], S.get("max_exp_avg_sq", S["exp_avg_sq"]), args.N,
+            *_native.step_counts(args, states),
+            *_native.doubles(group["lr"], *group["betas"], group["eps"], group["weight_decay"]),
+            *_native.ints(group["amsgrad"], group["decoupled_weight_decay"], group["maximize"],
+                          torch.get_num_threads()))
 
 
 class AdamW(Adam):

@@ -12,6 +12,7 @@ its rows before any element can be written (see `_kernels.py`); other tensors ta
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable
 from typing import Any
 
@@ -134,17 +135,29 @@ class AdamP(BaseOptimizer):
         for p, g, u, s in zip(params, grads, perturbs, states):
             self._finish(group, p, g, u, group["lr"] / (1 - beta1 ** s["step"]))
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
+    def _state_keys(self, group: Group) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq")
+
+    def _prepare_fused(self, group: Group, params: list[Tensor], states: list[dict]) -> array:
+        return _rows(params)
+
+    def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: array | None) -> None:
         beta1, beta2 = group["betas"]
-        coef: list[float] = []
+        steps = []
         for s in states:
             s["step"] += 1
-            coef += [group["lr"] / (1 - beta1 ** s["step"]), math.sqrt(1 - beta2 ** s["step"])]
+            steps.append(s["step"])
+        if steps.count(steps[0]) == len(steps):  # the usual case: one count for all
+            t = steps[0]
+            coef = array("d", [group["lr"] / (1 - beta1**t), math.sqrt(1 - beta2**t)]) * len(steps)
+        else:
+            coef = array("d", [c for t in steps for c in (group["lr"] / (1 - beta1**t), math.sqrt(1 - beta2**t))])
         decay = [1 - group["lr"] * group["weight_decay"] * r if group["weight_decay"] > 0 else 1.0
                  for r in (1.0, group["wd_ratio"])]  # without and with projection
-        _native.call("adamp", [params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]],
-                     [_rows(params), coef], float(beta1), float(beta2), float(group["eps"]), *map(float, decay),
-                     float(group["delta"]), int(group["nesterov"]))
+        _native.kernel("adamp", args.dtype)(
+            args.n, args.P, args.G, args.S["exp_avg"], args.S["exp_avg_sq"], args.N, _rows_arg(args, extra),
+            _native.address(coef), *_native.doubles(beta1, beta2, group["eps"], *decay, group["delta"]),
+            *_native.ints(group["nesterov"], torch.get_num_threads()))
 
 
 class SGDP(BaseOptimizer):
@@ -221,14 +234,28 @@ class SGDP(BaseOptimizer):
         for p, g, d_p in zip(params, grads, d_ps):
             self._finish(group, p, g, d_p)
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
+    def _state_keys(self, group: Group) -> tuple[str, ...]:
+        return ("momentum",)
+
+    def _prepare_fused(self, group: Group, params: list[Tensor], states: list[dict]) -> array:
+        return _rows(params)
+
+    def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: array | None) -> None:
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         decay = [1 - lr * wd * r / (1 - mu) if wd > 0 else 1.0 for r in (1.0, group["wd_ratio"])]
-        _native.call("sgdp", [params, grads, [s["momentum"] for s in states]], [_rows(params)], float(lr),
-                     float(mu), float(group["dampening"]), *map(float, decay), float(group["delta"]),
-                     float(group["eps"]), int(group["nesterov"]))
+        _native.kernel("sgdp", args.dtype)(
+            args.n, args.P, args.G, args.S["momentum"], args.N, _rows_arg(args, extra),
+            *_native.doubles(lr, mu, group["dampening"], *decay, group["delta"], group["eps"]),
+            *_native.ints(group["nesterov"], torch.get_num_threads()))
 
 
-def _rows(params: list[Tensor]) -> list[int]:
+def _rows(params: list[Tensor]) -> array:
     """Output rows of each weight the projection may touch (dim > 1); 0 for the others."""
-    return [p.size(0) if p.dim() > 1 else 0 for p in params]
+    return array("i", [p.size(0) if p.dim() > 1 else 0 for p in params])
+
+
+def _rows_arg(args: _native.Args, rows: array | None) -> Any:
+    """The kernel's rows argument: `rows` from a general step, kept with `args` for the planned ones."""
+    if rows is not None:
+        args.memo["rows"] = rows
+    return _native.address(args.memo["rows"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+from array import array
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,19 +95,27 @@ class SGD(BaseOptimizer):
             grads = torch._foreach_add(grads, bufs, alpha=mu) if group["nesterov"] else bufs
         torch._foreach_add_(params, grads, alpha=-lr)
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
-        first = [0] * len(params)
-        if group["momentum"] != 0:
-            for i, (p, s) in enumerate(zip(params, states)):
-                if s.get("momentum_buffer") is None:
-                    s["momentum_buffer"] = torch.empty_like(p, memory_format=torch.contiguous_format)
-                    first[i] = 1
-            bufs = [s["momentum_buffer"] for s in states]
-        else:
-            bufs = params  # never touched by the kernel when momentum is 0
-        _native.call("sgd", [params, grads, bufs], [first], float(group["lr"]), float(group["weight_decay"]),
-                     float(group["momentum"]), float(group["dampening"]), int(group["maximize"]),
-                     int(group["nesterov"]))
+    def _state_keys(self, group: Group) -> tuple[str, ...]:
+        return ("momentum_buffer",) if group["momentum"] != 0 else ()
+
+    def _prepare_fused(self, group: Group, params: list[Tensor], states: list[dict]) -> array | None:
+        """Create missing momentum buffers (uninitialized: the kernel sets b_1 = g_1); flags them."""
+        if group["momentum"] == 0:
+            return None
+        first = array("i", bytes(4 * len(params)))
+        for i, (p, s) in enumerate(zip(params, states)):
+            if s.get("momentum_buffer") is None:
+                s["momentum_buffer"] = torch.empty_like(p, memory_format=torch.contiguous_format)
+                first[i] = 1
+        return first
+
+    def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: array | None) -> None:
+        first = extra if extra is not None else array("i", bytes(4 * args.n.value))
+        bufs = args.S.get("momentum_buffer", args.P)  # without momentum the kernel never touches them
+        _native.kernel("sgd", args.dtype)(
+            args.n, args.P, args.G, bufs, args.N, ctypes.c_void_p(first.buffer_info()[0]),
+            *_native.doubles(group["lr"], group["weight_decay"], group["momentum"], group["dampening"]),
+            *_native.ints(group["maximize"], group["nesterov"], torch.get_num_threads()))
 
     def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
         buf = state.get("momentum_buffer")

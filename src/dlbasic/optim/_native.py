@@ -29,7 +29,8 @@ from dlbasic.optim._kernels import SOURCE
 FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC",
          "-std=c++17"]
 if platform.machine().lower() in ("x86_64", "amd64"):
-    # 256-bit vectors: measured 5-10% faster than 512-bit on an AVX-512 AMD EPYC (the loops are memory-bound)
+    # 256-bit vectors: SGD's loops measured 8-10% faster than with 512-bit ones on an AVX-512 AMD EPYC (they
+    # are memory-bound); the Adagrad and Adam kernels prefer 512-bit ones, 2-5% faster there (see _kernels.py)
     FLAGS.append("-mprefer-vector-width=256")
 _DTYPES = (torch.float32, torch.float64)
 _lib: ctypes.CDLL | None = None

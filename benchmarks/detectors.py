@@ -30,7 +30,7 @@ from dlbasic.detection.rcnn import SelectiveSearchProposals
 from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, fit, load_split, predict
 
 DATA = "scenes:canvas=96,digits=1-4,scale=0.8-1.6,count=2000"
-EPOCHS = {"rcnn": 6, "sppnet": 10, "fast_rcnn": 10, "faster_rcnn": 10, "yolo_v1": 15}
+EPOCHS = {"rcnn": 6, "sppnet": 8, "fast_rcnn": 10, "faster_rcnn": 10, "yolo_v1": 15}
 
 
 def parse_epochs(text: str) -> dict[str, int]:

@@ -38,7 +38,7 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True) -> None:
     p.add_argument("--scheduler", default=d.scheduler, choices=["none", "cosine", "step", "exponential", "onecycle"],
                    help=f"learning-rate schedule over the run (default {d.scheduler})")
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, metavar="N",
-                   help=f"linear learning-rate warm-up steps (default {d.warmup_steps})")
+                   help=f"linear learning-rate warm-up steps, at most a tenth of the run (default {d.warmup_steps})")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the split, initialization and sampling")
     p.add_argument("--proposals", default=d.proposals, choices=["single", "fast", "quality"],
                    help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})")

@@ -49,7 +49,7 @@ class DetectionConfig:
     lr: float = 0.0  # 0: the model's default in DEFAULT_LR
     weight_decay: float = 1e-4
     scheduler: str = "cosine"  # none, cosine, step, exponential, onecycle (per step, see training.schedules)
-    warmup_steps: int = 50  # linear learning-rate warm-up
+    warmup_steps: int = 50  # linear learning-rate warm-up (at most a tenth of the run)
     seed: int = 0
     proposals: str = "fast"  # selective search mode for rcnn, sppnet, fast_rcnn
     max_proposals: int = 300
@@ -131,8 +131,9 @@ def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], 
     params = [p for p in model.parameters() if p.requires_grad]
     opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
     steps_per_epoch = -(-len(images) // cfg.batch_size)
+    warmup = min(cfg.warmup_steps, cfg.epochs * steps_per_epoch // 10)  # short runs must not end warming up
     sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps_per_epoch,
-                             warmup_steps=cfg.warmup_steps)
+                             warmup_steps=warmup)
     g = torch.Generator().manual_seed(cfg.seed)
     history = []
     for epoch in range(cfg.epochs):

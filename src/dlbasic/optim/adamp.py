@@ -6,7 +6,7 @@ SGDP's buffer named `momentum`) and update order follow the authors' `adamp` pac
 (https://github.com/clovaai/AdamP), so state_dicts move between the two.
 
 The fused kernels need two passes over a weight with dim > 1: the projection test reads sums over
-its rows before any element can be written (see `_kernels.py`); other tensors take one pass.
+its rows before any element can be written (see `_projected_kernels.py`); other tensors take one pass.
 """
 
 from __future__ import annotations

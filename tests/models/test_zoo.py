@@ -128,6 +128,38 @@ def test_plain_nets_have_no_skip() -> None:
     assert all(b.shortcut is None for stage in (m.layer1, m.layer2) for b in stage)
 
 
+def _last_norm_scales(model: nn.Module) -> list[torch.Tensor]:
+    blocks = [b for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for b in stage]
+    return [(b.conv3 if hasattr(b, "conv3") else b.conv2)[1].weight for b in blocks]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_small_resnets_start_every_residual_block_as_the_identity(name: str) -> None:
+    small = create_model(name, num_classes=10, in_channels=1, input_size=28)
+    assert all((g == 0).all() for g in _last_norm_scales(small))
+    paper = create_model(name, num_classes=10, in_channels=1, input_size=28, zero_init_residual=False)
+    assert all((g == 1).all() for g in _last_norm_scales(paper))
+    full_size = create_model(name, num_classes=10, in_channels=3, input_size=224)
+    assert all((g == 1).all() for g in _last_norm_scales(full_size))  # torchvision's default there
+
+
+def test_plain_nets_keep_their_norm_scales_under_zero_init() -> None:
+    # zeroing a block without a shortcut would cut the signal: only residual blocks are zeroed
+    m = create_model("plain18", num_classes=10, in_channels=1, input_size=28, zero_init_residual=True)
+    assert all((g == 1).all() for g in _last_norm_scales(m))
+
+
+def test_paper_googlenet_keeps_the_forward_signal_at_init() -> None:
+    # no batch norm: He fan-in init keeps activations at RMS ~1-2.5 through 5b; fan-out grew them ~20x
+    torch.manual_seed(0)
+    m = create_model("googlenet", num_classes=10, in_channels=1, input_size=28).eval()
+    with torch.no_grad():
+        h = m.stem(torch.randn(16, 1, 28, 28))
+        for block in m.blocks.values():
+            h = block(h)
+    assert 0.5 < h.pow(2).mean().sqrt() < 5
+
+
 @pytest.mark.parametrize("norm", ["batch", "group", "layer", "instance", "none", nn.BatchNorm2d])
 def test_norm_choices(norm: str | type[nn.Module]) -> None:
     m = create_model("resnet18", num_classes=10, in_channels=1, input_size=28, norm=norm).eval()

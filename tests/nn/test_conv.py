@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dlbasic.nn import conv
 from dlbasic.nn.conv import (
     conv2d,
     conv_output_size,
@@ -93,6 +94,27 @@ def test_im2col_equals_unfold_exactly() -> None:
         k = case[4]
         opts = dict(stride=kw["stride"], padding=kw["padding"], dilation=kw["dilation"])
         assert torch.equal(im2col(x, k, **opts), F.unfold(x, k, **opts)), case
+
+
+@pytest.mark.parametrize("case", [
+    (3, 8, 31, 29, 11, 4, 2, 1, 1),  # AlexNet's conv1
+    (4, 4, 9, 9, 1, 3, 0, 1, 2),  # stride larger than the kernel
+    (2, 4, 10, 11, 2, (3, 2), 1, 1, 1),
+    (4, 6, 17, 15, 3, 3, 2, 2, 2),  # stride and dilation together
+])
+def test_conv2d_strides_beyond_the_grid(case) -> None:
+    x, w, b, kw = _args(case)
+    _assert_same_forward_backward(conv2d, F.conv2d, x, w, b, kw, case)
+
+
+def test_conv2d_lowers_large_batches_in_chunks_with_the_same_result(monkeypatch) -> None:
+    case = (4, 6, 9, 8, 3, (2, 1), 1, 1, 2)
+    x, w, b, kw = _args(case)
+    whole = conv2d(x, w, b, **kw)
+    per_sample = 4 * 9 * 5 * 8 * x.element_size()  # C * kh * kw * Ho * Wo * bytes
+    monkeypatch.setattr(conv, "COLUMNS_BYTES", per_sample)  # one sample per chunk: 2 chunks
+    torch.testing.assert_close(conv2d(x, w, b, **kw), whole, rtol=0, atol=0)
+    _assert_same_forward_backward(conv2d, F.conv2d, x, w, b, kw, case)
 
 
 def test_conv2d_without_bias() -> None:

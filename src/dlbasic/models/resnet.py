@@ -7,7 +7,8 @@ A block learns a residual F(x) and outputs act(F(x) + shortcut(x)). Shortcuts (t
 use it: resnet50 has 25,557,032 parameters); "C" projections on every shortcut; "none" drops the
 skip, giving the plain networks of the degradation study (`plain18`, `plain34`). Bottleneck blocks
 stride in the 3x3 convolution (torchvision's "v1.5"). Small inputs (<= 64) use a 3x3 stride-1 stem
-without max pooling and 1/4 widths (1/8 for bottleneck blocks).
+without max pooling, 1/4 widths (1/8 for bottleneck blocks) and zero-initialized residual branches
+(`zero_init_residual`, on by default there: the 50-152-layer nets then train in a few hundred steps).
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ class ResNet(nn.Module):
         widths: planes of the four stages.
         shortcut: "A", "B", "C" or "none" (see the module docstring).
         small_stem: a 3x3 stride-1 stem without max pooling, for 28-64 pixel inputs.
-        zero_init_residual: zero the last norm's scale in each block (Goyal et al. 2017,
-            https://arxiv.org/abs/1706.02677), so every block starts as the identity.
+        zero_init_residual: zero the last norm's scale in each block with a shortcut (Goyal et al. 2017,
+            https://arxiv.org/abs/1706.02677), so every residual block starts as the identity.
     """
 
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_classes: int = 1000,
@@ -135,7 +136,7 @@ class ResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if zero_init_residual:
             for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
+                if isinstance(m, (BasicBlock, Bottleneck)) and m.shortcut is not None:
                     last = m.conv3 if isinstance(m, Bottleneck) else m.conv2
                     if len(last) > 1 and getattr(last[1], "weight", None) is not None:
                         nn.init.zeros_(last[1].weight)
@@ -150,7 +151,8 @@ def _resnet(block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_cla
             input_size: int, **kw) -> ResNet:
     if is_small(input_size):
         width = kw.pop("width", 0.25 / block.expansion**0.5)  # bottlenecks: 1/8, their outputs are 4x wider
-        kw = {"small_stem": True, "widths": tuple(scaled(w, width) for w in (64, 128, 256, 512)), **kw}
+        kw = {"small_stem": True, "widths": tuple(scaled(w, width) for w in (64, 128, 256, 512)),
+              "zero_init_residual": True, **kw}
     elif "width" in kw:
         width = kw.pop("width")
         kw["widths"] = tuple(scaled(w, width) for w in (64, 128, 256, 512))

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.errors import check
 
 IntPair = int | tuple[int, int]
+COLUMNS_BYTES = 8 * 2**20  # conv2d lowers at most this much of its column matrix at once
 
 
 def _pair(v: IntPair) -> tuple[int, int]:
@@ -82,21 +84,25 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     Returns:
         Tensor[B, O, Ho, Wo] with Ho = conv_output_size(H, kh, sh, ph, dh) (and likewise Wo).
     """
-    B, C, H, W = x.shape
+    C, H, W = x.shape[1:]
     O, Cg, kh, kw = weight.shape
     G = groups
     check(Cg * G == C and O % G == 0, f"conv2d: {C} input channels, weight {tuple(weight.shape)}, groups {G}")
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
     Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
-    # 1) im2col: every receptive field becomes a column
-    cols = im2col(x, (kh, kw), (sh, sw), (ph, pw), (dh, dw))  # (B, C*kh*kw, L), C ordered before kh, kw
-    # 2) one matrix product per group: filters (rows) times columns
-    if G == 1:
-        out = weight.reshape(O, C * kh * kw) @ cols  # (B, O, L)
-    else:
-        w = weight.reshape(G, O // G, Cg * kh * kw)  # (G, O/G, Cg*kh*kw)
-        out = w @ cols.view(B, G, Cg * kh * kw, Ho * Wo)  # (B, G, O/G, L)
-    out = out.reshape(B, O, Ho, Wo)
+    w = weight.reshape(G, O // G, Cg * kh * kw)  # (G, O/G, Cg*kh*kw): a row per filter
+    # The columns hold each pixel up to kh*kw times; lowering a few samples at a time keeps that
+    # buffer under COLUMNS_BYTES, so it is reused rather than freshly mapped from the OS each call
+    # (torch's THNN lowered one sample at a time for the same reason).
+    per_sample = C * kh * kw * Ho * Wo * x.element_size()
+    outs = []
+    for xs in x.split(max(1, COLUMNS_BYTES // per_sample)):
+        # 1) im2col: every receptive field becomes a column
+        cols = im2col(xs, (kh, kw), (sh, sw), (ph, pw), (dh, dw))  # (b, C*kh*kw, L), C ordered before kh, kw
+        # 2) one matrix product per group: filters (rows) times columns
+        out = w @ cols.view(len(xs), G, Cg * kh * kw, Ho * Wo)  # (b, G, O/G, L)
+        outs.append(out.view(len(xs), O, Ho, Wo))
+    out = torch.cat(outs) if len(outs) > 1 else outs[0]
     if bias is not None:
         out = out + bias.view(1, O, 1, 1)
     return out

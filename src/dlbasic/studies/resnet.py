@@ -41,8 +41,9 @@ class ResNetStudy(Study):
                   "the deeper plain network has the higher *training* error (Figure 1), which over-fitting cannot "
                   "explain; shortcuts remove it, and the deeper residual net trains to a lower error.")
     method = ("Train plain18, resnet18, plain34 and resnet34 (the zoo's small-input variants: 3x3 stem, widths "
-              "16-128, batch norm) on the digits, SGD with momentum 0.9, lr 0.05, batch 64, same epochs, per seed; "
-              "record the training error over the last epoch and the test error.")
+              "16-128, batch norm; residual branches not zero-initialized, as in the paper) on the digits, SGD "
+              "with momentum 0.9, lr 0.05, batch 64, same epochs, per seed; record the training error over the last "
+              "epoch and the test error.")
     rule = ("Compare the 34-layer residual and plain nets' training errors with the lab's rule (mean difference "
             "beyond the larger seed std): supported if the residual net's is lower, contradicted if it is higher, "
             "inconclusive within noise. Reported beside it: degradation (plain34 vs plain18 training error, same "
@@ -58,7 +59,7 @@ class ResNetStudy(Study):
             train_err[name], test_err[name], losses[name] = [], [], []
             for seed in ctx.seeds:
                 cfg = ctx.config(data="digits", model=name, optimizer="sgd", lr=0.05, momentum=0.9, epochs=epochs,
-                                 batch_size=64, seed=seed)
+                                 batch_size=64, seed=seed, model_options={"zero_init_residual": False})
                 s = ctx.train(cfg)
                 train_err[name].append(1 - s["train_accuracy"])
                 test_err[name].append(1 - s["test_accuracy"])

@@ -30,6 +30,7 @@ from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.metrics import confusion_matrix, iou_per_class
 from dlbasic.segmentation.train import segmentation_config, train_segmentation
 from dlbasic.training.callbacks import Callback
+from dlbasic.training.trainer import resolve_channels_last, resolve_precision
 
 ISBI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "isbi2012-membrane"
 
@@ -62,15 +63,23 @@ def run(model: str, data: str, epochs: int, seconds: float | None = None, **kw) 
 
 
 def step_times(models: list[str], repeats: int = 7, batch: int = 32) -> dict[str, float]:
-    """Median seconds of one forward+backward+Adam step on a 96x96 batch, models interleaved round-robin."""
+    """Median seconds of one forward+backward+Adam step on a 96x96 batch, models interleaved round-robin,
+    in the precision and memory format the trainer resolves for them (`--precision auto`)."""
+    cpu = torch.device("cpu")
+    precision = resolve_precision(segmentation_config().precision, cpu)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     nets = {m: create_model(m, 11, 1, 96, **STRIDE) for m in models}
+    formats = {m: torch.channels_last if resolve_channels_last(None, precision, cpu, n) else torch.contiguous_format
+               for m, n in nets.items()}
+    nets = {m: n.to(memory_format=formats[m]) for m, n in nets.items()}
     opts = {m: torch.optim.Adam(n.parameters(), 1e-3) for m, n in nets.items()}
     x, y = torch.rand(batch, 1, 96, 96), torch.randint(0, 11, (batch, 96, 96))
     times: dict[str, list[float]] = {m: [] for m in models}
     for r in range(repeats + 1):
         for m in models:
             t = time.perf_counter()
-            loss = F.cross_entropy(nets[m](x), y)
+            with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                loss = F.cross_entropy(nets[m](x.contiguous(memory_format=formats[m])).float(), y)
             opts[m].zero_grad()
             loss.backward()
             opts[m].step()
@@ -111,8 +120,9 @@ def main() -> None:
 
     variants = ["fcn32s_vgg11", "fcn16s_vgg11", "fcn8s_vgg11"]
     steps = step_times(variants)
-    # the cosine schedule needs a length: the epochs the measured step time allows (the budget still stops it)
-    epochs = max(1, int(60 * args.minutes / (steps["fcn8s_vgg11"] / 32 * args.count * 1.15)))
+    # the cosine schedule needs a length: the epochs the measured step time allows, with 25 % for validation
+    # and data handling (the budget still stops it)
+    epochs = max(1, int(60 * args.minutes / (steps["fcn8s_vgg11"] / 32 * args.count * 1.25)))
     main_run = run("fcn8s_vgg11", data, epochs=epochs, seconds=60 * args.minutes) if args.minutes > 0 else None
     compare = {m: run(m, data, args.compare_epochs) for m in variants}
     membrane = isbi(args.isbi_epochs, 128)

@@ -8,6 +8,7 @@ the run with the lower training loss over its last epoch is reported, so the cho
 the test set. Every run's test accuracy is in the JSON line.
 
     python benchmarks/zoo_mnist.py                      # every family
+    python benchmarks/zoo_mnist.py --threads 1 --jobs 2  # two models at a time, one thread each
     python benchmarks/zoo_mnist.py --models resnet18,vgg11_bn --lrs 1e-3
 
 Prints a table and, as its last line, one JSON object {"bench": "zoo_mnist", ...}.
@@ -18,7 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +73,12 @@ def train_and_test(name: str, epochs: int, batch_size: int, lr: float, seed: int
             "params": sum(p.numel() for p in model.parameters()), "mmacs": round(macs / 1e6, 1)}
 
 
+def train_at_each_lr(name: str, lrs: list[float], epochs: int, batch_size: int, seed: int, threads: int) -> list[dict]:
+    if threads:  # again: a worker process starts with torch's default
+        torch.set_num_threads(threads)
+    return [train_and_test(name, epochs, batch_size, lr, seed) for lr in lrs]
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
     model.eval()
@@ -86,24 +97,28 @@ def main() -> None:
     p.add_argument("--lrs", default="1e-3,3e-3", help="learning rates to try (lowest final training loss wins)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--jobs", type=int, default=1, help="models trained at once, each in its own process")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     lrs = [float(v) for v in args.lrs.split(",")]
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    task = partial(train_at_each_lr, lrs=lrs, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                   threads=args.threads)
     results = {}
     print(f"{'model':<14} {'params':>10} {'MMACs':>7} {'lr':>6} {'loss':>7} {'test acc':>9} {'seconds':>8} "
           f"{'images/s':>9}  other lrs")
-    for name in [n.strip() for n in args.models.split(",") if n.strip()]:
-        runs = [train_and_test(name, args.epochs, args.batch_size, lr, args.seed) for lr in lrs]
-        r = min(runs, key=lambda run: run["train_loss"])
-        results[name] = {**r, "runs": [{k: run[k] for k in ("lr", "train_loss", "accuracy")} for run in runs]}
-        others = ", ".join(f"{run['lr']:g}: {run['accuracy']:.4f}" for run in runs if run is not r)
-        flag = "" if r["accuracy"] >= BAR else f"  below {BAR}"
-        print(f"{name:<14} {r['params']:>10,} {r['mmacs']:>7} {r['lr']:>6g} {r['train_loss']:>7.4f} "
-              f"{r['accuracy']:>9.4f} {r['seconds']:>8} {r['images_per_s']:>9}  {others}{flag}", flush=True)
+    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) if args.jobs > 1 else nullcontext() as pool:
+        for name, runs in zip(names, pool.map(task, names) if pool else map(task, names)):
+            r = min(runs, key=lambda run: run["train_loss"])
+            results[name] = {**r, "runs": [{k: run[k] for k in ("lr", "train_loss", "accuracy")} for run in runs]}
+            others = ", ".join(f"{run['lr']:g}: {run['accuracy']:.4f}" for run in runs if run is not r)
+            flag = "" if r["accuracy"] >= BAR else f"  below {BAR}"
+            print(f"{name:<14} {r['params']:>10,} {r['mmacs']:>7} {r['lr']:>6g} {r['train_loss']:>7.4f} "
+                  f"{r['accuracy']:>9.4f} {r['seconds']:>8} {r['images_per_s']:>9}  {others}{flag}", flush=True)
     accs = [r["accuracy"] for r in results.values()]
     print(json.dumps({"bench": "zoo_mnist", "epochs": args.epochs, "lrs": lrs, "bar": BAR, "min_accuracy": min(accs),
-                      "all_pass": min(accs) >= BAR, "threads": torch.get_num_threads(),
+                      "all_pass": min(accs) >= BAR, "threads": torch.get_num_threads(), "jobs": args.jobs,
                       "torch": torch.__version__, "models": results}))
 
 

@@ -93,7 +93,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     w = weight.reshape(G, O // G, Cg * kh * kw)  # (G, O/G, Cg*kh*kw): a row per filter
     # The columns hold each pixel up to kh*kw times; lowering a few samples at a time keeps that
     # buffer under COLUMNS_BYTES, so it is reused rather than freshly mapped from the OS each call
-    # (torch's THNN lowered one sample at a time for the same reason).
+    # (torch's old THNN convolution also lowered one sample at a time).
     per_sample = C * kh * kw * Ho * Wo * x.element_size()
     outs = []
     for xs in x.split(max(1, COLUMNS_BYTES // per_sample)):

@@ -30,7 +30,7 @@ from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.metrics import confusion_matrix, iou_per_class
 from dlbasic.segmentation.train import segmentation_config, train_segmentation
 from dlbasic.training.callbacks import Callback
-from dlbasic.training.trainer import resolve_channels_last, resolve_precision
+from dlbasic.training.trainer import autocast_dtype, resolve_channels_last, resolve_precision
 
 ISBI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "isbi2012-membrane"
 
@@ -67,7 +67,7 @@ def step_times(models: list[str], repeats: int = 7, batch: int = 32) -> dict[str
     in the precision and memory format the trainer resolves for them (`--precision auto`)."""
     cpu = torch.device("cpu")
     precision = resolve_precision(segmentation_config().precision, cpu)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    dtype = autocast_dtype(precision)
     nets = {m: create_model(m, 11, 1, 96, **STRIDE) for m in models}
     formats = {m: torch.channels_last if resolve_channels_last(None, precision, cpu, n) else torch.contiguous_format
                for m, n in nets.items()}

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasic.data import load
+from dlbasic.errors import did_you_mean
 from dlbasic.models import create_model, list_models
 from dlbasic.nn.summary import summarize
 
@@ -103,6 +104,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     lrs = [float(v) for v in args.lrs.split(",")]
     names = [n.strip() for n in args.models.split(",") if n.strip()]
+    for name in names:
+        if name not in list_models():
+            p.error(f"unknown model {name!r}; {did_you_mean(name, list_models())}")
     task = partial(train_at_each_lr, lrs=lrs, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                    threads=args.threads)
     results = {}

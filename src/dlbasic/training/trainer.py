@@ -75,6 +75,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision; None for fp32 (no autocast)."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
 def resolve_channels_last(channels_last: bool | None, precision: str, device: torch.device, model: nn.Module) -> bool:
     """None (auto) is NHWC for convolutional models trained in bf16 on a CPU (oneDNN's fast layout)."""
     if channels_last is not None:
@@ -149,7 +154,7 @@ class Trainer:
         self.global_batch = min(self.batch_size * self.world_size, len(train_data))
         self.steps_per_epoch = -(-len(train_data) // self.global_batch)
         self.precision = precision
-        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.autocast_dtype = autocast_dtype(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and self.device.type == "cuda" else None
         self.grad_clip = grad_clip
         self.transforms, self.loss_terms, self.callbacks = list(transforms), list(loss_terms), list(callbacks)

@@ -4,7 +4,7 @@ The zoo bar (issue 5) asks 0.95 test accuracy after 3 epochs from every small-in
 plain34 (ResNet-34 without its skips) is the one that misses it. This grid tries what a
 practitioner would try first: Adam over learning rates and batch sizes, SGD with Nesterov
 momentum, He fan-in instead of fan-out init, a longer warm-up, double width and AdamW. Each
-recipe trains once per seed with linear warm-up then cosine decay to 0, like benchmarks/zoo_mnist.py.
+recipe trains once per seed with zoo_mnist.py's loop: linear warm-up, then cosine decay to 0.
 The recipe with the best mean validation accuracy (400 digits held out of training) is reported
 with its test accuracy, so the choice never sees the test set; plain18 and resnet34 under the same
 recipe show what the skips buy.
@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dlbasic.data import load
 from dlbasic.errors import did_you_mean
 from dlbasic.models import create_model
+from zoo_mnist import accuracy, fit  # the zoo benchmark's loop and schedule, beside this script
 
 
 def recipe_grid() -> dict[str, dict]:
@@ -64,32 +63,8 @@ def train(name: str, recipe: dict, seed: int, data: dict, epochs: int = 3) -> di
     else:
         opt = (torch.optim.AdamW if recipe["opt"] == "adamw" else torch.optim.Adam)(model.parameters(), lr,
                                                                                       weight_decay=wd)
-    x, y = data["train"]
-    bs = recipe["batch_size"]
-    steps = epochs * math.ceil(len(x) / bs)
-    warm = max(1, int(steps * recipe.get("warmup", 0.1)))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda t: (t + 1) / warm if t < warm else 0.5 * (1 + math.cos(math.pi * (t - warm) / (steps - warm))))
-    gen = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen).to(x.device)
-        for i in range(0, len(order), bs):
-            idx = order[i : i + bs]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+    fit(model, opt, *data["train"], epochs, recipe["batch_size"], seed, recipe.get("warmup", 0.1))
     return {"val": accuracy(model, *data["val"]), "test": accuracy(model, *data["test"])}
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
-    model.eval()
-    correct = sum((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
-                  for i in range(0, len(x), batch_size))
-    return correct / len(x)
 
 
 def main() -> None:

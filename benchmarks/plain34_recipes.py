@@ -25,10 +25,10 @@ import time
 import torch
 from torch import nn
 
-from dlbasic.data import load
-from dlbasic.errors import did_you_mean
-from dlbasic.models import create_model
-from zoo_mnist import accuracy, fit  # the zoo benchmark's loop and schedule, beside this script
+from dlbasic.errors import UserError, did_you_mean
+from dlbasic.models import create_model, list_models
+from dlbasic.training.trainer import resolve_device
+from zoo_mnist import accuracy, fit, mnist5k_splits  # the zoo benchmark's data, loop and schedule
 
 
 def recipe_grid() -> dict[str, dict]:
@@ -67,14 +67,20 @@ def train(name: str, recipe: dict, seed: int, data: dict, epochs: int = 3) -> di
     return {"val": accuracy(model, *data["val"]), "test": accuracy(model, *data["test"])}
 
 
+def integers(text: str) -> list[int]:
+    """'0,1,2' -> [0, 1, 2] (argparse names this function in its error for anything else)."""
+    return [int(v) for v in text.split(",")]
+
+
 def main() -> None:
     grid = recipe_grid()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="plain34")
+    p.add_argument("--model", default="plain34", help="the model the grid trains (default plain34)")
     p.add_argument("--compare", default="plain18,resnet34", help="models trained with the best recipe")
     p.add_argument("--recipes", default=",".join(grid), help="comma-separated recipe names (default: all)")
-    p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--seeds", default=[0, 1, 2], type=integers,
+                   help="comma-separated integers (default 0,1,2)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda to run the whole grid in minutes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
     if args.threads:
@@ -83,11 +89,16 @@ def main() -> None:
     for n in names:
         if n not in grid:
             p.error(f"unknown recipe {n!r}; {did_you_mean(n, list(grid))}")
-    seeds = [int(s) for s in args.seeds.split(",")]
-    splits = {s: load("mnist5k", s) for s in ("train", "val", "test")}
-    data = {s: (splits["train"].normalize(d.images).to(args.device), d.labels.to(args.device))
-            for s, d in splits.items()}  # every split normalized with the train split's mean/std
-    data["device"] = args.device
+    compare = [m.strip() for m in args.compare.split(",") if m.strip()]
+    for m in [args.model, *compare]:
+        if m not in list_models():
+            p.error(f"unknown model {m!r}; {did_you_mean(m, list_models())}")
+    try:
+        resolve_device(args.device)
+    except UserError as e:
+        p.error(str(e))
+    seeds = args.seeds
+    data = {**mnist5k_splits(args.device), "device": args.device}
     start = time.perf_counter()
     print(f"{args.model}: {'recipe':<24} {'val acc':>8} {'test acc':>9}  test acc per seed {seeds}")
     results = {}
@@ -99,16 +110,16 @@ def main() -> None:
         print(f"{'':<{len(args.model) + 2}}{n:<24} {r['val']:>8.4f} {r['test']:>9.4f}  {r['test_per_seed']}",
               flush=True)
     best = max(results, key=lambda n: results[n]["val"])
-    compare = {}
-    for other in [m.strip() for m in args.compare.split(",") if m.strip()]:
+    compared = {}
+    for other in compare:
         runs = [train(other, grid[best], s, data) for s in seeds]
-        compare[other] = [round(r["test"], 4) for r in runs]
-        print(f"{other} with {best}: test acc per seed {compare[other]}", flush=True)
+        compared[other] = [round(r["test"], 4) for r in runs]
+        print(f"{other} with {best}: test acc per seed {compared[other]}", flush=True)
     print(f"best recipe by validation: {best}, test accuracy {results[best]['test']:.4f} "
           f"(per seed {results[best]['test_per_seed']}); best mean test over the grid "
           f"{max(r['test'] for r in results.values()):.4f}")
     print(json.dumps({"bench": "plain34_recipes", "model": args.model, "seeds": seeds, "device": args.device,
-                      "best_recipe": best, "best": results[best], "compare": compare,
+                      "best_recipe": best, "best": results[best], "compare": compared,
                       "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
                       "recipes": {n: {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
                                   for n, r in results.items()}}))

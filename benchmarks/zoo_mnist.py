@@ -32,20 +32,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasic.data import load
-from dlbasic.errors import did_you_mean
+from dlbasic.errors import UserError, did_you_mean
 from dlbasic.models import create_model, list_models
 from dlbasic.nn.summary import summarize
+from dlbasic.training.trainer import resolve_device
 
 BAR = 0.95
 
 
+def mnist5k_splits(device: str = "cpu") -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """train (3,600), val (400) and test (1,000) images (N, 1, 28, 28) and labels (N,), on `device`.
+
+    Every split is normalized with the train split's mean and std.
+    """
+    splits = {s: load("mnist5k", s) for s in ("train", "val", "test")}
+    return {s: (splits["train"].normalize(d.images).to(device), d.labels.to(device)) for s, d in splits.items()}
+
+
 def train_and_test(name: str, epochs: int, batch_size: int, lr: float, seed: int, device: str = "cpu") -> dict:
-    train, val, test = (load("mnist5k", split) for split in ("train", "val", "test"))
-    x_train, y_train = train.normalize(train.images).to(device), train.labels.to(device)  # (N, 1, 28, 28), (N,)
-    x_val, y_val = val.normalize(val.images).to(device), val.labels.to(device)  # the train split's mean/std
-    x_test, y_test = test.normalize(test.images).to(device), test.labels.to(device)
+    data = mnist5k_splits(device)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
     torch.manual_seed(seed)
-    model = create_model(name, num_classes=train.num_classes, in_channels=1, input_size=28)
+    model = create_model(name, num_classes=10, in_channels=1, input_size=28)
     macs = summarize(model, 28, in_channels=1).macs
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -123,6 +131,10 @@ def main() -> None:
     for name in names:
         if name not in list_models():
             p.error(f"unknown model {name!r}; {did_you_mean(name, list_models())}")
+    try:
+        resolve_device(args.device)
+    except UserError as e:
+        p.error(str(e))
     task = partial(train_at_each_lr, lrs=lrs, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                    threads=args.threads, device=args.device)
     results = {}

@@ -2,12 +2,14 @@
 
 Each sub-command lives in `dlbasic.commands.<name>` and provides `register(subparsers)`,
 which adds its parser and sets `func` to a function taking the parsed arguments.
-A `UserError` is printed in one line with its hint and exit code 2; bugs keep their traceback.
+A `UserError` (and any mistake argparse finds) is printed in one line with its hint and exit code 2;
+a failed write (full disk, read-only folder, file-size limit) is one line too; bugs keep their traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
@@ -17,10 +19,22 @@ from dlbasic import __version__
 from dlbasic.errors import UserError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake in one line pointing at `--help`, not with the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# failures to write that the user can fix (space, permissions, limits), reported in one line
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENOTDIR,
+                  errno.EISDIR, errno.ENAMETOOLONG}
+
+
 def build_parser() -> argparse.ArgumentParser:
     import dlbasic.commands as commands
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dlbasic",
         description="Deep-learning basics as software: train models, measure claims, compare methods.",
         epilog="Run `dlbasic COMMAND --help` for the options of one command.",
@@ -43,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except UserError as e:
         print(f"dlbasic {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in STORAGE_ERRORS:
+            raise
+        where = f" {e.filename}" if e.filename else ""
+        print(f"dlbasic {args.command}: error: could not write{where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dlbasic {args.command}: interrupted", file=sys.stderr)

@@ -9,6 +9,7 @@ a failed write (full disk, read-only folder, file-size limit) is one line too; b
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import importlib
 import os
@@ -16,7 +17,7 @@ import pkgutil
 import sys
 
 from dlbasic import __version__
-from dlbasic.errors import UserError
+from dlbasic.errors import Diverged, UserError
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,14 +48,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub-)parser of the command `args` names: `dlbasic train`, `dlbasic segment eval`, ..."""
+    while parser._subparsers is not None:
+        action = next(a for a in parser._subparsers._group_actions if isinstance(a, argparse._SubParsersAction))
+        name = getattr(args, action.dest, None)
+        if name not in action.choices:
+            break
+        parser = action.choices[name]
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # report it as the command's own mistake, with the closest option it has
+        command = _command_parser(parser, args)
+        unknown = next((a for a in extra if a.startswith("-")), extra[0])
+        options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+        close = difflib.get_close_matches(unknown.split("=")[0], options, n=2, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        command.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; {hint.strip()}" if hint else ""))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         result = args.func(args)
+    except Diverged as e:
+        print(f"dlbasic {args.command}: error: {e}", file=sys.stderr)
+        return 3
     except UserError as e:
         print(f"dlbasic {args.command}: error: {e}", file=sys.stderr)
         return 2

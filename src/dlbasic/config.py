@@ -7,6 +7,7 @@ unknown keys and wrong types are errors, not surprises.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -72,6 +73,21 @@ class TrainConfig:
     eval_every: int = 100  # steps between validation checks for target_accuracy
 
     def validate(self) -> TrainConfig:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            check(not isinstance(value, float) or math.isfinite(value),
+                  f"{f.name} must be a finite number, got {value}")
+        check(self.threads is None or self.threads >= 1, f"threads must be at least 1, got {self.threads}")
+        check(self.image_size is None or self.image_size >= 1, f"image_size must be positive, got {self.image_size}")
+        check(0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
+              f"val_fraction and test_fraction must be in [0, 1) with a sum below 1, got {self.val_fraction} and "
+              f"{self.test_fraction}")
+        check(self.lr_step >= 1, f"lr_step must be at least 1, got {self.lr_step}")
+        check(self.lr_gamma > 0, f"lr_gamma must be positive, got {self.lr_gamma}")
+        check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        check(0 <= self.mix_prob <= 1 and 0 <= self.mix_switch_prob <= 1,
+              f"mix_prob and mix_switch_prob must be in [0, 1], got {self.mix_prob} and {self.mix_switch_prob}")
+        check(self.momentum is None or self.momentum >= 0, f"momentum must be non-negative, got {self.momentum}")
         check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
         check(self.lr is None or self.lr > 0, f"learning rate must be positive, got {self.lr}")
         check(self.weight_decay >= 0, f"weight decay must be non-negative, got {self.weight_decay}")
@@ -153,5 +169,10 @@ def load_config(path: str | Path) -> TrainConfig:
     return from_dict(values)
 
 
+def dump_config(config: TrainConfig) -> str:
+    """The YAML text of `config`, as `config.yaml` holds it."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
 def save_config(config: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    Path(path).write_text(dump_config(config))

@@ -27,10 +27,10 @@ from dlbasic.errors import UserError
 
 MARKER = ".dlbasic"
 # what a folder may hold and still be empty of results: a run that failed before its first step
-_UNSTARTED = {MARKER, "config.yaml"}
+_UNSTARTED = {MARKER, "config.yaml", "config.json"}
 # the names dlbasic writes into its folders (for folders made before the marker existed)
 _KNOWN = {
-    "config.yaml", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json", "tensorboard",
+    "config.yaml", "config.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json", "tensorboard",
     "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html",
     "report.json", "results", "figures", "cache", "tune.json", "tune.png", "study.db", "journal.log",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -147,3 +148,118 @@ def test_data_show_kangaroo(tmp_path, capsys):
     out = tmp_path / "k.png"
     assert main(["data", "show", f"voc:{KANGAROO}", "--out", str(out), "--count", "2"]) == 0
     assert out.is_file() and "2 images, 4 boxes" in capsys.readouterr().out
+
+
+def voc_case(root: Path, second: str) -> str:
+    """A VOC folder whose im0.xml holds a good cat and then `second` (an <object> or broken XML)."""
+    write_images(root / "JPEGImages")
+    (root / "Annotations").mkdir()
+    good = dog().replace("dog", "cat")
+    xml = f"<annotation><filename>im0.png</filename>{good}{second}</annotation>"
+    (root / "Annotations" / "im0.xml").write_text(xml)
+    return f"voc:{root}"
+
+
+def dog(xmin="3", ymin="4", xmax="12", ymax="20", box=True) -> str:
+    corners = "".join(f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), (xmin, ymin, xmax, ymax))
+                      if v is not None)
+    return f"<object><name>dog</name>{f'<bndbox>{corners}</bndbox>' if box else ''}</object>"
+
+
+def coco_case(root: Path, ann: dict | None = None, text: str | None = None) -> str:
+    """A COCO file with a good annotation 1 and annotation 7 updated by `ann` (None: removed key), or raw `text`."""
+    write_images(root / "images")
+    bad = {"id": 7, "image_id": 1, "category_id": 9, "bbox": [20, 5, 10, 10]}
+    bad.update(ann or {})
+    data = {"images": [{"id": 1, "file_name": "im0.png"}, {"id": 2, "file_name": "im1.png"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [2, 3, 10, 17]},
+                            {k: v for k, v in bad.items() if v is not None}],
+            "categories": [{"id": 7, "name": "cat"}, {"id": 9, "name": "dog"}]}
+    (root / "ann.json").write_text(json.dumps(data) if text is None else text)
+    return f"coco:{root / 'ann.json'}"
+
+
+def yolo_case(root: Path, second: str) -> str:
+    """A YOLO folder (classes cat, dog) whose labels/im0.txt holds a good line and then `second`."""
+    write_images(root / "images")
+    (root / "labels").mkdir()
+    (root / "labels" / "im0.txt").write_text(f"0 0.5 0.5 0.25 0.25\n{second}\n")
+    (root / "classes.txt").write_text("cat\ndog\n")
+    return f"yolo:{root}"
+
+
+BAD_ANNOTATIONS = {
+    "voc-not-a-number": (voc_case, dog(xmin="abc"), r"im0\.xml: object 2 \(dog\): <xmin> is 'abc', not a number"),
+    "voc-no-bndbox": (voc_case, dog(box=False), r"im0\.xml: object 2 \(dog\) has no <bndbox>"),
+    "voc-no-coordinate": (voc_case, dog(ymax=None), r"im0\.xml: object 2 \(dog\): <bndbox> has no <ymax>"),
+    "voc-no-name": (voc_case, "<object><bndbox/></object>", r"im0\.xml: object 2 has no <name>"),
+    "voc-negative-size": (voc_case, dog(xmin="12", xmax="3"), r"im0\.xml: object 2 \(dog\): box xmin=12 .* non-pos"),
+    "voc-outside": (voc_case, dog(xmin="50", xmax="60"),
+                    r"im0\.xml: object 2 \(dog\): box at x 49\.\.60, y 3\.\.20 \(pixels\) lies outside the 40x30 "
+                    r"image im0\.png"),
+    "voc-malformed": (voc_case, "<object><name>dog</name>", r"im0\.xml: not a valid VOC annotation"),
+    "coco-not-a-number": (coco_case, {"bbox": ["a", 1, 2, 3]}, r"ann\.json: annotation id 7: bbox\[0\] is 'a', not a"),
+    "coco-no-bbox": (coco_case, {"bbox": None}, r"ann\.json: annotation id 7 has no 'bbox'"),
+    "coco-short-bbox": (coco_case, {"bbox": [1, 2, 3]}, r"ann\.json: annotation id 7: 'bbox' is \[1, 2, 3\]"),
+    "coco-undefined-category": (coco_case, {"category_id": 5},
+                                r"ann\.json: annotation id 7: category_id 5 is not defined in 'categories' "
+                                r"\(defined ids: 7, 9\)"),
+    "coco-zero-width": (coco_case, {"bbox": [5, 5, 0, 4]}, r"annotation id 7: bbox \[5, 5, 0, 4\] has non-positive"),
+    "coco-outside": (coco_case, {"bbox": [-30, 5, 10, 10]}, r"annotation id 7: box at x -30\.\.-20, .* lies outside"),
+    "coco-no-image-id": (coco_case, {"image_id": None}, r"ann\.json: annotation id 7 has no 'image_id'"),
+    "yolo-not-a-number": (yolo_case, "0 a b c d", r"im0\.txt:2: cx is 'a', not a number"),
+    "yolo-four-fields": (yolo_case, "0 0.5 0.5 0.1", r"im0\.txt:2: expected 'class cx cy w h', got 4 fields"),
+    "yolo-six-fields": (yolo_case, "0 0.5 0.5 0.1 0.1 0.9", r"im0\.txt:2: expected 'class cx cy w h', got 6 fields"),
+    "yolo-undefined-class": (yolo_case, "2 0.5 0.5 0.1 0.1", r"im0\.txt:2: class 2 is undefined, the 2 class names"),
+    "yolo-fractional-class": (yolo_case, "0.5 0.5 0.5 0.1 0.1", r"im0\.txt:2: class '0\.5' is not a class index"),
+    "yolo-zero-height": (yolo_case, "1 0.5 0.5 0.1 0", r"im0\.txt:2: box '1 0\.5 0\.5 0\.1 0' has non-positive"),
+    "yolo-outside": (yolo_case, "1 1.5 0.5 0.2 0.2", r"im0\.txt:2: box at x 56\.\.64, .* lies outside the 40x30 image"),
+    "yolo-pixel-coordinates": (yolo_case, "1 120 80 30 20", r"im0\.txt:2: .* lies outside .* fractions of the image"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_ANNOTATIONS)
+def test_bad_annotations_are_one_line_naming_the_place(tmp_path, capsys, case):
+    build, content, expected = BAD_ANNOTATIONS[case]
+    spec = build(tmp_path / "data", content)
+    with pytest.raises(UserError, match=expected):
+        load_detection(spec)
+    assert main(["data", "show", spec, "--out", str(tmp_path / "show.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "Traceback" not in err and err.startswith("dlbasic data: error: ")
+    assert re.search(expected, err), err
+    assert not (tmp_path / "show.png").exists()
+
+
+def test_malformed_coco_json_names_the_file(tmp_path, capsys):
+    spec = coco_case(tmp_path, text='{"images": [')
+    assert main(["data", "show", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'ann.json'}: not valid JSON" in err
+
+
+def test_boxes_overlapping_the_image_are_clipped_to_it(tmp_path):
+    data = load_detection(voc_case(tmp_path / "voc", dog(xmin="31", ymin="-4", xmax="45", ymax="35")))
+    torch.testing.assert_close(data.targets[0]["boxes"][1], torch.tensor([30.0, 0.0, 40.0, 30.0]))
+    data = load_detection(coco_case(tmp_path / "coco", {"bbox": [30, 20, 20, 20]}))
+    torch.testing.assert_close(data.targets[0]["boxes"][1], torch.tensor([30.0, 20.0, 40.0, 30.0]))
+    data = load_detection(yolo_case(tmp_path / "yolo", "1 0.95 0.5 0.2 0.2"))
+    torch.testing.assert_close(data.targets[0]["boxes"][1], torch.tensor([34.0, 12.0, 40.0, 18.0]))
+
+
+def test_yolo_polygon_lines_become_their_bounding_box(tmp_path):
+    data = load_detection(yolo_case(tmp_path, "1 0.1 0.2 0.5 0.1 0.3 0.6"))
+    torch.testing.assert_close(data.targets[0]["boxes"][1], torch.tensor([4.0, 3.0, 20.0, 18.0]))
+    assert data.targets[0]["labels"].tolist() == [0, 1] and data.classes == CLASSES
+
+
+def test_images_over_the_pil_pixel_limit_are_skipped(tmp_path, monkeypatch):
+    names = write_images(tmp_path / "images")  # 40x30 and 20x20
+    (tmp_path / "labels").mkdir()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # im0 (1200 px) raises, im1 (400 px) passes
+    with pytest.warns(UserWarning, match=r"im0\.png: cannot read image \(Image size \(1200 pixels\) exceeds limit"):
+        data = load_yolo(tmp_path)
+    assert data.names == [names[1]] and data.skipped == [f"{tmp_path / 'images' / names[0]}: unreadable"]
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # over the limit but under twice it: PIL only warns
+    with pytest.warns(UserWarning, match=r"im0\.png: cannot read image"):
+        assert read_image(tmp_path / "images" / names[0]) is None

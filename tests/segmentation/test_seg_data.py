@@ -1,13 +1,18 @@
 """segfolder: pairs by stem, sub-folder names, id/palette/RGB/binary masks, ignore index; scenes masks."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from dlbasic.cli import main
 from dlbasic.data import load_scenes
 from dlbasic.errors import UserError
 from dlbasic.segmentation.data import load_segmentation, read_segfolder
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*have no mask in:UserWarning")  # write_pairs adds no_mask.png
 
 
 def write_pairs(root, images="images", masks="masks", n=10, kind="ids", seed=0):
@@ -126,3 +131,62 @@ def test_isbi_membrane_is_binary_with_membrane_dark(shared_data):
     fg = d.labels == 1
     assert 0.1 < fg.float().mean() < 0.4  # membranes are the thin minority
     assert d.images[:, 0][fg].mean() < d.images[:, 0][~fg].mean()  # and dark in electron microscopy
+
+
+def test_images_without_a_mask_are_skipped_with_a_warning_naming_them(tmp_path):
+    write_pairs(tmp_path, n=3)
+    with pytest.warns(UserWarning, match=r"1 image\(s\) have no mask in .*masks, skipped: no_mask\.png"):
+        pools, _, _ = read_segfolder(str(tmp_path))
+    assert len(pools["train"][0]) == 3
+
+
+def test_a_mask_of_another_size_names_the_file(tmp_path, capsys):
+    write_pairs(tmp_path / "d", n=4)
+    Image.fromarray(np.zeros((6, 8), np.uint8), "L").save(tmp_path / "d" / "masks" / "s2.png")
+    with pytest.raises(UserError, match=r"masks/s2\.png: the mask is 8x6 but its image s2\.png is 16x12"):
+        read_segfolder(str(tmp_path / "d"))
+    code = main(["segment", "train", "--data", f"segfolder:{tmp_path / 'd'}", "--epochs", "1",
+                 "--run-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and err.splitlines()[-1].startswith("dlbasic segment: error: ")
+    assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]
+    assert "s2.png: the mask is 8x6" in err
+
+
+def test_empty_folders_are_one_line(tmp_path):
+    with pytest.raises(UserError, match="no image/mask sub-folders found in"):
+        read_segfolder(str(tmp_path))
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(UserError, match=r"no images in .*images \(expected PNG/JPEG files"):
+        read_segfolder(str(tmp_path))
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "images" / "a.png")
+    with pytest.raises(UserError, match=r"no masks in .*masks"):
+        read_segfolder(str(tmp_path))
+
+
+@pytest.mark.parametrize("spec", ["segfolder:", "segfolder", "segfolder: "])
+def test_empty_spec_asks_for_a_folder(spec):
+    with pytest.raises(UserError, match=r"the segfolder source needs a folder after 'segfolder:' \(e\.g\. segfolder:"):
+        load_segmentation(spec)
+
+
+def test_unreadable_and_oversized_pairs_are_skipped_with_a_warning(tmp_path, monkeypatch):
+    write_pairs(tmp_path, n=4)
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(tmp_path / "images" / "s1.png")
+    Image.fromarray(np.zeros((30, 40), np.uint8)).save(tmp_path / "masks" / "s1.png")
+    (tmp_path / "masks" / "s3.png").write_bytes(b"")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1200 px: over twice the limit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pools, classes, _ = read_segfolder(str(tmp_path))
+    messages = [str(w.message) for w in caught]
+    assert any("s1.png" in m and "exceeds limit" in m for m in messages), messages
+    assert any("unreadable mask" in m and "s3.png" in m for m in messages), messages
+    assert pools["train"][0].shape == (2, 3, 12, 16) and classes == ["0", "1", "2"]
+    (tmp_path / "masks" / "s0.png").write_bytes(b"")
+    (tmp_path / "masks" / "s2.png").write_bytes(b"")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(UserError, match="no readable image/mask pairs"):
+            read_segfolder(f"{tmp_path},threshold=127")

@@ -19,7 +19,8 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     assert main(["segment", "train", *TINY, "--epochs", "1", "--run-dir", str(run)]) == 0
     for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "best.pt", "summary.json", "overlays.png"):
         assert (run / name).is_file(), name
-    assert main(["segment", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert main(["segment", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes", "epochs",
+                 "--no-progress"]) == 0
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
@@ -29,6 +30,8 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert 0 <= result["mean_iou"] <= 1 and result["images"] == 12 and len(result["iou"]) == 11
     assert (tmp_path / "o.png").is_file()
+    assert main(["segment", "eval", "--checkpoint", str(run / "best.pt"), "--overlays", str(tmp_path / "o.png")]) == 2
+    assert "o.png already exists (pass --overwrite" in capsys.readouterr().err
 
     img = np.zeros((40, 72), np.uint8)
     img[5:30, 10:30] = 255
@@ -37,13 +40,21 @@ def test_train_resume_eval_predict(tmp_path, capsys):
                  "--out", str(tmp_path / "masks")]) == 0
     mask = np.asarray(Image.open(tmp_path / "masks" / "a.png"))
     assert mask.shape == (40, 72) and mask.max() <= 10
+    again = ["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"),
+             "--out", str(tmp_path / "masks")]
+    assert main(again) == 2 and "already exists" in capsys.readouterr().err
+    assert main([*again, "--overwrite"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png")]) == 2
+    assert "is a segmentation checkpoint (use 'dlbasic segment predict')" in capsys.readouterr().err
 
 
 def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["segment", "train", *TINY, "--epochs", "2", "--run-dir", str(a)]) == 0
     assert main(["segment", "train", *TINY, "--epochs", "1", "--run-dir", str(b)]) == 0
-    assert main(["segment", "train", "--run-dir", str(b), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert main(["segment", "train", "--run-dir", str(b), "--resume", "--epochs", "2", "--allow-changes", "epochs",
+                 "--no-progress"]) == 0
     wa, wb = load_checkpoint(a / "checkpoint.pt")["model"], load_checkpoint(b / "checkpoint.pt")["model"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
@@ -64,6 +75,10 @@ def test_heatmap_of_a_classifier_on_a_scene(tmp_path, capsys):
     assert main(["heatmap", "--checkpoint", str(run / "best.pt"), "--scene", "0", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "heat map (10, 69, 69)" in text and out.is_file()  # 96 - 28 + 1 windows per side
+    assert main(["heatmap", "--checkpoint", str(run / "best.pt"), "--scene", "0", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["segment", "eval", "--checkpoint", str(run / "best.pt")]) == 2
+    assert "is a classification checkpoint (use 'dlbasic eval')" in capsys.readouterr().err
     small = tmp_path / "small.png"
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(small)
     assert main(["heatmap", "--checkpoint", str(run / "best.pt"), "--image", str(small)]) == 2

@@ -108,6 +108,7 @@ def test_run_folder_contents_and_checkpoint_reload(tmp_path):
     saved = json.loads((run / "summary.json").read_text())
     for key in ("test_accuracy", "val_accuracy", "train_accuracy", "epochs", "seconds", "images_per_second"):
         assert key in saved
+    assert saved["status"] == "finished"
     assert saved["epochs"] == 2 and len((run / "metrics.jsonl").read_text().splitlines()) == 2
     assert load_config(run / "config.yaml") == cfg
     model, meta = model_from_checkpoint(run / "best.pt")

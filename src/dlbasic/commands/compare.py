@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.outputs import check_dir, open_dir
 
 EXAMPLES = """examples:
   dlbasic compare --data mnist5k --model simple_cnn --vary optimizer=sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="the config field and its values")
     p.add_argument("--seeds", type=_seeds, default=[0], metavar="S1,S2,...", help="seeds per value (default 0)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/compare-<key>-<time>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     add_train_options(p)
     p.set_defaults(func=run)
 
@@ -45,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
     base = config_from_args(args)
     key, values = parse_vary(args.vary, base)
+    out = args.out or Path("runs") / f"compare-{key}-{time.strftime('%Y%m%d-%H%M%S')}"
+    where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
+    check_dir(out, **where)
     total = len(values) * len(args.seeds)
     done = [0]
 
@@ -54,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
               f"test accuracy {r.test_accuracy:.4f}, {r.seconds:.1f} s", flush=True)
 
     result = compare(base, key, values, args.seeds, on_run=report)
-    out = args.out or Path("runs") / f"compare-{key}-{time.strftime('%Y%m%d-%H%M%S')}"
-    written = write_comparison(result, out)
+    written = write_comparison(result, open_dir(out, command="compare", **where))
     print(markdown_table(result))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dlbasic.commands.train import add_train_options, config_from_args
-from dlbasic.errors import UserError
+from dlbasic.errors import UserError, check
+from dlbasic.outputs import check_dir, open_dir
 
 EXAMPLES = """examples:
   dlbasic cv --data mnist5k --model simple_cnn --folds 3 --epochs 2 --vary lr=1e-3,3e-3,1e-2
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--patience", type=int, default=2,
                    help="early-stopping patience on the held-out fold's loss (0: off; default 2)")
     g.add_argument("--out", type=Path, default=None, help="folder for cv.json and cv.png (default runs/cv-<time>)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     p.set_defaults(func=run)
 
 
@@ -58,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.vary:
         raise UserError("nothing to choose between", "pass --vary KEY=V1,V2 (e.g. --vary lr=1e-3,1e-2)")
     cfg = config_from_args(args)
+    check(args.folds >= 2, f"--folds must be at least 2, got {args.folds}")
+    check(args.patience >= 0, f"--patience must be >= 0, got {args.patience}")
+    out = args.out or Path("runs") / f"cv-{time.strftime('%Y%m%d-%H%M%S')}"
+    where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
+    check_dir(out, **where)
     candidates = grid(dict(args.vary))
     print(f"{len(candidates)} candidates x {args.folds} folds, rule: highest mean held-out accuracy")
 
@@ -73,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     f = res.final
     print(f"\nretrained {f['config']} on {f['train_images']} images for {f['epochs']} epochs; "
           f"test accuracy {f['test_accuracy']:.4f} on {f['test_images']} images (the only test evaluation)")
-    out = args.out or Path("runs") / f"cv-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
+    open_dir(out, command="cv", **where)
     (out / "cv.json").write_text(json.dumps({"config": cfg.to_dict(), "folds_k": args.folds,
                                              "patience": args.patience, **res.to_dict()}, indent=2) + "\n")
     plot(res).savefig(out / "cv.png", dpi=120, bbox_inches="tight")

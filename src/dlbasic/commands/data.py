@@ -16,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           description="Draw the first images of a detection dataset with boxes and labels.")
     show.add_argument("spec", help="voc:DIR, coco:FILE.json, yolo:DIR or scenes[:options]")
     show.add_argument("--out", default="data-show.png", help="PNG file to write (default: %(default)s)")
+    show.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     show.add_argument("--count", type=int, default=8, help="images to draw (default: %(default)s)")
     show.set_defaults(func=run_show)
 
@@ -23,15 +24,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from dlbasic.detection.datasets import load_detection
     from dlbasic.errors import check
+    from dlbasic.outputs import check_file
 
     check(args.count >= 1, f"--count must be at least 1, got {args.count}")
+    out = check_file(args.out, overwrite=args.overwrite)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = load_detection(args.spec, limit=args.count)
     for w in caught:
         print(f"warning: {w.message}")
     check(len(data) > 0, f"no readable images in {args.spec}")
-    out = draw(data, Path(args.out))
+    out = draw(data, out)
     n_boxes = sum(len(t["boxes"]) for t in data.targets)
     print(f"wrote {out}: {len(data)} images, {n_boxes} boxes, classes: {', '.join(data.classes)}")
     return 0
@@ -61,7 +64,6 @@ def draw(data, out: Path) -> Path:
             ax.text(x1, y1, data.classes[label], color="white", fontsize=7, va="bottom",
                     bbox={"facecolor": colour, "edgecolor": "none", "pad": 1})
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
     plt.close(fig)
     return out

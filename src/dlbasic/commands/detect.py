@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbasic.errors import UserError, check
+from dlbasic.outputs import check_dir, open_dir
 
 EXAMPLES = """examples:
   dlbasic detect train --model yolo_v1 --data scenes --epochs 20 --run-dir runs/yolo
@@ -88,11 +89,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--limit", type=int, default=8, help="how many test images (default 8)")
     r.add_argument("--min-score", type=float, default=0.3, help="draw boxes scoring at least this (default 0.3)")
     r.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     r.set_defaults(func=run_predict)
     c = verbs.add_parser("compare", help="train and evaluate all five detectors on the same split")
     _add_run_options(c, model=False)
     c.add_argument("--models", default="rcnn,sppnet,fast_rcnn,faster_rcnn,yolo_v1", help="comma-separated subset")
     c.add_argument("--out", type=Path, required=True, help="folder for compare.json, compare.md, compare.png")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     c.set_defaults(func=run_compare)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -103,30 +106,33 @@ def run_train(args: argparse.Namespace) -> int:
     _threads(args)
     cfg = _config(args)
     run_dir = args.run_dir or Path("runs") / f"detect-{cfg.model}"
-    check(args.overwrite or not (run_dir / "checkpoint.pt").exists(), f"{run_dir} already holds a run",
-          "pass --overwrite or another --run-dir")
-    result = train_detector(cfg, run_dir=run_dir, log=lambda row: print(json.dumps(row, default=float)))
+    result = train_detector(cfg, run_dir=run_dir, log=lambda row: print(json.dumps(row, default=float)),
+                            overwrite=args.overwrite)
     print(json.dumps(_shown(result), indent=2, default=float))
     print(f"results in {run_dir}/ (checkpoint.pt, summary.json)")
     return 0
 
 
-def _load(args: argparse.Namespace, limit: int):
-    from dlbasic.detection.train import load_detector, load_split
+def _load(args: argparse.Namespace, limit: int, action: str = "eval"):
+    from dlbasic.detection.train import DetectionConfig, load_detector, load_split
 
-    model, ckpt = load_detector(args.checkpoint)
-    cfg = ckpt["config"]
-    split = load_split(args.data or cfg["data"], ckpt["image_size"][0], 1, limit, cfg["seed"])
+    model, ckpt = load_detector(args.checkpoint, action)
+    cfg = DetectionConfig(**ckpt["config"])
+    split = load_split(args.data or cfg.data, ckpt["image_size"][0], 1, limit, cfg.seed)
     check(split.train_images.shape[1] == ckpt["in_channels"],
           f"the data has {split.train_images.shape[1]} channels, the detector {ckpt['in_channels']}")
     return model, ckpt, split
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from dlbasic.commands.evaluate import class_map
     from dlbasic.detection.train import evaluate
 
-    model, _, split = _load(args, args.test_limit)
-    print(json.dumps(evaluate(model, split.test_images, split.test_targets), indent=2))
+    model, ckpt, split = _load(args, args.test_limit)
+    lut = class_map(split.classes, ckpt["classes"], args.data or ckpt["config"].get("data", "scenes"),
+                    args.checkpoint)
+    targets = split.test_targets if lut is None else [{**t, "labels": lut[t["labels"]]} for t in split.test_targets]
+    print(json.dumps(evaluate(model, split.test_images, targets), indent=2))
     return 0
 
 
@@ -134,10 +140,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from PIL import Image, ImageDraw
 
     from dlbasic.detection.train import predict
+    from dlbasic.outputs import check_dir, open_dir
 
     check(args.limit >= 1, f"--limit must be at least 1, got {args.limit}")
-    model, ckpt, split = _load(args, args.limit)
-    args.out.mkdir(parents=True, exist_ok=True)
+    where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
+    check_dir(args.out, **where)
+    model, ckpt, split = _load(args, args.limit, "predict")
+    open_dir(args.out, command="detect predict", **where)
     scale = max(1, 256 // split.test_images.shape[-1])  # draw small scenes larger
     for i, (image, det) in enumerate(zip(split.test_images, predict(model, split.test_images))):
         rgb = (image.expand(3, -1, -1).permute(1, 2, 0).numpy() * 255).astype("uint8")
@@ -181,6 +190,8 @@ def run_compare(args: argparse.Namespace) -> int:
     if unknown:
         raise UserError(f"unknown detectors {unknown}", f"choices: {', '.join(DETECTORS)}")
     base = _config(args, models[0])
+    where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
+    check_dir(args.out, **where)
     split = load_split(base.data, base.image_size, base.train_limit, base.test_limit, base.seed)
     proposals = SelectiveSearchProposals(base.proposals, base.max_proposals)  # searched once, shared
     rows = []
@@ -188,7 +199,7 @@ def run_compare(args: argparse.Namespace) -> int:
         result = train_detector(_config(args, name), split, proposals=proposals)
         rows.append({k: result[k] for k in ("model", *MEASURES)})
         print(json.dumps(rows[-1], default=float), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
+    open_dir(args.out, command="detect compare", **where)
     (args.out / "compare.json").write_text(json.dumps(rows, indent=2))
     lines = ["| detector | " + " | ".join(MEASURES) + " |", "|---" * (len(MEASURES) + 1) + "|"]
     lines += [f"| {r['model']} | " + " | ".join(f"{r[k]:.4g}" for k in MEASURES) + " |" for r in rows]

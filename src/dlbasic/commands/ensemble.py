@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             g.add_argument("--rounds", type=int, default=5, help="boosting rounds (default 5)")
         g.add_argument("--on", choices=["val", "test"], default="val", help="split to report on (default val)")
         g.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
+        g.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
         q.set_defaults(func=run)
 
 
@@ -41,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.errors import check
     from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.ensembles import bagging, boosting
+    from dlbasic.outputs import check_file
+    from dlbasic.training.checkpoint import atomic_write_text
 
     cfg = config_from_args(args)
+    if args.out is not None:
+        check_file(args.out, overwrite=args.overwrite)
     train = load(cfg.data, "train", **split_options(cfg))
     target = load(cfg.data, args.on, **split_options(cfg))
     if args.kind == "bagging":
@@ -64,6 +69,5 @@ def run(args: argparse.Namespace) -> int:
         if len(res.rounds) < args.rounds:
             print(f"stopped after {len(res.rounds)} rounds (a learner was perfect or no better than chance)")
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"kind": args.kind, "config": cfg.to_dict(), **res.to_dict()}, indent=2))
+        atomic_write_text(json.dumps({"kind": args.kind, "config": cfg.to_dict(), **res.to_dict()}, indent=2), args.out)
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from dlbasic.errors import check
+from dlbasic.errors import UserError, check
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +21,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split (default test)")
     p.add_argument("--seed", type=int, default=None, help="split seed (default: the training run's)")
     p.add_argument("--out", type=Path, default=None,
-                   help="confusion-matrix PNG (default: confusion-<split>.png next to the checkpoint)")
+                   help="confusion-matrix PNG (default: confusion-<split>.png next to the checkpoint, replaced "
+                        "on every run)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run)
+
+
+def _names(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > most else "")
+
+
+def class_map(data_classes: list[str], classes: list[str], spec: str, path: str | Path) -> torch.Tensor | None:
+    """Labels by name: Tensor[len(data_classes)] of the checkpoint's index of every data class.
+
+    None when the data has the checkpoint's classes in the same order. Data classes the checkpoint
+    does not know are refused in one line; a subset of its classes, in any order, is fine.
+    """
+    data_classes, classes = [str(c) for c in data_classes], list(classes)
+    if data_classes == classes:
+        return None
+    unknown = [c for c in data_classes if c not in classes]
+    if unknown:
+        raise UserError(f"{spec} has classes the checkpoint {path} does not know: {_names(unknown)}",
+                        f"it predicts {_names(classes)}")
+    index = {c: i for i, c in enumerate(classes)}
+    return torch.tensor([index[c] for c in data_classes], dtype=torch.long)
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -32,34 +56,40 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 def run(args: argparse.Namespace) -> int:
     from dlbasic.data import load, normalize
+    from dlbasic.outputs import check_file
     from dlbasic.report.plots import plot_confusion
     from dlbasic.training.run import model_from_checkpoint
 
+    if args.out is not None:
+        check_file(args.out, overwrite=args.overwrite)
+    elif args.checkpoint.parent.is_dir():  # a plot derived from the checkpoint: replaced freely
+        check_file(args.checkpoint.parent / f"confusion-{args.split}.png", overwrite=True)
     model, meta = model_from_checkpoint(args.checkpoint)
-    cfg = meta.get("config", {})
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     spec = args.data or meta.get("data", "mnist5k")
     data = load(spec, args.split, seed=cfg.get("seed", 0) if args.seed is None else args.seed,
                 val_fraction=cfg.get("val_fraction", 0.1), test_fraction=cfg.get("test_fraction", 0.2),
                 image_size=meta["input_size"])
     check(data.in_channels == meta["in_channels"],
           f"{spec} has {data.in_channels}-channel images but the model expects {meta['in_channels']}")
-    check(data.num_classes <= meta["num_classes"],
-          f"{spec} has {data.num_classes} classes but the model predicts {meta['num_classes']}")
+    lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
+    labels = data.labels if lut is None else lut[data.labels]
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training run's statistics
     predictions, losses = [], []
     with torch.no_grad():
         for i in range(0, len(data), 1000):
             logits = model(normalize(data.images[i : i + 1000], mean, std))
-            y = data.labels[i : i + 1000]
+            y = labels[i : i + 1000]
             losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
             predictions.append(logits.argmax(1))
     pred = torch.cat(predictions)
-    matrix = confusion_matrix(data.labels, pred, meta["num_classes"])
+    matrix = confusion_matrix(labels, pred, meta["num_classes"])
+    present = set(map(str, data.classes))
     result = {"data": spec, "split": args.split, "images": len(data),
-              "accuracy": (pred == data.labels).float().mean().item(),
+              "accuracy": (pred == labels).float().mean().item(),
               "loss": (torch.stack(losses).sum() / len(data)).item(),
               "per_class_accuracy": {c: (matrix[k, k] / matrix[k].sum().clamp(min=1)).item()
-                                     for k, c in enumerate(meta["classes"])}}
+                                     for k, c in enumerate(meta["classes"]) if c in present}}
     out = args.out or args.checkpoint.parent / f"confusion-{args.split}.png"
     plot_confusion(matrix.numpy(), meta["classes"], out, f"{meta['model']} on {spec} ({args.split})")
     print(json.dumps(result, indent=2))

@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--image", type=Path, help="a PNG/JPEG file, larger than the training size")
     src.add_argument("--scene", type=int, metavar="N", help="the N-th test scene of scenes:canvas=96,digits=1-4")
     p.add_argument("--invert", action="store_true", help="invert gray levels first")
-    p.add_argument("--out", type=Path, default=Path("heatmap.png"), help="where the figure goes")
+    p.add_argument("--out", type=Path, default=Path("heatmap.png"), help="where the figure goes (default heatmap.png)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run)
 
 
@@ -57,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
 
     from dlbasic.commands.segment import _read_any_size
     from dlbasic.data import load_scenes, normalize
+    from dlbasic.outputs import check_file
     from dlbasic.segmentation.convolutionalize import convolutionalize
     from dlbasic.training.run import model_from_checkpoint
 
-    model, meta = model_from_checkpoint(args.checkpoint)
-    check(meta.get("task", "classification") != "segmentation", "heatmap takes a classifier's checkpoint",
-          "segmentation models already output maps: use dlbasic segment predict")
+    check_file(args.out, overwrite=args.overwrite)
+    model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     if args.scene is not None:
         scenes = load_scenes("scenes:canvas=96,digits=1-4", "test")
         check(0 <= args.scene < len(scenes), f"--scene must be in 0..{len(scenes) - 1}")
@@ -80,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
         z = normalize(x[None], torch.tensor(meta["mean"]), torch.tensor(meta["std"]))
         probs = fcn(z).softmax(1)[0]  # (K, H', W')
     fig = heatmap_figure(x, probs, meta["classes"])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=90)
     plt.close(fig)
     best = probs.amax((1, 2))

@@ -10,6 +10,7 @@ EXAMPLES = """examples:
   dlbasic lab                                   # every study, quick profile (a few minutes on 2 CPU cores)
   dlbasic lab --only batch-size,resnet --profile full --data idx:data/mnist
   dlbasic lab --out runs/lab-x --resume         # continue an interrupted lab; finished studies are kept
+  dlbasic lab --out runs/lab-x --overwrite      # replace an earlier lab folder
   dlbasic lab --list                            # the studies and their claims
 """
 
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="shifts every study's seeds (verdict stability checks)")
     p.add_argument("--out", type=Path, default=None, help="lab folder (default runs/lab-<time>)")
     p.add_argument("--resume", action="store_true", help="keep the finished studies in --out and run the rest")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing lab folder --out (one dlbasic made)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: the studies train small models, and the quick profile's "
                         "time and verdicts were measured with one thread)")
@@ -39,23 +41,45 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from dlbasic.errors import UserError, check
+    from dlbasic.outputs import check_dir, is_unstarted, made_by_dlbasic, output_dir
     from dlbasic.studies import get_study, make_profile
     from dlbasic.studies.runner import run_lab, select
 
+    ids = select(args.only)
     if args.list:
-        for sid in select(args.only):
+        for sid in ids:
             print(f"{sid:<18} {get_study(sid).claim}")
         return 0
+    check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
-    check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    if args.resume and args.overwrite:
+        raise UserError("--resume and --overwrite contradict each other", "pass one of them")
+    profile = make_profile(args.profile, args.seed, args.data)
     out = args.out or Path("runs") / f"lab-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and any(out.iterdir()) and not args.resume:
-        raise UserError(f"lab folder {out} already exists", "pass --resume to continue it or choose another --out")
-    results = run_lab(out, make_profile(args.profile, args.seed, args.data), args.only, args.resume)
+    if out.is_dir() and not is_unstarted(out):
+        if not (args.resume or args.overwrite):
+            raise UserError(f"lab folder {out} already exists",
+                            "pass --resume to continue it, --overwrite to replace it, or choose another --out")
+        if args.resume and not made_by_dlbasic(out):
+            raise UserError(f"{out} holds files dlbasic did not write; --resume only continues a lab folder",
+                            "choose another --out")
+    check_dir(out, overwrite=args.overwrite, resume=args.resume, option="--out", what="lab folder")
+    if args.data is not None:
+        open_data(args.data)
+    torch.set_num_threads(args.threads)
+    with output_dir(out, command="lab", overwrite=args.overwrite, resume=args.resume, option="--out",
+                    what="lab folder"):
+        results = run_lab(out, profile, args.only, args.resume)
     print()
     for r in results:
         print(f"{r['id']:<18} {r['verdict']:<13} {r.get('key_number', '')}")
     print(f"\nreport: {out / 'report.html'} (and report.json)")
     return 0
+
+
+def open_data(spec: str) -> None:
+    """Open `--data` once before any study runs, so a bad spec is one line, not a failed study."""
+    from dlbasic.data import load
+
+    load(spec, "train")

@@ -47,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="learning-rate grid (default 1e-4 ... 10 in half decades)")
     p.add_argument("--start", type=_point, default=None, metavar="X,Y", help="start (default: the landscape's)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/race-<landscape>)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     p.add_argument("--frames", type=int, default=60, help="frames of the GIF (default 60)")
     p.add_argument("--no-gif", action="store_true", help="skip the animation")
     p.set_defaults(func=run)
@@ -55,14 +56,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from dlbasic.errors import check
     from dlbasic.optim.race import DEFAULT_LRS, race, race_table, write_race
+    from dlbasic.outputs import check_dir, open_dir
 
     check(args.steps >= 1, f"--steps must be at least 1, got {args.steps}")
     check(args.frames >= 2, f"--frames must be at least 2, got {args.frames}")
     names = [n.strip() for n in args.optimizers.split(",") if n.strip()]
     check(bool(names), "--optimizers names no optimizer", f"e.g. --optimizers {ALL}")
+    out = args.out or Path("runs") / f"race-{args.landscape}"
+    where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
+    check_dir(out, **where)
     result = race(args.landscape, names, steps=args.steps, lrs=args.lrs or DEFAULT_LRS, start=args.start)
-    out = args.out or Path("runs") / f"race-{result.landscape.name}"
-    written = write_race(result, out, gif=not args.no_gif, frames=args.frames)
+    written = write_race(result, open_dir(out, command="optim-race", **where), gif=not args.no_gif, frames=args.frames)
     print(f"{result.landscape.name} from {result.start}, {result.steps} steps; "
           f"lr per optimizer: lowest final loss on the grid")
     print(race_table(result))

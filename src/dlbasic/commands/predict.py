@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.training.run import model_from_checkpoint
 
     check(args.top >= 1, f"--top must be at least 1, got {args.top}")
-    model, meta = model_from_checkpoint(args.checkpoint)
+    model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     x = torch.stack([read_image(p, meta["in_channels"], meta["input_size"], args.invert) for p in args.images])
     with torch.no_grad():
         probs = model(normalize(x, torch.tensor(meta["mean"]), torch.tensor(meta["std"]))).softmax(1)

@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlbasic.commands.train import add_train_options, config_from_args
-from dlbasic.config import load_config
+from dlbasic.commands.train import add_run_folder_options, add_train_options, config_from_args, resumed_config
 from dlbasic.errors import UserError, check
 
 EXAMPLES = """examples:
@@ -18,7 +17,7 @@ EXAMPLES = """examples:
   dlbasic segment train --model fcn32s_vgg11 --epochs 5 --run-dir runs/fcn32
   dlbasic segment train --model fcn8s_resnet18 --model-option stride=32   # the paper's strides 8/16/32
   dlbasic segment train --data segfolder:data/isbi,invert=1,size=128 --run-dir runs/membrane
-  dlbasic segment train --run-dir runs/fcn --resume --epochs 20   # continue (and extend) a run
+  dlbasic segment train --run-dir runs/fcn --resume --epochs 20 --allow-changes epochs   # continue and extend
   dlbasic segment eval --checkpoint runs/fcn/best.pt --overlays runs/fcn/test.png
   dlbasic segment predict --checkpoint runs/fcn/best.pt scene.png --out masks/
 """
@@ -39,15 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_options(t)
     g = t.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/<model>-<time>)")
-    g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_folder_options(g)
     t.set_defaults(func=run_train)
     e = actions.add_parser("eval", help="pixel accuracy, mean and per-class IoU of a checkpoint")
     e.add_argument("--checkpoint", type=Path, required=True, help="a best.pt or checkpoint.pt of segment train")
     e.add_argument("--data", default=None, help="data spec (default: the one it was trained on)")
     e.add_argument("--split", default="test", choices=["train", "val", "test"])
     e.add_argument("--overlays", type=Path, default=None, help="write image/truth/prediction overlays here")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --overlays file")
     e.set_defaults(func=run_eval)
     q = actions.add_parser("predict", help="predict masks for image files")
     q.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files (any size)")
@@ -55,21 +53,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", type=Path, default=Path("masks"), help="folder for <stem>.png masks and overlays.png")
     q.add_argument("--size", type=int, default=None, help="resize images to N x N first")
     q.add_argument("--invert", action="store_true", help="invert gray levels first")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     q.set_defaults(func=run_predict)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from dlbasic.segmentation.train import segmentation_config, train_segmentation
 
-    if args.resume:
-        check(args.run_dir is not None, "--resume needs the run folder", "pass --run-dir runs/NAME")
-        saved = args.run_dir / "config.yaml"
-        check(saved.is_file(), f"nothing to resume in {args.run_dir} (no config.yaml)")
-        cfg = load_config(saved)
-        if hasattr(args, "epochs"):
-            cfg.epochs = args.epochs  # the only option a resumed run may change: extend it
-    else:
-        cfg = config_from_args(args, base=segmentation_config())
+    check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
+    check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
+          "--resume continues the run, --overwrite replaces it")
+    cfg = resumed_config(args) if args.resume else config_from_args(args, base=segmentation_config())
     run_dir = args.run_dir or Path("runs") / f"{cfg.model}-{cfg.data.split(':')[0]}-{_stamp()}"
     summary = train_segmentation(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
                                  progress=False if args.no_progress else None)
@@ -85,18 +79,30 @@ def _stamp() -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from dlbasic.segmentation.data import load_segmentation
+    from dlbasic.commands.evaluate import class_map
+    from dlbasic.outputs import check_file
+    from dlbasic.segmentation.data import MaskDataset, load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.train import evaluate_model, model_from_checkpoint
 
+    if args.overlays is not None:
+        check_file(args.overlays, overwrite=args.overwrite, option="--overlays")
     model, meta = model_from_checkpoint(args.checkpoint)
-    cfg = meta.get("config", {})
-    spec = args.data or meta["data"]
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    spec = args.data or meta.get("data")
+    check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} does not say which data it was trained on",
+          "pass --data")
     opts = {k: cfg[k] for k in ("val_fraction", "test_fraction", "image_size") if k in cfg}
     data = load_segmentation(spec, args.split, cfg.get("seed", 0), **opts)
-    check(data.num_classes == meta["num_classes"] and data.in_channels == meta["in_channels"],
-          f"{spec} has {data.num_classes} classes and {data.in_channels} channels; the model was trained on "
-          f"{meta['num_classes']} and {meta['in_channels']}")
+    check(data.in_channels == meta["in_channels"],
+          f"{spec} has {data.in_channels}-channel images; the model was trained on {meta['in_channels']}")
+    lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
+    if lut is not None:  # mask ids by class name; ids outside the data's classes stay uncounted
+        ignore = data.info["ignore_index"]
+        table = torch.full((max(int(data.labels.max()) + 1 if data.labels.numel() else 0, len(lut)),), ignore)
+        table[: len(lut)] = lut
+        data = MaskDataset(data.images, table[data.labels], list(meta["classes"]), data.mean, data.std, data.name,
+                           data.split, data.info)
     data.mean, data.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training statistics
     result = evaluate_model(model, data)
     if args.overlays:
@@ -112,18 +118,25 @@ def run_predict(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from dlbasic.commands.predict import read_image
+    from dlbasic.outputs import check_dir, open_dir
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.task import predict_masks
     from dlbasic.segmentation.train import model_from_checkpoint
 
-    model, meta = model_from_checkpoint(args.checkpoint)
-    args.out.mkdir(parents=True, exist_ok=True)
+    where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
+    check_dir(args.out, **where)
+    stems = [p.stem for p in args.images]
+    clash = sorted({s for s in stems if stems.count(s) > 1 or s == "overlays"})
+    check(not clash, f"masks are written as <name>.png, and these names clash: {', '.join(clash)}",
+          "rename the images or predict them in separate runs")
+    model, meta = model_from_checkpoint(args.checkpoint, action="predict")
+    check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
+    images = [_read_any_size(path, meta["in_channels"], args.size, args.invert, read_image) for path in args.images]
+    open_dir(args.out, command="segment predict", **where)
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     shown = []
-    for path in args.images:
-        x = _read_any_size(path, meta["in_channels"], args.size, args.invert, read_image)
+    for path, x in zip(args.images, images):
         mask = predict_masks(model, x[None], mean, std)[0]
-        check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
         Image.fromarray(mask.numpy().astype(np.uint8), "L").save(args.out / f"{path.stem}.png")
         counts = torch.bincount(mask.flatten(), minlength=meta["num_classes"])
         present = ", ".join(f"{meta['classes'][k]} {int(c)}" for k, c in enumerate(counts.tolist()) if c and k)

@@ -10,13 +10,16 @@ from typing import Any
 import yaml
 
 from dlbasic.config import TrainConfig, from_dict, load_config, recipe_path
-from dlbasic.errors import UserError
+from dlbasic.errors import UserError, check
 
 EXAMPLES = """examples:
   dlbasic train                                     # simple_cnn on the embedded MNIST digits, 5 epochs
   dlbasic train --optimizer sgd --lr 0.1 --batch-size full   # batch gradient descent
   dlbasic train --data idx:data/mnist --epochs 3 --run-dir runs/mnist
   dlbasic train --run-dir runs/mnist --resume       # continue an interrupted run exactly
+  dlbasic train --run-dir runs/mnist --resume --epochs 10 --allow-changes epochs   # ... and extend it
+exit codes: 0 done, 2 a mistake in the input (one line says which), 3 training diverged (the last finite
+checkpoint is kept), 130 interrupted (a checkpoint is saved)
 """
 
 
@@ -123,10 +126,49 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) 
         cfg = load_config(recipe_path(args.recipe))
     else:
         cfg = base or TrainConfig()
-    given = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+    given = given_options(args)
     if "model_options" in given:
         given["model_options"] = {**cfg.model_options, **dict(given["model_options"])}
     return from_dict(given, cfg)
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields set on the command line (options left out are absent from `args`)."""
+    return {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+
+
+def resumed_config(args: argparse.Namespace) -> TrainConfig:
+    """The config saved in `--run-dir`, with only the changes `--allow-changes` names.
+
+    Any other option that differs from the saved config is refused, naming each difference.
+    """
+    from dlbasic.training.run import RESUMABLE_CHANGES
+
+    if args.run_dir is None:
+        raise UserError("--resume needs the run folder", "pass --run-dir runs/NAME")
+    saved_path = args.run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise UserError(f"nothing to resume in {args.run_dir} (no config.yaml)", "start the run without --resume")
+    check(not getattr(args, "config", None) and not getattr(args, "recipe", None),
+          "--config and --recipe do not apply to a resumed run (it continues with its saved config.yaml)")
+    saved = load_config(saved_path)
+    allowed = [k.strip().replace("-", "_") for k in (args.allow_changes or "").split(",") if k.strip()]
+    for key in allowed:
+        check(key in RESUMABLE_CHANGES, f"--allow-changes: {key!r} cannot change in a resumed run",
+              "it may change: " + ", ".join(RESUMABLE_CHANGES))
+    given = given_options(args)
+    if "model_options" in given:
+        given["model_options"] = {**saved.model_options, **dict(given["model_options"])}
+    wanted = from_dict(given, saved)
+    changed = {k: (getattr(saved, k), getattr(wanted, k)) for k in given if getattr(saved, k) != getattr(wanted, k)}
+    refused = [k for k in changed if k not in allowed]
+    if refused:
+        what = ", ".join(f"{k} {changed[k][0]!r} -> {changed[k][1]!r}" for k in refused)
+        safe = [k for k in refused if k in RESUMABLE_CHANGES]
+        raise UserError(f"the resumed run was started with other settings: {what}",
+                        f"pass --allow-changes {','.join(safe)} to change them" if len(safe) == len(refused)
+                        else "leave them out to continue the run as it was started, or start a new run")
+    return wanted
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -137,27 +179,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_options(p)
     g = p.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/<model>-<data>-<time>)")
-    g.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_folder_options(g)
     p.set_defaults(func=run)
+
+
+def add_run_folder_options(g) -> None:
+    """--resume, --allow-changes, --overwrite and --no-progress (train and segment train)."""
+    g.add_argument("--resume", action="store_true",
+                   help="continue the run in --run-dir from its checkpoint, with its saved config")
+    g.add_argument("--allow-changes", default=None, metavar="KEYS",
+                   help="with --resume: options that may differ from the saved config, e.g. epochs,lr "
+                        "(any other difference is refused)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run folder (only one dlbasic made; replaced once the new run starts)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     from dlbasic.training import distributed
     from dlbasic.training.run import default_run_dir, train
 
-    if args.resume:
-        if args.run_dir is None:
-            raise UserError("--resume needs the run folder", "pass --run-dir runs/NAME")
-        saved = args.run_dir / "config.yaml"
-        if not saved.is_file():
-            raise UserError(f"nothing to resume in {args.run_dir} (no config.yaml)")
-        cfg = load_config(saved)
-        if hasattr(args, "epochs"):
-            cfg.epochs = args.epochs  # the only option a resumed run may change: extend it
-    else:
-        cfg = config_from_args(args)
+    check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
+    check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
+          "--resume continues the run, --overwrite replaces it")
+    cfg = resumed_config(args) if args.resume else config_from_args(args)
     run_dir = args.run_dir or default_run_dir(cfg)
     if not args.run_dir:  # every process of a torchrun launch must agree on the folder
         run_dir = distributed.broadcast(run_dir) if distributed.setup(torch_device(cfg)) else run_dir

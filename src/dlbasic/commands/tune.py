@@ -11,14 +11,17 @@ processes on one machine can share; any RDB URL (sqlite:///..., postgresql://...
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import statistics
 from pathlib import Path
 from typing import Any
 
 from dlbasic.commands.cv import parse_value
 from dlbasic.commands.train import add_train_options, config_from_args
-from dlbasic.errors import UserError, check
+from dlbasic.errors import UserError, check, did_you_mean
+from dlbasic.outputs import check_dir, open_dir
 
 EXAMPLES = """examples:
   dlbasic tune --data digits --model mlp --trials 20 --search lr=log:1e-4:1e-1 --search weight_decay=log:1e-6:1e-2
@@ -36,9 +39,57 @@ def search(text: str) -> tuple[str, str, list[Any]]:
     if not sep or kind not in KINDS or not rest:
         raise argparse.ArgumentTypeError(f"expected KEY=KIND:..., KIND one of {', '.join(KINDS)}; got {text!r}")
     values = [parse_value(v) for v in (rest.split(",") if kind == "choice" else rest.split(":"))]
-    if kind != "choice" and (len(values) != 2 or not all(isinstance(v, int | float) for v in values)):
+    if kind != "choice" and (len(values) != 2 or not all(_number(v) for v in values)):
         raise argparse.ArgumentTypeError(f"{kind} needs LOW:HIGH numbers, got {rest!r}")
     return key.replace("-", "_"), kind, values
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+# options that choose the data: one pool of images is loaded for all trials, so they cannot vary
+_DATA = ("data", "image_size", "val_fraction", "test_fraction", "train_subset")
+
+
+def check_space(space: list[tuple[str, str, list[Any]]], base) -> None:
+    """Refuse, before any trial, a dimension whose range is empty or whose values the config does not take."""
+    from dlbasic.config import from_dict
+
+    check_names(base)
+    seen: set[str] = set()
+    for key, kind, values in space:
+        where = f"--search {key}={kind}:{(',' if kind == 'choice' else ':').join(map(str, values))}"
+        check(key not in seen, f"{where}: {key} is searched twice", "give each key one --search")
+        check(key not in _DATA, f"{where}: every trial cuts its folds from the same data",
+              f"pass --{key.replace('_', '-')} once and search the other options")
+        seen.add(key)
+        if kind == "choice":
+            check(all(v != "" for v in values), f"{where}: empty choice", "list the values as choice:A,B,C")
+        else:
+            low, high = values
+            check(low < high, f"{where}: LOW must be below HIGH",
+                  f"write {key}={kind}:{high}:{low}" if low > high else "give a range, or choice:VALUE for one value")
+            check(kind != "log" or low > 0, f"{where}: a log range needs LOW > 0",
+                  f"e.g. {key}=log:{high / 1000:g}:{high:g}" if high > 0 else "use float:LOW:HIGH")
+            check(kind != "int" or all(float(v).is_integer() for v in values), f"{where}: int needs whole numbers")
+        for v in values if kind == "choice" else [int(v) if kind == "int" else float(v) for v in values]:
+            try:
+                check_names(from_dict({key: v}, base))
+            except UserError as e:
+                raise UserError(f"{where}: {e.message}", e.hint) from None
+
+
+def check_names(cfg) -> None:
+    """Refuse an unknown model, optimizer or scheduler name before a trial trains with it."""
+    from dlbasic.models.registry import list_models
+    from dlbasic.optim.factory import list_optimizers
+    from dlbasic.training.schedules import SCHEDULES
+
+    for what, name, names in (("model", cfg.model, list_models()), ("optimizer", cfg.optimizer, list_optimizers()),
+                              ("scheduler", cfg.scheduler, SCHEDULES)):
+        if name not in names:
+            raise UserError(f"unknown {what} {name!r}", did_you_mean(name, names))
 
 
 def suggest(trial, space: list[tuple[str, str, list[Any]]]) -> dict[str, Any]:
@@ -53,16 +104,152 @@ def suggest(trial, space: list[tuple[str, str, list[Any]]]) -> dict[str, Any]:
     return out
 
 
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:")
+STORAGE_HINT = "give a journal file path (or journal:PATH) or a database URL such as sqlite:///runs/tune/study.db"
+
+
+def journal_path(spec: str) -> Path | None:
+    """The journal file of a `--storage` spec, None for a database URL; refuses a spec that is neither."""
+    if "://" in spec:
+        return None
+    if _SCHEME.match(spec) and not spec.startswith("journal:"):
+        raise UserError(f"unknown --storage {spec!r}", STORAGE_HINT)
+    return Path(spec.removeprefix("journal:"))
+
+
+def check_storage(spec: str) -> None:
+    """Refuse, before any work, a journal that is a folder, cannot be written, or holds something else."""
+    path = journal_path(spec)
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"--storage {path} is a folder, not a journal file",
+                        f"give a file name, e.g. {path / 'journal.log'}")
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"cannot create --storage {path}: {ancestor} is a file", "choose another --storage")
+    check_dir(path.parent, resume=True, option="--storage", what="tune folder")
+    if path.exists():
+        from optuna.storages.journal import JournalFileSymlinkLock
+
+        lock = JournalFileSymlinkLock(str(path))  # the lock writers hold, so no record is read half-written
+        lock.acquire()
+        try:
+            _check_journal(path)
+        finally:
+            lock.release()
+
+
 def open_storage(spec: str):
-    """A journal file (a path, or journal:PATH) or an RDB URL (anything with ://)."""
+    """A journal file (a path, or journal:PATH; created if missing) or an RDB URL; `UserError` if it cannot open."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
-    if "://" in spec:
-        return spec
-    path = Path(spec.removeprefix("journal:"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    check_storage(spec)
+    path = journal_path(spec)
+    if path is None:
+        import sqlalchemy.exc
+
+        try:
+            return optuna.storages.RDBStorage(spec)
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, RuntimeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(f"cannot open --storage {spec} ({first})", STORAGE_HINT) from None
+    if not path.parent.exists():  # (resume: another worker may make it at the same moment)
+        open_dir(path.parent, command="tune", resume=True, option="--storage", what="tune folder")
+    try:
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise _not_a_journal(path, f"{type(e).__name__} while reading it") from None
+
+
+def _check_journal(path: Path) -> None:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read --storage {path} ({e.strerror})", "choose another --storage") from None
+    lines = data.split(b"\n")
+    tail = lines.pop()
+    for number, line in enumerate(lines, 1):
+        try:
+            log = json.loads(line)
+        except ValueError:
+            log = None
+        if not (isinstance(log, dict) and "op_code" in log):
+            raise _not_a_journal(path, f"line {number} is not a journal record")
+    if tail:
+        raise _not_a_journal(path, f"line {len(lines) + 1} is unfinished")
+
+
+def _not_a_journal(path: Path, why: str) -> UserError:
+    return UserError(f"--storage {path} is not a readable Optuna journal ({why})",
+                     "move the file aside or choose another --storage")
+
+
+# the config fields that do not change what a trial measures (workers on different machines may differ in them)
+_MACHINE = ("device", "precision", "channels_last", "compile", "threads", "sync_bn", "checkpoint_every",
+            "eval_batch_size", "eval_every", "target_accuracy")
+SETTINGS = "dlbasic_settings"
+
+
+def settings(base, space, folds: int, patience: int) -> dict[str, Any]:
+    """What a trial's score depends on, as JSON: workers of one study must agree on it."""
+    config = {k: v for k, v in base.to_dict().items() if k not in _MACHINE}
+    return json.loads(json.dumps({"config": config, "search": [list(d) for d in space], "folds": folds,
+                                  "patience": patience}, default=str))
+
+
+def _differences(theirs: dict[str, Any], mine: dict[str, Any]) -> list[str]:
+    if not isinstance(theirs, dict):
+        return []
+    out = [k for k in ("search", "folds", "patience") if theirs.get(k) != mine.get(k)]
+    a, b = (c if isinstance(c, dict) else {} for c in (theirs.get("config"), mine["config"]))
+    return [*(k for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)), *out]
+
+
+def made_by_dlbasic(study) -> bool:
+    """True for a study `dlbasic tune` made: it records its settings, or every trial names its worker."""
+    trials = study.trials
+    return SETTINGS in study.user_attrs or (bool(trials) and all("worker" in t.user_attrs for t in trials))
+
+
+def open_study(args: argparse.Namespace, storage, sampler, pruner, mine: dict[str, Any]):
+    """Create the study, or join it (same settings: another worker, or a continued search)."""
+    import optuna
+
+    name, where = args.study_name, args.storage
+    try:
+        old = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        old = None
+    if old is not None and args.overwrite:
+        if not made_by_dlbasic(old):
+            raise UserError(f"study {name!r} in {where} was not made by dlbasic tune; --overwrite only replaces "
+                            "studies dlbasic made", "choose another --study-name")
+        count = len(old.trials)
+        optuna.delete_study(study_name=name, storage=storage)
+        print(f"deleted study {name!r} in {where} ({count} trials) to start it again")
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                                sampler=sampler, pruner=pruner)
+    theirs = study.user_attrs.get(SETTINGS)
+    # a study whose trials all failed (a mistake in the options) measured nothing: it takes the new settings
+    measured = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]
+    if theirs != mine and not measured:
+        study.set_user_attr(SETTINGS, mine)
+        theirs = study.user_attrs.get(SETTINGS)
+    if theirs is None:
+        raise UserError(f"study {name!r} in {where} has {len(study.trials)} trials and no record of their settings",
+                        "pass --overwrite to start it again, or choose another --study-name")
+    if theirs != mine:
+        raise UserError(f"study {name!r} in {where} was run with other settings "
+                        f"({', '.join(_differences(theirs, mine)) or 'unreadable'})",
+                        "pass the same options to add trials to it, --overwrite to start it again, "
+                        "or choose another --study-name")
+    if study.trials:
+        print(f"continuing study {name!r} in {where} ({len(study.trials)} trials so far)")
+    return study
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,7 +266,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--study-name", default="dlbasic", help="workers with the same name and storage share a study")
     g.add_argument("--storage", default="runs/tune/journal.log",
                    help="journal file path (shared by processes on this machine) or an RDB URL "
-                        "(default runs/tune/journal.log)")
+                        "(default runs/tune/journal.log); trials are added to it, never removed")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start the study --study-name again, deleting its trials (give it to one worker only)")
     g.add_argument("--sampler-seed", type=int, default=None,
                    help="seed of the TPE sampler (default none, so that several workers draw different points)")
     g.add_argument("--startup-trials", type=int, default=5, help="random trials before TPE takes over (default 5)")
@@ -93,17 +282,26 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("dlbasic tune needs Optuna", "pip install 'dlbasic[tune]'") from None
     from dlbasic.config import from_dict
     from dlbasic.evaluation._fit import load_pool
-    from dlbasic.evaluation.crossval import cross_validate
+    from dlbasic.evaluation.crossval import cross_validate, kfold_splits
 
     check(args.trials >= 1, f"--trials must be at least 1, got {args.trials}")
+    check(args.folds >= 2, f"--folds must be at least 2, got {args.folds}")
+    check(args.patience >= 0, f"--patience must be 0 (off) or more, got {args.patience}")
+    check(args.startup_trials >= 0, f"--startup-trials must be 0 or more, got {args.startup_trials}")
+    check(bool(args.study_name.strip()), "--study-name is empty")
     space = args.search or [("lr", "log", [1e-4, 1e-1])]
     base = config_from_args(args)
+    check_space(space, base)
+    check_storage(args.storage)
     pool = load_pool(base)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=args.study_name, storage=open_storage(args.storage), direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=args.sampler_seed, n_startup_trials=args.startup_trials),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=0))
+    kfold_splits(pool.labels, args.folds, base.seed)  # too few images per class for k folds: refused here
+    # Optuna logs every failed trial with its traceback; a failure is reported once, by the CLI
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = open_storage(args.storage)
+    study = open_study(args, storage, optuna.samplers.TPESampler(seed=args.sampler_seed,
+                                                                 n_startup_trials=args.startup_trials),
+                       optuna.pruners.MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=0),
+                       settings(base, space, args.folds, args.patience))
 
     def objective(trial) -> float:
         overrides = suggest(trial, space)

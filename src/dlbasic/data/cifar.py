@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlbasic.data.sources import RawSource, sources
+from dlbasic.data.sources import RawSource, require_path, sources
 from dlbasic.errors import UserError, check
 
 
@@ -36,8 +36,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 @sources.register("cifar10")
 def cifar10(arg: str | None) -> RawSource:
     """`cifar10:DIR`: DIR holds the batches (or a `cifar-10-batches-py` folder that does)."""
-    check(arg is not None, "the cifar10 source needs a folder", "write cifar10:DIR")
-    root = Path(arg).expanduser()
+    root = Path(require_path("cifar10", arg, "folder", "data/cifar-10-batches-py")).expanduser()
     if (root / "cifar-10-batches-py").is_dir():
         root = root / "cifar-10-batches-py"
     check(root.is_dir(), f"no such folder: {root}")

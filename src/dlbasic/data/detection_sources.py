@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlbasic.data.sources import RawSource, sources
+from dlbasic.data.sources import RawSource, require_path, sources
 from dlbasic.errors import check
+
+EXAMPLES = {"voc": "data/VOC2007", "coco": "data/coco/annotations/instances_val2017.json", "yolo": "data/coco128"}
 
 
 def _detection_source(kind: str, wants_file: bool):
     def reader(arg: str | None) -> RawSource:
-        check(arg is not None, f"the {kind} source needs a path", f"write {kind}:{'FILE' if wants_file else 'DIR'}")
-        path = Path(arg).expanduser()
+        path = Path(require_path(kind, arg, "file" if wants_file else "folder", EXAMPLES[kind])).expanduser()
         check(path.is_file() if wants_file else path.is_dir(), f"no such {'file' if wants_file else 'folder'}: {path}")
         return RawSource({}, [])
 

@@ -1,18 +1,35 @@
-"""Image folders: one sub-folder per class of PNG/JPEG files (`DIR/train`, `DIR/test` when present)."""
+"""Image folders: one sub-folder per class of PNG/JPEG files (`DIR/train`, `DIR/test` when present).
+
+Files that cannot be read (empty, truncated, not an image, or over PIL's `Image.MAX_IMAGE_PIXELS`
+decompression-bomb limit) are skipped with a warning naming them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dlbasic.data.sources import RawSource, sources
+from dlbasic.data.sources import RawSource, require_path, sources
 from dlbasic.errors import UserError, check
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+# what opening or decoding a bad image file raises inside `open_image`
+UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+@contextlib.contextmanager
+def open_image(path: Path) -> Iterator[Image.Image]:
+    """`Image.open`, but an image over PIL's `MAX_IMAGE_PIXELS` raises (PIL only warns up to twice the limit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            yield im
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -22,10 +39,10 @@ def class_folders(root: Path) -> list[Path]:
 def read_image(path: Path, mode: str, size: int) -> np.ndarray | None:
     """Load, convert to `mode` ('L' or 'RGB') and resize to size x size; None (with a warning) if unreadable."""
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
+    except UNREADABLE as e:
         warnings.warn(f"skipping unreadable image {path}: {e}", stacklevel=2)
         return None
 
@@ -52,9 +69,9 @@ def _mode(root: Path) -> str:
     modes = set()
     for p in sample:
         try:
-            with Image.open(p) as im:
+            with open_image(p) as im:
                 modes.add(im.mode)
-        except (UnidentifiedImageError, OSError):
+        except UNREADABLE:
             pass
     return "L" if modes and modes <= {"L", "1", "I", "I;16"} else "RGB"
 
@@ -62,8 +79,7 @@ def _mode(root: Path) -> str:
 @sources.register("folder")
 def folder(arg: str | None, image_size: int = 32) -> RawSource:
     """`folder:DIR`: classes are DIR's sub-folders (or DIR/train's, with DIR/test as the test set)."""
-    check(arg is not None, "the folder source needs a folder", "write folder:DIR")
-    root = Path(arg).expanduser()
+    root = Path(require_path("folder", arg, "folder", "data/pets")).expanduser()
     check(root.is_dir(), f"no such folder: {root}")
     train_root = root / "train" if (root / "train").is_dir() else root
     classes = [p.name for p in class_folders(train_root)]
@@ -71,6 +87,9 @@ def folder(arg: str | None, image_size: int = 32) -> RawSource:
         raise UserError(f"{train_root} has no class sub-folders", "expected DIR/<class>/<image>.png")
     mode = _mode(train_root)
     pools = {"train": read_folder(train_root, classes, image_size, mode)}
+    found = [classes[i] for i in pools["train"][1].unique().tolist()]
+    check(len(found) >= 2, f"{train_root}: only the class {found[0]!r} has images, so there is nothing to classify",
+          "put each class's images in a sub-folder of its own, DIR/<class>/<image>.png, two classes at least")
     if train_root is not root and (root / "test").is_dir():
         pools["test"] = read_folder(root / "test", classes, image_size, mode)
     return RawSource(pools, classes)

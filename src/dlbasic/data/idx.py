@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlbasic.data.sources import RawSource, sources, to_tensor_images
+from dlbasic.data.sources import RawSource, require_path, sources, to_tensor_images
 from dlbasic.errors import UserError, check
 
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -68,8 +68,7 @@ def _pair(root: Path, prefixes: tuple[str, ...]) -> tuple[Tensor, Tensor]:
 @sources.register("idx")
 def idx(arg: str | None) -> RawSource:
     """`idx:DIR`: train and t10k/test IDX files in DIR."""
-    check(arg is not None, "the idx source needs a folder", "write idx:DIR, e.g. idx:data/mnist")
-    root = Path(arg).expanduser()
+    root = Path(require_path("idx", arg, "folder", "data/mnist")).expanduser()
     check(root.is_dir(), f"no such folder: {root}")
     train = _pair(root, ("train",))
     test = _pair(root, ("t10k", "test"))

@@ -40,6 +40,13 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, (arg if sep else None)
 
 
+def require_path(name: str, arg: str | None, what: str, example: str) -> str:
+    """The path after `name:`; a `UserError` with an example when there is none (`name`, `name:`, `name: `)."""
+    if arg is None or not arg.strip():
+        raise UserError(f"the {name} source needs a {what} after '{name}:'", f"e.g. {name}:{example}")
+    return arg
+
+
 def list_sources() -> list[str]:
     """Names of the registered sources (`scenes` and the detection formats included)."""
     _import_readers()

@@ -124,7 +124,13 @@ def load_split(spec: str, image_size: int = 0, train_limit: int = 0, test_limit:
 
 def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], cfg: DetectionConfig,
         log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, float]]:
-    """Minimize the sum of the model's losses; R-CNN then fits its SVMs and regressors. Returns the history."""
+    """Minimize the sum of the model's losses; R-CNN then fits its SVMs and regressors. Returns the history.
+
+    Raises `Diverged` when a step's loss, or a weight at an epoch end, is NaN or infinite.
+    """
+    import math
+
+    from dlbasic.errors import Diverged, number
     from dlbasic.optim import create_optimizer
     from dlbasic.training.schedules import create_scheduler
 
@@ -136,6 +142,8 @@ def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], 
                              warmup_steps=warmup)
     g = torch.Generator().manual_seed(cfg.seed)
     history = []
+    hint = "lower --lr or raise --warmup-steps"
+    step, value = 0, float("nan")
     for epoch in range(cfg.epochs):
         model.train()
         start, sums, steps = time.perf_counter(), {}, 0
@@ -147,9 +155,17 @@ def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], 
             opt.step()
             if sched is not None:
                 sched.step()
+            step, value = step + 1, float(loss.detach())
+            if not math.isfinite(value):
+                raise Diverged(epoch + 1, step, value, hint=hint)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             steps += 1
+        bad = next((k for k, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()),
+                   None)
+        if bad is not None:
+            raise Diverged(epoch + 1, step, value, reason=f"weight {bad!r} is not finite (last loss {number(value)})",
+                           hint=hint)
         row = {"epoch": epoch + 1, "loss": sum(sums.values()) / steps, **{k: v / steps for k, v in sums.items()},
                "seconds": time.perf_counter() - start}
         history.append(row)
@@ -204,40 +220,79 @@ def evaluate(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tenso
 
 def train_detector(cfg: DetectionConfig, split: Split | None = None, run_dir: str | Path | None = None,
                    proposals: SelectiveSearchProposals | None = None,
-                   log: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Build, train and evaluate one detector; with `run_dir`, write config, history and an atomic checkpoint."""
+                   log: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False
+                   ) -> dict[str, Any]:
+    """Build, train and evaluate one detector; with `run_dir`, write config, history and an atomic checkpoint.
+
+    The run folder follows `dlbasic.outputs`: checked before the data is read, created (or, with
+    `overwrite`, replaced) only once data and model are ready.
+    """
     import json
 
+    from dlbasic.outputs import check_dir, output_dir
     from dlbasic.training.checkpoint import atomic_save, atomic_write_text
 
     cfg.validate()
+    if run_dir is not None:
+        check_dir(run_dir, overwrite=overwrite)
     split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed)
     proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
     model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
+    if run_dir is None:
+        return _train_and_evaluate(model, split, cfg, log)
+    with output_dir(run_dir, command="detect train", overwrite=overwrite) as run_dir:
+        atomic_write_text(json.dumps({"config": asdict(cfg)}, indent=2) + "\n", run_dir / "config.json")
+        result = _train_and_evaluate(model, split, cfg, log)
+        meta = {"kind": "detection", "config": asdict(cfg), "classes": list(split.classes),
+                "in_channels": split.train_images.shape[1], "image_size": list(split.train_images.shape[-2:])}
+        atomic_save({"model": model.state_dict(), **meta}, run_dir / "checkpoint.pt")
+        shown = {k: v for k, v in result.items() if k != "detector"}
+        atomic_write_text(json.dumps(shown, indent=2, default=float), run_dir / "summary.json")
+    return result
+
+
+def _train_and_evaluate(model: nn.Module, split: Split, cfg: DetectionConfig,
+                        log: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     start = time.perf_counter()
     history = fit(model, split.train_images, split.train_targets, cfg, log)
     train_seconds = time.perf_counter() - start
     result = {"model": cfg.model, "train_seconds": train_seconds, **evaluate(model, split.test_images,
                                                                              split.test_targets),
               "train_images": len(split.train_images), "test_images": len(split.test_images), "history": history}
-    if run_dir is not None:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        meta = {"config": asdict(cfg), "classes": split.classes, "in_channels": split.train_images.shape[1],
-                "image_size": list(split.train_images.shape[-2:])}
-        atomic_save({"model": model.state_dict(), **meta}, run_dir / "checkpoint.pt")
-        atomic_write_text(json.dumps(result, indent=2, default=float), run_dir / "summary.json")
     result["detector"] = model
     return result
 
 
-def load_detector(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """A detector and its metadata from a `train_detector` checkpoint."""
+def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, dict[str, Any]]:
+    """A detector and its metadata from a `train_detector` checkpoint.
+
+    `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), missing or
+    inconsistent metadata, or weights that do not fit the detector.
+    """
+    from dataclasses import fields
+
+    from dlbasic.errors import UserError
     from dlbasic.training.checkpoint import load_checkpoint
+    from dlbasic.training.run import load_weights, require_kind
 
     ckpt = load_checkpoint(path)
-    cfg = DetectionConfig(**ckpt["config"])
-    model = build_detector(cfg.model, len(ckpt["classes"]), ckpt["in_channels"],
-                           SelectiveSearchProposals(cfg.proposals, cfg.max_proposals), cfg.seed)
-    model.load_state_dict(ckpt["model"])
+    require_kind(ckpt, path, "detection", action)
+    hint = "use a checkpoint.pt written by dlbasic detect train"
+    missing = [k for k in ("config", "classes", "in_channels", "image_size") if k not in ckpt]
+    check(not missing, f"{path} lacks {', '.join(missing)}", hint)
+    config, classes, size = ckpt["config"], ckpt["classes"], ckpt["image_size"]
+    ok = (isinstance(config, dict) and isinstance(classes, list) and bool(classes)
+          and all(isinstance(c, str) for c in classes) and isinstance(ckpt["in_channels"], int)
+          and ckpt["in_channels"] > 0 and isinstance(size, (list, tuple)) and len(size) == 2
+          and all(isinstance(v, int) and v > 0 for v in size))
+    check(ok, f"{path} has inconsistent metadata (config, classes, channels or image size)", hint)
+    unknown = sorted(set(config) - {f.name for f in fields(DetectionConfig)})
+    check(not unknown, f"{path} has unknown settings in its config: {', '.join(map(str, unknown))}", hint)
+    try:
+        cfg = DetectionConfig(**config).validate()
+        model = build_detector(cfg.model, len(classes), ckpt["in_channels"],
+                               SelectiveSearchProposals(cfg.proposals, cfg.max_proposals), cfg.seed)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{path}: cannot build its detector ({' '.join(str(e).split())[:200]})", hint) from None
+    load_weights(model, ckpt["model"], path, cfg.model)
     return model.eval(), ckpt

@@ -12,28 +12,32 @@ Specs:
         binary (exactly two values, e.g. 0/255; `invert=1` makes the dark value the foreground class 1). Mask value
         `ignore` (default 255) marks void pixels, skipped by the loss and the metrics.
 Splits without their own folder are held out at random (seeded) from the training pairs.
+Images without a mask are skipped with a warning naming them, and so are pairs whose image or mask
+cannot be read (including images over PIL's `Image.MAX_IMAGE_PIXELS` decompression-bomb limit).
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 from dlbasic.data import ImageDataset, channel_stats, load_scenes, parse_spec
-from dlbasic.data.folder import IMAGE_SUFFIXES
+from dlbasic.data.folder import IMAGE_SUFFIXES, UNREADABLE, open_image
+from dlbasic.data.sources import require_path
 from dlbasic.errors import UserError, check
 from dlbasic.segmentation.metrics import IGNORE_INDEX
 
 PAIR_NAMES = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask"), ("img", "mask"),
               ("imgs", "masks"), ("images", "annotations"), ("JPEGImages", "SegmentationClass")]
 SPLITS = ("train", "val", "test")
+EXAMPLE = "data/isbi,invert=1"
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,8 @@ class FolderOptions:
 
 def parse_folder_spec(arg: str | None) -> FolderOptions:
     """'DIR,images=image,masks=label,invert=1' -> FolderOptions."""
-    check(bool(arg), "segfolder needs a folder", "write segfolder:DIR")
-    root, *items = str(arg).split(",")
+    root, *items = require_path("segfolder", arg, "folder", EXAMPLE).split(",")
+    check(bool(root.strip()), f"segfolder:{arg} names no folder before its options", f"e.g. segfolder:{EXAMPLE}")
     values: dict[str, object] = {}
     types = {"images": str, "masks": str, "mode": str, "invert": lambda v: v not in ("0", "false", "no"),
              "threshold": int, "size": int, "classes": int, "ignore": int}
@@ -74,8 +78,12 @@ def _stems(folder: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
 
 
+def _listing(paths: list[Path], most: int = 3) -> str:
+    return ", ".join(p.name for p in paths[:most]) + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
 def find_pairs(opts: FolderOptions) -> dict[str, list[tuple[Path, Path]]]:
-    """(image, mask) paths per split, matched by file stem; images without a mask are skipped."""
+    """(image, mask) paths per split, matched by file stem; images without a mask are skipped with a warning."""
     found: dict[str, tuple[Path, Path]] = {}
     if opts.images or opts.masks:
         check(bool(opts.images and opts.masks), "give both images= and masks= sub-folders")
@@ -94,14 +102,20 @@ def find_pairs(opts: FolderOptions) -> dict[str, list[tuple[Path, Path]]]:
     for split, (img_dir, mask_dir) in found.items():
         check(img_dir.is_dir() and mask_dir.is_dir(), f"missing folder {img_dir} or {mask_dir}")
         images, masks = _stems(img_dir), _stems(mask_dir)
+        check(bool(images), f"no images in {img_dir}", "expected PNG/JPEG files: " + ", ".join(sorted(IMAGE_SUFFIXES)))
+        check(bool(masks), f"no masks in {mask_dir}", "expected one PNG per image, with the image's file name")
         common = sorted(set(images) & set(masks), key=lambda s: (len(s), s))
         check(bool(common), f"no image in {img_dir} has a mask of the same name in {mask_dir}")
+        unpaired = [images[s] for s in sorted(set(images) - set(masks))]
+        if unpaired:
+            warnings.warn(f"{img_dir}: {len(unpaired)} image(s) have no mask in {mask_dir}, skipped: "
+                          f"{_listing(unpaired)}", stacklevel=2)
         pairs[split] = [(images[s], masks[s]) for s in common]
     return pairs
 
 
 def _read_mask(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
+    with open_image(path) as im:
         if im.mode in ("P", "L", "I", "I;16", "1"):
             return np.asarray(im.convert("L") if im.mode == "1" else im).astype(np.int64)
         return np.asarray(im.convert("RGB")).astype(np.int64)  # (H, W, 3)
@@ -143,20 +157,35 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
     opts = parse_folder_spec(arg)
     size = opts.size or size
     pairs = find_pairs(opts)
-    order = [(split, i) for split in pairs for i in range(len(pairs[split]))]
-    with Image.open(pairs["train"][0][0]) as im:
-        mode = "L" if im.mode in ("L", "1", "I", "I;16") else "RGB"
-    raw_images, raw_masks = [], []
-    for split, i in order:
-        img_path, mask_path = pairs[split][i]
-        with Image.open(img_path) as im:
-            raw_images.append(np.array(im.convert(mode)))
-        raw_masks.append(_read_mask(mask_path))
-        check(raw_images[-1].shape[:2] == raw_masks[-1].shape[:2],
-              f"{img_path.name} and its mask differ in size", "masks must have their image's size")
+    mode = None  # the first readable training image's: "L" for grayscale, else "RGB"
+    order, raw_images, raw_masks = [], [], []
+    for split in sorted(pairs, key=SPLITS.index):
+        for img_path, mask_path in pairs[split]:
+            try:
+                with open_image(img_path) as im:
+                    mode = mode or ("L" if im.mode in ("L", "1", "I", "I;16") else "RGB")
+                    image = np.array(im.convert(mode))
+            except UNREADABLE as e:
+                warnings.warn(f"skipping unreadable image {img_path}: {e}", stacklevel=2)
+                continue
+            try:
+                mask = _read_mask(mask_path)
+            except UNREADABLE as e:
+                warnings.warn(f"skipping {img_path.name}: unreadable mask {mask_path}: {e}", stacklevel=2)
+                continue
+            if image.shape[:2] != mask.shape[:2]:
+                raise UserError(f"{mask_path}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                                f"{img_path.name} is {image.shape[1]}x{image.shape[0]}",
+                                "a mask must have its image's size")
+            order.append(split)
+            raw_images.append(image)
+            raw_masks.append(mask)
+    check("train" in order, f"no readable image/mask pairs in {opts.root}")
+    check(len({m.ndim for m in raw_masks}) == 1, f"the masks in {opts.root} mix colour and single-channel images",
+          "save them all as grayscale/palette PNGs of class ids, or all as RGB colours")
     masks, num_classes = encode_masks(raw_masks, opts)
     pools: dict[str, tuple[list, list]] = {}
-    for (split, _), image, mask in zip(order, raw_images, masks):
+    for split, image, mask in zip(order, raw_images, masks):
         pools.setdefault(split, ([], []))
         pools[split][0].append(image)
         pools[split][1].append(mask)
@@ -204,7 +233,7 @@ def load_segmentation(spec: str, split: str = "train", seed: int = 0, *, val_fra
             parts = {s: _resize(x, y, image_size) for s, (x, y) in parts.items()}
         info = {"test": "scenes of held-out digits"}
     elif name == "segfolder":
-        pools, classes, ignore = read_segfolder(str(arg), image_size)
+        pools, classes, ignore = read_segfolder(require_path("segfolder", arg, "folder", EXAMPLE), image_size)
         x, y = pools["train"]
         parts, info = {}, {"test": "DIR/test"}
         if "test" in pools:

@@ -12,10 +12,10 @@ from typing import Any
 
 import torch
 
-from dlbasic.config import TrainConfig, save_config
+from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
-from dlbasic.errors import check
+from dlbasic.errors import Diverged, check
 from dlbasic.models import create_model
 from dlbasic.segmentation import fcn as _fcn  # noqa: F401  (registers the FCN models)
 from dlbasic.segmentation.data import load_segmentation
@@ -24,7 +24,15 @@ from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
-from dlbasic.training.run import MetricsWriter, RunData, build_optimizer, model_options, prepare_run_dir
+from dlbasic.training.run import (
+    MetricsWriter,
+    RunData,
+    build_optimizer,
+    check_run_dir,
+    model_options,
+    open_run_dir,
+    resume_state,
+)
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.trainer import Trainer, resolve_device
 
@@ -77,8 +85,7 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
     """Train as `cfg` says; returns the summary (test pixel accuracy, mIoU, per-class IoU, history, model)."""
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:
-        prepare_run_dir(run_path, overwrite, resume)
-        save_config(cfg, run_path / "config.yaml")
+        check_run_dir(run_path, overwrite, resume)
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -97,13 +104,19 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
                       batch_size=batch_size, seed=cfg.seed, device=device, precision=cfg.precision,
                       channels_last=cfg.channels_last, compile=cfg.compile, grad_clip=cfg.grad_clip,
                       callbacks=list(callbacks or []), run_dir=run_path, checkpoint_every=cfg.checkpoint_every,
-                      eval_batch_size=min(cfg.eval_batch_size, 64), meta=model_meta(cfg, data.train),
-                      progress=progress)
-    if run_path is not None:
+                      eval_batch_size=min(cfg.eval_batch_size, 64),
+                      meta={**model_meta(cfg, data.train), "kind": "segmentation"}, progress=progress)
+    if run_path is not None:  # the run is ready to start: only now is an old folder replaced
+        open_run_dir(run_path, cfg, command="segment train", overwrite=overwrite, resume=resume)
         trainer.callbacks.append(MetricsWriter(run_path))
     if resume:
-        trainer.load_state_dict(load_checkpoint(run_path / "checkpoint.pt"))
-    history = trainer.fit()
+        resume_state(trainer, run_path, cfg)
+    try:
+        history = trainer.fit()
+    except Diverged as e:
+        if run_path is not None:
+            atomic_write_text(json.dumps(e.summary(), indent=2) + "\n", run_path / "summary.json")
+        raise
     return finish(trainer, data, history, run_path)
 
 
@@ -142,14 +155,19 @@ def evaluate_model(model: torch.nn.Module, data: ImageDataset, stats: ImageDatas
     return {**scores(cm, data.classes), "confusion": cm, "pred": pred}
 
 
-def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the segmentation model of a `best.pt`/`checkpoint.pt` and load its weights (eval mode)."""
+def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the segmentation model of a `best.pt`/`checkpoint.pt` and load its weights (eval mode).
+
+    `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), incomplete
+    metadata, or weights that do not fit the model.
+    """
+    from dlbasic.training.run import build_from_meta, check_meta, load_weights, require_kind
+
     ckpt = load_checkpoint(path)
-    meta = ckpt.get("meta") or {}
-    check("model" in meta, f"{path} does not say which model it holds", "use a best.pt written by dlbasic")
-    model = create_model(meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
-                         input_size=meta["input_size"], **meta.get("model_options", {}))
-    model.load_state_dict(ckpt["model"])
+    require_kind(ckpt, path, "segmentation", action)
+    meta = check_meta(ckpt.get("meta"), path, "dlbasic segment train")
+    model = build_from_meta(meta, path)
+    load_weights(model, ckpt["model"], path, meta["model"])
     return model.eval(), meta
 
 

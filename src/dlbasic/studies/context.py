@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,43 @@ from typing import Any
 import torch
 
 from dlbasic.config import TrainConfig
+
+
+def warn(message: str) -> None:
+    """A one-line warning of the lab on stderr (the lab goes on)."""
+    print(f"dlbasic lab: warning: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
+def problem(e: BaseException) -> str:
+    """The first line of an exception, short, for a one-line warning."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"{type(e).__name__}: {first[:120]}" if first else type(e).__name__
+
+
+_DROP = object()
+
+
+def plain(obj: Any) -> Any:
+    """`obj` as tensors and plain values only (what `torch.load(weights_only=True)` reads); anything else is dropped."""
+    out = _plain(obj)
+    return None if out is _DROP else out
+
+
+def _plain(obj: Any) -> Any:
+    if obj is None or isinstance(obj, bool | int | float | str | torch.Tensor):
+        return obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    if isinstance(obj, dict):
+        pairs = ((str(k), _plain(v)) for k, v in obj.items())
+        return {k: v for k, v in pairs if v is not _DROP}
+    if isinstance(obj, list | tuple):
+        return [v for v in map(_plain, obj) if v is not _DROP]
+    if getattr(obj, "shape", None) == () and hasattr(obj, "item"):  # numpy scalars
+        return _plain(obj.item())
+    return _DROP
 
 
 @dataclass(frozen=True)
@@ -80,17 +119,21 @@ class LabContext:
         Runs without callbacks are cached in the lab folder by their config, so studies that
         need the same model share it and a resumed lab does not train it again.
         """
+        from dlbasic.training.checkpoint import atomic_save
         from dlbasic.training.run import train
 
         key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
         cache = self.root / "cache" / f"{key}.pt" if self.root is not None and not callbacks else None
-        if cache is not None and cache.is_file():
-            return torch.load(cache, map_location="cpu", weights_only=False)["summary"]
+        if cache is not None and cache.exists():
+            summary = load_cached(cache)
+            if summary is not None:
+                return summary
         summary = train(cfg, None, callbacks=callbacks, progress=False)
-        summary["state_dict"] = summary.pop("model").state_dict()
+        state = {k: v.detach().cpu() for k, v in summary.pop("model").state_dict().items()}
+        summary = plain(summary)
+        summary["state_dict"] = state
         if cache is not None:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"summary": summary, "config": cfg.to_dict()}, cache)
+            atomic_save({"summary": summary, "config": plain(cfg.to_dict())}, cache)
         return summary
 
     def model(self, cfg: TrainConfig, summary: dict[str, Any]) -> torch.nn.Module:
@@ -100,3 +143,20 @@ class LabContext:
         model = build_model(cfg, load_data(cfg).train)
         model.load_state_dict(summary["state_dict"])
         return model.eval()
+
+
+def load_cached(path: Path) -> dict[str, Any] | None:
+    """The summary of a cached training run, or None (with a warning) for a file that is corrupt or unsafe.
+
+    Only tensors and plain values are read (`weights_only=True`): a file that would run code is refused.
+    """
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises many types on corrupt or unsafe files
+        warn(f"cannot read cached run {path} ({problem(e)}); training it again")
+        return None
+    summary = saved.get("summary") if isinstance(saved, dict) else None
+    if not isinstance(summary, dict) or not isinstance(summary.get("state_dict"), dict):
+        warn(f"cannot read cached run {path} (not a cached training run); training it again")
+        return None
+    return summary

@@ -16,9 +16,11 @@ from typing import Any
 import torch
 
 from dlbasic import __version__
-from dlbasic.errors import UserError, did_you_mean
-from dlbasic.studies.context import LabContext, Profile
+from dlbasic.errors import UserError, check, did_you_mean
+from dlbasic.studies.base import VERDICTS
+from dlbasic.studies.context import LabContext, Profile, problem, warn
 from dlbasic.studies.registry import list_studies, run_study
+from dlbasic.training.checkpoint import atomic_write_text
 
 # Every claim id of the notebook's claims table, in the notebook's order.
 CLAIM_IDS = (
@@ -37,6 +39,7 @@ def select(only: str | None) -> list[str]:
     if not only:
         return ordered
     wanted = [s.strip() for s in only.split(",") if s.strip()]
+    check(bool(wanted), f"--only {only!r} names no study", "give comma-separated study ids, see `dlbasic lab --list`")
     for s in wanted:
         if s not in available:
             raise UserError(f"unknown study {s!r}", did_you_mean(s, available))
@@ -67,10 +70,43 @@ def _save_result(result: dict[str, Any], root: Path) -> dict[str, Any]:
         figures.append({"caption": caption, "path": str(path.relative_to(root))})
     result["figures"] = figures
     result = finite(result)
-    out = root / "results" / f"{result['id']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=float, allow_nan=False))
+    text = json.dumps(result, indent=2, default=float, allow_nan=False)
+    atomic_write_text(text, root / "results" / f"{result['id']}.json")
     return result
+
+
+def load_result(path: Path, study_id: str, root: Path) -> dict[str, Any] | None:
+    """A study's saved result, or None (with a warning naming the file) for one that is unreadable or not valid."""
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        _check_result(result, study_id, root)
+    except (OSError, ValueError) as e:
+        warn(f"cannot read saved result {path} ({problem(e)}); running {study_id} again")
+        return None
+    return result
+
+
+def _check_result(result: Any, study_id: str, root: Path) -> None:
+    """Raise ValueError unless `result` is a finished study's result as `_save_result` writes it."""
+    if not isinstance(result, dict) or result.get("id") != study_id:
+        raise ValueError(f"not the result of {study_id}")
+    if result.get("verdict") not in VERDICTS:
+        raise ValueError(f"verdict {result.get('verdict')!r}")
+    if not isinstance(result.get("key_number", ""), str) or not isinstance(result.get("numbers", {}), dict):
+        raise ValueError("malformed key_number or numbers")
+    seconds = result.get("seconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(f"seconds {seconds!r}")
+    figures = result.get("figures", [])
+    if not isinstance(figures, list):
+        raise ValueError("malformed figures")
+    folder = (root / "figures").resolve()
+    for fig in figures:
+        if not (isinstance(fig, dict) and isinstance(fig.get("caption"), str) and isinstance(fig.get("path"), str)):
+            raise ValueError("malformed figure")
+        path = (root / fig["path"]).resolve()
+        if path.parent != folder or not path.is_file():
+            raise ValueError(f"figure {fig['path']} is missing")
 
 
 def environment() -> dict[str, Any]:
@@ -89,7 +125,11 @@ def environment() -> dict[str, Any]:
 
 def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool = False,
             echo=print) -> list[dict[str, Any]]:
-    """Run the selected studies into `root` and write report.html and report.json there."""
+    """Run the selected studies into `root` and write report.html and report.json there.
+
+    With `resume`, a study whose result is saved in `root/results` is kept; an unreadable saved result
+    is reported (a warning naming the file) and the study runs again.
+    """
     from dlbasic.report.html import write_report
 
     ids = select(only)
@@ -98,9 +138,10 @@ def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool 
     results, start = [], time.perf_counter()
     for i, sid in enumerate(ids, 1):
         saved = root / "results" / f"{sid}.json"
-        if resume and saved.is_file():
-            results.append(json.loads(saved.read_text()))
-            echo(f"[{i}/{len(ids)}] {sid}: done before ({results[-1]['verdict']})")
+        kept = load_result(saved, sid, root) if resume and saved.exists() else None
+        if kept is not None:
+            results.append(kept)
+            echo(f"[{i}/{len(ids)}] {sid}: done before ({kept['verdict']})")
             continue
         echo(f"[{i}/{len(ids)}] {sid}: running ... ({time.perf_counter() - start:.0f} s so far; "
              f"left: {', '.join(ids[i:]) or 'none'})")
@@ -118,6 +159,6 @@ def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool 
     report = {"profile": profile.__dict__, "environment": environment(), "results": results,
               "missing_claims": missing, "seconds": time.perf_counter() - start,
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (root / "report.json").write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False))
+    atomic_write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False), root / "report.json")
     write_report(report, root, root / "report.html")
     return results

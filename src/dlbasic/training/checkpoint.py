@@ -1,12 +1,19 @@
-"""Atomic checkpoints: written to a temporary file in the same folder, then renamed over the old one.
+"""Checkpoints as data: written atomically, read without running code.
 
-A reader therefore sees either the previous complete checkpoint or the new complete one, even
-if the process is killed while writing.
+A checkpoint is written to a temporary file in the same folder, then renamed over the old one, so a
+reader sees either the previous complete checkpoint or the new complete one, even if the process is
+killed while writing. A failed write (full disk, read-only folder, file-size limit) leaves the old
+file as it was and is reported in one line.
+
+Checkpoints hold tensors and plain Python types only and are read with
+`torch.load(weights_only=True)`: a crafted pickle that would call a function is refused, never run.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,36 +23,64 @@ import torch
 from dlbasic.errors import UserError, check
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """`torch.save(obj, path)` so that `path` is never left half-written."""
+def _write_failed(path: Path, error: OSError) -> UserError:
+    kept = "the previous file is kept" if path.exists() else "nothing was written"
+    return UserError(f"could not write {path}: {error.strerror or error} ({kept})",
+                     "free some space, check the folder's permissions and limits, or choose another folder")
+
+
+def atomic_write_bytes(data: bytes | memoryview, path: str | Path) -> None:
+    """Write `data` to `path` through a temporary file and a rename; `UserError` if the write fails."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as e:
+        raise _write_failed(path, e) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """`torch.save(obj, path)` so that `path` is never left half-written.
+
+    The object is serialized in memory first, so a full disk or a file-size limit surfaces as an
+    `OSError` of the write (torch's own writer reports it as an opaque internal error).
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(buffer.getbuffer(), path)
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:
+    atomic_write_bytes(text.encode(), path)
+
+
+def read_tensors(path: str | Path, what: str = "checkpoint") -> Any:
+    """`torch.load(path, weights_only=True)` on the CPU; `UserError` for a missing, corrupt or unsafe file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    check(path.is_file(), f"no such {what}: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises many types on corrupt files
+        code = re.search(r"unsupported global:? (?:GLOBAL )?(\S+)", str(e), re.IGNORECASE)
+        if code:
+            raise UserError(f"refused to load {path}: it would run code ({code.group(1)})",
+                            "dlbasic loads tensors and plain values only; use files from sources you trust") from None
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        reason = "" if first.startswith("Weights only load failed") else f": {first.split('. ')[0][:100]}"
+        raise UserError(f"{path} is not a readable {what} (corrupt, truncated or not a torch file{reason})") from None
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by the Trainer; `UserError` for a missing or unreadable file."""
-    path = Path(path)
-    check(path.is_file(), f"no such checkpoint: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # torch.load raises many types on corrupt files
-        raise UserError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from None
+    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file."""
+    ckpt = read_tensors(path)
     check(isinstance(ckpt, dict) and "model" in ckpt, f"{path} is not a dlbasic checkpoint")
     return ckpt

@@ -8,7 +8,6 @@ A run folder holds `config.yaml`, `metrics.jsonl` (one line per epoch), `checkpo
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +15,13 @@ from typing import Any
 
 import torch
 
-from dlbasic.config import TrainConfig, save_config
+from dlbasic.config import TrainConfig, dump_config
 from dlbasic.data import ImageDataset, load, stratified_subset
 from dlbasic.data.transforms import Augment
-from dlbasic.errors import UserError, check
+from dlbasic.errors import Diverged, UserError, check
 from dlbasic.models import create_model
 from dlbasic.optim import create_optimizer
+from dlbasic.outputs import check_dir, open_dir
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
 from dlbasic.training.callbacks import Callback
@@ -93,33 +93,168 @@ def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
 
 def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
     """What `eval` and `predict` need to rebuild the model and prepare images."""
-    return {"model": cfg.model, "model_options": model_options(cfg), "num_classes": data.num_classes,
-            "in_channels": data.in_channels, "input_size": data.image_size, "classes": list(data.classes),
-            "mean": data.mean.tolist(), "std": data.std.tolist(), "data": cfg.data, "config": cfg.to_dict()}
+    return {"kind": "classification", "model": cfg.model, "model_options": model_options(cfg),
+            "num_classes": data.num_classes, "in_channels": data.in_channels, "input_size": data.image_size,
+            "classes": list(data.classes), "mean": data.mean.tolist(), "std": data.std.tolist(), "data": cfg.data,
+            "config": cfg.to_dict()}
 
 
-def model_from_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the model of a `best.pt` or `checkpoint.pt` and load its weights."""
+# the command that takes each kind of checkpoint, by action ("eval" or "predict")
+KIND_COMMANDS = {"classification": "dlbasic {}", "segmentation": "dlbasic segment {}",
+                 "detection": "dlbasic detect {}"}
+_META_KEYS = ("model", "num_classes", "in_channels", "input_size", "classes", "mean", "std")
+
+
+def checkpoint_kind(ckpt: dict[str, Any]) -> str:
+    """'classification', 'segmentation' or 'detection' ('unknown' when nothing tells).
+
+    Checkpoints written before `kind` existed are recognized by their layout: detection ones hold a
+    top-level `config` and no `meta`; segmentation ones name an FCN model (or `task: segmentation`).
+    """
+    meta = ckpt.get("meta")
+    kind = ckpt.get("kind") or (meta.get("kind") if isinstance(meta, dict) else None)
+    if kind:
+        return str(kind)
+    if not isinstance(meta, dict):
+        return "detection" if isinstance(ckpt.get("config"), dict) else "unknown"
+    from dlbasic.segmentation.fcn import SEGMENTATION_MODELS
+
+    if meta.get("task") == "segmentation" or meta.get("model") in SEGMENTATION_MODELS:
+        return "segmentation"
+    return "classification"
+
+
+def require_kind(ckpt: dict[str, Any], path: str | Path, kind: str, action: str = "eval") -> None:
+    """Refuse, in one line naming the right command, a checkpoint of another kind than `kind`."""
+    found = checkpoint_kind(ckpt)
+    if found == kind:
+        return
+    if found in KIND_COMMANDS:
+        raise UserError(f"{path} is a {found} checkpoint", f"use '{KIND_COMMANDS[found].format(action)}'")
+    if found == "unknown":
+        raise UserError(f"{path} does not say what it holds (no metadata)",
+                        f"use a checkpoint written by '{KIND_COMMANDS[kind].format('train')}'")
+    raise UserError(f"{path} is a checkpoint of kind {found!r}, not {kind}")
+
+
+def check_meta(meta: Any, path: str | Path, writer: str) -> dict[str, Any]:
+    """The metadata of a classification or segmentation checkpoint, refused in one line if incomplete."""
+    check(isinstance(meta, dict), f"{path} has no metadata", f"use a best.pt written by {writer}")
+    missing = [k for k in _META_KEYS if k not in meta]
+    check(not missing, f"{path} lacks {', '.join(missing)} in its metadata", f"use a best.pt written by {writer}")
+    count = lambda k: isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] > 0  # noqa: E731
+    stats = lambda k: isinstance(meta[k], list) and len(meta[k]) == meta["in_channels"] and all(  # noqa: E731
+        isinstance(v, (int, float)) for v in meta[k])
+    ok = (isinstance(meta["model"], str) and all(count(k) for k in ("num_classes", "in_channels", "input_size"))
+          and isinstance(meta["classes"], list) and all(isinstance(c, str) for c in meta["classes"])
+          and len(meta["classes"]) == meta["num_classes"] and stats("mean") and stats("std")
+          and isinstance(meta.get("model_options", {}), dict))
+    check(ok, f"{path} has inconsistent metadata (model, classes, channels or statistics)",
+          f"use a best.pt written by {writer}")
+    return meta
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())[:300]
+
+
+def build_from_meta(meta: dict[str, Any], path: str | Path) -> torch.nn.Module:
+    """The model a checkpoint's metadata names (weights not loaded)."""
+    try:
+        return create_model(meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
+                            input_size=meta["input_size"], **meta.get("model_options", {}))
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{path}: cannot build model {meta['model']!r} from its metadata ({_one_line(e)})") from None
+
+
+def load_weights(model: torch.nn.Module, state: Any, path: str | Path, name: str) -> None:
+    """`model.load_state_dict(state)`, refused in one line when the weights do not fit the model."""
+    check(isinstance(state, dict), f"{path} holds no weights")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    other = [k for k in own if k in state and torch.is_tensor(state[k]) and state[k].shape != own[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if other:
+        k = other[0]
+        problems.append(f"{len(other)} of another shape (e.g. {k}: {list(state[k].shape)} in the file, "
+                        f"{list(own[k].shape)} in the model)")
+    hint = "the file was not written for this model, or was changed"
+    check(not problems, f"the weights in {path} do not fit model {name!r}: {', '.join(problems)}", hint)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise UserError(f"cannot load the weights in {path} into model {name!r} ({_one_line(e)})", hint) from None
+
+
+def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild the classifier of a `best.pt` or `checkpoint.pt` and load its weights.
+
+    `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), incomplete
+    metadata, or weights that do not fit the model.
+    """
     ckpt = load_checkpoint(path)
-    meta = ckpt.get("meta") or {}
-    check("model" in meta, f"{path} does not say which model it holds", "use a best.pt written by dlbasic train")
-    model = create_model(meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
-                         input_size=meta["input_size"], **meta.get("model_options", {}))
-    model.load_state_dict(ckpt["model"])
+    require_kind(ckpt, path, "classification", action)
+    meta = check_meta(ckpt.get("meta"), path, "dlbasic train")
+    model = build_from_meta(meta, path)
+    load_weights(model, ckpt["model"], path, meta["model"])
     return model.eval(), meta
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse, before any work, a run folder this run could not use or must not replace."""
+    check_dir(run_dir, overwrite=overwrite, resume=resume)
     if resume:
         check((run_dir / "checkpoint.pt").is_file(), f"nothing to resume in {run_dir} (no checkpoint.pt)",
               "start the run without --resume")
-        return
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise UserError(f"run folder {run_dir} already exists",
-                            "pass --overwrite to replace it, --resume to continue it, or choose --run-dir")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def open_run_dir(run_dir: Path, cfg: TrainConfig, *, command: str, overwrite: bool, resume: bool) -> None:
+    """Create (or replace) the run folder and write config.yaml; call once data and model are ready."""
+    open_dir(run_dir, command=command, overwrite=overwrite, resume=resume)
+    if not resume:
+        atomic_write_text(dump_config(cfg), run_dir / "config.yaml")
+
+
+# what a resumed run may change (`--allow-changes`): nothing here alters what has been computed so far
+RESUMABLE_CHANGES = ("epochs", "lr", "threads", "device", "checkpoint_every", "eval_batch_size", "target_accuracy",
+                     "eval_every")
+
+
+def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
+    """Load `run_dir/checkpoint.pt` into `trainer`, refusing one from another model or config.
+
+    A learning rate changed with `--allow-changes lr` rescales every group's rate (and a schedule's
+    base rates) by new / old, so the schedule keeps its shape.
+    """
+    path = run_dir / "checkpoint.pt"
+    ckpt = load_checkpoint(path)
+    saved = (ckpt.get("meta") or {}).get("config")
+    if isinstance(saved, dict):
+        mine = cfg.to_dict()
+        differ = sorted(k for k in mine if k in saved and k not in RESUMABLE_CHANGES and saved[k] != mine[k])
+        check(not differ, f"{path} was written by a run with other settings ({', '.join(differ)})",
+              "resume with the config.yaml that wrote it, or start a new run")
+    try:
+        trainer.load_state_dict(ckpt)
+    except (RuntimeError, KeyError, ValueError, IndexError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"{path} does not fit this run's model or optimizer ({first[:120]})",
+                        "resume with the config.yaml that wrote it, or start a new run") from None
+    groups = ckpt["optimizer"].get("param_groups", [])
+    old = groups[0].get("initial_lr", groups[0].get("lr")) if groups else None
+    if cfg.lr is not None and old and cfg.lr != old:
+        ratio = cfg.lr / old
+        for group in trainer.optimizer.param_groups:
+            group["lr"] *= ratio
+            if "initial_lr" in group:
+                group["initial_lr"] *= ratio
+        if trainer.scheduler is not None and hasattr(trainer.scheduler, "base_lrs"):
+            trainer.scheduler.base_lrs = [b * ratio for b in trainer.scheduler.base_lrs]
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
@@ -140,11 +275,8 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
         device = distributed.local_device(device)
     main = distributed.is_main()
     run_path = Path(run_dir) if run_dir is not None else None
-    if run_path is not None:
-        if main:
-            prepare_run_dir(run_path, overwrite, resume)
-            save_config(cfg, run_path / "config.yaml")
-        distributed.barrier()
+    if run_path is not None:  # every process checks, so none waits for a main process that refused
+        check_run_dir(run_path, overwrite, resume)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     data = load_data(cfg)
@@ -168,14 +300,23 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
                       grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
                       checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
                       meta=model_meta(cfg, data.train), progress=progress)
+    if run_path is not None:  # the run is ready to start: only now is an old folder replaced
+        if main:
+            open_run_dir(run_path, cfg, command="train", overwrite=overwrite, resume=resume)
+        distributed.barrier()
     target = TargetAccuracy(cfg.target_accuracy, cfg.eval_every) if cfg.target_accuracy else None
     if target is not None:
         trainer.callbacks.append(target)
     if run_path is not None and main:
         trainer.callbacks.append(MetricsWriter(run_path))
     if resume:
-        trainer.load_state_dict(load_checkpoint(run_path / "checkpoint.pt"))
-    history = trainer.fit()
+        resume_state(trainer, run_path, cfg)
+    try:
+        history = trainer.fit()
+    except Diverged as e:
+        if run_path is not None and main:
+            atomic_write_text(json.dumps(e.summary(), indent=2) + "\n", run_path / "summary.json")
+        raise
     extra = {} if target is None else {"target_accuracy": target.target, "target_reached": target.seconds is not None,
                                        "time_to_target": target.seconds, "steps_to_target": target.step}
     return finish(trainer, data, history, run_path, extra)
@@ -188,7 +329,7 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run
     last = history[-1] if history else {}
     seconds = sum(h["train_seconds"] for h in history)
     summary = {
-        "test_accuracy": test["accuracy"], "test_loss": test["loss"],
+        "status": "finished", "test_accuracy": test["accuracy"], "test_loss": test["loss"],
         "val_accuracy": last.get("val_accuracy"), "val_loss": last.get("val_loss"),
         "train_accuracy": last.get("train_accuracy"), "train_loss": last.get("train_loss"),
         "best_val_accuracy": trainer.best, "epochs": len(history), "steps": trainer.global_step,
@@ -213,13 +354,15 @@ class MetricsWriter(Callback):
     """Rewrites `metrics.jsonl` from the full history after every epoch (so resume never duplicates lines)."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
-        self.tensorboard = _tensorboard(run_dir)
+        self.run_dir, self.path = run_dir, run_dir / "metrics.jsonl"
+        self.tensorboard: Any = None  # opened at the first epoch's end: nothing is written before then
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         rows = [*trainer.history, logs]
         atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), self.path)
-        if self.tensorboard is not None:
+        if self.tensorboard is None:
+            self.tensorboard = _tensorboard(self.run_dir) or False
+        if self.tensorboard:
             for k, v in logs.items():
                 self.tensorboard.add_scalar(k, v, epoch + 1)
             self.tensorboard.flush()

@@ -4,12 +4,15 @@ One epoch: a permutation drawn from (seed, epoch) -> batches -> batch transforms
 Mixup/CutMix) -> normalization -> forward/loss -> backward -> optimizer and scheduler step.
 Everything random comes from seeded generators whose states are checkpointed, so a run
 interrupted at any step and resumed ends bit-identical to an uninterrupted one (on CPU).
+A non-finite loss stops the run with `Diverged`; weights are checked before anything is written,
+so checkpoint.pt and best.pt only ever hold finite weights.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import re
 import signal
 import threading
@@ -22,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from dlbasic.data.dataset import ImageDataset
-from dlbasic.errors import UserError
+from dlbasic.errors import Diverged, UserError, number
 from dlbasic.training import distributed
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_save
@@ -116,6 +119,9 @@ class Trainer:
         run_dir: where `checkpoint.pt` and `best.pt` go; None keeps everything in memory.
         checkpoint_every: also checkpoint every N steps within an epoch (0: only at epoch ends).
         meta: saved in every checkpoint (model name and options, classes, config) for eval/predict.
+        stop_on_divergence: raise `Diverged` at the first non-finite loss (False trains on, for studies that
+            measure stability; a callback may set `trainer.stop_on_divergence` in `on_fit_start`). Non-finite
+            weights are never written either way.
     """
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data: ImageDataset,
@@ -125,7 +131,7 @@ class Trainer:
                  grad_clip: float | None = None, transforms: Sequence[BatchTransform] = (),
                  loss_terms: Sequence[Callable[[nn.Module], Tensor]] = (), callbacks: Sequence[Callback] = (),
                  run_dir: str | Path | None = None, checkpoint_every: int = 0, eval_batch_size: int = 1000,
-                 meta: dict[str, Any] | None = None, progress: bool | None = None):
+                 meta: dict[str, Any] | None = None, progress: bool | None = None, stop_on_divergence: bool = True):
         self.device = torch.device(device)
         self.model = model.to(self.device)
         precision = resolve_precision(precision, self.device)
@@ -170,11 +176,18 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(seed + 1_000_003 * self.rank)  # batch transforms draw from it
         self.stop_training = False
         self._interrupted = False
+        self.stop_on_divergence = stop_on_divergence
+        self._last_loss = float("nan")
+        self._weights_checked_at = -1  # the global step whose weights were last found finite
 
     # ---- the loop -------------------------------------------------------------------------------
 
     def fit(self) -> list[dict[str, float]]:
-        """Train until `epochs` are done or a callback stops; returns one log dict per epoch."""
+        """Train until `epochs` are done or a callback stops; returns one log dict per epoch.
+
+        Raises `Diverged` when a training loss (or, at an epoch end or checkpoint, a weight) is NaN or
+        infinite; checkpoint.pt and best.pt then still hold the last finite state written.
+        """
         with self._sigint_saves():
             for cb in self.callbacks:
                 cb.on_fit_start(self)
@@ -186,6 +199,8 @@ class Trainer:
                     cb.on_epoch_end(self, self.epoch, logs)
                 self.history.append(logs)
                 self.epoch, self.batch_in_epoch, self.sums = self.epoch + 1, 0, {}
+                if self.stop_on_divergence:
+                    self.check_weights()
                 self._save_best(logs)
                 self.save_checkpoint()
             for cb in self.callbacks:
@@ -206,6 +221,12 @@ class Trainer:
             if self.world_size > 1:  # this process's slice of the global batch
                 idx = idx.tensor_split(self.world_size)[self.rank]
             loss, metrics = self.train_step(self.x_train[idx], self.y_train[idx])
+            seen = distributed.all_sum({"loss": loss})["loss"] if self.world_size > 1 and self.stop_on_divergence \
+                else loss
+            if not math.isfinite(seen) and self.stop_on_divergence:  # every process stops at the same step
+                bar.close()
+                raise self._diverged(self.epoch + 1, self.global_step + 1, seen)
+            self._last_loss = loss
             n = idx.numel()
             sums["loss"] += loss * n
             sums["count"] += n
@@ -341,26 +362,55 @@ class Trainer:
             self.generator.set_state(own["generator"])
             self.sums = dict(own["sums"])
         self.history, self.best = list(state["history"]), state["best"]
+        self._weights_checked_at = -1
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
             cb.load_state_dict(cb_state)
 
     def save_checkpoint(self) -> None:
-        """Write checkpoint.pt (the main process writes; every process takes part in gathering the state)."""
+        """Write checkpoint.pt (the main process writes; every process takes part in gathering the state).
+
+        Raises `Diverged` instead when a weight is not finite, leaving the previous checkpoint.pt as it is.
+        """
         if self.run_dir is not None:
+            self.check_weights()
             state = self.state_dict()
             if self.rank == 0:
                 atomic_save(state, self.run_dir / "checkpoint.pt")
 
     def _save_best(self, logs: dict[str, float]) -> None:
         value = logs.get(self.task.monitor)
-        if value is None:
+        if value is None or not math.isfinite(value):
             return
         better = self.best is None or (value > self.best if self.task.mode == "max" else value < self.best)
         if better:
+            if self.run_dir is not None:
+                self.check_weights()
             self.best = value
             if self.run_dir is not None and self.rank == 0:
                 atomic_save({"model": self.model.state_dict(), "meta": self.meta, "epoch": self.epoch,
                              self.task.monitor: value}, self.run_dir / "best.pt")
+
+    def check_weights(self) -> None:
+        """Raise `Diverged` if a parameter or floating-point buffer is NaN or infinite (once per step)."""
+        if self._weights_checked_at == self.global_step:
+            return
+        tensors = [(k, t) for k, t in self.model.state_dict().items() if t.is_floating_point()]
+        if tensors and not bool(torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()):
+            name = next(k for k, t in tensors if not bool(torch.isfinite(t).all()))
+            epoch = self.epoch + 1 if self.batch_in_epoch else self.epoch
+            raise self._diverged(max(epoch, 1), self.global_step, self._last_loss,
+                                 f"weight {name!r} is not finite (last loss {number(self._last_loss)})")
+        self._weights_checked_at = self.global_step
+
+    def _diverged(self, epoch: int, step: int, loss: float, reason: str | None = None) -> Diverged:
+        """The `Diverged` error, naming the finite checkpoint.pt and best.pt left on disk."""
+        kept = [str(p) if self.run_dir is not None and (p := self.run_dir / name).is_file() else None
+                for name in ("checkpoint.pt", "best.pt")]
+        fixes = ["lower --lr", "add --grad-clip" if self.grad_clip is None else "lower --grad-clip"]
+        if self.precision != "fp32":
+            fixes.append(f"use --precision fp32 instead of {self.precision}")
+        hint = ", ".join(fixes[:-1]) + ("," if len(fixes) > 2 else "") + " or " + fixes[-1]
+        return Diverged(epoch, step, loss, reason=reason, checkpoint=kept[0], best=kept[1], hint=hint)
 
     # ---- engineering helpers --------------------------------------------------------------------
 

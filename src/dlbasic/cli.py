@@ -4,6 +4,8 @@ Each sub-command lives in `dlbasic.commands.<name>` and provides `register(subpa
 which adds its parser and sets `func` to a function taking the parsed arguments.
 A `UserError` (and any mistake argparse finds) is printed in one line with its hint and exit code 2;
 a failed write (full disk, read-only folder, file-size limit) is one line too; bugs keep their traceback.
+Exit codes: 0 done, 2 a mistake in the input, 3 training diverged (the last finite checkpoint is
+kept), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 
 from dlbasic import __version__
 from dlbasic.errors import Diverged, UserError
@@ -67,19 +70,24 @@ def main(argv: list[str] | None = None) -> int:
         unknown = next((a for a in extra if a.startswith("-")), extra[0])
         options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
         close = difflib.get_close_matches(unknown.split("=")[0], options, n=2, cutoff=0.6)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
-        command.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; {hint.strip()}" if hint else ""))
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        result = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            result = args.func(args)
     except Diverged as e:
         print(f"dlbasic {args.command}: error: {e}", file=sys.stderr)
         return 3
     except UserError as e:
         print(f"dlbasic {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
     except OSError as e:
         if e.errno not in STORAGE_ERRORS:
             raise
@@ -89,10 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dlbasic {args.command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
-        return 0
     return int(result or 0)
+
+
+def _one_line_warning(command: str):
+    """Warnings as `dlbasic CMD: warning: message`, one line each (not Python's file:line and source line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"dlbasic {command}: warning: {text}", file=file or sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -49,3 +49,105 @@ def test_study_declares_its_claim(study_id):
     s = get_study(study_id)
     for attr in ("section", "claim", "note", "method", "rule"):
         assert getattr(s, attr).strip(), attr
+
+
+def lab_error(capsys, *expected: str) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("dlbasic lab: error: "), err
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--data", "mnist5kk"], ["unknown data source 'mnist5kk'", "did you mean 'mnist5k'"]),
+    (["--data", "scenes"], ["not a labelled image classification source"]),
+    (["--only", "conv-shapes,one-by-on"], ["unknown study 'one-by-on'", "did you mean 'one-by-one'"]),
+    (["--only", ","], ["names no study"]),
+    (["--threads", "-1"], ["--threads must be at least 1"]),
+    (["--resume", "--overwrite"], ["contradict"]),
+])
+def test_lab_refuses_bad_options_before_any_study(tmp_path, capsys, argv, expected):
+    out = tmp_path / "lab"
+    assert main(["lab", "--only", "conv-shapes", "--out", str(out), *argv]) == 2
+    lab_error(capsys, *expected)
+    assert not out.exists()
+
+
+def test_lab_out_that_cannot_be_a_folder_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("mine")
+    assert main(["lab", "--only", "conv-shapes", "--out", str(tmp_path / "file")]) == 2
+    lab_error(capsys, "is a file, not a folder")
+    assert main(["lab", "--only", "conv-shapes", "--out", str(tmp_path / "file" / "lab")]) == 2
+    lab_error(capsys, "is a file")
+    assert main(["lab", "--only", "conv-shapes", "--out", "/proc/dlbasic-lab"]) == 2  # not writable
+    lab_error(capsys, "/proc")
+    assert (tmp_path / "file").read_text() == "mine"
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    for flag in ("--overwrite", "--resume"):
+        assert main(["lab", "--only", "conv-shapes", "--out", str(tmp_path / "theirs"), flag]) == 2
+        lab_error(capsys, "holds files dlbasic did not write")
+    assert (tmp_path / "theirs" / "notes.txt").read_text() == "mine"
+
+
+def test_lab_resume_reruns_an_unreadable_result_and_overwrite_replaces(tmp_path, capsys):
+    out = tmp_path / "lab"
+    assert main(["lab", "--only", "conv-shapes", "--out", str(out)]) == 0
+    assert (out / ".dlbasic").is_file()
+    saved = out / "results" / "conv-shapes.json"
+    good = json.loads(saved.read_text())
+    capsys.readouterr()
+    assert main(["lab", "--only", "conv-shapes", "--out", str(out)]) == 2
+    lab_error(capsys, "already exists", "--resume", "--overwrite")
+    for broken in ("{not json", json.dumps({**good, "figures": [{"caption": "x", "path": "../../etc/passwd"}]})):
+        saved.write_text(broken)
+        assert main(["lab", "--only", "conv-shapes", "--out", str(out), "--resume"]) == 0
+        captured = capsys.readouterr()
+        warning = [line for line in captured.err.splitlines() if line.strip()]
+        assert len(warning) == 1 and warning[0].startswith("dlbasic lab: warning: "), captured.err
+        assert str(saved) in warning[0] and "running conv-shapes again" in warning[0]
+        assert "done before" not in captured.out
+        assert json.loads(saved.read_text())["verdict"] == SUPPORTED
+    (out / "stale.txt").write_text("old")  # replaced with the folder: dlbasic made it
+    assert main(["lab", "--only", "conv-shapes", "--out", str(out), "--overwrite"]) == 0
+    assert not (out / "stale.txt").exists() and (out / "report.html").is_file()
+
+
+def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, capsys):
+    import hashlib
+    import os
+
+    import torch
+
+    from dlbasic.studies import LabContext, Profile
+
+    ctx = LabContext(Profile("tiny", (0,), 0.2, "digits", "cpu"), tmp_path)
+    cfg = ctx.config(model="mlp", model_options={"hidden": [8]}, epochs=1)
+    first = ctx.train(cfg)
+    key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    cache = tmp_path / "cache" / f"{key}.pt"
+    saved = torch.load(cache, map_location="cpu", weights_only=True)  # tensors and plain values only
+    assert saved["summary"]["test_accuracy"] == first["test_accuracy"]
+    assert all(isinstance(v, float | int) for row in saved["summary"]["history"] for v in row.values())
+    assert ctx.train(cfg)["test_accuracy"] == first["test_accuracy"] and capsys.readouterr().err == ""
+
+    marker = tmp_path / "code-ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return os.system, ("touch " + str(marker),)
+
+    for planted in ("exploit", "garbage"):
+        if planted == "exploit":
+            torch.save({"summary": Exploit()}, cache)
+        else:
+            cache.write_bytes(os.urandom(512))
+        again = ctx.train(cfg)
+        assert not marker.exists()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("dlbasic lab: warning: "), err
+        assert str(cache) in err[0] and "training it again" in err[0]
+        assert again["test_accuracy"] == first["test_accuracy"]
+        assert torch.load(cache, weights_only=True)["summary"]["test_accuracy"] == first["test_accuracy"]

@@ -142,7 +142,7 @@ def test_incomplete_or_mismatched_checkpoints_are_refused_in_one_line(runs, tmp_
     no_classes = save("a.pt", {**clf, "meta": {k: v for k, v in clf["meta"].items() if k != "classes"}})
     refused(capsys, ["eval", "--checkpoint", no_classes], "lacks classes")
     refused(capsys, ["predict", runs.image, "--checkpoint", save("b.pt", {"model": clf["model"]})],
-            "does not say what it holds")
+            "has no metadata saying what it holds")
     refused(capsys, ["detect", "eval", "--checkpoint", save("c.pt", {k: v for k, v in det.items() if k != "classes"})],
             "lacks classes")
     bad_meta = save("d.pt", {**clf, "meta": {**clf["meta"], "classes": ["a", "b"]}})

@@ -231,8 +231,12 @@ def open_study(args: argparse.Namespace, storage, sampler, pruner, mine: dict[st
         count = len(old.trials)
         optuna.delete_study(study_name=name, storage=storage)
         print(f"deleted study {name!r} in {where} ({count} trials) to start it again")
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                sampler=sampler, pruner=pruner)
+        old = None
+    if old is not None:  # loading writes nothing, so a refused worker leaves the storage as it was
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    else:  # (another worker may create it at the same moment: then it is loaded)
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
+                                    sampler=sampler, pruner=pruner)
     theirs = study.user_attrs.get(SETTINGS)
     # a study whose trials all failed (a mistake in the options) measured nothing: it takes the new settings
     measured = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]

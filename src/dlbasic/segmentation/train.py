@@ -126,7 +126,8 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, Any]], run_d
     seconds = sum(h["train_seconds"] for h in history)
     last = history[-1] if history else {}
     summary = {
-        "test_mean_iou": test["mean_iou"], "test_pixel_accuracy": test["pixel_accuracy"], "test_iou": test["iou"],
+        "status": "finished", "test_mean_iou": test["mean_iou"], "test_pixel_accuracy": test["pixel_accuracy"],
+        "test_iou": test["iou"],
         "val_mean_iou": last.get("val_mean_iou"), "train_mean_iou": last.get("train_mean_iou"),
         "train_loss": last.get("train_loss"), "best_val_mean_iou": trainer.best, "epochs": len(history),
         "steps": trainer.global_step, "seconds": seconds,

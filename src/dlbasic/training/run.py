@@ -8,6 +8,7 @@ A run folder holds `config.yaml`, `metrics.jsonl` (one line per epoch), `checkpo
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +133,7 @@ def require_kind(ckpt: dict[str, Any], path: str | Path, kind: str, action: str 
     if found in KIND_COMMANDS:
         raise UserError(f"{path} is a {found} checkpoint", f"use '{KIND_COMMANDS[found].format(action)}'")
     if found == "unknown":
-        raise UserError(f"{path} does not say what it holds (no metadata)",
+        raise UserError(f"{path} has no metadata saying what it holds",
                         f"use a checkpoint written by '{KIND_COMMANDS[kind].format('train')}'")
     raise UserError(f"{path} is a checkpoint of kind {found!r}, not {kind}")
 
@@ -263,8 +264,12 @@ def default_run_dir(cfg: TrainConfig) -> Path:
 
 
 def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
-          callbacks: list[Callback] | None = None, progress: bool | None = None) -> dict[str, Any]:
+          callbacks: list[Callback] | None = None, progress: bool | None = None,
+          stop_on_divergence: bool = True) -> dict[str, Any]:
     """Train as `cfg` says; returns the summary (also written to `run_dir/summary.json`).
+
+    A non-finite loss raises `Diverged` (after writing a summary that says so), unless
+    `stop_on_divergence=False`: studies that measure instability train on and read the history.
 
     With `run_dir=None` nothing is written (studies use this). With `resume=True` the run
     continues from `run_dir/checkpoint.pt`; pass the config saved there (`load_config`).
@@ -299,7 +304,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
                       precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
                       grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
                       checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
-                      meta=model_meta(cfg, data.train), progress=progress)
+                      meta=model_meta(cfg, data.train), progress=progress, stop_on_divergence=stop_on_divergence)
     if run_path is not None:  # the run is ready to start: only now is an old folder replaced
         if main:
             open_run_dir(run_path, cfg, command="train", overwrite=overwrite, resume=resume)
@@ -350,6 +355,11 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run
     return summary
 
 
+def json_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """Non-finite floats as the strings "nan", "inf", "-inf", so every line stays valid JSON."""
+    return {k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+
+
 class MetricsWriter(Callback):
     """Rewrites `metrics.jsonl` from the full history after every epoch (so resume never duplicates lines)."""
 
@@ -359,7 +369,7 @@ class MetricsWriter(Callback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         rows = [*trainer.history, logs]
-        atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), self.path)
+        atomic_write_text("".join(json.dumps(json_safe(r)) + "\n" for r in rows), self.path)
         if self.tensorboard is None:
             self.tensorboard = _tensorboard(self.run_dir) or False
         if self.tensorboard:

@@ -30,9 +30,9 @@ MARKER = ".dlbasic"
 _UNSTARTED = {MARKER, "config.yaml", "config.json"}
 # the names dlbasic writes into its folders (for folders made before the marker existed)
 _KNOWN = {
-    "config.yaml", "config.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json", "tensorboard",
-    "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html",
-    "report.json", "results", "figures", "cache", "tune.json", "tune.png", "study.db", "journal.log",
+    "config.yaml", "config.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json",
+    "tensorboard", "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html",
+    "report.json", "results", "figures", "cache", "journal.log", "race.png", "race.gif", "race.md", "race.json",
 }
 
 

@@ -59,6 +59,7 @@ def _config(args: argparse.Namespace, model: str | None = None):
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
+    check(getattr(args, "threads", 0) >= 0, f"--threads must be at least 1 (0: torch's default), got {args.threads}")
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
 

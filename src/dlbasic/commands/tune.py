@@ -6,6 +6,10 @@ the train+val data (the test split is never read); after each fold the running m
 median pruner can stop a trial whose mean is below the median of earlier trials at the same fold.
 The default storage is Optuna's journal file, an append-only log guarded by a file lock, which several
 processes on one machine can share; any RDB URL (sqlite:///..., postgresql://...) works across machines.
+
+A study records what its scores depend on (the config, the search space, folds and patience): a worker
+with the same settings adds trials to it, one with other settings is refused, and `--overwrite` starts
+the study again. Nothing else in the storage is touched.
 """
 
 from __future__ import annotations
@@ -270,7 +274,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--study-name", default="dlbasic", help="workers with the same name and storage share a study")
     g.add_argument("--storage", default="runs/tune/journal.log",
                    help="journal file path (shared by processes on this machine) or an RDB URL "
-                        "(default runs/tune/journal.log); trials are added to it, never removed")
+                        "(default runs/tune/journal.log); workers with the same settings add trials to a study there")
     g.add_argument("--overwrite", action="store_true",
                    help="start the study --study-name again, deleting its trials (give it to one worker only)")
     g.add_argument("--sampler-seed", type=int, default=None,

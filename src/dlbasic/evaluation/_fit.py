@@ -69,7 +69,8 @@ def fit(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | None = None, 
     trainer = Trainer(model, optimizer, train, val, task=task, scheduler=scheduler, transforms=extra["transforms"],
                       loss_terms=extra["loss_terms"], epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed,
                       device=resolve_device(cfg.device), precision=cfg.precision, grad_clip=cfg.grad_clip,
-                      callbacks=callbacks, eval_batch_size=cfg.eval_batch_size, progress=progress)
+                      callbacks=callbacks, eval_batch_size=cfg.eval_batch_size, progress=progress,
+                      stop_on_divergence=False)  # a diverging candidate scores what it scores and loses
     trainer.fit()
     return trainer
 

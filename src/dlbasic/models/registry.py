@@ -48,7 +48,17 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, input_s
     except TypeError as e:
         if "unexpected keyword argument" in str(e):
             raise UserError(f"model {name!r} does not take that option: {e}") from None
-        raise
+        if not kwargs:
+            raise
+        raise UserError(f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}") from None
+    except (ValueError, RuntimeError) as e:
+        if not kwargs:
+            raise
+        raise UserError(f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
 def _import_families() -> None:

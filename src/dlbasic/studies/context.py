@@ -128,8 +128,8 @@ class LabContext:
             summary = load_cached(cache)
             if summary is not None:
                 return summary
-        summary = train(cfg, None, callbacks=callbacks, progress=False)
-        state = {k: v.detach().cpu() for k, v in summary.pop("model").state_dict().items()}
+        summary = train(cfg, None, callbacks=callbacks, progress=False, stop_on_divergence=False)
+        state = summary.pop("model").state_dict()
         summary = plain(summary)
         summary["state_dict"] = state
         if cache is not None:

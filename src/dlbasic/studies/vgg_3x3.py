@@ -56,7 +56,8 @@ def train_equal_field(kind: str, seed: int, epochs: int) -> dict[str, float]:
     torch.manual_seed(seed)
     model = equal_field_net(kind, data.train.in_channels, data.train.num_classes)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    trainer = Trainer(model, opt, data.train, data.val, epochs=epochs, batch_size=32, seed=seed, progress=False)
+    trainer = Trainer(model, opt, data.train, data.val, epochs=epochs, batch_size=32, seed=seed, progress=False,
+                      stop_on_divergence=False)
     history = trainer.fit()
     return {"test_accuracy": trainer.evaluate(data.test)["accuracy"], "train_accuracy": history[-1]["train_accuracy"],
             "params": sum(p.numel() for p in model.parameters())}

@@ -59,7 +59,7 @@ def test_killed_distributed_run_resumes_identically(tmp_path):
     proc.wait()
     state = load_checkpoint(ckpt)
     assert state["global_step"] < 6 * 40, "the run finished before it could be killed"
-    subprocess.run(torchrun("--run-dir", str(run), "--resume"), check=True, capture_output=True, env=env())
+    subprocess.run(torchrun(*common, "--run-dir", str(run), "--resume"), check=True, capture_output=True, env=env())
     a, b = weights(tmp_path / "full"), weights(run)
     for key in a:
         assert torch.equal(a[key], b[key]), key

@@ -10,8 +10,9 @@ eval/predict outputs):
   writes); a folder holding anything else is refused.
 - `open_dir` creates or replaces the folder; callers call it once the configuration is valid and
   the data is open, so a bad `--data` never costs the old run. A folder that holds nothing but the
-  marker and `config.yaml` (a run that failed before its first step) is reused without `--overwrite`,
-  and `output_dir` removes such a folder again when the run fails before writing anything.
+  marker and `config.yaml` (a run that failed before its first step) is reused without `--overwrite`.
+  `output_dir` goes further for training runs: when the run fails before writing any result, the
+  new folder is removed and the old one it replaced is put back.
 - Stale `.*.tmp` files of a killed atomic write are removed whenever a folder is opened.
 """
 
@@ -92,15 +93,14 @@ def remove_stale_tmp(path: Path) -> None:
             p.unlink(missing_ok=True)
 
 
-def open_dir(path: str | Path, *, command: str, overwrite: bool = False, resume: bool = False,
-             option: str = "--run-dir", what: str = "run folder") -> Path:
-    """Create the folder (replacing an old dlbasic folder with `overwrite`); call once the run is known to start."""
+def _open(path: Path, command: str, overwrite: bool, resume: bool, option: str, what: str) -> Path | None:
+    """Create the folder; an old dlbasic folder it replaces is moved aside and its new path returned."""
     path = check_dir(path, overwrite=overwrite, resume=resume, option=option, what=what)
+    old = None
     if path.exists() and not resume and not is_unstarted(path):
-        # the new run is ready: move the old one aside, then delete it (a crash here loses nothing new)
         old = path.with_name(f".{path.name}.replaced-{os.getpid()}")
-        os.replace(path, old)
         shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
     try:
         path.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(path)
@@ -108,23 +108,47 @@ def open_dir(path: str | Path, *, command: str, overwrite: bool = False, resume:
         if not marker.exists():
             marker.write_text(f"made by dlbasic {command}\n")
     except OSError as e:
+        if old is not None and not path.exists():
+            os.replace(old, path)
         raise UserError(f"cannot write to {path} ({e.strerror})", f"choose another {option}") from None
+    return old
+
+
+def open_dir(path: str | Path, *, command: str, overwrite: bool = False, resume: bool = False,
+             option: str = "--run-dir", what: str = "run folder") -> Path:
+    """Create the folder (replacing an old dlbasic folder with `overwrite`); call once the work is known to start."""
+    path = Path(path)
+    old = _open(path, command, overwrite, resume, option, what)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return path
 
 
 @contextlib.contextmanager
 def output_dir(path: str | Path, *, command: str, overwrite: bool = False, resume: bool = False,
                option: str = "--run-dir", what: str = "run folder") -> Iterator[Path]:
-    """`open_dir`, then remove the folder again if the work fails before writing any result."""
+    """`open_dir` for work that writes as it goes (training runs).
+
+    If the work fails before writing any result, the new folder is removed again and an old folder
+    it replaced is put back; the old folder is deleted only once the work has written a result or ended.
+    """
     path = Path(path)
     existed = path.exists()
-    open_dir(path, command=command, overwrite=overwrite, resume=resume, option=option, what=what)
+    old = _open(path, command, overwrite, resume, option, what)
     try:
         yield path
     except BaseException:
-        if not existed and not resume and is_unstarted(path):
-            shutil.rmtree(path, ignore_errors=True)
+        if not resume and is_unstarted(path):
+            if old is not None:
+                shutil.rmtree(path, ignore_errors=True)
+                os.replace(old, path)
+                old = None
+            elif not existed:
+                shutil.rmtree(path, ignore_errors=True)
         raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def check_file(path: str | Path, *, overwrite: bool = False, option: str = "--out") -> Path:

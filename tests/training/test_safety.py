@@ -184,6 +184,22 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_folder(tmp_path, capsy
     assert main(["train", *SMALL, "--epochs", "1", "--run-dir", str(run)]) == 0
 
 
+def test_overwrite_puts_the_old_run_back_when_the_new_one_fails_before_any_result(finished_run, tmp_path,
+                                                                                 monkeypatch):
+    from dlbasic.training.trainer import Trainer
+
+    def broken(self, x, y):
+        raise RuntimeError("failure inside the first step")
+
+    run = _copy_run(finished_run, tmp_path / "run")
+    before = snapshot(run)
+    monkeypatch.setattr(Trainer, "train_step", broken)
+    with pytest.raises(RuntimeError, match="first step"):
+        main(["train", *SMALL, "--seed", "1", "--run-dir", str(run), "--overwrite"])
+    assert snapshot(run) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
 def test_stale_temporary_files_are_removed_at_the_next_start(finished_run, tmp_path):
     run = _copy_run(finished_run, tmp_path / "run")
     stale = run / ".checkpoint.pt.abc123.tmp"

@@ -15,7 +15,7 @@ import torch
 from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
-from dlbasic.errors import Diverged, check
+from dlbasic.errors import check
 from dlbasic.models import create_model
 from dlbasic.segmentation import fcn as _fcn  # noqa: F401  (registers the FCN models)
 from dlbasic.segmentation.data import load_segmentation
@@ -24,15 +24,7 @@ from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
-from dlbasic.training.run import (
-    MetricsWriter,
-    RunData,
-    build_optimizer,
-    check_run_dir,
-    model_options,
-    open_run_dir,
-    resume_state,
-)
+from dlbasic.training.run import RunData, build_optimizer, check_run_dir, fit_in_run_dir, model_options
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.trainer import Trainer, resolve_device
 
@@ -106,17 +98,7 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
                       callbacks=list(callbacks or []), run_dir=run_path, checkpoint_every=cfg.checkpoint_every,
                       eval_batch_size=min(cfg.eval_batch_size, 64),
                       meta={**model_meta(cfg, data.train), "kind": "segmentation"}, progress=progress)
-    if run_path is not None:  # the run is ready to start: only now is an old folder replaced
-        open_run_dir(run_path, cfg, command="segment train", overwrite=overwrite, resume=resume)
-        trainer.callbacks.append(MetricsWriter(run_path))
-    if resume:
-        resume_state(trainer, run_path, cfg)
-    try:
-        history = trainer.fit()
-    except Diverged as e:
-        if run_path is not None:
-            atomic_write_text(json.dumps(e.summary(), indent=2) + "\n", run_path / "summary.json")
-        raise
+    history = fit_in_run_dir(trainer, cfg, run_path, command="segment train", overwrite=overwrite, resume=resume)
     return finish(trainer, data, history, run_path)
 
 

@@ -7,6 +7,7 @@ A run folder holds `config.yaml`, `metrics.jsonl` (one line per epoch), `checkpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -22,7 +23,7 @@ from dlbasic.data.transforms import Augment
 from dlbasic.errors import Diverged, UserError, check
 from dlbasic.models import create_model
 from dlbasic.optim import create_optimizer
-from dlbasic.outputs import check_dir, open_dir
+from dlbasic.outputs import check_dir, output_dir
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
 from dlbasic.training.callbacks import Callback
@@ -214,11 +215,31 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
               "start the run without --resume")
 
 
-def open_run_dir(run_dir: Path, cfg: TrainConfig, *, command: str, overwrite: bool, resume: bool) -> None:
-    """Create (or replace) the run folder and write config.yaml; call once data and model are ready."""
-    open_dir(run_dir, command=command, overwrite=overwrite, resume=resume)
-    if not resume:
-        atomic_write_text(dump_config(cfg), run_dir / "config.yaml")
+def fit_in_run_dir(trainer: Trainer, cfg: TrainConfig, run_dir: Path | None, *, command: str, overwrite: bool,
+                   resume: bool) -> list[dict[str, Any]]:
+    """Open the run folder, resume if asked, and fit; call once data, model and Trainer are ready.
+
+    Only now is an old folder replaced (`--overwrite`), and it is put back if the new run fails
+    before writing any result. A diverged run's summary.json says so.
+    """
+    main = distributed.is_main()
+    opened = output_dir(run_dir, command=command, overwrite=overwrite, resume=resume) \
+        if run_dir is not None and main else contextlib.nullcontext()
+    with opened:
+        if run_dir is not None:
+            if main:
+                if not resume:
+                    atomic_write_text(dump_config(cfg), run_dir / "config.yaml")
+                trainer.callbacks.append(MetricsWriter(run_dir))
+            distributed.barrier()
+        if resume:
+            resume_state(trainer, run_dir, cfg)
+        try:
+            return trainer.fit()
+        except Diverged as e:
+            if run_dir is not None and main:
+                atomic_write_text(json.dumps(e.summary(), indent=2) + "\n", run_dir / "summary.json")
+            raise
 
 
 # what a resumed run may change (`--allow-changes`): nothing here alters what has been computed so far
@@ -278,7 +299,6 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
     device = resolve_device(cfg.device)
     if distributed.setup(device):  # launched by torchrun
         device = distributed.local_device(device)
-    main = distributed.is_main()
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
@@ -305,23 +325,10 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
                       grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
                       checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
                       meta=model_meta(cfg, data.train), progress=progress, stop_on_divergence=stop_on_divergence)
-    if run_path is not None:  # the run is ready to start: only now is an old folder replaced
-        if main:
-            open_run_dir(run_path, cfg, command="train", overwrite=overwrite, resume=resume)
-        distributed.barrier()
     target = TargetAccuracy(cfg.target_accuracy, cfg.eval_every) if cfg.target_accuracy else None
     if target is not None:
         trainer.callbacks.append(target)
-    if run_path is not None and main:
-        trainer.callbacks.append(MetricsWriter(run_path))
-    if resume:
-        resume_state(trainer, run_path, cfg)
-    try:
-        history = trainer.fit()
-    except Diverged as e:
-        if run_path is not None and main:
-            atomic_write_text(json.dumps(e.summary(), indent=2) + "\n", run_path / "summary.json")
-        raise
+    history = fit_in_run_dir(trainer, cfg, run_path, command="train", overwrite=overwrite, resume=resume)
     extra = {} if target is None else {"target_accuracy": target.target, "target_reached": target.seconds is not None,
                                        "time_to_target": target.seconds, "steps_to_target": target.step}
     return finish(trainer, data, history, run_path, extra)

@@ -7,21 +7,11 @@ import torch
 
 from dlbasic.cli import main
 from dlbasic.config import TrainConfig
-from dlbasic.data import load
 from dlbasic.errors import Diverged, UserError
-from dlbasic.models import create_model
-from dlbasic.training import Trainer, load_checkpoint, train
+from dlbasic.training import load_checkpoint, train
 from dlbasic.training.callbacks import Callback
 
 SMALL = ["--data", "digits", "--model", "mlp", "--threads", "1", "--no-progress"]
-
-
-def small_trainer(**kw):
-    train_data, val_data = load("digits", "train"), load("digits", "val")
-    torch.manual_seed(0)
-    model = create_model("mlp", 10, 1, 8, hidden=(32,))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    return Trainer(model, opt, train_data, val_data, progress=False, **kw)
 
 
 def strict_json(text):
@@ -56,7 +46,7 @@ class Poison(Callback):
             self._maybe(trainer)
 
 
-def test_nan_loss_stops_and_keeps_the_last_finite_checkpoint(tmp_path):
+def test_nan_loss_stops_and_keeps_the_last_finite_checkpoint(tmp_path, small_trainer):
     probe = small_trainer(epochs=3, batch_size=64)
     spe = probe.steps_per_epoch
     poison = Poison("batch_start", lambda t: t.global_step == spe + 3)  # step spe + 4 computes a nan loss
@@ -76,7 +66,7 @@ def test_nan_loss_stops_and_keeps_the_last_finite_checkpoint(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_mid_epoch_checkpoints_are_kept_too(tmp_path):
+def test_mid_epoch_checkpoints_are_kept_too(tmp_path, small_trainer):
     poison = Poison("batch_start", lambda t: t.global_step == 8)
     trainer = small_trainer(epochs=2, batch_size=64, run_dir=tmp_path, checkpoint_every=5, callbacks=[poison])
     with pytest.raises(Diverged, match="epoch 1, step 9: loss is nan"):
@@ -85,7 +75,7 @@ def test_mid_epoch_checkpoints_are_kept_too(tmp_path):
     assert not (tmp_path / "best.pt").exists()
 
 
-def test_non_finite_weights_with_a_finite_loss_are_never_written(tmp_path):
+def test_non_finite_weights_with_a_finite_loss_are_never_written(tmp_path, small_trainer):
     poison = Poison("epoch_end", lambda t: t.epoch == 1, value=float("inf"))  # after the last step of epoch 2
     trainer = small_trainer(epochs=3, batch_size=64, run_dir=tmp_path, callbacks=[poison])
     with pytest.raises(Diverged, match=r"epoch 2, step \d+: weight '.*' is not finite \(last loss \d"):
@@ -107,7 +97,7 @@ class InfGrad(torch.autograd.Function):
         return torch.full((32, 64), float("inf"))
 
 
-def test_skipped_grad_scaler_steps_are_not_divergence():
+def test_skipped_grad_scaler_steps_are_not_divergence(small_trainer):
     trainer = small_trainer(epochs=1, batch_size=64)
     weight = next(trainer.model.parameters())
     assert weight.shape == (32, 64)
@@ -122,7 +112,7 @@ def test_skipped_grad_scaler_steps_are_not_divergence():
         unscaled.fit()
 
 
-def test_stability_studies_may_train_through_divergence(tmp_path):
+def test_stability_studies_may_train_through_divergence(tmp_path, small_trainer):
     class KeepGoing(Callback):
         def on_fit_start(self, trainer):
             trainer.stop_on_divergence = False

@@ -19,15 +19,7 @@ from dlbasic.training import Trainer, create_scheduler, load_checkpoint, model_f
 SMALL = ["--data", "digits", "--model", "mlp", "--threads", "1", "--no-progress"]
 
 
-def small_trainer(**kw):
-    train_data, val_data = load("digits", "train"), load("digits", "val")
-    torch.manual_seed(0)
-    model = create_model("mlp", 10, 1, 8, hidden=(32,))
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    return Trainer(model, opt, train_data, val_data, progress=False, **kw)
-
-
-def test_trainer_learns_digits():
+def test_trainer_learns_digits(small_trainer):
     trainer = small_trainer(epochs=4, batch_size=32)
     history = trainer.fit()
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
@@ -35,13 +27,13 @@ def test_trainer_learns_digits():
     assert history[-1]["val_accuracy"] > 0.9
 
 
-def test_full_batch_is_one_step_per_epoch():
+def test_full_batch_is_one_step_per_epoch(small_trainer):
     trainer = small_trainer(epochs=2, batch_size=10**6)
     trainer.fit()
     assert trainer.steps_per_epoch == 1 and trainer.global_step == 2
 
 
-def test_in_process_resume_mid_epoch_is_exact(tmp_path):
+def test_in_process_resume_mid_epoch_is_exact(tmp_path, small_trainer):
     reference = small_trainer(epochs=3, batch_size=50)
     reference.fit()
 
@@ -68,7 +60,7 @@ def test_in_process_resume_mid_epoch_is_exact(tmp_path):
     assert [h["train_loss"] for h in reference.history] == [h["train_loss"] for h in second.history]
 
 
-def test_compiled_gradient_mismatch_is_refused():
+def test_compiled_gradient_mismatch_is_refused(small_trainer):
     trainer = small_trainer(epochs=1, batch_size=32)
     trainer.forward = lambda x: 2 * trainer.model(x)  # stands in for a miscompiled model
     trainer.compile_checked = False

@@ -143,6 +143,43 @@ def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainC
     return out.validate()
 
 
+DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")  # in the lecture's order
+DEFAULT_LR = {"rcnn": 2e-3, "sppnet": 2e-3, "fast_rcnn": 2e-3, "faster_rcnn": 2e-3, "yolo_v1": 1e-3}
+
+
+@dataclass
+class DetectionConfig:
+    """One detection run; every field is saved with the results."""
+
+    model: str = "faster_rcnn"  # one of DETECTORS
+    data: str = "scenes"  # scenes[:options], voc:DIR, coco:FILE, yolo:DIR
+    image_size: int = 0  # resize every image to N x N (0: keep; images of one batch must share a size)
+    train_limit: int = 0  # train on the first N images (0: all)
+    test_limit: int = 0  # evaluate on the first N test images (0: all)
+    epochs: int = 10
+    batch_size: int = 16
+    optimizer: str = "adam"
+    lr: float = 0.0  # 0: the model's default in DEFAULT_LR
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"  # none, cosine, step, exponential, onecycle (per step, see training.schedules)
+    warmup_steps: int = 50  # linear learning-rate warm-up (at most a tenth of the run)
+    seed: int = 0
+    proposals: str = "fast"  # selective search mode for rcnn, sppnet, fast_rcnn
+    max_proposals: int = 300
+
+    def validate(self) -> DetectionConfig:
+        check(self.model in DETECTORS, f"unknown detector {self.model!r}", did_you_mean(self.model, DETECTORS))
+        check(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
+        check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            check(math.isfinite(value) and value >= 0, f"{name} must be a finite number >= 0, got {value}")
+        for name in ("image_size", "train_limit", "test_limit", "warmup_steps"):
+            check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
+        check(self.max_proposals >= 1, f"max_proposals must be at least 1, got {self.max_proposals}")
+        return self
+
+
 RECIPES = Path(__file__).parent / "recipes"
 
 

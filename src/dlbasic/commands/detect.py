@@ -22,7 +22,7 @@ MEASURES = ("map", "map_50", "map_75", "mar_100", "voc_map_50", "seconds_per_ima
 
 
 def _add_run_options(p: argparse.ArgumentParser, model: bool = True) -> None:
-    from dlbasic.detection.train import DETECTORS, DetectionConfig
+    from dlbasic.config import DETECTORS, DetectionConfig
 
     d = DetectionConfig()
     if model:
@@ -48,7 +48,7 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True) -> None:
 
 
 def _config(args: argparse.Namespace, model: str | None = None):
-    from dlbasic.detection.train import DetectionConfig
+    from dlbasic.config import DetectionConfig
 
     values = {f.name: getattr(args, f.name) for f in fields(DetectionConfig) if hasattr(args, f.name)}
     if model is not None:

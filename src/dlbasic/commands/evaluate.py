@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from dlbasic.errors import UserError, check
+
+if TYPE_CHECKING:
+    import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +40,8 @@ def class_map(data_classes: list[str], classes: list[str], spec: str, path: str 
     None when the data has the checkpoint's classes in the same order. Data classes the checkpoint
     does not know are refused in one line; a subset of its classes, in any order, is fine.
     """
+    import torch
+
     data_classes, classes = [str(c) for c in data_classes], list(classes)
     if data_classes == classes:
         return None
@@ -51,10 +55,14 @@ def class_map(data_classes: list[str], classes: list[str], spec: str, path: str 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Tensor[K, K] counts; rows are true classes, columns predicted ones."""
+    import torch
+
     return torch.bincount(labels * num_classes + predictions, minlength=num_classes**2).view(num_classes, -1)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from dlbasic.data import load, normalize
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import plot_confusion

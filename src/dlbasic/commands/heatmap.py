@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from dlbasic.errors import check
+
+if TYPE_CHECKING:
+    import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +57,7 @@ def heatmap_figure(image: torch.Tensor, probs: torch.Tensor, classes: list[str])
 
 def run(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
+    import torch
 
     from dlbasic.commands.segment import _read_any_size
     from dlbasic.data import load_scenes, normalize

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
-import torch
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from dlbasic.errors import UserError, check
+
+if TYPE_CHECKING:
+    import torch
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_image(path: Path, channels: int, size: int, invert: bool) -> torch.Tensor:
     """One image file -> Tensor[C, size, size] in [0, 1]."""
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as im:
             im = im.convert("L" if channels == 1 else "RGB").resize((size, size), Image.Resampling.BILINEAR)
@@ -42,6 +46,8 @@ def read_image(path: Path, channels: int, size: int, invert: bool) -> torch.Tens
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from dlbasic.data import normalize
     from dlbasic.training.run import model_from_checkpoint
 

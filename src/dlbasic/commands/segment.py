@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 from dlbasic.commands.train import add_run_folder_options, add_train_options, config_from_args, resumed_config
 from dlbasic.errors import UserError, check
+
+if TYPE_CHECKING:
+    import torch
 
 EXAMPLES = """examples:
   dlbasic segment train --run-dir runs/fcn                      # FCN-8s on 96x96 digit scenes (11 classes)
@@ -79,6 +80,8 @@ def _stamp() -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
     from dlbasic.commands.evaluate import class_map
     from dlbasic.outputs import check_file
     from dlbasic.segmentation.data import MaskDataset, load_segmentation
@@ -115,6 +118,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
     from PIL import Image
 
     from dlbasic.commands.predict import read_image
@@ -151,6 +156,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _read_any_size(path: Path, channels: int, size: int | None, invert: bool, read_image) -> torch.Tensor:
     """An image file at its own size (or size x size) as Tensor[C, H, W] in [0, 1]."""
+    import numpy as np
+    import torch
     from PIL import Image, UnidentifiedImageError
 
     if size is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dlbasic.config import DEFAULT_LR, DETECTORS, DetectionConfig
 from dlbasic.detection.datasets import DetectionSet, load_detection
 from dlbasic.detection.fast_rcnn import fast_rcnn
 from dlbasic.detection.faster_rcnn import faster_rcnn
@@ -29,35 +30,7 @@ from dlbasic.detection.transforms import resize
 from dlbasic.detection.yolo_v1 import YOLOv1
 from dlbasic.errors import check, did_you_mean
 
-DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")  # in the lecture's order
 USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
-DEFAULT_LR = {"rcnn": 2e-3, "sppnet": 2e-3, "fast_rcnn": 2e-3, "faster_rcnn": 2e-3, "yolo_v1": 1e-3}
-
-
-@dataclass
-class DetectionConfig:
-    """One detection run; every field is saved with the results."""
-
-    model: str = "faster_rcnn"  # one of DETECTORS
-    data: str = "scenes"  # scenes[:options], voc:DIR, coco:FILE, yolo:DIR
-    image_size: int = 0  # resize every image to N x N (0: keep; images of one batch must share a size)
-    train_limit: int = 0  # train on the first N images (0: all)
-    test_limit: int = 0  # evaluate on the first N test images (0: all)
-    epochs: int = 10
-    batch_size: int = 16
-    optimizer: str = "adam"
-    lr: float = 0.0  # 0: the model's default in DEFAULT_LR
-    weight_decay: float = 1e-4
-    scheduler: str = "cosine"  # none, cosine, step, exponential, onecycle (per step, see training.schedules)
-    warmup_steps: int = 50  # linear learning-rate warm-up (at most a tenth of the run)
-    seed: int = 0
-    proposals: str = "fast"  # selective search mode for rcnn, sppnet, fast_rcnn
-    max_proposals: int = 300
-
-    def validate(self) -> DetectionConfig:
-        check(self.model in DETECTORS, f"unknown detector {self.model!r}", did_you_mean(self.model, DETECTORS))
-        check(self.epochs >= 0 and self.batch_size >= 1, "epochs must be >= 0 and batch_size >= 1")
-        return self
 
 
 def build_detector(name: str, num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None,

@@ -117,7 +117,6 @@ def test_lab_resume_reruns_an_unreadable_result_and_overwrite_replaces(tmp_path,
 
 
 def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, capsys):
-    import hashlib
     import os
 
     import torch
@@ -127,8 +126,7 @@ def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, cap
     ctx = LabContext(Profile("tiny", (0,), 0.2, "digits", "cpu"), tmp_path)
     cfg = ctx.config(model="mlp", model_options={"hidden": [8]}, epochs=1)
     first = ctx.train(cfg)
-    key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-    cache = tmp_path / "cache" / f"{key}.pt"
+    cache = ctx.cache_path(cfg)
     saved = torch.load(cache, map_location="cpu", weights_only=True)  # tensors and plain values only
     assert saved["summary"]["test_accuracy"] == first["test_accuracy"]
     assert all(isinstance(v, float | int) for row in saved["summary"]["history"] for v in row.values())
@@ -152,3 +150,22 @@ def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, cap
         assert str(cache) in err[0] and "training it again" in err[0]
         assert again["test_accuracy"] == first["test_accuracy"]
         assert torch.load(cache, weights_only=True)["summary"]["test_accuracy"] == first["test_accuracy"]
+
+
+def test_lab_cache_key_follows_the_code_and_the_data(tmp_path, monkeypatch):
+    from dlbasic.studies import LabContext, Profile, context
+
+    folder = tmp_path / "digits"
+    for k, label in enumerate(["a", "b"]):
+        (folder / label).mkdir(parents=True)
+        (folder / label / "x.png").write_bytes(bytes([k]))
+    ctx = LabContext(Profile("tiny", (0,), 0.2, f"folder:{folder}", "cpu"), tmp_path / "lab")
+    cfg = ctx.config(model="mlp")
+    key = ctx.cache_path(cfg)
+    assert ctx.cache_path(cfg) == key
+    (folder / "a" / "x.png").write_bytes(b"another image")  # the data changed
+    changed_data = ctx.cache_path(cfg)
+    assert changed_data != key
+    monkeypatch.setattr(context, "code_version", lambda: "another version of the code")
+    assert ctx.cache_path(cfg) not in (key, changed_data)
+    assert context.data_fingerprint("mnist5k") != context.data_fingerprint("digits")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from dlbasic.training import load_checkpoint
@@ -32,13 +33,20 @@ def weights(run):
     return load_checkpoint(run / "checkpoint.pt")["model"]
 
 
-def test_two_processes_of_32_equal_one_process_of_64(tmp_path):
-    subprocess.run(single("--epochs", "1", "--batch-size", "64", "--run-dir", str(tmp_path / "one")),
+@pytest.mark.parametrize("schedule", [[], ["--epochs", "2", "--scheduler", "cosine", "--warmup-steps", "5"]],
+                         ids=["constant lr", "cosine with warm-up"])
+def test_two_processes_of_32_equal_one_process_of_64(tmp_path, schedule):
+    """The schedule counts the steps the run takes (global batches), so it ends where one process's does."""
+    subprocess.run(single("--epochs", "1", "--batch-size", "64", *schedule, "--run-dir", str(tmp_path / "one")),
                    check=True, capture_output=True, env=env())
-    subprocess.run(torchrun("--epochs", "1", "--batch-size", "32", "--run-dir", str(tmp_path / "two")),
+    subprocess.run(torchrun("--epochs", "1", "--batch-size", "32", *schedule, "--run-dir", str(tmp_path / "two")),
                    check=True, capture_output=True, env=env())
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
-    assert load_checkpoint(tmp_path / "two" / "checkpoint.pt")["global_step"] == 20
+    one, two = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("one", "two"))
+    assert two["global_step"] == 20 * (2 if schedule else 1) == one["global_step"]
+    assert one["optimizer"]["param_groups"][0]["lr"] == two["optimizer"]["param_groups"][0]["lr"]
+    if schedule:
+        assert two["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0, abs=1e-12)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-6)
 

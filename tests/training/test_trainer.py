@@ -192,3 +192,56 @@ def test_bf16_autocast_and_channels_last_train():
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in history)
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]
     assert model.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_on_epoch_start_is_called_once_per_epoch_also_across_a_resume(tmp_path, small_trainer):
+    from dlbasic.training.callbacks import Callback
+
+    class Record(Callback):
+        def __init__(self):
+            self.starts = []
+
+        def on_epoch_start(self, trainer, epoch):
+            self.starts.append(epoch)
+
+    first = Record()
+    trainer = small_trainer(epochs=3, batch_size=50, run_dir=tmp_path, checkpoint_every=40, callbacks=[first])
+
+    class StopMidEpoch(Callback):
+        def on_batch_end(self, trainer, logs):
+            if trainer.global_step == 40:  # inside epoch 2 (29 steps an epoch)
+                trainer.save_checkpoint()
+                raise KeyboardInterrupt
+
+    trainer.callbacks.append(StopMidEpoch())
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    assert first.starts == [0, 1]
+    second = Record()
+    resumed = small_trainer(epochs=3, batch_size=50, callbacks=[second])
+    resumed.load_state_dict(load_checkpoint(tmp_path / "checkpoint.pt"))
+    resumed.fit()
+    assert second.starts == [2]  # epoch 1 had started before the interruption
+
+
+def test_compile_is_kept_under_data_parallel(monkeypatch, small_trainer):
+    """Under torchrun the compiled module is the DDP one (torch's recommended order), checked against eager DDP."""
+    import torch.nn.parallel
+
+    from dlbasic.training import distributed
+
+    class FakeDDP(torch.nn.Module):
+        def __init__(self, module, device_ids=None):
+            super().__init__()
+            self.module = module
+
+        def forward(self, x):
+            return self.module(x)
+
+    compiled = []
+    monkeypatch.setattr(distributed, "world", lambda: (0, 2))
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", FakeDDP)
+    monkeypatch.setattr(Trainer, "_compiled", staticmethod(lambda m: compiled.append(m) or (lambda x: m(x))))
+    trainer = small_trainer(epochs=1, batch_size=32, compile=True)
+    assert len(compiled) == 1 and isinstance(compiled[0], FakeDDP) and trainer.eager is compiled[0]
+    assert not trainer.compile_checked

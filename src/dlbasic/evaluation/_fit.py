@@ -16,8 +16,7 @@ from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset, load, stratified_split
 from dlbasic.data.dataset import channel_stats
 from dlbasic.regularization import EarlyStopping
-from dlbasic.training.run import build_model, build_optimizer, regularizers
-from dlbasic.training.schedules import create_scheduler
+from dlbasic.training.run import batch_and_scheduler, build_model, build_optimizer, regularizers
 from dlbasic.training.trainer import Trainer, resolve_device
 
 
@@ -62,10 +61,7 @@ def fit(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | None = None, 
     callbacks = list(extra["callbacks"])
     if val is not None and patience > 0:
         callbacks.append(EarlyStopping("val_loss", patience=patience))
-    batch_size = len(train) if cfg.batch_size == "full" else int(cfg.batch_size)
-    steps = -(-len(train) // min(batch_size, len(train)))
-    scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
-                                 step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
+    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(train))
     trainer = Trainer(model, optimizer, train, val, task=task, scheduler=scheduler, transforms=extra["transforms"],
                       loss_terms=extra["loss_terms"], epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed,
                       device=resolve_device(cfg.device), precision=cfg.precision, grad_clip=cfg.grad_clip,

@@ -24,8 +24,14 @@ from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
 from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
-from dlbasic.training.run import RunData, build_optimizer, check_run_dir, fit_in_run_dir, model_options
-from dlbasic.training.schedules import create_scheduler
+from dlbasic.training.run import (
+    RunData,
+    batch_and_scheduler,
+    build_optimizer,
+    check_run_dir,
+    fit_in_run_dir,
+    model_options,
+)
 from dlbasic.training.trainer import Trainer, resolve_device
 
 # FCN-8s on a stride-8 VGG predicts at stride 2: fine enough for the 2-4 pixel strokes of the digit scenes
@@ -87,10 +93,7 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data.train)
     optimizer = build_optimizer(cfg, model)
-    batch_size = len(data.train) if cfg.batch_size == "full" else int(cfg.batch_size)
-    steps = -(-len(data.train) // min(batch_size, len(data.train)))
-    scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
-                                 step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
+    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(data.train))
     trainer = Trainer(model, optimizer, data.train, data.val, task=SegmentationTask(data.train.num_classes, ignore),
                       scheduler=scheduler, transforms=_transforms(cfg, ignore), epochs=cfg.epochs,
                       batch_size=batch_size, seed=cfg.seed, device=device, precision=cfg.precision,

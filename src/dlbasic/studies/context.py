@@ -3,6 +3,7 @@ the lab folder."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import numbers
@@ -14,6 +15,38 @@ from typing import Any
 import torch
 
 from dlbasic.config import TrainConfig
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of dlbasic's own source files: a cached run is reused only by the code that made it."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")) + sorted((root / "recipes").glob("*.yaml")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def data_fingerprint(spec: str) -> str:
+    """What the data of `spec` is: its files' names, sizes and modification times, or (for the data
+    that ships in packages) the versions of those packages."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    _, _, arg = spec.partition(":")
+    path = Path(arg.split(",")[0]).expanduser() if arg else None
+    if path is not None and path.exists():
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        rows = [f"{p.relative_to(path) if path.is_dir() else p.name} {p.stat().st_size} {p.stat().st_mtime_ns}"
+                for p in files]
+        return hashlib.sha256("\n".join([spec, *rows]).encode()).hexdigest()[:16]
+    versions = []
+    for package in ("mlxtend", "scikit-learn"):
+        try:
+            versions.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            versions.append(f"{package} none")
+    return hashlib.sha256("\n".join([spec, *versions]).encode()).hexdigest()[:16]
 
 
 def warn(message: str) -> None:
@@ -113,17 +146,23 @@ class LabContext:
             setattr(base, k, v)
         return base.validate()
 
+    def cache_path(self, cfg: TrainConfig) -> Path:
+        """Where the run of `cfg` is cached: keyed by the config, the code version and the data's fingerprint."""
+        identity = {"config": cfg.to_dict(), "code": code_version(), "data": data_fingerprint(cfg.data)}
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return Path(self.root) / "cache" / f"{key}.pt"
+
     def train(self, cfg: TrainConfig, callbacks: list | None = None) -> dict[str, Any]:
         """Train through the library and return the run summary, its `history` and `state_dict`.
 
-        Runs without callbacks are cached in the lab folder by their config, so studies that
-        need the same model share it and a resumed lab does not train it again.
+        Runs without callbacks are cached in the lab folder by their config, the code version and
+        the data's fingerprint, so studies that need the same model share it and a resumed lab does
+        not train it again, while a change to the code or the data trains it anew.
         """
         from dlbasic.training.checkpoint import atomic_save
         from dlbasic.training.run import train
 
-        key = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-        cache = self.root / "cache" / f"{key}.pt" if self.root is not None and not callbacks else None
+        cache = self.cache_path(cfg) if self.root is not None and not callbacks else None
         if cache is not None and cache.exists():
             summary = load_cached(cache)
             if summary is not None:

@@ -31,7 +31,7 @@ from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.target import TargetAccuracy
 from dlbasic.training.tasks import ClassificationTask
-from dlbasic.training.trainer import Trainer, resolve_device
+from dlbasic.training.trainer import Trainer, resolve_device, steps_per_epoch
 
 
 @dataclass
@@ -71,6 +71,19 @@ def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
     params = param_groups(model, decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias) if decay else \
         model.parameters()
     return create_optimizer(cfg.optimizer, params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def batch_and_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, train_size: int) -> tuple[int, Any]:
+    """The per-process batch size and the learning-rate schedule, sized by the steps the Trainer takes.
+
+    Under torchrun each of N processes takes `batch` images of every global batch of N x `batch`, so an
+    epoch has ceil(train_size / (N x batch)) steps: the schedule counts those, not the per-process ones.
+    """
+    batch = train_size if cfg.batch_size == "full" else int(cfg.batch_size)
+    steps = steps_per_epoch(train_size, batch, distributed.world()[1])
+    scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
+                                 step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
+    return batch, scheduler
 
 
 def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
@@ -314,10 +327,7 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
         torch.manual_seed(cfg.seed + 1_000_003 * rank)
     optimizer = build_optimizer(cfg, model)
     extra = regularizers(cfg, data.train.num_classes)
-    batch_size = len(data.train) if cfg.batch_size == "full" else int(cfg.batch_size)
-    steps = -(-len(data.train) // min(batch_size, len(data.train)))
-    scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
-                                 step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
+    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(data.train))
     trainer = Trainer(model, optimizer, data.train, data.val, task=ClassificationTask(cfg.label_smoothing),
                       scheduler=scheduler, transforms=extra["transforms"], loss_terms=extra["loss_terms"],
                       epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed, device=device,

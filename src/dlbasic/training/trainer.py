@@ -15,6 +15,7 @@ import functools
 import math
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,6 +92,11 @@ def resolve_channels_last(channels_last: bool | None, precision: str, device: to
     return has_conv and precision == "bf16" and device.type == "cpu"
 
 
+def steps_per_epoch(train_size: int, batch_size: int, world_size: int = 1) -> int:
+    """Optimizer steps in one epoch: each step takes one global batch of `world_size` x `batch_size` images."""
+    return -(-train_size // max(1, min(batch_size * world_size, train_size)))
+
+
 def _plain(metrics: dict[str, Tensor]) -> dict[str, Any]:
     """Scalars become floats; larger sums (a segmentation confusion matrix) stay tensors."""
     return {k: v.item() if v.numel() == 1 else v.detach().cpu() for k, v in metrics.items()}
@@ -141,12 +147,14 @@ class Trainer:
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.rank, self.world_size = distributed.world()
-        self.forward = self._compiled(self.model) if compile else self.model
+        self.eager: Callable[[Tensor], Tensor] = self.model
         if self.world_size > 1:  # gradients are averaged over processes during backward
             from torch.nn.parallel import DistributedDataParallel
 
-            self.forward = DistributedDataParallel(self.model, device_ids=[self.device.index]
-                                                   if self.device.type == "cuda" else None)
+            self.eager = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                                 if self.device.type == "cuda" else None)
+        # compiling the DDP module, as torch recommends, keeps DDP's bucketed gradient all-reduce
+        self.forward = self._compiled(self.eager) if compile else self.eager
         self.compile_checked = not compile
         self.optimizer, self.scheduler = optimizer, scheduler
         self.task = task or ClassificationTask()
@@ -158,7 +166,7 @@ class Trainer:
         self.epochs, self.seed = epochs, seed
         self.batch_size = min(batch_size, len(train_data))  # per process
         self.global_batch = min(self.batch_size * self.world_size, len(train_data))
-        self.steps_per_epoch = -(-len(train_data) // self.global_batch)
+        self.steps_per_epoch = steps_per_epoch(len(train_data), batch_size, self.world_size)
         self.precision = precision
         self.autocast_dtype = autocast_dtype(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and self.device.type == "cuda" else None
@@ -192,12 +200,16 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_fit_start(self)
             while self.epoch < self.epochs and not self.stop_training:
+                if self.batch_in_epoch == 0:  # (a run resumed mid-epoch had called it before)
+                    for cb in self.callbacks:
+                        cb.on_epoch_start(self, self.epoch)
                 logs = self.train_epoch()
                 if self.val_data is not None:
                     logs.update({f"val_{k}": v for k, v in self.evaluate(self.val_data).items()})
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, self.epoch, logs)
                 self.history.append(logs)
+                self._epoch_line(logs)
                 self.epoch, self.batch_in_epoch, self.sums = self.epoch + 1, 0, {}
                 if self.stop_on_divergence:
                     self.check_weights()
@@ -414,6 +426,15 @@ class Trainer:
 
     # ---- engineering helpers --------------------------------------------------------------------
 
+    def _epoch_line(self, logs: dict[str, Any]) -> None:
+        """Where no progress bar is drawn (output to a file or a pipe), one line per epoch on stderr."""
+        if self.progress is not None or self.rank != 0 or sys.stderr.isatty():
+            return
+        shown = [f"{k} {v:.4g}" for k, v in logs.items()
+                 if isinstance(v, float) and (k.endswith(("loss", "accuracy", "iou")) or k == "lr")]
+        print(f"epoch {logs['epoch']}/{self.epochs}: {', '.join(shown)}, {logs['images_per_second']:.0f} images/s",
+              file=sys.stderr, flush=True)
+
     def _autocast(self):
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
@@ -427,7 +448,7 @@ class Trainer:
         """Compare compiled and eager gradients on the first batch (eval mode, so no dropout masks)."""
         self.model.eval()
         grads = []
-        for fn in (self.model, self.forward):
+        for fn in (self.eager, self.forward):  # under DDP both average over processes
             self.model.zero_grad(set_to_none=True)
             self.task.loss(fn(x), y).backward()
             grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)

@@ -25,3 +25,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def optimizer_kernels_built():
+    """Build (or load) the fused optimizer kernels once, up front: the first build says so on stderr, which
+    would otherwise land in whichever test happens to step an optimizer first."""
+    from dlbasic.optim import _native
+
+    _native.available()

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import adamp
 import pytest
 import torch
 from tests.optim.helpers import assert_same, data, make_model, train
 
-from dlbasic.optim import SGD, SGDP, Adadelta, Adagrad, Adam, AdamP, AdamW, RAdam, RMSprop
+from dlbasic.optim import (
+    SGD,
+    SGDP,
+    Adadelta,
+    Adagrad,
+    Adam,
+    AdamP,
+    AdamW,
+    RAdam,
+    RMSprop,
+    _native,
+    create_optimizer,
+    list_optimizers,
+)
 
 # (ours, reference, kwargs) with every state tensor in play
 PAIRS = [
@@ -134,3 +148,38 @@ def test_bad_hyperparameters_raise_value_error_naming_the_value(cls: type, kw: d
 def test_fused_and_foreach_together_are_refused() -> None:
     with pytest.raises(RuntimeError, match="cannot be `True` together"):
         Adam(make_model().parameters(), fused=True, foreach=True)
+
+
+@pytest.mark.parametrize("planned", [False, True], ids=["first-step", "planned-step"])
+@pytest.mark.parametrize("name", list_optimizers())
+def test_backward_through_weights_a_step_changed_raises(name: str, planned: bool) -> None:
+    """A graph that saved a weight refuses to backward once a step wrote it, as with torch.optim (the fused
+    kernels write through raw pointers, and bump the version counters themselves)."""
+    torch.manual_seed(0)
+
+    def setup(make: Callable) -> tuple[torch.nn.Parameter, torch.optim.Optimizer, torch.Tensor]:
+        w, b = torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(4))
+        opt = make([w, b])
+        if planned:  # a second step of a fused optimizer goes through its plan
+            w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+            opt.step()
+        y = (w * w).sum()  # saves w for backward
+        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        return w, opt, y
+
+    w, opt, y = setup(lambda ps: torch.optim.SGD(ps, lr=0.1))
+    opt.step()
+    with pytest.raises(RuntimeError) as expected:
+        y.backward()
+
+    w, opt, y = setup(lambda ps: create_optimizer(name, ps))
+    before = {k: v._version for k, v in opt.state[w].items() if torch.is_tensor(v)}
+    version, had_plan = w._version, bool(opt._plans)
+    opt.step()
+    with pytest.raises(RuntimeError) as raised:
+        y.backward()
+    assert str(raised.value).split(";")[0] == str(expected.value).split(";")[0]  # up to the version numbers
+    assert w._version > version
+    assert all(opt.state[w][k]._version > v for k, v in before.items())  # and every state tensor it wrote
+    with_plans = _native.available() and type(opt).__name__ not in ("Adadelta", "RMSprop", "RAdam")
+    assert had_plan == (planned and with_plans)

@@ -5,8 +5,18 @@ Three code paths compute the same update:
     "foreach"  torch._foreach_* ops over tensors grouped by device and dtype (`foreach=True`),
     "fused"    one pass over memory per tensor in a compiled kernel (`fused=True`; see `_native.py`;
                AdamP/SGDP take two over the weights they may project).
-With `foreach=None, fused=None` (the default) the fused kernels run where they are available and the
-single-tensor loop elsewhere: on CPU torch's foreach ops were measured slower than its plain loop.
+The path is chosen per device type, as torch chooses its own. With `foreach=None, fused=None` (the default):
+    CPU      the fused kernels for the tensors they can take (see `_native.eligible`: float32/64, any dense
+             layout shared by the parameter, its gradient and its state), the loop for the others; on CPU
+             torch's foreach ops were measured slower than its plain loop. The kernels are compiled on the
+             first step that has such a tensor, never for tensors on other devices;
+    CUDA     (and the other devices with torch foreach kernels) the foreach path: torch's multi-tensor
+             kernels, torch's own default there;
+    others   (meta, ...) the loop.
+`fused=True` asks for the kernels on CPU (an error at construction where they cannot be built) and leaves
+other devices as by default; `foreach=True` is the foreach path everywhere.
+The kernels write through raw pointers: each fused step bumps the autograd version counters of the tensors it
+wrote, so that a graph that saved their old values refuses to backward, as after torch's in-place ops.
 """
 
 from __future__ import annotations
@@ -22,6 +32,17 @@ from torch import Tensor
 from dlbasic.optim import _native
 
 Group = dict[str, Any]
+
+
+def _foreach_device_types() -> tuple[str, ...]:
+    try:
+        from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices
+        return tuple(_get_foreach_kernels_supported_devices())
+    except ImportError:
+        return ("cuda", "xpu")
+
+
+FOREACH_DEVICES = _foreach_device_types()  # where torch defaults its optimizers to the foreach path
 
 
 def check_value(ok: bool, what: str, value: Any) -> None:
@@ -47,22 +68,31 @@ class Plan:
     """A group's packed kernel arguments, reused by later steps while its tensors stay the same.
 
     Before each reuse `BaseOptimizer._planned_step` checks that the group holds the same parameter
-    objects, still contiguous and at the same addresses; that each has a gradient of the same dtype,
-    on the CPU, dense and contiguous (gradients are checked every step: they are often new tensors);
-    and that the state dicts and the state tensors the kernel takes are the same objects at the same
-    addresses. Anything else goes the general way, which makes a new plan.
+    objects, in the same layout (contiguous, or the strides they had) and at the same addresses; that
+    each has a gradient of the same dtype, on the CPU, laid out as its parameter (gradients are checked
+    every step: they are often new tensors); and that the state dicts and the state tensors the kernel
+    takes are the same objects at the same addresses. Anything else goes the general way, which makes
+    a new plan.
     """
 
-    __slots__ = ("args", "dtype", "group", "keys", "param_ptrs", "params", "ptrs", "state_map", "states", "tensors")
+    __slots__ = ("args", "dtype", "group", "keys", "layouts", "param_ptrs", "params", "ptrs", "state_map",
+                 "states", "tensors", "written")
 
     def __init__(self, opt: BaseOptimizer, group: Group, params: list[Tensor], states: list[dict],
                  args: _native.Args):
         self.group, self.state_map, self.params, self.args = group, opt.state, list(params), args
         self.param_ptrs, self.dtype = args.arrays["P"], args.dtype
+        self.layouts = [None if p.is_contiguous() else p.stride() for p in params]
         self.keys = opt._state_keys(group)
         self.states = list(states)
         self.tensors = [[s[k] for s in states] for k in self.keys]
         self.ptrs = [_native.pointers(ts) for ts in self.tensors]
+        self.written = written(params, dict(zip(self.keys, self.tensors)), args.step_kind)
+
+
+def written(params: list[Tensor], state: dict[str, list[Tensor]], step_kind: int) -> list[Tensor]:
+    """The tensors a kernel writes: the params, their state tensors and, where it counts them, the steps."""
+    return [*params, *(t for key, ts in state.items() if key != "step" or step_kind for t in ts)]
 
 
 class BaseOptimizer(torch.optim.Optimizer):
@@ -81,11 +111,12 @@ class BaseOptimizer(torch.optim.Optimizer):
         check_value(not defaults.get("differentiable"), "differentiable (not supported)", True)
         if defaults["fused"] and defaults["foreach"]:
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
-        if defaults["fused"] and not (self.has_fused and _native.available()):
-            raise RuntimeError(f"{type(self).__name__}: fused=True needs the compiled kernels, "
-                               "which are unavailable (no C++ compiler or DLBASIC_NO_NATIVE set)")
         super().__init__(params, defaults)
         self._plans: dict[int, Plan] = {}
+        on_cpu = any(p.is_cpu for group in self.param_groups for p in group["params"])
+        if defaults["fused"] and on_cpu and not (self.has_fused and _native.available()):
+            raise RuntimeError(f"{type(self).__name__}: fused=True needs the compiled kernels, "
+                               "which are unavailable (no C++ compiler or DLBASIC_NO_NATIVE set)")
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -101,9 +132,14 @@ class BaseOptimizer(torch.optim.Optimizer):
                     step = float(st["step"])
                     st["step"] = torch.tensor(step, dtype=scalar_dtype()) if self.tensor_step else int(step)
 
-    def path(self, group: Group) -> str:
-        """Which code path updates this group: "single", "foreach" or "fused"."""
+    def path(self, group: Group, device: str = "cpu") -> str:
+        """Which code path updates this group's tensors on `device` (a device type): "single", "foreach" or
+        "fused" (on CPU: for the tensors the kernels take; asking builds them if this process has not)."""
         fused, foreach = group.get("fused"), group.get("foreach")
+        if device != "cpu":
+            if foreach or ((fused or foreach is None) and device in FOREACH_DEVICES):
+                return "foreach"
+            return "single"
         if fused:
             return "fused"
         if foreach:
@@ -111,6 +147,11 @@ class BaseOptimizer(torch.optim.Optimizer):
         if fused is None and foreach is None and self.has_fused and _native.available():
             return "fused"
         return "single"
+
+    def _wants_fused(self, group: Group) -> bool:
+        """The fused path for this group's CPU tensors, where the kernels can be built (not checked here)."""
+        fused, foreach = group.get("fused"), group.get("foreach")
+        return bool(fused) or (fused is None and foreach is None and self.has_fused)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -141,6 +182,7 @@ class BaseOptimizer(torch.optim.Optimizer):
         kind = _native.step_kind(tensors["step"]) if "step" in tensors else 0
         args = _native.Args(params, grads, tensors, kind)
         self._launch(group, args, states, extra)
+        _native.bump(written(params, tensors, kind))
         return args if kind or "step" not in tensors else None
 
     def _planned_step(self, group: Group) -> bool:
@@ -155,10 +197,14 @@ class BaseOptimizer(torch.optim.Optimizer):
             return False
         dtype, strided = plan.dtype, torch.strided
         grads = []
-        for p in params:
+        for p, layout in zip(params, plan.layouts):
             g = p.grad
-            if (g is None or not p.is_contiguous() or g.dtype != dtype or g.layout != strided or not g.is_cpu
-                    or not g.is_contiguous()):
+            if g is None or g.dtype != dtype or g.layout != strided or not g.is_cpu:
+                return False
+            if layout is None:
+                if not (p.is_contiguous() and g.is_contiguous()):
+                    return False
+            elif p.stride() != layout or not _native.same_layout(g, p):
                 return False
             grads.append(g)
         if _native.pointers(params) != plan.param_ptrs:
@@ -177,10 +223,25 @@ class BaseOptimizer(torch.optim.Optimizer):
         if grad_ptrs != plan.args.arrays["G"]:
             plan.args.set_grads(grad_ptrs)
         self._launch(group, plan.args, states, None)
+        _native.bump(plan.written)
         return True
 
     def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
-        return _native.eligible(p, g, *[v for k, v in state.items() if k != "step"])
+        """Whether the kernels can update `p`: see `_native.eligible`. State tensors that only lack the
+        parameter's layout (Adagrad's sums, made before a model went channels-last) are re-laid like it."""
+        tensors = [v for k, v in state.items() if k != "step"]
+        if _native.eligible(p, g, *tensors):
+            return True
+        if not tensors or not _native.eligible(p, g):
+            return False
+        for v in tensors:
+            if not torch.is_tensor(v) or v.shape != p.shape or v.dtype != p.dtype or not v.is_cpu \
+                    or v.layout != torch.strided:
+                return False
+        for k, v in state.items():
+            if k != "step" and not _native.same_layout(v, p):
+                state[k] = torch.empty_like(p).copy_(v)  # p is dense: empty_like keeps its strides
+        return True
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """Perform one update; `closure` re-evaluates the model and returns the loss."""
@@ -213,23 +274,39 @@ class BaseOptimizer(torch.optim.Optimizer):
             states.append(state)
         if not params:
             return
-        path = self.path(group)
-        if path == "foreach":
+        if all(p.is_cpu for p in params):
+            self._step_cpu(group, params, grads, states)
+            return
+        on_cpu = [i for i, p in enumerate(params) if p.is_cpu]
+        if on_cpu:
+            self._step_cpu(group, *([lst[i] for i in on_cpu] for lst in (params, grads, states)))
+        cpu = set(on_cpu)
+        rest = [i for i in range(len(params)) if i not in cpu]
+        for ps, gs, ss in group_by_device_dtype(*([lst[i] for i in rest] for lst in (params, grads, states))):
+            if self.path(group, ps[0].device.type) == "foreach":
+                self._foreach(group, ps, gs, ss)
+            else:
+                self._single(group, ps, gs, ss)
+
+    def _step_cpu(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
+        """The update of a group's CPU tensors: fused kernels for those they take, if wanted and built."""
+        if group.get("foreach") and not group.get("fused"):
             for ps, gs, ss in group_by_device_dtype(params, grads, states):
                 self._foreach(group, ps, gs, ss)
-        elif path == "fused":
-            ok = [self._fusable(p, g, s) for p, g, s in zip(params, grads, states)]
-            rest = [i for i, k in enumerate(ok) if not k]
-            if rest:
-                self._single(group, *([lst[i] for i in rest] for lst in (params, grads, states)))
-            if not rest and len({p.dtype for p in params}) == 1:  # the usual case: one kernel call
-                args = self._fused(group, params, grads, states)
-                if args is not None and len(params) == len(group["params"]) and "_plans" in self.__dict__:
-                    self._plans[id(group)] = Plan(self, group, params, states, args)
-            elif len(rest) < len(params):
-                fast = [i for i, k in enumerate(ok) if k]
-                sel = ([lst[i] for i in fast] for lst in (params, grads, states))
-                for ps, gs, ss in group_by_device_dtype(*sel):
-                    self._fused(group, ps, gs, ss)
-        else:
+            return
+        ok = [self._fusable(p, g, s) for p, g, s in zip(params, grads, states)] if self._wants_fused(group) else []
+        if not any(ok) or not _native.available():  # builds the kernels on the first step that has work for them
             self._single(group, params, grads, states)
+            return
+        rest = [i for i, k in enumerate(ok) if not k]
+        if rest:
+            self._single(group, *([lst[i] for i in rest] for lst in (params, grads, states)))
+        if not rest and len({p.dtype for p in params}) == 1:  # the usual case: one kernel call
+            args = self._fused(group, params, grads, states)
+            if args is not None and len(params) == len(group["params"]) and "_plans" in self.__dict__:
+                self._plans[id(group)] = Plan(self, group, params, states, args)
+        elif len(rest) < len(params):
+            fast = [i for i, k in enumerate(ok) if k]
+            sel = ([lst[i] for i in fast] for lst in (params, grads, states))
+            for ps, gs, ss in group_by_device_dtype(*sel):
+                self._fused(group, ps, gs, ss)

@@ -2,8 +2,15 @@
 
 The shared library is compiled once with the system C++ compiler (`CXX`, else `c++`/`g++`) into
 `$DLBASIC_CACHE` (default `~/.cache/dlbasic`), named by a hash of the source, flags and CPU, so a
-second process only loads it. Without a compiler, or with `DLBASIC_NO_NATIVE=1`, `available()`
-is False and the optimizers fall back to their torch loops.
+second process only loads it. Compiling is said once on stderr; so is a compiler's failure, with the
+last lines of its output. Without a compiler, or with `DLBASIC_NO_NATIVE=1`, `available()` is False
+and the optimizers fall back to their torch loops.
+
+The kernels see a tensor as its `numel()` elements from `data_ptr()` on: any dense, non-overlapping
+layout (contiguous, channels-last, any order of the dims) works, as long as every tensor of one update
+is laid out as its parameter (`eligible`). They write through raw pointers, which autograd does not
+see: callers bump the version counters of what they wrote (`bump`), so a backward through a graph that
+saved an old value raises, as after torch's in-place ops.
 """
 
 from __future__ import annotations
@@ -14,14 +21,15 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
-import warnings
 from array import array
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.autograd.graph import increment_version
 
 from dlbasic.optim._kernels import SOURCE
 
@@ -72,8 +80,30 @@ def _build(compiler: str, target: Path) -> None:
         os.replace(out, target)  # atomic: concurrent processes never load a half-written file
 
 
+def _say(message: str) -> None:
+    print(f"dlbasic: {message}", file=sys.stderr, flush=True)
+
+
+def _home(path: Path) -> str:
+    """`path` with the home directory written as ~."""
+    try:
+        return str(Path("~") / path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
+
+
+def _tail(output: bytes | str | None, lines: int = 12) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    kept = text.strip().splitlines()[-lines:]
+    return "\n".join(f"    {line}" for line in kept) or "    (no output)"
+
+
 def load() -> ctypes.CDLL | None:
-    """The kernel library, building it on first use; None where it cannot be built."""
+    """The kernel library, building it on first use; None where it cannot be built.
+
+    Tried once per process. A build is said on stderr before it starts, a failure after it, with the
+    last lines of the compiler's output; the optimizers then run their torch loops.
+    """
     global _lib, _tried, build_seconds
     if _tried:
         return _lib
@@ -82,16 +112,24 @@ def load() -> ctypes.CDLL | None:
         return None
     compiler = _compiler()
     if compiler is None:
+        _say("no C++ compiler found (CXX, c++, g++, clang++): the optimizers run their torch loops on CPU, "
+             "not the fused kernels (DLBASIC_NO_NATIVE=1 picks the loops without this message)")
         return None
     t0 = time.perf_counter()
     target = library_path(compiler)
+    fallback = "the optimizers run their torch loops on CPU instead"
     try:
         if not target.exists():
+            _say(f"compiling the fused optimizer kernels (first use, about 10 s; cached in {_home(target.parent)})")
             _build(compiler, target)
         _lib = ctypes.CDLL(str(target))
-    except (OSError, subprocess.SubprocessError) as e:
-        warnings.warn(f"dlbasic.optim: fused CPU kernels unavailable, using torch ops ({e})", stacklevel=2)
-        _lib = None
+    except subprocess.CalledProcessError as e:
+        _say(f"could not compile the fused optimizer kernels ({compiler} exited with {e.returncode}); {fallback}. "
+             f"The compiler said:\n{_tail(e.stderr or e.stdout)}")
+    except subprocess.TimeoutExpired as e:
+        _say(f"compiling the fused optimizer kernels took over {e.timeout:.0f} s and was stopped; {fallback}")
+    except OSError as e:
+        _say(f"could not build or load the fused optimizer kernels ({e}); {fallback}")
     build_seconds = time.perf_counter() - t0
     return _lib
 
@@ -100,15 +138,68 @@ def available() -> bool:
     return load() is not None
 
 
-def eligible(*tensors: torch.Tensor) -> bool:
-    """True when the kernels can update these tensors in place: dense, contiguous, same CPU float dtype."""
-    dtype = tensors[0].dtype
-    if dtype not in _DTYPES:
+def dense(t: torch.Tensor) -> bool:
+    """True when `t`'s elements fill `numel()` consecutive slots from `data_ptr()` on, in any order of its
+    dims: its strides, less those of dims of size 1, sorted, are those of a contiguous tensor."""
+    if t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last) or \
+            t.is_contiguous(memory_format=torch.channels_last_3d):
+        return True
+    if t.numel() == 0:
+        return True
+    expected = 1
+    for stride, size in sorted((st, n) for n, st in zip(t.shape, t.stride()) if n != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def same_layout(t: torch.Tensor, like: torch.Tensor) -> bool:
+    """True when `t` has `like`'s shape and puts each element at the same offset (strides of size-1 dims,
+    which move nothing, may differ, as torch's gradient layout contract allows)."""
+    if t.shape != like.shape:
         return False
-    for t in tensors:  # noqa: SIM110 (a plain loop is faster than all(); it runs per parameter and step)
-        if t.dtype != dtype or not t.is_cpu or t.is_sparse or not t.is_contiguous():
+    strides = like.stride()
+    if t.stride() == strides:
+        return True
+    return all(a == b for n, a, b in zip(like.shape, t.stride(), strides) if n != 1)
+
+
+def eligible(*tensors: torch.Tensor) -> bool:
+    """True when the kernels can update these tensors in place: the same CPU float dtype, the first dense
+    (see `dense`: contiguous, channels-last, ...) and the others laid out as it is (`same_layout`)."""
+    first = tensors[0]
+    dtype = first.dtype
+    if dtype not in _DTYPES or first.layout != torch.strided or not first.is_cpu:
+        return False
+    if first.is_contiguous():
+        shape = first.shape
+        for t in tensors:  # a plain loop: faster than all(), and it runs per parameter and step
+            if t.dtype != dtype or not t.is_cpu or t.is_sparse or not t.is_contiguous() or t.shape != shape:
+                return False
+        return True
+    if not dense(first):
+        return False
+    for t in tensors[1:]:
+        if t.dtype != dtype or not t.is_cpu or t.layout != torch.strided or not same_layout(t, first):
             return False
     return True
+
+
+_bump_many = True  # torch >= 2.4: increment_version takes a list of tensors
+
+
+def bump(tensors: list[torch.Tensor]) -> None:
+    """Advance the autograd version counter of each tensor a kernel wrote, as an in-place op of torch does."""
+    global _bump_many
+    if _bump_many:
+        try:
+            increment_version(tensors)
+            return
+        except TypeError:  # older torch: one tensor per call
+            _bump_many = False
+    for t in tensors:
+        increment_version(t)
 
 
 def address(values: array) -> ctypes.c_void_p:
@@ -202,6 +293,8 @@ def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[fl
         tensor_lists: params, grads and state tensors; lists of equal length, same dtype.
         arrays: per-tensor coefficient arrays (ints become int32, floats become double).
         scalars: the remaining arguments; floats pass as double, ints as int.
+
+    Every list but the gradients (the second) is taken as written: their version counters are bumped.
     """
     first = tensor_lists[0]
     fn = kernel(name, first[0].dtype)
@@ -215,3 +308,5 @@ def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[fl
     args += [ctypes.c_double(s) if isinstance(s, float) else ctypes.c_int(int(s)) for s in scalars]
     args.append(ctypes.c_int(torch.get_num_threads()))
     fn(*args)
+    written = {id(ts): ts for i, ts in enumerate(tensor_lists) if i != 1}  # a list passed twice, once
+    bump([t for ts in written.values() for t in ts])

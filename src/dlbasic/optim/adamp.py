@@ -7,6 +7,9 @@ SGDP's buffer named `momentum`) and update order follow the authors' `adamp` pac
 
 The fused kernels need two passes over a weight with dim > 1: the projection test reads sums over
 its rows before any element can be written (see `_projected_kernels.py`); other tensors take one pass.
+They take a row (an output channel: all dims but the first) as a block of consecutive elements in any
+order, which holds for any dense layout whose first dim is the outermost (contiguous, channels-last);
+a weight whose rows interleave (a transposed matrix) goes through the loop.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def project(p: Tensor, grad: Tensor, perturb: Tensor, delta: float, wd_ratio: fl
         The (possibly projected) update and the weight-decay ratio to apply (1 or `wd_ratio`).
     """
     expand = [-1] + [1] * (p.dim() - 1)
-    for view in (lambda x: x.view(x.size(0), -1), lambda x: x.view(1, -1)):  # channel-wise, layer-wise
+    # reshape: a copy where the layout is not contiguous (channels-last), where the reference's view fails
+    for view in (lambda x: x.reshape(x.size(0), -1), lambda x: x.reshape(1, -1)):  # channel-wise, layer-wise
         pv = view(p)
         cosine = F.cosine_similarity(view(grad), pv, dim=1, eps=eps).abs_()
         if cosine.max() < delta / math.sqrt(pv.size(1)):
@@ -138,6 +142,9 @@ class AdamP(BaseOptimizer):
     def _state_keys(self, group: Group) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq")
 
+    def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
+        return rows_outermost(p) and super()._fusable(p, g, state)
+
     def _prepare_fused(self, group: Group, params: list[Tensor], states: list[dict]) -> array:
         return _rows(params)
 
@@ -237,6 +244,9 @@ class SGDP(BaseOptimizer):
     def _state_keys(self, group: Group) -> tuple[str, ...]:
         return ("momentum",)
 
+    def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
+        return rows_outermost(p) and super()._fusable(p, g, state)
+
     def _prepare_fused(self, group: Group, params: list[Tensor], states: list[dict]) -> array:
         return _rows(params)
 
@@ -247,6 +257,14 @@ class SGDP(BaseOptimizer):
             args.n, args.P, args.G, args.S["momentum"], args.N, _rows_arg(args, extra),
             *_native.doubles(lr, mu, group["dampening"], *decay, group["delta"], group["eps"]),
             *_native.ints(group["nesterov"], torch.get_num_threads()))
+
+
+def rows_outermost(p: Tensor) -> bool:
+    """True when each output row of `p` (dense) is a block of consecutive elements, as the kernels take it:
+    its first dim is the outermost one (contiguous, channels-last), or it has one row, or dim <= 1."""
+    if p.dim() <= 1 or p.is_contiguous() or p.size(0) <= 1:
+        return True
+    return p.stride(0) * p.size(0) == p.numel()
 
 
 def _rows(params: list[Tensor]) -> array:

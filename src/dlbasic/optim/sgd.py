@@ -105,7 +105,7 @@ class SGD(BaseOptimizer):
         first = array("i", bytes(4 * len(params)))
         for i, (p, s) in enumerate(zip(params, states)):
             if s.get("momentum_buffer") is None:
-                s["momentum_buffer"] = torch.empty_like(p, memory_format=torch.contiguous_format)
+                s["momentum_buffer"] = torch.empty_like(p, memory_format=torch.preserve_format)
                 first[i] = 1
         return first
 
@@ -118,5 +118,4 @@ class SGD(BaseOptimizer):
             *_native.ints(group["maximize"], group["nesterov"], torch.get_num_threads()))
 
     def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
-        buf = state.get("momentum_buffer")
-        return _native.eligible(p, g) if buf is None else _native.eligible(p, g, buf)
+        return _native.eligible(p, g) if state.get("momentum_buffer") is None else super()._fusable(p, g, state)

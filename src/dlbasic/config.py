@@ -115,9 +115,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: Any, annotation: Any) -> Any:
+def _coerce(name: str, value: Any, annotation: Any, cls: type | None = None) -> Any:
     """Check a YAML value against a field's type annotation (ints become floats where floats are expected)."""
-    hint = typing.get_type_hints(TrainConfig)[name] if isinstance(annotation, str) else annotation
+    hint = typing.get_type_hints(cls or TrainConfig)[name] if isinstance(annotation, str) else annotation
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     for option in options:
         origin = typing.get_origin(option) or option
@@ -132,14 +132,15 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     raise UserError(f"config key {name!r} has value {value!r}, which is not a {hint}")
 
 
-def from_dict(values: dict[str, Any], base: TrainConfig | None = None) -> TrainConfig:
-    """A config from a dict of overrides; unknown keys are errors with a suggestion."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    out = dataclasses.replace(base or TrainConfig())
+def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None) -> Any:
+    """A config (a `TrainConfig`, or `cls`/`type(base)`) from a dict of overrides; unknown keys are errors."""
+    cls = cls or (type(base) if base is not None else TrainConfig)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = dataclasses.replace(base if base is not None else cls())
     for key, value in values.items():
         if key not in fields:
             raise UserError(f"unknown config key {key!r}", did_you_mean(key, fields))
-        setattr(out, key, _coerce(key, value, fields[key].type))
+        setattr(out, key, _coerce(key, value, fields[key].type, cls))
     return out.validate()
 
 
@@ -166,6 +167,12 @@ class DetectionConfig:
     seed: int = 0
     proposals: str = "fast"  # selective search mode for rcnn, sppnet, fast_rcnn
     max_proposals: int = 300
+    device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
+    precision: str = "fp32"  # fp32, bf16 or fp16 autocast, or auto (bf16 where the hardware has it)
+    checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
     def validate(self) -> DetectionConfig:
         check(self.model in DETECTORS, f"unknown detector {self.model!r}", did_you_mean(self.model, DETECTORS))
@@ -177,6 +184,9 @@ class DetectionConfig:
         for name in ("image_size", "train_limit", "test_limit", "warmup_steps"):
             check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         check(self.max_proposals >= 1, f"max_proposals must be at least 1, got {self.max_proposals}")
+        check(self.precision in ("auto", "fp32", "bf16", "fp16"), f"unknown precision {self.precision!r}",
+              "choices: auto, fp32, bf16, fp16")
+        check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         return self
 
 
@@ -195,7 +205,8 @@ def recipe_path(name: str) -> Path:
     return path
 
 
-def load_config(path: str | Path) -> TrainConfig:
+def load_config(path: str | Path, cls: type | None = None) -> Any:
+    """A `TrainConfig` (or `cls`) from a YAML file: a saved config.yaml or a hand-written one."""
     path = Path(path)
     check(path.is_file(), f"no such config file: {path}")
     try:
@@ -203,10 +214,10 @@ def load_config(path: str | Path) -> TrainConfig:
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML: {e}") from None
     check(isinstance(values, dict), f"{path} must hold a mapping of config keys")
-    return from_dict(values)
+    return from_dict(values, cls=cls)
 
 
-def dump_config(config: TrainConfig) -> str:
+def dump_config(config: TrainConfig | DetectionConfig) -> str:
     """The YAML text of `config`, as `config.yaml` holds it."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 

@@ -37,3 +37,10 @@ def test_bad_scene_options():
         parse_options("size=3")
     with pytest.raises(UserError, match="does not fit"):
         parse_options("canvas=20")
+
+
+def test_scenes_draw_digits_in_gray_levels_from_the_8_bit_pool():
+    """mnist5k keeps uint8 pixels; scenes must resample them as [0, 1] floats (anti-aliased edges), as before."""
+    scenes = load_scenes("scenes:canvas=64,digits=1-2,count=8", "train")
+    edges = (scenes.images > 0) & (scenes.images < 1)
+    assert edges.float().mean() > 0.01  # gray anti-aliased strokes, not a binary image

@@ -23,6 +23,8 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
     if not seeds or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r}")
+    if not all(0 <= s < 2**32 for s in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be in 0..{2**32 - 1}, got {text!r}")
     return seeds
 
 
@@ -43,13 +45,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import yaml
+
+    from dlbasic.commands.train import check_config, check_models, yaml_problem
+    from dlbasic.errors import UserError
     from dlbasic.training.compare import compare, markdown_table, parse_vary, write_comparison
 
     base = config_from_args(args)
-    key, values = parse_vary(args.vary, base)
+    try:
+        key, values = parse_vary(args.vary, base)
+    except yaml.YAMLError as e:
+        raise UserError(f"--vary {args.vary}: a value is not valid YAML ({yaml_problem(e)})",
+                        "e.g. --vary lr=0.01,0.1") from None
+    variants = [check_config(dataclasses.replace(base, **{key: value})) for value in values]
     out = args.out or Path("runs") / f"compare-{key}-{time.strftime('%Y%m%d-%H%M%S')}"
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
+    check_models(variants)
     total = len(values) * len(args.seeds)
     done = [0]
 

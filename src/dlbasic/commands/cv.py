@@ -55,10 +55,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dlbasic.commands.train import check_config, check_models
+    from dlbasic.config import from_dict
+    from dlbasic.data import load
+    from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.crossval import grid, run_cv
 
     if not args.vary:
         raise UserError("nothing to choose between", "pass --vary KEY=V1,V2 (e.g. --vary lr=1e-3,1e-2)")
+    keys = [key for key, _ in args.vary]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    check(not twice, f"--vary {twice[0] if twice else ''} is given twice", "list all its values in one --vary")
     cfg = config_from_args(args)
     check(args.folds >= 2, f"--folds must be at least 2, got {args.folds}")
     check(args.patience >= 0, f"--patience must be >= 0, got {args.patience}")
@@ -66,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
     candidates = grid(dict(args.vary))
+    configs = [check_config(from_dict(c, cfg)) for c in candidates]
+    check_models(configs)
+    load(cfg.data, "test", **split_options(cfg))  # only that it has images: it is evaluated once, at the end
     print(f"{len(candidates)} candidates x {args.folds} folds, rule: highest mean held-out accuracy")
 
     def on_fold(f) -> None:

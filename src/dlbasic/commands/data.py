@@ -25,9 +25,10 @@ def run_show(args: argparse.Namespace) -> int:
     from dlbasic.detection.datasets import load_detection
     from dlbasic.errors import check
     from dlbasic.outputs import check_file
+    from dlbasic.report.plots import check_figure_path
 
     check(args.count >= 1, f"--count must be at least 1, got {args.count}")
-    out = check_file(args.out, overwrite=args.overwrite)
+    out = check_figure_path(check_file(args.out, overwrite=args.overwrite))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = load_detection(args.spec, limit=args.count)

@@ -8,6 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from dlbasic.commands.train import add_run_folder_options
 from dlbasic.errors import UserError, check
 from dlbasic.outputs import check_dir, open_dir
 
@@ -21,45 +22,64 @@ EXAMPLES = """examples:
 MEASURES = ("map", "map_50", "map_75", "mar_100", "voc_map_50", "seconds_per_image", "train_seconds")
 
 
-def _add_run_options(p: argparse.ArgumentParser, model: bool = True) -> None:
+def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool = False) -> None:
+    """The options of a detection run; for `train` they are left out of `args` unless given (for --resume)."""
     from dlbasic.config import DETECTORS, DetectionConfig
 
     d = DetectionConfig()
+    default = (lambda value: argparse.SUPPRESS) if train else (lambda value: value)
     if model:
-        p.add_argument("--model", default=d.model, choices=DETECTORS, help=f"detector (default {d.model})")
-    p.add_argument("--data", default=d.data, metavar="SPEC", help="scenes[:options], voc:DIR, coco:FILE, yolo:DIR")
-    p.add_argument("--image-size", type=int, default=d.image_size, metavar="N", help="resize images to N x N")
-    p.add_argument("--train-limit", type=int, default=d.train_limit, metavar="N", help="train on N images (0: all)")
-    p.add_argument("--test-limit", type=int, default=d.test_limit, metavar="N", help="test on N images (0: all)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the training images (default {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"images per step (default {d.batch_size})")
-    p.add_argument("--optimizer", default=d.optimizer, help=f"a dlbasic.optim name (default {d.optimizer})")
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: the detector's own)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"(default {d.weight_decay})")
-    p.add_argument("--scheduler", default=d.scheduler, choices=["none", "cosine", "step", "exponential", "onecycle"],
+        p.add_argument("--model", default=default(d.model), choices=DETECTORS, help=f"detector (default {d.model})")
+    p.add_argument("--data", default=default(d.data), metavar="SPEC",
+                   help="scenes[:options], voc:DIR, coco:FILE, yolo:DIR")
+    p.add_argument("--image-size", type=int, default=default(d.image_size), metavar="N", help="resize images to N x N")
+    p.add_argument("--train-limit", type=int, default=default(d.train_limit), metavar="N",
+                   help="train on N images (0: all)")
+    p.add_argument("--test-limit", type=int, default=default(d.test_limit), metavar="N",
+                   help="test on N images (0: all)")
+    p.add_argument("--epochs", type=int, default=default(d.epochs),
+                   help=f"passes over the training images (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, default=default(d.batch_size),
+                   help=f"images per step (default {d.batch_size})")
+    p.add_argument("--optimizer", default=default(d.optimizer), help=f"a dlbasic.optim name (default {d.optimizer})")
+    p.add_argument("--lr", type=float, default=default(d.lr), help="learning rate (default: the detector's own)")
+    p.add_argument("--weight-decay", type=float, default=default(d.weight_decay), help=f"(default {d.weight_decay})")
+    p.add_argument("--scheduler", default=default(d.scheduler), choices=["none", "cosine", "step", "exponential",
+                                                                         "onecycle"],
                    help=f"learning-rate schedule over the run (default {d.scheduler})")
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps, metavar="N",
+    p.add_argument("--warmup-steps", type=int, default=default(d.warmup_steps), metavar="N",
                    help=f"linear learning-rate warm-up steps, at most a tenth of the run (default {d.warmup_steps})")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the split, initialization and sampling")
-    p.add_argument("--proposals", default=d.proposals, choices=["single", "fast", "quality"],
+    p.add_argument("--seed", type=int, default=default(d.seed), help="seed of the split, initialization and sampling")
+    p.add_argument("--proposals", default=default(d.proposals), choices=["single", "fast", "quality"],
                    help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})")
-    p.add_argument("--max-proposals", type=int, default=d.max_proposals, help="proposals per image")
+    p.add_argument("--max-proposals", type=int, default=default(d.max_proposals), help="proposals per image")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    if train:
+        p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
+        p.add_argument("--precision", default=argparse.SUPPRESS, choices=["auto", "fp32", "bf16", "fp16"],
+                       help=f"autocast precision (default {d.precision}; auto: bf16 where the hardware has it)")
+        p.add_argument("--checkpoint-every", type=int, default=argparse.SUPPRESS, metavar="STEPS",
+                       help="also checkpoint every STEPS steps inside an epoch")
 
 
 def _config(args: argparse.Namespace, model: str | None = None):
-    from dlbasic.config import DetectionConfig
+    from dlbasic.config import DetectionConfig, from_dict
 
     values = {f.name: getattr(args, f.name) for f in fields(DetectionConfig) if hasattr(args, f.name)}
+    from dlbasic.commands.train import check_config
+
     if model is not None:
         values["model"] = model
-    return DetectionConfig(**values).validate()
+    return check_config(from_dict(values, cls=DetectionConfig))
 
 
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
+    from dlbasic.commands.train import check_threads
+
     check(getattr(args, "threads", 0) >= 0, f"--threads must be at least 1 (0: torch's default), got {args.threads}")
+    check_threads(getattr(args, "threads", 0))
     if getattr(args, "threads", 0):
         torch.set_num_threads(args.threads)
 
@@ -73,11 +93,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="R-CNN, SPP-net, Fast R-CNN, Faster R-CNN and YOLO v1 on scenes or VOC/COCO/YOLO "
                                    "folders. mAP numbers are COCO's (map: AP@[.5:.95], map_50: AP@.5).",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    verbs = p.add_subparsers(dest="verb", metavar="VERB")
-    t = verbs.add_parser("train", help="train one detector; writes checkpoint.pt and summary.json")
-    _add_run_options(t)
-    t.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/detect-<model>)")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
+    t = verbs.add_parser("train", help="train one detector; writes a run folder like `dlbasic train`",
+                         description="Train one detector on the Trainer: progress bar, metrics.jsonl, curves.png, "
+                                     "atomic checkpoint.pt every epoch (and --checkpoint-every steps), Ctrl-C saves, "
+                                     "exact --resume, --device/--precision, several processes under torchrun.")
+    _add_run_options(t, train=True)
+    g = t.add_argument_group("run folder")
+    g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/detect-<model>)")
+    add_run_folder_options(g)
     t.set_defaults(func=run_train)
     e = verbs.add_parser("eval", help="mAP and seconds per image of a checkpoint on its data's test split")
     e.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt of `dlbasic detect train`")
@@ -102,15 +126,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from dlbasic.commands.train import resumed_config
+    from dlbasic.config import DetectionConfig
     from dlbasic.detection.train import train_detector
+    from dlbasic.training import distributed
 
     _threads(args)
-    cfg = _config(args)
+    check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
+    check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
+          "--resume continues the run, --overwrite replaces it")
+    cfg = resumed_config(args, DetectionConfig) if args.resume else _config(args)
     run_dir = args.run_dir or Path("runs") / f"detect-{cfg.model}"
-    result = train_detector(cfg, run_dir=run_dir, log=lambda row: print(json.dumps(row, default=float)),
-                            overwrite=args.overwrite)
+    try:
+        result = train_detector(cfg, run_dir=run_dir, log=lambda row: print(json.dumps(row, default=float)),
+                                overwrite=args.overwrite, resume=args.resume,
+                                progress=False if args.no_progress else None)
+    finally:
+        distributed.cleanup()
     print(json.dumps(_shown(result), indent=2, default=float))
-    print(f"results in {run_dir}/ (checkpoint.pt, summary.json)")
+    print(f"results in {run_dir}/ (summary.json, curves.png, checkpoint.pt)")
     return 0
 
 
@@ -119,7 +153,9 @@ def _load(args: argparse.Namespace, limit: int, action: str = "eval"):
 
     model, ckpt = load_detector(args.checkpoint, action)
     cfg = DetectionConfig(**ckpt["config"])
-    split = load_split(args.data or cfg.data, ckpt["image_size"][0], 1, limit, cfg.seed)
+    spec = args.data or cfg.data
+    check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
+    split = load_split(spec, ckpt["image_size"][0], 1, limit, cfg.seed)
     check(split.train_images.shape[1] == ckpt["in_channels"],
           f"the data has {split.train_images.shape[1]} channels, the detector {ckpt['in_channels']}")
     return model, ckpt, split
@@ -129,6 +165,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from dlbasic.commands.evaluate import class_map
     from dlbasic.detection.train import evaluate
 
+    check(args.test_limit >= 0, f"--test-limit must be 0 (all) or more, got {args.test_limit}")
     model, ckpt, split = _load(args, args.test_limit)
     lut = class_map(split.classes, ckpt["classes"], args.data or ckpt["config"].get("data", "scenes"),
                     args.checkpoint)
@@ -144,6 +181,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from dlbasic.outputs import check_dir, open_dir
 
     check(args.limit >= 1, f"--limit must be at least 1, got {args.limit}")
+    check(args.min_score == args.min_score, "--min-score must be a number, got nan", "e.g. --min-score 0.3")
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
     model, ckpt, split = _load(args, args.limit, "predict")
@@ -190,6 +228,9 @@ def run_compare(args: argparse.Namespace) -> int:
     unknown = [m for m in models if m not in DETECTORS]
     if unknown:
         raise UserError(f"unknown detectors {unknown}", f"choices: {', '.join(DETECTORS)}")
+    check(bool(models), f"--models {args.models!r} names no detector", f"e.g. --models {','.join(DETECTORS)}")
+    twice = sorted({m for m in models if models.count(m) > 1})
+    check(not twice, f"--models lists {', '.join(twice)} twice", "name each detector once")
     base = _config(args, models[0])
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)

@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dlbasic.commands.train import check_models
     from dlbasic.data import load
     from dlbasic.errors import check
     from dlbasic.evaluation._fit import split_options
@@ -45,13 +46,17 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.outputs import check_file
     from dlbasic.training.checkpoint import atomic_write_text
 
+    if args.kind == "bagging":
+        check(args.members >= 1, f"--members must be at least 1, got {args.members}")
+    else:
+        check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
     cfg = config_from_args(args)
     if args.out is not None:
         check_file(args.out, overwrite=args.overwrite)
     train = load(cfg.data, "train", **split_options(cfg))
     target = load(cfg.data, args.on, **split_options(cfg))
+    check_models([cfg])
     if args.kind == "bagging":
-        check(args.members >= 1, f"--members must be at least 1, got {args.members}")
         res = bagging(cfg, train, target, args.members, seed=cfg.seed,
                       on_member=lambda m, acc, oob: print(f"member {m + 1}: {args.on} accuracy {acc:.4f}, "
                                                           f"out-of-bag accuracy {oob:.4f}", flush=True))
@@ -59,7 +64,6 @@ def run(args: argparse.Namespace) -> int:
               f"(best member {max(res.member_accuracy):.4f}, mean member "
               f"{sum(res.member_accuracy) / len(res.member_accuracy):.4f}) on {args.on}")
     else:
-        check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
         res = boosting(cfg, train, target, args.rounds)
         print(f"{'round':>5s} {'w-error':>8s} {'alpha':>7s} {'H train err':>11s} {'w on mistakes':>13s} "
               f"{'ESS':>7s} {'max w x n':>9s} {'H ' + args.on + ' acc':>10s}")

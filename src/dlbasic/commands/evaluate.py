@@ -53,6 +53,18 @@ def class_map(data_classes: list[str], classes: list[str], spec: str, path: str 
     return torch.tensor([index[c] for c in data_classes], dtype=torch.long)
 
 
+def split_settings(meta: dict, path: Path) -> dict:
+    """The seed and split fractions a checkpoint was trained with (its config's, else the defaults), checked."""
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    out = {"seed": cfg.get("seed", 0), "val_fraction": cfg.get("val_fraction", 0.1),
+           "test_fraction": cfg.get("test_fraction", 0.2)}
+    for key, value in out.items():
+        ok = isinstance(value, int if key == "seed" else int | float) and not isinstance(value, bool)
+        check(ok, f"{path} has an unreadable {key} in its config: {value!r}", "pass --data and --seed, or use a "
+                                                                            "checkpoint written by dlbasic train")
+    return out
+
+
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Tensor[K, K] counts; rows are true classes, columns predicted ones."""
     import torch
@@ -65,18 +77,18 @@ def run(args: argparse.Namespace) -> int:
 
     from dlbasic.data import load, normalize
     from dlbasic.outputs import check_file
-    from dlbasic.report.plots import plot_confusion
+    from dlbasic.report.plots import check_figure_path, plot_confusion
     from dlbasic.training.run import model_from_checkpoint
 
     if args.out is not None:
-        check_file(args.out, overwrite=args.overwrite)
+        check_figure_path(check_file(args.out, overwrite=args.overwrite))
     elif args.checkpoint.parent.is_dir():  # a plot derived from the checkpoint: replaced freely
         check_file(args.checkpoint.parent / f"confusion-{args.split}.png", overwrite=True)
     model, meta = model_from_checkpoint(args.checkpoint)
-    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     spec = args.data or meta.get("data", "mnist5k")
-    data = load(spec, args.split, seed=cfg.get("seed", 0) if args.seed is None else args.seed,
-                val_fraction=cfg.get("val_fraction", 0.1), test_fraction=cfg.get("test_fraction", 0.2),
+    check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
+    split = split_settings(meta, args.checkpoint)
+    data = load(spec, args.split, **{**split, **({} if args.seed is None else {"seed": args.seed})},
                 image_size=meta["input_size"])
     check(data.in_channels == meta["in_channels"],
           f"{spec} has {data.in_channels}-channel images but the model expects {meta['in_channels']}")

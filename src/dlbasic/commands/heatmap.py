@@ -61,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
     from dlbasic.commands.segment import _read_any_size
     from dlbasic.data import load_scenes, normalize
+    from dlbasic.errors import UserError
     from dlbasic.outputs import check_file
+    from dlbasic.report.plots import check_figure_path
     from dlbasic.segmentation.convolutionalize import convolutionalize
     from dlbasic.training.run import model_from_checkpoint
 
-    check_file(args.out, overwrite=args.overwrite)
+    check_figure_path(check_file(args.out, overwrite=args.overwrite))
     model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     if args.scene is not None:
         scenes = load_scenes("scenes:canvas=96,digits=1-4", "test")
@@ -80,9 +82,15 @@ def run(args: argparse.Namespace) -> int:
     check(min(x.shape[-2:]) >= size, f"the image ({x.shape[-1]}x{x.shape[-2]}) is smaller than the training size "
                                      f"{size}", "use an image at least that large")
     fcn = convolutionalize(model, size, meta["in_channels"]).eval()
-    with torch.no_grad():
-        z = normalize(x[None], torch.tensor(meta["mean"]), torch.tensor(meta["std"]))
-        probs = fcn(z).softmax(1)[0]  # (K, H', W')
+    try:
+        with torch.no_grad():
+            z = normalize(x[None], torch.tensor(meta["mean"]), torch.tensor(meta["std"]))
+            probs = fcn(z).softmax(1)[0]  # (K, H', W')
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and "can't allocate memory" not in str(e):
+            raise
+        raise UserError(f"the image ({x.shape[-1]}x{x.shape[-2]}) is too large for a heat map on this machine",
+                        "use a smaller image") from None
     fig = heatmap_figure(x, probs, meta["classes"])
     fig.savefig(args.out, dpi=90)
     plt.close(fig)

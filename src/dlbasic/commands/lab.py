@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from dlbasic.commands.train import check_threads
     from dlbasic.errors import UserError, check
     from dlbasic.outputs import check_dir, is_unstarted, made_by_dlbasic, output_dir
     from dlbasic.studies import get_study, make_profile
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{sid:<18} {get_study(sid).claim}")
         return 0
     check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
+    check_threads(args.threads)
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
     if args.resume and args.overwrite:

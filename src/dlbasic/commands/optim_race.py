@@ -15,19 +15,26 @@ EXAMPLES = f"""examples:
 
 
 def _floats(text: str) -> list[float]:
+    import math
+
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive finite numbers, got {text!r}")
     return values
 
 
 def _point(text: str) -> tuple[float, float]:
-    values = [float(v) for v in text.split(",")] if text.count(",") == 1 else []
-    if len(values) != 2:
-        raise argparse.ArgumentTypeError(f"expected X,Y, got {text!r}")
+    import math
+
+    try:
+        values = [float(v) for v in text.split(",")] if text.count(",") == 1 else []
+    except ValueError:
+        values = []
+    if len(values) != 2 or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected two finite numbers X,Y, got {text!r}")
     return values[0], values[1]
 
 

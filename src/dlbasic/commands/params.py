@@ -32,9 +32,14 @@ def _summary(name: str, args: argparse.Namespace):
     from dlbasic.models import create_model
     from dlbasic.nn.summary import summarize
 
-    with torch.device("meta"):  # shapes only
-        model = create_model(name, num_classes=args.num_classes, in_channels=args.in_channels,
-                             input_size=args.input_size)
+    try:
+        with torch.device("meta"):  # shapes only
+            model = create_model(name, num_classes=args.num_classes, in_channels=args.in_channels,
+                                 input_size=args.input_size)
+    except UserError as e:
+        if "cannot take" not in e.message:
+            raise
+        raise UserError(e.message, "try a larger --input-size") from None
     try:
         return summarize(model, args.input_size, args.in_channels)
     except RuntimeError as e:  # e.g. a map shrinking below the next kernel

@@ -84,12 +84,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from dlbasic.commands.evaluate import class_map
     from dlbasic.outputs import check_file
+    from dlbasic.report.plots import check_figure_path
     from dlbasic.segmentation.data import MaskDataset, load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.train import evaluate_model, model_from_checkpoint
 
     if args.overlays is not None:
-        check_file(args.overlays, overwrite=args.overwrite, option="--overlays")
+        check_figure_path(check_file(args.overlays, overwrite=args.overwrite, option="--overlays"), "--overlays")
     model, meta = model_from_checkpoint(args.checkpoint)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     spec = args.data or meta.get("data")
@@ -123,11 +124,16 @@ def run_predict(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from dlbasic.commands.predict import read_image
+    from dlbasic.data.sources import check_memory
     from dlbasic.outputs import check_dir, open_dir
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.task import predict_masks
     from dlbasic.segmentation.train import model_from_checkpoint
 
+    if args.size is not None:
+        if args.size < 1:
+            raise UserError(f"--size must be at least 1, got {args.size}", "or leave it out to keep each image's size")
+        check_memory(1, 3, args.size, "--size")
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
     stems = [p.stem for p in args.images]
@@ -156,19 +162,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _read_any_size(path: Path, channels: int, size: int | None, invert: bool, read_image) -> torch.Tensor:
     """An image file at its own size (or size x size) as Tensor[C, H, W] in [0, 1]."""
-    import numpy as np
     import torch
-    from PIL import Image, UnidentifiedImageError
+
+    from dlbasic.commands.predict import decode_image
 
     if size is not None:
         return read_image(path, channels, size, invert)
-    try:
-        with Image.open(path) as im:
-            a = np.array(im.convert("L" if channels == 1 else "RGB"), dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise UserError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
-    x = torch.from_numpy(a)
+    x = torch.from_numpy(decode_image(path, "L" if channels == 1 else "RGB"))
     x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
     return 1.0 - x if invert else x

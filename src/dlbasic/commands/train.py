@@ -36,10 +36,89 @@ def batch_size(text: str) -> int | str:
 
 
 def key_value(text: str) -> tuple[str, Any]:
+    import re
+
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML ({yaml_problem(e)})") from None
+    if isinstance(parsed, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", parsed.strip()):
+        parsed = float(parsed)  # YAML 1.1 reads 1e-3 as a string
+    return key, parsed
+
+
+def yaml_problem(e: Exception) -> str:
+    """A YAML parser error in one line: what is wrong and where."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(e).split())
+
+
+def read_config(path: Path, cls: type | None = None) -> Any:
+    """`load_config`, with every mistake in the file in one line: bytes that are not UTF-8 text, YAML syntax,
+    a document that is not a mapping, keys that are not names."""
+    path = Path(path)
+    check(path.is_file(), f"no such config file: {path}")
+    hint = "a config file is YAML text such as a run's config.yaml"
+    try:
+        values = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path} is not a text file (byte {e.start} is not UTF-8)", hint) from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML: {yaml_problem(e)}", hint) from None
+    check(isinstance(values, dict | None), f"{path} must hold a mapping of config keys", hint)
+    for key in values or {}:
+        check(isinstance(key, str), f"{path}: config keys are names, got {key!r}", "e.g. epochs: 5")
+    return load_config(path) if cls is None else load_config(path, cls)
+
+
+# more torch threads than this per CPU core only costs memory (and very many cannot be started at all)
+THREADS_PER_CPU = 4
+SEED_RANGE = 2**32  # numpy and scikit-learn take seeds in [0, 2**32)
+
+
+def check_config(cfg: Any) -> Any:
+    """Refuse values that every config check passes but the run cannot use: a seed outside [0, 2**32), more
+    threads than the machine can start, noise that overflows float32."""
+    seed = getattr(cfg, "seed", 0)
+    check(isinstance(seed, int) and 0 <= seed < SEED_RANGE, f"seed must be in 0..{SEED_RANGE - 1}, got {seed}")
+    check_threads(getattr(cfg, "threads", None), "threads")
+    for name in ("input_noise", "weight_noise"):
+        value = getattr(cfg, name, 0.0)
+        check(value <= FLOAT32_MAX, f"{name} must be at most {FLOAT32_MAX:.3g} (float32), got {value:g}")
+    return cfg
+
+
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_threads(threads: int | None, option: str = "--threads") -> None:
+    """Refuse more torch threads than the machine can usefully start (very many crash the process)."""
+    import os
+
+    cpus = os.cpu_count() or 1
+    limit = max(64, THREADS_PER_CPU * cpus)
+    check(not threads or threads <= limit, f"{option} must be at most {limit} on this machine ({cpus} CPUs), "
+                                           f"got {threads}")
+
+
+def check_models(configs: list[Any]) -> None:
+    """Build the model of every config for its data on the meta device (no memory, no arithmetic), so a
+    model that cannot take the images (a map pooled away to nothing) is refused before anything trains."""
+    import torch
+
+    from dlbasic.data import load
+    from dlbasic.training.run import build_model
+
+    for cfg in configs:
+        data = load(cfg.data, "train", seed=cfg.seed, val_fraction=cfg.val_fraction,
+                    test_fraction=cfg.test_fraction, image_size=cfg.image_size)
+        with torch.device("meta"):
+            build_model(cfg, data)
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -120,8 +199,10 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
     """The config file (if any), then every option given on the command line."""
+    check(not (getattr(args, "config", None) and getattr(args, "recipe", None)),
+          "--config and --recipe both give the starting config", "pass one of them")
     if getattr(args, "config", None):
-        cfg = load_config(args.config)
+        cfg = read_config(args.config)
     elif getattr(args, "recipe", None):
         cfg = load_config(recipe_path(args.recipe))
     else:
@@ -129,16 +210,16 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) 
     given = given_options(args)
     if "model_options" in given:
         given["model_options"] = {**cfg.model_options, **dict(given["model_options"])}
-    return from_dict(given, cfg)
+    return check_config(from_dict(given, cfg))
 
 
-def given_options(args: argparse.Namespace) -> dict[str, Any]:
+def given_options(args: argparse.Namespace, cls: type = TrainConfig) -> dict[str, Any]:
     """The config fields set on the command line (options left out are absent from `args`)."""
-    return {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if hasattr(args, f)}
+    return {f: getattr(args, f) for f in cls.__dataclass_fields__ if hasattr(args, f)}
 
 
-def resumed_config(args: argparse.Namespace) -> TrainConfig:
-    """The config saved in `--run-dir`, with only the changes `--allow-changes` names.
+def resumed_config(args: argparse.Namespace, cls: type = TrainConfig) -> Any:
+    """The config saved in `--run-dir` (a `TrainConfig`, or `cls`), with only the changes `--allow-changes` names.
 
     Any other option that differs from the saved config is refused, naming each difference.
     """
@@ -151,12 +232,12 @@ def resumed_config(args: argparse.Namespace) -> TrainConfig:
         raise UserError(f"nothing to resume in {args.run_dir} (no config.yaml)", "start the run without --resume")
     check(not getattr(args, "config", None) and not getattr(args, "recipe", None),
           "--config and --recipe do not apply to a resumed run (it continues with its saved config.yaml)")
-    saved = load_config(saved_path)
+    saved = read_config(saved_path, cls)
     allowed = [k.strip().replace("-", "_") for k in (args.allow_changes or "").split(",") if k.strip()]
     for key in allowed:
         check(key in RESUMABLE_CHANGES, f"--allow-changes: {key!r} cannot change in a resumed run",
               "it may change: " + ", ".join(RESUMABLE_CHANGES))
-    given = given_options(args)
+    given = given_options(args, cls)
     if "model_options" in given:
         given["model_options"] = {**saved.model_options, **dict(given["model_options"])}
     wanted = from_dict(given, saved)
@@ -168,7 +249,7 @@ def resumed_config(args: argparse.Namespace) -> TrainConfig:
         raise UserError(f"the resumed run was started with other settings: {what}",
                         f"pass --allow-changes {','.join(safe)} to change them" if len(safe) == len(refused)
                         else "leave them out to continue the run as it was started, or start a new run")
-    return wanted
+    return check_config(wanted)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

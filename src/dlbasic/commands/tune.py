@@ -58,6 +58,7 @@ _DATA = ("data", "image_size", "val_fraction", "test_fraction", "train_subset")
 
 def check_space(space: list[tuple[str, str, list[Any]]], base) -> None:
     """Refuse, before any trial, a dimension whose range is empty or whose values the config does not take."""
+    from dlbasic.commands.train import check_config, check_models
     from dlbasic.config import from_dict
 
     check_names(base)
@@ -79,13 +80,19 @@ def check_space(space: list[tuple[str, str, list[Any]]], base) -> None:
             check(kind != "int" or all(float(v).is_integer() for v in values), f"{where}: int needs whole numbers")
         for v in values if kind == "choice" else [int(v) if kind == "int" else float(v) for v in values]:
             try:
-                check_names(from_dict({key: v}, base))
+                cfg = check_config(check_names(from_dict({key: v}, base)))
+                if kind == "choice" and key in _MODEL:
+                    check_models([cfg])
             except UserError as e:
                 raise UserError(f"{where}: {e.message}", e.hint) from None
 
 
-def check_names(cfg) -> None:
-    """Refuse an unknown model, optimizer or scheduler name before a trial trains with it."""
+# options that choose the model: every choice is built once (on the meta device) before any trial
+_MODEL = ("model", "model_options", "norm", "dropout")
+
+
+def check_names(cfg: Any) -> Any:
+    """Refuse an unknown model, optimizer or scheduler name before a trial trains with it; returns `cfg`."""
     from dlbasic.models.registry import list_models
     from dlbasic.optim.factory import list_optimizers
     from dlbasic.training.schedules import SCHEDULES
@@ -94,6 +101,7 @@ def check_names(cfg) -> None:
                               ("scheduler", cfg.scheduler, SCHEDULES)):
         if name not in names:
             raise UserError(f"unknown {what} {name!r}", did_you_mean(name, names))
+    return cfg
 
 
 def suggest(trial, space: list[tuple[str, str, list[Any]]]) -> dict[str, Any]:
@@ -288,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
         import optuna
     except ImportError:
         raise UserError("dlbasic tune needs Optuna", "pip install 'dlbasic[tune]'") from None
+    from dlbasic.commands.train import check_models
     from dlbasic.config import from_dict
     from dlbasic.evaluation._fit import load_pool
     from dlbasic.evaluation.crossval import cross_validate, kfold_splits
@@ -297,10 +306,13 @@ def run(args: argparse.Namespace) -> int:
     check(args.patience >= 0, f"--patience must be 0 (off) or more, got {args.patience}")
     check(args.startup_trials >= 0, f"--startup-trials must be 0 or more, got {args.startup_trials}")
     check(bool(args.study_name.strip()), "--study-name is empty")
+    check(args.sampler_seed is None or 0 <= args.sampler_seed < 2**32,
+          f"--sampler-seed must be in 0..{2**32 - 1}, got {args.sampler_seed}")
     space = args.search or [("lr", "log", [1e-4, 1e-1])]
     base = config_from_args(args)
     check_space(space, base)
     check_storage(args.storage)
+    check_models([base])
     pool = load_pool(base)
     kfold_splits(pool.labels, args.folds, base.seed)  # too few images per class for k folds: refused here
     # Optuna logs every failed trial with its traceback; a failure is reported once, by the CLI

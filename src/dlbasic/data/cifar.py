@@ -52,8 +52,8 @@ def cifar10(arg: str | None) -> RawSource:
         if names:
             classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
-    def tensors(x, y):
-        return torch.from_numpy(x).float().div_(255.0), torch.from_numpy(y)
+    def tensors(x, y):  # pixels stay uint8
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
 
     pools = {"train": tensors(np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),
              "test": tensors(*test)}

@@ -1,4 +1,4 @@
-"""In-memory labelled images and deterministic stratified splits."""
+"""Labelled images, 8-bit ones kept as uint8 and converted batch by batch, and deterministic stratified splits."""
 
 from __future__ import annotations
 
@@ -7,21 +7,27 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+CHUNK = 4096  # images per step when a whole set is converted or reduced
+
 
 @dataclass
 class ImageDataset:
-    """One split of a labelled image set, held as tensors.
+    """One split of a labelled image set.
 
     Attributes:
-        images: Tensor[N, C, H, W] float32 in [0, 1].
+        pixels: the stored images, Tensor[M, C, H, W]: uint8 (value / 255) for 8-bit sources, else float32
+            in [0, 1]. The splits of one source share it, and it may be memory-mapped from a cache file.
         labels: Tensor[N] int64 class ids.
         classes: class names, `classes[label]`.
         mean, std: Tensor[C] per-channel statistics of the *train* split (whatever split this is),
             so every split is normalized the same way without looking at validation or test data.
         name: the source spec; split: "train", "val" or "test".
+        rows: Tensor[N], the rows of `pixels` this dataset holds, in order; None: all of them.
+
+    `batch(index)` reads float32 images batch by batch; `images` is the whole set as float32 in [0, 1].
     """
 
-    images: Tensor
+    pixels: Tensor
     labels: Tensor  # Tensor[N] class ids (or Tensor[N, H, W] masks for segmentation)
     classes: list[str]
     mean: Tensor
@@ -29,6 +35,8 @@ class ImageDataset:
     name: str = ""
     split: str = ""
     info: dict = field(default_factory=dict)
+    rows: Tensor | None = None
+    _images: Tensor | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -39,30 +47,103 @@ class ImageDataset:
 
     @property
     def in_channels(self) -> int:
-        return self.images.shape[1]
+        return self.pixels.shape[1]
 
     @property
     def image_size(self) -> int:
-        return self.images.shape[-1]
+        return self.pixels.shape[-1]
+
+    @property
+    def images(self) -> Tensor:
+        """The whole set, Tensor[N, C, H, W] float32 in [0, 1].
+
+        Unless the storage is float32 already and `rows` is None, the first access materializes a float copy
+        (4 bytes a pixel, kept with the dataset); loops over batches should use `batch` instead.
+        """
+        if self._images is None:
+            if self.rows is None and self.pixels.dtype == torch.float32:
+                return self.pixels
+            n = len(self)
+            out = torch.empty((n, *self.pixels.shape[1:]), dtype=torch.float32, device=self.pixels.device)
+            for i in range(0, n, CHUNK):
+                out[i : i + CHUNK] = to_float(self._read(slice(i, i + CHUNK)))
+            self._images = out
+        return self._images
+
+    def batch(self, index: Tensor | slice) -> tuple[Tensor, Tensor]:
+        """(images Tensor[B, C, H, W] float32 in [0, 1], labels) of `index`: indices (on any device) or a slice."""
+        if isinstance(index, Tensor):
+            labels = self.labels[index.to(self.labels.device)]
+        else:
+            labels = self.labels[index]
+        return to_float(self._read(index)), labels
+
+    def subset(self, index: Tensor) -> ImageDataset:
+        """The same dataset restricted to `index` (statistics unchanged), sharing its pixels."""
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            index = index.nonzero().squeeze(1)
+        index = index.cpu()
+        rows = index if self.rows is None else self.rows[index]
+        return ImageDataset(self.pixels, self.labels[index.to(self.labels.device)], self.classes, self.mean,
+                            self.std, self.name, self.split, self.info, rows=rows)
 
     def normalize(self, x: Tensor) -> Tensor:
         """(x - mean) / std per channel; x is Tensor[B, C, H, W] in [0, 1]."""
         return normalize(x, self.mean, self.std)
 
-    def subset(self, index: Tensor) -> ImageDataset:
-        """The same dataset restricted to `index` (statistics unchanged)."""
-        return ImageDataset(self.images[index], self.labels[index], self.classes, self.mean, self.std,
-                            self.name, self.split, self.info)
+    def _read(self, index: Tensor | slice) -> Tensor:
+        """The stored pixels (uint8 or float) of dataset positions `index`."""
+        if self.rows is not None:
+            index = self.rows[index.cpu() if isinstance(index, Tensor) else index]
+        if isinstance(index, Tensor):
+            return self.pixels[index.to(self.pixels.device)]
+        return self.pixels[index]
+
+
+def to_float(pixels: Tensor) -> Tensor:
+    """uint8 pixels -> float32 value / 255 (as `.float().div_(255.0)` always gave); float tensors as they are."""
+    if pixels.dtype == torch.uint8:
+        return pixels.float().div_(255.0)
+    return pixels
 
 
 def normalize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
     return (x - mean.view(1, -1, 1, 1).to(x)) / std.view(1, -1, 1, 1).to(x)
 
 
-def channel_stats(images: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and standard deviation of Tensor[N, C, H, W], computed in float64."""
-    x = images.transpose(0, 1).reshape(images.shape[1], -1).double()
-    return x.mean(1).float(), x.std(1).clamp_min(1e-6).float()
+def channel_stats(images: Tensor, rows: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation of `images[rows]` (Tensor[N, C, H, W], uint8 read as value / 255,
+    or float), accumulated in float64 a chunk at a time: no float copy of the whole set is made."""
+    n = images.shape[0] if rows is None else rows.numel()
+    channels = images.shape[1]
+
+    def chunks():
+        for i in range(0, n, CHUNK):
+            part = images[i : i + CHUNK] if rows is None else images[rows[i : i + CHUNK]]
+            yield part.transpose(0, 1).reshape(channels, -1)  # (C, pixels of the chunk)
+
+    if images.dtype == torch.uint8:  # a histogram of the 256 values is exact, whatever the order of the sum
+        counts = torch.zeros(channels, 256, dtype=torch.int64)
+        for part in chunks():
+            for c in range(channels):
+                counts[c] += torch.bincount(part[c], minlength=256)
+        values = to_float(torch.arange(256, dtype=torch.uint8)).double()
+        counts = counts.double()
+        total = counts.sum(1)
+        mean = (counts * values).sum(1) / total
+        var = (counts * (values - mean[:, None]) ** 2).sum(1) / (total - 1)
+    else:  # two passes, the second over deviations from the mean, as torch's own std does
+        total = torch.zeros(channels, dtype=torch.float64)
+        for part in chunks():
+            total += part.double().sum(1)
+        count = n * images[0, 0].numel() if n else 0
+        mean = total / count
+        squares = torch.zeros(channels, dtype=torch.float64)
+        for part in chunks():
+            squares += (part.double() - mean[:, None]).pow(2).sum(1)
+        var = squares / (count - 1)
+    return mean.float(), var.sqrt().clamp_min(1e-6).float()
 
 
 def stratified_split(labels: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:

@@ -2,7 +2,7 @@
 
 Format (http://yann.lecun.com/exdb/mnist/): a big-endian header `0x00 0x00 <type> <ndim>`,
 then `ndim` uint32 sizes, then the data in C order. `idx:DIR` reads DIR's `train-*` and
-`t10k-*` (or `test-*`) image and label files.
+`t10k-*` (or `test-*`) image and label files. Images are kept as uint8.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlbasic.data.sources import RawSource, require_path, sources, to_tensor_images
+from dlbasic.data.sources import RawSource, require_path, sources, to_pixels
 from dlbasic.errors import UserError, check
 
 _DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -62,7 +62,7 @@ def _pair(root: Path, prefixes: tuple[str, ...]) -> tuple[Tensor, Tensor]:
     labels = read_idx(_find(root, prefixes, "labels"))
     check(images.ndim == 3, f"image file in {root} has shape {images.shape}, expected (N, H, W)")
     check(len(images) == len(labels), f"{root}: {len(images)} images but {len(labels)} labels")
-    return to_tensor_images(images.astype(np.uint8)), torch.from_numpy(labels.astype(np.int64))
+    return to_pixels(images.astype(np.uint8)), torch.from_numpy(labels.astype(np.int64))
 
 
 @sources.register("idx")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.data.dataset import stratified_split
-from dlbasic.data.sources import SPLITS, RawSource, sources
+from dlbasic.data.sources import SPLITS, RawSource, check_memory, sources
 from dlbasic.errors import UserError, check
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -76,6 +76,11 @@ def parse_options(arg: str | None) -> SceneConfig:
     check(cfg.digits[0] >= 1 and cfg.digits[0] <= cfg.digits[1], f"bad digit range {cfg.digits}")
     check(0 < cfg.scale[0] <= cfg.scale[1] and cfg.scale[1] * 28 <= cfg.canvas,
           f"scale range {cfg.scale} does not fit a {cfg.canvas}-pixel canvas")
+    check(cfg.count >= 4, f"scenes count={cfg.count} leaves no val or test scenes (they get a quarter each)",
+          "use count=4 or more")
+    check(0 <= cfg.overlap <= 1 and 0 <= cfg.ink < 1, f"scenes options overlap={cfg.overlap:g} and ink={cfg.ink:g} "
+                                                      "must be fractions in [0, 1]")
+    check_memory(cfg.count * 3 // 2, 3, cfg.canvas, "scenes canvas= or count=")  # images and int64 masks
     return cfg
 
 
@@ -140,7 +145,10 @@ def load_scenes(spec: str = "scenes", split: str = "train", seed: int = 0) -> Sc
     pools = {"train": rest[train], "val": rest[val], "test": test}
     n = cfg.count if split == "train" else max(1, cfg.count // 4)
     index = pools[split]
-    scenes = make_scenes(x[index], y[index], n, cfg, seed=seed * 3 + SPLITS.index(split))
+    digits = x[index]
+    if digits.dtype == torch.uint8:  # mnist5k keeps its 8-bit pixels; scenes are drawn in [0, 1]
+        digits = digits.float().div_(255.0)
+    scenes = make_scenes(digits, y[index], n, cfg, seed=seed * 3 + SPLITS.index(split))
     scenes.split = split
     return scenes
 

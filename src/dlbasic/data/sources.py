@@ -3,7 +3,8 @@
 A spec is a source name, optionally with an argument after a colon: `mnist5k`, `digits`,
 `idx:DIR`, `cifar10:DIR`, `folder:DIR`. Sources with an official test set keep it as the test
 split; the others hold out a stratified `test_fraction`. The validation split is always a
-stratified `val_fraction` of what remains for training.
+stratified `val_fraction` of what remains for training. The splits are rows of one pool of pixels
+(uint8 for 8-bit sources), so splitting copies no image.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dlbasic.data.dataset import ImageDataset, channel_stats, stratified_split
+from dlbasic.data.dataset import ImageDataset, channel_stats, stratified_split, to_float
 from dlbasic.errors import UserError, check
 from dlbasic.registry import Registry
 
@@ -25,7 +26,10 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class RawSource:
-    """What a source reader returns: pools of (images in [0, 1], labels) by name ("train", maybe "test")."""
+    """What a source reader returns: pools of (images, labels) by name ("train", maybe "test").
+
+    Images are Tensor[N, C, H, W]: uint8 (value / 255) for 8-bit sources, else float32 in [0, 1].
+    """
 
     pools: dict[str, tuple[Tensor, Tensor]]
     classes: list[str]
@@ -54,7 +58,7 @@ def list_sources() -> list[str]:
 
 
 def load(spec: str = "mnist5k", split: str = "train", seed: int = 0, *, val_fraction: float = 0.1,
-         test_fraction: float = 0.2, image_size: int | None = None) -> ImageDataset:
+         test_fraction: float = 0.2, image_size: int | None = None, allow_empty: bool = False) -> ImageDataset:
     """Load one split of a labelled image source as tensors.
 
     Args:
@@ -64,6 +68,7 @@ def load(spec: str = "mnist5k", split: str = "train", seed: int = 0, *, val_frac
         val_fraction: share of the training pool held out for validation.
         test_fraction: share held out for test when the source has no test set of its own.
         image_size: resize images to this square size (bilinear, antialiased); None keeps them.
+        allow_empty: return an empty split rather than refusing it (a fraction too small for the data).
 
     Returns:
         An `ImageDataset` whose `mean`/`std` come from the train split only.
@@ -72,9 +77,17 @@ def load(spec: str = "mnist5k", split: str = "train", seed: int = 0, *, val_frac
     for what, f in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         check(0.0 <= f < 1.0, f"{what} must be in [0, 1), got {f}")
     check(image_size is None or image_size > 0, f"image_size must be positive, got {image_size}")
+    check(isinstance(seed, int) and abs(seed) < 2**62, f"seed {seed} is out of range", "use a seed in 0..4294967295")
     splits = _splits(spec, seed, val_fraction, test_fraction, image_size)
-    images, labels, classes, mean, std, info = splits[split]
-    return ImageDataset(images, labels, classes, mean, std, spec, split, info)
+    pixels, rows, labels, classes, mean, std, info = splits[split]
+    if not allow_empty and len(labels) == 0:
+        if split == "train":
+            raise UserError(f"the train split of {spec} has no images",
+                            "lower --val-fraction or --test-fraction, or use more images")
+        option, fraction = ("--val-fraction", val_fraction) if split == "val" else ("--test-fraction", test_fraction)
+        raise UserError(f"the {split} split of {spec} has no images ({option} {fraction:g} of each class, rounded)",
+                        f"raise {option}, or use more images")
+    return ImageDataset(pixels, labels, classes, mean, std, spec, split, info, rows=rows)
 
 
 @functools.lru_cache(maxsize=4)
@@ -82,8 +95,12 @@ def _raw(spec: str, image_size: int | None) -> RawSource:
     _import_readers()
     name, arg = parse_spec(spec)
     reader = sources.get(name)
-    raw = reader(arg) if name != "folder" else reader(arg, image_size=image_size or 32)
     if image_size is not None:
+        check_memory(1, 3, image_size)
+    raw = reader(arg) if name != "folder" else reader(arg, image_size=image_size or 32)
+    if image_size is not None:  # pools resized below become float copies; those of that size already do not
+        resized = [x for x, _ in raw.pools.values() if x.shape[-2:] != (image_size, image_size)]
+        check_memory(sum(x.shape[0] for x in resized), max((x.shape[1] for x in resized), default=1), image_size)
         raw = RawSource({k: (resize(x, image_size), y) for k, (x, y) in raw.pools.items()}, raw.classes)
     return raw
 
@@ -94,26 +111,46 @@ def _splits(spec: str, seed: int, val_fraction: float, test_fraction: float, ima
     if "train" not in raw.pools:
         raise UserError(f"{spec!r} is not a labelled image classification source",
                         "use it with `dlbasic detect` or `dlbasic segment`")
-    x, y = raw.pools["train"]
+    x, y = raw.pools["train"]  # each split below is (pixels, its rows of them or None for all, labels)
     if "test" in raw.pools:
         x_test, y_test = raw.pools["test"]
+        rest, test = torch.arange(len(y)), (x_test, None, y_test)
         info = {"test": "official test set"}
     else:
-        rest, test = stratified_split(y, test_fraction, seed)
-        x_test, y_test, x, y = x[test], y[test], x[rest], y[rest]
+        rest, held = stratified_split(y, test_fraction, seed)
+        test = (x, held, y[held])
         info = {"test": f"stratified {test_fraction:.0%} hold-out (seed {seed})"}
-    train, val = stratified_split(y, val_fraction, seed + 1)
-    x_train, y_train = x[train], y[train]
-    mean, std = channel_stats(x_train)
-    parts = {"train": (x_train, y_train), "val": (x[val], y[val]), "test": (x_test, y_test)}
-    return {k: (xi, yi, raw.classes, mean, std, info) for k, (xi, yi) in parts.items()}
+    train, val = stratified_split(y[rest], val_fraction, seed + 1)
+    train, val = rest[train], rest[val]
+    mean, std = channel_stats(x, train)
+    parts = {"train": (x, train, y[train]), "val": (x, val, y[val]), "test": test}
+    return {k: (xi, rows, yi, raw.classes, mean, std, info) for k, (xi, rows, yi) in parts.items()}
+
+
+def check_memory(count: int, channels: int, size: int, option: str = "--image-size") -> None:
+    """Refuse, before any is made, `count` float32 images of size x size that would not fit in this machine's memory."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: let the allocation decide
+        return
+    need = count * channels * size * size * 4
+    if need > total:
+        what = f"one image of {size}x{size} pixels needs" if count == 1 else \
+            f"{count} images of {size}x{size} pixels need"
+        raise UserError(f"{what} {need / 2**30:,.1f} GiB of memory; this machine has "
+                        f"{total / 2**30:,.1f} GiB", f"choose a smaller {option}")
 
 
 def resize(images: Tensor, size: int) -> Tensor:
-    """Resize Tensor[N, C, H, W] to (size, size), bilinear with antialiasing, clamped to [0, 1]."""
+    """Resize Tensor[N, C, H, W] to (size, size), bilinear with antialiasing, clamped to [0, 1].
+
+    Images of that size already are returned as they are (uint8 stays uint8); others come back as float32.
+    """
     if images.shape[-2:] == (size, size):
         return images
-    out = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    out = F.interpolate(to_float(images), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return out.clamp_(0.0, 1.0)
 
 
@@ -122,11 +159,16 @@ def _import_readers() -> None:
     from dlbasic.data import cifar, detection_sources, embedded, folder, idx, scenes  # noqa: F401
 
 
-def to_tensor_images(array, channels_last: bool = True) -> Tensor:
-    """uint8 array (N, H, W) or (N, H, W, C) -> float32 Tensor[N, C, H, W] in [0, 1]."""
+def to_pixels(array, channels_last: bool = True) -> Tensor:
+    """uint8 array (N, H, W) or (N, H, W, C) -> uint8 Tensor[N, C, H, W] (contiguous)."""
     t = torch.as_tensor(array)
     if t.dim() == 3:
         t = t.unsqueeze(-1)
     if channels_last:
         t = t.permute(0, 3, 1, 2)
-    return t.contiguous().float().div_(255.0)
+    return t.contiguous()
+
+
+def to_tensor_images(array, channels_last: bool = True) -> Tensor:
+    """uint8 array (N, H, W) or (N, H, W, C) -> float32 Tensor[N, C, H, W] in [0, 1]."""
+    return to_pixels(array, channels_last).float().div_(255.0)

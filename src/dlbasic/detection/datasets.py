@@ -288,10 +288,18 @@ def _yolo_names(root: Path) -> list[str] | None:
         check(isinstance(spec, dict), f"{root / 'data.yaml'}: expected a mapping with 'names'")
         names = spec.get("names")
         if isinstance(names, dict):
+            check(all(isinstance(k, int) and not isinstance(k, bool) for k in names) and sorted(names) ==
+                  list(range(len(names))), f"{root / 'data.yaml'}: the keys of 'names' must be the class indices "
+                                           f"0, 1, 2, ..., got {', '.join(map(repr, list(names)[:5]))}",
+                  "e.g. names: {0: person, 1: car}")
             return [str(names[k]) for k in sorted(names)]
         if isinstance(names, list):
             return [str(n) for n in names]
     return None
+
+
+# without classes.txt or data.yaml the classes are 0 .. the largest index found; beyond this, an index is a typo
+MAX_UNNAMED_CLASSES = 10_000
 
 
 def _yolo_row(line: str, where: str, n_names: int | None) -> tuple[int, list[float]]:
@@ -304,6 +312,9 @@ def _yolo_row(line: str, where: str, n_names: int | None) -> tuple[int, list[flo
     if not number.is_integer() or number < 0:
         raise UserError(f"{where}: class {parts[0]!r} is not a class index (0, 1, 2, ...)")
     label = int(number)
+    if n_names is None and label >= MAX_UNNAMED_CLASSES:
+        raise UserError(f"{where}: class {label} without class names; more than {MAX_UNNAMED_CLASSES} classes need "
+                        "their names", "list one name per line in classes.txt (or 'names' in data.yaml)")
     if n_names is not None and label >= n_names:
         raise UserError(f"{where}: class {label} is undefined, the {n_names} class names cover 0 to {n_names - 1}",
                         "add its name to classes.txt or data.yaml")
@@ -371,4 +382,12 @@ def load_detection(spec: str, limit: int | None = None, split: str = "train") ->
         raise UserError(f"unknown detection data spec {spec!r}",
                         "write voc:DIR, coco:FILE.json, yolo:DIR or scenes")
     path = require_path(name, arg if sep else None, "file" if name == "coco" else "folder", EXAMPLES[name])
-    return loaders[name](path, limit=limit)
+    with warnings.catch_warnings(record=True) as caught:  # shown once the set is known to have images
+        warnings.simplefilter("always")
+        data = loaders[name](path, limit=limit)
+    if not data.images and data.skipped:
+        raise UserError(f"none of the {len(data.skipped)} images of {spec} can be read (e.g. {data.skipped[0]})",
+                        "check the image files: each is skipped with a warning when others can be read")
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return data

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,22 @@ import torch
 from torch import Tensor, nn
 
 from dlbasic.config import DEFAULT_LR, DETECTORS, DetectionConfig
+from dlbasic.data.sources import check_memory
 from dlbasic.detection.datasets import DetectionSet, load_detection
 from dlbasic.detection.fast_rcnn import fast_rcnn
 from dlbasic.detection.faster_rcnn import faster_rcnn
 from dlbasic.detection.metrics import evaluate_detections
 from dlbasic.detection.rcnn import RCNN, SelectiveSearchProposals
 from dlbasic.detection.sppnet import sppnet
+from dlbasic.detection.task import DetectionData, DetectionTask
 from dlbasic.detection.transforms import resize
 from dlbasic.detection.yolo_v1 import YOLOv1
 from dlbasic.errors import check, did_you_mean
+from dlbasic.optim import create_optimizer
+from dlbasic.training import distributed
+from dlbasic.training.callbacks import Callback
+from dlbasic.training.schedules import create_scheduler
+from dlbasic.training.trainer import Trainer, resolve_device, steps_per_epoch
 
 USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
 
@@ -77,6 +84,10 @@ def _to_tensor(data: DetectionSet, size: int) -> tuple[Tensor, list[dict[str, Te
     return torch.stack(images), targets
 
 
+# the largest backbone stride of the detectors (YOLO v1's grid cells are 8 x 8 pixels)
+MIN_IMAGE_SIZE = 8
+
+
 def load_split(spec: str, image_size: int = 0, train_limit: int = 0, test_limit: int = 0, seed: int = 0) -> Split:
     """`scenes` uses its own train/test splits; other formats are split 80/20 by a seeded permutation."""
     if spec.split(":")[0] == "scenes":
@@ -89,67 +100,75 @@ def load_split(spec: str, image_size: int = 0, train_limit: int = 0, test_limit:
         part = lambda idx: DetectionSet([full.images[i] for i in idx], [full.targets[i] for i in idx],  # noqa: E731
                                         full.classes)
         train, test = part(perm[:cut]), part(perm[cut:])
+    check(bool(train.classes), f"{spec} has no labelled objects, so there is nothing to detect",
+          "annotate the images with boxes and class names")
+    if image_size:
+        check_memory(len(train) + len(test), train.images[0].shape[0], image_size)
     x, y = _to_tensor(train, image_size)
+    check(min(x.shape[-2:]) >= MIN_IMAGE_SIZE, f"the images are {x.shape[-1]}x{x.shape[-2]} pixels; the detectors "
+                                               f"need at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}",
+          f"pass --image-size {MIN_IMAGE_SIZE} or more")
     xt, yt = _to_tensor(test, image_size or x.shape[-1])
     n, m = train_limit or len(x), test_limit or len(xt)
     return Split(x[:n], y[:n], xt[:m], yt[:m], list(train.classes))
 
 
-def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], cfg: DetectionConfig,
-        log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, float]]:
-    """Minimize the sum of the model's losses; R-CNN then fits its SVMs and regressors. Returns the history.
-
-    Raises `Diverged` when a step's loss, or a weight at an epoch end, is NaN or infinite.
-    """
-    import math
-
-    from dlbasic.errors import Diverged, number
-    from dlbasic.optim import create_optimizer
-    from dlbasic.training.schedules import create_scheduler
-
+def build_trainer(model: nn.Module, data: DetectionData, cfg: DetectionConfig, *, run_dir: Path | None = None,
+                  meta: dict[str, Any] | None = None, progress: bool | None = False,
+                  log: Callable[[dict[str, Any]], None] | None = None) -> Trainer:
+    """The Trainer of a detection run: the optimizer and warmed-up schedule of `cfg`, the detection task."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
-    steps_per_epoch = -(-len(images) // cfg.batch_size)
-    warmup = min(cfg.warmup_steps, cfg.epochs * steps_per_epoch // 10)  # short runs must not end warming up
-    sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps_per_epoch,
+    steps = steps_per_epoch(len(data), cfg.batch_size, distributed.world()[1])
+    warmup = min(cfg.warmup_steps, cfg.epochs * steps // 10)  # short runs must not end warming up
+    sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps,
                              warmup_steps=warmup)
-    g = torch.Generator().manual_seed(cfg.seed)
-    history = []
-    hint = "lower --lr or raise --warmup-steps"
-    step, value = 0, float("nan")
-    for epoch in range(cfg.epochs):
-        model.train()
-        start, sums, steps = time.perf_counter(), {}, 0
-        for idx in torch.randperm(len(images), generator=g).split(cfg.batch_size):
-            losses = model(images[idx], [targets[i] for i in idx.tolist()])
-            loss = sum(losses.values())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            step, value = step + 1, float(loss.detach())
-            if not math.isfinite(value):
-                raise Diverged(epoch + 1, step, value, hint=hint)
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            steps += 1
-        bad = next((k for k, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()),
-                   None)
-        if bad is not None:
-            raise Diverged(epoch + 1, step, value, reason=f"weight {bad!r} is not finite (last loss {number(value)})",
-                           hint=hint)
-        row = {"epoch": epoch + 1, "loss": sum(sums.values()) / steps, **{k: v / steps for k, v in sums.items()},
-               "seconds": time.perf_counter() - start}
-        history.append(row)
-        if log:
-            log(row)
-    if isinstance(model, RCNN):
-        start = time.perf_counter()
-        stats = model.fit_svms(images, targets)
-        history.append({"stage": "svm", **stats, "seconds": time.perf_counter() - start})
+    callbacks = [EpochLog(log)] if log is not None else []
+    return Trainer(model, opt, data, None, task=DetectionTask(), scheduler=sched, epochs=cfg.epochs,
+                   batch_size=cfg.batch_size, seed=cfg.seed, device=resolve_device(cfg.device),
+                   precision=cfg.precision, channels_last=False, callbacks=callbacks, run_dir=run_dir,
+                   checkpoint_every=cfg.checkpoint_every, eval_batch_size=16, meta=meta, progress=progress)
+
+
+class EpochLog(Callback):
+    """Hands every epoch's row (loss and its parts, seconds) to `log`."""
+
+    def __init__(self, log: Callable[[dict[str, Any]], None]):
+        self.log = log
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        self.log(epoch_row(logs))
+
+
+def epoch_row(logs: dict[str, Any]) -> dict[str, Any]:
+    """A Trainer epoch log as a detection history row: epoch, loss, the loss parts, seconds."""
+    parts = {k.removeprefix("train_"): v for k, v in logs.items() if k.startswith("train_loss_")}
+    return {"epoch": logs["epoch"], "loss": logs["train_loss"], **parts, "seconds": logs["train_seconds"]}
+
+
+def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], cfg: DetectionConfig,
+        log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Minimize the sum of the model's losses on the Trainer; R-CNN then fits its SVMs and regressors.
+
+    Returns the history (one row per epoch, then R-CNN's SVM stage). Raises `Diverged` when a step's
+    loss, or a weight at an epoch end, is NaN or infinite.
+    """
+    trainer = build_trainer(model, DetectionData(images, targets, []), cfg, log=log)
+    history = [epoch_row(h) for h in trainer.fit()]
+    history += svm_stage(trainer, images, targets)
     model.eval()
     return history
+
+
+def svm_stage(trainer: Trainer, images: Tensor, targets: Sequence[dict[str, Tensor]]) -> list[dict[str, Any]]:
+    """R-CNN's later stages (per-class SVMs, box regressors) on the fine-tuned network, then a checkpoint."""
+    model = trainer.model
+    if not isinstance(model, RCNN) or bool(model.fitted):
+        return []
+    start = time.perf_counter()
+    stats = model.fit_svms(images, targets)
+    trainer.save_checkpoint()  # the stages' results are buffers of the model: resuming skips them
+    return [{"stage": "svm", **stats, "seconds": time.perf_counter() - start}]
 
 
 @torch.no_grad()
@@ -193,45 +212,47 @@ def evaluate(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tenso
 
 def train_detector(cfg: DetectionConfig, split: Split | None = None, run_dir: str | Path | None = None,
                    proposals: SelectiveSearchProposals | None = None,
-                   log: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False
-                   ) -> dict[str, Any]:
-    """Build, train and evaluate one detector; with `run_dir`, write config, history and an atomic checkpoint.
+                   log: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False,
+                   resume: bool = False, progress: bool | None = False) -> dict[str, Any]:
+    """Build, train and evaluate one detector, on the Trainer.
 
-    The run folder follows `dlbasic.outputs`: checked before the data is read, created (or, with
-    `overwrite`, replaced) only once data and model are ready.
+    With `run_dir`, the run folder of `dlbasic train`: config.yaml, metrics.jsonl, checkpoint.pt
+    (atomic, every epoch and `cfg.checkpoint_every` steps; exact `resume`), curves.png and
+    summary.json; it follows `dlbasic.outputs` (checked before the data is read, created or replaced
+    only once data and model are ready).
     """
     import json
 
-    from dlbasic.outputs import check_dir, output_dir
-    from dlbasic.training.checkpoint import atomic_save, atomic_write_text
+    from dlbasic.report.plots import plot_curves
+    from dlbasic.training.checkpoint import atomic_write_text
+    from dlbasic.training.run import check_run_dir, fit_in_run_dir
 
     cfg.validate()
-    if run_dir is not None:
-        check_dir(run_dir, overwrite=overwrite)
+    run_path = Path(run_dir) if run_dir is not None else None
+    if run_path is not None:
+        check_run_dir(run_path, overwrite, resume)
     split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed)
     proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
+    torch.manual_seed(cfg.seed)
     model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
-    if run_dir is None:
-        return _train_and_evaluate(model, split, cfg, log)
-    with output_dir(run_dir, command="detect train", overwrite=overwrite) as run_dir:
-        atomic_write_text(json.dumps({"config": asdict(cfg)}, indent=2) + "\n", run_dir / "config.json")
-        result = _train_and_evaluate(model, split, cfg, log)
-        meta = {"kind": "detection", "config": asdict(cfg), "classes": list(split.classes),
-                "in_channels": split.train_images.shape[1], "image_size": list(split.train_images.shape[-2:])}
-        atomic_save({"model": model.state_dict(), **meta}, run_dir / "checkpoint.pt")
-        shown = {k: v for k, v in result.items() if k != "detector"}
-        atomic_write_text(json.dumps(shown, indent=2, default=float), run_dir / "summary.json")
-    return result
-
-
-def _train_and_evaluate(model: nn.Module, split: Split, cfg: DetectionConfig,
-                        log: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+    data = DetectionData(split.train_images, split.train_targets, split.classes)
+    meta = {"kind": "detection", "config": cfg.to_dict(), "classes": list(split.classes),
+            "in_channels": split.train_images.shape[1], "image_size": list(split.train_images.shape[-2:])}
+    trainer = build_trainer(model, data, cfg, run_dir=run_path, meta=meta, progress=progress, log=log)
     start = time.perf_counter()
-    history = fit(model, split.train_images, split.train_targets, cfg, log)
+    history = [epoch_row(h) for h in fit_in_run_dir(trainer, cfg, run_path, command="detect train",
+                                                    overwrite=overwrite, resume=resume)]
+    history += svm_stage(trainer, split.train_images, split.train_targets)
+    if run_path is not None and not (run_path / "checkpoint.pt").exists():  # --epochs 0: the untrained detector
+        trainer.save_checkpoint()
     train_seconds = time.perf_counter() - start
-    result = {"model": cfg.model, "train_seconds": train_seconds, **evaluate(model, split.test_images,
-                                                                             split.test_targets),
+    model.eval()
+    result = {"status": "finished", "model": cfg.model, "train_seconds": train_seconds,
+              **evaluate(model, split.test_images, split.test_targets),
               "train_images": len(split.train_images), "test_images": len(split.test_images), "history": history}
+    if run_path is not None and distributed.is_main():
+        atomic_write_text(json.dumps(result, indent=2, default=float) + "\n", run_path / "summary.json")
+        plot_curves(trainer.history, run_path / "curves.png")
     result["detector"] = model
     return result
 
@@ -250,6 +271,8 @@ def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, di
 
     ckpt = load_checkpoint(path)
     require_kind(ckpt, path, "detection", action)
+    if isinstance(ckpt.get("meta"), dict):  # written by the Trainer: the metadata sits in `meta`
+        ckpt = {**ckpt["meta"], "model": ckpt["model"]}
     hint = "use a checkpoint.pt written by dlbasic detect train"
     missing = [k for k in ("config", "classes", "in_channels", "image_size") if k not in ckpt]
     check(not missing, f"{path} lacks {', '.join(missing)}", hint)

@@ -30,7 +30,8 @@ def load_pool(cfg: TrainConfig) -> ImageDataset:
 
     `cfg.train_subset` keeps that many images of the pool (stratified, seeded).
     """
-    train, val = (load(cfg.data, s, **split_options(cfg)) for s in ("train", "val"))
+    train = load(cfg.data, "train", **split_options(cfg))
+    val = load(cfg.data, "val", **split_options(cfg), allow_empty=True)  # --val-fraction 0: the pool is train
     pool = ImageDataset(torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels]),
                         train.classes, train.mean, train.std, train.name, "train+val", train.info)
     if cfg.train_subset is not None and cfg.train_subset < len(pool):

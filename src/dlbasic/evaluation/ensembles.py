@@ -31,6 +31,7 @@ from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset
 from dlbasic.evaluation._fit import fit, predict_proba, with_own_stats
 from dlbasic.evaluation.bootstrap import bootstrap_indices, out_of_bag
+from dlbasic.training.tasks import Task
 
 
 def soft_vote(probs: Tensor) -> Tensor:
@@ -86,7 +87,7 @@ def bagging(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, me
 # ---- boosting ------------------------------------------------------------------------------------
 
 
-class WeightedTask:
+class WeightedTask(Task):
     """Cross entropy weighted per sample; targets are Tensor[B, K] = w_i * one_hot(y_i).
 
     loss = sum_b w_b CE_b / sum_b w_b over the batch (self-normalized, so its scale does not depend on how

@@ -7,6 +7,7 @@ logits Tensor[B, num_classes].
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from torch import nn
@@ -44,17 +45,77 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, input_s
     check(input_size >= 1, f"input_size must be positive, got {input_size}")
     factory = models.get(name)
     try:
-        return factory(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
+        model = factory(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
     except TypeError as e:
         if "unexpected keyword argument" in str(e):
             raise UserError(f"model {name!r} does not take that option: {e}") from None
         if not kwargs:
             raise
         raise UserError(f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}") from None
+    except MemoryError:
+        raise _too_big(name, input_size) from None
+    except (KeyError, IndexError) as e:  # an option value the family has no entry for (e.g. stride=7)
+        if not kwargs:
+            raise
+        raise UserError(f"model {name!r} cannot be built with options {kwargs}: {e.args[0]!r} is not a value it takes"
+                        if isinstance(e, KeyError) and e.args else
+                        f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}") from None
     except (ValueError, RuntimeError) as e:
+        if _out_of_memory(e):
+            raise _too_big(name, input_size) from None
         if not kwargs:
             raise
         raise UserError(f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}") from None
+    if input_size <= PROBED_INPUT:
+        check_input_size(model, name, in_channels, input_size)
+    return model
+
+
+# inputs up to this side are run through a new model once, so a map that pools away to nothing is
+# refused when the model is built rather than at the first training step (larger inputs are the
+# sizes the families are designed for, and a forward pass of them costs more)
+PROBED_INPUT = 64
+
+
+def check_input_size(model: nn.Module, name: str, in_channels: int, input_size: int) -> None:
+    """Refuse, in one line, a model whose layers shrink `input_size` x `input_size` inputs to nothing.
+
+    One image of zeros goes through the model in eval mode (on its own device, so a model built on the
+    `meta` device costs no arithmetic); no parameter, buffer or random state changes.
+    """
+    import torch
+
+    param = next(itertools.chain(model.parameters(), model.buffers()), None)
+    device = param.device if param is not None else None
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    x = torch.zeros(1, in_channels, input_size, input_size, device=device, dtype=dtype)
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    except NotImplementedError:  # an operation the device cannot run; the size may well be fine
+        return
+    except (RuntimeError, ValueError) as e:
+        if _out_of_memory(e):
+            raise _too_big(name, input_size) from None
+        if not any(word in str(e) for word in ("size", "shape", "dimension")):
+            raise
+        raise UserError(f"{name} cannot take {input_size}x{input_size} inputs ({_first_line(e)})",
+                        "its convolutions and pooling shrink smaller images to nothing; resize the images to more "
+                        "pixels (--image-size) or choose another model") from None
+    finally:
+        for m, training in modes:
+            m.training = training
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e)
+
+
+def _too_big(name: str, input_size: int) -> UserError:
+    return UserError(f"model {name!r} for {input_size}x{input_size} inputs needs more memory than this machine has",
+                     "use a smaller --image-size or a smaller model")
 
 
 def _first_line(e: Exception) -> str:

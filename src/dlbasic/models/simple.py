@@ -40,6 +40,9 @@ class MLP(nn.Module):
     def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
                  hidden: Sequence[int] = (256, 128), dropout: float = 0.0, act: str = "relu"):
         super().__init__()
+        check(isinstance(hidden, Sequence) and not isinstance(hidden, str)
+              and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
+              f"mlp hidden must be a list of positive layer widths, got {hidden!r}", "e.g. hidden=[256,128]")
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * input_size * input_size
         for h in hidden:

@@ -10,6 +10,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from dlbasic.errors import UserError
+
+
+def check_figure_path(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, before any work, a figure file whose format matplotlib cannot write.
+
+    A name without an extension is refused too: matplotlib would add `.png` and write another file than
+    the one checked for `--overwrite`.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = Path(path)
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        what = f"a .{suffix} file" if suffix else "a file without an extension"
+        raise UserError(f"{option} {path}: cannot write a figure as {what}", "end the name with .png, .pdf or .svg")
+    return path
+
 
 def plot_curves(history: Sequence[dict[str, float]], path: str | Path) -> None:
     """Train vs validation loss and accuracy against epochs."""

@@ -69,6 +69,10 @@ def parse_folder_spec(arg: str | None) -> FolderOptions:
             raise UserError(f"bad value in segfolder option {item!r}") from None
     opts = FolderOptions(Path(root).expanduser(), **values)  # type: ignore[arg-type]
     check(opts.root.is_dir(), f"no such folder: {opts.root}")
+    check(opts.size is None or opts.size >= 1, f"segfolder option size={opts.size} must be at least 1",
+          "or leave it out to keep the images' size")
+    check(opts.classes is None or opts.classes >= 2, f"segfolder option classes={opts.classes} must be at least 2",
+          "background and one class or more")
     check(opts.mode in ("auto", "ids", "binary", "rgb"), f"unknown mask mode {opts.mode!r}",
           "choices: auto, ids, binary, rgb")
     return opts
@@ -140,6 +144,9 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
         return [np.searchsorted(palette, c) for c in codes], len(palette)
     check(raw[0].ndim == 2, "mode=ids needs single-channel masks (grayscale or palette PNG)")
     top = max(int(m[m != opts.ignore].max(initial=0)) for m in raw)
+    check(opts.classes is None or top < opts.classes, f"the masks in {opts.root} hold class id {top}, but "
+                                                      f"classes={opts.classes} allows 0 to {(opts.classes or 1) - 1}",
+          f"raise classes= to {top + 1} or more, or leave it out")
     return raw, opts.classes or top + 1
 
 
@@ -184,6 +191,16 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
     check(len({m.ndim for m in raw_masks}) == 1, f"the masks in {opts.root} mix colour and single-channel images",
           "save them all as grayscale/palette PNGs of class ids, or all as RGB colours")
     masks, num_classes = encode_masks(raw_masks, opts)
+    present: set[int] = set()
+    for m in masks:  # stops at the second class found
+        present.update(np.unique(m[m != opts.ignore]).tolist())
+        if len(present) >= 2:
+            break
+    check(bool(present), f"every mask pixel in {opts.root} is the ignore value {opts.ignore}",
+          "void pixels are skipped by the loss, so there is nothing to learn; check ignore= and the masks")
+    check(num_classes >= 2 and len(present) >= 2,
+          f"the masks in {opts.root} hold a single class, so there is nothing to segment",
+          "masks need background and at least one other class (binary masks: two values such as 0 and 255)")
     pools: dict[str, tuple[list, list]] = {}
     for split, image, mask in zip(order, raw_images, masks):
         pools.setdefault(split, ([], []))
@@ -252,6 +269,10 @@ def load_segmentation(spec: str, split: str = "train", seed: int = 0, *, val_fra
         raise UserError(f"{spec!r} is not a segmentation source", "use scenes[:options] or segfolder:DIR[,options]")
     mean, std = channel_stats(parts["train"][0])
     images, masks = parts[split]
+    if not len(images):
+        option = {"val": "--val-fraction", "test": "--test-fraction"}.get(split, "--val-fraction or --test-fraction")
+        raise UserError(f"the {split} split of {spec} has no images", f"{'lower' if split == 'train' else 'raise'} "
+                                                                      f"{option}, or use more images")
     return MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore})
 
 

@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlbasic.segmentation.metrics import IGNORE_INDEX, confusion_matrix, mean_iou, pixel_accuracy
+from dlbasic.training.tasks import Task
 
 
-class SegmentationTask:
+class SegmentationTask(Task):
     """Args:
     num_classes: K, the channels of the model's output Tensor[B, K, H, W].
     ignore_index: mask value of void pixels.

@@ -132,6 +132,10 @@ def checkpoint_kind(ckpt: dict[str, Any]) -> str:
         return str(kind)
     if not isinstance(meta, dict):
         return "detection" if isinstance(ckpt.get("config"), dict) else "unknown"
+    from dlbasic.config import DETECTORS
+
+    if isinstance(meta.get("config"), dict) and meta["config"].get("model") in DETECTORS:
+        return "detection"
     from dlbasic.segmentation.fcn import SEGMENTATION_MODELS
 
     if meta.get("task") == "segmentation" or meta.get("model") in SEGMENTATION_MODELS:
@@ -282,7 +286,8 @@ def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
                         "resume with the config.yaml that wrote it, or start a new run") from None
     groups = ckpt["optimizer"].get("param_groups", [])
     old = groups[0].get("initial_lr", groups[0].get("lr")) if groups else None
-    if cfg.lr is not None and old and cfg.lr != old:
+    changed = isinstance(saved, dict) and saved.get("lr") != cfg.lr
+    if changed and cfg.lr and old:  # (None or 0 mean the optimizer's or the model's default)
         ratio = cfg.lr / old
         for group in trainer.optimizer.param_groups:
             group["lr"] *= ratio

@@ -1,11 +1,17 @@
 """What the Trainer optimizes and measures, per kind of problem.
 
-A task supplies `loss(outputs, targets)` and `metrics(outputs, targets)`; the latter returns
-sums over the batch (so that epoch means weight every sample equally). Classification is
-here; segmentation and detection add their own tasks.
+A task supplies `training_step(forward, inputs, targets) -> (loss, outputs)` (by default
+`loss(forward(inputs), targets)`), `metrics(outputs, targets)` (sums over the batch, so that epoch
+means weight every sample equally), `summarize(sums, count)` (the epoch's means) and `monitor`/`mode`
+(the validation metric that picks best.pt). A task may also take over `evaluate(trainer, data)`
+when its metric is not a sum over batches (detection's mAP). Classification is here; segmentation
+and detection add their own tasks.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +20,29 @@ from torch import Tensor
 from dlbasic.regularization.smoothing import soft_target_cross_entropy
 
 
-class ClassificationTask:
+class Task:
+    """The protocol, with the training step of a model that maps inputs to outputs scored by `loss`."""
+
+    monitor = "val_loss"
+    mode = "min"
+
+    def training_step(self, forward: Callable[..., Any], inputs: Tensor, targets: Any) -> tuple[Tensor, Any]:
+        """(loss, outputs) of one training batch; `forward` is the (maybe compiled or DDP-wrapped) model."""
+        outputs = forward(inputs)
+        return self.loss(outputs, targets), outputs
+
+    def loss(self, outputs: Any, targets: Any) -> Tensor:
+        raise NotImplementedError
+
+    def metrics(self, outputs: Any, targets: Any) -> dict[str, Tensor]:
+        return {}
+
+    @staticmethod
+    def summarize(sums: dict[str, Any], count: int) -> dict[str, float]:
+        return {}
+
+
+class ClassificationTask(Task):
     """Cross entropy on class logits; accuracy against the label (or the soft target's argmax).
 
     Args:

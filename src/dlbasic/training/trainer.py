@@ -108,10 +108,11 @@ class Trainer:
     Args:
         model, optimizer: what to train and how.
         train_data, val_data: `ImageDataset`s (images in [0, 1]; normalized with the train statistics).
-        task: loss and metrics (default: classification). `task.loss(outputs, targets)`,
-            `task.metrics(outputs, targets)` -> sums over the batch (scalars or tensors),
-            `task.summarize(sums, count)` -> means, `task.monitor`/`task.mode` pick best.pt. Targets are
-            `labels[idx]` of the datasets: class ids, or masks Tensor[N, H, W] for segmentation.
+        task: a `dlbasic.training.tasks.Task` (default: classification): `training_step(forward, x, y)` ->
+            (loss, outputs), `metrics(outputs, targets)` -> sums over the batch (scalars or tensors),
+            `summarize(sums, count)` -> means, `monitor`/`mode` pick best.pt, and optionally
+            `evaluate(trainer, data)`. Targets are the datasets' labels: class ids, masks Tensor[N, H, W]
+            for segmentation, or per-image dicts of boxes and labels for detection.
         scheduler: a torch LR scheduler stepped after every optimizer step.
         epochs, batch_size: length of the run; `batch_size` >= len(train_data) is batch gradient descent.
         seed: seeds the shuffling and the batch transforms.
@@ -159,8 +160,6 @@ class Trainer:
         self.optimizer, self.scheduler = optimizer, scheduler
         self.task = task or ClassificationTask()
         self.train_data, self.val_data = train_data, val_data
-        self.x_train = train_data.images.to(self.device)
-        self.y_train = train_data.labels.to(self.device)
         self.mean = train_data.mean.to(self.device).view(1, -1, 1, 1)
         self.std = train_data.std.to(self.device).view(1, -1, 1, 1)
         self.epochs, self.seed = epochs, seed
@@ -232,7 +231,9 @@ class Trainer:
             idx = order[b * self.global_batch : (b + 1) * self.global_batch]
             if self.world_size > 1:  # this process's slice of the global batch
                 idx = idx.tensor_split(self.world_size)[self.rank]
-            loss, metrics = self.train_step(self.x_train[idx], self.y_train[idx])
+            x, y = self.train_data.batch(idx)  # read on the host (uint8 -> float), then copied to the device
+            loss, metrics = self.train_step(x.to(self.device, non_blocking=True),
+                                            y.to(self.device, non_blocking=True) if isinstance(y, Tensor) else y)
             seen = distributed.all_sum({"loss": loss})["loss"] if self.world_size > 1 and self.stop_on_divergence \
                 else loss
             if not math.isfinite(seen) and self.stop_on_divergence:  # every process stops at the same step
@@ -285,8 +286,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_batch_start(self)
         with self._autocast():
-            out = self.forward(x)
-            loss = self.task.loss(out, y)
+            loss, out = self.task.training_step(self.forward, x, y)
             for term in self.loss_terms:
                 loss = loss + term(self.model)
         self.optimizer.zero_grad(set_to_none=True)
@@ -306,17 +306,23 @@ class Trainer:
             self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        return float(loss.detach()), _plain(self.task.metrics(out.detach(), y))
+        with torch.no_grad():
+            return float(loss.detach()), _plain(self.task.metrics(out, y))
 
     @torch.no_grad()
     def evaluate(self, data: ImageDataset, return_outputs: bool = False) -> dict[str, Any]:
-        """Mean loss and task metrics over `data` in eval mode (normalized with the train statistics)."""
+        """Mean loss and task metrics over `data` in eval mode (normalized with the train statistics).
+
+        A task with an `evaluate(trainer, data)` of its own (detection's mAP) takes over.
+        """
+        if hasattr(self.task, "evaluate"):
+            return self.task.evaluate(self, data)
         self.model.eval()
         sums: dict[str, float] = {"loss": 0.0}
         outputs = []
         for i in range(0, len(data), self.eval_batch_size):
-            x = data.images[i : i + self.eval_batch_size].to(self.device)
-            y = data.labels[i : i + self.eval_batch_size].to(self.device)
+            x, y = data.batch(slice(i, i + self.eval_batch_size))
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
             with self._autocast():
                 out = self.model(x)
@@ -450,7 +456,7 @@ class Trainer:
         grads = []
         for fn in (self.eager, self.forward):  # under DDP both average over processes
             self.model.zero_grad(set_to_none=True)
-            self.task.loss(fn(x), y).backward()
+            self.task.training_step(fn, x, y)[0].backward()
             grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
                           for p in self.model.parameters()])
         self.model.zero_grad(set_to_none=True)

@@ -1,0 +1,89 @@
+"""The Trainer's detection task, and detection images batched for it.
+
+A detector computes its own losses in training mode, `model(images, targets) -> {"loss_...": Tensor}`
+(as torchvision's detectors do), and returns detections in eval mode. The training loss is the sum
+of the parts; each part is also logged (per image, averaged over the epoch). Validation is COCO mAP
+over the whole split (`evaluate_detections`), which is not a sum over batches, so the task takes
+over `evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from dlbasic.detection.metrics import evaluate_detections
+from dlbasic.training.tasks import Task
+
+if TYPE_CHECKING:
+    from dlbasic.training.trainer import Trainer
+
+
+class DetectionData:
+    """Detection images Tensor[N, C, H, W] in [0, 1] with one target dict (boxes xyxy, labels) per image.
+
+    `mean` 0 and `std` 1 leave the images as the detectors expect them (in [0, 1]).
+    """
+
+    def __init__(self, images: Tensor, targets: Sequence[dict[str, Tensor]], classes: Sequence[str]):
+        self.images, self.targets, self.classes = images, list(targets), list(classes)
+        channels = images.shape[1]
+        self.mean, self.std = torch.zeros(channels), torch.ones(channels)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return self.images.shape[1]
+
+    def batch(self, index: Tensor) -> tuple[Tensor, list[dict[str, Tensor]]]:
+        """Images Tensor[B, C, H, W] and their targets, for the indices `index` (Tensor[B])."""
+        index = index.cpu()
+        return self.images[index], [self.targets[i] for i in index.tolist()]
+
+
+class DetectionTask(Task):
+    """Sum of the detector's own losses in training; COCO mAP@[.5:.95] on validation data."""
+
+    monitor = "val_map"
+    mode = "max"
+
+    def training_step(self, forward: Callable[..., Any], images: Tensor, targets: Any) -> tuple[Tensor, Any]:
+        device = images.device
+        targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        losses = forward(images, targets)
+        return sum(losses.values()), losses
+
+    def metrics(self, losses: dict[str, Tensor], targets: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Each loss part times the batch's images, so the epoch's summary is a per-image mean."""
+        return {k: v.detach().float() * len(targets) for k, v in losses.items()}
+
+    @staticmethod
+    def summarize(sums: dict[str, Any], count: int) -> dict[str, float]:
+        return {k: float(v) / max(count, 1) for k, v in sums.items() if k.startswith("loss_")}
+
+    @torch.no_grad()
+    def evaluate(self, trainer: Trainer, data: DetectionData) -> dict[str, float]:
+        """COCO and VOC mAP of the trainer's model on `data` (eval mode, the trainer's precision)."""
+        model = trainer.model
+        model.eval()
+        predictions: list[dict[str, Tensor]] = []
+        for start in range(0, len(data), trainer.eval_batch_size):
+            x = data.images[start : start + trainer.eval_batch_size].to(trainer.device)
+            with trainer._autocast():
+                out = model(x.contiguous(memory_format=trainer.memory_format))
+            predictions.extend({k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
+                               for d in out)
+        metrics = evaluate_detections(predictions, data.targets)
+        return {k: float(metrics[k]) for k in ("map", "map_50", "map_75", "mar_100", "voc_map_50")}
+
+
+__all__ = ["DetectionData", "DetectionTask"]

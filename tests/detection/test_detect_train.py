@@ -1,0 +1,92 @@
+"""`dlbasic detect train` on the Trainer: the run folder, exact resume after SIGKILL, refused changes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from dlbasic.cli import main
+from dlbasic.outputs import MARKER
+from dlbasic.training import load_checkpoint
+
+DATA = "scenes:canvas=64,digits=1-2,count=48"
+TINY = ["--data", DATA, "--model", "yolo_v1", "--batch-size", "8", "--threads", "1", "--device", "cpu",
+        "--warmup-steps", "2", "--no-progress"]
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "dlbasic.cli", "detect", "train", *TINY, *args]
+
+
+def test_run_folder_like_train(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["detect", "train", *TINY, "--epochs", "2", "--test-limit", "4", "--run-dir", str(run)]) == 0
+    for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "curves.png", "summary.json", MARKER):
+        assert (run / name).is_file(), name
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all("train_loss_coord" in r for r in rows)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["meta"]["kind"] == "detection" and state["global_step"] == 2 * 6  # 48 scenes, batch 8
+    assert json.loads((run / "summary.json").read_text())["status"] == "finished"
+    capsys.readouterr()
+    assert main(["detect", "eval", "--checkpoint", str(run / "checkpoint.pt"), "--test-limit", "4"]) == 0
+    assert 0.0 <= json.loads(capsys.readouterr().out)["map_50"] <= 1.0
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path):
+    common = ["--epochs", "5", "--checkpoint-every", "2", "--test-limit", "2"]
+    subprocess.run(_cli(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt, deadline = run / "checkpoint.pt", time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists():
+            time.sleep(0.3)
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    assert load_checkpoint(ckpt)["global_step"] < 5 * 6
+    subprocess.run(_cli(*common, "--run-dir", str(run), "--resume"), check=True, capture_output=True)
+    a, b = (load_checkpoint(p / "checkpoint.pt") for p in (tmp_path / "full", run))
+    assert a["global_step"] == b["global_step"] == 5 * 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_resume_refuses_other_settings(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["detect", "train", *TINY, "--epochs", "1", "--test-limit", "2", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["detect", "train", "--run-dir", str(run), "--resume", "--lr", "0.5", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "lr 0.0 -> 0.5" in err and "--allow-changes lr" in err and len(err.splitlines()) == 1
+    assert main(["detect", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes", "epochs",
+                 "--no-progress"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
+
+
+def test_rcnn_checkpoints_after_its_svm_stage(tmp_path):
+    run = tmp_path / "rcnn"
+    argv = ["detect", "train", "--data", DATA, "--model", "rcnn", "--batch-size", "8", "--train-limit", "16",
+            "--test-limit", "2", "--epochs", "1", "--proposals", "single", "--max-proposals", "30", "--device", "cpu",
+            "--no-progress", "--run-dir", str(run)]
+    assert main(argv) == 0
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert bool(state["model"]["fitted"]) and state["model"]["svm_weight"].abs().sum() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+def test_detect_train_on_cuda(tmp_path):
+    run = tmp_path / "cuda"
+    argv = ["detect", "train", "--data", DATA, "--model", "faster_rcnn", "--batch-size", "8", "--epochs", "1",
+            "--test-limit", "4", "--device", "cuda", "--no-progress", "--run-dir", str(run)]
+    assert main(argv) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["global_step"] == 6

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"compare-{key}-{time.strftime('%Y%m%d-%H%M%S')}"
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
-    check_models(variants)
+    check_models(variants, ("val", "test"))  # every run trains, validates and tests
     total = len(values) * len(args.seeds)
     done = [0]
 

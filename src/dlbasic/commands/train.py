@@ -106,17 +106,23 @@ def check_threads(threads: int | None, option: str = "--threads") -> None:
                                            f"got {threads}")
 
 
-def check_models(configs: list[Any]) -> None:
+def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> None:
     """Build the model of every config for its data on the meta device (no memory, no arithmetic), so a
-    model that cannot take the images (a map pooled away to nothing) is refused before anything trains."""
+    model that cannot take the images (a map pooled away to nothing) is refused before anything trains.
+
+    The other `splits` named are opened too (an empty one is refused), as a run of the config will.
+    """
     import torch
 
     from dlbasic.data import load
     from dlbasic.training.run import build_model
 
     for cfg in configs:
-        data = load(cfg.data, "train", seed=cfg.seed, val_fraction=cfg.val_fraction,
-                    test_fraction=cfg.test_fraction, image_size=cfg.image_size)
+        opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
+                "image_size": cfg.image_size}
+        data = load(cfg.data, "train", **opts)
+        for split in splits:
+            load(cfg.data, split, **opts)
         with torch.device("meta"):
             build_model(cfg, data)
 

@@ -84,6 +84,9 @@ def load(spec: str = "mnist5k", split: str = "train", seed: int = 0, *, val_frac
         if split == "train":
             raise UserError(f"the train split of {spec} has no images",
                             "lower --val-fraction or --test-fraction, or use more images")
+        if split == "test" and "official" in info.get("test", ""):
+            raise UserError(f"the test set of {spec} has no images of its training classes",
+                            "its test images go in sub-folders named like the training classes")
         option, fraction = ("--val-fraction", val_fraction) if split == "val" else ("--test-fraction", test_fraction)
         raise UserError(f"the {split} split of {spec} has no images ({option} {fraction:g} of each class, rounded)",
                         f"raise {option}, or use more images")

@@ -42,7 +42,8 @@ def plot_curves(history: Sequence[dict[str, float]], path: str | Path) -> None:
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_lines():  # a run without this metric (detection has no accuracy) draws an empty panel
+            ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

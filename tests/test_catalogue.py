@@ -42,6 +42,12 @@ def segfolder(root: Path, mask: int | None) -> Path:
     return root
 
 
+def unreadable_masks(root: Path) -> Path:
+    for mask in (root / "masks").iterdir():
+        mask.write_text("not an image")
+    return root
+
+
 def voc(root: Path, objects: bool = True, readable: bool = True) -> Path:
     (root / "Annotations").mkdir(parents=True)
     for i in range(4):
@@ -105,7 +111,7 @@ def f(tmp_path_factory) -> SimpleNamespace:
         int_data=variant(run / "best.pt", root / "int-data.pt", data=5),
         digit=png(root / "digit.png", (8, 8)), big=png(root / "big.png", (32, 32)),
         seg_zero=segfolder(root / "seg-zero", 0), seg_void=segfolder(root / "seg-void", 255),
-        seg_ok=segfolder(root / "seg-ok", None),
+        seg_ok=segfolder(root / "seg-ok", None), seg_text=unreadable_masks(segfolder(root / "seg-text", None)),
         voc_unreadable=voc(root / "voc-unreadable", readable=False), voc_empty=voc(root / "voc-empty", objects=False),
         yolo_keys=yolo(root / "yolo-keys", "0 0.5 0.5 0.2 0.2\n", "names: {0: a, b: c}\n"),
         yolo_class=yolo(root / "yolo-class", f"{HUGE} 0.5 0.5 0.2 0.2\n"),
@@ -234,6 +240,8 @@ CASES = [
                                           "--run-dir", t / "r"], "hold a single class", None),
     ("segfolder-all-void", lambda f, t: ["segment", "train", "--data", f"segfolder:{f.seg_void}", "--epochs", "1",
                                          "--run-dir", t / "r"], "is the ignore value 255", None),
+    ("segfolder-no-readable-mask", lambda f, t: ["segment", "train", "--data", f"segfolder:{f.seg_text}",
+                                                 "--run-dir", t / "r"], "no readable image/mask pairs", None),
     ("segfolder-val-fraction-0", lambda f, t: ["segment", "train", "--data", f"segfolder:{f.seg_ok}",
                                                "--val-fraction", "0", "--run-dir", t / "r"],
      "the val split of segfolder", None),

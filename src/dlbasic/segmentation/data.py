@@ -166,6 +166,7 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
     pairs = find_pairs(opts)
     mode = None  # the first readable training image's: "L" for grayscale, else "RGB"
     order, raw_images, raw_masks = [], [], []
+    skipped: list[str] = []  # warned about once some pair is known to be readable
     for split in sorted(pairs, key=SPLITS.index):
         for img_path, mask_path in pairs[split]:
             try:
@@ -173,12 +174,12 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
                     mode = mode or ("L" if im.mode in ("L", "1", "I", "I;16") else "RGB")
                     image = np.array(im.convert(mode))
             except UNREADABLE as e:
-                warnings.warn(f"skipping unreadable image {img_path}: {e}", stacklevel=2)
+                skipped.append(f"skipping unreadable image {img_path}: {e}")
                 continue
             try:
                 mask = _read_mask(mask_path)
             except UNREADABLE as e:
-                warnings.warn(f"skipping {img_path.name}: unreadable mask {mask_path}: {e}", stacklevel=2)
+                skipped.append(f"skipping {img_path.name}: unreadable mask {mask_path}: {e}")
                 continue
             if image.shape[:2] != mask.shape[:2]:
                 raise UserError(f"{mask_path}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image "
@@ -187,7 +188,12 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
             order.append(split)
             raw_images.append(image)
             raw_masks.append(mask)
-    check("train" in order, f"no readable image/mask pairs in {opts.root}")
+    if "train" not in order:
+        first = f" (e.g. {skipped[0].removeprefix('skipping ')})" if skipped else ""
+        raise UserError(f"no readable image/mask pairs in {opts.root}{first}",
+                        "images and masks are PNG/JPEG files, each mask named like its image")
+    for message in skipped:
+        warnings.warn(message, stacklevel=2)
     check(len({m.ndim for m in raw_masks}) == 1, f"the masks in {opts.root} mix colour and single-channel images",
           "save them all as grayscale/palette PNGs of class ids, or all as RGB colours")
     masks, num_classes = encode_masks(raw_masks, opts)

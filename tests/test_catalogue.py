@@ -79,6 +79,12 @@ def variant(source: Path, target: Path, **meta) -> Path:
     return target
 
 
+@pytest.fixture(autouse=True)
+def data_cache(tmp_path_factory, monkeypatch):
+    """Decoded-folder caches go to a temporary folder, never the user's."""
+    monkeypatch.setenv("DLBASIC_CACHE", str(tmp_path_factory.mktemp("dlbasic-cache")))
+
+
 @pytest.fixture(scope="module")
 def f(tmp_path_factory) -> SimpleNamespace:
     """One tiny trained classifier run and every bad input the cases use, built once."""
@@ -101,12 +107,17 @@ def f(tmp_path_factory) -> SimpleNamespace:
     for name, text in texts.items():
         (cfg / f"{name}.yaml").write_text(text)
     (cfg / "binary.yaml").write_bytes(bytes(range(128, 256)) * 4)
+    unreadable = root / "unreadable"
+    for c in ("a", "b"):
+        (unreadable / c).mkdir(parents=True)
+        for i in range(3):
+            (unreadable / c / f"{i}.png").write_text("not an image")
     few = root / "few"
     for c in ("a", "b"):
         for i in range(6):
             png(few / c / f"{i}.png", (8, 8), "L" if c == "a" else "RGB")
     return SimpleNamespace(
-        root=root, run=run, best=run / "best.pt", det=det, cfg=cfg, few=few,
+        root=root, run=run, best=run / "best.pt", det=det, cfg=cfg, few=few, unreadable=unreadable,
         huge_input=variant(run / "best.pt", root / "huge-input.pt", input_size=100_000),
         int_data=variant(run / "best.pt", root / "int-data.pt", data=5),
         digit=png(root / "digit.png", (8, 8)), big=png(root / "big.png", (32, 32)),
@@ -165,6 +176,12 @@ CASES = [
                                                   t / "r"], "not valid YAML", None),
     ("train-mlp-zero-width", lambda f, t: ["train", *DIGITS, "--model-option", "hidden=[0]", "--run-dir", t / "r"],
      "positive layer widths", None),
+    ("train-segmentation-model", lambda f, t: ["train", *DIGITS[:2], *DIGITS[4:], "--model", "fcn8s_vgg11",
+                                               "--run-dir", t / "r"], "is a segmentation model", None),
+    ("cv-segmentation-model", lambda f, t: ["cv", *DIGITS[:2], *DIGITS[4:], "--vary", "model=mlp,fcn32s_vgg11",
+                                            "--out", t / "o"], "is a segmentation model", None),
+    ("train-folder-of-unreadable-images", lambda f, t: ["train", *DIGITS[2:], "--data", f"folder:{f.unreadable}",
+                                                        "--run-dir", t / "r"], "no readable images under", None),
     ("train-data-with-ignored-argument", lambda f, t: ["train", *DIGITS[2:], "--data", "digits:foo", "--run-dir",
                                                        t / "r"], "takes no argument", None),
     ("config-yaml-syntax", lambda f, t: ["train", "--config", f.cfg / "bad.yaml", "--run-dir", t / "r"],
@@ -329,3 +346,13 @@ def test_curves_of_a_run_without_accuracy_warn_nothing(tmp_path):
         warnings.simplefilter("error")
         plot_curves([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}], tmp_path / "c.png")
     assert (tmp_path / "c.png").is_file()
+
+
+def test_compare_reads_exponent_values_as_numbers():
+    """`--vary lr=1e-3,1e-2` means numbers (PyYAML alone reads 1e-3 as a string)."""
+    from dlbasic.commands.compare import yaml11_floats
+    from dlbasic.config import TrainConfig
+    from dlbasic.training.compare import parse_vary
+
+    assert parse_vary(yaml11_floats("lr=1e-3,1E2,0.5"), TrainConfig()) == ("lr", [0.001, 100.0, 0.5])
+    assert yaml11_floats("optimizer=sgd,adam") == "optimizer=sgd,adam"

@@ -106,6 +106,15 @@ def check_threads(threads: int | None, option: str = "--threads") -> None:
                                            f"got {threads}")
 
 
+def check_classifier(cfg: Any) -> None:
+    """Refuse a segmentation model where a classifier is trained (train, compare, cv, tune, ensemble)."""
+    from dlbasic.segmentation.fcn import SEGMENTATION_MODELS
+
+    check(cfg.model not in SEGMENTATION_MODELS,
+          f"{cfg.model} is a segmentation model: it predicts a class per pixel, not one per image",
+          "train it with `dlbasic segment train`, or choose a classifier from `dlbasic params --list`")
+
+
 def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> None:
     """Build the model of every config for its data on the meta device (no memory, no arithmetic), so a
     model that cannot take the images (a map pooled away to nothing) is refused before anything trains.
@@ -118,6 +127,7 @@ def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> No
     from dlbasic.training.run import build_model
 
     for cfg in configs:
+        check_classifier(cfg)
         opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
                 "image_size": cfg.image_size}
         data = load(cfg.data, "train", **opts)
@@ -290,6 +300,7 @@ def run(args: argparse.Namespace) -> int:
     check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
           "--resume continues the run, --overwrite replaces it")
     cfg = resumed_config(args) if args.resume else config_from_args(args)
+    check_classifier(cfg)
     run_dir = args.run_dir or default_run_dir(cfg)
     if not args.run_dir:  # every process of a torchrun launch must agree on the folder
         run_dir = distributed.broadcast(run_dir) if distributed.setup(torch_device(cfg)) else run_dir

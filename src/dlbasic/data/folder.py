@@ -112,9 +112,12 @@ def read_folder(root: Path, classes: list[str], size: int, mode: str) -> tuple[t
     if found is None:
         found = _decode(root, manifest, want) if files else (None, {})
     pixels, skipped = found
+    if pixels is None:  # one line, not a warning per file first
+        first = next(iter(skipped.items()), None)
+        seen = f" ({len(skipped)} unreadable, e.g. {root / first[0]}: {first[1]})" if first else ""
+        raise UserError(f"no readable images under {root}{seen}", "expected DIR/<class>/<image>.png")
     for rel, message in skipped.items():
         warnings.warn(f"skipping unreadable image {root / rel}: {message}", stacklevel=3)
-    check(pixels is not None, f"no readable images under {root}", "expected DIR/<class>/<image>.png")
     index = {name: i for i, name in enumerate(classes)}
     labels = [index[rel.partition("/")[0]] for rel, _, _ in files if rel not in skipped]
     return torch.from_numpy(pixels), torch.tensor(labels, dtype=torch.long)

@@ -350,9 +350,8 @@ def test_curves_of_a_run_without_accuracy_warn_nothing(tmp_path):
 
 def test_compare_reads_exponent_values_as_numbers():
     """`--vary lr=1e-3,1e-2` means numbers (PyYAML alone reads 1e-3 as a string)."""
-    from dlbasic.commands.compare import yaml11_floats
     from dlbasic.config import TrainConfig
     from dlbasic.training.compare import parse_vary
 
-    assert parse_vary(yaml11_floats("lr=1e-3,1E2,0.5"), TrainConfig()) == ("lr", [0.001, 100.0, 0.5])
-    assert yaml11_floats("optimizer=sgd,adam") == "optimizer=sgd,adam"
+    assert parse_vary("lr=1e-3,1E2,0.5", TrainConfig()) == ("lr", [0.001, 100.0, 0.5])
+    assert parse_vary("optimizer=sgd,adam") == ("optimizer", ["sgd", "adam"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import yaml
 
 from dlbasic.errors import UserError, check, did_you_mean
+from dlbasic.overrides import coerce
 
 
 @dataclass
@@ -115,32 +115,18 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _coerce(name: str, value: Any, annotation: Any, cls: type | None = None) -> Any:
-    """Check a YAML value against a field's type annotation (ints become floats where floats are expected)."""
-    hint = typing.get_type_hints(cls or TrainConfig)[name] if isinstance(annotation, str) else annotation
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    for option in options:
-        origin = typing.get_origin(option) or option
-        if option is type(None) and value is None:
-            return None
-        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if origin in (str, bool, dict) and isinstance(value, origin):
-            return value
-    raise UserError(f"config key {name!r} has value {value!r}, which is not a {hint}")
-
-
 def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None) -> Any:
     """A config (a `TrainConfig`, or `cls`/`type(base)`) from a dict of overrides; unknown keys are errors."""
     cls = cls or (type(base) if base is not None else TrainConfig)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     out = dataclasses.replace(base if base is not None else cls())
     for key, value in values.items():
-        if key not in fields:
-            raise UserError(f"unknown config key {key!r}", did_you_mean(key, fields))
-        setattr(out, key, _coerce(key, value, fields[key].type, cls))
+        if key not in hints:
+            raise UserError(f"unknown config key {key!r}", did_you_mean(key, hints))
+        try:
+            setattr(out, key, coerce(key, value, hints[key]))
+        except UserError as e:
+            raise UserError(f"config key {e}") from None
     return out.validate()
 
 

@@ -6,8 +6,9 @@ eval/predict outputs):
 
 - `check_dir` runs before anything else: a file where a folder should be, a folder dlbasic cannot
   write to, or an existing non-empty folder without `--overwrite` is refused in one line.
-- `--overwrite` replaces only a folder dlbasic made (the marker, or nothing but the files dlbasic
-  writes); a folder holding anything else is refused.
+- `--overwrite` replaces only a folder that holds nothing but the marker and the names dlbasic writes
+  (`foreign_entries`); a folder holding anything else, a user's file put into a run folder included, is
+  refused in one line naming that entry.
 - `open_dir` creates or replaces the folder; callers call it once the configuration is valid and
   the data is open, so a bad `--data` never costs the old run. A folder that holds nothing but the
   marker and `config.yaml` (a run that failed before its first step) is reused without `--overwrite`.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +31,18 @@ from dlbasic.errors import UserError
 MARKER = ".dlbasic"
 # what a folder may hold and still be empty of results: a run that failed before its first step
 _UNSTARTED = {MARKER, "config.yaml", "config.json"}
-# the names dlbasic writes into its folders (for folders made before the marker existed)
-_KNOWN = {
+# the folders dlbasic writes into its folders: tensorboard logs (train), the lab's results, figures and cache
+_KNOWN_DIRS = {"tensorboard", "results", "figures", "cache"}
+# the files dlbasic writes into its folders: runs (train, segment/detect train), cv, compare, detect compare,
+# optim-race, lab, segment predict's overlays and tune's default journal
+_KNOWN_FILES = {
     "config.yaml", "config.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json",
-    "tensorboard", "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html",
-    "report.json", "results", "figures", "cache", "journal.log", "race.png", "race.gif", "race.md", "race.json",
+    "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html", "report.json",
+    "journal.log", "race.png", "race.gif", "race.md", "race.json",
 }
+_KNOWN = _KNOWN_FILES | _KNOWN_DIRS
+# files named after the inputs, by the command the marker names: a mask per image, a picture per test image
+_NAMED = {"segment predict": re.compile(r"[^/\\]+\.png"), "detect predict": re.compile(r"pred_\d+\.png")}
 
 
 def _stale(name: str) -> bool:
@@ -45,10 +53,46 @@ def _entries(path: Path) -> set[str]:
     return {p.name for p in path.iterdir() if not _stale(p.name)}
 
 
+def _command(path: Path) -> str | None:
+    """The command named in the folder's marker ("made by dlbasic <command>"), None without a readable one."""
+    try:
+        text = (path / MARKER).read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text.strip().removeprefix("made by dlbasic ").strip() or None
+
+
+def foreign_entries(path: Path) -> list[str]:
+    """The entries of a folder that dlbasic does not write (sorted): what `--overwrite` must never delete.
+
+    dlbasic writes the names in `_KNOWN` (folders as folders, files as files), the marker and, in a folder
+    the marker says `segment predict` or `detect predict` made, the image files named after the inputs.
+    """
+    named = _NAMED.get(_command(path) or "") if (path / MARKER).is_file() else None
+    foreign = []
+    for p in path.iterdir():
+        name = p.name
+        if _stale(name):
+            continue
+        if name in _KNOWN_DIRS:
+            ok = p.is_dir()
+        elif name in _KNOWN_FILES or name == MARKER:
+            ok = p.is_file()
+        else:
+            ok = named is not None and named.fullmatch(name) is not None and p.is_file()
+        if not ok:
+            foreign.append(name)
+    return sorted(foreign)
+
+
 def made_by_dlbasic(path: Path) -> bool:
-    """True for a folder dlbasic wrote: it holds the marker, or nothing but names dlbasic writes."""
+    """True for a folder dlbasic made: it holds the marker, or nothing but names dlbasic writes.
+
+    This says whose folder it is (lab --resume continues only a lab folder); what `--overwrite` may delete
+    is stricter: see `foreign_entries`, since the marker alone does not make a user's own file dlbasic's.
+    """
     names = _entries(path)
-    return MARKER in names or (bool(names) and names <= _KNOWN)
+    return MARKER in names or (bool(names) and not foreign_entries(path))
 
 
 def is_unstarted(path: Path) -> bool:
@@ -80,9 +124,12 @@ def check_dir(path: str | Path, *, overwrite: bool = False, resume: bool = False
         raise UserError(f"{what} {path} already exists",
                         f"pass --overwrite to replace it{', --resume to continue it' if what == 'run folder' else ''}"
                         f", or choose another {option}")
-    if not made_by_dlbasic(path):
-        raise UserError(f"{path} holds files dlbasic did not write; --overwrite only replaces folders dlbasic made",
-                        f"move those files or choose another {option}")
+    foreign = foreign_entries(path)
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise UserError(f"{path} holds files dlbasic did not write ({foreign[0]}{more}); "
+                        f"--overwrite only replaces folders dlbasic made",
+                        f"move {foreign[0]}{' and the others' if more else ''} out of it, or choose another {option}")
     return path
 
 
@@ -105,7 +152,7 @@ def _open(path: Path, command: str, overwrite: bool, resume: bool, option: str, 
         path.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(path)
         marker = path / MARKER
-        if not marker.exists():
+        if not resume or not marker.exists():  # a reused unstarted folder now holds what `command` writes
             marker.write_text(f"made by dlbasic {command}\n")
     except OSError as e:
         if old is not None and not path.exists():
@@ -166,5 +213,5 @@ def check_file(path: str | Path, *, overwrite: bool = False, option: str = "--ou
     return path
 
 
-__all__ = ["MARKER", "check_dir", "check_file", "is_unstarted", "made_by_dlbasic", "open_dir", "output_dir",
-           "remove_stale_tmp"]
+__all__ = ["MARKER", "check_dir", "check_file", "foreign_entries", "is_unstarted", "made_by_dlbasic", "open_dir",
+           "output_dir", "remove_stale_tmp"]

@@ -8,7 +8,7 @@ from PIL import Image
 
 from dlbasic.cli import main
 from dlbasic.data import load
-from dlbasic.data.folder import read_image
+from dlbasic.data.images import UNREADABLE, decode
 from dlbasic.errors import UserError
 
 
@@ -64,11 +64,11 @@ def test_images_over_the_pil_pixel_limit_are_skipped_with_a_warning(tmp_path, mo
     assert Image.MAX_IMAGE_PIXELS == 100  # the limit is left as it was
 
 
-def test_read_image_keeps_skipping_bad_files(tmp_path, monkeypatch):
+def test_decode_refuses_every_kind_of_bad_file(tmp_path, monkeypatch):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "text.png").write_text("not an image")
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 150)
     for name in ("empty.png", "text.png", "big.png"):
-        with pytest.warns(UserWarning, match=name):
-            assert read_image(tmp_path / name, "L", 8) is None
+        with pytest.raises(UNREADABLE):
+            decode(tmp_path / name, "L", 8)

@@ -165,13 +165,13 @@ def write_folder(root, n=3, size=(10, 12)):
 
 def count_decodes(monkeypatch) -> list:
     calls = []
-    real = folder_module.decode_image
+    real = folder_module.decode
 
     def counted(path, mode, size):
         calls.append(path.name)
         return real(path, mode, size)
 
-    monkeypatch.setattr(folder_module, "decode_image", counted)
+    monkeypatch.setattr(folder_module, "decode", counted)
     return calls
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from dlbasic.models import create_model
-from dlbasic.segmentation.fcn import SEGMENTATION_MODELS, bilinear_kernel, bilinear_upsampler
+from dlbasic.models.fcn import SEGMENTATION_MODELS, bilinear_kernel, bilinear_upsampler
 
 
 @pytest.mark.parametrize("factor", [2, 4, 8, 32])

@@ -111,9 +111,10 @@ def test_lab_resume_reruns_an_unreadable_result_and_overwrite_replaces(tmp_path,
         assert str(saved) in warning[0] and "running conv-shapes again" in warning[0]
         assert "done before" not in captured.out
         assert json.loads(saved.read_text())["verdict"] == SUPPORTED
-    (out / "stale.txt").write_text("old")  # replaced with the folder: dlbasic made it
+    (out / "figures").mkdir(exist_ok=True)
+    (out / "figures" / "stale.png").write_bytes(b"old")  # replaced with the folder: dlbasic made it
     assert main(["lab", "--only", "conv-shapes", "--out", str(out), "--overwrite"]) == 0
-    assert not (out / "stale.txt").exists() and (out / "report.html").is_file()
+    assert not (out / "figures" / "stale.png").exists() and (out / "report.html").is_file()
 
 
 def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, capsys):

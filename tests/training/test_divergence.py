@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
+from dlbasic.callbacks import Callback
 from dlbasic.cli import main
 from dlbasic.config import TrainConfig
 from dlbasic.errors import Diverged, UserError
 from dlbasic.training import load_checkpoint, train
-from dlbasic.training.callbacks import Callback
 
 SMALL = ["--data", "digits", "--model", "mlp", "--threads", "1", "--no-progress"]
 

@@ -137,11 +137,15 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(finished_run,
     assert "nosuchnet" in err and snapshot(run) == before
 
 
-def test_overwrite_replaces_a_dlbasic_run(finished_run, tmp_path):
+def test_overwrite_replaces_a_dlbasic_run_but_not_a_users_file_in_it(finished_run, tmp_path, capsys):
     run = _copy_run(finished_run, tmp_path / "run")
-    (run / "extra.txt").write_text("written by the user into a run folder")
+    (run / "notes.txt").write_text("written by the user into a run folder")
+    err = one_line_error(capsys, main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--run-dir", str(run),
+                                       "--overwrite"]))
+    assert "notes.txt" in err and (run / "notes.txt").read_text() == "written by the user into a run folder"
+    (run / "notes.txt").unlink()
     assert main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--run-dir", str(run), "--overwrite"]) == 0
-    assert not (run / "extra.txt").exists() and yaml_seed(run) == 1
+    assert yaml_seed(run) == 1
     assert not any(p.name.startswith(f".{run.name}.replaced") for p in run.parent.iterdir())
 
 

@@ -195,7 +195,7 @@ def test_bf16_autocast_and_channels_last_train():
 
 
 def test_on_epoch_start_is_called_once_per_epoch_also_across_a_resume(tmp_path, small_trainer):
-    from dlbasic.training.callbacks import Callback
+    from dlbasic.callbacks import Callback
 
     class Record(Callback):
         def __init__(self):

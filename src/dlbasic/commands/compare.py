@@ -28,20 +28,6 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def yaml11_floats(text: str) -> str:
-    """KEY=V1,V2,... with numbers such as 1e-3 written as 1.0e-3, which YAML 1.1 (PyYAML) reads as floats
-    rather than strings; every other value is left as it was typed."""
-    import re
-
-    key, sep, values = text.partition("=")
-
-    def fix(value: str) -> str:
-        m = re.fullmatch(r"\s*([-+]?)(\d+)(?:\.(\d*))?[eE]([-+]?)(\d+)\s*", value)
-        return f"{m[1]}{m[2]}.{m[3] or '0'}e{m[4] or '+'}{m[5]}" if m else value
-
-    return key + sep + ",".join(fix(v) for v in values.split(",")) if sep else text
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="train variants of a config side by side (curves + table)",
                        description="Train the same config with one field set to each of several values, once per "
@@ -61,18 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import yaml
-
-    from dlbasic.commands.train import check_config, check_models, yaml_problem
-    from dlbasic.errors import UserError
+    from dlbasic.commands.train import check_config, check_models
     from dlbasic.training.compare import compare, markdown_table, parse_vary, write_comparison
 
     base = config_from_args(args)
-    try:
-        key, values = parse_vary(yaml11_floats(args.vary), base)
-    except yaml.YAMLError as e:
-        raise UserError(f"--vary {args.vary}: a value is not valid YAML ({yaml_problem(e)})",
-                        "e.g. --vary lr=0.01,0.1") from None
+    key, values = parse_vary(args.vary, base)
     variants = [check_config(dataclasses.replace(base, **{key: value})) for value in values]
     out = args.out or Path("runs") / f"compare-{key}-{time.strftime('%Y%m%d-%H%M%S')}"
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}

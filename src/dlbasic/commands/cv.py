@@ -6,33 +6,16 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from dlbasic.commands.train import add_train_options, config_from_args
 from dlbasic.errors import UserError, check
 from dlbasic.outputs import check_dir, open_dir
+from dlbasic.overrides import argument, choices
 
 EXAMPLES = """examples:
   dlbasic cv --data mnist5k --model simple_cnn --folds 3 --epochs 2 --vary lr=1e-3,3e-3,1e-2
   dlbasic cv --data digits --model mlp --vary lr=1e-3,1e-2 --vary weight_decay=0,1e-4 --out runs/cv-digits
 """
-
-
-def parse_value(text: str) -> Any:
-    """'3' -> 3, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, anything else stays a string."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None, "null": None}.get(text.lower(), text)
-
-
-def vary(text: str) -> tuple[str, list[Any]]:
-    key, sep, values = text.partition("=")
-    if not sep or not values:
-        raise argparse.ArgumentTypeError(f"expected KEY=V1,V2,..., got {text!r}")
-    return key.replace("-", "_"), [parse_value(v) for v in values.split(",")]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_train_options(p)
     g = p.add_argument_group("cross-validation")
-    g.add_argument("--vary", type=vary, action="append", default=[], metavar="KEY=V1,V2,...",
+    g.add_argument("--vary", type=argument(choices), action="append", default=[], metavar="KEY=V1,V2,...",
                    help="config values to try (repeatable; the grid is their product), e.g. lr=1e-3,1e-2")
     g.add_argument("--folds", type=int, default=5, help="k of k-fold (default 5)")
     g.add_argument("--patience", type=int, default=2,

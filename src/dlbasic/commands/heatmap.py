@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
     import torch
 
-    from dlbasic.commands.segment import _read_any_size
     from dlbasic.data import load_scenes, normalize
     from dlbasic.errors import UserError
     from dlbasic.outputs import check_file
@@ -75,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
         x = scenes.images[args.scene]
         check(x.shape[0] == meta["in_channels"], "scenes are grayscale; the model takes colour images")
     else:
-        from dlbasic.commands.predict import read_image
+        from dlbasic.data.images import read_user_image
 
-        x = _read_any_size(args.image, meta["in_channels"], None, args.invert, read_image)
+        x = read_user_image(args.image, meta["in_channels"], invert=args.invert)
     size = meta["input_size"]
     check(min(x.shape[-2:]) >= size, f"the image ({x.shape[-1]}x{x.shape[-2]}) is smaller than the training size "
                                      f"{size}", "use an image at least that large")

@@ -11,7 +11,7 @@ from dlbasic.commands.train import add_run_folder_options, add_train_options, co
 from dlbasic.errors import UserError, check
 
 if TYPE_CHECKING:
-    import torch
+    pass
 
 EXAMPLES = """examples:
   dlbasic segment train --run-dir runs/fcn                      # FCN-8s on 96x96 digit scenes (11 classes)
@@ -123,7 +123,7 @@ def run_predict(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
 
-    from dlbasic.commands.predict import read_image
+    from dlbasic.data.images import read_user_image
     from dlbasic.data.sources import check_memory
     from dlbasic.outputs import check_dir, open_dir
     from dlbasic.segmentation.overlay import save_overlays
@@ -142,7 +142,7 @@ def run_predict(args: argparse.Namespace) -> int:
           "rename the images or predict them in separate runs")
     model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
-    images = [_read_any_size(path, meta["in_channels"], args.size, args.invert, read_image) for path in args.images]
+    images = [read_user_image(path, meta["in_channels"], args.size, args.invert) for path in args.images]
     open_dir(args.out, command="segment predict", **where)
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     shown = []
@@ -158,16 +158,3 @@ def run_predict(args: argparse.Namespace) -> int:
         save_overlays(args.out / "overlays.png", torch.stack([x for x, _ in shown[:6]]), None,
                       torch.stack([m for _, m in shown[:6]]), meta["classes"])
     return 0
-
-
-def _read_any_size(path: Path, channels: int, size: int | None, invert: bool, read_image) -> torch.Tensor:
-    """An image file at its own size (or size x size) as Tensor[C, H, W] in [0, 1]."""
-    import torch
-
-    from dlbasic.commands.predict import decode_image
-
-    if size is not None:
-        return read_image(path, channels, size, invert)
-    x = torch.from_numpy(decode_image(path, "L" if channels == 1 else "RGB"))
-    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-    return 1.0 - x if invert else x

@@ -11,6 +11,7 @@ import yaml
 
 from dlbasic.config import TrainConfig, from_dict, load_config, recipe_path
 from dlbasic.errors import UserError, check
+from dlbasic.overrides import argument, assignment, yaml_problem
 
 EXAMPLES = """examples:
   dlbasic train                                     # simple_cnn on the embedded MNIST digits, 5 epochs
@@ -33,29 +34,6 @@ def batch_size(text: str) -> int | str:
     if value < 1:
         raise argparse.ArgumentTypeError(f"batch size must be at least 1, got {value}")
     return value
-
-
-def key_value(text: str) -> tuple[str, Any]:
-    import re
-
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError as e:
-        raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML ({yaml_problem(e)})") from None
-    if isinstance(parsed, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", parsed.strip()):
-        parsed = float(parsed)  # YAML 1.1 reads 1e-3 as a string
-    return key, parsed
-
-
-def yaml_problem(e: Exception) -> str:
-    """A YAML parser error in one line: what is wrong and where."""
-    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
-    if problem and mark is not None:
-        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return " ".join(str(e).split())
 
 
 def read_config(path: Path, cls: type | None = None) -> Any:
@@ -108,7 +86,7 @@ def check_threads(threads: int | None, option: str = "--threads") -> None:
 
 def check_classifier(cfg: Any) -> None:
     """Refuse a segmentation model where a classifier is trained (train, compare, cv, tune, ensemble)."""
-    from dlbasic.segmentation.fcn import SEGMENTATION_MODELS
+    from dlbasic.models.fcn import SEGMENTATION_MODELS
 
     check(cfg.model not in SEGMENTATION_MODELS,
           f"{cfg.model} is a segmentation model: it predicts a class per pixel, not one per image",
@@ -151,7 +129,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train-subset", type=int, default=S, metavar="N", help="train on N images only")
     g = p.add_argument_group("model")
     g.add_argument("--model", default=S, help=f"model name, see `dlbasic params --list` (default {d.model})")
-    g.add_argument("--model-option", type=key_value, action="append", default=S, metavar="KEY=VALUE",
+    g.add_argument("--model-option", type=argument(assignment), action="append", default=S, metavar="KEY=VALUE",
                    dest="model_options", help="a model constructor option, e.g. dropout=0.1 (repeatable)")
     g.add_argument("--dropout", type=float, default=S, metavar="P", help="dropout probability of the model")
     g.add_argument("--norm", default=S, choices=["batch", "group", "layer", "instance", "none"],

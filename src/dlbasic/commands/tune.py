@@ -22,10 +22,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from dlbasic.commands.cv import parse_value
 from dlbasic.commands.train import add_train_options, config_from_args
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.outputs import check_dir, open_dir
+from dlbasic.overrides import scalar, split_top_level
 
 EXAMPLES = """examples:
   dlbasic tune --data digits --model mlp --trials 20 --search lr=log:1e-4:1e-1 --search weight_decay=log:1e-6:1e-2
@@ -42,7 +42,7 @@ def search(text: str) -> tuple[str, str, list[Any]]:
     kind, _, rest = spec.partition(":")
     if not sep or kind not in KINDS or not rest:
         raise argparse.ArgumentTypeError(f"expected KEY=KIND:..., KIND one of {', '.join(KINDS)}; got {text!r}")
-    values = [parse_value(v) for v in (rest.split(",") if kind == "choice" else rest.split(":"))]
+    values = [scalar(v) for v in (split_top_level(rest) if kind == "choice" else rest.split(":"))]
     if kind != "choice" and (len(values) != 2 or not all(_number(v) for v in values)):
         raise argparse.ArgumentTypeError(f"{kind} needs LOW:HIGH numbers, got {rest!r}")
     return key.replace("-", "_"), kind, values

@@ -24,32 +24,19 @@ import secrets
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from dlbasic.data.images import GRAY_MODES, IMAGE_SUFFIXES, UNREADABLE, channels_first, decode, open_image
 from dlbasic.data.sources import RawSource, require_path, sources
 from dlbasic.errors import UserError, check
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-# what opening or decoding a bad image file raises inside `open_image`
-UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError, Image.DecompressionBombWarning)
 CACHE_VERSION = 1
 POOL_MIN_FILES = 512  # smaller folders are decoded in this process: starting workers would cost more
 STALE_SECONDS = 86400  # leftovers of interrupted decodes and entries of removed folders go after a day
-
-
-@contextlib.contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
-    """`Image.open`, but an image over PIL's `MAX_IMAGE_PIXELS` raises (PIL only warns up to twice the limit)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as im:
-            yield im
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -59,21 +46,6 @@ def class_folders(root: Path) -> list[Path]:
 def cache_dir() -> Path:
     """Where decoded folders are cached: `$DLBASIC_CACHE/data`, by default `~/.cache/dlbasic/data`."""
     return Path(os.environ.get("DLBASIC_CACHE") or Path.home() / ".cache" / "dlbasic").expanduser() / "data"
-
-
-def decode_image(path: Path, mode: str, size: int) -> np.ndarray:
-    """uint8 (size, size) for mode 'L' or (size, size, 3) for 'RGB', resized bilinearly; raises one of `UNREADABLE`."""
-    with open_image(path) as im:
-        return np.asarray(im.convert(mode).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
-
-
-def read_image(path: Path, mode: str, size: int) -> np.ndarray | None:
-    """Load, convert to `mode` ('L' or 'RGB') and resize to size x size; None (with a warning) if unreadable."""
-    try:
-        return decode_image(path, mode, size)
-    except UNREADABLE as e:
-        warnings.warn(f"skipping unreadable image {path}: {e}", stacklevel=2)
-        return None
 
 
 def sorted_names(folder: Path) -> list[str]:
@@ -257,11 +229,11 @@ def _decode_chunk(target: Path | None, paths: list[Path], start: int, mode: str,
     errors = {}
     for j, path in enumerate(paths):
         try:
-            a = decode_image(path, mode, size)
+            a = decode(path, mode, size)
         except UNREADABLE as e:
             errors[start + j] = str(e)
             continue
-        rows[j] = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        rows[j] = channels_first(a)
     return start, len(paths), (rows if target is None else None), errors
 
 
@@ -309,7 +281,7 @@ def _mode(root: Path) -> str:
                 modes.add(im.mode)
         except UNREADABLE:
             pass
-    return "L" if modes and modes <= {"L", "1", "I", "I;16"} else "RGB"
+    return "L" if modes and modes <= set(GRAY_MODES) else "RGB"
 
 
 @sources.register("folder")

@@ -18,7 +18,8 @@ from torch import Tensor
 
 from dlbasic.data.dataset import stratified_split
 from dlbasic.data.sources import SPLITS, RawSource, check_memory, sources
-from dlbasic.errors import UserError, check
+from dlbasic.errors import check
+from dlbasic.overrides import options
 
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
@@ -58,21 +59,7 @@ def parse_options(arg: str | None) -> SceneConfig:
     cfg = SceneConfig()
     if not arg:
         return cfg
-    values = {}
-    for item in arg.split(","):
-        key, sep, value = item.partition("=")
-        check(bool(sep) and hasattr(cfg, key), f"bad scenes option {item!r}",
-              "options: canvas=N, digits=A-B, scale=A-B, overlap=F, count=N, ink=F")
-        current = getattr(cfg, key)
-        try:
-            if isinstance(current, tuple):
-                lo, _, hi = value.partition("-")
-                values[key] = (type(current[0])(lo), type(current[0])(hi or lo))
-            else:
-                values[key] = type(current)(value)
-        except ValueError:
-            raise UserError(f"bad value in scenes option {item!r}") from None
-    cfg = SceneConfig(**{**cfg.__dict__, **values})
+    cfg = SceneConfig(**{**cfg.__dict__, **options(arg.split(","), SceneConfig, "scenes")})
     check(cfg.digits[0] >= 1 and cfg.digits[0] <= cfg.digits[1], f"bad digit range {cfg.digits}")
     check(0 < cfg.scale[0] <= cfg.scale[1] and cfg.scale[1] * 28 <= cfg.canvas,
           f"scale range {cfg.scale} does not fit a {cfg.canvas}-pixel canvas")

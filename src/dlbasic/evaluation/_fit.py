@@ -16,8 +16,8 @@ from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset, load, stratified_split
 from dlbasic.data.dataset import channel_stats
 from dlbasic.regularization import EarlyStopping
-from dlbasic.training.run import batch_and_scheduler, build_model, build_optimizer, regularizers
-from dlbasic.training.trainer import Trainer, resolve_device
+from dlbasic.training.run import build_trainer
+from dlbasic.training.trainer import Trainer
 
 
 def split_options(cfg: TrainConfig) -> dict[str, Any]:
@@ -53,21 +53,9 @@ def fit(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | None = None, 
     With `val` and `patience` > 0, early stopping on validation loss restores the best epoch's weights.
     The regularization options of `cfg` apply as in `dlbasic train`.
     """
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, train)
-    optimizer = build_optimizer(cfg, model)
-    extra = regularizers(replace(cfg, early_stopping=0), train.num_classes)
-    callbacks = list(extra["callbacks"])
-    if val is not None and patience > 0:
-        callbacks.append(EarlyStopping("val_loss", patience=patience))
-    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(train))
-    trainer = Trainer(model, optimizer, train, val, task=task, scheduler=scheduler, transforms=extra["transforms"],
-                      loss_terms=extra["loss_terms"], epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed,
-                      device=resolve_device(cfg.device), precision=cfg.precision, grad_clip=cfg.grad_clip,
-                      callbacks=callbacks, eval_batch_size=cfg.eval_batch_size, progress=progress,
-                      stop_on_divergence=False)  # a diverging candidate scores what it scores and loses
+    stopping = [EarlyStopping("val_loss", patience=patience)] if val is not None and patience > 0 else []
+    trainer = build_trainer(replace(cfg, early_stopping=0), train, val, task=task, callbacks=stopping,
+                            progress=progress, stop_on_divergence=False)  # a diverging candidate scores and loses
     trainer.fit()
     return trainer
 

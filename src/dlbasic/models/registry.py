@@ -123,7 +123,7 @@ def _first_line(e: Exception) -> str:
 
 
 def _import_families() -> None:
-    """Model families register themselves on import (the FCN segmentation models included)."""
+    """Model families register themselves on import (every module of this package, FCNs included)."""
     import importlib
     import pkgutil
 
@@ -132,4 +132,3 @@ def _import_families() -> None:
     for info in pkgutil.iter_modules(package.__path__):
         if info.name != "registry":
             importlib.import_module(f"dlbasic.models.{info.name}")
-    importlib.import_module("dlbasic.segmentation.fcn")

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from dlbasic.callbacks import Callback
 from dlbasic.errors import UserError, check, did_you_mean
-from dlbasic.training.callbacks import Callback
 
 if TYPE_CHECKING:
     from dlbasic.training.trainer import Trainer

@@ -9,16 +9,32 @@ weights that favours flat minima (Graves, "Practical Variational Inference for N
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from dlbasic.errors import check
-from dlbasic.training.callbacks import Callback
+from dlbasic.callbacks import Callback
+from dlbasic.errors import UserError
 
 if TYPE_CHECKING:
     from dlbasic.training.trainer import Trainer
+
+
+class SigmaError(UserError, ValueError):
+    """A noise sigma that is negative, NaN or infinite (a `ValueError`, printed in one line by the CLI)."""
+
+
+def _check_sigma(sigma: float, what: str) -> float:
+    """`sigma` as a float if it is a finite number >= 0; `SigmaError` naming `what` otherwise."""
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError):
+        raise SigmaError(f"{what} sigma must be a number, got {sigma!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise SigmaError(f"{what} sigma must be a finite number >= 0, got {sigma}", "e.g. 0.01")
+    return value
 
 
 class InputNoise:
@@ -30,8 +46,7 @@ class InputNoise:
     """
 
     def __init__(self, sigma: float, clip: bool = True):
-        check(sigma >= 0, f"input noise sigma must be >= 0, got {sigma}")
-        self.sigma, self.clip = sigma, clip
+        self.sigma, self.clip = _check_sigma(sigma, "input noise"), clip
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device)
@@ -53,8 +68,7 @@ class WeightNoise(Callback):
     """
 
     def __init__(self, sigma: float, seed: int = 0):
-        check(sigma >= 0, f"weight noise sigma must be >= 0, got {sigma}")
-        self.sigma = sigma
+        self.sigma = _check_sigma(sigma, "weight noise")
         self.generator = torch.Generator().manual_seed(seed)
         self._clean: list[tuple[Tensor, Tensor]] = []
 
@@ -66,7 +80,10 @@ class WeightNoise(Callback):
                 continue
             self._clean.append((p, p.detach().clone()))
             noise = torch.randn(p.shape, generator=self.generator, dtype=p.dtype)  # CPU generator
-            p.add_(noise.to(p.device), alpha=self.sigma)
+            # scaled by a multiply, not `add_(alpha=sigma)`: a sigma beyond the dtype's range (1e39 in float32,
+            # 1e5 in float16) then gives infinite noise, as torch's arithmetic does, instead of a RuntimeError
+            # ("value cannot be converted to type float without overflow"); the trainer reports the divergence
+            p.add_(noise.mul_(self.sigma).to(p.device))
 
     @torch.no_grad()
     def _restore(self) -> None:
@@ -93,4 +110,4 @@ class WeightNoise(Callback):
         return f"WeightNoise(sigma={self.sigma})"
 
 
-__all__ = ["InputNoise", "WeightNoise"]
+__all__ = ["InputNoise", "SigmaError", "WeightNoise"]

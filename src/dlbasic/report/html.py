@@ -51,6 +51,8 @@ def section(r: dict[str, Any], root: Path) -> str:
         parts.append(f"<p><b>Verdict rule (fixed before the run).</b> {e(r['rule'])}</p>")
     parts.append(f"<p><b>Verdict.</b> {badge(r['verdict'])} {e(r.get('key_number', ''))} — "
                  f"{e(r.get('reason', ''))}</p>")
+    if r.get("test"):
+        parts.append(f"<p><b>Test.</b> {e(r['test'])}</p>")
     for fig in r.get("figures", []):
         parts.append(f'<figure><img src="{_image(root, fig["path"])}" alt="{e(fig["caption"])}">'
                      f"<figcaption>{e(fig['caption'])}</figcaption></figure>")

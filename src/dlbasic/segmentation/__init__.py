@@ -6,9 +6,9 @@
 0.5
 """
 
+from dlbasic.models.fcn import FCN, SEGMENTATION_MODELS, bilinear_kernel, bilinear_upsampler, fcn
 from dlbasic.segmentation.convolutionalize import as_layers, convolutionalize
 from dlbasic.segmentation.data import load_segmentation
-from dlbasic.segmentation.fcn import FCN, SEGMENTATION_MODELS, bilinear_kernel, bilinear_upsampler, fcn
 from dlbasic.segmentation.metrics import IGNORE_INDEX, confusion_matrix, iou_per_class, mean_iou, pixel_accuracy, scores
 from dlbasic.segmentation.overlay import overlay_figure, save_overlays
 from dlbasic.segmentation.task import SegmentationTask, predict_masks

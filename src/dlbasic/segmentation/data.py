@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.data import ImageDataset, channel_stats, load_scenes, parse_spec
-from dlbasic.data.folder import IMAGE_SUFFIXES, UNREADABLE, open_image
+from dlbasic.data.images import IMAGE_SUFFIXES, UNREADABLE, decode, open_image
 from dlbasic.data.sources import require_path
 from dlbasic.errors import UserError, check
+from dlbasic.overrides import options
 from dlbasic.segmentation.metrics import IGNORE_INDEX
 
 PAIR_NAMES = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask"), ("img", "mask"),
@@ -57,17 +58,10 @@ def parse_folder_spec(arg: str | None) -> FolderOptions:
     """'DIR,images=image,masks=label,invert=1' -> FolderOptions."""
     root, *items = require_path("segfolder", arg, "folder", EXAMPLE).split(",")
     check(bool(root.strip()), f"segfolder:{arg} names no folder before its options", f"e.g. segfolder:{EXAMPLE}")
-    values: dict[str, object] = {}
-    types = {"images": str, "masks": str, "mode": str, "invert": lambda v: v not in ("0", "false", "no"),
-             "threshold": int, "size": int, "classes": int, "ignore": int}
-    for item in items:
-        key, sep, value = item.partition("=")
-        check(bool(sep) and key in types, f"bad segfolder option {item!r}", "options: " + ", ".join(types))
-        try:
-            values[key] = types[key](value)
-        except ValueError:
-            raise UserError(f"bad value in segfolder option {item!r}") from None
-    opts = FolderOptions(Path(root).expanduser(), **values)  # type: ignore[arg-type]
+    values = options(items, FolderOptions, "segfolder")
+    check("root" not in values, f"segfolder:{arg}: the folder comes first, not as root=",
+          f"e.g. segfolder:{EXAMPLE}")
+    opts = FolderOptions(Path(root).expanduser(), **values)
     check(opts.root.is_dir(), f"no such folder: {opts.root}")
     check(opts.size is None or opts.size >= 1, f"segfolder option size={opts.size} must be at least 1",
           "or leave it out to keep the images' size")
@@ -170,9 +164,8 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
     for split in sorted(pairs, key=SPLITS.index):
         for img_path, mask_path in pairs[split]:
             try:
-                with open_image(img_path) as im:
-                    mode = mode or ("L" if im.mode in ("L", "1", "I", "I;16") else "RGB")
-                    image = np.array(im.convert(mode))
+                image = decode(img_path, mode)
+                mode = mode or ("L" if image.ndim == 2 else "RGB")
             except UNREADABLE as e:
                 skipped.append(f"skipping unreadable image {img_path}: {e}")
                 continue

@@ -39,7 +39,9 @@ def overlay_figure(images: Tensor, truth: Tensor | None, pred: Tensor, classes: 
             ax.set_title(title if i == 0 else "", fontsize=9)
             ax.axis("off")
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(c)) for c in range(1, k)]
-    fig.legend(handles, classes[1:], loc="lower center", ncol=min(k - 1, 10), fontsize=7, frameon=False)
+    if handles:  # with background alone there is nothing to name (and matplotlib refuses ncol=0)
+        fig.legend(handles, classes[1:], loc="lower center", ncol=max(1, min(k - 1, 10)), fontsize=7,
+                   frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 

@@ -12,27 +12,19 @@ from typing import Any
 
 import torch
 
+from dlbasic.callbacks import Callback
 from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
 from dlbasic.errors import check
-from dlbasic.models import create_model
-from dlbasic.segmentation import fcn as _fcn  # noqa: F401  (registers the FCN models)
 from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.metrics import scores
 from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
-from dlbasic.training.callbacks import Callback
+from dlbasic.training import run
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
-from dlbasic.training.run import (
-    RunData,
-    batch_and_scheduler,
-    build_optimizer,
-    check_run_dir,
-    fit_in_run_dir,
-    model_options,
-)
-from dlbasic.training.trainer import Trainer, resolve_device
+from dlbasic.training.run import RunData, build_trainer, check_run_dir, fit_in_run_dir
+from dlbasic.training.trainer import Trainer
 
 # FCN-8s on a stride-8 VGG predicts at stride 2: fine enough for the 2-4 pixel strokes of the digit scenes
 DEFAULTS = {"data": "scenes:canvas=96,digits=1-4", "model": "fcn8s_vgg11", "model_options": {"stride": 8},
@@ -46,26 +38,9 @@ def segmentation_config(**overrides: Any) -> TrainConfig:
     return cfg.validate()
 
 
-def load_data(cfg: TrainConfig) -> RunData:
-    opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
-            "image_size": cfg.image_size}
-    train, val, test = (load_segmentation(cfg.data, s, **opts) for s in ("train", "val", "test"))
-    if cfg.train_subset is not None and cfg.train_subset < len(train):
-        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed + 2))[: cfg.train_subset]
-        train = train.subset(keep.sort().values)
-    return RunData(train, val, test)
-
-
-def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
-    return create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
-                        input_size=data.image_size, **model_options(cfg))
-
-
 def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
-    return {"task": "segmentation", "model": cfg.model, "model_options": model_options(cfg),
-            "num_classes": data.num_classes, "in_channels": data.in_channels, "input_size": data.image_size,
-            "classes": list(data.classes), "mean": data.mean.tolist(), "std": data.std.tolist(), "data": cfg.data,
-            "ignore_index": data.info["ignore_index"], "config": cfg.to_dict()}
+    """The classification meta, plus the void label masks may hold."""
+    return {**run.model_meta(cfg, data), "kind": "segmentation", "ignore_index": data.info["ignore_index"]}
 
 
 def _transforms(cfg: TrainConfig, ignore_index: int) -> list:
@@ -87,20 +62,12 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
     cfg.validate()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
-    data = load_data(cfg)
+    data = run.load_data(cfg, load_segmentation)
     ignore = data.train.info["ignore_index"]
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, data.train)
-    optimizer = build_optimizer(cfg, model)
-    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(data.train))
-    trainer = Trainer(model, optimizer, data.train, data.val, task=SegmentationTask(data.train.num_classes, ignore),
-                      scheduler=scheduler, transforms=_transforms(cfg, ignore), epochs=cfg.epochs,
-                      batch_size=batch_size, seed=cfg.seed, device=device, precision=cfg.precision,
-                      channels_last=cfg.channels_last, compile=cfg.compile, grad_clip=cfg.grad_clip,
-                      callbacks=list(callbacks or []), run_dir=run_path, checkpoint_every=cfg.checkpoint_every,
-                      eval_batch_size=min(cfg.eval_batch_size, 64),
-                      meta={**model_meta(cfg, data.train), "kind": "segmentation"}, progress=progress)
+    trainer = build_trainer(cfg, data.train, data.val, task=SegmentationTask(data.train.num_classes, ignore),
+                            transforms=_transforms(cfg, ignore), callbacks=callbacks or (), run_dir=run_path,
+                            meta=model_meta(cfg, data.train), progress=progress,
+                            eval_batch_size=min(cfg.eval_batch_size, 64))
     history = fit_in_run_dir(trainer, cfg, run_path, command="segment train", overwrite=overwrite, resume=resume)
     return finish(trainer, data, history, run_path)
 
@@ -157,4 +124,4 @@ def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch
     return model.eval(), meta
 
 
-__all__ = ["evaluate_model", "load_data", "model_from_checkpoint", "segmentation_config", "train_segmentation"]
+__all__ = ["evaluate_model", "model_from_checkpoint", "segmentation_config", "train_segmentation"]

@@ -7,9 +7,9 @@ import statistics
 import matplotlib.pyplot as plt
 import torch
 
+from dlbasic.callbacks import Callback
 from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, compare, pm
 from dlbasic.studies.registry import register_study
-from dlbasic.training.callbacks import Callback
 
 EPOCHS = 30
 

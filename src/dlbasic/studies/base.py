@@ -24,11 +24,19 @@ VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
 
 @dataclass
 class Verdict:
-    """The outcome: one of VERDICTS, the number that decided it, and a sentence saying why."""
+    """The outcome: one of VERDICTS, the numbers that decided it (the evidence on both sides), a sentence
+    saying why, and the statistical test behind it (`str(stats.decide(...))`: test, effect size, interval,
+    and for an inconclusive verdict whether the effect was small or the test under-powered)."""
 
     verdict: str
     key_number: str
     reason: str
+    test: str = ""  # empty for structural checks, which are exact
+
+    @classmethod
+    def of(cls, decision: Any, key_number: str, reasons: dict[str, str]) -> Verdict:
+        """The verdict of one `stats.decide` result, with the reason given for that verdict in `reasons`."""
+        return cls(decision.verdict, key_number, reasons[decision.verdict], str(decision))
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:

@@ -6,9 +6,9 @@ import math
 
 import matplotlib.pyplot as plt
 
+from dlbasic.callbacks import Callback
 from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, compare, pm
 from dlbasic.studies.registry import register_study
-from dlbasic.training.callbacks import Callback
 
 LRS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 REFERENCE_LR = "0.01"  # loss curves and the loss comparison at this learning rate

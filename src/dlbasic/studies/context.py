@@ -97,7 +97,7 @@ class Profile:
     name: str = "quick"
     seeds: tuple[int, ...] = (0, 1, 2)
     scale: float = 1.0  # multiplies epochs and data sizes that studies choose
-    data: str = "mnist5k"
+    data: str | None = None  # --data; None: each study's own default (`LabContext.data`)
     device: str = "cpu"
 
     def epochs(self, quick: int) -> int:
@@ -108,8 +108,8 @@ class Profile:
 
 
 PROFILES = {
-    "quick": Profile("quick", (0, 1, 2), 1.0, "mnist5k", "cpu"),
-    "full": Profile("full", (0, 1, 2, 3, 4), 3.0, "mnist5k", "auto"),
+    "quick": Profile("quick", (0, 1, 2), 1.0, None, "cpu"),
+    "full": Profile("full", (0, 1, 2, 3, 4), 3.0, None, "auto"),
 }
 
 
@@ -134,13 +134,18 @@ class LabContext:
     def seeds(self) -> tuple[int, ...]:
         return self.profile.seeds
 
+    def data(self, default: str = "mnist5k") -> str:
+        """The data of a training study: `--data` when the lab was given one, else the study's own quick
+        default (the 8x8 digits where a study needs many runs, MNIST digits otherwise)."""
+        return self.profile.data or default
+
     def config(self, **overrides: Any) -> TrainConfig:
         """A training config for this profile (its data and device), quiet and single-process.
 
         Studies train in fp32 and contiguous memory everywhere, so verdicts do not depend on
         whether a machine computes in bf16.
         """
-        base = TrainConfig(data=self.profile.data, device=self.profile.device, precision="fp32",
+        base = TrainConfig(data=self.data(), device=self.profile.device, precision="fp32",
                            channels_last=False)
         for k, v in overrides.items():
             setattr(base, k, v)

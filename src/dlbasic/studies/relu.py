@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlbasic.callbacks import Callback
 from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, compare, mean_std
 from dlbasic.studies.registry import register_study
-from dlbasic.training.callbacks import Callback
 
 ACTS = ("relu", "tanh", "sigmoid")
 DEPTH, WIDTH = 10, 32  # hidden layers and their units

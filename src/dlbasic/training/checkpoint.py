@@ -66,6 +66,11 @@ def atomic_write_text(text: str, path: str | Path) -> None:
 def read_tensors(path: str | Path, what: str = "checkpoint") -> Any:
     """`torch.load(path, weights_only=True)` on the CPU; `UserError` for a missing, corrupt or unsafe file."""
     path = Path(path)
+    if path.is_dir():
+        inside = next((path / name for name in ("best.pt", "checkpoint.pt") if (path / name).is_file()), None)
+        raise UserError(f"{path} is a folder, not a {what} file",
+                        f"pass {inside}" if inside is not None
+                        else f"pass the {what} file itself (a run folder holds best.pt and checkpoint.pt)")
     check(path.is_file(), f"no such {what}: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

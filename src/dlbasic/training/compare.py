@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from dlbasic.config import TrainConfig, from_dict
 from dlbasic.errors import UserError, check
+from dlbasic.overrides import choices
 
 CURVES = ("val_accuracy", "val_loss", "train_loss")
 
@@ -24,16 +23,15 @@ CURVES = ("val_accuracy", "val_loss", "train_loss")
 def parse_vary(text: str, base: TrainConfig | None = None) -> tuple[str, list[Any]]:
     """'optimizer=sgd,adam' -> ('optimizer', ['sgd', 'adam']), each value typed like the config field.
 
-    Values are read as YAML scalars (`0.1` is a float, `full` a string) and checked against the field's
-    type, so `--vary lr=0.1,x` fails before anything trains. Dashes in the key become underscores.
+    Values are read by `overrides.choices` (`1e-3` is a float, `full` a string) and checked against the
+    field's type, so `--vary lr=0.1,x` fails before anything trains. Dashes in the key become underscores.
     """
-    key, sep, values = text.partition("=")
-    key = key.strip().replace("-", "_")
-    check(bool(sep) and bool(values.strip()), f"--vary expects KEY=V1,V2,..., got {text!r}",
-          "e.g. --vary optimizer=sgd,adam")
-    raw = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+    try:
+        key, raw = choices(text)
+    except UserError as e:
+        raise UserError(f"--vary: {e.message}", "e.g. --vary optimizer=sgd,adam") from None
     typed = [getattr(from_dict({key: v}, base), key) for v in raw]
-    check(len(set(map(repr, typed))) == len(typed), f"--vary lists a value twice: {values}")
+    check(len(set(map(repr, typed))) == len(typed), f"--vary lists a value twice: {text.partition('=')[2]}")
     return key, typed
 
 

@@ -11,12 +11,14 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dlbasic.callbacks import Callback
 from dlbasic.config import TrainConfig, dump_config
 from dlbasic.data import ImageDataset, load, stratified_subset
 from dlbasic.data.transforms import Augment
@@ -26,7 +28,6 @@ from dlbasic.optim import create_optimizer
 from dlbasic.outputs import check_dir, output_dir
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
-from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.target import TargetAccuracy
@@ -41,12 +42,21 @@ class RunData:
     test: ImageDataset
 
 
-def load_data(cfg: TrainConfig) -> RunData:
+def load_data(cfg: TrainConfig, loader: Callable[..., ImageDataset] = load) -> RunData:
+    """The train, val and test splits of `cfg.data` read by `loader` (`data.load`, or `load_segmentation`).
+
+    `cfg.train_subset` keeps that many training images, chosen by a seed of their own: stratified by class
+    for image labels, uniformly for masks.
+    """
     opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
             "image_size": cfg.image_size}
-    train, val, test = (load(cfg.data, s, **opts) for s in ("train", "val", "test"))
-    if cfg.train_subset is not None and cfg.train_subset < len(train):
-        train = train.subset(stratified_subset(train.labels, cfg.train_subset, cfg.seed + 2))
+    train, val, test = (loader(cfg.data, s, **opts) for s in ("train", "val", "test"))
+    n = cfg.train_subset
+    if n is not None and n < len(train):
+        g = torch.Generator().manual_seed(cfg.seed + 2)
+        keep = stratified_subset(train.labels, n, cfg.seed + 2) if train.labels.dim() == 1 \
+            else torch.randperm(len(train), generator=g)[:n].sort().values
+        train = train.subset(keep)
     return RunData(train, val, test)
 
 
@@ -106,6 +116,44 @@ def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
     return {"transforms": transforms, "loss_terms": loss_terms, "callbacks": callbacks}
 
 
+def build_trainer(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | None = None, *, task: Any = None,
+                  transforms: list | None = None, callbacks: Sequence[Callback] = (), run_dir: Path | None = None,
+                  meta: dict[str, Any] | None = None, progress: bool | None = None, eval_batch_size: int | None = None,
+                  stop_on_divergence: bool = True) -> Trainer:
+    """The Trainer of a run of `cfg` on `train`: the one place a run is assembled (`train`, `segment train`,
+    `cv`, `tune`, `compare`, `ensemble` and the lab all come here).
+
+    Joins a torchrun process group when launched by one, sets the threads, seeds and builds the model
+    (one initialization in every process, then per-process seeds for dropout), the optimizer with its
+    parameter groups, the regularizers of `cfg` and a schedule sized by the steps the Trainer takes.
+    `task` defaults to classification with `cfg.label_smoothing`; `transforms` replaces the batch
+    transforms of `cfg` (segmentation augments masks with their images).
+    """
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    if distributed.setup(device):  # launched by torchrun
+        device = distributed.local_device(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, train)
+    if cfg.sync_bn and distributed.world()[1] > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    rank = distributed.world()[0]
+    if rank:  # same initial weights everywhere (seeded above), own dropout masks per process
+        torch.manual_seed(cfg.seed + 1_000_003 * rank)
+    optimizer = build_optimizer(cfg, model)
+    extra = regularizers(cfg, train.num_classes)
+    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(train))
+    return Trainer(model, optimizer, train, val, task=task or ClassificationTask(cfg.label_smoothing),
+                   scheduler=scheduler, transforms=extra["transforms"] if transforms is None else transforms,
+                   loss_terms=extra["loss_terms"], epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed,
+                   device=device, precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
+                   grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *callbacks], run_dir=run_dir,
+                   checkpoint_every=cfg.checkpoint_every, eval_batch_size=eval_batch_size or cfg.eval_batch_size,
+                   meta=meta, progress=progress, stop_on_divergence=stop_on_divergence)
+
+
 def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
     """What `eval` and `predict` need to rebuild the model and prepare images."""
     return {"kind": "classification", "model": cfg.model, "model_options": model_options(cfg),
@@ -136,7 +184,7 @@ def checkpoint_kind(ckpt: dict[str, Any]) -> str:
 
     if isinstance(meta.get("config"), dict) and meta["config"].get("model") in DETECTORS:
         return "detection"
-    from dlbasic.segmentation.fcn import SEGMENTATION_MODELS
+    from dlbasic.models.fcn import SEGMENTATION_MODELS
 
     if meta.get("task") == "segmentation" or meta.get("model") in SEGMENTATION_MODELS:
         return "segmentation"
@@ -314,32 +362,15 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
     continues from `run_dir/checkpoint.pt`; pass the config saved there (`load_config`).
     """
     cfg.validate()
-    device = resolve_device(cfg.device)
-    if distributed.setup(device):  # launched by torchrun
-        device = distributed.local_device(device)
+    distributed.setup(resolve_device(cfg.device))  # launched by torchrun: join its process group
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
-    if cfg.threads:
+    if cfg.threads:  # loading may decode images with torch ops
         torch.set_num_threads(cfg.threads)
     data = load_data(cfg)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, data.train)
-    if cfg.sync_bn and distributed.world()[1] > 1:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    rank = distributed.world()[0]
-    if rank:  # same initial weights everywhere (seeded above), own dropout masks per process
-        torch.manual_seed(cfg.seed + 1_000_003 * rank)
-    optimizer = build_optimizer(cfg, model)
-    extra = regularizers(cfg, data.train.num_classes)
-    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(data.train))
-    trainer = Trainer(model, optimizer, data.train, data.val, task=ClassificationTask(cfg.label_smoothing),
-                      scheduler=scheduler, transforms=extra["transforms"], loss_terms=extra["loss_terms"],
-                      epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed, device=device,
-                      precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
-                      grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *(callbacks or [])], run_dir=run_path,
-                      checkpoint_every=cfg.checkpoint_every, eval_batch_size=cfg.eval_batch_size,
-                      meta=model_meta(cfg, data.train), progress=progress, stop_on_divergence=stop_on_divergence)
+    trainer = build_trainer(cfg, data.train, data.val, callbacks=callbacks or (), run_dir=run_path,
+                            meta=model_meta(cfg, data.train), progress=progress, stop_on_divergence=stop_on_divergence)
     target = TargetAccuracy(cfg.target_accuracy, cfg.eval_every) if cfg.target_accuracy else None
     if target is not None:
         trainer.callbacks.append(target)

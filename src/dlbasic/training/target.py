@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from dlbasic.training.callbacks import Callback
+from dlbasic.callbacks import Callback
 
 if TYPE_CHECKING:
     from dlbasic.training.trainer import Trainer

@@ -2,7 +2,8 @@
 
 A task supplies `training_step(forward, inputs, targets) -> (loss, outputs)` (by default
 `loss(forward(inputs), targets)`), `metrics(outputs, targets)` (sums over the batch, so that epoch
-means weight every sample equally), `summarize(sums, count)` (the epoch's means) and `monitor`/`mode`
+means weight every sample equally), `summarize(sums, count)` (the epoch's means; NaN, not a KeyError, for
+a set that had no batches, so an empty split reads as "not measured") and `monitor`/`mode`
 (the validation metric that picks best.pt). A task may also take over `evaluate(trainer, data)`
 when its metric is not a sum over batches (detection's mAP). Classification is here; segmentation
 and detection add their own tasks.
@@ -10,6 +11,7 @@ and detection add their own tasks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -68,4 +70,7 @@ class ClassificationTask(Task):
 
     @staticmethod
     def summarize(sums: dict[str, float], count: int) -> dict[str, float]:
-        return {"accuracy": sums["correct"] / max(count, 1)}
+        """Accuracy over `count` samples; NaN for a set with no batches (no "correct" summed, or no samples)."""
+        if "correct" not in sums or count <= 0:
+            return {"accuracy": math.nan}
+        return {"accuracy": float(sums["correct"]) / count}

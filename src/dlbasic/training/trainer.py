@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from dlbasic.callbacks import Callback
 from dlbasic.data.dataset import ImageDataset
 from dlbasic.errors import Diverged, UserError, number
 from dlbasic.training import distributed
-from dlbasic.training.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_save
 from dlbasic.training.progress import Progress
 from dlbasic.training.tasks import ClassificationTask

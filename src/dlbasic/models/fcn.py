@@ -22,13 +22,15 @@ backbone keeps sizes with 'same' padding and the input is padded to a multiple o
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dlbasic.errors import check
-from dlbasic.models import create_model, register_model
 from dlbasic.models._layers import scaled
+from dlbasic.models.registry import create_model, register_model
 
 VARIANTS = ("32s", "16s", "8s")
 
@@ -85,7 +87,8 @@ class FCN(nn.Module):
                  learn_final: bool = False, stride: int = 32):
         super().__init__()
         check(variant in VARIANTS, f"unknown FCN variant {variant!r}", "choices: 32s, 16s, 8s")
-        check(stride in (8, 16, 32), f"backbone stride must be 8, 16 or 32, got {stride}")
+        check(isinstance(stride, int) and not isinstance(stride, bool) and stride in (8, 16, 32),
+              f"backbone stride must be 8, 16 or 32, got {stride!r}", "choices: 8, 16, 32")
         self.variant, self.stride = variant, stride
         self.to8, self.to16, self.to32 = parts
         c8, c16, c32 = channels
@@ -141,11 +144,28 @@ def _split_at_pools(layers: list[nn.Module]) -> tuple[nn.Module, nn.Module, nn.M
     return nn.Sequential(*layers[:a]), nn.Sequential(*layers[a:b]), nn.Sequential(*layers[b:])
 
 
+# the total strides each backbone family is built with: VGG keeps 3, 4 or 5 of its poolings; ResNet has the
+# small-input stem (stride 8) or the ImageNet one (stride 32)
+STRIDES = {"vgg": (8, 16, 32), "resnet": (8, 32)}
+
+
+def check_stride(backbone: str, stride: Any) -> int:
+    """`stride` if `backbone` ("vgg11", "resnet18", ...) can be built with it; a one-line `UserError` listing
+    the strides it takes otherwise."""
+    family = "resnet" if backbone.startswith("resnet") else "vgg"
+    allowed = STRIDES[family]
+    choices = ", ".join(map(str, allowed))
+    check(isinstance(stride, int) and not isinstance(stride, bool) and stride in allowed,
+          f"FCN on {backbone}: stride {stride!r} is not a value it takes",
+          f"choices: {choices}, e.g. --model-option stride=8")
+    return stride
+
+
 def vgg_parts(in_channels: int, width: float = 0.25, norm: str = "batch", config: str = "vgg11", stride: int = 32) \
         -> tuple[nn.Module, nn.Module, nn.Module]:
     """The zoo's VGG convolutions split after the last three of its poolings (stride 32: pool3, pool4, pool5;
     stride 8, the small-input layout with three poolings: pool1, pool2, and the rest)."""
-    pools = {32: 5, 16: 4, 8: 3}[stride]
+    pools = {32: 5, 16: 4, 8: 3}[check_stride(config, stride)]
     backbone = create_model(config, num_classes=1, in_channels=in_channels, input_size=224, width=width,
                             norm=norm, hidden=8, max_pools=pools)
     return _split_at_pools(list(backbone.features))
@@ -155,7 +175,7 @@ def resnet_parts(in_channels: int, width: float = 0.25, depth: int = 18, stride:
         -> tuple[nn.Module, nn.Module, nn.Module]:
     """The zoo's ResNet split after layer2, layer3 and layer4; stride 32 with the ImageNet stem (stride 4),
     stride 8 with the small-input stem (3x3, stride 1)."""
-    check(stride in (8, 32), f"resnet backbones have stride 8 (small stem) or 32, got {stride}")
+    check_stride(f"resnet{depth}", stride)
     widths = tuple(scaled(w, width) for w in (64, 128, 256, 512))
     r = create_model(f"resnet{depth}", num_classes=1, in_channels=in_channels, input_size=224, widths=widths,
                      small_stem=stride == 8)
@@ -165,7 +185,9 @@ def resnet_parts(in_channels: int, width: float = 0.25, depth: int = 18, stride:
 def fcn(backbone: str, variant: str, num_classes: int, in_channels: int, width: float = 0.25,
         head: int = 128, dropout: float = 0.0, learn_final: bool = False, stride: int = 32) -> FCN:
     """An FCN on a zoo backbone ("vgg11", "vgg16", "resnet18", "resnet34") of total stride 32 (the paper's) or 8
-    (the zoo's small-input layout: the skips come from strides 2 and 4 and FCN-8s predicts at stride 2)."""
+    (the zoo's small-input layout: the skips come from strides 2 and 4 and FCN-8s predicts at stride 2); VGG
+    also takes 16. Any other `stride` is one `UserError` listing the backbone's strides."""
+    check_stride(backbone, stride)
     if backbone.startswith("vgg"):
         parts = vgg_parts(in_channels, width, config=backbone, stride=stride)
     else:
@@ -187,5 +209,5 @@ for _name in SEGMENTATION_MODELS:
     _v, _b = _name.removeprefix("fcn").split("_")
     register_model(_factory(_b, _v))
 
-__all__ = ["FCN", "SEGMENTATION_MODELS", "VARIANTS", "bilinear_kernel", "bilinear_upsampler", "fcn", "resnet_parts",
-           "vgg_parts"]
+__all__ = ["FCN", "SEGMENTATION_MODELS", "STRIDES", "VARIANTS", "bilinear_kernel", "bilinear_upsampler",
+           "check_stride", "fcn", "resnet_parts", "vgg_parts"]

@@ -1,4 +1,5 @@
-"""Trainer callbacks: small objects the `Trainer` calls at fixed points of its loop.
+"""Callbacks: small objects the `Trainer` calls at fixed points of its loop (early stopping, weight noise,
+metrics writers and the studies' probes build on `Callback`).
 
 Order within one epoch: `on_epoch_start` -> per batch (`on_batch_start`, forward, loss,
 `on_after_backward`, optimizer step, `on_batch_end`) -> validation -> `on_epoch_end`.

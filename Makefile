@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/dlbasic lab
+	$(BIN)/dlbasic lab --out runs/lab --overwrite --readme README.md
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -270,8 +270,8 @@ CASES = [
      "cannot write a figure", None),
     ("segment-eval-overlays-no-extension", lambda f, t: ["segment", "eval", "--checkpoint", f.best, "--overlays",
                                                          t / "o"], "without an extension", users_png),
-    ("segment-predict-size-0", lambda f, t: ["segment", "predict", "--checkpoint", f.best, f.big, "--size", "0",
-                                             "--out", t / "m"], "--size must be at least 1", None),
+    ("segment-predict-size-negative", lambda f, t: ["segment", "predict", "--checkpoint", f.best, f.big, "--size",
+                                                    "-1", "--out", t / "m"], "--size must be 0", None),
     ("segment-predict-size-huge", lambda f, t: ["segment", "predict", "--checkpoint", f.best, f.big, "--size",
                                                 "100000", "--out", t / "m"], "GiB of memory", None),
     # detection

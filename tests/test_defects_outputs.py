@@ -76,7 +76,7 @@ def test_overwrite_refusal_through_the_cli_names_the_entry_and_keeps_it(tmp_path
     ("optim-race", ("race.png", "race.gif", "race.md", "race.json"), ()),
     ("lab", ("report.json", "report.html"), ("results", "figures", "cache")),
     ("segment predict", ("a.png", "scan 2.png", "overlays.png"), ()),
-    ("detect predict", ("pred_000.png", "pred_001.png"), ()),
+    ("detect predict", ("photo.png", "street.png", "predictions.json"), ()),
 ])
 def test_overwrite_replaces_a_folder_of_nothing_but_what_the_command_writes(tmp_path, command, files, dirs):
     folder = run_folder(tmp_path, command, files, dirs)
@@ -97,9 +97,10 @@ def test_names_after_the_inputs_are_dlbasics_only_in_the_predict_folders(tmp_pat
     (masks / "b.png").mkdir()  # a folder is never a mask
     refused(masks, "(b.png and 1 more)", option="--out")
     boxes = open_dir(tmp_path / "boxes", command="detect predict")
-    (boxes / "pred_000.png").write_text("x")
-    (boxes / "photo.png").write_text("mine")
-    refused(boxes, "(photo.png)", option="--out")
+    (boxes / "photo.png").write_text("x")
+    (boxes / "predictions.json").write_text("{}")
+    (boxes / "notes.txt").write_text("mine")
+    refused(boxes, "(notes.txt)", option="--out")
 
 
 def test_a_reused_unstarted_folder_is_marked_by_the_command_that_now_writes_it(tmp_path):

@@ -130,6 +130,19 @@ def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None)
     return out.validate()
 
 
+# FCN-8s on a stride-8 VGG predicts at stride 2: fine enough for the 2-4 pixel strokes of the digit scenes
+SEGMENTATION_DEFAULTS = {"data": "scenes:canvas=96,digits=1-4", "model": "fcn8s_vgg11",
+                         "model_options": {"stride": 8}, "epochs": 10, "batch_size": 16, "lr": 3e-3}
+
+
+def segmentation_config(**overrides: Any) -> TrainConfig:
+    """A `TrainConfig` with the segmentation defaults (FCN-8s, vgg11 at stride 8, on 96x96 scenes), then
+    `overrides`."""
+    options = dict(SEGMENTATION_DEFAULTS["model_options"])
+    cfg = TrainConfig(**{**SEGMENTATION_DEFAULTS, "model_options": options, **overrides})
+    return cfg.validate()
+
+
 DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")  # in the lecture's order
 DEFAULT_LR = {"rcnn": 2e-3, "sppnet": 2e-3, "fast_rcnn": 2e-3, "faster_rcnn": 2e-3, "yolo_v1": 1e-3}
 

@@ -42,7 +42,8 @@ _KNOWN_FILES = {
 }
 _KNOWN = _KNOWN_FILES | _KNOWN_DIRS
 # files named after the inputs, by the command the marker names: a mask per image, a picture per test image
-_NAMED = {"segment predict": re.compile(r"[^/\\]+\.png"), "detect predict": re.compile(r"pred_\d+\.png")}
+_NAMED = {"segment predict": re.compile(r"[^/\\]+\.png"),
+          "detect predict": re.compile(r"[^/\\]+\.png|predictions\.json")}
 
 
 def _stale(name: str) -> bool:

@@ -263,3 +263,27 @@ def test_images_over_the_pil_pixel_limit_are_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # over the limit but under twice it: PIL only warns
     with pytest.warns(UserWarning, match=r"im0\.png: cannot read image"):
         assert read_image(tmp_path / "images" / names[0]) is None
+
+
+def test_coco_standard_layout_areas_and_crowds(tmp_path):
+    """annotations/instances_val2017.json beside val2017/; areas and crowd flags reach the targets; crowd
+    regions leave the training targets and stay (with areas scaled by a resize) in the evaluation ones."""
+    from dlbasic.detection.train import _to_tensor
+
+    names = write_images(tmp_path / "val2017")
+    anns = [{"id": 1, "image_id": 0, "category_id": 1, "iscrowd": 0, "bbox": [2, 3, 10, 17], "area": 99.5},
+            {"id": 2, "image_id": 0, "category_id": 2, "iscrowd": 1, "bbox": [20, 5, 18, 24]},
+            {"id": 3, "image_id": 1, "category_id": 2, "bbox": [0, 0, 20, 10]}]
+    data = {"images": [{"id": i, "file_name": n} for i, n in enumerate(names)], "annotations": anns,
+            "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(data))
+    loaded = load_detection(f"coco:{tmp_path / 'annotations' / 'instances_val2017.json'}")
+    assert len(loaded) == 2 and not loaded.skipped
+    assert loaded.targets[0]["iscrowd"].tolist() == [False, True]
+    assert loaded.targets[0]["area"].tolist() == [99.5, 18 * 24]  # the annotation's, else the box's
+    _, train = _to_tensor(loaded, 20, training=True)
+    _, test = _to_tensor(loaded, 20, training=False)
+    assert train[0]["labels"].tolist() == [0] and set(train[0]) == {"boxes", "labels"}
+    assert test[0]["iscrowd"].tolist() == [False, True]
+    torch.testing.assert_close(test[0]["area"], torch.tensor([99.5, 432.0]) * (20 * 20) / (40 * 30))

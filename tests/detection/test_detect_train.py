@@ -35,7 +35,10 @@ def test_run_folder_like_train(tmp_path, capsys):
     assert json.loads((run / "summary.json").read_text())["status"] == "finished"
     capsys.readouterr()
     assert main(["detect", "eval", "--checkpoint", str(run / "checkpoint.pt"), "--test-limit", "4"]) == 0
-    assert 0.0 <= json.loads(capsys.readouterr().out)["map_50"] <= 1.0
+    out = capsys.readouterr().out
+    result = json.JSONDecoder().raw_decode(out)[0]
+    assert 0.0 <= result["map_50"] <= 1.0 and result["images"] == 4 and result["split"] == "official test split"
+    assert out.rstrip().endswith(f"scored 4 images of {DATA} (official test split)")
 
 
 def test_sigkill_then_resume_is_bit_identical(tmp_path):

@@ -190,3 +190,32 @@ def test_unreadable_and_oversized_pairs_are_skipped_with_a_warning(tmp_path, mon
         warnings.simplefilter("ignore")
         with pytest.raises(UserError, match="no readable image/mask pairs"):
             read_segfolder(f"{tmp_path},threshold=127")
+
+
+def test_a_class_names_file_names_the_classes_and_declares_void(tmp_path):
+    """CamVid-style: ids 0..2 with names, the last one 'Unlabelled' (void), plus the 255 void pixels."""
+    truth = np.stack(write_pairs(tmp_path))
+    (tmp_path / "classes.txt").write_text("sky\nroad\nUnlabelled\n")
+    pools, classes, ignore = read_segfolder(str(tmp_path))
+    y = pools["train"][1]
+    assert classes == ["sky", "road"] and ignore == 255
+    order = sorted(range(10), key=lambda i: (len(f"s{i}"), f"s{i}"))
+    want = np.where(truth[order] == 2, 255, truth[order])  # the void class joins the void pixels
+    np.testing.assert_array_equal(y.numpy(), want)
+    assert load_segmentation(f"segfolder:{tmp_path}", "train").num_classes == 2
+
+
+def test_ids_beyond_the_named_classes_are_void_with_a_warning(tmp_path):
+    truth = np.stack(write_pairs(tmp_path))
+    (tmp_path / "names.txt").write_text("background\nthing\n")
+    with pytest.warns(UserWarning, match=r"pixels of ids 2\.\.2, beyond the 2 named classes"):
+        pools, classes, _ = read_segfolder(f"{tmp_path},names=names.txt")
+    assert classes == ["background", "thing"]
+    assert int((pools["train"][1] == 255).sum()) == int(((truth == 2) | (truth == 255)).sum())
+
+
+def test_a_bad_names_file_is_one_error(tmp_path):
+    write_pairs(tmp_path)
+    (tmp_path / "classes.txt").write_text("sky\n\nroad\n")
+    with pytest.raises(UserError, match="one class per line"):
+        read_segfolder(str(tmp_path))

@@ -40,6 +40,21 @@ def test_train_resume_eval_predict(tmp_path, capsys):
                  "--out", str(tmp_path / "masks")]) == 0
     mask = np.asarray(Image.open(tmp_path / "masks" / "a.png"))
     assert mask.shape == (40, 72) and mask.max() <= 10
+    # segmented at the training size (64 x 64), the mask taken back to the image's size by nearest neighbour
+    from dlbasic.segmentation.task import predict_masks
+    from dlbasic.segmentation.train import model_from_checkpoint
+
+    model, meta = model_from_checkpoint(run / "best.pt")
+    x = torch.from_numpy(img).float().div(255)[None, None]
+    small = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+    want = predict_masks(model, small.clamp(0, 1), torch.tensor(meta["mean"]), torch.tensor(meta["std"]))
+    want = torch.nn.functional.interpolate(want[None].float(), size=(40, 72), mode="nearest")[0, 0]
+    assert np.array_equal(mask, want.numpy().astype(np.uint8))
+    assert "segmented at 64x64, mask 72x40" in capsys.readouterr().out
+    assert main(["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"), "--size", "0",
+                 "--out", str(tmp_path / "native")]) == 0
+    assert "segmented at its own size" in capsys.readouterr().out
+    assert np.asarray(Image.open(tmp_path / "native" / "a.png")).shape == (40, 72)
     again = ["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"),
              "--out", str(tmp_path / "masks")]
     assert main(again) == 2 and "already exists" in capsys.readouterr().err

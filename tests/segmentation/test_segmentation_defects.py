@@ -13,19 +13,19 @@ from dlbasic.segmentation.overlay import overlay_figure, save_overlays
 
 
 @pytest.mark.parametrize("truth", [True, False])
-def test_overlays_of_background_alone_have_no_legend(tmp_path, truth):
+def test_overlays_of_background_alone_name_it(tmp_path, truth):
     images, masks = torch.rand(2, 1, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long)
     fig = overlay_figure(images, masks if truth else None, masks, ["background"])  # was: ncol=0, an error
-    assert fig.legends == []
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["background (unshaded)"]
     plt.close(fig)
     path = save_overlays(tmp_path / "o.png", images, masks if truth else None, masks, ["background"])
     assert path.stat().st_size > 0
 
 
-def test_overlays_of_two_classes_have_a_one_column_legend():
+def test_overlay_legends_name_every_class_including_the_first():
     images, masks = torch.rand(1, 1, 8, 8), torch.ones(1, 8, 8, dtype=torch.long)
-    fig = overlay_figure(images, masks, masks, ["background", "digit"])
-    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["digit"]
+    fig = overlay_figure(images, masks, masks, ["sky", "digit"])
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["sky (unshaded)", "digit"]
     plt.close(fig)
 
 

@@ -14,7 +14,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     show = sub.add_parser("show", help="draw images with their boxes to a PNG",
                           description="Draw the first images of a detection dataset with boxes and labels.")
-    show.add_argument("spec", help="voc:DIR, coco:FILE.json, yolo:DIR or scenes[:options]")
+    show.add_argument("spec", help="voc:DIR, coco:FILE.json[,images=DIR], yolo:DIR, yolo:DIR/FILE.yaml or "
+                                   "scenes[:options]")
+    show.add_argument("--split", default=None, choices=["train", "val", "trainval", "test"],
+                      help="one of the source's official splits (default: all its images; scenes: train)")
     show.add_argument("--out", default="data-show.png", help="PNG file to write (default: %(default)s)")
     show.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     show.add_argument("--count", type=int, default=8, help="images to draw (default: %(default)s)")
@@ -22,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from dlbasic.detection.datasets import load_detection
+    from dlbasic.detection.datasets import load_detection, official_splits
     from dlbasic.errors import check
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path
@@ -31,13 +34,16 @@ def run_show(args: argparse.Namespace) -> int:
     out = check_figure_path(check_file(args.out, overwrite=args.overwrite))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        data = load_detection(args.spec, limit=args.count)
+        data = load_detection(args.spec, limit=args.count, split=args.split)
+        splits = official_splits(args.spec)
     for w in caught:
         print(f"warning: {w.message}")
     check(len(data) > 0, f"no readable images in {args.spec}")
     out = draw(data, out)
     n_boxes = sum(len(t["boxes"]) for t in data.targets)
     print(f"wrote {out}: {len(data)} images, {n_boxes} boxes, classes: {', '.join(data.classes)}")
+    print(f"official splits: {', '.join(splits)}" if splits else "no official splits (detect train splits it 80/20 "
+                                                                  "at random)")
     return 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import textwrap
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,68 @@ EXAMPLES = """examples:
   dlbasic detect train --model yolo_v1 --data scenes --epochs 20 --run-dir runs/yolo
   dlbasic detect eval --checkpoint runs/yolo/checkpoint.pt
   dlbasic detect predict --checkpoint runs/yolo/checkpoint.pt --limit 8 --out runs/yolo/pred
+  dlbasic detect predict --checkpoint runs/voc/checkpoint.pt photo1.jpg photo2.png --out pred
   dlbasic detect compare --data scenes --epochs 5 --train-limit 300 --out runs/compare
   dlbasic detect train --model faster_rcnn --data voc:../shared/data/kangaroo --image-size 128
 """
+DATA_HELP = """data sources (--data):
+  scenes[:options]             synthetic scenes of digits (its own train and test splits)
+  voc:DIR                      Annotations/ + JPEGImages/, annots/ + images/, or .xml beside the images
+  coco:FILE[,images=DIR]       an instances JSON; images= names the image folder
+  yolo:DIR, yolo:DIR/FILE.yaml images/ + labels/, or an Ultralytics dataset YAML (names, train, val, test)
+splits: a source's official splits are used: VOC ImageSets/Main/{train,val,trainval,test}.txt, COCO's
+  sibling annotations/instances_<split>.json files, a YOLO YAML's train/val/test or images/{train,val}/;
+  training is on train (trainval when testing on test), testing on test, else val. Only a source without
+  them is split 80/20 at random by --seed. The summary says which ("split", "train_split").
+"""
+
+TRAIN_EXAMPLES = """
+examples:
+  dlbasic detect train --model yolo_v1 --data scenes --epochs 20 --run-dir runs/yolo
+  dlbasic detect train --data voc:data/VOC2007 --image-size 128 --run-dir runs/voc
+  dlbasic detect train --data coco:data/coco/annotations/instances_train2017.json --image-size 128
+  dlbasic detect train --data yolo:data/coco128/coco128.yaml --image-size 128 --epochs 30
+  dlbasic detect train --run-dir runs/yolo --resume --epochs 40 --allow-changes epochs
+"""
+
+
+def train_epilog() -> str:
+    """Detection defaults (from DetectionConfig, so they stay true) and examples of `detect train`."""
+    from dlbasic.config import DEFAULT_LR, DetectionConfig
+
+    d = DetectionConfig()
+    lrs = ", ".join(f"{m} {lr:g}" for m, lr in DEFAULT_LR.items())
+    defaults = (f"defaults: {d.model} on {d.data}, {d.epochs} epochs, batch {d.batch_size}, {d.optimizer} at the "
+                f"detector's own learning rate ({lrs}), weight decay {d.weight_decay:g}, {d.scheduler} schedule "
+                f"after {d.warmup_steps} warm-up steps, images at their own size (all must share one; --image-size "
+                f"N resizes them to N x N), seed {d.seed}.")
+    return textwrap.fill(defaults, 104) + "\n\n" + DATA_HELP + TRAIN_EXAMPLES
+
+
+EVAL_EPILOG = """which images: without --data, the test images of the checkpoint's training run (its official
+test or val split, or the random 20 % of its seed); with --data, ALL the images of that source. --split
+train|val|trainval|test picks an official split instead (on a source without official splits, train and
+test are the two parts of the random 80/20 split of --seed). Classes are matched to the checkpoint's by
+name: a source may hold a subset of them; a class the checkpoint does not know is an error.
+The output: COCO mAP (map = AP@[.5:.95], map_50, map_75, map_small/medium/large), mar_100, VOC AP@.5,
+seconds per image, and how many images were scored.
+
+examples:
+  dlbasic detect eval --checkpoint runs/voc/checkpoint.pt
+  dlbasic detect eval --checkpoint runs/voc/checkpoint.pt --data voc:data/my-test-photos
+  dlbasic detect eval --checkpoint runs/voc/checkpoint.pt --data voc:data/VOC2007 --split val --test-limit 200
+"""
+PREDICT_EPILOG = """Images are predicted at the checkpoint's training size and the boxes are drawn on each image at
+its own size (small images are enlarged for legibility); each output is named after its input (<stem>.png),
+and predictions.json holds every drawn box in the input's pixel coordinates (x1, y1, x2, y2).
+Without image files: --limit images of --data (default the checkpoint's data), chosen as by detect eval.
+
+examples:
+  dlbasic detect predict --checkpoint runs/voc/checkpoint.pt photo1.jpg photo2.png --out pred
+  dlbasic detect predict --checkpoint runs/yolo/checkpoint.pt --limit 8 --out runs/yolo/pred
+  dlbasic detect predict --checkpoint runs/voc/checkpoint.pt --data voc:data/VOC2007 --split test --top 5 --out pred
+"""
+SPLITS = ("all", "train", "val", "trainval", "test")
 MEASURES = ("map", "map_50", "map_75", "mar_100", "voc_map_50", "seconds_per_image", "train_seconds")
 
 
@@ -31,8 +92,10 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
     if model:
         p.add_argument("--model", default=default(d.model), choices=DETECTORS, help=f"detector (default {d.model})")
     p.add_argument("--data", default=default(d.data), metavar="SPEC",
-                   help="scenes[:options], voc:DIR, coco:FILE, yolo:DIR")
-    p.add_argument("--image-size", type=int, default=default(d.image_size), metavar="N", help="resize images to N x N")
+                   help=f"scenes[:options], voc:DIR, coco:FILE[,images=DIR], yolo:DIR or yolo:DIR/FILE.yaml "
+                        f"(default {d.data})")
+    p.add_argument("--image-size", type=int, default=default(d.image_size), metavar="N",
+                   help="resize images to N x N (default 0: keep their size)")
     p.add_argument("--train-limit", type=int, default=default(d.train_limit), metavar="N",
                    help="train on N images (0: all)")
     p.add_argument("--test-limit", type=int, default=default(d.test_limit), metavar="N",
@@ -49,10 +112,13 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
                    help=f"learning-rate schedule over the run (default {d.scheduler})")
     p.add_argument("--warmup-steps", type=int, default=default(d.warmup_steps), metavar="N",
                    help=f"linear learning-rate warm-up steps, at most a tenth of the run (default {d.warmup_steps})")
-    p.add_argument("--seed", type=int, default=default(d.seed), help="seed of the split, initialization and sampling")
+    p.add_argument("--seed", type=int, default=default(d.seed),
+                   help=f"seed of the random split (sources without official splits), initialization and "
+                        f"sampling (default {d.seed})")
     p.add_argument("--proposals", default=default(d.proposals), choices=["single", "fast", "quality"],
                    help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})")
-    p.add_argument("--max-proposals", type=int, default=default(d.max_proposals), help="proposals per image")
+    p.add_argument("--max-proposals", type=int, default=default(d.max_proposals),
+                   help=f"proposals per image (default {d.max_proposals})")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     if train:
         p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
@@ -88,6 +154,18 @@ def _shown(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k not in ("history", "detector")}
 
 
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt of `dlbasic detect train`")
+    p.add_argument("--data", default=None, metavar="SPEC",
+                   help="voc:DIR, coco:FILE[,images=DIR], yolo:DIR, scenes[:options] (default: the checkpoint's)")
+    p.add_argument("--split", default=None, choices=SPLITS,
+                   help="which of its images: all, or an official split (default: all images of --data; without "
+                        "--data, the training run's test images)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the random 80/20 split of a source without official splits (default: the "
+                        "checkpoint's)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="train, evaluate, run and compare object detectors",
                        description="R-CNN, SPP-net, Fast R-CNN, Faster R-CNN and YOLO v1 on scenes or VOC/COCO/YOLO "
@@ -97,23 +175,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = verbs.add_parser("train", help="train one detector; writes a run folder like `dlbasic train`",
                          description="Train one detector on the Trainer: progress bar, metrics.jsonl, curves.png, "
                                      "atomic checkpoint.pt every epoch (and --checkpoint-every steps), Ctrl-C saves, "
-                                     "exact --resume, --device/--precision, several processes under torchrun.")
+                                     "exact --resume, --device/--precision, several processes under torchrun. "
+                                     "Then the test images are scored (summary.json).",
+                         epilog=train_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_options(t, train=True)
     g = t.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/detect-<model>)")
     add_run_folder_options(g)
     t.set_defaults(func=run_train)
-    e = verbs.add_parser("eval", help="mAP and seconds per image of a checkpoint on its data's test split")
-    e.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt of `dlbasic detect train`")
-    e.add_argument("--data", default=None, metavar="SPEC", help="other data (default: the checkpoint's)")
-    e.add_argument("--test-limit", type=int, default=0, metavar="N", help="test on N images (0: all)")
+    e = verbs.add_parser("eval", help="mAP and seconds per image of a checkpoint on a source's images",
+                         description="Score a detector of `dlbasic detect train` on a data source.",
+                         epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_source_options(e)
+    e.add_argument("--test-limit", type=int, default=0, metavar="N", help="score the first N images (0: all)")
     e.set_defaults(func=run_eval)
-    r = verbs.add_parser("predict", help="draw detected boxes and scores on test images (PNG files)")
-    r.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt of `dlbasic detect train`")
-    r.add_argument("--data", default=None, metavar="SPEC", help="other data (default: the checkpoint's)")
-    r.add_argument("--limit", type=int, default=8, help="how many test images (default 8)")
-    r.add_argument("--min-score", type=float, default=0.3, help="draw boxes scoring at least this (default 0.3)")
-    r.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    r = verbs.add_parser("predict", help="draw detected boxes and scores on image files or a source's images",
+                         description="Detect objects in image files (or a data source's images) with a detector of "
+                                     "`dlbasic detect train`; writes one PNG per image and predictions.json.",
+                         epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r.add_argument("images", nargs="*", type=Path, help="image files (PNG, JPEG, ...); none: images of --data")
+    _add_source_options(r)
+    r.add_argument("--limit", type=int, default=8, help="without image files: how many images of --data (default 8)")
+    r.add_argument("--top", type=int, default=20, help="draw at most this many boxes per image (default 20)")
+    r.add_argument("--min-score", type=float, default=0.05, help="draw boxes scoring at least this (default 0.05)")
+    r.add_argument("--out", type=Path, required=True, help="folder for the PNG files and predictions.json")
     r.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     r.set_defaults(func=run_predict)
     c = verbs.add_parser("compare", help="train and evaluate all five detectors on the same split")
@@ -144,61 +229,110 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         distributed.cleanup()
     print(json.dumps(_shown(result), indent=2, default=float))
+    print(f"trained on {result['train_images']} images ({result['train_split']}), tested on {result['test_images']} "
+          f"({result['split']})")
     print(f"results in {run_dir}/ (summary.json, curves.png, checkpoint.pt)")
     return 0
 
 
-def _load(args: argparse.Namespace, limit: int, action: str = "eval"):
-    from dlbasic.detection.train import DetectionConfig, load_detector, load_split
+def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
+    """The images `--data`/`--split` name (see EVAL_EPILOG): (DetectionSet, spec, how they were chosen)."""
+    from dlbasic.detection.train import DetectionConfig, load_images
 
-    model, ckpt = load_detector(args.checkpoint, action)
     cfg = DetectionConfig(**ckpt["config"])
     spec = args.data or cfg.data
     check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
-    split = load_split(spec, ckpt["image_size"][0], 1, limit, cfg.seed)
-    check(split.train_images.shape[1] == ckpt["in_channels"],
-          f"the data has {split.train_images.shape[1]} channels, the detector {ckpt['in_channels']}")
-    return model, ckpt, split
+    which = args.split or ("all" if args.data else "heldout")
+    data, how = load_images(spec, which, cfg.seed if args.seed is None else args.seed, limit)
+    check(len(data) > 0, f"{spec}: no image to use ({how})")
+    channels = {im.shape[0] for im in data.images}
+    check(channels == {ckpt["in_channels"]},
+          f"the data has {'/'.join(map(str, sorted(channels)))}-channel images, the detector {ckpt['in_channels']}")
+    return data, spec, how
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from dlbasic.commands.evaluate import class_map
-    from dlbasic.detection.train import evaluate
+    from dlbasic.detection.train import _to_tensor, evaluate, load_detector
 
     check(args.test_limit >= 0, f"--test-limit must be 0 (all) or more, got {args.test_limit}")
-    model, ckpt, split = _load(args, args.test_limit)
-    lut = class_map(split.classes, ckpt["classes"], args.data or ckpt["config"].get("data", "scenes"),
-                    args.checkpoint)
-    targets = split.test_targets if lut is None else [{**t, "labels": lut[t["labels"]]} for t in split.test_targets]
-    print(json.dumps(evaluate(model, split.test_images, targets), indent=2))
+    model, ckpt = load_detector(args.checkpoint, "eval")
+    data, spec, how = _images(args, ckpt, args.test_limit)
+    lut = class_map(data.classes, ckpt["classes"], spec, args.checkpoint)  # by name
+    images, targets = _to_tensor(data, tuple(ckpt["image_size"]), training=False)
+    if lut is not None:
+        targets = [{**t, "labels": lut[t["labels"]]} for t in targets]
+    result = {"data": spec, "split": how, "images": len(images), **evaluate(model, images, targets)}
+    print(json.dumps(result, indent=2))
+    print(f"scored {len(images)} images of {spec} ({how})")
     return 0
 
 
-def run_predict(args: argparse.Namespace) -> int:
+def _output_names(names: list[str]) -> list[str]:
+    """`<stem>.png` per input name, made safe and unique (a second `a` becomes `a_2.png`)."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        stem = re.sub(r"[^\w.-]+", "_", Path(name).stem).strip("_.") or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}_{seen[stem]}.png")
+    return out
+
+
+PALETTE = [(255, 64, 64), (64, 160, 255), (64, 220, 64), (255, 200, 0), (220, 64, 255), (0, 220, 220)]
+
+
+def draw_boxes(image, boxes: list[list[float]], labels: list[str], scores: list[float], colours: list[int]):
+    """Tensor[C, H, W] in [0, 1] with its boxes (its pixels) drawn: a PIL image, enlarged when under 256 pixels."""
     from PIL import Image, ImageDraw
 
-    from dlbasic.detection.train import predict
-    from dlbasic.outputs import check_dir, open_dir
+    h, w = image.shape[-2:]
+    scale = max(1, 256 // max(h, w))  # draw small images (scenes) larger, so the labels can be read
+    rgb = (image.expand(3, -1, -1).permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype("uint8")
+    im = Image.fromarray(rgb).resize((w * scale, h * scale), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(im)
+    for box, label, score, colour in zip(boxes, labels, scores, colours):
+        draw.rectangle([v * scale for v in box], outline=PALETTE[colour % len(PALETTE)], width=2)
+        draw.text((box[0] * scale + 2, box[1] * scale + 1), f"{label} {score:.2f}", fill=(255, 255, 0))
+    return im
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from dlbasic.data.images import read_user_image
+    from dlbasic.detection.train import load_detector, predict_images
 
     check(args.limit >= 1, f"--limit must be at least 1, got {args.limit}")
-    check(args.min_score == args.min_score, "--min-score must be a number, got nan", "e.g. --min-score 0.3")
+    check(args.top >= 1, f"--top must be at least 1, got {args.top}")
+    check(args.min_score == args.min_score, "--min-score must be a number, got nan", "e.g. --min-score 0.05")
+    check(not (args.images and (args.data or args.split)), "give image files or --data/--split, not both")
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
-    model, ckpt, split = _load(args, args.limit, "predict")
+    model, ckpt = load_detector(args.checkpoint, "predict")
+    if args.images:
+        images = [read_user_image(p, ckpt["in_channels"]) for p in args.images]
+        names, sources = [p.name for p in args.images], [str(p) for p in args.images]
+    else:
+        data, spec, how = _images(args, ckpt, args.limit)
+        images, names = data.images, data.names or [f"image_{i}" for i in range(len(data))]
+        sources = names
+        print(f"{len(images)} images of {spec} ({how})")
+    detections = predict_images(model, images, tuple(ckpt["image_size"]))
     open_dir(args.out, command="detect predict", **where)
-    scale = max(1, 256 // split.test_images.shape[-1])  # draw small scenes larger
-    for i, (image, det) in enumerate(zip(split.test_images, predict(model, split.test_images))):
-        rgb = (image.expand(3, -1, -1).permute(1, 2, 0).numpy() * 255).astype("uint8")
-        im = Image.fromarray(rgb).resize((rgb.shape[1] * scale, rgb.shape[0] * scale), Image.Resampling.NEAREST)
-        draw = ImageDraw.Draw(im)
-        keep = det["scores"] >= args.min_score
-        for box, score, label in zip(det["boxes"][keep].tolist(), det["scores"][keep].tolist(),
-                                     det["labels"][keep].tolist()):
-            draw.rectangle([v * scale for v in box], outline=(255, 64, 64), width=2)
-            draw.text((box[0] * scale + 2, box[1] * scale + 1), f"{ckpt['classes'][label]} {score:.2f}",
-                      fill=(255, 255, 0))
-        im.save(args.out / f"pred_{i:03d}.png")
-        print(f"{args.out / f'pred_{i:03d}.png'}: {int(keep.sum())} boxes")
+    records = []
+    for image, det, name, source in zip(images, detections, _output_names(names), sources):
+        order = det["scores"].argsort(descending=True)
+        order = order[det["scores"][order] >= args.min_score][: args.top]
+        boxes, scores = det["boxes"][order].tolist(), det["scores"][order].tolist()
+        labels = det["labels"][order].tolist()
+        classes = [ckpt["classes"][k] for k in labels]
+        draw_boxes(image, boxes, classes, scores, labels).save(args.out / name)
+        records.append({"image": source, "output": name, "width": image.shape[-1], "height": image.shape[-2],
+                        "boxes": [[round(v, 2) for v in b] for b in boxes], "scores": [round(v, 4) for v in scores],
+                        "labels": classes})
+        print(f"{args.out / name}: {len(boxes)} boxes drawn (of {len(det['scores'])} detections; "
+              f"top {args.top} scoring at least {args.min_score:g})")
+    (args.out / "predictions.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
+    print(f"results in {args.out}/ ({len(records)} PNG files, predictions.json)")
     return 0
 
 
@@ -235,6 +369,8 @@ def run_compare(args: argparse.Namespace) -> int:
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
     split = load_split(base.data, base.image_size, base.train_limit, base.test_limit, base.seed)
+    print(f"{base.data}: training on {len(split.train_images)} images ({split.train_split}), testing on "
+          f"{len(split.test_images)} ({split.split})", flush=True)
     proposals = SelectiveSearchProposals(base.proposals, base.max_proposals)  # searched once, shared
     rows = []
     for name in models:

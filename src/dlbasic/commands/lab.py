@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: the studies train small models, and the quick profile's "
                         "time and verdicts were measured with one thread)")
+    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
+                   help="afterwards, rewrite the verdict table between the lab-verdicts markers of FILE (README.md)")
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     p.set_defaults(func=run)
 
@@ -52,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{sid:<18} {get_study(sid).claim}")
         return 0
     check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
+    if args.readme is not None:
+        from dlbasic.report.readme import START
+
+        check(args.readme.is_file() and START in args.readme.read_text(encoding="utf-8", errors="replace"),
+              f"--readme {args.readme} has no verdict table markers", f"add the line {START} and its end marker")
     check_threads(args.threads)
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
@@ -77,6 +84,11 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         print(f"{r['id']:<18} {r['verdict']:<13} {r.get('key_number', '')}")
     print(f"\nreport: {out / 'report.html'} (and report.json)")
+    if args.readme is not None:
+        from dlbasic.report.readme import update_readme
+
+        update_readme(args.readme, out / "report.json")
+        print(f"verdict table written to {args.readme}")
     return 0
 
 

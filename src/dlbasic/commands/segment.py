@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "masks=NAME,mode=ids|binary|rgb,invert=1,size=N,ignore=255]. Writes "
                                        "config.yaml, metrics.jsonl, checkpoint.pt, best.pt (best val mIoU), "
                                        "summary.json and overlays.png.")
-    add_train_options(t)
+    from dlbasic.config import segmentation_config
+
+    add_train_options(t, segmentation_config(), sources="scenes[:options], segfolder:DIR[,options]")
     g = t.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/<model>-<time>)")
     add_run_folder_options(g)
@@ -48,18 +50,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--overlays", type=Path, default=None, help="write image/truth/prediction overlays here")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --overlays file")
     e.set_defaults(func=run_eval)
-    q = actions.add_parser("predict", help="predict masks for image files")
+    q = actions.add_parser("predict", help="predict masks for image files",
+                           description="Each image is resized to the training size (or --size), segmented, and "
+                                       "its mask resized back (nearest) to the image's own size, so <stem>.png "
+                                       "lies exactly over its image.")
     q.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files (any size)")
     q.add_argument("--checkpoint", type=Path, required=True)
     q.add_argument("--out", type=Path, default=Path("masks"), help="folder for <stem>.png masks and overlays.png")
-    q.add_argument("--size", type=int, default=None, help="resize images to N x N first")
+    q.add_argument("--size", type=int, default=None,
+                   help="segment at N x N (default: the training size; 0: each image at its own size)")
     q.add_argument("--invert", action="store_true", help="invert gray levels first")
     q.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     q.set_defaults(func=run_predict)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from dlbasic.segmentation.train import segmentation_config, train_segmentation
+    from dlbasic.config import segmentation_config
+    from dlbasic.segmentation.train import train_segmentation
 
     check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
     check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
@@ -121,6 +128,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
+    import torch.nn.functional as F
     from PIL import Image
 
     from dlbasic.data.images import read_user_image
@@ -131,8 +139,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from dlbasic.segmentation.train import model_from_checkpoint
 
     if args.size is not None:
-        if args.size < 1:
-            raise UserError(f"--size must be at least 1, got {args.size}", "or leave it out to keep each image's size")
+        if args.size < 0:
+            raise UserError(f"--size must be 0 (each image's own size) or more, got {args.size}",
+                            "or leave it out to segment at the training size")
         check_memory(1, 3, args.size, "--size")
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
@@ -142,16 +151,23 @@ def run_predict(args: argparse.Namespace) -> int:
           "rename the images or predict them in separate runs")
     model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
-    images = [read_user_image(path, meta["in_channels"], args.size, args.invert) for path in args.images]
+    size = meta["input_size"] if args.size is None else args.size or None
+    images = [read_user_image(path, meta["in_channels"], invert=args.invert) for path in args.images]
     open_dir(args.out, command="segment predict", **where)
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     shown = []
     for path, x in zip(args.images, images):
-        mask = predict_masks(model, x[None], mean, std)[0]
+        seen = x if size is None else F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True,
+                                                    align_corners=False)[0].clamp_(0, 1)
+        mask = predict_masks(model, seen[None], mean, std)[0]
+        if mask.shape != x.shape[-2:]:  # back onto the image: each pixel takes the class of its nearest cell
+            mask = F.interpolate(mask[None, None].float(), size=x.shape[-2:], mode="nearest")[0, 0].long()
         Image.fromarray(mask.numpy().astype(np.uint8), "L").save(args.out / f"{path.stem}.png")
         counts = torch.bincount(mask.flatten(), minlength=meta["num_classes"])
-        present = ", ".join(f"{meta['classes'][k]} {int(c)}" for k, c in enumerate(counts.tolist()) if c and k)
-        print(f"{path}: {tuple(mask.shape)} -> {args.out / (path.stem + '.png')} (pixels: {present or 'none'})")
+        present = ", ".join(f"{meta['classes'][k]} {int(c)}" for k, c in enumerate(counts.tolist()) if c)
+        at = "its own size" if size is None else f"{size}x{size}"
+        print(f"{path}: segmented at {at}, mask {mask.shape[1]}x{mask.shape[0]} -> {args.out / (path.stem + '.png')} "
+              f"(pixels: {present})")
         shown.append((x, mask))
     same = len({tuple(x.shape) for x, _ in shown}) == 1
     if same:

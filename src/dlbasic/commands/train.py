@@ -115,13 +115,14 @@ def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> No
             build_model(cfg, data)
 
 
-def add_train_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that trains (train, cv, compare, ...); unset ones keep the config."""
+def add_train_options(p: argparse.ArgumentParser, defaults: TrainConfig | None = None,
+                      sources: str = "mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR") -> None:
+    """Options shared by every command that trains (train, cv, compare, segment train, ...); unset ones keep the
+    config. The help shows the defaults of that command (`defaults`) and the data `sources` it takes."""
     S = argparse.SUPPRESS
-    d = TrainConfig()
+    d = defaults or TrainConfig()
     g = p.add_argument_group("data")
-    g.add_argument("--data", default=S, metavar="SPEC",
-                   help=f"source: mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR (default {d.data})")
+    g.add_argument("--data", default=S, metavar="SPEC", help=f"source: {sources} (default {d.data})")
     g.add_argument("--image-size", type=int, default=S, metavar="N", help="resize images to N x N")
     g.add_argument("--val-fraction", type=float, default=S, help=f"validation share (default {d.val_fraction})")
     g.add_argument("--test-fraction", type=float, default=S,

@@ -1,29 +1,282 @@
-"""Detection sets by spec (`voc:DIR`, `coco:FILE`, `yolo:DIR`), listed with the other sources.
+"""Detection sets by spec (`voc:DIR`, `coco:FILE`, `yolo:DIR`), listed with the other sources, and
+where their files and official splits are.
 
 They hold boxes rather than one label per image, so `load()` refuses them for classification;
-`dlbasic.detection.datasets.load_detection(spec)` reads them.
+`dlbasic.detection.datasets.load_detection(spec)` reads them. This module only finds files; parsing
+is in `dlbasic.detection.datasets`. The layouts people keep, per format:
+
+* VOC: `Annotations/` + `JPEGImages/` (or `annots/` + `images/`), or the .xml files beside the
+  images (the flat layout of labelImg); official splits are `ImageSets/Main/{train,val,trainval,test}.txt`
+  (one image id per line).
+* COCO: one instances JSON; `coco:FILE,images=DIR` names its image folder. The official splits are
+  its siblings by name: `annotations/instances_<split>.json` (`instances_train2017.json`,
+  `instances_val2017.json`, ...), each beside a `<split>/` image folder, or Roboflow's
+  `{train,valid,test}/_annotations.coco.json` with the images beside each file.
+* YOLO (Ultralytics): `images/` + `labels/` with a label file per image at the image's path with its
+  last `images` folder replaced by `labels` and the suffix by `.txt`. The splits come from a dataset
+  YAML (`yolo:DIR/file.yaml`, or the one `*.yaml` in DIR: `path:`, `train:`, `val:`, `test:` (a
+  folder, a .txt list of images, or a list of them, relative to `path:` or else the YAML's folder),
+  `names:` as a list or an {index: name} dict), else from `images/{train,val,test}/` folders (or
+  `{train,valid,test}/images/`).
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlbasic.data.images import IMAGE_SUFFIXES
 from dlbasic.data.sources import RawSource, require_path, sources
-from dlbasic.errors import check
+from dlbasic.errors import UserError, check
 
 EXAMPLES = {"voc": "data/VOC2007", "coco": "data/coco/annotations/instances_val2017.json", "yolo": "data/coco128"}
+SPLIT_NAMES = ("train", "val", "trainval", "test")  # the official splits a source can have
+OPTIONS = {"voc": (), "coco": ("images",), "yolo": ()}
 
 
-def _detection_source(kind: str, wants_file: bool):
+def parse_detection_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
+    """'coco:ann.json,images=DIR' -> ('coco', Path('ann.json'), {'images': 'DIR'}); `UserError` for unknown
+    options. A comma followed by no `key=` stays part of the path."""
+    kind, sep, arg = spec.partition(":")
+    check(kind in OPTIONS, f"unknown detection data spec {spec!r}", "write voc:DIR, coco:FILE.json, yolo:DIR or scenes")
+    parts = require_path(kind, arg if sep else None, "file" if kind == "coco" else "folder", EXAMPLES[kind]).split(",")
+    options: dict[str, str] = {}
+    while len(parts) > 1 and re.fullmatch(r"[a-z_]+=.*", parts[-1]):
+        key, _, value = parts.pop().partition("=")
+        options[key] = value
+    unknown = sorted(set(options) - set(OPTIONS[kind]))
+    check(not unknown, f"{kind}: has no option {', '.join(unknown)}",
+          f"options: {', '.join(OPTIONS[kind])}" if OPTIONS[kind] else f"{kind}: takes a folder and no options")
+    return kind, Path(",".join(parts)).expanduser(), options
+
+
+def split_kind(token: str) -> str | None:
+    """The official split a folder or file token names: 'train2017' -> 'train', 'valid' -> 'val', else None."""
+    word = re.sub(r"[\d_\-]+$", "", token.lower())
+    word = {"valid": "val", "validation": "val"}.get(word, word)
+    return word if word in SPLIT_NAMES else None
+
+
+def _images_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+# ---- VOC ----
+
+@dataclass
+class VocLayout:
+    annotations: Path  # the .xml files
+    images: Path
+    splits: dict[str, Path] = field(default_factory=dict)  # official split -> ImageSets/Main/<split>.txt
+
+    def ids(self, split: str) -> list[str]:
+        """Image ids of an official split (the first word of each line; class lists add a 1/-1 flag)."""
+        path = self.splits[split]
+        try:
+            return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a text file") from None
+
+
+def voc_layout(root: Path) -> VocLayout:
+    """Annotations/ + JPEGImages/, annots/ + images/, or .xml files beside the images; splits from ImageSets."""
+    ann = next((root / n for n in ("Annotations", "annots", "annotations") if (root / n).is_dir()), None)
+    img = next((root / n for n in ("JPEGImages", "images") if (root / n).is_dir()), None)
+    if ann is None and img is None and root.is_dir() and next(root.glob("*.xml"), None) is not None:
+        ann = img = root  # flat: labelImg writes the .xml beside each image
+    check(ann is not None and img is not None, f"{root} is not a VOC folder",
+          "expected Annotations/ + JPEGImages/, annots/ + images/, or .xml files beside the images")
+    main = root / "ImageSets" / "Main"
+    return VocLayout(ann, img, {s: main / f"{s}.txt" for s in SPLIT_NAMES if (main / f"{s}.txt").is_file()})
+
+
+# ---- COCO ----
+
+@dataclass
+class CocoLayout:
+    file: Path  # the annotation file the spec names
+    images: Path | None  # images= folder, if given
+    splits: dict[str, Path] = field(default_factory=dict)  # official split -> its annotation file
+
+
+def coco_layout(path: Path, images: str | None = None) -> CocoLayout:
+    """The named file and its sibling split files (`instances_<split>.json`, Roboflow's `<split>/_annotations...`)."""
+    check(path.is_file(), f"no COCO annotation file {path}", f"e.g. coco:{EXAMPLES['coco']}")
+    folder = None
+    if images is not None:
+        folder = Path(images).expanduser()
+        check(folder.is_dir(), f"images={images}: no such folder", "name the folder that holds the COCO images")
+    splits: dict[str, Path] = {}
+    token = path.stem.partition("_")[2] if path.stem.startswith("instances_") else ""
+    if split_kind(token):  # instances_train2017.json: the others differ only in the split word
+        rest = token[len(re.match(r"[a-zA-Z]+", token).group()):]  # "2017"
+        for sibling in path.parent.glob("instances_*.json"):
+            other = sibling.stem.partition("_")[2]
+            kind = split_kind(other)
+            if kind and other.endswith(rest) and (kind not in splits or sibling == path):
+                splits[kind] = sibling
+    elif path.name == "_annotations.coco.json" and split_kind(path.parent.name):  # Roboflow's export
+        for sibling in sorted(path.parent.parent.glob("*/_annotations.coco.json")):
+            kind = split_kind(sibling.parent.name)
+            if kind and (kind not in splits or sibling == path):
+                splits[kind] = sibling
+    return CocoLayout(path, folder, splits)
+
+
+def coco_image_folders(file: Path, images: Path | None) -> list[Path]:
+    """Where the images of one annotation file may be, in the order tried: images= (and, for a sibling split,
+    the folder beside it named like the split), next to the file, its images/, a sibling images/, and the
+    standard annotations/instances_<split>.json beside <split>/."""
+    token = file.stem.partition("_")[2] if file.stem.startswith("instances_") else ""
+    folders = [images, images.parent / token] if images is not None and token else [images] if images else []
+    folders += [file.parent, file.parent / "images", file.parent.parent / "images"]
+    if token:
+        folders += [file.parent.parent / token, file.parent.parent / "images" / token]
+    return folders
+
+
+# ---- YOLO ----
+
+@dataclass
+class YoloLayout:
+    root: Path  # the dataset folder; image names are given relative to root/images, else root
+    names: list[str] | None
+    splits: dict[str, list[Path]] = field(default_factory=dict)  # official split -> image files
+    images: list[Path] = field(default_factory=list)  # every image of the source
+    source: str = ""  # what defined the splits, for messages
+
+
+def yolo_label_path(image: Path) -> Path:
+    """Ultralytics' rule: the last `images` folder of the path becomes `labels`, the suffix `.txt`."""
+    parts = list(image.parts)
+    k = max((i for i, p in enumerate(parts[:-1]) if p == "images"), default=None)
+    if k is None:
+        return image.with_suffix(".txt")
+    parts[k] = "labels"
+    return Path(*parts).with_suffix(".txt")
+
+
+def _read_yaml(path: Path) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file") from None
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+
+
+def yaml_names(spec: dict, path: Path) -> list[str] | None:
+    """`names:` of a dataset YAML: a list, or a dict {0: name, 1: name, ...}."""
+    names = spec.get("names")
+    if isinstance(names, dict):
+        check(all(isinstance(k, int) and not isinstance(k, bool) for k in names) and sorted(names) ==
+              list(range(len(names))), f"{path}: the keys of 'names' must be the class indices "
+                                       f"0, 1, 2, ..., got {', '.join(map(repr, list(names)[:5]))}",
+              "e.g. names: {0: person, 1: car}")
+        return [str(names[k]) for k in sorted(names)]
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    check(names is None, f"{path}: 'names' is {names!r}", "a list of class names, or {0: person, 1: car}")
+    return None
+
+
+def _dataset_yaml(folder: Path) -> Path | None:
+    """The folder's dataset YAML: data.yaml, else the one *.yaml/*.yml holding `names` or `train`."""
+    if (folder / "data.yaml").is_file():
+        return folder / "data.yaml"
+    found = []
+    for p in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        spec = _read_yaml(p)
+        if isinstance(spec, dict) and ("names" in spec or "train" in spec):
+            found.append(p)
+    check(len(found) <= 1, f"{folder} has {len(found)} dataset YAML files ({', '.join(p.name for p in found)})",
+          f"name one: yolo:{folder / found[0].name}" if found else None)
+    return found[0] if found else None
+
+
+def _yaml_split(entry: object, base: Path, yaml_path: Path, key: str) -> list[Path]:
+    """Images of one `train:`/`val:`/`test:` entry: folders, .txt lists of image paths, or a list of them."""
+    out: list[Path] = []
+    for item in entry if isinstance(entry, list) else [entry]:
+        check(isinstance(item, str) and bool(item.strip()), f"{yaml_path}: '{key}' is {item!r}",
+              "a folder of images or a .txt file listing them, relative to 'path'")
+        candidates = [base / item]
+        if item.startswith("../"):  # Roboflow writes ../train/images beside train/ (Ultralytics reads it so too)
+            candidates.append(base / item[3:])
+        path = next((p for p in candidates if p.exists()), None)
+        check(path is not None, f"{yaml_path}: {key}: {item} does not exist (looked in {base})",
+              "paths are relative to the YAML's 'path:', or to its folder when it has none")
+        if path.is_dir():
+            out += _images_under(path)
+        else:
+            try:
+                lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            except UnicodeDecodeError:
+                raise UserError(f"{yaml_path}: {key}: {path} is neither a folder nor a text list of images") from None
+            out += [Path(line) if Path(line).is_absolute() else (path.parent / line) for line in lines]
+    return out
+
+
+def yolo_layout(path: Path) -> YoloLayout:
+    """A YOLO folder or dataset YAML: its names, official splits and images."""
+    yaml_path = path if path.suffix.lower() in (".yaml", ".yml") else None
+    if yaml_path is None:
+        check(path.is_dir(), f"{path} is not a YOLO folder", "expected images/ and labels/, or a dataset YAML")
+        yaml_path = _dataset_yaml(path)
+    else:
+        check(yaml_path.is_file(), f"no such file: {yaml_path}")
+    spec = _read_yaml(yaml_path) if yaml_path is not None else {}
+    check(isinstance(spec, dict), f"{yaml_path}: expected a mapping with 'names' (and 'train', 'val')")
+    names = yaml_names(spec, yaml_path) if yaml_path is not None else None
+    folder = path if yaml_path is None or path.is_dir() else yaml_path.parent
+    if any(spec.get(k) for k in ("train", "val", "test")):
+        given = spec.get("path")
+        base = yaml_path.parent
+        if isinstance(given, str) and given.strip():
+            base = Path(given).expanduser() if Path(given).expanduser().is_absolute() else yaml_path.parent / given
+            base = base if base.is_dir() else yaml_path.parent  # a `path:` of another machine
+        splits = {k: _yaml_split(spec[k], base, yaml_path, k) for k in ("train", "val", "test") if spec.get(k)}
+        layout = YoloLayout(base, names, splits, source=str(yaml_path))
+    else:
+        if (folder / "images").is_dir():
+            subs = {split_kind(p.name): p for p in sorted((folder / "images").iterdir()) if p.is_dir()}
+            check((folder / "labels").is_dir(), f"{folder} is not a YOLO folder",
+                  "expected images/ and labels/ with matching file names")
+        else:
+            subs = {split_kind(p.name): p / "images" for p in sorted(folder.iterdir()) if (p / "images").is_dir()}
+            check(any(k is not None for k in subs), f"{folder} is not a YOLO folder",
+                  "expected images/ and labels/ with matching file names, or a dataset YAML")
+        splits = {k: _images_under(p) for k, p in subs.items() if k is not None}
+        layout = YoloLayout(folder, names, splits, source=f"{folder}/images/<split>/ folders")
+        layout.images = _images_under(folder / "images") if (folder / "images").is_dir() else []
+    if not layout.images:  # every image once, in split order
+        layout.images = list(dict.fromkeys(p for files in layout.splits.values() for p in files))
+    if layout.names is None:
+        listing = next((d / "classes.txt" for d in (folder, layout.root) if (d / "classes.txt").is_file()), None)
+        if listing is not None:
+            try:
+                layout.names = [line.strip() for line in listing.read_text().splitlines() if line.strip()]
+            except UnicodeDecodeError:
+                raise UserError(f"{listing}: not a text file") from None
+    return layout
+
+
+# ---- the registry entries (classification refuses them) ----
+
+def _detection_source(kind: str):
     def reader(arg: str | None) -> RawSource:
-        path = Path(require_path(kind, arg, "file" if wants_file else "folder", EXAMPLES[kind])).expanduser()
-        check(path.is_file() if wants_file else path.is_dir(), f"no such {'file' if wants_file else 'folder'}: {path}")
+        _, path, _ = parse_detection_spec(f"{kind}:{arg if arg is not None else ''}")
+        wants_file = kind == "coco"
+        check(path.is_file() if wants_file else path.exists(), f"no such {'file' if wants_file else 'folder'}: {path}")
         return RawSource({}, [])
 
     reader.__doc__ = f"`{kind}:` detection data; read with `dlbasic.detection.datasets.load_detection`."
     return reader
 
 
-sources.add("voc", _detection_source("voc", wants_file=False))
-sources.add("coco", _detection_source("coco", wants_file=True))
-sources.add("yolo", _detection_source("yolo", wants_file=False))
+sources.add("voc", _detection_source("voc"))
+sources.add("coco", _detection_source("coco"))
+sources.add("yolo", _detection_source("yolo"))

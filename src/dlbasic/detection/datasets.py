@@ -4,16 +4,23 @@ Every loader returns a `DetectionSet`: images as float Tensor[C, H, W] in [0, 1]
 and per image a target dict with `boxes` float32 Tensor[K, 4] xyxy in continuous pixel coordinates
 (0 = left edge of the first pixel) and `labels` int64 Tensor[K] indexing `classes`.
 
-Format notes (each converts to the representation above):
-* VOC (Everingham et al. 2010): `DIR/Annotations/*.xml` + `DIR/JPEGImages/`, or `DIR/annots/` +
-  `DIR/images/`. Corners are 1-based inclusive pixels, so x1 = xmin - 1, x2 = xmax. Classes are the
-  sorted object names unless given. `difficult` flags are kept as a bool Tensor[K].
+Format notes (each converts to the representation above; where the files and official splits of
+each layout are is in `dlbasic.data.detection_sources`):
+* VOC (Everingham et al. 2010): `DIR/Annotations/*.xml` + `DIR/JPEGImages/`, `DIR/annots/` +
+  `DIR/images/`, or the .xml files beside the images. Corners are 1-based inclusive pixels, so
+  x1 = xmin - 1, x2 = xmax. Classes are the sorted object names unless given. `difficult` flags are
+  kept as a bool Tensor[K]. Official splits: `ImageSets/Main/<split>.txt`.
 * COCO (Lin et al. 2014): one JSON file; `bbox` is (x, y, width, height). Category ids are mapped
-  to 0..K-1 in id order; `iscrowd` is kept as a bool Tensor[K]. Images are looked up next to the
-  file, in its `images/` folder, or in a sibling `images/` folder.
+  to 0..K-1 in id order; `iscrowd` is kept as a bool Tensor[K] and `area` (the annotation's, else
+  the box's) as a float Tensor[K]. Images are looked up in the `images=` folder, next to the file,
+  in its `images/` folder, a sibling `images/` folder, or `<split>/` beside `annotations/`.
+  Official splits: the sibling `instances_<split>.json` files.
 * YOLO (Ultralytics layout): `DIR/images/**/X.jpg` with `DIR/labels/**/X.txt`, one
-  `class cx cy w h` line per box, normalized to [0, 1]. Names come from `DIR/classes.txt` or the
-  `names` of `DIR/data.yaml`, else the class numbers.
+  `class cx cy w h` line per box, normalized to [0, 1]. Names come from the dataset YAML's `names`
+  (a list or a dict), else `DIR/classes.txt`, else the class numbers. Official splits: the YAML's
+  `train:`/`val:`/`test:`, else `images/<split>/` folders.
+
+`load_detection(spec, split=None)` reads every image of a source; `split` one of its official splits.
 
 Boxes that overlap the image but reach past its edges are clipped to it (as torchvision and
 Ultralytics do). A box that lies entirely outside its image, has no width or height, has coordinates
@@ -35,17 +42,20 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import ImageFile, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from torch import Tensor
 
-from dlbasic.data.detection_sources import EXAMPLES
-from dlbasic.data.folder import UNREADABLE, open_image
-from dlbasic.data.sources import require_path
+from dlbasic.data.detection_sources import (
+    coco_image_folders,
+    coco_layout,
+    parse_detection_spec,
+    voc_layout,
+    yolo_label_path,
+    yolo_layout,
+)
+from dlbasic.data.images import IMAGE_SUFFIXES, UNREADABLE, decode
 from dlbasic.errors import UserError, check
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 @dataclass
@@ -71,36 +81,22 @@ class DetectionSet:
         return len(self.images)
 
 
-def _decode(path: Path, allow_truncated: bool) -> np.ndarray:
-    previous = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated
-    try:
-        with open_image(path) as im:
-            return np.asarray(im.convert("RGB"))
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = previous
-
-
 def read_image(path: Path) -> Tensor | None:
     """Image file -> float Tensor[3, H, W] in [0, 1] (RGB); truncated files warn; None if unreadable."""
     try:
         try:
-            array = _decode(path, allow_truncated=False)
+            array = decode(path, "RGB")
         except UnidentifiedImageError:
             raise
         except OSError as e:
             if "image file is truncated" not in str(e):  # PIL's words for a JPEG cut short
                 raise
             warnings.warn(f"{path}: {e}; loaded the decodable part, the rest is grey", stacklevel=2)
-            array = _decode(path, allow_truncated=True)
+            array = decode(path, "RGB", allow_truncated=True)
     except UNREADABLE as e:
         warnings.warn(f"{path}: cannot read image ({e}); skipped", stacklevel=2)
         return None
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
-
-
-def _find_dir(root: Path, *names: str) -> Path | None:
-    return next((root / n for n in names if (root / n).is_dir()), None)
+    return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
 
 
 def _one_line(e: BaseException) -> str:
@@ -163,23 +159,32 @@ def _voc_objects(xml_path: Path) -> tuple[str, list[tuple[str, list[float], bool
     return (tree.findtext("filename") or xml_path.stem + ".jpg").strip(), objects
 
 
-def _image_path(folder: Path, filename: str) -> Path:
+def _image_path(folder: Path, filename: str, stem: str) -> Path:
+    """`folder/filename`, else a file with its stem (or the annotation's `stem`) and an image suffix."""
     path = folder / filename
     if path.exists():
         return path
-    return next((folder / (Path(filename).stem + s) for s in IMAGE_SUFFIXES
-                 if (folder / (Path(filename).stem + s)).exists()), path)
+    tries = [folder / (s + suffix) for s in (Path(filename).stem, stem) for suffix in IMAGE_SUFFIXES]
+    return next((p for p in tries if p.exists()), path)
 
 
-def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | None = None) -> DetectionSet:
-    """Pascal VOC: XML annotations and images (see the module docstring for the layouts)."""
+def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | None = None,
+             split: str | None = None) -> DetectionSet:
+    """Pascal VOC: XML annotations and images (see the module docstring for the layouts); `split` reads
+    only the ids of ImageSets/Main/<split>.txt."""
     root = Path(root)
-    ann_dir = _find_dir(root, "Annotations", "annots", "annotations")
-    img_dir = _find_dir(root, "JPEGImages", "images")
-    check(ann_dir is not None and img_dir is not None, f"{root} is not a VOC folder",
-          "expected Annotations/ + JPEGImages/ or annots/ + images/")
-    xmls = sorted(ann_dir.glob("*.xml"))[:limit]
-    check(bool(xmls), f"no .xml annotations in {ann_dir}")
+    layout = voc_layout(root)
+    ann_dir, img_dir = layout.annotations, layout.images
+    if split is None:
+        xmls = sorted(ann_dir.glob("*.xml"))[:limit]
+        check(bool(xmls), f"no .xml annotations in {ann_dir}")
+    else:
+        check(split in layout.splits, f"{root} has no official {split} split (no ImageSets/Main/{split}.txt)")
+        xmls = [ann_dir / f"{i}.xml" for i in layout.ids(split)][:limit]
+        check(bool(xmls), f"{layout.splits[split]} lists no image")
+        missing = [x for x in xmls if not x.is_file()]
+        check(not missing, f"{layout.splits[split]} lists {len(missing)} images without an annotation, e.g. "
+                           f"{missing[0] if missing else ''}", "every listed id needs its <id>.xml")
     parsed = [(x, *_voc_objects(x)) for x in xmls]
     classes = classes or sorted({name for _, _, objs in parsed for name, _, _ in objs})
     index = {c: i for i, c in enumerate(classes)}
@@ -187,7 +192,7 @@ def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | No
     for xml_path, filename, objs in parsed:
         unknown = [n for n, _, _ in objs if n not in index]
         check(not unknown, f"{xml_path}: unknown classes {unknown}", "pass classes= including them")
-        path = _image_path(img_dir, filename)
+        path = _image_path(img_dir, filename, xml_path.stem)
         image = read_image(path)
         if image is None:
             out.skipped.append(f"{path}: unreadable")
@@ -202,8 +207,11 @@ def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | No
     return out
 
 
-def _coco_box(ann: dict, where: str, cat_index: dict) -> tuple[list[float], int, bool]:
-    """One COCO annotation -> (pixel xyxy box, label, iscrowd); a `UserError` naming `where` when malformed."""
+def _coco_box(ann: dict, where: str, cat_index: dict) -> tuple[list[float], int, bool, float]:
+    """One COCO annotation -> (pixel xyxy box, label, iscrowd, area); a `UserError` naming `where` when malformed.
+
+    `area` is the annotation's own (its segmentation's area, which COCO's small/medium/large ranges use),
+    else the box's."""
     bbox = ann.get("bbox")
     if bbox is None:
         raise UserError(f"{where} has no 'bbox'", "COCO boxes are \"bbox\": [x, y, width, height]")
@@ -220,11 +228,15 @@ def _coco_box(ann: dict, where: str, cat_index: dict) -> tuple[list[float], int,
         listing = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
         raise UserError(f"{where}: category_id {category!r} is not defined in 'categories'",
                         f"defined ids: {listing or 'none'}") from None
-    return [x, y, x + w, y + h], label, bool(ann.get("iscrowd", 0))
+    area = ann.get("area")
+    area = float(area) if isinstance(area, int | float) and not isinstance(area, bool) and area > 0 else w * h
+    return [x, y, x + w, y + h], label, bool(ann.get("iscrowd", 0)), area
 
 
-def load_coco(annotation_file: str | Path, limit: int | None = None) -> DetectionSet:
-    """COCO JSON (instances): boxes from `bbox`, labels mapped from category ids in id order."""
+def load_coco(annotation_file: str | Path, limit: int | None = None, images: str | Path | None = None
+              ) -> DetectionSet:
+    """COCO JSON (instances): boxes from `bbox`, labels mapped from category ids in id order; the images are
+    looked up in `images` first (see `coco_image_folders` for the others)."""
     path = Path(annotation_file)
     check(path.is_file(), f"no COCO annotation file {path}")
     try:
@@ -246,7 +258,7 @@ def load_coco(annotation_file: str | Path, limit: int | None = None) -> Detectio
         if not isinstance(ann, dict) or not isinstance(ann.get("image_id"), int | str):
             raise UserError(f"{where} has no 'image_id'")
         per_image.setdefault(ann["image_id"], []).append((where, ann))
-    folders = [path.parent, path.parent / "images", path.parent.parent / "images"]
+    folders = coco_image_folders(path, Path(images) if images is not None else None)
     out = DetectionSet([], [], [str(c.get("name", c["id"])) for c in cats])
     for k, info in enumerate(data["images"][:limit]):
         if not (isinstance(info, dict) and isinstance(info.get("file_name"), str) and "id" in info):
@@ -259,12 +271,13 @@ def load_coco(annotation_file: str | Path, limit: int | None = None) -> Detectio
         if image is None:
             out.skipped.append(f"{image_path}: unreadable")
             continue
-        boxes = _clip([b for b, _, _ in parsed], [where for where, _ in anns], image, info["file_name"])
+        boxes = _clip([b for b, *_ in parsed], [where for where, _ in anns], image, info["file_name"])
         out.images.append(image)
         out.names.append(info["file_name"])
         out.targets.append({"boxes": boxes,
-                            "labels": torch.tensor([c for _, c, _ in parsed], dtype=torch.long),
-                            "iscrowd": torch.tensor([z for _, _, z in parsed], dtype=torch.bool)})
+                            "labels": torch.tensor([c for _, c, _, _ in parsed], dtype=torch.long),
+                            "iscrowd": torch.tensor([z for _, _, z, _ in parsed], dtype=torch.bool),
+                            "area": torch.tensor([a for *_, a in parsed], dtype=torch.float32)})
     return out
 
 
@@ -273,29 +286,6 @@ def _read_text(path: Path) -> str:
         return path.read_text()
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
-
-
-def _yolo_names(root: Path) -> list[str] | None:
-    if (root / "classes.txt").is_file():
-        return [line.strip() for line in _read_text(root / "classes.txt").splitlines() if line.strip()]
-    if (root / "data.yaml").is_file():
-        import yaml
-
-        try:
-            spec = yaml.safe_load(_read_text(root / "data.yaml")) or {}
-        except yaml.YAMLError as e:
-            raise UserError(f"{root / 'data.yaml'}: not valid YAML ({_one_line(e)})") from None
-        check(isinstance(spec, dict), f"{root / 'data.yaml'}: expected a mapping with 'names'")
-        names = spec.get("names")
-        if isinstance(names, dict):
-            check(all(isinstance(k, int) and not isinstance(k, bool) for k in names) and sorted(names) ==
-                  list(range(len(names))), f"{root / 'data.yaml'}: the keys of 'names' must be the class indices "
-                                           f"0, 1, 2, ..., got {', '.join(map(repr, list(names)[:5]))}",
-                  "e.g. names: {0: person, 1: car}")
-            return [str(names[k]) for k in sorted(names)]
-        if isinstance(names, list):
-            return [str(n) for n in names]
-    return None
 
 
 # without classes.txt or data.yaml the classes are 0 .. the largest index found; beyond this, an index is a typo
@@ -330,25 +320,35 @@ def _yolo_row(line: str, where: str, n_names: int | None) -> tuple[int, list[flo
     return label, [min(xs), min(ys), max(xs), max(ys)]
 
 
-def load_yolo(root: str | Path, classes: list[str] | None = None, limit: int | None = None) -> DetectionSet:
-    """YOLO txt labels (normalized cx, cy, w, h) next to an images/ folder (see the module docstring)."""
-    root = Path(root)
-    img_dir, label_dir = root / "images", root / "labels"
-    check(img_dir.is_dir() and label_dir.is_dir(), f"{root} is not a YOLO folder",
-          "expected images/ and labels/ with matching file names")
-    files = sorted(p for p in img_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    check(bool(files), f"no images in {img_dir}")
-    names = list(classes or _yolo_names(root) or [])
+def _relative(path: Path, root: Path) -> str:
+    for base in (root / "images", root):
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return str(path)
+
+
+def load_yolo(root: str | Path, classes: list[str] | None = None, limit: int | None = None,
+              split: str | None = None) -> DetectionSet:
+    """YOLO txt labels (normalized cx, cy, w, h) of a folder or dataset YAML (see the module docstring);
+    `split` reads one official split, else every image."""
+    layout = yolo_layout(Path(root))
+    if split is not None:
+        check(split in layout.splits, f"{root} has no official {split} split",
+              f"its splits ({layout.source}): {', '.join(layout.splits) or 'none'}")
+    files = (layout.splits[split] if split is not None else layout.images)[:limit]
+    check(bool(files), f"no images in {root}" + (f" ({split} split of {layout.source})" if split else ""))
+    names = list(classes or layout.names or [])
     out = DetectionSet([], [], [])
-    largest = -1
+    largest, labelled = -1, 0
     for path in files:
         image = read_image(path)
         if image is None:
             out.skipped.append(f"{path}: unreadable")
             continue
-        label_file = (label_dir / path.relative_to(img_dir)).with_suffix(".txt")
+        label_file = yolo_label_path(path)
         labels, boxes, where = [], [], []
         if label_file.is_file():
+            labelled += 1
             for n, line in enumerate(_read_text(label_file).splitlines(), start=1):
                 if line.strip():
                     where.append(f"{label_file}:{n}")
@@ -359,32 +359,53 @@ def load_yolo(root: str | Path, classes: list[str] | None = None, limit: int | N
         pixels = [[x1 * w, y1 * h, x2 * w, y2 * h] for x1, y1, x2, y2 in boxes]
         largest = max([largest, *labels])
         out.images.append(image)
-        out.names.append(str(path.relative_to(img_dir)))
+        out.names.append(_relative(path, layout.root))
         out.targets.append({"boxes": _clip(pixels, where, image, path.name,
                                            "YOLO coordinates are fractions of the image size, in [0, 1]"),
                             "labels": torch.tensor(labels, dtype=torch.long)})
+    if out.images and not labelled:
+        warnings.warn(f"{root}: none of the {len(out.images)} images has a label file (looked for e.g. "
+                      f"{yolo_label_path(files[0])}); they count as images without objects", stacklevel=2)
     out.classes = names or [str(i) for i in range(largest + 1)]
     return out
 
 
-def load_detection(spec: str, limit: int | None = None, split: str = "train") -> DetectionSet:
-    """Load `voc:DIR`, `coco:FILE.json`, `yolo:DIR` or `scenes[:options]` (its `split`)."""
-    name, sep, arg = spec.partition(":")
-    loaders = {"voc": load_voc, "coco": load_coco, "yolo": load_yolo}
-    if name == "scenes":
+def official_splits(spec: str) -> list[str]:
+    """The official splits of a source, of "train", "val", "trainval", "test" (see
+    `dlbasic.data.detection_sources`); [] when it has none."""
+    if spec.partition(":")[0] == "scenes":
+        return ["train", "val", "test"]
+    kind, path, options = parse_detection_spec(spec)
+    if kind == "voc":
+        return list(voc_layout(path).splits)
+    if kind == "coco":
+        return list(coco_layout(path, options.get("images")).splits)
+    return list(yolo_layout(path).splits)
+
+
+def load_detection(spec: str, limit: int | None = None, split: str | None = None) -> DetectionSet:
+    """Load `voc:DIR`, `coco:FILE.json[,images=DIR]`, `yolo:DIR[/data.yaml]` or `scenes[:options]`: its
+    official `split`, or with None every image (scenes: its train split)."""
+    if spec.partition(":")[0] == "scenes":
         from dlbasic.data.scenes import load_scenes
 
+        split = split or "train"
         scenes = load_scenes(spec, split)
         n = len(scenes) if limit is None else min(limit, len(scenes))
         return DetectionSet(list(scenes.images[:n]), [dict(t) for t in scenes.targets[:n]],
                             list(scenes.classes), [f"{split}[{i}]" for i in range(n)])
-    if name not in loaders:
-        raise UserError(f"unknown detection data spec {spec!r}",
-                        "write voc:DIR, coco:FILE.json, yolo:DIR or scenes")
-    path = require_path(name, arg if sep else None, "file" if name == "coco" else "folder", EXAMPLES[name])
+    kind, path, options = parse_detection_spec(spec)
+    if split is not None:
+        available = official_splits(spec)
+        check(split in available, f"{spec} has no official {split} split",
+              f"its official splits: {', '.join(available)}" if available else "it has no official splits")
     with warnings.catch_warnings(record=True) as caught:  # shown once the set is known to have images
         warnings.simplefilter("always")
-        data = loaders[name](path, limit=limit)
+        if kind == "coco":
+            layout = coco_layout(path, options.get("images"))
+            data = load_coco(layout.splits[split] if split else path, limit, layout.images)
+        else:
+            data = (load_voc if kind == "voc" else load_yolo)(path, limit=limit, split=split)
     if not data.images and data.skipped:
         raise UserError(f"none of the {len(data.skipped)} images of {spec} can be read (e.g. {data.skipped[0]})",
                         "check the image files: each is skipped with a warning when others can be read")

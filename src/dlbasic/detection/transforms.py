@@ -24,6 +24,8 @@ def resize(image: Tensor, target: Target, size: tuple[int, int]) -> tuple[Tensor
     out = F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
     scale = torch.tensor([size[1] / w, size[0] / h, size[1] / w, size[0] / h], dtype=target["boxes"].dtype)
     target = dict(target, boxes=target["boxes"] * scale)
+    if "area" in target:  # COCO's annotated areas (a segmentation's, not the box's) scale with the image
+        target["area"] = target["area"] * (size[0] * size[1] / (h * w))
     if "masks" in target:
         masks = target["masks"]
         target["masks"] = F.interpolate(masks[None].float(), size=size, mode="nearest")[0].to(masks.dtype)

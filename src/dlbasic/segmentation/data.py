@@ -11,6 +11,9 @@ Specs:
         "P" mode, whose indices are the ids), RGB colours (each distinct colour a class, ordered), or
         binary (exactly two values, e.g. 0/255; `invert=1` makes the dark value the foreground class 1). Mask value
         `ignore` (default 255) marks void pixels, skipped by the loss and the metrics.
+        Class names: a `classes.txt` (or `labels.txt`, or `names=FILE`) in DIR names the id masks' classes,
+        one per line, line k for id k. A class named void, ignore, unlabelled or unlabeled (CamVid's id 11,
+        for one) is void; ids above the named ones are void too, with a warning saying how many pixels.
 Splits without their own folder are held out at random (seeded) from the training pairs.
 Images without a mask are skipped with a warning naming them, and so are pairs whose image or mask
 cannot be read (including images over PIL's `Image.MAX_IMAGE_PIXELS` decompression-bomb limit).
@@ -52,6 +55,7 @@ class FolderOptions:
     size: int | None = None  # resize images (bilinear) and masks (nearest) to size x size
     classes: int | None = None  # number of classes; None: largest id + 1
     ignore: int = IGNORE_INDEX
+    names: str | None = None  # file of class names, one per line (default: classes.txt or labels.txt in root)
 
 
 def parse_folder_spec(arg: str | None) -> FolderOptions:
@@ -144,6 +148,41 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
     return raw, opts.classes or top + 1
 
 
+NAME_FILES = ("classes.txt", "labels.txt")
+VOID_NAMES = ("void", "ignore", "unlabelled", "unlabeled")
+
+
+def class_names(opts: FolderOptions) -> list[str] | None:
+    """The names of a names file (line k names id k), or None when the folder has none."""
+    path = opts.root / opts.names if opts.names else next((opts.root / n for n in NAME_FILES
+                                                           if (opts.root / n).is_file()), None)
+    if path is None:
+        return None
+    check(path.is_file(), f"no class names file {path}", "one class name per line, line k for mask id k")
+    try:
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read class names from {path}: {' '.join(str(e).split())}") from None
+    while names and not names[-1]:
+        names.pop()
+    check(bool(names) and all(names), f"{path} must name one class per line, with no empty line")
+    return names
+
+
+def apply_names(masks: list[np.ndarray], names: list[str], ignore: int,
+                where: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Id masks renumbered to the named classes: void classes and ids past the names become `ignore`."""
+    keep = [k for k, n in enumerate(names) if n.lower() not in VOID_NAMES]
+    top = max(int(m[m != ignore].max(initial=0)) for m in masks)
+    lut = np.full(max(top, len(names) - 1) + 1, ignore, dtype=np.int64)
+    lut[keep] = np.arange(len(keep))
+    extra = sum(int(((m >= len(names)) & (m != ignore)).sum()) for m in masks)
+    if extra:
+        warnings.warn(f"the masks in {where} hold {extra} pixels of ids {len(names)}..{top}, beyond the "
+                      f"{len(names)} named classes; they are void (skipped by the loss and the metrics)", stacklevel=3)
+    return [np.where(m == ignore, ignore, lut[np.minimum(m, len(lut) - 1)]) for m in masks], [names[k] for k in keep]
+
+
 def _resize(images: Tensor, masks: Tensor, size: int | None) -> tuple[Tensor, Tensor]:
     if size is None or images.shape[-2:] == (size, size):
         return images, masks
@@ -190,6 +229,13 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
     check(len({m.ndim for m in raw_masks}) == 1, f"the masks in {opts.root} mix colour and single-channel images",
           "save them all as grayscale/palette PNGs of class ids, or all as RGB colours")
     masks, num_classes = encode_masks(raw_masks, opts)
+    classes = [str(i) for i in range(num_classes)]
+    names = class_names(opts)
+    if names is not None:
+        check(masks[0].ndim == 2 and opts.mode in ("auto", "ids"), "a class names file applies to id masks",
+              "use mode=ids, or remove the names file")
+        masks, classes = apply_names(masks, names, opts.ignore, opts.root)
+        num_classes = len(classes)
     present: set[int] = set()
     for m in masks:  # stops at the second class found
         present.update(np.unique(m[m != opts.ignore]).tolist())
@@ -214,7 +260,7 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
         y = [torch.from_numpy(m.astype(np.int64)) for m in ms]
         pairs_resized = [_resize(a[None], m[None], size) for a, m in zip(x, y)]
         out[split] = (torch.cat([a for a, _ in pairs_resized]), torch.cat([m for _, m in pairs_resized]))
-    return out, [str(i) for i in range(num_classes)], opts.ignore
+    return out, classes, opts.ignore
 
 
 class MaskDataset(ImageDataset):

@@ -38,10 +38,12 @@ def overlay_figure(images: Tensor, truth: Tensor | None, pred: Tensor, classes: 
                           interpolation="nearest")
             ax.set_title(title if i == 0 else "", fontsize=9)
             ax.axis("off")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(c)) for c in range(1, k)]
-    if handles:  # with background alone there is nothing to name (and matplotlib refuses ncol=0)
-        fig.legend(handles, classes[1:], loc="lower center", ncol=max(1, min(k - 1, 10)), fontsize=7,
-                   frameon=False)
+    # class 0 is left unshaded so the image shows through; the legend still names it
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="grey"),
+               *(plt.Rectangle((0, 0), 1, 1, color=cmap(c)) for c in range(1, k))]
+    labels = [f"{classes[0]} (unshaded)", *classes[1:]] if k else []
+    fig.legend(handles[: len(labels)], labels, loc="lower center", ncol=max(1, min(len(labels), 10)), fontsize=7,
+               frameon=False)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 

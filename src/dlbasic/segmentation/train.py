@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from dlbasic.callbacks import Callback
-from dlbasic.config import TrainConfig
+from dlbasic.config import TrainConfig, segmentation_config
 from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
 from dlbasic.errors import check
@@ -25,17 +25,6 @@ from dlbasic.training import run
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.run import RunData, build_trainer, check_run_dir, fit_in_run_dir
 from dlbasic.training.trainer import Trainer
-
-# FCN-8s on a stride-8 VGG predicts at stride 2: fine enough for the 2-4 pixel strokes of the digit scenes
-DEFAULTS = {"data": "scenes:canvas=96,digits=1-4", "model": "fcn8s_vgg11", "model_options": {"stride": 8},
-            "epochs": 10, "batch_size": 16, "lr": 3e-3}
-
-
-def segmentation_config(**overrides: Any) -> TrainConfig:
-    """A `TrainConfig` with the segmentation defaults (FCN-8s, vgg11 at stride 8, on 96x96 scenes), then
-    `overrides`."""
-    cfg = TrainConfig(**{**DEFAULTS, "model_options": dict(DEFAULTS["model_options"]), **overrides})
-    return cfg.validate()
 
 
 def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:

@@ -27,8 +27,10 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     capsys.readouterr()
 
     assert main(["segment", "eval", "--checkpoint", str(run / "best.pt"), "--overlays", str(tmp_path / "o.png")]) == 0
-    result = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    result = json.loads(out[: out.rindex("}") + 1])
     assert 0 <= result["mean_iou"] <= 1 and result["images"] == 12 and len(result["iou"]) == 11
+    assert result["split"] == "test" and "scored 12 images" in out
     assert (tmp_path / "o.png").is_file()
     assert main(["segment", "eval", "--checkpoint", str(run / "best.pt"), "--overlays", str(tmp_path / "o.png")]) == 2
     assert "o.png already exists (pass --overwrite" in capsys.readouterr().err

@@ -15,12 +15,15 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint: accuracy, loss, confusion matrix",
-                       description="Evaluate a trained model on a split of a data source. Prints accuracy and "
-                                   "loss, and writes a confusion-matrix PNG.",
+                       description="Evaluate a trained model on a data source. Prints accuracy and loss and "
+                                   "writes a confusion-matrix PNG. Without --data: the training run's test split. "
+                                   "With --data: that source's official test set if it has one, else all of its "
+                                   "images (a folder of your own test photos is scored whole); --split chooses.",
                        epilog="example: dlbasic eval --checkpoint runs/x/best.pt --data mnist5k --split test")
     p.add_argument("--checkpoint", type=Path, required=True, help="a best.pt or checkpoint.pt of dlbasic train")
     p.add_argument("--data", default=None, metavar="SPEC", help="data source (default: the one it was trained on)")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split (default test)")
+    p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
+                   help="which images (default: see above)")
     p.add_argument("--seed", type=int, default=None, help="split seed (default: the training run's)")
     p.add_argument("--out", type=Path, default=None,
                    help="confusion-matrix PNG (default: confusion-<split>.png next to the checkpoint, replaced "
@@ -65,6 +68,27 @@ def split_settings(meta: dict, path: Path) -> dict:
     return out
 
 
+def default_split(spec: str, given: bool, settings: dict) -> str:
+    """'test' for the training run's own data or a source with an official test set; 'all' for other data."""
+    from dlbasic.data import load
+
+    if not given:
+        return "test"
+    return "test" if "official" in load(spec, "test", **settings, allow_empty=True).info.get("test", "") else "all"
+
+
+def load_all(spec: str, settings: dict):
+    """Every image of `spec` (its train, val and test splits together), normalized with the train statistics."""
+    import torch
+
+    from dlbasic.data import ImageDataset, load
+
+    parts = [load(spec, s, **settings, allow_empty=True) for s in ("train", "val", "test")]
+    first = parts[0]
+    return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]), first.classes,
+                        first.mean, first.std, first.name, "all", first.info)
+
+
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Tensor[K, K] counts; rows are true classes, columns predicted ones."""
     import torch
@@ -82,14 +106,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_figure_path(check_file(args.out, overwrite=args.overwrite))
-    elif args.checkpoint.parent.is_dir():  # a plot derived from the checkpoint: replaced freely
-        check_file(args.checkpoint.parent / f"confusion-{args.split}.png", overwrite=True)
     model, meta = model_from_checkpoint(args.checkpoint)
     spec = args.data or meta.get("data", "mnist5k")
     check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
-    split = split_settings(meta, args.checkpoint)
-    data = load(spec, args.split, **{**split, **({} if args.seed is None else {"seed": args.seed})},
-                image_size=meta["input_size"])
+    settings = {**split_settings(meta, args.checkpoint), **({} if args.seed is None else {"seed": args.seed}),
+                "image_size": meta["input_size"]}
+    split = args.split or default_split(spec, args.data is not None, settings)
+    if args.out is None and args.checkpoint.parent.is_dir():  # a plot derived from the checkpoint: replaced freely
+        check_file(args.checkpoint.parent / f"confusion-{split}.png", overwrite=True)
+    data = load_all(spec, settings) if split == "all" else load(spec, split, **settings)
     check(data.in_channels == meta["in_channels"],
           f"{spec} has {data.in_channels}-channel images but the model expects {meta['in_channels']}")
     lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
@@ -105,13 +130,14 @@ def run(args: argparse.Namespace) -> int:
     pred = torch.cat(predictions)
     matrix = confusion_matrix(labels, pred, meta["num_classes"])
     present = set(map(str, data.classes))
-    result = {"data": spec, "split": args.split, "images": len(data),
+    result = {"data": spec, "split": split, "images": len(data),
               "accuracy": (pred == labels).float().mean().item(),
               "loss": (torch.stack(losses).sum() / len(data)).item(),
               "per_class_accuracy": {c: (matrix[k, k] / matrix[k].sum().clamp(min=1)).item()
                                      for k, c in enumerate(meta["classes"]) if c in present}}
-    out = args.out or args.checkpoint.parent / f"confusion-{args.split}.png"
-    plot_confusion(matrix.numpy(), meta["classes"], out, f"{meta['model']} on {spec} ({args.split})")
+    out = args.out or args.checkpoint.parent / f"confusion-{split}.png"
+    plot_confusion(matrix.numpy(), meta["classes"], out, f"{meta['model']} on {spec} ({split})")
     print(json.dumps(result, indent=2))
+    print(f"scored {len(data)} images of {spec} ({'all of them' if split == 'all' else f'its {split} split'})")
     print(f"confusion matrix: {out}")
     return 0

@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = actions.add_parser("eval", help="pixel accuracy, mean and per-class IoU of a checkpoint")
     e.add_argument("--checkpoint", type=Path, required=True, help="a best.pt or checkpoint.pt of segment train")
     e.add_argument("--data", default=None, help="data spec (default: the one it was trained on)")
-    e.add_argument("--split", default="test", choices=["train", "val", "test"])
+    e.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
+                   help="which images (default: the training run's test split; with --data, that source's own "
+                        "test folder if it has one, else all of its pairs)")
     e.add_argument("--overlays", type=Path, default=None, help="write image/truth/prediction overlays here")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --overlays file")
     e.set_defaults(func=run_eval)
@@ -104,7 +106,16 @@ def run_eval(args: argparse.Namespace) -> int:
     check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} does not say which data it was trained on",
           "pass --data")
     opts = {k: cfg[k] for k in ("val_fraction", "test_fraction", "image_size") if k in cfg}
-    data = load_segmentation(spec, args.split, cfg.get("seed", 0), **opts)
+    split = args.split or ("test" if args.data is None or spec.startswith("scenes") else None)
+    if split is None:  # a source the user names: its own test folder, else every pair
+        first = load_segmentation(spec, "test", cfg.get("seed", 0), **opts)
+        split = "test" if first.info.get("test") == "DIR/test" else "all"
+    if split == "all":
+        parts = [load_segmentation(spec, s, cfg.get("seed", 0), **opts) for s in ("train", "val", "test")]
+        data = MaskDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                           parts[0].classes, parts[0].mean, parts[0].std, parts[0].name, "all", parts[0].info)
+    else:
+        data = load_segmentation(spec, split, cfg.get("seed", 0), **opts)
     check(data.in_channels == meta["in_channels"],
           f"{spec} has {data.in_channels}-channel images; the model was trained on {meta['in_channels']}")
     lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
@@ -121,7 +132,8 @@ def run_eval(args: argparse.Namespace) -> int:
         save_overlays(args.overlays, data.images[:n], data.labels[:n], result["pred"][:n], data.classes,
                       data.info["ignore_index"])
     shown = {k: result[k] for k in ("pixel_accuracy", "mean_iou", "iou")}
-    print(json.dumps({"data": spec, "split": args.split, "images": len(data), **shown}, indent=2))
+    print(json.dumps({"data": spec, "split": split, "images": len(data), **shown}, indent=2))
+    print(f"scored {len(data)} images of {spec} ({'all of them' if split == 'all' else f'its {split} split'})")
     return 0
 
 

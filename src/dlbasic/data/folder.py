@@ -286,7 +286,8 @@ def _mode(root: Path) -> str:
 
 @sources.register("folder")
 def folder(arg: str | None, image_size: int = 32) -> RawSource:
-    """`folder:DIR`: classes are DIR's sub-folders (or DIR/train's, with DIR/test as the test set)."""
+    """`folder:DIR`: classes are DIR's sub-folders, or DIR/train's with DIR/val (or DIR/valid) and DIR/test as
+    the official validation and test sets."""
     root = Path(require_path("folder", arg, "folder", "data/pets")).expanduser()
     check(root.is_dir(), f"no such folder: {root}")
     train_root = root / "train" if (root / "train").is_dir() else root
@@ -298,6 +299,9 @@ def folder(arg: str | None, image_size: int = 32) -> RawSource:
     found = [classes[i] for i in pools["train"][1].unique().tolist()]
     check(len(found) >= 2, f"{train_root}: only the class {found[0]!r} has images, so there is nothing to classify",
           "put each class's images in a sub-folder of its own, DIR/<class>/<image>.png, two classes at least")
-    if train_root is not root and (root / "test").is_dir():
-        pools["test"] = read_folder(root / "test", classes, image_size, mode)
+    if train_root is not root:
+        for split, names in (("val", ("val", "valid", "validation")), ("test", ("test",))):
+            found_dir = next((root / n for n in names if (root / n).is_dir()), None)
+            if found_dir is not None:
+                pools[split] = read_folder(found_dir, classes, image_size, mode)
     return RawSource(pools, classes)

@@ -123,10 +123,16 @@ def _splits(spec: str, seed: int, val_fraction: float, test_fraction: float, ima
         rest, held = stratified_split(y, test_fraction, seed)
         test = (x, held, y[held])
         info = {"test": f"stratified {test_fraction:.0%} hold-out (seed {seed})"}
-    train, val = stratified_split(y[rest], val_fraction, seed + 1)
-    train, val = rest[train], rest[val]
+    if "val" in raw.pools:
+        x_val, y_val = raw.pools["val"]
+        train, val = rest, (x_val, None, y_val)
+        info["val"] = "official validation set"
+    else:
+        train, val = stratified_split(y[rest], val_fraction, seed + 1)
+        train, val = rest[train], (x, rest[val], y[rest[val]])
+        info["val"] = f"stratified {val_fraction:.0%} of the training pool (seed {seed + 1})"
     mean, std = channel_stats(x, train)
-    parts = {"train": (x, train, y[train]), "val": (x, val, y[val]), "test": test}
+    parts = {"train": (x, train, y[train]), "val": val, "test": test}
     return {k: (xi, rows, yi, raw.classes, mean, std, info) for k, (xi, rows, yi) in parts.items()}
 
 

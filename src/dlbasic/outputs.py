@@ -39,6 +39,9 @@ _KNOWN_FILES = {
     "config.yaml", "config.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json",
     "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html", "report.json",
     "journal.log", "race.png", "race.gif", "race.md", "race.json",
+    # `dlbasic export` writes these next to the checkpoint, and eval its confusion matrices
+    "best.onnx", "best.torchscript", "best.safetensors", "checkpoint.onnx", "checkpoint.torchscript",
+    "checkpoint.safetensors", "confusion-train.png", "confusion-val.png", "confusion-test.png", "confusion-all.png",
 }
 _KNOWN = _KNOWN_FILES | _KNOWN_DIRS
 # files named after the inputs, by the command the marker names: a mask per image, a picture per test image

@@ -11,6 +11,8 @@ EXAMPLES = """examples:
   dlbasic lab --only batch-size,resnet --profile full --data idx:data/mnist
   dlbasic lab --out runs/lab-x --resume         # continue an interrupted lab; finished studies are kept
   dlbasic lab --out runs/lab-x --overwrite      # replace an earlier lab folder
+  dlbasic lab --jobs 1                          # one study after another, in this process
+  dlbasic lab --executor ray --address HEAD:6379  # on a Ray cluster (pip install 'dlbasic[ray]')
   dlbasic lab --list                            # the studies and their claims
 """
 
@@ -33,6 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: the studies train small models, and the quick profile's "
                         "time and verdicts were measured with one thread)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="studies run at a time, each in its own worker process with --threads threads (default: "
+                        "one per CPU core; 1: one after another in this process; with --executor ray and "
+                        "--address: as many as the cluster's CPUs take). Results do not depend on it")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: worker processes on this machine; ray: a Ray task per study, on a local Ray "
+                        "instance or the cluster at --address (pip install 'dlbasic[ray]')")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --executor ray: the Ray cluster to run on (HEAD:6379, from `ray start --head`)")
     p.add_argument("--readme", type=Path, default=None, metavar="FILE",
                    help="afterwards, rewrite the verdict table between the lab-verdicts markers of FILE (README.md)")
     p.add_argument("--list", action="store_true", help="list the studies and exit")
@@ -46,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.errors import UserError, check
     from dlbasic.outputs import check_dir, is_unstarted, made_by_dlbasic, output_dir
     from dlbasic.studies import get_study, make_profile
-    from dlbasic.studies.runner import run_lab, select
+    from dlbasic.studies.runner import run_lab, saved_durations, select
 
     ids = select(args.only)
     if args.list:
@@ -54,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"{sid:<18} {get_study(sid).claim}")
         return 0
     check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
+    check(args.jobs is None or args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}")
+    check(args.address is None or args.executor == "ray", "--address names a Ray cluster",
+          "pass --executor ray with it")
+    if args.executor == "ray":
+        from dlbasic.studies.executors import require_ray
+
+        require_ray()
     if args.readme is not None:
         from dlbasic.report.readme import START
 
@@ -77,9 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         open_data(args.data)
     torch.set_num_threads(args.threads)
+    durations = saved_durations(out) if out.is_dir() else {}  # before --overwrite moves the old results away
     with output_dir(out, command="lab", overwrite=args.overwrite, resume=args.resume, option="--out",
                     what="lab folder"):
-        results = run_lab(out, profile, args.only, args.resume)
+        results = run_lab(out, profile, args.only, args.resume, jobs=args.jobs, threads=args.threads,
+                          executor=args.executor, address=args.address, durations=durations)
     print()
     for r in results:
         print(f"{r['id']:<18} {r['verdict']:<13} {r.get('key_number', '')}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 
@@ -28,17 +29,29 @@ def list_models() -> list[str]:
     return models.names()
 
 
-def create_model(name: str, num_classes: int = 10, in_channels: int = 3, input_size: int = 224,
-                 **kwargs) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, in_channels: int | None = None,
+                 input_size: int | None = None, weights: Any = None, **kwargs) -> nn.Module:
     """Build a registered model by name.
 
     Args:
         name: a name from `list_models()`.
-        num_classes: outputs of the classifier.
-        in_channels: channels of the input images.
-        input_size: side of the square input; small sizes (e.g. 28, 32) pick small-input variants.
+        num_classes: outputs of the classifier (default 10, or the weights').
+        in_channels: channels of the input images (default 3, or the weights').
+        input_size: side of the square input; small sizes (e.g. 28, 32) pick small-input variants (default 224,
+            or the one in the weights' metadata).
+        weights: load these weights: a state dict in dlbasic's or torchvision's layout, a file (.pt/.pth read
+            safely, a dlbasic checkpoint or .safetensors export, whose metadata fills in the sizes and options) or
+            "torchvision" (torchvision's published weights; needs torchvision and a network).
+            See `dlbasic.models.interop`.
         **kwargs: family options (norm layer, activation, dropout, widths, ...).
     """
+    if weights is not None:
+        from dlbasic.models.interop import create_with_weights
+
+        return create_with_weights(name, weights, num_classes, in_channels, input_size, **kwargs)
+    num_classes = 10 if num_classes is None else num_classes
+    in_channels = 3 if in_channels is None else in_channels
+    input_size = 224 if input_size is None else input_size
     _import_families()
     check(num_classes >= 1, f"num_classes must be positive, got {num_classes}")
     check(in_channels >= 1, f"in_channels must be positive, got {in_channels}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import time
@@ -13,7 +14,7 @@ from dlbasic.studies.context import LabContext, make_profile
 
 studies: Registry[type[Study]] = Registry("study")
 
-_FRAMEWORK = {"base", "context", "registry", "runner"}
+_FRAMEWORK = {"base", "context", "executors", "registry", "runner"}
 
 
 def register_study(cls: type[Study]) -> type[Study]:
@@ -36,7 +37,11 @@ def list_studies() -> list[str]:
 
 
 def get_study(study_id: str) -> Study:
-    _import_all()
+    if study_id not in studies:  # its own module first (a lab worker needs no other study's imports)
+        with contextlib.suppress(ImportError):
+            importlib.import_module(f"dlbasic.studies.{study_id.replace('-', '_')}")
+    if study_id not in studies:
+        _import_all()
     return studies.get(study_id)()
 
 

@@ -3,13 +3,15 @@ ones, then the HTML and JSON report."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +20,10 @@ import torch
 from dlbasic import __version__
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.studies.base import VERDICTS
-from dlbasic.studies.context import LabContext, Profile, problem, warn
-from dlbasic.studies.registry import list_studies, run_study
-from dlbasic.training.checkpoint import atomic_write_text
+from dlbasic.studies.context import Profile, problem, warn
+from dlbasic.studies.executors import duration, estimates, eta, longest_first, make_executor, schedule
+from dlbasic.studies.registry import list_studies
+from dlbasic.training.checkpoint import atomic_write_bytes, atomic_write_text
 
 # Every claim id of the notebook's claims table, in the notebook's order.
 CLAIM_IDS = (
@@ -58,21 +61,50 @@ def finite(obj: Any) -> Any:
 
 
 def _save_result(result: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Figures to PNG files, the rest to results/<id>.json; returns the JSON-able result."""
+    """Figures (PNG bytes, as `executors.run_unit` returns them) to PNG files, the rest to results/<id>.json;
+    returns the JSON-able result."""
     figures = []
-    for k, (caption, fig) in enumerate(result.pop("figures")):
+    for k, (caption, image) in enumerate(result.pop("figures")):
         path = root / "figures" / f"{result['id']}-{k}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        atomic_write_bytes(image, path)
         figures.append({"caption": caption, "path": str(path.relative_to(root))})
     result["figures"] = figures
     result = finite(result)
     text = json.dumps(result, indent=2, default=float, allow_nan=False)
     atomic_write_text(text, root / "results" / f"{result['id']}.json")
     return result
+
+
+def saved_durations(root: Path) -> dict[str, float]:
+    """The seconds each study took in the lab folder `root` (its results/<id>.json), for scheduling."""
+    durations = {}
+    for path in sorted((root / "results").glob("*.json")) if (root / "results").is_dir() else []:
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            seconds = result["seconds"]
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds) \
+                and seconds >= 0 and result.get("verdict") in VERDICTS:
+            durations[path.stem] = float(seconds)
+    return durations
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM stops the lab as Ctrl-C does (workers stopped, finished studies kept), not mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def load_result(path: Path, study_id: str, root: Path) -> dict[str, Any] | None:
@@ -124,41 +156,65 @@ def environment() -> dict[str, Any]:
 
 
 def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool = False,
-            echo=print) -> list[dict[str, Any]]:
+            echo=print, *, jobs: int | None = 1, threads: int | None = None, executor: str = "local",
+            address: str | None = None, durations: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Run the selected studies into `root` and write report.html and report.json there.
 
     With `resume`, a study whose result is saved in `root/results` is kept; an unreadable saved result
     is reported (a warning naming the file) and the study runs again.
+
+    The studies run on `executor` (`executors.make_executor`): "local" runs `jobs` at a time in worker
+    processes (None: one per CPU core; 1: one after another in this process), "ray" as Ray tasks on a local
+    instance or the cluster at `address`; each with `threads` torch threads (None: this process's count).
+    The longest run first, by their durations in `durations` or `root/results` or the built-in estimates.
+    Results are saved here as each study ends; Ctrl-C or SIGTERM stops the workers and keeps them.
     """
     from dlbasic.report.html import write_report
 
     ids = select(only)
     root.mkdir(parents=True, exist_ok=True)
-    ctx = LabContext(profile, root)
-    results, start = [], time.perf_counter()
-    for i, sid in enumerate(ids, 1):
+    threads = threads or torch.get_num_threads()
+    results: dict[str, dict[str, Any]] = {}
+    todo, start = [], time.perf_counter()
+    for sid in ids:
         saved = root / "results" / f"{sid}.json"
         kept = load_result(saved, sid, root) if resume and saved.exists() else None
-        if kept is not None:
-            results.append(kept)
-            echo(f"[{i}/{len(ids)}] {sid}: done before ({kept['verdict']})")
+        if kept is None:
+            todo.append(sid)
             continue
-        echo(f"[{i}/{len(ids)}] {sid}: running ... ({time.perf_counter() - start:.0f} s so far; "
-             f"left: {', '.join(ids[i:]) or 'none'})")
-        try:
-            result = _save_result(run_study(sid, profile.name, ctx), root)
-        except UserError:
-            raise
-        except Exception as e:  # one broken study must not lose the others' results
-            result = {"id": sid, "verdict": "error", "key_number": "", "reason": f"{type(e).__name__}: {e}",
-                      "traceback": traceback.format_exc(), "figures": [], "numbers": {}, "seconds": 0.0}
-            echo(traceback.format_exc())
-        results.append(result)
-        echo(f"      {sid}: {result['verdict']} ({result['key_number']}) in {result['seconds']:.0f} s")
-    missing = [c for c in CLAIM_IDS if c not in {r["id"] for r in results}] if not only else []
-    report = {"profile": profile.__dict__, "environment": environment(), "results": results,
+        results[sid] = kept
+        echo(f"[{len(results)}/{len(ids)}] {sid}: done before ({kept['verdict']})")
+
+    def done(sid: str, result: dict[str, Any]) -> None:
+        if result["verdict"] == "error":  # not saved: --resume runs it again
+            result["figures"] = []
+            print(result["traceback"], file=sys.stderr, end="", flush=True)
+        else:
+            result = _save_result(result, root)
+        results[sid] = result
+        said = result["key_number"] or result.get("reason", "")
+        echo(f"[{len(results)}/{len(ids)}] {sid}: {result['verdict']} ({said}) in {result['seconds']:.0f} s")
+
+    if todo:
+        expected = estimates(todo, profile, {**(durations or {}), **saved_durations(root)})
+        order = longest_first(todo, expected)
+        with _sigterm_as_interrupt():
+            try:
+                runner = make_executor(executor, profile, root, threads, jobs, address, len(order))
+                about = duration(eta({}, order, expected, runner.slots, 0.0))
+                echo(f"{len(order)} of {len(ids)} {'study' if len(ids) == 1 else 'studies'} to run in {runner.name}"
+                     f"{', longest first' if len(order) > 1 else ''} (about {about})")
+                schedule(runner, order, expected, done, echo)
+            except KeyboardInterrupt:
+                saved = sum(r["verdict"] != "error" for r in results.values())
+                echo(f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}; "
+                     f"--resume runs the other {len(ids) - saved}")
+                raise
+    ordered = [results[sid] for sid in ids]
+    missing = [c for c in CLAIM_IDS if c not in results] if not only else []
+    report = {"profile": profile.__dict__, "environment": environment(), "results": ordered,
               "missing_claims": missing, "seconds": time.perf_counter() - start,
               "created": time.strftime("%Y-%m-%d %H:%M:%S")}
     atomic_write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False), root / "report.json")
     write_report(report, root, root / "report.html")
-    return results
+    return ordered

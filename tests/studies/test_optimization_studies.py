@@ -1,18 +1,25 @@
-"""The measuring helpers of the optimizer studies, against literal references (torch.optim, loops, formulas)."""
+"""The measuring helpers of the optimizer studies (learning-rate, gd-variants, momentum, nesterov, adagrad,
+adadelta, rmsprop-adam), against literal references (torch.optim, single trajectories, loops, formulas)."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from dlbasic.optim import create_optimizer
-from dlbasic.optim.landscapes import trajectory
+from dlbasic.optim.landscapes import get_landscape, trajectory
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
-from dlbasic.studies.adagrad import effective_steps
-from dlbasic.studies.momentum import ratio_verdict, steps_to
-from dlbasic.studies.nesterov import overshoot, paths_from, settle_step
+from dlbasic.studies import learning_rate as lr_study
+from dlbasic.studies.adagrad import conjunction, effective_steps, rare_and_frequent
+from dlbasic.studies.context import LabContext
+from dlbasic.studies.gd_variants import budgets
+from dlbasic.studies.learning_rate import half_decades, outward, probe_run, sgd_config, tune_lr
+from dlbasic.studies.momentum import combine, landscape_steps, random_starts, steps_to
+from dlbasic.studies.rmsprop_adam import GRID, good_width, held_out_accuracy, summarize, walk
+from dlbasic.studies.stats import decide
 
 
 def test_steps_to_threshold() -> None:
@@ -21,45 +28,158 @@ def test_steps_to_threshold() -> None:
     assert steps_to([5.0, 3.0], 1.0) is None
 
 
-def test_ratio_verdict_margins() -> None:
-    assert ratio_verdict(89, 100) == SUPPORTED
-    assert ratio_verdict(95, 100) == INCONCLUSIVE
-    assert ratio_verdict(111, 100) == CONTRADICTED
+def test_half_decades_and_outward_order() -> None:
+    assert half_decades(-2, 1) == (0.1, 0.3162, 1.0, 3.162)
+    assert outward((0.01, 0.1, 1.0, 10.0), 0.1) == [0.1, 1.0, 0.01, 10.0]
+    assert outward((0.01, 0.1, 1.0), 5.0) == [1.0, 0.1, 0.01]  # nearest in log scale, then down
 
 
-@pytest.mark.parametrize("name", ["momentum", "nesterov"])
-def test_paths_from_many_starts_equal_single_trajectories(name: str) -> None:
-    starts = torch.tensor([[-1.5, 2.0], [0.0, 0.5], [1.2, 0.8]])
-    paths = paths_from(name, "rosenbrock", starts, 1e-3, 40)
-    for s, p in zip(starts, paths, strict=True):
-        ref, _ = trajectory(name, "rosenbrock", tuple(s.tolist()), steps=40, lr=1e-3)
-        torch.testing.assert_close(p, ref, rtol=1e-12, atol=1e-12)
+def test_random_starts_lie_in_the_box_and_follow_the_seed() -> None:
+    (x0, x1), (y0, y1) = get_landscape("rosenbrock").bounds
+    s = random_starts("rosenbrock", 50, 3)
+    assert s.shape == (50, 2) and s.dtype == torch.float64
+    assert (s[:, 0] >= x0).all() and (s[:, 0] <= x1).all() and (s[:, 1] >= y0).all() and (s[:, 1] <= y1).all()
+    torch.testing.assert_close(s, random_starts("rosenbrock", 50, 3))
+    assert not torch.equal(s, random_starts("rosenbrock", 50, 4))
 
 
-def _settle_loop(dist: list[float], radius: float) -> int:
-    for t in range(len(dist)):
-        if all(d <= radius for d in dist[t:]):
-            return t
-    return len(dist)
+def _flips_loop(path: torch.Tensor, minimum: torch.Tensor, until: int) -> int:
+    signs = torch.sign(path - minimum)
+    return sum(int(((signs[t] * signs[t - 1]) < 0).sum()) for t in range(1, until + 1))
 
 
-@pytest.mark.parametrize("dist", [[3.0, 2.0, 0.5, 0.05, 0.2, 0.01, 0.001], [3.0, 0.001, 0.002], [0.0, 0.0],
-                                  [1.0, 0.001, 2.0], [1.0, math.nan, 0.001]])
-def test_settle_step_matches_a_literal_loop(dist: list[float]) -> None:
-    expected = _settle_loop([d if math.isfinite(d) else math.inf for d in dist], 0.01)
-    assert settle_step(torch.tensor(dist), 0.01) == expected
+@pytest.mark.parametrize("name, land, threshold", [("sgd", "quadratic", 0.1), ("momentum", "quadratic", 1e-3),
+                                                   ("nesterov", "rosenbrock", 0.1)])
+def test_landscape_steps_match_single_trajectories(name: str, land: str, threshold: float) -> None:
+    """Every (lr, start) cell of the vectorized run equals the run of that start alone, step for step."""
+    starts = random_starts(land, 3, 0)
+    lrs = (1e-3, 1e-2)
+    cap = 200
+    r = landscape_steps(name, land, starts, lrs, threshold, cap)
+    minimum = torch.tensor(get_landscape(land).minima[0], dtype=torch.float64)
+    reached = set()
+    for i, lr in enumerate(lrs):
+        for j, s in enumerate(starts):
+            path, losses = trajectory(name, land, tuple(s.tolist()), steps=cap, lr=lr)
+            hit = steps_to(losses.tolist(), threshold)
+            assert int(r["steps"][i, j]) == (cap + 1 if hit is None else hit)
+            assert int(r["flips"][i, j]) == _flips_loop(path, minimum, cap if hit is None else hit)
+            reached.add(hit is not None)
+    assert r["trace"].shape[0] == len(lrs)
+    assert reached == {True, False} or name == "nesterov"  # both branches are checked
 
 
-def test_overshoot_counts_sign_changes_and_the_swing_back() -> None:
-    path = torch.tensor([[-4.0, 1.0], [-0.3, -0.5], [0.2, 0.3], [1.0, -0.2], [0.01, 0.0]], dtype=torch.float64)
-    flips, amplitude = overshoot(path, torch.zeros(2, dtype=torch.float64))
-    # x: - - + + +  -> 1 change; y: + - + - 0 -> 3 changes (a zero is not a sign change)
-    assert flips == 4
-    d0 = math.hypot(4.0, 1.0)
-    first_near = next(i for i, p in enumerate(path.tolist()) if math.hypot(*p) <= 0.1 * d0)
-    assert first_near == 2
-    assert amplitude == pytest.approx(max(math.hypot(*p) for p in path[2:].tolist()) / d0)
-    assert overshoot(path[:2], torch.zeros(2, dtype=torch.float64))[1] is None
+def test_combine_counts_problems_both_ways() -> None:
+    assert combine([SUPPORTED, SUPPORTED, INCONCLUSIVE, INCONCLUSIVE]) == SUPPORTED
+    assert combine([SUPPORTED, INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE]) == INCONCLUSIVE
+    assert combine([SUPPORTED, SUPPORTED, SUPPORTED, CONTRADICTED]) == INCONCLUSIVE
+    assert combine([CONTRADICTED, CONTRADICTED, INCONCLUSIVE, INCONCLUSIVE]) == CONTRADICTED
+    assert combine([INCONCLUSIVE] * 4) == INCONCLUSIVE
+
+
+def test_conjunction_needs_every_part() -> None:
+    sup, con = decide([2, 3, 4], [0, 0.5, 1]), decide([0, 0.5, 1], [2, 3, 4])
+    inc = decide([1, 2, 0], [1, 1, 1])
+    assert (sup.verdict, con.verdict, inc.verdict) == (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+    assert conjunction({"a": sup, "b": sup}) == SUPPORTED
+    assert conjunction({"a": sup, "b": inc}) == INCONCLUSIVE
+    assert conjunction({"a": sup, "b": con}) == CONTRADICTED
+
+
+def test_budgets_equal_examples_and_equal_steps() -> None:
+    b = budgets(1295, 10)
+    assert b["32"]["steps"] == 10 * math.ceil(1295 / 32) == b["1"]["steps"]  # equal steps
+    assert b["32"]["examples"] == 10 * 1295 == b["full"]["examples"]  # equal examples
+    assert b["full"]["steps"] == 10 and b["1"]["examples"] == b["1"]["steps"]
+
+
+def test_tune_lr_prunes_exactly_and_skips_diverged(monkeypatch) -> None:
+    hits = {0.1: 50, 1.0: 30, 0.01: None}
+    calls = []
+
+    def fake(ctx, cfg, max_steps, *, every=1, threshold=None, size=None):
+        calls.append((cfg, max_steps, every))
+        hit = hits[cfg] if threshold is not None else None
+        final = {0.1: 0.5, 1.0: math.inf if threshold is None else 0.1, 0.01: 0.7}[cfg]
+        return {"hit": hit if hit is not None and hit <= max_steps else None, "diverged": not math.isfinite(final),
+                "final": final, "losses": [2.3, final], "steps": [0, max_steps]}
+
+    monkeypatch.setattr(lr_study, "probe_run", fake)
+    best, records = tune_lr(None, lambda lr: lr, (0.01, 0.1, 1.0), 100, threshold=0.2, start=0.1, every=4)
+    assert best == 1.0 and list(records) == ["0.01", "0.1", "1"]
+    assert [(c, cap) for c, cap, _ in calls] == [(0.1, 100), (1.0, 50), (0.01, 30)]  # each capped at the best so far
+    calls.clear()
+    best, _ = tune_lr(None, lambda lr: lr, (0.01, 0.1, 1.0), 100)  # final-loss mode: lr 1 diverged
+    assert best == 0.1 and all(cap == 100 and every == 100 for _, cap, every in calls)
+
+
+def test_probe_run_counts_steps_stops_and_caches(tmp_path, monkeypatch) -> None:
+    ctx = LabContext(root=tmp_path)
+    r = probe_run(ctx, sgd_config(ctx, 0.1, 0), 7, every=3, size=64)
+    assert r["steps"] == [0, 3, 6, 7] and r["hit"] is None and not r["diverged"]
+    assert r["final"] == r["losses"][-1] < r["losses"][0]
+    at_start = probe_run(ctx, sgd_config(ctx, 0.1, 0), 50, threshold=100.0, size=64)
+    assert at_start["hit"] == 0 and at_start["steps"] == [0]  # the initial loss is already below: no step taken
+    blown = probe_run(ctx, sgd_config(ctx, 1e6, 0), 50, size=64)
+    assert blown["diverged"] and blown["final"] == math.inf and blown["steps"][-1] < 50
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again: the cached record was not used")
+
+    monkeypatch.setattr(LabContext, "train", no_training)
+    assert probe_run(ctx, sgd_config(ctx, 0.1, 0), 7, every=3, size=64) == r
+
+
+def test_good_width_matches_dense_interpolation() -> None:
+    rng = np.random.default_rng(0)
+    x = np.arange(11) / 2
+    for _ in range(20):
+        a = rng.uniform(0.5, 1.0, size=11)
+        dense = np.linspace(0, 5, 200001)
+        expected = (np.interp(dense, x, a) >= 0.8).mean() * 5
+        assert good_width(x, a, 0.8) == pytest.approx(expected, abs=1e-3)
+    assert good_width([0, 0.5, 1], [None, 0.9, 0.5], 0.8) == pytest.approx(0.5 * 0.1 / 0.4)
+
+
+def test_walk_finds_every_good_cell_of_a_one_peak_curve() -> None:
+    curve = [0.1, 0.1, 0.3, 0.7, 0.9, 0.95, 0.97, 0.93, 0.6, 0.2, 0.1]
+    for start in (0, 3, 6, 9):
+        seen: dict[int, float] = {}
+        walk(lambda i, seen=seen: seen.setdefault(i, curve[i]), len(curve), start, lambda: 0.9)
+        if max(seen.values()) < 0.9:  # the study then runs the whole grid
+            seen = dict(enumerate(curve))
+        full = good_width(np.arange(11) / 2, curve, 0.9)
+        assert good_width(np.arange(11) / 2, [seen.get(i) for i in range(11)], 0.9) == pytest.approx(full)
+        assert len(seen) < len(curve) or start == 0
+    flat: dict[int, float] = {}
+    walk(lambda i: flat.setdefault(i, curve[i]), len(curve), 0, lambda: 0.9)
+    assert sorted(flat) == [0, 1]  # a flat stretch at chance stops the walk: the study's fallback covers it
+
+
+def test_summarize_scores_width_and_default_against_the_seeds_best() -> None:
+    keys = [f"{x:g}" for x in GRID]
+    flat = {k: [0.5, 0.5] for k in keys}
+    adam = {**flat, "0.001": [0.9, 0.8], "0.003162": [0.9, 0.8]}
+    sgd = {**flat, "0.1": [0.85, 0.8], "0.3162": [None, 0.4]}
+    out = summarize({"adam": adam, "sgd": sgd}, 2)
+    assert out["adam"]["default"] == [1.0, 1.0]
+    assert out["sgd"]["default"] == [pytest.approx(0.85 / 0.9), 1.0]
+    level = 0.98 * 0.9
+    assert out["adam"]["width"][0] == pytest.approx(0.5 + 2 * 0.5 * (0.9 - level) / 0.4, rel=1e-4)  # grid at 4 digits
+    assert out["sgd"]["width"][0] == 0.0
+
+
+def test_held_out_accuracy_weights_by_split_size() -> None:
+    s = {"val_accuracy": 0.9, "val_images": 100, "test_accuracy": 0.6, "test_images": 200}
+    assert held_out_accuracy(s) == pytest.approx(0.7)
+
+
+def test_rare_and_frequent_are_the_outer_quarters_of_active_inputs() -> None:
+    activity = torch.tensor([0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 0.9])  # quartiles at 0.2 and 0.6
+    rare, frequent = rare_and_frequent(activity)
+    active = activity[activity > 0]
+    assert active[rare].tolist() == pytest.approx([0.05, 0.1, 0.2])
+    assert active[frequent].tolist() == pytest.approx([0.6, 0.8, 0.9])
 
 
 @pytest.mark.parametrize("name, cls, kw", [

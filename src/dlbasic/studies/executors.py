@@ -34,12 +34,12 @@ RAY_MISSING = "--executor ray needs Ray: pip install 'dlbasic[ray]'"
 # Seconds each study takes on the quick profile with one thread on a 2-core CPU, for the order and the ETA
 # of a lab that has no saved result yet (a study missing here counts as DEFAULT_ESTIMATE seconds).
 ESTIMATES: dict[str, float] = {
-    "generalization": 12, "cross-validation": 9, "bias-variance": 30, "bagging": 31, "boosting": 24,
-    "gd-variants": 11, "batch-size": 41, "learning-rate": 14, "momentum": 78, "nesterov": 31, "adagrad": 11,
-    "adadelta": 11, "rmsprop-adam": 40, "early-stopping": 54, "weight-decay": 15, "augmentation": 24, "noise": 18,
+    "generalization": 45, "cross-validation": 75, "bias-variance": 74, "bagging": 47, "boosting": 25,
+    "gd-variants": 11, "batch-size": 48, "learning-rate": 14, "momentum": 78, "nesterov": 31, "adagrad": 11,
+    "adadelta": 6, "rmsprop-adam": 40, "early-stopping": 54, "weight-decay": 15, "augmentation": 24, "noise": 18,
     "mixing": 28, "cutmix-ratio": 3, "dropout": 34, "batch-norm": 31, "group-norm": 70, "conv-shapes": 10,
-    "one-by-one": 2, "relu": 13, "vgg-3x3": 40, "inception": 4, "resnet": 132, "bottleneck": 4, "densenet": 6,
-    "fcn": 46, "deconv": 83, "detection-speed": 83,
+    "one-by-one": 2, "relu": 75, "vgg-3x3": 130, "inception": 4, "resnet": 220, "bottleneck": 4, "densenet": 6,
+    "fcn": 46, "deconv": 83, "detection-speed": 150,
 }
 DEFAULT_ESTIMATE = 30.0
 

@@ -1,34 +1,233 @@
-"""Claim `momentum`: momentum reaches the minimum faster by reusing the past gradient direction."""
+r"""Claim `momentum`: momentum reaches the minimum faster by reusing the past gradient direction.
+
+The experiment it scales down: Sutskever, Martens, Dahl & Hinton, "On the importance of initialization and
+momentum in deep learning" (ICML 2013): the number of steps a method needs to reach a given loss, on
+ill-conditioned problems where heavy-ball momentum (Polyak 1964) needs about sqrt(kappa) times fewer steps
+than gradient descent (kappa: the condition number), and on neural-network training, where the gain depends
+on how noisy the gradient is (small batches blur it: with lr eta, momentum mu acts much like SGD with lr
+eta / (1 - mu); Kidambi et al., ICLR 2018). Each method runs at its own best learning rate.
+
+Scaled down (the same design serves `nesterov`, with other arms):
+
+* two ill-conditioned landscapes, the quadratic (x^2 + 100 y^2)/2 and Rosenbrock's valley, from random starts
+  in the landscape's box: 10 starts per seed, each run with both methods (a pair), so n = 10 x seeds pairs;
+  the learning rate of each method is chosen on 10 further tuning starts from a half-decade grid (fewest
+  mean log steps); the measurement is the steps until the loss first reaches a threshold, counted step by step;
+* MNIST (5,000 embedded digits, or ``--data``), an MLP 784-64-10, at a small batch (32) and a large one (512):
+  the optimizer steps until the training loss (on a fixed probe of 256 training images, checked every 128
+  examples) first reaches 5 % of ln(classes), i.e. of the loss at chance; each method's learning rate is the
+  half-decade grid point with the fewest steps on a tuning seed, then each of 3 runs per seed (seeds s, s + 100,
+  s + 200: n = 9 pairs in the quick profile, where 3 would leave the t-test 2 degrees of freedom) trains both
+  methods from the same split, initialization and data order (a pair).
+
+The full profile scales the step caps and the data with the profile.
+"""
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
+import statistics
 
 import matplotlib.pyplot as plt
+import torch
 
-from dlbasic.optim.race import grid_trajectories
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, compare, pm
+from dlbasic.optim import default_lr
+from dlbasic.optim.factory import create_optimizer
+from dlbasic.optim.landscapes import get_landscape
+from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.studies.learning_rate import half_decades, probe_run, tune_lr, tuning_seed
 from dlbasic.studies.registry import register_study
+from dlbasic.studies.stats import decide
 
-LANDSCAPE_LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
-THRESHOLDS = {"quadratic": 1e-4, "rosenbrock": 1e-2}  # loss to reach
-MAX_STEPS = 2000
-DIGITS_LRS = (0.01, 0.03, 0.1, 0.3)
-DIGITS_TARGET, DIGITS_EPOCHS, STEPS_PER_EPOCH = 0.25, 12, 41  # 1295 digits / batch 32 -> 41 steps
+LANDSCAPE_LRS = half_decades(-8, -2)  # 1e-4 ... 0.1
+LANDSCAPES = {"quadratic": (1e-4, 2000), "rosenbrock": (1e-3, 3000)}  # loss threshold, step cap
+STARTS_PER_SEED = 10
+TUNING_STARTS = 10
+MNIST_LRS = half_decades(-4, 0)  # 0.01 ... 1
+BATCHES = {32: 2000, 512: 1000}  # batch size -> step cap
+TARGET = 0.05  # the threshold: 5 % of ln(classes), the loss at chance
+PROBE_EXAMPLES = 128  # probe the training loss every 128 examples (every 4 steps at batch 32, every step at 512)
+PROBE_SIZE = 256
+REPLICATES = 3  # MNIST runs per profile seed (seeds s, s + 100, s + 200): n = 3 x seeds pairs
+MARGIN = math.log(1.1)  # smallest effect of interest: 10 % fewer steps (in log steps)
 
 
 def steps_to(losses: list[float], threshold: float) -> int | None:
-    """The first step whose loss is at or below `threshold`; None if never."""
+    """The first index whose loss is at or below `threshold`; None if never."""
     return next((i for i, x in enumerate(losses) if math.isfinite(x) and x <= threshold), None)
 
 
-def ratio_verdict(a: float, b: float, tolerance: float = 0.1) -> str:
-    """Deterministic runs: a beats b (fewer steps) if a < (1 - tol) b; loses if a > (1 + tol) b."""
-    if a < (1 - tolerance) * b:
+def random_starts(land: str, n: int, seed: int) -> torch.Tensor:
+    """`n` starts drawn uniformly in the landscape's plotting box by `seed`: Tensor[n, 2], float64."""
+    (x0, x1), (y0, y1) = get_landscape(land).bounds
+    u = torch.rand(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    low, span = torch.tensor([x0, y0], dtype=torch.float64), torch.tensor([x1 - x0, y1 - y0], dtype=torch.float64)
+    return low + span * u
+
+
+def landscape_steps(name: str, land: str, starts: torch.Tensor, lrs: tuple[float, ...], threshold: float,
+                    max_steps: int) -> dict[str, torch.Tensor]:
+    """Run optimizer `name` from every start at every learning rate at once (one parameter of all starts per
+    lr, one param group per lr; the optimizers act elementwise, so each start's path is its own run).
+
+    Returns:
+        steps: LongTensor[L, S], the first step whose loss is <= `threshold` (max_steps + 1 if never, e.g. on
+            divergence);
+        flips: LongTensor[L, S], sign changes of the offset from the minimum (x and y) before that step;
+        trace: Tensor[L, T], the loss from the first start at each step (until all runs are done).
+    """
+    ls = get_landscape(land)
+    minimum = torch.tensor(ls.minima[0], dtype=torch.float64)
+    points = [starts.double().clone().requires_grad_(True) for _ in lrs]  # L x (S, 2)
+    opt = create_optimizer(name, [{"params": [p], "lr": lr} for p, lr in zip(points, lrs, strict=True)])
+    never = max_steps + 1
+    steps = torch.full((len(lrs), len(starts)), never, dtype=torch.long)
+    flips = torch.zeros_like(steps)
+    sign = torch.sign(starts - minimum).expand(len(lrs), -1, -1)
+    trace = []
+    for t in range(max_steps + 1):
+        p = torch.stack(points)  # (L, S, 2)
+        f = ls(p[..., 0], p[..., 1])  # (L, S)
+        with torch.no_grad():
+            running = steps == never
+            now = torch.sign(p - minimum)
+            flips += (((now * sign) < 0).sum(-1) * running).long()
+            sign = now
+            steps[running & (f <= threshold)] = t
+            trace.append(f[:, 0].clone())
+            if t == max_steps or ((steps < never) | ~torch.isfinite(f)).all():
+                break
+        opt.zero_grad()
+        f.sum().backward()  # each start's loss depends on its own point only
+        opt.step()
+    return {"steps": steps, "flips": flips, "trace": torch.stack(trace, 1)}
+
+
+@functools.lru_cache(maxsize=16)
+def landscape_arm(name: str, land: str, seeds: tuple[int, ...], tune: int, scale: int = 1) -> dict:
+    """One optimizer on `land` from the tuning starts and each seed's starts, at the grid lr with the fewest
+    mean log(1 + steps) on the tuning starts: lr, steps and sign changes per judged start (seeds in order),
+    the tuning scores and the loss trace of the first judged start. Cached: studies share the arms they share."""
+    threshold, cap = LANDSCAPES[land]
+    starts = torch.cat([random_starts(land, TUNING_STARTS, tune)]
+                       + [random_starts(land, STARTS_PER_SEED, s) for s in seeds])
+    r = landscape_steps(name, land, starts, LANDSCAPE_LRS, threshold, cap * scale)
+    score = torch.log1p(r["steps"][:, :TUNING_STARTS].double()).mean(1)
+    best = int(score.argmin())  # ties: the smaller lr
+    return {"lr": LANDSCAPE_LRS[best], "steps": r["steps"][best, TUNING_STARTS:].tolist(),
+            "sign_changes": r["flips"][best, TUNING_STARTS:].tolist(),
+            "tuning_score": dict(zip((f"{x:g}" for x in LANDSCAPE_LRS), score.tolist(), strict=True)),
+            "trace": r["trace"][best].tolist()}
+
+
+def landscape_race(names: tuple[str, str], land: str, seeds: tuple[int, ...], tune: int, scale: int = 1) -> dict:
+    """Both optimizers on `land` (see `landscape_arm`), with the threshold and the step cap."""
+    threshold, cap = LANDSCAPES[land]
+    return {"threshold": threshold, "max_steps": cap * scale,
+            **{name: copy.deepcopy(landscape_arm(name, land, tuple(seeds), tune, scale)) for name in names}}
+
+
+def mnist_config(ctx, name: str, lr: float, batch: int, seed: int):
+    """The MLP 784-64-10 on MNIST (or --data) with optimizer `name`."""
+    return ctx.config(data=ctx.data("mnist5k"), model="mlp", model_options={"hidden": [64]}, optimizer=name,
+                      lr=lr, batch_size=batch, seed=seed)
+
+
+def unit_seeds(ctx) -> list[int]:
+    """The seeds of the MNIST pairs: each profile seed s gives s, s + 100, ... (REPLICATES runs)."""
+    return [s + 100 * r for r in range(REPLICATES) for s in ctx.seeds]
+
+
+def mnist_race(ctx, names: tuple[str, str], batch: int) -> dict:
+    """Both optimizers on MNIST at `batch`: each at its tuned lr, steps to the loss threshold per seed."""
+    from dlbasic.training.run import load_data
+
+    cap = ctx.profile.size(BATCHES[batch])
+    every = max(1, PROBE_EXAMPLES // batch)
+    classes = load_data(mnist_config(ctx, names[0], 0.1, batch, ctx.seeds[0])).train.num_classes
+    threshold = TARGET * math.log(classes)
+    tune = tuning_seed(ctx)
+    out: dict = {"threshold": threshold, "max_steps": cap, "probe_every": every, "seeds": unit_seeds(ctx)}
+    for name in names:
+        best, grid = tune_lr(ctx, lambda lr, n=name: mnist_config(ctx, n, lr, batch, tune), MNIST_LRS, cap,
+                             threshold=threshold, start=default_lr(name), every=every, size=PROBE_SIZE)
+        if best is None:  # nothing reached the threshold on the tuning seed: judge at the default lr
+            best = default_lr(name)
+        runs = [probe_run(ctx, mnist_config(ctx, name, best, batch, seed), cap, every=every, threshold=threshold,
+                          size=PROBE_SIZE) for seed in unit_seeds(ctx)]
+        out[name] = {"lr": best, "steps": [cap + 1 if r["hit"] is None else r["hit"] for r in runs],
+                     "tuning_steps": {k: v["hit"] for k, v in grid.items()},
+                     "curve": {"steps": runs[0]["steps"], "losses": runs[0]["losses"]}}
+    return out
+
+
+def race(ctx, names: tuple[str, str]) -> dict:
+    """The whole design for the favoured optimizer `names[0]` against `names[1]`."""
+    scale = max(1, round(ctx.profile.scale))
+    problems = {land: landscape_race(names, land, ctx.seeds, tuning_seed(ctx), scale) for land in LANDSCAPES}
+    problems.update({f"{ctx.data('mnist5k')} batch {b}": mnist_race(ctx, names, b) for b in BATCHES})
+    return {"data": ctx.data("mnist5k"), "problems": problems}
+
+
+def combine(verdicts: list[str]) -> str:
+    """Supported if at least half the problems support the claim and none contradicts it; contradicted if at
+    least half contradict it and none supports it; inconclusive otherwise (mixed or undecided)."""
+    s, c, k = verdicts.count(SUPPORTED), verdicts.count(CONTRADICTED), len(verdicts)
+    if c == 0 and 2 * s >= k:
         return SUPPORTED
-    if a > (1 + tolerance) * b:
+    if s == 0 and 2 * c >= k:
         return CONTRADICTED
     return INCONCLUSIVE
+
+
+def judge_race(m: dict, names: tuple[str, str], labels: tuple[str, str]) -> tuple[str, str, dict]:
+    """Per problem, stats.decide on log(1 + steps), the favoured optimizer against the other (fewer is better);
+    returns the combined verdict, the key number and the decisions."""
+    fav, other = names
+    decisions, parts = {}, []
+    for problem, v in m["problems"].items():
+        a, b = v[fav]["steps"], v[other]["steps"]
+        decisions[problem] = decide([math.log1p(x) for x in a], [math.log1p(x) for x in b], lower_is_better=True,
+                                    margin=MARGIN)
+        never = sum(x > v["max_steps"] for x in a), sum(x > v["max_steps"] for x in b)
+        unit = "runs" if "seeds" in v else "starts"
+        shown = (f"median {statistics.median(a):g} vs {statistics.median(b):g} steps over {len(a)} {unit}"
+                 if len(a) > 5 else f"{', '.join(map(str, a))} vs {', '.join(map(str, b))} steps")
+        if any(never):
+            shown += f", never reached by {never[0]} vs {never[1]}"
+        parts.append(f"{problem}: {shown}")
+    key = "; ".join(parts) + f" ({labels[0]} vs {labels[1]}, each at its tuned lr)"
+    return combine([d.verdict for d in decisions.values()]), key, decisions
+
+
+def plot_race(m: dict, names: tuple[str, str], title: str):
+    """Loss against step for the first judged start / seed of every problem, each method at its tuned lr."""
+    problems = m["problems"]
+    fig, axes = plt.subplots(1, len(problems), figsize=(4 * len(problems), 3.6))
+    for ax, (problem, v) in zip(axes, problems.items(), strict=True):
+        for name in names:
+            if "trace" in v[name]:
+                ys = [max(y, 1e-12) if math.isfinite(y) else math.nan for y in v[name]["trace"]]
+                ax.plot(range(len(ys)), ys, label=f"{name}, lr {v[name]['lr']:g}")
+            else:
+                ax.plot(v[name]["curve"]["steps"], v[name]["curve"]["losses"], label=f"{name}, lr {v[name]['lr']:g}")
+        ax.axhline(v["threshold"], color="grey", ls="--", lw=1)
+        ax.set(yscale="log", xlabel="step", ylabel="training loss (probe)" if "seeds" in v else "loss",
+               title=problem)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def decisions_text(decisions: dict) -> str:
+    return "; ".join(f"{problem}: {d}" for problem, d in decisions.items())
+
+
+NAMES = ("momentum", "sgd")
 
 
 @register_study
@@ -39,74 +238,36 @@ class MomentumStudy(Study):
     note = "좀 더 빨리 minimum을 찾기 위함. 이전의 gradient 방향도 활용."
     literature = ("Polyak (1964), heavy ball; Sutskever et al., ICML 2013: on an ill-conditioned quadratic (condition "
                   "number k) tuned momentum needs about sqrt(k) times fewer steps than tuned gradient descent; on "
-                  "noisy mini-batch gradients the gain shrinks, since momentum with lr eta acts roughly like SGD with "
-                  "lr eta / (1 - beta).")
-    method = (f"Plain SGD and SGD with momentum 0.9 (torch's form v = mu v + g), each at its best learning rate of a "
-              f"grid, count the steps to a loss threshold: on the ill-conditioned quadratic (x^2 + 100 y^2)/2 to "
-              f"{THRESHOLDS['quadratic']:g} and on Rosenbrock to {THRESHOLDS['rosenbrock']:g} from the landscape's "
-              f"start (lr grid {', '.join(map(str, LANDSCAPE_LRS))}; at most {MAX_STEPS} steps; not reaching counts "
-              f"as {MAX_STEPS + 1}), and on the 8x8 digits (MLP 64-64-10, batch 32, {DIGITS_EPOCHS} epochs, lr grid "
-              f"{', '.join(map(str, DIGITS_LRS))}, best lr by mean over seeds) the optimizer steps until the "
-              f"validation loss first reaches {DIGITS_TARGET} (checked every epoch; not reaching counts as "
-              f"{(DIGITS_EPOCHS + 1) * STEPS_PER_EPOCH}).")
-    rule = ("Per problem: on the landscapes (deterministic) momentum wins if it needs fewer than 0.9 x SGD's steps and "
-            "loses above 1.1 x; on digits the lab's compare rule (difference beyond the larger seed std). Supported "
-            "if momentum wins on all three problems; contradicted if it loses on any; inconclusive otherwise.")
+                  "noisy mini-batch gradients the gain shrinks (Kidambi et al., ICLR 2018), since momentum with lr "
+                  "eta acts roughly like SGD with lr eta / (1 - beta).")
+    method = (f"Plain SGD and SGD with momentum 0.9 (torch's form v = mu v + g), each at its own best learning rate, "
+              f"count the steps until the loss first reaches a threshold. Landscapes: the quadratic (x^2 + 100 y^2)/2 "
+              f"(threshold {LANDSCAPES['quadratic'][0]:g}, at most {LANDSCAPES['quadratic'][1]} steps) and Rosenbrock "
+              f"(threshold {LANDSCAPES['rosenbrock'][0]:g}, at most {LANDSCAPES['rosenbrock'][1]} steps) from "
+              f"{STARTS_PER_SEED} random starts per seed in the landscape's box, both methods from each start; lr "
+              f"from the grid {', '.join(f'{x:g}' for x in LANDSCAPE_LRS)} by the mean log steps over "
+              f"{TUNING_STARTS} separate tuning starts. MNIST (mnist5k, or --data): MLP 784-64-10 at batch 32 "
+              f"(at most {BATCHES[32]} steps) and 512 (at most {BATCHES[512]}), steps until the training loss on a "
+              f"fixed probe of {PROBE_SIZE} training images (checked every {PROBE_EXAMPLES} examples) reaches "
+              f"{TARGET:g} x ln(classes); lr from {', '.join(f'{x:g}' for x in MNIST_LRS)} by the fewest steps on a "
+              "tuning seed (the first seed + 1000); then 3 runs per profile seed s (seeds s, s + 100, s + 200), both "
+              "methods sharing each run's split, initialization and data order. Not reaching the threshold counts as "
+              "the cap + 1.")
+    rule = ("Per problem (quadratic, Rosenbrock, MNIST batch 32, MNIST batch 512), a paired t-test (stats.decide) on "
+            "log(1 + steps), momentum against SGD, margin ln 1.1 (10 % fewer steps is the smallest gain that "
+            "counts); pairs are starts on the landscapes (n = 10 x seeds) and runs on MNIST (n = 3 x seeds). "
+            "Supported if at least half of the problems support the claim and none contradicts it; contradicted if "
+            "at least half contradict it and none supports it; inconclusive otherwise.")
 
     def measure(self, ctx) -> Measurements:
-        numbers: dict = {"landscapes": {}, "digits": {}}
-        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-        for ax, (land, threshold) in zip(axes[:2], THRESHOLDS.items(), strict=True):
-            numbers["landscapes"][land] = {}
-            for name in ("sgd", "momentum"):
-                _, losses = grid_trajectories(name, land, LANDSCAPE_LRS, steps=MAX_STEPS)
-                counts = [steps_to(row, threshold) for row in losses.tolist()]
-                counts = [MAX_STEPS + 1 if c is None else c for c in counts]
-                best = min(range(len(LANDSCAPE_LRS)), key=lambda i: counts[i])
-                numbers["landscapes"][land][name] = {"steps": counts[best], "lr": LANDSCAPE_LRS[best]}
-                ax.plot([max(x, 1e-12) if math.isfinite(x) else math.nan for x in losses[best].tolist()],
-                        label=f"{name} (lr {LANDSCAPE_LRS[best]:g}): {counts[best]} steps")
-            ax.axhline(threshold, color="grey", ls="--", lw=1, label="threshold")
-            ax.set(yscale="log", xlabel="step", ylabel="loss", title=land)
-            ax.legend(fontsize=7)
-        ax = axes[2]
-        for name in ("sgd", "momentum"):
-            per_lr = {}
-            for lr in DIGITS_LRS:
-                per_lr[lr] = []
-                for seed in ctx.seeds:
-                    s = ctx.train(ctx.config(data="digits", model="mlp", model_options={"hidden": [64]},
-                                             optimizer=name, lr=lr, batch_size=32, seed=seed,
-                                             epochs=ctx.profile.epochs(DIGITS_EPOCHS)))
-                    curve = [h["val_loss"] for h in s["history"]]
-                    epoch = steps_to([math.inf, *curve], DIGITS_TARGET)
-                    per_lr[lr].append(((len(curve) + 1) if epoch is None else epoch) * STEPS_PER_EPOCH)
-                    if lr == DIGITS_LRS[-1] and seed == ctx.seeds[0]:
-                        ax.plot(range(1, len(curve) + 1), curve, label=f"{name}, lr {lr:g}, seed {seed}")
-            best = min(DIGITS_LRS, key=lambda lr: sum(per_lr[lr]))
-            numbers["digits"][name] = {"steps": per_lr[best], "lr": best,
-                                       "steps_per_lr": {f"{k:g}": v for k, v in per_lr.items()}}
-        ax.axhline(DIGITS_TARGET, color="grey", ls="--", lw=1, label="target")
-        ax.set(yscale="log", xlabel="epoch", ylabel="validation loss", title="digits MLP")
-        ax.legend(fontsize=7)
-        fig.suptitle("SGD vs momentum at their best learning rates: loss against step")
-        fig.tight_layout()
-        return Measurements(numbers, [("Loss against step, SGD vs momentum (each at its best grid lr)", fig)],
-                            list(ctx.seeds))
+        m = race(ctx, NAMES)
+        fig = plot_race(m, NAMES, "SGD vs momentum, each at its tuned lr: loss against step (first start / seed)")
+        return Measurements(m, [("Loss against step, SGD vs momentum (each at its tuned lr)", fig)], list(ctx.seeds))
 
     def judge(self, m) -> Verdict:
-        parts = {land: ratio_verdict(v["momentum"]["steps"], v["sgd"]["steps"]) for land, v in m["landscapes"].items()}
-        d = m["digits"]
-        parts["digits"] = compare(d["momentum"]["steps"], d["sgd"]["steps"], higher_is_better=False)
-        key = "; ".join([f"{land}: {v['momentum']['steps']} vs {v['sgd']['steps']} steps"
-                         for land, v in m["landscapes"].items()]
-                        + [f"digits: {pm(d['momentum']['steps'], 0)} vs {pm(d['sgd']['steps'], 0)} steps"]) \
-            + " (momentum vs SGD)"
-        verdicts = list(parts.values())
-        if CONTRADICTED in verdicts:
-            return Verdict(CONTRADICTED, key, "momentum needed more steps than SGD on "
-                           + ", ".join(k for k, v in parts.items() if v == CONTRADICTED))
-        if all(v == SUPPORTED for v in verdicts):
-            return Verdict(SUPPORTED, key, "momentum reached the threshold in fewer steps on every problem")
-        return Verdict(INCONCLUSIVE, key, "no clear difference on "
-                       + ", ".join(k for k, v in parts.items() if v == INCONCLUSIVE))
+        verdict, key, decisions = judge_race(m, NAMES, ("momentum", "SGD"))
+        per = ", ".join(f"{p}: {d.verdict}" for p, d in decisions.items())
+        reason = {SUPPORTED: f"momentum needed fewer steps on most problems and more on none ({per})",
+                  CONTRADICTED: f"momentum needed more steps on most problems ({per})",
+                  INCONCLUSIVE: f"mixed or undecided ({per})"}[verdict]
+        return Verdict(verdict, key, reason, decisions_text(decisions))

@@ -1,63 +1,92 @@
 """Fake measurements for the generalization, model-selection and ensemble studies."""
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
-
-def _bv(bias_small, bias_large, var_small, var_large):
-    return {"bias": {"1": bias_small, "256": bias_large}, "variance": {"1": var_small, "256": var_large}}
+WIDTHS = ("2", "8", "32", "128", "512")
 
 
-def _batch(small_acc, large_acc, small_eig=(3.0, 3.1), large_eig=(7.0, 7.5)):
-    def part(acc, eig):
-        return {"test_accuracy": list(acc), "hessian_top": list(eig), "eps_sharpness": [0.5, 0.6],
-                "gap": [0.02, 0.03]}
+def _gen(small, large, test, noisy_train=(1.0, 1.0, 1.0), noisy_test=(0.75, 0.74, 0.76)):
+    """Train accuracy of the narrowest and widest nets, the widest net's test accuracy, with true and noisy labels."""
+    def by_width(narrow, wide):
+        return {w: list(narrow if w == "2" else wide) for w in WIDTHS}
 
-    return {"small": part(small_acc, small_eig), "large": part(large_acc, large_eig)}
+    train = {"clean": by_width(small, large), "noisy": by_width(small, noisy_train)}
+    tests = {"clean": by_width(small, test), "noisy": by_width(small, noisy_test)}
+    gap = {c: {w: [a - b for a, b in zip(train[c][w], tests[c][w])] for w in WIDTHS} for c in train}
+    return {"train_accuracy": train, "test_accuracy": tests, "gap": gap, "noise": 0.2}
 
 
-def _boost(focus, uniform, first=(0.15, 0.1), last=(0.09, 0.08)):
+def _cv(cv, holdout):
+    return {"regret": {"cv": list(cv), "holdout": list(holdout)},
+            "chosen": {"cv": [0] * len(cv), "holdout": [1] * len(holdout)}}
+
+
+def _bv(bias_exponent, variance_exponent, noise=(0.0, 0.0, 0.0)):
+    """Power laws in width per seed: bias^2 ~ w^bias_exponent, variance ~ w^variance_exponent (times 1 + noise)."""
+    widths = (1, 4, 16, 64, 256, 1024)
+    bias = {str(w): [0.5 * w**bias_exponent * (1 + e) for e in noise] for w in widths}
+    var = {str(w): [0.05 * w**variance_exponent * (1 - e) for e in noise] for w in widths}
+    half = {str(w): [v / 2 for v in var[str(w)]] for w in widths}
+    return {"classes": 10, "bias2": bias, "variance": var, "variance_init": half, "variance_sampling": half}
+
+
+def _bag(bagged, single, random_init=None):
+    return {"bagged_soft": list(bagged), "bagged_hard": list(bagged), "single": list(single),
+            "random_init": list(random_init or bagged), "member_mean": [s - 0.02 for s in single]}
+
+
+def _boost(focus, uniform, focus_err, uniform_err):
     return {"focus_accuracy": list(focus), "uniform_accuracy": list(uniform),
-            "ensemble_train_error": [[f, lo] for f, lo in zip(first, last)]}
+            "focus_weighted_error": list(focus_err), "uniform_weighted_error": list(uniform_err)}
 
+
+def _batch(small_acc, large_acc, small_eig=(1.0, 1.1, 0.9), large_eig=(5.0, 5.5, 6.0)):
+    def part(acc, eig):
+        return {"test_accuracy": list(acc), "hessian_top": list(eig), "eps_sharpness": [0.5, 0.6, 0.55],
+                "steps": [500, 520, 480], "reached": [True, True, True]}
+
+    return {"target_loss": 0.02, "small": part(small_acc, small_eig), "large": part(large_acc, large_eig)}
+
+
+NAN = float("nan")
 
 FAKES = {
     "generalization": [
-        ({"train_accuracy": {"2": [0.5, 0.6], "512": [1.0, 1.0]}, "gap": {"2": [0.05, 0.08], "512": [0.06, 0.065]}},
-         SUPPORTED),
-        ({"train_accuracy": {"2": [0.5, 0.6], "512": [1.0, 1.0]}, "gap": {"2": [0.05, 0.08], "512": [0.0, 0.01]}},
-         CONTRADICTED),
-        ({"train_accuracy": {"2": [0.5, 0.6], "512": [1.0, 1.0]}, "gap": {"2": [0.05, 0.08], "512": [0.01, 0.03]}},
-         INCONCLUSIVE),
+        (_gen((0.40, 0.42, 0.38), (1.0, 1.0, 1.0), (0.95, 0.94, 0.96)), SUPPORTED),
+        # the widest net tests better than it trains: no overfitting
+        (_gen((0.40, 0.42, 0.38), (0.90, 0.91, 0.90), (0.96, 0.965, 0.962)), CONTRADICTED),
+        # a narrow net that fits the training set as well as the widest: no underfitting
+        (_gen((1.0, 1.0, 1.0), (0.90, 0.91, 0.90), (0.85, 0.86, 0.84)), CONTRADICTED),
+        # a small, noisy gap with true labels
+        (_gen((0.40, 0.42, 0.38), (1.0, 1.0, 1.0), (0.99, 0.96, 0.98)), INCONCLUSIVE),
     ],
     "cross-validation": [
-        ({"chosen_lr": ["0.1", "0.1"], "chosen_test_accuracy": [0.97, 0.96], "best_test_accuracy": [0.97, 0.965]},
-         SUPPORTED),
-        ({"chosen_lr": ["1", "1"], "chosen_test_accuracy": [0.80, 0.81], "best_test_accuracy": [0.97, 0.965]},
-         CONTRADICTED),
-        ({"chosen_lr": ["0.01", "0.01"], "chosen_test_accuracy": [0.95, 0.95], "best_test_accuracy": [0.97, 0.97]},
-         INCONCLUSIVE),
+        (_cv((0.0, 0.003, 0.0, 0.0028, 0.0), (0.010, 0.012, 0.008, 0.011, 0.009)), SUPPORTED),
+        (_cv((0.010, 0.012, 0.008, 0.011, 0.009), (0.0, 0.003, 0.0, 0.0028, 0.0)), CONTRADICTED),
+        (_cv((0.0, 0.010, 0.003, 0.0, 0.006), (0.005, 0.0, 0.004, 0.006, 0.001)), INCONCLUSIVE),
+        (_cv((0.0, 0.0, 0.0), (0.0, 0.0, 0.0)), INCONCLUSIVE),  # the same choice every time
     ],
     "bias-variance": [
-        (_bv([0.7, 0.72], [0.05, 0.06], [0.02, 0.03], [0.2, 0.22]), SUPPORTED),
-        (_bv([0.7, 0.72], [0.05, 0.06], [0.5, 0.45], [0.03, 0.03]), CONTRADICTED),
-        (_bv([0.7, 0.72], [0.05, 0.06], [0.1, 0.3], [0.2, 0.1]), INCONCLUSIVE),
+        (_bv(-0.3, 0.2, (0.0, 0.01, -0.01)), SUPPORTED),  # bias falls, variance rises: a trade-off
+        (_bv(-0.3, -0.2, (0.0, 0.01, -0.01)), CONTRADICTED),  # both fall
+        (_bv(-0.3, 0.0, (0.0, 0.01, -0.01)), INCONCLUSIVE),  # variance flat
     ],
     "bagging": [
-        ({"soft_accuracy": [0.967, 0.944], "hard_accuracy": [0.966, 0.944], "member_mean_accuracy": [0.951, 0.935],
-          "member_accuracy_std": [0.008, 0.005]}, SUPPORTED),
-        ({"soft_accuracy": [0.93, 0.92], "hard_accuracy": [0.93, 0.92], "member_mean_accuracy": [0.951, 0.935],
-          "member_accuracy_std": [0.008, 0.005]}, CONTRADICTED),
-        ({"soft_accuracy": [0.953, 0.936], "hard_accuracy": [0.95, 0.93], "member_mean_accuracy": [0.951, 0.935],
-          "member_accuracy_std": [0.008, 0.005]}, INCONCLUSIVE),
+        (_bag((0.967, 0.955, 0.960, 0.970), (0.950, 0.941, 0.945, 0.952)), SUPPORTED),
+        (_bag((0.930, 0.925, 0.931, 0.928), (0.950, 0.941, 0.945, 0.952)), CONTRADICTED),
+        (_bag((0.953, 0.940, 0.946, 0.950), (0.950, 0.941, 0.945, 0.952)), INCONCLUSIVE),
     ],
     "boosting": [
-        (_boost([0.8, 0.82], [0.6, 0.62]), SUPPORTED),
-        (_boost([0.53, 0.52], [0.8, 0.77]), CONTRADICTED),
-        (_boost([0.7, 0.72], [0.7, 0.71]), INCONCLUSIVE),
-        (_boost([float("nan")], [float("nan")], (0.0,), (0.0,)), INCONCLUSIVE),
+        (_boost((0.55, 0.60, 0.58, 0.62), (0.30, 0.35, 0.31, 0.33), (0.45, 0.41, 0.43, 0.40),
+                (0.68, 0.64, 0.66, 0.65)), SUPPORTED),
+        (_boost((0.30, 0.35, 0.31, 0.33), (0.55, 0.60, 0.58, 0.62), (0.68, 0.64, 0.66, 0.65),
+                (0.45, 0.41, 0.43, 0.40)), CONTRADICTED),
+        (_boost((0.50, 0.40, 0.45, 0.47), (0.48, 0.44, 0.43, 0.46), (0.50, 0.58, 0.55, 0.53),
+                (0.52, 0.56, 0.57, 0.54)), INCONCLUSIVE),
+        (_boost((NAN, NAN, 0.6), (NAN, NAN, 0.3), (NAN, NAN, 0.4), (NAN, NAN, 0.6)), INCONCLUSIVE),  # stopped early
     ],
     "batch-size": [
-        (_batch([0.97, 0.96], [0.89, 0.87]), SUPPORTED),
-        (_batch([0.85, 0.86], [0.95, 0.96]), CONTRADICTED),
-        (_batch([0.95, 0.96], [0.955, 0.95]), INCONCLUSIVE),
+        (_batch((0.975, 0.970, 0.980), (0.955, 0.950, 0.962)), SUPPORTED),
+        (_batch((0.950, 0.945, 0.955), (0.975, 0.970, 0.978)), CONTRADICTED),
+        (_batch((0.970, 0.960, 0.975), (0.968, 0.966, 0.970)), INCONCLUSIVE),
     ],
 }

@@ -34,15 +34,16 @@ def batched(aug: Augment, mix: Mix, x: torch.Tensor, y: torch.Tensor, g: torch.G
     return mix(x, y, g)
 
 
-def loop(aug: Augment, x: torch.Tensor, y: torch.Tensor, g: torch.Generator, num_classes: int,
-         given: tuple | None = None):
+def loop(
+    aug: Augment, x: torch.Tensor, y: torch.Tensor, g: torch.Generator, num_classes: int, given: tuple | None = None
+):
     """Per-sample reference. `given` = (theta, boxes, lam, index) replays the batched draws instead."""
     b, _, h, w = x.shape
     index = given[3] if given else partner_index(b, g)
     warped = []
     for i in range(b):  # 1) geometric augmentation, one image at a time
-        theta = given[0][i:i + 1] if given else sample_affine(1, h, w, NAMES, g, **aug.options)
-        warped.append(warp_images(x[i:i + 1], theta))
+        theta = given[0][i : i + 1] if given else sample_affine(1, h, w, NAMES, g, **aug.options)
+        warped.append(warp_images(x[i : i + 1], theta))
     x = torch.cat(warped)
     out, targets = [], []
     for i in range(b):  # 2) CutMix, one image at a time, pasting a slice of its partner
@@ -111,21 +112,35 @@ def main() -> None:
     speedup = med["loop"] / med["batched"]
     share = med["batched"] / med["train_step"]
 
-    print(f"augment throughput, batch {args.batch} x 1 x 28 x 28, flip+crop+rotate+CutMix, "
-          f"{args.repeats} round-robin repeats, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(
+        f"augment throughput, batch {args.batch} x 1 x 28 x 28, flip+crop+rotate+CutMix, "
+        f"{args.repeats} round-robin repeats, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
     print(f"{'pipeline':<12}{'median ms':>12}{'min ms':>10}{'max ms':>10}")
     for k, v in times.items():
         print(f"{k:<12}{1e3 * med[k]:>12.2f}{1e3 * min(v):>10.2f}{1e3 * max(v):>10.2f}")
-    print(f"batched vs loop: {speedup:.1f}x faster (bar >= 10x); batched / train step: {100 * share:.1f} % "
-          f"(bar < 10 %); loop replaying batched draws: max |diff| {max_diff:.1e}")
-    print(json.dumps({
-        "bench": "augment_throughput", "batch": args.batch, "repeats": args.repeats,
-        "batched_ms": round(1e3 * med["batched"], 3), "loop_ms": round(1e3 * med["loop"], 3),
-        "train_step_ms": round(1e3 * med["train_step"], 3), "speedup_vs_loop": round(speedup, 2),
-        "fraction_of_train_step": round(share, 4), "loop_max_abs_diff": max_diff,
-        "threads": torch.get_num_threads(), "torch": torch.__version__,
-        "pass": bool(speedup >= 10 and share < 0.10),
-    }))
+    print(
+        f"batched vs loop: {speedup:.1f}x faster (bar >= 10x); batched / train step: {100 * share:.1f} % "
+        f"(bar < 10 %); loop replaying batched draws: max |diff| {max_diff:.1e}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "augment_throughput",
+                "batch": args.batch,
+                "repeats": args.repeats,
+                "batched_ms": round(1e3 * med["batched"], 3),
+                "loop_ms": round(1e3 * med["loop"], 3),
+                "train_step_ms": round(1e3 * med["train_step"], 3),
+                "speedup_vs_loop": round(speedup, 2),
+                "fraction_of_train_step": round(share, 4),
+                "loop_max_abs_diff": max_diff,
+                "threads": torch.get_num_threads(),
+                "torch": torch.__version__,
+                "pass": bool(speedup >= 10 and share < 0.10),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -67,9 +67,20 @@ def main() -> None:
         ratios[name] = round(ours / ref, 2)
         print(f"{name:<28} {ref * 1e3:>9.2f} {ours * 1e3:>9.2f} {ratios[name]:>6.2f}")
     geomean = math.exp(statistics.fmean(math.log(r) for r in ratios.values()))
-    print(json.dumps({"bench": "conv", "repeats": args.repeats, "threads": torch.get_num_threads(),
-                      "geomean_ratio_vs_torch": round(geomean, 2), "worst_ratio_vs_torch": max(ratios.values()),
-                      "goal": 3.0, "ratios": ratios, "torch": torch.__version__}))
+    print(
+        json.dumps(
+            {
+                "bench": "conv",
+                "repeats": args.repeats,
+                "threads": torch.get_num_threads(),
+                "geomean_ratio_vs_torch": round(geomean, 2),
+                "worst_ratio_vs_torch": max(ratios.values()),
+                "goal": 3.0,
+                "ratios": ratios,
+                "torch": torch.__version__,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,11 +28,23 @@ def run(processes: int, threads: int, root: Path, k: int) -> float:
     if processes == 1:
         cmd = [sys.executable, "-m", "dlbasic.cli", "train"]
     else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", "dlbasic.cli", "train"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "dlbasic.cli",
+            "train",
+        ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    subprocess.run([*cmd, *ARGS, "--batch-size", batch, "--threads", str(threads), "--run-dir", str(out)],
-                   check=True, capture_output=True, env=env)
+    subprocess.run(
+        [*cmd, *ARGS, "--batch-size", batch, "--threads", str(threads), "--run-dir", str(out)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     return json.loads((out / "summary.json").read_text())["images_per_second"]
 
 
@@ -48,16 +60,28 @@ def main() -> None:
                 results[(p, t)].append(run(p, t, Path(tmp), k))
     med = {c: statistics.median(v) for c, v in results.items()}
     efficiency = med[(2, 1)] / (2 * med[(1, 1)])
-    print(f"simple_cnn, 2,048 mnist5k images, global batch 64, {args.repeats} repeats (round-robin, medians), "
-          f"{os.cpu_count()} CPUs")
+    print(
+        f"simple_cnn, 2,048 mnist5k images, global batch 64, {args.repeats} repeats (round-robin, medians), "
+        f"{os.cpu_count()} CPUs"
+    )
     print(f"{'processes x threads':<22}{'images/s':>10}{'min..max':>20}")
     for (p, t), v in results.items():
         print(f"{f'{p} x {t}':<22}{med[(p, t)]:>10.0f}{min(v):>12.0f}..{max(v):.0f}")
-    print(f"scaling efficiency (2 x 1 vs 1 x 1): {efficiency:.2f}; 2 processes vs 1 process x 2 threads: "
-          f"{med[(2, 1)] / med[(1, 2)]:.2f}")
-    print(json.dumps({"bench": "ddp_scaling", "images_per_s_1x1": round(med[(1, 1)], 1),
-                      "images_per_s_1x2": round(med[(1, 2)], 1), "images_per_s_2x1": round(med[(2, 1)], 1),
-                      "efficiency": round(efficiency, 3)}))
+    print(
+        f"scaling efficiency (2 x 1 vs 1 x 1): {efficiency:.2f}; 2 processes vs 1 process x 2 threads: "
+        f"{med[(2, 1)] / med[(1, 2)]:.2f}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "ddp_scaling",
+                "images_per_s_1x1": round(med[(1, 1)], 1),
+                "images_per_s_1x2": round(med[(1, 2)], 1),
+                "images_per_s_2x1": round(med[(2, 1)], 1),
+                "efficiency": round(efficiency, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,12 @@ def detection_data(n_images: int = 500, per_image: int = 100, n_classes: int = 5
         rand = torch.cat([xy, xy + 10 + torch.rand(per_image - near, 2, generator=g) * 100], 1)
         boxes = torch.cat([jitter, rand])
         boxes[:, 2:] = torch.maximum(boxes[:, 2:], boxes[:, :2] + 1)
-        labels = torch.cat([gt_labels[pick] if k else torch.zeros(0, dtype=torch.long),
-                            torch.randint(0, n_classes, (per_image - near,), generator=g)])
+        labels = torch.cat(
+            [
+                gt_labels[pick] if k else torch.zeros(0, dtype=torch.long),
+                torch.randint(0, n_classes, (per_image - near,), generator=g),
+            ]
+        )
         preds.append({"boxes": boxes, "scores": torch.rand(per_image, generator=g), "labels": labels})
         targets.append({"boxes": gt, "labels": gt_labels})
     return preds, targets
@@ -73,15 +77,27 @@ def pycocotools_map(preds, targets, n_classes: int = 5) -> float:
     for i, (p, t) in enumerate(zip(preds, targets), start=1):
         images.append({"id": i})
         for (x1, y1, x2, y2), c in zip(t["boxes"].double().tolist(), t["labels"].tolist()):
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": c + 1, "iscrowd": 0,
-                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
-        for (x1, y1, x2, y2), s, c in zip(p["boxes"].double().tolist(), p["scores"].double().tolist(),
-                                          p["labels"].tolist()):
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": c + 1,
+                    "iscrowd": 0,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": (x2 - x1) * (y2 - y1),
+                }
+            )
+        for (x1, y1, x2, y2), s, c in zip(
+            p["boxes"].double().tolist(), p["scores"].double().tolist(), p["labels"].tolist()
+        ):
             dets.append({"image_id": i, "category_id": c + 1, "score": s, "bbox": [x1, y1, x2 - x1, y2 - y1]})
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
-        gt.dataset = {"images": images, "annotations": anns,
-                      "categories": [{"id": c + 1, "name": str(c)} for c in range(n_classes)]}
+        gt.dataset = {
+            "images": images,
+            "annotations": anns,
+            "categories": [{"id": c + 1, "name": str(c)} for c in range(n_classes)],
+        }
         gt.createIndex()
         ev = COCOeval(gt, gt.loadRes(dets), "bbox")
         ev.evaluate()
@@ -105,33 +121,51 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.manual_seed(0)
-    result: dict[str, object] = {"bench": "detection_ops", "repeats": args.repeats,
-                                 "torch_threads": torch.get_num_threads()}
+    result: dict[str, object] = {
+        "bench": "detection_ops",
+        "repeats": args.repeats,
+        "torch_threads": torch.get_num_threads(),
+    }
     print(f"{'case':<34}{'ours ms':>10}{'reference ms':>14}{'speed-up':>10}")
     g = torch.Generator().manual_seed(0)
     for n in (1000, 5000):
         boxes, scores = random_boxes(n, g)
         ours, ref = nms(boxes, scores, 0.5), reference_nms(boxes, scores, 0.5)
         assert torch.equal(ours, ref), "nms differs from the reference"
-        med = round_robin({"ours": lambda b=boxes, s=scores: nms(b, s, 0.5),
-                           "ref": lambda b=boxes, s=scores: reference_nms(b, s, 0.5)}, args.repeats)
+        med = round_robin(
+            {
+                "ours": lambda b=boxes, s=scores: nms(b, s, 0.5),
+                "ref": lambda b=boxes, s=scores: reference_nms(b, s, 0.5),
+            },
+            args.repeats,
+        )
         speedup = med["ref"] / med["ours"]
-        print(f"{f'nms {n} boxes ({len(ours)} kept)':<34}{med['ours'] * 1e3:>10.1f}{med['ref'] * 1e3:>14.1f}"
-              f"{speedup:>9.1f}x")
+        print(
+            f"{f'nms {n} boxes ({len(ours)} kept)':<34}{med['ours'] * 1e3:>10.1f}{med['ref'] * 1e3:>14.1f}"
+            f"{speedup:>9.1f}x"
+        )
         result[f"nms_{n}_ms"] = round(med["ours"] * 1e3, 2)
         result[f"nms_{n}_reference_ms"] = round(med["ref"] * 1e3, 2)
         result[f"nms_{n}_speedup"] = round(speedup, 2)
     preds, targets = detection_data()
     ours_map, coco_map = evaluate_detections(preds, targets)["map"], pycocotools_map(preds, targets)
     assert abs(ours_map - coco_map) < 1e-6, (ours_map, coco_map)
-    med = round_robin({"ours": lambda: evaluate_detections(preds, targets),
-                       "ref": lambda: pycocotools_map(preds, targets)}, args.repeats)
+    med = round_robin(
+        {"ours": lambda: evaluate_detections(preds, targets), "ref": lambda: pycocotools_map(preds, targets)},
+        args.repeats,
+    )
     ratio = med["ours"] / med["ref"]
-    print(f"{'mAP 500 images x 100 detections':<34}{med['ours'] * 1e3:>10.1f}{med['ref'] * 1e3:>14.1f}"
-          f"{1 / ratio:>9.1f}x")
-    result.update({"map": round(ours_map, 6), "eval_ms": round(med["ours"] * 1e3, 1),
-                   "eval_pycocotools_ms": round(med["ref"] * 1e3, 1),
-                   "eval_time_ratio_vs_pycocotools": round(ratio, 3)})
+    print(
+        f"{'mAP 500 images x 100 detections':<34}{med['ours'] * 1e3:>10.1f}{med['ref'] * 1e3:>14.1f}{1 / ratio:>9.1f}x"
+    )
+    result.update(
+        {
+            "map": round(ours_map, 6),
+            "eval_ms": round(med["ours"] * 1e3, 1),
+            "eval_pycocotools_ms": round(med["ref"] * 1e3, 1),
+            "eval_time_ratio_vs_pycocotools": round(ratio, 3),
+        }
+    )
     print(json.dumps(result))
 
 

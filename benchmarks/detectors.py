@@ -73,8 +73,13 @@ def main() -> None:
         fit(model, split.train_images, split.train_targets, cfg)
         train_seconds = time.perf_counter() - start
         m = evaluate_detections(predict(model, split.test_images), split.test_targets)
-        rows[name] = {"map": m["map"], "map_50": m["map_50"], "epochs": epochs[name], "train_seconds": train_seconds,
-                      "times": []}
+        rows[name] = {
+            "map": m["map"],
+            "map_50": m["map_50"],
+            "epochs": epochs[name],
+            "train_seconds": train_seconds,
+            "times": [],
+        }
         models[name] = model
         print(f"trained {name}: map_50 {m['map_50']:.3f} in {train_seconds:.1f} s", flush=True)
     proposals.cache = False  # timed inference searches every image again
@@ -90,13 +95,24 @@ def main() -> None:
     print(f"\n{'detector':<12} {'map':>7} {'map_50':>7} {'epochs':>6} {'train s':>9} {'ms/image':>9} {'x yolo':>7}")
     for name, r in rows.items():
         r["seconds_per_image"] = statistics.median(r.pop("times"))
-        print(f"{name:<12} {r['map']:7.3f} {r['map_50']:7.3f} {r['epochs']:6d} {r['train_seconds']:9.1f} "
-              f"{1000 * r['seconds_per_image']:9.2f} {r['seconds_per_image'] / yolo:7.1f}")
-    print(json.dumps({"bench": "detectors", "data": args.data,
-                      "train_images": len(split.train_images), "test_images": len(split.test_images),
-                      "threads": args.threads, "repeats": args.repeats,
-                      "train_search_seconds": round(search_seconds, 2),
-                      **{f"{n}_{k}": round(v, 5) for n, r in rows.items() for k, v in r.items()}}))
+        print(
+            f"{name:<12} {r['map']:7.3f} {r['map_50']:7.3f} {r['epochs']:6d} {r['train_seconds']:9.1f} "
+            f"{1000 * r['seconds_per_image']:9.2f} {r['seconds_per_image'] / yolo:7.1f}"
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "detectors",
+                "data": args.data,
+                "train_images": len(split.train_images),
+                "test_images": len(split.test_images),
+                "threads": args.threads,
+                "repeats": args.repeats,
+                "train_search_seconds": round(search_seconds, 2),
+                **{f"{n}_{k}": round(v, 5) for n, r in rows.items() for k, v in r.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -53,13 +53,22 @@ STRIDE = {"stride": 8}  # backbone stride 8: FCN-8s predicts at stride 2 (see th
 
 
 def run(model: str, data: str, epochs: int, seconds: float | None = None, **kw) -> dict:
-    cfg = segmentation_config(model=model, data=data, epochs=epochs, device="cpu", scheduler="cosine",
-                              model_options=dict(STRIDE), **kw)
+    cfg = segmentation_config(
+        model=model, data=data, epochs=epochs, device="cpu", scheduler="cosine", model_options=dict(STRIDE), **kw
+    )
     start = time.perf_counter()
     s = train_segmentation(cfg, callbacks=[TimeBudget(seconds)] if seconds else None, progress=False)
-    return {"model": model, "test_mean_iou": s["test_mean_iou"], "test_pixel_accuracy": s["test_pixel_accuracy"],
-            "test_iou": s["test_iou"], "epochs": s["epochs"], "seconds": time.perf_counter() - start,
-            "train_seconds": s["seconds"], "images_per_second": s["images_per_second"], "summary": s}
+    return {
+        "model": model,
+        "test_mean_iou": s["test_mean_iou"],
+        "test_pixel_accuracy": s["test_pixel_accuracy"],
+        "test_iou": s["test_iou"],
+        "epochs": s["epochs"],
+        "seconds": time.perf_counter() - start,
+        "train_seconds": s["seconds"],
+        "images_per_second": s["images_per_second"],
+        "summary": s,
+    }
 
 
 def step_times(models: list[str], repeats: int = 7, batch: int = 32) -> dict[str, float]:
@@ -69,8 +78,10 @@ def step_times(models: list[str], repeats: int = 7, batch: int = 32) -> dict[str
     precision = resolve_precision(segmentation_config().precision, cpu)
     dtype = autocast_dtype(precision)
     nets = {m: create_model(m, 11, 1, 96, **STRIDE) for m in models}
-    formats = {m: torch.channels_last if resolve_channels_last(None, precision, cpu, n) else torch.contiguous_format
-               for m, n in nets.items()}
+    formats = {
+        m: torch.channels_last if resolve_channels_last(None, precision, cpu, n) else torch.contiguous_format
+        for m, n in nets.items()
+    }
     nets = {m: n.to(memory_format=formats[m]) for m, n in nets.items()}
     opts = {m: torch.optim.Adam(n.parameters(), 1e-3) for m, n in nets.items()}
     x, y = torch.rand(batch, 1, 96, 96), torch.randint(0, 11, (batch, 96, 96))
@@ -95,9 +106,15 @@ def isbi(epochs: int, size: int) -> dict | None:
     r = run("fcn8s_vgg11", spec, epochs, batch_size=4, lr=3e-3, val_fraction=0.1, test_fraction=0.2)
     test = load_segmentation(spec, "test")
     truth = test.labels
-    out = {"model_membrane_iou": r["test_iou"]["1"], "model_mean_iou": r["test_mean_iou"],
-           "test_images": len(test), "size": size, "epochs": epochs, "seconds": r["seconds"],
-           "membrane_fraction": float((truth == 1).float().mean())}
+    out = {
+        "model_membrane_iou": r["test_iou"]["1"],
+        "model_mean_iou": r["test_mean_iou"],
+        "test_images": len(test),
+        "size": size,
+        "epochs": epochs,
+        "seconds": r["seconds"],
+        "membrane_fraction": float((truth == 1).float().mean()),
+    }
     for name, fill in (("majority", 0), ("all_membrane", 1)):
         cm = confusion_matrix(torch.full_like(truth, fill), truth, 2)
         out[f"{name}_membrane_iou"] = float(iou_per_class(cm)[1].nan_to_num(0.0))
@@ -129,31 +146,58 @@ def main() -> None:
 
     if main_run:
         print(f"FCN-8s (vgg11 1/4 width, backbone stride 8) on {data}, {threads} threads, budget {args.minutes:g} min")
-        print(f"  held-out mIoU {main_run['test_mean_iou']:.3f}  pixel acc {main_run['test_pixel_accuracy']:.3f}  "
-              f"epochs {main_run['epochs']}  train {main_run['train_seconds']:.0f} s  "
-              f"{main_run['images_per_second']:.0f} images/s")
+        print(
+            f"  held-out mIoU {main_run['test_mean_iou']:.3f}  pixel acc {main_run['test_pixel_accuracy']:.3f}  "
+            f"epochs {main_run['epochs']}  train {main_run['train_seconds']:.0f} s  "
+            f"{main_run['images_per_second']:.0f} images/s"
+        )
     print(f"\nequal budget: {args.compare_epochs} epochs each; step time = median of 7 round-robin steps (batch 32)")
     print(f"{'model':18s} {'mIoU':>6s} {'pix acc':>8s} {'seconds':>8s} {'step ms':>8s}")
     for m, r in compare.items():
-        print(f"{m:18s} {r['test_mean_iou']:6.3f} {r['test_pixel_accuracy']:8.3f} {r['seconds']:8.0f} "
-              f"{1000 * steps[m]:8.0f}")
+        print(
+            f"{m:18s} {r['test_mean_iou']:6.3f} {r['test_pixel_accuracy']:8.3f} {r['seconds']:8.0f} "
+            f"{1000 * steps[m]:8.0f}"
+        )
     if membrane:
-        print(f"\nisbi2012-membrane at {membrane['size']}px, {membrane['epochs']} epochs, "
-              f"{membrane['test_images']} held-out images")
-        print(f"  membrane IoU: FCN-8s {membrane['model_membrane_iou']:.3f}, majority baseline "
-              f"{membrane['majority_membrane_iou']:.3f}, all-membrane {membrane['all_membrane_membrane_iou']:.3f}")
-        print(f"  mean IoU:     FCN-8s {membrane['model_mean_iou']:.3f}, majority baseline "
-              f"{membrane['majority_mean_iou']:.3f}")
-    print(json.dumps({
-        "bench": "fcn_scenes", "threads": threads, "budget_minutes": args.minutes,
-        **({"fcn8s_miou": round(main_run["test_mean_iou"], 4), "fcn8s_seconds": round(main_run["train_seconds"], 1),
-            "fcn8s_images_per_s": round(main_run["images_per_second"], 1), "fcn8s_epochs": main_run["epochs"]}
-           if main_run else {}),
-        "compare_epochs": args.compare_epochs,
-        **{f"equal_budget_{m.split('_')[0]}_miou": round(r["test_mean_iou"], 4) for m, r in compare.items()},
-        **{f"{m.split('_')[0]}_step_ms": round(1000 * t, 1) for m, t in steps.items()},
-        **({f"isbi_{k}": round(v, 4) if isinstance(v, float) else v for k, v in membrane.items()} if membrane else {}),
-    }))
+        print(
+            f"\nisbi2012-membrane at {membrane['size']}px, {membrane['epochs']} epochs, "
+            f"{membrane['test_images']} held-out images"
+        )
+        print(
+            f"  membrane IoU: FCN-8s {membrane['model_membrane_iou']:.3f}, majority baseline "
+            f"{membrane['majority_membrane_iou']:.3f}, all-membrane {membrane['all_membrane_membrane_iou']:.3f}"
+        )
+        print(
+            f"  mean IoU:     FCN-8s {membrane['model_mean_iou']:.3f}, majority baseline "
+            f"{membrane['majority_mean_iou']:.3f}"
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "fcn_scenes",
+                "threads": threads,
+                "budget_minutes": args.minutes,
+                **(
+                    {
+                        "fcn8s_miou": round(main_run["test_mean_iou"], 4),
+                        "fcn8s_seconds": round(main_run["train_seconds"], 1),
+                        "fcn8s_images_per_s": round(main_run["images_per_second"], 1),
+                        "fcn8s_epochs": main_run["epochs"],
+                    }
+                    if main_run
+                    else {}
+                ),
+                "compare_epochs": args.compare_epochs,
+                **{f"equal_budget_{m.split('_')[0]}_miou": round(r["test_mean_iou"], 4) for m, r in compare.items()},
+                **{f"{m.split('_')[0]}_step_ms": round(1000 * t, 1) for m, t in steps.items()},
+                **(
+                    {f"isbi_{k}": round(v, 4) if isinstance(v, float) else v for k, v in membrane.items()}
+                    if membrane
+                    else {}
+                ),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -81,13 +81,23 @@ def child(folder: str) -> None:
             total += float(x.sum())
     passed = time.perf_counter()
     mb = 1024 if sys.platform != "darwin" else 1024 * 1024
-    print(json.dumps({
-        "import_s": imported - start, "load_s": loaded - imported, "pass_s": passed - loaded,
-        "peak_mb": peak / mb, "pass_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mb,
-        "workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mb,
-        "sizes": [len(d) for d in splits.values()], "dtype": str(splits["train"].images.dtype),
-        "storage": str(getattr(splits["train"], "pixels", splits["train"].images).dtype), "checksum": total,
-        "threads": torch.get_num_threads()}))
+    print(
+        json.dumps(
+            {
+                "import_s": imported - start,
+                "load_s": loaded - imported,
+                "pass_s": passed - loaded,
+                "peak_mb": peak / mb,
+                "pass_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / mb,
+                "workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / mb,
+                "sizes": [len(d) for d in splits.values()],
+                "dtype": str(splits["train"].images.dtype),
+                "storage": str(getattr(splits["train"], "pixels", splits["train"].images).dtype),
+                "checksum": total,
+                "threads": torch.get_num_threads(),
+            }
+        )
+    )
 
 
 def run(folder: Path, cache: Path, src: str | None = None) -> dict:
@@ -132,28 +142,43 @@ def main() -> None:
     keys = ("load_s", "wall_s", "peak_mb", "pass_mb", "workers_mb", "import_s", "pass_s")
     med = {k: {f: statistics.median(x[f] for x in v) for f in keys} for k, v in results.items()}
     first = results["first"][0]
-    print(f"splits {first['sizes']}, storage {first['storage']}, images {first['dtype']}, "
-          f"{first['threads']} torch threads, {os.cpu_count()} CPUs, {args.repeats} repeats (rotating order, medians)")
-    print(f"{'load':<11}{'load s':>9}{'process s':>11}{'peak MB':>9}{'after pass':>12}{'workers MB':>12}"
-          f"{'load s min..max':>18}")
+    print(
+        f"splits {first['sizes']}, storage {first['storage']}, images {first['dtype']}, "
+        f"{first['threads']} torch threads, {os.cpu_count()} CPUs, {args.repeats} repeats (rotating order, medians)"
+    )
+    print(
+        f"{'load':<11}{'load s':>9}{'process s':>11}{'peak MB':>9}{'after pass':>12}{'workers MB':>12}"
+        f"{'load s min..max':>18}"
+    )
     for kind, m in med.items():
         loads = [x["load_s"] for x in results[kind]]
-        print(f"{kind:<11}{m['load_s']:>9.2f}{m['wall_s']:>11.2f}{m['peak_mb']:>9.0f}{m['pass_mb']:>12.0f}"
-              f"{m['workers_mb']:>12.0f}{min(loads):>11.2f}..{max(loads):.2f}")
+        print(
+            f"{kind:<11}{m['load_s']:>9.2f}{m['wall_s']:>11.2f}{m['peak_mb']:>9.0f}{m['pass_mb']:>12.0f}"
+            f"{m['workers_mb']:>12.0f}{min(loads):>11.2f}..{max(loads):.2f}"
+        )
     if len({x["checksum"] for v in results.values() for x in v}) != 1:
         print("warning: the loads read different pixels")
-    out = {"bench": "folder_load", "count": args.count, "size": args.size, "mode": args.mode,
-           **{f"{k}_{f}": round(m[f], 3) for k, m in med.items() for f in ("load_s", "wall_s", "peak_mb", "pass_mb")}}
+    out = {
+        "bench": "folder_load",
+        "count": args.count,
+        "size": args.size,
+        "mode": args.mode,
+        **{f"{k}_{f}": round(m[f], 3) for k, m in med.items() for f in ("load_s", "wall_s", "peak_mb", "pass_mb")},
+    }
     if "reference" in med:
         ref = med["reference"]
         for kind in ("first", "second"):
             ratios = {f: med[kind][f] / ref[f] for f in ("load_s", "peak_mb", "pass_mb")}
-            print(f"{kind} / reference: load time {ratios['load_s']:.3f}, peak memory {ratios['peak_mb']:.3f}, "
-                  f"after a pass {ratios['pass_mb']:.3f}")
+            print(
+                f"{kind} / reference: load time {ratios['load_s']:.3f}, peak memory {ratios['peak_mb']:.3f}, "
+                f"after a pass {ratios['pass_mb']:.3f}"
+            )
             out.update({f"{kind}_vs_reference_{f}": round(v, 3) for f, v in ratios.items()})
     peak = max(med["first"]["pass_mb"], med["second"]["pass_mb"])
-    print(f"bars: peak memory {peak:.0f} MB (<= 900: {'ok' if peak <= 900 else 'MISSED'}), "
-          f"second load {med['second']['load_s']:.2f} s (<= 5: {'ok' if med['second']['load_s'] <= 5 else 'MISSED'})")
+    print(
+        f"bars: peak memory {peak:.0f} MB (<= 900: {'ok' if peak <= 900 else 'MISSED'}), "
+        f"second load {med['second']['load_s']:.2f} s (<= 5: {'ok' if med['second']['load_s'] <= 5 else 'MISSED'})"
+    )
     print(json.dumps(out))
 
 

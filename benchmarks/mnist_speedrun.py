@@ -49,8 +49,18 @@ def classic_run(data: str, seed: int, max_epochs: int) -> tuple[float, int | Non
     opt = torch.optim.Adadelta(model.parameters(), lr=1.0)
     steps = -(-len(train_set) // 64)
     sched = create_scheduler("step", opt, epochs=max_epochs, steps_per_epoch=steps, step_epochs=1, gamma=0.7)
-    trainer = Trainer(model, opt, train_set, None, scheduler=sched, epochs=1, batch_size=64, seed=seed,
-                      progress=False, eval_batch_size=1000)
+    trainer = Trainer(
+        model,
+        opt,
+        train_set,
+        None,
+        scheduler=sched,
+        epochs=1,
+        batch_size=64,
+        seed=seed,
+        progress=False,
+        eval_batch_size=1000,
+    )
     start, accs = time.perf_counter(), []
     for epoch in range(max_epochs):
         trainer.epochs = epoch + 1
@@ -79,16 +89,30 @@ def main() -> None:
             continue
         t, epochs, accs = classic_run(args.data, seed, args.max_epochs)
         classic.append({"seed": seed, "seconds_to_99": t, "epochs": epochs, "test_accuracy": accs})
-        print(f"seed {seed}: classic {f'{t:.1f} s' if epochs else f'not within {args.max_epochs} epochs ({t:.1f} s)'}"
-              f" to 99 % (test accuracy by epoch {[round(a, 4) for a in accs]})", flush=True)
+        print(
+            f"seed {seed}: classic {f'{t:.1f} s' if epochs else f'not within {args.max_epochs} epochs ({t:.1f} s)'}"
+            f" to 99 % (test accuracy by epoch {[round(a, 4) for a in accs]})",
+            flush=True,
+        )
     fast_median = statistics.median(r["seconds"] for r in fast)
     if args.no_classic:
         accs = sorted(r["test_accuracy"] for r in fast)
-        print(f"\n{args.recipe}: median {fast_median:.1f} s, median test accuracy {statistics.median(accs):.4f}, "
-              f"lowest {accs[0]:.4f}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-        print(json.dumps({"bench": "mnist_speedrun", "recipe": args.recipe, "recipe_median_s": round(fast_median, 2),
-                          "recipe_median_test_accuracy": statistics.median(accs), "recipe_min_test_accuracy": accs[0],
-                          "runs": fast}))
+        print(
+            f"\n{args.recipe}: median {fast_median:.1f} s, median test accuracy {statistics.median(accs):.4f}, "
+            f"lowest {accs[0]:.4f}; torch {torch.__version__}, {torch.get_num_threads()} threads"
+        )
+        print(
+            json.dumps(
+                {
+                    "bench": "mnist_speedrun",
+                    "recipe": args.recipe,
+                    "recipe_median_s": round(fast_median, 2),
+                    "recipe_median_test_accuracy": statistics.median(accs),
+                    "recipe_min_test_accuracy": accs[0],
+                    "runs": fast,
+                }
+            )
+        )
         return
     classic_median = statistics.median(r["seconds_to_99"] for r in classic)
     bound = any(r["epochs"] is None for r in classic)  # some times are lower bounds: the ratio is an upper bound
@@ -96,11 +120,23 @@ def main() -> None:
     ratio = fast_median / classic_median
     print(f"\n{args.recipe}: median {fast_median:.1f} s, lowest test accuracy {worst_acc:.4f} (bar >= 0.99 every seed)")
     print(f"classic: median time to 99 %: {'>= ' if bound else ''}{classic_median:.1f} s")
-    print(f"ratio recipe / classic: {'<= ' if bound else ''}{ratio:.3f} (bar <= 0.2), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(json.dumps({"bench": "mnist_speedrun", "recipe": args.recipe, "recipe_median_s": round(fast_median, 2),
-                      "recipe_min_test_accuracy": worst_acc, "classic_median_s_to_99": round(classic_median, 2),
-                      "classic_is_lower_bound": bound, "ratio": round(ratio, 4)}))
+    print(
+        f"ratio recipe / classic: {'<= ' if bound else ''}{ratio:.3f} (bar <= 0.2), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "mnist_speedrun",
+                "recipe": args.recipe,
+                "recipe_median_s": round(fast_median, 2),
+                "recipe_min_test_accuracy": worst_acc,
+                "classic_median_s_to_99": round(classic_median, 2),
+                "classic_is_lower_bound": bound,
+                "ratio": round(ratio, 4),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def contiguous_only(opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
     return opt
 
 
-def make_step(make: Callable, grads: list[torch.Tensor], channels_last: bool,
-              wrap: Callable = lambda opt: opt) -> Callable[[], None]:
+def make_step(
+    make: Callable, grads: list[torch.Tensor], channels_last: bool, wrap: Callable = lambda opt: opt
+) -> Callable[[], None]:
     params = []
     for g in grads:
         p = torch.nn.Parameter(torch.randn_like(g) * 0.1)
@@ -62,8 +63,11 @@ def make_step(make: Callable, grads: list[torch.Tensor], channels_last: bool,
 
 
 def bench(make: Callable, grads: list[torch.Tensor], repeats: int, steps: int) -> dict[str, float]:
-    runs = {"contiguous": make_step(make, grads, False), "channels-last": make_step(make, grads, True),
-            "contiguous-only": make_step(make, grads, True, contiguous_only)}
+    runs = {
+        "contiguous": make_step(make, grads, False),
+        "channels-last": make_step(make, grads, True),
+        "contiguous-only": make_step(make, grads, True, contiguous_only),
+    }
     samples: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for label, fn in runs.items():
@@ -87,27 +91,45 @@ def main() -> None:
     grads = [torch.randn(s) * 1e-2 for s in resnet18_shapes()]
     conv = sum(g.numel() for g in grads if g.dim() == 4)
     names = [s for s in args.only.split(",") if s] or list(OPTIMIZERS)
-    print(f"{len(grads)} tensors, {sum(g.numel() for g in grads):,} float32 params ({conv:,} in 4-D weights); "
-          f"{torch.get_num_threads()} threads; fused kernels: {_native.available()}; median of {args.repeats}")
-    print(f"{'optimizer':10s} {'contig ms':>9s} {'NHWC ms':>8s} {'NHWC/contig':>11s} {'before ms':>9s} "
-          f"{'before/contig':>13s}")
+    print(
+        f"{len(grads)} tensors, {sum(g.numel() for g in grads):,} float32 params ({conv:,} in 4-D weights); "
+        f"{torch.get_num_threads()} threads; fused kernels: {_native.available()}; median of {args.repeats}"
+    )
+    print(
+        f"{'optimizer':10s} {'contig ms':>9s} {'NHWC ms':>8s} {'NHWC/contig':>11s} {'before ms':>9s} "
+        f"{'before/contig':>13s}"
+    )
     results = {}
     for name in names:
         med = bench(OPTIMIZERS[name], grads, args.repeats, args.steps)
-        row = dict(contiguous_ms=med["contiguous"] * 1e3, channels_last_ms=med["channels-last"] * 1e3,
-                   contiguous_only_ms=med["contiguous-only"] * 1e3,
-                   channels_last_vs_contiguous=med["channels-last"] / med["contiguous"],
-                   contiguous_only_vs_contiguous=med["contiguous-only"] / med["contiguous"])
+        row = dict(
+            contiguous_ms=med["contiguous"] * 1e3,
+            channels_last_ms=med["channels-last"] * 1e3,
+            contiguous_only_ms=med["contiguous-only"] * 1e3,
+            channels_last_vs_contiguous=med["channels-last"] / med["contiguous"],
+            contiguous_only_vs_contiguous=med["contiguous-only"] / med["contiguous"],
+        )
         results[name] = row
-        print(f"{name:10s} {row['contiguous_ms']:9.1f} {row['channels_last_ms']:8.1f} "
-              f"{row['channels_last_vs_contiguous']:11.2f} {row['contiguous_only_ms']:9.1f} "
-              f"{row['contiguous_only_vs_contiguous']:13.2f}", flush=True)
+        print(
+            f"{name:10s} {row['contiguous_ms']:9.1f} {row['channels_last_ms']:8.1f} "
+            f"{row['channels_last_vs_contiguous']:11.2f} {row['contiguous_only_ms']:9.1f} "
+            f"{row['contiguous_only_vs_contiguous']:13.2f}",
+            flush=True,
+        )
     print("NHWC: 4-D weights channels-last, default path; before: the same through contiguous-only kernels + loop")
-    print(json.dumps({"bench": "optim_layout", "threads": torch.get_num_threads(), "repeats": args.repeats,
-                      "channels_last_vs_contiguous": {k: round(r["channels_last_vs_contiguous"], 3)
-                                                      for k, r in results.items()},
-                      "before_vs_contiguous": {k: round(r["contiguous_only_vs_contiguous"], 3)
-                                               for k, r in results.items()}}))
+    print(
+        json.dumps(
+            {
+                "bench": "optim_layout",
+                "threads": torch.get_num_threads(),
+                "repeats": args.repeats,
+                "channels_last_vs_contiguous": {
+                    k: round(r["channels_last_vs_contiguous"], 3) for k, r in results.items()
+                },
+                "before_vs_contiguous": {k: round(r["contiguous_only_vs_contiguous"], 3) for k, r in results.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -51,8 +51,10 @@ def resnet18_shapes() -> list[tuple[int, ...]]:
 
 
 def _torch_variants(cls: type, kw: dict, fused: bool) -> dict[str, Callable]:
-    out = {"torch for-loop": lambda ps: cls(ps, foreach=False, **kw),
-           "torch foreach": lambda ps: cls(ps, foreach=True, **kw)}
+    out = {
+        "torch for-loop": lambda ps: cls(ps, foreach=False, **kw),
+        "torch foreach": lambda ps: cls(ps, foreach=True, **kw),
+    }
     if fused:
         out = {"torch fused": lambda ps: cls(ps, fused=True, **kw)}
     return out
@@ -64,13 +66,14 @@ Floats = int | tuple[int, int]
 # name: (ours factory, reference factories, floats read+written per element per step)
 OPTIMIZERS: dict[str, tuple[Callable, dict[str, Callable], Floats]] = {
     "sgd": (lambda ps: SGD(ps, lr=0.01), _torch_variants(torch.optim.SGD, dict(lr=0.01), True), 3),
-    "momentum": (lambda ps: SGD(ps, lr=0.01, momentum=0.9),
-                 _torch_variants(torch.optim.SGD, dict(lr=0.01, momentum=0.9), True), 5),
-    "adagrad": (lambda ps: Adagrad(ps, lr=0.01),
-                _torch_variants(torch.optim.Adagrad, dict(lr=0.01), True), 5),
+    "momentum": (
+        lambda ps: SGD(ps, lr=0.01, momentum=0.9),
+        _torch_variants(torch.optim.SGD, dict(lr=0.01, momentum=0.9), True),
+        5,
+    ),
+    "adagrad": (lambda ps: Adagrad(ps, lr=0.01), _torch_variants(torch.optim.Adagrad, dict(lr=0.01), True), 5),
     "adadelta": (lambda ps: Adadelta(ps), _torch_variants(torch.optim.Adadelta, {}, False), 7),
-    "rmsprop": (lambda ps: RMSprop(ps, lr=1e-3),
-                _torch_variants(torch.optim.RMSprop, dict(lr=1e-3), False), 5),
+    "rmsprop": (lambda ps: RMSprop(ps, lr=1e-3), _torch_variants(torch.optim.RMSprop, dict(lr=1e-3), False), 5),
     "adam": (lambda ps: Adam(ps, lr=1e-3), _torch_variants(torch.optim.Adam, dict(lr=1e-3), True), 7),
     "adamw": (lambda ps: AdamW(ps, lr=1e-3), _torch_variants(torch.optim.AdamW, dict(lr=1e-3), True), 7),
     "radam": (lambda ps: RAdam(ps, lr=1e-3), _torch_variants(torch.optim.RAdam, dict(lr=1e-3), False), 7),
@@ -83,10 +86,16 @@ def _adamp_refs() -> dict[str, tuple[Callable, dict[str, Callable], Floats]]:
     except ImportError:
         return {}
     return {
-        "adamp": (lambda ps: AdamP(ps, lr=1e-3, weight_decay=1e-4),
-                  {"adamp package": lambda ps: adamp.AdamP(ps, lr=1e-3, weight_decay=1e-4)}, (10, 7)),
-        "sgdp": (lambda ps: SGDP(ps, lr=0.01, momentum=0.9, weight_decay=1e-4),
-                 {"adamp package": lambda ps: adamp.SGDP(ps, lr=0.01, momentum=0.9, weight_decay=1e-4)}, (8, 5)),
+        "adamp": (
+            lambda ps: AdamP(ps, lr=1e-3, weight_decay=1e-4),
+            {"adamp package": lambda ps: adamp.AdamP(ps, lr=1e-3, weight_decay=1e-4)},
+            (10, 7),
+        ),
+        "sgdp": (
+            lambda ps: SGDP(ps, lr=0.01, momentum=0.9, weight_decay=1e-4),
+            {"adamp package": lambda ps: adamp.SGDP(ps, lr=0.01, momentum=0.9, weight_decay=1e-4)},
+            (8, 5),
+        ),
     }
 
 
@@ -104,8 +113,9 @@ def _time(fn: Callable[[], None], steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def bench_one(make_ours: Callable, refs: dict[str, Callable], grads: list[torch.Tensor], repeats: int,
-              steps: int) -> dict[str, float]:
+def bench_one(
+    make_ours: Callable, refs: dict[str, Callable], grads: list[torch.Tensor], repeats: int, steps: int
+) -> dict[str, float]:
     """Median seconds per step of ours, each reference and a stream (a += b) over as many floats."""
     runs: dict[str, Callable[[], None]] = {}
     for label, make in {"ours": make_ours, **refs}.items():
@@ -154,10 +164,14 @@ def main() -> None:
     table = {**OPTIMIZERS, **_adamp_refs()}
     names = [s for s in args.only.split(",") if s] or list(table)
     cold_txt = "n/a" if cold is None else f"{cold:.2f} s"
-    print(f"{len(grads)} tensors, {n:,} float32 params; {torch.get_num_threads()} threads; "
-          f"fused kernels: {native} (first use in this process {load_s:.2f} s, cold compile {cold_txt})")
-    print(f"{'optimizer':10s} {'ours ms':>8s} {'torch ms':>9s} {'(impl)':16s} {'floor ms':>8s} "
-          f"{'ours/torch':>10s} {'ours/floor':>10s} {'torch/floor':>11s}  floats/element")
+    print(
+        f"{len(grads)} tensors, {n:,} float32 params; {torch.get_num_threads()} threads; "
+        f"fused kernels: {native} (first use in this process {load_s:.2f} s, cold compile {cold_txt})"
+    )
+    print(
+        f"{'optimizer':10s} {'ours ms':>8s} {'torch ms':>9s} {'(impl)':16s} {'floor ms':>8s} "
+        f"{'ours/torch':>10s} {'ours/floor':>10s} {'torch/floor':>11s}  floats/element"
+    )
     results = {}
     for name in names:
         make_ours, refs, floats = table[name]
@@ -165,19 +179,36 @@ def main() -> None:
         bandwidth = 3 * 4 * n / med["stream"]  # bytes read + written per second
         floor = floats_moved(floats, grads) * 4 / bandwidth
         best = min(refs, key=lambda k: med[k])
-        row = dict(ours_ms=med["ours"] * 1e3, torch_ms=med[best] * 1e3, torch_impl=best,
-                   floor_ms=floor * 1e3, bandwidth_GBps=bandwidth / 1e9, vs_torch=med["ours"] / med[best],
-                   vs_floor=med["ours"] / floor, torch_vs_floor=med[best] / floor)
+        row = dict(
+            ours_ms=med["ours"] * 1e3,
+            torch_ms=med[best] * 1e3,
+            torch_impl=best,
+            floor_ms=floor * 1e3,
+            bandwidth_GBps=bandwidth / 1e9,
+            vs_torch=med["ours"] / med[best],
+            vs_floor=med["ours"] / floor,
+            torch_vs_floor=med[best] / floor,
+        )
         results[name] = row
         moved = str(floats) if isinstance(floats, int) else f"{floats[0]} (dim>1), {floats[1]}"
-        print(f"{name:10s} {row['ours_ms']:8.1f} {row['torch_ms']:9.1f} {best:16s} {row['floor_ms']:8.1f} "
-              f"{row['vs_torch']:10.2f} {row['vs_floor']:10.2f} {row['torch_vs_floor']:11.2f}  {moved}", flush=True)
-    print("floor: the floats an update must read and write, x 4 bytes / stream bandwidth. AdamP and SGDP read a "
-          "weight with dim > 1 twice:\n       its projection test sums over the whole weight before any element "
-          "can be written (pass A: state + sums, pass B: project, write).")
+        print(
+            f"{name:10s} {row['ours_ms']:8.1f} {row['torch_ms']:9.1f} {best:16s} {row['floor_ms']:8.1f} "
+            f"{row['vs_torch']:10.2f} {row['vs_floor']:10.2f} {row['torch_vs_floor']:11.2f}  {moved}",
+            flush=True,
+        )
+    print(
+        "floor: the floats an update must read and write, x 4 bytes / stream bandwidth. AdamP and SGDP read a "
+        "weight with dim > 1 twice:\n       its projection test sums over the whole weight before any element "
+        "can be written (pass A: state + sums, pass B: project, write)."
+    )
     summary = {
-        "bench": "optim_step", "params": n, "tensors": len(grads), "threads": torch.get_num_threads(),
-        "repeats": args.repeats, "fused_kernels": native, "kernel_cold_compile_s": cold,
+        "bench": "optim_step",
+        "params": n,
+        "tensors": len(grads),
+        "threads": torch.get_num_threads(),
+        "repeats": args.repeats,
+        "fused_kernels": native,
+        "kernel_cold_compile_s": cold,
         "median_bandwidth_GBps": round(statistics.median(r["bandwidth_GBps"] for r in results.values()), 2),
         "worst_ratio_vs_torch": max(r["vs_torch"] for r in results.values()),
         "worst_ratio_vs_floor": max(r["vs_floor"] for r in results.values()),

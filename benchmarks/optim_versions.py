@@ -77,22 +77,34 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    sets = {"resnet18": ([torch.randn(s) * 1e-2 for s in resnet18_shapes()], 3),
-            "tiny": ([torch.randn(256) * 1e-2 for _ in resnet18_shapes()], 300)}
+    sets = {
+        "resnet18": ([torch.randn(s) * 1e-2 for s in resnet18_shapes()], 3),
+        "tiny": ([torch.randn(256) * 1e-2 for _ in resnet18_shapes()], 300),
+    }
     names = [s for s in args.only.split(",") if s] or list(OPTIMIZERS)
     print(f"{torch.get_num_threads()} threads; fused kernels: {_native.available()}; median of {args.repeats}")
-    print(f"{'optimizer':10s} {'params':9s} {'with us':>9s} {'without us':>10s} {'with/without':>12s} "
-          f"{'cost us':>8s}")
+    print(f"{'optimizer':10s} {'params':9s} {'with us':>9s} {'without us':>10s} {'with/without':>12s} {'cost us':>8s}")
     results = {}
     for name in names:
         for label, (grads, steps) in sets.items():
             med = bench(OPTIMIZERS[name], grads, args.repeats, steps)
             ratio = med["with"] / med["without"]
             results[f"{name}/{label}"] = round(ratio, 4)
-            print(f"{name:10s} {label:9s} {med['with'] * 1e6:9.1f} {med['without'] * 1e6:10.1f} {ratio:12.3f} "
-                  f"{(med['with'] - med['without']) * 1e6:8.1f}", flush=True)
-    print(json.dumps({"bench": "optim_versions", "threads": torch.get_num_threads(), "repeats": args.repeats,
-                      "with_vs_without": results}))
+            print(
+                f"{name:10s} {label:9s} {med['with'] * 1e6:9.1f} {med['without'] * 1e6:10.1f} {ratio:12.3f} "
+                f"{(med['with'] - med['without']) * 1e6:8.1f}",
+                flush=True,
+            )
+    print(
+        json.dumps(
+            {
+                "bench": "optim_versions",
+                "threads": torch.get_num_threads(),
+                "repeats": args.repeats,
+                "with_vs_without": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -61,8 +61,9 @@ def train(name: str, recipe: dict, seed: int, data: dict, epochs: int = 3) -> di
     if recipe["opt"] == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr, momentum=0.9, nesterov=True, weight_decay=wd)
     else:
-        opt = (torch.optim.AdamW if recipe["opt"] == "adamw" else torch.optim.Adam)(model.parameters(), lr,
-                                                                                      weight_decay=wd)
+        opt = (torch.optim.AdamW if recipe["opt"] == "adamw" else torch.optim.Adam)(
+            model.parameters(), lr, weight_decay=wd
+        )
     fit(model, opt, *data["train"], epochs, recipe["batch_size"], seed, recipe.get("warmup", 0.1))
     return {"val": accuracy(model, *data["val"]), "test": accuracy(model, *data["test"])}
 
@@ -78,8 +79,7 @@ def main() -> None:
     p.add_argument("--model", default="plain34", help="the model the grid trains (default plain34)")
     p.add_argument("--compare", default="plain18,resnet34", help="models trained with the best recipe")
     p.add_argument("--recipes", default=",".join(grid), help="comma-separated recipe names (default: all)")
-    p.add_argument("--seeds", default=[0, 1, 2], type=integers,
-                   help="comma-separated integers (default 0,1,2)")
+    p.add_argument("--seeds", default=[0, 1, 2], type=integers, help="comma-separated integers (default 0,1,2)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda to run the whole grid in minutes")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
@@ -104,25 +104,43 @@ def main() -> None:
     results = {}
     for n in names:
         runs = [train(args.model, grid[n], s, data) for s in seeds]
-        r = results[n] = {"val": statistics.fmean(run["val"] for run in runs),
-                          "test": statistics.fmean(run["test"] for run in runs),
-                          "test_per_seed": [round(run["test"], 4) for run in runs]}
-        print(f"{'':<{len(args.model) + 2}}{n:<24} {r['val']:>8.4f} {r['test']:>9.4f}  {r['test_per_seed']}",
-              flush=True)
+        r = results[n] = {
+            "val": statistics.fmean(run["val"] for run in runs),
+            "test": statistics.fmean(run["test"] for run in runs),
+            "test_per_seed": [round(run["test"], 4) for run in runs],
+        }
+        print(
+            f"{'':<{len(args.model) + 2}}{n:<24} {r['val']:>8.4f} {r['test']:>9.4f}  {r['test_per_seed']}", flush=True
+        )
     best = max(results, key=lambda n: results[n]["val"])
     compared = {}
     for other in compare:
         runs = [train(other, grid[best], s, data) for s in seeds]
         compared[other] = [round(r["test"], 4) for r in runs]
         print(f"{other} with {best}: test acc per seed {compared[other]}", flush=True)
-    print(f"best recipe by validation: {best}, test accuracy {results[best]['test']:.4f} "
-          f"(per seed {results[best]['test_per_seed']}); best mean test over the grid "
-          f"{max(r['test'] for r in results.values()):.4f}")
-    print(json.dumps({"bench": "plain34_recipes", "model": args.model, "seeds": seeds, "device": args.device,
-                      "best_recipe": best, "best": results[best], "compare": compared,
-                      "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
-                      "recipes": {n: {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
-                                  for n, r in results.items()}}))
+    print(
+        f"best recipe by validation: {best}, test accuracy {results[best]['test']:.4f} "
+        f"(per seed {results[best]['test_per_seed']}); best mean test over the grid "
+        f"{max(r['test'] for r in results.values()):.4f}"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "plain34_recipes",
+                "model": args.model,
+                "seeds": seeds,
+                "device": args.device,
+                "best_recipe": best,
+                "best": results[best],
+                "compare": compared,
+                "seconds": round(time.perf_counter() - start, 1),
+                "torch": torch.__version__,
+                "recipes": {
+                    n: {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for n, r in results.items()
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -28,11 +28,25 @@ MODES = {"fp32": dict(precision="fp32", channels_last=False), "auto": dict(preci
 
 
 def run(model: str, seed: int, epochs: int, data: str, mode: str) -> dict:
-    cfg = TrainConfig(data=data, model=model, optimizer="adam", lr=1e-3, epochs=epochs, batch_size=64,
-                      scheduler="cosine", seed=seed, device="cpu", **MODES[mode])
+    cfg = TrainConfig(
+        data=data,
+        model=model,
+        optimizer="adam",
+        lr=1e-3,
+        epochs=epochs,
+        batch_size=64,
+        scheduler="cosine",
+        seed=seed,
+        device="cpu",
+        **MODES[mode],
+    )
     s = train(cfg, None, progress=False)
-    return {"accuracy": s["test_accuracy"], "images_per_s": s["images_per_second"], "precision": s["precision"],
-            "channels_last": s["channels_last"]}
+    return {
+        "accuracy": s["test_accuracy"],
+        "images_per_s": s["images_per_second"],
+        "precision": s["precision"],
+        "channels_last": s["channels_last"],
+    }
 
 
 def main() -> None:
@@ -47,8 +61,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"native bf16 on this CPU: {native_bf16(torch.device('cpu'))}; {torch.get_num_threads()} threads")
-    print(f"{'model':<11} {'auto =':<16} {'fp32 img/s':>10} {'auto img/s':>10} {'speed-up':>8} "
-          f"{'fp32 acc':>14} {'auto acc':>14} {'unchanged':>9}")
+    print(
+        f"{'model':<11} {'auto =':<16} {'fp32 img/s':>10} {'auto img/s':>10} {'speed-up':>8} "
+        f"{'fp32 acc':>14} {'auto acc':>14} {'unchanged':>9}"
+    )
     results = {}
     for model in [m for m in args.models.split(",") if m]:
         runs = {mode: [run(model, s, args.epochs, args.data, mode) for s in seeds] for mode in MODES}
@@ -58,17 +74,36 @@ def main() -> None:
         se = math.sqrt(sum(statistics.pvariance(a) / len(a) for a in acc.values())) if len(seeds) > 1 else 0.0
         same = abs(diff) <= max(0.005, 2 * se)
         resolved = f"{runs['auto'][0]['precision']}{' + NHWC' if runs['auto'][0]['channels_last'] else ''}"
-        row = {"resolved": resolved, "fp32_images_per_s": round(speed["fp32"], 1),
-               "auto_images_per_s": round(speed["auto"], 1), "speedup": round(speed["auto"] / speed["fp32"], 3),
-               "fp32_accuracy": acc["fp32"], "auto_accuracy": acc["auto"], "accuracy_diff": round(diff, 4),
-               "unchanged": same}
+        row = {
+            "resolved": resolved,
+            "fp32_images_per_s": round(speed["fp32"], 1),
+            "auto_images_per_s": round(speed["auto"], 1),
+            "speedup": round(speed["auto"] / speed["fp32"], 3),
+            "fp32_accuracy": acc["fp32"],
+            "auto_accuracy": acc["auto"],
+            "accuracy_diff": round(diff, 4),
+            "unchanged": same,
+        }
         results[model] = row
         fmt = lambda a: f"{statistics.mean(a):.4f}±{(statistics.stdev(a) if len(a) > 1 else 0):.4f}"  # noqa: E731
-        print(f"{model:<11} {resolved:<16} {speed['fp32']:10.0f} {speed['auto']:10.0f} {row['speedup']:8.2f} "
-              f"{fmt(acc['fp32']):>14} {fmt(acc['auto']):>14} {same!s:>9}", flush=True)
-    print(json.dumps({"bench": "precision", "epochs": args.epochs, "seeds": seeds, "data": args.data,
-                      "threads": torch.get_num_threads(), "native_bf16": native_bf16(torch.device("cpu")),
-                      "models": results}))
+        print(
+            f"{model:<11} {resolved:<16} {speed['fp32']:10.0f} {speed['auto']:10.0f} {row['speedup']:8.2f} "
+            f"{fmt(acc['fp32']):>14} {fmt(acc['auto']):>14} {same!s:>9}",
+            flush=True,
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "precision",
+                "epochs": args.epochs,
+                "seeds": seeds,
+                "data": args.data,
+                "threads": torch.get_num_threads(),
+                "native_bf16": native_bf16(torch.device("cpu")),
+                "models": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

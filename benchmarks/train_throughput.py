@@ -69,9 +69,11 @@ def measure(data, args) -> dict:
         trainer.sums, trainer.batch_in_epoch = {}, 0
         trainer.train_epoch()
 
-    runs = {"trainer": run_trainer,
-            "bare": lambda: bare_epoch(models[1], opts[1], pixels, data.labels, mean, std, args.batch_size, 0),
-            "bare_float": lambda: bare_epoch(models[2], opts[2], floats, data.labels, mean, std, args.batch_size, 0)}
+    runs = {
+        "trainer": run_trainer,
+        "bare": lambda: bare_epoch(models[1], opts[1], pixels, data.labels, mean, std, args.batch_size, 0),
+        "bare_float": lambda: bare_epoch(models[2], opts[2], floats, data.labels, mean, std, args.batch_size, 0),
+    }
     for fn in runs.values():  # warm-up (allocator, kernels)
         fn()
     times, cpu = {k: [] for k in runs}, {k: [] for k in runs}
@@ -81,8 +83,10 @@ def measure(data, args) -> dict:
             fn()
             times[name].append(time.perf_counter() - t)
             cpu[name].append(time.process_time() - c)
-    return {k: (len(data) / statistics.median(v), min(v), max(v), len(data) / statistics.median(cpu[k]))
-            for k, v in times.items()}
+    return {
+        k: (len(data) / statistics.median(v), min(v), max(v), len(data) / statistics.median(cpu[k]))
+        for k, v in times.items()
+    }
 
 
 def main() -> None:
@@ -95,8 +99,9 @@ def main() -> None:
 
     from folder_load import make_digit_folder
 
-    folder = make_digit_folder(Path(tempfile.gettempdir()) / f"dlbasic-folder-{args.folder_count}-28",
-                               args.folder_count, size=28, mode="L")
+    folder = make_digit_folder(
+        Path(tempfile.gettempdir()) / f"dlbasic-folder-{args.folder_count}-28", args.folder_count, size=28, mode="L"
+    )
     out = {"bench": "train_throughput", "repeats": args.repeats, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="dlbasic-cache-") as cache:
         os.environ["DLBASIC_CACHE"] = cache
@@ -106,19 +111,26 @@ def main() -> None:
             ips = measure(data, args)
             ratio, vs_float = ips["trainer"][0] / ips["bare"][0], ips["trainer"][0] / ips["bare_float"][0]
             cpu_ratio, cpu_vs_float = ips["trainer"][3] / ips["bare"][3], ips["trainer"][3] / ips["bare_float"][3]
-            print(f"simple_cnn on {spec} (pixels {data.pixels.dtype}), batch {args.batch_size}, {len(data)} images "
-                  f"per pass, {args.repeats} repeats (round-robin, medians), torch {torch.__version__}, "
-                  f"{torch.get_num_threads()} threads")
+            print(
+                f"simple_cnn on {spec} (pixels {data.pixels.dtype}), batch {args.batch_size}, {len(data)} images "
+                f"per pass, {args.repeats} repeats (round-robin, medians), torch {torch.__version__}, "
+                f"{torch.get_num_threads()} threads"
+            )
             print(f"{'loop':<12}{'images/s':>12}{'spread (min..max s)':>26}{'images/CPU s':>16}")
             for k in ("bare", "bare_float", "trainer"):
                 print(f"{k:<12}{ips[k][0]:>12.0f}{ips[k][1]:>14.3f}..{ips[k][2]:<10.3f}{ips[k][3]:>16.0f}")
             print(f"trainer / bare = {ratio:.3f} (bar >= 0.95); trainer / bare_float = {vs_float:.3f}")
             print(f"by CPU time: trainer / bare = {cpu_ratio:.3f}; trainer / bare_float = {cpu_vs_float:.3f}\n")
-            out.update({f"{name}_trainer_images_per_s": round(ips["trainer"][0], 1),
-                        f"{name}_bare_images_per_s": round(ips["bare"][0], 1),
-                        f"{name}_ratio_vs_bare": round(ratio, 3), f"{name}_ratio_vs_bare_float": round(vs_float, 3),
-                        f"{name}_cpu_ratio_vs_bare": round(cpu_ratio, 3),
-                        f"{name}_cpu_ratio_vs_bare_float": round(cpu_vs_float, 3)})
+            out.update(
+                {
+                    f"{name}_trainer_images_per_s": round(ips["trainer"][0], 1),
+                    f"{name}_bare_images_per_s": round(ips["bare"][0], 1),
+                    f"{name}_ratio_vs_bare": round(ratio, 3),
+                    f"{name}_ratio_vs_bare_float": round(vs_float, 3),
+                    f"{name}_cpu_ratio_vs_bare": round(cpu_ratio, 3),
+                    f"{name}_cpu_ratio_vs_bare_float": round(cpu_vs_float, 3),
+                }
+            )
     print(json.dumps(out))
 
 

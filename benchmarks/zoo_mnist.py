@@ -60,15 +60,28 @@ def train_and_test(name: str, epochs: int, batch_size: int, lr: float, seed: int
     start = time.perf_counter()
     last_loss = fit(model, opt, x_train, y_train, epochs, batch_size, seed)
     seconds = time.perf_counter() - start
-    return {"lr": lr, "train_loss": round(last_loss, 4), "val_accuracy": accuracy(model, x_val, y_val),
-            "accuracy": accuracy(model, x_test, y_test),
-            "seconds": round(seconds, 1),
-            "images_per_s": round(epochs * len(x_train) / seconds, 1),
-            "params": sum(p.numel() for p in model.parameters()), "mmacs": round(macs / 1e6, 1)}
+    return {
+        "lr": lr,
+        "train_loss": round(last_loss, 4),
+        "val_accuracy": accuracy(model, x_val, y_val),
+        "accuracy": accuracy(model, x_test, y_test),
+        "seconds": round(seconds, 1),
+        "images_per_s": round(epochs * len(x_train) / seconds, 1),
+        "params": sum(p.numel() for p in model.parameters()),
+        "mmacs": round(macs / 1e6, 1),
+    }
 
 
-def fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, epochs: int,
-        batch_size: int, seed: int, warmup: float = 0.1) -> float:
+def fit(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    warmup: float = 0.1,
+) -> float:
     """Train with linear warm-up over the first `warmup` of the steps, then cosine decay to 0.
 
     Returns the mean training loss over the last epoch (inf if it diverged).
@@ -96,8 +109,9 @@ def fit(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.
     return loss_sum / len(x) if math.isfinite(loss_sum) else math.inf
 
 
-def train_at_each_lr(name: str, lrs: list[float], epochs: int, batch_size: int, seed: int, threads: int,
-                     device: str) -> list[dict]:
+def train_at_each_lr(
+    name: str, lrs: list[float], epochs: int, batch_size: int, seed: int, threads: int, device: str
+) -> list[dict]:
     if threads:  # again: a worker process starts with torch's default
         torch.set_num_threads(threads)
     return [train_and_test(name, epochs, batch_size, lr, seed, device) for lr in lrs]
@@ -106,8 +120,10 @@ def train_at_each_lr(name: str, lrs: list[float], epochs: int, batch_size: int, 
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
     model.eval()
-    correct = sum((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
-                  for i in range(0, len(x), batch_size))
+    correct = sum(
+        (model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
+        for i in range(0, len(x), batch_size)
+    )
     return round(correct / len(x), 4)
 
 
@@ -135,26 +151,55 @@ def main() -> None:
         resolve_device(args.device)
     except UserError as e:
         p.error(str(e))
-    task = partial(train_at_each_lr, lrs=lrs, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                   threads=args.threads, device=args.device)
+    task = partial(
+        train_at_each_lr,
+        lrs=lrs,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+    )
     results = {}
-    print(f"{'model':<14} {'params':>10} {'MMACs':>7} {'lr':>6} {'loss':>7} {'val acc':>8} {'test acc':>9} "
-          f"{'seconds':>8} {'images/s':>9}  other lrs")
+    print(
+        f"{'model':<14} {'params':>10} {'MMACs':>7} {'lr':>6} {'loss':>7} {'val acc':>8} {'test acc':>9} "
+        f"{'seconds':>8} {'images/s':>9}  other lrs"
+    )
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) if args.jobs > 1 else nullcontext() as pool:
         for name, runs in zip(names, pool.map(task, names) if pool else map(task, names)):
             r = min(runs, key=lambda run: (-run["val_accuracy"], run["train_loss"]))
-            results[name] = {**r, "runs": [{k: run[k] for k in ("lr", "train_loss", "val_accuracy", "accuracy")}
-                                           for run in runs]}
+            results[name] = {
+                **r,
+                "runs": [{k: run[k] for k in ("lr", "train_loss", "val_accuracy", "accuracy")} for run in runs],
+            }
             others = ", ".join(f"{run['lr']:g}: {run['accuracy']:.4f}" for run in runs if run is not r)
             flag = "" if r["accuracy"] >= BAR else f"  below {BAR}"
-            print(f"{name:<14} {r['params']:>10,} {r['mmacs']:>7} {r['lr']:>6g} {r['train_loss']:>7.4f} "
-                  f"{r['val_accuracy']:>8.4f} {r['accuracy']:>9.4f} {r['seconds']:>8} {r['images_per_s']:>9}  "
-                  f"{others}{flag}", flush=True)
+            print(
+                f"{name:<14} {r['params']:>10,} {r['mmacs']:>7} {r['lr']:>6g} {r['train_loss']:>7.4f} "
+                f"{r['val_accuracy']:>8.4f} {r['accuracy']:>9.4f} {r['seconds']:>8} {r['images_per_s']:>9}  "
+                f"{others}{flag}",
+                flush=True,
+            )
     accs = [r["accuracy"] for r in results.values()]
-    print(json.dumps({"bench": "zoo_mnist", "epochs": args.epochs, "lrs": lrs, "bar": BAR, "min_accuracy": min(accs),
-                      "all_pass": min(accs) >= BAR, "threads": torch.get_num_threads(), "jobs": args.jobs,
-                      "device": args.device, "seed": args.seed, "batch_size": args.batch_size,
-                      "torch": torch.__version__, "models": results}))
+    print(
+        json.dumps(
+            {
+                "bench": "zoo_mnist",
+                "epochs": args.epochs,
+                "lrs": lrs,
+                "bar": BAR,
+                "min_accuracy": min(accs),
+                "all_pass": min(accs) >= BAR,
+                "threads": torch.get_num_threads(),
+                "jobs": args.jobs,
+                "device": args.device,
+                "seed": args.seed,
+                "batch_size": args.batch_size,
+                "torch": torch.__version__,
+                "models": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,18 @@ print("torch imported" if "torch" in sys.modules else "torch not imported")
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--help"], ["segment", "train", "--help"],
-                                  ["detect", "eval", "--help"], ["lab", "--help"], ["train", "--epohcs", "3"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["train", "--help"],
+        ["segment", "train", "--help"],
+        ["detect", "eval", "--help"],
+        ["lab", "--help"],
+        ["train", "--epohcs", "3"],
+    ],
+)
 def test_help_version_and_mistakes_do_not_import_torch(argv):
     proc = subprocess.run([sys.executable, "-c", SCRIPT.format(argv=argv)], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().endswith("torch not imported"), proc.stdout + proc.stderr

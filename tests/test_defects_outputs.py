@@ -59,25 +59,41 @@ def test_a_dlbasic_name_of_the_wrong_kind_is_foreign(tmp_path):
 def test_overwrite_refusal_through_the_cli_names_the_entry_and_keeps_it(tmp_path, capsys):
     folder = run_folder(tmp_path)
     (folder / "notes.txt").write_text("mine")
-    rc = main(["train", "--data", "digits", "--model", "mlp", "--threads", "1", "--no-progress",
-               "--run-dir", str(folder), "--overwrite"])
+    rc = main(
+        [
+            "train",
+            "--data",
+            "digits",
+            "--model",
+            "mlp",
+            "--threads",
+            "1",
+            "--no-progress",
+            "--run-dir",
+            str(folder),
+            "--overwrite",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "notes.txt" in err and "did not write" in err and "move notes.txt" in err
     assert (folder / "notes.txt").read_text() == "mine" and (folder / "best.pt").is_file()
 
 
-@pytest.mark.parametrize(("command", "files", "dirs"), [
-    ("train", (*RUN_FILES, "config.json"), ("tensorboard",)),
-    ("segment train", (*RUN_FILES, "overlays.png"), ()),
-    ("cv", ("cv.json", "cv.png"), ()),
-    ("compare", ("compare.json", "compare.md", "compare.png"), ()),
-    ("detect compare", ("compare.json", "compare.md", "compare.png"), ()),
-    ("optim-race", ("race.png", "race.gif", "race.md", "race.json"), ()),
-    ("lab", ("report.json", "report.html"), ("results", "figures", "cache")),
-    ("segment predict", ("a.png", "scan 2.png", "overlays.png"), ()),
-    ("detect predict", ("photo.png", "street.png", "predictions.json"), ()),
-])
+@pytest.mark.parametrize(
+    ("command", "files", "dirs"),
+    [
+        ("train", (*RUN_FILES, "config.json"), ("tensorboard",)),
+        ("segment train", (*RUN_FILES, "overlays.png"), ()),
+        ("cv", ("cv.json", "cv.png"), ()),
+        ("compare", ("compare.json", "compare.md", "compare.png"), ()),
+        ("detect compare", ("compare.json", "compare.md", "compare.png"), ()),
+        ("optim-race", ("race.png", "race.gif", "race.md", "race.json"), ()),
+        ("lab", ("report.json", "report.html"), ("results", "figures", "cache")),
+        ("segment predict", ("a.png", "scan 2.png", "overlays.png"), ()),
+        ("detect predict", ("photo.png", "street.png", "predictions.json"), ()),
+    ],
+)
 def test_overwrite_replaces_a_folder_of_nothing_but_what_the_command_writes(tmp_path, command, files, dirs):
     folder = run_folder(tmp_path, command, files, dirs)
     (folder / ".summary.json.abc123.tmp").write_text("a killed atomic write")  # stale, removed on open

@@ -24,8 +24,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.load.* is deprecated
 ONE = ["--threads", "1", "--no-progress"]
 # the bars: (model, kind, input size); small inputs keep them fast (vgg11_bn at 32 pools 4x4 maps to 3x3, the
 # adaptive pooling the legacy ONNX exporter refuses, so that path is covered too)
-BARS = [("resnet18", "classification", 32), ("vgg11_bn", "classification", 32), ("densenet121", "classification", 32),
-        ("fcn8s_resnet18", "segmentation", 64), ("yolo_v1", "detection", 64)]
+BARS = [
+    ("resnet18", "classification", 32),
+    ("vgg11_bn", "classification", 32),
+    ("densenet121", "classification", 32),
+    ("fcn8s_resnet18", "segmentation", 64),
+    ("yolo_v1", "detection", 64),
+]
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -52,14 +57,27 @@ def write_checkpoint(root: Path, name: str, kind: str, size: int) -> Path:
     path.parent.mkdir(parents=True)
     if kind == "detection":
         model = build_detector(name, 3, 1, seed=0)
-        meta = {"kind": "detection", "config": DetectionConfig(model=name).to_dict(), "classes": ["a", "b", "c"],
-                "in_channels": 1, "image_size": [size, size]}
+        meta = {
+            "kind": "detection",
+            "config": DetectionConfig(model=name).to_dict(),
+            "classes": ["a", "b", "c"],
+            "in_channels": 1,
+            "image_size": [size, size],
+        }
     else:
         classes = 3 if kind == "segmentation" else 10
         model = create_model(name, num_classes=classes, in_channels=3, input_size=size)
-        meta = {"kind": kind, "model": name, "model_options": {}, "num_classes": classes, "in_channels": 3,
-                "input_size": size, "classes": [f"c{i}" for i in range(classes)], "mean": [0.5] * 3,
-                "std": [0.25] * 3}
+        meta = {
+            "kind": kind,
+            "model": name,
+            "model_options": {},
+            "num_classes": classes,
+            "in_channels": 3,
+            "input_size": size,
+            "classes": [f"c{i}" for i in range(classes)],
+            "mean": [0.5] * 3,
+            "std": [0.25] * 3,
+        }
     atomic_save({"model": randomize(model).state_dict(), "meta": meta, "epoch": 1}, path)
     return path
 
@@ -153,8 +171,9 @@ def test_detectors_without_a_graph_are_refused(capsys, ckpts):
 
 def test_any_detectors_weights_export_as_safetensors(capsys, ckpts, tmp_path):
     pytest.importorskip("safetensors", reason="safetensors is not installed")
-    rc, out, err = export(capsys, "--checkpoint", ckpts.faster_rcnn, "--format", "safetensors", "--out",
-                          tmp_path / "frcnn.safetensors")
+    rc, out, err = export(
+        capsys, "--checkpoint", ckpts.faster_rcnn, "--format", "safetensors", "--out", tmp_path / "frcnn.safetensors"
+    )
     assert rc == 0 and "the reloaded tensors equal the checkpoint's weights bit for bit" in out, err
 
 
@@ -163,11 +182,13 @@ def test_outputs_are_never_replaced_without_overwrite(capsys, ckpts):
     target.write_text("keep me")
     rc, _, err = export(capsys, "--checkpoint", ckpts.yolo_v1, "--format", "torchscript", "--out", target)
     assert rc == 2 and "already exists" in err and target.read_text() == "keep me"
-    rc, _, err = export(capsys, "--checkpoint", ckpts.yolo_v1, "--format", "torchscript", "--out", ckpts.yolo_v1,
-                        "--overwrite")
+    rc, _, err = export(
+        capsys, "--checkpoint", ckpts.yolo_v1, "--format", "torchscript", "--out", ckpts.yolo_v1, "--overwrite"
+    )
     assert rc == 2 and "is the checkpoint itself" in err
-    rc, _, err = export(capsys, "--checkpoint", ckpts.yolo_v1, "--format", "torchscript", "--out", target,
-                        "--overwrite")
+    rc, _, err = export(
+        capsys, "--checkpoint", ckpts.yolo_v1, "--format", "torchscript", "--out", target, "--overwrite"
+    )
     assert rc == 0, err
     assert torch.jit.load(str(target)) is not None
 
@@ -215,8 +236,10 @@ def test_yolo_graph_is_the_activated_grid():
 
 
 def test_help_does_not_import_torch():
-    script = ("import sys\nfrom dlbasic.cli import main\ntry:\n    main(['export', '--help'])\nexcept SystemExit:\n"
-              "    pass\nprint('torch imported' if 'torch' in sys.modules else 'torch not imported')")
+    script = (
+        "import sys\nfrom dlbasic.cli import main\ntry:\n    main(['export', '--help'])\nexcept SystemExit:\n"
+        "    pass\nprint('torch imported' if 'torch' in sys.modules else 'torch not imported')"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip().endswith("torch not imported"), proc.stdout + proc.stderr
     assert "selective search" in proc.stdout and "faster_rcnn" in proc.stdout

@@ -12,12 +12,31 @@ from dlbasic.errors import UserError
 from dlbasic.overrides import argument, assignment, choices, coerce, options, scalar, split_top_level
 
 
-@pytest.mark.parametrize("text,value", [
-    ("3", 3), ("-2", -2), ("1e-3", 0.001), ("1E2", 100.0), (".5", 0.5), ("2.", 2.0), ("+1.5e+2", 150.0),
-    ("true", True), ("False", False), ("none", None), ("null", None), ("adam", "adam"), ("full", "full"),
-    ("[64, 32]", [64, 32]), ("[1e-3, 2]", [0.001, 2]), ("{act: tanh, p: 1e-1}", {"act": "tanh", "p": 0.1}),
-    ("", ""), (" relu ", "relu"), ("on", "on"), ("1-4", "1-4"),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("3", 3),
+        ("-2", -2),
+        ("1e-3", 0.001),
+        ("1E2", 100.0),
+        (".5", 0.5),
+        ("2.", 2.0),
+        ("+1.5e+2", 150.0),
+        ("true", True),
+        ("False", False),
+        ("none", None),
+        ("null", None),
+        ("adam", "adam"),
+        ("full", "full"),
+        ("[64, 32]", [64, 32]),
+        ("[1e-3, 2]", [0.001, 2]),
+        ("{act: tanh, p: 1e-1}", {"act": "tanh", "p": 0.1}),
+        ("", ""),
+        (" relu ", "relu"),
+        ("on", "on"),
+        ("1-4", "1-4"),
+    ],
+)
 def test_scalar_types_values_by_pythons_rules(text, value):
     assert scalar(text) == value and type(scalar(text)) is type(value)
 
@@ -70,7 +89,12 @@ class Opts:
 
 def test_spec_options_are_typed_by_the_dataclass():
     assert options(["size=64", "invert=1", "name=007", "digits=2-5", "ratio=1"], Opts, "demo") == {
-        "size": 64, "invert": True, "name": "007", "digits": (2, 5), "ratio": 1.0}
+        "size": 64,
+        "invert": True,
+        "name": "007",
+        "digits": (2, 5),
+        "ratio": 1.0,
+    }
     assert options(["digits=4"], Opts, "demo") == {"digits": (4, 4)}
     with pytest.raises(UserError, match="bad demo option 'siz=3'") as e:
         options(["siz=3"], Opts, "demo")

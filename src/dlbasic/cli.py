@@ -31,8 +31,17 @@ class Parser(argparse.ArgumentParser):
 
 
 # failures to write that the user can fix (space, permissions, limits), reported in one line
-STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.ENOTDIR,
-                  errno.EISDIR, errno.ENAMETOOLONG}
+STORAGE_ERRORS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EFBIG,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

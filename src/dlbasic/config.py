@@ -75,29 +75,41 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            check(not isinstance(value, float) or math.isfinite(value),
-                  f"{f.name} must be a finite number, got {value}")
+            check(
+                not isinstance(value, float) or math.isfinite(value), f"{f.name} must be a finite number, got {value}"
+            )
         check(self.threads is None or self.threads >= 1, f"threads must be at least 1, got {self.threads}")
         check(self.image_size is None or self.image_size >= 1, f"image_size must be positive, got {self.image_size}")
-        check(0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
-              f"val_fraction and test_fraction must be in [0, 1) with a sum below 1, got {self.val_fraction} and "
-              f"{self.test_fraction}")
+        check(
+            0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1,
+            f"val_fraction and test_fraction must be in [0, 1) with a sum below 1, got {self.val_fraction} and "
+            f"{self.test_fraction}",
+        )
         check(self.lr_step >= 1, f"lr_step must be at least 1, got {self.lr_step}")
         check(self.lr_gamma > 0, f"lr_gamma must be positive, got {self.lr_gamma}")
         check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        check(0 <= self.mix_prob <= 1 and 0 <= self.mix_switch_prob <= 1,
-              f"mix_prob and mix_switch_prob must be in [0, 1], got {self.mix_prob} and {self.mix_switch_prob}")
+        check(
+            0 <= self.mix_prob <= 1 and 0 <= self.mix_switch_prob <= 1,
+            f"mix_prob and mix_switch_prob must be in [0, 1], got {self.mix_prob} and {self.mix_switch_prob}",
+        )
         check(self.momentum is None or self.momentum >= 0, f"momentum must be non-negative, got {self.momentum}")
         check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
         check(self.lr is None or self.lr > 0, f"learning rate must be positive, got {self.lr}")
         check(self.weight_decay >= 0, f"weight decay must be non-negative, got {self.weight_decay}")
-        check(self.batch_size == "full" or (isinstance(self.batch_size, int) and self.batch_size >= 1),
-              f"batch size must be a positive integer or 'full', got {self.batch_size!r}")
-        check(self.precision in ("auto", "fp32", "bf16", "fp16"), f"unknown precision {self.precision!r}",
-              "choices: auto, fp32, bf16, fp16")
+        check(
+            self.batch_size == "full" or (isinstance(self.batch_size, int) and self.batch_size >= 1),
+            f"batch size must be a positive integer or 'full', got {self.batch_size!r}",
+        )
+        check(
+            self.precision in ("auto", "fp32", "bf16", "fp16"),
+            f"unknown precision {self.precision!r}",
+            "choices: auto, fp32, bf16, fp16",
+        )
         check(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive, got {self.grad_clip}")
-        check(self.train_subset is None or self.train_subset > 0,
-              f"train_subset must be positive, got {self.train_subset}")
+        check(
+            self.train_subset is None or self.train_subset > 0,
+            f"train_subset must be positive, got {self.train_subset}",
+        )
         check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         check(self.penalty in ("none", "l1", "l2"), f"unknown penalty {self.penalty!r}", "choices: none, l1, l2")
         check(self.early_stopping >= 0, f"early_stopping patience must be >= 0, got {self.early_stopping}")
@@ -105,8 +117,10 @@ class TrainConfig:
             check(getattr(self, name) >= 0, f"{name} must be non-negative, got {getattr(self, name)}")
         check(0 <= self.label_smoothing < 1, f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         check(self.dropout is None or 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
-        check(self.target_accuracy is None or 0 < self.target_accuracy <= 1,
-              f"target_accuracy must be in (0, 1], got {self.target_accuracy}")
+        check(
+            self.target_accuracy is None or 0 < self.target_accuracy <= 1,
+            f"target_accuracy must be in (0, 1], got {self.target_accuracy}",
+        )
         check(self.eval_every >= 1, f"eval_every must be positive, got {self.eval_every}")
         check(self.eval_batch_size >= 1, f"eval_batch_size must be positive, got {self.eval_batch_size}")
         return self
@@ -131,8 +145,14 @@ def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None)
 
 
 # FCN-8s on a stride-8 VGG predicts at stride 2: fine enough for the 2-4 pixel strokes of the digit scenes
-SEGMENTATION_DEFAULTS = {"data": "scenes:canvas=96,digits=1-4", "model": "fcn8s_vgg11",
-                         "model_options": {"stride": 8}, "epochs": 10, "batch_size": 16, "lr": 3e-3}
+SEGMENTATION_DEFAULTS = {
+    "data": "scenes:canvas=96,digits=1-4",
+    "model": "fcn8s_vgg11",
+    "model_options": {"stride": 8},
+    "epochs": 10,
+    "batch_size": 16,
+    "lr": 3e-3,
+}
 
 
 def segmentation_config(**overrides: Any) -> TrainConfig:
@@ -183,8 +203,11 @@ class DetectionConfig:
         for name in ("image_size", "train_limit", "test_limit", "warmup_steps"):
             check(getattr(self, name) >= 0, f"{name} must be >= 0, got {getattr(self, name)}")
         check(self.max_proposals >= 1, f"max_proposals must be at least 1, got {self.max_proposals}")
-        check(self.precision in ("auto", "fp32", "bf16", "fp16"), f"unknown precision {self.precision!r}",
-              "choices: auto, fp32, bf16, fp16")
+        check(
+            self.precision in ("auto", "fp32", "bf16", "fp16"),
+            f"unknown precision {self.precision!r}",
+            "choices: auto, fp32, bf16, fp16",
+        )
         check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
         return self
 

@@ -38,12 +38,22 @@ class Diverged(UserError):
 
     HINT = "lower --lr, add --grad-clip, or use --precision fp32"
 
-    def __init__(self, epoch: int, step: int, loss: float, *, reason: str | None = None,
-                 checkpoint: str | None = None, best: str | None = None, hint: str | None = HINT):
+    def __init__(
+        self,
+        epoch: int,
+        step: int,
+        loss: float,
+        *,
+        reason: str | None = None,
+        checkpoint: str | None = None,
+        best: str | None = None,
+        hint: str | None = HINT,
+    ):
         self.epoch, self.step, self.loss = epoch, step, float(loss)
         self.checkpoint, self.best = checkpoint, best
-        super().__init__(f"training diverged at epoch {epoch}, step {step}: {reason or f'loss is {number(loss)}'}",
-                         hint)
+        super().__init__(
+            f"training diverged at epoch {epoch}, step {step}: {reason or f'loss is {number(loss)}'}", hint
+        )
 
     def __str__(self) -> str:
         kept = f"; the last finite checkpoint is kept in {self.checkpoint}" if self.checkpoint else ""
@@ -52,8 +62,15 @@ class Diverged(UserError):
     def summary(self) -> dict[str, Any]:
         """What summary.json records about the divergence (valid JSON: nan and inf become strings)."""
         loss = self.loss if math.isfinite(self.loss) else number(self.loss)
-        return {"status": "diverged", "epoch": self.epoch, "step": self.step, "loss": loss,
-                "checkpoint": self.checkpoint, "best": self.best, "message": str(self)}
+        return {
+            "status": "diverged",
+            "epoch": self.epoch,
+            "step": self.step,
+            "loss": loss,
+            "checkpoint": self.checkpoint,
+            "best": self.best,
+            "message": str(self),
+        }
 
 
 def number(x: float) -> str:

@@ -44,11 +44,11 @@ BATCHES = (1, 3)  # verification batch sizes; the graph is traced at batch 2
 OPSET = 17
 NOT_EXPORTABLE = {
     "rcnn": "selective search (scikit-image, in Python) proposes its regions and each is cropped and warped in a "
-            "Python loop",
+    "Python loop",
     "sppnet": "selective search (scikit-image, in Python) proposes its regions inside forward",
     "fast_rcnn": "selective search (scikit-image, in Python) proposes its regions inside forward",
     "faster_rcnn": "its RPN keeps a data-dependent number of proposals (top-k, NMS) and its RoI heads loop over "
-                   "images in Python",
+    "images in Python",
 }
 
 
@@ -84,12 +84,18 @@ class ExportResult:
         ex = self.exportable
         c, h, w = ex.input_shape
         batch = ", dynamic batch" if self.format == "onnx" else ""
-        what = (f"{len(ex.model.state_dict())} tensors and the checkpoint's metadata" if self.format == "safetensors"
-                else f"images [N, {c}, {h}, {w}] -> {ex.output}{batch}")
-        return [f"wrote {self.path} ({ex.name}, {ex.kind}: {what})",
-                f"{self.checked_with} equal the checkpoint's weights bit for bit" if self.scale is None else
-                f"{self.checked_with} vs eager on random inputs of batch {' and '.join(map(str, BATCHES))}: "
-                f"max |difference| {self.max_diff:.2e} (outputs up to {self.scale:.3g}; tolerance {TOLERANCE:g})"]
+        what = (
+            f"{len(ex.model.state_dict())} tensors and the checkpoint's metadata"
+            if self.format == "safetensors"
+            else f"images [N, {c}, {h}, {w}] -> {ex.output}{batch}"
+        )
+        return [
+            f"wrote {self.path} ({ex.name}, {ex.kind}: {what})",
+            f"{self.checked_with} equal the checkpoint's weights bit for bit"
+            if self.scale is None
+            else f"{self.checked_with} vs eager on random inputs of batch {' and '.join(map(str, BATCHES))}: "
+            f"max |difference| {self.max_diff:.2e} (outputs up to {self.scale:.3g}; tolerance {TOLERANCE:g})",
+        ]
 
 
 class YOLOGrid(nn.Module):
@@ -115,15 +121,17 @@ def load_exportable(path: str | Path, fmt: str = "onnx") -> Exportable:
 
         model, meta = model_from_checkpoint(path, action="eval")
         size = meta["input_size"]
-        return Exportable(model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size),
-                          "logits")
+        return Exportable(
+            model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size), "logits"
+        )
     if kind == "segmentation":
         from dlbasic.segmentation.train import model_from_checkpoint
 
         model, meta = model_from_checkpoint(path, action="eval")
         size = meta["input_size"]
-        return Exportable(model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size),
-                          "scores")
+        return Exportable(
+            model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size), "scores"
+        )
     if kind == "detection":
         from dlbasic.detection.train import load_detector
 
@@ -131,16 +139,21 @@ def load_exportable(path: str | Path, fmt: str = "onnx") -> Exportable:
         meta = {"kind": "detection", **{k: v for k, v in ckpt.items() if k != "model"}}
         name = meta["config"]["model"]
         if fmt != "safetensors" and name in NOT_EXPORTABLE:
-            raise UserError(f"{name} cannot be exported to {fmt}: {NOT_EXPORTABLE[name]}",
-                            "export its weights with --format safetensors; yolo_v1 exports as a graph")
+            raise UserError(
+                f"{name} cannot be exported to {fmt}: {NOT_EXPORTABLE[name]}",
+                "export its weights with --format safetensors; yolo_v1 exports as a graph",
+            )
         h, w = meta["image_size"]
         module = YOLOGrid(model).eval() if name == "yolo_v1" else model
         return Exportable(module, model, meta, kind, name, (meta["in_channels"], h, w), "grid")
-    raise UserError(f"{path} has no metadata saying what it holds",
-                    "use a checkpoint written by dlbasic train, segment train or detect train")
+    raise UserError(
+        f"{path} has no metadata saying what it holds",
+        "use a checkpoint written by dlbasic train, segment train or detect train",
+    )
 
 
 # --- ONNX -------------------------------------------------------------------------------------------------------
+
 
 class PoolMatrices(nn.Module):
     """`AdaptiveAvgPool2d(out)` on inputs of one size (h, w), as rows @ x @ cols^T: the same averages, in ops
@@ -174,8 +187,11 @@ def onnx_compatible(module: nn.Module, example: Tensor) -> Iterator[nn.Module]:
     """`module` with each adaptive average pool whose output does not divide its input (at `example`'s size)
     replaced by `PoolMatrices`; the original layers are put back on exit."""
     sizes: dict[str, tuple[int, int]] = {}
-    hooks = [m.register_forward_pre_hook(lambda m, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
-             for name, m in module.named_modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    hooks = [
+        m.register_forward_pre_hook(lambda m, args, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
+        for name, m in module.named_modules()
+        if isinstance(m, nn.AdaptiveAvgPool2d)
+    ]
     try:
         with torch.no_grad():
             module(example)
@@ -216,8 +232,15 @@ def export_onnx(module: nn.Module, example: Tensor, path: Path, output: str = "o
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice, tracer warnings
         names = dict(input_names=["images"], output_names=[output])
         try:
-            torch.onnx.export(m, (example,), str(path), dynamo=False, opset_version=OPSET,
-                              dynamic_axes={"images": {0: "batch"}, output: {0: "batch"}}, **names)
+            torch.onnx.export(
+                m,
+                (example,),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                dynamic_axes={"images": {0: "batch"}, output: {0: "batch"}},
+                **names,
+            )
             return
         except TypeError as e:  # a torch without the legacy exporter
             if "dynamo" not in str(e):
@@ -225,11 +248,12 @@ def export_onnx(module: nn.Module, example: Tensor, path: Path, output: str = "o
         try:
             import onnxscript  # noqa: F401
         except ImportError:
-            raise UserError("this torch has only the dynamo ONNX exporter, which needs the onnxscript package",
-                            "pip install onnxscript") from None
+            raise UserError(
+                "this torch has only the dynamo ONNX exporter, which needs the onnxscript package",
+                "pip install onnxscript",
+            ) from None
         batch = torch.export.Dim("batch", min=1)
-        torch.onnx.export(m, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch},), verbose=False,
-                          **names)
+        torch.onnx.export(m, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch},), verbose=False, **names)
 
 
 def run_onnx(path: Path, x: Tensor) -> Tensor:
@@ -245,6 +269,7 @@ def run_onnx(path: Path, x: Tensor) -> Tensor:
 
 # --- TorchScript ------------------------------------------------------------------------------------------------
 
+
 def export_torchscript(module: nn.Module, example: Tensor, path: Path) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarning: sizes read as Python numbers are fixed, as intended
@@ -259,6 +284,7 @@ def run_torchscript(path: Path, x: Tensor) -> Tensor:
 
 
 # --- safetensors ------------------------------------------------------------------------------------------------
+
 
 def _safetensors():
     try:
@@ -277,6 +303,7 @@ def safetensors_bytes(state: dict[str, Tensor], meta: dict[str, Any]) -> bytes:
 
 
 # --- the whole export -------------------------------------------------------------------------------------------
+
 
 def _inputs(shape: tuple[int, int, int], seed: int = 0) -> tuple[Tensor, list[Tensor]]:
     g = torch.Generator().manual_seed(seed)
@@ -297,9 +324,11 @@ def _rebuilt(ex: Exportable, path: Path) -> nn.Module | None:
 
     tensors, _ = read_safetensors(path)
     own = ex.model.state_dict()
-    check(set(tensors) == set(own) and all(tensors[k].dtype == v.dtype and torch.equal(tensors[k], v.cpu())
-                                           for k, v in own.items()),
-          f"the safetensors file written for {ex.name} does not hold its weights exactly")
+    check(
+        set(tensors) == set(own)
+        and all(tensors[k].dtype == v.dtype and torch.equal(tensors[k], v.cpu()) for k, v in own.items()),
+        f"the safetensors file written for {ex.name} does not hold its weights exactly",
+    )
     if ex.kind == "detection":
         return None
     from dlbasic.models import create_model
@@ -343,14 +372,33 @@ def export_checkpoint(checkpoint: str | Path, fmt: str, out: str | Path, seed: i
             exported = [run(x) for x in batches]
         diff, scale = _difference(eager, exported)
         if not diff <= TOLERANCE * max(1.0, scale):  # also refuses NaN
-            raise UserError(f"the {fmt} export of {ex.name} differs from eager PyTorch by {diff:.2e} (more than "
-                            f"{TOLERANCE:g}); nothing was written", "this is a bug: please report it with the model")
+            raise UserError(
+                f"the {fmt} export of {ex.name} differs from eager PyTorch by {diff:.2e} (more than "
+                f"{TOLERANCE:g}); nothing was written",
+                "this is a bug: please report it with the model",
+            )
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return ExportResult(out, fmt, ex, diff, scale, checked_with)
 
 
-__all__ = ["BATCHES", "FORMATS", "NOT_EXPORTABLE", "SUFFIXES", "TOLERANCE", "ExportResult", "Exportable",
-           "PoolMatrices", "YOLOGrid", "export_checkpoint", "export_onnx", "export_torchscript", "load_exportable",
-           "onnx_compatible", "run_onnx", "run_torchscript", "safetensors_bytes"]
+__all__ = [
+    "BATCHES",
+    "FORMATS",
+    "NOT_EXPORTABLE",
+    "SUFFIXES",
+    "TOLERANCE",
+    "ExportResult",
+    "Exportable",
+    "PoolMatrices",
+    "YOLOGrid",
+    "export_checkpoint",
+    "export_onnx",
+    "export_torchscript",
+    "load_exportable",
+    "onnx_compatible",
+    "run_onnx",
+    "run_torchscript",
+    "safetensors_bytes",
+]

@@ -36,17 +36,44 @@ _KNOWN_DIRS = {"tensorboard", "results", "figures", "cache"}
 # the files dlbasic writes into its folders: runs (train, segment/detect train), cv, compare, detect compare,
 # optim-race, lab, segment predict's overlays and tune's default journal
 _KNOWN_FILES = {
-    "config.yaml", "config.json", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json",
-    "overlays.png", "cv.json", "cv.png", "compare.json", "compare.md", "compare.png", "report.html", "report.json",
-    "journal.log", "race.png", "race.gif", "race.md", "race.json",
+    "config.yaml",
+    "config.json",
+    "metrics.jsonl",
+    "checkpoint.pt",
+    "best.pt",
+    "curves.png",
+    "summary.json",
+    "overlays.png",
+    "cv.json",
+    "cv.png",
+    "compare.json",
+    "compare.md",
+    "compare.png",
+    "report.html",
+    "report.json",
+    "journal.log",
+    "race.png",
+    "race.gif",
+    "race.md",
+    "race.json",
     # `dlbasic export` writes these next to the checkpoint, and eval its confusion matrices
-    "best.onnx", "best.torchscript", "best.safetensors", "checkpoint.onnx", "checkpoint.torchscript",
-    "checkpoint.safetensors", "confusion-train.png", "confusion-val.png", "confusion-test.png", "confusion-all.png",
+    "best.onnx",
+    "best.torchscript",
+    "best.safetensors",
+    "checkpoint.onnx",
+    "checkpoint.torchscript",
+    "checkpoint.safetensors",
+    "confusion-train.png",
+    "confusion-val.png",
+    "confusion-test.png",
+    "confusion-all.png",
 }
 _KNOWN = _KNOWN_FILES | _KNOWN_DIRS
 # files named after the inputs, by the command the marker names: a mask per image, a picture per test image
-_NAMED = {"segment predict": re.compile(r"[^/\\]+\.png"),
-          "detect predict": re.compile(r"[^/\\]+\.png|predictions\.json")}
+_NAMED = {
+    "segment predict": re.compile(r"[^/\\]+\.png"),
+    "detect predict": re.compile(r"[^/\\]+\.png|predictions\.json"),
+}
 
 
 def _stale(name: str) -> bool:
@@ -111,8 +138,14 @@ def _writable_ancestor(path: Path) -> Path:
     return p
 
 
-def check_dir(path: str | Path, *, overwrite: bool = False, resume: bool = False, option: str = "--run-dir",
-              what: str = "run folder") -> Path:
+def check_dir(
+    path: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    option: str = "--run-dir",
+    what: str = "run folder",
+) -> Path:
     """Refuse, before any work, an output folder that this run could not use or must not replace."""
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -125,15 +158,19 @@ def check_dir(path: str | Path, *, overwrite: bool = False, resume: bool = False
     if resume or is_unstarted(path):
         return path
     if not overwrite:
-        raise UserError(f"{what} {path} already exists",
-                        f"pass --overwrite to replace it{', --resume to continue it' if what == 'run folder' else ''}"
-                        f", or choose another {option}")
+        raise UserError(
+            f"{what} {path} already exists",
+            f"pass --overwrite to replace it{', --resume to continue it' if what == 'run folder' else ''}"
+            f", or choose another {option}",
+        )
     foreign = foreign_entries(path)
     if foreign:
         more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
-        raise UserError(f"{path} holds files dlbasic did not write ({foreign[0]}{more}); "
-                        f"--overwrite only replaces folders dlbasic made",
-                        f"move {foreign[0]}{' and the others' if more else ''} out of it, or choose another {option}")
+        raise UserError(
+            f"{path} holds files dlbasic did not write ({foreign[0]}{more}); "
+            f"--overwrite only replaces folders dlbasic made",
+            f"move {foreign[0]}{' and the others' if more else ''} out of it, or choose another {option}",
+        )
     return path
 
 
@@ -165,8 +202,15 @@ def _open(path: Path, command: str, overwrite: bool, resume: bool, option: str, 
     return old
 
 
-def open_dir(path: str | Path, *, command: str, overwrite: bool = False, resume: bool = False,
-             option: str = "--run-dir", what: str = "run folder") -> Path:
+def open_dir(
+    path: str | Path,
+    *,
+    command: str,
+    overwrite: bool = False,
+    resume: bool = False,
+    option: str = "--run-dir",
+    what: str = "run folder",
+) -> Path:
     """Create the folder (replacing an old dlbasic folder with `overwrite`); call once the work is known to start."""
     path = Path(path)
     old = _open(path, command, overwrite, resume, option, what)
@@ -176,8 +220,15 @@ def open_dir(path: str | Path, *, command: str, overwrite: bool = False, resume:
 
 
 @contextlib.contextmanager
-def output_dir(path: str | Path, *, command: str, overwrite: bool = False, resume: bool = False,
-               option: str = "--run-dir", what: str = "run folder") -> Iterator[Path]:
+def output_dir(
+    path: str | Path,
+    *,
+    command: str,
+    overwrite: bool = False,
+    resume: bool = False,
+    option: str = "--run-dir",
+    what: str = "run folder",
+) -> Iterator[Path]:
     """`open_dir` for work that writes as it goes (training runs).
 
     If the work fails before writing any result, the new folder is removed again and an old folder
@@ -217,5 +268,14 @@ def check_file(path: str | Path, *, overwrite: bool = False, option: str = "--ou
     return path
 
 
-__all__ = ["MARKER", "check_dir", "check_file", "foreign_entries", "is_unstarted", "made_by_dlbasic", "open_dir",
-           "output_dir", "remove_stale_tmp"]
+__all__ = [
+    "MARKER",
+    "check_dir",
+    "check_file",
+    "foreign_entries",
+    "is_unstarted",
+    "made_by_dlbasic",
+    "open_dir",
+    "output_dir",
+    "remove_stale_tmp",
+]

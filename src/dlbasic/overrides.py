@@ -123,8 +123,11 @@ def argument(parse):
 def coerce(name: str, value: Any, hint: Any) -> Any:
     """`value` checked against the type annotation `hint` of field `name` (ints become floats where floats
     are expected; a number becomes its text where only text is expected); UserError if it does not fit."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+    options = (
+        typing.get_args(hint)
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
         else (hint,)
+    )
     for option in options:
         origin = typing.get_origin(option) or option
         if option is type(None) and value is None:

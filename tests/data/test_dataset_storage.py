@@ -126,8 +126,10 @@ def test_channel_stats_in_chunks_equal_the_whole_set_float64_stats(monkeypatch, 
     rows = torch.randperm(50, generator=g)[:37]
     monkeypatch.setattr(dataset_module, "CHUNK", 8)  # several chunks, the last one short
     floats = pixels.float().div(255.0) if dtype == torch.uint8 else pixels
-    for got, want in ((channel_stats(pixels), old_stats(floats)),
-                      (channel_stats(pixels, rows), old_stats(floats[rows]))):
+    for got, want in (
+        (channel_stats(pixels), old_stats(floats)),
+        (channel_stats(pixels, rows), old_stats(floats[rows])),
+    ):
         for a, b in zip(got, want):
             assert torch.allclose(a, b, rtol=0, atol=1e-6), (a, b)
 
@@ -143,8 +145,9 @@ def test_the_trainer_reads_uint8_batches_as_the_float_images_it_had():
     for d in (data, as_float):
         torch.manual_seed(0)
         model = create_model("simple_cnn", 10, 1, 28)
-        trainer = Trainer(model, torch.optim.SGD(model.parameters(), lr=0.1), d, d, epochs=1, batch_size=32,
-                          progress=False)
+        trainer = Trainer(
+            model, torch.optim.SGD(model.parameters(), lr=0.1), d, d, epochs=1, batch_size=32, progress=False
+        )
         trainer.fit()
         weights.append(model.state_dict())
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
@@ -240,8 +243,14 @@ def test_unreadable_files_are_skipped_with_a_warning_and_not_cached(tmp_path, mo
     with pytest.warns(UserWarning, match="1b.png"):
         pixels, labels = read(root)
     assert len(calls) == 7 and pixels.shape[0] == 6
-    assert labels.tolist() == [0, 0, 0, 1, 1, 1] and [int(pixels[i, 0, 0, 0]) for i in range(6)] == \
-        [40, 41, 42, 200, 201, 202]
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1] and [int(pixels[i, 0, 0, 0]) for i in range(6)] == [
+        40,
+        41,
+        42,
+        200,
+        201,
+        202,
+    ]
     entry = json.loads(next(data_cache.glob("folder-*.json")).read_text())
     assert list(entry["skipped"]) == ["cat/1b.png"]
     assert np.load(data_cache / entry["pixels"]).shape[0] == 6

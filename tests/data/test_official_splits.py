@@ -17,7 +17,8 @@ def write_classes(root, counts: dict[str, int], seed: int = 0):
         for i in range(n):
             value = 40 if name == "cat" else 200
             Image.fromarray(np.clip(rng.normal(value, 20, (8, 8)), 0, 255).astype(np.uint8)).save(
-                root / name / f"{name}{i}.png")
+                root / name / f"{name}{i}.png"
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +42,27 @@ def test_a_folders_train_val_test_are_its_splits(tmp_path):
 def test_eval_on_a_folder_of_ones_own_scores_all_of_it(tmp_path, capsys):
     write_classes(tmp_path / "data", {"cat": 20, "dog": 20})
     run = tmp_path / "run"
-    assert main(["train", "--data", f"folder:{tmp_path / 'data'}", "--image-size", "8", "--model", "mlp",
-                 "--epochs", "1", "--threads", "1", "--no-progress", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                f"folder:{tmp_path / 'data'}",
+                "--image-size",
+                "8",
+                "--model",
+                "mlp",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     write_classes(tmp_path / "mine", {"dog": 7}, seed=3)  # one class, by name: dog is the model's class 1
     capsys.readouterr()
     assert main(["eval", "--checkpoint", str(run / "best.pt"), "--data", f"folder:{tmp_path / 'mine'}"]) == 2

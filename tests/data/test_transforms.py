@@ -70,8 +70,9 @@ def test_translation_by_whole_pixels_shifts_content():
     torch.testing.assert_close(moved, torch.tensor([[3.0, 1.0, 6.0, 5.0]]))
 
 
-@pytest.mark.parametrize("names", [["flip"], ["crop"], ["rotate"], ["translate", "scale"],
-                                   ["flip", "crop", "scale", "rotate", "translate"]])
+@pytest.mark.parametrize(
+    "names", [["flip"], ["crop"], ["rotate"], ["translate", "scale"], ["flip", "crop", "scale", "rotate", "translate"]]
+)
 def test_boxes_and_masks_follow_the_drawn_square(names):
     batch = 24
     img, masks, boxes = _drawn(batch)

@@ -55,6 +55,9 @@ def test_iou_and_giou_match_literal_formulas():
 def test_area_clip_remove_small():
     boxes = torch.tensor([[-5.0, -5.0, 5.0, 5.0], [90.0, 10.0, 130.0, 12.0], [1.0, 1.0, 1.5, 40.0]])
     assert box_area(boxes).tolist() == [100.0, 80.0, 19.5]
-    assert clip_boxes_to_image(boxes, (20, 100)).tolist() == [[0.0, 0.0, 5.0, 5.0], [90.0, 10.0, 100.0, 12.0],
-                                                               [1.0, 1.0, 1.5, 20.0]]
+    assert clip_boxes_to_image(boxes, (20, 100)).tolist() == [
+        [0.0, 0.0, 5.0, 5.0],
+        [90.0, 10.0, 100.0, 12.0],
+        [1.0, 1.0, 1.5, 20.0],
+    ]
     assert remove_small_boxes(boxes, 2.0).tolist() == [0, 1]

@@ -27,9 +27,12 @@ def test_box_coder_round_trip_and_formula(weights):
     torch.testing.assert_close(coder.decode(deltas, anchors), gt)
     a, b = anchors[0].tolist(), gt[0].tolist()
     aw, ah, bw, bh = a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1]
-    expected = [weights[0] * ((b[0] + bw / 2) - (a[0] + aw / 2)) / aw,
-                weights[1] * ((b[1] + bh / 2) - (a[1] + ah / 2)) / ah,
-                weights[2] * math.log(bw / aw), weights[3] * math.log(bh / ah)]
+    expected = [
+        weights[0] * ((b[0] + bw / 2) - (a[0] + aw / 2)) / aw,
+        weights[1] * ((b[1] + bh / 2) - (a[1] + ah / 2)) / ah,
+        weights[2] * math.log(bw / aw),
+        weights[3] * math.log(bh / ah),
+    ]
     assert deltas[0].tolist() == pytest.approx(expected, rel=1e-12)
 
 
@@ -64,16 +67,19 @@ def test_anchor_generator_grid():
     # cell (row 1, column 2) of level 0, ratio 1: stride 16, base [-8, -8, 8, 8]
     assert anchors[(1 * 6 + 2) * 2].tolist() == [24.0, 8.0, 40.0, 24.0]
     centred = AnchorGenerator(((16,),), ((1.0,),), offset=0.5)((32, 32), [(2, 2)])
-    assert centred.tolist() == [[0.0, 0.0, 16.0, 16.0], [16.0, 0.0, 32.0, 16.0], [0.0, 16.0, 16.0, 32.0],
-                                [16.0, 16.0, 32.0, 32.0]]
+    assert centred.tolist() == [
+        [0.0, 0.0, 16.0, 16.0],
+        [16.0, 0.0, 32.0, 16.0],
+        [0.0, 16.0, 16.0, 32.0],
+        [16.0, 16.0, 32.0, 32.0],
+    ]
     torch.testing.assert_close(box_area(centred), torch.full((4,), 256.0))
     with pytest.raises(ValueError):
         gen((64, 96), [(4, 6)])
 
 
 def test_matcher_thresholds_and_low_quality():
-    quality = torch.tensor([[0.9, 0.65, 0.2, 0.1, 0.55],
-                            [0.0, 0.1, 0.3, 0.29, 0.55]])
+    quality = torch.tensor([[0.9, 0.65, 0.2, 0.1, 0.55], [0.0, 0.1, 0.3, 0.29, 0.55]])
     plain = Matcher(0.7, 0.3)(quality)
     assert plain.tolist() == [0, -2, -2, -1, -2]
     low = Matcher(0.7, 0.3, allow_low_quality_matches=True)(quality)

@@ -54,7 +54,8 @@ def test_voc_layout(tmp_path):
             f"<object><name>{CLASSES[c]}</name><difficult>{int(c == 1)}</difficult>"
             f"<bndbox><xmin>{b[0] + 1:g}</xmin><ymin>{b[1] + 1:g}</ymin>"
             f"<xmax>{b[2]:g}</xmax><ymax>{b[3]:g}</ymax></bndbox></object>"
-            for b, c in zip(boxes, labels))
+            for b, c in zip(boxes, labels)
+        )
         xml = f"<annotation><filename>{name}</filename>{objects}</annotation>"
         (tmp_path / "Annotations" / f"{Path(name).stem}.xml").write_text(xml)
     data = load_voc(tmp_path)
@@ -69,10 +70,20 @@ def test_coco_layout(tmp_path):
     anns = []
     for i, (boxes, labels) in enumerate(zip(BOXES, LABELS)):
         for b, c in zip(boxes, labels):
-            anns.append({"id": len(anns) + 1, "image_id": i + 10, "category_id": [7, 9][c], "iscrowd": 0,
-                         "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]})
-    data = {"images": [{"id": i + 10, "file_name": n} for i, n in enumerate(names)], "annotations": anns,
-            "categories": [{"id": 9, "name": "dog"}, {"id": 7, "name": "cat"}]}
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 10,
+                    "category_id": [7, 9][c],
+                    "iscrowd": 0,
+                    "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+                }
+            )
+    data = {
+        "images": [{"id": i + 10, "file_name": n} for i, n in enumerate(names)],
+        "annotations": anns,
+        "categories": [{"id": 9, "name": "dog"}, {"id": 7, "name": "cat"}],
+    }
     (tmp_path / "ann.json").write_text(json.dumps(data))
     check_loaded(load_coco(tmp_path / "ann.json"))
     check_loaded(load_detection(f"coco:{tmp_path / 'ann.json'}"))
@@ -82,8 +93,10 @@ def test_yolo_layout(tmp_path):
     names = write_images(tmp_path / "images")
     (tmp_path / "labels").mkdir()
     for name, boxes, labels, (w, h) in zip(names, BOXES, LABELS, [(40, 30), (20, 20)]):
-        lines = [f"{c} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} "
-                 f"{(b[3] - b[1]) / h}" for b, c in zip(boxes, labels)]
+        lines = [
+            f"{c} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} {(b[3] - b[1]) / h}"
+            for b, c in zip(boxes, labels)
+        ]
         (tmp_path / "labels" / f"{Path(name).stem}.txt").write_text("\n".join(lines) + "\n")
     (tmp_path / "classes.txt").write_text("cat\ndog\n")
     check_loaded(load_yolo(tmp_path))
@@ -161,8 +174,9 @@ def voc_case(root: Path, second: str) -> str:
 
 
 def dog(xmin="3", ymin="4", xmax="12", ymax="20", box=True) -> str:
-    corners = "".join(f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), (xmin, ymin, xmax, ymax))
-                      if v is not None)
+    corners = "".join(
+        f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), (xmin, ymin, xmax, ymax)) if v is not None
+    )
     return f"<object><name>dog</name>{f'<bndbox>{corners}</bndbox>' if box else ''}</object>"
 
 
@@ -171,10 +185,14 @@ def coco_case(root: Path, ann: dict | None = None, text: str | None = None) -> s
     write_images(root / "images")
     bad = {"id": 7, "image_id": 1, "category_id": 9, "bbox": [20, 5, 10, 10]}
     bad.update(ann or {})
-    data = {"images": [{"id": 1, "file_name": "im0.png"}, {"id": 2, "file_name": "im1.png"}],
-            "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [2, 3, 10, 17]},
-                            {k: v for k, v in bad.items() if v is not None}],
-            "categories": [{"id": 7, "name": "cat"}, {"id": 9, "name": "dog"}]}
+    data = {
+        "images": [{"id": 1, "file_name": "im0.png"}, {"id": 2, "file_name": "im1.png"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 7, "bbox": [2, 3, 10, 17]},
+            {k: v for k, v in bad.items() if v is not None},
+        ],
+        "categories": [{"id": 7, "name": "cat"}, {"id": 9, "name": "dog"}],
+    }
     (root / "ann.json").write_text(json.dumps(data) if text is None else text)
     return f"coco:{root / 'ann.json'}"
 
@@ -194,16 +212,22 @@ BAD_ANNOTATIONS = {
     "voc-no-coordinate": (voc_case, dog(ymax=None), r"im0\.xml: object 2 \(dog\): <bndbox> has no <ymax>"),
     "voc-no-name": (voc_case, "<object><bndbox/></object>", r"im0\.xml: object 2 has no <name>"),
     "voc-negative-size": (voc_case, dog(xmin="12", xmax="3"), r"im0\.xml: object 2 \(dog\): box xmin=12 .* non-pos"),
-    "voc-outside": (voc_case, dog(xmin="50", xmax="60"),
-                    r"im0\.xml: object 2 \(dog\): box at x 49\.\.60, y 3\.\.20 \(pixels\) lies outside the 40x30 "
-                    r"image im0\.png"),
+    "voc-outside": (
+        voc_case,
+        dog(xmin="50", xmax="60"),
+        r"im0\.xml: object 2 \(dog\): box at x 49\.\.60, y 3\.\.20 \(pixels\) lies outside the 40x30 "
+        r"image im0\.png",
+    ),
     "voc-malformed": (voc_case, "<object><name>dog</name>", r"im0\.xml: not a valid VOC annotation"),
     "coco-not-a-number": (coco_case, {"bbox": ["a", 1, 2, 3]}, r"ann\.json: annotation id 7: bbox\[0\] is 'a', not a"),
     "coco-no-bbox": (coco_case, {"bbox": None}, r"ann\.json: annotation id 7 has no 'bbox'"),
     "coco-short-bbox": (coco_case, {"bbox": [1, 2, 3]}, r"ann\.json: annotation id 7: 'bbox' is \[1, 2, 3\]"),
-    "coco-undefined-category": (coco_case, {"category_id": 5},
-                                r"ann\.json: annotation id 7: category_id 5 is not defined in 'categories' "
-                                r"\(defined ids: 7, 9\)"),
+    "coco-undefined-category": (
+        coco_case,
+        {"category_id": 5},
+        r"ann\.json: annotation id 7: category_id 5 is not defined in 'categories' "
+        r"\(defined ids: 7, 9\)",
+    ),
     "coco-zero-width": (coco_case, {"bbox": [5, 5, 0, 4]}, r"annotation id 7: bbox \[5, 5, 0, 4\] has non-positive"),
     "coco-outside": (coco_case, {"bbox": [-30, 5, 10, 10]}, r"annotation id 7: box at x -30\.\.-20, .* lies outside"),
     "coco-no-image-id": (coco_case, {"image_id": None}, r"ann\.json: annotation id 7 has no 'image_id'"),
@@ -271,11 +295,16 @@ def test_coco_standard_layout_areas_and_crowds(tmp_path):
     from dlbasic.detection.train import _to_tensor
 
     names = write_images(tmp_path / "val2017")
-    anns = [{"id": 1, "image_id": 0, "category_id": 1, "iscrowd": 0, "bbox": [2, 3, 10, 17], "area": 99.5},
-            {"id": 2, "image_id": 0, "category_id": 2, "iscrowd": 1, "bbox": [20, 5, 18, 24]},
-            {"id": 3, "image_id": 1, "category_id": 2, "bbox": [0, 0, 20, 10]}]
-    data = {"images": [{"id": i, "file_name": n} for i, n in enumerate(names)], "annotations": anns,
-            "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]}
+    anns = [
+        {"id": 1, "image_id": 0, "category_id": 1, "iscrowd": 0, "bbox": [2, 3, 10, 17], "area": 99.5},
+        {"id": 2, "image_id": 0, "category_id": 2, "iscrowd": 1, "bbox": [20, 5, 18, 24]},
+        {"id": 3, "image_id": 1, "category_id": 2, "bbox": [0, 0, 20, 10]},
+    ]
+    data = {
+        "images": [{"id": i, "file_name": n} for i, n in enumerate(names)],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
+    }
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(data))
     loaded = load_detection(f"coco:{tmp_path / 'annotations' / 'instances_val2017.json'}")

@@ -110,8 +110,9 @@ def test_predict_image_files_named_after_them_in_their_own_pixels(tmp_path, caps
         r = records[name.rsplit(".", 1)[0] + ".png"]
         assert Image.open(out / r["output"]).size == size and (r["width"], r["height"]) == size
         assert r["labels"][0] == "dog" and r["scores"][0] == 0.9
-        torch.testing.assert_close(torch.tensor(r["boxes"][0]), torch.tensor(box, dtype=torch.float32),
-                                   atol=size[0] / 32, rtol=0)  # one pixel of the 32 x 32 input
+        torch.testing.assert_close(
+            torch.tensor(r["boxes"][0]), torch.tensor(box, dtype=torch.float32), atol=size[0] / 32, rtol=0
+        )  # one pixel of the 32 x 32 input
     top = tmp_path / "top1"
     assert main([*argv[:-1], str(top), "--top", "1"]) == 0
     assert all(len(r["boxes"]) == 1 for r in json.loads((top / "predictions.json").read_text()))
@@ -122,8 +123,7 @@ def test_predict_image_files_named_after_them_in_their_own_pixels(tmp_path, caps
 def test_predict_source_images_named_after_their_files(tmp_path, capsys, oracle):
     spec = write_voc(tmp_path / "voc", splits={"train": ["im0", "im1", "im2"], "val": ["im3", "im4"]})
     out = tmp_path / "pred"
-    assert main(["detect", "predict", "--checkpoint", "c.pt", "--data", spec, "--split", "val", "--out",
-                 str(out)]) == 0
+    assert main(["detect", "predict", "--checkpoint", "c.pt", "--data", spec, "--split", "val", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"2 images of {spec} (official val split)" in printed and "im3.png: 3 boxes drawn" not in printed
     assert sorted(p.name for p in out.glob("*.png")) == ["im3.png", "im4.png"]
@@ -134,8 +134,30 @@ def test_train_eval_predict_on_a_voc_folder_with_official_splits(tmp_path, capsy
     """A real checkpoint (yolo_v1, no training steps): the summary names the split; eval and predict read it."""
     spec = write_voc(tmp_path / "voc", splits={"train": ["im0", "im1", "im2"], "val": ["im3", "im4"]})
     run = tmp_path / "run"
-    assert main(["detect", "train", "--model", "yolo_v1", "--data", spec, "--image-size", "32", "--epochs", "0",
-                 "--device", "cpu", "--threads", "1", "--no-progress", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "train",
+                "--model",
+                "yolo_v1",
+                "--data",
+                spec,
+                "--image-size",
+                "32",
+                "--epochs",
+                "0",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     summary = json.loads((run / "summary.json").read_text())
     assert (summary["split"], summary["train_split"]) == ("official val split", "official train split")
@@ -144,8 +166,21 @@ def test_train_eval_predict_on_a_voc_folder_with_official_splits(tmp_path, capsy
     assert main(["detect", "eval", "--checkpoint", str(run / "checkpoint.pt")]) == 0
     assert _output(capsys.readouterr().out)["images"] == 2
     write_image(tmp_path / "big.jpg", (300, 200), [(10, 10, 100, 100)])
-    assert main(["detect", "predict", "--checkpoint", str(run / "checkpoint.pt"), str(tmp_path / "big.jpg"),
-                 str(tmp_path / "voc" / "JPEGImages" / "im0.png"), "--out", str(tmp_path / "pred")]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "predict",
+                "--checkpoint",
+                str(run / "checkpoint.pt"),
+                str(tmp_path / "big.jpg"),
+                str(tmp_path / "voc" / "JPEGImages" / "im0.png"),
+                "--out",
+                str(tmp_path / "pred"),
+            ]
+        )
+        == 0
+    )
     records = json.loads((tmp_path / "pred" / "predictions.json").read_text())
     assert [r["output"] for r in records] == ["big.png", "im0.png"]
     for r in records:

@@ -28,9 +28,15 @@ def write_image(path: Path, size: tuple[int, int], boxes) -> None:
 
 
 def voc_xml(filename: str, objects) -> str:
-    return f"<annotation><filename>{filename}</filename>" + "".join(
-        f"<object><name>{c}</name><bndbox><xmin>{b[0] + 1}</xmin><ymin>{b[1] + 1}</ymin><xmax>{b[2]}</xmax>"
-        f"<ymax>{b[3]}</ymax></bndbox></object>" for c, b in objects) + "</annotation>"
+    return (
+        f"<annotation><filename>{filename}</filename>"
+        + "".join(
+            f"<object><name>{c}</name><bndbox><xmin>{b[0] + 1}</xmin><ymin>{b[1] + 1}</ymin><xmax>{b[2]}</xmax>"
+            f"<ymax>{b[3]}</ymax></bndbox></object>"
+            for c, b in objects
+        )
+        + "</annotation>"
+    )
 
 
 def write_voc(root: Path, items=ITEMS, splits: dict[str, list[str]] | None = None, flat: bool = False) -> str:
@@ -49,11 +55,24 @@ def write_voc(root: Path, items=ITEMS, splits: dict[str, list[str]] | None = Non
 def coco_json(items, image_ids: int = 0, categories=("cat", "dog")) -> dict:
     cats = [{"id": 10 + k, "name": c} for k, c in enumerate(categories)]
     ids = {c["name"]: c["id"] for c in cats}
-    anns = [{"id": len(items) * 10 + i * 10 + k, "image_id": image_ids + i, "category_id": ids[c],
-             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]]}
-            for i, (_, _, objects) in enumerate(items) for k, (c, b) in enumerate(objects)]
-    return {"images": [{"id": image_ids + i, "file_name": f"{n}.png", "width": s[0], "height": s[1]}
-                       for i, (n, s, _) in enumerate(items)], "annotations": anns, "categories": cats}
+    anns = [
+        {
+            "id": len(items) * 10 + i * 10 + k,
+            "image_id": image_ids + i,
+            "category_id": ids[c],
+            "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
+        }
+        for i, (_, _, objects) in enumerate(items)
+        for k, (c, b) in enumerate(objects)
+    ]
+    return {
+        "images": [
+            {"id": image_ids + i, "file_name": f"{n}.png", "width": s[0], "height": s[1]}
+            for i, (n, s, _) in enumerate(items)
+        ],
+        "annotations": anns,
+        "categories": cats,
+    }
 
 
 def write_yolo(folder: Path, items, names=("cat", "dog")) -> None:
@@ -61,8 +80,10 @@ def write_yolo(folder: Path, items, names=("cat", "dog")) -> None:
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     for name, (w, h), objects in items:
         write_image(folder / "images" / f"{name}.png", (w, h), [b for _, b in objects])
-        lines = [f"{names.index(c)} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} "
-                 f"{(b[3] - b[1]) / h}" for c, b in objects]
+        lines = [
+            f"{names.index(c)} {(b[0] + b[2]) / 2 / w} {(b[1] + b[3]) / 2 / h} {(b[2] - b[0]) / w} {(b[3] - b[1]) / h}"
+            for c, b in objects
+        ]
         (folder / "labels" / f"{name}.txt").write_text("\n".join(lines) + "\n")
 
 
@@ -140,7 +161,8 @@ def test_coco_sibling_split_files_and_class_names(tmp_path):
             write_image(tmp_path / folder / f"{name}.png", size, [b for _, b in objects])
     (tmp_path / "annotations" / "instances_train2017.json").write_text(json.dumps(coco_json(train_items)))
     (tmp_path / "annotations" / "instances_val2017.json").write_text(
-        json.dumps(coco_json(val_items, image_ids=100, categories=("dog",))))
+        json.dumps(coco_json(val_items, image_ids=100, categories=("dog",)))
+    )
     for named in ("train2017", "val2017"):
         spec = f"coco:{tmp_path / 'annotations' / f'instances_{named}.json'}"
         assert sorted(official_splits(spec)) == ["train", "val"]
@@ -171,7 +193,8 @@ def test_yolo_yaml_with_dict_names_and_train_val(tmp_path):
     write_yolo(tmp_path / "data" / "valid", ITEMS[3:])
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "pets.yaml").write_text(
-        "path: ../data\ntrain: train/images\nval: valid/images\ntest:\nnames:\n  0: cat\n  1: dog\n")
+        "path: ../data\ntrain: train/images\nval: valid/images\ntest:\nnames:\n  0: cat\n  1: dog\n"
+    )
     for spec in (f"yolo:{tmp_path / 'cfg' / 'pets.yaml'}", f"yolo:{tmp_path / 'cfg'}"):
         assert official_splits(spec) == ["train", "val"]
         split = load_split(spec, image_size=32)

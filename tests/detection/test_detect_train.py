@@ -15,8 +15,21 @@ from dlbasic.outputs import MARKER
 from dlbasic.training import load_checkpoint
 
 DATA = "scenes:canvas=64,digits=1-2,count=48"
-TINY = ["--data", DATA, "--model", "yolo_v1", "--batch-size", "8", "--threads", "1", "--device", "cpu",
-        "--warmup-steps", "2", "--no-progress"]
+TINY = [
+    "--data",
+    DATA,
+    "--model",
+    "yolo_v1",
+    "--batch-size",
+    "8",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+    "--warmup-steps",
+    "2",
+    "--no-progress",
+]
 
 
 def _cli(*args):
@@ -45,8 +58,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     common = ["--epochs", "5", "--checkpoint-every", "2", "--test-limit", "2"]
     subprocess.run(_cli(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True)
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt, deadline = run / "checkpoint.pt", time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if ckpt.exists():
@@ -70,16 +82,53 @@ def test_resume_refuses_other_settings(tmp_path, capsys):
     assert main(["detect", "train", "--run-dir", str(run), "--resume", "--lr", "0.5", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert "lr 0.0 -> 0.5" in err and "--allow-changes lr" in err and len(err.splitlines()) == 1
-    assert main(["detect", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes", "epochs",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "train",
+                "--run-dir",
+                str(run),
+                "--resume",
+                "--epochs",
+                "2",
+                "--allow-changes",
+                "epochs",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
 
 
 def test_rcnn_checkpoints_after_its_svm_stage(tmp_path):
     run = tmp_path / "rcnn"
-    argv = ["detect", "train", "--data", DATA, "--model", "rcnn", "--batch-size", "8", "--train-limit", "16",
-            "--test-limit", "2", "--epochs", "1", "--proposals", "single", "--max-proposals", "30", "--device", "cpu",
-            "--no-progress", "--run-dir", str(run)]
+    argv = [
+        "detect",
+        "train",
+        "--data",
+        DATA,
+        "--model",
+        "rcnn",
+        "--batch-size",
+        "8",
+        "--train-limit",
+        "16",
+        "--test-limit",
+        "2",
+        "--epochs",
+        "1",
+        "--proposals",
+        "single",
+        "--max-proposals",
+        "30",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--run-dir",
+        str(run),
+    ]
     assert main(argv) == 0
     state = load_checkpoint(run / "checkpoint.pt")
     assert bool(state["model"]["fitted"]) and state["model"]["svm_weight"].abs().sum() > 0
@@ -89,7 +138,24 @@ def test_rcnn_checkpoints_after_its_svm_stage(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 def test_detect_train_on_cuda(tmp_path):
     run = tmp_path / "cuda"
-    argv = ["detect", "train", "--data", DATA, "--model", "faster_rcnn", "--batch-size", "8", "--epochs", "1",
-            "--test-limit", "4", "--device", "cuda", "--no-progress", "--run-dir", str(run)]
+    argv = [
+        "detect",
+        "train",
+        "--data",
+        DATA,
+        "--model",
+        "faster_rcnn",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "1",
+        "--test-limit",
+        "4",
+        "--device",
+        "cuda",
+        "--no-progress",
+        "--run-dir",
+        str(run),
+    ]
     assert main(argv) == 0
     assert load_checkpoint(run / "checkpoint.pt")["global_step"] == 6

@@ -71,7 +71,15 @@ def test_every_detector_trains_a_step_and_evaluates(name):
 def test_kangaroo_voc_runs_end_to_end(name, shared_data, tmp_path):
     from dlbasic.detection.train import train_detector
 
-    cfg = DetectionConfig(model=name, data=f"voc:{shared_data / 'kangaroo'}", image_size=96, epochs=2,
-                          train_limit=24, test_limit=8, proposals="single", max_proposals=100)
+    cfg = DetectionConfig(
+        model=name,
+        data=f"voc:{shared_data / 'kangaroo'}",
+        image_size=96,
+        epochs=2,
+        train_limit=24,
+        test_limit=8,
+        proposals="single",
+        max_proposals=100,
+    )
     result = train_detector(cfg, run_dir=tmp_path)
     assert 0.0 <= result["map_50"] <= 1.0 and (tmp_path / "checkpoint.pt").is_file()

@@ -30,8 +30,9 @@ def test_assign_targets_labels_foreground_background_and_empty_images():
     heads = _heads(bg_iou_thresh=0.3)
     gt = {"boxes": torch.tensor([[0.0, 0.0, 10.0, 10.0]]), "labels": torch.tensor([2])}
     props = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 4.0], [20.0, 20.0, 30.0, 30.0]])
-    labels, matched = heads.assign_targets([props, props], [gt, {"boxes": torch.zeros(0, 4),
-                                                                 "labels": torch.zeros(0, dtype=torch.long)}])
+    labels, matched = heads.assign_targets(
+        [props, props], [gt, {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]
+    )
     assert labels[0].tolist() == [3, -1, 0]  # IoU 1: class 2 + 1; IoU 0.4 in [0.3, 0.5): ignored
     assert labels[1].tolist() == [0, 0, 0]
     torch.testing.assert_close(matched[0][0], gt["boxes"][0])

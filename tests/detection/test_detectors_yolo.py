@@ -40,8 +40,12 @@ def reference_loss(pred, targets, B, size, lc=5.0, ln=0.5):
                 ious = []
                 for b in range(B):
                     x, y, sw, sh = p[5 * b : 5 * b + 4]
-                    pb = ((j + x) / s - sw**2 / 2, (i + y) / s - sh**2 / 2, (j + x) / s + sw**2 / 2,
-                          (i + y) / s + sh**2 / 2)
+                    pb = (
+                        (j + x) / s - sw**2 / 2,
+                        (i + y) / s - sh**2 / 2,
+                        (j + x) / s + sw**2 / 2,
+                        (i + y) / s + sh**2 / 2,
+                    )
                     ious.append(_iou(pb, truth))
                 r = max(range(B), key=lambda b: ious[b])
                 x, y, sw, sh, c = p[5 * r : 5 * r + 5]
@@ -53,8 +57,10 @@ def reference_loss(pred, targets, B, size, lc=5.0, ln=0.5):
 
 
 def test_encode_targets_places_centre_and_keeps_the_larger_object_of_a_cell():
-    t = {"boxes": torch.tensor([[8.0, 8.0, 24.0, 24.0], [18.0, 18.0, 28.0, 28.0], [40.0, 0.0, 64.0, 8.0]]),
-         "labels": torch.tensor([3, 7, 1])}
+    t = {
+        "boxes": torch.tensor([[8.0, 8.0, 24.0, 24.0], [18.0, 18.0, 28.0, 28.0], [40.0, 0.0, 64.0, 8.0]]),
+        "labels": torch.tensor([3, 7, 1]),
+    }
     obj, boxes, labels = encode_targets([t], 4, (64, 64))  # 16-pixel cells
     assert obj.sum() == 2  # centres (16, 16) and (23, 23) both fall in cell (1, 1)
     assert bool(obj[0, 1, 1]) and labels[0, 1, 1] == 3  # the larger box (16 x 16) wins over the 10 x 10
@@ -68,9 +74,13 @@ def test_loss_matches_literal_loop(seed):
     g = torch.Generator().manual_seed(seed)
     B, C, S = 2, 3, 4
     pred = torch.rand(2, S, S, 5 * B + C, generator=g, dtype=torch.float64)
-    targets = [{"boxes": torch.tensor([[3.0, 5.0, 20.0, 30.0], [30.0, 33.0, 60.0, 50.0], [4.0, 6.0, 18.0, 29.0]]),
-                "labels": torch.tensor([0, 2, 1])},  # boxes 0 and 2 share a cell
-               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]  # no objects
+    targets = [
+        {
+            "boxes": torch.tensor([[3.0, 5.0, 20.0, 30.0], [30.0, 33.0, 60.0, 50.0], [4.0, 6.0, 18.0, 29.0]]),
+            "labels": torch.tensor([0, 2, 1]),
+        },  # boxes 0 and 2 share a cell
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},
+    ]  # no objects
     losses = yolo_v1_loss(pred, targets, B, (64, 64))
     assert sum(losses.values()).item() == pytest.approx(reference_loss(pred, targets, B, (64, 64)), rel=1e-5)
 
@@ -111,8 +121,10 @@ def test_forward_shapes_and_losses_are_finite():
     model = YOLOv1(10, in_channels=1)
     x = torch.rand(2, 1, 64, 64)
     assert model.predict_grid(x).shape == (2, 8, 8, 20)
-    t = [{"boxes": torch.tensor([[5.0, 5.0, 25.0, 30.0]]), "labels": torch.tensor([4])},
-         {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]
+    t = [
+        {"boxes": torch.tensor([[5.0, 5.0, 25.0, 30.0]]), "labels": torch.tensor([4])},
+        {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)},
+    ]
     losses = model.train()(x, t)
     total = sum(losses.values())
     assert torch.isfinite(total)

@@ -47,15 +47,31 @@ def coco_eval(preds, targets, n_classes: int = 3) -> COCOeval:
         images.append({"id": i, "width": 300, "height": 300})
         for box, label in zip(t["boxes"].double().tolist(), t["labels"].tolist()):
             w, h = box[2] - box[0], box[3] - box[1]
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": label, "iscrowd": 0,
-                         "bbox": [box[0], box[1], w, h], "area": w * h})
-        for box, score, label in zip(p["boxes"].double().tolist(), p["scores"].double().tolist(),
-                                     p["labels"].tolist()):
-            dets.append({"image_id": i, "category_id": label, "score": score,
-                         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": label,
+                    "iscrowd": 0,
+                    "bbox": [box[0], box[1], w, h],
+                    "area": w * h,
+                }
+            )
+        for box, score, label in zip(p["boxes"].double().tolist(), p["scores"].double().tolist(), p["labels"].tolist()):
+            dets.append(
+                {
+                    "image_id": i,
+                    "category_id": label,
+                    "score": score,
+                    "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                }
+            )
     gt = COCO()
-    gt.dataset = {"images": images, "annotations": anns,
-                  "categories": [{"id": c, "name": str(c)} for c in range(1, n_classes + 1)]}
+    gt.dataset = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": c, "name": str(c)} for c in range(1, n_classes + 1)],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         ev = COCOeval(gt, gt.loadRes(dets), "bbox")
@@ -82,27 +98,32 @@ def test_equals_pycocotools(seed):
 def test_perfect_and_empty():
     box = torch.tensor([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 40.0, 30.0]])
     labels = torch.tensor([1, 2])
-    perfect = evaluate_detections([{"boxes": box, "scores": torch.tensor([0.5, 0.5]), "labels": labels}],
-                                  [{"boxes": box, "labels": labels}])
+    perfect = evaluate_detections(
+        [{"boxes": box, "scores": torch.tensor([0.5, 0.5]), "labels": labels}], [{"boxes": box, "labels": labels}]
+    )
     # COCO precision is tp / (tp + fp + eps) as in pycocotools, hence 1 - 2e-16 rather than 1
     for key in ("map", "voc_map_50", "voc_map_50_11pt", "mar_100"):
         assert perfect[key] == pytest.approx(1.0, abs=1e-12), key
     empty = {"boxes": torch.zeros(0, 4), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.long)}
     none = evaluate_detections([empty], [{"boxes": box, "labels": labels}])
     assert none["map"] == 0.0 and none["voc_map_50"] == 0.0 and none["mar_100"] == 0.0
-    no_gt = evaluate_detections([{"boxes": box, "scores": torch.ones(2), "labels": labels}],
-                                [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}])
+    no_gt = evaluate_detections(
+        [{"boxes": box, "scores": torch.ones(2), "labels": labels}],
+        [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}],
+    )
     assert no_gt["map"] == -1.0 and no_gt["map_per_class"] == {}
 
 
 def test_voc_all_point_and_11_point_by_hand():
     # 2 ground truths; detections by score: TP, FP, duplicate of the first (FP in VOC), TP.
     gt = torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]])
-    det = torch.tensor([[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 110.0, 110.0], [0.0, 0.0, 10.0, 9.0],
-                        [50.0, 50.0, 60.0, 61.0]])
-    r = evaluate_detections([{"boxes": det, "scores": torch.tensor([0.9, 0.8, 0.7, 0.6]),
-                              "labels": torch.zeros(4, dtype=torch.long)}],
-                            [{"boxes": gt, "labels": torch.zeros(2, dtype=torch.long)}])
+    det = torch.tensor(
+        [[0.0, 0.0, 10.0, 10.0], [100.0, 100.0, 110.0, 110.0], [0.0, 0.0, 10.0, 9.0], [50.0, 50.0, 60.0, 61.0]]
+    )
+    r = evaluate_detections(
+        [{"boxes": det, "scores": torch.tensor([0.9, 0.8, 0.7, 0.6]), "labels": torch.zeros(4, dtype=torch.long)}],
+        [{"boxes": gt, "labels": torch.zeros(2, dtype=torch.long)}],
+    )
     # precision 1, 1/2, 1/3, 1/2 at recall 1/2, 1/2, 1/2, 1 -> envelope 1 up to 1/2, then 1/2
     assert r["voc_map_50"] == pytest.approx(0.5 * 1 + 0.5 * 0.5)
     assert r["voc_map_50_11pt"] == pytest.approx((6 * 1 + 5 * 0.5) / 11)

@@ -15,8 +15,20 @@ from pycocotools.coco import COCO  # noqa: E402
 from pycocotools.cocoeval import COCOeval  # noqa: E402
 
 N_CLASSES = 4  # class 4 has crowd ground truth only (-1 in COCOeval); class 5 has detections only
-STATS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large",
-         "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]  # COCOeval.stats order
+STATS = [
+    "map",
+    "map_50",
+    "map_75",
+    "map_small",
+    "map_medium",
+    "map_large",
+    "mar_1",
+    "mar_10",
+    "mar_100",
+    "mar_small",
+    "mar_medium",
+    "mar_large",
+]  # COCOeval.stats order
 
 
 def _boxes(n: int, g: torch.Generator, size: float = 400.0) -> torch.Tensor:
@@ -80,15 +92,31 @@ def coco_eval(preds, targets, n_classes: int = N_CLASSES) -> COCOeval:
         crowd = t.get("iscrowd", torch.zeros(len(boxes))).long().tolist()
         areas = t["area"].double().tolist() if "area" in t else [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]
         for box, label, z, area in zip(boxes, t["labels"].tolist(), crowd, areas):
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": label, "iscrowd": z, "area": area,
-                         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-        for box, score, label in zip(p["boxes"].double().tolist(), p["scores"].double().tolist(),
-                                     p["labels"].tolist()):
-            dets.append({"image_id": i, "category_id": label, "score": score,
-                         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": label,
+                    "iscrowd": z,
+                    "area": area,
+                    "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                }
+            )
+        for box, score, label in zip(p["boxes"].double().tolist(), p["scores"].double().tolist(), p["labels"].tolist()):
+            dets.append(
+                {
+                    "image_id": i,
+                    "category_id": label,
+                    "score": score,
+                    "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                }
+            )
     gt = COCO()
-    gt.dataset = {"images": images, "annotations": anns,
-                  "categories": [{"id": c, "name": str(c)} for c in range(1, n_classes + 1)]}
+    gt.dataset = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": c, "name": str(c)} for c in range(1, n_classes + 1)],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         ev = COCOeval(gt, gt.loadRes(dets), "bbox")

@@ -32,8 +32,10 @@ def reference_nms(boxes, scores, iou_threshold, classes=None):
     order = sorted(range(len(boxes)), key=lambda i: (-float(scores[i]), i))
     keep = []
     for i in order:
-        if all((classes is not None and classes[i] != classes[k])
-               or not iou_pair(rows[i], rows[k]) > iou_threshold for k in keep):
+        if all(
+            (classes is not None and classes[i] != classes[k]) or not iou_pair(rows[i], rows[k]) > iou_threshold
+            for k in keep
+        ):
             keep.append(i)
     return torch.tensor(keep, dtype=torch.long)
 
@@ -67,8 +69,9 @@ def test_blocks_smaller_than_input(seed, monkeypatch):
     scores = torch.rand(150, generator=g)
     classes = torch.randint(0, 3, (150,), generator=g)
     torch.testing.assert_close(nms(boxes, scores, 0.4), reference_nms(boxes, scores, 0.4), rtol=0, atol=0)
-    torch.testing.assert_close(batched_nms(boxes, scores, classes, 0.4),
-                               reference_nms(boxes, scores, 0.4, classes), rtol=0, atol=0)
+    torch.testing.assert_close(
+        batched_nms(boxes, scores, classes, 0.4), reference_nms(boxes, scores, 0.4, classes), rtol=0, atol=0
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -42,16 +42,18 @@ def test_squared_matches_mlxtend_on_same_rounds(seed):
     y = np.sin(2 * x[:, 0]) + 0.3 * rng.randn(100)
     for model in (DecisionTreeRegressor(max_depth=4, random_state=0), LinearRegression()):
         ref = mlxtend_decomp(model, x[:60], y[:60], x[60:], y[60:], loss="mse", num_rounds=25, random_seed=seed)
-        ours = bias_variance_decomp(_fit_predict(model, x[60:]), x[:60], y[:60], y[60:], loss="mse", rounds=25,
-                                    seed=seed)
+        ours = bias_variance_decomp(
+            _fit_predict(model, x[60:]), x[:60], y[:60], y[60:], loss="mse", rounds=25, seed=seed
+        )
         np.testing.assert_allclose([ours["expected_loss"], ours["bias2"], ours["variance"]], ref, rtol=1e-12)
 
 
 def test_mlxtend_zero_one_terms_do_not_sum_to_the_loss_but_domingos_net_variance_does():
     """mlxtend's 0-1 `avg_var` counts variance at biased points with a + sign; Domingos subtracts it."""
     xtr, ytr, xte, yte = _classification(3)
-    preds = bootstrap_predictions(_fit_predict(DecisionTreeClassifier(max_depth=2, random_state=0), xte),
-                                  xtr, ytr, rounds=40, seed=3)
+    preds = bootstrap_predictions(
+        _fit_predict(DecisionTreeClassifier(max_depth=2, random_state=0), xte), xtr, ytr, rounds=40, seed=3
+    )
     d = zero_one_decomposition(preds, yte)
     assert d["variance_biased"] > 0  # the case where the definitions part
     assert abs(d["bias"] + d["variance"] - d["expected_loss"]) > 1e-3

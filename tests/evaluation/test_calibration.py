@@ -28,8 +28,9 @@ def loop_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int) -> float:
 
 def test_hand_computed_example():
     # confidences 0.95 (right), 0.85 (wrong), 0.55 (right), 0.45 (right); 2 bins: (0, .5], (.5, 1]
-    probs = torch.tensor([[0.95, 0.05, 0.0], [0.15, 0.85, 0.0], [0.55, 0.25, 0.2], [0.3, 0.25, 0.45]],
-                         dtype=torch.float64)
+    probs = torch.tensor(
+        [[0.95, 0.05, 0.0], [0.15, 0.85, 0.0], [0.55, 0.25, 0.2], [0.3, 0.25, 0.45]], dtype=torch.float64
+    )
     labels = torch.tensor([0, 0, 0, 2])
     # bin (.5, 1]: 3 samples, accuracy 2/3, confidence (0.95 + 0.85 + 0.55) / 3; bin (0, .5]: 1 sample, 1 vs 0.45
     expected = 3 / 4 * abs(2 / 3 - 2.35 / 3) + 1 / 4 * abs(1 - 0.45)
@@ -44,8 +45,9 @@ def test_matches_literal_loop(n_bins, seed):
     g = torch.Generator().manual_seed(seed)
     probs = torch.softmax(3 * torch.randn(300, 10, generator=g, dtype=torch.float64), dim=1)
     labels = torch.randint(0, 10, (300,), generator=g)
-    assert expected_calibration_error(probs, labels, n_bins) == pytest.approx(loop_ece(probs, labels, n_bins),
-                                                                               abs=1e-12)
+    assert expected_calibration_error(probs, labels, n_bins) == pytest.approx(
+        loop_ece(probs, labels, n_bins), abs=1e-12
+    )
 
 
 def test_perfectly_calibrated_and_confidently_wrong():

@@ -25,13 +25,18 @@ def test_folds_are_sklearns_and_partition_the_pool():
 
 def test_grid_is_the_cartesian_product():
     assert cv.grid({"lr": [0.1, 0.01], "weight_decay": [0.0, 1e-4]}) == [
-        {"lr": 0.1, "weight_decay": 0.0}, {"lr": 0.1, "weight_decay": 1e-4},
-        {"lr": 0.01, "weight_decay": 0.0}, {"lr": 0.01, "weight_decay": 1e-4}]
+        {"lr": 0.1, "weight_decay": 0.0},
+        {"lr": 0.1, "weight_decay": 1e-4},
+        {"lr": 0.01, "weight_decay": 0.0},
+        {"lr": 0.01, "weight_decay": 1e-4},
+    ]
 
 
 def test_choice_uses_held_out_means_ties_to_first():
-    folds = [cv.FoldResult(c, k, acc, 0.0, 1, 1, 0.0)
-             for c, k, acc in [(0, 0, 0.8), (0, 1, 0.9), (1, 0, 0.85), (1, 1, 0.85), (2, 0, 0.9), (2, 1, 0.8)]]
+    folds = [
+        cv.FoldResult(c, k, acc, 0.0, 1, 1, 0.0)
+        for c, k, acc in [(0, 0, 0.8), (0, 1, 0.9), (1, 0, 0.85), (1, 1, 0.85), (2, 0, 0.9), (2, 1, 0.8)]
+    ]
     res = cv.CVResult([{"lr": 1}, {"lr": 2}, {"lr": 3}], folds)
     assert res.best == {"lr": 1}
     assert res.summary()[0]["std"] == pytest.approx(np.std([0.8, 0.9], ddof=1))
@@ -52,8 +57,7 @@ def test_run_cv_touches_the_test_split_once_after_every_choice(monkeypatch):
     monkeypatch.setattr(cv, "load", counting_load)
     monkeypatch.setattr(fit_module, "load", counting_load)
     monkeypatch.setattr(cv, "fit", counting_fit)
-    cfg = TrainConfig(data="digits", model="mlp", model_options={"hidden": [16]}, epochs=2, batch_size=64,
-                      device="cpu")
+    cfg = TrainConfig(data="digits", model="mlp", model_options={"hidden": [16]}, epochs=2, batch_size=64, device="cpu")
     res = cv.run_cv(cfg, cv.grid({"lr": [1e-3, 3e-2]}), folds=2, patience=1)
     assert events.count("load:test") == 1
     assert events[-1] == "load:test"  # after the 2 x 2 fold fits and the final retraining

@@ -36,8 +36,9 @@ def test_samme_equals_sklearn_with_stumps(seed):
     rng = np.random.RandomState(seed)
     x = rng.randn(200, 3)
     y = (x[:, 0] > 0).astype(int) + (x[:, 1] + 0.5 * rng.randn(200) > 0.3)
-    ref = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1, random_state=0), n_estimators=6,
-                             random_state=0).fit(x, y)  # SAMME, the only algorithm since scikit-learn 1.6
+    ref = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1, random_state=0), n_estimators=6, random_state=0).fit(
+        x, y
+    )  # SAMME, the only algorithm since scikit-learn 1.6
 
     def fit_predict(w):
         return DecisionTreeClassifier(max_depth=1, random_state=0).fit(x, y, sample_weight=w).predict(x)
@@ -45,8 +46,9 @@ def test_samme_equals_sklearn_with_stumps(seed):
     alphas, rounds = samme(fit_predict, y, 3, 6)
     np.testing.assert_allclose(alphas, ref.estimator_weights_[: len(alphas)], rtol=1e-10)
     np.testing.assert_allclose([r.error for r in rounds], ref.estimator_errors_[: len(alphas)], rtol=1e-10)
-    scores = sum(a * np.eye(3)[fit_predict_w] for a, fit_predict_w in
-                 zip(alphas, [e.predict(x) for e in ref.estimators_]))
+    scores = sum(
+        a * np.eye(3)[fit_predict_w] for a, fit_predict_w in zip(alphas, [e.predict(x) for e in ref.estimators_])
+    )
     np.testing.assert_array_equal(scores.argmax(1), ref.predict(x))
 
 
@@ -73,8 +75,9 @@ def digits():
 
 
 def _tiny(epochs=2):
-    return TrainConfig(data="digits", model="mlp", model_options={"hidden": [16]}, epochs=epochs, lr=0.01,
-                       batch_size=64, device="cpu")
+    return TrainConfig(
+        data="digits", model="mlp", model_options={"hidden": [16]}, epochs=epochs, lr=0.01, batch_size=64, device="cpu"
+    )
 
 
 def test_bagging_runs_and_soft_vote_is_at_least_a_median_member(digits):

@@ -47,11 +47,27 @@ def test_ensemble_commands(tmp_path, kind, extra):
 
 def test_two_tune_workers_share_one_study(tmp_path):
     journal = tmp_path / "journal.log"
-    cmd = [sys.executable, "-m", "dlbasic.cli", "tune", *TINY, "--folds", "2", "--trials", "3", "--patience", "0",
-           "--study-name", "shared", "--storage", str(journal)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlbasic.cli",
+        "tune",
+        *TINY,
+        "--folds",
+        "2",
+        "--trials",
+        "3",
+        "--patience",
+        "0",
+        "--study-name",
+        "shared",
+        "--storage",
+        str(journal),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    workers = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for _ in range(2)]
+    workers = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)
+    ]
     logs = [w.communicate(timeout=300)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), logs
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))

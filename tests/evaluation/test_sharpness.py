@@ -15,8 +15,9 @@ from dlbasic.evaluation.sharpness import (
 
 
 def _spd(eigs, seed=0):
-    q, _ = torch.linalg.qr(torch.randn(len(eigs), len(eigs), generator=torch.Generator().manual_seed(seed),
-                                       dtype=torch.float64))
+    q, _ = torch.linalg.qr(
+        torch.randn(len(eigs), len(eigs), generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    )
     return q @ torch.diag(torch.tensor(eigs, dtype=torch.float64)) @ q.T
 
 

@@ -9,8 +9,24 @@ import pytest
 from dlbasic.cli import main
 from dlbasic.errors import UserError
 
-TINY = ["--data", "digits", "--model", "mlp", "--model-option", "hidden=[16]", "--epochs", "1", "--device", "cpu",
-        "--folds", "2", "--trials", "1", "--patience", "0"]
+TINY = [
+    "--data",
+    "digits",
+    "--model",
+    "mlp",
+    "--model-option",
+    "hidden=[16]",
+    "--epochs",
+    "1",
+    "--device",
+    "cpu",
+    "--folds",
+    "2",
+    "--trials",
+    "1",
+    "--patience",
+    "0",
+]
 
 
 def one_line_error(capfd, *expected: str) -> str:
@@ -28,22 +44,25 @@ def trials(journal) -> list:
     return optuna.load_study(study_name="dlbasic", storage=storage).trials
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["--search", "lr=log:1e-1:1e-4"], ["LOW must be below HIGH", "lr=log:0.0001:0.1"]),
-    (["--search", "lr=float:0.1:0.1"], ["LOW must be below HIGH"]),
-    (["--search", "lr=log:0:1"], ["log range needs LOW > 0"]),
-    (["--search", "optimizer=choice:adam,,sgd"], ["empty choice"]),
-    (["--search", "epochs=int:1.5:3"], ["whole numbers"]),
-    (["--search", "lrr=log:1e-4:1e-1"], ["unknown config key 'lrr'", "did you mean 'lr'"]),
-    (["--search", "optimizer=choice:sgd,adma"], ["unknown optimizer 'adma'", "did you mean 'adam'"]),
-    (["--search", "weight_decay=float:-1:1"], ["weight decay must be non-negative"]),
-    (["--search", "lr=log:1e-4:1e-1", "--search", "lr=float:0.1:0.2"], ["searched twice"]),
-    (["--search", "data=choice:digits,mnist5k"], ["same data"]),
-    (["--optimizer", "sgdd"], ["unknown optimizer 'sgdd'", "did you mean 'sgd'"]),
-    (["--trials", "0"], ["--trials must be at least 1"]),
-    (["--folds", "1"], ["--folds must be at least 2"]),
-    (["--folds", "1000"], ["1000 folds need at least 1000 images of every class"]),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--search", "lr=log:1e-1:1e-4"], ["LOW must be below HIGH", "lr=log:0.0001:0.1"]),
+        (["--search", "lr=float:0.1:0.1"], ["LOW must be below HIGH"]),
+        (["--search", "lr=log:0:1"], ["log range needs LOW > 0"]),
+        (["--search", "optimizer=choice:adam,,sgd"], ["empty choice"]),
+        (["--search", "epochs=int:1.5:3"], ["whole numbers"]),
+        (["--search", "lrr=log:1e-4:1e-1"], ["unknown config key 'lrr'", "did you mean 'lr'"]),
+        (["--search", "optimizer=choice:sgd,adma"], ["unknown optimizer 'adma'", "did you mean 'adam'"]),
+        (["--search", "weight_decay=float:-1:1"], ["weight decay must be non-negative"]),
+        (["--search", "lr=log:1e-4:1e-1", "--search", "lr=float:0.1:0.2"], ["searched twice"]),
+        (["--search", "data=choice:digits,mnist5k"], ["same data"]),
+        (["--optimizer", "sgdd"], ["unknown optimizer 'sgdd'", "did you mean 'sgd'"]),
+        (["--trials", "0"], ["--trials must be at least 1"]),
+        (["--folds", "1"], ["--folds must be at least 2"]),
+        (["--folds", "1000"], ["1000 folds need at least 1000 images of every class"]),
+    ],
+)
 def test_bad_options_are_one_line_before_any_trial(tmp_path, capfd, argv, expected):
     journal = tmp_path / "journal.log"
     assert main(["tune", *TINY, "--storage", str(journal), *argv]) == 2
@@ -51,11 +70,14 @@ def test_bad_options_are_one_line_before_any_trial(tmp_path, capfd, argv, expect
     assert not journal.exists()
 
 
-@pytest.mark.parametrize("storage,expected", [
-    ("foo://x", "cannot open --storage foo://x"),
-    ("sqlite:////nonexistent/folder/study.db", "unable to open database file"),
-    ("sqlite:/study.db", "unknown --storage 'sqlite:/study.db'"),
-])
+@pytest.mark.parametrize(
+    "storage,expected",
+    [
+        ("foo://x", "cannot open --storage foo://x"),
+        ("sqlite:////nonexistent/folder/study.db", "unable to open database file"),
+        ("sqlite:/study.db", "unknown --storage 'sqlite:/study.db'"),
+    ],
+)
 def test_unknown_storage_is_one_line(capfd, storage, expected):
     assert main(["tune", *TINY, "--storage", storage]) == 2
     one_line_error(capfd, expected, "sqlite:///")
@@ -70,12 +92,16 @@ def test_storage_that_is_a_folder_or_under_a_file_is_one_line(tmp_path, capfd):
     assert (tmp_path / "f").read_text() == "mine"
 
 
-@pytest.mark.parametrize("content", [
-    os.urandom(256),
-    b'{"op_code": 0, "worker_id": "w", "study_name": "dlbasic", "directions": [1]}\nnot json at all\n',
-    b'{"op_code": 0}\n{"a": 1}\n',
-    b'{"op_code": 0, "worker_id": "w", "study_name": "dlbasic", "directions": [1]}\n{"op_co',
-], ids=["random-bytes", "non-json-line", "not-a-record", "unfinished-line"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        os.urandom(256),
+        b'{"op_code": 0, "worker_id": "w", "study_name": "dlbasic", "directions": [1]}\nnot json at all\n',
+        b'{"op_code": 0}\n{"a": 1}\n',
+        b'{"op_code": 0, "worker_id": "w", "study_name": "dlbasic", "directions": [1]}\n{"op_co',
+    ],
+    ids=["random-bytes", "non-json-line", "not-a-record", "unfinished-line"],
+)
 def test_corrupt_journal_is_one_line_naming_the_file_and_kept(tmp_path, capfd, content):
     journal = tmp_path / "journal.log"
     journal.write_bytes(content)

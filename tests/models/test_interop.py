@@ -72,6 +72,7 @@ def same_state(a: dict, b: dict) -> bool:
 
 # --- no torchvision needed ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tv_name", sorted(TORCHVISION_KEYS))
 def test_translated_keys_and_shapes_are_torchvisions(tv_name):
     """Our ImageNet layout, translated, has exactly torchvision's keys, shapes and key order."""
@@ -80,8 +81,9 @@ def test_translated_keys_and_shapes_are_torchvisions(tv_name):
     assert key_digest(to_torchvision(model)) == TORCHVISION_KEYS[tv_name]
 
 
-@pytest.mark.parametrize("name, kw", [("resnet18", {}), ("densenet121", {}), ("googlenet_tv", {"aux_logits": True}),
-                                      ("googlenet_tv", {})])
+@pytest.mark.parametrize(
+    "name, kw", [("resnet18", {}), ("densenet121", {}), ("googlenet_tv", {"aux_logits": True}), ("googlenet_tv", {})]
+)
 def test_ours_to_torchvision_and_back_is_exact(name, kw):
     torch.manual_seed(0)
     ours = randomize_norms(create_model(name, num_classes=7, **kw)).eval()
@@ -144,8 +146,12 @@ def test_another_architectures_weights_are_refused_naming_a_few_keys(resnet18_tv
 def test_names_without_a_torchvision_twin_are_refused():
     assert "did you mean" in one_line_error(from_torchvision, "resnet19", {}).lower()
     assert "no torchvision counterpart" in one_line_error(to_torchvision, "plain18", {})
-    for model in (create_model("plain18"), create_model("alexnet_2012"), create_model("resnet18", input_size=32),
-                  create_model("googlenet", input_size=32)):
+    for model in (
+        create_model("plain18"),
+        create_model("alexnet_2012"),
+        create_model("resnet18", input_size=32),
+        create_model("googlenet", input_size=32),
+    ):
         with pytest.raises(UserError):
             to_torchvision(model)
     small = create_model("resnet18", input_size=32).state_dict()
@@ -159,12 +165,18 @@ def test_old_torchvision_densenet_files_load():
     torch.manual_seed(0)
     ours = create_model("densenet121", num_classes=5)
     tv = to_torchvision(ours)
-    old = {re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", k): v for k, v in tv.items()
-           if not k.endswith("num_batches_tracked")}
+    old = {
+        re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", k): v
+        for k, v in tv.items()
+        if not k.endswith("num_batches_tracked")
+    }
     assert "features.denseblock1.denselayer1.norm.1.weight" in old
     back = from_torchvision("densenet121", old)
-    assert all(torch.equal(a, b) for k, (a, b) in zip(tv, zip(to_torchvision(back).values(), tv.values()))
-               if not k.endswith("num_batches_tracked"))
+    assert all(
+        torch.equal(a, b)
+        for k, (a, b) in zip(tv, zip(to_torchvision(back).values(), tv.values()))
+        if not k.endswith("num_batches_tracked")
+    )
 
 
 def test_weights_from_torchvision_need_torchvision(monkeypatch):
@@ -187,8 +199,14 @@ def test_safetensors_metadata_fills_in_sizes_and_options(tmp_path):
 
     torch.manual_seed(0)
     small = create_model("resnet18", num_classes=4, in_channels=1, input_size=28, shortcut="C")
-    meta = {"kind": "classification", "model": "resnet18", "model_options": {"shortcut": "C"}, "num_classes": 4,
-            "in_channels": 1, "input_size": 28}
+    meta = {
+        "kind": "classification",
+        "model": "resnet18",
+        "model_options": {"shortcut": "C"},
+        "num_classes": 4,
+        "in_channels": 1,
+        "input_size": 28,
+    }
     path = tmp_path / "r18.safetensors"
     path.write_bytes(safetensors_bytes(small.state_dict(), meta))
     tensors, read = read_safetensors(path)
@@ -204,6 +222,7 @@ def test_safetensors_metadata_fills_in_sizes_and_options(tmp_path):
 
 
 # --- the bars against torchvision ------------------------------------------------------------------------------
+
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / a.abs().max())

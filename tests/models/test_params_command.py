@@ -22,11 +22,14 @@ def test_params_compare(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows["alexnet"][0] == "61,100,840" and rows["vgg11"][0] == "132,863,336"
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["params", "resnt50"], "did you mean 'resnet50'"),
-    (["params", "vgg16", "--input-size", "0"], "input_size must be positive"),
-    (["params"], "name a model"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["params", "resnt50"], "did you mean 'resnet50'"),
+        (["params", "vgg16", "--input-size", "0"], "input_size must be positive"),
+        (["params"], "name a model"),
+    ],
+)
 def test_params_errors_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -91,7 +91,8 @@ def test_alexnet_2012_is_the_two_gpu_paper_net() -> None:
 
 
 SMALL_CASES = [(n, 28, 1) for n in FAMILIES] + [
-    (n, 32, 3) for n in ("alexnet", "vgg11_bn", "googlenet", "resnet50", "plain18", "densenet121")]
+    (n, 32, 3) for n in ("alexnet", "vgg11_bn", "googlenet", "resnet50", "plain18", "densenet121")
+]
 
 
 @pytest.mark.parametrize(("name", "size", "channels"), SMALL_CASES)
@@ -166,8 +167,12 @@ def test_norm_choices(norm: str | type[nn.Module]) -> None:
     with torch.no_grad():
         assert m(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     kinds = {type(x) for x in m.modules()}
-    expected = {"batch": nn.BatchNorm2d, "group": nn.GroupNorm, "layer": nn.GroupNorm,
-                "instance": nn.InstanceNorm2d}.get(norm if isinstance(norm, str) else "batch")
+    expected = {
+        "batch": nn.BatchNorm2d,
+        "group": nn.GroupNorm,
+        "layer": nn.GroupNorm,
+        "instance": nn.InstanceNorm2d,
+    }.get(norm if isinstance(norm, str) else "batch")
     if expected is None:
         assert not kinds & {nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d}
     else:

@@ -96,12 +96,15 @@ def test_im2col_equals_unfold_exactly() -> None:
         assert torch.equal(im2col(x, k, **opts), F.unfold(x, k, **opts)), case
 
 
-@pytest.mark.parametrize("case", [
-    (3, 8, 31, 29, 11, 4, 2, 1, 1),  # AlexNet's conv1
-    (4, 4, 9, 9, 1, 3, 0, 1, 2),  # stride larger than the kernel
-    (2, 4, 10, 11, 2, (3, 2), 1, 1, 1),
-    (4, 6, 17, 15, 3, 3, 2, 2, 2),  # stride and dilation together
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        (3, 8, 31, 29, 11, 4, 2, 1, 1),  # AlexNet's conv1
+        (4, 4, 9, 9, 1, 3, 0, 1, 2),  # stride larger than the kernel
+        (2, 4, 10, 11, 2, (3, 2), 1, 1, 1),
+        (4, 6, 17, 15, 3, 3, 2, 2, 2),  # stride and dilation together
+    ],
+)
 def test_conv2d_strides_beyond_the_grid(case) -> None:
     x, w, b, kw = _args(case)
     _assert_same_forward_backward(conv2d, F.conv2d, x, w, b, kw, case)
@@ -135,8 +138,9 @@ def test_conv_transpose_output_size_equals_real_shapes() -> None:
     for n, k, s, p, d, op in grid:
         if op >= max(s, d) or conv_transpose_output_size(n, k, s, p, d, op) < 1:
             continue  # torch refuses these
-        y = F.conv_transpose2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), stride=s, padding=p,
-                               output_padding=op, dilation=d)
+        y = F.conv_transpose2d(
+            torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), stride=s, padding=p, output_padding=op, dilation=d
+        )
         assert y.shape[-1] == conv_transpose_output_size(n, k, s, p, d, op), (n, k, s, p, d, op)
 
 

@@ -15,20 +15,36 @@ TOL = {"rtol": 1e-10, "atol": 1e-10}
 # (ours, reference, input shape)
 CASES = [
     ("batch", lambda: BatchNorm2d(3), lambda: nn.BatchNorm2d(3), (4, 3, 5, 6)),
-    ("batch_momentum_none", lambda: BatchNorm2d(3, momentum=None), lambda: nn.BatchNorm2d(3, momentum=None),
-     (4, 3, 5, 6)),
-    ("batch_no_affine", lambda: BatchNorm2d(2, affine=False, eps=1e-3),
-     lambda: nn.BatchNorm2d(2, affine=False, eps=1e-3), (3, 2, 4, 4)),
-    ("batch_no_tracking", lambda: BatchNorm2d(3, track_running_stats=False),
-     lambda: nn.BatchNorm2d(3, track_running_stats=False), (4, 3, 5, 6)),
+    (
+        "batch_momentum_none",
+        lambda: BatchNorm2d(3, momentum=None),
+        lambda: nn.BatchNorm2d(3, momentum=None),
+        (4, 3, 5, 6),
+    ),
+    (
+        "batch_no_affine",
+        lambda: BatchNorm2d(2, affine=False, eps=1e-3),
+        lambda: nn.BatchNorm2d(2, affine=False, eps=1e-3),
+        (3, 2, 4, 4),
+    ),
+    (
+        "batch_no_tracking",
+        lambda: BatchNorm2d(3, track_running_stats=False),
+        lambda: nn.BatchNorm2d(3, track_running_stats=False),
+        (4, 3, 5, 6),
+    ),
     ("group", lambda: GroupNorm(2, 6), lambda: nn.GroupNorm(2, 6), (3, 6, 4, 5)),
     ("group_2d_input", lambda: GroupNorm(3, 6), lambda: nn.GroupNorm(3, 6), (5, 6)),
     ("layer_chw", lambda: LayerNorm((3, 4, 5)), lambda: nn.LayerNorm((3, 4, 5)), (2, 3, 4, 5)),
     ("layer_last", lambda: LayerNorm(7, eps=1e-6), lambda: nn.LayerNorm(7, eps=1e-6), (4, 3, 7)),
     ("layer_no_bias", lambda: LayerNorm(7, bias=False), lambda: nn.LayerNorm(7, bias=False), (4, 7)),
     ("instance", lambda: InstanceNorm2d(3), lambda: nn.InstanceNorm2d(3), (4, 3, 5, 6)),
-    ("instance_affine_tracking", lambda: InstanceNorm2d(3, affine=True, track_running_stats=True),
-     lambda: nn.InstanceNorm2d(3, affine=True, track_running_stats=True), (4, 3, 5, 6)),
+    (
+        "instance_affine_tracking",
+        lambda: InstanceNorm2d(3, affine=True, track_running_stats=True),
+        lambda: nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+        (4, 3, 5, 6),
+    ),
 ]
 
 

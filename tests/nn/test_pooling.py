@@ -57,8 +57,12 @@ def bilinear(img, y, x):
         x0 = x1 = w - 1
         x = float(x0)
     ly, lx = y - y0, x - x0
-    return ((1 - ly) * (1 - lx) * img[y0][x0] + (1 - ly) * lx * img[y0][x1]
-            + ly * (1 - lx) * img[y1][x0] + ly * lx * img[y1][x1])
+    return (
+        (1 - ly) * (1 - lx) * img[y0][x0]
+        + (1 - ly) * lx * img[y0][x1]
+        + ly * (1 - lx) * img[y1][x0]
+        + ly * lx * img[y1][x1]
+    )
 
 
 def reference_roi_align(x, rois, ph, pw, scale, ratio, aligned):
@@ -92,8 +96,9 @@ def reference_roi_align(x, rois, ph, pw, scale, ratio, aligned):
 @pytest.mark.parametrize(("size", "scale"), [((3, 3), 1.0), ((2, 4), 0.5), ((5, 5), 0.7)])
 def test_roi_pool_equals_loop(seed, size, scale):
     x, rois = make_inputs(seed)
-    torch.testing.assert_close(roi_pool(x, rois, size, scale), reference_roi_pool(x, rois, *size, scale),
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        roi_pool(x, rois, size, scale), reference_roi_pool(x, rois, *size, scale), rtol=0, atol=0
+    )
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -112,9 +117,12 @@ def test_float32_and_list_rois():
     order = torch.cat([torch.nonzero(rois[:, 0] == i)[:, 0] for i in range(2)])
     torch.testing.assert_close(rois_to_tensor(as_list), rois[order])
     torch.testing.assert_close(roi_align(x, as_list, 3, 1.0), roi_align(x, rois[order], 3, 1.0))
-    torch.testing.assert_close(roi_align(x, rois, 3, 0.5, 2, True),
-                               reference_roi_align(x.double(), rois.double(), 3, 3, 0.5, 2, True).float(),
-                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        roi_align(x, rois, 3, 0.5, 2, True),
+        reference_roi_align(x.double(), rois.double(), 3, 3, 0.5, 2, True).float(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert roi_pool(x, torch.zeros(0, 5), 2).shape == (0, 3, 2, 2)
 
 

@@ -75,7 +75,8 @@ def test_real_device_matches_meta_and_restores_training_mode() -> None:
         m = create_model("resnet18", num_classes=10, in_channels=1, input_size=28)
     t = summarize(m, 28, in_channels=1)
     assert [(r.name, r.output_shape, r.params, r.macs, r.receptive_field) for r in s.rows] == [
-        (r.name, r.output_shape, r.params, r.macs, r.receptive_field) for r in t.rows]
+        (r.name, r.output_shape, r.params, r.macs, r.receptive_field) for r in t.rows
+    ]
 
 
 def test_table_prints_every_row_and_totals() -> None:

@@ -26,8 +26,13 @@ def data(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.randn(32, 3, generator=g, dtype=torch.float64)
 
 
-def train(model: nn.Module, opt: torch.optim.Optimizer, steps: int, sign: float = 1.0,
-          after_step: Callable[[], None] | None = None) -> None:
+def train(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    steps: int,
+    sign: float = 1.0,
+    after_step: Callable[[], None] | None = None,
+) -> None:
     """`steps` full-batch steps on a fixed regression problem; `sign=-1` for maximizing optimizers."""
     x, y = data()
     for _ in range(steps):

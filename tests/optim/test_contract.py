@@ -72,7 +72,8 @@ def test_state_names_match_reference(ours: type, ref: type, kw: dict) -> None:
         sb = opt_b.state_dict()["state"][key]
         assert sorted(sa) == sorted(sb)
         assert {k: (type(v), getattr(v, "dtype", None)) for k, v in sa.items()} == {
-            k: (type(v), getattr(v, "dtype", None)) for k, v in sb.items()}
+            k: (type(v), getattr(v, "dtype", None)) for k, v in sb.items()
+        }
 
 
 @pytest.mark.parametrize("path", [dict(foreach=False, fused=False), dict(foreach=True), dict()])

@@ -15,6 +15,7 @@ from dlbasic.optim import Adam, _base, _native, create_optimizer, list_optimizer
 @pytest.fixture
 def no_build(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail loudly if anything asks for the kernel library."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("the CPU kernels were asked for")
 
@@ -45,8 +46,9 @@ def test_meta_tensors_take_the_loop_and_build_nothing(name: str, no_build: None)
 
 
 @pytest.mark.parametrize("name", list_optimizers())
-def test_devices_with_foreach_kernels_take_the_foreach_path(name: str, no_build: None,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_devices_with_foreach_kernels_take_the_foreach_path(
+    name: str, no_build: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """On CUDA (here: meta, declared a foreach device) the default is torch's multi-tensor path."""
     monkeypatch.setattr(_base, "FOREACH_DEVICES", ("meta",))
     opt = create_optimizer(name, _params(name, "meta"))
@@ -122,8 +124,9 @@ def _script(path: Path, body: str) -> str:
 @pytest.mark.skipif(not _native.available(), reason="no C++ compiler: no fused kernels")
 def test_building_is_said_once_on_stderr(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     built = _native._lib._name  # a stand-in compiler "builds" by copying the library this process loaded
-    compiler = _script(tmp_path / "fake-c++", f'while [ $# -gt 1 ]; do [ "$1" = -o ] && out="$2"; shift; done\n'
-                                              f'cp "{built}" "$out"\n')
+    compiler = _script(
+        tmp_path / "fake-c++", f'while [ $# -gt 1 ]; do [ "$1" = -o ] && out="$2"; shift; done\ncp "{built}" "$out"\n'
+    )
     _fresh_loader(monkeypatch, tmp_path, compiler)
     capsys.readouterr()
     assert _native.available() and _native.available()
@@ -135,10 +138,12 @@ def test_building_is_said_once_on_stderr(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert capsys.readouterr().err == ""
 
 
-def test_a_failing_compiler_is_shown_once_and_the_loops_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                            capsys) -> None:
-    compiler = _script(tmp_path / "broken-c++", 'echo "noise" >&2\necho "kernels.cpp:12:3: error: no omp.h" >&2\n'
-                                                "exit 1\n")
+def test_a_failing_compiler_is_shown_once_and_the_loops_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    compiler = _script(
+        tmp_path / "broken-c++", 'echo "noise" >&2\necho "kernels.cpp:12:3: error: no omp.h" >&2\nexit 1\n'
+    )
     _fresh_loader(monkeypatch, tmp_path, compiler)
     capsys.readouterr()
     params = _params("adam", "cpu")

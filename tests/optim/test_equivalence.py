@@ -137,8 +137,10 @@ def test_fused_path_falls_back_for_tensors_it_cannot_take() -> None:
     """A parameter that is not dense (a view of every other column) goes through the loop; the others through
     the kernel (which takes any dense layout: see test_layouts.py)."""
     torch.manual_seed(0)
-    ws = [torch.nn.Parameter(torch.randn(4, 10, dtype=torch.float64)[:, ::2]),
-          torch.nn.Parameter(torch.randn(7, dtype=torch.float64))]
+    ws = [
+        torch.nn.Parameter(torch.randn(4, 10, dtype=torch.float64)[:, ::2]),
+        torch.nn.Parameter(torch.randn(7, dtype=torch.float64)),
+    ]
     ref = [torch.nn.Parameter(w.detach().clone()) for w in ws]
     opt_a, opt_b = Adam(ws, lr=0.1, fused=True), torch.optim.Adam(ref, lr=0.1, foreach=False)
     for _ in range(10):

@@ -9,8 +9,7 @@ from tests.optim.helpers import make_model
 from dlbasic.errors import UserError
 from dlbasic.optim import SGD, SGDP, AdamP, AdamW, create_optimizer, default_lr, list_optimizers
 
-NAMES = ["adadelta", "adagrad", "adam", "adamp", "adamw", "momentum", "nesterov", "radam", "rmsprop", "sgd",
-         "sgdp"]
+NAMES = ["adadelta", "adagrad", "adam", "adamp", "adamw", "momentum", "nesterov", "radam", "rmsprop", "sgd", "sgdp"]
 
 
 def test_names() -> None:
@@ -37,12 +36,15 @@ def test_names_imply_their_options_and_kwargs_override_them() -> None:
     assert isinstance(create_optimizer("sgdp", params), SGDP)
 
 
-@pytest.mark.parametrize(("name", "kw", "message"), [
-    ("adma", {}, "unknown optimizer 'adma'"),
-    ("adam", {"lr": -1.0}, "learning rate must be positive"),
-    ("adam", {"betas": (2.0, 0.9)}, "Invalid beta parameter at index 0: 2.0"),
-    ("sgd", {"betas": (0.9, 0.99)}, "does not take that option"),
-])
+@pytest.mark.parametrize(
+    ("name", "kw", "message"),
+    [
+        ("adma", {}, "unknown optimizer 'adma'"),
+        ("adam", {"lr": -1.0}, "learning rate must be positive"),
+        ("adam", {"betas": (2.0, 0.9)}, "Invalid beta parameter at index 0: 2.0"),
+        ("sgd", {"betas": (0.9, 0.99)}, "does not take that option"),
+    ],
+)
 def test_bad_input_is_a_user_error(name: str, kw: dict, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(".", r"\.")):
         create_optimizer(name, [torch.nn.Parameter(torch.zeros(2))], **kw)

@@ -49,8 +49,9 @@ def test_gradient_descent_escapes_the_saddle_along_y() -> None:
 
 def test_adam_reaches_a_himmelblau_minimum() -> None:
     path, _ = trajectory("adam", "himmelblau", steps=400, lr=0.1)
-    nearest = min(torch.dist(path[-1], torch.tensor(m, dtype=torch.float64)).item()
-                  for m in get_landscape("himmelblau").minima)
+    nearest = min(
+        torch.dist(path[-1], torch.tensor(m, dtype=torch.float64)).item() for m in get_landscape("himmelblau").minima
+    )
     assert nearest < 1e-2
 
 

@@ -33,8 +33,14 @@ IDS = [c.__name__ + ("-projected" if kw.get("delta") else "") for c, kw in FAMIL
 def conv_net(seed: int = 0) -> nn.Module:
     """Conv -> BatchNorm -> ReLU -> Conv (with bias) -> Linear, in float64: 4-D, 2-D and 1-D parameters."""
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3),
-                         nn.Flatten(), nn.Linear(4 * 2 * 2, 3)).double()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 4, 3),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 3),
+    ).double()
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,8 +49,9 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     return x.to(memory_format=torch.channels_last), torch.randn(16, 3, generator=g, dtype=torch.float64)
 
 
-def train(model: nn.Module, opt: torch.optim.Optimizer, steps: int,
-          change: Callable[[nn.Module], None] | None = None) -> None:
+def train(
+    model: nn.Module, opt: torch.optim.Optimizer, steps: int, change: Callable[[nn.Module], None] | None = None
+) -> None:
     x, y = batch()
     for _ in range(steps):
         opt.zero_grad()
@@ -154,10 +161,12 @@ def test_projected_weights_whose_rows_interleave_go_through_the_loop(cls: type) 
 
 def test_permuted_dense_layouts_are_fused_and_strided_views_are_not() -> None:
     torch.manual_seed(0)
-    start = [torch.randn(5, 4, dtype=torch.float64).t(),  # dense, transposed
-             torch.randn(3, 4, 5, dtype=torch.float64).permute(2, 0, 1),  # dense, any order of dims
-             torch.randn(6, 8, dtype=torch.float64)[:, ::2],  # not dense: skips every other element
-             torch.randn(7, dtype=torch.float64)]
+    start = [
+        torch.randn(5, 4, dtype=torch.float64).t(),  # dense, transposed
+        torch.randn(3, 4, 5, dtype=torch.float64).permute(2, 0, 1),  # dense, any order of dims
+        torch.randn(6, 8, dtype=torch.float64)[:, ::2],  # not dense: skips every other element
+        torch.randn(7, dtype=torch.float64),
+    ]
     ws, ref = [copy(w) for w in start], [copy(w) for w in start]
     assert not ws[0].is_contiguous() and not ws[1].is_contiguous() and not _native.dense(ws[2])
     opt_a, opt_b = Adam(ws, lr=0.1, fused=True), torch.optim.Adam(ref, lr=0.1, foreach=False)

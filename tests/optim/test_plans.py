@@ -15,17 +15,25 @@ pytestmark = pytest.mark.skipif(not _native.available(), reason="no C++ compiler
 
 PAIRS = {
     "sgd": (lambda ps: SGD(ps, lr=0.05, fused=True), lambda ps: torch.optim.SGD(ps, lr=0.05, foreach=False)),
-    "momentum": (lambda ps: SGD(ps, lr=0.05, momentum=0.9, fused=True),
-                 lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False)),
-    "adagrad": (lambda ps: Adagrad(ps, lr=0.05, lr_decay=0.01, fused=True),
-                lambda ps: torch.optim.Adagrad(ps, lr=0.05, lr_decay=0.01, foreach=False)),
+    "momentum": (
+        lambda ps: SGD(ps, lr=0.05, momentum=0.9, fused=True),
+        lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False),
+    ),
+    "adagrad": (
+        lambda ps: Adagrad(ps, lr=0.05, lr_decay=0.01, fused=True),
+        lambda ps: torch.optim.Adagrad(ps, lr=0.05, lr_decay=0.01, foreach=False),
+    ),
     "adam": (lambda ps: Adam(ps, lr=0.01, fused=True), lambda ps: torch.optim.Adam(ps, lr=0.01, foreach=False)),
     "adamw": (lambda ps: AdamW(ps, lr=0.01, fused=True), lambda ps: torch.optim.AdamW(ps, lr=0.01, foreach=False)),
 }
 
 
-def _run(name: str, change: Callable[[int, torch.nn.Module, torch.optim.Optimizer], None], steps: int = 12,
-         set_to_none: bool = True) -> None:
+def _run(
+    name: str,
+    change: Callable[[int, torch.nn.Module, torch.optim.Optimizer], None],
+    steps: int = 12,
+    set_to_none: bool = True,
+) -> None:
     """Train ours (fused) and torch's loop side by side, applying `change(step, model, opt)` to both."""
     ours, ref = PAIRS[name]
     a, b = make_model(), make_model()
@@ -59,6 +67,7 @@ def test_replaced_parameter_data(name: str) -> None:
         if i in (4, 5, 9):
             w = model[0].weight
             w.data = w.data.clone() * 0.5  # new storage, same shape
+
     _run(name, change)
 
 
@@ -67,6 +76,7 @@ def test_missing_gradient(name: str) -> None:
     def change(i: int, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         if i in (3, 7):
             model[2].bias.grad = None
+
     _run(name, change)
 
 
@@ -77,6 +87,7 @@ def test_loaded_state_dict(name: str) -> None:
             sd = opt.state_dict()
             state = {k: {n: v.clone() for n, v in s.items()} for k, s in sd["state"].items()}
             opt.load_state_dict({"state": state, "param_groups": sd["param_groups"]})
+
     _run(name, change)
 
 
@@ -87,6 +98,7 @@ def test_replaced_state_tensor(name: str) -> None:
             for st in opt.state.values():
                 for key, v in list(st.items()):
                     st[key] = v.clone()
+
     _run(name, change)
 
 
@@ -101,6 +113,7 @@ def test_changed_hyperparameters(name: str) -> None:
             group["nesterov"] = True
         if i == 4 and "weight_decay" in group:
             group["weight_decay"] = 0.01
+
     _run(name, change)
 
 
@@ -108,6 +121,7 @@ def test_momentum_switched_on_later() -> None:
     def change(i: int, model: torch.nn.Module, opt: torch.optim.Optimizer) -> None:
         if i == 4:
             opt.param_groups[0]["momentum"] = 0.9
+
     _run("sgd", change)
 
 
@@ -117,6 +131,7 @@ def test_new_param_group() -> None:
             opt.param_groups[0]["params"] = list(model[0].parameters())  # the rest joins on step 4
         if i == 4:
             opt.add_param_group({"params": list(model[2].parameters())})
+
     _run("adam", change)
 
 

@@ -24,15 +24,22 @@ pytestmark = pytest.mark.skipif(not _native.available(), reason="no C++ compiler
 def conv_model(seed: int = 0) -> nn.Module:
     """Conv -> BatchNorm -> ReLU -> Conv (with bias) -> Linear: 4-D, 2-D and 1-D parameters."""
     torch.manual_seed(seed)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3),
-                         nn.Flatten(), nn.Linear(4 * 2 * 2, 3)).double()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, bias=False),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 4, 3),
+        nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 3),
+    ).double()
 
 
 def _data(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     shape = (16, 3, 6, 6) if isinstance(model[0], nn.Conv2d) else (32, 6)
-    return torch.randn(*shape, generator=g, dtype=torch.float64), torch.randn(shape[0], 3, generator=g,
-                                                                              dtype=torch.float64)
+    return torch.randn(*shape, generator=g, dtype=torch.float64), torch.randn(
+        shape[0], 3, generator=g, dtype=torch.float64
+    )
 
 
 # (ours, reference, kwargs, model): delta=0 never projects, delta=10 always projects channel-wise

@@ -18,8 +18,9 @@ from dlbasic.optim.race import grid_trajectories, race, race_table
 LRS = (1e-4, 1e-3, 3e-3, 1e-2)
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam",
-                                  "radam", "adamp"])
+@pytest.mark.parametrize(
+    "name", ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "radam", "adamp"]
+)
 def test_grid_equals_one_trajectory_per_lr(name: str) -> None:
     paths, losses = grid_trajectories(name, "rosenbrock", LRS, steps=30)
     assert paths.shape == (len(LRS), 31, 2) and losses.shape == (len(LRS), 31)
@@ -62,8 +63,23 @@ def test_unknown_names_are_user_errors() -> None:
 
 def test_cli_writes_png_gif_and_table(tmp_path, capsys) -> None:
     out = tmp_path / "race"
-    code = main(["optim-race", "--landscape", "rosenbrock", "--optimizers", "sgd,momentum", "--steps", "20",
-                 "--lrs", "0.001,0.01,0.1", "--frames", "5", "--out", str(out)])
+    code = main(
+        [
+            "optim-race",
+            "--landscape",
+            "rosenbrock",
+            "--optimizers",
+            "sgd,momentum",
+            "--steps",
+            "20",
+            "--lrs",
+            "0.001,0.01,0.1",
+            "--frames",
+            "5",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     saved = json.loads((out / "race.json").read_text())

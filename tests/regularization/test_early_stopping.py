@@ -40,12 +40,15 @@ def _weights(trainer):
 LOSSES = [1.0, 0.8, 0.9, 0.7, 0.75, 0.72, 0.69, 0.71, 0.9, 0.95, 0.96, 0.97]
 
 
-@pytest.mark.parametrize("patience,min_delta,stop,best", [
-    (3, 0.0, 9, 6),    # 0.69 at epoch 6 beats 0.7 just in time; epochs 7, 8, 9 do not improve
-    (2, 0.0, 5, 3),    # 0.75 and 0.72 do not beat 0.7
-    (3, 0.05, 6, 3),   # 0.75, 0.72, 0.69 are each within 0.05 of 0.7: three bad epochs after 3
-    (4, 0.05, 7, 3),
-])
+@pytest.mark.parametrize(
+    "patience,min_delta,stop,best",
+    [
+        (3, 0.0, 9, 6),  # 0.69 at epoch 6 beats 0.7 just in time; epochs 7, 8, 9 do not improve
+        (2, 0.0, 5, 3),  # 0.75 and 0.72 do not beat 0.7
+        (3, 0.05, 6, 3),  # 0.75, 0.72, 0.69 are each within 0.05 of 0.7: three bad epochs after 3
+        (4, 0.05, 7, 3),
+    ],
+)
 def test_stops_at_the_right_epoch_and_restores_best(patience, min_delta, stop, best):
     es = EarlyStopping("val_loss", patience=patience, min_delta=min_delta)
     last, trainer = _run(es, LOSSES)

@@ -106,8 +106,9 @@ def test_mixup_images_and_targets():
     lam = torch.tensor([0.5, 0.25, 1.0, 0.0, 0.9], dtype=torch.float64)
     index = torch.tensor([1, 2, 3, 4, 0])
     out = mixup_images(x, lam, index)
-    torch.testing.assert_close(out[:, 0, 0, 0], lam * (torch.arange(5) + 1) + (1 - lam) * (index + 1),
-                               rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        out[:, 0, 0, 0], lam * (torch.arange(5) + 1) + (1 - lam) * (index + 1), rtol=0, atol=1e-15
+    )
     t = mixup_target(torch.tensor([0, 1, 2, 0, 1]), 3, lam, index, dtype=torch.float64)
     torch.testing.assert_close(t[0], torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
     torch.testing.assert_close(t[1], torch.tensor([0.0, 0.25, 0.75], dtype=torch.float64))

@@ -26,8 +26,8 @@ def test_label_smoothing_equals_torch(eps, reduction):
     ours = LabelSmoothingCrossEntropy(eps, reduction)(logits, y)
     ref = F.cross_entropy(logits, y, label_smoothing=eps, reduction=reduction)
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
-    g1, = torch.autograd.grad(ours.sum(), logits)
-    g2, = torch.autograd.grad(ref.sum(), logits)
+    (g1,) = torch.autograd.grad(ours.sum(), logits)
+    (g2,) = torch.autograd.grad(ref.sum(), logits)
     torch.testing.assert_close(g1, g2, rtol=1e-12, atol=1e-12)
 
 
@@ -35,11 +35,16 @@ def test_soft_target_cross_entropy_on_smoothed_one_hot_equals_torch():
     logits = torch.randn(5, 4, dtype=torch.float64)
     y = torch.tensor([0, 3, 1, 1, 2])
     target = smooth_one_hot(y, 4, 0.2, torch.float64)
-    torch.testing.assert_close(soft_target_cross_entropy(logits, target),
-                               F.cross_entropy(logits, y, label_smoothing=0.2), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        soft_target_cross_entropy(logits, target),
+        F.cross_entropy(logits, y, label_smoothing=0.2),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     # torch also accepts class probabilities as the target
-    torch.testing.assert_close(soft_target_cross_entropy(logits, target), F.cross_entropy(logits, target),
-                               rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        soft_target_cross_entropy(logits, target), F.cross_entropy(logits, target), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_smoothed_targets_sum_to_one_and_keep_argmax():

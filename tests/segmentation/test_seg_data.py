@@ -145,8 +145,18 @@ def test_a_mask_of_another_size_names_the_file(tmp_path, capsys):
     Image.fromarray(np.zeros((6, 8), np.uint8), "L").save(tmp_path / "d" / "masks" / "s2.png")
     with pytest.raises(UserError, match=r"masks/s2\.png: the mask is 8x6 but its image s2\.png is 16x12"):
         read_segfolder(str(tmp_path / "d"))
-    code = main(["segment", "train", "--data", f"segfolder:{tmp_path / 'd'}", "--epochs", "1",
-                 "--run-dir", str(tmp_path / "run")])
+    code = main(
+        [
+            "segment",
+            "train",
+            "--data",
+            f"segfolder:{tmp_path / 'd'}",
+            "--epochs",
+            "1",
+            "--run-dir",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in err and err.splitlines()[-1].startswith("dlbasic segment: error: ")
     assert [line for line in err.splitlines() if "error" in line] == [err.splitlines()[-1]]

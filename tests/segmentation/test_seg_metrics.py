@@ -14,13 +14,15 @@ def test_confusion_iou_and_accuracy_equal_sklearn(seed):
     g = torch.Generator().manual_seed(seed)
     k = 6
     target = torch.randint(0, k, (4, 17, 23), generator=g)
-    pred = torch.where(torch.rand(target.shape, generator=g) < 0.6, target, torch.randint(0, k, target.shape,
-                                                                                          generator=g))
+    pred = torch.where(
+        torch.rand(target.shape, generator=g) < 0.6, target, torch.randint(0, k, target.shape, generator=g)
+    )
     cm = confusion_matrix(pred, target, k)
     y, p = target.flatten().numpy(), pred.flatten().numpy()
     np.testing.assert_array_equal(cm.numpy(), sk_confusion(y, p, labels=list(range(k))))
-    np.testing.assert_allclose(iou_per_class(cm).numpy(), jaccard_score(y, p, labels=list(range(k)), average=None),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        iou_per_class(cm).numpy(), jaccard_score(y, p, labels=list(range(k)), average=None), rtol=1e-12
+    )
     assert mean_iou(cm) == pytest.approx(jaccard_score(y, p, labels=list(range(k)), average="macro"), rel=1e-12)
     assert pixel_accuracy(cm) == pytest.approx(accuracy_score(y, p), rel=1e-12)
 

@@ -19,8 +19,23 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     assert main(["segment", "train", *TINY, "--epochs", "1", "--run-dir", str(run)]) == 0
     for name in ("config.yaml", "metrics.jsonl", "checkpoint.pt", "best.pt", "summary.json", "overlays.png"):
         assert (run / name).is_file(), name
-    assert main(["segment", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes", "epochs",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "train",
+                "--run-dir",
+                str(run),
+                "--resume",
+                "--epochs",
+                "2",
+                "--allow-changes",
+                "epochs",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2]
     assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
@@ -38,8 +53,20 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     img = np.zeros((40, 72), np.uint8)
     img[5:30, 10:30] = 255
     Image.fromarray(img).save(tmp_path / "a.png")
-    assert main(["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"),
-                 "--out", str(tmp_path / "masks")]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "predict",
+                "--checkpoint",
+                str(run / "best.pt"),
+                str(tmp_path / "a.png"),
+                "--out",
+                str(tmp_path / "masks"),
+            ]
+        )
+        == 0
+    )
     mask = np.asarray(Image.open(tmp_path / "masks" / "a.png"))
     assert mask.shape == (40, 72) and mask.max() <= 10
     # segmented at the training size (64 x 64), the mask taken back to the image's size by nearest neighbour
@@ -53,12 +80,33 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     want = torch.nn.functional.interpolate(want[None].float(), size=(40, 72), mode="nearest")[0, 0]
     assert np.array_equal(mask, want.numpy().astype(np.uint8))
     assert "segmented at 64x64, mask 72x40" in capsys.readouterr().out
-    assert main(["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"), "--size", "0",
-                 "--out", str(tmp_path / "native")]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "predict",
+                "--checkpoint",
+                str(run / "best.pt"),
+                str(tmp_path / "a.png"),
+                "--size",
+                "0",
+                "--out",
+                str(tmp_path / "native"),
+            ]
+        )
+        == 0
+    )
     assert "segmented at its own size" in capsys.readouterr().out
     assert np.asarray(Image.open(tmp_path / "native" / "a.png")).shape == (40, 72)
-    again = ["segment", "predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png"),
-             "--out", str(tmp_path / "masks")]
+    again = [
+        "segment",
+        "predict",
+        "--checkpoint",
+        str(run / "best.pt"),
+        str(tmp_path / "a.png"),
+        "--out",
+        str(tmp_path / "masks"),
+    ]
     assert main(again) == 2 and "already exists" in capsys.readouterr().err
     assert main([*again, "--overwrite"]) == 0
     capsys.readouterr()
@@ -70,8 +118,23 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["segment", "train", *TINY, "--epochs", "2", "--run-dir", str(a)]) == 0
     assert main(["segment", "train", *TINY, "--epochs", "1", "--run-dir", str(b)]) == 0
-    assert main(["segment", "train", "--run-dir", str(b), "--resume", "--epochs", "2", "--allow-changes", "epochs",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "segment",
+                "train",
+                "--run-dir",
+                str(b),
+                "--resume",
+                "--epochs",
+                "2",
+                "--allow-changes",
+                "epochs",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     wa, wb = load_checkpoint(a / "checkpoint.pt")["model"], load_checkpoint(b / "checkpoint.pt")["model"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=0, atol=0)
@@ -85,8 +148,27 @@ def test_user_errors_exit_2(tmp_path, capsys):
 
 def test_heatmap_of_a_classifier_on_a_scene(tmp_path, capsys):
     run = tmp_path / "clf"
-    assert main(["train", "--data", "mnist5k", "--model", "mlp", "--train-subset", "300", "--epochs", "1",
-                 "--threads", "1", "--no-progress", "--run-dir", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "mnist5k",
+                "--model",
+                "mlp",
+                "--train-subset",
+                "300",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     out = tmp_path / "heat.png"
     assert main(["heatmap", "--checkpoint", str(run / "best.pt"), "--scene", "0", "--out", str(out)]) == 0

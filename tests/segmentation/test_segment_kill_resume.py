@@ -10,8 +10,17 @@ import torch
 
 from dlbasic.training import load_checkpoint
 
-TINY = ["--data", "scenes:canvas=64,digits=1-2,count=48", "--batch-size", "8", "--threads", "1", "--no-progress",
-        "--precision", "fp32"]
+TINY = [
+    "--data",
+    "scenes:canvas=64,digits=1-2,count=48",
+    "--batch-size",
+    "8",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--precision",
+    "fp32",
+]
 COMMON = ["--epochs", "4", "--checkpoint-every", "1"]
 
 
@@ -22,8 +31,7 @@ def _cli(*args):
 def test_sigkill_then_resume_is_bit_identical(tmp_path):
     subprocess.run(_cli(*COMMON, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True)
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*COMMON, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(*COMMON, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt, deadline = run / "checkpoint.pt", time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if ckpt.exists():

@@ -29,15 +29,18 @@ def test_overlay_legends_name_every_class_including_the_first():
     plt.close(fig)
 
 
-@pytest.mark.parametrize(("name", "stride", "choices"), [
-    ("fcn8s_vgg11", 4, "8, 16, 32"),
-    ("fcn32s_vgg16", 64, "8, 16, 32"),
-    ("fcn8s_resnet18", 16, "8, 32"),
-    ("fcn16s_resnet18", 4, "8, 32"),
-    ("fcn8s_vgg11", "8", "8, 16, 32"),
-    ("fcn8s_vgg11", 8.0, "8, 16, 32"),
-    ("fcn8s_vgg11", True, "8, 16, 32"),
-])
+@pytest.mark.parametrize(
+    ("name", "stride", "choices"),
+    [
+        ("fcn8s_vgg11", 4, "8, 16, 32"),
+        ("fcn32s_vgg16", 64, "8, 16, 32"),
+        ("fcn8s_resnet18", 16, "8, 32"),
+        ("fcn16s_resnet18", 4, "8, 32"),
+        ("fcn8s_vgg11", "8", "8, 16, 32"),
+        ("fcn8s_vgg11", 8.0, "8, 16, 32"),
+        ("fcn8s_vgg11", True, "8, 16, 32"),
+    ],
+)
 def test_an_unknown_stride_is_one_error_listing_the_backbones_strides(name, stride, choices):
     with pytest.raises(UserError) as e:
         create_model(name, num_classes=2, in_channels=1, input_size=32, stride=stride)

@@ -105,8 +105,12 @@ def test_gain_init_scales_weights_by_the_activation_gain():
 def test_grad_norms_one_per_layer_and_sigmoid_vanishes():
     torch.manual_seed(0)
     x, y = torch.randn(128, 1, 8, 8), torch.randint(0, 10, (128,))
-    norms = {act: grad_norms_at_init(create_model("tiny_cnn", 10, 1, 8, channels=[32, 32, 64], hidden=0, act=act),
-                                     act, x, y, seed=0) for act in ("relu", "sigmoid")}
+    norms = {
+        act: grad_norms_at_init(
+            create_model("tiny_cnn", 10, 1, 8, channels=[32, 32, 64], hidden=0, act=act), act, x, y, seed=0
+        )
+        for act in ("relu", "sigmoid")
+    }
     assert len(norms["relu"]) == len(norms["sigmoid"]) == 4  # three convolutions + the classifier
     # sigmoid'(x) <= 1/4 per layer: the first layer's gradient is far below the last one's
     assert norms["sigmoid"][0] / norms["sigmoid"][-1] < 0.05 < norms["relu"][0] / norms["relu"][-1]
@@ -175,7 +179,8 @@ def test_probes_stop_at_the_step_budget():
 
 def test_he_step_schedule():
     assert [step_lr(0.02, f) for f in (0, 0.49, 0.5, 0.74, 0.75, 0.99)] == pytest.approx(
-        [0.02, 0.02, 0.002, 0.002, 0.0002, 0.0002])
+        [0.02, 0.02, 0.002, 0.002, 0.0002, 0.0002]
+    )
 
     class _Stepping:
         epochs, steps_per_epoch, global_step = 10, 4, 30

@@ -59,6 +59,7 @@ def test_batch_size_literature_states_keskar():
 
 # ---- generalization -------------------------------------------------------------------------------
 
+
 def test_corrupt_labels_replaces_a_fraction_with_uniform_classes():
     labels = torch.arange(10).repeat(1000)  # 10,000 labels
     assert torch.equal(corrupt_labels(labels, 0.0, 10, seed=0), labels)
@@ -73,12 +74,14 @@ def test_corrupt_labels_replaces_a_fraction_with_uniform_classes():
 
 # ---- cross-validation -----------------------------------------------------------------------------
 
+
 def test_choice_and_regret_ties_go_to_the_first_candidate():
     assert choice_and_regret(np.array([0.9, 0.95, 0.95]), np.array([0.97, 0.96, 0.98])) == (1, pytest.approx(0.02))
     assert choice_and_regret(np.array([0.5, 0.4]), np.array([0.97, 0.96])) == (0, 0.0)
 
 
 # ---- bias-variance ---------------------------------------------------------------------------------
+
 
 def test_variance_split_adds_up_to_the_loss_and_recovers_known_parts():
     rng = np.random.default_rng(0)
@@ -114,6 +117,7 @@ def test_log_slope_is_the_exponent_per_doubling():
 
 # ---- boosting --------------------------------------------------------------------------------------
 
+
 def test_ensemble_accuracy_is_the_weighted_vote_after_each_round():
     y = np.array([0, 1, 2])
     preds = [np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([2, 2, 2])]
@@ -125,11 +129,14 @@ def test_ensemble_accuracy_is_the_weighted_vote_after_each_round():
 
 # ---- batch-size ------------------------------------------------------------------------------------
 
+
 def test_choose_lr_prefers_reached_runs_then_validation_then_fewer_steps():
-    runs = [{"reached": False, "val_accuracy": 0.99, "steps": 10, "train_loss": 0.5},
-            {"reached": True, "val_accuracy": 0.97, "steps": 900, "train_loss": 0.02},
-            {"reached": True, "val_accuracy": 0.97, "steps": 300, "train_loss": 0.02},
-            {"reached": True, "val_accuracy": 0.96, "steps": 100, "train_loss": 0.01}]
+    runs = [
+        {"reached": False, "val_accuracy": 0.99, "steps": 10, "train_loss": 0.5},
+        {"reached": True, "val_accuracy": 0.97, "steps": 900, "train_loss": 0.02},
+        {"reached": True, "val_accuracy": 0.97, "steps": 300, "train_loss": 0.02},
+        {"reached": True, "val_accuracy": 0.96, "steps": 100, "train_loss": 0.01},
+    ]
     assert choose_lr(runs) == 2
     none = [{**r, "reached": False} for r in runs]
     assert choose_lr(none) == 3  # the lowest training loss
@@ -138,8 +145,9 @@ def test_choose_lr_prefers_reached_runs_then_validation_then_fewer_steps():
 def test_stop_at_train_loss_stops_on_the_whole_training_set_loss():
     losses = iter([0.5, 0.1, 0.01])
     model = nn.Linear(1, 1)
-    trainer = SimpleNamespace(model=model, train_data=None, stop_training=False, global_step=0,
-                              evaluate=lambda data: {"loss": next(losses)})
+    trainer = SimpleNamespace(
+        model=model, train_data=None, stop_training=False, global_step=0, evaluate=lambda data: {"loss": next(losses)}
+    )
     stop = StopAtTrainLoss(0.02, every=2)
     for step in range(1, 7):
         trainer.global_step = step
@@ -153,8 +161,13 @@ def test_stop_at_train_loss_stops_on_the_whole_training_set_loss():
 def test_stop_at_train_loss_stops_at_the_step_cap_and_on_divergence():
     for losses, stopped_at in (([0.5] * 10, 5), ([0.5, float("nan")] + [0.5] * 8, 4)):
         values = iter(losses)
-        trainer = SimpleNamespace(model=nn.Linear(1, 1), train_data=None, stop_training=False, global_step=0,
-                                  evaluate=lambda data, values=values: {"loss": next(values)})
+        trainer = SimpleNamespace(
+            model=nn.Linear(1, 1),
+            train_data=None,
+            stop_training=False,
+            global_step=0,
+            evaluate=lambda data, values=values: {"loss": next(values)},
+        )
         stop = StopAtTrainLoss(0.02, every=2, max_steps=5)
         for step in range(1, 11):
             trainer.global_step = step
@@ -165,6 +178,7 @@ def test_stop_at_train_loss_stops_at_the_step_cap_and_on_divergence():
 
 
 # ---- detection-speed -------------------------------------------------------------------------------
+
 
 class _PerRegion(nn.Module):
     """A toy per-region detector: the same conv runs on every region crop; `proposals` gives the crops' count."""

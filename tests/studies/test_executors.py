@@ -29,8 +29,7 @@ LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): (\S+) \((.*)\) in (\d+) s$")
 def numbers(result: dict) -> dict:
     """A result without what depends on timing: figures, and keys naming seconds or times."""
     if isinstance(result, dict):
-        return {k: numbers(v) for k, v in result.items()
-                if k != "figures" and "seconds" not in k and "time" not in k}
+        return {k: numbers(v) for k, v in result.items() if k != "figures" and "seconds" not in k and "time" not in k}
     if isinstance(result, list):
         return [numbers(v) for v in result]
     return result
@@ -69,8 +68,14 @@ class RandomStudy(Study):
     id, section, claim, note, method, rule = "test-random", "test", "c", "n", "m", "r"
 
     def measure(self, ctx):
-        return Measurements({"torch": torch.rand(3).tolist(), "python": random.random(),
-                             "numpy": float(np.random.rand()), "threads": torch.get_num_threads()})
+        return Measurements(
+            {
+                "torch": torch.rand(3).tolist(),
+                "python": random.random(),
+                "numpy": float(np.random.rand()),
+                "threads": torch.get_num_threads(),
+            }
+        )
 
     def judge(self, numbers):
         return Verdict("supported", "k", "r")
@@ -103,8 +108,18 @@ class Recorder:
         if sid == self.fail:
             future.set_result(executors.error_result(sid, RuntimeError("boom"), "Traceback: boom\n", 0.5))
         else:
-            future.set_result({"id": sid, "verdict": "supported", "key_number": f"{sid} holds", "reason": "r",
-                               "numbers": {"x": 1}, "figures": [], "seeds": [], "seconds": 1.0})
+            future.set_result(
+                {
+                    "id": sid,
+                    "verdict": "supported",
+                    "key_number": f"{sid} holds",
+                    "reason": "r",
+                    "numbers": {"x": 1},
+                    "figures": [],
+                    "seeds": [],
+                    "seconds": 1.0,
+                }
+            )
         return future
 
     def close(self, cancel=False):
@@ -116,8 +131,9 @@ def test_longest_studies_start_first_by_saved_durations_else_estimates(tmp_path,
     (root / "results").mkdir(parents=True)
     saved = {"one-by-one": 500.0, "inception": 50.0, "cutmix-ratio": 5.0}  # an earlier run of this folder
     for sid, seconds in saved.items():
-        (root / "results" / f"{sid}.json").write_text(json.dumps({"id": sid, "verdict": "supported",
-                                                                  "seconds": seconds}))
+        (root / "results" / f"{sid}.json").write_text(
+            json.dumps({"id": sid, "verdict": "supported", "seconds": seconds})
+        )
     (root / "results" / "bottleneck.json").write_text("{broken")
     assert runner.saved_durations(root) == saved
     recorder = Recorder()
@@ -131,8 +147,9 @@ def test_longest_studies_start_first_by_saved_durations_else_estimates(tmp_path,
     assert executors.ESTIMATES["bottleneck"] < saved["cutmix-ratio"]
     assert lines[1] == "running: one-by-one, resnet (about 8 min left)", lines
     # durations passed in (lab.py reads them before --overwrite moves the old folder away) count as saved
-    order = executors.longest_first(["a", "b", "c"], executors.estimates(["a", "b", "c"], make_profile(),
-                                                                        {"a": 1.0, "c": 9.0}))
+    order = executors.longest_first(
+        ["a", "b", "c"], executors.estimates(["a", "b", "c"], make_profile(), {"a": 1.0, "c": 9.0})
+    )
     assert order == ["b", "c", "a"]  # b: DEFAULT_ESTIMATE
     assert executors.eta({"a": 0.0}, ["b", "c"], {"a": 10, "b": 4, "c": 4}, 2, now=2.0) == 8.0
 
@@ -143,8 +160,9 @@ def test_a_failing_study_is_one_line_the_lab_goes_on_and_resume_retries_it(tmp_p
     monkeypatch.setattr(runner, "make_executor", lambda *args: recorder)
     results = run_lab(root, make_profile(), "one-by-one,inception,bottleneck", jobs=2)
     out, err = capsys.readouterr()
-    assert any(re.fullmatch(r"\[\d/3\] inception: error \(RuntimeError: boom\) in 0 s", line)
-               for line in out.splitlines()), out
+    assert any(
+        re.fullmatch(r"\[\d/3\] inception: error \(RuntimeError: boom\) in 0 s", line) for line in out.splitlines()
+    ), out
     assert "Traceback: boom" in err and "Traceback" not in out
     assert [r["verdict"] for r in results] == ["supported", "error", "supported"]
     assert not (root / "results" / "inception.json").exists()
@@ -179,8 +197,12 @@ def alive(pid: int) -> bool:
 def test_a_stopped_lab_keeps_its_finished_studies_and_resume_runs_only_the_rest(tmp_path, serial_lab, capsys):
     out = tmp_path / "lab"
     code = "import sys; from dlbasic.cli import main; sys.exit(main())"
-    lab = subprocess.Popen([sys.executable, "-c", code, "lab", "--only", ",".join(FAST), "--jobs", "2",
-                            "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lab = subprocess.Popen(
+        [sys.executable, "-c", code, "lab", "--only", ",".join(FAST), "--jobs", "2", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while not list((out / "results").glob("*.json")) and lab.poll() is None and time.monotonic() < deadline:
@@ -216,10 +238,13 @@ def test_ray_executor_without_ray_is_one_line(tmp_path, monkeypatch, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--jobs", "0"], "--jobs must be at least 1, got 0"),
-    (["--address", "head:6379"], "--address names a Ray cluster (pass --executor ray with it)"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--jobs", "0"], "--jobs must be at least 1, got 0"),
+        (["--address", "head:6379"], "--address names a Ray cluster (pass --executor ray with it)"),
+    ],
+)
 def test_lab_refuses_bad_executor_options(tmp_path, capsys, argv, expected):
     assert main(["lab", "--only", "one-by-one", "--out", str(tmp_path / "lab"), *argv]) == 2
     assert capsys.readouterr().err.strip() == f"dlbasic lab: error: {expected}"

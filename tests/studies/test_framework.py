@@ -61,14 +61,17 @@ def lab_error(capsys, *expected: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("argv,expected", [
-    (["--data", "mnist5kk"], ["unknown data source 'mnist5kk'", "did you mean 'mnist5k'"]),
-    (["--data", "scenes"], ["not a labelled image classification source"]),
-    (["--only", "conv-shapes,one-by-on"], ["unknown study 'one-by-on'", "did you mean 'one-by-one'"]),
-    (["--only", ","], ["names no study"]),
-    (["--threads", "-1"], ["--threads must be at least 1"]),
-    (["--resume", "--overwrite"], ["contradict"]),
-])
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--data", "mnist5kk"], ["unknown data source 'mnist5kk'", "did you mean 'mnist5k'"]),
+        (["--data", "scenes"], ["not a labelled image classification source"]),
+        (["--only", "conv-shapes,one-by-on"], ["unknown study 'one-by-on'", "did you mean 'one-by-one'"]),
+        (["--only", ","], ["names no study"]),
+        (["--threads", "-1"], ["--threads must be at least 1"]),
+        (["--resume", "--overwrite"], ["contradict"]),
+    ],
+)
 def test_lab_refuses_bad_options_before_any_study(tmp_path, capsys, argv, expected):
     out = tmp_path / "lab"
     assert main(["lab", "--only", "conv-shapes", "--out", str(out), *argv]) == 2

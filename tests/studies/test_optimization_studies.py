@@ -48,8 +48,10 @@ def _flips_loop(path: torch.Tensor, minimum: torch.Tensor, until: int) -> int:
     return sum(int(((signs[t] * signs[t - 1]) < 0).sum()) for t in range(1, until + 1))
 
 
-@pytest.mark.parametrize("name, land, threshold", [("sgd", "quadratic", 0.1), ("momentum", "quadratic", 1e-3),
-                                                   ("nesterov", "rosenbrock", 0.1)])
+@pytest.mark.parametrize(
+    "name, land, threshold",
+    [("sgd", "quadratic", 0.1), ("momentum", "quadratic", 1e-3), ("nesterov", "rosenbrock", 0.1)],
+)
 def test_landscape_steps_match_single_trajectories(name: str, land: str, threshold: float) -> None:
     """Every (lr, start) cell of the vectorized run equals the run of that start alone, step for step."""
     starts = random_starts(land, 3, 0)
@@ -101,8 +103,13 @@ def test_tune_lr_prunes_exactly_and_skips_diverged(monkeypatch) -> None:
         calls.append((cfg, max_steps, every))
         hit = hits[cfg] if threshold is not None else None
         final = {0.1: 0.5, 1.0: math.inf if threshold is None else 0.1, 0.01: 0.7}[cfg]
-        return {"hit": hit if hit is not None and hit <= max_steps else None, "diverged": not math.isfinite(final),
-                "final": final, "losses": [2.3, final], "steps": [0, max_steps]}
+        return {
+            "hit": hit if hit is not None and hit <= max_steps else None,
+            "diverged": not math.isfinite(final),
+            "final": final,
+            "losses": [2.3, final],
+            "steps": [0, max_steps],
+        }
 
     monkeypatch.setattr(lr_study, "probe_run", fake)
     best, records = tune_lr(None, lambda lr: lr, (0.01, 0.1, 1.0), 100, threshold=0.2, start=0.1, every=4)
@@ -182,11 +189,14 @@ def test_rare_and_frequent_are_the_outer_quarters_of_active_inputs() -> None:
     assert active[frequent].tolist() == pytest.approx([0.6, 0.8, 0.9])
 
 
-@pytest.mark.parametrize("name, cls, kw", [
-    ("adagrad", torch.optim.Adagrad, {"lr": 0.01}),
-    ("rmsprop", torch.optim.RMSprop, {"lr": 1e-3}),
-    ("adadelta", torch.optim.Adadelta, {"lr": 1.0}),
-])
+@pytest.mark.parametrize(
+    "name, cls, kw",
+    [
+        ("adagrad", torch.optim.Adagrad, {"lr": 0.01}),
+        ("rmsprop", torch.optim.RMSprop, {"lr": 1e-3}),
+        ("adadelta", torch.optim.Adadelta, {"lr": 1.0}),
+    ],
+)
 def test_effective_step_is_the_step_torch_takes(name: str, cls, kw: dict) -> None:
     """After a warm-up, the next update of a parameter equals effective_step * (its gradient transform)."""
     torch.manual_seed(0)

@@ -7,10 +7,16 @@ import pytest
 from dlbasic.errors import UserError
 from dlbasic.report.readme import END, START, update_readme, verdict_table
 
-REPORT = {"profile": {"name": "quick", "seeds": [0, 1, 2], "data": None}, "environment": {"torch": "2.13.0",
-          "cpu_threads": 1}, "seconds": 301.4, "created": "2026-12-02 04:00:00",
-          "results": [{"id": "nesterov", "verdict": "supported", "key_number": "a | b", "test": "paired t, n=12"},
-                      {"id": "dropout", "verdict": "inconclusive", "key_number": "x", "test": ""}]}
+REPORT = {
+    "profile": {"name": "quick", "seeds": [0, 1, 2], "data": None},
+    "environment": {"torch": "2.13.0", "cpu_threads": 1},
+    "seconds": 301.4,
+    "created": "2026-12-02 04:00:00",
+    "results": [
+        {"id": "nesterov", "verdict": "supported", "key_number": "a | b", "test": "paired t, n=12"},
+        {"id": "dropout", "verdict": "inconclusive", "key_number": "x", "test": ""},
+    ],
+}
 
 
 def test_table_rows_come_from_the_report():

@@ -41,6 +41,7 @@ def _simulate(n: int, effect_in_sd_of_d: float, seed: int) -> tuple[np.ndarray, 
 
 # ---------------------------------------------------------------------------------------------------- (1) calibration
 
+
 @pytest.mark.parametrize("n", [3, 5])
 def test_no_effect_gives_a_verdict_at_most_5_percent_of_the_time(n):
     a, b = _simulate(n, 0.0, seed=100 + n)
@@ -65,6 +66,7 @@ def test_a_margin_only_lowers_the_no_effect_verdict_rate():
 
 
 # ---------------------------------------------------------------------------------------------------------- (2) power
+
 
 @pytest.mark.parametrize(("effect", "expected"), [(2.5, CODE_SUPPORTED), (-2.5, CODE_CONTRADICTED)])
 def test_an_effect_of_2_5_sd_is_found_with_5_seeds(effect, expected):
@@ -92,6 +94,7 @@ def test_vectorized_rule_and_decide_agree():
 
 # ------------------------------------------------------------------------------------------------ (3) lower is better
 
+
 def test_lower_is_better_flips_the_direction():
     losses_a = [0.30, 0.28, 0.33, 0.31, 0.29]  # the favoured arm has lower loss on every seed
     losses_b = [0.35, 0.32, 0.36, 0.37, 0.33]
@@ -105,6 +108,7 @@ def test_lower_is_better_flips_the_direction():
 
 
 # ------------------------------------------------------------------------------------------------------- (4) margin
+
 
 def test_a_consistent_effect_inside_the_margin_is_inconclusive_and_says_so():
     rng = np.random.default_rng(0)
@@ -183,6 +187,7 @@ def test_matches_scipy():
 
 # ----------------------------------------------------------------------------------------------------- edge cases
 
+
 def test_fewer_than_two_pairs_is_inconclusive_with_a_reason():
     one = decide([0.9], [0.1])
     assert one.verdict == "inconclusive" and one.n == 1 and "at least 2" in one.reason
@@ -213,18 +218,22 @@ def test_decision_is_frozen_and_prints_one_line():
 
 # -------------------------------------------------------------------------------------------------- (6) bad input
 
-@pytest.mark.parametrize(("a", "b", "kwargs", "match"), [
-    ([1.0, float("nan"), 2.0], [1.0, 1.0, 1.0], {}, "non-finite"),
-    ([1.0, 2.0, 3.0], [1.0, float("inf"), 1.0], {}, "non-finite"),
-    ([1.0, 2.0, 3.0], [1.0, 2.0], {}, "paired"),
-    ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]], {}, "1-D"),
-    (1.0, 2.0, {}, "sequences"),
-    (["x", "y"], [1.0, 2.0], {}, "numbers"),
-    ([1.0, 2.0], [0.0, 1.0], {"margin": -0.1}, "margin"),
-    ([1.0, 2.0], [0.0, 1.0], {"margin": float("nan")}, "margin"),
-    ([1.0, 2.0], [0.0, 1.0], {"level": 0.0}, "level"),
-    ([1.0, 2.0], [0.0, 1.0], {"level": 1.5}, "level"),
-])
+
+@pytest.mark.parametrize(
+    ("a", "b", "kwargs", "match"),
+    [
+        ([1.0, float("nan"), 2.0], [1.0, 1.0, 1.0], {}, "non-finite"),
+        ([1.0, 2.0, 3.0], [1.0, float("inf"), 1.0], {}, "non-finite"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0], {}, "paired"),
+        ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]], {}, "1-D"),
+        (1.0, 2.0, {}, "sequences"),
+        (["x", "y"], [1.0, 2.0], {}, "numbers"),
+        ([1.0, 2.0], [0.0, 1.0], {"margin": -0.1}, "margin"),
+        ([1.0, 2.0], [0.0, 1.0], {"margin": float("nan")}, "margin"),
+        ([1.0, 2.0], [0.0, 1.0], {"level": 0.0}, "level"),
+        ([1.0, 2.0], [0.0, 1.0], {"level": 1.5}, "level"),
+    ],
+)
 def test_bad_input_is_a_clear_error(a, b, kwargs, match):
     with pytest.raises(ValueError, match=match):
         decide(a, b, **kwargs)

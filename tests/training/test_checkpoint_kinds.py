@@ -21,12 +21,20 @@ ONE = ["--threads", "1", "--no-progress"]
 
 def _coco(root: Path, name: str, classes: list[str], boxes: list[list[tuple[list[float], int]]]) -> Path:
     """A COCO file over root/images/<i>.png: `boxes[i]` holds (xyxy, label) pairs, category k is `classes[k]`."""
-    anns = [{"id": n, "image_id": i, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "category_id": label}
-            for n, (i, b, label) in enumerate((i, b, label) for i, image in enumerate(boxes) for b, label in image)]
+    anns = [
+        {"id": n, "image_id": i, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "category_id": label}
+        for n, (i, b, label) in enumerate((i, b, label) for i, image in enumerate(boxes) for b, label in image)
+    ]
     path = root / name
-    path.write_text(json.dumps({"images": [{"id": i, "file_name": f"{i}.png"} for i in range(len(boxes))],
-                                "annotations": anns, "categories": [{"id": k, "name": c} for k, c in
-                                                                    enumerate(classes)]}))
+    path.write_text(
+        json.dumps(
+            {
+                "images": [{"id": i, "file_name": f"{i}.png"} for i in range(len(boxes))],
+                "annotations": anns,
+                "categories": [{"id": k, "name": c} for k, c in enumerate(classes)],
+            }
+        )
+    )
     return path
 
 
@@ -36,10 +44,28 @@ def runs(tmp_path_factory):
     from dlbasic.detection.datasets import load_detection
 
     root = tmp_path_factory.mktemp("kinds")
-    assert main(["train", "--data", "digits", "--model", "mlp", "--epochs", "1", *ONE, "--run-dir",
-                 str(root / "clf")]) == 0
-    assert main(["segment", "train", "--data", SEG, "--batch-size", "16", "--epochs", "1", *ONE, "--run-dir",
-                 str(root / "seg")]) == 0
+    assert (
+        main(["train", "--data", "digits", "--model", "mlp", "--epochs", "1", *ONE, "--run-dir", str(root / "clf")])
+        == 0
+    )
+    assert (
+        main(
+            [
+                "segment",
+                "train",
+                "--data",
+                SEG,
+                "--batch-size",
+                "16",
+                "--epochs",
+                "1",
+                *ONE,
+                "--run-dir",
+                str(root / "seg"),
+            ]
+        )
+        == 0
+    )
     coco = root / "coco"
     (coco / "images").mkdir(parents=True)
     scenes = load_detection("scenes:canvas=64,count=40", split="train", limit=10)
@@ -47,12 +73,36 @@ def runs(tmp_path_factory):
         Image.fromarray((image[0].numpy() * 255).astype(np.uint8)).convert("RGB").save(coco / "images" / f"{i}.png")
     truth = [list(zip(t["boxes"].tolist(), t["labels"].tolist())) for t in scenes.targets]
     spec = f"coco:{_coco(coco, 'train.json', list(scenes.classes), truth)}"
-    assert main(["detect", "train", "--model", "yolo_v1", "--data", spec, "--epochs", "0", "--threads", "1",
-                 "--run-dir", str(root / "det")]) == 0
+    assert (
+        main(
+            [
+                "detect",
+                "train",
+                "--model",
+                "yolo_v1",
+                "--data",
+                spec,
+                "--epochs",
+                "0",
+                "--threads",
+                "1",
+                "--run-dir",
+                str(root / "det"),
+            ]
+        )
+        == 0
+    )
     image = root / "x.png"
     Image.fromarray(np.kron(np.eye(4, dtype=np.uint8) * 255, np.ones((8, 8), np.uint8))).save(image)  # 32x32
-    return SimpleNamespace(root=root, clf=root / "clf" / "best.pt", seg=root / "seg" / "best.pt",
-                           det=root / "det" / "checkpoint.pt", image=image, coco=coco, classes=list(scenes.classes))
+    return SimpleNamespace(
+        root=root,
+        clf=root / "clf" / "best.pt",
+        seg=root / "seg" / "best.pt",
+        det=root / "det" / "checkpoint.pt",
+        image=image,
+        coco=coco,
+        classes=list(scenes.classes),
+    )
 
 
 def cli(argv: list) -> int:
@@ -81,8 +131,11 @@ def test_checkpoints_record_their_kind(runs):
     assert load_checkpoint(runs.clf)["meta"]["kind"] == "classification"
     assert load_checkpoint(runs.seg)["meta"]["kind"] == "segmentation"
     assert load_checkpoint(runs.root / "seg" / "checkpoint.pt")["meta"]["kind"] == "segmentation"
-    assert [checkpoint_kind(load_checkpoint(p)) for p in (runs.clf, runs.seg, runs.det)] == \
-        ["classification", "segmentation", "detection"]
+    assert [checkpoint_kind(load_checkpoint(p)) for p in (runs.clf, runs.seg, runs.det)] == [
+        "classification",
+        "segmentation",
+        "detection",
+    ]
 
 
 WRONG = [
@@ -141,19 +194,28 @@ def test_incomplete_or_mismatched_checkpoints_are_refused_in_one_line(runs, tmp_
 
     no_classes = save("a.pt", {**clf, "meta": {k: v for k, v in clf["meta"].items() if k != "classes"}})
     refused(capsys, ["eval", "--checkpoint", no_classes], "lacks classes")
-    refused(capsys, ["predict", runs.image, "--checkpoint", save("b.pt", {"model": clf["model"]})],
-            "has no metadata saying what it holds")
+    refused(
+        capsys,
+        ["predict", runs.image, "--checkpoint", save("b.pt", {"model": clf["model"]})],
+        "has no metadata saying what it holds",
+    )
     det_meta = det["meta"]
     no_det_classes = {**det, "meta": {k: v for k, v in det_meta.items() if k != "classes"}}
     refused(capsys, ["detect", "eval", "--checkpoint", save("c.pt", no_det_classes)], "lacks classes")
     bad_meta = save("d.pt", {**clf, "meta": {**clf["meta"], "classes": ["a", "b"]}})
     refused(capsys, ["eval", "--checkpoint", bad_meta], "inconsistent metadata")
-    refused(capsys, ["eval", "--checkpoint", save("e.pt", {**clf, "meta": {**clf["meta"], "kind": "gan"}})],
-            "kind 'gan'")
+    refused(
+        capsys, ["eval", "--checkpoint", save("e.pt", {**clf, "meta": {**clf["meta"], "kind": "gan"}})], "kind 'gan'"
+    )
 
     other_shape = save("f.pt", {**clf, "model": {**clf["model"], "net.5.weight": torch.zeros(5, 128)}})
-    refused(capsys, ["eval", "--checkpoint", other_shape], "do not fit model 'mlp'", "1 of another shape",
-            "net.5.weight: [5, 128] in the file, [10, 128] in the model")
+    refused(
+        capsys,
+        ["eval", "--checkpoint", other_shape],
+        "do not fit model 'mlp'",
+        "1 of another shape",
+        "net.5.weight: [5, 128] in the file, [10, 128] in the model",
+    )
     extra = save("g.pt", {**clf, "model": {**clf["model"], "net.9.weight": torch.zeros(1)}})
     refused(capsys, ["predict", runs.image, "--checkpoint", extra], "1 unexpected (e.g. net.9.weight)")
     weights = dict(seg["model"])
@@ -188,25 +250,34 @@ def test_eval_matches_classes_by_name(runs, tmp_path, capsys):
 
     ckpt = load_checkpoint(runs.clf)  # the same classifier with its classes in reverse order
     ckpt["meta"] = {**ckpt["meta"], "classes": ckpt["meta"]["classes"][::-1]}
-    ckpt["model"] = {**ckpt["model"], "net.5.weight": ckpt["model"]["net.5.weight"].flip(0),
-                     "net.5.bias": ckpt["model"]["net.5.bias"].flip(0)}
+    ckpt["model"] = {
+        **ckpt["model"],
+        "net.5.weight": ckpt["model"]["net.5.weight"].flip(0),
+        "net.5.bias": ckpt["model"]["net.5.bias"].flip(0),
+    }
     torch.save(ckpt, tmp_path / "reversed.pt")
-    again = output(capsys, ["eval", "--checkpoint", tmp_path / "reversed.pt", "--data", full, "--out",
-                            tmp_path / "b.png"])
+    again = output(
+        capsys, ["eval", "--checkpoint", tmp_path / "reversed.pt", "--data", full, "--out", tmp_path / "b.png"]
+    )
     assert again["accuracy"] == base["accuracy"] and again["loss"] == pytest.approx(base["loss"], rel=1e-5)
     assert again["per_class_accuracy"] == base["per_class_accuracy"]
 
     some = _digit_folder(tmp_path / "some", ["3", "7"], test)  # a subset: evaluated by name
-    part = output(capsys, ["eval", "--checkpoint", tmp_path / "reversed.pt", "--data", some, "--out",
-                           tmp_path / "c.png"])
+    part = output(
+        capsys, ["eval", "--checkpoint", tmp_path / "reversed.pt", "--data", some, "--out", tmp_path / "c.png"]
+    )
     assert part["per_class_accuracy"] == {c: base["per_class_accuracy"][c] for c in ("7", "3")}
 
     odd = _digit_folder(tmp_path / "odd", ["3"], test)
     for part in ("train", "test"):
         (tmp_path / "odd" / part / "cat").mkdir()
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "odd" / part / "cat" / "0.png")
-    refused(capsys, ["eval", "--checkpoint", runs.clf, "--data", odd, "--out", tmp_path / "d.png"],
-            "does not know: cat", "it predicts 0, 1, 2, 3")
+    refused(
+        capsys,
+        ["eval", "--checkpoint", runs.clf, "--data", odd, "--out", tmp_path / "d.png"],
+        "does not know: cat",
+        "it predicts 0, 1, 2, 3",
+    )
 
 
 def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
@@ -221,8 +292,9 @@ def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
         for d in ("images", "masks"):
             (tmp_path / "ids" / split / d).mkdir(parents=True)
         for i in index:
-            Image.fromarray((images[i, 0].numpy() * 255).astype(np.uint8)).save(tmp_path / "ids" / split / "images"
-                                                                                / f"{i}.png")
+            Image.fromarray((images[i, 0].numpy() * 255).astype(np.uint8)).save(
+                tmp_path / "ids" / split / "images" / f"{i}.png"
+            )
             Image.fromarray(mask).save(tmp_path / "ids" / split / "masks" / f"{i}.png")
     spec = f"segfolder:{tmp_path / 'ids'}"
     result = output(capsys, ["segment", "eval", "--checkpoint", runs.seg, "--data", spec])
@@ -233,8 +305,12 @@ def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
     assert result["images"] == 2 and list(result["iou"]) == meta["classes"]
     assert result["pixel_accuracy"] == pytest.approx((pred == truth).double().mean().item())
 
-    refused(capsys, ["segment", "eval", "--checkpoint", runs.seg, "--data", f"{spec},classes=12"],
-            "does not know: 10, 11", "it predicts background, 0, 1")
+    refused(
+        capsys,
+        ["segment", "eval", "--checkpoint", runs.seg, "--data", f"{spec},classes=12"],
+        "does not know: 10, 11",
+        "it predicts background, 0, 1",
+    )
 
 
 def test_detect_eval_matches_classes_by_name(runs, capsys):
@@ -259,8 +335,12 @@ def test_outputs_are_not_replaced_without_overwrite(runs, tmp_path, capsys):
     out = tmp_path / "c.png"
     out.write_bytes(b"mine")
     # checked before the checkpoint is even read
-    refused(capsys, ["eval", "--checkpoint", tmp_path / "missing.pt", "--out", out], f"{out} already exists",
-            "pass --overwrite")
+    refused(
+        capsys,
+        ["eval", "--checkpoint", tmp_path / "missing.pt", "--out", out],
+        f"{out} already exists",
+        "pass --overwrite",
+    )
     assert out.read_bytes() == b"mine"
     output(capsys, ["eval", "--checkpoint", runs.clf, "--out", out, "--overwrite"])
     assert out.read_bytes() != b"mine"
@@ -278,13 +358,19 @@ def test_outputs_are_not_replaced_without_overwrite(runs, tmp_path, capsys):
 
     overlays = tmp_path / "o.png"
     overlays.write_bytes(b"mine")
-    refused(capsys, ["segment", "eval", "--checkpoint", runs.seg, "--overlays", overlays], "already exists",
-            "choose another --overlays")
+    refused(
+        capsys,
+        ["segment", "eval", "--checkpoint", runs.seg, "--overlays", overlays],
+        "already exists",
+        "choose another --overlays",
+    )
     output(capsys, ["segment", "eval", "--checkpoint", runs.seg, "--overlays", overlays, "--overwrite"])
     assert overlays.read_bytes() != b"mine"
 
-    for argv in (["segment", "predict", runs.image, "--checkpoint", runs.seg],
-                 ["detect", "predict", "--checkpoint", runs.det, "--limit", "1"]):
+    for argv in (
+        ["segment", "predict", runs.image, "--checkpoint", runs.seg],
+        ["detect", "predict", "--checkpoint", runs.det, "--limit", "1"],
+    ):
         folder = tmp_path / argv[0]
         assert cli([*argv, "--out", folder]) == 0
         made = sorted(p.name for p in folder.iterdir())

@@ -22,10 +22,16 @@ def test_parse_vary_types_values_like_the_config() -> None:
     assert parse_vary("channels_last=true,false") == ("channels_last", [True, False])
 
 
-@pytest.mark.parametrize("text, message", [
-    ("lr=0.1,x", "not a float"), ("lrr=0.1", "did you mean 'lr'"), ("optimizer", "KEY=V1"),
-    ("epochs=1,1", "twice"), ("batch_size=0,1", "batch size"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr=0.1,x", "not a float"),
+        ("lrr=0.1", "did you mean 'lr'"),
+        ("optimizer", "KEY=V1"),
+        ("epochs=1,1", "twice"),
+        ("batch_size=0,1", "batch size"),
+    ],
+)
 def test_parse_vary_errors(text: str, message: str) -> None:
     with pytest.raises(UserError, match=message):
         parse_vary(text)
@@ -59,8 +65,23 @@ def test_vary_seed_points_to_seeds() -> None:
 
 def test_cli_writes_plot_table_and_json(tmp_path, capsys) -> None:
     out = tmp_path / "cmp"
-    code = main(["compare", "--data", "digits", "--model", "mlp", "--epochs", "2", "--vary", "batch_size=16,full",
-                 "--seeds", "0,1", "--out", str(out)])
+    code = main(
+        [
+            "compare",
+            "--data",
+            "digits",
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--vary",
+            "batch_size=16,full",
+            "--seeds",
+            "0,1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     saved = json.loads((out / "compare.json").read_text())
     assert saved["key"] == "batch_size" and saved["values"] == [16, "full"] and saved["seeds"] == [0, 1]

@@ -16,8 +16,18 @@ def test_cuda_training_in_each_precision(precision):
     torch.manual_seed(0)
     model = create_model("simple_cnn", 10, 1, 8)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    trainer = Trainer(model, opt, train, None, epochs=3, batch_size=64, device="cuda", precision=precision,
-                      channels_last=True, progress=False)
+    trainer = Trainer(
+        model,
+        opt,
+        train,
+        None,
+        epochs=3,
+        batch_size=64,
+        device="cuda",
+        precision=precision,
+        channels_last=True,
+        progress=False,
+    )
     history = trainer.fit()
     assert next(model.parameters()).is_cuda
     assert (trainer.scaler is not None) == (precision == "fp16")

@@ -12,8 +12,23 @@ import torch
 from dlbasic.training import load_checkpoint
 
 # 1,280 training digits: 20 steps of 64 per epoch, so no ragged last batch
-COMMON = ["--data", "digits", "--model", "mlp", "--train-subset", "1280", "--optimizer", "momentum", "--lr", "0.05",
-          "--threads", "1", "--precision", "fp32", "--no-progress"]
+COMMON = [
+    "--data",
+    "digits",
+    "--model",
+    "mlp",
+    "--train-subset",
+    "1280",
+    "--optimizer",
+    "momentum",
+    "--lr",
+    "0.05",
+    "--threads",
+    "1",
+    "--precision",
+    "fp32",
+    "--no-progress",
+]
 
 
 def single(*args):
@@ -21,8 +36,18 @@ def single(*args):
 
 
 def torchrun(*args):
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "dlbasic.cli", "train", *COMMON, *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "dlbasic.cli",
+        "train",
+        *COMMON,
+        *args,
+    ]
 
 
 def env():
@@ -33,14 +58,25 @@ def weights(run):
     return load_checkpoint(run / "checkpoint.pt")["model"]
 
 
-@pytest.mark.parametrize("schedule", [[], ["--epochs", "2", "--scheduler", "cosine", "--warmup-steps", "5"]],
-                         ids=["constant lr", "cosine with warm-up"])
+@pytest.mark.parametrize(
+    "schedule",
+    [[], ["--epochs", "2", "--scheduler", "cosine", "--warmup-steps", "5"]],
+    ids=["constant lr", "cosine with warm-up"],
+)
 def test_two_processes_of_32_equal_one_process_of_64(tmp_path, schedule):
     """The schedule counts the steps the run takes (global batches), so it ends where one process's does."""
-    subprocess.run(single("--epochs", "1", "--batch-size", "64", *schedule, "--run-dir", str(tmp_path / "one")),
-                   check=True, capture_output=True, env=env())
-    subprocess.run(torchrun("--epochs", "1", "--batch-size", "32", *schedule, "--run-dir", str(tmp_path / "two")),
-                   check=True, capture_output=True, env=env())
+    subprocess.run(
+        single("--epochs", "1", "--batch-size", "64", *schedule, "--run-dir", str(tmp_path / "one")),
+        check=True,
+        capture_output=True,
+        env=env(),
+    )
+    subprocess.run(
+        torchrun("--epochs", "1", "--batch-size", "32", *schedule, "--run-dir", str(tmp_path / "two")),
+        check=True,
+        capture_output=True,
+        env=env(),
+    )
     a, b = weights(tmp_path / "one"), weights(tmp_path / "two")
     one, two = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("one", "two"))
     assert two["global_step"] == 20 * (2 if schedule else 1) == one["global_step"]
@@ -55,8 +91,13 @@ def test_killed_distributed_run_resumes_identically(tmp_path):
     common = ["--epochs", "6", "--batch-size", "16", "--checkpoint-every", "7", "--optimizer", "adam", "--lr", "1e-3"]
     subprocess.run(torchrun(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True, env=env())
     run = tmp_path / "killed"
-    proc = subprocess.Popen(torchrun(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env(), start_new_session=True)
+    proc = subprocess.Popen(
+        torchrun(*common, "--run-dir", str(run)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env(),
+        start_new_session=True,
+    )
     ckpt, deadline = run / "checkpoint.pt", time.time() + 180
     while time.time() < deadline and proc.poll() is None:
         if ckpt.exists():

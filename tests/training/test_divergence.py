@@ -121,16 +121,22 @@ def test_stability_studies_may_train_through_divergence(tmp_path, small_trainer)
     trainer = small_trainer(epochs=2, batch_size=64, callbacks=[KeepGoing(), poison])
     history = trainer.fit()
     assert len(history) == 2 and all(h["train_loss"] != h["train_loss"] for h in history)
-    writing = small_trainer(epochs=1, batch_size=64, run_dir=tmp_path, stop_on_divergence=False,
-                            callbacks=[Poison("batch_start", lambda t: t.global_step == 3)])
+    writing = small_trainer(
+        epochs=1,
+        batch_size=64,
+        run_dir=tmp_path,
+        stop_on_divergence=False,
+        callbacks=[Poison("batch_start", lambda t: t.global_step == 3)],
+    )
     with pytest.raises(Diverged, match="is not finite"):
         writing.fit()
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "best.pt").exists()
 
 
 def test_a_diverged_run_writes_a_valid_summary(tmp_path):
-    cfg = TrainConfig(data="digits", model="mlp", epochs=2, batch_size=64, lr=1e3, optimizer="sgd", threads=1,
-                      precision="fp32")
+    cfg = TrainConfig(
+        data="digits", model="mlp", epochs=2, batch_size=64, lr=1e3, optimizer="sgd", threads=1, precision="fp32"
+    )
     with pytest.raises(Diverged) as info:
         train(cfg, tmp_path / "run", progress=False)
     summary = strict_json((tmp_path / "run" / "summary.json").read_text())

@@ -53,11 +53,25 @@ def image(tmp_path):
 LOADERS = {
     "eval": lambda ck, tmp, img: ["eval", "--checkpoint", str(ck)],
     "predict": lambda ck, tmp, img: ["predict", "--checkpoint", str(ck), str(img)],
-    "heatmap": lambda ck, tmp, img: ["heatmap", "--checkpoint", str(ck), "--image", str(img),
-                                     "--out", str(tmp / "h.png")],
+    "heatmap": lambda ck, tmp, img: [
+        "heatmap",
+        "--checkpoint",
+        str(ck),
+        "--image",
+        str(img),
+        "--out",
+        str(tmp / "h.png"),
+    ],
     "segment eval": lambda ck, tmp, img: ["segment", "eval", "--checkpoint", str(ck)],
-    "segment predict": lambda ck, tmp, img: ["segment", "predict", "--checkpoint", str(ck), str(img),
-                                             "--out", str(tmp / "masks")],
+    "segment predict": lambda ck, tmp, img: [
+        "segment",
+        "predict",
+        "--checkpoint",
+        str(ck),
+        str(img),
+        "--out",
+        str(tmp / "masks"),
+    ],
     "detect eval": lambda ck, tmp, img: ["detect", "eval", "--checkpoint", str(ck)],
     "detect predict": lambda ck, tmp, img: ["detect", "predict", "--checkpoint", str(ck), "--out", str(tmp / "d")],
 }
@@ -77,8 +91,11 @@ def test_every_loader_refuses_a_crafted_checkpoint(tmp_path, capsys, image, comm
 def test_resume_refuses_a_crafted_checkpoint(tmp_path, capsys, segment):
     run, marker = tmp_path / "run", tmp_path / "payload-ran"
     run.mkdir()
-    cfg = segmentation_config(data="scenes:canvas=64,digits=1-2,count=48") if segment else \
-        TrainConfig(data="digits", model="mlp")
+    cfg = (
+        segmentation_config(data="scenes:canvas=64,digits=1-2,count=48")
+        if segment
+        else TrainConfig(data="digits", model="mlp")
+    )
     save_config(cfg, run / "config.yaml")
     crafted_checkpoint(run / "checkpoint.pt", marker)
     argv = ["segment", "train"] if segment else ["train"]
@@ -130,8 +147,9 @@ def snapshot(folder):
 def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(finished_run, tmp_path, capsys):
     run = _copy_run(finished_run, tmp_path / "run")
     before = snapshot(run)
-    err = one_line_error(capsys, main(["train", *SMALL[2:], "--data", "folder:/nonexistent", "--run-dir", str(run),
-                                       "--overwrite"]))
+    err = one_line_error(
+        capsys, main(["train", *SMALL[2:], "--data", "folder:/nonexistent", "--run-dir", str(run), "--overwrite"])
+    )
     assert "nonexistent" in err and snapshot(run) == before
     err = one_line_error(capsys, main(["train", *SMALL, "--model", "nosuchnet", "--run-dir", str(run), "--overwrite"]))
     assert "nosuchnet" in err and snapshot(run) == before
@@ -140,8 +158,9 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(finished_run,
 def test_overwrite_replaces_a_dlbasic_run_but_not_a_users_file_in_it(finished_run, tmp_path, capsys):
     run = _copy_run(finished_run, tmp_path / "run")
     (run / "notes.txt").write_text("written by the user into a run folder")
-    err = one_line_error(capsys, main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--run-dir", str(run),
-                                       "--overwrite"]))
+    err = one_line_error(
+        capsys, main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--run-dir", str(run), "--overwrite"])
+    )
     assert "notes.txt" in err and (run / "notes.txt").read_text() == "written by the user into a run folder"
     (run / "notes.txt").unlink()
     assert main(["train", *SMALL, "--epochs", "1", "--seed", "1", "--run-dir", str(run), "--overwrite"]) == 0
@@ -188,8 +207,7 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_folder(tmp_path, capsy
     assert main(["train", *SMALL, "--epochs", "1", "--run-dir", str(run)]) == 0
 
 
-def test_overwrite_puts_the_old_run_back_when_the_new_one_fails_before_any_result(finished_run, tmp_path,
-                                                                                 monkeypatch):
+def test_overwrite_puts_the_old_run_back_when_the_new_one_fails_before_any_result(finished_run, tmp_path, monkeypatch):
     from dlbasic.training.trainer import Trainer
 
     def broken(self, x, y):
@@ -208,8 +226,7 @@ def test_stale_temporary_files_are_removed_at_the_next_start(finished_run, tmp_p
     run = _copy_run(finished_run, tmp_path / "run")
     stale = run / ".checkpoint.pt.abc123.tmp"
     stale.write_bytes(b"half a checkpoint")
-    assert main(["train", *SMALL, "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes",
-                 "epochs"]) == 0
+    assert main(["train", *SMALL, "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes", "epochs"]) == 0
     assert not stale.exists() and load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
 
 
@@ -231,19 +248,22 @@ def exit_code(argv):
         return e.code
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["train", "--epochs", "x"], "invalid int value: 'x' (see 'dlbasic train --help')"),
-    (["train", "--optimizer"], "expected one argument"),
-    (["train", "--no-such-option"], "unrecognized arguments"),
-    (["train", "--no-progrss"], "did you mean --no-progress? (see 'dlbasic train --help')"),
-    (["segment", "train", "--epohcs", "2"], "did you mean --epochs? (see 'dlbasic segment train --help')"),
-    (["trian"], "invalid choice"),
-    (["train", *SMALL, "--lr", "inf"], "lr must be a finite number"),
-    (["train", *SMALL, "--lr", "nan"], "lr must be"),
-    (["train", *SMALL, "--threads", "-1"], "threads must be at least 1"),
-    (["train", *SMALL, "--val-fraction", "1.5"], "val_fraction"),
-    (["train", *SMALL, "--allow-changes", "lr"], "only with --resume"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "--epochs", "x"], "invalid int value: 'x' (see 'dlbasic train --help')"),
+        (["train", "--optimizer"], "expected one argument"),
+        (["train", "--no-such-option"], "unrecognized arguments"),
+        (["train", "--no-progrss"], "did you mean --no-progress? (see 'dlbasic train --help')"),
+        (["segment", "train", "--epohcs", "2"], "did you mean --epochs? (see 'dlbasic segment train --help')"),
+        (["trian"], "invalid choice"),
+        (["train", *SMALL, "--lr", "inf"], "lr must be a finite number"),
+        (["train", *SMALL, "--lr", "nan"], "lr must be"),
+        (["train", *SMALL, "--threads", "-1"], "threads must be at least 1"),
+        (["train", *SMALL, "--val-fraction", "1.5"], "val_fraction"),
+        (["train", *SMALL, "--allow-changes", "lr"], "only with --resume"),
+    ],
+)
 def test_mistakes_are_one_line_with_exit_2(argv, words, capsys, tmp_path):
     run = tmp_path / "r"
     err = one_line_error(capsys, exit_code([*argv, "--run-dir", str(run)] if argv[0] == "train" else argv))
@@ -254,20 +274,41 @@ def test_mistakes_are_one_line_with_exit_2(argv, words, capsys, tmp_path):
 def test_resume_names_each_difference_and_refuses(finished_run, tmp_path, capsys):
     run = _copy_run(finished_run, tmp_path / "run")
     before = snapshot(run)
-    err = one_line_error(capsys, main(["train", "--run-dir", str(run), "--resume", "--lr", "0.5", "--model", "cnn",
-                                       "--no-progress"]))
+    err = one_line_error(
+        capsys, main(["train", "--run-dir", str(run), "--resume", "--lr", "0.5", "--model", "cnn", "--no-progress"])
+    )
     assert "lr None -> 0.5" in err and "model 'mlp' -> 'cnn'" in err and snapshot(run) == before
     err = one_line_error(capsys, main(["train", "--run-dir", str(run), "--resume", "--epochs", "3", "--no-progress"]))
     assert "--allow-changes epochs" in err
-    err = one_line_error(capsys, main(["train", "--run-dir", str(run), "--resume", "--model", "cnn",
-                                       "--allow-changes", "model", "--no-progress"]))
+    err = one_line_error(
+        capsys,
+        main(
+            ["train", "--run-dir", str(run), "--resume", "--model", "cnn", "--allow-changes", "model", "--no-progress"]
+        ),
+    )
     assert "'model' cannot change" in err and snapshot(run) == before
 
 
 def test_allowed_lr_change_applies_on_resume(finished_run, tmp_path):
     run = _copy_run(finished_run, tmp_path / "run")
-    assert main(["train", "--run-dir", str(run), "--resume", "--epochs", "2", "--lr", "0.0123",
-                 "--allow-changes", "epochs,lr", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--run-dir",
+                str(run),
+                "--resume",
+                "--epochs",
+                "2",
+                "--lr",
+                "0.0123",
+                "--allow-changes",
+                "epochs,lr",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     state = load_checkpoint(run / "checkpoint.pt")
     assert state["epoch"] == 2 and state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.0123)
 
@@ -296,9 +337,26 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_says_so_in_one_line(finished_
     def limited():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    proc = subprocess.run([sys.executable, "-m", "dlbasic.cli", "train", "--run-dir", str(run), "--resume",
-                           "--epochs", "2", "--allow-changes", "epochs", "--no-progress"],
-                          capture_output=True, text=True, preexec_fn=limited, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dlbasic.cli",
+            "train",
+            "--run-dir",
+            str(run),
+            "--resume",
+            "--epochs",
+            "2",
+            "--allow-changes",
+            "epochs",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limited,
+        timeout=300,
+    )
     err = proc.stderr.strip()
     assert proc.returncode == 2, err
     assert len(err.splitlines()) == 1 and "could not write" in err and "previous file is kept" in err, err

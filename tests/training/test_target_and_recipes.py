@@ -7,8 +7,16 @@ from dlbasic.training.run import train
 
 
 def test_target_accuracy_stops_early_and_reports_time():
-    cfg = TrainConfig(data="digits", model="mlp", optimizer="adam", lr=3e-3, epochs=20, batch_size=32,
-                      target_accuracy=0.85, eval_every=5)
+    cfg = TrainConfig(
+        data="digits",
+        model="mlp",
+        optimizer="adam",
+        lr=3e-3,
+        epochs=20,
+        batch_size=32,
+        target_accuracy=0.85,
+        eval_every=5,
+    )
     summary = train(cfg, None, progress=False)
     assert summary["target_reached"] and summary["time_to_target"] > 0
     assert summary["steps_to_target"] % 5 == 0 or summary["steps_to_target"] == summary["steps"]

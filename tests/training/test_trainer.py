@@ -85,8 +85,14 @@ def test_schedulers_follow_their_formulas():
         seen.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert seen == pytest.approx([0.5, 1.0 * (0.5 * (1 + torch.cos(torch.tensor(torch.pi / 4)).item())),
-                                  0.5, 0.5 * (1 + torch.cos(torch.tensor(3 * torch.pi / 4)).item())])
+    assert seen == pytest.approx(
+        [
+            0.5,
+            1.0 * (0.5 * (1 + torch.cos(torch.tensor(torch.pi / 4)).item())),
+            0.5,
+            0.5 * (1 + torch.cos(torch.tensor(3 * torch.pi / 4)).item()),
+        ]
+    )
     with pytest.raises(UserError, match="did you mean 'cosine'"):
         create_scheduler("cosin", opt, epochs=1, steps_per_epoch=1)
 
@@ -157,8 +163,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     subprocess.run(_cli(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True)
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     ckpt = run / "checkpoint.pt"
     while time.time() < deadline and proc.poll() is None:
@@ -177,8 +182,10 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     assert a["global_step"] == b["global_step"]
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
-    assert json.loads((tmp_path / "full" / "summary.json").read_text())["test_accuracy"] == \
-        json.loads((run / "summary.json").read_text())["test_accuracy"]
+    assert (
+        json.loads((tmp_path / "full" / "summary.json").read_text())["test_accuracy"]
+        == json.loads((run / "summary.json").read_text())["test_accuracy"]
+    )
 
 
 def test_bf16_autocast_and_channels_last_train():
@@ -186,8 +193,18 @@ def test_bf16_autocast_and_channels_last_train():
     torch.manual_seed(0)
     model = create_model("simple_cnn", 10, 1, 8)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    trainer = Trainer(model, opt, train_data, None, epochs=3, batch_size=64, precision="bf16",
-                      channels_last=True, grad_clip=1.0, progress=False)
+    trainer = Trainer(
+        model,
+        opt,
+        train_data,
+        None,
+        epochs=3,
+        batch_size=64,
+        precision="bf16",
+        channels_last=True,
+        grad_clip=1.0,
+        progress=False,
+    )
     history = trainer.fit()
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in history)
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"]

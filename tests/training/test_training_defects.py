@@ -106,4 +106,3 @@ def test_eval_of_a_run_folder_is_one_line_naming_best_pt(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert f"is a folder, not a checkpoint file (pass {tmp_path / 'best.pt'})" in err
-

@@ -29,13 +29,17 @@ def _seeds(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="train variants of a config side by side (curves + table)",
-                       description="Train the same config with one field set to each of several values, once per "
-                                   "seed, and write compare.png (validation accuracy and loss against epochs and "
-                                   "against training seconds, mean over seeds), compare.md (the table) and "
-                                   "compare.json (every run's curves). Any TrainConfig field can vary; values are "
-                                   "typed like the field.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "compare",
+        help="train variants of a config side by side (curves + table)",
+        description="Train the same config with one field set to each of several values, once per "
+        "seed, and write compare.png (validation accuracy and loss against epochs and "
+        "against training seconds, mean over seeds), compare.md (the table) and "
+        "compare.json (every run's curves). Any TrainConfig field can vary; values are "
+        "typed like the field.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="the config field and its values")
     p.add_argument("--seeds", type=_seeds, default=[0], metavar="S1,S2,...", help="seeds per value (default 0)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/compare-<key>-<time>)")
@@ -62,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
 
     def report(r) -> None:
         done[0] += 1
-        print(f"[{done[0]}/{total}] {key}={r.value} seed {r.seed}: val accuracy {r.val_accuracy:.4f}, "
-              f"test accuracy {r.test_accuracy:.4f}, {r.seconds:.1f} s", flush=True)
+        print(
+            f"[{done[0]}/{total}] {key}={r.value} seed {r.seed}: val accuracy {r.val_accuracy:.4f}, "
+            f"test accuracy {r.test_accuracy:.4f}, {r.seconds:.1f} s",
+            flush=True,
+        )
 
     result = compare(base, key, values, args.seeds, on_run=report)
     written = write_comparison(result, open_dir(out, command="compare", **where))

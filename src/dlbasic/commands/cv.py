@@ -19,19 +19,33 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("cv", help="k-fold cross-validation over hyperparameters, then one test",
-                       description="Train every candidate (the grid of --vary values) on every fold of the "
-                                   "train+val data with early stopping on the held-out fold, pick the best mean "
-                                   "held-out accuracy, retrain it on all of that data, and only then evaluate on "
-                                   "the test split, once. Writes cv.json and cv.png.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "cv",
+        help="k-fold cross-validation over hyperparameters, then one test",
+        description="Train every candidate (the grid of --vary values) on every fold of the "
+        "train+val data with early stopping on the held-out fold, pick the best mean "
+        "held-out accuracy, retrain it on all of that data, and only then evaluate on "
+        "the test split, once. Writes cv.json and cv.png.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_train_options(p)
     g = p.add_argument_group("cross-validation")
-    g.add_argument("--vary", type=argument(choices), action="append", default=[], metavar="KEY=V1,V2,...",
-                   help="config values to try (repeatable; the grid is their product), e.g. lr=1e-3,1e-2")
+    g.add_argument(
+        "--vary",
+        type=argument(choices),
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="config values to try (repeatable; the grid is their product), e.g. lr=1e-3,1e-2",
+    )
     g.add_argument("--folds", type=int, default=5, help="k of k-fold (default 5)")
-    g.add_argument("--patience", type=int, default=2,
-                   help="early-stopping patience on the held-out fold's loss (0: off; default 2)")
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=2,
+        help="early-stopping patience on the held-out fold's loss (0: off; default 2)",
+    )
     g.add_argument("--out", type=Path, default=None, help="folder for cv.json and cv.png (default runs/cv-<time>)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     p.set_defaults(func=run)
@@ -62,8 +76,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(candidates)} candidates x {args.folds} folds, rule: highest mean held-out accuracy")
 
     def on_fold(f) -> None:
-        print(f"  fold {f.fold + 1}/{args.folds} {candidates[f.candidate]}: held-out accuracy {f.val_accuracy:.4f} "
-              f"(best epoch {f.best_epoch}/{f.epochs_run}, {f.seconds:.1f} s)", flush=True)
+        print(
+            f"  fold {f.fold + 1}/{args.folds} {candidates[f.candidate]}: held-out accuracy {f.val_accuracy:.4f} "
+            f"(best epoch {f.best_epoch}/{f.epochs_run}, {f.seconds:.1f} s)",
+            flush=True,
+        )
 
     res = run_cv(cfg, candidates, args.folds, args.patience, on_fold)
     print(f"\n{'candidate':40s} {'mean':>8s} {'std':>8s} {'epochs':>7s}")
@@ -71,11 +88,17 @@ def run(args: argparse.Namespace) -> int:
         mark = "  <- chosen" if i == res.best_index else ""
         print(f"{json.dumps(row['candidate']):40s} {row['mean']:8.4f} {row['std']:8.4f} {row['best_epochs']:7d}{mark}")
     f = res.final
-    print(f"\nretrained {f['config']} on {f['train_images']} images for {f['epochs']} epochs; "
-          f"test accuracy {f['test_accuracy']:.4f} on {f['test_images']} images (the only test evaluation)")
+    print(
+        f"\nretrained {f['config']} on {f['train_images']} images for {f['epochs']} epochs; "
+        f"test accuracy {f['test_accuracy']:.4f} on {f['test_images']} images (the only test evaluation)"
+    )
     open_dir(out, command="cv", **where)
-    (out / "cv.json").write_text(json.dumps({"config": cfg.to_dict(), "folds_k": args.folds,
-                                             "patience": args.patience, **res.to_dict()}, indent=2) + "\n")
+    (out / "cv.json").write_text(
+        json.dumps(
+            {"config": cfg.to_dict(), "folds_k": args.folds, "patience": args.patience, **res.to_dict()}, indent=2
+        )
+        + "\n"
+    )
     plot(res).savefig(out / "cv.png", dpi=120, bbox_inches="tight")
     print(f"results in {out}/ (cv.json, cv.png)")
     return 0
@@ -91,8 +114,15 @@ def plot(res):
     rows = res.summary()
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rows)), 3.5))
     x = range(len(rows))
-    ax.bar(x, [r["mean"] for r in rows], yerr=[r["std"] for r in rows], capsize=4, alpha=0.5,
-           color=["tab:orange" if i == res.best_index else "tab:blue" for i in x], label="mean ± std over folds")
+    ax.bar(
+        x,
+        [r["mean"] for r in rows],
+        yerr=[r["std"] for r in rows],
+        capsize=4,
+        alpha=0.5,
+        color=["tab:orange" if i == res.best_index else "tab:blue" for i in x],
+        label="mean ± std over folds",
+    )
     for i in x:
         scores = res.scores(i)
         ax.scatter([i] * len(scores), scores, color="k", s=12, zorder=3, label="one fold" if i == 0 else None)

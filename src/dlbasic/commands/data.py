@@ -9,15 +9,24 @@ from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("data", help="inspect datasets",
-                                   description="Inspect datasets (detection formats and scenes).")
+    parser = subparsers.add_parser(
+        "data", help="inspect datasets", description="Inspect datasets (detection formats and scenes)."
+    )
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    show = sub.add_parser("show", help="draw images with their boxes to a PNG",
-                          description="Draw the first images of a detection dataset with boxes and labels.")
-    show.add_argument("spec", help="voc:DIR, coco:FILE.json[,images=DIR], yolo:DIR, yolo:DIR/FILE.yaml or "
-                                   "scenes[:options]")
-    show.add_argument("--split", default=None, choices=["train", "val", "trainval", "test"],
-                      help="one of the source's official splits (default: all its images; scenes: train)")
+    show = sub.add_parser(
+        "show",
+        help="draw images with their boxes to a PNG",
+        description="Draw the first images of a detection dataset with boxes and labels.",
+    )
+    show.add_argument(
+        "spec", help="voc:DIR, coco:FILE.json[,images=DIR], yolo:DIR, yolo:DIR/FILE.yaml or scenes[:options]"
+    )
+    show.add_argument(
+        "--split",
+        default=None,
+        choices=["train", "val", "trainval", "test"],
+        help="one of the source's official splits (default: all its images; scenes: train)",
+    )
     show.add_argument("--out", default="data-show.png", help="PNG file to write (default: %(default)s)")
     show.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     show.add_argument("--count", type=int, default=8, help="images to draw (default: %(default)s)")
@@ -42,8 +51,11 @@ def run_show(args: argparse.Namespace) -> int:
     out = draw(data, out)
     n_boxes = sum(len(t["boxes"]) for t in data.targets)
     print(f"wrote {out}: {len(data)} images, {n_boxes} boxes, classes: {', '.join(data.classes)}")
-    print(f"official splits: {', '.join(splits)}" if splits else "no official splits (detect train splits it 80/20 "
-                                                                  "at random)")
+    print(
+        f"official splits: {', '.join(splits)}"
+        if splits
+        else "no official splits (detect train splits it 80/20 at random)"
+    )
     return 0
 
 
@@ -68,8 +80,15 @@ def draw(data, out: Path) -> Path:
         for (x1, y1, x2, y2), label in zip(target["boxes"].tolist(), target["labels"].tolist()):
             colour = colours(label % 10)
             ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.5))
-            ax.text(x1, y1, data.classes[label], color="white", fontsize=7, va="bottom",
-                    bbox={"facecolor": colour, "edgecolor": "none", "pad": 1})
+            ax.text(
+                x1,
+                y1,
+                data.classes[label],
+                color="white",
+                fontsize=7,
+                va="bottom",
+                bbox={"facecolor": colour, "edgecolor": "none", "pad": 1},
+            )
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)

@@ -49,10 +49,12 @@ def train_epilog() -> str:
 
     d = DetectionConfig()
     lrs = ", ".join(f"{m} {lr:g}" for m, lr in DEFAULT_LR.items())
-    defaults = (f"defaults: {d.model} on {d.data}, {d.epochs} epochs, batch {d.batch_size}, {d.optimizer} at the "
-                f"detector's own learning rate ({lrs}), weight decay {d.weight_decay:g}, {d.scheduler} schedule "
-                f"after {d.warmup_steps} warm-up steps, images at their own size (all must share one; --image-size "
-                f"N resizes them to N x N), seed {d.seed}.")
+    defaults = (
+        f"defaults: {d.model} on {d.data}, {d.epochs} epochs, batch {d.batch_size}, {d.optimizer} at the "
+        f"detector's own learning rate ({lrs}), weight decay {d.weight_decay:g}, {d.scheduler} schedule "
+        f"after {d.warmup_steps} warm-up steps, images at their own size (all must share one; --image-size "
+        f"N resizes them to N x N), seed {d.seed}."
+    )
     return textwrap.fill(defaults, 104) + "\n\n" + DATA_HELP + TRAIN_EXAMPLES
 
 
@@ -91,41 +93,82 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
     default = (lambda value: argparse.SUPPRESS) if train else (lambda value: value)
     if model:
         p.add_argument("--model", default=default(d.model), choices=DETECTORS, help=f"detector (default {d.model})")
-    p.add_argument("--data", default=default(d.data), metavar="SPEC",
-                   help=f"scenes[:options], voc:DIR, coco:FILE[,images=DIR], yolo:DIR or yolo:DIR/FILE.yaml "
-                        f"(default {d.data})")
-    p.add_argument("--image-size", type=int, default=default(d.image_size), metavar="N",
-                   help="resize images to N x N (default 0: keep their size)")
-    p.add_argument("--train-limit", type=int, default=default(d.train_limit), metavar="N",
-                   help="train on N images (0: all)")
-    p.add_argument("--test-limit", type=int, default=default(d.test_limit), metavar="N",
-                   help="test on N images (0: all)")
-    p.add_argument("--epochs", type=int, default=default(d.epochs),
-                   help=f"passes over the training images (default {d.epochs})")
-    p.add_argument("--batch-size", type=int, default=default(d.batch_size),
-                   help=f"images per step (default {d.batch_size})")
+    p.add_argument(
+        "--data",
+        default=default(d.data),
+        metavar="SPEC",
+        help=f"scenes[:options], voc:DIR, coco:FILE[,images=DIR], yolo:DIR or yolo:DIR/FILE.yaml (default {d.data})",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=default(d.image_size),
+        metavar="N",
+        help="resize images to N x N (default 0: keep their size)",
+    )
+    p.add_argument(
+        "--train-limit", type=int, default=default(d.train_limit), metavar="N", help="train on N images (0: all)"
+    )
+    p.add_argument(
+        "--test-limit", type=int, default=default(d.test_limit), metavar="N", help="test on N images (0: all)"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=default(d.epochs), help=f"passes over the training images (default {d.epochs})"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=default(d.batch_size), help=f"images per step (default {d.batch_size})"
+    )
     p.add_argument("--optimizer", default=default(d.optimizer), help=f"a dlbasic.optim name (default {d.optimizer})")
     p.add_argument("--lr", type=float, default=default(d.lr), help="learning rate (default: the detector's own)")
     p.add_argument("--weight-decay", type=float, default=default(d.weight_decay), help=f"(default {d.weight_decay})")
-    p.add_argument("--scheduler", default=default(d.scheduler), choices=["none", "cosine", "step", "exponential",
-                                                                         "onecycle"],
-                   help=f"learning-rate schedule over the run (default {d.scheduler})")
-    p.add_argument("--warmup-steps", type=int, default=default(d.warmup_steps), metavar="N",
-                   help=f"linear learning-rate warm-up steps, at most a tenth of the run (default {d.warmup_steps})")
-    p.add_argument("--seed", type=int, default=default(d.seed),
-                   help=f"seed of the random split (sources without official splits), initialization and "
-                        f"sampling (default {d.seed})")
-    p.add_argument("--proposals", default=default(d.proposals), choices=["single", "fast", "quality"],
-                   help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})")
-    p.add_argument("--max-proposals", type=int, default=default(d.max_proposals),
-                   help=f"proposals per image (default {d.max_proposals})")
+    p.add_argument(
+        "--scheduler",
+        default=default(d.scheduler),
+        choices=["none", "cosine", "step", "exponential", "onecycle"],
+        help=f"learning-rate schedule over the run (default {d.scheduler})",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=default(d.warmup_steps),
+        metavar="N",
+        help=f"linear learning-rate warm-up steps, at most a tenth of the run (default {d.warmup_steps})",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=default(d.seed),
+        help=f"seed of the random split (sources without official splits), initialization and "
+        f"sampling (default {d.seed})",
+    )
+    p.add_argument(
+        "--proposals",
+        default=default(d.proposals),
+        choices=["single", "fast", "quality"],
+        help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})",
+    )
+    p.add_argument(
+        "--max-proposals",
+        type=int,
+        default=default(d.max_proposals),
+        help=f"proposals per image (default {d.max_proposals})",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     if train:
         p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
-        p.add_argument("--precision", default=argparse.SUPPRESS, choices=["auto", "fp32", "bf16", "fp16"],
-                       help=f"autocast precision (default {d.precision}; auto: bf16 where the hardware has it)")
-        p.add_argument("--checkpoint-every", type=int, default=argparse.SUPPRESS, metavar="STEPS",
-                       help="also checkpoint every STEPS steps inside an epoch")
+        p.add_argument(
+            "--precision",
+            default=argparse.SUPPRESS,
+            choices=["auto", "fp32", "bf16", "fp16"],
+            help=f"autocast precision (default {d.precision}; auto: bf16 where the hardware has it)",
+        )
+        p.add_argument(
+            "--checkpoint-every",
+            type=int,
+            default=argparse.SUPPRESS,
+            metavar="STEPS",
+            help="also checkpoint every STEPS steps inside an epoch",
+        )
 
 
 def _config(args: argparse.Namespace, model: str | None = None):
@@ -156,43 +199,70 @@ def _shown(result: dict[str, Any]) -> dict[str, Any]:
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="checkpoint.pt of `dlbasic detect train`")
-    p.add_argument("--data", default=None, metavar="SPEC",
-                   help="voc:DIR, coco:FILE[,images=DIR], yolo:DIR, scenes[:options] (default: the checkpoint's)")
-    p.add_argument("--split", default=None, choices=SPLITS,
-                   help="which of its images: all, or an official split (default: all images of --data; without "
-                        "--data, the training run's test images)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of the random 80/20 split of a source without official splits (default: the "
-                        "checkpoint's)")
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="SPEC",
+        help="voc:DIR, coco:FILE[,images=DIR], yolo:DIR, scenes[:options] (default: the checkpoint's)",
+    )
+    p.add_argument(
+        "--split",
+        default=None,
+        choices=SPLITS,
+        help="which of its images: all, or an official split (default: all images of --data; without "
+        "--data, the training run's test images)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the random 80/20 split of a source without official splits (default: the checkpoint's)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("detect", help="train, evaluate, run and compare object detectors",
-                       description="R-CNN, SPP-net, Fast R-CNN, Faster R-CNN and YOLO v1 on scenes or VOC/COCO/YOLO "
-                                   "folders. mAP numbers are COCO's (map: AP@[.5:.95], map_50: AP@.5).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "detect",
+        help="train, evaluate, run and compare object detectors",
+        description="R-CNN, SPP-net, Fast R-CNN, Faster R-CNN and YOLO v1 on scenes or VOC/COCO/YOLO "
+        "folders. mAP numbers are COCO's (map: AP@[.5:.95], map_50: AP@.5).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)
-    t = verbs.add_parser("train", help="train one detector; writes a run folder like `dlbasic train`",
-                         description="Train one detector on the Trainer: progress bar, metrics.jsonl, curves.png, "
-                                     "atomic checkpoint.pt every epoch (and --checkpoint-every steps), Ctrl-C saves, "
-                                     "exact --resume, --device/--precision, several processes under torchrun. "
-                                     "Then the test images are scored (summary.json).",
-                         epilog=train_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    t = verbs.add_parser(
+        "train",
+        help="train one detector; writes a run folder like `dlbasic train`",
+        description="Train one detector on the Trainer: progress bar, metrics.jsonl, curves.png, "
+        "atomic checkpoint.pt every epoch (and --checkpoint-every steps), Ctrl-C saves, "
+        "exact --resume, --device/--precision, several processes under torchrun. "
+        "Then the test images are scored (summary.json).",
+        epilog=train_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_run_options(t, train=True)
     g = t.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/detect-<model>)")
     add_run_folder_options(g)
     t.set_defaults(func=run_train)
-    e = verbs.add_parser("eval", help="mAP and seconds per image of a checkpoint on a source's images",
-                         description="Score a detector of `dlbasic detect train` on a data source.",
-                         epilog=EVAL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e = verbs.add_parser(
+        "eval",
+        help="mAP and seconds per image of a checkpoint on a source's images",
+        description="Score a detector of `dlbasic detect train` on a data source.",
+        epilog=EVAL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_source_options(e)
     e.add_argument("--test-limit", type=int, default=0, metavar="N", help="score the first N images (0: all)")
     e.set_defaults(func=run_eval)
-    r = verbs.add_parser("predict", help="draw detected boxes and scores on image files or a source's images",
-                         description="Detect objects in image files (or a data source's images) with a detector of "
-                                     "`dlbasic detect train`; writes one PNG per image and predictions.json.",
-                         epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    r = verbs.add_parser(
+        "predict",
+        help="draw detected boxes and scores on image files or a source's images",
+        description="Detect objects in image files (or a data source's images) with a detector of "
+        "`dlbasic detect train`; writes one PNG per image and predictions.json.",
+        epilog=PREDICT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     r.add_argument("images", nargs="*", type=Path, help="image files (PNG, JPEG, ...); none: images of --data")
     _add_source_options(r)
     r.add_argument("--limit", type=int, default=8, help="without image files: how many images of --data (default 8)")
@@ -218,19 +288,29 @@ def run_train(args: argparse.Namespace) -> int:
 
     _threads(args)
     check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
-    check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
-          "--resume continues the run, --overwrite replaces it")
+    check(
+        not (args.resume and args.overwrite),
+        "--resume and --overwrite contradict each other",
+        "--resume continues the run, --overwrite replaces it",
+    )
     cfg = resumed_config(args, DetectionConfig) if args.resume else _config(args)
     run_dir = args.run_dir or Path("runs") / f"detect-{cfg.model}"
     try:
-        result = train_detector(cfg, run_dir=run_dir, log=lambda row: print(json.dumps(row, default=float)),
-                                overwrite=args.overwrite, resume=args.resume,
-                                progress=False if args.no_progress else None)
+        result = train_detector(
+            cfg,
+            run_dir=run_dir,
+            log=lambda row: print(json.dumps(row, default=float)),
+            overwrite=args.overwrite,
+            resume=args.resume,
+            progress=False if args.no_progress else None,
+        )
     finally:
         distributed.cleanup()
     print(json.dumps(_shown(result), indent=2, default=float))
-    print(f"trained on {result['train_images']} images ({result['train_split']}), tested on {result['test_images']} "
-          f"({result['split']})")
+    print(
+        f"trained on {result['train_images']} images ({result['train_split']}), tested on {result['test_images']} "
+        f"({result['split']})"
+    )
     print(f"results in {run_dir}/ (summary.json, curves.png, checkpoint.pt)")
     return 0
 
@@ -246,8 +326,10 @@ def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
     data, how = load_images(spec, which, cfg.seed if args.seed is None else args.seed, limit)
     check(len(data) > 0, f"{spec}: no image to use ({how})")
     channels = {im.shape[0] for im in data.images}
-    check(channels == {ckpt["in_channels"]},
-          f"the data has {'/'.join(map(str, sorted(channels)))}-channel images, the detector {ckpt['in_channels']}")
+    check(
+        channels == {ckpt["in_channels"]},
+        f"the data has {'/'.join(map(str, sorted(channels)))}-channel images, the detector {ckpt['in_channels']}",
+    )
     return data, spec, how
 
 
@@ -326,11 +408,21 @@ def run_predict(args: argparse.Namespace) -> int:
         labels = det["labels"][order].tolist()
         classes = [ckpt["classes"][k] for k in labels]
         draw_boxes(image, boxes, classes, scores, labels).save(args.out / name)
-        records.append({"image": source, "output": name, "width": image.shape[-1], "height": image.shape[-2],
-                        "boxes": [[round(v, 2) for v in b] for b in boxes], "scores": [round(v, 4) for v in scores],
-                        "labels": classes})
-        print(f"{args.out / name}: {len(boxes)} boxes drawn (of {len(det['scores'])} detections; "
-              f"top {args.top} scoring at least {args.min_score:g})")
+        records.append(
+            {
+                "image": source,
+                "output": name,
+                "width": image.shape[-1],
+                "height": image.shape[-2],
+                "boxes": [[round(v, 2) for v in b] for b in boxes],
+                "scores": [round(v, 4) for v in scores],
+                "labels": classes,
+            }
+        )
+        print(
+            f"{args.out / name}: {len(boxes)} boxes drawn (of {len(det['scores'])} detections; "
+            f"top {args.top} scoring at least {args.min_score:g})"
+        )
     (args.out / "predictions.json").write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n")
     print(f"results in {args.out}/ ({len(records)} PNG files, predictions.json)")
     return 0
@@ -343,8 +435,7 @@ def compare_plot(rows: list[dict[str, Any]]):
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in rows:
         ax.scatter(r["seconds_per_image"] * 1000, r["map_50"], s=40)
-        ax.annotate(r["model"], (r["seconds_per_image"] * 1000, r["map_50"]), textcoords="offset points",
-                    xytext=(5, 4))
+        ax.annotate(r["model"], (r["seconds_per_image"] * 1000, r["map_50"]), textcoords="offset points", xytext=(5, 4))
     ax.set_xscale("log")
     ax.set_xlabel("milliseconds per image (log scale; proposals included)")
     ax.set_ylabel("mAP@0.5 on the test images")
@@ -369,8 +460,11 @@ def run_compare(args: argparse.Namespace) -> int:
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
     split = load_split(base.data, base.image_size, base.train_limit, base.test_limit, base.seed)
-    print(f"{base.data}: training on {len(split.train_images)} images ({split.train_split}), testing on "
-          f"{len(split.test_images)} ({split.split})", flush=True)
+    print(
+        f"{base.data}: training on {len(split.train_images)} images ({split.train_split}), testing on "
+        f"{len(split.test_images)} ({split.split})",
+        flush=True,
+    )
     proposals = SelectiveSearchProposals(base.proposals, base.max_proposals)  # searched once, shared
     rows = []
     for name in models:

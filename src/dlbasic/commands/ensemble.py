@@ -16,15 +16,22 @@ Members train on the train split and are compared on the val split (--on test: o
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ensemble", help="bagging or boosting ensembles of networks",
-                       description="Bagging (bootstrap samples, soft and hard voting, out-of-bag scores) or AdaBoost "
-                                   "SAMME (networks as weak learners through a weighted loss).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "ensemble",
+        help="bagging or boosting ensembles of networks",
+        description="Bagging (bootstrap samples, soft and hard voting, out-of-bag scores) or AdaBoost "
+        "SAMME (networks as weak learners through a weighted loss).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
-    for kind, text in (("bagging", "k networks on bootstrap samples, soft and hard voting"),
-                       ("boosting", "AdaBoost SAMME with small networks as weak learners")):
-        q = kinds.add_parser(kind, help=text, description=text, epilog=EXAMPLES,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    for kind, text in (
+        ("bagging", "k networks on bootstrap samples, soft and hard voting"),
+        ("boosting", "AdaBoost SAMME with small networks as weak learners"),
+    ):
+        q = kinds.add_parser(
+            kind, help=text, description=text, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         add_train_options(q)
         g = q.add_argument_group(kind)
         if kind == "bagging":
@@ -57,19 +64,32 @@ def run(args: argparse.Namespace) -> int:
     target = load(cfg.data, args.on, **split_options(cfg))
     check_models([cfg])
     if args.kind == "bagging":
-        res = bagging(cfg, train, target, args.members, seed=cfg.seed,
-                      on_member=lambda m, acc, oob: print(f"member {m + 1}: {args.on} accuracy {acc:.4f}, "
-                                                          f"out-of-bag accuracy {oob:.4f}", flush=True))
-        print(f"ensemble of {args.members}: soft voting {res.soft_accuracy:.4f}, hard voting {res.hard_accuracy:.4f} "
-              f"(best member {max(res.member_accuracy):.4f}, mean member "
-              f"{sum(res.member_accuracy) / len(res.member_accuracy):.4f}) on {args.on}")
+        res = bagging(
+            cfg,
+            train,
+            target,
+            args.members,
+            seed=cfg.seed,
+            on_member=lambda m, acc, oob: print(
+                f"member {m + 1}: {args.on} accuracy {acc:.4f}, out-of-bag accuracy {oob:.4f}", flush=True
+            ),
+        )
+        print(
+            f"ensemble of {args.members}: soft voting {res.soft_accuracy:.4f}, hard voting {res.hard_accuracy:.4f} "
+            f"(best member {max(res.member_accuracy):.4f}, mean member "
+            f"{sum(res.member_accuracy) / len(res.member_accuracy):.4f}) on {args.on}"
+        )
     else:
         res = boosting(cfg, train, target, args.rounds)
-        print(f"{'round':>5s} {'w-error':>8s} {'alpha':>7s} {'H train err':>11s} {'w on mistakes':>13s} "
-              f"{'ESS':>7s} {'max w x n':>9s} {'H ' + args.on + ' acc':>10s}")
+        print(
+            f"{'round':>5s} {'w-error':>8s} {'alpha':>7s} {'H train err':>11s} {'w on mistakes':>13s} "
+            f"{'ESS':>7s} {'max w x n':>9s} {'H ' + args.on + ' acc':>10s}"
+        )
         for m, (r, acc) in enumerate(zip(res.rounds, res.test_accuracy_per_round)):
-            print(f"{m + 1:5d} {r.error:8.4f} {r.alpha:7.3f} {r.ensemble_train_error:11.4f} "
-                  f"{r.weight_on_mistakes:13.3f} {r.effective_sample_size:7.1f} {r.max_weight_ratio:9.1f} {acc:10.4f}")
+            print(
+                f"{m + 1:5d} {r.error:8.4f} {r.alpha:7.3f} {r.ensemble_train_error:11.4f} "
+                f"{r.weight_on_mistakes:13.3f} {r.effective_sample_size:7.1f} {r.max_weight_ratio:9.1f} {acc:10.4f}"
+            )
         if len(res.rounds) < args.rounds:
             print(f"stopped after {len(res.rounds)} rounds (a learner was perfect or no better than chance)")
     if args.out is not None:

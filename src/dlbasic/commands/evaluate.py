@@ -14,20 +14,27 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint: accuracy, loss, confusion matrix",
-                       description="Evaluate a trained model on a data source. Prints accuracy and loss and "
-                                   "writes a confusion-matrix PNG. Without --data: the training run's test split. "
-                                   "With --data: that source's official test set if it has one, else all of its "
-                                   "images (a folder of your own test photos is scored whole); --split chooses.",
-                       epilog="example: dlbasic eval --checkpoint runs/x/best.pt --data mnist5k --split test")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint: accuracy, loss, confusion matrix",
+        description="Evaluate a trained model on a data source. Prints accuracy and loss and "
+        "writes a confusion-matrix PNG. Without --data: the training run's test split. "
+        "With --data: that source's official test set if it has one, else all of its "
+        "images (a folder of your own test photos is scored whole); --split chooses.",
+        epilog="example: dlbasic eval --checkpoint runs/x/best.pt --data mnist5k --split test",
+    )
     p.add_argument("--checkpoint", type=Path, required=True, help="a best.pt or checkpoint.pt of dlbasic train")
     p.add_argument("--data", default=None, metavar="SPEC", help="data source (default: the one it was trained on)")
-    p.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
-                   help="which images (default: see above)")
+    p.add_argument(
+        "--split", default=None, choices=["train", "val", "test", "all"], help="which images (default: see above)"
+    )
     p.add_argument("--seed", type=int, default=None, help="split seed (default: the training run's)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="confusion-matrix PNG (default: confusion-<split>.png next to the checkpoint, replaced "
-                        "on every run)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="confusion-matrix PNG (default: confusion-<split>.png next to the checkpoint, replaced on every run)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run)
 
@@ -50,8 +57,10 @@ def class_map(data_classes: list[str], classes: list[str], spec: str, path: str 
         return None
     unknown = [c for c in data_classes if c not in classes]
     if unknown:
-        raise UserError(f"{spec} has classes the checkpoint {path} does not know: {_names(unknown)}",
-                        f"it predicts {_names(classes)}")
+        raise UserError(
+            f"{spec} has classes the checkpoint {path} does not know: {_names(unknown)}",
+            f"it predicts {_names(classes)}",
+        )
     index = {c: i for i, c in enumerate(classes)}
     return torch.tensor([index[c] for c in data_classes], dtype=torch.long)
 
@@ -59,12 +68,18 @@ def class_map(data_classes: list[str], classes: list[str], spec: str, path: str 
 def split_settings(meta: dict, path: Path) -> dict:
     """The seed and split fractions a checkpoint was trained with (its config's, else the defaults), checked."""
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    out = {"seed": cfg.get("seed", 0), "val_fraction": cfg.get("val_fraction", 0.1),
-           "test_fraction": cfg.get("test_fraction", 0.2)}
+    out = {
+        "seed": cfg.get("seed", 0),
+        "val_fraction": cfg.get("val_fraction", 0.1),
+        "test_fraction": cfg.get("test_fraction", 0.2),
+    }
     for key, value in out.items():
         ok = isinstance(value, int if key == "seed" else int | float) and not isinstance(value, bool)
-        check(ok, f"{path} has an unreadable {key} in its config: {value!r}", "pass --data and --seed, or use a "
-                                                                            "checkpoint written by dlbasic train")
+        check(
+            ok,
+            f"{path} has an unreadable {key} in its config: {value!r}",
+            "pass --data and --seed, or use a checkpoint written by dlbasic train",
+        )
     return out
 
 
@@ -85,8 +100,16 @@ def load_all(spec: str, settings: dict):
 
     parts = [load(spec, s, **settings, allow_empty=True) for s in ("train", "val", "test")]
     first = parts[0]
-    return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]), first.classes,
-                        first.mean, first.std, first.name, "all", first.info)
+    return ImageDataset(
+        torch.cat([p.images for p in parts]),
+        torch.cat([p.labels for p in parts]),
+        first.classes,
+        first.mean,
+        first.std,
+        first.name,
+        "all",
+        first.info,
+    )
 
 
 def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -109,14 +132,19 @@ def run(args: argparse.Namespace) -> int:
     model, meta = model_from_checkpoint(args.checkpoint)
     spec = args.data or meta.get("data", "mnist5k")
     check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
-    settings = {**split_settings(meta, args.checkpoint), **({} if args.seed is None else {"seed": args.seed}),
-                "image_size": meta["input_size"]}
+    settings = {
+        **split_settings(meta, args.checkpoint),
+        **({} if args.seed is None else {"seed": args.seed}),
+        "image_size": meta["input_size"],
+    }
     split = args.split or default_split(spec, args.data is not None, settings)
     if args.out is None and args.checkpoint.parent.is_dir():  # a plot derived from the checkpoint: replaced freely
         check_file(args.checkpoint.parent / f"confusion-{split}.png", overwrite=True)
     data = load_all(spec, settings) if split == "all" else load(spec, split, **settings)
-    check(data.in_channels == meta["in_channels"],
-          f"{spec} has {data.in_channels}-channel images but the model expects {meta['in_channels']}")
+    check(
+        data.in_channels == meta["in_channels"],
+        f"{spec} has {data.in_channels}-channel images but the model expects {meta['in_channels']}",
+    )
     lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
     labels = data.labels if lut is None else lut[data.labels]
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training run's statistics
@@ -130,11 +158,18 @@ def run(args: argparse.Namespace) -> int:
     pred = torch.cat(predictions)
     matrix = confusion_matrix(labels, pred, meta["num_classes"])
     present = set(map(str, data.classes))
-    result = {"data": spec, "split": split, "images": len(data),
-              "accuracy": (pred == labels).float().mean().item(),
-              "loss": (torch.stack(losses).sum() / len(data)).item(),
-              "per_class_accuracy": {c: (matrix[k, k] / matrix[k].sum().clamp(min=1)).item()
-                                     for k, c in enumerate(meta["classes"]) if c in present}}
+    result = {
+        "data": spec,
+        "split": split,
+        "images": len(data),
+        "accuracy": (pred == labels).float().mean().item(),
+        "loss": (torch.stack(losses).sum() / len(data)).item(),
+        "per_class_accuracy": {
+            c: (matrix[k, k] / matrix[k].sum().clamp(min=1)).item()
+            for k, c in enumerate(meta["classes"])
+            if c in present
+        },
+    }
     out = args.out or args.checkpoint.parent / f"confusion-{split}.png"
     plot_confusion(matrix.numpy(), meta["classes"], out, f"{meta['model']} on {spec} ({split})")
     print(json.dumps(result, indent=2))

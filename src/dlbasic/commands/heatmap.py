@@ -13,13 +13,16 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("heatmap", help="class heat map of a convolutionalized classifier on a larger image",
-                       description="Turns the classifier's fully connected layers into convolutions (same "
-                                   "parameters) and runs it on an image larger than it was trained on: one "
-                                   "class score vector per window (Long et al. 2015, section 3.1).",
-                       epilog="examples:\n  dlbasic heatmap --checkpoint runs/x/best.pt --image big.png\n"
-                              "  dlbasic heatmap --checkpoint runs/x/best.pt --scene 3   # a test scene of digits",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "heatmap",
+        help="class heat map of a convolutionalized classifier on a larger image",
+        description="Turns the classifier's fully connected layers into convolutions (same "
+        "parameters) and runs it on an image larger than it was trained on: one "
+        "class score vector per window (Long et al. 2015, section 3.1).",
+        epilog="examples:\n  dlbasic heatmap --checkpoint runs/x/best.pt --image big.png\n"
+        "  dlbasic heatmap --checkpoint runs/x/best.pt --scene 3   # a test scene of digits",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--checkpoint", type=Path, required=True, help="a best.pt of dlbasic train (a classifier)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", type=Path, help="a PNG/JPEG file, larger than the training size")
@@ -78,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
 
         x = read_user_image(args.image, meta["in_channels"], invert=args.invert)
     size = meta["input_size"]
-    check(min(x.shape[-2:]) >= size, f"the image ({x.shape[-1]}x{x.shape[-2]}) is smaller than the training size "
-                                     f"{size}", "use an image at least that large")
+    check(
+        min(x.shape[-2:]) >= size,
+        f"the image ({x.shape[-1]}x{x.shape[-2]}) is smaller than the training size {size}",
+        "use an image at least that large",
+    )
     fcn = convolutionalize(model, size, meta["in_channels"]).eval()
     try:
         with torch.no_grad():
@@ -88,14 +94,18 @@ def run(args: argparse.Namespace) -> int:
     except (MemoryError, RuntimeError) as e:
         if not isinstance(e, MemoryError) and "can't allocate memory" not in str(e):
             raise
-        raise UserError(f"the image ({x.shape[-1]}x{x.shape[-2]}) is too large for a heat map on this machine",
-                        "use a smaller image") from None
+        raise UserError(
+            f"the image ({x.shape[-1]}x{x.shape[-2]}) is too large for a heat map on this machine",
+            "use a smaller image",
+        ) from None
     fig = heatmap_figure(x, probs, meta["classes"])
     fig.savefig(args.out, dpi=90)
     plt.close(fig)
     best = probs.amax((1, 2))
     ranked = ", ".join(f"{meta['classes'][k]} {best[k]:.2f}" for k in best.argsort(descending=True)[:4].tolist())
-    print(f"heat map {tuple(probs.shape)} over a {x.shape[-1]}x{x.shape[-2]} image (classifier trained at {size}); "
-          f"highest window probability per class: {ranked}")
+    print(
+        f"heat map {tuple(probs.shape)} over a {x.shape[-1]}x{x.shape[-2]} image (classifier trained at {size}); "
+        f"highest window probability per class: {ranked}"
+    )
     print(f"figure in {args.out}")
     return 0

@@ -18,34 +18,64 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("lab", help="measure every claim of the notebook and write an HTML report",
-                       description="Run the lab: one study per claim of the course notebook. Each study measures "
-                                   "its claim on real data and computes a verdict (supported, contradicted, "
-                                   "inconclusive) by a rule fixed in advance. Writes report.html (self-contained) "
-                                   "and report.json.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="quick", choices=["quick", "full"],
-                   help="quick: every study, 3 seeds, a few minutes on a 2-core CPU; full: 5 seeds, 3x the epochs")
+    p = sub.add_parser(
+        "lab",
+        help="measure every claim of the notebook and write an HTML report",
+        description="Run the lab: one study per claim of the course notebook. Each study measures "
+        "its claim on real data and computes a verdict (supported, contradicted, "
+        "inconclusive) by a rule fixed in advance. Writes report.html (self-contained) "
+        "and report.json.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=["quick", "full"],
+        help="quick: every study, 3 seeds, a few minutes on a 2-core CPU; full: 5 seeds, 3x the epochs",
+    )
     p.add_argument("--only", default=None, metavar="IDS", help="comma-separated study ids (default: all)")
     p.add_argument("--data", default=None, metavar="SPEC", help="data source for the training studies")
     p.add_argument("--seed", type=int, default=0, help="shifts every study's seeds (verdict stability checks)")
     p.add_argument("--out", type=Path, default=None, help="lab folder (default runs/lab-<time>)")
     p.add_argument("--resume", action="store_true", help="keep the finished studies in --out and run the rest")
     p.add_argument("--overwrite", action="store_true", help="replace an existing lab folder --out (one dlbasic made)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the studies train small models, and the quick profile's "
-                        "time and verdicts were measured with one thread)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="studies run at a time, each in its own worker process with --threads threads (default: "
-                        "one per CPU core; 1: one after another in this process; with --executor ray and "
-                        "--address: as many as the cluster's CPUs take). Results do not depend on it")
-    p.add_argument("--executor", default="local", choices=["local", "ray"],
-                   help="local: worker processes on this machine; ray: a Ray task per study, on a local Ray "
-                        "instance or the cluster at --address (pip install 'dlbasic[ray]')")
-    p.add_argument("--address", default=None, metavar="ADDR",
-                   help="with --executor ray: the Ray cluster to run on (HEAD:6379, from `ray start --head`)")
-    p.add_argument("--readme", type=Path, default=None, metavar="FILE",
-                   help="afterwards, rewrite the verdict table between the lab-verdicts markers of FILE (README.md)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the studies train small models, and the quick profile's "
+        "time and verdicts were measured with one thread)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="studies run at a time, each in its own worker process with --threads threads (default: "
+        "one per CPU core; 1: one after another in this process; with --executor ray and "
+        "--address: as many as the cluster's CPUs take). Results do not depend on it",
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local: worker processes on this machine; ray: a Ray task per study, on a local Ray "
+        "instance or the cluster at --address (pip install 'dlbasic[ray]')",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="with --executor ray: the Ray cluster to run on (HEAD:6379, from `ray start --head`)",
+    )
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="afterwards, rewrite the verdict table between the lab-verdicts markers of FILE (README.md)",
+    )
     p.add_argument("--list", action="store_true", help="list the studies and exit")
     p.set_defaults(func=run)
 
@@ -66,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     check(args.threads >= 1, f"--threads must be at least 1, got {args.threads}")
     check(args.jobs is None or args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}")
-    check(args.address is None or args.executor == "ray", "--address names a Ray cluster",
-          "pass --executor ray with it")
+    check(
+        args.address is None or args.executor == "ray", "--address names a Ray cluster", "pass --executor ray with it"
+    )
     if args.executor == "ray":
         from dlbasic.studies.executors import require_ray
 
@@ -75,8 +106,11 @@ def run(args: argparse.Namespace) -> int:
     if args.readme is not None:
         from dlbasic.report.readme import START
 
-        check(args.readme.is_file() and START in args.readme.read_text(encoding="utf-8", errors="replace"),
-              f"--readme {args.readme} has no verdict table markers", f"add the line {START} and its end marker")
+        check(
+            args.readme.is_file() and START in args.readme.read_text(encoding="utf-8", errors="replace"),
+            f"--readme {args.readme} has no verdict table markers",
+            f"add the line {START} and its end marker",
+        )
     check_threads(args.threads)
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
@@ -86,20 +120,33 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / f"lab-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.is_dir() and not is_unstarted(out):
         if not (args.resume or args.overwrite):
-            raise UserError(f"lab folder {out} already exists",
-                            "pass --resume to continue it, --overwrite to replace it, or choose another --out")
+            raise UserError(
+                f"lab folder {out} already exists",
+                "pass --resume to continue it, --overwrite to replace it, or choose another --out",
+            )
         if args.resume and not made_by_dlbasic(out):
-            raise UserError(f"{out} holds files dlbasic did not write; --resume only continues a lab folder",
-                            "choose another --out")
+            raise UserError(
+                f"{out} holds files dlbasic did not write; --resume only continues a lab folder", "choose another --out"
+            )
     check_dir(out, overwrite=args.overwrite, resume=args.resume, option="--out", what="lab folder")
     if args.data is not None:
         open_data(args.data)
     torch.set_num_threads(args.threads)
     durations = saved_durations(out) if out.is_dir() else {}  # before --overwrite moves the old results away
-    with output_dir(out, command="lab", overwrite=args.overwrite, resume=args.resume, option="--out",
-                    what="lab folder"):
-        results = run_lab(out, profile, args.only, args.resume, jobs=args.jobs, threads=args.threads,
-                          executor=args.executor, address=args.address, durations=durations)
+    with output_dir(
+        out, command="lab", overwrite=args.overwrite, resume=args.resume, option="--out", what="lab folder"
+    ):
+        results = run_lab(
+            out,
+            profile,
+            args.only,
+            args.resume,
+            jobs=args.jobs,
+            threads=args.threads,
+            executor=args.executor,
+            address=args.address,
+            durations=durations,
+        )
     print()
     for r in results:
         print(f"{r['id']:<18} {r['verdict']:<13} {r.get('key_number', '')}")

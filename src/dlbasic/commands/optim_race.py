@@ -39,19 +39,31 @@ def _point(text: str) -> tuple[float, float]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("optim-race", help="optimizer paths on a 2-D test function (PNG + GIF)",
-                       description="Run each optimizer from the same start on a 2-D test function. Each "
-                                   "optimizer's learning rate is chosen by a grid search (lowest final loss); the "
-                                   "table of chosen learning rates and final losses is printed and saved. Writes "
-                                   "race.png (contours with all paths, loss against step), race.gif, race.md and "
-                                   "race.json (every grid point).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--landscape", default="rosenbrock",
-                   help="rosenbrock, beale, himmelblau, quadratic, saddle (default rosenbrock)")
+    p = sub.add_parser(
+        "optim-race",
+        help="optimizer paths on a 2-D test function (PNG + GIF)",
+        description="Run each optimizer from the same start on a 2-D test function. Each "
+        "optimizer's learning rate is chosen by a grid search (lowest final loss); the "
+        "table of chosen learning rates and final losses is printed and saved. Writes "
+        "race.png (contours with all paths, loss against step), race.gif, race.md and "
+        "race.json (every grid point).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--landscape",
+        default="rosenbrock",
+        help="rosenbrock, beale, himmelblau, quadratic, saddle (default rosenbrock)",
+    )
     p.add_argument("--optimizers", default=ALL, help=f"comma-separated optimizer names (default {ALL})")
     p.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300)")
-    p.add_argument("--lrs", type=_floats, default=None, metavar="LR,LR,...",
-                   help="learning-rate grid (default 1e-4 ... 10 in half decades)")
+    p.add_argument(
+        "--lrs",
+        type=_floats,
+        default=None,
+        metavar="LR,LR,...",
+        help="learning-rate grid (default 1e-4 ... 10 in half decades)",
+    )
     p.add_argument("--start", type=_point, default=None, metavar="X,Y", help="start (default: the landscape's)")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/race-<landscape>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
@@ -74,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
     check_dir(out, **where)
     result = race(args.landscape, names, steps=args.steps, lrs=args.lrs or DEFAULT_LRS, start=args.start)
     written = write_race(result, open_dir(out, command="optim-race", **where), gif=not args.no_gif, frames=args.frames)
-    print(f"{result.landscape.name} from {result.start}, {result.steps} steps; "
-          f"lr per optimizer: lowest final loss on the grid")
+    print(
+        f"{result.landscape.name} from {result.start}, {result.steps} steps; "
+        f"lr per optimizer: lowest final loss on the grid"
+    )
     print(race_table(result))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -7,20 +7,31 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("params", help="parameters, MACs and receptive fields of a zoo model",
-                       description="Summarize a zoo model layer by layer: output shape, parameters, "
-                                   "multiply-accumulates (convolutions and linear layers) and receptive field. "
-                                   "Models are built on the meta device, so even VGG takes a second.",
-                       epilog="examples: dlbasic params resnet50 | "
-                              "dlbasic params vgg16 --compare alexnet,resnet50,densenet121 | "
-                              "dlbasic params resnet18 --input-size 32 --in-channels 3 --num-classes 10")
+    p = sub.add_parser(
+        "params",
+        help="parameters, MACs and receptive fields of a zoo model",
+        description="Summarize a zoo model layer by layer: output shape, parameters, "
+        "multiply-accumulates (convolutions and linear layers) and receptive field. "
+        "Models are built on the meta device, so even VGG takes a second.",
+        epilog="examples: dlbasic params resnet50 | "
+        "dlbasic params vgg16 --compare alexnet,resnet50,densenet121 | "
+        "dlbasic params resnet18 --input-size 32 --in-channels 3 --num-classes 10",
+    )
     p.add_argument("model", help="a name from the model registry (see `dlbasic params --list`)", nargs="?")
-    p.add_argument("--input-size", type=int, default=224, help="side of the square input (default 224; "
-                                                               "<= 64 picks the small-input variant)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=224,
+        help="side of the square input (default 224; <= 64 picks the small-input variant)",
+    )
     p.add_argument("--in-channels", type=int, default=3, help="input channels (default 3)")
     p.add_argument("--num-classes", type=int, default=1000, help="classifier outputs (default 1000)")
-    p.add_argument("--compare", default=None, metavar="A,B,...",
-                   help="other models: print one line of totals per model instead of the layer table")
+    p.add_argument(
+        "--compare",
+        default=None,
+        metavar="A,B,...",
+        help="other models: print one line of totals per model instead of the layer table",
+    )
     p.add_argument("--list", action="store_true", help="list the registered models and exit")
     p.set_defaults(func=run)
 
@@ -34,8 +45,9 @@ def _summary(name: str, args: argparse.Namespace):
 
     try:
         with torch.device("meta"):  # shapes only
-            model = create_model(name, num_classes=args.num_classes, in_channels=args.in_channels,
-                                 input_size=args.input_size)
+            model = create_model(
+                name, num_classes=args.num_classes, in_channels=args.in_channels, input_size=args.input_size
+            )
     except UserError as e:
         if "cannot take" not in e.message:
             raise
@@ -43,8 +55,10 @@ def _summary(name: str, args: argparse.Namespace):
     try:
         return summarize(model, args.input_size, args.in_channels)
     except RuntimeError as e:  # e.g. a map shrinking below the next kernel
-        raise UserError(f"{name} cannot take {args.input_size}x{args.input_size} inputs: {e}".splitlines()[0],
-                        "try another --input-size") from None
+        raise UserError(
+            f"{name} cannot take {args.input_size}x{args.input_size} inputs: {e}".splitlines()[0],
+            "try another --input-size",
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
     check(args.model is not None, "name a model", "see `dlbasic params --list`")
     if not args.compare:
         summary = _summary(args.model, args)
-        print(f"{args.model} at {args.in_channels}x{args.input_size}x{args.input_size}, "
-              f"{args.num_classes} classes")
+        print(f"{args.model} at {args.in_channels}x{args.input_size}x{args.input_size}, {args.num_classes} classes")
         print(summary.table())
         return 0
     names = [args.model, *(n.strip() for n in args.compare.split(",") if n.strip())]

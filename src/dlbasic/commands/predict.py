@@ -13,16 +13,22 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="classify image files with a checkpoint",
-                       description="Classify images with a trained model: prints the top-k classes and "
-                                   "their probabilities for every file. Images are converted to the model's "
-                                   "channels and resized to its input size.",
-                       epilog="example: dlbasic predict --checkpoint runs/x/best.pt digit.png --top 3")
+    p = sub.add_parser(
+        "predict",
+        help="classify image files with a checkpoint",
+        description="Classify images with a trained model: prints the top-k classes and "
+        "their probabilities for every file. Images are converted to the model's "
+        "channels and resized to its input size.",
+        epilog="example: dlbasic predict --checkpoint runs/x/best.pt digit.png --top 3",
+    )
     p.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files")
     p.add_argument("--checkpoint", type=Path, required=True, help="a best.pt of dlbasic train")
     p.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
-    p.add_argument("--invert", action="store_true",
-                   help="invert gray levels first (dark digits on white paper -> MNIST's white on black)")
+    p.add_argument(
+        "--invert",
+        action="store_true",
+        help="invert gray levels first (dark digits on white paper -> MNIST's white on black)",
+    )
     p.set_defaults(func=run)
 
 

@@ -25,17 +25,24 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("segment", help="semantic segmentation: train, eval, predict (FCN)",
-                       description="Per-pixel classification with fully convolutional networks "
-                                   "(fcn32s/fcn16s/fcn8s on vgg11, vgg16 or resnet18; backbone stride 8 by "
-                                   "default, --model-option stride=32 for the paper's).",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "segment",
+        help="semantic segmentation: train, eval, predict (FCN)",
+        description="Per-pixel classification with fully convolutional networks "
+        "(fcn32s/fcn16s/fcn8s on vgg11, vgg16 or resnet18; backbone stride 8 by "
+        "default, --model-option stride=32 for the paper's).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    t = actions.add_parser("train", help="train a segmentation model and write a run folder",
-                           description="Data: scenes[:canvas=96,digits=1-4,...] or segfolder:DIR[,images=NAME,"
-                                       "masks=NAME,mode=ids|binary|rgb,invert=1,size=N,ignore=255]. Writes "
-                                       "config.yaml, metrics.jsonl, checkpoint.pt, best.pt (best val mIoU), "
-                                       "summary.json and overlays.png.")
+    t = actions.add_parser(
+        "train",
+        help="train a segmentation model and write a run folder",
+        description="Data: scenes[:canvas=96,digits=1-4,...] or segfolder:DIR[,images=NAME,"
+        "masks=NAME,mode=ids|binary|rgb,invert=1,size=N,ignore=255]. Writes "
+        "config.yaml, metrics.jsonl, checkpoint.pt, best.pt (best val mIoU), "
+        "summary.json and overlays.png.",
+    )
     from dlbasic.config import segmentation_config
 
     add_train_options(t, segmentation_config(), sources="scenes[:options], segfolder:DIR[,options]")
@@ -46,21 +53,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = actions.add_parser("eval", help="pixel accuracy, mean and per-class IoU of a checkpoint")
     e.add_argument("--checkpoint", type=Path, required=True, help="a best.pt or checkpoint.pt of segment train")
     e.add_argument("--data", default=None, help="data spec (default: the one it was trained on)")
-    e.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
-                   help="which images (default: the training run's test split; with --data, that source's own "
-                        "test folder if it has one, else all of its pairs)")
+    e.add_argument(
+        "--split",
+        default=None,
+        choices=["train", "val", "test", "all"],
+        help="which images (default: the training run's test split; with --data, that source's own "
+        "test folder if it has one, else all of its pairs)",
+    )
     e.add_argument("--overlays", type=Path, default=None, help="write image/truth/prediction overlays here")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --overlays file")
     e.set_defaults(func=run_eval)
-    q = actions.add_parser("predict", help="predict masks for image files",
-                           description="Each image is resized to the training size (or --size), segmented, and "
-                                       "its mask resized back (nearest) to the image's own size, so <stem>.png "
-                                       "lies exactly over its image.")
+    q = actions.add_parser(
+        "predict",
+        help="predict masks for image files",
+        description="Each image is resized to the training size (or --size), segmented, and "
+        "its mask resized back (nearest) to the image's own size, so <stem>.png "
+        "lies exactly over its image.",
+    )
     q.add_argument("images", nargs="+", type=Path, help="PNG/JPEG files (any size)")
     q.add_argument("--checkpoint", type=Path, required=True)
     q.add_argument("--out", type=Path, default=Path("masks"), help="folder for <stem>.png masks and overlays.png")
-    q.add_argument("--size", type=int, default=None,
-                   help="segment at N x N (default: the training size; 0: each image at its own size)")
+    q.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="segment at N x N (default: the training size; 0: each image at its own size)",
+    )
     q.add_argument("--invert", action="store_true", help="invert gray levels first")
     q.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     q.set_defaults(func=run_predict)
@@ -71,12 +89,16 @@ def run_train(args: argparse.Namespace) -> int:
     from dlbasic.segmentation.train import train_segmentation
 
     check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
-    check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
-          "--resume continues the run, --overwrite replaces it")
+    check(
+        not (args.resume and args.overwrite),
+        "--resume and --overwrite contradict each other",
+        "--resume continues the run, --overwrite replaces it",
+    )
     cfg = resumed_config(args) if args.resume else config_from_args(args, base=segmentation_config())
     run_dir = args.run_dir or Path("runs") / f"{cfg.model}-{cfg.data.split(':')[0]}-{_stamp()}"
-    summary = train_segmentation(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
-                                 progress=False if args.no_progress else None)
+    summary = train_segmentation(
+        cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=False if args.no_progress else None
+    )
     print(json.dumps({k: v for k, v in summary.items() if k not in ("history", "model")}, indent=2))
     print(f"results in {run_dir}/ (summary.json, overlays.png, best.pt)")
     return 0
@@ -103,8 +125,11 @@ def run_eval(args: argparse.Namespace) -> int:
     model, meta = model_from_checkpoint(args.checkpoint)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     spec = args.data or meta.get("data")
-    check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} does not say which data it was trained on",
-          "pass --data")
+    check(
+        isinstance(spec, str) and bool(spec),
+        f"{args.checkpoint} does not say which data it was trained on",
+        "pass --data",
+    )
     opts = {k: cfg[k] for k in ("val_fraction", "test_fraction", "image_size") if k in cfg}
     split = args.split or ("test" if args.data is None or spec.startswith("scenes") else None)
     if split is None:  # a source the user names: its own test folder, else every pair
@@ -112,25 +137,44 @@ def run_eval(args: argparse.Namespace) -> int:
         split = "test" if first.info.get("test") == "DIR/test" else "all"
     if split == "all":
         parts = [load_segmentation(spec, s, cfg.get("seed", 0), **opts) for s in ("train", "val", "test")]
-        data = MaskDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                           parts[0].classes, parts[0].mean, parts[0].std, parts[0].name, "all", parts[0].info)
+        data = MaskDataset(
+            torch.cat([p.images for p in parts]),
+            torch.cat([p.labels for p in parts]),
+            parts[0].classes,
+            parts[0].mean,
+            parts[0].std,
+            parts[0].name,
+            "all",
+            parts[0].info,
+        )
     else:
         data = load_segmentation(spec, split, cfg.get("seed", 0), **opts)
-    check(data.in_channels == meta["in_channels"],
-          f"{spec} has {data.in_channels}-channel images; the model was trained on {meta['in_channels']}")
+    check(
+        data.in_channels == meta["in_channels"],
+        f"{spec} has {data.in_channels}-channel images; the model was trained on {meta['in_channels']}",
+    )
     lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
     if lut is not None:  # mask ids by class name; ids outside the data's classes stay uncounted
         ignore = data.info["ignore_index"]
         table = torch.full((max(int(data.labels.max()) + 1 if data.labels.numel() else 0, len(lut)),), ignore)
         table[: len(lut)] = lut
-        data = MaskDataset(data.images, table[data.labels], list(meta["classes"]), data.mean, data.std, data.name,
-                           data.split, data.info)
+        data = MaskDataset(
+            data.images,
+            table[data.labels],
+            list(meta["classes"]),
+            data.mean,
+            data.std,
+            data.name,
+            data.split,
+            data.info,
+        )
     data.mean, data.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training statistics
     result = evaluate_model(model, data)
     if args.overlays:
         n = min(6, len(data))
-        save_overlays(args.overlays, data.images[:n], data.labels[:n], result["pred"][:n], data.classes,
-                      data.info["ignore_index"])
+        save_overlays(
+            args.overlays, data.images[:n], data.labels[:n], result["pred"][:n], data.classes, data.info["ignore_index"]
+        )
     shown = {k: result[k] for k in ("pixel_accuracy", "mean_iou", "iou")}
     print(json.dumps({"data": spec, "split": split, "images": len(data), **shown}, indent=2))
     print(f"scored {len(data)} images of {spec} ({'all of them' if split == 'all' else f'its {split} split'})")
@@ -152,15 +196,20 @@ def run_predict(args: argparse.Namespace) -> int:
 
     if args.size is not None:
         if args.size < 0:
-            raise UserError(f"--size must be 0 (each image's own size) or more, got {args.size}",
-                            "or leave it out to segment at the training size")
+            raise UserError(
+                f"--size must be 0 (each image's own size) or more, got {args.size}",
+                "or leave it out to segment at the training size",
+            )
         check_memory(1, 3, args.size, "--size")
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
     stems = [p.stem for p in args.images]
     clash = sorted({s for s in stems if stems.count(s) > 1 or s == "overlays"})
-    check(not clash, f"masks are written as <name>.png, and these names clash: {', '.join(clash)}",
-          "rename the images or predict them in separate runs")
+    check(
+        not clash,
+        f"masks are written as <name>.png, and these names clash: {', '.join(clash)}",
+        "rename the images or predict them in separate runs",
+    )
     model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
     size = meta["input_size"] if args.size is None else args.size or None
@@ -169,8 +218,13 @@ def run_predict(args: argparse.Namespace) -> int:
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     shown = []
     for path, x in zip(args.images, images):
-        seen = x if size is None else F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True,
-                                                    align_corners=False)[0].clamp_(0, 1)
+        seen = (
+            x
+            if size is None
+            else F.interpolate(x[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[
+                0
+            ].clamp_(0, 1)
+        )
         mask = predict_masks(model, seen[None], mean, std)[0]
         if mask.shape != x.shape[-2:]:  # back onto the image: each pixel takes the class of its nearest cell
             mask = F.interpolate(mask[None, None].float(), size=x.shape[-2:], mode="nearest")[0, 0].long()
@@ -178,11 +232,18 @@ def run_predict(args: argparse.Namespace) -> int:
         counts = torch.bincount(mask.flatten(), minlength=meta["num_classes"])
         present = ", ".join(f"{meta['classes'][k]} {int(c)}" for k, c in enumerate(counts.tolist()) if c)
         at = "its own size" if size is None else f"{size}x{size}"
-        print(f"{path}: segmented at {at}, mask {mask.shape[1]}x{mask.shape[0]} -> {args.out / (path.stem + '.png')} "
-              f"(pixels: {present})")
+        print(
+            f"{path}: segmented at {at}, mask {mask.shape[1]}x{mask.shape[0]} -> {args.out / (path.stem + '.png')} "
+            f"(pixels: {present})"
+        )
         shown.append((x, mask))
     same = len({tuple(x.shape) for x, _ in shown}) == 1
     if same:
-        save_overlays(args.out / "overlays.png", torch.stack([x for x, _ in shown[:6]]), None,
-                      torch.stack([m for _, m in shown[:6]]), meta["classes"])
+        save_overlays(
+            args.out / "overlays.png",
+            torch.stack([x for x, _ in shown[:6]]),
+            None,
+            torch.stack([m for _, m in shown[:6]]),
+            meta["classes"],
+        )
     return 0

@@ -80,17 +80,21 @@ def check_threads(threads: int | None, option: str = "--threads") -> None:
 
     cpus = os.cpu_count() or 1
     limit = max(64, THREADS_PER_CPU * cpus)
-    check(not threads or threads <= limit, f"{option} must be at most {limit} on this machine ({cpus} CPUs), "
-                                           f"got {threads}")
+    check(
+        not threads or threads <= limit,
+        f"{option} must be at most {limit} on this machine ({cpus} CPUs), got {threads}",
+    )
 
 
 def check_classifier(cfg: Any) -> None:
     """Refuse a segmentation model where a classifier is trained (train, compare, cv, tune, ensemble)."""
     from dlbasic.models.fcn import SEGMENTATION_MODELS
 
-    check(cfg.model not in SEGMENTATION_MODELS,
-          f"{cfg.model} is a segmentation model: it predicts a class per pixel, not one per image",
-          "train it with `dlbasic segment train`, or choose a classifier from `dlbasic params --list`")
+    check(
+        cfg.model not in SEGMENTATION_MODELS,
+        f"{cfg.model} is a segmentation model: it predicts a class per pixel, not one per image",
+        "train it with `dlbasic segment train`, or choose a classifier from `dlbasic params --list`",
+    )
 
 
 def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> None:
@@ -106,8 +110,12 @@ def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> No
 
     for cfg in configs:
         check_classifier(cfg)
-        opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
-                "image_size": cfg.image_size}
+        opts = {
+            "seed": cfg.seed,
+            "val_fraction": cfg.val_fraction,
+            "test_fraction": cfg.test_fraction,
+            "image_size": cfg.image_size,
+        }
         data = load(cfg.data, "train", **opts)
         for split in splits:
             load(cfg.data, split, **opts)
@@ -115,8 +123,11 @@ def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> No
             build_model(cfg, data)
 
 
-def add_train_options(p: argparse.ArgumentParser, defaults: TrainConfig | None = None,
-                      sources: str = "mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR") -> None:
+def add_train_options(
+    p: argparse.ArgumentParser,
+    defaults: TrainConfig | None = None,
+    sources: str = "mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR",
+) -> None:
     """Options shared by every command that trains (train, cv, compare, segment train, ...); unset ones keep the
     config. The help shows the defaults of that command (`defaults`) and the data `sources` it takes."""
     S = argparse.SUPPRESS
@@ -125,77 +136,151 @@ def add_train_options(p: argparse.ArgumentParser, defaults: TrainConfig | None =
     g.add_argument("--data", default=S, metavar="SPEC", help=f"source: {sources} (default {d.data})")
     g.add_argument("--image-size", type=int, default=S, metavar="N", help="resize images to N x N")
     g.add_argument("--val-fraction", type=float, default=S, help=f"validation share (default {d.val_fraction})")
-    g.add_argument("--test-fraction", type=float, default=S,
-                   help=f"test share for sources without a test set (default {d.test_fraction})")
+    g.add_argument(
+        "--test-fraction",
+        type=float,
+        default=S,
+        help=f"test share for sources without a test set (default {d.test_fraction})",
+    )
     g.add_argument("--train-subset", type=int, default=S, metavar="N", help="train on N images only")
     g = p.add_argument_group("model")
     g.add_argument("--model", default=S, help=f"model name, see `dlbasic params --list` (default {d.model})")
-    g.add_argument("--model-option", type=argument(assignment), action="append", default=S, metavar="KEY=VALUE",
-                   dest="model_options", help="a model constructor option, e.g. dropout=0.1 (repeatable)")
+    g.add_argument(
+        "--model-option",
+        type=argument(assignment),
+        action="append",
+        default=S,
+        metavar="KEY=VALUE",
+        dest="model_options",
+        help="a model constructor option, e.g. dropout=0.1 (repeatable)",
+    )
     g.add_argument("--dropout", type=float, default=S, metavar="P", help="dropout probability of the model")
-    g.add_argument("--norm", default=S, choices=["batch", "group", "layer", "instance", "none"],
-                   help="normalization layer, for models that take one")
+    g.add_argument(
+        "--norm",
+        default=S,
+        choices=["batch", "group", "layer", "instance", "none"],
+        help="normalization layer, for models that take one",
+    )
     g = p.add_argument_group("optimization")
-    g.add_argument("--optimizer", default=S, help=f"sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, "
-                                                  f"adamw, radam, ... (default {d.optimizer})")
+    g.add_argument(
+        "--optimizer",
+        default=S,
+        help=f"sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw, radam, ... (default {d.optimizer})",
+    )
     g.add_argument("--lr", type=float, default=S, help="learning rate (default: the optimizer's usual one)")
     g.add_argument("--momentum", type=float, default=S, help="momentum of sgd/momentum/nesterov/rmsprop")
     g.add_argument("--weight-decay", type=float, default=S, help="L2 weight decay through the optimizer")
     g.add_argument("--epochs", type=int, default=S, help=f"passes over the training data (default {d.epochs})")
-    g.add_argument("--batch-size", type=batch_size, default=S,
-                   help=f"images per step, or 'full' for batch gradient descent (default {d.batch_size})")
+    g.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default=S,
+        help=f"images per step, or 'full' for batch gradient descent (default {d.batch_size})",
+    )
     g.add_argument("--scheduler", default=S, help="none, step, exponential, cosine, onecycle (default none)")
     g.add_argument("--lr-step", type=int, default=S, help="epochs between decays of the step schedule")
     g.add_argument("--lr-gamma", type=float, default=S, help=f"decay factor (default {d.lr_gamma})")
     g.add_argument("--warmup-steps", type=int, default=S, help="linear learning-rate warm-up steps")
     g.add_argument("--grad-clip", type=float, default=S, metavar="NORM", help="clip the gradient norm")
     g = p.add_argument_group("regularization")
-    g.add_argument("--penalty", default=S, choices=["none", "l1", "l2"],
-                   help="none: --weight-decay goes to the optimizer; l1/l2: an explicit penalty term of that "
-                        "strength is added to the loss instead")
-    g.add_argument("--decay-norm-and-bias", action="store_true", default=S,
-                   help="also decay biases and normalization parameters (excluded by default)")
-    g.add_argument("--early-stopping", type=int, default=S, metavar="PATIENCE",
-                   help="stop when validation loss has not improved for PATIENCE epochs; keep the best weights")
-    g.add_argument("--augment", default=S, metavar="LIST",
-                   help="batched augmentations: flip,crop,scale,rotate,translate")
+    g.add_argument(
+        "--penalty",
+        default=S,
+        choices=["none", "l1", "l2"],
+        help="none: --weight-decay goes to the optimizer; l1/l2: an explicit penalty term of that "
+        "strength is added to the loss instead",
+    )
+    g.add_argument(
+        "--decay-norm-and-bias",
+        action="store_true",
+        default=S,
+        help="also decay biases and normalization parameters (excluded by default)",
+    )
+    g.add_argument(
+        "--early-stopping",
+        type=int,
+        default=S,
+        metavar="PATIENCE",
+        help="stop when validation loss has not improved for PATIENCE epochs; keep the best weights",
+    )
+    g.add_argument(
+        "--augment", default=S, metavar="LIST", help="batched augmentations: flip,crop,scale,rotate,translate"
+    )
     g.add_argument("--input-noise", type=float, default=S, metavar="SIGMA", help="Gaussian noise on inputs")
     g.add_argument("--weight-noise", type=float, default=S, metavar="SIGMA", help="Gaussian noise on weights")
     g.add_argument("--label-smoothing", type=float, default=S, metavar="EPS", help="label smoothing epsilon")
     g.add_argument("--mixup", type=float, default=S, metavar="ALPHA", help="Mixup with lambda ~ Beta(ALPHA, ALPHA)")
     g.add_argument("--cutmix", type=float, default=S, metavar="ALPHA", help="CutMix with lambda ~ Beta(ALPHA, ALPHA)")
     g.add_argument("--mix-prob", type=float, default=S, metavar="P", help="probability that a batch is mixed")
-    g.add_argument("--mix-switch-prob", type=float, default=S, metavar="P",
-                   help="probability of CutMix rather than Mixup when both are on (default 0.5)")
+    g.add_argument(
+        "--mix-switch-prob",
+        type=float,
+        default=S,
+        metavar="P",
+        help="probability of CutMix rather than Mixup when both are on (default 0.5)",
+    )
     g.add_argument("--mix-per-sample", action="store_true", default=S, help="one lambda per sample")
     g = p.add_argument_group("engineering")
     g.add_argument("--seed", type=int, default=S, help="seed of splits, initialization and shuffling")
     g.add_argument("--device", default=S, help="auto, cpu, cuda, mps (default auto)")
-    g.add_argument("--precision", default=S, choices=["auto", "fp32", "bf16", "fp16"],
-                   help="autocast precision; auto (default): bf16 where the CPU or GPU computes in bf16 natively "
-                        "(AVX512-BF16, AMX, recent CUDA GPUs), else fp32")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=S,
-                   help="NHWC memory format (default: on for convolutional nets trained in bf16 on a CPU)")
-    g.add_argument("--compile", action="store_true", default=S,
-                   help="torch.compile the model (checked against eager gradients; slow to start on CPU)")
+    g.add_argument(
+        "--precision",
+        default=S,
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="autocast precision; auto (default): bf16 where the CPU or GPU computes in bf16 natively "
+        "(AVX512-BF16, AMX, recent CUDA GPUs), else fp32",
+    )
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=S,
+        help="NHWC memory format (default: on for convolutional nets trained in bf16 on a CPU)",
+    )
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        default=S,
+        help="torch.compile the model (checked against eager gradients; slow to start on CPU)",
+    )
     g.add_argument("--threads", type=int, default=S, help="torch CPU threads")
-    g.add_argument("--sync-bn", action="store_true", default=S,
-                   help="under torchrun: synchronize batch-norm statistics across processes")
-    g.add_argument("--checkpoint-every", type=int, default=S, metavar="STEPS",
-                   help="also checkpoint every STEPS steps inside an epoch")
-    g.add_argument("--target-accuracy", type=float, default=S, metavar="A",
-                   help="stop once validation accuracy reaches A (checked every --eval-every steps); "
-                        "summary.json reports time_to_target")
+    g.add_argument(
+        "--sync-bn",
+        action="store_true",
+        default=S,
+        help="under torchrun: synchronize batch-norm statistics across processes",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=S,
+        metavar="STEPS",
+        help="also checkpoint every STEPS steps inside an epoch",
+    )
+    g.add_argument(
+        "--target-accuracy",
+        type=float,
+        default=S,
+        metavar="A",
+        help="stop once validation accuracy reaches A (checked every --eval-every steps); "
+        "summary.json reports time_to_target",
+    )
     g.add_argument("--eval-every", type=int, default=S, metavar="STEPS", help="steps between target checks")
     g.add_argument("--config", type=Path, default=None, help="read options from a YAML file first")
-    g.add_argument("--recipe", default=None, metavar="NAME",
-                   help="start from a packaged config: mnist-fast (99 %% on MNIST fast), mnist-best (99.4 %%)")
+    g.add_argument(
+        "--recipe",
+        default=None,
+        metavar="NAME",
+        help="start from a packaged config: mnist-fast (99 %% on MNIST fast), mnist-best (99.4 %%)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
     """The config file (if any), then every option given on the command line."""
-    check(not (getattr(args, "config", None) and getattr(args, "recipe", None)),
-          "--config and --recipe both give the starting config", "pass one of them")
+    check(
+        not (getattr(args, "config", None) and getattr(args, "recipe", None)),
+        "--config and --recipe both give the starting config",
+        "pass one of them",
+    )
     if getattr(args, "config", None):
         cfg = read_config(args.config)
     elif getattr(args, "recipe", None):
@@ -225,13 +310,18 @@ def resumed_config(args: argparse.Namespace, cls: type = TrainConfig) -> Any:
     saved_path = args.run_dir / "config.yaml"
     if not saved_path.is_file():
         raise UserError(f"nothing to resume in {args.run_dir} (no config.yaml)", "start the run without --resume")
-    check(not getattr(args, "config", None) and not getattr(args, "recipe", None),
-          "--config and --recipe do not apply to a resumed run (it continues with its saved config.yaml)")
+    check(
+        not getattr(args, "config", None) and not getattr(args, "recipe", None),
+        "--config and --recipe do not apply to a resumed run (it continues with its saved config.yaml)",
+    )
     saved = read_config(saved_path, cls)
     allowed = [k.strip().replace("-", "_") for k in (args.allow_changes or "").split(",") if k.strip()]
     for key in allowed:
-        check(key in RESUMABLE_CHANGES, f"--allow-changes: {key!r} cannot change in a resumed run",
-              "it may change: " + ", ".join(RESUMABLE_CHANGES))
+        check(
+            key in RESUMABLE_CHANGES,
+            f"--allow-changes: {key!r} cannot change in a resumed run",
+            "it may change: " + ", ".join(RESUMABLE_CHANGES),
+        )
     given = given_options(args, cls)
     if "model_options" in given:
         given["model_options"] = {**saved.model_options, **dict(given["model_options"])}
@@ -241,17 +331,24 @@ def resumed_config(args: argparse.Namespace, cls: type = TrainConfig) -> Any:
     if refused:
         what = ", ".join(f"{k} {changed[k][0]!r} -> {changed[k][1]!r}" for k in refused)
         safe = [k for k in refused if k in RESUMABLE_CHANGES]
-        raise UserError(f"the resumed run was started with other settings: {what}",
-                        f"pass --allow-changes {','.join(safe)} to change them" if len(safe) == len(refused)
-                        else "leave them out to continue the run as it was started, or start a new run")
+        raise UserError(
+            f"the resumed run was started with other settings: {what}",
+            f"pass --allow-changes {','.join(safe)} to change them"
+            if len(safe) == len(refused)
+            else "leave them out to continue the run as it was started, or start a new run",
+        )
     return check_config(wanted)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a classifier and write a run folder",
-                       description="Train a classifier. Writes runs/<name>/ with config.yaml, metrics.jsonl, "
-                                   "checkpoint.pt, best.pt, curves.png and summary.json.",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "train",
+        help="train a classifier and write a run folder",
+        description="Train a classifier. Writes runs/<name>/ with config.yaml, metrics.jsonl, "
+        "checkpoint.pt, best.pt, curves.png and summary.json.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_train_options(p)
     g = p.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/<model>-<data>-<time>)")
@@ -261,13 +358,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_run_folder_options(g) -> None:
     """--resume, --allow-changes, --overwrite and --no-progress (train and segment train)."""
-    g.add_argument("--resume", action="store_true",
-                   help="continue the run in --run-dir from its checkpoint, with its saved config")
-    g.add_argument("--allow-changes", default=None, metavar="KEYS",
-                   help="with --resume: options that may differ from the saved config, e.g. epochs,lr "
-                        "(any other difference is refused)")
-    g.add_argument("--overwrite", action="store_true",
-                   help="replace an existing run folder (only one dlbasic made; replaced once the new run starts)")
+    g.add_argument(
+        "--resume", action="store_true", help="continue the run in --run-dir from its checkpoint, with its saved config"
+    )
+    g.add_argument(
+        "--allow-changes",
+        default=None,
+        metavar="KEYS",
+        help="with --resume: options that may differ from the saved config, e.g. epochs,lr "
+        "(any other difference is refused)",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder (only one dlbasic made; replaced once the new run starts)",
+    )
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -276,16 +381,20 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.training.run import default_run_dir, train
 
     check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
-    check(not (args.resume and args.overwrite), "--resume and --overwrite contradict each other",
-          "--resume continues the run, --overwrite replaces it")
+    check(
+        not (args.resume and args.overwrite),
+        "--resume and --overwrite contradict each other",
+        "--resume continues the run, --overwrite replaces it",
+    )
     cfg = resumed_config(args) if args.resume else config_from_args(args)
     check_classifier(cfg)
     run_dir = args.run_dir or default_run_dir(cfg)
     if not args.run_dir:  # every process of a torchrun launch must agree on the folder
         run_dir = distributed.broadcast(run_dir) if distributed.setup(torch_device(cfg)) else run_dir
     try:
-        summary = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
-                        progress=False if args.no_progress else None)
+        summary = train(
+            cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=False if args.no_progress else None
+        )
     finally:
         distributed.cleanup()
     if distributed.is_main():

@@ -66,17 +66,26 @@ def check_space(space: list[tuple[str, str, list[Any]]], base) -> None:
     for key, kind, values in space:
         where = f"--search {key}={kind}:{(',' if kind == 'choice' else ':').join(map(str, values))}"
         check(key not in seen, f"{where}: {key} is searched twice", "give each key one --search")
-        check(key not in _DATA, f"{where}: every trial cuts its folds from the same data",
-              f"pass --{key.replace('_', '-')} once and search the other options")
+        check(
+            key not in _DATA,
+            f"{where}: every trial cuts its folds from the same data",
+            f"pass --{key.replace('_', '-')} once and search the other options",
+        )
         seen.add(key)
         if kind == "choice":
             check(all(v != "" for v in values), f"{where}: empty choice", "list the values as choice:A,B,C")
         else:
             low, high = values
-            check(low < high, f"{where}: LOW must be below HIGH",
-                  f"write {key}={kind}:{high}:{low}" if low > high else "give a range, or choice:VALUE for one value")
-            check(kind != "log" or low > 0, f"{where}: a log range needs LOW > 0",
-                  f"e.g. {key}=log:{high / 1000:g}:{high:g}" if high > 0 else "use float:LOW:HIGH")
+            check(
+                low < high,
+                f"{where}: LOW must be below HIGH",
+                f"write {key}={kind}:{high}:{low}" if low > high else "give a range, or choice:VALUE for one value",
+            )
+            check(
+                kind != "log" or low > 0,
+                f"{where}: a log range needs LOW > 0",
+                f"e.g. {key}=log:{high / 1000:g}:{high:g}" if high > 0 else "use float:LOW:HIGH",
+            )
             check(kind != "int" or all(float(v).is_integer() for v in values), f"{where}: int needs whole numbers")
         for v in values if kind == "choice" else [int(v) if kind == "int" else float(v) for v in values]:
             try:
@@ -97,8 +106,11 @@ def check_names(cfg: Any) -> Any:
     from dlbasic.optim.factory import list_optimizers
     from dlbasic.training.schedules import SCHEDULES
 
-    for what, name, names in (("model", cfg.model, list_models()), ("optimizer", cfg.optimizer, list_optimizers()),
-                              ("scheduler", cfg.scheduler, SCHEDULES)):
+    for what, name, names in (
+        ("model", cfg.model, list_models()),
+        ("optimizer", cfg.optimizer, list_optimizers()),
+        ("scheduler", cfg.scheduler, SCHEDULES),
+    ):
         if name not in names:
             raise UserError(f"unknown {what} {name!r}", did_you_mean(name, names))
     return cfg
@@ -135,8 +147,9 @@ def check_storage(spec: str) -> None:
     if path is None:
         return
     if path.is_dir():
-        raise UserError(f"--storage {path} is a folder, not a journal file",
-                        f"give a file name, e.g. {path / 'journal.log'}")
+        raise UserError(
+            f"--storage {path} is a folder, not a journal file", f"give a file name, e.g. {path / 'journal.log'}"
+        )
     ancestor = path.absolute().parent
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -196,21 +209,35 @@ def _check_journal(path: Path) -> None:
 
 
 def _not_a_journal(path: Path, why: str) -> UserError:
-    return UserError(f"--storage {path} is not a readable Optuna journal ({why})",
-                     "move the file aside or choose another --storage")
+    return UserError(
+        f"--storage {path} is not a readable Optuna journal ({why})", "move the file aside or choose another --storage"
+    )
 
 
 # the config fields that do not change what a trial measures (workers on different machines may differ in them)
-_MACHINE = ("device", "precision", "channels_last", "compile", "threads", "sync_bn", "checkpoint_every",
-            "eval_batch_size", "eval_every", "target_accuracy")
+_MACHINE = (
+    "device",
+    "precision",
+    "channels_last",
+    "compile",
+    "threads",
+    "sync_bn",
+    "checkpoint_every",
+    "eval_batch_size",
+    "eval_every",
+    "target_accuracy",
+)
 SETTINGS = "dlbasic_settings"
 
 
 def settings(base, space, folds: int, patience: int) -> dict[str, Any]:
     """What a trial's score depends on, as JSON: workers of one study must agree on it."""
     config = {k: v for k, v in base.to_dict().items() if k not in _MACHINE}
-    return json.loads(json.dumps({"config": config, "search": [list(d) for d in space], "folds": folds,
-                                  "patience": patience}, default=str))
+    return json.loads(
+        json.dumps(
+            {"config": config, "search": [list(d) for d in space], "folds": folds, "patience": patience}, default=str
+        )
+    )
 
 
 def _differences(theirs: dict[str, Any], mine: dict[str, Any]) -> list[str]:
@@ -238,8 +265,11 @@ def open_study(args: argparse.Namespace, storage, sampler, pruner, mine: dict[st
         old = None
     if old is not None and args.overwrite:
         if not made_by_dlbasic(old):
-            raise UserError(f"study {name!r} in {where} was not made by dlbasic tune; --overwrite only replaces "
-                            "studies dlbasic made", "choose another --study-name")
+            raise UserError(
+                f"study {name!r} in {where} was not made by dlbasic tune; --overwrite only replaces "
+                "studies dlbasic made",
+                "choose another --study-name",
+            )
         count = len(old.trials)
         optuna.delete_study(study_name=name, storage=storage)
         print(f"deleted study {name!r} in {where} ({count} trials) to start it again")
@@ -247,8 +277,9 @@ def open_study(args: argparse.Namespace, storage, sampler, pruner, mine: dict[st
     if old is not None:  # loading writes nothing, so a refused worker leaves the storage as it was
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
     else:  # (another worker may create it at the same moment: then it is loaded)
-        study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True,
-                                    sampler=sampler, pruner=pruner)
+        study = optuna.create_study(
+            study_name=name, storage=storage, direction="maximize", load_if_exists=True, sampler=sampler, pruner=pruner
+        )
     theirs = study.user_attrs.get(SETTINGS)
     # a study whose trials all failed (a mistake in the options) measured nothing: it takes the new settings
     measured = [t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]
@@ -256,37 +287,60 @@ def open_study(args: argparse.Namespace, storage, sampler, pruner, mine: dict[st
         study.set_user_attr(SETTINGS, mine)
         theirs = study.user_attrs.get(SETTINGS)
     if theirs is None:
-        raise UserError(f"study {name!r} in {where} has {len(study.trials)} trials and no record of their settings",
-                        "pass --overwrite to start it again, or choose another --study-name")
+        raise UserError(
+            f"study {name!r} in {where} has {len(study.trials)} trials and no record of their settings",
+            "pass --overwrite to start it again, or choose another --study-name",
+        )
     if theirs != mine:
-        raise UserError(f"study {name!r} in {where} was run with other settings "
-                        f"({', '.join(_differences(theirs, mine)) or 'unreadable'})",
-                        "pass the same options to add trials to it, --overwrite to start it again, "
-                        "or choose another --study-name")
+        raise UserError(
+            f"study {name!r} in {where} was run with other settings "
+            f"({', '.join(_differences(theirs, mine)) or 'unreadable'})",
+            "pass the same options to add trials to it, --overwrite to start it again, or choose another --study-name",
+        )
     if study.trials:
         print(f"continuing study {name!r} in {where} ({len(study.trials)} trials so far)")
     return study
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help="Optuna hyperparameter search with a k-fold objective (several workers)",
-                       description=__doc__.split("\n\n")[1], epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "tune",
+        help="Optuna hyperparameter search with a k-fold objective (several workers)",
+        description=__doc__.split("\n\n")[1],
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_train_options(p)
     g = p.add_argument_group("search")
-    g.add_argument("--search", type=search, action="append", default=[], metavar="KEY=KIND:...",
-                   help="a dimension of the search space (repeatable; default lr=log:1e-4:1e-1)")
+    g.add_argument(
+        "--search",
+        type=search,
+        action="append",
+        default=[],
+        metavar="KEY=KIND:...",
+        help="a dimension of the search space (repeatable; default lr=log:1e-4:1e-1)",
+    )
     g.add_argument("--trials", type=int, default=10, help="trials this worker runs (default 10)")
     g.add_argument("--folds", type=int, default=3, help="k of the k-fold objective (default 3)")
     g.add_argument("--patience", type=int, default=2, help="early-stopping patience per fold (0: off)")
     g.add_argument("--study-name", default="dlbasic", help="workers with the same name and storage share a study")
-    g.add_argument("--storage", default="runs/tune/journal.log",
-                   help="journal file path (shared by processes on this machine) or an RDB URL "
-                        "(default runs/tune/journal.log); workers with the same settings add trials to a study there")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start the study --study-name again, deleting its trials (give it to one worker only)")
-    g.add_argument("--sampler-seed", type=int, default=None,
-                   help="seed of the TPE sampler (default none, so that several workers draw different points)")
+    g.add_argument(
+        "--storage",
+        default="runs/tune/journal.log",
+        help="journal file path (shared by processes on this machine) or an RDB URL "
+        "(default runs/tune/journal.log); workers with the same settings add trials to a study there",
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the study --study-name again, deleting its trials (give it to one worker only)",
+    )
+    g.add_argument(
+        "--sampler-seed",
+        type=int,
+        default=None,
+        help="seed of the TPE sampler (default none, so that several workers draw different points)",
+    )
     g.add_argument("--startup-trials", type=int, default=5, help="random trials before TPE takes over (default 5)")
     p.set_defaults(func=run)
 
@@ -306,8 +360,10 @@ def run(args: argparse.Namespace) -> int:
     check(args.patience >= 0, f"--patience must be 0 (off) or more, got {args.patience}")
     check(args.startup_trials >= 0, f"--startup-trials must be 0 or more, got {args.startup_trials}")
     check(bool(args.study_name.strip()), "--study-name is empty")
-    check(args.sampler_seed is None or 0 <= args.sampler_seed < 2**32,
-          f"--sampler-seed must be in 0..{2**32 - 1}, got {args.sampler_seed}")
+    check(
+        args.sampler_seed is None or 0 <= args.sampler_seed < 2**32,
+        f"--sampler-seed must be in 0..{2**32 - 1}, got {args.sampler_seed}",
+    )
     space = args.search or [("lr", "log", [1e-4, 1e-1])]
     base = config_from_args(args)
     check_space(space, base)
@@ -318,10 +374,13 @@ def run(args: argparse.Namespace) -> int:
     # Optuna logs every failed trial with its traceback; a failure is reported once, by the CLI
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = open_storage(args.storage)
-    study = open_study(args, storage, optuna.samplers.TPESampler(seed=args.sampler_seed,
-                                                                 n_startup_trials=args.startup_trials),
-                       optuna.pruners.MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=0),
-                       settings(base, space, args.folds, args.patience))
+    study = open_study(
+        args,
+        storage,
+        optuna.samplers.TPESampler(seed=args.sampler_seed, n_startup_trials=args.startup_trials),
+        optuna.pruners.MedianPruner(n_startup_trials=args.startup_trials, n_warmup_steps=0),
+        settings(base, space, args.folds, args.patience),
+    )
 
     def objective(trial) -> float:
         overrides = suggest(trial, space)
@@ -340,13 +399,17 @@ def run(args: argparse.Namespace) -> int:
 
     def show(study, trial) -> None:
         value = f"{trial.value:.4f}" if trial.value is not None else "-"
-        print(f"trial {trial.number} {trial.state.name.lower()}: {trial.params} mean held-out accuracy {value}",
-              flush=True)
+        print(
+            f"trial {trial.number} {trial.state.name.lower()}: {trial.params} mean held-out accuracy {value}",
+            flush=True,
+        )
 
     study.optimize(objective, n_trials=args.trials, callbacks=[show])
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     print(f"study {args.study_name!r}: {len(study.trials)} trials ({len(done)} complete) in {args.storage}")
     if done:
-        print(f"best: trial {study.best_trial.number} {study.best_params} mean held-out accuracy "
-              f"{study.best_value:.4f}; train it with `dlbasic train` and these options, then test once")
+        print(
+            f"best: trial {study.best_trial.number} {study.best_params} mean held-out accuracy "
+            f"{study.best_value:.4f}; train it with `dlbasic train` and these options, then test once"
+        )
     return 0

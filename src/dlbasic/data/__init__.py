@@ -8,5 +8,16 @@ from dlbasic.data.dataset import ImageDataset, channel_stats, normalize, stratif
 from dlbasic.data.scenes import SceneSet, load_scenes
 from dlbasic.data.sources import list_sources, load, parse_spec, sources
 
-__all__ = ["ImageDataset", "SceneSet", "channel_stats", "list_sources", "load", "load_scenes", "normalize",
-           "parse_spec", "sources", "stratified_split", "stratified_subset"]
+__all__ = [
+    "ImageDataset",
+    "SceneSet",
+    "channel_stats",
+    "list_sources",
+    "load",
+    "load_scenes",
+    "normalize",
+    "parse_spec",
+    "sources",
+    "stratified_split",
+    "stratified_subset",
+]

@@ -26,10 +26,14 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except FileNotFoundError:
         raise UserError(f"no such file: {path}") from None
     except Exception as e:  # pickle raises many types on corrupt input
-        raise UserError(f"{path} is not a readable CIFAR batch ({type(e).__name__}: {e})",
-                        "download the python version of CIFAR-10 again") from None
-    check(data.ndim == 2 and data.shape[1] == 3072 and len(data) == len(labels),
-          f"{path}: data of shape {data.shape} with {len(labels)} labels, expected N x 3072")
+        raise UserError(
+            f"{path} is not a readable CIFAR batch ({type(e).__name__}: {e})",
+            "download the python version of CIFAR-10 again",
+        ) from None
+    check(
+        data.ndim == 2 and data.shape[1] == 3072 and len(data) == len(labels),
+        f"{path}: data of shape {data.shape} with {len(labels)} labels, expected N x 3072",
+    )
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -55,6 +59,8 @@ def cifar10(arg: str | None) -> RawSource:
     def tensors(x, y):  # pixels stay uint8
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
 
-    pools = {"train": tensors(np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),
-             "test": tensors(*test)}
+    pools = {
+        "train": tensors(np.concatenate([b[0] for b in train]), np.concatenate([b[1] for b in train])),
+        "test": tensors(*test),
+    }
     return RawSource(pools, classes)

@@ -85,8 +85,17 @@ class ImageDataset:
             index = index.nonzero().squeeze(1)
         index = index.cpu()
         rows = index if self.rows is None else self.rows[index]
-        return ImageDataset(self.pixels, self.labels[index.to(self.labels.device)], self.classes, self.mean,
-                            self.std, self.name, self.split, self.info, rows=rows)
+        return ImageDataset(
+            self.pixels,
+            self.labels[index.to(self.labels.device)],
+            self.classes,
+            self.mean,
+            self.std,
+            self.name,
+            self.split,
+            self.info,
+            rows=rows,
+        )
 
     def normalize(self, x: Tensor) -> Tensor:
         """(x - mean) / std per channel; x is Tensor[B, C, H, W] in [0, 1]."""

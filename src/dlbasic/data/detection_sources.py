@@ -46,8 +46,11 @@ def parse_detection_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
         key, _, value = parts.pop().partition("=")
         options[key] = value
     unknown = sorted(set(options) - set(OPTIONS[kind]))
-    check(not unknown, f"{kind}: has no option {', '.join(unknown)}",
-          f"options: {', '.join(OPTIONS[kind])}" if OPTIONS[kind] else f"{kind}: takes a folder and no options")
+    check(
+        not unknown,
+        f"{kind}: has no option {', '.join(unknown)}",
+        f"options: {', '.join(OPTIONS[kind])}" if OPTIONS[kind] else f"{kind}: takes a folder and no options",
+    )
     return kind, Path(",".join(parts)).expanduser(), options
 
 
@@ -63,6 +66,7 @@ def _images_under(folder: Path) -> list[Path]:
 
 
 # ---- VOC ----
+
 
 @dataclass
 class VocLayout:
@@ -85,13 +89,17 @@ def voc_layout(root: Path) -> VocLayout:
     img = next((root / n for n in ("JPEGImages", "images") if (root / n).is_dir()), None)
     if ann is None and img is None and root.is_dir() and next(root.glob("*.xml"), None) is not None:
         ann = img = root  # flat: labelImg writes the .xml beside each image
-    check(ann is not None and img is not None, f"{root} is not a VOC folder",
-          "expected Annotations/ + JPEGImages/, annots/ + images/, or .xml files beside the images")
+    check(
+        ann is not None and img is not None,
+        f"{root} is not a VOC folder",
+        "expected Annotations/ + JPEGImages/, annots/ + images/, or .xml files beside the images",
+    )
     main = root / "ImageSets" / "Main"
     return VocLayout(ann, img, {s: main / f"{s}.txt" for s in SPLIT_NAMES if (main / f"{s}.txt").is_file()})
 
 
 # ---- COCO ----
+
 
 @dataclass
 class CocoLayout:
@@ -110,7 +118,7 @@ def coco_layout(path: Path, images: str | None = None) -> CocoLayout:
     splits: dict[str, Path] = {}
     token = path.stem.partition("_")[2] if path.stem.startswith("instances_") else ""
     if split_kind(token):  # instances_train2017.json: the others differ only in the split word
-        rest = token[len(re.match(r"[a-zA-Z]+", token).group()):]  # "2017"
+        rest = token[len(re.match(r"[a-zA-Z]+", token).group()) :]  # "2017"
         for sibling in path.parent.glob("instances_*.json"):
             other = sibling.stem.partition("_")[2]
             kind = split_kind(other)
@@ -137,6 +145,7 @@ def coco_image_folders(file: Path, images: Path | None) -> list[Path]:
 
 
 # ---- YOLO ----
+
 
 @dataclass
 class YoloLayout:
@@ -172,10 +181,13 @@ def yaml_names(spec: dict, path: Path) -> list[str] | None:
     """`names:` of a dataset YAML: a list, or a dict {0: name, 1: name, ...}."""
     names = spec.get("names")
     if isinstance(names, dict):
-        check(all(isinstance(k, int) and not isinstance(k, bool) for k in names) and sorted(names) ==
-              list(range(len(names))), f"{path}: the keys of 'names' must be the class indices "
-                                       f"0, 1, 2, ..., got {', '.join(map(repr, list(names)[:5]))}",
-              "e.g. names: {0: person, 1: car}")
+        check(
+            all(isinstance(k, int) and not isinstance(k, bool) for k in names)
+            and sorted(names) == list(range(len(names))),
+            f"{path}: the keys of 'names' must be the class indices "
+            f"0, 1, 2, ..., got {', '.join(map(repr, list(names)[:5]))}",
+            "e.g. names: {0: person, 1: car}",
+        )
         return [str(names[k]) for k in sorted(names)]
     if isinstance(names, list):
         return [str(n) for n in names]
@@ -192,8 +204,11 @@ def _dataset_yaml(folder: Path) -> Path | None:
         spec = _read_yaml(p)
         if isinstance(spec, dict) and ("names" in spec or "train" in spec):
             found.append(p)
-    check(len(found) <= 1, f"{folder} has {len(found)} dataset YAML files ({', '.join(p.name for p in found)})",
-          f"name one: yolo:{folder / found[0].name}" if found else None)
+    check(
+        len(found) <= 1,
+        f"{folder} has {len(found)} dataset YAML files ({', '.join(p.name for p in found)})",
+        f"name one: yolo:{folder / found[0].name}" if found else None,
+    )
     return found[0] if found else None
 
 
@@ -201,14 +216,20 @@ def _yaml_split(entry: object, base: Path, yaml_path: Path, key: str) -> list[Pa
     """Images of one `train:`/`val:`/`test:` entry: folders, .txt lists of image paths, or a list of them."""
     out: list[Path] = []
     for item in entry if isinstance(entry, list) else [entry]:
-        check(isinstance(item, str) and bool(item.strip()), f"{yaml_path}: '{key}' is {item!r}",
-              "a folder of images or a .txt file listing them, relative to 'path'")
+        check(
+            isinstance(item, str) and bool(item.strip()),
+            f"{yaml_path}: '{key}' is {item!r}",
+            "a folder of images or a .txt file listing them, relative to 'path'",
+        )
         candidates = [base / item]
         if item.startswith("../"):  # Roboflow writes ../train/images beside train/ (Ultralytics reads it so too)
             candidates.append(base / item[3:])
         path = next((p for p in candidates if p.exists()), None)
-        check(path is not None, f"{yaml_path}: {key}: {item} does not exist (looked in {base})",
-              "paths are relative to the YAML's 'path:', or to its folder when it has none")
+        check(
+            path is not None,
+            f"{yaml_path}: {key}: {item} does not exist (looked in {base})",
+            "paths are relative to the YAML's 'path:', or to its folder when it has none",
+        )
         if path.is_dir():
             out += _images_under(path)
         else:
@@ -243,12 +264,18 @@ def yolo_layout(path: Path) -> YoloLayout:
     else:
         if (folder / "images").is_dir():
             subs = {split_kind(p.name): p for p in sorted((folder / "images").iterdir()) if p.is_dir()}
-            check((folder / "labels").is_dir(), f"{folder} is not a YOLO folder",
-                  "expected images/ and labels/ with matching file names")
+            check(
+                (folder / "labels").is_dir(),
+                f"{folder} is not a YOLO folder",
+                "expected images/ and labels/ with matching file names",
+            )
         else:
             subs = {split_kind(p.name): p / "images" for p in sorted(folder.iterdir()) if (p / "images").is_dir()}
-            check(any(k is not None for k in subs), f"{folder} is not a YOLO folder",
-                  "expected images/ and labels/ with matching file names, or a dataset YAML")
+            check(
+                any(k is not None for k in subs),
+                f"{folder} is not a YOLO folder",
+                "expected images/ and labels/ with matching file names, or a dataset YAML",
+            )
         splits = {k: _images_under(p) for k, p in subs.items() if k is not None}
         layout = YoloLayout(folder, names, splits, source=f"{folder}/images/<split>/ folders")
         layout.images = _images_under(folder / "images") if (folder / "images").is_dir() else []
@@ -265,6 +292,7 @@ def yolo_layout(path: Path) -> YoloLayout:
 
 
 # ---- the registry entries (classification refuses them) ----
+
 
 def _detection_source(kind: str):
     def reader(arg: str | None) -> RawSource:

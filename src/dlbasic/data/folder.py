@@ -76,8 +76,14 @@ def list_images(root: Path, classes: list[str]) -> list[list]:
 def read_folder(root: Path, classes: list[str], size: int, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 images Tensor[N, C, size, size] (mapped from the cache) and labels of the readable files under root."""
     files = list_images(root, classes)
-    want = {"version": CACHE_VERSION, "root": str(root.resolve()), "size": size, "mode": mode, "classes": classes,
-            "files": files}
+    want = {
+        "version": CACHE_VERSION,
+        "root": str(root.resolve()),
+        "size": size,
+        "mode": mode,
+        "classes": classes,
+        "files": files,
+    }
     key = hashlib.sha256(json.dumps([want["root"], size, mode, CACHE_VERSION]).encode()).hexdigest()[:16]
     manifest = cache_dir() / f"folder-{key}.json"
     found = _cached(manifest, want) if files else None
@@ -122,8 +128,9 @@ def _decode(root: Path, manifest: Path, want: dict) -> tuple[np.ndarray | None, 
         manifest.parent.mkdir(parents=True, exist_ok=True)
         _allocate(tmp, shape)
     except OSError as e:
-        warnings.warn(f"cannot cache the decoded images of {root} in {manifest.parent} ({e}); decoding into memory",
-                      stacklevel=4)
+        warnings.warn(
+            f"cannot cache the decoded images of {root} in {manifest.parent} ({e}); decoding into memory", stacklevel=4
+        )
         with contextlib.suppress(OSError):
             tmp.unlink()
         out = np.empty(shape, np.uint8)
@@ -177,8 +184,9 @@ def _allocate(path: Path, shape: tuple[int, ...]) -> None:
             os.close(fd)
 
 
-def _decode_all(paths: list[Path], mode: str, size: int, target: Path | None, out: np.ndarray | None,
-                desc: str) -> dict[int, str]:
+def _decode_all(
+    paths: list[Path], mode: str, size: int, target: Path | None, out: np.ndarray | None, desc: str
+) -> dict[int, str]:
     """Decode `paths` into rows of the .npy file `target` (or of the array `out`); {row: error} of unreadable files.
 
     Chunks of files go to worker processes, which write their rows straight into the file.
@@ -197,8 +205,9 @@ def _decode_all(paths: list[Path], mode: str, size: int, target: Path | None, ou
             results = (f.result() for f in as_completed([pool.submit(_decode_chunk, *t) for t in tasks]))
         else:
             results = (_decode_chunk(*t) for t in tasks)
-        bar = stack.enter_context(tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, leave=False,
-                                       disable=not sys.stderr.isatty()))
+        bar = stack.enter_context(
+            tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
+        )
         for start, count, rows, errors in results:
             if rows is not None:
                 out[start : start + count] = rows
@@ -217,15 +226,19 @@ def _workers(n: int) -> int:
     return max(1, min(cpus, n // 64))
 
 
-def _decode_chunk(target: Path | None, paths: list[Path], start: int, mode: str, size: int
-                  ) -> tuple[int, int, np.ndarray | None, dict[int, str]]:
+def _decode_chunk(
+    target: Path | None, paths: list[Path], start: int, mode: str, size: int
+) -> tuple[int, int, np.ndarray | None, dict[int, str]]:
     """Decode `paths` into rows start.. of the .npy `target` (or return the rows when there is none).
 
     Returns (start, number of files, the rows or None, {row: error} of the unreadable files).
     """
     channels = 1 if mode == "L" else 3
-    rows = np.load(target, mmap_mode="r+")[start : start + len(paths)] if target is not None \
+    rows = (
+        np.load(target, mmap_mode="r+")[start : start + len(paths)]
+        if target is not None
         else np.zeros((len(paths), channels, size, size), np.uint8)
+    )
     errors = {}
     for j, path in enumerate(paths):
         try:
@@ -297,8 +310,11 @@ def folder(arg: str | None, image_size: int = 32) -> RawSource:
     mode = _mode(train_root)
     pools = {"train": read_folder(train_root, classes, image_size, mode)}
     found = [classes[i] for i in pools["train"][1].unique().tolist()]
-    check(len(found) >= 2, f"{train_root}: only the class {found[0]!r} has images, so there is nothing to classify",
-          "put each class's images in a sub-folder of its own, DIR/<class>/<image>.png, two classes at least")
+    check(
+        len(found) >= 2,
+        f"{train_root}: only the class {found[0]!r} has images, so there is nothing to classify",
+        "put each class's images in a sub-folder of its own, DIR/<class>/<image>.png, two classes at least",
+    )
     if train_root is not root:
         for split, names in (("val", ("val", "valid", "validation")), ("test", ("test",))):
             found_dir = next((root / n for n in names if (root / n).is_dir()), None)

@@ -33,17 +33,21 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise UserError(f"no such file: {path}") from None
     except (OSError, EOFError, zlib.error) as e:
         raise UserError(f"{path} is not a readable gzip file ({e})", "download it again") from None
-    check(len(raw) >= 4 and raw[:2] == b"\x00\x00" and raw[2] in _DTYPES,
-          f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    check(
+        len(raw) >= 4 and raw[:2] == b"\x00\x00" and raw[2] in _DTYPES,
+        f"{path} is not an IDX file (bad magic number {raw[:4].hex()})",
+    )
     ndim = raw[3]
     header = 4 + 4 * ndim
     check(len(raw) >= header, f"{path} is truncated inside its header")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_DTYPES[raw[2]])
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    check(len(raw) == expected,
-          f"{path} has {len(raw)} bytes but its header {shape} needs {expected}",
-          "the file is truncated or corrupt: download it again")
+    check(
+        len(raw) == expected,
+        f"{path} has {len(raw)} bytes but its header {shape} needs {expected}",
+        "the file is truncated or corrupt: download it again",
+    )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
@@ -53,8 +57,10 @@ def _find(root: Path, prefixes: tuple[str, ...], kind: str) -> Path:
             hits = sorted(p for p in root.glob(pattern) if p.is_file())
             if hits:
                 return hits[0]
-    raise UserError(f"no {prefixes[0]} {kind} IDX file in {root}",
-                    f"expected a file like {prefixes[0]}-{kind}-idx{3 if kind == 'images' else 1}-ubyte[.gz]")
+    raise UserError(
+        f"no {prefixes[0]} {kind} IDX file in {root}",
+        f"expected a file like {prefixes[0]}-{kind}-idx{3 if kind == 'images' else 1}-ubyte[.gz]",
+    )
 
 
 def _pair(root: Path, prefixes: tuple[str, ...]) -> tuple[Tensor, Tensor]:

@@ -40,8 +40,14 @@ def gray_or_rgb(im: Image.Image) -> str:
     return "L" if im.mode in GRAY_MODES else "RGB"
 
 
-def decode(path: str | Path, mode: str | None = "RGB", size: int | None = None, *, resample: str = "bilinear",
-           allow_truncated: bool = False) -> np.ndarray:
+def decode(
+    path: str | Path,
+    mode: str | None = "RGB",
+    size: int | None = None,
+    *,
+    resample: str = "bilinear",
+    allow_truncated: bool = False,
+) -> np.ndarray:
     """uint8 (H, W) for mode 'L' or (H, W, 3) for 'RGB' (None: 'L' or 'RGB' as the file is), resized to
     size x size when `size` is given; raises one of `UNREADABLE`.
 

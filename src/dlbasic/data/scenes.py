@@ -61,12 +61,19 @@ def parse_options(arg: str | None) -> SceneConfig:
         return cfg
     cfg = SceneConfig(**{**cfg.__dict__, **options(arg.split(","), SceneConfig, "scenes")})
     check(cfg.digits[0] >= 1 and cfg.digits[0] <= cfg.digits[1], f"bad digit range {cfg.digits}")
-    check(0 < cfg.scale[0] <= cfg.scale[1] and cfg.scale[1] * 28 <= cfg.canvas,
-          f"scale range {cfg.scale} does not fit a {cfg.canvas}-pixel canvas")
-    check(cfg.count >= 4, f"scenes count={cfg.count} leaves no val or test scenes (they get a quarter each)",
-          "use count=4 or more")
-    check(0 <= cfg.overlap <= 1 and 0 <= cfg.ink < 1, f"scenes options overlap={cfg.overlap:g} and ink={cfg.ink:g} "
-                                                      "must be fractions in [0, 1]")
+    check(
+        0 < cfg.scale[0] <= cfg.scale[1] and cfg.scale[1] * 28 <= cfg.canvas,
+        f"scale range {cfg.scale} does not fit a {cfg.canvas}-pixel canvas",
+    )
+    check(
+        cfg.count >= 4,
+        f"scenes count={cfg.count} leaves no val or test scenes (they get a quarter each)",
+        "use count=4 or more",
+    )
+    check(
+        0 <= cfg.overlap <= 1 and 0 <= cfg.ink < 1,
+        f"scenes options overlap={cfg.overlap:g} and ink={cfg.ink:g} must be fractions in [0, 1]",
+    )
     check_memory(cfg.count * 3 // 2, 3, cfg.canvas, "scenes canvas= or count=")  # images and int64 masks
     return cfg
 
@@ -94,16 +101,18 @@ def make_scenes(digits: Tensor, labels: Tensor, n: int, cfg: SceneConfig, seed: 
                 j = int(torch.randint(len(digits), (1,), generator=g))
                 s = cfg.scale[0] + (cfg.scale[1] - cfg.scale[0]) * float(torch.rand(1, generator=g))
                 side = max(8, round(28 * s))
-                glyph = F.interpolate(digits[j : j + 1], size=(side, side), mode="bilinear",
-                                      antialias=True, align_corners=False)[0, 0].clamp(0, 1)
+                glyph = F.interpolate(
+                    digits[j : j + 1], size=(side, side), mode="bilinear", antialias=True, align_corners=False
+                )[0, 0].clamp(0, 1)
                 ink = glyph > cfg.ink
                 if not ink.any():
                     continue
                 x0 = int(torch.randint(size - side + 1, (1,), generator=g))
                 y0 = int(torch.randint(size - side + 1, (1,), generator=g))
                 rows, cols = ink.any(1).nonzero()[:, 0], ink.any(0).nonzero()[:, 0]
-                box = torch.tensor([x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1],
-                                   dtype=torch.float32)
+                box = torch.tensor(
+                    [x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1], dtype=torch.float32
+                )
                 if boxes and _box_iou(box, torch.stack(boxes)).max() > cfg.overlap:
                     continue
                 region = images[i, 0, y0 : y0 + side, x0 : x0 + side]
@@ -112,8 +121,12 @@ def make_scenes(digits: Tensor, labels: Tensor, n: int, cfg: SceneConfig, seed: 
                 boxes.append(box)
                 classes.append(int(labels[j]))
                 break
-        targets.append({"boxes": torch.stack(boxes) if boxes else torch.zeros(0, 4),
-                        "labels": torch.tensor(classes, dtype=torch.long)})
+        targets.append(
+            {
+                "boxes": torch.stack(boxes) if boxes else torch.zeros(0, 4),
+                "labels": torch.tensor(classes, dtype=torch.long),
+            }
+        )
     return SceneSet(images, targets, masks)
 
 

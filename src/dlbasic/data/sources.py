@@ -57,8 +57,16 @@ def list_sources() -> list[str]:
     return sources.names()
 
 
-def load(spec: str = "mnist5k", split: str = "train", seed: int = 0, *, val_fraction: float = 0.1,
-         test_fraction: float = 0.2, image_size: int | None = None, allow_empty: bool = False) -> ImageDataset:
+def load(
+    spec: str = "mnist5k",
+    split: str = "train",
+    seed: int = 0,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    image_size: int | None = None,
+    allow_empty: bool = False,
+) -> ImageDataset:
     """Load one split of a labelled image source as tensors.
 
     Args:
@@ -82,14 +90,20 @@ def load(spec: str = "mnist5k", split: str = "train", seed: int = 0, *, val_frac
     pixels, rows, labels, classes, mean, std, info = splits[split]
     if not allow_empty and len(labels) == 0:
         if split == "train":
-            raise UserError(f"the train split of {spec} has no images",
-                            "lower --val-fraction or --test-fraction, or use more images")
+            raise UserError(
+                f"the train split of {spec} has no images",
+                "lower --val-fraction or --test-fraction, or use more images",
+            )
         if split == "test" and "official" in info.get("test", ""):
-            raise UserError(f"the test set of {spec} has no images of its training classes",
-                            "its test images go in sub-folders named like the training classes")
+            raise UserError(
+                f"the test set of {spec} has no images of its training classes",
+                "its test images go in sub-folders named like the training classes",
+            )
         option, fraction = ("--val-fraction", val_fraction) if split == "val" else ("--test-fraction", test_fraction)
-        raise UserError(f"the {split} split of {spec} has no images ({option} {fraction:g} of each class, rounded)",
-                        f"raise {option}, or use more images")
+        raise UserError(
+            f"the {split} split of {spec} has no images ({option} {fraction:g} of each class, rounded)",
+            f"raise {option}, or use more images",
+        )
     return ImageDataset(pixels, labels, classes, mean, std, spec, split, info, rows=rows)
 
 
@@ -112,8 +126,10 @@ def _raw(spec: str, image_size: int | None) -> RawSource:
 def _splits(spec: str, seed: int, val_fraction: float, test_fraction: float, image_size: int | None):
     raw = _raw(spec, image_size)
     if "train" not in raw.pools:
-        raise UserError(f"{spec!r} is not a labelled image classification source",
-                        "use it with `dlbasic detect` or `dlbasic segment`")
+        raise UserError(
+            f"{spec!r} is not a labelled image classification source",
+            "use it with `dlbasic detect` or `dlbasic segment`",
+        )
     x, y = raw.pools["train"]  # each split below is (pixels, its rows of them or None for all, labels)
     if "test" in raw.pools:
         x_test, y_test = raw.pools["test"]
@@ -146,10 +162,13 @@ def check_memory(count: int, channels: int, size: int, option: str = "--image-si
         return
     need = count * channels * size * size * 4
     if need > total:
-        what = f"one image of {size}x{size} pixels needs" if count == 1 else \
-            f"{count} images of {size}x{size} pixels need"
-        raise UserError(f"{what} {need / 2**30:,.1f} GiB of memory; this machine has "
-                        f"{total / 2**30:,.1f} GiB", f"choose a smaller {option}")
+        what = (
+            f"one image of {size}x{size} pixels needs" if count == 1 else f"{count} images of {size}x{size} pixels need"
+        )
+        raise UserError(
+            f"{what} {need / 2**30:,.1f} GiB of memory; this machine has {total / 2**30:,.1f} GiB",
+            f"choose a smaller {option}",
+        )
 
 
 def resize(images: Tensor, size: int) -> Tensor:

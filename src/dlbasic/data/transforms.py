@@ -37,10 +37,19 @@ def _matrices(n: int) -> Tensor:
     return torch.eye(3, dtype=torch.float64).repeat(n, 1, 1)  # (B, 3, 3) homogeneous identities
 
 
-def sample_affine(batch: int, height: int, width: int, names: Sequence[str], generator: torch.Generator,
-                  flip_prob: float = 0.5, crop_scale: tuple[float, float] = (0.35, 1.0),
-                  crop_ratio: tuple[float, float] = (3 / 4, 4 / 3), scale: tuple[float, float] = (0.9, 1.1),
-                  degrees: float | tuple[float, float] = 15.0, translate: float = 0.1) -> Tensor:
+def sample_affine(
+    batch: int,
+    height: int,
+    width: int,
+    names: Sequence[str],
+    generator: torch.Generator,
+    flip_prob: float = 0.5,
+    crop_scale: tuple[float, float] = (0.35, 1.0),
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    scale: tuple[float, float] = (0.9, 1.1),
+    degrees: float | tuple[float, float] = 15.0,
+    translate: float = 0.1,
+) -> Tensor:
     """Per-sample sampling matrices theta, Tensor[B, 2, 3] float64 (output -> input, normalized coords).
 
     The content is, in this order: cropped and resized to the full size ("crop"), flipped left-right
@@ -62,8 +71,7 @@ def sample_affine(batch: int, height: int, width: int, names: Sequence[str], gen
         theta = theta @ c
     if "flip" in names:  # F: x -> -x with probability flip_prob
         f = _matrices(batch)
-        f[:, 0, 0] = torch.where(torch.rand(batch, generator=generator, dtype=torch.float64) < flip_prob,
-                                 -1.0, 1.0)
+        f[:, 0, 0] = torch.where(torch.rand(batch, generator=generator, dtype=torch.float64) < flip_prob, -1.0, 1.0)
         theta = theta @ f
     if "scale" in names:  # Z^-1: zoom by z reads the input at p / z
         z = _uniform(batch, *scale, generator)
@@ -108,12 +116,14 @@ def warp_boxes(boxes: Sequence[Tensor], theta: Tensor, height: int, width: int) 
         return [b.clone() for b in boxes]
     flat = torch.cat([b.double() for b in boxes]).cpu()  # (N, 4)
     owner = torch.repeat_interleave(torch.arange(len(boxes)), torch.tensor(counts))
-    full = torch.cat([theta.double().cpu(), torch.tensor([[[0.0, 0.0, 1.0]]], dtype=torch.float64)
-                      .expand(theta.shape[0], 1, 3)], 1)
+    full = torch.cat(
+        [theta.double().cpu(), torch.tensor([[[0.0, 0.0, 1.0]]], dtype=torch.float64).expand(theta.shape[0], 1, 3)], 1
+    )
     forward = torch.linalg.inv(full)[owner]  # (N, 3, 3): input -> output location
     x1, y1, x2, y2 = flat.unbind(1)
-    corners = torch.stack([torch.stack([x1, y1], 1), torch.stack([x2, y1], 1),
-                           torch.stack([x1, y2], 1), torch.stack([x2, y2], 1)], 1)  # (N, 4, 2) pixels
+    corners = torch.stack(
+        [torch.stack([x1, y1], 1), torch.stack([x2, y1], 1), torch.stack([x1, y2], 1), torch.stack([x2, y2], 1)], 1
+    )  # (N, 4, 2) pixels
     size = torch.tensor([width, height], dtype=torch.float64)
     norm = corners * 2 / size - 1  # pixel edge 0 -> -1, W -> 1 (align_corners=False)
     homog = torch.cat([norm, torch.ones_like(norm[..., :1])], -1)  # (N, 4, 3)
@@ -160,20 +170,31 @@ class Augment:
         mask_fill: label of mask pixels that come from outside the image (e.g. 255 to ignore them).
     """
 
-    def __init__(self, names: Sequence[str] | str = ("flip", "crop"), flip_prob: float = 0.5,
-                 crop_scale: tuple[float, float] = (0.35, 1.0),
-                 crop_ratio: tuple[float, float] = (3 / 4, 4 / 3), scale: tuple[float, float] = (0.9, 1.1),
-                 degrees: float | tuple[float, float] = 15.0,
-                 translate: float = 0.1, mask_fill: int = 0):
+    def __init__(
+        self,
+        names: Sequence[str] | str = ("flip", "crop"),
+        flip_prob: float = 0.5,
+        crop_scale: tuple[float, float] = (0.35, 1.0),
+        crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        scale: tuple[float, float] = (0.9, 1.1),
+        degrees: float | tuple[float, float] = 15.0,
+        translate: float = 0.1,
+        mask_fill: int = 0,
+    ):
         self.names = parse_augment(names)
         check(0.0 <= flip_prob <= 1.0, f"flip probability must be in [0, 1], got {flip_prob}")
-        check(0.0 < crop_scale[0] <= crop_scale[1] <= 1.0,
-              f"crop scale must satisfy 0 < a <= b <= 1, got {crop_scale}")
+        check(0.0 < crop_scale[0] <= crop_scale[1] <= 1.0, f"crop scale must satisfy 0 < a <= b <= 1, got {crop_scale}")
         check(0.0 < crop_ratio[0] <= crop_ratio[1], f"crop ratio must satisfy 0 < a <= b, got {crop_ratio}")
         check(0.0 < scale[0] <= scale[1], f"zoom range must satisfy 0 < a <= b, got {scale}")
         check(0.0 <= translate < 1.0, f"translate must be in [0, 1), got {translate}")
-        self.options = {"flip_prob": flip_prob, "crop_scale": crop_scale, "crop_ratio": crop_ratio,
-                        "scale": scale, "degrees": degrees, "translate": translate}
+        self.options = {
+            "flip_prob": flip_prob,
+            "crop_scale": crop_scale,
+            "crop_ratio": crop_ratio,
+            "scale": scale,
+            "degrees": degrees,
+            "translate": translate,
+        }
         self.mask_fill = mask_fill
 
     def sample(self, batch: int, height: int, width: int, generator: torch.Generator) -> Tensor:
@@ -183,8 +204,9 @@ class Augment:
     def _flip_only(self) -> bool:
         return self.names == ["flip"]
 
-    def apply(self, x: Tensor, generator: torch.Generator, boxes: Sequence[Tensor] | None = None,
-              masks: Tensor | None = None) -> dict[str, Tensor | list[Tensor]]:
+    def apply(
+        self, x: Tensor, generator: torch.Generator, boxes: Sequence[Tensor] | None = None, masks: Tensor | None = None
+    ) -> dict[str, Tensor | list[Tensor]]:
         """Augment images Tensor[B, C, H, W] and, moved the same way, boxes (xyxy pixels, one Tensor[N_i, 4]
         per image) and masks Tensor[B, H, W]. Returns a dict with "image", "theta" and, when given,
         "boxes" and "masks"."""

@@ -44,8 +44,12 @@ class AnchorGenerator(nn.Module):
         offset: anchor centre within a cell as a fraction of the stride (0: corner, as torchvision).
     """
 
-    def __init__(self, sizes: Sequence[Sequence[float]] = ((32, 64, 128, 256, 512),),
-                 aspect_ratios: Sequence[Sequence[float]] = ((0.5, 1.0, 2.0),), offset: float = 0.0):
+    def __init__(
+        self,
+        sizes: Sequence[Sequence[float]] = ((32, 64, 128, 256, 512),),
+        aspect_ratios: Sequence[Sequence[float]] = ((0.5, 1.0, 2.0),),
+        offset: float = 0.0,
+    ):
         super().__init__()
         if len(aspect_ratios) == 1 and len(sizes) > 1:
             aspect_ratios = tuple(aspect_ratios) * len(sizes)

@@ -46,7 +46,7 @@ class SmallBackbone(nn.Module):
             cin = w
         self.body = nn.Sequential(*layers)
         self.out_channels = cin
-        self.stride = 2 ** downsamples
+        self.stride = 2**downsamples
 
     def forward(self, x: Tensor) -> Tensor:
         """Tensor[N, C, H, W] in [0, 1] -> Tensor[N, out_channels, H / stride, W / stride]."""
@@ -60,12 +60,15 @@ class RegionClassifier(nn.Module):
     `num_classes + 1` classes (0 = background) used to fine-tune the network on warped regions.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (16, 32, 64),
-                 hidden: int = 128):
+    def __init__(self, in_channels: int, num_classes: int, widths: Sequence[int] = (16, 32, 64), hidden: int = 128):
         super().__init__()
         self.backbone = SmallBackbone(in_channels, widths, downsamples=len(widths))
-        self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                                nn.Linear(4 * self.backbone.out_channels, hidden), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(
+            nn.AdaptiveAvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(4 * self.backbone.out_channels, hidden),
+            nn.ReLU(inplace=True),
+        )
         self.cls = nn.Linear(hidden, num_classes + 1)
         self.feature_dim = hidden
 

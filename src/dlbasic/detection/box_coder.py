@@ -43,8 +43,7 @@ class BoxCoder:
     tensor([[ 5.,  0., 15., 20.]])
     """
 
-    def __init__(self, weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0),
-                 clip: float = DEFAULT_CLIP):
+    def __init__(self, weights: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0), clip: float = DEFAULT_CLIP):
         self.weights = tuple(float(w) for w in weights)
         self.clip = clip
 
@@ -61,8 +60,9 @@ class BoxCoder:
         wx, wy, ww, wh = self.weights
         rx, ry, rw, rh = _centres(reference)
         x, y, w, h = _centres(boxes)
-        return torch.stack([wx * (x - rx) / rw, wy * (y - ry) / rh,
-                            ww * torch.log(w / rw), wh * torch.log(h / rh)], dim=1)
+        return torch.stack(
+            [wx * (x - rx) / rw, wy * (y - ry) / rh, ww * torch.log(w / rw), wh * torch.log(h / rh)], dim=1
+        )
 
     def decode(self, deltas: Tensor, reference: Tensor) -> Tensor:
         """Apply deltas to reference boxes.

@@ -125,8 +125,11 @@ def _clip(boxes: list[list[float]], where: list[str], image: Tensor, name: str, 
     outside = ((out[:, 2] <= out[:, 0]) | (out[:, 3] <= out[:, 1])).nonzero().flatten().tolist()
     if outside:
         x1, y1, x2, y2 = boxes[outside[0]]
-        raise UserError(f"{where[outside[0]]}: box at x {x1:g}..{x2:g}, y {y1:g}..{y2:g} (pixels) lies outside "
-                        f"the {w}x{h} image {name}", hint)
+        raise UserError(
+            f"{where[outside[0]]}: box at x {x1:g}..{x2:g}, y {y1:g}..{y2:g} (pixels) lies outside "
+            f"the {w}x{h} image {name}",
+            hint,
+        )
     return out
 
 
@@ -153,8 +156,10 @@ def _voc_objects(xml_path: Path) -> tuple[str, list[tuple[str, list[float], bool
             corners.append(_number(text.strip(), f"{where}: <{key}>"))
         xmin, ymin, xmax, ymax = corners
         if xmax < xmin or ymax < ymin:
-            raise UserError(f"{where}: box xmin={xmin:g} ymin={ymin:g} xmax={xmax:g} ymax={ymax:g} has non-positive "
-                            "size", "xmax must be at least xmin, ymax at least ymin")
+            raise UserError(
+                f"{where}: box xmin={xmin:g} ymin={ymin:g} xmax={xmax:g} ymax={ymax:g} has non-positive size",
+                "xmax must be at least xmin, ymax at least ymin",
+            )
         objects.append((name, [xmin - 1, ymin - 1, xmax, ymax], obj.findtext("difficult", "0").strip() == "1"))
     return (tree.findtext("filename") or xml_path.stem + ".jpg").strip(), objects
 
@@ -168,8 +173,9 @@ def _image_path(folder: Path, filename: str, stem: str) -> Path:
     return next((p for p in tries if p.exists()), path)
 
 
-def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | None = None,
-             split: str | None = None) -> DetectionSet:
+def load_voc(
+    root: str | Path, classes: list[str] | None = None, limit: int | None = None, split: str | None = None
+) -> DetectionSet:
     """Pascal VOC: XML annotations and images (see the module docstring for the layouts); `split` reads
     only the ids of ImageSets/Main/<split>.txt."""
     root = Path(root)
@@ -183,8 +189,12 @@ def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | No
         xmls = [ann_dir / f"{i}.xml" for i in layout.ids(split)][:limit]
         check(bool(xmls), f"{layout.splits[split]} lists no image")
         missing = [x for x in xmls if not x.is_file()]
-        check(not missing, f"{layout.splits[split]} lists {len(missing)} images without an annotation, e.g. "
-                           f"{missing[0] if missing else ''}", "every listed id needs its <id>.xml")
+        check(
+            not missing,
+            f"{layout.splits[split]} lists {len(missing)} images without an annotation, e.g. "
+            f"{missing[0] if missing else ''}",
+            "every listed id needs its <id>.xml",
+        )
     parsed = [(x, *_voc_objects(x)) for x in xmls]
     classes = classes or sorted({name for _, _, objs in parsed for name, _, _ in objs})
     index = {c: i for i, c in enumerate(classes)}
@@ -201,9 +211,13 @@ def load_voc(root: str | Path, classes: list[str] | None = None, limit: int | No
         boxes = _clip([b for _, b, _ in objs], where, image, path.name)
         out.images.append(image)
         out.names.append(path.name)
-        out.targets.append({"boxes": boxes,
-                            "labels": torch.tensor([index[n] for n, _, _ in objs], dtype=torch.long),
-                            "difficult": torch.tensor([d for _, _, d in objs], dtype=torch.bool)})
+        out.targets.append(
+            {
+                "boxes": boxes,
+                "labels": torch.tensor([index[n] for n, _, _ in objs], dtype=torch.long),
+                "difficult": torch.tensor([d for _, _, d in objs], dtype=torch.bool),
+            }
+        )
     return out
 
 
@@ -214,9 +228,9 @@ def _coco_box(ann: dict, where: str, cat_index: dict) -> tuple[list[float], int,
     else the box's."""
     bbox = ann.get("bbox")
     if bbox is None:
-        raise UserError(f"{where} has no 'bbox'", "COCO boxes are \"bbox\": [x, y, width, height]")
+        raise UserError(f"{where} has no 'bbox'", 'COCO boxes are "bbox": [x, y, width, height]')
     if not isinstance(bbox, list) or len(bbox) != 4:
-        raise UserError(f"{where}: 'bbox' is {bbox!r}", "COCO boxes are \"bbox\": [x, y, width, height]")
+        raise UserError(f"{where}: 'bbox' is {bbox!r}", 'COCO boxes are "bbox": [x, y, width, height]')
     x, y, w, h = (_number(v, f"{where}: bbox[{i}]") for i, v in enumerate(bbox))
     if w <= 0 or h <= 0:
         raise UserError(f"{where}: bbox {bbox} has non-positive width or height")
@@ -226,15 +240,15 @@ def _coco_box(ann: dict, where: str, cat_index: dict) -> tuple[list[float], int,
     except (KeyError, TypeError):
         ids = sorted(cat_index)
         listing = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
-        raise UserError(f"{where}: category_id {category!r} is not defined in 'categories'",
-                        f"defined ids: {listing or 'none'}") from None
+        raise UserError(
+            f"{where}: category_id {category!r} is not defined in 'categories'", f"defined ids: {listing or 'none'}"
+        ) from None
     area = ann.get("area")
     area = float(area) if isinstance(area, int | float) and not isinstance(area, bool) and area > 0 else w * h
     return [x, y, x + w, y + h], label, bool(ann.get("iscrowd", 0)), area
 
 
-def load_coco(annotation_file: str | Path, limit: int | None = None, images: str | Path | None = None
-              ) -> DetectionSet:
+def load_coco(annotation_file: str | Path, limit: int | None = None, images: str | Path | None = None) -> DetectionSet:
     """COCO JSON (instances): boxes from `bbox`, labels mapped from category ids in id order; the images are
     looked up in `images` first (see `coco_image_folders` for the others)."""
     path = Path(annotation_file)
@@ -243,11 +257,16 @@ def load_coco(annotation_file: str | Path, limit: int | None = None, images: str
         data = json.loads(path.read_text())
     except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
         raise UserError(f"{path}: not valid JSON ({_one_line(e)})") from None
-    check(isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list),
-          f"{path} is not a COCO annotation file", "expected lists 'images', 'annotations' and 'categories'")
+    check(
+        isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list),
+        f"{path} is not a COCO annotation file",
+        "expected lists 'images', 'annotations' and 'categories'",
+    )
     cats = data.get("categories", [])
-    check(isinstance(cats, list) and all(isinstance(c, dict) and isinstance(c.get("id"), int) for c in cats),
-          f"{path}: every entry of 'categories' needs an integer 'id'")
+    check(
+        isinstance(cats, list) and all(isinstance(c, dict) and isinstance(c.get("id"), int) for c in cats),
+        f"{path}: every entry of 'categories' needs an integer 'id'",
+    )
     cats = sorted(cats, key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
     check(len(cat_index) == len(cats), f"{path}: 'categories' repeats an id")
@@ -263,8 +282,9 @@ def load_coco(annotation_file: str | Path, limit: int | None = None, images: str
     for k, info in enumerate(data["images"][:limit]):
         if not (isinstance(info, dict) and isinstance(info.get("file_name"), str) and "id" in info):
             raise UserError(f"{path}: image #{k} needs an 'id' and a 'file_name'")
-        image_path = next((f / info["file_name"] for f in folders if (f / info["file_name"]).exists()),
-                          folders[0] / info["file_name"])
+        image_path = next(
+            (f / info["file_name"] for f in folders if (f / info["file_name"]).exists()), folders[0] / info["file_name"]
+        )
         anns = per_image.get(info["id"], []) if isinstance(info["id"], int | str) else []
         parsed = [_coco_box(ann, where, cat_index) for where, ann in anns]
         image = read_image(image_path)
@@ -274,10 +294,14 @@ def load_coco(annotation_file: str | Path, limit: int | None = None, images: str
         boxes = _clip([b for b, *_ in parsed], [where for where, _ in anns], image, info["file_name"])
         out.images.append(image)
         out.names.append(info["file_name"])
-        out.targets.append({"boxes": boxes,
-                            "labels": torch.tensor([c for _, c, _, _ in parsed], dtype=torch.long),
-                            "iscrowd": torch.tensor([z for _, _, z, _ in parsed], dtype=torch.bool),
-                            "area": torch.tensor([a for *_, a in parsed], dtype=torch.float32)})
+        out.targets.append(
+            {
+                "boxes": boxes,
+                "labels": torch.tensor([c for _, c, _, _ in parsed], dtype=torch.long),
+                "iscrowd": torch.tensor([z for _, _, z, _ in parsed], dtype=torch.bool),
+                "area": torch.tensor([a for *_, a in parsed], dtype=torch.float32),
+            }
+        )
     return out
 
 
@@ -296,18 +320,24 @@ def _yolo_row(line: str, where: str, n_names: int | None) -> tuple[int, list[flo
     """One label line -> (class, normalized xyxy); polygon lines (`class x1 y1 x2 y2 ...`) give their bounding box."""
     parts = line.split()
     if len(parts) != 5 and (len(parts) < 7 or len(parts) % 2 == 0):
-        raise UserError(f"{where}: expected 'class cx cy w h', got {len(parts)} fields: {line.strip()!r}",
-                        "one box per line: a class index and four numbers in [0, 1]")
+        raise UserError(
+            f"{where}: expected 'class cx cy w h', got {len(parts)} fields: {line.strip()!r}",
+            "one box per line: a class index and four numbers in [0, 1]",
+        )
     number = _number(parts[0], f"{where}: class")
     if not number.is_integer() or number < 0:
         raise UserError(f"{where}: class {parts[0]!r} is not a class index (0, 1, 2, ...)")
     label = int(number)
     if n_names is None and label >= MAX_UNNAMED_CLASSES:
-        raise UserError(f"{where}: class {label} without class names; more than {MAX_UNNAMED_CLASSES} classes need "
-                        "their names", "list one name per line in classes.txt (or 'names' in data.yaml)")
+        raise UserError(
+            f"{where}: class {label} without class names; more than {MAX_UNNAMED_CLASSES} classes need their names",
+            "list one name per line in classes.txt (or 'names' in data.yaml)",
+        )
     if n_names is not None and label >= n_names:
-        raise UserError(f"{where}: class {label} is undefined, the {n_names} class names cover 0 to {n_names - 1}",
-                        "add its name to classes.txt or data.yaml")
+        raise UserError(
+            f"{where}: class {label} is undefined, the {n_names} class names cover 0 to {n_names - 1}",
+            "add its name to classes.txt or data.yaml",
+        )
     if len(parts) == 5:
         cx, cy, w, h = (_number(v, f"{where}: {k}") for k, v in zip(("cx", "cy", "w", "h"), parts[1:]))
         if w <= 0 or h <= 0:
@@ -327,14 +357,18 @@ def _relative(path: Path, root: Path) -> str:
     return str(path)
 
 
-def load_yolo(root: str | Path, classes: list[str] | None = None, limit: int | None = None,
-              split: str | None = None) -> DetectionSet:
+def load_yolo(
+    root: str | Path, classes: list[str] | None = None, limit: int | None = None, split: str | None = None
+) -> DetectionSet:
     """YOLO txt labels (normalized cx, cy, w, h) of a folder or dataset YAML (see the module docstring);
     `split` reads one official split, else every image."""
     layout = yolo_layout(Path(root))
     if split is not None:
-        check(split in layout.splits, f"{root} has no official {split} split",
-              f"its splits ({layout.source}): {', '.join(layout.splits) or 'none'}")
+        check(
+            split in layout.splits,
+            f"{root} has no official {split} split",
+            f"its splits ({layout.source}): {', '.join(layout.splits) or 'none'}",
+        )
     files = (layout.splits[split] if split is not None else layout.images)[:limit]
     check(bool(files), f"no images in {root}" + (f" ({split} split of {layout.source})" if split else ""))
     names = list(classes or layout.names or [])
@@ -360,12 +394,20 @@ def load_yolo(root: str | Path, classes: list[str] | None = None, limit: int | N
         largest = max([largest, *labels])
         out.images.append(image)
         out.names.append(_relative(path, layout.root))
-        out.targets.append({"boxes": _clip(pixels, where, image, path.name,
-                                           "YOLO coordinates are fractions of the image size, in [0, 1]"),
-                            "labels": torch.tensor(labels, dtype=torch.long)})
+        out.targets.append(
+            {
+                "boxes": _clip(
+                    pixels, where, image, path.name, "YOLO coordinates are fractions of the image size, in [0, 1]"
+                ),
+                "labels": torch.tensor(labels, dtype=torch.long),
+            }
+        )
     if out.images and not labelled:
-        warnings.warn(f"{root}: none of the {len(out.images)} images has a label file (looked for e.g. "
-                      f"{yolo_label_path(files[0])}); they count as images without objects", stacklevel=2)
+        warnings.warn(
+            f"{root}: none of the {len(out.images)} images has a label file (looked for e.g. "
+            f"{yolo_label_path(files[0])}); they count as images without objects",
+            stacklevel=2,
+        )
     out.classes = names or [str(i) for i in range(largest + 1)]
     return out
 
@@ -392,13 +434,20 @@ def load_detection(spec: str, limit: int | None = None, split: str | None = None
         split = split or "train"
         scenes = load_scenes(spec, split)
         n = len(scenes) if limit is None else min(limit, len(scenes))
-        return DetectionSet(list(scenes.images[:n]), [dict(t) for t in scenes.targets[:n]],
-                            list(scenes.classes), [f"{split}[{i}]" for i in range(n)])
+        return DetectionSet(
+            list(scenes.images[:n]),
+            [dict(t) for t in scenes.targets[:n]],
+            list(scenes.classes),
+            [f"{split}[{i}]" for i in range(n)],
+        )
     kind, path, options = parse_detection_spec(spec)
     if split is not None:
         available = official_splits(spec)
-        check(split in available, f"{spec} has no official {split} split",
-              f"its official splits: {', '.join(available)}" if available else "it has no official splits")
+        check(
+            split in available,
+            f"{spec} has no official {split} split",
+            f"its official splits: {', '.join(available)}" if available else "it has no official splits",
+        )
     with warnings.catch_warnings(record=True) as caught:  # shown once the set is known to have images
         warnings.simplefilter("always")
         if kind == "coco":
@@ -407,8 +456,10 @@ def load_detection(spec: str, limit: int | None = None, split: str | None = None
         else:
             data = (load_voc if kind == "voc" else load_yolo)(path, limit=limit, split=split)
     if not data.images and data.skipped:
-        raise UserError(f"none of the {len(data.skipped)} images of {spec} can be read (e.g. {data.skipped[0]})",
-                        "check the image files: each is skipped with a warning when others can be read")
+        raise UserError(
+            f"none of the {len(data.skipped)} images of {spec} can be read (e.g. {data.skipped[0]})",
+            "check the image files: each is skipped with a warning when others can be read",
+        )
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return data

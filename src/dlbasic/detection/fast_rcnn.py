@@ -40,8 +40,13 @@ class ProposalDetector(nn.Module):
         return losses if self.training else detections
 
 
-def fast_rcnn(num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None,
-              pool_size: int = 4, **roi_kwargs) -> ProposalDetector:
+def fast_rcnn(
+    num_classes: int,
+    in_channels: int = 1,
+    proposals: SelectiveSearchProposals | None = None,
+    pool_size: int = 4,
+    **roi_kwargs,
+) -> ProposalDetector:
     """Fast R-CNN with `SmallBackbone` (stride 4), RoI max pooling to pool_size x pool_size, `BoxHead`."""
     backbone = SmallBackbone(in_channels)
     pooler = RoIPooler("pool", pool_size, 1.0 / backbone.stride)

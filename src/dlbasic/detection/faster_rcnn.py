@@ -36,8 +36,14 @@ class FasterRCNN(nn.Module):
         return {**rpn_losses, **det_losses} if self.training else detections
 
 
-def faster_rcnn(num_classes: int, in_channels: int = 1, anchor_sizes: Sequence[float] = (12, 20, 32),
-                aspect_ratios: Sequence[float] = (1.0, 2.0), pool_size: int = 4, **roi_kwargs) -> FasterRCNN:
+def faster_rcnn(
+    num_classes: int,
+    in_channels: int = 1,
+    anchor_sizes: Sequence[float] = (12, 20, 32),
+    aspect_ratios: Sequence[float] = (1.0, 2.0),
+    pool_size: int = 4,
+    **roi_kwargs,
+) -> FasterRCNN:
     """Faster R-CNN with `SmallBackbone` (stride 4), one anchor level, RoI max pooling and `BoxHead`."""
     backbone = SmallBackbone(in_channels)
     anchors = AnchorGenerator((tuple(anchor_sizes),), (tuple(aspect_ratios),), offset=0.5)

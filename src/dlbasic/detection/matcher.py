@@ -48,8 +48,7 @@ class Matcher:
         every prediction is background.
         """
         if quality.numel() == 0:
-            return torch.full((quality.shape[1],), self.BELOW_LOW_THRESHOLD, dtype=torch.long,
-                              device=quality.device)
+            return torch.full((quality.shape[1],), self.BELOW_LOW_THRESHOLD, dtype=torch.long, device=quality.device)
         values, matches = quality.max(dim=0)  # best ground truth per prediction, [P]
         best_of_each = matches.clone()
         matches[values < self.low_threshold] = self.BELOW_LOW_THRESHOLD
@@ -72,8 +71,7 @@ class BalancedPositiveNegativeSampler:
         generator: source of randomness (reproducible sampling).
     """
 
-    def __init__(self, batch_size_per_image: int, positive_fraction: float,
-                 generator: torch.Generator | None = None):
+    def __init__(self, batch_size_per_image: int, positive_fraction: float, generator: torch.Generator | None = None):
         if not 0.0 <= positive_fraction <= 1.0:
             raise ValueError(f"positive_fraction must be in [0, 1], got {positive_fraction}")
         self.batch_size_per_image = batch_size_per_image

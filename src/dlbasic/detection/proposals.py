@@ -88,11 +88,14 @@ def _regions(labels: np.ndarray, colour: np.ndarray, texture: np.ndarray) -> dic
     from scipy.ndimage import find_objects
 
     n = int(labels.max()) + 1
-    boxes = [(float(sx.start), float(sy.start), float(sx.stop), float(sy.stop))
-             for sy, sx in find_objects(labels + 1)]
-    return {"size": np.bincount(labels.ravel(), minlength=n).astype(float).tolist(), "box": boxes,
-            "col": list(_histograms(colour, labels, n, COLOUR_BINS)),
-            "tex": list(_histograms(texture, labels, n, TEXTURE_BINS)), "pairs": _neighbours(labels)}
+    boxes = [(float(sx.start), float(sy.start), float(sx.stop), float(sy.stop)) for sy, sx in find_objects(labels + 1)]
+    return {
+        "size": np.bincount(labels.ravel(), minlength=n).astype(float).tolist(),
+        "box": boxes,
+        "col": list(_histograms(colour, labels, n, COLOUR_BINS)),
+        "tex": list(_histograms(texture, labels, n, TEXTURE_BINS)),
+        "pairs": _neighbours(labels),
+    }
 
 
 def _hierarchy(regions: dict, im_size: int, combo: str) -> list[tuple]:
@@ -111,7 +114,8 @@ def _hierarchy(regions: dict, im_size: int, combo: str) -> list[tuple]:
             s += 1 - (size[a] + size[b]) / im_size
         if "F" in combo:
             bb = (max(box[a][2], box[b][2]) - min(box[a][0], box[b][0])) * (
-                max(box[a][3], box[b][3]) - min(box[a][1], box[b][1]))
+                max(box[a][3], box[b][3]) - min(box[a][1], box[b][1])
+            )
             s += 1 - (bb - size[a] - size[b]) / im_size
         return s
 
@@ -128,8 +132,9 @@ def _hierarchy(regions: dict, im_size: int, combo: str) -> list[tuple]:
             continue
         t = len(size)
         size.append(size[a] + size[b])
-        box.append((min(box[a][0], box[b][0]), min(box[a][1], box[b][1]),
-                    max(box[a][2], box[b][2]), max(box[a][3], box[b][3])))
+        box.append(
+            (min(box[a][0], box[b][0]), min(box[a][1], box[b][1]), max(box[a][2], box[b][2]), max(box[a][3], box[b][3]))
+        )
         col.append((size[a] * col[a] + size[b] * col[b]) / size[t])
         tex.append((size[a] * tex[a] + size[b] * tex[b]) / size[t])
         adjacent[t] = (adjacent.pop(a) | adjacent.pop(b)) - {a, b}
@@ -140,8 +145,9 @@ def _hierarchy(regions: dict, im_size: int, combo: str) -> list[tuple]:
     return box
 
 
-def selective_search(image: Tensor, mode: str = "fast", max_boxes: int = 2000, min_size: int = 0,
-                     seed: int = 0) -> Tensor:
+def selective_search(
+    image: Tensor, mode: str = "fast", max_boxes: int = 2000, min_size: int = 0, seed: int = 0
+) -> Tensor:
     """Selective search proposals for one image.
 
     Args:

@@ -97,10 +97,20 @@ class RCNN(nn.Module):
         score_thresh: lowest SVM margin kept at test time; nms_thresh: per-class NMS (paper: 0.3).
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None,
-                 warp_size: int = 32, context: float = 4.0, batch_size_per_image: int = 32,
-                 positive_fraction: float = 0.25, score_thresh: float = -1.0, nms_thresh: float = 0.3,
-                 detections_per_img: int = 100, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 1,
+        proposals: SelectiveSearchProposals | None = None,
+        warp_size: int = 32,
+        context: float = 4.0,
+        batch_size_per_image: int = 32,
+        positive_fraction: float = 0.25,
+        score_thresh: float = -1.0,
+        nms_thresh: float = 0.3,
+        detections_per_img: int = 100,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.cnn = RegionClassifier(in_channels, num_classes)
@@ -153,8 +163,9 @@ class RCNN(nn.Module):
         deltas_all = torch.einsum("kd,cdj->kcj", torch.cat([feats, torch.ones_like(feats[:, :1])], 1), self.reg_weight)
         out = []
         h, w = images.shape[-2:]
-        for props, scores, deltas in zip(proposals, scores_all.split([len(p) for p in proposals]),
-                                         deltas_all.split([len(p) for p in proposals])):
+        for props, scores, deltas in zip(
+            proposals, scores_all.split([len(p) for p in proposals]), deltas_all.split([len(p) for p in proposals])
+        ):
             boxes = self.box_coder.decode(deltas.reshape(len(props), -1), props).reshape(-1, 4)  # [L*C, 4]
             boxes = clip_boxes_to_image(boxes, (h, w))
             labels = torch.arange(self.num_classes).repeat(len(props))
@@ -167,8 +178,15 @@ class RCNN(nn.Module):
         return out
 
     @torch.no_grad()
-    def fit_svms(self, images: Tensor, targets: Sequence[dict[str, Tensor]], C: float = 0.01,
-                 mining_rounds: int = 2, ridge_alpha: float = 10.0, batch: int = 32) -> dict[str, float]:
+    def fit_svms(
+        self,
+        images: Tensor,
+        targets: Sequence[dict[str, Tensor]],
+        C: float = 0.01,
+        mining_rounds: int = 2,
+        ridge_alpha: float = 10.0,
+        batch: int = 32,
+    ) -> dict[str, float]:
         """Stages 2 and 3: linear SVMs with hard-negative mining, then ridge box regressors.
 
         Args:

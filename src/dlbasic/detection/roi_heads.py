@@ -38,8 +38,9 @@ class RoIPooler(nn.Module):
         levels: pyramid levels for "spp".
     """
 
-    def __init__(self, mode: str = "pool", output_size: int = 4, spatial_scale: float = 0.25,
-                 levels: Sequence[int] = (1, 2, 4)):
+    def __init__(
+        self, mode: str = "pool", output_size: int = 4, spatial_scale: float = 0.25, levels: Sequence[int] = (1, 2, 4)
+    ):
         super().__init__()
         if mode not in ("pool", "align", "spp"):
             raise ValueError(f"unknown pooling mode {mode!r}; choices: pool, align, spp")
@@ -63,8 +64,9 @@ class BoxHead(nn.Module):
 
     def __init__(self, in_features: int, num_classes: int, hidden: int = 256):
         super().__init__()
-        self.fc = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
-                                nn.Linear(hidden, hidden), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden), nn.ReLU(inplace=True)
+        )
         self.cls_score = nn.Linear(hidden, num_classes + 1)
         self.bbox_pred = nn.Linear(hidden, 4 * (num_classes + 1))
 
@@ -73,8 +75,9 @@ class BoxHead(nn.Module):
         return self.cls_score(h), self.bbox_pred(h)
 
 
-def fastrcnn_loss(class_logits: Tensor, box_regression: Tensor, labels: Tensor, regression_targets: Tensor
-                  ) -> tuple[Tensor, Tensor]:
+def fastrcnn_loss(
+    class_logits: Tensor, box_regression: Tensor, labels: Tensor, regression_targets: Tensor
+) -> tuple[Tensor, Tensor]:
     """Fast R-CNN's multi-task loss over sampled regions.
 
     Args:
@@ -106,9 +109,19 @@ class RoIHeads(nn.Module):
         generator: randomness of the sampler.
     """
 
-    def __init__(self, pooler: nn.Module, head: nn.Module, fg_iou_thresh: float = 0.5, bg_iou_thresh: float = 0.5,
-                 batch_size_per_image: int = 64, positive_fraction: float = 0.25, score_thresh: float = 0.05,
-                 nms_thresh: float = 0.5, detections_per_img: int = 100, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        pooler: nn.Module,
+        head: nn.Module,
+        fg_iou_thresh: float = 0.5,
+        bg_iou_thresh: float = 0.5,
+        batch_size_per_image: int = 64,
+        positive_fraction: float = 0.25,
+        score_thresh: float = 0.05,
+        nms_thresh: float = 0.5,
+        detections_per_img: int = 100,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.pooler, self.head = pooler, head
         self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=False)
@@ -116,8 +129,9 @@ class RoIHeads(nn.Module):
         self.box_coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
 
-    def assign_targets(self, proposals: Sequence[Tensor], targets: Sequence[dict[str, Tensor]]
-                       ) -> tuple[list[Tensor], list[Tensor]]:
+    def assign_targets(
+        self, proposals: Sequence[Tensor], targets: Sequence[dict[str, Tensor]]
+    ) -> tuple[list[Tensor], list[Tensor]]:
         """Per image: labels Tensor[L] (1..C, 0 background, -1 ignored) and matched gt boxes Tensor[L, 4]."""
         labels, matched = [], []
         for props, t in zip(proposals, targets):
@@ -134,8 +148,9 @@ class RoIHeads(nn.Module):
             matched.append(gt[idx.clamp(min=0)])
         return labels, matched
 
-    def select_training_samples(self, proposals: Sequence[Tensor], targets: Sequence[dict[str, Tensor]]
-                                ) -> tuple[list[Tensor], Tensor, Tensor]:
+    def select_training_samples(
+        self, proposals: Sequence[Tensor], targets: Sequence[dict[str, Tensor]]
+    ) -> tuple[list[Tensor], Tensor, Tensor]:
         """Add ground truth to the proposals, label them and sample: (rois per image, labels, deltas)."""
         proposals = [torch.cat([p, t["boxes"].to(p.dtype)]) for p, t in zip(proposals, targets)]
         labels, matched = self.assign_targets(proposals, targets)
@@ -148,8 +163,9 @@ class RoIHeads(nn.Module):
             out_targets.append(self.box_coder.encode(m[keep], p[keep]))
         return rois, torch.cat(out_labels), torch.cat(out_targets)
 
-    def postprocess(self, class_logits: Tensor, box_regression: Tensor, rois: Sequence[Tensor],
-                    image_size: tuple[int, int]) -> list[dict[str, Tensor]]:
+    def postprocess(
+        self, class_logits: Tensor, box_regression: Tensor, rois: Sequence[Tensor], image_size: tuple[int, int]
+    ) -> list[dict[str, Tensor]]:
         """Scores and per-class boxes -> one dict per image with `boxes`, `scores`, `labels` (0-based)."""
         num_classes = class_logits.shape[1]
         scores_all = F.softmax(class_logits, -1)
@@ -167,9 +183,13 @@ class RoIHeads(nn.Module):
             out.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
         return out
 
-    def forward(self, features: Tensor, proposals: Sequence[Tensor], image_size: tuple[int, int],
-                targets: Sequence[dict[str, Tensor]] | None = None
-                ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
+    def forward(
+        self,
+        features: Tensor,
+        proposals: Sequence[Tensor],
+        image_size: tuple[int, int],
+        targets: Sequence[dict[str, Tensor]] | None = None,
+    ) -> tuple[list[dict[str, Tensor]], dict[str, Tensor]]:
         """Returns (detections, {}) in eval mode and ([], {"loss_classifier", "loss_box_reg"}) in training."""
         if self.training:
             if targets is None:

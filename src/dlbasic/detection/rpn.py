@@ -65,10 +65,20 @@ class RegionProposalNetwork(nn.Module):
         generator: randomness of the sampler.
     """
 
-    def __init__(self, anchor_generator: AnchorGenerator, head: RPNHead, fg_iou_thresh: float = 0.7,
-                 bg_iou_thresh: float = 0.3, batch_size_per_image: int = 256, positive_fraction: float = 0.5,
-                 pre_nms_top_n: dict[str, int] | None = None, post_nms_top_n: dict[str, int] | None = None,
-                 nms_thresh: float = 0.7, min_size: float = 1.0, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        anchor_generator: AnchorGenerator,
+        head: RPNHead,
+        fg_iou_thresh: float = 0.7,
+        bg_iou_thresh: float = 0.3,
+        batch_size_per_image: int = 256,
+        positive_fraction: float = 0.5,
+        pre_nms_top_n: dict[str, int] | None = None,
+        post_nms_top_n: dict[str, int] | None = None,
+        nms_thresh: float = 0.7,
+        min_size: float = 1.0,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.anchor_generator, self.head = anchor_generator, head
         self.box_coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
@@ -81,8 +91,9 @@ class RegionProposalNetwork(nn.Module):
     def _mode(self) -> str:
         return "training" if self.training else "testing"
 
-    def assign_targets_to_anchors(self, anchors: Tensor, targets: Sequence[dict[str, Tensor]]
-                                  ) -> tuple[list[Tensor], list[Tensor]]:
+    def assign_targets_to_anchors(
+        self, anchors: Tensor, targets: Sequence[dict[str, Tensor]]
+    ) -> tuple[list[Tensor], list[Tensor]]:
         """Per image: labels Tensor[A] (1 object, 0 background, -1 ignored) and matched boxes Tensor[A, 4]."""
         labels, matched = [], []
         for t in targets:
@@ -98,8 +109,9 @@ class RegionProposalNetwork(nn.Module):
             matched.append(gt[idx.clamp(min=0)])
         return labels, matched
 
-    def compute_loss(self, objectness: Tensor, deltas: Tensor, labels: Sequence[Tensor], matched: Sequence[Tensor],
-                     anchors: Tensor) -> tuple[Tensor, Tensor]:
+    def compute_loss(
+        self, objectness: Tensor, deltas: Tensor, labels: Sequence[Tensor], matched: Sequence[Tensor], anchors: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """objectness [N, A], deltas [N, A, 4] -> (objectness BCE, smooth L1 of positives), per sampled anchor."""
         pos, neg = self.sampler(labels)
         pos, neg = torch.stack(pos), torch.stack(neg)  # [N, A]
@@ -111,8 +123,9 @@ class RegionProposalNetwork(nn.Module):
         return loss_obj, loss_box
 
     @torch.no_grad()
-    def filter_proposals(self, objectness: Tensor, deltas: Tensor, anchors: Tensor, image_size: tuple[int, int]
-                         ) -> list[Tensor]:
+    def filter_proposals(
+        self, objectness: Tensor, deltas: Tensor, anchors: Tensor, image_size: tuple[int, int]
+    ) -> list[Tensor]:
         """Decode, top-k by objectness, clip, drop tiny boxes, NMS, top-k again: one Tensor[L, 4] per image."""
         out = []
         for obj, d in zip(objectness.detach(), deltas.detach()):
@@ -125,8 +138,9 @@ class RegionProposalNetwork(nn.Module):
             out.append(boxes[keep])
         return out
 
-    def forward(self, images: Tensor, features: Tensor, targets: Sequence[dict[str, Tensor]] | None = None
-                ) -> tuple[list[Tensor], dict[str, Tensor]]:
+    def forward(
+        self, images: Tensor, features: Tensor, targets: Sequence[dict[str, Tensor]] | None = None
+    ) -> tuple[list[Tensor], dict[str, Tensor]]:
         """Proposals (one detached Tensor[L, 4] per image); in training also {"loss_objectness", "loss_rpn_box_reg"}."""
         image_size = tuple(images.shape[-2:])
         objectness, deltas = flatten_head(*self.head(features))  # [N, A], [N, A, 4]

@@ -21,8 +21,14 @@ from dlbasic.detection.rcnn import SelectiveSearchProposals
 from dlbasic.detection.roi_heads import BoxHead, RoIHeads, RoIPooler
 
 
-def sppnet(num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None,
-           levels: Sequence[int] = (1, 2, 4), freeze_backbone: bool = False, **roi_kwargs) -> ProposalDetector:
+def sppnet(
+    num_classes: int,
+    in_channels: int = 1,
+    proposals: SelectiveSearchProposals | None = None,
+    levels: Sequence[int] = (1, 2, 4),
+    freeze_backbone: bool = False,
+    **roi_kwargs,
+) -> ProposalDetector:
     """SPP-net detector: `SmallBackbone` (stride 4), a spatial pyramid per window, `BoxHead`."""
     backbone = SmallBackbone(in_channels)
     if freeze_backbone:

@@ -80,8 +80,9 @@ class DetectionTask(Task):
             x = data.images[start : start + trainer.eval_batch_size].to(trainer.device)
             with trainer._autocast():
                 out = model(x.contiguous(memory_format=trainer.memory_format))
-            predictions.extend({k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()}
-                               for d in out)
+            predictions.extend(
+                {k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()} for d in out
+            )
         metrics = evaluate_detections(predictions, data.targets)
         return {k: float(metrics[k]) for k in ("map", "map_50", "map_75", "mar_100", "voc_map_50")}
 

@@ -41,8 +41,9 @@ from dlbasic.training.trainer import Trainer, resolve_device, steps_per_epoch
 USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
 
 
-def build_detector(name: str, num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None,
-                   seed: int = 0) -> nn.Module:
+def build_detector(
+    name: str, num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None, seed: int = 0
+) -> nn.Module:
     """A detector by name, initialized from `seed`; the proposal-based ones share `proposals` (a cache)."""
     check(name in DETECTORS, f"unknown detector {name!r}", did_you_mean(name, DETECTORS))
     torch.manual_seed(seed)
@@ -74,8 +75,9 @@ class Split:
     train_split: str = ""  # the training images, in the same words
 
 
-def _to_tensor(data: DetectionSet, size: int | tuple[int, int], training: bool
-               ) -> tuple[Tensor, list[dict[str, Tensor]]]:
+def _to_tensor(
+    data: DetectionSet, size: int | tuple[int, int], training: bool
+) -> tuple[Tensor, list[dict[str, Tensor]]]:
     """Images stacked at one size (N or (H, W); 0 keeps them) with their targets. Crowd regions (COCO `iscrowd`)
     are dropped from training targets, as torchvision's references do, and kept with their areas for
     evaluation, where detections on them count neither way."""
@@ -135,8 +137,10 @@ def _official_test(spec: str, splits: Sequence[str], limit: int) -> tuple[str, s
     train, test = official_pair(splits)
     data = load_detection(spec, limit or None, test)
     if test == "test" and not sum(len(t["boxes"]) for t in data.targets) and {"train", "val"} <= set(splits):
-        warnings.warn(f"the official test split of {spec} has no labelled box; training on train and testing on "
-                      "val instead", stacklevel=3)
+        warnings.warn(
+            f"the official test split of {spec} has no labelled box; training on train and testing on val instead",
+            stacklevel=3,
+        )
         train, test = "train", "val"
         data = load_detection(spec, limit or None, test)
     return train, test, data
@@ -151,8 +155,9 @@ def _relabel(data: DetectionSet, classes: list[str]) -> DetectionSet:
     return DetectionSet(data.images, targets, list(classes), data.names, data.skipped)
 
 
-def load_parts(spec: str, seed: int = 0, train_limit: int = 0, test_limit: int = 0
-               ) -> tuple[DetectionSet, DetectionSet, str, str]:
+def load_parts(
+    spec: str, seed: int = 0, train_limit: int = 0, test_limit: int = 0
+) -> tuple[DetectionSet, DetectionSet, str, str]:
     """Training and test images of a source, with one class list, and how each was chosen.
 
     A source's official splits are used (`official_pair`; the files that define them are listed in
@@ -166,15 +171,23 @@ def load_parts(spec: str, seed: int = 0, train_limit: int = 0, test_limit: int =
     train = load_detection(spec, train_limit or None, train_name)
     extra = [c for c in test.classes if c not in train.classes]
     if extra and sum(len(t["boxes"]) for t in test.targets):
-        warnings.warn(f"{spec}: classes only in the {test_name} split, never trained on: {', '.join(extra)}",
-                      stacklevel=2)
+        warnings.warn(
+            f"{spec}: classes only in the {test_name} split, never trained on: {', '.join(extra)}", stacklevel=2
+        )
     classes = list(train.classes) + extra
     shared = set(train.names) & set(test.names)
     if shared:
-        warnings.warn(f"{spec}: {len(shared)} of the {len(test)} {test_name} images are also {train_name} images "
-                      "(its official splits overlap)", stacklevel=2)
-    return (_relabel(train, classes), _relabel(test, classes), f"official {train_name} split",
-            f"official {test_name} split")
+        warnings.warn(
+            f"{spec}: {len(shared)} of the {len(test)} {test_name} images are also {train_name} images "
+            "(its official splits overlap)",
+            stacklevel=2,
+        )
+    return (
+        _relabel(train, classes),
+        _relabel(test, classes),
+        f"official {train_name} split",
+        f"official {test_name} split",
+    )
 
 
 def load_images(spec: str, which: str = "all", seed: int = 0, limit: int = 0) -> tuple[DetectionSet, str]:
@@ -200,45 +213,77 @@ def load_images(spec: str, which: str = "all", seed: int = 0, limit: int = 0) ->
     which = "test" if which == "heldout" else which
     if not official and which in ("train", "test"):
         data = _random_parts(spec, seed)[which == "test"]
-        return _subset(data, range(min(limit or len(data), len(data)))), \
-            f"{which} part of the {RANDOM_SPLIT.format(seed=seed)}"
-    hint = f"its official splits: {', '.join(splits)}" if splits else \
-        "it has no official splits; train and test name the parts of its random 80/20 split"
+        return _subset(
+            data, range(min(limit or len(data), len(data)))
+        ), f"{which} part of the {RANDOM_SPLIT.format(seed=seed)}"
+    hint = (
+        f"its official splits: {', '.join(splits)}"
+        if splits
+        else "it has no official splits; train and test name the parts of its random 80/20 split"
+    )
     raise UserError(f"{spec} has no {which} split", hint)
 
 
 def load_split(spec: str, image_size: int = 0, train_limit: int = 0, test_limit: int = 0, seed: int = 0) -> Split:
     """A source's training and test images (`load_parts`) at one size, as batches."""
     train, test, train_how, test_how = load_parts(spec, seed, train_limit, test_limit)
-    check(bool(train.classes), f"{spec} has no labelled objects, so there is nothing to detect",
-          "annotate the images with boxes and class names")
+    check(
+        bool(train.classes),
+        f"{spec} has no labelled objects, so there is nothing to detect",
+        "annotate the images with boxes and class names",
+    )
     if image_size:
         check_memory(len(train) + len(test), train.images[0].shape[0], image_size)
     x, y = _to_tensor(train, image_size, training=True)
-    check(min(x.shape[-2:]) >= MIN_IMAGE_SIZE, f"the images are {x.shape[-1]}x{x.shape[-2]} pixels; the detectors "
-                                               f"need at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}",
-          f"pass --image-size {MIN_IMAGE_SIZE} or more")
+    check(
+        min(x.shape[-2:]) >= MIN_IMAGE_SIZE,
+        f"the images are {x.shape[-1]}x{x.shape[-2]} pixels; the detectors "
+        f"need at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE}",
+        f"pass --image-size {MIN_IMAGE_SIZE} or more",
+    )
     check(len(test) > 0, f"the {test_how} of {spec} has no image")
     xt, yt = _to_tensor(test, tuple(x.shape[-2:]), training=False)
     n, m = train_limit or len(x), test_limit or len(xt)
     return Split(x[:n], y[:n], xt[:m], yt[:m], list(train.classes), test_how, train_how)
 
 
-def build_trainer(model: nn.Module, data: DetectionData, cfg: DetectionConfig, *, run_dir: Path | None = None,
-                  meta: dict[str, Any] | None = None, progress: bool | None = False,
-                  log: Callable[[dict[str, Any]], None] | None = None) -> Trainer:
+def build_trainer(
+    model: nn.Module,
+    data: DetectionData,
+    cfg: DetectionConfig,
+    *,
+    run_dir: Path | None = None,
+    meta: dict[str, Any] | None = None,
+    progress: bool | None = False,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> Trainer:
     """The Trainer of a detection run: the optimizer and warmed-up schedule of `cfg`, the detection task."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
     steps = steps_per_epoch(len(data), cfg.batch_size, distributed.world()[1])
     warmup = min(cfg.warmup_steps, cfg.epochs * steps // 10)  # short runs must not end warming up
-    sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps,
-                             warmup_steps=warmup)
+    sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps, warmup_steps=warmup)
     callbacks = [EpochLog(log)] if log is not None else []
-    return Trainer(model, opt, data, None, task=DetectionTask(), scheduler=sched, epochs=cfg.epochs,
-                   batch_size=cfg.batch_size, seed=cfg.seed, device=resolve_device(cfg.device),
-                   precision=cfg.precision, channels_last=False, callbacks=callbacks, run_dir=run_dir,
-                   checkpoint_every=cfg.checkpoint_every, eval_batch_size=16, meta=meta, progress=progress)
+    return Trainer(
+        model,
+        opt,
+        data,
+        None,
+        task=DetectionTask(),
+        scheduler=sched,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        device=resolve_device(cfg.device),
+        precision=cfg.precision,
+        channels_last=False,
+        callbacks=callbacks,
+        run_dir=run_dir,
+        checkpoint_every=cfg.checkpoint_every,
+        eval_batch_size=16,
+        meta=meta,
+        progress=progress,
+    )
 
 
 class EpochLog(Callback):
@@ -257,8 +302,13 @@ def epoch_row(logs: dict[str, Any]) -> dict[str, Any]:
     return {"epoch": logs["epoch"], "loss": logs["train_loss"], **parts, "seconds": logs["train_seconds"]}
 
 
-def fit(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], cfg: DetectionConfig,
-        log: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def fit(
+    model: nn.Module,
+    images: Tensor,
+    targets: Sequence[dict[str, Tensor]],
+    cfg: DetectionConfig,
+    log: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
     """Minimize the sum of the model's losses on the Trainer; R-CNN then fits its SVMs and regressors.
 
     Returns the history (one row per epoch, then R-CNN's SVM stage). Raises `Diverged` when a step's
@@ -293,13 +343,15 @@ def predict(model: nn.Module, images: Tensor, batch_size: int = 16) -> list[dict
 
 
 @torch.no_grad()
-def predict_images(model: nn.Module, images: Sequence[Tensor], size: tuple[int, int], batch_size: int = 16
-                   ) -> list[dict[str, Tensor]]:
+def predict_images(
+    model: nn.Module, images: Sequence[Tensor], size: tuple[int, int], batch_size: int = 16
+) -> list[dict[str, Tensor]]:
     """Detections on images of any size: each is resized to `size` (H, W; the training size) and its
     boxes are mapped back to its own pixels."""
     empty = {"boxes": torch.zeros(0, 4)}
-    batch = torch.stack([resize(im, empty, tuple(size))[0] if tuple(im.shape[-2:]) != tuple(size) else im
-                         for im in images])
+    batch = torch.stack(
+        [resize(im, empty, tuple(size))[0] if tuple(im.shape[-2:]) != tuple(size) else im for im in images]
+    )
     out = []
     for im, det in zip(images, predict(model, batch, batch_size)):
         h, w = im.shape[-2:]
@@ -332,18 +384,25 @@ def seconds_per_image(model: nn.Module, images: Tensor, repeats: int = 1) -> flo
     return sorted(times)[len(times) // 2]
 
 
-def evaluate(model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], timing_images: int = 16
-             ) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module, images: Tensor, targets: Sequence[dict[str, Tensor]], timing_images: int = 16
+) -> dict[str, Any]:
     """mAP numbers of `evaluate_detections` plus `seconds_per_image` on the first `timing_images` images."""
     metrics = evaluate_detections(predict(model, images), list(targets))
     keep = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100", "voc_map_50")
     return {**{k: metrics[k] for k in keep}, "seconds_per_image": seconds_per_image(model, images[:timing_images])}
 
 
-def train_detector(cfg: DetectionConfig, split: Split | None = None, run_dir: str | Path | None = None,
-                   proposals: SelectiveSearchProposals | None = None,
-                   log: Callable[[dict[str, Any]], None] | None = None, overwrite: bool = False,
-                   resume: bool = False, progress: bool | None = False) -> dict[str, Any]:
+def train_detector(
+    cfg: DetectionConfig,
+    split: Split | None = None,
+    run_dir: str | Path | None = None,
+    proposals: SelectiveSearchProposals | None = None,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool | None = False,
+) -> dict[str, Any]:
     """Build, train and evaluate one detector, on the Trainer.
 
     With `run_dir`, the run folder of `dlbasic train`: config.yaml, metrics.jsonl, checkpoint.pt
@@ -366,21 +425,35 @@ def train_detector(cfg: DetectionConfig, split: Split | None = None, run_dir: st
     torch.manual_seed(cfg.seed)
     model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
     data = DetectionData(split.train_images, split.train_targets, split.classes)
-    meta = {"kind": "detection", "config": cfg.to_dict(), "classes": list(split.classes),
-            "in_channels": split.train_images.shape[1], "image_size": list(split.train_images.shape[-2:])}
+    meta = {
+        "kind": "detection",
+        "config": cfg.to_dict(),
+        "classes": list(split.classes),
+        "in_channels": split.train_images.shape[1],
+        "image_size": list(split.train_images.shape[-2:]),
+    }
     trainer = build_trainer(model, data, cfg, run_dir=run_path, meta=meta, progress=progress, log=log)
     start = time.perf_counter()
-    history = [epoch_row(h) for h in fit_in_run_dir(trainer, cfg, run_path, command="detect train",
-                                                    overwrite=overwrite, resume=resume)]
+    history = [
+        epoch_row(h)
+        for h in fit_in_run_dir(trainer, cfg, run_path, command="detect train", overwrite=overwrite, resume=resume)
+    ]
     history += svm_stage(trainer, split.train_images, split.train_targets)
     if run_path is not None and not (run_path / "checkpoint.pt").exists():  # --epochs 0: the untrained detector
         trainer.save_checkpoint()
     train_seconds = time.perf_counter() - start
     model.eval()
-    result = {"status": "finished", "model": cfg.model, "train_seconds": train_seconds,
-              **evaluate(model, split.test_images, split.test_targets),
-              "train_images": len(split.train_images), "test_images": len(split.test_images),
-              "split": split.split, "train_split": split.train_split, "history": history}
+    result = {
+        "status": "finished",
+        "model": cfg.model,
+        "train_seconds": train_seconds,
+        **evaluate(model, split.test_images, split.test_targets),
+        "train_images": len(split.train_images),
+        "test_images": len(split.test_images),
+        "split": split.split,
+        "train_split": split.train_split,
+        "history": history,
+    }
     if run_path is not None and distributed.is_main():
         atomic_write_text(json.dumps(result, indent=2, default=float) + "\n", run_path / "summary.json")
         plot_curves(trainer.history, run_path / "curves.png")
@@ -407,17 +480,29 @@ def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, di
     missing = [k for k in ("config", "classes", "in_channels", "image_size") if k not in ckpt]
     check(not missing, f"{path} lacks {', '.join(missing)}", hint)
     config, classes, size = ckpt["config"], ckpt["classes"], ckpt["image_size"]
-    ok = (isinstance(config, dict) and isinstance(classes, list) and bool(classes)
-          and all(isinstance(c, str) for c in classes) and isinstance(ckpt["in_channels"], int)
-          and ckpt["in_channels"] > 0 and isinstance(size, (list, tuple)) and len(size) == 2
-          and all(isinstance(v, int) and v > 0 for v in size))
+    ok = (
+        isinstance(config, dict)
+        and isinstance(classes, list)
+        and bool(classes)
+        and all(isinstance(c, str) for c in classes)
+        and isinstance(ckpt["in_channels"], int)
+        and ckpt["in_channels"] > 0
+        and isinstance(size, (list, tuple))
+        and len(size) == 2
+        and all(isinstance(v, int) and v > 0 for v in size)
+    )
     check(ok, f"{path} has inconsistent metadata (config, classes, channels or image size)", hint)
     unknown = sorted(set(config) - {f.name for f in fields(DetectionConfig)})
     check(not unknown, f"{path} has unknown settings in its config: {', '.join(map(str, unknown))}", hint)
     try:
         cfg = DetectionConfig(**config).validate()
-        model = build_detector(cfg.model, len(classes), ckpt["in_channels"],
-                               SelectiveSearchProposals(cfg.proposals, cfg.max_proposals), cfg.seed)
+        model = build_detector(
+            cfg.model,
+            len(classes),
+            ckpt["in_channels"],
+            SelectiveSearchProposals(cfg.proposals, cfg.max_proposals),
+            cfg.seed,
+        )
     except (TypeError, ValueError) as e:
         raise UserError(f"{path}: cannot build its detector ({' '.join(str(e).split())[:200]})", hint) from None
     load_weights(model, ckpt["model"], path, cfg.model)

@@ -30,8 +30,9 @@ from dlbasic.detection.boxes import clip_boxes_to_image, remove_small_boxes
 from dlbasic.detection.nms import batched_nms
 
 
-def encode_targets(targets: Sequence[dict[str, Tensor]], grid: int, image_size: tuple[int, int]
-                   ) -> tuple[Tensor, Tensor, Tensor]:
+def encode_targets(
+    targets: Sequence[dict[str, Tensor]], grid: int, image_size: tuple[int, int]
+) -> tuple[Tensor, Tensor, Tensor]:
     """Ground truth on the grid.
 
     Returns:
@@ -75,8 +76,14 @@ def paired_iou(a: Tensor, b: Tensor) -> Tensor:
     return inter / (area_a + area_b - inter).clamp(min=1e-12)
 
 
-def yolo_v1_loss(pred: Tensor, targets: Sequence[dict[str, Tensor]], num_boxes: int, image_size: tuple[int, int],
-                 lambda_coord: float = 5.0, lambda_noobj: float = 0.5) -> dict[str, Tensor]:
+def yolo_v1_loss(
+    pred: Tensor,
+    targets: Sequence[dict[str, Tensor]],
+    num_boxes: int,
+    image_size: tuple[int, int],
+    lambda_coord: float = 5.0,
+    lambda_noobj: float = 0.5,
+) -> dict[str, Tensor]:
     """The paper's loss (module docstring) on activated outputs.
 
     Args:
@@ -102,8 +109,12 @@ def yolo_v1_loss(pred: Tensor, targets: Sequence[dict[str, Tensor]], num_boxes: 
     loss_noobj = (conf**2)[~resp].sum()
     one_hot = torch.nn.functional.one_hot(labels, probs.shape[-1]).to(probs.dtype)
     loss_class = ((probs - one_hot) ** 2).sum(-1)[obj].sum()
-    return {"loss_coord": lambda_coord * loss_coord / n, "loss_obj": loss_obj / n,
-            "loss_noobj": lambda_noobj * loss_noobj / n, "loss_class": loss_class / n}
+    return {
+        "loss_coord": lambda_coord * loss_coord / n,
+        "loss_obj": loss_obj / n,
+        "loss_noobj": lambda_noobj * loss_noobj / n,
+        "loss_class": loss_class / n,
+    }
 
 
 class YOLOv1(nn.Module):
@@ -116,15 +127,25 @@ class YOLOv1(nn.Module):
         score_thresh, nms_thresh, detections_per_img: post-processing.
     """
 
-    def __init__(self, num_classes: int, in_channels: int = 1, num_boxes: int = 2,
-                 widths: Sequence[int] = (16, 32, 64, 128),
-                 score_thresh: float = 0.01, nms_thresh: float = 0.5, detections_per_img: int = 100,
-                 lambda_coord: float = 5.0, lambda_noobj: float = 0.5):
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int = 1,
+        num_boxes: int = 2,
+        widths: Sequence[int] = (16, 32, 64, 128),
+        score_thresh: float = 0.01,
+        nms_thresh: float = 0.5,
+        detections_per_img: int = 100,
+        lambda_coord: float = 5.0,
+        lambda_noobj: float = 0.5,
+    ):
         super().__init__()
         self.num_classes, self.num_boxes = num_classes, num_boxes
         self.backbone = SmallBackbone(in_channels, widths, downsamples=3)
-        self.head = nn.Sequential(conv_bn_relu(self.backbone.out_channels, self.backbone.out_channels),
-                                  nn.Conv2d(self.backbone.out_channels, 5 * num_boxes + num_classes, 1))
+        self.head = nn.Sequential(
+            conv_bn_relu(self.backbone.out_channels, self.backbone.out_channels),
+            nn.Conv2d(self.backbone.out_channels, 5 * num_boxes + num_classes, 1),
+        )
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
         self.lambda_coord, self.lambda_noobj = lambda_coord, lambda_noobj
 

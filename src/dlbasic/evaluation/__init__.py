@@ -29,11 +29,33 @@ from dlbasic.evaluation.sharpness import (
     top_hessian_eigenvalue,
 )
 
-__all__ = ["CVResult", "WeightedTask", "bagging", "bias_variance_decomp", "boosting", "bootstrap_ci",
-           "bootstrap_indices", "bootstrap_predictions", "cross_validate", "epsilon_sharpness", "final_test",
-           "grid", "hard_vote", "hessian_vector_product", "kfold_splits", "model_loss_fn", "out_of_bag",
-           "percentile_interval", "run_cv", "samme", "soft_vote", "squared_loss_decomposition",
-           "top_hessian_eigenvalue", "weighted_targets", "zero_one_decomposition"]
+__all__ = [
+    "CVResult",
+    "WeightedTask",
+    "bagging",
+    "bias_variance_decomp",
+    "boosting",
+    "bootstrap_ci",
+    "bootstrap_indices",
+    "bootstrap_predictions",
+    "cross_validate",
+    "epsilon_sharpness",
+    "final_test",
+    "grid",
+    "hard_vote",
+    "hessian_vector_product",
+    "kfold_splits",
+    "model_loss_fn",
+    "out_of_bag",
+    "percentile_interval",
+    "run_cv",
+    "samme",
+    "soft_vote",
+    "squared_loss_decomposition",
+    "top_hessian_eigenvalue",
+    "weighted_targets",
+    "zero_one_decomposition",
+]
 
 try:  # calibration.py is written alongside; export it once present
     from dlbasic.evaluation.calibration import expected_calibration_error  # noqa: F401

@@ -21,8 +21,12 @@ from dlbasic.training.trainer import Trainer
 
 
 def split_options(cfg: TrainConfig) -> dict[str, Any]:
-    return {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
-            "image_size": cfg.image_size}
+    return {
+        "seed": cfg.seed,
+        "val_fraction": cfg.val_fraction,
+        "test_fraction": cfg.test_fraction,
+        "image_size": cfg.image_size,
+    }
 
 
 def load_pool(cfg: TrainConfig) -> ImageDataset:
@@ -32,8 +36,16 @@ def load_pool(cfg: TrainConfig) -> ImageDataset:
     """
     train = load(cfg.data, "train", **split_options(cfg))
     val = load(cfg.data, "val", **split_options(cfg), allow_empty=True)  # --val-fraction 0: the pool is train
-    pool = ImageDataset(torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels]),
-                        train.classes, train.mean, train.std, train.name, "train+val", train.info)
+    pool = ImageDataset(
+        torch.cat([train.images, val.images]),
+        torch.cat([train.labels, val.labels]),
+        train.classes,
+        train.mean,
+        train.std,
+        train.name,
+        "train+val",
+        train.info,
+    )
     if cfg.train_subset is not None and cfg.train_subset < len(pool):
         _, keep = stratified_split(pool.labels, cfg.train_subset / len(pool), cfg.seed + 2)
         pool = pool.subset(keep)
@@ -46,16 +58,30 @@ def with_own_stats(data: ImageDataset) -> ImageDataset:
     return replace(data, mean=mean, std=std)
 
 
-def fit(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | None = None, *, patience: int = 0,
-        task: Any = None, progress: bool | None = False) -> Trainer:
+def fit(
+    cfg: TrainConfig,
+    train: ImageDataset,
+    val: ImageDataset | None = None,
+    *,
+    patience: int = 0,
+    task: Any = None,
+    progress: bool | None = False,
+) -> Trainer:
     """Train a fresh model of `cfg` on `train` through the `Trainer`; returns the trainer (model inside).
 
     With `val` and `patience` > 0, early stopping on validation loss restores the best epoch's weights.
     The regularization options of `cfg` apply as in `dlbasic train`.
     """
     stopping = [EarlyStopping("val_loss", patience=patience)] if val is not None and patience > 0 else []
-    trainer = build_trainer(replace(cfg, early_stopping=0), train, val, task=task, callbacks=stopping,
-                            progress=progress, stop_on_divergence=False)  # a diverging candidate scores and loses
+    trainer = build_trainer(
+        replace(cfg, early_stopping=0),
+        train,
+        val,
+        task=task,
+        callbacks=stopping,
+        progress=progress,
+        stop_on_divergence=False,
+    )  # a diverging candidate scores and loses
     trainer.fit()
     return trainer
 

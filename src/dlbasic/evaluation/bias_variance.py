@@ -34,14 +34,18 @@ from dlbasic.evaluation.bootstrap import bootstrap_indices
 FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def squared_loss_decomposition(preds: np.ndarray, y: np.ndarray,
-                               target_mean: np.ndarray | None = None) -> dict[str, float]:
+def squared_loss_decomposition(
+    preds: np.ndarray, y: np.ndarray, target_mean: np.ndarray | None = None
+) -> dict[str, float]:
     """Bias^2 + variance (+ noise with `target_mean`) of real-valued predictions [R, M] against y [M]."""
     preds, y = np.asarray(preds, dtype=np.float64), np.asarray(y, dtype=np.float64)
     check(preds.ndim == 2 and preds.shape[1] == y.shape[0], "preds must be [rounds, points] matching y")
     main = preds.mean(0)  # [M]
-    out = {"expected_loss": float(((preds - y) ** 2).mean()), "bias2": float(((main - y) ** 2).mean()),
-           "variance": float(((preds - main) ** 2).mean())}
+    out = {
+        "expected_loss": float(((preds - y) ** 2).mean()),
+        "bias2": float(((main - y) ** 2).mean()),
+        "variance": float(((preds - main) ** 2).mean()),
+    }
     if target_mean is not None:
         f = np.asarray(target_mean, dtype=np.float64)
         out["bias2"] = float(((main - f) ** 2).mean())
@@ -66,15 +70,19 @@ def zero_one_decomposition(preds: np.ndarray, y: np.ndarray) -> dict[str, float]
     var_point = (preds != main).mean(0)  # P(pred != main) per point
     loss_point = (preds != y).mean(0)
     m = y.shape[0]
-    return {"expected_loss": float(loss_point.mean()), "bias": float(biased.mean()),
-            "variance": float(var_point.mean()),
-            "variance_unbiased": float(var_point[~biased].sum() / m),
-            "variance_biased": float(var_point[biased].sum() / m),
-            "net_variance": float(loss_point.mean() - biased.mean())}
+    return {
+        "expected_loss": float(loss_point.mean()),
+        "bias": float(biased.mean()),
+        "variance": float(var_point.mean()),
+        "variance_unbiased": float(var_point[~biased].sum() / m),
+        "variance_biased": float(var_point[biased].sum() / m),
+        "net_variance": float(loss_point.mean() - biased.mean()),
+    }
 
 
-def bootstrap_predictions(fit_predict: FitPredict, x_train: np.ndarray, y_train: np.ndarray, rounds: int = 200,
-                          seed: int = 0) -> np.ndarray:
+def bootstrap_predictions(
+    fit_predict: FitPredict, x_train: np.ndarray, y_train: np.ndarray, rounds: int = 200, seed: int = 0
+) -> np.ndarray:
     """Predictions [R, M] of `fit_predict(x_boot, y_boot)` (which predicts the test points) over R bootstrap rounds.
 
     The rounds are mlxtend's for `random_seed=seed`; `fit_predict` must train a fresh model each call.
@@ -87,9 +95,16 @@ def bootstrap_predictions(fit_predict: FitPredict, x_train: np.ndarray, y_train:
     return np.stack(rows)
 
 
-def bias_variance_decomp(fit_predict: FitPredict, x_train: np.ndarray, y_train: np.ndarray, y_test: np.ndarray,
-                         loss: str = "0-1", rounds: int = 200, seed: int = 0,
-                         target_mean: np.ndarray | None = None) -> dict[str, float]:
+def bias_variance_decomp(
+    fit_predict: FitPredict,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    loss: str = "0-1",
+    rounds: int = 200,
+    seed: int = 0,
+    target_mean: np.ndarray | None = None,
+) -> dict[str, float]:
     """Bootstrap rounds, then the decomposition for `loss` ("0-1" or "mse")."""
     check(loss in ("0-1", "mse"), f"unknown loss {loss!r}", "choices: 0-1, mse")
     preds = bootstrap_predictions(fit_predict, x_train, y_train, rounds, seed)
@@ -98,5 +113,10 @@ def bias_variance_decomp(fit_predict: FitPredict, x_train: np.ndarray, y_train: 
     return zero_one_decomposition(preds, y_test)
 
 
-__all__ = ["bias_variance_decomp", "bootstrap_predictions", "main_prediction", "squared_loss_decomposition",
-           "zero_one_decomposition"]
+__all__ = [
+    "bias_variance_decomp",
+    "bootstrap_predictions",
+    "main_prediction",
+    "squared_loss_decomposition",
+    "zero_one_decomposition",
+]

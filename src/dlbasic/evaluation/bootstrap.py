@@ -42,8 +42,14 @@ def percentile_interval(replicates: np.ndarray, confidence: float = 0.95) -> tup
     return float(lo), float(hi)
 
 
-def bootstrap_ci(statistic: Callable[..., float | np.ndarray], *data: np.ndarray, rounds: int = 1000,
-                 confidence: float = 0.95, seed: int = 0, vectorized: bool = False) -> tuple[float, float]:
+def bootstrap_ci(
+    statistic: Callable[..., float | np.ndarray],
+    *data: np.ndarray,
+    rounds: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    vectorized: bool = False,
+) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of `statistic(*data)` (any metric of paired samples).
 
     Args:

@@ -32,8 +32,10 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> dict[st
         dict with "count" Tensor[M] int64, "accuracy" and "confidence" Tensor[M] float64 (0 in empty bins)
         and "edges" Tensor[M + 1].
     """
-    check(probs.dim() == 2 and labels.dim() == 1 and probs.shape[0] == labels.shape[0],
-          f"expected probs [N, K] and labels [N], got {tuple(probs.shape)} and {tuple(labels.shape)}")
+    check(
+        probs.dim() == 2 and labels.dim() == 1 and probs.shape[0] == labels.shape[0],
+        f"expected probs [N, K] and labels [N], got {tuple(probs.shape)} and {tuple(labels.shape)}",
+    )
     check(n_bins >= 1, f"n_bins must be positive, got {n_bins}")
     p = probs.detach().double().cpu()
     conf, pred = p.max(dim=1)  # (N,), (N,)

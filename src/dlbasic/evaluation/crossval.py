@@ -62,9 +62,14 @@ class CVResult:
         for i, c in enumerate(self.candidates):
             acc = self.scores(i)
             epochs = [f.best_epoch for f in self.folds if f.candidate == i]
-            rows.append({"candidate": c, "mean": statistics.fmean(acc),
-                         "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
-                         "best_epochs": int(np.median(epochs))})
+            rows.append(
+                {
+                    "candidate": c,
+                    "mean": statistics.fmean(acc),
+                    "std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                    "best_epochs": int(np.median(epochs)),
+                }
+            )
         return rows
 
     @property
@@ -77,8 +82,14 @@ class CVResult:
         return self.candidates[self.best_index]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "candidates": self.candidates, "summary": self.summary(),
-                "best": self.best, "folds": [asdict(f) for f in self.folds], "final": self.final}
+        return {
+            "rule": self.rule,
+            "candidates": self.candidates,
+            "summary": self.summary(),
+            "best": self.best,
+            "folds": [asdict(f) for f in self.folds],
+            "final": self.final,
+        }
 
 
 def kfold_splits(labels: Tensor, folds: int, seed: int = 0) -> list[tuple[Tensor, Tensor]]:
@@ -86,8 +97,11 @@ def kfold_splits(labels: Tensor, folds: int, seed: int = 0) -> list[tuple[Tensor
     check(folds >= 2, f"cross-validation needs at least 2 folds, got {folds}")
     y = labels.numpy()
     counts = np.bincount(y)
-    check(counts[counts > 0].min() >= folds, f"{folds} folds need at least {folds} images of every class",
-          "use fewer folds or more data")
+    check(
+        counts[counts > 0].min() >= folds,
+        f"{folds} folds need at least {folds} images of every class",
+        "use fewer folds or more data",
+    )
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [(torch.from_numpy(tr), torch.from_numpy(te)) for tr, te in splitter.split(np.zeros(len(y)), y)]
 
@@ -102,9 +116,14 @@ def grid(vary: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(vary[k] for k in keys))]
 
 
-def cross_validate(cfg: TrainConfig, candidates: Sequence[dict[str, Any]], folds: int = 5, patience: int = 2,
-                   pool: ImageDataset | None = None,
-                   on_fold: Callable[[FoldResult], None] | None = None) -> CVResult:
+def cross_validate(
+    cfg: TrainConfig,
+    candidates: Sequence[dict[str, Any]],
+    folds: int = 5,
+    patience: int = 2,
+    pool: ImageDataset | None = None,
+    on_fold: Callable[[FoldResult], None] | None = None,
+) -> CVResult:
     """Train every candidate on every fold of the pool (train + val splits); the test split is not read.
 
     Args:
@@ -126,8 +145,15 @@ def cross_validate(cfg: TrainConfig, candidates: Sequence[dict[str, Any]], folds
             start = time.perf_counter()
             trainer = fit(c, train, held_out, patience=patience)
             scores = trainer.evaluate(held_out)
-            f = FoldResult(i, k, float(scores["accuracy"]), float(scores["loss"]), best_epoch(trainer),
-                           len(trainer.history), time.perf_counter() - start)
+            f = FoldResult(
+                i,
+                k,
+                float(scores["accuracy"]),
+                float(scores["loss"]),
+                best_epoch(trainer),
+                len(trainer.history),
+                time.perf_counter() - start,
+            )
             result.folds.append(f)
             if on_fold is not None:
                 on_fold(f)
@@ -143,16 +169,27 @@ def final_test(cfg: TrainConfig, result: CVResult, pool: ImageDataset | None = N
     trainer = fit(chosen, with_own_stats(pool))
     test = load(cfg.data, "test", **split_options(cfg))  # the only read of the test split
     scores = trainer.evaluate(test)
-    result.final = {"config": result.best, "epochs": chosen.epochs, "train_images": len(pool),
-                    "test_images": len(test), "test_accuracy": float(scores["accuracy"]),
-                    "test_loss": float(scores["loss"]), "seconds": time.perf_counter() - start,
-                    "test_split": test.info.get("test", "")}
+    result.final = {
+        "config": result.best,
+        "epochs": chosen.epochs,
+        "train_images": len(pool),
+        "test_images": len(test),
+        "test_accuracy": float(scores["accuracy"]),
+        "test_loss": float(scores["loss"]),
+        "seconds": time.perf_counter() - start,
+        "test_split": test.info.get("test", ""),
+    }
     result.model = trainer.model
     return result.final
 
 
-def run_cv(cfg: TrainConfig, candidates: Sequence[dict[str, Any]], folds: int = 5, patience: int = 2,
-           on_fold: Callable[[FoldResult], None] | None = None) -> CVResult:
+def run_cv(
+    cfg: TrainConfig,
+    candidates: Sequence[dict[str, Any]],
+    folds: int = 5,
+    patience: int = 2,
+    on_fold: Callable[[FoldResult], None] | None = None,
+) -> CVResult:
     """`cross_validate`, then `final_test`: the whole protocol of the module docstring."""
     pool = load_pool(cfg)
     result = cross_validate(cfg, candidates, folds, patience, pool, on_fold)

@@ -59,12 +59,22 @@ class BaggingResult:
     probs: Tensor = field(repr=False)  # Tensor[M, N, K] member probabilities on the evaluation data
 
     def to_dict(self) -> dict[str, Any]:
-        return {"member_accuracy": self.member_accuracy, "oob_accuracy": self.oob_accuracy,
-                "soft_accuracy": self.soft_accuracy, "hard_accuracy": self.hard_accuracy}
+        return {
+            "member_accuracy": self.member_accuracy,
+            "oob_accuracy": self.oob_accuracy,
+            "soft_accuracy": self.soft_accuracy,
+            "hard_accuracy": self.hard_accuracy,
+        }
 
 
-def bagging(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, members: int = 5,
-            seed: int = 0, on_member: Callable[[int, float, float], None] | None = None) -> BaggingResult:
+def bagging(
+    cfg: TrainConfig,
+    train: ImageDataset,
+    evaluate_on: ImageDataset,
+    members: int = 5,
+    seed: int = 0,
+    on_member: Callable[[int, float, float], None] | None = None,
+) -> BaggingResult:
     """Train `members` networks of `cfg`, each on a bootstrap sample of `train` (member m: `cfg.seed + m`)."""
     n = len(train)
     draws = bootstrap_indices(n, members, seed)  # [M, n]
@@ -80,8 +90,13 @@ def bagging(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, me
         if on_member is not None:
             on_member(m, acc[-1], oob_acc[-1])
     stacked = torch.stack(probs)
-    return BaggingResult(acc, oob_acc, float((soft_vote(stacked) == y).float().mean()),
-                         float((hard_vote(stacked) == y).float().mean()), stacked)
+    return BaggingResult(
+        acc,
+        oob_acc,
+        float((soft_vote(stacked) == y).float().mean()),
+        float((hard_vote(stacked) == y).float().mean()),
+        stacked,
+    )
 
 
 # ---- boosting ------------------------------------------------------------------------------------
@@ -137,8 +152,9 @@ class SammeRound:
     max_weight_ratio: float  # max w_i / (1/n) of the new weights
 
 
-def samme(fit_predict: Callable[[np.ndarray], np.ndarray], y: np.ndarray, num_classes: int, rounds: int
-          ) -> tuple[list[float], list[SammeRound]]:
+def samme(
+    fit_predict: Callable[[np.ndarray], np.ndarray], y: np.ndarray, num_classes: int, rounds: int
+) -> tuple[list[float], list[SammeRound]]:
     """SAMME on training labels `y` [n]; `fit_predict(w)` trains a learner with sample weights w and returns
     its predictions on the training points. Returns the vote weights alpha_m and per-round statistics."""
     n = len(y)
@@ -154,16 +170,27 @@ def samme(fit_predict: Callable[[np.ndarray], np.ndarray], y: np.ndarray, num_cl
         if err <= 0:  # a perfect learner: scikit-learn gives it weight 1 and stops
             alphas.append(1.0)
             scores[np.arange(n), pred] += 1.0
-            stats.append(SammeRound(0.0, 1.0, float(np.mean(scores.argmax(1) != y)), 0.0,
-                                    float(1.0 / np.sum(w**2)), float(w.max() * n)))
+            stats.append(
+                SammeRound(
+                    0.0, 1.0, float(np.mean(scores.argmax(1) != y)), 0.0, float(1.0 / np.sum(w**2)), float(w.max() * n)
+                )
+            )
             break
         alpha = math.log((1 - err) / err) + math.log(num_classes - 1)
         w = w * np.exp(alpha * wrong)
         w = w / w.sum()
         alphas.append(alpha)
         scores[np.arange(n), pred] += alpha
-        stats.append(SammeRound(err, alpha, float(np.mean(scores.argmax(1) != y)), float(w[wrong].sum()),
-                                float(1.0 / np.sum(w**2)), float(w.max() * n)))
+        stats.append(
+            SammeRound(
+                err,
+                alpha,
+                float(np.mean(scores.argmax(1) != y)),
+                float(w[wrong].sum()),
+                float(1.0 / np.sum(w**2)),
+                float(w.max() * n),
+            )
+        )
     return alphas, stats
 
 
@@ -175,13 +202,21 @@ class BoostingResult:
     learner_test_accuracy: list[float]  # each weak learner alone
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rounds": [r.__dict__ for r in self.rounds], "alphas": self.alphas,
-                "test_accuracy_per_round": self.test_accuracy_per_round,
-                "learner_test_accuracy": self.learner_test_accuracy}
+        return {
+            "rounds": [r.__dict__ for r in self.rounds],
+            "alphas": self.alphas,
+            "test_accuracy_per_round": self.test_accuracy_per_round,
+            "learner_test_accuracy": self.learner_test_accuracy,
+        }
 
 
-def boosting(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, rounds: int = 5,
-             on_round: Callable[[int, SammeRound], None] | None = None) -> BoostingResult:
+def boosting(
+    cfg: TrainConfig,
+    train: ImageDataset,
+    evaluate_on: ImageDataset,
+    rounds: int = 5,
+    on_round: Callable[[int, SammeRound], None] | None = None,
+) -> BoostingResult:
     """AdaBoost (SAMME) with networks of `cfg` as weak learners, trained through `WeightedTask`."""
     k = train.num_classes
     train = with_own_stats(train)
@@ -210,5 +245,16 @@ def boosting(cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, r
     return BoostingResult(stats, alphas, per_round, learners)
 
 
-__all__ = ["BaggingResult", "BoostingResult", "SammeRound", "WeightedDataset", "WeightedTask", "bagging", "boosting",
-           "hard_vote", "samme", "soft_vote", "weighted_targets"]
+__all__ = [
+    "BaggingResult",
+    "BoostingResult",
+    "SammeRound",
+    "WeightedDataset",
+    "WeightedTask",
+    "bagging",
+    "boosting",
+    "hard_vote",
+    "samme",
+    "soft_vote",
+    "weighted_targets",
+]

@@ -42,8 +42,9 @@ def hessian_vector_product(loss_fn: LossFn, params: Sequence[Tensor], v: Sequenc
     return [h.detach() for h in torch.autograd.grad(dot, params)]
 
 
-def top_hessian_eigenvalue(loss_fn: LossFn, params: Sequence[Tensor], iters: int = 100, tol: float = 1e-10,
-                           seed: int = 0) -> tuple[float, list[Tensor]]:
+def top_hessian_eigenvalue(
+    loss_fn: LossFn, params: Sequence[Tensor], iters: int = 100, tol: float = 1e-10, seed: int = 0
+) -> tuple[float, list[Tensor]]:
     """The eigenvalue of largest magnitude of the Hessian and its unit eigenvector, by power iteration.
 
     Stops when the Rayleigh quotient changes by less than `tol` relative to its size, or after `iters` products.
@@ -68,8 +69,14 @@ def top_hessian_eigenvalue(loss_fn: LossFn, params: Sequence[Tensor], iters: int
     return eig, v
 
 
-def epsilon_sharpness(loss_fn: LossFn, params: Sequence[Tensor], epsilon: float = 1e-3, max_iter: int = 10,
-                      restarts: int = 1, seed: int = 0) -> float:
+def epsilon_sharpness(
+    loss_fn: LossFn,
+    params: Sequence[Tensor],
+    epsilon: float = 1e-3,
+    max_iter: int = 10,
+    restarts: int = 1,
+    seed: int = 0,
+) -> float:
     """Keskar et al.'s phi(x, eps) in percent (see the module docstring); `params` are restored afterwards.
 
     Args:
@@ -106,8 +113,14 @@ def epsilon_sharpness(loss_fn: LossFn, params: Sequence[Tensor], epsilon: float 
         for _ in range(restarts):
             z_start = rng.uniform(-radius, radius)
             best = max(best, -neg_loss(z_start)[0])
-            res = minimize(neg_loss, z_start, jac=True, method="L-BFGS-B", bounds=Bounds(-radius, radius),
-                           options={"maxiter": max_iter})
+            res = minimize(
+                neg_loss,
+                z_start,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=Bounds(-radius, radius),
+                options={"maxiter": max_iter},
+            )
             best = max(best, -float(res.fun))
     finally:
         set_params(np.zeros_like(radius))

@@ -51,9 +51,18 @@ def has_norm(norm: NormSpec) -> bool:
     return norm is not None and norm != "none"
 
 
-def conv_norm_act(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
-                  norm: NormSpec = "batch", act: ActSpec | None = "relu", groups: int = 1,
-                  bias: bool | None = None, eps: float = 1e-5) -> nn.Sequential:
+def conv_norm_act(
+    in_ch: int,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    norm: NormSpec = "batch",
+    act: ActSpec | None = "relu",
+    groups: int = 1,
+    bias: bool | None = None,
+    eps: float = 1e-5,
+) -> nn.Sequential:
     """Conv2d -> norm -> activation; the convolution has a bias only when there is no norm."""
     bias = not has_norm(norm) if bias is None else bias
     layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel, stride, padding, groups=groups, bias=bias)]
@@ -64,8 +73,9 @@ def conv_norm_act(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding
     return nn.Sequential(*layers)
 
 
-def kaiming_init(model: nn.Module, linear_std: float | None = 0.01, mode: str = "fan_out",
-                 he_linear: bool = False) -> None:
+def kaiming_init(
+    model: nn.Module, linear_std: float | None = 0.01, mode: str = "fan_out", he_linear: bool = False
+) -> None:
     """He et al. 2015 init for convolutions (https://arxiv.org/abs/1502.01852), unit norms, zero biases.
 
     Linear layers get N(0, linear_std) when given (torchvision's VGG/AlexNet), He's fan-in init with
@@ -90,4 +100,3 @@ def kaiming_init(model: nn.Module, linear_std: float | None = 0.01, mode: str = 
 def scaled(width: int, factor: float, minimum: int = 4) -> int:
     """A channel width scaled by `factor`, at least `minimum`."""
     return max(minimum, math.ceil(width * factor))
-

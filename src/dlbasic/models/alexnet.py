@@ -37,11 +37,23 @@ class AlexNet(nn.Module):
         norm: optional normalization after every convolution ("batch", "group", ... or "none").
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3,
-                 widths: Sequence[int] = (64, 192, 384, 256, 256), kernels: Sequence[int] = (11, 5, 3, 3, 3),
-                 stride1: int = 4, groups: Sequence[int] = (1, 1, 1, 1, 1), lrn: bool = False, pool: int = 3,
-                 pool_padding: int = 0, pooled: int = 6, hidden: int = 4096, dropout: float = 0.5,
-                 norm: NormSpec = "none", act: ActSpec = "relu"):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        widths: Sequence[int] = (64, 192, 384, 256, 256),
+        kernels: Sequence[int] = (11, 5, 3, 3, 3),
+        stride1: int = 4,
+        groups: Sequence[int] = (1, 1, 1, 1, 1),
+        lrn: bool = False,
+        pool: int = 3,
+        pool_padding: int = 0,
+        pooled: int = 6,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+        norm: NormSpec = "none",
+        act: ActSpec = "relu",
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
@@ -59,8 +71,12 @@ class AlexNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(pooled)
         self.classifier = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(c * pooled * pooled, hidden), make_activation(act),
-            nn.Dropout(dropout), nn.Linear(hidden, hidden), make_activation(act),
+            nn.Dropout(dropout),
+            nn.Linear(c * pooled * pooled, hidden),
+            make_activation(act),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            make_activation(act),
             nn.Linear(hidden, num_classes),
         )
 
@@ -71,8 +87,9 @@ class AlexNet(nn.Module):
 
 def _small(num_classes: int, in_channels: int, **kw) -> AlexNet:
     # 28 -> 14 -> 7 -> 4 with padded 3x3/2 pooling; widths about 1/4 of the paper's
-    defaults = dict(widths=(24, 64, 96, 96, 64), kernels=(3, 3, 3, 3, 3), stride1=1, pool_padding=1, pooled=4,
-                    hidden=256)
+    defaults = dict(
+        widths=(24, 64, 96, 96, 64), kernels=(3, 3, 3, 3, 3), stride1=1, pool_padding=1, pooled=4, hidden=256
+    )
     model = AlexNet(num_classes, in_channels, **{**defaults, **kw})
     kaiming_init(model, linear_std=None)
     return model

@@ -22,15 +22,15 @@ from dlbasic.nn.activations import make_activation
 
 def norm_act_conv(in_ch: int, out_ch: int, kernel: int, norm: NormSpec, act: ActSpec) -> nn.Sequential:
     """The pre-activation order of DenseNet: norm -> activation -> conv (no bias)."""
-    return nn.Sequential(make_norm(norm, in_ch), make_activation(act),
-                         nn.Conv2d(in_ch, out_ch, kernel, 1, kernel // 2, bias=False))
+    return nn.Sequential(
+        make_norm(norm, in_ch), make_activation(act), nn.Conv2d(in_ch, out_ch, kernel, 1, kernel // 2, bias=False)
+    )
 
 
 class DenseLayer(nn.Module):
     """Tensor[B, C, H, W] -> Tensor[B, growth, H, W], the new maps appended by the block."""
 
-    def __init__(self, in_ch: int, growth: int, bn_size: int, norm: NormSpec, act: ActSpec,
-                 dropout: float = 0.0):
+    def __init__(self, in_ch: int, growth: int, bn_size: int, norm: NormSpec, act: ActSpec, dropout: float = 0.0):
         super().__init__()
         self.bottleneck = norm_act_conv(in_ch, bn_size * growth, 1, norm, act)  # (B, bn_size * k, H, W)
         self.conv = norm_act_conv(bn_size * growth, growth, 3, norm, act)  # (B, k, H, W)
@@ -43,8 +43,9 @@ class DenseLayer(nn.Module):
 class DenseBlock(nn.Module):
     """`n` dense layers; the output concatenates the input and every layer's maps."""
 
-    def __init__(self, n: int, in_ch: int, growth: int, bn_size: int, norm: NormSpec, act: ActSpec,
-                 dropout: float = 0.0):
+    def __init__(
+        self, n: int, in_ch: int, growth: int, bn_size: int, norm: NormSpec, act: ActSpec, dropout: float = 0.0
+    ):
         super().__init__()
         self.layers = nn.ModuleList(
             DenseLayer(in_ch + i * growth, growth, bn_size, norm, act, dropout) for i in range(n)
@@ -76,18 +77,32 @@ class DenseNet(nn.Module):
         small_stem: 3x3 stride-1 stem with 2x2 max pooling, for 28-64 pixel inputs.
     """
 
-    def __init__(self, growth: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
-                 num_classes: int = 1000, in_channels: int = 3, init_features: int = 64, bn_size: int = 4,
-                 compression: float = 0.5, dropout: float = 0.0, norm: NormSpec = "batch",
-                 act: ActSpec = "relu", small_stem: bool = False):
+    def __init__(
+        self,
+        growth: int = 32,
+        block_config: Sequence[int] = (6, 12, 24, 16),
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        init_features: int = 64,
+        bn_size: int = 4,
+        compression: float = 0.5,
+        dropout: float = 0.0,
+        norm: NormSpec = "batch",
+        act: ActSpec = "relu",
+        small_stem: bool = False,
+    ):
         super().__init__()
         c = init_features
         if small_stem:
-            stem: list[nn.Module] = [*conv_norm_act(in_channels, c, 3, 1, 1, norm=norm, act=act, bias=False),
-                                     nn.MaxPool2d(2, 2)]  # (B, 24, 14, 14) at 28
+            stem: list[nn.Module] = [
+                *conv_norm_act(in_channels, c, 3, 1, 1, norm=norm, act=act, bias=False),
+                nn.MaxPool2d(2, 2),
+            ]  # (B, 24, 14, 14) at 28
         else:
-            stem = [*conv_norm_act(in_channels, c, 7, 2, 3, norm=norm, act=act, bias=False),
-                    nn.MaxPool2d(3, 2, 1)]  # (B, 64, 56, 56) at 224
+            stem = [
+                *conv_norm_act(in_channels, c, 7, 2, 3, norm=norm, act=act, bias=False),
+                nn.MaxPool2d(3, 2, 1),
+            ]  # (B, 64, 56, 56) at 224
         blocks: list[nn.Module] = []
         for i, n in enumerate(block_config):
             blocks.append(DenseBlock(n, c, growth, bn_size, norm, act, dropout))
@@ -110,8 +125,15 @@ class DenseNet(nn.Module):
         return self.classifier(x.flatten(1))  # (B, num_classes)
 
 
-def _densenet(block_config: Sequence[int], num_classes: int, in_channels: int, input_size: int,
-              growth: int | None = None, init_features: int | None = None, **kw) -> DenseNet:
+def _densenet(
+    block_config: Sequence[int],
+    num_classes: int,
+    in_channels: int,
+    input_size: int,
+    growth: int | None = None,
+    init_features: int | None = None,
+    **kw,
+) -> DenseNet:
     small = is_small(input_size)
     growth = growth or (12 if small else 32)
     init_features = init_features or (24 if small else 64)

@@ -61,8 +61,9 @@ def bilinear_upsampler(channels: int, factor: int, learnable: bool = True) -> nn
     """
     check(factor >= 2 and factor % 2 == 0, f"upsampling factor must be even, got {factor}")
     groups = 1 if learnable else channels
-    up = nn.ConvTranspose2d(channels, channels, 2 * factor, stride=factor, padding=factor // 2, groups=groups,
-                            bias=False)
+    up = nn.ConvTranspose2d(
+        channels, channels, 2 * factor, stride=factor, padding=factor // 2, groups=groups, bias=False
+    )
     with torch.no_grad():
         up.weight.copy_(bilinear_kernel(channels, factor, depthwise=not learnable))
     up.weight.requires_grad_(learnable)
@@ -82,19 +83,34 @@ class FCN(nn.Module):
         learn_final: also learn the last upsampling (fixed bilinear in the paper).
     """
 
-    def __init__(self, parts: tuple[nn.Module, nn.Module, nn.Module], channels: tuple[int, int, int],
-                 num_classes: int, variant: str = "8s", head: int = 256, dropout: float = 0.0,
-                 learn_final: bool = False, stride: int = 32):
+    def __init__(
+        self,
+        parts: tuple[nn.Module, nn.Module, nn.Module],
+        channels: tuple[int, int, int],
+        num_classes: int,
+        variant: str = "8s",
+        head: int = 256,
+        dropout: float = 0.0,
+        learn_final: bool = False,
+        stride: int = 32,
+    ):
         super().__init__()
         check(variant in VARIANTS, f"unknown FCN variant {variant!r}", "choices: 32s, 16s, 8s")
-        check(isinstance(stride, int) and not isinstance(stride, bool) and stride in (8, 16, 32),
-              f"backbone stride must be 8, 16 or 32, got {stride!r}", "choices: 8, 16, 32")
+        check(
+            isinstance(stride, int) and not isinstance(stride, bool) and stride in (8, 16, 32),
+            f"backbone stride must be 8, 16 or 32, got {stride!r}",
+            "choices: 8, 16, 32",
+        )
         self.variant, self.stride = variant, stride
         self.to8, self.to16, self.to32 = parts
         c8, c16, c32 = channels
         self.head = nn.Sequential(  # fc6, fc7 as convolutions
-            nn.Conv2d(c32, head, 3, padding=1), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
-            nn.Conv2d(head, head, 1), nn.ReLU(inplace=True), nn.Dropout2d(dropout),
+            nn.Conv2d(c32, head, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(dropout),
+            nn.Conv2d(head, head, 1),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(dropout),
         )
         self.score32 = nn.Conv2d(head, num_classes, 1)
         final = {"32s": stride, "16s": stride // 2, "8s": stride // 4}[variant]
@@ -155,35 +171,57 @@ def check_stride(backbone: str, stride: Any) -> int:
     family = "resnet" if backbone.startswith("resnet") else "vgg"
     allowed = STRIDES[family]
     choices = ", ".join(map(str, allowed))
-    check(isinstance(stride, int) and not isinstance(stride, bool) and stride in allowed,
-          f"FCN on {backbone}: stride {stride!r} is not a value it takes",
-          f"choices: {choices}, e.g. --model-option stride=8")
+    check(
+        isinstance(stride, int) and not isinstance(stride, bool) and stride in allowed,
+        f"FCN on {backbone}: stride {stride!r} is not a value it takes",
+        f"choices: {choices}, e.g. --model-option stride=8",
+    )
     return stride
 
 
-def vgg_parts(in_channels: int, width: float = 0.25, norm: str = "batch", config: str = "vgg11", stride: int = 32) \
-        -> tuple[nn.Module, nn.Module, nn.Module]:
+def vgg_parts(
+    in_channels: int, width: float = 0.25, norm: str = "batch", config: str = "vgg11", stride: int = 32
+) -> tuple[nn.Module, nn.Module, nn.Module]:
     """The zoo's VGG convolutions split after the last three of its poolings (stride 32: pool3, pool4, pool5;
     stride 8, the small-input layout with three poolings: pool1, pool2, and the rest)."""
     pools = {32: 5, 16: 4, 8: 3}[check_stride(config, stride)]
-    backbone = create_model(config, num_classes=1, in_channels=in_channels, input_size=224, width=width,
-                            norm=norm, hidden=8, max_pools=pools)
+    backbone = create_model(
+        config,
+        num_classes=1,
+        in_channels=in_channels,
+        input_size=224,
+        width=width,
+        norm=norm,
+        hidden=8,
+        max_pools=pools,
+    )
     return _split_at_pools(list(backbone.features))
 
 
-def resnet_parts(in_channels: int, width: float = 0.25, depth: int = 18, stride: int = 32) \
-        -> tuple[nn.Module, nn.Module, nn.Module]:
+def resnet_parts(
+    in_channels: int, width: float = 0.25, depth: int = 18, stride: int = 32
+) -> tuple[nn.Module, nn.Module, nn.Module]:
     """The zoo's ResNet split after layer2, layer3 and layer4; stride 32 with the ImageNet stem (stride 4),
     stride 8 with the small-input stem (3x3, stride 1)."""
     check_stride(f"resnet{depth}", stride)
     widths = tuple(scaled(w, width) for w in (64, 128, 256, 512))
-    r = create_model(f"resnet{depth}", num_classes=1, in_channels=in_channels, input_size=224, widths=widths,
-                     small_stem=stride == 8)
+    r = create_model(
+        f"resnet{depth}", num_classes=1, in_channels=in_channels, input_size=224, widths=widths, small_stem=stride == 8
+    )
     return nn.Sequential(r.stem, r.layer1, r.layer2), r.layer3, r.layer4
 
 
-def fcn(backbone: str, variant: str, num_classes: int, in_channels: int, width: float = 0.25,
-        head: int = 128, dropout: float = 0.0, learn_final: bool = False, stride: int = 32) -> FCN:
+def fcn(
+    backbone: str,
+    variant: str,
+    num_classes: int,
+    in_channels: int,
+    width: float = 0.25,
+    head: int = 128,
+    dropout: float = 0.0,
+    learn_final: bool = False,
+    stride: int = 32,
+) -> FCN:
     """An FCN on a zoo backbone ("vgg11", "vgg16", "resnet18", "resnet34") of total stride 32 (the paper's) or 8
     (the zoo's small-input layout: the skips come from strides 2 and 4 and FCN-8s predicts at stride 2); VGG
     also takes 16. Any other `stride` is one `UserError` listing the backbone's strides."""
@@ -209,5 +247,15 @@ for _name in SEGMENTATION_MODELS:
     _v, _b = _name.removeprefix("fcn").split("_")
     register_model(_factory(_b, _v))
 
-__all__ = ["FCN", "SEGMENTATION_MODELS", "STRIDES", "VARIANTS", "bilinear_kernel", "bilinear_upsampler",
-           "check_stride", "fcn", "resnet_parts", "vgg_parts"]
+__all__ = [
+    "FCN",
+    "SEGMENTATION_MODELS",
+    "STRIDES",
+    "VARIANTS",
+    "bilinear_kernel",
+    "bilinear_upsampler",
+    "check_stride",
+    "fcn",
+    "resnet_parts",
+    "vgg_parts",
+]

@@ -28,10 +28,15 @@ from dlbasic.nn.activations import make_activation
 
 # Table 1: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per Inception module
 INCEPTION: dict[str, tuple[int, int, int, int, int, int]] = {
-    "3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
-    "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64),
-    "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
-    "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128),
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
 }
 POOL_AFTER = ("3b", "4e")  # 3x3/2 max pool after these modules (torchvision: 2x2/2 after 4e)
 
@@ -39,17 +44,26 @@ POOL_AFTER = ("3b", "4e")  # 3x3/2 max pool after these modules (torchvision: 2x
 class Inception(nn.Module):
     """Four parallel branches concatenated: Tensor[B, C, H, W] -> Tensor[B, n1 + n3 + n5 + proj, H, W]."""
 
-    def __init__(self, in_ch: int, n1: int, r3: int, n3: int, r5: int, n5: int, proj: int,
-                 norm: NormSpec = "none", act: ActSpec = "relu", k5: int = 5, eps: float = 1e-5):
+    def __init__(
+        self,
+        in_ch: int,
+        n1: int,
+        r3: int,
+        n3: int,
+        r5: int,
+        n5: int,
+        proj: int,
+        norm: NormSpec = "none",
+        act: ActSpec = "relu",
+        k5: int = 5,
+        eps: float = 1e-5,
+    ):
         super().__init__()
         cba = dict(norm=norm, act=act, eps=eps)
         self.branch1 = conv_norm_act(in_ch, n1, 1, **cba)
-        self.branch3 = nn.Sequential(conv_norm_act(in_ch, r3, 1, **cba),
-                                     conv_norm_act(r3, n3, 3, 1, 1, **cba))
-        self.branch5 = nn.Sequential(conv_norm_act(in_ch, r5, 1, **cba),
-                                     conv_norm_act(r5, n5, k5, 1, k5 // 2, **cba))
-        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True),
-                                         conv_norm_act(in_ch, proj, 1, **cba))
+        self.branch3 = nn.Sequential(conv_norm_act(in_ch, r3, 1, **cba), conv_norm_act(r3, n3, 3, 1, 1, **cba))
+        self.branch5 = nn.Sequential(conv_norm_act(in_ch, r5, 1, **cba), conv_norm_act(r5, n5, k5, 1, k5 // 2, **cba))
+        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), conv_norm_act(in_ch, proj, 1, **cba))
 
     def forward(self, x: Tensor) -> Tensor:
         branches = (self.branch1, self.branch3, self.branch5, self.branch_pool)
@@ -59,13 +73,25 @@ class Inception(nn.Module):
 class AuxClassifier(nn.Module):
     """The paper's side head: 5x5/3 average pool (4x4 at 224), 1x1 conv 128, FC 1024, dropout 0.7."""
 
-    def __init__(self, in_ch: int, num_classes: int, norm: NormSpec = "none", act: ActSpec = "relu",
-                 pooled: int = 4, hidden: int = 1024, eps: float = 1e-5):
+    def __init__(
+        self,
+        in_ch: int,
+        num_classes: int,
+        norm: NormSpec = "none",
+        act: ActSpec = "relu",
+        pooled: int = 4,
+        hidden: int = 1024,
+        eps: float = 1e-5,
+    ):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(pooled)
         self.conv = conv_norm_act(in_ch, 128, 1, norm=norm, act=act, eps=eps)
-        self.fc = nn.Sequential(nn.Linear(128 * pooled * pooled, hidden), make_activation(act),
-                                nn.Dropout(0.7), nn.Linear(hidden, num_classes))
+        self.fc = nn.Sequential(
+            nn.Linear(128 * pooled * pooled, hidden),
+            make_activation(act),
+            nn.Dropout(0.7),
+            nn.Linear(hidden, num_classes),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.conv(self.pool(x)).flatten(1))  # (B, num_classes)
@@ -85,24 +111,41 @@ class GoogLeNet(nn.Module):
         small_stem: 3x3 stride-1 stem with one 3x3/2 pool, for 28-64 pixel inputs.
     """
 
-    def __init__(self, num_classes: int = 1000, in_channels: int = 3, norm: NormSpec = "none",
-                 act: ActSpec = "relu", lrn: bool = True, k5: int = 5, aux_logits: bool = False,
-                 dropout: float = 0.4, width: float = 1.0, small_stem: bool = False,
-                 last_pool: int = 3, eps: float = 1e-5):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        norm: NormSpec = "none",
+        act: ActSpec = "relu",
+        lrn: bool = True,
+        k5: int = 5,
+        aux_logits: bool = False,
+        dropout: float = 0.4,
+        width: float = 1.0,
+        small_stem: bool = False,
+        last_pool: int = 3,
+        eps: float = 1e-5,
+    ):
         super().__init__()
         cba = dict(norm=norm, act=act, eps=eps)
         c64, c192 = scaled(64, width), scaled(192, width)
         lrn_layer = [nn.LocalResponseNorm(5, 1e-4, 0.75, 1.0)] if lrn else []
         if small_stem:  # 3x3 stride-1 conv and one pool: 28 -> 14 for 3a/3b, 7 for 4a-4e, 4 for 5a/5b
             self.stem = nn.Sequential(
-                conv_norm_act(in_channels, c64, 3, 1, 1, **cba), nn.MaxPool2d(3, 2, ceil_mode=True),
-                conv_norm_act(c64, c64, 1, **cba), conv_norm_act(c64, c192, 3, 1, 1, **cba),
+                conv_norm_act(in_channels, c64, 3, 1, 1, **cba),
+                nn.MaxPool2d(3, 2, ceil_mode=True),
+                conv_norm_act(c64, c64, 1, **cba),
+                conv_norm_act(c64, c192, 3, 1, 1, **cba),
             )
         else:
             self.stem = nn.Sequential(
-                conv_norm_act(in_channels, c64, 7, 2, 3, **cba), nn.MaxPool2d(3, 2, ceil_mode=True),
-                *lrn_layer, conv_norm_act(c64, c64, 1, **cba), conv_norm_act(c64, c192, 3, 1, 1, **cba),
-                *lrn_layer, nn.MaxPool2d(3, 2, ceil_mode=True),
+                conv_norm_act(in_channels, c64, 7, 2, 3, **cba),
+                nn.MaxPool2d(3, 2, ceil_mode=True),
+                *lrn_layer,
+                conv_norm_act(c64, c64, 1, **cba),
+                conv_norm_act(c64, c192, 3, 1, 1, **cba),
+                *lrn_layer,
+                nn.MaxPool2d(3, 2, ceil_mode=True),
             )  # (B, 192, 28, 28) at 224
         blocks: dict[str, nn.Module] = {}
         c = c192

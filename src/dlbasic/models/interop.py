@@ -66,8 +66,10 @@ def _rules(*pairs: tuple[str, str | Callable[[re.Match[str]], str]]) -> list[Rul
     return [(re.compile(pattern), replacement) for pattern, replacement in pairs]
 
 
-SAME_KEYS = _rules((rf"features\.(\d+)\.{P}", r"features.\1.\g<p>"),  # alexnet, vgg
-                   (rf"classifier\.(\d+)\.{P}", r"classifier.\1.\g<p>"))
+SAME_KEYS = _rules(
+    (rf"features\.(\d+)\.{P}", r"features.\1.\g<p>"),  # alexnet, vgg
+    (rf"classifier\.(\d+)\.{P}", r"classifier.\1.\g<p>"),
+)
 
 RESNET = _rules(
     (rf"stem\.0\.{P}", r"conv1.\g<p>"),
@@ -112,11 +114,18 @@ def densenet_rules(model: nn.Module) -> list[Rule]:
             pairs.append((rf"features\.{i}\.{P}", r"features.norm0.\g<p>" if i == 1 else r"features.norm5.\g<p>"))
         elif isinstance(m, DenseBlock):
             blocks += 1
-            for part, index, tv in (("bottleneck", 0, "norm1"), ("bottleneck", 2, "conv1"), ("conv", 0, "norm2"),
-                                    ("conv", 2, "conv2")):
-                pairs.append((rf"features\.{i}\.layers\.(\d+)\.{part}\.{index}\.{P}",
-                              lambda m, b=blocks, tv=tv: f"features.denseblock{b}.denselayer{int(m[1]) + 1}.{tv}."
-                                                         f"{m['p']}"))
+            for part, index, tv in (
+                ("bottleneck", 0, "norm1"),
+                ("bottleneck", 2, "conv1"),
+                ("conv", 0, "norm2"),
+                ("conv", 2, "conv2"),
+            ):
+                pairs.append(
+                    (
+                        rf"features\.{i}\.layers\.(\d+)\.{part}\.{index}\.{P}",
+                        lambda m, b=blocks, tv=tv: f"features.denseblock{b}.denselayer{int(m[1]) + 1}.{tv}.{m['p']}",
+                    )
+                )
         elif isinstance(m, Transition):
             transitions += 1
             pairs.append((rf"features\.{i}\.0\.{P}", rf"features.transition{transitions}.norm.\g<p>"))
@@ -126,7 +135,7 @@ def densenet_rules(model: nn.Module) -> list[Rule]:
 
 
 def family(name: str) -> str:
-    """"alexnet", "vgg", "resnet", "densenet" or "googlenet_tv" for a zoo name with a torchvision twin."""
+    """ "alexnet", "vgg", "resnet", "densenet" or "googlenet_tv" for a zoo name with a torchvision twin."""
     for prefix in ("alexnet", "vgg", "resnet", "densenet", "googlenet_tv"):
         if name.startswith(prefix):
             return prefix
@@ -140,18 +149,20 @@ def our_name(name: str) -> str:
     if name in OURS_TO_TORCHVISION:
         return name
     if name in ("alexnet_2012", "plain18", "plain34"):
-        raise UserError(f"{name} has no torchvision counterpart",
-                        f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}")
-    raise UserError(f"{name!r} is not an architecture shared with torchvision",
-                    did_you_mean(name, sorted({*TORCHVISION_NAMES, *OURS_TO_TORCHVISION})) or
-                    f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}")
+        raise UserError(f"{name} has no torchvision counterpart", f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}")
+    raise UserError(
+        f"{name!r} is not an architecture shared with torchvision",
+        did_you_mean(name, sorted({*TORCHVISION_NAMES, *OURS_TO_TORCHVISION}))
+        or f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}",
+    )
 
 
 def key_table(model: nn.Module, name: str) -> dict[str, str]:
     """Our key -> torchvision's, for every entry of `model.state_dict()` (`model` is zoo model `name`)."""
     fam = family(name)
-    rules = {"alexnet": SAME_KEYS, "vgg": SAME_KEYS, "resnet": RESNET, "googlenet_tv": GOOGLENET}.get(fam) \
-        or densenet_rules(model)
+    rules = {"alexnet": SAME_KEYS, "vgg": SAME_KEYS, "resnet": RESNET, "googlenet_tv": GOOGLENET}.get(
+        fam
+    ) or densenet_rules(model)
     table: dict[str, str] = {}
     for key in model.state_dict():
         for pattern, replacement in rules:
@@ -160,13 +171,16 @@ def key_table(model: nn.Module, name: str) -> dict[str, str]:
                 table[key] = replacement(m) if callable(replacement) else m.expand(replacement)
                 break
         else:
-            raise UserError(f"{name}: torchvision has no counterpart of {key}",
-                            "only the ImageNet layout with the default options maps onto torchvision")
+            raise UserError(
+                f"{name}: torchvision has no counterpart of {key}",
+                "only the ImageNet layout with the default options maps onto torchvision",
+            )
     assert len(set(table.values())) == len(table), f"{name}: two keys map onto one"
     return table
 
 
 # --- building ---------------------------------------------------------------------------------------------------
+
 
 def _build(name: str, num_classes: int, in_channels: int, input_size: int = 224, **kw) -> nn.Module:
     if name == "densenet161":  # torchvision's widest DenseNet: growth 48, 96 stem channels
@@ -221,6 +235,7 @@ def _infer_sizes(name: str, state: Mapping[str, Tensor], input_size: int, kw: di
 
 # --- checking ---------------------------------------------------------------------------------------------------
 
+
 def _names(keys: list[str]) -> str:
     more = f", ... {len(keys) - _SHOWN} more" if len(keys) > _SHOWN else ""
     return ", ".join(keys[:_SHOWN]) + more
@@ -239,8 +254,9 @@ def mismatch(given: Mapping[str, tuple[int, ...]], expected: Mapping[str, tuple[
     if shaped:
         k = shaped[0]
         more = f", ... {len(shaped) - 1} more" if len(shaped) > 1 else ""
-        problems.append(f"{len(shaped)} of another shape ({k}: {list(given[k])} given, {list(expected[k])} "
-                        f"expected{more})")
+        problems.append(
+            f"{len(shaped)} of another shape ({k}: {list(given[k])} given, {list(expected[k])} expected{more})"
+        )
     return "; ".join(problems) or None
 
 
@@ -263,6 +279,7 @@ def _normalize_torchvision(name: str, state: Mapping[str, Any]) -> dict[str, Any
 
 # --- the public functions -----------------------------------------------------------------------------------------
 
+
 def _aux_option(name: str, state: Mapping[str, Any], kw: dict[str, Any]) -> dict[str, Any]:
     if name == "googlenet_tv" and "aux_logits" not in kw:
         kw = {**kw, "aux_logits": any(k.startswith(("aux1.", "aux.")) for k in state)}
@@ -270,14 +287,24 @@ def _aux_option(name: str, state: Mapping[str, Any], kw: dict[str, Any]) -> dict
 
 
 def _check_state(state: Any, what: str) -> dict[str, Tensor]:
-    check(isinstance(state, Mapping) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()),
-          f"{what} is not a state dict (names -> tensors)")
+    check(
+        isinstance(state, Mapping) and all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()),
+        f"{what} is not a state dict (names -> tensors)",
+    )
     return dict(state)
 
 
-def load_weights(name: str, state: Mapping[str, Tensor], *, layout: str = "auto", num_classes: int | None = None,
-                 in_channels: int | None = None, input_size: int = 224, what: str = "the weights",
-                 **kw) -> nn.Module:
+def load_weights(
+    name: str,
+    state: Mapping[str, Tensor],
+    *,
+    layout: str = "auto",
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_size: int = 224,
+    what: str = "the weights",
+    **kw,
+) -> nn.Module:
     """Zoo model `name` holding `state`, given in our layout, torchvision's, or either ("auto").
 
     Classes and input channels not given are read from the weights. `UserError` in one line when the weights do
@@ -293,13 +320,17 @@ def load_weights(name: str, state: Mapping[str, Tensor], *, layout: str = "auto"
         layout = "dlbasic" if set(state) == set(ours) or tv_overlap <= len(set(state) & set(ours)) else "torchvision"
     tv = layout == "torchvision"
     if tv:
-        hint = (f"expected torchvision's {OURS_TO_TORCHVISION[name]}, the zoo's ImageNet layout (input_size > 64, "
-                f"default options)")
+        hint = (
+            f"expected torchvision's {OURS_TO_TORCHVISION[name]}, the zoo's ImageNet layout (input_size > 64, "
+            f"default options)"
+        )
     elif name == "googlenet":
         hint = "expected dlbasic's googlenet (the paper's); torchvision's GoogLeNet is googlenet_tv"
     else:
-        hint = (f"expected dlbasic's {name} built for {input_size}x{input_size} inputs; pass the input_size and "
-                f"model options it was trained with")
+        hint = (
+            f"expected dlbasic's {name} built for {input_size}x{input_size} inputs; pass the input_size and "
+            f"model options it was trained with"
+        )
     source = f"{what} (torchvision's layout)" if tv else what
     if tv:
         assert table is not None
@@ -326,14 +357,16 @@ def load_weights(name: str, state: Mapping[str, Tensor], *, layout: str = "auto"
     return _loaded(name, state, num_classes, in_channels, input_size, **kw)
 
 
-def _loaded(name: str, state: dict[str, Tensor], num_classes: int, in_channels: int, input_size: int,
-            **kw) -> nn.Module:
+def _loaded(
+    name: str, state: dict[str, Tensor], num_classes: int, in_channels: int, input_size: int, **kw
+) -> nn.Module:
     """The model holding `state`: built on the meta device and given memory, so no time goes into an
     initialization that the weights replace (unless it has buffers outside its state dict)."""
     with torch.device("meta"):
         model = _build(name, num_classes, in_channels, input_size, **kw)
-    own = {n for n, _ in model.named_parameters(remove_duplicate=False)} | \
-          {n for n, _ in model.named_buffers(remove_duplicate=False)}
+    own = {n for n, _ in model.named_parameters(remove_duplicate=False)} | {
+        n for n, _ in model.named_buffers(remove_duplicate=False)
+    }
     if own == set(model.state_dict()):
         model = model.to_empty(device="cpu")
     else:
@@ -342,8 +375,9 @@ def _loaded(name: str, state: dict[str, Tensor], num_classes: int, in_channels: 
     return model
 
 
-def from_torchvision(name: str, state_dict: Mapping[str, Tensor], *, num_classes: int | None = None,
-                     in_channels: int | None = None) -> nn.Module:
+def from_torchvision(
+    name: str, state_dict: Mapping[str, Tensor], *, num_classes: int | None = None, in_channels: int | None = None
+) -> nn.Module:
     """Our model holding torchvision's `state_dict` (of torchvision architecture `name`; our names work too).
 
     >>> import torch
@@ -357,8 +391,14 @@ def from_torchvision(name: str, state_dict: Mapping[str, Tensor], *, num_classes
     True
     """
     ours = our_name(name)
-    return load_weights(ours, state_dict, layout="torchvision", num_classes=num_classes, in_channels=in_channels,
-                        what=f"torchvision {OURS_TO_TORCHVISION[ours]} weights")
+    return load_weights(
+        ours,
+        state_dict,
+        layout="torchvision",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        what=f"torchvision {OURS_TO_TORCHVISION[ours]} weights",
+    )
 
 
 def identify(model: nn.Module) -> str:
@@ -369,13 +409,18 @@ def identify(model: nn.Module) -> str:
     from dlbasic.models.resnet import ResNet
     from dlbasic.models.vgg import VGG
 
-    candidates = {AlexNet: ["alexnet"], VGG: [n for n in OURS_TO_TORCHVISION if n.startswith("vgg")],
-                  ResNet: [n for n in OURS_TO_TORCHVISION if n.startswith("resnet")],
-                  DenseNet: [n for n in OURS_TO_TORCHVISION if n.startswith("densenet")],
-                  GoogLeNet: ["googlenet_tv"]}.get(type(model))
+    candidates = {
+        AlexNet: ["alexnet"],
+        VGG: [n for n in OURS_TO_TORCHVISION if n.startswith("vgg")],
+        ResNet: [n for n in OURS_TO_TORCHVISION if n.startswith("resnet")],
+        DenseNet: [n for n in OURS_TO_TORCHVISION if n.startswith("densenet")],
+        GoogLeNet: ["googlenet_tv"],
+    }.get(type(model))
     if candidates is None:
-        raise UserError(f"{type(model).__name__} has no torchvision counterpart",
-                        f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}")
+        raise UserError(
+            f"{type(model).__name__} has no torchvision counterpart",
+            f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}",
+        )
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     kw = {"aux_logits": bool(len(model.aux))} if isinstance(model, GoogLeNet) else {}
@@ -383,17 +428,20 @@ def identify(model: nn.Module) -> str:
     for name in candidates:
         if _signature(_blueprint(name, linears[-1].out_features, convs[0].in_channels, **kw)) == signature:
             return name
-    raise UserError(f"this {type(model).__name__} is not laid out as any torchvision model",
-                    "torchvision's are the zoo's ImageNet layout (input_size > 64) with the default options")
+    raise UserError(
+        f"this {type(model).__name__} is not laid out as any torchvision model",
+        "torchvision's are the zoo's ImageNet layout (input_size > 64) with the default options",
+    )
 
 
 def _signature(model: nn.Module) -> list[tuple[str, str, str]]:
-    return [(name, type(m).__name__, "" if isinstance(m, nn.Dropout) else m.extra_repr())
-            for name, m in model.named_modules()]
+    return [
+        (name, type(m).__name__, "" if isinstance(m, nn.Dropout) else m.extra_repr())
+        for name, m in model.named_modules()
+    ]
 
 
-def to_torchvision(model_or_name: nn.Module | str, state_dict: Mapping[str, Tensor] | None = None
-                   ) -> dict[str, Tensor]:
+def to_torchvision(model_or_name: nn.Module | str, state_dict: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
     """torchvision's state dict of our model (or of `state_dict`, our weights of zoo model `model_or_name`).
 
     The tensors are the same objects under torchvision's keys, so `from_torchvision` of the result gives our
@@ -427,23 +475,31 @@ def to_torchvision(model_or_name: nn.Module | str, state_dict: Mapping[str, Tens
 
 # --- weight files -------------------------------------------------------------------------------------------------
 
+
 def torchvision_weights(name: str) -> dict[str, Tensor]:
     """torchvision's published ImageNet weights of zoo model `name` (downloaded once into torch's hub cache)."""
     tv = OURS_TO_TORCHVISION[our_name(name)]
     try:
         import torchvision
     except ImportError:
-        raise UserError('weights="torchvision" needs torchvision',
-                        "install the torchvision release that matches your torch, or pass a weight file") from None
+        raise UserError(
+            'weights="torchvision" needs torchvision',
+            "install the torchvision release that matches your torch, or pass a weight file",
+        ) from None
     try:
         model = torchvision.models.get_model(tv, weights="DEFAULT")
     except Exception as e:  # no network, a proxy, a full disk: torch.hub raises many kinds
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise UserError(f"could not fetch torchvision's {tv} weights ({first})",
-                        "they are downloaded on first use: go online, or pass a downloaded file") from None
+        raise UserError(
+            f"could not fetch torchvision's {tv} weights ({first})",
+            "they are downloaded on first use: go online, or pass a downloaded file",
+        ) from None
     if tv == "googlenet":
-        warnings.warn("torchvision's pretrained GoogLeNet expects inputs normalized with mean 0.5 and std 0.5 per "
-                      "channel (its transform_input step), not ImageNet's statistics", stacklevel=3)
+        warnings.warn(
+            "torchvision's pretrained GoogLeNet expects inputs normalized with mean 0.5 and std 0.5 per "
+            "channel (its transform_input step), not ImageNet's statistics",
+            stacklevel=3,
+        )
     return model.state_dict()
 
 
@@ -487,12 +543,18 @@ def read_weights(weights: Any, name: str) -> tuple[dict[str, Tensor], dict[str, 
     if isinstance(weights, Mapping):
         return dict(weights), None, "the weights"
     if weights == "torchvision":
-        check(name in OURS_TO_TORCHVISION, f"{name} has no torchvision weights",
-              "torchvision's GoogLeNet is googlenet_tv" if name == "googlenet" else
-              f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}")
+        check(
+            name in OURS_TO_TORCHVISION,
+            f"{name} has no torchvision weights",
+            "torchvision's GoogLeNet is googlenet_tv"
+            if name == "googlenet"
+            else f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}",
+        )
         return torchvision_weights(name), None, f"torchvision's {OURS_TO_TORCHVISION[our_name(name)]} weights"
-    check(isinstance(weights, (str, Path)), f"weights must be a state dict, a file or 'torchvision', not "
-                                            f"{type(weights).__name__}")
+    check(
+        isinstance(weights, (str, Path)),
+        f"weights must be a state dict, a file or 'torchvision', not {type(weights).__name__}",
+    )
     path = Path(weights)
     if path.suffix == ".safetensors" or is_safetensors(path):
         state, meta = read_safetensors(path)
@@ -506,26 +568,51 @@ def read_weights(weights: Any, name: str) -> tuple[dict[str, Tensor], dict[str, 
     return obj, None, str(path)
 
 
-def create_with_weights(name: str, weights: Any, num_classes: int | None = None, in_channels: int | None = None,
-                        input_size: int | None = None, **kw) -> nn.Module:
+def create_with_weights(
+    name: str,
+    weights: Any,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_size: int | None = None,
+    **kw,
+) -> nn.Module:
     """`create_model(name, ..., weights=weights)`: see `load_weights`; metadata (of a dlbasic checkpoint or an
     exported .safetensors) supplies the classes, channels, input size and model options not given."""
     state, meta, what = read_weights(weights, name)
     if meta is not None:
         kind = meta.get("kind")
-        check(kind in (None, "classification", "segmentation"),
-              f"{what} holds a {kind} model's weights, not a zoo model's", "create_model builds zoo models")
+        check(
+            kind in (None, "classification", "segmentation"),
+            f"{what} holds a {kind} model's weights, not a zoo model's",
+            "create_model builds zoo models",
+        )
         if isinstance(meta.get("model"), str) and meta["model"] != name:
-            raise UserError(f"{what} holds the weights of {meta['model']!r}, not {name!r}",
-                            f"create_model({meta['model']!r}, weights=...)")
+            raise UserError(
+                f"{what} holds the weights of {meta['model']!r}, not {name!r}",
+                f"create_model({meta['model']!r}, weights=...)",
+            )
         num_classes = num_classes or meta.get("num_classes")
         in_channels = in_channels or meta.get("in_channels")
         input_size = input_size or meta.get("input_size")
         kw = {**(meta.get("model_options") or {}), **kw}
-    return load_weights(name, state, num_classes=num_classes, in_channels=in_channels,
-                        input_size=input_size or 224, what=what, **kw)
+    return load_weights(
+        name, state, num_classes=num_classes, in_channels=in_channels, input_size=input_size or 224, what=what, **kw
+    )
 
 
-__all__ = ["OURS_TO_TORCHVISION", "TORCHVISION_NAMES", "create_with_weights", "from_torchvision", "identify",
-           "is_safetensors", "key_table", "load_weights", "mismatch", "our_name", "read_safetensors", "read_weights",
-           "to_torchvision", "torchvision_weights"]
+__all__ = [
+    "OURS_TO_TORCHVISION",
+    "TORCHVISION_NAMES",
+    "create_with_weights",
+    "from_torchvision",
+    "identify",
+    "is_safetensors",
+    "key_table",
+    "load_weights",
+    "mismatch",
+    "our_name",
+    "read_safetensors",
+    "read_weights",
+    "to_torchvision",
+    "torchvision_weights",
+]

@@ -29,8 +29,14 @@ def list_models() -> list[str]:
     return models.names()
 
 
-def create_model(name: str, num_classes: int | None = None, in_channels: int | None = None,
-                 input_size: int | None = None, weights: Any = None, **kwargs) -> nn.Module:
+def create_model(
+    name: str,
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    input_size: int | None = None,
+    weights: Any = None,
+    **kwargs,
+) -> nn.Module:
     """Build a registered model by name.
 
     Args:
@@ -70,9 +76,11 @@ def create_model(name: str, num_classes: int | None = None, in_channels: int | N
     except (KeyError, IndexError) as e:  # an option value the family has no entry for (e.g. stride=7)
         if not kwargs:
             raise
-        raise UserError(f"model {name!r} cannot be built with options {kwargs}: {e.args[0]!r} is not a value it takes"
-                        if isinstance(e, KeyError) and e.args else
-                        f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}") from None
+        raise UserError(
+            f"model {name!r} cannot be built with options {kwargs}: {e.args[0]!r} is not a value it takes"
+            if isinstance(e, KeyError) and e.args
+            else f"model {name!r} cannot be built with options {kwargs}: {_first_line(e)}"
+        ) from None
     except (ValueError, RuntimeError) as e:
         if _out_of_memory(e):
             raise _too_big(name, input_size) from None
@@ -114,9 +122,11 @@ def check_input_size(model: nn.Module, name: str, in_channels: int, input_size: 
             raise _too_big(name, input_size) from None
         if not any(word in str(e) for word in ("size", "shape", "dimension")):
             raise
-        raise UserError(f"{name} cannot take {input_size}x{input_size} inputs ({_first_line(e)})",
-                        "its convolutions and pooling shrink smaller images to nothing; resize the images to more "
-                        "pixels (--image-size) or choose another model") from None
+        raise UserError(
+            f"{name} cannot take {input_size}x{input_size} inputs ({_first_line(e)})",
+            "its convolutions and pooling shrink smaller images to nothing; resize the images to more "
+            "pixels (--image-size) or choose another model",
+        ) from None
     finally:
         for m, training in modes:
             m.training = training
@@ -127,8 +137,10 @@ def _out_of_memory(e: BaseException) -> bool:
 
 
 def _too_big(name: str, input_size: int) -> UserError:
-    return UserError(f"model {name!r} for {input_size}x{input_size} inputs needs more memory than this machine has",
-                     "use a smaller --image-size or a smaller model")
+    return UserError(
+        f"model {name!r} for {input_size}x{input_size} inputs needs more memory than this machine has",
+        "use a smaller --image-size or a smaller model",
+    )
 
 
 def _first_line(e: Exception) -> str:

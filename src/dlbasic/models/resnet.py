@@ -55,8 +55,15 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, shortcut: str = "B",
-                 norm: NormSpec = "batch", act: ActSpec = "relu"):
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        shortcut: str = "B",
+        norm: NormSpec = "batch",
+        act: ActSpec = "relu",
+    ):
         super().__init__()
         self.conv1 = conv_norm_act(in_ch, planes, 3, stride, 1, norm=norm, act=act)
         self.conv2 = conv_norm_act(planes, planes, 3, 1, 1, norm=norm, act=None)
@@ -75,8 +82,15 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, shortcut: str = "B",
-                 norm: NormSpec = "batch", act: ActSpec = "relu"):
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        shortcut: str = "B",
+        norm: NormSpec = "batch",
+        act: ActSpec = "relu",
+    ):
         super().__init__()
         out_ch = planes * self.expansion
         self.conv1 = conv_norm_act(in_ch, planes, 1, norm=norm, act=act)
@@ -105,17 +119,27 @@ class ResNet(nn.Module):
             https://arxiv.org/abs/1706.02677), so every residual block starts as the identity.
     """
 
-    def __init__(self, block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_classes: int = 1000,
-                 in_channels: int = 3, widths: Sequence[int] = (64, 128, 256, 512), shortcut: str = "B",
-                 norm: NormSpec = "batch", act: ActSpec = "relu", small_stem: bool = False,
-                 zero_init_residual: bool = False):
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        layers: Sequence[int],
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        widths: Sequence[int] = (64, 128, 256, 512),
+        shortcut: str = "B",
+        norm: NormSpec = "batch",
+        act: ActSpec = "relu",
+        small_stem: bool = False,
+        zero_init_residual: bool = False,
+    ):
         super().__init__()
         c = widths[0]
         if small_stem:
             self.stem = conv_norm_act(in_channels, c, 3, 1, 1, norm=norm, act=act)
         else:
-            self.stem = nn.Sequential(*conv_norm_act(in_channels, c, 7, 2, 3, norm=norm, act=act),
-                                      nn.MaxPool2d(3, 2, 1))  # (B, 64, 56, 56) at 224
+            self.stem = nn.Sequential(
+                *conv_norm_act(in_channels, c, 7, 2, 3, norm=norm, act=act), nn.MaxPool2d(3, 2, 1)
+            )  # (B, 64, 56, 56) at 224
         stages = []
         for i, (planes, n) in enumerate(zip(widths, layers)):
             blocks = []
@@ -147,12 +171,22 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))  # (B, num_classes)
 
 
-def _resnet(block: type[BasicBlock | Bottleneck], layers: Sequence[int], num_classes: int, in_channels: int,
-            input_size: int, **kw) -> ResNet:
+def _resnet(
+    block: type[BasicBlock | Bottleneck],
+    layers: Sequence[int],
+    num_classes: int,
+    in_channels: int,
+    input_size: int,
+    **kw,
+) -> ResNet:
     if is_small(input_size):
         width = kw.pop("width", 0.25 / block.expansion**0.5)  # bottlenecks: 1/8, their outputs are 4x wider
-        kw = {"small_stem": True, "widths": tuple(scaled(w, width) for w in (64, 128, 256, 512)),
-              "zero_init_residual": True, **kw}
+        kw = {
+            "small_stem": True,
+            "widths": tuple(scaled(w, width) for w in (64, 128, 256, 512)),
+            "zero_init_residual": True,
+            **kw,
+        }
     elif "width" in kw:
         width = kw.pop("width")
         kw["widths"] = tuple(scaled(w, width) for w in (64, 128, 256, 512))

@@ -17,19 +17,31 @@ from dlbasic.nn.activations import make_activation
 
 
 class SimpleCNN(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
-                 dropout: float = 0.25, act: str = "relu"):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        dropout: float = 0.25,
+        act: str = "relu",
+    ):
         super().__init__()
         check(input_size >= 6, f"simple_cnn needs inputs of at least 6x6, got {input_size}")
         side = (input_size - 4) // 2  # two valid 3x3 convolutions, then 2x2 pooling
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3), make_activation(act),
-            nn.Conv2d(32, 64, 3), make_activation(act),
-            nn.MaxPool2d(2), nn.Dropout(dropout),
+            nn.Conv2d(in_channels, 32, 3),
+            make_activation(act),
+            nn.Conv2d(32, 64, 3),
+            make_activation(act),
+            nn.MaxPool2d(2),
+            nn.Dropout(dropout),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(64 * side * side, 128), make_activation(act),
-            nn.Dropout(2 * dropout), nn.Linear(128, num_classes),
+            nn.Flatten(),
+            nn.Linear(64 * side * side, 128),
+            make_activation(act),
+            nn.Dropout(2 * dropout),
+            nn.Linear(128, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -37,12 +49,23 @@ class SimpleCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
-                 hidden: Sequence[int] = (256, 128), dropout: float = 0.0, act: str = "relu"):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        hidden: Sequence[int] = (256, 128),
+        dropout: float = 0.0,
+        act: str = "relu",
+    ):
         super().__init__()
-        check(isinstance(hidden, Sequence) and not isinstance(hidden, str)
-              and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
-              f"mlp hidden must be a list of positive layer widths, got {hidden!r}", "e.g. hidden=[256,128]")
+        check(
+            isinstance(hidden, Sequence)
+            and not isinstance(hidden, str)
+            and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
+            f"mlp hidden must be a list of positive layer widths, got {hidden!r}",
+            "e.g. hidden=[256,128]",
+        )
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * input_size * input_size
         for h in hidden:

@@ -35,19 +35,35 @@ class TinyCNN(nn.Module):
         act: activation name.
     """
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
-                 channels: Sequence[int] = (16, 32), hidden: int = 64, norm: str = "none", groups: int = 8,
-                 dropout: float = 0.0, act: str = "relu"):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        channels: Sequence[int] = (16, 32),
+        hidden: int = 64,
+        norm: str = "none",
+        groups: int = 8,
+        dropout: float = 0.0,
+        act: str = "relu",
+    ):
         super().__init__()
         check(len(channels) >= 1, "tiny_cnn needs at least one conv stage")
-        check(input_size >= 2 ** len(channels), f"tiny_cnn with {len(channels)} pooling stages needs inputs of "
-              f"at least {2 ** len(channels)} pixels, got {input_size}")
+        check(
+            input_size >= 2 ** len(channels),
+            f"tiny_cnn with {len(channels)} pooling stages needs inputs of "
+            f"at least {2 ** len(channels)} pixels, got {input_size}",
+        )
         check(0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}")
         layers: list[nn.Module] = []
         width, side = in_channels, input_size
         for c in channels:
-            layers += [nn.Conv2d(width, c, 3, padding=1, bias=norm == "none"), make_norm(norm, c, groups),
-                       make_activation(act), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(width, c, 3, padding=1, bias=norm == "none"),
+                make_norm(norm, c, groups),
+                make_activation(act),
+                nn.MaxPool2d(2),
+            ]
             width, side = c, side // 2
         side = min(side, MAX_SIDE)
         layers.append(nn.AdaptiveAvgPool2d(side))

@@ -15,15 +15,26 @@ from dlbasic.models.registry import register_model
 
 
 class FastCNN(nn.Module):
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, input_size: int = 28, width: int = 16,
-                 norm: str = "batch", dropout: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 1,
+        input_size: int = 28,
+        width: int = 16,
+        norm: str = "batch",
+        dropout: float = 0.0,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         channels, side = in_channels, input_size
         for k in range(3):
             out = width * 2**k
-            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=norm == "none"), make_norm(norm, out),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(channels, out, 3, padding=1, bias=norm == "none"),
+                make_norm(norm, out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
             channels, side = out, side // 2
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * side * side, num_classes))

@@ -28,8 +28,14 @@ CONFIGS: dict[str, list[int | str]] = {
 }
 
 
-def make_features(config: Sequence[int | str], in_channels: int, norm: NormSpec = "none",
-                  act: ActSpec = "relu", width: float = 1.0, max_pools: int = 5) -> nn.Sequential:
+def make_features(
+    config: Sequence[int | str],
+    in_channels: int,
+    norm: NormSpec = "none",
+    act: ActSpec = "relu",
+    width: float = 1.0,
+    max_pools: int = 5,
+) -> nn.Sequential:
     """The convolutional stack: 3x3 conv (+norm) + activation per number, 2x2 max pool per "M"."""
     layers: list[nn.Module] = []
     c, pools = in_channels, 0
@@ -56,16 +62,31 @@ class VGG(nn.Module):
     init_mode: "fan_out" (torchvision) or "fan_in" He init of the convolutions.
     """
 
-    def __init__(self, config: Sequence[int | str], num_classes: int = 1000, in_channels: int = 3,
-                 norm: NormSpec = "none", act: ActSpec = "relu", width: float = 1.0, max_pools: int = 5,
-                 pooled: int = 7, hidden: int = 4096, dropout: float = 0.5, init_mode: str = "fan_out"):
+    def __init__(
+        self,
+        config: Sequence[int | str],
+        num_classes: int = 1000,
+        in_channels: int = 3,
+        norm: NormSpec = "none",
+        act: ActSpec = "relu",
+        width: float = 1.0,
+        max_pools: int = 5,
+        pooled: int = 7,
+        hidden: int = 4096,
+        dropout: float = 0.5,
+        init_mode: str = "fan_out",
+    ):
         super().__init__()
         self.features = make_features(config, in_channels, norm, act, width, max_pools)
         c = scaled(512, width)
         self.avgpool = nn.AdaptiveAvgPool2d(pooled)
         self.classifier = nn.Sequential(
-            nn.Linear(c * pooled * pooled, hidden), make_activation(act), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), make_activation(act), nn.Dropout(dropout),
+            nn.Linear(c * pooled * pooled, hidden),
+            make_activation(act),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            make_activation(act),
+            nn.Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
         # torchvision's: He fan-out for convs, N(0, 0.01) for linears. Small variants use He fan-in for

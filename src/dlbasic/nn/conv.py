@@ -40,8 +40,7 @@ def conv_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1) -> int:
     return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def conv_transpose_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1,
-                               output_padding: int = 0) -> int:
+def conv_transpose_output_size(n: int, k: int, s: int = 1, p: int = 0, d: int = 1, output_padding: int = 0) -> int:
     """Output side of a transposed convolution over an input side `n`.
 
     >>> conv_transpose_output_size(7, 4, 2, 1)
@@ -72,8 +71,15 @@ def im2col(x: Tensor, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0
     return windows.permute(0, 1, 4, 5, 2, 3).reshape(B, C * kh * kw, Ho * Wo)
 
 
-def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
-           dilation: IntPair = 1, groups: int = 1) -> Tensor:
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
     """Same as `F.conv2d`, as im2col + batched matmul.
 
     Args:
@@ -108,9 +114,16 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
     return out
 
 
-def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
-                     padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
-                     dilation: IntPair = 1) -> Tensor:
+def conv_transpose2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntPair = 1,
+    padding: IntPair = 0,
+    output_padding: IntPair = 0,
+    groups: int = 1,
+    dilation: IntPair = 1,
+) -> Tensor:
     """Same as `F.conv_transpose2d` (same argument order), as batched matmul + fold (col2im).
 
     Each input pixel scatters `weight` times its value into a k x k patch of the output; fold sums
@@ -169,5 +182,4 @@ def receptive_field(layers: Iterable[Sequence[int]]) -> list[tuple[int, int]]:
     return out
 
 
-__all__ = ["conv2d", "conv_output_size", "conv_transpose2d", "conv_transpose_output_size", "im2col",
-           "receptive_field"]
+__all__ = ["conv2d", "conv_output_size", "conv_transpose2d", "conv_transpose_output_size", "im2col", "receptive_field"]

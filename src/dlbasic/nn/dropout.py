@@ -19,8 +19,12 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability must be in [0, 1], got {p}")
 
 
-def dropout_mask(shape: torch.Size | tuple[int, ...], p: float, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> Tensor:
+def dropout_mask(
+    shape: torch.Size | tuple[int, ...],
+    p: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """Bernoulli keep-mask, True with probability 1 - p."""
     _check_p(p)
     return torch.rand(shape, generator=generator, device=device) >= p  # P(u >= p) = 1 - p
@@ -34,8 +38,13 @@ def apply_dropout_mask(x: Tensor, mask: Tensor, p: float) -> Tensor:
     return x * mask.to(x.dtype) / (1.0 - p)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: torch.Generator | None = None,
-            channelwise: bool = False) -> Tensor:
+def dropout(
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    generator: torch.Generator | None = None,
+    channelwise: bool = False,
+) -> Tensor:
     """Inverted dropout. `channelwise` drops whole feature maps of (N, C, H, W) inputs (Tompson et al.,
     2015, https://arxiv.org/abs/1411.4280), one mask value per (sample, channel)."""
     _check_p(p)

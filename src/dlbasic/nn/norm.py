@@ -100,8 +100,14 @@ class BatchNorm2d(_RunningStats):
     Evaluation: normalize with the running estimates (batch statistics if `track_running_stats=False`).
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ):
         super().__init__()
         self.num_features, self.eps = num_features, eps
         self._init_affine((num_features,), affine)
@@ -132,8 +138,14 @@ class InstanceNorm2d(_RunningStats):
     `momentum=None`; here that combination is refused instead.
     """
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+    ):
         super().__init__()
         self.num_features, self.eps = num_features, eps
         if track_running_stats and momentum is None:
@@ -147,8 +159,7 @@ class InstanceNorm2d(_RunningStats):
         if self._use_batch_stats():
             y, mean, var = normalize(x, (2, 3), self.eps)  # mean, var: (N, C, 1, 1)
             if self.training and self.track_running_stats:
-                self._update_running(mean.mean((0, 2, 3)), var.mean((0, 2, 3)), x.shape[2] * x.shape[3],
-                                    count=False)
+                self._update_running(mean.mean((0, 2, 3)), var.mean((0, 2, 3)), x.shape[2] * x.shape[3], count=False)
         else:
             mean = self.running_mean.view(1, -1, 1, 1)
             var = self.running_var.view(1, -1, 1, 1)
@@ -184,15 +195,20 @@ class LayerNorm(_Norm):
     """Layer normalization over the trailing `normalized_shape` dims, with elementwise affine
     parameters of that shape. Identical in training and evaluation."""
 
-    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True):
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+    ):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps = shape, eps
         self._init_affine(shape, elementwise_affine, bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[-len(self.normalized_shape):]) != self.normalized_shape:
+        if tuple(x.shape[-len(self.normalized_shape) :]) != self.normalized_shape:
             raise ValueError(f"LayerNorm{self.normalized_shape} got input of shape {tuple(x.shape)}")
         y, _, _ = normalize(x, tuple(range(-len(self.normalized_shape), 0)), self.eps)
         return self._affine(y, self.normalized_shape)

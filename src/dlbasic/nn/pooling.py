@@ -57,8 +57,9 @@ def _c_round(v: Tensor) -> Tensor:
     return torch.sign(v) * torch.floor(v.abs() + 0.5)
 
 
-def roi_pool(x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int],
-             spatial_scale: float = 1.0) -> Tensor:
+def roi_pool(
+    x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int], spatial_scale: float = 1.0
+) -> Tensor:
     """Quantized RoI max pooling (Fast R-CNN).
 
     Args:
@@ -116,13 +117,23 @@ def _bilinear(x: Tensor, batch: Tensor, y: Tensor, xx: Tensor) -> Tensor:
     ly = torch.where(y_top, 0.0, y - y0.to(y.dtype))
     lx = torch.where(x_top, 0.0, xx - x0.to(xx.dtype))
     hy, hx = 1 - ly, 1 - lx
-    val = (hy * hx * _gather(x, batch, y0, x0) + hy * lx * _gather(x, batch, y0, x1)
-           + ly * hx * _gather(x, batch, y1, x0) + ly * lx * _gather(x, batch, y1, x1))
+    val = (
+        hy * hx * _gather(x, batch, y0, x0)
+        + hy * lx * _gather(x, batch, y0, x1)
+        + ly * hx * _gather(x, batch, y1, x0)
+        + ly * lx * _gather(x, batch, y1, x1)
+    )
     return val.masked_fill(outside, 0.0)
 
 
-def roi_align(x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int],
-              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False) -> Tensor:
+def roi_align(
+    x: Tensor,
+    rois: Tensor | Sequence[Tensor],
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> Tensor:
     """RoI Align (Mask R-CNN) with torchvision's semantics.
 
     Args:
@@ -198,8 +209,7 @@ class SpatialPyramidPooling(nn.Module):
         """Length of the pooled vector for `channels` input channels."""
         return channels * sum(v * v for v in self.levels)
 
-    def forward(self, x: Tensor, rois: Tensor | Sequence[Tensor] | None = None,
-                spatial_scale: float = 1.0) -> Tensor:
+    def forward(self, x: Tensor, rois: Tensor | Sequence[Tensor] | None = None, spatial_scale: float = 1.0) -> Tensor:
         if rois is not None:
             if self.mode != "max":
                 raise ValueError("region pyramids use roi_pool and support mode='max' only")

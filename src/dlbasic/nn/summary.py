@@ -56,15 +56,26 @@ class Summary:
 
     def table(self) -> str:
         header = ("layer", "type", "output shape", "params", "MACs", "RF")
-        lines = [(r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}", f"{r.macs:,}",
-                  "" if r.receptive_field is None else str(r.receptive_field)) for r in self.rows]
+        lines = [
+            (
+                r.name,
+                r.type,
+                "x".join(map(str, r.output_shape)),
+                f"{r.params:,}",
+                f"{r.macs:,}",
+                "" if r.receptive_field is None else str(r.receptive_field),
+            )
+            for r in self.rows
+        ]
         widths = [max(len(x[i]) for x in [header, *lines]) for i in range(len(header))]
         fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
         rule = "-" * len(fmt.format(*header))
         out = [fmt.format(*header), rule, *(fmt.format(*x) for x in lines), rule]
-        out.append(f"input {'x'.join(map(str, self.input_shape))}: {self.params:,} parameters "
-                   f"({self.trainable_params:,} trainable), {self.macs / 1e9:.3f} GMACs, "
-                   f"receptive field {self.receptive_field}")
+        out.append(
+            f"input {'x'.join(map(str, self.input_shape))}: {self.params:,} parameters "
+            f"({self.trainable_params:,} trainable), {self.macs / 1e9:.3f} GMACs, "
+            f"receptive field {self.receptive_field}"
+        )
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -110,6 +121,7 @@ def whole_map(r: int, j: int, n: int) -> tuple[int, int]:
 
 def _kernel(module: nn.Module, x: Tensor) -> tuple[int, int, int] | None:
     """(kernel, stride, dilation) of a spatial layer along its longest axis; None for pointwise ones."""
+
     def first(v: int | tuple[int, ...]) -> int:
         return max(v) if isinstance(v, tuple) else int(v)
 
@@ -139,8 +151,9 @@ def _macs(module: nn.Module, x: Tensor, y: Tensor) -> int:
     return 0
 
 
-def summarize(model: nn.Module, input_size: int, in_channels: int = 3,
-              device: torch.device | str | None = None) -> Summary:
+def summarize(
+    model: nn.Module, input_size: int, in_channels: int = 3, device: torch.device | str | None = None
+) -> Summary:
     """Run one image of side `input_size` through `model` (in eval mode) and tabulate its leaf layers.
 
     Args:
@@ -169,8 +182,16 @@ def summarize(model: nn.Module, input_size: int, in_channels: int = 3,
             tracker.set(y, r + d * (k - 1) * j, j * s, n_out)
         rf = tracker.get(y)
         own = sum(p.numel() for p in module.parameters(recurse=False))
-        rows.append(LayerRow(names.get(module, "?"), type(module).__name__, tuple(y.shape), own,
-                             _macs(module, x, y), rf[0] if rf else None))
+        rows.append(
+            LayerRow(
+                names.get(module, "?"),
+                type(module).__name__,
+                tuple(y.shape),
+                own,
+                _macs(module, x, y),
+                rf[0] if rf else None,
+            )
+        )
 
     leaves = [m for m in model.modules() if not list(m.children())]
     handles = [m.register_forward_hook(hook) for m in leaves]
@@ -186,8 +207,14 @@ def summarize(model: nn.Module, input_size: int, in_channels: int = 3,
         for h in handles:
             h.remove()
     out = next((t for t in tree_leaves(y) if isinstance(t, Tensor)), x)
-    return Summary(rows, sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad),
-                   sum(r.macs for r in rows), tuple(x.shape), tuple(out.shape))
+    return Summary(
+        rows,
+        sum(p.numel() for p in params),
+        sum(p.numel() for p in params if p.requires_grad),
+        sum(r.macs for r in rows),
+        tuple(x.shape),
+        tuple(out.shape),
+    )
 
 
 __all__ = ["LayerRow", "Summary", "summarize", "whole_map"]

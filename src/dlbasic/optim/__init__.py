@@ -14,6 +14,18 @@ from dlbasic.optim.rmsprop import RMSprop
 from dlbasic.optim.sgd import SGD
 
 __all__ = [
-    "SGD", "SGDP", "Adadelta", "Adagrad", "Adam", "AdamP", "AdamW", "OptimInfo", "RAdam", "RMSprop",
-    "create_optimizer", "default_lr", "list_optimizers", "optimizers",
+    "SGD",
+    "SGDP",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamP",
+    "AdamW",
+    "OptimInfo",
+    "RAdam",
+    "RMSprop",
+    "create_optimizer",
+    "default_lr",
+    "list_optimizers",
+    "optimizers",
 ]

@@ -37,6 +37,7 @@ Group = dict[str, Any]
 def _foreach_device_types() -> tuple[str, ...]:
     try:
         from torch.utils._foreach_utils import _get_foreach_kernels_supported_devices
+
         return tuple(_get_foreach_kernels_supported_devices())
     except ImportError:
         return ("cuda", "xpu")
@@ -75,11 +76,22 @@ class Plan:
     a new plan.
     """
 
-    __slots__ = ("args", "dtype", "group", "keys", "layouts", "param_ptrs", "params", "ptrs", "state_map",
-                 "states", "tensors", "written")
+    __slots__ = (
+        "args",
+        "dtype",
+        "group",
+        "keys",
+        "layouts",
+        "param_ptrs",
+        "params",
+        "ptrs",
+        "state_map",
+        "states",
+        "tensors",
+        "written",
+    )
 
-    def __init__(self, opt: BaseOptimizer, group: Group, params: list[Tensor], states: list[dict],
-                 args: _native.Args):
+    def __init__(self, opt: BaseOptimizer, group: Group, params: list[Tensor], states: list[dict], args: _native.Args):
         self.group, self.state_map, self.params, self.args = group, opt.state, list(params), args
         self.param_ptrs, self.dtype = args.arrays["P"], args.dtype
         self.layouts = [None if p.is_contiguous() else p.stride() for p in params]
@@ -115,8 +127,10 @@ class BaseOptimizer(torch.optim.Optimizer):
         self._plans: dict[int, Plan] = {}
         on_cpu = any(p.is_cpu for group in self.param_groups for p in group["params"])
         if defaults["fused"] and on_cpu and not (self.has_fused and _native.available()):
-            raise RuntimeError(f"{type(self).__name__}: fused=True needs the compiled kernels, "
-                               "which are unavailable (no C++ compiler or DLBASIC_NO_NATIVE set)")
+            raise RuntimeError(
+                f"{type(self).__name__}: fused=True needs the compiled kernels, "
+                "which are unavailable (no C++ compiler or DLBASIC_NO_NATIVE set)"
+            )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -174,8 +188,9 @@ class BaseOptimizer(torch.optim.Optimizer):
         """Run the kernel on packed arguments (`extra`: from `_prepare_fused`, None for a planned step)."""
         raise NotImplementedError
 
-    def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor],
-               states: list[dict]) -> _native.Args | None:
+    def _fused(
+        self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]
+    ) -> _native.Args | None:
         """Update through the kernel; returns the packed arguments where a later step may reuse them."""
         extra = self._prepare_fused(group, params, states)
         tensors = {k: [s[k] for s in states] for k in self._state_keys(group)}
@@ -235,8 +250,13 @@ class BaseOptimizer(torch.optim.Optimizer):
         if not tensors or not _native.eligible(p, g):
             return False
         for v in tensors:
-            if not torch.is_tensor(v) or v.shape != p.shape or v.dtype != p.dtype or not v.is_cpu \
-                    or v.layout != torch.strided:
+            if (
+                not torch.is_tensor(v)
+                or v.shape != p.shape
+                or v.dtype != p.dtype
+                or not v.is_cpu
+                or v.layout != torch.strided
+            ):
                 return False
         for k, v in state.items():
             if k != "step" and not _native.same_layout(v, p):

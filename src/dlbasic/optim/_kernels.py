@@ -15,7 +15,8 @@ The AdamP/SGDP kernels are in `_projected_kernels.py`; `SOURCE` is both, compile
 
 from dlbasic.optim._projected_kernels import PROJECTED_SOURCE
 
-SOURCE = r"""
+SOURCE = (
+    r"""
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -325,4 +326,6 @@ EXPORT2(adam, (int n, void** P, void** G, void** M, void** V, void** VM, const i
 EXPORT2(radam, (int n, void** P, void** G, void** M, void** V, const int64_t* N, const double* coef,
                 double lr, double b1, double b2, double eps, double wd, int dec, int mx, int nt),
         (n, P, G, M, V, N, coef, lr, b1, b2, eps, wd, dec, mx, nt))
-""" + PROJECTED_SOURCE
+"""
+    + PROJECTED_SOURCE
+)

@@ -34,8 +34,7 @@ from torch.autograd.graph import increment_version
 from dlbasic.optim._kernels import SOURCE
 
 # -ffp-contract=off: only the explicit std::fma calls fuse, as in ATen; -fno-math-errno lets sqrt vectorize
-FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC",
-         "-std=c++17"]
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
 if platform.machine().lower() in ("x86_64", "amd64"):
     # 256-bit vectors: SGD's loops measured 8-10% faster than with 512-bit ones on an AVX-512 AMD EPYC (they
     # are memory-bound); the Adagrad and Adam kernels prefer 512-bit ones, 2-5% faster there (see _kernels.py)
@@ -112,8 +111,10 @@ def load() -> ctypes.CDLL | None:
         return None
     compiler = _compiler()
     if compiler is None:
-        _say("no C++ compiler found (CXX, c++, g++, clang++): the optimizers run their torch loops on CPU, "
-             "not the fused kernels (DLBASIC_NO_NATIVE=1 picks the loops without this message)")
+        _say(
+            "no C++ compiler found (CXX, c++, g++, clang++): the optimizers run their torch loops on CPU, "
+            "not the fused kernels (DLBASIC_NO_NATIVE=1 picks the loops without this message)"
+        )
         return None
     t0 = time.perf_counter()
     target = library_path(compiler)
@@ -124,8 +125,10 @@ def load() -> ctypes.CDLL | None:
             _build(compiler, target)
         _lib = ctypes.CDLL(str(target))
     except subprocess.CalledProcessError as e:
-        _say(f"could not compile the fused optimizer kernels ({compiler} exited with {e.returncode}); {fallback}. "
-             f"The compiler said:\n{_tail(e.stderr or e.stdout)}")
+        _say(
+            f"could not compile the fused optimizer kernels ({compiler} exited with {e.returncode}); {fallback}. "
+            f"The compiler said:\n{_tail(e.stderr or e.stdout)}"
+        )
     except subprocess.TimeoutExpired as e:
         _say(f"compiling the fused optimizer kernels took over {e.timeout:.0f} s and was stopped; {fallback}")
     except OSError as e:
@@ -141,8 +144,11 @@ def available() -> bool:
 def dense(t: torch.Tensor) -> bool:
     """True when `t`'s elements fill `numel()` consecutive slots from `data_ptr()` on, in any order of its
     dims: its strides, less those of dims of size 1, sorted, are those of a contiguous tensor."""
-    if t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last) or \
-            t.is_contiguous(memory_format=torch.channels_last_3d):
+    if (
+        t.is_contiguous()
+        or t.is_contiguous(memory_format=torch.channels_last)
+        or t.is_contiguous(memory_format=torch.channels_last_3d)
+    ):
         return True
     if t.numel() == 0:
         return True
@@ -266,8 +272,9 @@ class Args:
 
     __slots__ = ("G", "N", "P", "S", "arrays", "dtype", "memo", "n", "step_kind")
 
-    def __init__(self, params: list[torch.Tensor], grads: list[torch.Tensor], state: dict[str, list],
-                 step_kind: int = 0):
+    def __init__(
+        self, params: list[torch.Tensor], grads: list[torch.Tensor], state: dict[str, list], step_kind: int = 0
+    ):
         self.n = ctypes.c_int(len(params))
         self.dtype = params[0].dtype
         self.step_kind = step_kind
@@ -284,8 +291,9 @@ class Args:
         self.G = address(grad_pointers)
 
 
-def call(name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[float] | list[int]],
-         *scalars: float | int) -> None:
+def call(
+    name: str, tensor_lists: list[list[torch.Tensor]], arrays: list[list[float] | list[int]], *scalars: float | int
+) -> None:
     """Run kernel `name` on parallel lists of tensors of one dtype.
 
     Args:

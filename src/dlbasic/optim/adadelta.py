@@ -33,15 +33,33 @@ class Adadelta(BaseOptimizer):
         fused: use the compiled single-pass kernel.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, foreach: bool | None = None, *, maximize: bool = False,
-                 differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(0.0 <= rho <= 1.0, "rho value", rho)
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr,
+            rho=rho,
+            eps=eps,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
@@ -85,7 +103,13 @@ class Adadelta(BaseOptimizer):
 
     def _fused(self, group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]) -> None:
         torch._foreach_add_([s["step"] for s in states], 1)
-        _native.call("adadelta", [params, grads, [s["square_avg"] for s in states],
-                                  [s["acc_delta"] for s in states]], [],
-                     float(group["lr"]), float(group["rho"]), float(group["eps"]),
-                     float(group["weight_decay"]), int(group["maximize"]))
+        _native.call(
+            "adadelta",
+            [params, grads, [s["square_avg"] for s in states], [s["acc_delta"] for s in states]],
+            [],
+            float(group["lr"]),
+            float(group["rho"]),
+            float(group["eps"]),
+            float(group["weight_decay"]),
+            int(group["maximize"]),
+        )

@@ -33,18 +33,36 @@ class Adagrad(BaseOptimizer):
         fused: use the compiled single-pass kernel.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach: bool | None = None, *,
-                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(lr_decay >= 0.0, "lr_decay value", lr_decay)
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
-        check_value(initial_accumulator_value >= 0.0, "initial_accumulator_value value",
-                    initial_accumulator_value)
+        check_value(initial_accumulator_value >= 0.0, "initial_accumulator_value value", initial_accumulator_value)
         check_value(eps >= 0.0, "epsilon value", eps)
-        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
-                        maximize=maximize, differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            eps=eps,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
+        )
         super().__init__(params, defaults)
         # torch creates the state eagerly; doing the same keeps state_dicts identical before step 1
         for group in self.param_groups:
@@ -53,8 +71,7 @@ class Adagrad(BaseOptimizer):
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
         state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-        state["sum"] = torch.full_like(p, group["initial_accumulator_value"],
-                                       memory_format=torch.preserve_format)
+        state["sum"] = torch.full_like(p, group["initial_accumulator_value"], memory_format=torch.preserve_format)
 
     def _clr(self, group: Group, step: float) -> float:
         return group["lr"] / (1 + (step - 1) * group["lr_decay"])  # lr_t = lr / (1 + (t - 1) * lr_decay)
@@ -90,6 +107,12 @@ class Adagrad(BaseOptimizer):
     def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: None) -> None:
         # the kernel counts the step and computes lr_t as `_clr` does
         _native.kernel("adagrad", args.dtype)(
-            args.n, args.P, args.G, args.S["sum"], args.N, *_native.step_counts(args, states),
+            args.n,
+            args.P,
+            args.G,
+            args.S["sum"],
+            args.N,
+            *_native.step_counts(args, states),
             *_native.doubles(group["lr"], group["lr_decay"], group["weight_decay"], group["eps"]),
-            *_native.ints(group["maximize"], torch.get_num_threads()))
+            *_native.ints(group["maximize"], torch.get_num_threads()),
+        )

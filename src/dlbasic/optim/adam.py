@@ -36,20 +36,41 @@ class Adam(BaseOptimizer):
         decoupled_weight_decay: AdamW's decay (Loshchilov and Hutter, https://arxiv.org/abs/1711.05101).
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
-                 differentiable: bool = False, fused: bool | None = None,
-                 decoupled_weight_decay: bool = False):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
         check_value(0.0 <= betas[1] < 1.0, "beta parameter at index 1", betas[1])
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
         check_value(not capturable, "capturable (CUDA graphs are not supported)", capturable)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=foreach, capturable=False, differentiable=differentiable,
-                        fused=fused, decoupled_weight_decay=decoupled_weight_decay)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=False,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -100,18 +121,29 @@ class Adam(BaseOptimizer):
         torch._foreach_addcdiv_(params, exp_avgs, denom, [-lr / (1 - beta1**t) for t in ts])
 
     def _state_keys(self, group: Group) -> tuple[str, ...]:
-        return ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq") if group["amsgrad"] else \
-            ("step", "exp_avg", "exp_avg_sq")
+        return (
+            ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+            if group["amsgrad"]
+            else ("step", "exp_avg", "exp_avg_sq")
+        )
 
     def _launch(self, group: Group, args: _native.Args, states: list[dict], extra: None) -> None:
         # the kernel counts the step and computes lr / (1 - beta1^t) and sqrt(1 - beta2^t) as `_single` does
         S = args.S
         _native.kernel("adam", args.dtype)(
-            args.n, args.P, args.G, S["exp_avg"], S["exp_avg_sq"], S.get("max_exp_avg_sq", S["exp_avg_sq"]), args.N,
+            args.n,
+            args.P,
+            args.G,
+            S["exp_avg"],
+            S["exp_avg_sq"],
+            S.get("max_exp_avg_sq", S["exp_avg_sq"]),
+            args.N,
             *_native.step_counts(args, states),
             *_native.doubles(group["lr"], *group["betas"], group["eps"], group["weight_decay"]),
-            *_native.ints(group["amsgrad"], group["decoupled_weight_decay"], group["maximize"],
-                          torch.get_num_threads()))
+            *_native.ints(
+                group["amsgrad"], group["decoupled_weight_decay"], group["maximize"], torch.get_num_threads()
+            ),
+        )
 
 
 class AdamW(Adam):
@@ -120,13 +152,35 @@ class AdamW(Adam):
     Same arguments as `Adam` without `decoupled_weight_decay`; `weight_decay` defaults to 1e-2.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
-                 differentiable: bool = False, fused: bool | None = None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
-                         capturable=capturable, differentiable=differentiable, fused=fused,
-                         decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -134,8 +188,9 @@ class AdamW(Adam):
             group["decoupled_weight_decay"] = True
 
 
-def foreach_moments(group: Group, params: list[Tensor], grads: list[Tensor],
-                    states: list[dict]) -> tuple[list[Tensor], list[Tensor], list[float]]:
+def foreach_moments(
+    group: Group, params: list[Tensor], grads: list[Tensor], states: list[dict]
+) -> tuple[list[Tensor], list[Tensor], list[float]]:
     """The Adam family's shared foreach steps: count the step, (decoupled) weight decay, update m and v.
 
     Returns the first moments m, the second moments v and the step numbers t (after this step).

@@ -27,8 +27,9 @@ from dlbasic.optim import _native
 from dlbasic.optim._base import BaseOptimizer, Group, check_value
 
 
-def project(p: Tensor, grad: Tensor, perturb: Tensor, delta: float, wd_ratio: float,
-            eps: float) -> tuple[Tensor, float]:
+def project(
+    p: Tensor, grad: Tensor, perturb: Tensor, delta: float, wd_ratio: float, eps: float
+) -> tuple[Tensor, float]:
     """Remove from `perturb` its component along `p` when `p` looks scale-invariant.
 
     A weight is taken as scale-invariant, per output channel or as a whole layer, when every cosine
@@ -76,9 +77,20 @@ class AdamP(BaseOptimizer):
 
     tensor_step = False  # the reference package counts steps with a Python int
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, delta: float = 0.1, wd_ratio: float = 0.1,
-                 nesterov: bool = False, *, foreach: bool | None = None, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        delta: float = 0.1,
+        wd_ratio: float = 0.1,
+        nesterov: bool = False,
+        *,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
@@ -86,8 +98,17 @@ class AdamP(BaseOptimizer):
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
         check_value(delta >= 0.0, "delta value", delta)
         check_value(0.0 <= wd_ratio <= 1.0, "wd_ratio value", wd_ratio)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, delta=delta,
-                        wd_ratio=wd_ratio, nesterov=nesterov, foreach=foreach, fused=fused)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            delta=delta,
+            wd_ratio=wd_ratio,
+            nesterov=nesterov,
+            foreach=foreach,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
@@ -159,12 +180,22 @@ class AdamP(BaseOptimizer):
             coef = array("d", [group["lr"] / (1 - beta1**t), math.sqrt(1 - beta2**t)]) * len(steps)
         else:
             coef = array("d", [c for t in steps for c in (group["lr"] / (1 - beta1**t), math.sqrt(1 - beta2**t))])
-        decay = [1 - group["lr"] * group["weight_decay"] * r if group["weight_decay"] > 0 else 1.0
-                 for r in (1.0, group["wd_ratio"])]  # without and with projection
+        decay = [
+            1 - group["lr"] * group["weight_decay"] * r if group["weight_decay"] > 0 else 1.0
+            for r in (1.0, group["wd_ratio"])
+        ]  # without and with projection
         _native.kernel("adamp", args.dtype)(
-            args.n, args.P, args.G, args.S["exp_avg"], args.S["exp_avg_sq"], args.N, _rows_arg(args, extra),
-            _native.address(coef), *_native.doubles(beta1, beta2, group["eps"], *decay, group["delta"]),
-            *_native.ints(group["nesterov"], torch.get_num_threads()))
+            args.n,
+            args.P,
+            args.G,
+            args.S["exp_avg"],
+            args.S["exp_avg_sq"],
+            args.N,
+            _rows_arg(args, extra),
+            _native.address(coef),
+            *_native.doubles(beta1, beta2, group["eps"], *decay, group["delta"]),
+            *_native.ints(group["nesterov"], torch.get_num_threads()),
+        )
 
 
 class SGDP(BaseOptimizer):
@@ -193,9 +224,21 @@ class SGDP(BaseOptimizer):
 
     tensor_step = False
 
-    def __init__(self, params: Iterable, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, eps: float = 1e-8, delta: float = 0.1,
-                 wd_ratio: float = 0.1, *, foreach: bool | None = None, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        eps: float = 1e-8,
+        delta: float = 0.1,
+        wd_ratio: float = 0.1,
+        *,
+        foreach: bool | None = None,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(0.0 <= momentum < 1.0, "momentum value", momentum)
         check_value(0.0 <= dampening <= 1.0, "dampening value", dampening)
@@ -203,9 +246,18 @@ class SGDP(BaseOptimizer):
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(delta >= 0.0, "delta value", delta)
         check_value(0.0 <= wd_ratio <= 1.0, "wd_ratio value", wd_ratio)
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, eps=eps, delta=delta, wd_ratio=wd_ratio, foreach=foreach,
-                        fused=fused)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            eps=eps,
+            delta=delta,
+            wd_ratio=wd_ratio,
+            foreach=foreach,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
@@ -254,9 +306,15 @@ class SGDP(BaseOptimizer):
         lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
         decay = [1 - lr * wd * r / (1 - mu) if wd > 0 else 1.0 for r in (1.0, group["wd_ratio"])]
         _native.kernel("sgdp", args.dtype)(
-            args.n, args.P, args.G, args.S["momentum"], args.N, _rows_arg(args, extra),
+            args.n,
+            args.P,
+            args.G,
+            args.S["momentum"],
+            args.N,
+            _rows_arg(args, extra),
             *_native.doubles(lr, mu, group["dampening"], *decay, group["delta"], group["eps"]),
-            *_native.ints(group["nesterov"], torch.get_num_threads()))
+            *_native.ints(group["nesterov"], torch.get_num_threads()),
+        )
 
 
 def rows_outermost(p: Tensor) -> bool:

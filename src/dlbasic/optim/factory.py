@@ -44,8 +44,7 @@ def _add(info: OptimInfo) -> None:
 
 _add(OptimInfo("sgd", SGD, "gradient descent: w -= lr * g", {"momentum": 0.0}, 0.1))
 _add(OptimInfo("momentum", SGD, "heavy-ball momentum: v = mu v + g; w -= lr v", {"momentum": 0.9}, 0.01))
-_add(OptimInfo("nesterov", SGD, "Nesterov accelerated gradient",
-               {"momentum": 0.9, "nesterov": True}, 0.01))
+_add(OptimInfo("nesterov", SGD, "Nesterov accelerated gradient", {"momentum": 0.9, "nesterov": True}, 0.01))
 _add(OptimInfo("adagrad", Adagrad, "per-parameter lr / sqrt(sum of squared gradients)", {}, 0.01))
 _add(OptimInfo("adadelta", Adadelta, "Adagrad with decaying averages and no lr", {}, 1.0))
 _add(OptimInfo("rmsprop", RMSprop, "lr / sqrt(moving average of squared gradients)", {}, 1e-3))
@@ -53,8 +52,7 @@ _add(OptimInfo("adam", Adam, "momentum + RMSprop with bias correction", {}, 1e-3
 _add(OptimInfo("adamw", AdamW, "Adam with decoupled weight decay", {}, 1e-3))
 _add(OptimInfo("radam", RAdam, "Adam with rectified variance warm-up", {}, 1e-3))
 _add(OptimInfo("adamp", AdamP, "Adam projecting updates off scale-invariant weights", {}, 1e-3))
-_add(OptimInfo("sgdp", SGDP, "momentum SGD projecting updates off scale-invariant weights",
-               {"momentum": 0.9}, 0.01))
+_add(OptimInfo("sgdp", SGDP, "momentum SGD projecting updates off scale-invariant weights", {"momentum": 0.9}, 0.01))
 
 
 def list_optimizers() -> list[str]:

@@ -68,9 +68,13 @@ LANDSCAPES: dict[str, Landscape] = {
     for ls in [
         Landscape("rosenbrock", rosenbrock, (-1.5, 2.0), ((1.0, 1.0),), ((-2.0, 2.0), (-1.0, 3.0))),
         Landscape("beale", beale, (1.0, 1.5), ((3.0, 0.5),), ((-4.5, 4.5), (-4.5, 4.5))),
-        Landscape("himmelblau", himmelblau, (0.0, 0.0),
-                  ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
-                  ((-5.0, 5.0), (-5.0, 5.0))),
+        Landscape(
+            "himmelblau",
+            himmelblau,
+            (0.0, 0.0),
+            ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
+            ((-5.0, 5.0), (-5.0, 5.0)),
+        ),
         Landscape("quadratic", quadratic, (-4.0, 1.0), ((0.0, 0.0),), ((-5.0, 5.0), (-1.5, 1.5))),
         Landscape("saddle", saddle, (-1.0, 1e-3), (), ((-1.5, 1.5), (-1.5, 1.5))),
     ]
@@ -90,8 +94,9 @@ def get_landscape(name: str) -> Landscape:
         raise UserError(f"unknown landscape {name!r}", did_you_mean(name, LANDSCAPES)) from None
 
 
-def trajectory(name: str, landscape: str | Landscape, start: tuple[float, float] | None = None,
-               steps: int = 200, **hp: float) -> tuple[Tensor, Tensor]:
+def trajectory(
+    name: str, landscape: str | Landscape, start: tuple[float, float] | None = None, steps: int = 200, **hp: float
+) -> tuple[Tensor, Tensor]:
     """Run optimizer `name` (a `create_optimizer` name) on a landscape from `start`.
 
     Args:

@@ -26,9 +26,14 @@ from dlbasic.optim.landscapes import Landscape, get_landscape
 DEFAULT_LRS = tuple(10.0 ** (k / 2) for k in range(-8, 3))  # 1e-4 ... 10, half-decade steps
 
 
-def grid_trajectories(name: str, landscape: str | Landscape, lrs: Sequence[float],
-                      start: tuple[float, float] | None = None, steps: int = 200,
-                      **hp: float) -> tuple[Tensor, Tensor]:
+def grid_trajectories(
+    name: str,
+    landscape: str | Landscape,
+    lrs: Sequence[float],
+    start: tuple[float, float] | None = None,
+    steps: int = 200,
+    **hp: float,
+) -> tuple[Tensor, Tensor]:
     """Run optimizer `name` once per learning rate, all in one optimizer with one param group per lr.
 
     Equal, point for point, to `trajectory(name, landscape, start, steps, lr=lr, **hp)` for each lr.
@@ -80,17 +85,33 @@ class Race:
 
     def to_dict(self) -> dict:
         """Plain JSON (a diverged run's loss is null)."""
+
         def num(x: float) -> float | None:
             return x if math.isfinite(x) else None
 
-        return {"landscape": self.landscape.name, "start": list(self.start), "steps": self.steps,
-                "optimizers": [{"name": r.name, "lr": r.lr, "final_loss": num(r.final_loss),
-                                "grid": {f"{lr:g}": num(loss) for lr, loss in r.grid.items()}}
-                               for r in self.racers]}
+        return {
+            "landscape": self.landscape.name,
+            "start": list(self.start),
+            "steps": self.steps,
+            "optimizers": [
+                {
+                    "name": r.name,
+                    "lr": r.lr,
+                    "final_loss": num(r.final_loss),
+                    "grid": {f"{lr:g}": num(loss) for lr, loss in r.grid.items()},
+                }
+                for r in self.racers
+            ],
+        }
 
 
-def race(landscape: str | Landscape, names: Sequence[str], steps: int = 300, lrs: Sequence[float] = DEFAULT_LRS,
-         start: tuple[float, float] | None = None) -> Race:
+def race(
+    landscape: str | Landscape,
+    names: Sequence[str],
+    steps: int = 300,
+    lrs: Sequence[float] = DEFAULT_LRS,
+    start: tuple[float, float] | None = None,
+) -> Race:
     """Tune each optimizer's learning rate on `lrs` (lowest final loss wins; ties go to the smaller lr)."""
     ls = get_landscape(landscape) if isinstance(landscape, str) else landscape
     for n in names:
@@ -101,8 +122,16 @@ def race(landscape: str | Landscape, names: Sequence[str], steps: int = 300, lrs
         paths, losses = grid_trajectories(n, ls, lrs, origin, steps)
         finals = [_score(x) for x in losses[:, -1].tolist()]
         best = min(range(len(lrs)), key=lambda i: (finals[i], lrs[i]))
-        racers.append(Racer(n, float(lrs[best]), finals[best], paths[best].numpy(), losses[best].numpy(),
-                            dict(zip(map(float, lrs), finals, strict=True))))
+        racers.append(
+            Racer(
+                n,
+                float(lrs[best]),
+                finals[best],
+                paths[best].numpy(),
+                losses[best].numpy(),
+                dict(zip(map(float, lrs), finals, strict=True)),
+            )
+        )
     return Race(ls, origin, steps, racers)
 
 
@@ -118,8 +147,9 @@ def race_table(result: Race) -> str:
 
 def _contours(ax, ls: Landscape, n: int = 200) -> None:
     (x0, x1), (y0, y1) = ls.bounds
-    gx, gy = torch.meshgrid(torch.linspace(x0, x1, n, dtype=torch.float64),
-                            torch.linspace(y0, y1, n, dtype=torch.float64), indexing="xy")
+    gx, gy = torch.meshgrid(
+        torch.linspace(x0, x1, n, dtype=torch.float64), torch.linspace(y0, y1, n, dtype=torch.float64), indexing="xy"
+    )
     z = ls(gx, gy).numpy()  # (n, n)
     if z.min() >= 0:  # log-spaced levels show both the valley floor and the walls
         levels = np.geomspace(max(z.min(), 1e-3), z.max(), 30)

@@ -55,19 +55,41 @@ class RAdam(BaseOptimizer):
         fused: use the compiled single-pass kernel.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 degenerated_to_sgd: bool = True, foreach: bool | None = None, maximize: bool = False,
-                 capturable: bool = False, differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        degenerated_to_sgd: bool = True,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
         check_value(0.0 <= betas[1] < 1.0, "beta parameter at index 1", betas[1])
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
         check_value(not capturable, "capturable (CUDA graphs are not supported)", capturable)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
-                        foreach=foreach, capturable=False, decoupled_weight_decay=decoupled_weight_decay,
-                        differentiable=differentiable, degenerated_to_sgd=degenerated_to_sgd, fused=fused)
+        defaults = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=False,
+            decoupled_weight_decay=decoupled_weight_decay,
+            differentiable=differentiable,
+            degenerated_to_sgd=degenerated_to_sgd,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -137,6 +159,15 @@ class RAdam(BaseOptimizer):
             mode = 1.0 if rho_t > 5.0 else 0.0 if group["degenerated_to_sgd"] else 2.0
             coef += [1 - beta1**t, rect if mode == 1.0 else 0.0, (1 - beta2**t) ** 0.5, mode]
         tensors = [params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]]
-        _native.call("radam", tensors, [coef], float(lr), float(beta1), float(beta2), float(group["eps"]),
-                     float(group["weight_decay"]), int(group["decoupled_weight_decay"]),
-                     int(group["maximize"]))
+        _native.call(
+            "radam",
+            tensors,
+            [coef],
+            float(lr),
+            float(beta1),
+            float(beta2),
+            float(group["eps"]),
+            float(group["weight_decay"]),
+            int(group["decoupled_weight_decay"]),
+            int(group["maximize"]),
+        )

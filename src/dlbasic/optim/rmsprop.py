@@ -38,19 +38,40 @@ class RMSprop(BaseOptimizer):
         fused: use the compiled single-pass kernel.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
-                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
-                 differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(eps >= 0.0, "epsilon value", eps)
         check_value(momentum >= 0.0, "momentum value", momentum)
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
         check_value(alpha >= 0.0, "alpha value", alpha)
         check_value(not capturable, "capturable (CUDA graphs are not supported)", capturable)
-        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
-                        weight_decay=weight_decay, capturable=False, foreach=foreach, maximize=maximize,
-                        differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            alpha=alpha,
+            eps=eps,
+            centered=centered,
+            weight_decay=weight_decay,
+            capturable=False,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
@@ -117,7 +138,15 @@ class RMSprop(BaseOptimizer):
         square_avgs = [s["square_avg"] for s in states]
         grad_avgs = [s["grad_avg"] for s in states] if group["centered"] else square_avgs
         bufs = [s["momentum_buffer"] for s in states] if group["momentum"] > 0 else square_avgs
-        _native.call("rmsprop", [params, grads, square_avgs, grad_avgs, bufs], [],
-                     float(group["lr"]), float(group["alpha"]), float(group["eps"]),
-                     float(group["weight_decay"]), float(group["momentum"]), int(group["centered"]),
-                     int(group["maximize"]))
+        _native.call(
+            "rmsprop",
+            [params, grads, square_avgs, grad_avgs, bufs],
+            [],
+            float(group["lr"]),
+            float(group["alpha"]),
+            float(group["eps"]),
+            float(group["weight_decay"]),
+            float(group["momentum"]),
+            int(group["centered"]),
+            int(group["maximize"]),
+        )

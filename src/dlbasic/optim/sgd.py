@@ -38,18 +38,37 @@ class SGD(BaseOptimizer):
         fused: use the compiled single-pass kernel.
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
-                 foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None):
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ):
         check_value(lr >= 0.0, "learning rate", lr)
         check_value(momentum >= 0.0, "momentum value", momentum)
         check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
         check_value(0.0 <= dampening <= 1.0, "dampening value", dampening)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
-                        fused=fused)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
+        )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -113,9 +132,15 @@ class SGD(BaseOptimizer):
         first = extra if extra is not None else array("i", bytes(4 * args.n.value))
         bufs = args.S.get("momentum_buffer", args.P)  # without momentum the kernel never touches them
         _native.kernel("sgd", args.dtype)(
-            args.n, args.P, args.G, bufs, args.N, ctypes.c_void_p(first.buffer_info()[0]),
+            args.n,
+            args.P,
+            args.G,
+            bufs,
+            args.N,
+            ctypes.c_void_p(first.buffer_info()[0]),
             *_native.doubles(group["lr"], group["weight_decay"], group["momentum"], group["dampening"]),
-            *_native.ints(group["maximize"], group["nesterov"], torch.get_num_threads()))
+            *_native.ints(group["maximize"], group["nesterov"], torch.get_num_threads()),
+        )
 
     def _fusable(self, p: Tensor, g: Tensor, state: dict[str, Any]) -> bool:
         return _native.eligible(p, g) if state.get("momentum_buffer") is None else super()._fusable(p, g, state)

@@ -53,8 +53,14 @@ class EarlyStopping(Callback):
             running); wait: epochs since the last improvement.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best: bool = True):
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 5,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = True,
+    ):
         check(patience >= 1, f"early-stopping patience must be >= 1, got {patience}")
         check(min_delta >= 0, f"min_delta must be >= 0, got {min_delta}")
         modes = ("auto", "min", "max")
@@ -81,14 +87,14 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
         if self.monitor not in logs:
-            raise UserError(f"early stopping monitors {self.monitor!r}, which the epoch logs lack",
-                            did_you_mean(self.monitor, logs))
+            raise UserError(
+                f"early stopping monitors {self.monitor!r}, which the epoch logs lack", did_you_mean(self.monitor, logs)
+            )
         value = float(logs[self.monitor])
         if self.improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:  # a CPU copy, so the copy costs no accelerator memory
-                self.best_state = {k: v.detach().to("cpu", copy=True)
-                                   for k, v in trainer.model.state_dict().items()}
+                self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in trainer.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -105,20 +111,31 @@ class EarlyStopping(Callback):
             self._restored = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
-                "stopped_epoch": self.stopped_epoch, "best_state": self.best_state,
-                "monitor": self.monitor, "mode": self.mode}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "best_state": self.best_state,
+            "monitor": self.monitor,
+            "mode": self.mode,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        check(state["monitor"] == self.monitor and state["mode"] == self.mode,
-              f"checkpoint early-stopping state watches {state['monitor']!r} ({state['mode']}), "
-              f"not {self.monitor!r} ({self.mode})", "resume with the same --early-stopping settings")
+        check(
+            state["monitor"] == self.monitor and state["mode"] == self.mode,
+            f"checkpoint early-stopping state watches {state['monitor']!r} ({state['mode']}), "
+            f"not {self.monitor!r} ({self.mode})",
+            "resume with the same --early-stopping settings",
+        )
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
         self.stopped_epoch, self.best_state = state["stopped_epoch"], state["best_state"]
 
     def __repr__(self) -> str:
-        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
-                f"min_delta={self.min_delta}, mode={self.mode!r}, restore_best={self.restore_best})")
+        return (
+            f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, "
+            f"min_delta={self.min_delta}, mode={self.mode!r}, restore_best={self.restore_best})"
+        )
 
 
 __all__ = ["EarlyStopping", "infer_mode"]

@@ -127,8 +127,14 @@ def cutmix_images(x: Tensor, boxes: Tensor, index: Tensor) -> Tensor:
     return torch.where(mask, x[index.to(x.device)], x)
 
 
-def mixup_target(target: Tensor, num_classes: int, lam: Tensor, index: Tensor,
-                 smoothing: float = 0.0, dtype: torch.dtype = torch.float32) -> Tensor:
+def mixup_target(
+    target: Tensor,
+    num_classes: int,
+    lam: Tensor,
+    index: Tensor,
+    smoothing: float = 0.0,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
     """Soft targets Tensor[B, K]: lam_i * t_i + (1 - lam_i) * t_index[i], where t is the (smoothed)
     one-hot of hard labels Tensor[B] or the given soft targets Tensor[B, K]. Rows sum to 1."""
     t = to_soft_targets(target, num_classes, smoothing, torch.float64)
@@ -167,13 +173,25 @@ class Mix:
         num_classes: K, the width of the soft targets.
     """
 
-    def __init__(self, mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, prob: float = 1.0,
-                 switch_prob: float = 0.5, per_sample: bool = False, label_smoothing: float = 0.0,
-                 num_classes: int = 10):
-        check(mixup_alpha >= 0 and cutmix_alpha >= 0,
-              f"mixup/cutmix alpha must be >= 0, got {mixup_alpha} and {cutmix_alpha}")
-        check(mixup_alpha > 0 or cutmix_alpha > 0, "Mix needs mixup_alpha > 0 or cutmix_alpha > 0",
-              "for example --mixup 0.2 or --cutmix 1.0")
+    def __init__(
+        self,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        prob: float = 1.0,
+        switch_prob: float = 0.5,
+        per_sample: bool = False,
+        label_smoothing: float = 0.0,
+        num_classes: int = 10,
+    ):
+        check(
+            mixup_alpha >= 0 and cutmix_alpha >= 0,
+            f"mixup/cutmix alpha must be >= 0, got {mixup_alpha} and {cutmix_alpha}",
+        )
+        check(
+            mixup_alpha > 0 or cutmix_alpha > 0,
+            "Mix needs mixup_alpha > 0 or cutmix_alpha > 0",
+            "for example --mixup 0.2 or --cutmix 1.0",
+        )
         check(0.0 <= prob <= 1.0, f"mix probability must be in [0, 1], got {prob}")
         check(0.0 <= switch_prob <= 1.0, f"switch probability must be in [0, 1], got {switch_prob}")
         check(0.0 <= label_smoothing < 1.0, f"label smoothing must be in [0, 1), got {label_smoothing}")
@@ -222,9 +240,11 @@ class Mix:
         return self.apply(x, y, self.sample(x.shape[0], x.shape[-2], x.shape[-1], generator))
 
     def __repr__(self) -> str:
-        return (f"Mix(mixup_alpha={self.mixup_alpha}, cutmix_alpha={self.cutmix_alpha}, prob={self.prob}, "
-                f"switch_prob={self.switch_prob}, per_sample={self.per_sample}, "
-                f"label_smoothing={self.label_smoothing}, num_classes={self.num_classes})")
+        return (
+            f"Mix(mixup_alpha={self.mixup_alpha}, cutmix_alpha={self.cutmix_alpha}, prob={self.prob}, "
+            f"switch_prob={self.switch_prob}, per_sample={self.per_sample}, "
+            f"label_smoothing={self.label_smoothing}, num_classes={self.num_classes})"
+        )
 
 
 __all__ = [

@@ -30,8 +30,11 @@ def is_norm_or_bias(name: str, param: Tensor) -> bool:
 
 def decayed_parameters(model: nn.Module, exclude_norm_and_bias: bool = True) -> list[Tensor]:
     """The trainable parameters a penalty or weight decay applies to."""
-    return [p for n, p in model.named_parameters()
-            if p.requires_grad and not (exclude_norm_and_bias and is_norm_or_bias(n, p))]
+    return [
+        p
+        for n, p in model.named_parameters()
+        if p.requires_grad and not (exclude_norm_and_bias and is_norm_or_bias(n, p))
+    ]
 
 
 def l1_penalty(params: Iterable[Tensor]) -> Tensor:
@@ -66,8 +69,7 @@ class Penalty:
         return self.strength * value
 
     def __repr__(self) -> str:
-        return (f"Penalty({self.kind!r}, strength={self.strength}, "
-                f"exclude_norm_and_bias={self.exclude_norm_and_bias})")
+        return f"Penalty({self.kind!r}, strength={self.strength}, exclude_norm_and_bias={self.exclude_norm_and_bias})"
 
 
 def param_groups(model: nn.Module, weight_decay: float, exclude_norm_and_bias: bool = True) -> list[dict]:

@@ -26,8 +26,9 @@ def smooth_targets(target: Tensor, smoothing: float) -> Tensor:
     return target * (1.0 - smoothing) + smoothing / target.shape[-1]
 
 
-def smooth_one_hot(target: Tensor, num_classes: int, smoothing: float = 0.0,
-                   dtype: torch.dtype = torch.float32) -> Tensor:
+def smooth_one_hot(
+    target: Tensor, num_classes: int, smoothing: float = 0.0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Tensor[B] int64 labels -> Tensor[B, num_classes] smoothed one-hot targets.
 
     >>> smooth_one_hot(torch.tensor([0, 2]), 3, smoothing=0.3)
@@ -38,8 +39,9 @@ def smooth_one_hot(target: Tensor, num_classes: int, smoothing: float = 0.0,
     return smooth_targets(one_hot, smoothing)
 
 
-def to_soft_targets(target: Tensor, num_classes: int, smoothing: float = 0.0,
-                    dtype: torch.dtype = torch.float32) -> Tensor:
+def to_soft_targets(
+    target: Tensor, num_classes: int, smoothing: float = 0.0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """Hard labels Tensor[B] -> smoothed one-hot; soft targets Tensor[B, K] are smoothed as they are."""
     if target.dim() == 1:
         return smooth_one_hot(target, num_classes, smoothing, dtype)

@@ -37,8 +37,10 @@ def section(r: dict[str, Any], root: Path) -> str:
     e = html.escape
     parts = [f'<h2 id="{e(r["id"])}">{e(r["id"])} {badge(r["verdict"])}</h2>']
     if r.get("section"):
-        parts.append(f'<p class="meta">notebook section: {e(r["section"])} · profile {e(str(r.get("profile", "")))}'
-                     f' · seeds {e(str(r.get("seeds", [])))} · {r.get("seconds", 0):.0f} s</p>')
+        parts.append(
+            f'<p class="meta">notebook section: {e(r["section"])} · profile {e(str(r.get("profile", "")))}'
+            f" · seeds {e(str(r.get('seeds', [])))} · {r.get('seconds', 0):.0f} s</p>"
+        )
     if r.get("note"):
         parts.append(f'<p class="note" lang="ko">{e(r["note"])}</p>')
     if r.get("claim"):
@@ -49,16 +51,21 @@ def section(r: dict[str, Any], root: Path) -> str:
         parts.append(f"<p><b>Method.</b> {e(r['method'])}</p>")
     if r.get("rule"):
         parts.append(f"<p><b>Verdict rule (fixed before the run).</b> {e(r['rule'])}</p>")
-    parts.append(f"<p><b>Verdict.</b> {badge(r['verdict'])} {e(r.get('key_number', ''))} — "
-                 f"{e(r.get('reason', ''))}</p>")
+    parts.append(
+        f"<p><b>Verdict.</b> {badge(r['verdict'])} {e(r.get('key_number', ''))} — {e(r.get('reason', ''))}</p>"
+    )
     if r.get("test"):
         parts.append(f"<p><b>Test.</b> {e(r['test'])}</p>")
     for fig in r.get("figures", []):
-        parts.append(f'<figure><img src="{_image(root, fig["path"])}" alt="{e(fig["caption"])}">'
-                     f"<figcaption>{e(fig['caption'])}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="{_image(root, fig["path"])}" alt="{e(fig["caption"])}">'
+            f"<figcaption>{e(fig['caption'])}</figcaption></figure>"
+        )
     if r.get("numbers"):
-        parts.append("<details><summary>all numbers</summary><pre>"
-                     f"{e(json.dumps(r['numbers'], indent=2, default=str))}</pre></details>")
+        parts.append(
+            "<details><summary>all numbers</summary><pre>"
+            f"{e(json.dumps(r['numbers'], indent=2, default=str))}</pre></details>"
+        )
     if r.get("traceback"):
         parts.append(f"<details open><summary>error</summary><pre>{e(r['traceback'])}</pre></details>")
     return "\n".join(parts)
@@ -71,7 +78,9 @@ def write_report(report: dict[str, Any], root: Path, path: Path) -> None:
     counts = {v: sum(r["verdict"] == v for r in results) for v in COLORS}
     rows = "\n".join(
         f'<tr><td><a href="#{e(r["id"])}">{e(r["id"])}</a></td><td>{e(r.get("claim", ""))}</td>'
-        f'<td>{badge(r["verdict"])}</td><td>{e(r.get("key_number", ""))}</td></tr>' for r in results)
+        f"<td>{badge(r['verdict'])}</td><td>{e(r.get('key_number', ''))}</td></tr>"
+        for r in results
+    )
     env = report.get("environment", {})
     missing = report.get("missing_claims") or []
     page = f"""<!DOCTYPE html>

@@ -64,8 +64,15 @@ def plot_confusion(matrix, classes: Sequence[str], path: str | Path, title: str 
     for i in range(n):
         for j in range(n):
             if matrix[i, j]:
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
-                        color="white" if matrix[i, j] > top / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(matrix[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if matrix[i, j] > top / 2 else "black",
+                )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

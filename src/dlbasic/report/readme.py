@@ -34,26 +34,37 @@ def verdict_table(report: dict[str, Any]) -> str:
     profile = report.get("profile", {})
     env = report.get("environment", {})
     minutes, seconds = divmod(round(report.get("seconds", 0)), 60)
-    head = (f"Profile `{profile.get('name', '?')}`, seeds {profile.get('seeds', '?')}, data "
-            f"`{profile.get('data') or 'each study default'}`; torch {env.get('torch', '?')}, "
-            f"{env.get('cpu_threads', '?')} thread(s); {minutes} min {seconds} s; "
-            + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (report of {report.get('created', '?')}).")
-    rows = [f"| `{r['id']}` | {r['verdict']} | {_cell(r.get('key_number', ''))} | {_cell(r.get('test', ''))} |"
-            for r in results]
+    head = (
+        f"Profile `{profile.get('name', '?')}`, seeds {profile.get('seeds', '?')}, data "
+        f"`{profile.get('data') or 'each study default'}`; torch {env.get('torch', '?')}, "
+        f"{env.get('cpu_threads', '?')} thread(s); {minutes} min {seconds} s; "
+        + ", ".join(f"{n} {v}" for v, n in counts.items())
+        + f" (report of {report.get('created', '?')})."
+    )
+    rows = [
+        f"| `{r['id']}` | {r['verdict']} | {_cell(r.get('key_number', ''))} | {_cell(r.get('test', ''))} |"
+        for r in results
+    ]
     return "\n".join([head, "", "| claim | verdict | key number | test |", "|---|---|---|---|", *rows])
 
 
 def update_readme(readme: Path, report_path: Path) -> None:
     """Replace the table between the markers of `readme` with the one of `report_path`."""
     text = readme.read_text(encoding="utf-8")
-    check(START in text and END in text and text.index(START) < text.index(END),
-          f"{readme} has no verdict table markers", f"add the lines {START} and {END} where the table goes")
+    check(
+        START in text and END in text and text.index(START) < text.index(END),
+        f"{readme} has no verdict table markers",
+        f"add the lines {START} and {END} where the table goes",
+    )
     try:
         report = json.loads(report_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read {report_path}: {' '.join(str(e).split())}") from None
-    check(isinstance(report, dict) and isinstance(report.get("results"), list),
-          f"{report_path} is not a lab report", "pass the report.json of `dlbasic lab`")
+    check(
+        isinstance(report, dict) and isinstance(report.get("results"), list),
+        f"{report_path} is not a lab report",
+        "pass the report.json of `dlbasic lab`",
+    )
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
     readme.write_text(f"{before}{START}\n{verdict_table(report)}\n{END}{after}", encoding="utf-8")

@@ -13,6 +13,23 @@ from dlbasic.segmentation.metrics import IGNORE_INDEX, confusion_matrix, iou_per
 from dlbasic.segmentation.overlay import overlay_figure, save_overlays
 from dlbasic.segmentation.task import SegmentationTask, predict_masks
 
-__all__ = ["FCN", "IGNORE_INDEX", "SEGMENTATION_MODELS", "SegmentationTask", "as_layers", "bilinear_kernel",
-           "bilinear_upsampler", "confusion_matrix", "convolutionalize", "fcn", "iou_per_class", "load_segmentation",
-           "mean_iou", "overlay_figure", "pixel_accuracy", "predict_masks", "save_overlays", "scores"]
+__all__ = [
+    "FCN",
+    "IGNORE_INDEX",
+    "SEGMENTATION_MODELS",
+    "SegmentationTask",
+    "as_layers",
+    "bilinear_kernel",
+    "bilinear_upsampler",
+    "confusion_matrix",
+    "convolutionalize",
+    "fcn",
+    "iou_per_class",
+    "load_segmentation",
+    "mean_iou",
+    "overlay_figure",
+    "pixel_accuracy",
+    "predict_masks",
+    "save_overlays",
+    "scores",
+]

@@ -33,11 +33,23 @@ def as_layers(model: nn.Module) -> list[nn.Module]:
         return [m for child in model for m in as_layers(child)]
     names = [n for n, _ in model.named_children()]
     if {"features", "classifier"} <= set(names):
-        parts = [model.features, *([model.avgpool] if hasattr(model, "avgpool") else []), nn.Flatten(),
-                 model.classifier]
+        parts = [
+            model.features,
+            *([model.avgpool] if hasattr(model, "avgpool") else []),
+            nn.Flatten(),
+            model.classifier,
+        ]
     elif {"stem", "layer1", "layer4", "avgpool", "fc"} <= set(names):
-        parts = [model.stem, model.layer1, model.layer2, model.layer3, model.layer4, model.avgpool, nn.Flatten(),
-                 model.fc]
+        parts = [
+            model.stem,
+            model.layer1,
+            model.layer2,
+            model.layer3,
+            model.layer4,
+            model.avgpool,
+            nn.Flatten(),
+            model.fc,
+        ]
     elif names == ["net"]:
         parts = [model.net]
     else:
@@ -53,8 +65,10 @@ def _pool(module: nn.Module, size: tuple[int, int]) -> nn.Module:
     if (oh, ow) == size:
         return nn.Identity()
     if size[0] % oh or size[1] % ow:
-        raise UserError(f"cannot convolutionalize an adaptive pool from {size} to {(oh, ow)}",
-                        "train at an input size whose feature map divides the pool size")
+        raise UserError(
+            f"cannot convolutionalize an adaptive pool from {size} to {(oh, ow)}",
+            "train at an input size whose feature map divides the pool size",
+        )
     kernel = (size[0] // oh, size[1] // ow)
     stride = (1, 1) if (oh, ow) == (1, 1) else kernel  # a global pool slides over larger maps
     cls = nn.AvgPool2d if isinstance(module, nn.AdaptiveAvgPool2d) else nn.MaxPool2d

@@ -38,8 +38,16 @@ from dlbasic.errors import UserError, check
 from dlbasic.overrides import options
 from dlbasic.segmentation.metrics import IGNORE_INDEX
 
-PAIR_NAMES = [("image", "label"), ("images", "masks"), ("images", "labels"), ("image", "mask"), ("img", "mask"),
-              ("imgs", "masks"), ("images", "annotations"), ("JPEGImages", "SegmentationClass")]
+PAIR_NAMES = [
+    ("image", "label"),
+    ("images", "masks"),
+    ("images", "labels"),
+    ("image", "mask"),
+    ("img", "mask"),
+    ("imgs", "masks"),
+    ("images", "annotations"),
+    ("JPEGImages", "SegmentationClass"),
+]
 SPLITS = ("train", "val", "test")
 EXAMPLE = "data/isbi,invert=1"
 
@@ -63,16 +71,24 @@ def parse_folder_spec(arg: str | None) -> FolderOptions:
     root, *items = require_path("segfolder", arg, "folder", EXAMPLE).split(",")
     check(bool(root.strip()), f"segfolder:{arg} names no folder before its options", f"e.g. segfolder:{EXAMPLE}")
     values = options(items, FolderOptions, "segfolder")
-    check("root" not in values, f"segfolder:{arg}: the folder comes first, not as root=",
-          f"e.g. segfolder:{EXAMPLE}")
+    check("root" not in values, f"segfolder:{arg}: the folder comes first, not as root=", f"e.g. segfolder:{EXAMPLE}")
     opts = FolderOptions(Path(root).expanduser(), **values)
     check(opts.root.is_dir(), f"no such folder: {opts.root}")
-    check(opts.size is None or opts.size >= 1, f"segfolder option size={opts.size} must be at least 1",
-          "or leave it out to keep the images' size")
-    check(opts.classes is None or opts.classes >= 2, f"segfolder option classes={opts.classes} must be at least 2",
-          "background and one class or more")
-    check(opts.mode in ("auto", "ids", "binary", "rgb"), f"unknown mask mode {opts.mode!r}",
-          "choices: auto, ids, binary, rgb")
+    check(
+        opts.size is None or opts.size >= 1,
+        f"segfolder option size={opts.size} must be at least 1",
+        "or leave it out to keep the images' size",
+    )
+    check(
+        opts.classes is None or opts.classes >= 2,
+        f"segfolder option classes={opts.classes} must be at least 2",
+        "background and one class or more",
+    )
+    check(
+        opts.mode in ("auto", "ids", "binary", "rgb"),
+        f"unknown mask mode {opts.mode!r}",
+        "choices: auto, ids, binary, rgb",
+    )
     return opts
 
 
@@ -98,8 +114,11 @@ def find_pairs(opts: FolderOptions) -> dict[str, list[tuple[Path, Path]]]:
             for a, b in PAIR_NAMES:
                 if split not in found and (base / a).is_dir() and (base / b).is_dir():
                     found[split] = (base / a, base / b)
-    check("train" in found, f"no image/mask sub-folders found in {opts.root}",
-          "name them with images=NAME,masks=NAME (e.g. segfolder:DIR,images=train/image,masks=train/label)")
+    check(
+        "train" in found,
+        f"no image/mask sub-folders found in {opts.root}",
+        "name them with images=NAME,masks=NAME (e.g. segfolder:DIR,images=train/image,masks=train/label)",
+    )
     pairs = {}
     for split, (img_dir, mask_dir) in found.items():
         check(img_dir.is_dir() and mask_dir.is_dir(), f"missing folder {img_dir} or {mask_dir}")
@@ -110,8 +129,10 @@ def find_pairs(opts: FolderOptions) -> dict[str, list[tuple[Path, Path]]]:
         check(bool(common), f"no image in {img_dir} has a mask of the same name in {mask_dir}")
         unpaired = [images[s] for s in sorted(set(images) - set(masks))]
         if unpaired:
-            warnings.warn(f"{img_dir}: {len(unpaired)} image(s) have no mask in {mask_dir}, skipped: "
-                          f"{_listing(unpaired)}", stacklevel=2)
+            warnings.warn(
+                f"{img_dir}: {len(unpaired)} image(s) have no mask in {mask_dir}, skipped: {_listing(unpaired)}",
+                stacklevel=2,
+            )
         pairs[split] = [(images[s], masks[s]) for s in common]
     return pairs
 
@@ -142,9 +163,12 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
         return [np.searchsorted(palette, c) for c in codes], len(palette)
     check(raw[0].ndim == 2, "mode=ids needs single-channel masks (grayscale or palette PNG)")
     top = max(int(m[m != opts.ignore].max(initial=0)) for m in raw)
-    check(opts.classes is None or top < opts.classes, f"the masks in {opts.root} hold class id {top}, but "
-                                                      f"classes={opts.classes} allows 0 to {(opts.classes or 1) - 1}",
-          f"raise classes= to {top + 1} or more, or leave it out")
+    check(
+        opts.classes is None or top < opts.classes,
+        f"the masks in {opts.root} hold class id {top}, but "
+        f"classes={opts.classes} allows 0 to {(opts.classes or 1) - 1}",
+        f"raise classes= to {top + 1} or more, or leave it out",
+    )
     return raw, opts.classes or top + 1
 
 
@@ -154,8 +178,11 @@ VOID_NAMES = ("void", "ignore", "unlabelled", "unlabeled")
 
 def class_names(opts: FolderOptions) -> list[str] | None:
     """The names of a names file (line k names id k), or None when the folder has none."""
-    path = opts.root / opts.names if opts.names else next((opts.root / n for n in NAME_FILES
-                                                           if (opts.root / n).is_file()), None)
+    path = (
+        opts.root / opts.names
+        if opts.names
+        else next((opts.root / n for n in NAME_FILES if (opts.root / n).is_file()), None)
+    )
     if path is None:
         return None
     check(path.is_file(), f"no class names file {path}", "one class name per line, line k for mask id k")
@@ -169,8 +196,9 @@ def class_names(opts: FolderOptions) -> list[str] | None:
     return names
 
 
-def apply_names(masks: list[np.ndarray], names: list[str], ignore: int,
-                where: Path) -> tuple[list[np.ndarray], list[str]]:
+def apply_names(
+    masks: list[np.ndarray], names: list[str], ignore: int, where: Path
+) -> tuple[list[np.ndarray], list[str]]:
     """Id masks renumbered to the named classes: void classes and ids past the names become `ignore`."""
     keep = [k for k, n in enumerate(names) if n.lower() not in VOID_NAMES]
     top = max(int(m[m != ignore].max(initial=0)) for m in masks)
@@ -178,8 +206,11 @@ def apply_names(masks: list[np.ndarray], names: list[str], ignore: int,
     lut[keep] = np.arange(len(keep))
     extra = sum(int(((m >= len(names)) & (m != ignore)).sum()) for m in masks)
     if extra:
-        warnings.warn(f"the masks in {where} hold {extra} pixels of ids {len(names)}..{top}, beyond the "
-                      f"{len(names)} named classes; they are void (skipped by the loss and the metrics)", stacklevel=3)
+        warnings.warn(
+            f"the masks in {where} hold {extra} pixels of ids {len(names)}..{top}, beyond the "
+            f"{len(names)} named classes; they are void (skipped by the loss and the metrics)",
+            stacklevel=3,
+        )
     return [np.where(m == ignore, ignore, lut[np.minimum(m, len(lut) - 1)]) for m in masks], [names[k] for k in keep]
 
 
@@ -214,26 +245,36 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
                 skipped.append(f"skipping {img_path.name}: unreadable mask {mask_path}: {e}")
                 continue
             if image.shape[:2] != mask.shape[:2]:
-                raise UserError(f"{mask_path}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image "
-                                f"{img_path.name} is {image.shape[1]}x{image.shape[0]}",
-                                "a mask must have its image's size")
+                raise UserError(
+                    f"{mask_path}: the mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                    f"{img_path.name} is {image.shape[1]}x{image.shape[0]}",
+                    "a mask must have its image's size",
+                )
             order.append(split)
             raw_images.append(image)
             raw_masks.append(mask)
     if "train" not in order:
         first = f" (e.g. {skipped[0].removeprefix('skipping ')})" if skipped else ""
-        raise UserError(f"no readable image/mask pairs in {opts.root}{first}",
-                        "images and masks are PNG/JPEG files, each mask named like its image")
+        raise UserError(
+            f"no readable image/mask pairs in {opts.root}{first}",
+            "images and masks are PNG/JPEG files, each mask named like its image",
+        )
     for message in skipped:
         warnings.warn(message, stacklevel=2)
-    check(len({m.ndim for m in raw_masks}) == 1, f"the masks in {opts.root} mix colour and single-channel images",
-          "save them all as grayscale/palette PNGs of class ids, or all as RGB colours")
+    check(
+        len({m.ndim for m in raw_masks}) == 1,
+        f"the masks in {opts.root} mix colour and single-channel images",
+        "save them all as grayscale/palette PNGs of class ids, or all as RGB colours",
+    )
     masks, num_classes = encode_masks(raw_masks, opts)
     classes = [str(i) for i in range(num_classes)]
     names = class_names(opts)
     if names is not None:
-        check(masks[0].ndim == 2 and opts.mode in ("auto", "ids"), "a class names file applies to id masks",
-              "use mode=ids, or remove the names file")
+        check(
+            masks[0].ndim == 2 and opts.mode in ("auto", "ids"),
+            "a class names file applies to id masks",
+            "use mode=ids, or remove the names file",
+        )
         masks, classes = apply_names(masks, names, opts.ignore, opts.root)
         num_classes = len(classes)
     present: set[int] = set()
@@ -241,11 +282,16 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
         present.update(np.unique(m[m != opts.ignore]).tolist())
         if len(present) >= 2:
             break
-    check(bool(present), f"every mask pixel in {opts.root} is the ignore value {opts.ignore}",
-          "void pixels are skipped by the loss, so there is nothing to learn; check ignore= and the masks")
-    check(num_classes >= 2 and len(present) >= 2,
-          f"the masks in {opts.root} hold a single class, so there is nothing to segment",
-          "masks need background and at least one other class (binary masks: two values such as 0 and 255)")
+    check(
+        bool(present),
+        f"every mask pixel in {opts.root} is the ignore value {opts.ignore}",
+        "void pixels are skipped by the loss, so there is nothing to learn; check ignore= and the masks",
+    )
+    check(
+        num_classes >= 2 and len(present) >= 2,
+        f"the masks in {opts.root} hold a single class, so there is nothing to segment",
+        "masks need background and at least one other class (binary masks: two values such as 0 and 255)",
+    )
     pools: dict[str, tuple[list, list]] = {}
     for split, image, mask in zip(order, raw_images, masks):
         pools.setdefault(split, ([], []))
@@ -253,8 +299,11 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
         pools[split][1].append(mask)
     out = {}
     for split, (images, ms) in pools.items():
-        check(len({a.shape for a in images}) == 1 or size is not None,
-              f"the {split} images differ in size", "resize them with size=N")
+        check(
+            len({a.shape for a in images}) == 1 or size is not None,
+            f"the {split} images differ in size",
+            "resize them with size=N",
+        )
         x = [torch.from_numpy(a).float().div(255) for a in images]
         x = [t[None] if t.dim() == 2 else t.permute(2, 0, 1) for t in x]
         y = [torch.from_numpy(m.astype(np.int64)) for m in ms]
@@ -270,8 +319,9 @@ class MaskDataset(ImageDataset):
         return self.images.shape[0]
 
     def subset(self, index: Tensor) -> MaskDataset:
-        return MaskDataset(self.images[index], self.labels[index], self.classes, self.mean, self.std, self.name,
-                           self.split, self.info)
+        return MaskDataset(
+            self.images[index], self.labels[index], self.classes, self.mean, self.std, self.name, self.split, self.info
+        )
 
 
 def _hold_out(x: Tensor, y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -282,8 +332,15 @@ def _hold_out(x: Tensor, y: Tensor, fraction: float, seed: int) -> tuple[Tensor,
     return perm[k:].sort().values, perm[:k].sort().values
 
 
-def load_segmentation(spec: str, split: str = "train", seed: int = 0, *, val_fraction: float = 0.1,
-                      test_fraction: float = 0.2, image_size: int | None = None) -> MaskDataset:
+def load_segmentation(
+    spec: str,
+    split: str = "train",
+    seed: int = 0,
+    *,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.2,
+    image_size: int | None = None,
+) -> MaskDataset:
     """One split of a segmentation source; `labels` are masks Tensor[N, H, W], `info["ignore_index"]` the void id."""
     check(split in SPLITS, f"unknown split {split!r}", "choices: " + ", ".join(SPLITS))
     name, arg = parse_spec(spec)
@@ -316,10 +373,19 @@ def load_segmentation(spec: str, split: str = "train", seed: int = 0, *, val_fra
     images, masks = parts[split]
     if not len(images):
         option = {"val": "--val-fraction", "test": "--test-fraction"}.get(split, "--val-fraction or --test-fraction")
-        raise UserError(f"the {split} split of {spec} has no images", f"{'lower' if split == 'train' else 'raise'} "
-                                                                      f"{option}, or use more images")
+        raise UserError(
+            f"the {split} split of {spec} has no images",
+            f"{'lower' if split == 'train' else 'raise'} {option}, or use more images",
+        )
     return MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore})
 
 
-__all__ = ["FolderOptions", "MaskDataset", "encode_masks", "find_pairs", "load_segmentation", "parse_folder_spec",
-           "read_segfolder"]
+__all__ = [
+    "FolderOptions",
+    "MaskDataset",
+    "encode_masks",
+    "find_pairs",
+    "load_segmentation",
+    "parse_folder_spec",
+    "read_segfolder",
+]

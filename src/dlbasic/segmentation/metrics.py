@@ -58,8 +58,11 @@ def scores(cm: Tensor, classes: list[str] | None = None) -> dict[str, object]:
     """Pixel accuracy, mean IoU and per-class IoU (by class name) of a confusion matrix."""
     names = classes or [str(i) for i in range(cm.shape[0])]
     iou = iou_per_class(cm)
-    return {"pixel_accuracy": pixel_accuracy(cm), "mean_iou": mean_iou(cm),
-            "iou": {n: float(v) for n, v in zip(names, iou.tolist())}}
+    return {
+        "pixel_accuracy": pixel_accuracy(cm),
+        "mean_iou": mean_iou(cm),
+        "iou": {n: float(v) for n, v in zip(names, iou.tolist())},
+    }
 
 
 __all__ = ["IGNORE_INDEX", "confusion_matrix", "iou_per_class", "mean_iou", "pixel_accuracy", "scores"]

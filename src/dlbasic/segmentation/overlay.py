@@ -17,8 +17,9 @@ def class_colors(num_classes: int) -> ListedColormap:
     return ListedColormap(colors)
 
 
-def overlay_figure(images: Tensor, truth: Tensor | None, pred: Tensor, classes: list[str],
-                   ignore_index: int = 255, alpha: float = 0.55):
+def overlay_figure(
+    images: Tensor, truth: Tensor | None, pred: Tensor, classes: list[str], ignore_index: int = 255, alpha: float = 0.55
+):
     """A figure: rows of (image, truth over image, prediction over image); images Tensor[N, C, H, W] in [0, 1]."""
     n, k = images.shape[0], len(classes)
     cols = 3 if truth is not None else 2
@@ -34,22 +35,32 @@ def overlay_figure(images: Tensor, truth: Tensor | None, pred: Tensor, classes: 
                 m = mask.numpy().astype(float)
                 void = m == ignore_index
                 m[void] = np.nan
-                ax.imshow(np.ma.masked_where(m == 0, m), cmap=cmap, vmin=-0.5, vmax=k - 0.5, alpha=alpha,
-                          interpolation="nearest")
+                ax.imshow(
+                    np.ma.masked_where(m == 0, m),
+                    cmap=cmap,
+                    vmin=-0.5,
+                    vmax=k - 0.5,
+                    alpha=alpha,
+                    interpolation="nearest",
+                )
             ax.set_title(title if i == 0 else "", fontsize=9)
             ax.axis("off")
     # class 0 is left unshaded so the image shows through; the legend still names it
-    handles = [plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="grey"),
-               *(plt.Rectangle((0, 0), 1, 1, color=cmap(c)) for c in range(1, k))]
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor="none", edgecolor="grey"),
+        *(plt.Rectangle((0, 0), 1, 1, color=cmap(c)) for c in range(1, k)),
+    ]
     labels = [f"{classes[0]} (unshaded)", *classes[1:]] if k else []
-    fig.legend(handles[: len(labels)], labels, loc="lower center", ncol=max(1, min(len(labels), 10)), fontsize=7,
-               frameon=False)
+    fig.legend(
+        handles[: len(labels)], labels, loc="lower center", ncol=max(1, min(len(labels), 10)), fontsize=7, frameon=False
+    )
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 
-def save_overlays(path: str | Path, images: Tensor, truth: Tensor | None, pred: Tensor, classes: list[str],
-                  ignore_index: int = 255) -> Path:
+def save_overlays(
+    path: str | Path, images: Tensor, truth: Tensor | None, pred: Tensor, classes: list[str], ignore_index: int = 255
+) -> Path:
     """Write `overlay_figure(...)` as a PNG and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,17 +33,28 @@ def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
 
 
 def _transforms(cfg: TrainConfig, ignore_index: int) -> list:
-    check(not (cfg.mixup or cfg.cutmix or cfg.label_smoothing), "Mixup, CutMix and label smoothing mix class "
-          "labels and do not apply to masks", "leave them off for segmentation")
-    check(not cfg.input_noise and not cfg.weight_noise and cfg.penalty == "none" and not cfg.early_stopping,
-          "noise, explicit penalties and early stopping are not wired into segmentation runs",
-          "use --weight-decay and --augment")
+    check(
+        not (cfg.mixup or cfg.cutmix or cfg.label_smoothing),
+        "Mixup, CutMix and label smoothing mix class labels and do not apply to masks",
+        "leave them off for segmentation",
+    )
+    check(
+        not cfg.input_noise and not cfg.weight_noise and cfg.penalty == "none" and not cfg.early_stopping,
+        "noise, explicit penalties and early stopping are not wired into segmentation runs",
+        "use --weight-decay and --augment",
+    )
     return [MaskAugment(Augment.from_spec(cfg.augment), ignore_index)] if cfg.augment else []
 
 
-def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool = False,
-                       overwrite: bool = False, callbacks: list[Callback] | None = None,
-                       progress: bool | None = None) -> dict[str, Any]:
+def train_segmentation(
+    cfg: TrainConfig,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[Callback] | None = None,
+    progress: bool | None = None,
+) -> dict[str, Any]:
     """Train as `cfg` says; returns the summary (test pixel accuracy, mIoU, per-class IoU, history, model)."""
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:
@@ -53,10 +64,18 @@ def train_segmentation(cfg: TrainConfig, run_dir: str | Path | None = None, *, r
         torch.set_num_threads(cfg.threads)
     data = run.load_data(cfg, load_segmentation)
     ignore = data.train.info["ignore_index"]
-    trainer = build_trainer(cfg, data.train, data.val, task=SegmentationTask(data.train.num_classes, ignore),
-                            transforms=_transforms(cfg, ignore), callbacks=callbacks or (), run_dir=run_path,
-                            meta=model_meta(cfg, data.train), progress=progress,
-                            eval_batch_size=min(cfg.eval_batch_size, 64))
+    trainer = build_trainer(
+        cfg,
+        data.train,
+        data.val,
+        task=SegmentationTask(data.train.num_classes, ignore),
+        transforms=_transforms(cfg, ignore),
+        callbacks=callbacks or (),
+        run_dir=run_path,
+        meta=model_meta(cfg, data.train),
+        progress=progress,
+        eval_batch_size=min(cfg.eval_batch_size, 64),
+    )
     history = fit_in_run_dir(trainer, cfg, run_path, command="segment train", overwrite=overwrite, resume=resume)
     return finish(trainer, data, history, run_path)
 
@@ -67,21 +86,35 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, Any]], run_d
     seconds = sum(h["train_seconds"] for h in history)
     last = history[-1] if history else {}
     summary = {
-        "status": "finished", "test_mean_iou": test["mean_iou"], "test_pixel_accuracy": test["pixel_accuracy"],
+        "status": "finished",
+        "test_mean_iou": test["mean_iou"],
+        "test_pixel_accuracy": test["pixel_accuracy"],
         "test_iou": test["iou"],
-        "val_mean_iou": last.get("val_mean_iou"), "train_mean_iou": last.get("train_mean_iou"),
-        "train_loss": last.get("train_loss"), "best_val_mean_iou": trainer.best, "epochs": len(history),
-        "steps": trainer.global_step, "seconds": seconds,
+        "val_mean_iou": last.get("val_mean_iou"),
+        "train_mean_iou": last.get("train_mean_iou"),
+        "train_loss": last.get("train_loss"),
+        "best_val_mean_iou": trainer.best,
+        "epochs": len(history),
+        "steps": trainer.global_step,
+        "seconds": seconds,
         "images_per_second": sum(h["images_per_second"] * h["train_seconds"] for h in history) / max(seconds, 1e-9),
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "test_images": len(data.test),
         "test_split": data.test.info.get("test", ""),
     }
     if run_dir is not None:
         atomic_write_text(json.dumps(summary, indent=2) + "\n", run_dir / "summary.json")
         n = min(6, len(data.test))
-        save_overlays(run_dir / "overlays.png", data.test.images[:n], data.test.labels[:n], test["pred"][:n],
-                      data.test.classes, data.test.info["ignore_index"])
+        save_overlays(
+            run_dir / "overlays.png",
+            data.test.images[:n],
+            data.test.labels[:n],
+            test["pred"][:n],
+            data.test.classes,
+            data.test.info["ignore_index"],
+        )
     summary["history"] = history
     summary["model"] = trainer.model
     return summary

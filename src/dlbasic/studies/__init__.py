@@ -8,5 +8,18 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.context import LabContext, Profile, make_profile
 from dlbasic.studies.registry import get_study, list_studies, register_study, run_study
 
-__all__ = ["CONTRADICTED", "INCONCLUSIVE", "SUPPORTED", "LabContext", "Measurements", "Profile", "Study", "Verdict",
-           "get_study", "list_studies", "make_profile", "register_study", "run_study"]
+__all__ = [
+    "CONTRADICTED",
+    "INCONCLUSIVE",
+    "SUPPORTED",
+    "LabContext",
+    "Measurements",
+    "Profile",
+    "Study",
+    "Verdict",
+    "get_study",
+    "list_studies",
+    "make_profile",
+    "register_study",
+    "run_study",
+]

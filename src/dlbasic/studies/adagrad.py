@@ -89,8 +89,15 @@ def tracked_run(ctx, optimizer: str, seed: int, epochs: int) -> dict:
     ever-active input feature, "activity": their activity, "val_accuracy", "train_loss"}; cached beside the
     lab's run cache, so the adagrad and adadelta studies share their Adagrad runs.
     """
-    cfg = ctx.config(data=ctx.data("digits"), model="mlp", model_options={"hidden": [64]}, optimizer=optimizer,
-                     batch_size=32, seed=seed, epochs=epochs)
+    cfg = ctx.config(
+        data=ctx.data("digits"),
+        model="mlp",
+        model_options={"hidden": [64]},
+        optimizer=optimizer,
+        batch_size=32,
+        seed=seed,
+        epochs=epochs,
+    )
     path = None
     if ctx.root is not None:
         base = ctx.cache_path(cfg)
@@ -103,9 +110,13 @@ def tracked_run(ctx, optimizer: str, seed: int, epochs: int) -> dict:
     activity = input_activity(ctx, seed)
     tracker = EffectiveStep(activity > 0)
     s = ctx.train(cfg, callbacks=[tracker])
-    record = {"medians": tracker.medians, "per_feature": tracker.per_pixel,
-              "activity": activity[activity > 0].tolist(), "val_accuracy": s["val_accuracy"],
-              "train_loss": s["train_loss"]}
+    record = {
+        "medians": tracker.medians,
+        "per_feature": tracker.per_pixel,
+        "activity": activity[activity > 0].tolist(),
+        "val_accuracy": s["val_accuracy"],
+        "train_loss": s["train_loss"],
+    }
     if path is not None:  # a unique temporary file and a rename: safe when two worker processes write it
         from dlbasic.training.checkpoint import atomic_write_text
 
@@ -130,29 +141,39 @@ class AdagradStudy(Study):
     id = "adagrad"
     section = "Adagrad"
     claim = "Rarely-changed parameters get larger updates; when G_t grows large, updates stop."
-    note = ("파라미터가 지금까지 얼마나 변해왔는가 를 반영. 적게 변한 파라미터는 많이, 많이 변한 파라미터는 적게 "
-            "업데이트. Gt가 너무 커지면 업데이트가 되지 않는다.")
-    literature = ("Duchi, Hazan & Singer, JMLR 2011. G_t is the sum of squared gradients, so each parameter's step "
-                  "lr / sqrt(G_t) can only shrink (about as 1/sqrt(t) for steady gradients): updates slow down but "
-                  "never stop exactly; the sum of steps still diverges. 'Rarely changed' means rarely receiving "
-                  "gradient (sparse features), not a small change of the parameter itself.")
-    method = (f"The MLP 64-64-10 trains {EPOCHS} epochs (batch 32) on the 8x8 digits (or --data) with Adagrad (lr "
-              "0.01) and, for contrast, RMSprop (lr 0.001), each optimizer's default, on the same seeds (split, "
-              "initialization, data order). After every epoch the median effective step size of the first layer's "
-              "weights is read from the optimizer state (Adagrad lr/(sqrt(G_t)+eps), RMSprop lr/(sqrt(E[g^2])+eps)); "
-              "the shrink ratio is last epoch / first epoch. At the end, Adagrad's mean effective step of the "
-              "weights of the least active quarter of the input features (active: non-zero in an image; only "
-              "features ever active count) is set against that of the most active quarter.")
-    rule = ("Two paired t-tests (stats.decide) over seeds: (a) log shrink ratio, Adagrad against RMSprop, lower is "
-            "better, margin ln 2 (Adagrad's step must shrink at least twice as much); (b) log mean step, rare "
-            "against frequent inputs under Adagrad, margin ln 1.1. The claim has both parts: supported if both are "
-            "supported, contradicted if either is contradicted, inconclusive otherwise.")
+    note = (
+        "파라미터가 지금까지 얼마나 변해왔는가 를 반영. 적게 변한 파라미터는 많이, 많이 변한 파라미터는 적게 "
+        "업데이트. Gt가 너무 커지면 업데이트가 되지 않는다."
+    )
+    literature = (
+        "Duchi, Hazan & Singer, JMLR 2011. G_t is the sum of squared gradients, so each parameter's step "
+        "lr / sqrt(G_t) can only shrink (about as 1/sqrt(t) for steady gradients): updates slow down but "
+        "never stop exactly; the sum of steps still diverges. 'Rarely changed' means rarely receiving "
+        "gradient (sparse features), not a small change of the parameter itself."
+    )
+    method = (
+        f"The MLP 64-64-10 trains {EPOCHS} epochs (batch 32) on the 8x8 digits (or --data) with Adagrad (lr "
+        "0.01) and, for contrast, RMSprop (lr 0.001), each optimizer's default, on the same seeds (split, "
+        "initialization, data order). After every epoch the median effective step size of the first layer's "
+        "weights is read from the optimizer state (Adagrad lr/(sqrt(G_t)+eps), RMSprop lr/(sqrt(E[g^2])+eps)); "
+        "the shrink ratio is last epoch / first epoch. At the end, Adagrad's mean effective step of the "
+        "weights of the least active quarter of the input features (active: non-zero in an image; only "
+        "features ever active count) is set against that of the most active quarter."
+    )
+    rule = (
+        "Two paired t-tests (stats.decide) over seeds: (a) log shrink ratio, Adagrad against RMSprop, lower is "
+        "better, margin ln 2 (Adagrad's step must shrink at least twice as much); (b) log mean step, rare "
+        "against frequent inputs under Adagrad, margin ln 1.1. The claim has both parts: supported if both are "
+        "supported, contradicted if either is contradicted, inconclusive otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         epochs = ctx.profile.epochs(EPOCHS)
-        numbers: dict = {"data": ctx.data("digits"),
-                         "adagrad": {"shrink": [], "rare_step": [], "frequent_step": [], "train_loss": []},
-                         "rmsprop": {"shrink": [], "train_loss": []}}
+        numbers: dict = {
+            "data": ctx.data("digits"),
+            "adagrad": {"shrink": [], "rare_step": [], "frequent_step": [], "train_loss": []},
+            "rmsprop": {"shrink": [], "train_loss": []},
+        }
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
         for name in ("adagrad", "rmsprop"):
             for seed in ctx.seeds:
@@ -168,30 +189,45 @@ class AdagradStudy(Study):
                     numbers[name]["frequent_step"].append(float(steps[frequent].mean()))
                     if seed == ctx.seeds[0]:
                         ax2.scatter(activity.tolist(), steps.tolist(), s=12)
-        ax.set(yscale="log", xlabel="epoch", ylabel="median effective step size",
-               title="first-layer effective step size")
+        ax.set(
+            yscale="log", xlabel="epoch", ylabel="median effective step size", title="first-layer effective step size"
+        )
         ax.legend(fontsize=8)
-        ax2.set(yscale="log", xlabel="share of images where the input is non-zero",
-                ylabel="Adagrad effective step (median over units)", title="rarely active inputs: larger steps")
+        ax2.set(
+            yscale="log",
+            xlabel="share of images where the input is non-zero",
+            ylabel="Adagrad effective step (median over units)",
+            title="rarely active inputs: larger steps",
+        )
         fig.tight_layout()
-        return Measurements(numbers, [("Adagrad's effective step size shrinks; rare inputs keep larger steps", fig)],
-                            list(ctx.seeds))
+        return Measurements(
+            numbers, [("Adagrad's effective step size shrinks; rare inputs keep larger steps", fig)], list(ctx.seeds)
+        )
 
     def judge(self, m) -> Verdict:
         a, r = m["adagrad"], m["rmsprop"]
         decisions = {
-            "shrink": decide([math.log(x) for x in a["shrink"]], [math.log(x) for x in r["shrink"]],
-                             lower_is_better=True, margin=SHRINK_MARGIN),
-            "rare inputs": decide([math.log(x) for x in a["rare_step"]], [math.log(x) for x in a["frequent_step"]],
-                                  margin=RARE_MARGIN),
+            "shrink": decide(
+                [math.log(x) for x in a["shrink"]],
+                [math.log(x) for x in r["shrink"]],
+                lower_is_better=True,
+                margin=SHRINK_MARGIN,
+            ),
+            "rare inputs": decide(
+                [math.log(x) for x in a["rare_step"]], [math.log(x) for x in a["frequent_step"]], margin=RARE_MARGIN
+            ),
         }
         ratio = [x / y for x, y in zip(a["rare_step"], a["frequent_step"], strict=True)]
-        key = (f"effective step last/first epoch: Adagrad {pm(a['shrink'])} vs RMSprop {pm(r['shrink'])}; rare/"
-               f"frequent input step ratio {pm(ratio, 2)}; train loss {pm(a['train_loss'])} vs {pm(r['train_loss'])}")
+        key = (
+            f"effective step last/first epoch: Adagrad {pm(a['shrink'])} vs RMSprop {pm(r['shrink'])}; rare/"
+            f"frequent input step ratio {pm(ratio, 2)}; train loss {pm(a['train_loss'])} vs {pm(r['train_loss'])}"
+        )
         verdict = conjunction(decisions)
         parts = ", ".join(f"{k}: {d.verdict}" for k, d in decisions.items())
-        reason = {SUPPORTED: f"Adagrad's step fell to {sum(a['shrink']) / len(a['shrink']):.2f} of its first-epoch "
-                             "size, far below RMSprop's, and rarely active inputs kept larger steps",
-                  CONTRADICTED: f"a part of the claim is contradicted ({parts})",
-                  INCONCLUSIVE: f"a part of the claim is undecided ({parts})"}[verdict]
+        reason = {
+            SUPPORTED: f"Adagrad's step fell to {sum(a['shrink']) / len(a['shrink']):.2f} of its first-epoch "
+            "size, far below RMSprop's, and rarely active inputs kept larger steps",
+            CONTRADICTED: f"a part of the claim is contradicted ({parts})",
+            INCONCLUSIVE: f"a part of the claim is undecided ({parts})",
+        }[verdict]
         return Verdict(verdict, key, reason, "; ".join(f"{k}: {d}" for k, d in decisions.items()))

@@ -38,37 +38,54 @@ class Bagging(Study):
     id = "bagging"
     section = "Bagging vs Boosting"
     claim = "Models trained on bootstrap samples and aggregated (voting/averaging) do better (an ensemble)."
-    note = ("Bagging (Bootstrapping aggregating): bootstrapping으로 학습된 여러 모델들. 이 모델들 각각의 결과를 "
-            "취합. (voting, aveaging 등) ex) 앙상블")
-    literature = ("Breiman (1996) compares the bagged predictor with one predictor fit to the whole learning set; for "
-                  "deep nets, Lee et al. (arXiv 1511.06314) find ensembles of random initializations on all the data "
-                  "better than bagging.")
+    note = (
+        "Bagging (Bootstrapping aggregating): bootstrapping으로 학습된 여러 모델들. 이 모델들 각각의 결과를 "
+        "취합. (voting, aveaging 등) ex) 앙상블"
+    )
+    literature = (
+        "Breiman (1996) compares the bagged predictor with one predictor fit to the whole learning set; for "
+        "deep nets, Lee et al. (arXiv 1511.06314) find ensembles of random initializations on all the data "
+        "better than bagging."
+    )
     MARGIN = 0.005  # half an accuracy point (~2 of 359 test images): less is no practical gain for 5x the compute
-    method = (f"Per seed, {UNITS} units, each a stratified subset L of {TRAIN} images of the train+val pool of the "
-              "`--data` source (default: 8x8 digits); a one-hidden-layer MLP (128 units, Adam lr 1e-2, 15 epochs, "
-              f"batch 50). Bagging: {MEMBERS} members, each on its own bootstrap sample of L "
-              "(`dlbasic.evaluation.bagging`), soft vote (mean probabilities); hard vote reported. Baseline: one net "
-              f"trained on all of L. Beside: an ensemble of {MEMBERS} nets on all of L from different initializations "
-              "and data orders (its first member is the baseline net). Accuracy on the seed's test split.")
-    rule = ("Paired t-test over the units (stats.decide, two-sided 5 %, margin 0.005): the bagged ensemble's test "
-            "accuracy (soft vote) against the single net trained on all the data. Supported if the ensemble is "
-            "better, contradicted if worse, inconclusive otherwise. Bagging against the random-initialization "
-            "ensemble is tested the same way and reported, not judged.")
+    method = (
+        f"Per seed, {UNITS} units, each a stratified subset L of {TRAIN} images of the train+val pool of the "
+        "`--data` source (default: 8x8 digits); a one-hidden-layer MLP (128 units, Adam lr 1e-2, 15 epochs, "
+        f"batch 50). Bagging: {MEMBERS} members, each on its own bootstrap sample of L "
+        "(`dlbasic.evaluation.bagging`), soft vote (mean probabilities); hard vote reported. Baseline: one net "
+        f"trained on all of L. Beside: an ensemble of {MEMBERS} nets on all of L from different initializations "
+        "and data orders (its first member is the baseline net). Accuracy on the seed's test split."
+    )
+    rule = (
+        "Paired t-test over the units (stats.decide, two-sided 5 %, margin 0.005): the bagged ensemble's test "
+        "accuracy (soft vote) against the single net trained on all the data. Supported if the ensemble is "
+        "better, contradicted if worse, inconclusive otherwise. Bagging against the random-initialization "
+        "ensemble is tested the same way and reported, not judged."
+    )
 
     def measure(self, ctx) -> Measurements:
         arms = {k: [] for k in ("bagged_soft", "bagged_hard", "single", "random_init", "member_mean")}
         growth: list[list[float]] = []
         for seed in ctx.seeds:
-            cfg = ctx.config(data=ctx.data("digits"), model="mlp", model_options={"hidden": [128]}, optimizer="adam",
-                             lr=1e-2, epochs=ctx.profile.epochs(15), batch_size=50, seed=seed)
+            cfg = ctx.config(
+                data=ctx.data("digits"),
+                model="mlp",
+                model_options={"hidden": [128]},
+                optimizer="adam",
+                lr=1e-2,
+                epochs=ctx.profile.epochs(15),
+                batch_size=50,
+                seed=seed,
+            )
             full = load_pool(cfg)
             test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
                 unit = replace(cfg, seed=1000 * seed + u)
                 data = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), unit.seed)))
                 bag = bagging(unit, data, test, MEMBERS, seed=unit.seed)  # member m: seed unit.seed + m
-                whole = torch.stack([predict_proba(fit(replace(unit, seed=unit.seed + m), data), test)
-                                     for m in range(MEMBERS)])  # [M, N, K] on all of L
+                whole = torch.stack(
+                    [predict_proba(fit(replace(unit, seed=unit.seed + m), data), test) for m in range(MEMBERS)]
+                )  # [M, N, K] on all of L
                 y = test.labels
                 arms["bagged_soft"].append(bag.soft_accuracy)
                 arms["bagged_hard"].append(bag.hard_accuracy)
@@ -77,22 +94,37 @@ class Bagging(Study):
                 arms["random_init"].append(float((soft_vote(whole) == y).float().mean()))
                 growth.append([float((soft_vote(bag.probs[:k]) == y).float().mean()) for k in range(1, MEMBERS + 1)])
         numbers = {"members": MEMBERS, "units": UNITS, **arms, "bagged_by_members": growth}
-        return Measurements(numbers, [("Test accuracy of the bagged ensemble as bootstrap members are added, against "
-                                       "one net on all the data and the random-initialization ensemble",
-                                       _figure(numbers))], list(ctx.seeds))
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Test accuracy of the bagged ensemble as bootstrap members are added, against "
+                    "one net on all the data and the random-initialization ensemble",
+                    _figure(numbers),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         d = decide(m["bagged_soft"], m["single"], margin=self.MARGIN)
         beside = decide(m["bagged_soft"], m["random_init"], margin=self.MARGIN)
-        key = (f"bagged soft vote {pm(m['bagged_soft'])} (hard {pm(m['bagged_hard'])}) vs one net on all the data "
-               f"{pm(m['single'])}; beside: random-init ensemble {pm(m['random_init'])}, bootstrap members "
-               f"{pm(m['member_mean'])}")
-        reasons = {"supported": "the bagged ensemble tests better than one net trained on all the data",
-                   "contradicted": "one net trained on all the data tests better than the bagged ensemble",
-                   "inconclusive": "the bagged ensemble and one net on all the data are not shown to differ by the "
-                                   "margin"}
-        return Verdict(d.verdict, key, reasons[d.verdict],
-                       f"bagged vs single: {d}; reported beside, not judged — bagged vs random-init ensemble: {beside}")
+        key = (
+            f"bagged soft vote {pm(m['bagged_soft'])} (hard {pm(m['bagged_hard'])}) vs one net on all the data "
+            f"{pm(m['single'])}; beside: random-init ensemble {pm(m['random_init'])}, bootstrap members "
+            f"{pm(m['member_mean'])}"
+        )
+        reasons = {
+            "supported": "the bagged ensemble tests better than one net trained on all the data",
+            "contradicted": "one net trained on all the data tests better than the bagged ensemble",
+            "inconclusive": "the bagged ensemble and one net on all the data are not shown to differ by the margin",
+        }
+        return Verdict(
+            d.verdict,
+            key,
+            reasons[d.verdict],
+            f"bagged vs single: {d}; reported beside, not judged — bagged vs random-init ensemble: {beside}",
+        )
 
 
 def _figure(m):

@@ -76,8 +76,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def compare(a: Sequence[float], b: Sequence[float], claim_a_better: bool = True,
-            higher_is_better: bool = True) -> str:
+def compare(a: Sequence[float], b: Sequence[float], claim_a_better: bool = True, higher_is_better: bool = True) -> str:
     """The lab's standard two-sample rule.
 
     Supported if mean(a) beats mean(b) (in the claimed direction) by more than the larger of

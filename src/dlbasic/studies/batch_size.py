@@ -91,59 +91,96 @@ class BatchSize(Study):
     id = "batch-size"
     section = "Practical GD"
     claim = "Small batches are better; large batches overfit."
-    note = ("batch-size를 작게 쓰는 편이 좋다. batch-size가 크면 model을 over-fit. "
-            "flat minimum이 generalization performace가 떨어진다.")
-    literature = ("The note says flat minima generalize worse; the paper it cites (Keskar et al., arXiv 1609.04836) "
-                  "reports the opposite: large batches converge to sharp minima, which generalize worse, and small "
-                  "batches to flat ones. Hoffer et al. (arXiv 1705.08741) and Goyal et al. (arXiv 1706.02677) show "
-                  "much of the large-batch gap comes from fewer updates at equal epochs and closes with a scaled "
-                  "learning rate and longer training.")
+    note = (
+        "batch-size를 작게 쓰는 편이 좋다. batch-size가 크면 model을 over-fit. "
+        "flat minimum이 generalization performace가 떨어진다."
+    )
+    literature = (
+        "The note says flat minima generalize worse; the paper it cites (Keskar et al., arXiv 1609.04836) "
+        "reports the opposite: large batches converge to sharp minima, which generalize worse, and small "
+        "batches to flat ones. Hoffer et al. (arXiv 1705.08741) and Goyal et al. (arXiv 1706.02677) show "
+        "much of the large-batch gap comes from fewer updates at equal epochs and closes with a scaled "
+        "learning rate and longer training."
+    )
     MARGIN = 0.005  # half an accuracy point (~2 of 359 test images)
-    method = (f"A one-hidden-layer MLP (64 units) on the `--data` source (default: 8x8 digits), Adam, batch "
-              f"{BATCHES['small']} (small) and {BATCHES['large']} (large). Every run stops when the cross entropy over "
-              f"the whole training split (eval mode, checked every {CHECK_EXAMPLES} examples) reaches {TARGET_LOSS} "
-              f"(matched training loss), or after {STEP_CAP} optimizer steps. Per seed and batch size the learning "
-              f"rate is chosen from {', '.join(map(str, LRS['small']))} (small) or "
-              f"{', '.join(map(str, LRS['large']))} (large: square-root scaling puts it a half-decade higher) by the "
-              "best validation accuracy among the runs that reached the target; "
-              f"{STARTS - 1} more starts per seed re-run the chosen rates with other seeds (other split, "
-              "initialization, order). Measured: test accuracy, training accuracy, and on "
-              f"{SHARPNESS_IMAGES} training images the top Hessian eigenvalue (power iteration) and Keskar's "
-              "epsilon-sharpness (eps 1e-3, L-BFGS-B, 10 iterations) of the final weights.")
-    rule = ("Paired t-test over the units (stats.decide, two-sided 5 %, margin 0.005) on test accuracy at matched "
-            "training loss: supported if the small batch tests better; contradicted if the large batch does; "
-            "inconclusive otherwise. The sharpness comparison (is the large-batch minimum sharper?) is tested the "
-            "same way on the top Hessian eigenvalue and reported, not judged.")
+    method = (
+        f"A one-hidden-layer MLP (64 units) on the `--data` source (default: 8x8 digits), Adam, batch "
+        f"{BATCHES['small']} (small) and {BATCHES['large']} (large). Every run stops when the cross entropy over "
+        f"the whole training split (eval mode, checked every {CHECK_EXAMPLES} examples) reaches {TARGET_LOSS} "
+        f"(matched training loss), or after {STEP_CAP} optimizer steps. Per seed and batch size the learning "
+        f"rate is chosen from {', '.join(map(str, LRS['small']))} (small) or "
+        f"{', '.join(map(str, LRS['large']))} (large: square-root scaling puts it a half-decade higher) by the "
+        "best validation accuracy among the runs that reached the target; "
+        f"{STARTS - 1} more starts per seed re-run the chosen rates with other seeds (other split, "
+        "initialization, order). Measured: test accuracy, training accuracy, and on "
+        f"{SHARPNESS_IMAGES} training images the top Hessian eigenvalue (power iteration) and Keskar's "
+        "epsilon-sharpness (eps 1e-3, L-BFGS-B, 10 iterations) of the final weights."
+    )
+    rule = (
+        "Paired t-test over the units (stats.decide, two-sided 5 %, margin 0.005) on test accuracy at matched "
+        "training loss: supported if the small batch tests better; contradicted if the large batch does; "
+        "inconclusive otherwise. The sharpness comparison (is the large-batch minimum sharper?) is tested the "
+        "same way on the top Hessian eigenvalue and reported, not judged."
+    )
 
     def measure(self, ctx) -> Measurements:
-        keys = ("test_accuracy", "train_accuracy", "train_loss", "steps", "lr", "hessian_top", "eps_sharpness",
-                "reached")
+        keys = (
+            "test_accuracy",
+            "train_accuracy",
+            "train_loss",
+            "steps",
+            "lr",
+            "hessian_top",
+            "eps_sharpness",
+            "reached",
+        )
         out = {name: {k: [] for k in keys} for name in BATCHES}
         tuning = {name: [] for name in BATCHES}
         for seed in ctx.seeds:
             for name, batch in BATCHES.items():
                 runs = [self._run(ctx, seed, batch, lr) for lr in LRS[name]]
                 best = choose_lr(runs)
-                tuning[name].append([{k: r[k] for k in ("lr", "reached", "steps", "val_accuracy", "train_loss")}
-                                     for r in runs])
+                tuning[name].append(
+                    [{k: r[k] for k in ("lr", "reached", "steps", "val_accuracy", "train_loss")} for r in runs]
+                )
                 lr = LRS[name][best]
                 units = [runs[best]] + [self._run(ctx, 1000 * seed + k, batch, lr) for k in range(1, STARTS)]
                 for r in units:
                     for k in keys:
                         out[name][k].append(r[k])
-        numbers = {"batch_sizes": dict(BATCHES), "target_loss": TARGET_LOSS, "step_cap": STEP_CAP,
-                   "learning_rates": {k: list(v) for k, v in LRS.items()}, **out,
-                   "tuning": tuning}
-        return Measurements(numbers, [("Small vs large batch at matched training loss: test accuracy against the top "
-                                       "Hessian eigenvalue (one dot per unit), and the steps each took",
-                                       _figure(numbers))], list(ctx.seeds))
+        numbers = {
+            "batch_sizes": dict(BATCHES),
+            "target_loss": TARGET_LOSS,
+            "step_cap": STEP_CAP,
+            "learning_rates": {k: list(v) for k, v in LRS.items()},
+            **out,
+            "tuning": tuning,
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Small vs large batch at matched training loss: test accuracy against the top "
+                    "Hessian eigenvalue (one dot per unit), and the steps each took",
+                    _figure(numbers),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     @staticmethod
     def _run(ctx, seed: int, batch: int, lr: float) -> dict:
         """One run to the target training loss, and its measurements."""
         cap = ctx.profile.epochs(STEP_CAP)  # scales like a training length
-        cfg = ctx.config(data=ctx.data("digits"), model="mlp", model_options={"hidden": [64]}, optimizer="adam",
-                         lr=lr, batch_size=batch, seed=seed)
+        cfg = ctx.config(
+            data=ctx.data("digits"),
+            model="mlp",
+            model_options={"hidden": [64]},
+            optimizer="adam",
+            lr=lr,
+            batch_size=batch,
+            seed=seed,
+        )
         cfg.epochs = math.ceil(cap / math.ceil(len(load_data(cfg).train) / batch))  # the callback stops at the cap
         stop = StopAtTrainLoss(TARGET_LOSS, math.ceil(CHECK_EXAMPLES / batch), cap)
         s = ctx.train(cfg, callbacks=[stop])
@@ -154,30 +191,46 @@ class BatchSize(Study):
             train_acc = float((model(x).argmax(1) == y).float().mean())
         loss_fn = model_loss_fn(model, x[:SHARPNESS_IMAGES], y[:SHARPNESS_IMAGES])
         params = list(model.parameters())
-        return {"lr": lr, "reached": stop.reached, "steps": stop.step, "train_loss": stop.loss,
-                "train_accuracy": train_acc, "val_accuracy": s["val_accuracy"], "test_accuracy": s["test_accuracy"],
-                "hessian_top": top_hessian_eigenvalue(loss_fn, params, iters=50, tol=1e-4, seed=seed)[0],
-                "eps_sharpness": epsilon_sharpness(loss_fn, params, 1e-3, seed=seed)}
+        return {
+            "lr": lr,
+            "reached": stop.reached,
+            "steps": stop.step,
+            "train_loss": stop.loss,
+            "train_accuracy": train_acc,
+            "val_accuracy": s["val_accuracy"],
+            "test_accuracy": s["test_accuracy"],
+            "hessian_top": top_hessian_eigenvalue(loss_fn, params, iters=50, tol=1e-4, seed=seed)[0],
+            "eps_sharpness": epsilon_sharpness(loss_fn, params, 1e-3, seed=seed),
+        }
 
     def judge(self, m) -> Verdict:
         small, large = m["small"], m["large"]
         d = decide(small["test_accuracy"], large["test_accuracy"], margin=self.MARGIN)
         sharp = decide(large["hessian_top"], small["hessian_top"])  # supported: the large batch's minimum is sharper
-        key = (f"at training loss <= {m['target_loss']}: test accuracy small {pm(small['test_accuracy'])} vs large "
-               f"{pm(large['test_accuracy'])}; top Hessian eigenvalue small {pm(small['hessian_top'], 2)} vs large "
-               f"{pm(large['hessian_top'], 2)}; eps-sharpness small {pm(small['eps_sharpness'])} vs large "
-               f"{pm(large['eps_sharpness'])}; steps small {np.mean(small['steps']):.0f} vs large "
-               f"{np.mean(large['steps']):.0f}; reached the target in {sum(small['reached'])}/{len(small['reached'])} "
-               f"and {sum(large['reached'])}/{len(large['reached'])} runs")
-        sharp_text = {"supported": "the large-batch minimum is sharper (as Keskar et al. report)",
-                      "contradicted": "the large-batch minimum is flatter",
-                      "inconclusive": "the sharpness of the two minima is not shown to differ"}[sharp.verdict]
-        reason = {"supported": "at matched training loss the small batch tests better",
-                  "contradicted": "at matched training loss the large batch tests better",
-                  "inconclusive": "at matched training loss the batch sizes are not shown to differ by the margin"}
-        return Verdict(d.verdict, key, f"{reason[d.verdict]}; {sharp_text}",
-                       f"test accuracy: {d}; reported beside, not judged — large sharper (top Hessian eigenvalue): "
-                       f"{sharp}")
+        key = (
+            f"at training loss <= {m['target_loss']}: test accuracy small {pm(small['test_accuracy'])} vs large "
+            f"{pm(large['test_accuracy'])}; top Hessian eigenvalue small {pm(small['hessian_top'], 2)} vs large "
+            f"{pm(large['hessian_top'], 2)}; eps-sharpness small {pm(small['eps_sharpness'])} vs large "
+            f"{pm(large['eps_sharpness'])}; steps small {np.mean(small['steps']):.0f} vs large "
+            f"{np.mean(large['steps']):.0f}; reached the target in {sum(small['reached'])}/{len(small['reached'])} "
+            f"and {sum(large['reached'])}/{len(large['reached'])} runs"
+        )
+        sharp_text = {
+            "supported": "the large-batch minimum is sharper (as Keskar et al. report)",
+            "contradicted": "the large-batch minimum is flatter",
+            "inconclusive": "the sharpness of the two minima is not shown to differ",
+        }[sharp.verdict]
+        reason = {
+            "supported": "at matched training loss the small batch tests better",
+            "contradicted": "at matched training loss the large batch tests better",
+            "inconclusive": "at matched training loss the batch sizes are not shown to differ by the margin",
+        }
+        return Verdict(
+            d.verdict,
+            key,
+            f"{reason[d.verdict]}; {sharp_text}",
+            f"test accuracy: {d}; reported beside, not judged — large sharper (top Hessian eigenvalue): {sharp}",
+        )
 
 
 def _figure(m):

@@ -71,8 +71,13 @@ def variance_split(probs: np.ndarray, onehot: np.ndarray) -> dict[str, float]:
     sampling = between - init / i
     bias2 = float(((main - onehot) ** 2).sum(-1).mean()) - between / s
     loss = float(((probs - onehot) ** 2).sum(-1).mean())
-    return {"loss": loss, "bias2": bias2, "variance": init + sampling, "variance_init": init,
-            "variance_sampling": sampling}
+    return {
+        "loss": loss,
+        "bias2": bias2,
+        "variance": init + sampling,
+        "variance_init": init,
+        "variance_sampling": sampling,
+    }
 
 
 def log_slope(widths, values) -> float:
@@ -88,31 +93,45 @@ class BiasVariance(Study):
     id = "bias-variance"
     section = "Important Concepts"
     claim = "Bias (offset from the target) and variance (spread of results) trade off; both are hard to reduce at once."
-    note = ("Bias : target에서 벗어난 정도. Variance : 학습 결과가 분산된 정도. trade off 관계에 있음. "
-            "둘 다 줄이기 힘들다.")
-    literature = ("The U-shaped trade-off is the classical picture (Geman et al. 1992). For neural networks, Neal et "
-                  "al. (arXiv 1810.08591) and Yang et al. (arXiv 2002.11328) measure variance that rises and then "
-                  "falls, or only falls, with width: wider networks can reduce bias and variance at once.")
+    note = (
+        "Bias : target에서 벗어난 정도. Variance : 학습 결과가 분산된 정도. trade off 관계에 있음. 둘 다 줄이기 힘들다."
+    )
+    literature = (
+        "The U-shaped trade-off is the classical picture (Geman et al. 1992). For neural networks, Neal et "
+        "al. (arXiv 1810.08591) and Yang et al. (arXiv 2002.11328) measure variance that rises and then "
+        "falls, or only falls, with width: wider networks can reduce bias and variance at once."
+    )
     SLOPE_MARGIN = 0.02  # per doubling of width: under 2 % (13 % over six doublings) a curve is flat in practice
-    method = (f"One-hidden-layer MLPs of widths {', '.join(map(str, WIDTHS))} on the `--data` source (default: 8x8 "
-              f"digits): per seed, {SAMPLES} training sets of {TRAIN} images drawn at random from the train+val pool, "
-              f"each trained from {INITS} initializations (Adam, lr 1e-2, 20 epochs, batch 50), for every width. On "
-              "the seed's test split: the squared-loss decomposition of the predicted probability vectors against the "
-              "one-hot labels (Geman et al. 1992) into bias^2 and variance, the variance split into its "
-              "initialization/data-order part and its sampling part (Neal et al. 2018), with unbiased estimators "
-              "whose sum is the measured loss.")
-    rule = ("Judged over the widths >= the number of classes (narrower nets are bottlenecks, shown only): per seed, "
-            "the least-squares slope of ln(bias^2) and of ln(variance) against log2(width); each slope tested against "
-            f"0 over seeds (stats.decide, paired t, two-sided 5 %, margin {SLOPE_MARGIN} per doubling). Supported (a "
-            "trade-off) if bias^2 falls and the variance rises; contradicted (both reduced at once) if bias^2 and the "
-            "variance both fall; inconclusive otherwise.")
+    method = (
+        f"One-hidden-layer MLPs of widths {', '.join(map(str, WIDTHS))} on the `--data` source (default: 8x8 "
+        f"digits): per seed, {SAMPLES} training sets of {TRAIN} images drawn at random from the train+val pool, "
+        f"each trained from {INITS} initializations (Adam, lr 1e-2, 20 epochs, batch 50), for every width. On "
+        "the seed's test split: the squared-loss decomposition of the predicted probability vectors against the "
+        "one-hot labels (Geman et al. 1992) into bias^2 and variance, the variance split into its "
+        "initialization/data-order part and its sampling part (Neal et al. 2018), with unbiased estimators "
+        "whose sum is the measured loss."
+    )
+    rule = (
+        "Judged over the widths >= the number of classes (narrower nets are bottlenecks, shown only): per seed, "
+        "the least-squares slope of ln(bias^2) and of ln(variance) against log2(width); each slope tested against "
+        f"0 over seeds (stats.decide, paired t, two-sided 5 %, margin {SLOPE_MARGIN} per doubling). Supported (a "
+        "trade-off) if bias^2 falls and the variance rises; contradicted (both reduced at once) if bias^2 and the "
+        "variance both fall; inconclusive otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         out: dict[str, dict[str, list[float]]] = {k: {str(w): [] for w in WIDTHS} for k in PARTS}
         classes = 0
         for seed in ctx.seeds:
-            cfg = ctx.config(data=ctx.data("digits"), model="mlp", optimizer="adam", lr=1e-2,
-                             epochs=ctx.profile.epochs(20), batch_size=50, seed=seed)
+            cfg = ctx.config(
+                data=ctx.data("digits"),
+                model="mlp",
+                optimizer="adam",
+                lr=1e-2,
+                epochs=ctx.profile.epochs(20),
+                batch_size=50,
+                seed=seed,
+            )
             pool = load_pool(cfg)
             test = load(cfg.data, "test", **split_options(cfg))
             classes = test.num_classes
@@ -121,54 +140,101 @@ class BiasVariance(Study):
             n = min(ctx.profile.size(TRAIN), len(pool))
             sets = [with_own_stats(pool.subset(torch.randperm(len(pool), generator=g)[:n])) for _ in range(SAMPLES)]
             for w in WIDTHS:
-                probs = np.stack([np.stack([
-                    predict_proba(fit(replace(cfg, model_options={"hidden": [w]}, seed=1000 * seed + INITS * s + i),
-                                      data), test).numpy()
-                    for i in range(INITS)]) for s, data in enumerate(sets)])  # [S, I, M, K]
+                probs = np.stack(
+                    [
+                        np.stack(
+                            [
+                                predict_proba(
+                                    fit(
+                                        replace(cfg, model_options={"hidden": [w]}, seed=1000 * seed + INITS * s + i),
+                                        data,
+                                    ),
+                                    test,
+                                ).numpy()
+                                for i in range(INITS)
+                            ]
+                        )
+                        for s, data in enumerate(sets)
+                    ]
+                )  # [S, I, M, K]
                 for k, v in variance_split(probs, onehot).items():
                     out[k][str(w)].append(v)
         numbers = {"widths": list(WIDTHS), "classes": classes, "samples": SAMPLES, "inits": INITS, **out}
-        return Measurements(numbers, [(f"Squared-loss bias^2 and variance (initialization and sampling parts) against "
-                                       f"width, {SAMPLES} training sets x {INITS} initializations per width",
-                                       _figure(numbers))], list(ctx.seeds))
+        return Measurements(
+            numbers,
+            [
+                (
+                    f"Squared-loss bias^2 and variance (initialization and sampling parts) against "
+                    f"width, {SAMPLES} training sets x {INITS} initializations per width",
+                    _figure(numbers),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         judged = [w for w in sorted(m["bias2"], key=int) if int(w) >= m["classes"]]
         if len(judged) < 2:
-            return Verdict("inconclusive", f"{len(judged)} width(s) >= {m['classes']} classes",
-                           "fewer than two non-bottleneck widths: no trend to judge")
+            return Verdict(
+                "inconclusive",
+                f"{len(judged)} width(s) >= {m['classes']} classes",
+                "fewer than two non-bottleneck widths: no trend to judge",
+            )
         n = len(m["bias2"][judged[0]])
-        slopes = {k: [log_slope([int(w) for w in judged], [m[k][w][s] for w in judged]) for s in range(n)]
-                  for k in ("bias2", "variance")}
+        slopes = {
+            k: [log_slope([int(w) for w in judged], [m[k][w][s] for w in judged]) for s in range(n)]
+            for k in ("bias2", "variance")
+        }
         zeros = [0.0] * n
         bias = decide(slopes["bias2"], zeros, lower_is_better=True, margin=self.SLOPE_MARGIN)  # supported: falls
         var = decide(slopes["variance"], zeros, margin=self.SLOPE_MARGIN)  # supported: rises; contradicted: falls
         lo, hi = judged[0], judged[-1]
-        key = (f"widths {lo}-{hi}: bias^2 {pm(m['bias2'][lo], 4)} -> {pm(m['bias2'][hi], 4)} (slope per doubling "
-               f"{pm(slopes['bias2'])}), variance {pm(m['variance'][lo], 4)} -> {pm(m['variance'][hi], 4)} (slope "
-               f"{pm(slopes['variance'])}; initialization part {mean_std(m['variance_init'][lo])[0]:.4f} -> "
-               f"{mean_std(m['variance_init'][hi])[0]:.4f}, sampling part "
-               f"{mean_std(m['variance_sampling'][lo])[0]:.4f} -> {mean_std(m['variance_sampling'][hi])[0]:.4f})")
+        key = (
+            f"widths {lo}-{hi}: bias^2 {pm(m['bias2'][lo], 4)} -> {pm(m['bias2'][hi], 4)} (slope per doubling "
+            f"{pm(slopes['bias2'])}), variance {pm(m['variance'][lo], 4)} -> {pm(m['variance'][hi], 4)} (slope "
+            f"{pm(slopes['variance'])}; initialization part {mean_std(m['variance_init'][lo])[0]:.4f} -> "
+            f"{mean_std(m['variance_init'][hi])[0]:.4f}, sampling part "
+            f"{mean_std(m['variance_sampling'][lo])[0]:.4f} -> {mean_std(m['variance_sampling'][hi])[0]:.4f})"
+        )
         test = f"bias^2 slope: {bias}; variance slope: {var}"
         if bias.verdict == "supported" and var.verdict == "supported":
             return Verdict("supported", key, "capacity buys lower bias at the price of higher variance", test)
         if bias.verdict == "supported" and var.verdict == "contradicted":
-            return Verdict("contradicted", key, "past the bottleneck widths, wider networks have both lower bias^2 "
-                                                "and lower variance", test)
+            return Verdict(
+                "contradicted",
+                key,
+                "past the bottleneck widths, wider networks have both lower bias^2 and lower variance",
+                test,
+            )
         return Verdict("inconclusive", key, "the bias^2 and variance trends are not both decided (see the tests)", test)
 
 
 def _figure(m):
     widths = m["widths"]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    labels = {"loss": "expected squared loss", "bias2": "bias²", "variance": "variance",
-              "variance_init": "variance: initialization", "variance_sampling": "variance: sampling"}
-    for k, style in (("loss", "k-"), ("bias2", "o-"), ("variance", "s-"), ("variance_init", "^--"),
-                     ("variance_sampling", "v--")):
+    labels = {
+        "loss": "expected squared loss",
+        "bias2": "bias²",
+        "variance": "variance",
+        "variance_init": "variance: initialization",
+        "variance_sampling": "variance: sampling",
+    }
+    for k, style in (
+        ("loss", "k-"),
+        ("bias2", "o-"),
+        ("variance", "s-"),
+        ("variance_init", "^--"),
+        ("variance_sampling", "v--"),
+    ):
         s = [mean_std(m[k][str(w)]) for w in widths]
         ax.errorbar(widths, [a for a, _ in s], yerr=[b for _, b in s], fmt=style, capsize=3, label=labels[k])
-    ax.axvspan(min((w for w in widths if w >= m["classes"]), default=widths[-1]), widths[-1], color="grey",
-               alpha=0.1, label="judged widths")
+    ax.axvspan(
+        min((w for w in widths if w >= m["classes"]), default=widths[-1]),
+        widths[-1],
+        color="grey",
+        alpha=0.1,
+        label="judged widths",
+    )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("hidden units (capacity)")

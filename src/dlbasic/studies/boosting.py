@@ -53,33 +53,57 @@ class Boosting(Study):
     id = "boosting"
     section = "Bagging vs Boosting"
     claim = "Sequential models, each focused on what the previous got wrong."
-    note = ("Boosting: 여러 개의 모델을 sequential하게 연결. "
-            "이전 모델이 잘 학습하지 못한 데이터에 대해서만 다음 모델을 학습.")
-    literature = ("AdaBoost (Freund & Schapire 1997; SAMME, Zhu et al. 2009) does not train the next model *only* on "
-                  "the misclassified data: it reweights every example, raising the weights of the mistakes so that "
-                  "they carry (K-1)/K of the total weight in SAMME, and the final vote weighs each model by its "
-                  "accuracy.")
+    note = (
+        "Boosting: 여러 개의 모델을 sequential하게 연결. "
+        "이전 모델이 잘 학습하지 못한 데이터에 대해서만 다음 모델을 학습."
+    )
+    literature = (
+        "AdaBoost (Freund & Schapire 1997; SAMME, Zhu et al. 2009) does not train the next model *only* on "
+        "the misclassified data: it reweights every example, raising the weights of the mistakes so that "
+        "they carry (K-1)/K of the total weight in SAMME, and the final vote weighs each model by its "
+        "accuracy."
+    )
     MARGIN = 0.02  # two points of accuracy (or weighted error): a smaller shift is no visible focus
-    method = (f"Per seed, {UNITS} units, each a stratified subset of {TRAIN} training images of the `--data` source "
-              "(default: 8x8 digits). Round 1 of SAMME: learner 1 (an MLP with 8 hidden units, Adam lr 1e-2, 15 "
-              "epochs, batch 50, sample-weighted cross entropy) trains with uniform weights; learner 2 trains on "
-              "the SAMME weights D_2 that learner 1's mistakes give; a control trains with the same initialization "
-              "and data order as learner 2 but uniform weights. Measured on the training images: accuracy on "
-              "learner 1's mistakes and weighted error under D_2, of learner 2 and of the control. Beside: the "
-              f"ensemble's training error and test accuracy over {ROUNDS} SAMME rounds (first unit of each seed).")
-    rule = ("Two paired t-tests over the units (stats.decide, two-sided 5 %, margin 0.02): learner 2's accuracy on "
-            "learner 1's mistakes against the control's (higher favours the claim), and learner 2's weighted error "
-            "under D_2 against the control's (lower favours it). Supported if both are supported; contradicted if "
-            "either is contradicted; inconclusive otherwise. Units where learner 1 is perfect or no better than "
-            "chance (SAMME stops) are left out.")
+    method = (
+        f"Per seed, {UNITS} units, each a stratified subset of {TRAIN} training images of the `--data` source "
+        "(default: 8x8 digits). Round 1 of SAMME: learner 1 (an MLP with 8 hidden units, Adam lr 1e-2, 15 "
+        "epochs, batch 50, sample-weighted cross entropy) trains with uniform weights; learner 2 trains on "
+        "the SAMME weights D_2 that learner 1's mistakes give; a control trains with the same initialization "
+        "and data order as learner 2 but uniform weights. Measured on the training images: accuracy on "
+        "learner 1's mistakes and weighted error under D_2, of learner 2 and of the control. Beside: the "
+        f"ensemble's training error and test accuracy over {ROUNDS} SAMME rounds (first unit of each seed)."
+    )
+    rule = (
+        "Two paired t-tests over the units (stats.decide, two-sided 5 %, margin 0.02): learner 2's accuracy on "
+        "learner 1's mistakes against the control's (higher favours the claim), and learner 2's weighted error "
+        "under D_2 against the control's (lower favours it). Supported if both are supported; contradicted if "
+        "either is contradicted; inconclusive otherwise. Units where learner 1 is perfect or no better than "
+        "chance (SAMME stops) are left out."
+    )
 
     def measure(self, ctx) -> Measurements:
-        rows = {k: [] for k in ("focus_accuracy", "uniform_accuracy", "focus_weighted_error",
-                                "uniform_weighted_error", "learner1_error")}
+        rows = {
+            k: []
+            for k in (
+                "focus_accuracy",
+                "uniform_accuracy",
+                "focus_weighted_error",
+                "uniform_weighted_error",
+                "learner1_error",
+            )
+        }
         train_err, test_acc = [], []
         for seed in ctx.seeds:
-            cfg = ctx.config(data=ctx.data("digits"), model="mlp", model_options={"hidden": [8]}, optimizer="adam",
-                             lr=1e-2, epochs=ctx.profile.epochs(15), batch_size=50, seed=seed)
+            cfg = ctx.config(
+                data=ctx.data("digits"),
+                model="mlp",
+                model_options={"hidden": [8]},
+                optimizer="adam",
+                lr=1e-2,
+                epochs=ctx.profile.epochs(15),
+                batch_size=50,
+                seed=seed,
+            )
             full = load_pool(cfg)
             test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
@@ -88,10 +112,14 @@ class Boosting(Study):
                 y = train.labels.numpy()
                 weights, preds, test_preds = [], [], []
 
-                def fit_predict(w, unit=unit, train=train, test=test, weights=weights, preds=preds,
-                                test_preds=test_preds):
-                    trainer = fit(replace(unit, seed=unit.seed + len(preds)),
-                                  WeightedDataset.of(train, torch.from_numpy(w * len(w))), task=WeightedTask())
+                def fit_predict(
+                    w, unit=unit, train=train, test=test, weights=weights, preds=preds, test_preds=test_preds
+                ):
+                    trainer = fit(
+                        replace(unit, seed=unit.seed + len(preds)),
+                        WeightedDataset.of(train, torch.from_numpy(w * len(w))),
+                        task=WeightedTask(),
+                    )
                     weights.append(w)
                     preds.append(predict_proba(trainer, train).argmax(1).numpy())
                     test_preds.append(predict_proba(trainer, test).argmax(1).numpy())
@@ -107,41 +135,72 @@ class Boosting(Study):
                     for k in ("focus_accuracy", "uniform_accuracy", "focus_weighted_error", "uniform_weighted_error"):
                         rows[k].append(math.nan)
                     continue
-                control = fit(replace(unit, seed=unit.seed + 1),
-                              WeightedDataset.of(train, torch.ones(len(y), dtype=torch.float64)), task=WeightedTask())
+                control = fit(
+                    replace(unit, seed=unit.seed + 1),
+                    WeightedDataset.of(train, torch.ones(len(y), dtype=torch.float64)),
+                    task=WeightedTask(),
+                )
                 plain = predict_proba(control, train).argmax(1).numpy()
                 d2 = weights[1] / weights[1].sum()
                 rows["focus_accuracy"].append(float(np.mean(preds[1][wrong] == y[wrong])))
                 rows["uniform_accuracy"].append(float(np.mean(plain[wrong] == y[wrong])))
                 rows["focus_weighted_error"].append(float(d2[preds[1] != y].sum()))
                 rows["uniform_weighted_error"].append(float(d2[plain != y].sum()))
-        numbers = {"rounds": ROUNDS, "units": UNITS, **rows, "ensemble_train_error": train_err,
-                   "ensemble_test_accuracy": test_acc}
-        return Measurements(numbers, [("Round 1 per unit: accuracy on learner 1's mistakes of the reweighted learner "
-                                       "and of the uniform control (left); the SAMME ensemble over rounds (right)",
-                                       _figure(numbers))], list(ctx.seeds))
+        numbers = {
+            "rounds": ROUNDS,
+            "units": UNITS,
+            **rows,
+            "ensemble_train_error": train_err,
+            "ensemble_test_accuracy": test_acc,
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Round 1 per unit: accuracy on learner 1's mistakes of the reweighted learner "
+                    "and of the uniform control (left); the SAMME ensemble over rounds (right)",
+                    _figure(numbers),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         keep = [i for i, v in enumerate(m["focus_accuracy"]) if math.isfinite(v)]
         if len(keep) < 2:
-            return Verdict("inconclusive", f"{len(keep)} unit(s) with a second learner",
-                           "boosting stopped after one learner in (almost) every unit")
+            return Verdict(
+                "inconclusive",
+                f"{len(keep)} unit(s) with a second learner",
+                "boosting stopped after one learner in (almost) every unit",
+            )
         pick = lambda k: [m[k][i] for i in keep]  # noqa: E731
         focus = decide(pick("focus_accuracy"), pick("uniform_accuracy"), margin=self.MARGIN)
-        weighted = decide(pick("focus_weighted_error"), pick("uniform_weighted_error"), lower_is_better=True,
-                          margin=self.MARGIN)
-        key = (f"on learner 1's mistakes, learner 2 is right on {pm(pick('focus_accuracy'))} vs "
-               f"{pm(pick('uniform_accuracy'))} with uniform weights; weighted error under D_2 "
-               f"{pm(pick('focus_weighted_error'))} vs {pm(pick('uniform_weighted_error'))} ({len(keep)} units)")
+        weighted = decide(
+            pick("focus_weighted_error"), pick("uniform_weighted_error"), lower_is_better=True, margin=self.MARGIN
+        )
+        key = (
+            f"on learner 1's mistakes, learner 2 is right on {pm(pick('focus_accuracy'))} vs "
+            f"{pm(pick('uniform_accuracy'))} with uniform weights; weighted error under D_2 "
+            f"{pm(pick('focus_weighted_error'))} vs {pm(pick('uniform_weighted_error'))} ({len(keep)} units)"
+        )
         test = f"accuracy on the mistakes: {focus}; weighted error under D_2: {weighted}"
         verdicts = (focus.verdict, weighted.verdict)
         if verdicts == ("supported", "supported"):
-            return Verdict("supported", key, "the reweighted learner gets more of its predecessor's mistakes right, "
-                                             "and a lower weighted error, than the same learner with uniform weights",
-                           test)
+            return Verdict(
+                "supported",
+                key,
+                "the reweighted learner gets more of its predecessor's mistakes right, "
+                "and a lower weighted error, than the same learner with uniform weights",
+                test,
+            )
         if "contradicted" in verdicts:
-            return Verdict("contradicted", key, "the reweighted learner does worse on its predecessor's mistakes (or "
-                                                "their weighted error) than with uniform weights", test)
+            return Verdict(
+                "contradicted",
+                key,
+                "the reweighted learner does worse on its predecessor's mistakes (or "
+                "their weighted error) than with uniform weights",
+                test,
+            )
         return Verdict("inconclusive", key, "the focus is not decided on both measures (see the tests)", test)
 
 
@@ -150,8 +209,9 @@ def ensemble_accuracy(alphas, preds, y, num_classes: int) -> list[float]:
     if not alphas:
         return []
     votes = np.zeros((len(alphas), len(y), num_classes))
-    votes[np.arange(len(alphas))[:, None], np.arange(len(y))[None, :], np.stack(preds[: len(alphas)])] = \
-        np.asarray(alphas)[:, None]
+    votes[np.arange(len(alphas))[:, None], np.arange(len(y))[None, :], np.stack(preds[: len(alphas)])] = np.asarray(
+        alphas
+    )[:, None]
     return (np.cumsum(votes, 0).argmax(2) == y[None, :]).mean(1).tolist()
 
 

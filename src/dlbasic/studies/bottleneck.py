@@ -32,15 +32,21 @@ class BottleneckStudy(Study):
     id = "bottleneck"
     section = "ResNet"
     claim = "Bottleneck blocks (1x1 down, 3x3, 1x1 up) cut parameters."
-    note = ("Bottleneck architecture: 파라미터를 줄이기 위해, 3x3 convolution을 적용하기 전에 1x1을 사용하여 채널 수를 "
-            "줄임. 3x3 이후에는 원하는 출력 채널을 위해 1x1을 한 번 더 적용.")
-    method = ("At each ResNet-50 stage width W (256, 512, 1024, 2048, on its 224-input map size) build a basic block "
-              "(two 3x3, W -> W) and a bottleneck block (1x1 W -> W/4, 3x3, 1x1 -> W), identity shortcut, batch "
-              "norm, and count parameters and multiply-accumulates with dlbasic.nn.summarize on the meta device; "
-              "then the whole 50-layer network: ResNet-50 against the same stages (3, 4, 6, 3) of basic blocks at "
-              "the same output widths (256..2048).")
-    rule = ("Supported if the bottleneck block has fewer parameters and fewer MACs than the basic block at every "
-            "width, and the bottleneck ResNet-50 fewer than its basic-block twin; contradicted otherwise.")
+    note = (
+        "Bottleneck architecture: 파라미터를 줄이기 위해, 3x3 convolution을 적용하기 전에 1x1을 사용하여 채널 수를 "
+        "줄임. 3x3 이후에는 원하는 출력 채널을 위해 1x1을 한 번 더 적용."
+    )
+    method = (
+        "At each ResNet-50 stage width W (256, 512, 1024, 2048, on its 224-input map size) build a basic block "
+        "(two 3x3, W -> W) and a bottleneck block (1x1 W -> W/4, 3x3, 1x1 -> W), identity shortcut, batch "
+        "norm, and count parameters and multiply-accumulates with dlbasic.nn.summarize on the meta device; "
+        "then the whole 50-layer network: ResNet-50 against the same stages (3, 4, 6, 3) of basic blocks at "
+        "the same output widths (256..2048)."
+    )
+    rule = (
+        "Supported if the bottleneck block has fewer parameters and fewer MACs than the basic block at every "
+        "width, and the bottleneck ResNet-50 fewer than its basic-block twin; contradicted otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         blocks = []
@@ -48,22 +54,41 @@ class BottleneckStudy(Study):
             for width, side in STAGES:
                 basic = block_cost(BasicBlock(width, width), width, side)
                 bottle = block_cost(Bottleneck(width, width // Bottleneck.expansion), width, side)
-                blocks.append({"width": width, "side": side, "basic_params": basic[0], "basic_macs": basic[1],
-                               "bottleneck_params": bottle[0], "bottleneck_macs": bottle[1]})
+                blocks.append(
+                    {
+                        "width": width,
+                        "side": side,
+                        "basic_params": basic[0],
+                        "basic_macs": basic[1],
+                        "bottleneck_params": bottle[0],
+                        "bottleneck_macs": bottle[1],
+                    }
+                )
             widths = (64, 128, 256, 512)
             net_b = summarize(ResNet(Bottleneck, (3, 4, 6, 3), widths=widths), 224)
             net_a = summarize(ResNet(BasicBlock, (3, 4, 6, 3), widths=tuple(4 * w for w in widths)), 224)
-        numbers = {"blocks": blocks,
-                   "network": {"bottleneck_params": net_b.params, "bottleneck_macs": net_b.macs,
-                               "basic_params": net_a.params, "basic_macs": net_a.macs}}
+        numbers = {
+            "blocks": blocks,
+            "network": {
+                "bottleneck_params": net_b.params,
+                "bottleneck_macs": net_b.macs,
+                "basic_params": net_a.params,
+                "basic_macs": net_a.macs,
+            },
+        }
         fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
         x = range(len(blocks))
-        for ax, what, unit, scale in ((axes[0], "params", "parameters (millions)", 1e6),
-                                      (axes[1], "macs", "multiply-accumulates (G)", 1e9)):
-            ax.bar([i - 0.2 for i in x], [b[f"basic_{what}"] / scale for b in blocks], 0.4,
-                   label="basic (3x3, 3x3)")
-            ax.bar([i + 0.2 for i in x], [b[f"bottleneck_{what}"] / scale for b in blocks], 0.4,
-                   label="bottleneck (1x1, 3x3, 1x1)")
+        for ax, what, unit, scale in (
+            (axes[0], "params", "parameters (millions)", 1e6),
+            (axes[1], "macs", "multiply-accumulates (G)", 1e9),
+        ):
+            ax.bar([i - 0.2 for i in x], [b[f"basic_{what}"] / scale for b in blocks], 0.4, label="basic (3x3, 3x3)")
+            ax.bar(
+                [i + 0.2 for i in x],
+                [b[f"bottleneck_{what}"] / scale for b in blocks],
+                0.4,
+                label="bottleneck (1x1, 3x3, 1x1)",
+            )
             ax.set_xticks(list(x), [f"W={b['width']}\n{b['side']}x{b['side']}" for b in blocks], fontsize=8)
             ax.set_ylabel(unit)
             ax.set_yscale("log")
@@ -71,18 +96,25 @@ class BottleneckStudy(Study):
         axes[0].legend(fontsize=8)
         fig.suptitle("One block with W channels in and out", fontsize=10)
         fig.tight_layout()
-        return Measurements(numbers, [("Basic and bottleneck blocks at equal width: parameters and MACs (log "
-                                       "scale)", fig)])
+        return Measurements(
+            numbers, [("Basic and bottleneck blocks at equal width: parameters and MACs (log scale)", fig)]
+        )
 
     def judge(self, m) -> Verdict:
         blocks, net = m["blocks"], m["network"]
-        cheaper = all(b["bottleneck_params"] < b["basic_params"] and b["bottleneck_macs"] < b["basic_macs"]
-                      for b in blocks) and bool(blocks)
+        cheaper = all(
+            b["bottleneck_params"] < b["basic_params"] and b["bottleneck_macs"] < b["basic_macs"] for b in blocks
+        ) and bool(blocks)
         net_cheaper = net["bottleneck_params"] < net["basic_params"]
         ratio = min(b["basic_params"] / b["bottleneck_params"] for b in blocks) if blocks else float("nan")
-        key = (f"blocks {ratio:.1f}x fewer parameters at equal width; ResNet-50 {net['bottleneck_params'] / 1e6:.1f} M "
-               f"vs {net['basic_params'] / 1e6:.1f} M with basic blocks")
+        key = (
+            f"blocks {ratio:.1f}x fewer parameters at equal width; ResNet-50 {net['bottleneck_params'] / 1e6:.1f} M "
+            f"vs {net['basic_params'] / 1e6:.1f} M with basic blocks"
+        )
         if cheaper and net_cheaper:
-            return Verdict(SUPPORTED, key, "at every width the bottleneck block is smaller and cheaper, and so is the "
-                           "whole network")
+            return Verdict(
+                SUPPORTED,
+                key,
+                "at every width the bottleneck block is smaller and cheaper, and so is the whole network",
+            )
         return Verdict(CONTRADICTED, key, "at some width (or for the whole network) the bottleneck is not cheaper")

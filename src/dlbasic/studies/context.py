@@ -37,8 +37,10 @@ def data_fingerprint(spec: str) -> str:
     path = Path(arg.split(",")[0]).expanduser() if arg else None
     if path is not None and path.exists():
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        rows = [f"{p.relative_to(path) if path.is_dir() else p.name} {p.stat().st_size} {p.stat().st_mtime_ns}"
-                for p in files]
+        rows = [
+            f"{p.relative_to(path) if path.is_dir() else p.name} {p.stat().st_size} {p.stat().st_mtime_ns}"
+            for p in files
+        ]
         return hashlib.sha256("\n".join([spec, *rows]).encode()).hexdigest()[:16]
     versions = []
     for package in ("mlxtend", "scikit-learn"):
@@ -145,8 +147,7 @@ class LabContext:
         Studies train in fp32 and contiguous memory everywhere, so verdicts do not depend on
         whether a machine computes in bf16.
         """
-        base = TrainConfig(data=self.data(), device=self.profile.device, precision="fp32",
-                           channels_last=False)
+        base = TrainConfig(data=self.data(), device=self.profile.device, precision="fp32", channels_last=False)
         for k, v in overrides.items():
             setattr(base, k, v)
         return base.validate()

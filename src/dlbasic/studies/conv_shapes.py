@@ -18,13 +18,19 @@ class ConvShapes(Study):
     id = "conv-shapes"
     section = "Convolution"
     claim = "One kernel per output channel; stride and padding set the output size."
-    note = ("원하는 output의 채널 수만큼 커널 수가 필요. stride: kernel을 적용하는 step. "
-            "padding: 원하는 output 크기를 맞추기 위해 input의 가장자리를 채움.")
-    method = ("For every (n, k, s, p, d) on a grid (input side n = 5..32, kernel 1..7, stride 1..3, padding 0..3, "
-              "dilation 1..2) with a non-empty output, run F.conv2d with C_out = 1..3 kernels and compare the "
-              "output shape with floor((n + 2p - d(k - 1) - 1) / s) + 1 and the channel count with C_out.")
-    rule = "Supported if every shape matches the formula and every output has exactly one channel per kernel; " \
-           "contradicted by any mismatch."
+    note = (
+        "원하는 output의 채널 수만큼 커널 수가 필요. stride: kernel을 적용하는 step. "
+        "padding: 원하는 output 크기를 맞추기 위해 input의 가장자리를 채움."
+    )
+    method = (
+        "For every (n, k, s, p, d) on a grid (input side n = 5..32, kernel 1..7, stride 1..3, padding 0..3, "
+        "dilation 1..2) with a non-empty output, run F.conv2d with C_out = 1..3 kernels and compare the "
+        "output shape with floor((n + 2p - d(k - 1) - 1) / s) + 1 and the channel count with C_out."
+    )
+    rule = (
+        "Supported if every shape matches the formula and every output has exactly one channel per kernel; "
+        "contradicted by any mismatch."
+    )
 
     def measure(self, ctx) -> Measurements:
         cases = mismatches = channel_mismatches = 0
@@ -45,13 +51,18 @@ class ConvShapes(Study):
         ax.set_ylabel("output side")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        return Measurements({"cases": cases, "shape_mismatches": int(mismatches),
-                             "channel_mismatches": int(channel_mismatches)},
-                            [("Output size against input size: stride divides, padding adds", fig)])
+        return Measurements(
+            {"cases": cases, "shape_mismatches": int(mismatches), "channel_mismatches": int(channel_mismatches)},
+            [("Output size against input size: stride divides, padding adds", fig)],
+        )
 
     def judge(self, m) -> Verdict:
         bad = m["shape_mismatches"] + m["channel_mismatches"]
         verdict = SUPPORTED if bad == 0 and m["cases"] > 0 else CONTRADICTED
-        return Verdict(verdict, f"{bad} mismatches in {m['cases']} shapes",
-                       "the formula and one-kernel-per-channel held for every case" if bad == 0
-                       else "some real output shapes differ from the formula")
+        return Verdict(
+            verdict,
+            f"{bad} mismatches in {m['cases']} shapes",
+            "the formula and one-kernel-per-channel held for every case"
+            if bad == 0
+            else "some real output shapes differ from the formula",
+        )

@@ -55,35 +55,52 @@ def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]
 class CrossValidation(Study):
     id = "cross-validation"
     section = "Important Concepts"
-    claim = ("k-fold CV (train on k-1 folds, validate on the rest, k times) picks the hyperparameters; then "
-             "retrain on all training data; the test set is never used for choices.")
-    note = ("학습 데이터를 k개로 나누어, i (=1~k)번째를 제외하고 학습. → k번 반복. cross-validation으로 최적의 "
-            "hyperparameter를 찾고, 이 값들로 전체 data set을 사용해 학습. test data는 학습에 사용하면 안 된다.")
-    literature = ("Kohavi (IJCAI 1995) recommends stratified 10-fold CV over a single hold-out for model selection; "
-                  "Cawley & Talbot (JMLR 2010) show that a noisy selection criterion over-fits the choice when "
-                  "candidates are close.")
+    claim = (
+        "k-fold CV (train on k-1 folds, validate on the rest, k times) picks the hyperparameters; then "
+        "retrain on all training data; the test set is never used for choices."
+    )
+    note = (
+        "학습 데이터를 k개로 나누어, i (=1~k)번째를 제외하고 학습. → k번 반복. cross-validation으로 최적의 "
+        "hyperparameter를 찾고, 이 값들로 전체 data set을 사용해 학습. test data는 학습에 사용하면 안 된다."
+    )
+    literature = (
+        "Kohavi (IJCAI 1995) recommends stratified 10-fold CV over a single hold-out for model selection; "
+        "Cawley & Talbot (JMLR 2010) show that a noisy selection criterion over-fits the choice when "
+        "candidates are close."
+    )
     MARGIN = 0.0  # regret is already the accuracy lost by the choice; any systematic reduction is Kohavi's effect
-    method = (f"Per seed, {UNITS} units, each a stratified subset of {POOL} images of the train+val pool of the "
-              "`--data` source (default: 8x8 digits) with its own folds, initializations and data order. Candidates: "
-              f"SGD with momentum 0.9, learning rate {', '.join(map(str, LRS))} x weight decay "
-              f"{', '.join(map(str, DECAYS))} (a grid of near-ties), a one-hidden-layer MLP (64 units), 8 epochs, "
-              f"batch 32. Every candidate is trained on each of {FOLDS} stratified folds "
-              "(`dlbasic.evaluation.cross_validate`); CV picks the best mean held-out accuracy, the hold-out picks "
-              "the best accuracy on the first fold alone (train 2/3, validate 1/3: the same runs). For the analysis "
-              "only, every candidate is retrained on the unit's whole pool and tested on the seed's test split; the "
-              "regret of a choice is the best test accuracy minus the chosen candidate's.")
-    rule = ("Paired t-test over the units (stats.decide, two-sided 5 %, margin 0): the regret of the CV choice "
-            "against the regret of the hold-out choice of the same unit. Supported if CV's regret is lower (CV "
-            "chooses better than a single hold-out); contradicted if higher; inconclusive otherwise. Neither "
-            "choice reads the test set.")
+    method = (
+        f"Per seed, {UNITS} units, each a stratified subset of {POOL} images of the train+val pool of the "
+        "`--data` source (default: 8x8 digits) with its own folds, initializations and data order. Candidates: "
+        f"SGD with momentum 0.9, learning rate {', '.join(map(str, LRS))} x weight decay "
+        f"{', '.join(map(str, DECAYS))} (a grid of near-ties), a one-hidden-layer MLP (64 units), 8 epochs, "
+        f"batch 32. Every candidate is trained on each of {FOLDS} stratified folds "
+        "(`dlbasic.evaluation.cross_validate`); CV picks the best mean held-out accuracy, the hold-out picks "
+        "the best accuracy on the first fold alone (train 2/3, validate 1/3: the same runs). For the analysis "
+        "only, every candidate is retrained on the unit's whole pool and tested on the seed's test split; the "
+        "regret of a choice is the best test accuracy minus the chosen candidate's."
+    )
+    rule = (
+        "Paired t-test over the units (stats.decide, two-sided 5 %, margin 0): the regret of the CV choice "
+        "against the regret of the hold-out choice of the same unit. Supported if CV's regret is lower (CV "
+        "chooses better than a single hold-out); contradicted if higher; inconclusive otherwise. Neither "
+        "choice reads the test set."
+    )
 
     def measure(self, ctx) -> Measurements:
         regret = {"cv": [], "holdout": []}
         chosen = {"cv": [], "holdout": []}
         cv_scores, holdout_scores, test_scores, units = [], [], [], []
         for seed in ctx.seeds:
-            cfg = ctx.config(data=ctx.data("digits"), model="mlp", model_options={"hidden": [64]},
-                             optimizer="momentum", epochs=ctx.profile.epochs(8), batch_size=32, seed=seed)
+            cfg = ctx.config(
+                data=ctx.data("digits"),
+                model="mlp",
+                model_options={"hidden": [64]},
+                optimizer="momentum",
+                epochs=ctx.profile.epochs(8),
+                batch_size=32,
+                seed=seed,
+            )
             full = load_pool(cfg)
             test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
@@ -92,8 +109,12 @@ class CrossValidation(Study):
                 res = cross_validate(unit, CANDIDATES, FOLDS, patience=0, pool=pool)
                 cv = np.array([r["mean"] for r in res.summary()])
                 holdout = np.array([res.scores(i)[0] for i in range(len(CANDIDATES))])
-                acc = np.array([float(fit(from_dict(c, unit), pool).evaluate(test)["accuracy"])  # analysis only
-                                for c in CANDIDATES])
+                acc = np.array(
+                    [
+                        float(fit(from_dict(c, unit), pool).evaluate(test)["accuracy"])  # analysis only
+                        for c in CANDIDATES
+                    ]
+                )
                 for arm, scores in (("cv", cv), ("holdout", holdout)):
                     i, r = choice_and_regret(scores, acc)
                     chosen[arm].append(i)
@@ -102,22 +123,46 @@ class CrossValidation(Study):
                 holdout_scores.append(holdout.tolist())
                 test_scores.append(acc.tolist())
                 units.append([seed, u])
-        numbers = {"candidates": CANDIDATES, "folds": FOLDS, "units": units, "regret": regret, "chosen": chosen,
-                   "cv_accuracy": cv_scores, "holdout_accuracy": holdout_scores, "test_accuracy": test_scores}
-        return Measurements(numbers, [("Per unit: the regret (best test accuracy minus the chosen candidate's) of "
-                                       "the CV choice and of the hold-out choice", _figure(numbers))], list(ctx.seeds))
+        numbers = {
+            "candidates": CANDIDATES,
+            "folds": FOLDS,
+            "units": units,
+            "regret": regret,
+            "chosen": chosen,
+            "cv_accuracy": cv_scores,
+            "holdout_accuracy": holdout_scores,
+            "test_accuracy": test_scores,
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Per unit: the regret (best test accuracy minus the chosen candidate's) of "
+                    "the CV choice and of the hold-out choice",
+                    _figure(numbers),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         cv, ho = m["regret"]["cv"], m["regret"]["holdout"]
         d = decide(cv, ho, lower_is_better=True, margin=self.MARGIN)
         same = sum(a == b for a, b in zip(m["chosen"]["cv"], m["chosen"]["holdout"]))
-        key = (f"test regret of the choice: {FOLDS}-fold CV {pm(cv, 4)} vs single hold-out {pm(ho, 4)} over "
-               f"{len(cv)} units (same choice in {same})")
-        return Verdict.of(d, key, {
-            "supported": "k-fold CV chooses hyperparameters that test better than a single hold-out's choice, "
-                         "without the test set taking part in either choice",
-            "contradicted": "a single hold-out chooses better than k-fold CV",
-            "inconclusive": "CV and a single hold-out choose about equally well here"})
+        key = (
+            f"test regret of the choice: {FOLDS}-fold CV {pm(cv, 4)} vs single hold-out {pm(ho, 4)} over "
+            f"{len(cv)} units (same choice in {same})"
+        )
+        return Verdict.of(
+            d,
+            key,
+            {
+                "supported": "k-fold CV chooses hyperparameters that test better than a single hold-out's choice, "
+                "without the test set taking part in either choice",
+                "contradicted": "a single hold-out chooses better than k-fold CV",
+                "inconclusive": "CV and a single hold-out choose about equally well here",
+            },
+        )
 
 
 def _figure(m):

@@ -28,22 +28,30 @@ class Deconvolution(Study):
     id = "deconv"
     section = "Deconvolution"
     claim = "Transposed convolution is not a true inverse but restores the size."
-    note = ("Deconvolution (conv. transpose): convolution의 역연산으로 생각하면 편함. 실제로는 역연산은 불가능. "
-            "padding을 주어 원하는 크기의 출력을 얻음.")
-    literature = ("Dumoulin & Visin 2016 (arXiv 1603.07285), chapter 4: a transposed convolution multiplies by the "
-                  "transpose C^T of the convolution's matrix C (it is the convolution's gradient), not by C^-1; "
-                  "the output size is set by kernel, stride, padding and output_padding. 'Deconvolution' in the "
-                  "signal-processing sense is the inverse, which this layer is not.")
-    method = (f"(1) Shapes: for every input side n = 4..40 and (kernel, stride, padding) with k = 1..5, s = 1..3, "
-              f"p < k, conv2d then conv_transpose2d with the same k, s, p and output_padding = (n + 2p - k) mod s; "
-              f"count outputs of side n. (2) Inverse: for 1-channel {SIDE}x{SIDE} inputs and layers (k, s, p) in "
-              f"{LAYERS} with random Gaussian kernels, build the convolution matrix C, report its rank against "
-              f"the input dimension, the relative error of x -> C^T C x (the transposed convolution with the same "
-              f"kernel, best scalar rescaling) and of the best linear inverse pinv(C) C x on random inputs.")
-    rule = ("Supported if every shape is restored and, for every strided layer, C has rank below the input "
-            "dimension (no linear map can invert it) and the same-kernel transposed convolution leaves a relative "
-            "error above 1%. Contradicted if any shape is not restored or the transposed convolution reconstructs "
-            "every input within 1%. Inconclusive otherwise.")
+    note = (
+        "Deconvolution (conv. transpose): convolution의 역연산으로 생각하면 편함. 실제로는 역연산은 불가능. "
+        "padding을 주어 원하는 크기의 출력을 얻음."
+    )
+    literature = (
+        "Dumoulin & Visin 2016 (arXiv 1603.07285), chapter 4: a transposed convolution multiplies by the "
+        "transpose C^T of the convolution's matrix C (it is the convolution's gradient), not by C^-1; "
+        "the output size is set by kernel, stride, padding and output_padding. 'Deconvolution' in the "
+        "signal-processing sense is the inverse, which this layer is not."
+    )
+    method = (
+        f"(1) Shapes: for every input side n = 4..40 and (kernel, stride, padding) with k = 1..5, s = 1..3, "
+        f"p < k, conv2d then conv_transpose2d with the same k, s, p and output_padding = (n + 2p - k) mod s; "
+        f"count outputs of side n. (2) Inverse: for 1-channel {SIDE}x{SIDE} inputs and layers (k, s, p) in "
+        f"{LAYERS} with random Gaussian kernels, build the convolution matrix C, report its rank against "
+        f"the input dimension, the relative error of x -> C^T C x (the transposed convolution with the same "
+        f"kernel, best scalar rescaling) and of the best linear inverse pinv(C) C x on random inputs."
+    )
+    rule = (
+        "Supported if every shape is restored and, for every strided layer, C has rank below the input "
+        "dimension (no linear map can invert it) and the same-kernel transposed convolution leaves a relative "
+        "error above 1%. Contradicted if any shape is not restored or the transposed convolution reconstructs "
+        "every input within 1%. Inconclusive otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         cases = restored = 0
@@ -54,8 +62,9 @@ class Deconvolution(Study):
                     continue
                 x = torch.zeros(1, 1, n, n)
                 y = F.conv2d(x, torch.zeros(1, 1, k, k), stride=s, padding=p)
-                z = F.conv_transpose2d(y, torch.zeros(1, 1, k, k), stride=s, padding=p,
-                                       output_padding=(n + 2 * p - k) % s)
+                z = F.conv_transpose2d(
+                    y, torch.zeros(1, 1, k, k), stride=s, padding=p, output_padding=(n + 2 * p - k) % s
+                )
                 cases += 1
                 restored += z.shape[-1] == n and z.shape[-2] == n
         g = torch.Generator().manual_seed(ctx.seeds[0])
@@ -69,9 +78,14 @@ class Deconvolution(Study):
             scale = (back * flat).sum() / (back * back).sum()  # the best rescaling of C^T C x
             adjoint_err = ((scale * back - flat).norm() / flat.norm()).item()
             pinv_err = ((torch.linalg.pinv(c) @ (c @ flat) - flat).norm() / flat.norm()).item()
-            layers[f"k{k} s{s} p{p}"] = {"stride": s, "output_side": conv_output_size(SIDE, k, s, p),
-                                         "rank": int(torch.linalg.matrix_rank(c)), "dimension": SIDE * SIDE,
-                                         "transpose_error": adjoint_err, "pinv_error": pinv_err}
+            layers[f"k{k} s{s} p{p}"] = {
+                "stride": s,
+                "output_side": conv_output_size(SIDE, k, s, p),
+                "rank": int(torch.linalg.matrix_rank(c)),
+                "dimension": SIDE * SIDE,
+                "transpose_error": adjoint_err,
+                "pinv_error": pinv_err,
+            }
             if s == 2 and not examples:  # shown on a real digit, shrunk to 12x12
                 digit = load("mnist5k", "test", ctx.seeds[0]).images[:1].double()
                 digit = F.interpolate(digit, size=(SIDE, SIDE), mode="bilinear", antialias=True, align_corners=False)
@@ -88,17 +102,23 @@ class Deconvolution(Study):
             ax.set_yticks([])
         names = list(layers)
         pos = torch.arange(len(names)).tolist()
-        axes[3].bar([i - 0.2 for i in pos], [layers[n]["transpose_error"] for n in names], width=0.4,
-                    label="same-kernel transpose")
-        axes[3].bar([i + 0.2 for i in pos], [layers[n]["pinv_error"] for n in names], width=0.4,
-                    label="best linear inverse")
+        axes[3].bar(
+            [i - 0.2 for i in pos],
+            [layers[n]["transpose_error"] for n in names],
+            width=0.4,
+            label="same-kernel transpose",
+        )
+        axes[3].bar(
+            [i + 0.2 for i in pos], [layers[n]["pinv_error"] for n in names], width=0.4, label="best linear inverse"
+        )
         axes[3].set_xticks(range(len(names)), names, rotation=45, fontsize=7)
         axes[3].set_ylabel("relative reconstruction error")
         axes[3].legend(fontsize=7)
         fig.tight_layout()
         numbers = {"shape_cases": cases, "shapes_restored": restored, "layers": layers}
-        return Measurements(numbers, [("Size comes back, content does not: conv then transposed conv", fig)],
-                            [ctx.seeds[0]])
+        return Measurements(
+            numbers, [("Size comes back, content does not: conv then transposed conv", fig)], [ctx.seeds[0]]
+        )
 
     def judge(self, m) -> Verdict:
         layers = m["layers"].values()
@@ -107,12 +127,19 @@ class Deconvolution(Study):
         lossy = all(v["rank"] < v["dimension"] for v in strided) and bool(strided)
         not_inverse = all(v["transpose_error"] > 0.01 for v in strided)
         worst = min((v["transpose_error"] for v in layers), default=0.0)
-        key = (f"{m['shapes_restored']}/{m['shape_cases']} shapes restored; smallest transpose error {worst:.2f}; "
-               f"strided ranks {', '.join(str(v['rank']) + '/' + str(v['dimension']) for v in strided)}")
+        key = (
+            f"{m['shapes_restored']}/{m['shape_cases']} shapes restored; smallest transpose error {worst:.2f}; "
+            f"strided ranks {', '.join(str(v['rank']) + '/' + str(v['dimension']) for v in strided)}"
+        )
         if not shapes_ok or all(v["transpose_error"] <= 0.01 for v in layers):
-            return Verdict(CONTRADICTED, key, "a shape was not restored, or the transposed convolution inverted "
-                                              "the convolution")
+            return Verdict(
+                CONTRADICTED, key, "a shape was not restored, or the transposed convolution inverted the convolution"
+            )
         if lossy and not_inverse:
-            return Verdict(SUPPORTED, key, "sizes always come back, but strided convolutions lose information no "
-                                           "linear layer can restore, and the transpose is not an inverse")
+            return Verdict(
+                SUPPORTED,
+                key,
+                "sizes always come back, but strided convolutions lose information no "
+                "linear layer can restore, and the transpose is not an inverse",
+            )
         return Verdict(INCONCLUSIVE, key, "sizes come back but some strided layer was invertible or nearly so")

@@ -60,27 +60,38 @@ class DenseNetStudy(Study):
     id = "densenet"
     section = "DenseNet"
     claim = "Concatenation grows channels; transition blocks (BN, 1x1 conv, 2x2 avg pool) shrink them."
-    note = ("addition 대신 concatenation (그냥 이어 붙임). 채널이 점점 커짐. - 중간중간 채널 수를 줄여줌. "
-            "Transition Block: 채널 수를 줄임. BatchNorm → 1x1 conv. → 2x2 AvgPooling.")
-    method = ("Run DenseNet-121 (growth 32, blocks 6/12/24/16, 224x224 input) on the meta device with forward hooks "
-              "recording the channels entering each dense layer and leaving each transition; compare with "
-              "k0 + (l - 1) k and floor(theta m); repeat with compression theta = 1 (transitions keep every "
-              "channel) and count the parameters of both.")
-    rule = ("Supported if the measured channels equal the closed form, grow by exactly the growth rate per layer "
-            "inside every block, every compressing transition shrinks its input, and the compressed network has "
-            "fewer parameters than the uncompressed one; contradicted otherwise.")
+    note = (
+        "addition 대신 concatenation (그냥 이어 붙임). 채널이 점점 커짐. - 중간중간 채널 수를 줄여줌. "
+        "Transition Block: 채널 수를 줄임. BatchNorm → 1x1 conv. → 2x2 AvgPooling."
+    )
+    method = (
+        "Run DenseNet-121 (growth 32, blocks 6/12/24/16, 224x224 input) on the meta device with forward hooks "
+        "recording the channels entering each dense layer and leaving each transition; compare with "
+        "k0 + (l - 1) k and floor(theta m); repeat with compression theta = 1 (transitions keep every "
+        "channel) and count the parameters of both."
+    )
+    rule = (
+        "Supported if the measured channels equal the closed form, grow by exactly the growth rate per layer "
+        "inside every block, every compressing transition shrinks its input, and the compressed network has "
+        "fewer parameters than the uncompressed one; contradicted otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         trace, params = channel_trace(0.5)
         trace_full, params_full = channel_trace(1.0)
         numbers = {
-            "growth": GROWTH, "trace": [list(t) for t in trace], "trace_no_compression": [list(t) for t in trace_full],
+            "growth": GROWTH,
+            "trace": [list(t) for t in trace],
+            "trace_no_compression": [list(t) for t in trace_full],
             "matches_formula": trace == expected_trace(0.5) and trace_full == expected_trace(1.0),
-            "params": params, "params_no_compression": params_full,
+            "params": params,
+            "params_no_compression": params_full,
         }
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
-        for t, label in ((trace_full, "transition keeps all channels (theta = 1)"),
-                         (trace, "transition halves the channels (theta = 0.5, DenseNet-121)")):
+        for t, label in (
+            (trace_full, "transition keeps all channels (theta = 1)"),
+            (trace, "transition halves the channels (theta = 0.5, DenseNet-121)"),
+        ):
             ax.step(range(len(t)), [c for _, c in t], where="post", label=label)
         for i, (kind, _) in enumerate(trace):
             if kind == "transition":
@@ -89,8 +100,9 @@ class DenseNetStudy(Study):
         ax.set_ylabel("channels")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        return Measurements(numbers, [("Channels through DenseNet-121: concatenation adds 32 per layer, transitions "
-                                       "cut them", fig)])
+        return Measurements(
+            numbers, [("Channels through DenseNet-121: concatenation adds 32 per layer, transitions cut them", fig)]
+        )
 
     def judge(self, m) -> Verdict:
         trace, k = m["trace"], m["growth"]
@@ -99,9 +111,15 @@ class DenseNetStudy(Study):
         shrinks = all(t[1] < trace[i - 1][1] + k for i, t in enumerate(trace) if t[0] == "transition" and i > 0)
         fewer = m["params"] < m["params_no_compression"]
         last = trace[-1][1] + k if trace else 0
-        key = (f"+{k} channels per layer, final {last} channels; parameters {m['params_no_compression'] / 1e6:.2f} M "
-               f"-> {m['params'] / 1e6:.2f} M with compression 0.5")
+        key = (
+            f"+{k} channels per layer, final {last} channels; parameters {m['params_no_compression'] / 1e6:.2f} M "
+            f"-> {m['params'] / 1e6:.2f} M with compression 0.5"
+        )
         if grows and shrinks and fewer and m["matches_formula"]:
-            return Verdict(SUPPORTED, key, "channels grow by the growth rate inside each block and every transition "
-                           "cuts them; compression also cuts the parameters")
+            return Verdict(
+                SUPPORTED,
+                key,
+                "channels grow by the growth rate inside each block and every transition "
+                "cuts them; compression also cuts the parameters",
+            )
         return Verdict(CONTRADICTED, key, "the measured channels or parameters do not behave as claimed")

@@ -133,35 +133,45 @@ def rpn_proposals(model: nn.Module, images: Tensor) -> list[Tensor]:
 class DetectionSpeed(Study):
     id = "detection-speed"
     section = "Detection"
-    claim = ("R-CNN runs the CNN on ~2000 regions; SPPNet/Fast R-CNN run it once; Faster R-CNN learns proposals; "
-             "YOLO is one pass and fastest.")
-    note = ("R-CNN 문제점 : 2000개의 이미지에 대한 CNN을 모두 수행해야함. / SPPNet: CNN을 한 번만 수행. / "
-            "Faster R-CNN: 물체가 있을 법한 바운딩 박스를 학습을 통해 찾아줌. / "
-            "YOLO: 바운딩 박스를 찾는 단계가 나누어져있지 않음. - 빠르다.")
-    literature = ("R-CNN: 47 s/image on a GPU (VGG16) vs Fast R-CNN 0.32 s, of which selective search takes about 2 s "
-                  "on a CPU (Girshick 2015, table 4; Ren et al. 2015); YOLO v1: 45 fps vs Faster R-CNN (VGG16) 7 fps "
-                  "(Redmon et al. 2016, table 1). The ordering comes from large images with ~2000 proposals; on "
-                  "64-pixel scenes selective search finds only a few dozen regions.")
+    claim = (
+        "R-CNN runs the CNN on ~2000 regions; SPPNet/Fast R-CNN run it once; Faster R-CNN learns proposals; "
+        "YOLO is one pass and fastest."
+    )
+    note = (
+        "R-CNN 문제점 : 2000개의 이미지에 대한 CNN을 모두 수행해야함. / SPPNet: CNN을 한 번만 수행. / "
+        "Faster R-CNN: 물체가 있을 법한 바운딩 박스를 학습을 통해 찾아줌. / "
+        "YOLO: 바운딩 박스를 찾는 단계가 나누어져있지 않음. - 빠르다."
+    )
+    literature = (
+        "R-CNN: 47 s/image on a GPU (VGG16) vs Fast R-CNN 0.32 s, of which selective search takes about 2 s "
+        "on a CPU (Girshick 2015, table 4; Ren et al. 2015); YOLO v1: 45 fps vs Faster R-CNN (VGG16) 7 fps "
+        "(Redmon et al. 2016, table 1). The ordering comes from large images with ~2000 proposals; on "
+        "64-pixel scenes selective search finds only a few dozen regions."
+    )
     MAC_MARGIN = math.log(1.25)  # MACs predict speed only up to memory traffic, pooling and NMS: < 25 % is no ordering
     AR_MARGIN = 0.05  # five points of average recall: less is no visible learning
-    method = (f"The five detectors of dlbasic.detection (same small backbone family, trained from scratch) train 2 "
-              "epochs on 96 `scenes` images (64x64, 1-3 MNIST digits); 96 held-out scenes are the test images. "
-              "Counted, deterministically: the MACs of every convolution and linear layer run for one image (forward "
-              "hooks, summed over every region a layer sees) and how many times the CNN runs, with "
-              f"{', '.join(map(str, CURVE))} given regions per image for the proposal-based R-CNN, SPP-net and Fast "
-              "R-CNN, and for each test image as it comes for Faster R-CNN (its own proposals) and YOLO; the "
-              "proposals per test image of selective search and of Faster R-CNN's proposal network; and the average "
-              f"recall (IoU 0.5:0.95) of the network's top {AR_TOP} proposals after training and at its "
-              "initialization. Beside: mAP and the wall time per image of the trained detectors (selective search "
-              "included, 8 images, one at a time).")
-    rule = (f"Paired over the test images (stats.decide, two-sided 5 %; MACs on a log scale with margin ln 1.25, at "
-            f"{REGIONS} regions for the searched detectors, where MACs do not depend on the image: an exact "
-            "comparison). (1, 2) R-CNN's convolution MACs above SPP-net's and above Fast R-CNN's (the CNN per region "
-            "vs once); (3) Faster R-CNN's trained proposal network's average recall of its top "
-            f"{AR_TOP} proposals above its untrained one's (margin {AR_MARGIN}); (4-7) YOLO's total MACs below each "
-            "other detector's (for the searched ones the search is left out, which only favours them). Supported "
-            "if all seven are supported; contradicted if any is contradicted; inconclusive otherwise. Wall time is "
-            "reported, never judged.")
+    method = (
+        f"The five detectors of dlbasic.detection (same small backbone family, trained from scratch) train 2 "
+        "epochs on 96 `scenes` images (64x64, 1-3 MNIST digits); 96 held-out scenes are the test images. "
+        "Counted, deterministically: the MACs of every convolution and linear layer run for one image (forward "
+        "hooks, summed over every region a layer sees) and how many times the CNN runs, with "
+        f"{', '.join(map(str, CURVE))} given regions per image for the proposal-based R-CNN, SPP-net and Fast "
+        "R-CNN, and for each test image as it comes for Faster R-CNN (its own proposals) and YOLO; the "
+        "proposals per test image of selective search and of Faster R-CNN's proposal network; and the average "
+        f"recall (IoU 0.5:0.95) of the network's top {AR_TOP} proposals after training and at its "
+        "initialization. Beside: mAP and the wall time per image of the trained detectors (selective search "
+        "included, 8 images, one at a time)."
+    )
+    rule = (
+        f"Paired over the test images (stats.decide, two-sided 5 %; MACs on a log scale with margin ln 1.25, at "
+        f"{REGIONS} regions for the searched detectors, where MACs do not depend on the image: an exact "
+        "comparison). (1, 2) R-CNN's convolution MACs above SPP-net's and above Fast R-CNN's (the CNN per region "
+        "vs once); (3) Faster R-CNN's trained proposal network's average recall of its top "
+        f"{AR_TOP} proposals above its untrained one's (margin {AR_MARGIN}); (4-7) YOLO's total MACs below each "
+        "other detector's (for the searched ones the search is left out, which only favours them). Supported "
+        "if all seven are supported; contradicted if any is contradicted; inconclusive otherwise. Wall time is "
+        "reported, never judged."
+    )
 
     def measure(self, ctx) -> Measurements:
         from dlbasic.detection.metrics import evaluate_detections
@@ -169,8 +179,9 @@ class DetectionSpeed(Study):
         from dlbasic.detection.train import DetectionConfig, build_detector, fit, load_split, predict, seconds_per_image
 
         seed = ctx.seeds[0]
-        split = load_split("scenes", train_limit=ctx.profile.size(96), test_limit=ctx.profile.size(TEST_IMAGES),
-                           seed=seed)
+        split = load_split(
+            "scenes", train_limit=ctx.profile.size(96), test_limit=ctx.profile.size(TEST_IMAGES), seed=seed
+        )
         test, n = split.test_images, len(split.test_images)
         search = SelectiveSearchProposals("single", 50)  # searched once per image, shared by three models
         classes = len(split.classes)
@@ -210,50 +221,80 @@ class DetectionSpeed(Study):
             seconds = {name: seconds_per_image(models[name], timing) for name in DETECTORS}
         finally:
             torch.set_num_threads(threads)
-        numbers = {"regions": REGIONS, "regions_curve": list(CURVE), "curve_macs": curve, "macs": per_image,
-                   "proposals": {"selective_search": [len(p) for p in searched], "rpn": [len(p) for p in trained_rpn]},
-                   "average_recall": {
-                       "rpn_trained": average_recall(trained_rpn, split.test_targets, AR_TOP),
-                       "rpn_untrained": average_recall(untrained_rpn, split.test_targets, AR_TOP),
-                       "selective_search": average_recall(searched, split.test_targets, AR_TOP)},
-                   "seconds_per_image": seconds, "map": {k: v["map"] for k, v in maps.items()},
-                   "map_50": {k: v["map_50"] for k, v in maps.items()}, "train_images": len(split.train_images),
-                   "test_images": n, "timed_images": len(timing)}
-        return Measurements(numbers, [("MACs per image against the number of regions (left; selective search finds "
-                                       "the shaded range on these scenes) and, beside the verdict, the wall time and "
-                                       "mAP@0.5 of the trained detectors (right)", _figure(numbers))], [seed])
+        numbers = {
+            "regions": REGIONS,
+            "regions_curve": list(CURVE),
+            "curve_macs": curve,
+            "macs": per_image,
+            "proposals": {"selective_search": [len(p) for p in searched], "rpn": [len(p) for p in trained_rpn]},
+            "average_recall": {
+                "rpn_trained": average_recall(trained_rpn, split.test_targets, AR_TOP),
+                "rpn_untrained": average_recall(untrained_rpn, split.test_targets, AR_TOP),
+                "selective_search": average_recall(searched, split.test_targets, AR_TOP),
+            },
+            "seconds_per_image": seconds,
+            "map": {k: v["map"] for k, v in maps.items()},
+            "map_50": {k: v["map_50"] for k, v in maps.items()},
+            "train_images": len(split.train_images),
+            "test_images": n,
+            "timed_images": len(timing),
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    "MACs per image against the number of regions (left; selective search finds "
+                    "the shaded range on these scenes) and, beside the verdict, the wall time and "
+                    "mAP@0.5 of the trained detectors (right)",
+                    _figure(numbers),
+                )
+            ],
+            [seed],
+        )
 
     def judge(self, m) -> Verdict:
         macs, ar = m["macs"], m["average_recall"]
-        log = {k: {d: np.log(np.asarray(v, dtype=float)).tolist() for d, v in macs[k].items()}
-               for k in ("conv", "total")}
+        log = {
+            k: {d: np.log(np.asarray(v, dtype=float)).tolist() for d, v in macs[k].items()} for k in ("conv", "total")
+        }
         pairs = [a for a in zip(ar["rpn_trained"], ar["rpn_untrained"]) if math.isfinite(a[0] + a[1])]
         tests = {
             "R-CNN conv > SPP-net": decide(log["conv"]["rcnn"], log["conv"]["sppnet"], margin=self.MAC_MARGIN),
             "R-CNN conv > Fast R-CNN": decide(log["conv"]["rcnn"], log["conv"]["fast_rcnn"], margin=self.MAC_MARGIN),
             "learned proposals": decide([a for a, _ in pairs], [b for _, b in pairs], margin=self.AR_MARGIN),
-            **{f"YOLO < {d}": decide(log["total"]["yolo_v1"], log["total"][d], lower_is_better=True,
-                                     margin=self.MAC_MARGIN) for d in ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn")},
+            **{
+                f"YOLO < {d}": decide(
+                    log["total"]["yolo_v1"], log["total"][d], lower_is_better=True, margin=self.MAC_MARGIN
+                )
+                for d in ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn")
+            },
         }
         verdicts = {k: d.verdict for k, d in tests.items()}
 
         def mega(d: str, k: str = "total") -> str:
             return f"{np.mean(macs[k][d]) / 1e6:.3g}M"
 
-        key = (f"MACs per image at {m['regions']} regions: conv R-CNN {mega('rcnn', 'conv')} "
-               f"(CNN runs {np.mean(macs['cnn_runs']['rcnn']):.0f}) vs SPP-net {mega('sppnet', 'conv')}, Fast R-CNN "
-               f"{mega('fast_rcnn', 'conv')} (1 run each); total R-CNN {mega('rcnn')}, SPP-net {mega('sppnet')}, Fast "
-               f"R-CNN {mega('fast_rcnn')}, Faster R-CNN {mega('faster_rcnn')} ({np.mean(m['proposals']['rpn']):.0f} "
-               f"proposals), YOLO {mega('yolo_v1')}; selective search found "
-               f"{np.mean(m['proposals']['selective_search']):.1f} regions per scene; AR@{AR_TOP} of the proposal "
-               f"network trained {np.nanmean(ar['rpn_trained']):.3f} vs untrained "
-               f"{np.nanmean(ar['rpn_untrained']):.3f}; beside: ms/image "
-               + ", ".join(f"{d} {1000 * s:.1f}" for d, s in m.get("seconds_per_image", {}).items()))
+        key = (
+            f"MACs per image at {m['regions']} regions: conv R-CNN {mega('rcnn', 'conv')} "
+            f"(CNN runs {np.mean(macs['cnn_runs']['rcnn']):.0f}) vs SPP-net {mega('sppnet', 'conv')}, Fast R-CNN "
+            f"{mega('fast_rcnn', 'conv')} (1 run each); total R-CNN {mega('rcnn')}, SPP-net {mega('sppnet')}, Fast "
+            f"R-CNN {mega('fast_rcnn')}, Faster R-CNN {mega('faster_rcnn')} ({np.mean(m['proposals']['rpn']):.0f} "
+            f"proposals), YOLO {mega('yolo_v1')}; selective search found "
+            f"{np.mean(m['proposals']['selective_search']):.1f} regions per scene; AR@{AR_TOP} of the proposal "
+            f"network trained {np.nanmean(ar['rpn_trained']):.3f} vs untrained "
+            f"{np.nanmean(ar['rpn_untrained']):.3f}; beside: ms/image "
+            + ", ".join(f"{d} {1000 * s:.1f}" for d, s in m.get("seconds_per_image", {}).items())
+        )
         test = "; ".join(f"{k}: {d}" for k, d in tests.items())
         if all(v == "supported" for v in verdicts.values()):
-            return Verdict("supported", key, "R-CNN's CNN work grows with the regions while SPP-net and Fast R-CNN run "
-                                             "it once, the proposal network learns to find the objects, and YOLO "
-                                             "needs the least work of all", test)
+            return Verdict(
+                "supported",
+                key,
+                "R-CNN's CNN work grows with the regions while SPP-net and Fast R-CNN run "
+                "it once, the proposal network learns to find the objects, and YOLO "
+                "needs the least work of all",
+                test,
+            )
         wrong = [k for k, v in verdicts.items() if v == "contradicted"]
         if wrong:
             return Verdict("contradicted", key, f"measured the other way round: {', '.join(wrong)}", test)
@@ -269,8 +310,12 @@ def _figure(m):
         ax1.plot(regions, total, "o-", label=f"{name} (total)")
         ax1.plot(regions, m["curve_macs"]["conv"][name], "--", lw=0.8, label=f"{name} (convolutions)")
     for name, style in (("faster_rcnn", ":"), ("yolo_v1", "-.")):
-        ax1.axhline(float(np.mean(m["macs"]["total"][name])), ls=style, color="k" if name == "yolo_v1" else "grey",
-                    label=f"{name} (its own proposals / none)")
+        ax1.axhline(
+            float(np.mean(m["macs"]["total"][name])),
+            ls=style,
+            color="k" if name == "yolo_v1" else "grey",
+            label=f"{name} (its own proposals / none)",
+        )
     ss = m["proposals"]["selective_search"]
     ax1.axvspan(max(min(ss), 1), max(max(ss), 1), color="C2", alpha=0.15, label="selective search on these scenes")
     ax1.set_xscale("log")
@@ -283,8 +328,9 @@ def _figure(m):
     seconds = [1000 * m["seconds_per_image"][d] for d in DETECTORS]
     bars = ax2.bar(x, seconds, color="#c66")
     for bar, d in zip(bars, DETECTORS):
-        ax2.annotate(f"mAP@.5 {m['map_50'][d]:.2f}", (bar.get_x() + 0.4, bar.get_height()), ha="center", va="bottom",
-                     fontsize=7)
+        ax2.annotate(
+            f"mAP@.5 {m['map_50'][d]:.2f}", (bar.get_x() + 0.4, bar.get_height()), ha="center", va="bottom", fontsize=7
+        )
     ax2.set_xticks(x, DETECTORS, fontsize=8)
     ax2.set_yscale("log")
     ax2.set_ylabel("ms per image (search included; beside)")

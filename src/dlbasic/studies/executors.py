@@ -34,12 +34,39 @@ RAY_MISSING = "--executor ray needs Ray: pip install 'dlbasic[ray]'"
 # Seconds each study takes on the quick profile with one thread on a 2-core CPU, for the order and the ETA
 # of a lab that has no saved result yet (a study missing here counts as DEFAULT_ESTIMATE seconds).
 ESTIMATES: dict[str, float] = {
-    "generalization": 45, "cross-validation": 75, "bias-variance": 74, "bagging": 47, "boosting": 25,
-    "gd-variants": 11, "batch-size": 48, "learning-rate": 14, "momentum": 78, "nesterov": 31, "adagrad": 11,
-    "adadelta": 6, "rmsprop-adam": 40, "early-stopping": 54, "weight-decay": 15, "augmentation": 24, "noise": 18,
-    "mixing": 28, "cutmix-ratio": 3, "dropout": 34, "batch-norm": 31, "group-norm": 70, "conv-shapes": 10,
-    "one-by-one": 2, "relu": 75, "vgg-3x3": 130, "inception": 4, "resnet": 220, "bottleneck": 4, "densenet": 6,
-    "fcn": 46, "deconv": 83, "detection-speed": 150,
+    "generalization": 45,
+    "cross-validation": 75,
+    "bias-variance": 74,
+    "bagging": 47,
+    "boosting": 25,
+    "gd-variants": 11,
+    "batch-size": 48,
+    "learning-rate": 14,
+    "momentum": 78,
+    "nesterov": 31,
+    "adagrad": 11,
+    "adadelta": 6,
+    "rmsprop-adam": 40,
+    "early-stopping": 54,
+    "weight-decay": 15,
+    "augmentation": 24,
+    "noise": 18,
+    "mixing": 28,
+    "cutmix-ratio": 3,
+    "dropout": 34,
+    "batch-norm": 31,
+    "group-norm": 70,
+    "conv-shapes": 10,
+    "one-by-one": 2,
+    "relu": 75,
+    "vgg-3x3": 130,
+    "inception": 4,
+    "resnet": 220,
+    "bottleneck": 4,
+    "densenet": 6,
+    "fcn": 46,
+    "deconv": 83,
+    "detection-speed": 150,
 }
 DEFAULT_ESTIMATE = 30.0
 
@@ -96,8 +123,16 @@ def png(fig: Any) -> bytes:
 
 def error_result(study_id: str, e: BaseException, trace: str, seconds: float) -> dict[str, Any]:
     """The result saved for a study that raised: `--resume` runs it again."""
-    return {"id": study_id, "verdict": "error", "key_number": "", "reason": f"{type(e).__name__}: {e}",
-            "traceback": trace, "figures": [], "numbers": {}, "seconds": seconds}
+    return {
+        "id": study_id,
+        "verdict": "error",
+        "key_number": "",
+        "reason": f"{type(e).__name__}: {e}",
+        "traceback": trace,
+        "figures": [],
+        "numbers": {},
+        "seconds": seconds,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -146,8 +181,12 @@ class LocalPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        return ProcessPoolExecutor(self.slots, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+        return ProcessPoolExecutor(
+            self.slots,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, study_id: str) -> Future:
         from concurrent.futures.process import BrokenProcessPool
@@ -194,13 +233,18 @@ class RayTasks:
                 if address:
                     ray.init(address=address, logging_level=logging.WARNING)
                 else:
-                    ray.init(num_cpus=(jobs or os.cpu_count() or 1) * threads, include_dashboard=False,
-                             logging_level=logging.WARNING)
+                    ray.init(
+                        num_cpus=(jobs or os.cpu_count() or 1) * threads,
+                        include_dashboard=False,
+                        logging_level=logging.WARNING,
+                    )
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-                raise UserError(f"cannot start or reach {where} ({problem(e)})",
-                                "start it with `ray start --head` and pass its address; a cluster with token "
-                                "authentication (Ray 2.59+) also needs RAY_AUTH_MODE=token here") from None
+                raise UserError(
+                    f"cannot start or reach {where} ({problem(e)})",
+                    "start it with `ray start --head` and pass its address; a cluster with token "
+                    "authentication (Ray 2.59+) also needs RAY_AUTH_MODE=token here",
+                ) from None
         resources = ray.cluster_resources()
         gpu = profile.device.startswith("cuda") or (profile.device == "auto" and resources.get("GPU", 0) > 0)
         self.task = ray.remote(num_cpus=threads, num_gpus=1 if gpu else 0)(run_unit)
@@ -224,8 +268,9 @@ class RayTasks:
             self.ray.shutdown()
 
 
-def make_executor(kind: str, profile: Profile, root: Path, threads: int, jobs: int | None, address: str | None,
-                  todo: int):
+def make_executor(
+    kind: str, profile: Profile, root: Path, threads: int, jobs: int | None, address: str | None, todo: int
+):
     """The executor of `--executor kind` for `todo` studies: `local` runs them in this process when one runs at
     a time (`--jobs 1`, or a single study), else in a pool of min(jobs, todo) worker processes."""
     if kind == "ray":
@@ -251,8 +296,7 @@ def longest_first(ids: Sequence[str], expected: dict[str, float]) -> list[str]:
     return sorted(ids, key=lambda sid: -expected.get(sid, DEFAULT_ESTIMATE))
 
 
-def eta(running: dict[str, float], pending: Sequence[str], expected: dict[str, float], slots: int,
-        now: float) -> float:
+def eta(running: dict[str, float], pending: Sequence[str], expected: dict[str, float], slots: int, now: float) -> float:
     """Seconds until the last study ends: the running ones (id -> start time) finish when expected, and the
     pending ones go, in order, to the first free of `slots`."""
     free = sorted(max(0.0, start + expected[sid] - now) for sid, start in running.items())
@@ -272,8 +316,13 @@ def duration(seconds: float) -> str:
     return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
 
 
-def schedule(executor: Any, todo: Sequence[str], expected: dict[str, float],
-             done: Callable[[str, dict[str, Any]], None], echo: Callable[[str], None] = print) -> None:
+def schedule(
+    executor: Any,
+    todo: Sequence[str],
+    expected: dict[str, float],
+    done: Callable[[str, dict[str, Any]], None],
+    echo: Callable[[str], None] = print,
+) -> None:
     """Run `todo` (in this order) on `executor`, at most `executor.slots` at a time; `done(id, result)` is
     called in this process as each ends. Prints `running: a, b (about T left)` whenever the running set changes.
 

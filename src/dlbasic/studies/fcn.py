@@ -34,20 +34,28 @@ class Convolutionalization(Study):
     id = "fcn"
     section = "Semantic Segmentation"
     claim = "Convolutionalization keeps the parameter count, accepts any input size and gives a heat map."
-    note = ("fully connected network에서 dense layer을 없앰. convolutionalization: 파라미터 수는 같다. "
-            "입력 데이터 크기에 관계 없이 동작. heat map과 같은 효과.")
-    literature = ("Long, Shelhamer & Darrell 2015 (arXiv 1411.4038), section 3.1: fully connected layers are "
-                  "convolutions whose kernels cover their whole input region; the convolutionalized net outputs "
-                  "a coarse class map, which FCNs then upsample.")
-    method = ("(1) Untrained mlp, simple_cnn, vgg11_bn, resnet18 (28 px) and alexnet (64 px) are convolutionalized "
-              "(dlbasic.segmentation.convolutionalize): parameters counted before and after, logits compared in "
-              "float64 on random inputs at the training size, output shape taken on a 3x larger input. (2) A "
-              "simple_cnn is trained on 1,500 MNIST digits (2 epochs) per seed, convolutionalized, and run on 96x96 "
-              "test scenes of 2-4 unseen digits: the heat-map cell whose 28x28 window is centred on a digit must "
-              "name that digit.")
-    rule = ("Contradicted if any parameter count changes, any logit differs by more than 1e-10, or a larger input "
-            "gives no spatial map. Otherwise supported if the heat map names digits at their centres with mean "
-            "accuracy minus its seed std above twice chance (0.2); inconclusive if not.")
+    note = (
+        "fully connected network에서 dense layer을 없앰. convolutionalization: 파라미터 수는 같다. "
+        "입력 데이터 크기에 관계 없이 동작. heat map과 같은 효과."
+    )
+    literature = (
+        "Long, Shelhamer & Darrell 2015 (arXiv 1411.4038), section 3.1: fully connected layers are "
+        "convolutions whose kernels cover their whole input region; the convolutionalized net outputs "
+        "a coarse class map, which FCNs then upsample."
+    )
+    method = (
+        "(1) Untrained mlp, simple_cnn, vgg11_bn, resnet18 (28 px) and alexnet (64 px) are convolutionalized "
+        "(dlbasic.segmentation.convolutionalize): parameters counted before and after, logits compared in "
+        "float64 on random inputs at the training size, output shape taken on a 3x larger input. (2) A "
+        "simple_cnn is trained on 1,500 MNIST digits (2 epochs) per seed, convolutionalized, and run on 96x96 "
+        "test scenes of 2-4 unseen digits: the heat-map cell whose 28x28 window is centred on a digit must "
+        "name that digit."
+    )
+    rule = (
+        "Contradicted if any parameter count changes, any logit differs by more than 1e-10, or a larger input "
+        "gives no spatial map. Otherwise supported if the heat map names digits at their centres with mean "
+        "accuracy minus its seed std above twice chance (0.2); inconclusive if not."
+    )
 
     def measure(self, ctx) -> Measurements:
         archs = {}
@@ -59,14 +67,23 @@ class Convolutionalization(Study):
             with torch.no_grad():
                 diff = (fcn(x)[:, :, 0, 0] - model(x)).abs().max().item()
                 big = fcn(torch.randn(1, 1, 3 * size, 3 * size, dtype=torch.float64)).shape
-            archs[name] = {"params_before": sum(p.numel() for p in model.parameters()),
-                           "params_after": sum(p.numel() for p in fcn.parameters()),
-                           "max_logit_diff": diff, "heat_map_shape": list(big[1:])}
+            archs[name] = {
+                "params_before": sum(p.numel() for p in model.parameters()),
+                "params_after": sum(p.numel() for p in fcn.parameters()),
+                "max_logit_diff": diff,
+                "heat_map_shape": list(big[1:]),
+            }
         scenes = load_scenes(SCENES, "test", 0)
         centre_acc, test_acc, example = [], [], None
         for seed in ctx.seeds:
-            cfg = ctx.config(data="mnist5k", model="simple_cnn", epochs=ctx.profile.epochs(2), batch_size=64,
-                             seed=seed, train_subset=ctx.profile.size(1500))
+            cfg = ctx.config(
+                data="mnist5k",
+                model="simple_cnn",
+                epochs=ctx.profile.epochs(2),
+                batch_size=64,
+                seed=seed,
+                train_subset=ctx.profile.size(1500),
+            )
             summary = ctx.train(cfg)
             model = ctx.model(cfg, summary)
             stats = load("mnist5k", "train", seed)
@@ -78,10 +95,23 @@ class Convolutionalization(Study):
             test_acc.append(summary["test_accuracy"])
             if example is None:
                 example = heat[:3]
-        numbers = {"architectures": archs, "centre_accuracy": centre_acc, "classifier_test_accuracy": test_acc,
-                   "digits": total, "heat_map_side": heat.shape[-1]}
-        return Measurements(numbers, [("A classifier trained on 28x28 digits, slid over 96x96 scenes after "
-                                       "convolutionalization", self._figure(scenes, example))], list(ctx.seeds))
+        numbers = {
+            "architectures": archs,
+            "centre_accuracy": centre_acc,
+            "classifier_test_accuracy": test_acc,
+            "digits": total,
+            "heat_map_side": heat.shape[-1],
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    "A classifier trained on 28x28 digits, slid over 96x96 scenes after convolutionalization",
+                    self._figure(scenes, example),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     @staticmethod
     def _figure(scenes, heat: torch.Tensor):
@@ -93,8 +123,7 @@ class Convolutionalization(Study):
             ax.imshow(scenes.images[c, 0], cmap="gray", extent=(0, 96, 96, 0))
             conf, label = heat[c].max(0)
             shown = torch.where(conf > 0.5, label.float(), torch.tensor(float("nan")))
-            im = ax.imshow(shown, cmap="tab10", vmin=-0.5, vmax=9.5, alpha=0.6, extent=extent,
-                           interpolation="nearest")
+            im = ax.imshow(shown, cmap="tab10", vmin=-0.5, vmax=9.5, alpha=0.6, extent=extent, interpolation="nearest")
             digits = ", ".join(str(int(v)) for v in scenes.targets[c]["labels"])
             ax.set_title(f"true digits {digits}", fontsize=9)
             ax.set_xlim(0, 96)
@@ -112,10 +141,13 @@ class Convolutionalization(Study):
         acc, sd = mean_std(m["centre_accuracy"])
         key = f"max logit difference {worst:.1e}; heat-map accuracy at digit centres {acc:.3f} ± {sd:.3f}"
         if not (same and worst <= 1e-10 and spatial):
-            return Verdict(CONTRADICTED, key, "convolutionalization changed the parameters or the logits, or "
-                                              "gave no spatial map")
+            return Verdict(
+                CONTRADICTED, key, "convolutionalization changed the parameters or the logits, or gave no spatial map"
+            )
         if acc - sd > 2 * CHANCE:
-            return Verdict(SUPPORTED, key, "same parameters, same logits, and on larger scenes a class map that "
-                                           "finds the digits")
-        return Verdict(INCONCLUSIVE, key, "the network is equivalent, but its map does not name the digits "
-                                          "clearly above chance")
+            return Verdict(
+                SUPPORTED, key, "same parameters, same logits, and on larger scenes a class map that finds the digits"
+            )
+        return Verdict(
+            INCONCLUSIVE, key, "the network is equivalent, but its map does not name the digits clearly above chance"
+        )

@@ -39,9 +39,11 @@ def budgets(n: int, epochs: int) -> dict[str, dict[str, int]]:
     """Steps and examples per arm for `n` training images: batch 32 and the full batch see `epochs` passes
     (equal examples); batch 1 takes as many steps as batch 32 (equal steps)."""
     mini_steps = epochs * math.ceil(n / MINI)
-    return {"1": {"batch": 1, "steps": mini_steps, "examples": mini_steps},
-            "32": {"batch": MINI, "steps": mini_steps, "examples": epochs * n},
-            "full": {"batch": n, "steps": epochs, "examples": epochs * n}}
+    return {
+        "1": {"batch": 1, "steps": mini_steps, "examples": mini_steps},
+        "32": {"batch": MINI, "steps": mini_steps, "examples": epochs * n},
+        "full": {"batch": n, "steps": epochs, "examples": epochs * n},
+    }
 
 
 def combine(decisions: dict[str, object]) -> str:
@@ -57,31 +59,45 @@ class GDVariants(Study):
     id = "gd-variants"
     section = "Practical Gradient Descent Methods"
     claim = "SGD uses one sample, mini-batch some, batch GD all."
-    note = ("Stochastic gradient descent (SGD): 하나의 sample로 gradient를 계산하여 업데이트. Mini-batch gradient "
-            "descent: 일부분의 sample들로 gradient 계산. (주로 사용) Batch gradient descent: 전체 데이터를 사용하여 "
-            "gradient 계산.")
-    literature = ("Bottou, Curtis & Nocedal (SIAM Review 2018): per example, stochastic steps make more progress than "
-                  "a full-batch step; Shallue et al. (JMLR 2019): with the lr tuned per batch size, steps to a result "
-                  "fall almost in proportion to a small batch size, so per step a mini-batch beats one sample. "
-                  "Wall-clock comparisons depend on the machine and its load; examples and steps do not.")
-    method = (f"Plain SGD trains an MLP 64-64-10 on the 8x8 digits (or --data) with batch 1, {MINI} and the full "
-              f"training set. Budgets: batch {MINI} and the full batch train {EPOCHS} epochs (equal examples); batch 1 "
-              f"takes as many steps as batch {MINI} (equal steps). Each batch size's learning rate is the one of the "
-              f"half-decade grid {', '.join(f'{x:g}' for x in GRID)} with the lowest final training loss on a tuning "
-              "seed (the profile's first seed + 1000; rates that diverge never win); then each trains at its own "
-              "rate on each profile seed, paired by seed. Measured: the training-set loss of the final weights "
-              "(eval mode); a run that diverges on a judged seed scores its initial loss (no progress).")
-    rule = (f"Two paired t-tests (stats.decide) on the log final training loss, margin ln 1.1 (10 %): (a) equal "
-            f"examples: batch {MINI} vs the full batch; (b) equal steps: batch {MINI} vs batch 1. The claim (the "
-            "mini-batch is the practical middle) needs both: supported if both are supported, contradicted if "
-            "either is contradicted, inconclusive otherwise.")
+    note = (
+        "Stochastic gradient descent (SGD): 하나의 sample로 gradient를 계산하여 업데이트. Mini-batch gradient "
+        "descent: 일부분의 sample들로 gradient 계산. (주로 사용) Batch gradient descent: 전체 데이터를 사용하여 "
+        "gradient 계산."
+    )
+    literature = (
+        "Bottou, Curtis & Nocedal (SIAM Review 2018): per example, stochastic steps make more progress than "
+        "a full-batch step; Shallue et al. (JMLR 2019): with the lr tuned per batch size, steps to a result "
+        "fall almost in proportion to a small batch size, so per step a mini-batch beats one sample. "
+        "Wall-clock comparisons depend on the machine and its load; examples and steps do not."
+    )
+    method = (
+        f"Plain SGD trains an MLP 64-64-10 on the 8x8 digits (or --data) with batch 1, {MINI} and the full "
+        f"training set. Budgets: batch {MINI} and the full batch train {EPOCHS} epochs (equal examples); batch 1 "
+        f"takes as many steps as batch {MINI} (equal steps). Each batch size's learning rate is the one of the "
+        f"half-decade grid {', '.join(f'{x:g}' for x in GRID)} with the lowest final training loss on a tuning "
+        "seed (the profile's first seed + 1000; rates that diverge never win); then each trains at its own "
+        "rate on each profile seed, paired by seed. Measured: the training-set loss of the final weights "
+        "(eval mode); a run that diverges on a judged seed scores its initial loss (no progress)."
+    )
+    rule = (
+        f"Two paired t-tests (stats.decide) on the log final training loss, margin ln 1.1 (10 %): (a) equal "
+        f"examples: batch {MINI} vs the full batch; (b) equal steps: batch {MINI} vs batch 1. The claim (the "
+        "mini-batch is the practical middle) needs both: supported if both are supported, contradicted if "
+        "either is contradicted, inconclusive otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
         plan = budgets(n, ctx.profile.epochs(EPOCHS))
         tune = tuning_seed(ctx)
-        numbers: dict = {"train_images": n, "budgets": plan, "tuning_seed": tune, "lr": {}, "grid_final_loss": {},
-                         "final_loss": {}}
+        numbers: dict = {
+            "train_images": n,
+            "budgets": plan,
+            "tuning_seed": tune,
+            "lr": {},
+            "grid_final_loss": {},
+            "final_loss": {},
+        }
         for arm, p in plan.items():
             batch = "full" if arm == "full" else p["batch"]
             best, grid = tune_lr(ctx, lambda lr, b=batch: sgd_config(ctx, lr, tune, b), GRID, p["steps"], size=None)
@@ -97,22 +113,41 @@ class GDVariants(Study):
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
         for arm, grid in numbers["grid_final_loss"].items():
             lrs = [float(k) for k, v in grid.items() if math.isfinite(v)]
-            axes[0].plot(lrs, [grid[f"{x:g}"] for x in lrs], "o-", label=f"batch {arm}: {plan[arm]['steps']} steps, "
-                         f"{plan[arm]['examples']} examples")
-        axes[0].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final training loss",
-                    title=f"tuning seed {tune}")
+            axes[0].plot(
+                lrs,
+                [grid[f"{x:g}"] for x in lrs],
+                "o-",
+                label=f"batch {arm}: {plan[arm]['steps']} steps, {plan[arm]['examples']} examples",
+            )
+        axes[0].set(
+            xscale="log",
+            yscale="log",
+            xlabel="learning rate",
+            ylabel="final training loss",
+            title=f"tuning seed {tune}",
+        )
         axes[0].legend(fontsize=7)
         arms = list(plan)
         for i, seed in enumerate(ctx.seeds):
             axes[1].plot(arms, [numbers["final_loss"][a][i] for a in arms], "o-", alpha=0.7, label=f"seed {seed}")
-        axes[1].set(yscale="log", xlabel="batch size (each at its tuned lr)", ylabel="final training loss",
-                    title="judged seeds")
+        axes[1].set(
+            yscale="log", xlabel="batch size (each at its tuned lr)", ylabel="final training loss", title="judged seeds"
+        )
         axes[1].legend(fontsize=7)
         for ax in axes:
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        return Measurements(numbers, [("Final training loss: against the lr per batch size (left); each batch size "
-                                       "at its tuned lr on the judged seeds (right)", fig)], list(ctx.seeds))
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Final training loss: against the lr per batch size (left); each batch size "
+                    "at its tuned lr on the judged seeds (right)",
+                    fig,
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         loss = {arm: [math.log(x) for x in v] for arm, v in m["final_loss"].items()}
@@ -122,13 +157,17 @@ class GDVariants(Study):
         }
         shown = {arm: ", ".join(fmt(x) for x in v) for arm, v in m["final_loss"].items()}
         b = m["budgets"]
-        key = (f"final training loss at {b['32']['examples']} examples: batch 32 {shown['32']} vs full batch "
-               f"{shown['full']}; at {b['32']['steps']} steps: batch 32 {shown['32']} vs batch 1 {shown['1']} "
-               f"(tuned lr: {', '.join(f'batch {a} {fmt(x)}' for a, x in m['lr'].items())})")
+        key = (
+            f"final training loss at {b['32']['examples']} examples: batch 32 {shown['32']} vs full batch "
+            f"{shown['full']}; at {b['32']['steps']} steps: batch 32 {shown['32']} vs batch 1 {shown['1']} "
+            f"(tuned lr: {', '.join(f'batch {a} {fmt(x)}' for a, x in m['lr'].items())})"
+        )
         verdict = combine(decisions)
         parts = "; ".join(f"{name}: {d.verdict}" for name, d in decisions.items())
-        reason = {SUPPORTED: "the mini-batch learns more per example than batch GD and more per step than "
-                             "one-sample SGD, each at its own tuned lr",
-                  CONTRADICTED: f"the mini-batch lost a comparison it should win ({parts})",
-                  INCONCLUSIVE: f"not every comparison was decided ({parts})"}[verdict]
+        reason = {
+            SUPPORTED: "the mini-batch learns more per example than batch GD and more per step than "
+            "one-sample SGD, each at its own tuned lr",
+            CONTRADICTED: f"the mini-batch lost a comparison it should win ({parts})",
+            INCONCLUSIVE: f"not every comparison was decided ({parts})",
+        }[verdict]
         return Verdict(verdict, key, reason, "; ".join(f"{name}: {d}" for name, d in decisions.items()))

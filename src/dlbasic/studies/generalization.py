@@ -52,38 +52,52 @@ def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) 
 class Generalization(Study):
     id = "generalization"
     section = "Important Concepts"
-    claim = ("Underfitting: too little learning; overfitting: test performance falls behind training "
-             "performance.")
-    note = ("접한 적 없는 데이터에 대해서도 잘 동작함. Underfitting : 모델이 학습이 덜 된 경우. "
-            "Overfitting : 학습 데이터에 비해 테스트 데이터에서 성능이 떨어짐.")
-    literature = ("Zhang et al. (arXiv 1611.03530) show that networks large enough fit their training labels, even "
-                  "random ones, so the gap between training and test performance is set by the data and labels, not "
-                  "by capacity alone; the gap need not grow monotonically with width.")
+    claim = "Underfitting: too little learning; overfitting: test performance falls behind training performance."
+    note = (
+        "접한 적 없는 데이터에 대해서도 잘 동작함. Underfitting : 모델이 학습이 덜 된 경우. "
+        "Overfitting : 학습 데이터에 비해 테스트 데이터에서 성능이 떨어짐."
+    )
+    literature = (
+        "Zhang et al. (arXiv 1611.03530) show that networks large enough fit their training labels, even "
+        "random ones, so the gap between training and test performance is set by the data and labels, not "
+        "by capacity alone; the gap need not grow monotonically with width."
+    )
     UNDERFIT_MARGIN = 0.05  # a training-accuracy shortfall under 5 points is not what anyone calls underfitting
     GAP_MARGIN = 0.02  # a train - test gap under 2 points (~7 of 359 test images) is no "falling behind"
-    method = (f"One-hidden-layer MLPs of widths {', '.join(map(str, WIDTHS))} train with Adam (lr 1e-2, batch 32) for "
-              f"30 epochs on {TRAIN} training images (a stratified subset of the train+val pool) of the `--data` "
-              f"source (default: 8x8 digits), once with the true labels and once with {NOISE:.0%} of the labels "
-              "replaced by a uniformly random class (Zhang et al. 2017). Units: "
-              f"{UNITS} training subsets per seed for the narrowest and widest nets, the first also for every other "
-              "width; a unit fixes the subset, the corrupted labels, the initialization and the data order, a seed "
-              "the test split, so all arms of a unit are paired. Training "
-              "accuracy is measured after training (eval mode) on the training images with the labels trained on; "
-              "test accuracy on the seed's test split (true labels), also after every epoch for the curves.")
-    rule = (f"Three paired t-tests over the units (stats.decide, two-sided 5 %): (U) underfitting: the widest net's "
-            f"training accuracy above the narrowest's by more than {UNDERFIT_MARGIN}; (O) overfitting with true "
-            f"labels: the widest net's training accuracy above its test accuracy by more than {GAP_MARGIN}; (O') the "
-            f"same with {NOISE:.0%} corrupted labels. Supported if all three are supported; contradicted if any is "
-            "contradicted; inconclusive otherwise. The gap at every width and epoch is reported, not judged: it "
-            "need not grow monotonically.")
+    method = (
+        f"One-hidden-layer MLPs of widths {', '.join(map(str, WIDTHS))} train with Adam (lr 1e-2, batch 32) for "
+        f"30 epochs on {TRAIN} training images (a stratified subset of the train+val pool) of the `--data` "
+        f"source (default: 8x8 digits), once with the true labels and once with {NOISE:.0%} of the labels "
+        "replaced by a uniformly random class (Zhang et al. 2017). Units: "
+        f"{UNITS} training subsets per seed for the narrowest and widest nets, the first also for every other "
+        "width; a unit fixes the subset, the corrupted labels, the initialization and the data order, a seed "
+        "the test split, so all arms of a unit are paired. Training "
+        "accuracy is measured after training (eval mode) on the training images with the labels trained on; "
+        "test accuracy on the seed's test split (true labels), also after every epoch for the curves."
+    )
+    rule = (
+        f"Three paired t-tests over the units (stats.decide, two-sided 5 %): (U) underfitting: the widest net's "
+        f"training accuracy above the narrowest's by more than {UNDERFIT_MARGIN}; (O) overfitting with true "
+        f"labels: the widest net's training accuracy above its test accuracy by more than {GAP_MARGIN}; (O') the "
+        f"same with {NOISE:.0%} corrupted labels. Supported if all three are supported; contradicted if any is "
+        "contradicted; inconclusive otherwise. The gap at every width and epoch is reported, not judged: it "
+        "need not grow monotonically."
+    )
 
     def measure(self, ctx) -> Measurements:
         train_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
         test_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
         curves: dict[str, dict[str, list[float]]] = {}
         for seed in ctx.seeds:
-            cfg = ctx.config(data=ctx.data("digits"), model="mlp", optimizer="adam", lr=1e-2,
-                             epochs=ctx.profile.epochs(30), batch_size=32, seed=seed)
+            cfg = ctx.config(
+                data=ctx.data("digits"),
+                model="mlp",
+                optimizer="adam",
+                lr=1e-2,
+                epochs=ctx.profile.epochs(30),
+                batch_size=32,
+                seed=seed,
+            )
             full = load_pool(cfg)
             test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
@@ -97,14 +111,26 @@ class Generalization(Study):
                         train_acc[cond][str(w)].append(float(trainer.evaluate(data)["accuracy"]))
                         test_acc[cond][str(w)].append(float(trainer.evaluate(test)["accuracy"]))
                         if w == WIDTHS[-1] and seed == ctx.seeds[0] and u == 0:
-                            curves[cond] = {"train_accuracy": [h["train_accuracy"] for h in trainer.history],
-                                            "test_accuracy": [h["val_accuracy"] for h in trainer.history]}
-        gap = {c: {k: [a - b for a, b in zip(train_acc[c][k], test_acc[c][k])] for k in train_acc[c]}
-               for c in CONDITIONS}
-        numbers = {"widths": list(WIDTHS), "noise": NOISE, "units": UNITS, "train_accuracy": train_acc,
-                   "test_accuracy": test_acc, "gap": gap, "widest_curves": curves}
-        caption = ("Train and test accuracy against capacity with true and with corrupted labels (left; the middle "
-                   "widths from one unit per seed), and the widest net's accuracy per epoch (right)")
+                            curves[cond] = {
+                                "train_accuracy": [h["train_accuracy"] for h in trainer.history],
+                                "test_accuracy": [h["val_accuracy"] for h in trainer.history],
+                            }
+        gap = {
+            c: {k: [a - b for a, b in zip(train_acc[c][k], test_acc[c][k])] for k in train_acc[c]} for c in CONDITIONS
+        }
+        numbers = {
+            "widths": list(WIDTHS),
+            "noise": NOISE,
+            "units": UNITS,
+            "train_accuracy": train_acc,
+            "test_accuracy": test_acc,
+            "gap": gap,
+            "widest_curves": curves,
+        }
+        caption = (
+            "Train and test accuracy against capacity with true and with corrupted labels (left; the middle "
+            "widths from one unit per seed), and the widest net's accuracy per epoch (right)"
+        )
         return Measurements(numbers, [(caption, _figure(numbers))], list(ctx.seeds))
 
     def judge(self, m) -> Verdict:
@@ -114,24 +140,40 @@ class Generalization(Study):
         over = decide(tr["clean"][large], te["clean"][large], margin=self.GAP_MARGIN)
         over_noisy = decide(tr["noisy"][large], te["noisy"][large], margin=self.GAP_MARGIN)
         decisions = (under, over, over_noisy)
-        key = (f"train accuracy width {small} {pm(tr['clean'][small])} vs width {large} {pm(tr['clean'][large])}; "
-               f"width {large} train {pm(tr['clean'][large])} vs test {pm(te['clean'][large])} (true labels), "
-               f"train {pm(tr['noisy'][large])} vs test {pm(te['noisy'][large])} ({m['noise']:.0%} corrupted labels); "
-               "gap by width (true labels): "
-               + ", ".join(f"{w} {mean_std(m['gap']['clean'][w])[0]:+.3f}" for w in sorted(m["gap"]["clean"], key=int)))
+        key = (
+            f"train accuracy width {small} {pm(tr['clean'][small])} vs width {large} {pm(tr['clean'][large])}; "
+            f"width {large} train {pm(tr['clean'][large])} vs test {pm(te['clean'][large])} (true labels), "
+            f"train {pm(tr['noisy'][large])} vs test {pm(te['noisy'][large])} ({m['noise']:.0%} corrupted labels); "
+            "gap by width (true labels): "
+            + ", ".join(f"{w} {mean_std(m['gap']['clean'][w])[0]:+.3f}" for w in sorted(m["gap"]["clean"], key=int))
+        )
         verdicts = [d.verdict for d in decisions]
         names = ("underfitting", "gap, true labels", "gap, corrupted labels")
         test = "; ".join(f"{name}: {d}" for name, d in zip(names, decisions))
         if all(v == SUPPORTED for v in verdicts):
-            return Verdict(SUPPORTED, key, "the narrow net underfits (its training accuracy falls short), and the wide "
-                                           "net's test accuracy falls behind its training accuracy, with true labels "
-                                           "and, more so, with corrupted ones", test)
+            return Verdict(
+                SUPPORTED,
+                key,
+                "the narrow net underfits (its training accuracy falls short), and the wide "
+                "net's test accuracy falls behind its training accuracy, with true labels "
+                "and, more so, with corrupted ones",
+                test,
+            )
         if CONTRADICTED in verdicts:
-            failed = [name for name, v in zip(("the narrow net does not underfit", "no gap with true labels",
-                                               "no gap with corrupted labels"), verdicts) if v == CONTRADICTED]
+            failed = [
+                name
+                for name, v in zip(
+                    ("the narrow net does not underfit", "no gap with true labels", "no gap with corrupted labels"),
+                    verdicts,
+                )
+                if v == CONTRADICTED
+            ]
             return Verdict(CONTRADICTED, key, "; ".join(failed) + " (beyond the margins)", test)
-        unclear = [name for name, v in zip(("underfitting", "gap with true labels", "gap with corrupted labels"),
-                                           verdicts) if v == INCONCLUSIVE]
+        unclear = [
+            name
+            for name, v in zip(("underfitting", "gap with true labels", "gap with corrupted labels"), verdicts)
+            if v == INCONCLUSIVE
+        ]
         return Verdict(INCONCLUSIVE, key, f"not decided: {', '.join(unclear)} (see the tests)", test)
 
 
@@ -142,8 +184,15 @@ def _figure(m):
         label = "true labels" if cond == "clean" else f"{m['noise']:.0%} corrupted"
         for name, style in (("train_accuracy", "o-"), ("test_accuracy", "s--")):
             s = [mean_std(m[name][cond][str(w)]) for w in widths]
-            ax1.errorbar(widths, [a for a, _ in s], yerr=[b for _, b in s], fmt=style, color=color, capsize=3,
-                         label=f"{name.split('_')[0]}, {label}")
+            ax1.errorbar(
+                widths,
+                [a for a, _ in s],
+                yerr=[b for _, b in s],
+                fmt=style,
+                color=color,
+                capsize=3,
+                label=f"{name.split('_')[0]}, {label}",
+            )
         c = m["widest_curves"].get(cond)
         if c:
             epochs = range(1, len(c["train_accuracy"]) + 1)

@@ -41,8 +41,11 @@ def without_reductions(model: nn.Module) -> nn.Module:
 
 def per_module(model: nn.Module) -> dict[str, int]:
     """Parameters of each Inception module."""
-    return {name.removeprefix("blocks.inception"): sum(p.numel() for p in m.parameters())
-            for name, m in model.named_modules() if isinstance(m, Inception)}
+    return {
+        name.removeprefix("blocks.inception"): sum(p.numel() for p in m.parameters())
+        for name, m in model.named_modules()
+        if isinstance(m, Inception)
+    }
 
 
 @register_study
@@ -50,14 +53,20 @@ class InceptionStudy(Study):
     id = "inception"
     section = "GoogLeNet"
     claim = "Inception blocks with 1x1 reductions cut the parameter count."
-    note = ("network in network (NiN)와 inception block을 함께 활용. 1x1 convolution이 중간에 추가로 들어감. "
-            "전체적인 파라미터 수를 줄임. 1x1 convolution을 사용하는 이유 - 파라미터 수를 줄이기 위해.")
-    method = ("Build the paper's GoogLeNet (Table 1 widths, 224x224 RGB input, 1000 classes, no auxiliary heads) "
-              "and the same network with the 1x1 reductions of the 3x3 and 5x5 branches removed (same output "
-              "widths per branch, so the same channels flow between modules); count parameters and "
-              "multiply-accumulates of both with dlbasic.nn.summarize on the meta device, in total and per module.")
-    rule = ("Supported if the network with reductions has fewer parameters in total and in every Inception module "
-            "than the one without; contradicted otherwise.")
+    note = (
+        "network in network (NiN)와 inception block을 함께 활용. 1x1 convolution이 중간에 추가로 들어감. "
+        "전체적인 파라미터 수를 줄임. 1x1 convolution을 사용하는 이유 - 파라미터 수를 줄이기 위해."
+    )
+    method = (
+        "Build the paper's GoogLeNet (Table 1 widths, 224x224 RGB input, 1000 classes, no auxiliary heads) "
+        "and the same network with the 1x1 reductions of the 3x3 and 5x5 branches removed (same output "
+        "widths per branch, so the same channels flow between modules); count parameters and "
+        "multiply-accumulates of both with dlbasic.nn.summarize on the meta device, in total and per module."
+    )
+    rule = (
+        "Supported if the network with reductions has fewer parameters in total and in every Inception module "
+        "than the one without; contradicted otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         with torch.device("meta"):
@@ -66,9 +75,12 @@ class InceptionStudy(Study):
         s_ours, s_bare = summarize(ours, 224, 3), summarize(bare, 224, 3)
         mod_ours, mod_bare = per_module(ours), per_module(bare)
         numbers = {
-            "params_with": s_ours.params, "params_without": s_bare.params,
-            "macs_with": s_ours.macs, "macs_without": s_bare.macs,
-            "modules_with": mod_ours, "modules_without": mod_bare,
+            "params_with": s_ours.params,
+            "params_without": s_bare.params,
+            "macs_with": s_ours.macs,
+            "macs_without": s_bare.macs,
+            "modules_with": mod_ours,
+            "modules_without": mod_bare,
         }
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         names = list(mod_ours)
@@ -80,15 +92,18 @@ class InceptionStudy(Study):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, axis="y")
         fig.tight_layout()
-        return Measurements(numbers, [("Parameters of each Inception module of GoogLeNet, with and without the 1x1 "
-                                       "reductions", fig)])
+        return Measurements(
+            numbers, [("Parameters of each Inception module of GoogLeNet, with and without the 1x1 reductions", fig)]
+        )
 
     def judge(self, m) -> Verdict:
         total = m["params_with"] < m["params_without"]
         every = all(m["modules_with"][k] < m["modules_without"][k] for k in m["modules_with"])
-        key = (f"{m['params_without'] / 1e6:.1f} M -> {m['params_with'] / 1e6:.1f} M parameters "
-               f"({m['params_with'] / m['params_without']:.2f}x), {m['macs_without'] / 1e9:.2f} -> "
-               f"{m['macs_with'] / 1e9:.2f} GMACs")
+        key = (
+            f"{m['params_without'] / 1e6:.1f} M -> {m['params_with'] / 1e6:.1f} M parameters "
+            f"({m['params_with'] / m['params_without']:.2f}x), {m['macs_without'] / 1e9:.2f} -> "
+            f"{m['macs_with'] / 1e9:.2f} GMACs"
+        )
         if total and every:
             return Verdict(SUPPORTED, key, "the reductions shrink every Inception module and the whole network")
         return Verdict(CONTRADICTED, key, "some module (or the whole network) is not smaller with the reductions")

@@ -72,8 +72,14 @@ class LossProbe(Callback):
     @torch.no_grad()
     def _probe(self, trainer, step: int) -> None:
         trainer.model.eval()
-        loss = float(torch.cat([F.cross_entropy(trainer.model(xb), yb, reduction="none")
-                                for xb, yb in zip(self.x.split(1024), self.y.split(1024), strict=True)]).mean())
+        loss = float(
+            torch.cat(
+                [
+                    F.cross_entropy(trainer.model(xb), yb, reduction="none")
+                    for xb, yb in zip(self.x.split(1024), self.y.split(1024), strict=True)
+                ]
+            ).mean()
+        )
         trainer.model.train()
         self._record(trainer, step, loss)
 
@@ -102,8 +108,9 @@ def train_size(ctx, cfg) -> int:
     return len(load_data(cfg).train)
 
 
-def probe_run(ctx, cfg, max_steps: int, *, every: int = 1, threshold: float | None = None,
-              size: int | None = 1024) -> dict[str, Any]:
+def probe_run(
+    ctx, cfg, max_steps: int, *, every: int = 1, threshold: float | None = None, size: int | None = 1024
+) -> dict[str, Any]:
     """Train `cfg` for at most `max_steps` optimizer steps under a `LossProbe`; returns its record.
 
     {"steps", "losses": the probe points; "hit": first step at or below `threshold` (None if never);
@@ -127,8 +134,14 @@ def probe_run(ctx, cfg, max_steps: int, *, every: int = 1, threshold: float | No
                 pass  # a corrupt cache file: train again
     probe = LossProbe(max_steps, every, threshold, size)
     ctx.train(cfg, callbacks=[probe])
-    record = {"steps": probe.steps, "losses": probe.losses, "hit": probe.hit, "diverged": probe.diverged,
-              "final": probe.losses[-1], "max_steps": max_steps}
+    record = {
+        "steps": probe.steps,
+        "losses": probe.losses,
+        "hit": probe.hit,
+        "diverged": probe.diverged,
+        "final": probe.losses[-1],
+        "max_steps": max_steps,
+    }
     if path is not None:  # a unique temporary file and a rename: safe when two worker processes write it
         from dlbasic.training.checkpoint import atomic_write_text
 
@@ -145,9 +158,17 @@ def outward(grid: Sequence[float], start: float) -> list[float]:
     return order
 
 
-def tune_lr(ctx, make_cfg: Callable[[float], Any], grid: Sequence[float], max_steps: int, *,
-            threshold: float | None = None, start: float | None = None, every: int = 1,
-            size: int | None = 1024) -> tuple[float | None, dict[str, dict]]:
+def tune_lr(
+    ctx,
+    make_cfg: Callable[[float], Any],
+    grid: Sequence[float],
+    max_steps: int,
+    *,
+    threshold: float | None = None,
+    start: float | None = None,
+    every: int = 1,
+    size: int | None = 1024,
+) -> tuple[float | None, dict[str, dict]]:
     """The best learning rate of `grid` for the runs `make_cfg(lr)` (one seed), and each lr's probe record.
 
     With a `threshold`: the fewest steps to reach it; the grid is run from `start` outward and each run is
@@ -155,14 +176,14 @@ def tune_lr(ctx, make_cfg: Callable[[float], Any], grid: Sequence[float], max_st
     `every` steps. Without: the lowest final probe loss after `max_steps` (probed at the end only). Ties go
     to the lr run first. Diverged runs never win; None if every run diverged (or none reached the threshold).
     """
-    order = outward(grid, start if start is not None else grid[len(grid) // 2]) if threshold is not None \
-        else list(grid)
+    order = outward(grid, start if start is not None else grid[len(grid) // 2]) if threshold is not None else list(grid)
     records: dict[str, dict] = {}
     best, best_score = None, math.inf
     for lr in order:
         cap = max_steps if threshold is None or best is None else min(max_steps, int(best_score))
-        r = probe_run(ctx, make_cfg(lr), cap, every=every if threshold is not None else cap, threshold=threshold,
-                      size=size)
+        r = probe_run(
+            ctx, make_cfg(lr), cap, every=every if threshold is not None else cap, threshold=threshold, size=size
+        )
         records[f"{lr:g}"] = r
         if r["diverged"]:
             continue
@@ -185,8 +206,15 @@ MARGIN = math.log(1.1)  # smallest effect of interest: a 10 % change of the fina
 
 def sgd_config(ctx, lr: float, seed: int, batch: int | str = BATCH):
     """Plain SGD on the MLP 64-64-10 (shared by learning-rate and gd-variants)."""
-    return ctx.config(data=ctx.data("digits"), model="mlp", model_options={"hidden": [64]}, optimizer="sgd",
-                      lr=lr, batch_size=batch, seed=seed)
+    return ctx.config(
+        data=ctx.data("digits"),
+        model="mlp",
+        model_options={"hidden": [64]},
+        optimizer="sgd",
+        lr=lr,
+        batch_size=batch,
+        seed=seed,
+    )
 
 
 def tuning_seed(ctx) -> int:
@@ -200,23 +228,29 @@ class LearningRate(Study):
     section = "Gradient Descent"
     claim = "Choosing the learning rate well matters."
     note = "적절한 learning rate를 잡아주는 것이 중요."
-    literature = ("Bengio (2012), 'Practical recommendations for gradient-based training of deep architectures', "
-                  "§3.1.1: the learning rate is often the single most important hyper-parameter; Goodfellow et "
-                  "al. (2016) §11.4.1: training error is U-shaped in the learning rate. Too large a rate diverges, "
-                  "which says nothing about choosing among the rates that work: those are judged here.")
-    method = (f"Plain SGD trains an MLP 64-64-10 on the 8x8 digits (or --data), batch {BATCH}, for {EPOCHS} epochs, "
-              f"at each learning rate of the half-decade grid {', '.join(f'{x:g}' for x in GRID)} on a tuning seed "
-              "(the profile's first seed + 1000). A rate diverges if its loss becomes non-finite or ends no lower "
-              "than it started; such rates are counted and reported apart. The best stable rate lr* is the one "
-              "with the lowest final training loss (training-set loss of the final weights, eval mode); lr* and "
-              "lr*/10 (one decade below, always stable) are then trained on each profile seed, paired by seed "
-              "(same split, initialization and data order).")
-    rule = ("Paired t-test (stats.decide) on the log final training loss, lr* against lr*/10, margin ln 1.1 (a "
-            "10 % change of the loss is the smallest that counts). Supported if the 95 % CI of the difference "
-            "lies beyond the margin on either side (the loss depends on the choice within a decade of the best: "
-            "the claim is that the choice matters, in whichever direction); contradicted if the CI lies inside "
-            "±ln 1.1 (equivalence: a 10x smaller rate ends at the same loss); inconclusive otherwise. Diverged "
-            "rates are reported, never judged.")
+    literature = (
+        "Bengio (2012), 'Practical recommendations for gradient-based training of deep architectures', "
+        "§3.1.1: the learning rate is often the single most important hyper-parameter; Goodfellow et "
+        "al. (2016) §11.4.1: training error is U-shaped in the learning rate. Too large a rate diverges, "
+        "which says nothing about choosing among the rates that work: those are judged here."
+    )
+    method = (
+        f"Plain SGD trains an MLP 64-64-10 on the 8x8 digits (or --data), batch {BATCH}, for {EPOCHS} epochs, "
+        f"at each learning rate of the half-decade grid {', '.join(f'{x:g}' for x in GRID)} on a tuning seed "
+        "(the profile's first seed + 1000). A rate diverges if its loss becomes non-finite or ends no lower "
+        "than it started; such rates are counted and reported apart. The best stable rate lr* is the one "
+        "with the lowest final training loss (training-set loss of the final weights, eval mode); lr* and "
+        "lr*/10 (one decade below, always stable) are then trained on each profile seed, paired by seed "
+        "(same split, initialization and data order)."
+    )
+    rule = (
+        "Paired t-test (stats.decide) on the log final training loss, lr* against lr*/10, margin ln 1.1 (a "
+        "10 % change of the loss is the smallest that counts). Supported if the 95 % CI of the difference "
+        "lies beyond the margin on either side (the loss depends on the choice within a decade of the best: "
+        "the claim is that the choice matters, in whichever direction); contradicted if the CI lies inside "
+        "±ln 1.1 (equivalence: a 10x smaller rate ends at the same loss); inconclusive otherwise. Diverged "
+        "rates are reported, never judged."
+    )
 
     def measure(self, ctx) -> Measurements:
         n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
@@ -231,11 +265,17 @@ class LearningRate(Study):
             for arm, lr in (("best", best), ("tenth", lower)):
                 r = probe_run(ctx, sgd_config(ctx, lr, seed), steps, every=steps, size=None)
                 finals[arm].append(r["losses"][0] if r["diverged"] else r["final"])  # no progress if diverged
-        numbers = {"train_images": n, "steps": steps, "tuning_seed": tune, "lr_best": best, "lr_tenth": lower,
-                   "grid_final_loss": {k: v["final"] for k, v in grid.items()},
-                   "grid_initial_loss": {k: v["losses"][0] for k, v in grid.items()},
-                   "diverged": sorted((k for k, v in grid.items() if no_progress(v)), key=float),
-                   "final_loss": finals}
+        numbers = {
+            "train_images": n,
+            "steps": steps,
+            "tuning_seed": tune,
+            "lr_best": best,
+            "lr_tenth": lower,
+            "grid_final_loss": {k: v["final"] for k, v in grid.items()},
+            "grid_initial_loss": {k: v["losses"][0] for k, v in grid.items()},
+            "diverged": sorted((k for k, v in grid.items() if no_progress(v)), key=float),
+            "final_loss": finals,
+        }
         fig, ax = plt.subplots(figsize=(6.5, 3.8))
         lrs = [float(k) for k in grid]
         ok = [k for k in grid if not no_progress(grid[k])]
@@ -244,26 +284,44 @@ class LearningRate(Study):
             ax.axvline(float(k), color="red", alpha=0.25, lw=6)
         ax.plot([best] * len(ctx.seeds), finals["best"], "k^", label="lr*, judged seeds")
         ax.plot([lower] * len(ctx.seeds), finals["tenth"], "kv", label="lr*/10, judged seeds")
-        ax.set(xscale="log", yscale="log", xlabel="learning rate (plain SGD)", ylabel="final training loss",
-               title=f"{steps} steps; red: diverged or no progress", xlim=(min(lrs) / 2, max(lrs) * 2))
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="learning rate (plain SGD)",
+            ylabel="final training loss",
+            title=f"{steps} steps; red: diverged or no progress",
+            xlim=(min(lrs) / 2, max(lrs) * 2),
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        return Measurements(numbers, [("Final training loss against the learning rate (diverging rates shaded)",
-                                       fig)], list(ctx.seeds))
+        return Measurements(
+            numbers, [("Final training loss against the learning rate (diverging rates shaded)", fig)], list(ctx.seeds)
+        )
 
     def judge(self, m) -> Verdict:
         best, tenth = m["final_loss"]["best"], m["final_loss"]["tenth"]
         d = decide([math.log(x) for x in best], [math.log(x) for x in tenth], lower_is_better=True, margin=MARGIN)
-        key = (f"final training loss at lr* = {fmt(m['lr_best'])}: {', '.join(fmt(x) for x in best)} vs lr*/10: "
-               f"{', '.join(fmt(x) for x in tenth)} (per seed); diverged on the grid: "
-               f"{', '.join(m['diverged']) or 'none'}")
+        key = (
+            f"final training loss at lr* = {fmt(m['lr_best'])}: {', '.join(fmt(x) for x in best)} vs lr*/10: "
+            f"{', '.join(fmt(x) for x in tenth)} (per seed); diverged on the grid: "
+            f"{', '.join(m['diverged']) or 'none'}"
+        )
         lo, hi = d.ci
         if d.verdict in (SUPPORTED, CONTRADICTED):
             direction = "lower" if d.verdict == SUPPORTED else "higher"
-            return Verdict(SUPPORTED, key, f"a tenth of the best stable rate ends at a clearly different loss "
-                                           f"(lr* {direction}): the choice matters even among stable rates", str(d))
+            return Verdict(
+                SUPPORTED,
+                key,
+                f"a tenth of the best stable rate ends at a clearly different loss "
+                f"(lr* {direction}): the choice matters even among stable rates",
+                str(d),
+            )
         if d.n >= 2 and lo >= -MARGIN and hi <= MARGIN:
-            return Verdict(CONTRADICTED, key, "lr* and lr*/10 end at the same loss within 10 %: the choice barely "
-                                              "matters among stable rates", str(d))
+            return Verdict(
+                CONTRADICTED,
+                key,
+                "lr* and lr*/10 end at the same loss within 10 %: the choice barely matters among stable rates",
+                str(d),
+            )
         return Verdict(INCONCLUSIVE, key, f"neither a clear difference nor equivalence: {d.reason}", str(d))

@@ -67,8 +67,9 @@ def random_starts(land: str, n: int, seed: int) -> torch.Tensor:
     return low + span * u
 
 
-def landscape_steps(name: str, land: str, starts: torch.Tensor, lrs: tuple[float, ...], threshold: float,
-                    max_steps: int) -> dict[str, torch.Tensor]:
+def landscape_steps(
+    name: str, land: str, starts: torch.Tensor, lrs: tuple[float, ...], threshold: float, max_steps: int
+) -> dict[str, torch.Tensor]:
     """Run optimizer `name` from every start at every learning rate at once (one parameter of all starts per
     lr, one param group per lr; the optimizers act elementwise, so each start's path is its own run).
 
@@ -111,28 +112,42 @@ def landscape_arm(name: str, land: str, seeds: tuple[int, ...], tune: int, scale
     mean log(1 + steps) on the tuning starts: lr, steps and sign changes per judged start (seeds in order),
     the tuning scores and the loss trace of the first judged start. Cached: studies share the arms they share."""
     threshold, cap = LANDSCAPES[land]
-    starts = torch.cat([random_starts(land, TUNING_STARTS, tune)]
-                       + [random_starts(land, STARTS_PER_SEED, s) for s in seeds])
+    starts = torch.cat(
+        [random_starts(land, TUNING_STARTS, tune)] + [random_starts(land, STARTS_PER_SEED, s) for s in seeds]
+    )
     r = landscape_steps(name, land, starts, LANDSCAPE_LRS, threshold, cap * scale)
     score = torch.log1p(r["steps"][:, :TUNING_STARTS].double()).mean(1)
     best = int(score.argmin())  # ties: the smaller lr
-    return {"lr": LANDSCAPE_LRS[best], "steps": r["steps"][best, TUNING_STARTS:].tolist(),
-            "sign_changes": r["flips"][best, TUNING_STARTS:].tolist(),
-            "tuning_score": dict(zip((f"{x:g}" for x in LANDSCAPE_LRS), score.tolist(), strict=True)),
-            "trace": r["trace"][best].tolist()}
+    return {
+        "lr": LANDSCAPE_LRS[best],
+        "steps": r["steps"][best, TUNING_STARTS:].tolist(),
+        "sign_changes": r["flips"][best, TUNING_STARTS:].tolist(),
+        "tuning_score": dict(zip((f"{x:g}" for x in LANDSCAPE_LRS), score.tolist(), strict=True)),
+        "trace": r["trace"][best].tolist(),
+    }
 
 
 def landscape_race(names: tuple[str, str], land: str, seeds: tuple[int, ...], tune: int, scale: int = 1) -> dict:
     """Both optimizers on `land` (see `landscape_arm`), with the threshold and the step cap."""
     threshold, cap = LANDSCAPES[land]
-    return {"threshold": threshold, "max_steps": cap * scale,
-            **{name: copy.deepcopy(landscape_arm(name, land, tuple(seeds), tune, scale)) for name in names}}
+    return {
+        "threshold": threshold,
+        "max_steps": cap * scale,
+        **{name: copy.deepcopy(landscape_arm(name, land, tuple(seeds), tune, scale)) for name in names},
+    }
 
 
 def mnist_config(ctx, name: str, lr: float, batch: int, seed: int):
     """The MLP 784-64-10 on MNIST (or --data) with optimizer `name`."""
-    return ctx.config(data=ctx.data("mnist5k"), model="mlp", model_options={"hidden": [64]}, optimizer=name,
-                      lr=lr, batch_size=batch, seed=seed)
+    return ctx.config(
+        data=ctx.data("mnist5k"),
+        model="mlp",
+        model_options={"hidden": [64]},
+        optimizer=name,
+        lr=lr,
+        batch_size=batch,
+        seed=seed,
+    )
 
 
 def unit_seeds(ctx) -> list[int]:
@@ -151,15 +166,30 @@ def mnist_race(ctx, names: tuple[str, str], batch: int) -> dict:
     tune = tuning_seed(ctx)
     out: dict = {"threshold": threshold, "max_steps": cap, "probe_every": every, "seeds": unit_seeds(ctx)}
     for name in names:
-        best, grid = tune_lr(ctx, lambda lr, n=name: mnist_config(ctx, n, lr, batch, tune), MNIST_LRS, cap,
-                             threshold=threshold, start=default_lr(name), every=every, size=PROBE_SIZE)
+        best, grid = tune_lr(
+            ctx,
+            lambda lr, n=name: mnist_config(ctx, n, lr, batch, tune),
+            MNIST_LRS,
+            cap,
+            threshold=threshold,
+            start=default_lr(name),
+            every=every,
+            size=PROBE_SIZE,
+        )
         if best is None:  # nothing reached the threshold on the tuning seed: judge at the default lr
             best = default_lr(name)
-        runs = [probe_run(ctx, mnist_config(ctx, name, best, batch, seed), cap, every=every, threshold=threshold,
-                          size=PROBE_SIZE) for seed in unit_seeds(ctx)]
-        out[name] = {"lr": best, "steps": [cap + 1 if r["hit"] is None else r["hit"] for r in runs],
-                     "tuning_steps": {k: v["hit"] for k, v in grid.items()},
-                     "curve": {"steps": runs[0]["steps"], "losses": runs[0]["losses"]}}
+        runs = [
+            probe_run(
+                ctx, mnist_config(ctx, name, best, batch, seed), cap, every=every, threshold=threshold, size=PROBE_SIZE
+            )
+            for seed in unit_seeds(ctx)
+        ]
+        out[name] = {
+            "lr": best,
+            "steps": [cap + 1 if r["hit"] is None else r["hit"] for r in runs],
+            "tuning_steps": {k: v["hit"] for k, v in grid.items()},
+            "curve": {"steps": runs[0]["steps"], "losses": runs[0]["losses"]},
+        }
     return out
 
 
@@ -189,12 +219,16 @@ def judge_race(m: dict, names: tuple[str, str], labels: tuple[str, str]) -> tupl
     decisions, parts = {}, []
     for problem, v in m["problems"].items():
         a, b = v[fav]["steps"], v[other]["steps"]
-        decisions[problem] = decide([math.log1p(x) for x in a], [math.log1p(x) for x in b], lower_is_better=True,
-                                    margin=MARGIN)
+        decisions[problem] = decide(
+            [math.log1p(x) for x in a], [math.log1p(x) for x in b], lower_is_better=True, margin=MARGIN
+        )
         never = sum(x > v["max_steps"] for x in a), sum(x > v["max_steps"] for x in b)
         unit = "runs" if "seeds" in v else "starts"
-        shown = (f"median {statistics.median(a):g} vs {statistics.median(b):g} steps over {len(a)} {unit}"
-                 if len(a) > 5 else f"{', '.join(map(str, a))} vs {', '.join(map(str, b))} steps")
+        shown = (
+            f"median {statistics.median(a):g} vs {statistics.median(b):g} steps over {len(a)} {unit}"
+            if len(a) > 5
+            else f"{', '.join(map(str, a))} vs {', '.join(map(str, b))} steps"
+        )
         if any(never):
             shown += f", never reached by {never[0]} vs {never[1]}"
         parts.append(f"{problem}: {shown}")
@@ -214,8 +248,7 @@ def plot_race(m: dict, names: tuple[str, str], title: str):
             else:
                 ax.plot(v[name]["curve"]["steps"], v[name]["curve"]["losses"], label=f"{name}, lr {v[name]['lr']:g}")
         ax.axhline(v["threshold"], color="grey", ls="--", lw=1)
-        ax.set(yscale="log", xlabel="step", ylabel="training loss (probe)" if "seeds" in v else "loss",
-               title=problem)
+        ax.set(yscale="log", xlabel="step", ylabel="training loss (probe)" if "seeds" in v else "loss", title=problem)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(title)
@@ -236,28 +269,34 @@ class MomentumStudy(Study):
     section = "Momentum"
     claim = "Momentum reaches the minimum faster by reusing past gradient direction."
     note = "좀 더 빨리 minimum을 찾기 위함. 이전의 gradient 방향도 활용."
-    literature = ("Polyak (1964), heavy ball; Sutskever et al., ICML 2013: on an ill-conditioned quadratic (condition "
-                  "number k) tuned momentum needs about sqrt(k) times fewer steps than tuned gradient descent; on "
-                  "noisy mini-batch gradients the gain shrinks (Kidambi et al., ICLR 2018), since momentum with lr "
-                  "eta acts roughly like SGD with lr eta / (1 - beta).")
-    method = (f"Plain SGD and SGD with momentum 0.9 (torch's form v = mu v + g), each at its own best learning rate, "
-              f"count the steps until the loss first reaches a threshold. Landscapes: the quadratic (x^2 + 100 y^2)/2 "
-              f"(threshold {LANDSCAPES['quadratic'][0]:g}, at most {LANDSCAPES['quadratic'][1]} steps) and Rosenbrock "
-              f"(threshold {LANDSCAPES['rosenbrock'][0]:g}, at most {LANDSCAPES['rosenbrock'][1]} steps) from "
-              f"{STARTS_PER_SEED} random starts per seed in the landscape's box, both methods from each start; lr "
-              f"from the grid {', '.join(f'{x:g}' for x in LANDSCAPE_LRS)} by the mean log steps over "
-              f"{TUNING_STARTS} separate tuning starts. MNIST (mnist5k, or --data): MLP 784-64-10 at batch 32 "
-              f"(at most {BATCHES[32]} steps) and 512 (at most {BATCHES[512]}), steps until the training loss on a "
-              f"fixed probe of {PROBE_SIZE} training images (checked every {PROBE_EXAMPLES} examples) reaches "
-              f"{TARGET:g} x ln(classes); lr from {', '.join(f'{x:g}' for x in MNIST_LRS)} by the fewest steps on a "
-              "tuning seed (the first seed + 1000); then 3 runs per profile seed s (seeds s, s + 100, s + 200), both "
-              "methods sharing each run's split, initialization and data order. Not reaching the threshold counts as "
-              "the cap + 1.")
-    rule = ("Per problem (quadratic, Rosenbrock, MNIST batch 32, MNIST batch 512), a paired t-test (stats.decide) on "
-            "log(1 + steps), momentum against SGD, margin ln 1.1 (10 % fewer steps is the smallest gain that "
-            "counts); pairs are starts on the landscapes (n = 10 x seeds) and runs on MNIST (n = 3 x seeds). "
-            "Supported if at least half of the problems support the claim and none contradicts it; contradicted if "
-            "at least half contradict it and none supports it; inconclusive otherwise.")
+    literature = (
+        "Polyak (1964), heavy ball; Sutskever et al., ICML 2013: on an ill-conditioned quadratic (condition "
+        "number k) tuned momentum needs about sqrt(k) times fewer steps than tuned gradient descent; on "
+        "noisy mini-batch gradients the gain shrinks (Kidambi et al., ICLR 2018), since momentum with lr "
+        "eta acts roughly like SGD with lr eta / (1 - beta)."
+    )
+    method = (
+        f"Plain SGD and SGD with momentum 0.9 (torch's form v = mu v + g), each at its own best learning rate, "
+        f"count the steps until the loss first reaches a threshold. Landscapes: the quadratic (x^2 + 100 y^2)/2 "
+        f"(threshold {LANDSCAPES['quadratic'][0]:g}, at most {LANDSCAPES['quadratic'][1]} steps) and Rosenbrock "
+        f"(threshold {LANDSCAPES['rosenbrock'][0]:g}, at most {LANDSCAPES['rosenbrock'][1]} steps) from "
+        f"{STARTS_PER_SEED} random starts per seed in the landscape's box, both methods from each start; lr "
+        f"from the grid {', '.join(f'{x:g}' for x in LANDSCAPE_LRS)} by the mean log steps over "
+        f"{TUNING_STARTS} separate tuning starts. MNIST (mnist5k, or --data): MLP 784-64-10 at batch 32 "
+        f"(at most {BATCHES[32]} steps) and 512 (at most {BATCHES[512]}), steps until the training loss on a "
+        f"fixed probe of {PROBE_SIZE} training images (checked every {PROBE_EXAMPLES} examples) reaches "
+        f"{TARGET:g} x ln(classes); lr from {', '.join(f'{x:g}' for x in MNIST_LRS)} by the fewest steps on a "
+        "tuning seed (the first seed + 1000); then 3 runs per profile seed s (seeds s, s + 100, s + 200), both "
+        "methods sharing each run's split, initialization and data order. Not reaching the threshold counts as "
+        "the cap + 1."
+    )
+    rule = (
+        "Per problem (quadratic, Rosenbrock, MNIST batch 32, MNIST batch 512), a paired t-test (stats.decide) on "
+        "log(1 + steps), momentum against SGD, margin ln 1.1 (10 % fewer steps is the smallest gain that "
+        "counts); pairs are starts on the landscapes (n = 10 x seeds) and runs on MNIST (n = 3 x seeds). "
+        "Supported if at least half of the problems support the claim and none contradicts it; contradicted if "
+        "at least half contradict it and none supports it; inconclusive otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         m = race(ctx, NAMES)
@@ -267,7 +306,9 @@ class MomentumStudy(Study):
     def judge(self, m) -> Verdict:
         verdict, key, decisions = judge_race(m, NAMES, ("momentum", "SGD"))
         per = ", ".join(f"{p}: {d.verdict}" for p, d in decisions.items())
-        reason = {SUPPORTED: f"momentum needed fewer steps on most problems and more on none ({per})",
-                  CONTRADICTED: f"momentum needed more steps on most problems ({per})",
-                  INCONCLUSIVE: f"mixed or undecided ({per})"}[verdict]
+        reason = {
+            SUPPORTED: f"momentum needed fewer steps on most problems and more on none ({per})",
+            CONTRADICTED: f"momentum needed more steps on most problems ({per})",
+            INCONCLUSIVE: f"mixed or undecided ({per})",
+        }[verdict]
         return Verdict(verdict, key, reason, decisions_text(decisions))

@@ -39,8 +39,17 @@ def googlenet_branches() -> list[dict]:
     rows, c = [], 192
     for name, (n1, r3, n3, r5, n5, proj) in INCEPTION.items():
         for k, r, o in ((3, r3, n3), (5, r5, n5)):
-            rows.append({"module": name, "kernel": k, "in": c, "reduce": r, "out": o,
-                         "direct": direct(c, o, k), "reduced": reduced(c, r, o, k)})
+            rows.append(
+                {
+                    "module": name,
+                    "kernel": k,
+                    "in": c,
+                    "reduce": r,
+                    "out": o,
+                    "direct": direct(c, o, k),
+                    "reduced": reduced(c, r, o, k),
+                }
+            )
         c = n1 + n3 + n5 + proj
     return rows
 
@@ -51,13 +60,17 @@ class OneByOne(Study):
     section = "1x1 convolution"
     claim = "1x1 convolutions cut channels and so parameters while going deeper."
     note = "1x1 convolution: dimension을 줄임. 네트워크를 깊게 쌓으면서 파라미터의 수를 줄임."
-    method = ("Count the weights of real nn.Conv2d layers: the lecture's 3x3 convolution 128 -> 128 directly and "
-              "through a 1x1 reduction to 32 channels; every 3x3 and 5x5 branch of the paper's nine Inception "
-              "modules with and without its 1x1 reduction; and the 128 -> 128 case for every reduction width "
-              "r = 1..128, against the closed forms 9CO and Cr + 9rO and the break-even width r* = 9CO/(C + 9O).")
-    rule = ("Supported if the reduced path has fewer parameters than the direct one in the lecture's example and "
-            "in every GoogLeNet branch, while being one layer deeper, and every count equals its closed form; "
-            "contradicted otherwise.")
+    method = (
+        "Count the weights of real nn.Conv2d layers: the lecture's 3x3 convolution 128 -> 128 directly and "
+        "through a 1x1 reduction to 32 channels; every 3x3 and 5x5 branch of the paper's nine Inception "
+        "modules with and without its 1x1 reduction; and the 128 -> 128 case for every reduction width "
+        "r = 1..128, against the closed forms 9CO and Cr + 9rO and the break-even width r* = 9CO/(C + 9O)."
+    )
+    rule = (
+        "Supported if the reduced path has fewer parameters than the direct one in the lecture's example and "
+        "in every GoogLeNet branch, while being one layer deeper, and every count equals its closed form; "
+        "contradicted otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         c, r, o = EXAMPLE
@@ -65,12 +78,25 @@ class OneByOne(Study):
         sweep = [reduced(c, w, o, 3) for w in widths]
         closed = [c * w + 9 * w * o for w in widths]
         branches = googlenet_branches()
-        formula_ok = (direct(c, o, 3) == 9 * c * o and sweep == closed and all(
-            b["direct"] == b["kernel"] ** 2 * b["in"] * b["out"]
-            and b["reduced"] == b["in"] * b["reduce"] + b["kernel"] ** 2 * b["reduce"] * b["out"] for b in branches))
+        formula_ok = (
+            direct(c, o, 3) == 9 * c * o
+            and sweep == closed
+            and all(
+                b["direct"] == b["kernel"] ** 2 * b["in"] * b["out"]
+                and b["reduced"] == b["in"] * b["reduce"] + b["kernel"] ** 2 * b["reduce"] * b["out"]
+                for b in branches
+            )
+        )
         numbers = {
-            "example": {"in": c, "reduce": r, "out": o, "direct": direct(c, o, 3), "reduced": reduced(c, r, o, 3),
-                        "depth_direct": 1, "depth_reduced": 2},
+            "example": {
+                "in": c,
+                "reduce": r,
+                "out": o,
+                "direct": direct(c, o, 3),
+                "reduced": reduced(c, r, o, 3),
+                "depth_direct": 1,
+                "depth_reduced": 2,
+            },
             "break_even_width": 9 * c * o / (c + 9 * o),
             "first_width_not_cheaper": next((w for w, p in zip(widths, sweep) if p >= 9 * c * o), None),
             "googlenet_branches": branches,
@@ -94,18 +120,28 @@ class OneByOne(Study):
         ax2.set_yscale("log")
         ax2.legend(fontsize=8)
         fig2.tight_layout()
-        return Measurements(numbers, [
-            ("A 1x1 reduction is cheaper than the direct 3x3 only while r stays below the break-even width", fig),
-            ("GoogLeNet's 3x3 and 5x5 branches with and without their 1x1 reductions (log scale)", fig2)])
+        return Measurements(
+            numbers,
+            [
+                ("A 1x1 reduction is cheaper than the direct 3x3 only while r stays below the break-even width", fig),
+                ("GoogLeNet's 3x3 and 5x5 branches with and without their 1x1 reductions (log scale)", fig2),
+            ],
+        )
 
     def judge(self, m) -> Verdict:
         ex, branches = m["example"], m["googlenet_branches"]
         cheaper = ex["reduced"] < ex["direct"] and all(b["reduced"] < b["direct"] for b in branches)
         deeper = ex["depth_reduced"] > ex["depth_direct"]
         worst = max((b["reduced"] / b["direct"] for b in branches), default=float("nan"))
-        key = (f"{ex['direct']:,} -> {ex['reduced']:,} parameters ({ex['reduced'] / ex['direct']:.2f}x) in the "
-               f"example; worst GoogLeNet branch {worst:.2f}x; break-even r* = {m['break_even_width']:.0f}")
+        key = (
+            f"{ex['direct']:,} -> {ex['reduced']:,} parameters ({ex['reduced'] / ex['direct']:.2f}x) in the "
+            f"example; worst GoogLeNet branch {worst:.2f}x; break-even r* = {m['break_even_width']:.0f}"
+        )
         if cheaper and deeper and m["formula_ok"]:
-            return Verdict(SUPPORTED, key, "every reduced path is one layer deeper and has fewer parameters; the "
-                           "saving holds only below the break-even width, which all these reductions respect")
+            return Verdict(
+                SUPPORTED,
+                key,
+                "every reduced path is one layer deeper and has fewer parameters; the "
+                "saving holds only below the break-even width, which all these reductions respect",
+            )
         return Verdict(CONTRADICTED, key, "some reduced path is not cheaper (or a count disagrees with its formula)")

@@ -53,10 +53,20 @@ def run_study(study_id: str, profile: str = "quick", ctx: LabContext | None = No
     m = study.measure(ctx)
     verdict = study.judge(m.numbers)
     return {
-        "id": study.id, "section": study.section, "claim": study.claim, "note": study.note,
-        "literature": study.literature, "method": study.method, "rule": study.rule,
-        "verdict": verdict.verdict, "key_number": verdict.key_number, "reason": verdict.reason,
+        "id": study.id,
+        "section": study.section,
+        "claim": study.claim,
+        "note": study.note,
+        "literature": study.literature,
+        "method": study.method,
+        "rule": study.rule,
+        "verdict": verdict.verdict,
+        "key_number": verdict.key_number,
+        "reason": verdict.reason,
         "test": verdict.test,
-        "numbers": m.numbers, "seeds": list(m.seeds), "figures": m.figures,
-        "seconds": time.perf_counter() - start, "profile": ctx.profile.name,
+        "numbers": m.numbers,
+        "seeds": list(m.seeds),
+        "figures": m.figures,
+        "seconds": time.perf_counter() - start,
+        "profile": ctx.profile.name,
     }

@@ -100,7 +100,7 @@ class RunningError(Callback):
         n = count - self._seen[1]
         self._batches.append((n - (correct - self._seen[0]), n))
         self._seen = (correct, count)
-        recent = self._batches[-self.window:]
+        recent = self._batches[-self.window :]
         wrong, total = sum(w for w, _ in recent), sum(c for _, c in recent)
         self.errors.append(wrong / total if len(recent) == self.window and total else math.nan)
         reached = self.stop_at is not None and self.errors[-1] <= self.stop_at
@@ -164,25 +164,31 @@ class Relu(Study):
     id = "relu"
     section = "AlexNet"
     claim = "ReLU trains more easily; sigmoid/tanh gradients vanish away from 0."
-    note = ("ReLU 사용. linear model의 좋은 성질을 갖고 있다. 학습이 용이. sigmoid, tanh는 0에서 멀어질수록 기울기가 "
-            "거의 없음. - gradien vanishing 발생.")
+    note = (
+        "ReLU 사용. linear model의 좋은 성질을 갖고 있다. 학습이 용이. sigmoid, tanh는 0에서 멀어질수록 기울기가 "
+        "거의 없음. - gradien vanishing 발생."
+    )
     MARGIN = math.log2(1.25)  # in doublings of the steps: a speed-up under 25 % is not "trains more easily"
-    method = ("Krizhevsky et al. 2012, figure 1, scaled down: a four-layer CNN (`tiny_cnn`: 3x3 convolutions with "
-              f"{', '.join(map(str, CHANNELS))} channels, each with a 2x2 max pool, then a linear classifier; no "
-              "normalization or regularization) on the `--data` source (default: 8x8 digits), one network per "
-              "activation (ReLU, tanh, sigmoid), every layer initialized N(0, gain^2/fan_in) with the activation's "
-              f"gain. SGD, momentum {MOMENTUM}, batch {BATCH}, at most {STEPS} steps. Each activation's learning rate "
-              f"is chosen from {', '.join(map(str, LRS))} on one tuning run per rate (a separate seed): the rate whose "
-              f"validation error, measured every {EVERY} steps, first reaches {TARGET:.0%} (ties: the lower mean "
-              f"validation error over the run). Then, per profile seed, {UNITS} paired units (own split, "
-              "initialization and data order, shared by the three activations): steps until the running training "
-              f"error (the last {WINDOW} mini-batches, each counted before its update) first reaches {TARGET:.0%}; a "
-              f"run that never does counts as {STEPS} + 1. Beside: the gradient norm of every layer's weights at "
-              "initialization on one batch of 256 training images.")
-    rule = ("Paired t-tests over the units (stats.decide, two-sided 5 %) on log2 of the steps to the target, "
-            "margin log2(1.25): ReLU against tanh and ReLU against sigmoid. Supported if ReLU is faster than both; "
-            "contradicted if tanh or sigmoid is faster than ReLU; inconclusive otherwise. Gradient norms at "
-            "initialization are reported, not judged.")
+    method = (
+        "Krizhevsky et al. 2012, figure 1, scaled down: a four-layer CNN (`tiny_cnn`: 3x3 convolutions with "
+        f"{', '.join(map(str, CHANNELS))} channels, each with a 2x2 max pool, then a linear classifier; no "
+        "normalization or regularization) on the `--data` source (default: 8x8 digits), one network per "
+        "activation (ReLU, tanh, sigmoid), every layer initialized N(0, gain^2/fan_in) with the activation's "
+        f"gain. SGD, momentum {MOMENTUM}, batch {BATCH}, at most {STEPS} steps. Each activation's learning rate "
+        f"is chosen from {', '.join(map(str, LRS))} on one tuning run per rate (a separate seed): the rate whose "
+        f"validation error, measured every {EVERY} steps, first reaches {TARGET:.0%} (ties: the lower mean "
+        f"validation error over the run). Then, per profile seed, {UNITS} paired units (own split, "
+        "initialization and data order, shared by the three activations): steps until the running training "
+        f"error (the last {WINDOW} mini-batches, each counted before its update) first reaches {TARGET:.0%}; a "
+        f"run that never does counts as {STEPS} + 1. Beside: the gradient norm of every layer's weights at "
+        "initialization on one batch of 256 training images."
+    )
+    rule = (
+        "Paired t-tests over the units (stats.decide, two-sided 5 %) on log2 of the steps to the target, "
+        "margin log2(1.25): ReLU against tanh and ReLU against sigmoid. Supported if ReLU is faster than both; "
+        "contradicted if tanh or sigmoid is faster than ReLU; inconclusive otherwise. Gradient norms at "
+        "initialization are reported, not judged."
+    )
 
     def measure(self, ctx) -> Measurements:
         from dlbasic.models import create_model
@@ -193,9 +199,17 @@ class Relu(Study):
 
         def run(act: str, lr: float, seed: int, probe: Callback) -> None:
             # epochs: an upper bound (every epoch has at least one step); the probe stops the run
-            cfg = ctx.config(data=data, model="tiny_cnn", seed=seed, optimizer="sgd", lr=lr, momentum=MOMENTUM,
-                             batch_size=BATCH, epochs=budget,
-                             model_options={"channels": list(CHANNELS), "hidden": 0, "act": act})
+            cfg = ctx.config(
+                data=data,
+                model="tiny_cnn",
+                seed=seed,
+                optimizer="sgd",
+                lr=lr,
+                momentum=MOMENTUM,
+                batch_size=BATCH,
+                epochs=budget,
+                model_options={"channels": list(CHANNELS), "hidden": 0, "act": act},
+            )
             ctx.train(cfg, callbacks=[GainInit(act, seed), probe])
 
         tuning_seed = 1000 * ctx.seeds[0] + TUNING_SEED
@@ -222,17 +236,41 @@ class Relu(Study):
             split = load_data(ctx.config(data=data, seed=seed)).train
             x, y = split.normalize(split.batch(slice(0, 256))[0]), split.labels[:256]
             for act in ACTS:
-                model = create_model("tiny_cnn", split.num_classes, split.in_channels, split.image_size,
-                                     channels=list(CHANNELS), hidden=0, act=act)
+                model = create_model(
+                    "tiny_cnn",
+                    split.num_classes,
+                    split.in_channels,
+                    split.image_size,
+                    channels=list(CHANNELS),
+                    hidden=0,
+                    act=act,
+                )
                 grads[act].append(grad_norms_at_init(model, act, x, y, seed))
-        numbers = {"target": TARGET, "budget_steps": budget, "window": WINDOW, "units": UNITS, "lrs": list(LRS),
-                   "tuning_seed": tuning_seed, "tuning": tuning, "chosen_lr": chosen, "steps_to_target": to_target,
-                   "grad_norms_at_init": grads,
-                   "first_over_last_layer": {a: [g[0] / g[-1] for g in grads[a]] for a in ACTS}}
-        return Measurements(numbers, [(f"Left: running training error (mean of units; each activation at its chosen "
-                                       f"rate) until it reaches {TARGET:.0%}. Middle: steps to the target per unit "
-                                       "(dashed: the budget). Right: weight-gradient norm per layer at initialization",
-                                       _figure(numbers, curves))], list(ctx.seeds))
+        numbers = {
+            "target": TARGET,
+            "budget_steps": budget,
+            "window": WINDOW,
+            "units": UNITS,
+            "lrs": list(LRS),
+            "tuning_seed": tuning_seed,
+            "tuning": tuning,
+            "chosen_lr": chosen,
+            "steps_to_target": to_target,
+            "grad_norms_at_init": grads,
+            "first_over_last_layer": {a: [g[0] / g[-1] for g in grads[a]] for a in ACTS},
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    f"Left: running training error (mean of units; each activation at its chosen "
+                    f"rate) until it reaches {TARGET:.0%}. Middle: steps to the target per unit "
+                    "(dashed: the budget). Right: weight-gradient norm per layer at initialization",
+                    _figure(numbers, curves),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         t = m["steps_to_target"]
@@ -243,24 +281,32 @@ class Relu(Study):
 
         def steps(a: str) -> str:
             never = sum(v >= censored for v in t[a])
-            return (f"{a} {geo_mean(t[a]):.0f}" + (f" (lr {lr[a]:g})" if a in lr else "")
-                    + (f" [{never}/{len(t[a])} never]" if never else ""))
+            return (
+                f"{a} {geo_mean(t[a]):.0f}"
+                + (f" (lr {lr[a]:g})" if a in lr else "")
+                + (f" [{never}/{len(t[a])} never]" if never else "")
+            )
 
         ratio = {a: geo_mean(v) for a, v in m["first_over_last_layer"].items()}
-        key = (f"steps to {m['target']:.0%} training error (geometric mean over units; budget {m['budget_steps']}): "
-               + ", ".join(steps(a) for a in ACTS) + "; first/last-layer gradient at init "
-               + ", ".join(f"{a} {ratio[a]:.2g}" for a in ACTS))
+        key = (
+            f"steps to {m['target']:.0%} training error (geometric mean over units; budget {m['budget_steps']}): "
+            + ", ".join(steps(a) for a in ACTS)
+            + "; first/last-layer gradient at init "
+            + ", ".join(f"{a} {ratio[a]:.2g}" for a in ACTS)
+        )
         vanish = [a for a in ACTS if ratio[a] < VANISHED]
         aside = f"; at init the gradients vanish towards the input for {', '.join(vanish) or 'none of them'}"
         test = "; ".join(f"relu vs {a} (log2 steps): {d}" for a, d in vs.items())
         verdicts = {a: d.verdict for a, d in vs.items()}
         if all(v == SUPPORTED for v in verdicts.values()):
-            return Verdict(SUPPORTED, key, "ReLU reaches the target faster than both saturating activations" + aside,
-                           test)
+            return Verdict(
+                SUPPORTED, key, "ReLU reaches the target faster than both saturating activations" + aside, test
+            )
         if CONTRADICTED in verdicts.values():
             faster = [a for a, v in verdicts.items() if v == CONTRADICTED]
-            return Verdict(CONTRADICTED, key, f"{' and '.join(faster)} reached the target faster than ReLU" + aside,
-                           test)
+            return Verdict(
+                CONTRADICTED, key, f"{' and '.join(faster)} reached the target faster than ReLU" + aside, test
+            )
         open_ = [f"{a} ({vs[a].reason})" for a, v in verdicts.items() if v != SUPPORTED]
         return Verdict(INCONCLUSIVE, key, f"ReLU is not shown faster than {'; '.join(open_)}" + aside, test)
 
@@ -273,8 +319,9 @@ def _figure(m: dict, curves: dict[str, list[list[float]]]):
         longest = max(len(x) for x in c)
         # a run stops at the target: it stays there for the mean curve
         padded = np.array([x + [x[-1]] * (longest - len(x)) for x in c], dtype=float)
-        axes[0].plot(range(1, longest + 1), np.nanmean(padded, 0), color=f"C{i}",
-                     label=f"{act} (lr {m['chosen_lr'][act]:g})")
+        axes[0].plot(
+            range(1, longest + 1), np.nanmean(padded, 0), color=f"C{i}", label=f"{act} (lr {m['chosen_lr'][act]:g})"
+        )
         v = m["steps_to_target"][act]
         axes[1].scatter(np.full(len(v), i) + np.linspace(-0.15, 0.15, len(v)), v, color=f"C{i}", zorder=3)
         axes[1].plot([i - 0.25, i + 0.25], [geo_mean(v)] * 2, color=f"C{i}")

@@ -77,29 +77,37 @@ class ResNetStudy(Study):
     id = "resnet"
     section = "ResNet"
     claim = "Skip connections let deeper networks train better."
-    note = ("문제: 파라미터 수가 많아지면 생기는 문제 - over-fit. "
-            "레이어 수가 적은 모델이 에러의 satuation 값이 더 작다. "
-            "skip connection: 차이만 학습하길 원함. 깊은 레이어로 더 좋은 성능을 낼 수 있게 됨.")
-    literature = ("The note blames over-fitting. He et al. (arXiv 1512.03385) show a degradation problem instead: "
-                  "the deeper plain network has the higher *training* error (Figure 1), which over-fitting cannot "
-                  "explain; shortcuts remove it, and the deeper residual net trains to a lower error.")
+    note = (
+        "문제: 파라미터 수가 많아지면 생기는 문제 - over-fit. "
+        "레이어 수가 적은 모델이 에러의 satuation 값이 더 작다. "
+        "skip connection: 차이만 학습하길 원함. 깊은 레이어로 더 좋은 성능을 낼 수 있게 됨."
+    )
+    literature = (
+        "The note blames over-fitting. He et al. (arXiv 1512.03385) show a degradation problem instead: "
+        "the deeper plain network has the higher *training* error (Figure 1), which over-fitting cannot "
+        "explain; shortcuts remove it, and the deeper residual net trains to a lower error."
+    )
     MARGIN = 0.01  # one point of training error (13 of the digits' 1,295 training images)
-    method = ("He et al. 2016 (sections 4.1-4.2) scaled down: the zoo's small-input plain34 and resnet34 (3x3 stem, "
-              "16 basic blocks, batch norm, at 1/8 of the ImageNet widths: 8-16-32-64 channels; the residual net "
-              "adds identity/projection shortcuts, branches not zero-initialized) on the `--data` source (default: "
-              f"8x8 digits). Per profile seed {UNITS} paired units (own split, initialization and data order, shared "
-              f"by both nets): SGD, momentum {MOMENTUM}, weight decay {WEIGHT_DECAY:g}, batch {BATCH}, {EPOCHS} "
-              f"epochs, learning rate {LR} divided by 10 at 50 % and 75 % of the steps (the paper's schedule; its "
-              "rate 0.1 stalls the plain net at this scale). Training error: the running error over the last epoch "
-              "(the paper's training curves); test error beside.")
-    rule = ("Paired t-test over the units (stats.decide, two-sided 5 %, margin 0.01) on the final training error, "
-            "resnet34 against plain34, lower is better: supported if the residual net's is lower, contradicted if "
-            "it is higher, inconclusive otherwise; but a decisive verdict needs the losing net to be out of reach: "
-            "if its training error fell over the last quarter of the run (mean over units) by as much as the mean "
-            "gap beyond the margin, another quarter at that pace could close the gap, and the verdict is "
-            "inconclusive. Reported beside: the test minus training error of plain34 (over-fitting would show "
-            "there, degradation in the training error) and how fast plain34 was still falling when the rate first "
-            "dropped.")
+    method = (
+        "He et al. 2016 (sections 4.1-4.2) scaled down: the zoo's small-input plain34 and resnet34 (3x3 stem, "
+        "16 basic blocks, batch norm, at 1/8 of the ImageNet widths: 8-16-32-64 channels; the residual net "
+        "adds identity/projection shortcuts, branches not zero-initialized) on the `--data` source (default: "
+        f"8x8 digits). Per profile seed {UNITS} paired units (own split, initialization and data order, shared "
+        f"by both nets): SGD, momentum {MOMENTUM}, weight decay {WEIGHT_DECAY:g}, batch {BATCH}, {EPOCHS} "
+        f"epochs, learning rate {LR} divided by 10 at 50 % and 75 % of the steps (the paper's schedule; its "
+        "rate 0.1 stalls the plain net at this scale). Training error: the running error over the last epoch "
+        "(the paper's training curves); test error beside."
+    )
+    rule = (
+        "Paired t-test over the units (stats.decide, two-sided 5 %, margin 0.01) on the final training error, "
+        "resnet34 against plain34, lower is better: supported if the residual net's is lower, contradicted if "
+        "it is higher, inconclusive otherwise; but a decisive verdict needs the losing net to be out of reach: "
+        "if its training error fell over the last quarter of the run (mean over units) by as much as the mean "
+        "gap beyond the margin, another quarter at that pace could close the gap, and the verdict is "
+        "inconclusive. Reported beside: the test minus training error of plain34 (over-fitting would show "
+        "there, degradation in the training error) and how fast plain34 was still falling when the rate first "
+        "dropped."
+    )
 
     def measure(self, ctx) -> Measurements:
         epochs = ctx.profile.epochs(EPOCHS)
@@ -110,48 +118,86 @@ class ResNetStudy(Study):
         for name in NETS:
             train_err[name], test_err[name], curves[name] = [], [], []
             for unit in (1000 * s + u for s in ctx.seeds for u in range(UNITS)):
-                cfg = ctx.config(data=ctx.data("digits"), model=name, optimizer="sgd", lr=LR, momentum=MOMENTUM,
-                                 weight_decay=WEIGHT_DECAY, epochs=epochs, batch_size=BATCH, seed=unit,
-                                 model_options={"zero_init_residual": False, "width": WIDTH})
+                cfg = ctx.config(
+                    data=ctx.data("digits"),
+                    model=name,
+                    optimizer="sgd",
+                    lr=LR,
+                    momentum=MOMENTUM,
+                    weight_decay=WEIGHT_DECAY,
+                    epochs=epochs,
+                    batch_size=BATCH,
+                    seed=unit,
+                    model_options={"zero_init_residual": False, "width": WIDTH},
+                )
                 s = ctx.train(cfg, callbacks=[StepSchedule(LR)])
                 curves[name].append([1 - h["train_accuracy"] for h in s["history"]])
                 train_err[name].append(curves[name][-1][-1])
                 test_err[name].append(1 - s["test_accuracy"])
                 params[name] = s["parameters"]
-        numbers = {"epochs": epochs, "units": UNITS, "train_error": train_err, "test_error": test_err,
-                   "train_error_curve": curves,
-                   "still_improving": {n: still_improving(curves[n]) for n in NETS},
-                   "falling_at_full_rate": {n: falling_at_full_rate(curves[n]) for n in NETS}, "params": params}
-        return Measurements(numbers, [("Plain (dashed) and residual (solid) 34-layer nets on the same schedule: "
-                                       "running training error per epoch (left; the rate falls 10x at 50 % and "
-                                       "75 %), final training and test error (right)", _figure(numbers))],
-                            list(ctx.seeds))
+        numbers = {
+            "epochs": epochs,
+            "units": UNITS,
+            "train_error": train_err,
+            "test_error": test_err,
+            "train_error_curve": curves,
+            "still_improving": {n: still_improving(curves[n]) for n in NETS},
+            "falling_at_full_rate": {n: falling_at_full_rate(curves[n]) for n in NETS},
+            "params": params,
+        }
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Plain (dashed) and residual (solid) 34-layer nets on the same schedule: "
+                    "running training error per epoch (left; the rate falls 10x at 50 % and "
+                    "75 %), final training and test error (right)",
+                    _figure(numbers),
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         tr, te = m["train_error"], m["test_error"]
         improving = m["still_improving"]
         d = decide(tr["resnet34"], tr["plain34"], lower_is_better=True, margin=self.MARGIN)
         gap = float(np.mean(te["plain34"]) - np.mean(tr["plain34"]))
-        key = (f"final training error resnet34 {pm(tr['resnet34'])} vs plain34 {pm(tr['plain34'])}; fall over the "
-               f"last quarter resnet34 {improving['resnet34']:+.3f}, plain34 {improving['plain34']:+.3f}; plain34 "
-               f"test - training error {gap:+.3f}")
-        aside = (f"; plain34's test error exceeds its training error by only {gap:.3f}: its high error is already "
-                 "in training (degradation, not over-fitting)" if gap < float(np.mean(tr["plain34"]))
-                 else "; plain34's test error is well above its training error")
+        key = (
+            f"final training error resnet34 {pm(tr['resnet34'])} vs plain34 {pm(tr['plain34'])}; fall over the "
+            f"last quarter resnet34 {improving['resnet34']:+.3f}, plain34 {improving['plain34']:+.3f}; plain34 "
+            f"test - training error {gap:+.3f}"
+        )
+        aside = (
+            f"; plain34's test error exceeds its training error by only {gap:.3f}: its high error is already "
+            "in training (degradation, not over-fitting)"
+            if gap < float(np.mean(tr["plain34"]))
+            else "; plain34's test error is well above its training error"
+        )
         loser = {SUPPORTED: "plain34", CONTRADICTED: "resnet34"}.get(d.verdict)
         beyond = abs(d.mean_diff) - self.MARGIN
         if loser is not None and improving[loser] >= beyond:
-            return Verdict(INCONCLUSIVE, key, f"{loser} was still improving at the end: its training error fell by "
-                           f"{improving[loser]:.3f} over the last quarter, as much as the gap beyond the margin "
-                           f"({beyond:.3f}), so it might catch up" + aside, str(d))
+            return Verdict(
+                INCONCLUSIVE,
+                key,
+                f"{loser} was still improving at the end: its training error fell by "
+                f"{improving[loser]:.3f} over the last quarter, as much as the gap beyond the margin "
+                f"({beyond:.3f}), so it might catch up" + aside,
+                str(d),
+            )
         falling = m.get("falling_at_full_rate", {}).get("plain34")
-        floor = ("" if falling is None or falling <= self.MARGIN else
-                 f" (plain34 was still falling by {falling:.3f} per epoch when the rate first dropped: this is its "
-                 "error at the end of the schedule, not its floor)")
-        reasons = {SUPPORTED: "with shortcuts the 34-layer net trains to a lower error, out of the plain net's reach "
-                              "at its pace over the schedule's last quarter" + floor,
-                   CONTRADICTED: "the 34-layer plain net trains to a lower error than the residual one",
-                   INCONCLUSIVE: "the training errors are not shown to differ by the margin"}
+        floor = (
+            ""
+            if falling is None or falling <= self.MARGIN
+            else f" (plain34 was still falling by {falling:.3f} per epoch when the rate first dropped: this is its "
+            "error at the end of the schedule, not its floor)"
+        )
+        reasons = {
+            SUPPORTED: "with shortcuts the 34-layer net trains to a lower error, out of the plain net's reach "
+            "at its pace over the schedule's last quarter" + floor,
+            CONTRADICTED: "the 34-layer plain net trains to a lower error than the residual one",
+            INCONCLUSIVE: "the training errors are not shown to differ by the margin",
+        }
         return Verdict.of(d, key, {k: v + aside for k, v in reasons.items()})
 
 
@@ -159,8 +205,9 @@ def _figure(m: dict):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for i, name in enumerate(NETS):
         c = np.array(m["train_error_curve"][name])
-        axes[0].plot(range(1, c.shape[1] + 1), c.mean(0), "--" if name.startswith("plain") else "-", color=f"C{i}",
-                     label=name)
+        axes[0].plot(
+            range(1, c.shape[1] + 1), c.mean(0), "--" if name.startswith("plain") else "-", color=f"C{i}", label=name
+        )
     e = m["epochs"]
     for f in MILESTONES:
         axes[0].axvline(f * e, color="grey", lw=0.6, ls=":")

@@ -81,8 +81,12 @@ class SeedScan:
     def optimizer(self, name: str) -> None:
         """Walk the grid from the optimizer's default lr outward (see `walk`); if that finds no good cell (the
         default far from a good region, or a flat stretch at chance), run every cell of the grid."""
-        walk(lambda i: self.cell(name, i), len(GRID), GRID.index(float(f"{default_lr(name):.4g}")),
-             lambda: GOOD * self.best)
+        walk(
+            lambda i: self.cell(name, i),
+            len(GRID),
+            GRID.index(float(f"{default_lr(name):.4g}")),
+            lambda: GOOD * self.best,
+        )
         if max(a for (n, _), a in self.cells.items() if n == name) < GOOD * self.best:
             for i in range(len(GRID)):
                 if (name, i) not in self.cells:
@@ -114,8 +118,9 @@ def good_width(log_lrs, accuracy, level: float) -> float:
     dx = np.diff(x)
     top, bottom = np.maximum(lo, hi), np.minimum(lo, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(bottom >= level, 1.0,
-                         np.where(top < level, 0.0, (top - level) / np.where(top > bottom, top - bottom, 1.0)))
+        share = np.where(
+            bottom >= level, 1.0, np.where(top < level, 0.0, (top - level) / np.where(top > bottom, top - bottom, 1.0))
+        )
     return float((share * dx).sum())
 
 
@@ -137,29 +142,37 @@ class RmspropAdamStudy(Study):
     id = "rmsprop-adam"
     section = "RMSprop, Adam"
     claim = "RMSprop is used instead of Adadelta; Adam (momentum + adaptive lr) is the safe default."
-    note = ("RMSprop: Adadelta 대신 많이 사용됨. step size 추가. "
-            "Adam: 가장 무난하게 사용. momentum과 adaptive learning rate를 합침.")
-    literature = ("RMSprop: Hinton, Coursera lecture 6e (2012), unpublished; Adam: Kingma & Ba, arXiv 1412.6980. "
-                  "Sivaprasad et al. (ICML 2020) find Adam the easiest to tune over a prior of hyperparameters; "
-                  "Schmidt et al. (ICML 2021) find no optimizer dominating across tasks and Adam at its defaults a "
-                  "strong baseline. Wilson et al., arXiv 1705.08292, find tuned SGD/momentum often generalizes as "
-                  "well or better. Which optimizer people use is not measurable here.")
-    method = (f"The MLP 64-64-10 (batch 32) trains {EPOCHS} epochs on the 8x8 digits (or --data) with each of "
-              f"{', '.join(OPTIMIZERS)} over the absolute half-decade grid {', '.join(f'{x:g}' for x in GRID)}, for "
-              "each seed (same split, initialization and data order for every cell); a run whose loss becomes "
-              "non-finite stops and scores the chance accuracy. Each optimizer's grid is walked from its default "
-              "lr (sgd 0.1, momentum/adagrad 0.01, adadelta 1, rmsprop/adam 0.001) outward, in each direction until "
-              "a cell is below the good level and no better than the one before (the whole grid when that finds no "
-              "good cell). Per seed, with best = the highest "
-              f"held-out accuracy (validation + test images) of any cell: the good region's width is the length in "
-              f"decades of lr where the accuracy (interpolated linearly in log lr) is >= {GOOD:g} x best; the "
-              "default score is the accuracy at the optimizer's default lr / best.")
-    rule = (f"Two paired non-inferiority t-tests (stats.decide) over seeds, each against the strongest rival (the "
-            f"other optimizer with the highest mean of that measure): (a) width: Adam's width + {WIDTH_MARGIN:g} "
-            f"decade against the rival's (Adam's good region at most one grid step narrower); (b) default: Adam's "
-            f"default score + {DEFAULT_MARGIN:g} against the rival's. The claim 'safe default' needs both: "
-            "supported if both are supported, contradicted if either is contradicted (the rival clearly beyond the "
-            "margin), inconclusive otherwise. RMSprop vs Adadelta is reported, not judged.")
+    note = (
+        "RMSprop: Adadelta 대신 많이 사용됨. step size 추가. "
+        "Adam: 가장 무난하게 사용. momentum과 adaptive learning rate를 합침."
+    )
+    literature = (
+        "RMSprop: Hinton, Coursera lecture 6e (2012), unpublished; Adam: Kingma & Ba, arXiv 1412.6980. "
+        "Sivaprasad et al. (ICML 2020) find Adam the easiest to tune over a prior of hyperparameters; "
+        "Schmidt et al. (ICML 2021) find no optimizer dominating across tasks and Adam at its defaults a "
+        "strong baseline. Wilson et al., arXiv 1705.08292, find tuned SGD/momentum often generalizes as "
+        "well or better. Which optimizer people use is not measurable here."
+    )
+    method = (
+        f"The MLP 64-64-10 (batch 32) trains {EPOCHS} epochs on the 8x8 digits (or --data) with each of "
+        f"{', '.join(OPTIMIZERS)} over the absolute half-decade grid {', '.join(f'{x:g}' for x in GRID)}, for "
+        "each seed (same split, initialization and data order for every cell); a run whose loss becomes "
+        "non-finite stops and scores the chance accuracy. Each optimizer's grid is walked from its default "
+        "lr (sgd 0.1, momentum/adagrad 0.01, adadelta 1, rmsprop/adam 0.001) outward, in each direction until "
+        "a cell is below the good level and no better than the one before (the whole grid when that finds no "
+        "good cell). Per seed, with best = the highest "
+        f"held-out accuracy (validation + test images) of any cell: the good region's width is the length in "
+        f"decades of lr where the accuracy (interpolated linearly in log lr) is >= {GOOD:g} x best; the "
+        "default score is the accuracy at the optimizer's default lr / best."
+    )
+    rule = (
+        f"Two paired non-inferiority t-tests (stats.decide) over seeds, each against the strongest rival (the "
+        f"other optimizer with the highest mean of that measure): (a) width: Adam's width + {WIDTH_MARGIN:g} "
+        f"decade against the rival's (Adam's good region at most one grid step narrower); (b) default: Adam's "
+        f"default score + {DEFAULT_MARGIN:g} against the rival's. The claim 'safe default' needs both: "
+        "supported if both are supported, contradicted if either is contradicted (the rival clearly beyond the "
+        "margin), inconclusive otherwise. RMSprop vs Adadelta is reported, not judged."
+    )
 
     def measure(self, ctx) -> Measurements:
         from dlbasic.training.run import load_data
@@ -169,11 +182,22 @@ class RmspropAdamStudy(Study):
         acc: dict[str, dict[str, list[float | None]]] = {n: {f"{lr:g}": [] for lr in GRID} for n in OPTIMIZERS}
         diverged: dict[str, list[str]] = {n: [] for n in OPTIMIZERS}
         for seed in ctx.seeds:
+
             def run(name: str, lr: float, seed: int = seed) -> float:
                 stop = StopOnDivergence()
-                s = ctx.train(ctx.config(data=data, model="mlp", model_options={"hidden": [64]}, optimizer=name,
-                                         lr=lr, batch_size=32, seed=seed, epochs=ctx.profile.epochs(EPOCHS)),
-                              callbacks=[stop])
+                s = ctx.train(
+                    ctx.config(
+                        data=data,
+                        model="mlp",
+                        model_options={"hidden": [64]},
+                        optimizer=name,
+                        lr=lr,
+                        batch_size=32,
+                        seed=seed,
+                        epochs=ctx.profile.epochs(EPOCHS),
+                    ),
+                    callbacks=[stop],
+                )
                 if stop.diverged or not math.isfinite(s["val_loss"] if s["val_loss"] is not None else math.nan):
                     diverged[name].append(f"{lr:g} (seed {seed})")
                     return chance
@@ -187,24 +211,42 @@ class RmspropAdamStudy(Study):
         scores = summarize(acc, len(ctx.seeds))
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4))
         for name in OPTIMIZERS:
-            points = [(lr, float(np.mean([x for x in acc[name][f"{lr:g}"] if x is not None])))
-                      for lr in GRID if any(x is not None for x in acc[name][f"{lr:g}"])]
+            points = [
+                (lr, float(np.mean([x for x in acc[name][f"{lr:g}"] if x is not None])))
+                for lr in GRID
+                if any(x is not None for x in acc[name][f"{lr:g}"])
+            ]
             ax.plot(*zip(*points, strict=True), marker="o", label=name, lw=2.5 if name == "adam" else 1.2)
             ax.plot([default_lr(name)], [float(np.mean(acc[name][f"{default_lr(name):.4g}"]))], "k*", ms=9)
-        ax.set(xscale="log", xlabel="learning rate (absolute)", ylabel="held-out accuracy (mean over seeds run)",
-               title=f"{EPOCHS} epochs; *: each optimizer's default lr")
+        ax.set(
+            xscale="log",
+            xlabel="learning rate (absolute)",
+            ylabel="held-out accuracy (mean over seeds run)",
+            title=f"{EPOCHS} epochs; *: each optimizer's default lr",
+        )
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         widths = [scores[n]["width"] for n in OPTIMIZERS]
-        ax2.bar(OPTIMIZERS, [float(np.mean(w)) for w in widths], yerr=[float(np.std(w)) for w in widths],
-                capsize=3, color=["C1" if n == "adam" else "C0" for n in OPTIMIZERS])
+        ax2.bar(
+            OPTIMIZERS,
+            [float(np.mean(w)) for w in widths],
+            yerr=[float(np.std(w)) for w in widths],
+            capsize=3,
+            color=["C1" if n == "adam" else "C0" for n in OPTIMIZERS],
+        )
         ax2.set(ylabel=f"good-region width (decades, acc >= {GOOD:g} x best)", title="robustness to the lr choice")
         fig.tight_layout()
-        return Measurements({"data": data, "chance": chance, "held_out_accuracy": acc, "diverged": diverged,
-                             "scores": scores},
-                            [("Held-out accuracy over an absolute lr grid (left; cells not run lie beyond a cell "
-                              "below the good level) and the width of each optimizer's good region (right)", fig)],
-                            list(ctx.seeds))
+        return Measurements(
+            {"data": data, "chance": chance, "held_out_accuracy": acc, "diverged": diverged, "scores": scores},
+            [
+                (
+                    "Held-out accuracy over an absolute lr grid (left; cells not run lie beyond a cell "
+                    "below the good level) and the width of each optimizer's good region (right)",
+                    fig,
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         scores = m["scores"]
@@ -213,24 +255,31 @@ class RmspropAdamStudy(Study):
         w_rival = max(rivals, key=lambda n: float(np.mean(scores[n]["width"])))
         d_rival = max(rivals, key=lambda n: float(np.mean(scores[n]["default"])))
         decisions = {
-            f"width, Adam + {WIDTH_MARGIN:g} vs {w_rival}": decide([w + WIDTH_MARGIN for w in adam["width"]],
-                                                                 scores[w_rival]["width"]),
-            f"default, Adam + {DEFAULT_MARGIN:g} vs {d_rival}": decide([x + DEFAULT_MARGIN for x in adam["default"]],
-                                                                     scores[d_rival]["default"]),
+            f"width, Adam + {WIDTH_MARGIN:g} vs {w_rival}": decide(
+                [w + WIDTH_MARGIN for w in adam["width"]], scores[w_rival]["width"]
+            ),
+            f"default, Adam + {DEFAULT_MARGIN:g} vs {d_rival}": decide(
+                [x + DEFAULT_MARGIN for x in adam["default"]], scores[d_rival]["default"]
+            ),
         }
         n = len(adam["width"])
         ranks = [1 + sum(scores[o]["default"][i] > adam["default"][i] for o in rivals) for i in range(n)]
-        key = (f"good-region width (decades): Adam {pm(adam['width'], 2)} vs {w_rival} "
-               f"{pm(scores[w_rival]['width'], 2)}; "
-               f"accuracy at the default lr / best: Adam {pm(adam['default'])} vs {d_rival} "
-               f"{pm(scores[d_rival]['default'])}; Adam's default ranks {', '.join(map(str, ranks))} of {len(scores)}")
+        key = (
+            f"good-region width (decades): Adam {pm(adam['width'], 2)} vs {w_rival} "
+            f"{pm(scores[w_rival]['width'], 2)}; "
+            f"accuracy at the default lr / best: Adam {pm(adam['default'])} vs {d_rival} "
+            f"{pm(scores[d_rival]['default'])}; Adam's default ranks {', '.join(map(str, ranks))} of {len(scores)}"
+        )
         if "rmsprop" in scores and "adadelta" in scores:  # reported beside the verdict, not judged
-            key += (f"; RMSprop/Adadelta width {pm(scores['rmsprop']['width'], 2)} / "
-                    f"{pm(scores['adadelta']['width'], 2)}")
+            key += (
+                f"; RMSprop/Adadelta width {pm(scores['rmsprop']['width'], 2)} / {pm(scores['adadelta']['width'], 2)}"
+            )
         verdict = conjunction(decisions)
         parts = ", ".join(f"{k}: {d.verdict}" for k, d in decisions.items())
-        reason = {SUPPORTED: "Adam's good lr region is about as wide as any rival's and its default lr is about as "
-                             "good as the best default: a safe default",
-                  CONTRADICTED: f"a rival is clearly safer than Adam ({parts})",
-                  INCONCLUSIVE: f"non-inferiority not shown either way ({parts})"}[verdict]
+        reason = {
+            SUPPORTED: "Adam's good lr region is about as wide as any rival's and its default lr is about as "
+            "good as the best default: a safe default",
+            CONTRADICTED: f"a rival is clearly safer than Adam ({parts})",
+            INCONCLUSIVE: f"non-inferiority not shown either way ({parts})",
+        }[verdict]
         return Verdict(verdict, key, reason, "; ".join(f"{k}: {d}" for k, d in decisions.items()))

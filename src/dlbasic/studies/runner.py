@@ -27,11 +27,39 @@ from dlbasic.training.checkpoint import atomic_write_bytes, atomic_write_text
 
 # Every claim id of the notebook's claims table, in the notebook's order.
 CLAIM_IDS = (
-    "generalization", "cross-validation", "bias-variance", "bagging", "boosting", "gd-variants", "batch-size",
-    "learning-rate", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop-adam", "early-stopping",
-    "weight-decay", "augmentation", "noise", "mixing", "cutmix-ratio", "dropout", "batch-norm", "group-norm",
-    "conv-shapes", "one-by-one", "relu", "vgg-3x3", "inception", "resnet", "bottleneck", "densenet", "fcn",
-    "deconv", "detection-speed",
+    "generalization",
+    "cross-validation",
+    "bias-variance",
+    "bagging",
+    "boosting",
+    "gd-variants",
+    "batch-size",
+    "learning-rate",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "adadelta",
+    "rmsprop-adam",
+    "early-stopping",
+    "weight-decay",
+    "augmentation",
+    "noise",
+    "mixing",
+    "cutmix-ratio",
+    "dropout",
+    "batch-norm",
+    "group-norm",
+    "conv-shapes",
+    "one-by-one",
+    "relu",
+    "vgg-3x3",
+    "inception",
+    "resnet",
+    "bottleneck",
+    "densenet",
+    "fcn",
+    "deconv",
+    "detection-speed",
 )
 
 
@@ -84,8 +112,13 @@ def saved_durations(root: Path) -> dict[str, float]:
             seconds = result["seconds"]
         except (OSError, ValueError, TypeError, KeyError):
             continue
-        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds) \
-                and seconds >= 0 and result.get("verdict") in VERDICTS:
+        if (
+            isinstance(seconds, int | float)
+            and not isinstance(seconds, bool)
+            and math.isfinite(seconds)
+            and seconds >= 0
+            and result.get("verdict") in VERDICTS
+        ):
             durations[path.stem] = float(seconds)
     return durations
 
@@ -143,21 +176,42 @@ def _check_result(result: Any, study_id: str, root: Path) -> None:
 
 def environment() -> dict[str, Any]:
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).parent).stdout.strip() or None
+        rev = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         rev = None
     import numpy
     import sklearn
 
-    return {"dlbasic": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__, "python": sys.version.split()[0],
-            "platform": platform.platform(), "cpu_threads": torch.get_num_threads(), "git_revision": rev}
+    return {
+        "dlbasic": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+        "git_revision": rev,
+    }
 
 
-def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool = False,
-            echo=print, *, jobs: int | None = 1, threads: int | None = None, executor: str = "local",
-            address: str | None = None, durations: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def run_lab(
+    root: Path,
+    profile: Profile,
+    only: str | None = None,
+    resume: bool = False,
+    echo=print,
+    *,
+    jobs: int | None = 1,
+    threads: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    durations: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
     """Run the selected studies into `root` and write report.html and report.json there.
 
     With `resume`, a study whose result is saved in `root/results` is kept; an unreadable saved result
@@ -202,19 +256,28 @@ def run_lab(root: Path, profile: Profile, only: str | None = None, resume: bool 
             try:
                 runner = make_executor(executor, profile, root, threads, jobs, address, len(order))
                 about = duration(eta({}, order, expected, runner.slots, 0.0))
-                echo(f"{len(order)} of {len(ids)} {'study' if len(ids) == 1 else 'studies'} to run in {runner.name}"
-                     f"{', longest first' if len(order) > 1 else ''} (about {about})")
+                echo(
+                    f"{len(order)} of {len(ids)} {'study' if len(ids) == 1 else 'studies'} to run in {runner.name}"
+                    f"{', longest first' if len(order) > 1 else ''} (about {about})"
+                )
                 schedule(runner, order, expected, done, echo)
             except KeyboardInterrupt:
                 saved = sum(r["verdict"] != "error" for r in results.values())
-                echo(f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}; "
-                     f"--resume runs the other {len(ids) - saved}")
+                echo(
+                    f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}; "
+                    f"--resume runs the other {len(ids) - saved}"
+                )
                 raise
     ordered = [results[sid] for sid in ids]
     missing = [c for c in CLAIM_IDS if c not in results] if not only else []
-    report = {"profile": profile.__dict__, "environment": environment(), "results": ordered,
-              "missing_claims": missing, "seconds": time.perf_counter() - start,
-              "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    report = {
+        "profile": profile.__dict__,
+        "environment": environment(),
+        "results": ordered,
+        "missing_claims": missing,
+        "seconds": time.perf_counter() - start,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     atomic_write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False), root / "report.json")
     write_report(report, root, root / "report.html")
     return ordered

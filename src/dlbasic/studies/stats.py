@@ -71,8 +71,18 @@ from scipy import special
 
 from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
-__all__ = ["CODE_CONTRADICTED", "CODE_INCONCLUSIVE", "CODE_SUPPORTED", "Decision", "PairedTest", "decide",
-           "paired_test", "paired_verdicts", "t_cdf", "t_quantile"]
+__all__ = [
+    "CODE_CONTRADICTED",
+    "CODE_INCONCLUSIVE",
+    "CODE_SUPPORTED",
+    "Decision",
+    "PairedTest",
+    "decide",
+    "paired_test",
+    "paired_verdicts",
+    "t_cdf",
+    "t_quantile",
+]
 
 SMALL_EFFECT = 0.2  # |d_z| below this is "small" (Cohen 1988's conventional small effect)
 _ZERO_SPREAD = 64 * np.finfo(float).eps  # s_d this small relative to max|d| is rounding, not noise
@@ -163,8 +173,17 @@ def paired_test(a, b, *, lower_is_better: bool = False, margin: float = 0.0, lev
         p = np.minimum(1.0, 2 * np.minimum(p_up, p_down))
         dz = np.where(zero, np.where(mean == 0, 0.0, np.sign(mean) * np.inf), mean / sd)
     verdict = np.where(lo > margin, CODE_SUPPORTED, np.where(hi < -margin, CODE_CONTRADICTED, CODE_INCONCLUSIVE))
-    return PairedTest(n=n, mean=mean, sd=np.where(zero, 0.0, sd), ci_low=lo, ci_high=hi, p_value=p,
-                      effect_size=dz, zero_spread=zero, verdict=verdict)
+    return PairedTest(
+        n=n,
+        mean=mean,
+        sd=np.where(zero, 0.0, sd),
+        ci_low=lo,
+        ci_high=hi,
+        p_value=p,
+        effect_size=dz,
+        zero_spread=zero,
+        verdict=verdict,
+    )
 
 
 def paired_verdicts(a, b, *, lower_is_better: bool = False, margin: float = 0.0, level: float = 0.05) -> np.ndarray:
@@ -195,8 +214,10 @@ class Decision:
             return f"{self.verdict}: {self.reason} ({self.test})"
         conf = _pct(1 - self.level)
         margin = f", margin {_g(self.margin)}" if self.margin else ""
-        return (f"{self.verdict}: mean diff {self.mean_diff:+.3g} ({conf} CI {self.ci[0]:+.3g} to {self.ci[1]:+.3g}), "
-                f"d_z={self.effect_size:.3g}, p={self.p_value:.3g}, {self.test}{margin} — {self.reason}")
+        return (
+            f"{self.verdict}: mean diff {self.mean_diff:+.3g} ({conf} CI {self.ci[0]:+.3g} to {self.ci[1]:+.3g}), "
+            f"d_z={self.effect_size:.3g}, p={self.p_value:.3g}, {self.test}{margin} — {self.reason}"
+        )
 
 
 def _pct(x: float) -> str:
@@ -207,8 +228,9 @@ def _g(x: float) -> str:
     return f"{x:.3g}"
 
 
-def decide(a: Sequence[float], b: Sequence[float], *, lower_is_better: bool = False, margin: float = 0.0,
-           level: float = 0.05) -> Decision:
+def decide(
+    a: Sequence[float], b: Sequence[float], *, lower_is_better: bool = False, margin: float = 0.0, level: float = 0.05
+) -> Decision:
     """Judge a claim "A beats B" from per-seed measurements paired by index; see the module docstring.
 
     `a`: the favoured arm, `b`: the other arm, one value per seed, same seeds in the same order.
@@ -223,9 +245,18 @@ def decide(a: Sequence[float], b: Sequence[float], *, lower_is_better: bool = Fa
     test = f"paired t, n={n}, two-sided {_pct(level)} ({_pct(level / 2)} each way)"
     if n < 2:
         mean = float(d[0]) if n == 1 else math.nan
-        return Decision(INCONCLUSIVE, mean, (math.nan, math.nan), math.nan, n, test, math.nan,
-                        f"only {n} paired seed{'s' if n != 1 else ''}: at least 2 are needed to estimate the noise",
-                        level, float(margin))
+        return Decision(
+            INCONCLUSIVE,
+            mean,
+            (math.nan, math.nan),
+            math.nan,
+            n,
+            test,
+            math.nan,
+            f"only {n} paired seed{'s' if n != 1 else ''}: at least 2 are needed to estimate the noise",
+            level,
+            float(margin),
+        )
     r = paired_test(d, np.zeros_like(d), margin=margin, level=level)
     mean, lo, hi = float(r.mean), float(r.ci_low), float(r.ci_high)
     p, dz, zero = float(r.p_value), float(r.effect_size), bool(r.zero_spread)
@@ -245,14 +276,20 @@ def decide(a: Sequence[float], b: Sequence[float], *, lower_is_better: bool = Fa
     elif verdict == CONTRADICTED:
         reason = f"{conf} CI lies below {'-' + _g(margin) if margin else '0'}: the other arm is better"
     elif margin > 0 and -margin <= lo and hi <= margin:
-        reason = (f"small effect: the {conf} CI [{_g(lo)}, {_g(hi)}] lies inside the margin {bound}, "
-                  f"so any effect is smaller than the margin")
+        reason = (
+            f"small effect: the {conf} CI [{_g(lo)}, {_g(hi)}] lies inside the margin {bound}, "
+            f"so any effect is smaller than the margin"
+        )
     elif abs(dz) < SMALL_EFFECT:
-        reason = (f"small effect: |d_z|={abs(dz):.2g} < {SMALL_EFFECT} (mean diff {_g(mean)} against a seed "
-                  f"spread of {_g(float(r.sd))})")
+        reason = (
+            f"small effect: |d_z|={abs(dz):.2g} < {SMALL_EFFECT} (mean diff {_g(mean)} against a seed "
+            f"spread of {_g(float(r.sd))})"
+        )
     else:
-        reason = (f"under-powered: the {conf} CI [{_g(lo)}, {_g(hi)}] (width {_g(hi - lo)}) is too wide to "
-                  f"clear {bound} with {n} seeds")
+        reason = (
+            f"under-powered: the {conf} CI [{_g(lo)}, {_g(hi)}] (width {_g(hi - lo)}) is too wide to "
+            f"clear {bound} with {n} seeds"
+        )
         if margin > 0 and (lo > 0 or hi < 0):
             reason += " — the difference is nonzero but not shown to exceed the margin"
     return Decision(verdict, mean, (lo, hi), p, n, test, dz, reason, level, float(margin))

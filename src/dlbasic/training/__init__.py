@@ -7,5 +7,14 @@ from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.tasks import ClassificationTask
 from dlbasic.training.trainer import Trainer, resolve_device
 
-__all__ = ["Callback", "ClassificationTask", "Trainer", "atomic_save", "create_scheduler", "load_checkpoint",
-           "model_from_checkpoint", "resolve_device", "train"]
+__all__ = [
+    "Callback",
+    "ClassificationTask",
+    "Trainer",
+    "atomic_save",
+    "create_scheduler",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "resolve_device",
+    "train",
+]

@@ -25,8 +25,10 @@ from dlbasic.errors import UserError, check
 
 def _write_failed(path: Path, error: OSError) -> UserError:
     kept = "the previous file is kept" if path.exists() else "nothing was written"
-    return UserError(f"could not write {path}: {error.strerror or error} ({kept})",
-                     "free some space, check the folder's permissions and limits, or choose another folder")
+    return UserError(
+        f"could not write {path}: {error.strerror or error} ({kept})",
+        "free some space, check the folder's permissions and limits, or choose another folder",
+    )
 
 
 def atomic_write_bytes(data: bytes | memoryview, path: str | Path) -> None:
@@ -68,17 +70,22 @@ def read_tensors(path: str | Path, what: str = "checkpoint") -> Any:
     path = Path(path)
     if path.is_dir():
         inside = next((path / name for name in ("best.pt", "checkpoint.pt") if (path / name).is_file()), None)
-        raise UserError(f"{path} is a folder, not a {what} file",
-                        f"pass {inside}" if inside is not None
-                        else f"pass the {what} file itself (a run folder holds best.pt and checkpoint.pt)")
+        raise UserError(
+            f"{path} is a folder, not a {what} file",
+            f"pass {inside}"
+            if inside is not None
+            else f"pass the {what} file itself (a run folder holds best.pt and checkpoint.pt)",
+        )
     check(path.is_file(), f"no such {what}: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types on corrupt files
         code = re.search(r"unsupported global:? (?:GLOBAL )?(\S+)", str(e), re.IGNORECASE)
         if code:
-            raise UserError(f"refused to load {path}: it would run code ({code.group(1)})",
-                            "dlbasic loads tensors and plain values only; use files from sources you trust") from None
+            raise UserError(
+                f"refused to load {path}: it would run code ({code.group(1)})",
+                "dlbasic loads tensors and plain values only; use files from sources you trust",
+            ) from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         reason = "" if first.startswith("Weights only load failed") else f": {first.split('. ')[0][:100]}"
         raise UserError(f"{path} is not a readable {what} (corrupt, truncated or not a torch file{reason})") from None

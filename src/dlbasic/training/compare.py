@@ -73,13 +73,24 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "values": self.values, "seeds": self.seeds, "base": self.base,
-                "rows": self.rows(), "runs": [dataclasses.asdict(r) for r in self.runs]}
+        return {
+            "key": self.key,
+            "values": self.values,
+            "seeds": self.seeds,
+            "base": self.base,
+            "rows": self.rows(),
+            "runs": [dataclasses.asdict(r) for r in self.runs],
+        }
 
 
-def compare(base: TrainConfig, key: str, values: Sequence[Any], seeds: Sequence[int] = (0,),
-            train_fn: Callable[[TrainConfig], dict[str, Any]] | None = None,
-            on_run: Callable[[CompareRun], None] | None = None) -> Comparison:
+def compare(
+    base: TrainConfig,
+    key: str,
+    values: Sequence[Any],
+    seeds: Sequence[int] = (0,),
+    train_fn: Callable[[TrainConfig], dict[str, Any]] | None = None,
+    on_run: Callable[[CompareRun], None] | None = None,
+) -> Comparison:
     """Train `base` with `key` set to each value, once per seed; returns every run's curves.
 
     Args:
@@ -99,8 +110,11 @@ def compare(base: TrainConfig, key: str, values: Sequence[Any], seeds: Sequence[
             s = train_fn(cfg)
             h = s["history"]
             seconds = [sum(e["train_seconds"] for e in h[: i + 1]) for i in range(len(h))]
-            curves = {"epoch": [e["epoch"] for e in h], "seconds": seconds,
-                      **{k: [_num(e.get(k)) for e in h] for k in CURVES}}
+            curves = {
+                "epoch": [e["epoch"] for e in h],
+                "seconds": seconds,
+                **{k: [_num(e.get(k)) for e in h] for k in CURVES},
+            }
             run = CompareRun(v, seed, _num(s["test_accuracy"]), _num(s["val_accuracy"]), _num(s["seconds"]), curves)
             result.runs.append(run)
             if on_run is not None:
@@ -139,19 +153,25 @@ def plot_comparison(result: Comparison):
     axes[0, 1].set_yscale("log")
     axes[1, 1].set_yscale("log")
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"{result.base['model']} on {result.base['data']}: varying {result.key} "
-                 f"(mean of seeds {', '.join(map(str, result.seeds))})")
+    fig.suptitle(
+        f"{result.base['model']} on {result.base['data']}: varying {result.key} "
+        f"(mean of seeds {', '.join(map(str, result.seeds))})"
+    )
     fig.tight_layout()
     return fig
 
 
 def markdown_table(result: Comparison) -> str:
-    lines = [f"| {result.key} | val accuracy | test accuracy | final val loss | training seconds |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"| {result.key} | val accuracy | test accuracy | final val loss | training seconds |",
+        "|---|---|---|---|---|",
+    ]
     for r in result.rows():
-        lines.append(f"| {r[result.key]} | {r['val_accuracy']:.4f} ± {r['val_accuracy_std']:.4f} | "
-                     f"{r['test_accuracy']:.4f} ± {r['test_accuracy_std']:.4f} | {r['val_loss']:.4f} | "
-                     f"{r['seconds']:.1f} ± {r['seconds_std']:.1f} |")
+        lines.append(
+            f"| {r[result.key]} | {r['val_accuracy']:.4f} ± {r['val_accuracy_std']:.4f} | "
+            f"{r['test_accuracy']:.4f} ± {r['test_accuracy_std']:.4f} | {r['val_loss']:.4f} | "
+            f"{r['seconds']:.1f} ± {r['seconds_std']:.1f} |"
+        )
     return "\n".join(lines)
 
 

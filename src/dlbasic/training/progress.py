@@ -11,8 +11,11 @@ from tqdm import tqdm
 class Progress:
     def __init__(self, total: int, desc: str, initial: int = 0, enabled: bool | None = None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.bar = tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True,
-                        file=sys.stderr) if self.enabled else None
+        self.bar = (
+            tqdm(total=total, initial=initial, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+            if self.enabled
+            else None
+        )
         self.shown, self.last = initial, 0.0
 
     def due(self, done: int) -> bool:

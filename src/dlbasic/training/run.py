@@ -48,14 +48,21 @@ def load_data(cfg: TrainConfig, loader: Callable[..., ImageDataset] = load) -> R
     `cfg.train_subset` keeps that many training images, chosen by a seed of their own: stratified by class
     for image labels, uniformly for masks.
     """
-    opts = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "test_fraction": cfg.test_fraction,
-            "image_size": cfg.image_size}
+    opts = {
+        "seed": cfg.seed,
+        "val_fraction": cfg.val_fraction,
+        "test_fraction": cfg.test_fraction,
+        "image_size": cfg.image_size,
+    }
     train, val, test = (loader(cfg.data, s, **opts) for s in ("train", "val", "test"))
     n = cfg.train_subset
     if n is not None and n < len(train):
         g = torch.Generator().manual_seed(cfg.seed + 2)
-        keep = stratified_subset(train.labels, n, cfg.seed + 2) if train.labels.dim() == 1 \
+        keep = (
+            stratified_subset(train.labels, n, cfg.seed + 2)
+            if train.labels.dim() == 1
             else torch.randperm(len(train), generator=g)[:n].sort().values
+        )
         train = train.subset(keep)
     return RunData(train, val, test)
 
@@ -71,15 +78,21 @@ def model_options(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
-    return create_model(cfg.model, num_classes=data.num_classes, in_channels=data.in_channels,
-                        input_size=data.image_size, **model_options(cfg))
+    return create_model(
+        cfg.model,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+        input_size=data.image_size,
+        **model_options(cfg),
+    )
 
 
 def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     """Weight decay goes to the optimizer (coupled, or decoupled for AdamW) unless a penalty term is asked for."""
     decay = cfg.weight_decay if cfg.penalty == "none" else 0.0
-    params = param_groups(model, decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias) if decay else \
-        model.parameters()
+    params = (
+        param_groups(model, decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias) if decay else model.parameters()
+    )
     return create_optimizer(cfg.optimizer, params, lr=cfg.lr, momentum=cfg.momentum)
 
 
@@ -91,8 +104,15 @@ def batch_and_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, trai
     """
     batch = train_size if cfg.batch_size == "full" else int(cfg.batch_size)
     steps = steps_per_epoch(train_size, batch, distributed.world()[1])
-    scheduler = create_scheduler(cfg.scheduler, optimizer, epochs=cfg.epochs, steps_per_epoch=steps,
-                                 step_epochs=cfg.lr_step, gamma=cfg.lr_gamma, warmup_steps=cfg.warmup_steps)
+    scheduler = create_scheduler(
+        cfg.scheduler,
+        optimizer,
+        epochs=cfg.epochs,
+        steps_per_epoch=steps,
+        step_epochs=cfg.lr_step,
+        gamma=cfg.lr_gamma,
+        warmup_steps=cfg.warmup_steps,
+    )
     return batch, scheduler
 
 
@@ -104,10 +124,22 @@ def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
     if cfg.input_noise:
         transforms.append(InputNoise(cfg.input_noise))
     if cfg.mixup or cfg.cutmix:  # last: it turns labels into soft targets
-        transforms.append(Mix(cfg.mixup, cfg.cutmix, cfg.mix_prob, cfg.mix_switch_prob, cfg.mix_per_sample,
-                              cfg.label_smoothing, num_classes))
-    loss_terms = [Penalty(cfg.penalty, cfg.weight_decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias)] \
-        if cfg.penalty != "none" and cfg.weight_decay else []
+        transforms.append(
+            Mix(
+                cfg.mixup,
+                cfg.cutmix,
+                cfg.mix_prob,
+                cfg.mix_switch_prob,
+                cfg.mix_per_sample,
+                cfg.label_smoothing,
+                num_classes,
+            )
+        )
+    loss_terms = (
+        [Penalty(cfg.penalty, cfg.weight_decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias)]
+        if cfg.penalty != "none" and cfg.weight_decay
+        else []
+    )
     callbacks: list = []
     if cfg.weight_noise:
         callbacks.append(WeightNoise(cfg.weight_noise, seed=cfg.seed))
@@ -116,10 +148,20 @@ def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
     return {"transforms": transforms, "loss_terms": loss_terms, "callbacks": callbacks}
 
 
-def build_trainer(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | None = None, *, task: Any = None,
-                  transforms: list | None = None, callbacks: Sequence[Callback] = (), run_dir: Path | None = None,
-                  meta: dict[str, Any] | None = None, progress: bool | None = None, eval_batch_size: int | None = None,
-                  stop_on_divergence: bool = True) -> Trainer:
+def build_trainer(
+    cfg: TrainConfig,
+    train: ImageDataset,
+    val: ImageDataset | None = None,
+    *,
+    task: Any = None,
+    transforms: list | None = None,
+    callbacks: Sequence[Callback] = (),
+    run_dir: Path | None = None,
+    meta: dict[str, Any] | None = None,
+    progress: bool | None = None,
+    eval_batch_size: int | None = None,
+    stop_on_divergence: bool = True,
+) -> Trainer:
     """The Trainer of a run of `cfg` on `train`: the one place a run is assembled (`train`, `segment train`,
     `cv`, `tune`, `compare`, `ensemble` and the lab all come here).
 
@@ -145,26 +187,52 @@ def build_trainer(cfg: TrainConfig, train: ImageDataset, val: ImageDataset | Non
     optimizer = build_optimizer(cfg, model)
     extra = regularizers(cfg, train.num_classes)
     batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(train))
-    return Trainer(model, optimizer, train, val, task=task or ClassificationTask(cfg.label_smoothing),
-                   scheduler=scheduler, transforms=extra["transforms"] if transforms is None else transforms,
-                   loss_terms=extra["loss_terms"], epochs=cfg.epochs, batch_size=batch_size, seed=cfg.seed,
-                   device=device, precision=cfg.precision, channels_last=cfg.channels_last, compile=cfg.compile,
-                   grad_clip=cfg.grad_clip, callbacks=[*extra["callbacks"], *callbacks], run_dir=run_dir,
-                   checkpoint_every=cfg.checkpoint_every, eval_batch_size=eval_batch_size or cfg.eval_batch_size,
-                   meta=meta, progress=progress, stop_on_divergence=stop_on_divergence)
+    return Trainer(
+        model,
+        optimizer,
+        train,
+        val,
+        task=task or ClassificationTask(cfg.label_smoothing),
+        scheduler=scheduler,
+        transforms=extra["transforms"] if transforms is None else transforms,
+        loss_terms=extra["loss_terms"],
+        epochs=cfg.epochs,
+        batch_size=batch_size,
+        seed=cfg.seed,
+        device=device,
+        precision=cfg.precision,
+        channels_last=cfg.channels_last,
+        compile=cfg.compile,
+        grad_clip=cfg.grad_clip,
+        callbacks=[*extra["callbacks"], *callbacks],
+        run_dir=run_dir,
+        checkpoint_every=cfg.checkpoint_every,
+        eval_batch_size=eval_batch_size or cfg.eval_batch_size,
+        meta=meta,
+        progress=progress,
+        stop_on_divergence=stop_on_divergence,
+    )
 
 
 def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
     """What `eval` and `predict` need to rebuild the model and prepare images."""
-    return {"kind": "classification", "model": cfg.model, "model_options": model_options(cfg),
-            "num_classes": data.num_classes, "in_channels": data.in_channels, "input_size": data.image_size,
-            "classes": list(data.classes), "mean": data.mean.tolist(), "std": data.std.tolist(), "data": cfg.data,
-            "config": cfg.to_dict()}
+    return {
+        "kind": "classification",
+        "model": cfg.model,
+        "model_options": model_options(cfg),
+        "num_classes": data.num_classes,
+        "in_channels": data.in_channels,
+        "input_size": data.image_size,
+        "classes": list(data.classes),
+        "mean": data.mean.tolist(),
+        "std": data.std.tolist(),
+        "data": cfg.data,
+        "config": cfg.to_dict(),
+    }
 
 
 # the command that takes each kind of checkpoint, by action ("eval" or "predict")
-KIND_COMMANDS = {"classification": "dlbasic {}", "segmentation": "dlbasic segment {}",
-                 "detection": "dlbasic detect {}"}
+KIND_COMMANDS = {"classification": "dlbasic {}", "segmentation": "dlbasic segment {}", "detection": "dlbasic detect {}"}
 _META_KEYS = ("model", "num_classes", "in_channels", "input_size", "classes", "mean", "std")
 
 
@@ -199,8 +267,10 @@ def require_kind(ckpt: dict[str, Any], path: str | Path, kind: str, action: str 
     if found in KIND_COMMANDS:
         raise UserError(f"{path} is a {found} checkpoint", f"use '{KIND_COMMANDS[found].format(action)}'")
     if found == "unknown":
-        raise UserError(f"{path} has no metadata saying what it holds",
-                        f"use a checkpoint written by '{KIND_COMMANDS[kind].format('train')}'")
+        raise UserError(
+            f"{path} has no metadata saying what it holds",
+            f"use a checkpoint written by '{KIND_COMMANDS[kind].format('train')}'",
+        )
     raise UserError(f"{path} is a checkpoint of kind {found!r}, not {kind}")
 
 
@@ -209,15 +279,34 @@ def check_meta(meta: Any, path: str | Path, writer: str) -> dict[str, Any]:
     check(isinstance(meta, dict), f"{path} has no metadata", f"use a best.pt written by {writer}")
     missing = [k for k in _META_KEYS if k not in meta]
     check(not missing, f"{path} lacks {', '.join(missing)} in its metadata", f"use a best.pt written by {writer}")
-    count = lambda k: isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] > 0  # noqa: E731
-    stats = lambda k: isinstance(meta[k], list) and len(meta[k]) == meta["in_channels"] and all(  # noqa: E731
-        isinstance(v, (int, float)) for v in meta[k])
-    ok = (isinstance(meta["model"], str) and all(count(k) for k in ("num_classes", "in_channels", "input_size"))
-          and isinstance(meta["classes"], list) and all(isinstance(c, str) for c in meta["classes"])
-          and len(meta["classes"]) == meta["num_classes"] and stats("mean") and stats("std")
-          and isinstance(meta.get("model_options", {}), dict))
-    check(ok, f"{path} has inconsistent metadata (model, classes, channels or statistics)",
-          f"use a best.pt written by {writer}")
+
+    def count(k: str) -> bool:
+        return isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] > 0
+
+    def stats(k: str) -> bool:  # finite per-channel numbers; a standard deviation must be positive
+        values = meta[k]
+        return (
+            isinstance(values, list)
+            and len(values) == meta["in_channels"]
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+            and (k != "std" or all(v > 0 for v in values))
+        )
+
+    ok = (
+        isinstance(meta["model"], str)
+        and all(count(k) for k in ("num_classes", "in_channels", "input_size"))
+        and isinstance(meta["classes"], list)
+        and all(isinstance(c, str) for c in meta["classes"])
+        and len(meta["classes"]) == meta["num_classes"]
+        and stats("mean")
+        and stats("std")
+        and isinstance(meta.get("model_options", {}), dict)
+    )
+    check(
+        ok,
+        f"{path} has inconsistent metadata (model, classes, channels or statistics)",
+        f"use a best.pt written by {writer}",
+    )
     return meta
 
 
@@ -228,8 +317,13 @@ def _one_line(e: Exception) -> str:
 def build_from_meta(meta: dict[str, Any], path: str | Path) -> torch.nn.Module:
     """The model a checkpoint's metadata names (weights not loaded)."""
     try:
-        return create_model(meta["model"], num_classes=meta["num_classes"], in_channels=meta["in_channels"],
-                            input_size=meta["input_size"], **meta.get("model_options", {}))
+        return create_model(
+            meta["model"],
+            num_classes=meta["num_classes"],
+            in_channels=meta["in_channels"],
+            input_size=meta["input_size"],
+            **meta.get("model_options", {}),
+        )
     except (TypeError, ValueError) as e:
         raise UserError(f"{path}: cannot build model {meta['model']!r} from its metadata ({_one_line(e)})") from None
 
@@ -248,8 +342,10 @@ def load_weights(model: torch.nn.Module, state: Any, path: str | Path, name: str
         problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
     if other:
         k = other[0]
-        problems.append(f"{len(other)} of another shape (e.g. {k}: {list(state[k].shape)} in the file, "
-                        f"{list(own[k].shape)} in the model)")
+        problems.append(
+            f"{len(other)} of another shape (e.g. {k}: {list(state[k].shape)} in the file, "
+            f"{list(own[k].shape)} in the model)"
+        )
     hint = "the file was not written for this model, or was changed"
     check(not problems, f"the weights in {path} do not fit model {name!r}: {', '.join(problems)}", hint)
     try:
@@ -276,20 +372,27 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
     """Refuse, before any work, a run folder this run could not use or must not replace."""
     check_dir(run_dir, overwrite=overwrite, resume=resume)
     if resume:
-        check((run_dir / "checkpoint.pt").is_file(), f"nothing to resume in {run_dir} (no checkpoint.pt)",
-              "start the run without --resume")
+        check(
+            (run_dir / "checkpoint.pt").is_file(),
+            f"nothing to resume in {run_dir} (no checkpoint.pt)",
+            "start the run without --resume",
+        )
 
 
-def fit_in_run_dir(trainer: Trainer, cfg: TrainConfig, run_dir: Path | None, *, command: str, overwrite: bool,
-                   resume: bool) -> list[dict[str, Any]]:
+def fit_in_run_dir(
+    trainer: Trainer, cfg: TrainConfig, run_dir: Path | None, *, command: str, overwrite: bool, resume: bool
+) -> list[dict[str, Any]]:
     """Open the run folder, resume if asked, and fit; call once data, model and Trainer are ready.
 
     Only now is an old folder replaced (`--overwrite`), and it is put back if the new run fails
     before writing any result. A diverged run's summary.json says so.
     """
     main = distributed.is_main()
-    opened = output_dir(run_dir, command=command, overwrite=overwrite, resume=resume) \
-        if run_dir is not None and main else contextlib.nullcontext()
+    opened = (
+        output_dir(run_dir, command=command, overwrite=overwrite, resume=resume)
+        if run_dir is not None and main
+        else contextlib.nullcontext()
+    )
     with opened:
         if run_dir is not None:
             if main:
@@ -308,8 +411,16 @@ def fit_in_run_dir(trainer: Trainer, cfg: TrainConfig, run_dir: Path | None, *, 
 
 
 # what a resumed run may change (`--allow-changes`): nothing here alters what has been computed so far
-RESUMABLE_CHANGES = ("epochs", "lr", "threads", "device", "checkpoint_every", "eval_batch_size", "target_accuracy",
-                     "eval_every")
+RESUMABLE_CHANGES = (
+    "epochs",
+    "lr",
+    "threads",
+    "device",
+    "checkpoint_every",
+    "eval_batch_size",
+    "target_accuracy",
+    "eval_every",
+)
 
 
 def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
@@ -324,14 +435,19 @@ def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
     if isinstance(saved, dict):
         mine = cfg.to_dict()
         differ = sorted(k for k in mine if k in saved and k not in RESUMABLE_CHANGES and saved[k] != mine[k])
-        check(not differ, f"{path} was written by a run with other settings ({', '.join(differ)})",
-              "resume with the config.yaml that wrote it, or start a new run")
+        check(
+            not differ,
+            f"{path} was written by a run with other settings ({', '.join(differ)})",
+            "resume with the config.yaml that wrote it, or start a new run",
+        )
     try:
         trainer.load_state_dict(ckpt)
     except (RuntimeError, KeyError, ValueError, IndexError, TypeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"{path} does not fit this run's model or optimizer ({first[:120]})",
-                        "resume with the config.yaml that wrote it, or start a new run") from None
+        raise UserError(
+            f"{path} does not fit this run's model or optimizer ({first[:120]})",
+            "resume with the config.yaml that wrote it, or start a new run",
+        ) from None
     groups = ckpt["optimizer"].get("param_groups", [])
     old = groups[0].get("initial_lr", groups[0].get("lr")) if groups else None
     changed = isinstance(saved, dict) and saved.get("lr") != cfg.lr
@@ -350,9 +466,16 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.model}-{source}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
-          callbacks: list[Callback] | None = None, progress: bool | None = None,
-          stop_on_divergence: bool = True) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    callbacks: list[Callback] | None = None,
+    progress: bool | None = None,
+    stop_on_divergence: bool = True,
+) -> dict[str, Any]:
     """Train as `cfg` says; returns the summary (also written to `run_dir/summary.json`).
 
     A non-finite loss raises `Diverged` (after writing a summary that says so), unless
@@ -369,34 +492,66 @@ def train(cfg: TrainConfig, run_dir: str | Path | None = None, *, resume: bool =
     if cfg.threads:  # loading may decode images with torch ops
         torch.set_num_threads(cfg.threads)
     data = load_data(cfg)
-    trainer = build_trainer(cfg, data.train, data.val, callbacks=callbacks or (), run_dir=run_path,
-                            meta=model_meta(cfg, data.train), progress=progress, stop_on_divergence=stop_on_divergence)
+    trainer = build_trainer(
+        cfg,
+        data.train,
+        data.val,
+        callbacks=callbacks or (),
+        run_dir=run_path,
+        meta=model_meta(cfg, data.train),
+        progress=progress,
+        stop_on_divergence=stop_on_divergence,
+    )
     target = TargetAccuracy(cfg.target_accuracy, cfg.eval_every) if cfg.target_accuracy else None
     if target is not None:
         trainer.callbacks.append(target)
     history = fit_in_run_dir(trainer, cfg, run_path, command="train", overwrite=overwrite, resume=resume)
-    extra = {} if target is None else {"target_accuracy": target.target, "target_reached": target.seconds is not None,
-                                       "time_to_target": target.seconds, "steps_to_target": target.step}
+    extra = (
+        {}
+        if target is None
+        else {
+            "target_accuracy": target.target,
+            "target_reached": target.seconds is not None,
+            "time_to_target": target.seconds,
+            "steps_to_target": target.step,
+        }
+    )
     return finish(trainer, data, history, run_path, extra)
 
 
-def finish(trainer: Trainer, data: RunData, history: list[dict[str, float]], run_dir: Path | None,
-           extra: dict[str, Any] | None = None) -> dict:
+def finish(
+    trainer: Trainer,
+    data: RunData,
+    history: list[dict[str, float]],
+    run_dir: Path | None,
+    extra: dict[str, Any] | None = None,
+) -> dict:
     """Test the final model once and write summary.json and curves.png."""
     test = trainer.evaluate(data.test)
     last = history[-1] if history else {}
     seconds = sum(h["train_seconds"] for h in history)
     summary = {
-        "status": "finished", "test_accuracy": test["accuracy"], "test_loss": test["loss"],
-        "val_accuracy": last.get("val_accuracy"), "val_loss": last.get("val_loss"),
-        "train_accuracy": last.get("train_accuracy"), "train_loss": last.get("train_loss"),
-        "best_val_accuracy": trainer.best, "epochs": len(history), "steps": trainer.global_step,
-        "seconds": seconds, "images_per_second": sum(h["images_per_second"] * h["train_seconds"]
-                                                     for h in history) / max(seconds, 1e-9),
-        "parameters": sum(p.numel() for p in trainer.model.parameters()), "processes": trainer.world_size,
-        "precision": trainer.precision, "channels_last": trainer.channels_last,
-        "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
-        "test_split": data.test.info.get("test", ""), **(extra or {}),
+        "status": "finished",
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "val_accuracy": last.get("val_accuracy"),
+        "val_loss": last.get("val_loss"),
+        "train_accuracy": last.get("train_accuracy"),
+        "train_loss": last.get("train_loss"),
+        "best_val_accuracy": trainer.best,
+        "epochs": len(history),
+        "steps": trainer.global_step,
+        "seconds": seconds,
+        "images_per_second": sum(h["images_per_second"] * h["train_seconds"] for h in history) / max(seconds, 1e-9),
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "processes": trainer.world_size,
+        "precision": trainer.precision,
+        "channels_last": trainer.channels_last,
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "test_images": len(data.test),
+        "test_split": data.test.info.get("test", ""),
+        **(extra or {}),
     }
     if run_dir is not None and distributed.is_main():
         atomic_write_text(json.dumps(summary, indent=2) + "\n", run_dir / "summary.json")

@@ -18,8 +18,16 @@ from dlbasic.errors import UserError, did_you_mean
 SCHEDULES = ("none", "step", "exponential", "cosine", "onecycle")
 
 
-def create_scheduler(name: str, optimizer: torch.optim.Optimizer, *, epochs: int, steps_per_epoch: int,
-                     step_epochs: int = 1, gamma: float = 0.7, warmup_steps: int = 0) -> LRScheduler | None:
+def create_scheduler(
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epochs: int,
+    steps_per_epoch: int,
+    step_epochs: int = 1,
+    gamma: float = 0.7,
+    warmup_steps: int = 0,
+) -> LRScheduler | None:
     """A scheduler to call `.step()` after every optimizer step, or None for a constant rate."""
     if name not in SCHEDULES:
         raise UserError(f"unknown scheduler {name!r}", did_you_mean(name, SCHEDULES))

@@ -46,8 +46,12 @@ class TargetAccuracy(Callback):
             trainer.stop_training = True
 
     def state_dict(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "step": self.step, "accuracy": self.accuracy,
-                "elapsed": self.elapsed + time.perf_counter() - self._start}
+        return {
+            "seconds": self.seconds,
+            "step": self.step,
+            "accuracy": self.accuracy,
+            "elapsed": self.elapsed + time.perf_counter() - self._start,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.seconds, self.step, self.accuracy = state["seconds"], state["step"], state["accuracy"]

@@ -131,14 +131,33 @@ class Trainer:
             weights are never written either way.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, train_data: ImageDataset,
-                 val_data: ImageDataset | None = None, *, task: Any = None, scheduler: Any = None,
-                 epochs: int = 1, batch_size: int = 64, seed: int = 0, device: str | torch.device = "cpu",
-                 precision: str = "fp32", channels_last: bool | None = False, compile: bool = False,
-                 grad_clip: float | None = None, transforms: Sequence[BatchTransform] = (),
-                 loss_terms: Sequence[Callable[[nn.Module], Tensor]] = (), callbacks: Sequence[Callback] = (),
-                 run_dir: str | Path | None = None, checkpoint_every: int = 0, eval_batch_size: int = 1000,
-                 meta: dict[str, Any] | None = None, progress: bool | None = None, stop_on_divergence: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train_data: ImageDataset,
+        val_data: ImageDataset | None = None,
+        *,
+        task: Any = None,
+        scheduler: Any = None,
+        epochs: int = 1,
+        batch_size: int = 64,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        channels_last: bool | None = False,
+        compile: bool = False,
+        grad_clip: float | None = None,
+        transforms: Sequence[BatchTransform] = (),
+        loss_terms: Sequence[Callable[[nn.Module], Tensor]] = (),
+        callbacks: Sequence[Callback] = (),
+        run_dir: str | Path | None = None,
+        checkpoint_every: int = 0,
+        eval_batch_size: int = 1000,
+        meta: dict[str, Any] | None = None,
+        progress: bool | None = None,
+        stop_on_divergence: bool = True,
+    ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
         precision = resolve_precision(precision, self.device)
@@ -152,8 +171,9 @@ class Trainer:
         if self.world_size > 1:  # gradients are averaged over processes during backward
             from torch.nn.parallel import DistributedDataParallel
 
-            self.eager = DistributedDataParallel(self.model, device_ids=[self.device.index]
-                                                 if self.device.type == "cuda" else None)
+            self.eager = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
         # compiling the DDP module, as torch recommends, keeps DDP's bucketed gradient all-reduce
         self.forward = self._compiled(self.eager) if compile else self.eager
         self.compile_checked = not compile
@@ -221,21 +241,29 @@ class Trainer:
     def train_epoch(self) -> dict[str, float]:
         """Run (the rest of) the current epoch; returns its training logs."""
         self.model.train()
-        order = torch.randperm(len(self.train_data), generator=torch.Generator().manual_seed(
-            self.seed * 100_003 + self.epoch)).to(self.device)
+        order = torch.randperm(
+            len(self.train_data), generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        ).to(self.device)
         sums = self.sums or {"loss": 0.0, "count": 0, "seconds": 0.0}
-        bar = Progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.epochs}", self.batch_in_epoch,
-                       enabled=self.progress if self.rank == 0 else False)
+        bar = Progress(
+            self.steps_per_epoch,
+            f"epoch {self.epoch + 1}/{self.epochs}",
+            self.batch_in_epoch,
+            enabled=self.progress if self.rank == 0 else False,
+        )
         start = time.perf_counter()
         for b in range(self.batch_in_epoch, self.steps_per_epoch):
             idx = order[b * self.global_batch : (b + 1) * self.global_batch]
             if self.world_size > 1:  # this process's slice of the global batch
                 idx = idx.tensor_split(self.world_size)[self.rank]
             x, y = self.train_data.batch(idx)  # read on the host (uint8 -> float), then copied to the device
-            loss, metrics = self.train_step(x.to(self.device, non_blocking=True),
-                                            y.to(self.device, non_blocking=True) if isinstance(y, Tensor) else y)
-            seen = distributed.all_sum({"loss": loss})["loss"] if self.world_size > 1 and self.stop_on_divergence \
-                else loss
+            loss, metrics = self.train_step(
+                x.to(self.device, non_blocking=True),
+                y.to(self.device, non_blocking=True) if isinstance(y, Tensor) else y,
+            )
+            seen = (
+                distributed.all_sum({"loss": loss})["loss"] if self.world_size > 1 and self.stop_on_divergence else loss
+            )
             if not math.isfinite(seen) and self.stop_on_divergence:  # every process stops at the same step
                 bar.close()
                 raise self._diverged(self.epoch + 1, self.global_step + 1, seen)
@@ -252,16 +280,19 @@ class Trainer:
                 cb.on_batch_end(self, logs)
             if bar.due(b + 1):
                 seconds = sums["seconds"] + time.perf_counter() - start
-                bar.update(b + 1, loss=sums["loss"] / sums["count"], **self.task.summarize(sums, sums["count"]),
-                           img_s=sums["count"] / max(seconds, 1e-9))
+                bar.update(
+                    b + 1,
+                    loss=sums["loss"] / sums["count"],
+                    **self.task.summarize(sums, sums["count"]),
+                    img_s=sums["count"] / max(seconds, 1e-9),
+                )
             if self._interrupted or self.stop_training:
                 sums["seconds"] += time.perf_counter() - start
                 if self._interrupted:
                     self.save_checkpoint()
                     raise KeyboardInterrupt
                 break
-            if self.checkpoint_every and self.global_step % self.checkpoint_every == 0 \
-                    and b + 1 < self.steps_per_epoch:
+            if self.checkpoint_every and self.global_step % self.checkpoint_every == 0 and b + 1 < self.steps_per_epoch:
                 sums["seconds"] += time.perf_counter() - start
                 self.save_checkpoint()
                 start = time.perf_counter()
@@ -270,9 +301,14 @@ class Trainer:
         bar.close()
         total = distributed.all_sum({k: v for k, v in sums.items() if k != "seconds"})  # over processes
         count = max(total["count"], 1)
-        out = {"epoch": self.epoch + 1, "step": self.global_step, "train_loss": total["loss"] / count,
-               "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": sums["seconds"],
-               "images_per_second": total["count"] / max(sums["seconds"], 1e-9)}
+        out = {
+            "epoch": self.epoch + 1,
+            "step": self.global_step,
+            "train_loss": total["loss"] / count,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_seconds": sums["seconds"],
+            "images_per_second": total["count"] / max(sums["seconds"], 1e-9),
+        }
         out.update({f"train_{k}": v for k, v in self.task.summarize(total, count).items()})
         return out
 
@@ -349,10 +385,17 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": {"torch": torch.get_rng_state(), "generator": self.generator.get_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-            "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "global_step": self.global_step,
-            "sums": dict(self.sums), "history": list(self.history), "best": self.best,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "generator": self.generator.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step,
+            "sums": dict(self.sums),
+            "history": list(self.history),
+            "best": self.best,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "meta": self.meta,
         }
@@ -368,8 +411,10 @@ class Trainer:
         self.generator.set_state(state["rng"]["generator"])
         ranks = state.get("ranks")
         if ranks is not None and len(ranks) != self.world_size:
-            raise UserError(f"the checkpoint was written by {len(ranks)} processes, this run has {self.world_size}",
-                            "resume with the same number of processes")
+            raise UserError(
+                f"the checkpoint was written by {len(ranks)} processes, this run has {self.world_size}",
+                "resume with the same number of processes",
+            )
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.epoch, self.batch_in_epoch = state["epoch"], state["batch_in_epoch"]
@@ -405,8 +450,15 @@ class Trainer:
                 self.check_weights()
             self.best = value
             if self.run_dir is not None and self.rank == 0:
-                atomic_save({"model": self.model.state_dict(), "meta": self.meta, "epoch": self.epoch,
-                             self.task.monitor: value}, self.run_dir / "best.pt")
+                atomic_save(
+                    {
+                        "model": self.model.state_dict(),
+                        "meta": self.meta,
+                        "epoch": self.epoch,
+                        self.task.monitor: value,
+                    },
+                    self.run_dir / "best.pt",
+                )
 
     def check_weights(self) -> None:
         """Raise `Diverged` if a parameter or floating-point buffer is NaN or infinite (once per step)."""
@@ -416,14 +468,20 @@ class Trainer:
         if tensors and not bool(torch.stack([torch.isfinite(t).all() for _, t in tensors]).all()):
             name = next(k for k, t in tensors if not bool(torch.isfinite(t).all()))
             epoch = self.epoch + 1 if self.batch_in_epoch else self.epoch
-            raise self._diverged(max(epoch, 1), self.global_step, self._last_loss,
-                                 f"weight {name!r} is not finite (last loss {number(self._last_loss)})")
+            raise self._diverged(
+                max(epoch, 1),
+                self.global_step,
+                self._last_loss,
+                f"weight {name!r} is not finite (last loss {number(self._last_loss)})",
+            )
         self._weights_checked_at = self.global_step
 
     def _diverged(self, epoch: int, step: int, loss: float, reason: str | None = None) -> Diverged:
         """The `Diverged` error, naming the finite checkpoint.pt and best.pt left on disk."""
-        kept = [str(p) if self.run_dir is not None and (p := self.run_dir / name).is_file() else None
-                for name in ("checkpoint.pt", "best.pt")]
+        kept = [
+            str(p) if self.run_dir is not None and (p := self.run_dir / name).is_file() else None
+            for name in ("checkpoint.pt", "best.pt")
+        ]
         fixes = ["lower --lr", "add --grad-clip" if self.grad_clip is None else "lower --grad-clip"]
         if self.precision != "fp32":
             fixes.append(f"use --precision fp32 instead of {self.precision}")
@@ -436,10 +494,16 @@ class Trainer:
         """Where no progress bar is drawn (output to a file or a pipe), one line per epoch on stderr."""
         if self.progress is not None or self.rank != 0 or sys.stderr.isatty():
             return
-        shown = [f"{k} {v:.4g}" for k, v in logs.items()
-                 if isinstance(v, float) and (k.endswith(("loss", "accuracy", "iou")) or k == "lr")]
-        print(f"epoch {logs['epoch']}/{self.epochs}: {', '.join(shown)}, {logs['images_per_second']:.0f} images/s",
-              file=sys.stderr, flush=True)
+        shown = [
+            f"{k} {v:.4g}"
+            for k, v in logs.items()
+            if isinstance(v, float) and (k.endswith(("loss", "accuracy", "iou")) or k == "lr")
+        ]
+        print(
+            f"epoch {logs['epoch']}/{self.epochs}: {', '.join(shown)}, {logs['images_per_second']:.0f} images/s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _autocast(self):
         if self.autocast_dtype is None:
@@ -457,15 +521,18 @@ class Trainer:
         for fn in (self.eager, self.forward):  # under DDP both average over processes
             self.model.zero_grad(set_to_none=True)
             self.task.training_step(fn, x, y)[0].backward()
-            grads.append([p.grad.clone() if p.grad is not None else torch.zeros_like(p)
-                          for p in self.model.parameters()])
+            grads.append(
+                [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in self.model.parameters()]
+            )
         self.model.zero_grad(set_to_none=True)
         self.model.train()
         for (name, _), ge, gc in zip(self.model.named_parameters(), *grads):
             if not torch.allclose(ge, gc, rtol=1e-3, atol=1e-5 * (1 + ge.abs().max().item())):
-                raise UserError(f"torch.compile gave different gradients than eager mode for {name!r} "
-                                f"(max difference {(ge - gc).abs().max().item():.3g})",
-                                "run without --compile")
+                raise UserError(
+                    f"torch.compile gave different gradients than eager mode for {name!r} "
+                    f"(max difference {(ge - gc).abs().max().item():.3g})",
+                    "run without --compile",
+                )
         self.compile_checked = True
 
     @contextlib.contextmanager
@@ -485,5 +552,3 @@ class Trainer:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
-
-

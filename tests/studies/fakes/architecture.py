@@ -1,44 +1,99 @@
 """Fake measurements for the architecture studies (CNN sections of the notes)."""
+
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 
 def _one_by_one(reduced: int, branch_reduced: int, formula_ok: bool = True) -> dict:
-    return {"example": {"in": 128, "reduce": 32, "out": 128, "direct": 147456, "reduced": reduced,
-                        "depth_direct": 1, "depth_reduced": 2},
-            "break_even_width": 115.2, "first_width_not_cheaper": 116, "formula_ok": formula_ok,
-            "googlenet_branches": [{"module": "3a", "kernel": 3, "in": 192, "reduce": 96, "out": 128,
-                                    "direct": 221184, "reduced": branch_reduced}]}
+    return {
+        "example": {
+            "in": 128,
+            "reduce": 32,
+            "out": 128,
+            "direct": 147456,
+            "reduced": reduced,
+            "depth_direct": 1,
+            "depth_reduced": 2,
+        },
+        "break_even_width": 115.2,
+        "first_width_not_cheaper": 116,
+        "formula_ok": formula_ok,
+        "googlenet_branches": [
+            {
+                "module": "3a",
+                "kernel": 3,
+                "in": 192,
+                "reduce": 96,
+                "out": 128,
+                "direct": 221184,
+                "reduced": branch_reduced,
+            }
+        ],
+    }
 
 
 def _relu(relu: list, tanh: list, sigmoid: list) -> dict:
-    return {"target": 0.05, "budget_steps": 200, "chosen_lr": {"relu": 0.01, "tanh": 0.03, "sigmoid": 0.1},
-            "steps_to_target": {"relu": relu, "tanh": tanh, "sigmoid": sigmoid},
-            "first_over_last_layer": {"relu": [0.15, 0.16], "tanh": [0.18, 0.2], "sigmoid": [0.005, 0.004]}}
+    return {
+        "target": 0.05,
+        "budget_steps": 200,
+        "chosen_lr": {"relu": 0.01, "tanh": 0.03, "sigmoid": 0.1},
+        "steps_to_target": {"relu": relu, "tanh": tanh, "sigmoid": sigmoid},
+        "first_over_last_layer": {"relu": [0.15, 0.16], "tanh": [0.18, 0.2], "sigmoid": [0.005, 0.004]},
+    }
 
 
 def _vgg(stack_field: int, stack_weights: int, acc3: list, acc5: list) -> dict:
-    case = {"layers": 2, "kernel": 5, "weights": {"64": {"stack": stack_weights, "single": 102400}},
-            "fields": {"stack_formula": stack_field, "single_formula": 5, "stack_summary": stack_field,
-                       "single_summary": 5}}
+    case = {
+        "layers": 2,
+        "kernel": 5,
+        "weights": {"64": {"stack": stack_weights, "single": 102400}},
+        "fields": {
+            "stack_formula": stack_field,
+            "single_formula": 5,
+            "stack_summary": stack_field,
+            "single_summary": 5,
+        },
+    }
     return {"cases": [case], "held_out_accuracy": {"3x3": acc3, "5x5": acc5}}
 
 
 def _inception(with_: int, without: int, module_with: int) -> dict:
-    return {"params_with": with_, "params_without": without, "macs_with": 1.6e9, "macs_without": 4.4e9,
-            "modules_with": {"3a": module_with, "3b": 388736}, "modules_without": {"3a": 393472, "3b": 1106400}}
+    return {
+        "params_with": with_,
+        "params_without": without,
+        "macs_with": 1.6e9,
+        "macs_without": 4.4e9,
+        "modules_with": {"3a": module_with, "3b": 388736},
+        "modules_without": {"3a": 393472, "3b": 1106400},
+    }
 
 
 def _resnet(res34: list, plain34: list, falling: tuple = (0.001, 0.007)) -> dict:
-    return {"train_error": {"plain34": plain34, "resnet34": res34},
-            "test_error": {"plain34": [e + 0.03 for e in plain34], "resnet34": [e + 0.05 for e in res34]},
-            "still_improving": {"resnet34": falling[0], "plain34": falling[1]}}
+    return {
+        "train_error": {"plain34": plain34, "resnet34": res34},
+        "test_error": {"plain34": [e + 0.03 for e in plain34], "resnet34": [e + 0.05 for e in res34]},
+        "still_improving": {"resnet34": falling[0], "plain34": falling[1]},
+    }
 
 
 def _bottleneck(bottle_params: int, net_bottle: int) -> dict:
-    return {"blocks": [{"width": 256, "side": 56, "basic_params": 1180672, "basic_macs": 3699376128,
-                        "bottleneck_params": bottle_params, "bottleneck_macs": 218365952}],
-            "network": {"bottleneck_params": net_bottle, "bottleneck_macs": 4.1e9, "basic_params": 342286568,
-                        "basic_macs": 5.7e10}}
+    return {
+        "blocks": [
+            {
+                "width": 256,
+                "side": 56,
+                "basic_params": 1180672,
+                "basic_macs": 3699376128,
+                "bottleneck_params": bottle_params,
+                "bottleneck_macs": 218365952,
+            }
+        ],
+        "network": {
+            "bottleneck_params": net_bottle,
+            "bottleneck_macs": 4.1e9,
+            "basic_params": 342286568,
+            "basic_macs": 5.7e10,
+        },
+    }
 
 
 def _densenet(trace: list, params: int) -> dict:

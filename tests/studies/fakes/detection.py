@@ -1,4 +1,5 @@
 """Fake measurements for the detection-speed study: MACs per test image, proposals, average recall."""
+
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 N = 6  # test images
@@ -10,13 +11,21 @@ _UNTRAINED = [0.05, 0.02, 0.04, 0.03, 0.06, 0.01]
 
 def _numbers(conv=None, total=None, trained=_TRAINED, untrained=_UNTRAINED):
     conv, total = {**_CONV, **(conv or {})}, {**_TOTAL, **(total or {})}
-    return {"regions": 2000,
-            "macs": {"conv": {d: [v] * N for d, v in conv.items()}, "total": {d: [v] * N for d, v in total.items()},
-                     "cnn_runs": {d: [2000 if d == "rcnn" else 1] * N for d in conv}},
-            "proposals": {"selective_search": [8, 12, 5, 20, 9, 11], "rpn": [50] * N},
-            "average_recall": {"rpn_trained": list(trained), "rpn_untrained": list(untrained),
-                               "selective_search": [0.4] * N},
-            "seconds_per_image": {d: 0.01 for d in conv}}
+    return {
+        "regions": 2000,
+        "macs": {
+            "conv": {d: [v] * N for d, v in conv.items()},
+            "total": {d: [v] * N for d, v in total.items()},
+            "cnn_runs": {d: [2000 if d == "rcnn" else 1] * N for d in conv},
+        },
+        "proposals": {"selective_search": [8, 12, 5, 20, 9, 11], "rpn": [50] * N},
+        "average_recall": {
+            "rpn_trained": list(trained),
+            "rpn_untrained": list(untrained),
+            "selective_search": [0.4] * N,
+        },
+        "seconds_per_image": {d: 0.01 for d in conv},
+    }
 
 
 FAKES = {

@@ -1,4 +1,5 @@
 """Fake measurements for the generalization, model-selection and ensemble studies."""
+
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 WIDTHS = ("2", "8", "32", "128", "512")
@@ -6,6 +7,7 @@ WIDTHS = ("2", "8", "32", "128", "512")
 
 def _gen(small, large, test, noisy_train=(1.0, 1.0, 1.0), noisy_test=(0.75, 0.74, 0.76)):
     """Train accuracy of the narrowest and widest nets, the widest net's test accuracy, with true and noisy labels."""
+
     def by_width(narrow, wide):
         return {w: list(narrow if w == "2" else wide) for w in WIDTHS}
 
@@ -16,8 +18,10 @@ def _gen(small, large, test, noisy_train=(1.0, 1.0, 1.0), noisy_test=(0.75, 0.74
 
 
 def _cv(cv, holdout):
-    return {"regret": {"cv": list(cv), "holdout": list(holdout)},
-            "chosen": {"cv": [0] * len(cv), "holdout": [1] * len(holdout)}}
+    return {
+        "regret": {"cv": list(cv), "holdout": list(holdout)},
+        "chosen": {"cv": [0] * len(cv), "holdout": [1] * len(holdout)},
+    }
 
 
 def _bv(bias_exponent, variance_exponent, noise=(0.0, 0.0, 0.0)):
@@ -30,19 +34,33 @@ def _bv(bias_exponent, variance_exponent, noise=(0.0, 0.0, 0.0)):
 
 
 def _bag(bagged, single, random_init=None):
-    return {"bagged_soft": list(bagged), "bagged_hard": list(bagged), "single": list(single),
-            "random_init": list(random_init or bagged), "member_mean": [s - 0.02 for s in single]}
+    return {
+        "bagged_soft": list(bagged),
+        "bagged_hard": list(bagged),
+        "single": list(single),
+        "random_init": list(random_init or bagged),
+        "member_mean": [s - 0.02 for s in single],
+    }
 
 
 def _boost(focus, uniform, focus_err, uniform_err):
-    return {"focus_accuracy": list(focus), "uniform_accuracy": list(uniform),
-            "focus_weighted_error": list(focus_err), "uniform_weighted_error": list(uniform_err)}
+    return {
+        "focus_accuracy": list(focus),
+        "uniform_accuracy": list(uniform),
+        "focus_weighted_error": list(focus_err),
+        "uniform_weighted_error": list(uniform_err),
+    }
 
 
 def _batch(small_acc, large_acc, small_eig=(1.0, 1.1, 0.9), large_eig=(5.0, 5.5, 6.0)):
     def part(acc, eig):
-        return {"test_accuracy": list(acc), "hessian_top": list(eig), "eps_sharpness": [0.5, 0.6, 0.55],
-                "steps": [500, 520, 480], "reached": [True, True, True]}
+        return {
+            "test_accuracy": list(acc),
+            "hessian_top": list(eig),
+            "eps_sharpness": [0.5, 0.6, 0.55],
+            "steps": [500, 520, 480],
+            "reached": [True, True, True],
+        }
 
     return {"target_loss": 0.02, "small": part(small_acc, small_eig), "large": part(large_acc, large_eig)}
 
@@ -76,12 +94,24 @@ FAKES = {
         (_bag((0.953, 0.940, 0.946, 0.950), (0.950, 0.941, 0.945, 0.952)), INCONCLUSIVE),
     ],
     "boosting": [
-        (_boost((0.55, 0.60, 0.58, 0.62), (0.30, 0.35, 0.31, 0.33), (0.45, 0.41, 0.43, 0.40),
-                (0.68, 0.64, 0.66, 0.65)), SUPPORTED),
-        (_boost((0.30, 0.35, 0.31, 0.33), (0.55, 0.60, 0.58, 0.62), (0.68, 0.64, 0.66, 0.65),
-                (0.45, 0.41, 0.43, 0.40)), CONTRADICTED),
-        (_boost((0.50, 0.40, 0.45, 0.47), (0.48, 0.44, 0.43, 0.46), (0.50, 0.58, 0.55, 0.53),
-                (0.52, 0.56, 0.57, 0.54)), INCONCLUSIVE),
+        (
+            _boost(
+                (0.55, 0.60, 0.58, 0.62), (0.30, 0.35, 0.31, 0.33), (0.45, 0.41, 0.43, 0.40), (0.68, 0.64, 0.66, 0.65)
+            ),
+            SUPPORTED,
+        ),
+        (
+            _boost(
+                (0.30, 0.35, 0.31, 0.33), (0.55, 0.60, 0.58, 0.62), (0.68, 0.64, 0.66, 0.65), (0.45, 0.41, 0.43, 0.40)
+            ),
+            CONTRADICTED,
+        ),
+        (
+            _boost(
+                (0.50, 0.40, 0.45, 0.47), (0.48, 0.44, 0.43, 0.46), (0.50, 0.58, 0.55, 0.53), (0.52, 0.56, 0.57, 0.54)
+            ),
+            INCONCLUSIVE,
+        ),
         (_boost((NAN, NAN, 0.6), (NAN, NAN, 0.3), (NAN, NAN, 0.4), (NAN, NAN, 0.6)), INCONCLUSIVE),  # stopped early
     ],
     "batch-size": [

@@ -1,11 +1,16 @@
 """Fake measurements for gd-variants: final training loss per seed of each batch size at its tuned lr."""
+
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from dlbasic.studies.gd_variants import budgets
 
 
 def fake(one: list, mini: list, full: list) -> dict:
-    return {"train_images": 1295, "budgets": budgets(1295, 10), "lr": {"1": 0.0316, "32": 1.0, "full": 0.316},
-            "final_loss": {"1": one, "32": mini, "full": full}}
+    return {
+        "train_images": 1295,
+        "budgets": budgets(1295, 10),
+        "lr": {"1": 0.0316, "32": 1.0, "full": 0.316},
+        "final_loss": {"1": one, "32": mini, "full": full},
+    }
 
 
 FAKES = {

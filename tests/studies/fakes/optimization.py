@@ -1,4 +1,5 @@
 """Fake measurements for the optimizer studies (momentum, nesterov, adagrad, adadelta, rmsprop-adam)."""
+
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 FASTER = [100, 120, 90, 110, 95, 105]  # steps of the arm that is consistently faster
@@ -28,53 +29,71 @@ def _four(fav: str, other: str, *pairs: tuple[list, list]) -> dict:
 
 
 def _adagrad(shrink: list, rms: list, rare: list, frequent: list) -> dict:
-    return {"adagrad": {"shrink": shrink, "rare_step": rare, "frequent_step": frequent, "train_loss": [0.1] * 3},
-            "rmsprop": {"shrink": rms, "train_loss": [0.05] * 3}}
+    return {
+        "adagrad": {"shrink": shrink, "rare_step": rare, "frequent_step": frequent, "train_loss": [0.1] * 3},
+        "rmsprop": {"shrink": rms, "train_loss": [0.05] * 3},
+    }
 
 
 def _adadelta(ratio: list, adagrad: list, acc: list) -> dict:
-    return {"classes": 10, "adadelta": {"ratio": ratio, "val_accuracy": acc},
-            "adagrad": {"ratio": adagrad, "val_accuracy": [0.9] * len(adagrad)}}
+    return {
+        "classes": 10,
+        "adadelta": {"ratio": ratio, "val_accuracy": acc},
+        "adagrad": {"ratio": adagrad, "val_accuracy": [0.9] * len(adagrad)},
+    }
 
 
 def _scores(adam_width: list, adam_default: list, rival_width: list, rival_default: list) -> dict:
     """Per-seed width (decades) and default score (accuracy / best) of Adam, one rival, and a weak third."""
     weak = {"width": [0.2, 0.3, 0.25], "default": [0.5, 0.6, 0.55]}
-    return {"scores": {"adam": {"width": adam_width, "default": adam_default},
-                       "sgd": {"width": rival_width, "default": rival_default},
-                       "adadelta": weak, "rmsprop": weak}}
+    return {
+        "scores": {
+            "adam": {"width": adam_width, "default": adam_default},
+            "sgd": {"width": rival_width, "default": rival_default},
+            "adadelta": weak,
+            "rmsprop": weak,
+        }
+    }
 
 
 FAKES = {
     "momentum": [
         (_four("momentum", "sgd", (FASTER, SLOWER), (FASTER, SLOWER), (FASTER, SLOWER), (FASTER, SLOWER)), SUPPORTED),
         (_four("momentum", "sgd", (FASTER, SLOWER), (FASTER, SLOWER), (SAME, FASTER), (NOISY, FASTER)), SUPPORTED),
-        (_four("momentum", "sgd", (FASTER, SLOWER), (FASTER, SLOWER), (SLOWER, FASTER), (SAME, FASTER)),
-         INCONCLUSIVE),  # mixed: two for, one against
+        (
+            _four("momentum", "sgd", (FASTER, SLOWER), (FASTER, SLOWER), (SLOWER, FASTER), (SAME, FASTER)),
+            INCONCLUSIVE,
+        ),  # mixed: two for, one against
         (_four("momentum", "sgd", (FASTER, SLOWER), (SAME, FASTER), (NOISY, FASTER), (SAME, FASTER)), INCONCLUSIVE),
-        (_four("momentum", "sgd", (SLOWER, FASTER), (SLOWER, FASTER), (SAME, FASTER), (NOISY, FASTER)),
-         CONTRADICTED),
+        (_four("momentum", "sgd", (SLOWER, FASTER), (SLOWER, FASTER), (SAME, FASTER), (NOISY, FASTER)), CONTRADICTED),
     ],
     "nesterov": [
-        (_four("nesterov", "momentum", (FASTER, SLOWER), (SAME, FASTER), (FASTER, SLOWER), (NOISY, FASTER)),
-         SUPPORTED),
-        (_four("nesterov", "momentum", (FASTER, SLOWER), (SAME, FASTER), (NOISY, FASTER), (SAME, FASTER)),
-         INCONCLUSIVE),
-        (_four("nesterov", "momentum", (SLOWER, FASTER), (SAME, FASTER), (SLOWER, FASTER), (SAME, FASTER)),
-         CONTRADICTED),
+        (_four("nesterov", "momentum", (FASTER, SLOWER), (SAME, FASTER), (FASTER, SLOWER), (NOISY, FASTER)), SUPPORTED),
+        (
+            _four("nesterov", "momentum", (FASTER, SLOWER), (SAME, FASTER), (NOISY, FASTER), (SAME, FASTER)),
+            INCONCLUSIVE,
+        ),
+        (
+            _four("nesterov", "momentum", (SLOWER, FASTER), (SAME, FASTER), (SLOWER, FASTER), (SAME, FASTER)),
+            CONTRADICTED,
+        ),
     ],
     "adagrad": [
         (_adagrad([0.34, 0.32, 0.35], [2.1, 2.4, 2.0], [1.3, 1.32, 1.28], [1.0, 1.0, 1.0]), SUPPORTED),
-        (_adagrad([0.34, 0.32, 0.35], [0.5, 0.48, 0.52], [1.3, 1.32, 1.28], [1.0, 1.0, 1.0]),
-         INCONCLUSIVE),  # shrinks more than RMSprop, but not twice as much
+        (
+            _adagrad([0.34, 0.32, 0.35], [0.5, 0.48, 0.52], [1.3, 1.32, 1.28], [1.0, 1.0, 1.0]),
+            INCONCLUSIVE,
+        ),  # shrinks more than RMSprop, but not twice as much
         (_adagrad([0.34, 0.32, 0.35], [2.1, 2.4, 2.0], [1.3, 0.8, 1.1], [1.0, 1.0, 1.0]), INCONCLUSIVE),
         (_adagrad([2.5, 2.6, 2.4], [0.3, 0.35, 0.32], [1.3, 1.32, 1.28], [1.0, 1.0, 1.0]), CONTRADICTED),
         (_adagrad([0.34, 0.32, 0.35], [2.1, 2.4, 2.0], [0.8, 0.82, 0.79], [1.0, 1.0, 1.0]), CONTRADICTED),
     ],
     "adadelta": [
         (_adadelta([3.0, 3.1, 2.7], [0.34, 0.35, 0.32], [0.97, 0.98, 0.96]), SUPPORTED),
-        (_adadelta([0.5, 0.55, 0.45], [0.34, 0.35, 0.32], [0.97, 0.98, 0.96]),
-         INCONCLUSIVE),  # more alive than Adagrad, but not twice
+        (
+            _adadelta([0.5, 0.55, 0.45], [0.34, 0.35, 0.32], [0.97, 0.98, 0.96]),
+            INCONCLUSIVE,
+        ),  # more alive than Adagrad, but not twice
         (_adadelta([3.0, 3.1, 2.7], [0.34, 0.35, 0.32], [0.2, 0.15, 0.1]), CONTRADICTED),  # does not learn
         (_adadelta([0.1, 0.12, 0.09], [0.34, 0.35, 0.32], [0.97, 0.98, 0.96]), CONTRADICTED),
     ],

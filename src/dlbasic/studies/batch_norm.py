@@ -48,18 +48,24 @@ class BatchNorm(Study):
     section = "Regularization"
     claim = "Normalizing layer statistics (subtract mean, divide by std) helps training."
     note = "원하는 레이어의 모든 파라미터의 통계치를 정규화. 평균을 빼고, 표준편차를 나눔."
-    literature = ("Ioffe & Szegedy (https://arxiv.org/abs/1502.03167) normalize each channel's *activations* over "
-                  "the mini-batch, not the parameters as the note says, and report that it allows much higher "
-                  "learning rates. Santurkar et al. (https://arxiv.org/abs/1805.11604) attribute the gain to a "
-                  "smoother loss landscape rather than reduced internal covariate shift.")
-    method = (f"tiny_cnn (two conv stages, 16 and 32 channels) on the 8x8 digits, with and without batch norm after "
-              f"each convolution, trained with SGD (momentum {MOMENTUM}, batch {BATCH}, {EPOCHS} epochs) at learning "
-              f"rates {LRS}, for each seed. A run is stable if every step's loss is finite and the last epoch's "
-              "mean loss is below the first step's; the maximum stable learning rate is the largest at which "
-              "every seed is stable. Step-by-step loss curves are recorded at lr {REFERENCE_LR}.")
-    rule = (f"Supported if batch norm's maximum stable learning rate is higher than without it AND its last-epoch "
-            f"loss at lr {REFERENCE_LR} is lower by more than the larger seed std; contradicted if its maximum "
-            "stable learning rate is lower or its loss higher by that margin; inconclusive otherwise.")
+    literature = (
+        "Ioffe & Szegedy (https://arxiv.org/abs/1502.03167) normalize each channel's *activations* over "
+        "the mini-batch, not the parameters as the note says, and report that it allows much higher "
+        "learning rates. Santurkar et al. (https://arxiv.org/abs/1805.11604) attribute the gain to a "
+        "smoother loss landscape rather than reduced internal covariate shift."
+    )
+    method = (
+        f"tiny_cnn (two conv stages, 16 and 32 channels) on the 8x8 digits, with and without batch norm after "
+        f"each convolution, trained with SGD (momentum {MOMENTUM}, batch {BATCH}, {EPOCHS} epochs) at learning "
+        f"rates {LRS}, for each seed. A run is stable if every step's loss is finite and the last epoch's "
+        "mean loss is below the first step's; the maximum stable learning rate is the largest at which "
+        "every seed is stable. Step-by-step loss curves are recorded at lr {REFERENCE_LR}."
+    )
+    rule = (
+        f"Supported if batch norm's maximum stable learning rate is higher than without it AND its last-epoch "
+        f"loss at lr {REFERENCE_LR} is lower by more than the larger seed std; contradicted if its maximum "
+        "stable learning rate is lower or its loss higher by that margin; inconclusive otherwise."
+    )
 
     def measure(self, ctx) -> Measurements:
         final = {n: {f"{lr:g}": [] for lr in LRS} for n in NORMS}
@@ -69,9 +75,17 @@ class BatchNorm(Study):
             for lr in LRS:
                 key = f"{lr:g}"
                 for seed in ctx.seeds:
-                    cfg = ctx.config(model="tiny_cnn", data="digits", norm=norm, optimizer="sgd", lr=lr,
-                                     momentum=MOMENTUM, epochs=ctx.profile.epochs(EPOCHS), batch_size=BATCH,
-                                     seed=seed)
+                    cfg = ctx.config(
+                        model="tiny_cnn",
+                        data="digits",
+                        norm=norm,
+                        optimizer="sgd",
+                        lr=lr,
+                        momentum=MOMENTUM,
+                        epochs=ctx.profile.epochs(EPOCHS),
+                        batch_size=BATCH,
+                        seed=seed,
+                    )
                     record = BatchLosses()
                     s = ctx.train(cfg, callbacks=[record])
                     last = s["history"][-1]["train_loss"]
@@ -80,8 +94,7 @@ class BatchNorm(Study):
                     stable[norm][key].append(ok)
                     if key == REFERENCE_LR and seed == ctx.seeds[0]:
                         curves[norm] = record.losses
-        numbers = {"final_loss": final, "stable": stable,
-                   "max_stable_lr": {n: max_stable_lr(stable[n]) for n in NORMS}}
+        numbers = {"final_loss": final, "stable": stable, "max_stable_lr": {n: max_stable_lr(stable[n]) for n in NORMS}}
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
         for norm in NORMS:
             label = "batch norm" if norm == "batch" else "no normalization"
@@ -98,9 +111,17 @@ class BatchNorm(Study):
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        return Measurements(numbers, [("Left: loss per step with and without batch norm at the same learning rate. "
-                                       "Right: final loss against the learning rate; diverged runs sit at the cap",
-                                       fig)], list(ctx.seeds))
+        return Measurements(
+            numbers,
+            [
+                (
+                    "Left: loss per step with and without batch norm at the same learning rate. "
+                    "Right: final loss against the learning rate; diverged runs sit at the cap",
+                    fig,
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         lr_bn, lr_plain = m["max_stable_lr"]["batch"], m["max_stable_lr"]["none"]
@@ -109,11 +130,14 @@ class BatchNorm(Study):
             loss_verdict = INCONCLUSIVE
         else:
             loss_verdict = compare(bn, plain, higher_is_better=False)
-        key = (f"max stable lr {lr_bn:g} with BN vs {lr_plain:g} without; loss at lr {REFERENCE_LR}: {_pm(bn)} vs "
-               f"{_pm(plain)}")
+        key = (
+            f"max stable lr {lr_bn:g} with BN vs {lr_plain:g} without; loss at lr {REFERENCE_LR}: {_pm(bn)} vs "
+            f"{_pm(plain)}"
+        )
         if lr_bn < lr_plain or loss_verdict == CONTRADICTED:
             return Verdict(CONTRADICTED, key, "batch norm trained worse or tolerated smaller learning rates")
         if lr_bn > lr_plain and loss_verdict == SUPPORTED:
-            return Verdict(SUPPORTED, key, "batch norm trained faster at the same learning rate and stayed stable "
-                                           "at higher ones")
+            return Verdict(
+                SUPPORTED, key, "batch norm trained faster at the same learning rate and stayed stable at higher ones"
+            )
         return Verdict(INCONCLUSIVE, key, f"stable lr {'higher' if lr_bn > lr_plain else 'equal'}, loss {loss_verdict}")

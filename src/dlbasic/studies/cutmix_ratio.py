@@ -14,8 +14,9 @@ BATCHES, BATCH = 40, 64  # per shape and seed
 TOLERANCE = 1e-12  # float64: the weight is a ratio of integers, so it must match to rounding
 
 
-def pasted_fraction(batch: int, height: int, width: int, mix: Mix, generator: torch.Generator
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pasted_fraction(
+    batch: int, height: int, width: int, mix: Mix, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run `mix` on images whose pixels name their own sample; return (label weight of the own class,
     fraction of the image's pixels still its own, whether the box touches the border), each Tensor[B]."""
     own = torch.arange(batch, dtype=torch.float64).view(-1, 1, 1, 1).expand(batch, 1, height, width)
@@ -32,18 +33,24 @@ def pasted_fraction(batch: int, height: int, width: int, mix: Mix, generator: to
 class CutMixRatio(Study):
     id = "cutmix-ratio"
     section = "Peer session"
-    claim = ("CutMix uses the image's own area ratio: a random box is cut and pasted, and the label weight is "
-             "the pasted area.")
+    claim = (
+        "CutMix uses the image's own area ratio: a random box is cut and pasted, and the label weight is "
+        "the pasted area."
+    )
     note = "CutMix의 비율 지정 방법 : 이미지 자체의 비율 사용. 랜덤하게 잘라 붙임."
-    method = (f"The library's CutMix batch transform (per-sample lambda ~ Beta(1, 1)) mixes {BATCHES} batches of "
-              f"{BATCH} images per seed for each image shape (H, W) in {SHAPES}. Each image is filled with its own "
-              "index and has its own class, so after mixing the fraction of a sample's pixels that are still its "
-              "own and the weight of its own class in the soft target can be read off and compared. Boxes that "
-              "reach the border are counted (their nominal area sqrt(1 - lambda)^2 H W is clipped). As a "
-              "contrast, the Beta draw itself (before correction) is compared with the pasted area.")
-    rule = (f"Supported if, over every mixed sample, |label weight - kept pixel fraction| <= {TOLERANCE:g} and at "
-            "least 100 of the samples have boxes clipped at the border; contradicted if any sample differs by "
-            "more; inconclusive if too few clipped boxes were drawn to test the border case.")
+    method = (
+        f"The library's CutMix batch transform (per-sample lambda ~ Beta(1, 1)) mixes {BATCHES} batches of "
+        f"{BATCH} images per seed for each image shape (H, W) in {SHAPES}. Each image is filled with its own "
+        "index and has its own class, so after mixing the fraction of a sample's pixels that are still its "
+        "own and the weight of its own class in the soft target can be read off and compared. Boxes that "
+        "reach the border are counted (their nominal area sqrt(1 - lambda)^2 H W is clipped). As a "
+        "contrast, the Beta draw itself (before correction) is compared with the pasted area."
+    )
+    rule = (
+        f"Supported if, over every mixed sample, |label weight - kept pixel fraction| <= {TOLERANCE:g} and at "
+        "least 100 of the samples have boxes clipped at the border; contradicted if any sample differs by "
+        "more; inconclusive if too few clipped boxes were drawn to test the border case."
+    )
 
     def measure(self, ctx) -> Measurements:
         mix = Mix(cutmix_alpha=1.0, per_sample=True, num_classes=BATCH)
@@ -67,12 +74,24 @@ class CutMixRatio(Study):
         drawn, area = torch.cat(drawn_all), torch.cat(area_all)
         naive = (drawn - area).abs()
         fig = self._figure(drawn, area)
-        return Measurements({
-            "samples": samples, "clipped_samples": clipped, "clipped_exact": exact_clipped,
-            "max_abs_error": worst, "uncorrected_mean_abs_error": float(naive.mean()),
-            "uncorrected_max_abs_error": float(naive.max()),
-        }, [("Drawn lambda against the image's own pixels actually kept: clipping at the border moves points "
-             "above the diagonal; the corrected label weight is the kept fraction itself", fig)], list(ctx.seeds))
+        return Measurements(
+            {
+                "samples": samples,
+                "clipped_samples": clipped,
+                "clipped_exact": exact_clipped,
+                "max_abs_error": worst,
+                "uncorrected_mean_abs_error": float(naive.mean()),
+                "uncorrected_max_abs_error": float(naive.max()),
+            },
+            [
+                (
+                    "Drawn lambda against the image's own pixels actually kept: clipping at the border moves points "
+                    "above the diagonal; the corrected label weight is the kept fraction itself",
+                    fig,
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     @staticmethod
     def _figure(drawn: torch.Tensor, area: torch.Tensor):
@@ -86,12 +105,17 @@ class CutMixRatio(Study):
         return fig
 
     def judge(self, m) -> Verdict:
-        key = (f"max |weight - kept fraction| = {m['max_abs_error']:.1e} over {m['samples']} samples "
-               f"({m['clipped_samples']} clipped); uncorrected lambda off by {m['uncorrected_mean_abs_error']:.3f}"
-               " on average")
+        key = (
+            f"max |weight - kept fraction| = {m['max_abs_error']:.1e} over {m['samples']} samples "
+            f"({m['clipped_samples']} clipped); uncorrected lambda off by {m['uncorrected_mean_abs_error']:.3f}"
+            " on average"
+        )
         if m["max_abs_error"] > TOLERANCE:
             return Verdict(CONTRADICTED, key, "some label weights differ from the pasted area")
         if m["clipped_samples"] < 100:
             return Verdict(INCONCLUSIVE, key, "too few boxes reached the border to test the clipped case")
-        return Verdict(SUPPORTED, key, "every label weight equals the fraction of the image's own pixels kept, "
-                                       "clipped boxes included")
+        return Verdict(
+            SUPPORTED,
+            key,
+            "every label weight equals the fraction of the image's own pixels kept, clipped boxes included",
+        )

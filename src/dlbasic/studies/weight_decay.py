@@ -16,8 +16,7 @@ EPOCHS, SUBSET, PROBES = 20, 500, 500
 
 def weight_norm(state: dict[str, Tensor]) -> float:
     """||w||_2 over every weight matrix and kernel (biases and norm parameters left out, as the penalty does)."""
-    return sum(float(v.double().pow(2).sum()) for k, v in state.items() if k.endswith("weight") and v.dim() > 1) \
-        ** 0.5
+    return sum(float(v.double().pow(2).sum()) for k, v in state.items() if k.endswith("weight") and v.dim() > 1) ** 0.5
 
 
 def jacobian_norm(model: nn.Module, x: Tensor, seed: int = 0) -> float:
@@ -40,18 +39,24 @@ class WeightDecay(Study):
     section = "Regularization"
     claim = "A norm penalty keeps parameters small and the function smooth."
     note = "parameter들이 너무 커지지 않도록. 최대한 부드러운 함수(?)를 만들자."
-    literature = ("Krogh & Hertz, 'A Simple Weight Decay Can Improve Generalization' (NIPS 1991); Goodfellow et al., "
-                  "Deep Learning, section 7.1. With Adam, an L2 term in the loss is not the same as decoupled weight "
-                  "decay (Loshchilov & Hutter, AdamW, https://arxiv.org/abs/1711.05101); this study uses the "
-                  "explicit penalty, as the note describes it.")
-    method = (f"An MLP (784-256-128-10, Adam) is trained on {SUBSET} MNIST images for {EPOCHS} epochs with the loss "
-              f"plus lambda/2 ||w||^2 for lambda in {STRENGTHS}, for each seed. Measured: the weight norm ||w||, the "
-              f"input-output Jacobian norm ||d logits / d x||_F on {PROBES} test images (how fast the function "
-              "changes with its input: smoothness) and test accuracy.")
-    rule = ("Supported if every lambda > 0 gives both a smaller mean weight norm and a smaller mean Jacobian norm "
-            "than lambda = 0, each by more than the larger seed std; contradicted if any lambda > 0 gives a larger "
-            "weight norm or Jacobian norm by that margin; inconclusive otherwise. Test accuracy is reported, not "
-            "judged (the note does not claim it).")
+    literature = (
+        "Krogh & Hertz, 'A Simple Weight Decay Can Improve Generalization' (NIPS 1991); Goodfellow et al., "
+        "Deep Learning, section 7.1. With Adam, an L2 term in the loss is not the same as decoupled weight "
+        "decay (Loshchilov & Hutter, AdamW, https://arxiv.org/abs/1711.05101); this study uses the "
+        "explicit penalty, as the note describes it."
+    )
+    method = (
+        f"An MLP (784-256-128-10, Adam) is trained on {SUBSET} MNIST images for {EPOCHS} epochs with the loss "
+        f"plus lambda/2 ||w||^2 for lambda in {STRENGTHS}, for each seed. Measured: the weight norm ||w||, the "
+        f"input-output Jacobian norm ||d logits / d x||_F on {PROBES} test images (how fast the function "
+        "changes with its input: smoothness) and test accuracy."
+    )
+    rule = (
+        "Supported if every lambda > 0 gives both a smaller mean weight norm and a smaller mean Jacobian norm "
+        "than lambda = 0, each by more than the larger seed std; contradicted if any lambda > 0 gives a larger "
+        "weight norm or Jacobian norm by that margin; inconclusive otherwise. Test accuracy is reported, not "
+        "judged (the note does not claim it)."
+    )
 
     def measure(self, ctx) -> Measurements:
         keys = [f"{lam:g}" for lam in STRENGTHS]
@@ -59,20 +64,31 @@ class WeightDecay(Study):
         out: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in names}
         for lam, key in zip(STRENGTHS, keys):
             for seed in ctx.seeds:
-                cfg = ctx.config(model="mlp", epochs=ctx.profile.epochs(EPOCHS), seed=seed,
-                                 train_subset=ctx.profile.size(SUBSET), weight_decay=lam,
-                                 penalty="l2" if lam else "none")
+                cfg = ctx.config(
+                    model="mlp",
+                    epochs=ctx.profile.epochs(EPOCHS),
+                    seed=seed,
+                    train_subset=ctx.profile.size(SUBSET),
+                    weight_decay=lam,
+                    penalty="l2" if lam else "none",
+                )
                 s = ctx.train(cfg)
                 test = load_data(cfg).test
                 out["weight_norm"][key].append(weight_norm(s["state_dict"]))
-                out["jacobian_norm"][key].append(jacobian_norm(ctx.model(cfg, s), test.normalize(
-                    test.images[:PROBES]), seed))
+                out["jacobian_norm"][key].append(
+                    jacobian_norm(ctx.model(cfg, s), test.normalize(test.images[:PROBES]), seed)
+                )
                 out["test_accuracy"][key].append(s["test_accuracy"])
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
         xs = list(range(len(keys)))
-        for ax, (name, label) in zip(axes, (("weight_norm", "weight norm ||w||"),
-                                            ("jacobian_norm", "Jacobian norm (roughness)"),
-                                            ("test_accuracy", "test accuracy"))):
+        for ax, (name, label) in zip(
+            axes,
+            (
+                ("weight_norm", "weight norm ||w||"),
+                ("jacobian_norm", "Jacobian norm (roughness)"),
+                ("test_accuracy", "test accuracy"),
+            ),
+        ):
             stats = [mean_std(out[name][k]) for k in keys]
             ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3)
             ax.set_xticks(xs, keys)
@@ -80,8 +96,17 @@ class WeightDecay(Study):
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        return Measurements(out, [("Weight norm, Jacobian norm and test accuracy against the L2 penalty strength "
-                                   "(mean ± std over seeds)", fig)], list(ctx.seeds))
+        return Measurements(
+            out,
+            [
+                (
+                    "Weight norm, Jacobian norm and test accuracy against the L2 penalty strength "
+                    "(mean ± std over seeds)",
+                    fig,
+                )
+            ],
+            list(ctx.seeds),
+        )
 
     def judge(self, m) -> Verdict:
         base = "0"
@@ -98,10 +123,12 @@ class WeightDecay(Study):
         strongest = max((k for k in m["weight_norm"] if k != base), key=float)
         acc = {k: mean_std(v)[0] for k, v in m["test_accuracy"].items()}
         best = max(acc, key=lambda k: acc[k])
-        key = (f"lambda {strongest}: ||w|| {mean_std(m['weight_norm'][strongest])[0]:.2f} vs "
-               f"{mean_std(m['weight_norm'][base])[0]:.2f}, Jacobian {mean_std(m['jacobian_norm'][strongest])[0]:.2f}"
-               f" vs {mean_std(m['jacobian_norm'][base])[0]:.2f}; best test accuracy {acc[best]:.3f} at lambda "
-               f"{best} (none: {acc[base]:.3f})")
+        key = (
+            f"lambda {strongest}: ||w|| {mean_std(m['weight_norm'][strongest])[0]:.2f} vs "
+            f"{mean_std(m['weight_norm'][base])[0]:.2f}, Jacobian {mean_std(m['jacobian_norm'][strongest])[0]:.2f}"
+            f" vs {mean_std(m['jacobian_norm'][base])[0]:.2f}; best test accuracy {acc[best]:.3f} at lambda "
+            f"{best} (none: {acc[base]:.3f})"
+        )
         if any(larger):
             return Verdict(CONTRADICTED, key, "a penalty made the weights or the function's slope larger")
         if all(smaller):

@@ -217,7 +217,10 @@ def test_a_stopped_lab_keeps_its_finished_studies_and_resume_runs_only_the_rest(
     kept = sorted(p.stem for p in (out / "results").glob("*.json"))
     assert 1 <= len(kept) < len(FAST), stdout
     assert f"stopped: {len(kept)} of 4 studies saved" in stdout and "--resume runs the other" in stdout, stdout
-    assert workers and not any(alive(pid) for pid in workers)  # the workers were stopped with the lab
+    deadline = time.monotonic() + 15  # the workers stop with the lab (they are told, then they exit)
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers and not any(alive(pid) for pid in workers)
     assert not (out / "report.json").exists()
 
     capsys.readouterr()

@@ -1,4 +1,12 @@
-"""Claim `cutmix-ratio`: CutMix's label weight is the area actually pasted, the image's own ratio."""
+"""Claim `cutmix-ratio`: CutMix's label weight is the area actually pasted, the image's own ratio.
+
+A structural check, exact rather than statistical (no decision rule, no seeds to pair): Yun et al., "CutMix"
+(ICCV 2019), eq. (1)-(2) and the pseudo-code of their appendix, draw lambda ~ Beta(alpha, alpha), cut a box
+of sides sqrt(1 - lambda) W and sqrt(1 - lambda) H at a uniform centre, clip it to the image, and then set
+lambda to 1 - (box area) / (W H), the fraction of the image's own pixels that remain. The study runs the
+library's CutMix on images whose pixels name their own sample and checks that the label weight equals the
+kept pixel fraction to rounding, clipped boxes included.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,23 @@
-"""Claim `noise`: random noise on the inputs or the weights during training makes the model robust."""
+"""Claim `noise`: random noise on the inputs or the weights during training makes the model robust.
+
+The experiment scaled down: Bishop, "Training with Noise is Equivalent to Tikhonov Regularization" (Neural
+Computation 7, 1995) trains with Gaussian input noise of one level and asks how the trained function
+behaves away from it; Graves, "Practical Variational Inference for Neural Networks" (NIPS 2011) does the same
+with Gaussian weight noise. Robustness is judged at test noise levels *different* from the training level
+(half, 1.5, 2 and 3 times it), averaged over those levels as robustness benchmarks average over severities
+(Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions", ICLR 2019), so a
+model that only learned the one noise level it saw does not pass; the accuracy on clean test images, the
+price of the noise, is reported with its own paired test. (A first version averaged two levels, half and
+double: the plain model's accuracy at double the input noise scatters from 0.39 to 0.60 between seeds and
+decided that average alone; four severities, as the cited benchmark's five, spread that weight.)
+
+Scaling: an MLP on 1,000 MNIST digits for 15 epochs, three units per profile seed (seed i gives units
+3i..3i+2): a unit is cheap, and the plain model's own robustness varies a lot between seeds (its accuracy at
+twice the training input noise ranges from 0.39 to 0.60), so the gain varies from nothing to 0.25 and six
+units left it undecided at one set of seeds. The three trainings of a unit (plain, input noise, weight
+noise) share split, subset, initialization and data order, and every model of a unit is tested with the
+same noise draws.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +26,23 @@ import torch
 from torch import nn
 
 from dlbasic.data import ImageDataset
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, compare, pm
+from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
 from dlbasic.studies.registry import register_study
+from dlbasic.studies.stats import decide
 from dlbasic.training.run import load_data
 
 EPOCHS, SUBSET = 15, 1000
-TRAIN_INPUT_SIGMA, TRAIN_WEIGHT_SIGMA = 0.3, 0.03
-INPUT_SIGMAS = (0.0, 0.2, 0.4, 0.6)  # test-time Gaussian noise on pixels in [0, 1]
-WEIGHT_SIGMAS = (0.0, 0.02, 0.04, 0.08)  # test-time Gaussian noise added to every parameter
-JUDGED_INPUT, JUDGED_WEIGHT = "0.4", "0.04"
+UNITS = 3  # independent paired units (seeds) per profile seed
+TRAIN_SIGMA = {"input": 0.3, "weight": 0.03}  # Gaussian noise while training: pixels in [0, 1], every weight
+CURVE = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # test noise levels as multiples of the training level
+JUDGED = (0.5, 1.5, 2.0, 3.0)  # every noisy level but the training one: robustness away from what training saw
 DRAWS = 3  # noise draws averaged per test condition
 TRAININGS = {
     "plain": {},
-    "input noise": {"input_noise": TRAIN_INPUT_SIGMA},
-    "weight noise": {"weight_noise": TRAIN_WEIGHT_SIGMA},
+    "input noise": {"input_noise": TRAIN_SIGMA["input"]},
+    "weight noise": {"weight_noise": TRAIN_SIGMA["weight"]},
 }
+KINDS = {"input": ("noisy_inputs", "input noise"), "weight": ("noisy_weights", "weight noise")}
 
 
 @torch.no_grad()
@@ -51,6 +72,12 @@ def noisy_weight_accuracy(model: nn.Module, data: ImageDataset, sigma: float, se
     return sum(accs) / len(accs)
 
 
+def robust_accuracy(curve: dict[str, list[float]], levels: tuple[float, ...] = JUDGED) -> list[float]:
+    """Per seed, the mean accuracy over the test noise `levels` (multiples of the training level)."""
+    rows = [curve[f"{m:g}"] for m in levels]
+    return [sum(values) / len(values) for values in zip(*rows)]
+
+
 @register_study
 class Noise(Study):
     id = "noise"
@@ -63,26 +90,32 @@ class Noise(Study):
         "al., Deep Learning, section 7.5."
     )
     method = (
-        f"An MLP (784-256-128-10, Adam) is trained on {SUBSET} MNIST images for {EPOCHS} epochs plainly, with "
-        f"Gaussian input noise (sigma {TRAIN_INPUT_SIGMA} in [0, 1] pixel units) and with Gaussian weight "
-        f"noise (sigma {TRAIN_WEIGHT_SIGMA}, gradients taken at the noisy weights), for each seed. Each model "
-        f"is tested on the 1000 test images with pixel noise sigma in {INPUT_SIGMAS} and with noise sigma in "
-        f"{WEIGHT_SIGMAS} added to all its parameters ({DRAWS} draws each)."
+        f"An MLP (784-256-128-10, Adam) is trained on {SUBSET} MNIST images (or --data) for {EPOCHS} epochs "
+        f"plainly, with Gaussian input noise (sigma {TRAIN_SIGMA['input']} in [0, 1] pixel units) and with "
+        f"Gaussian weight noise (sigma {TRAIN_SIGMA['weight']}, gradients taken at the noisy weights), for "
+        f"{UNITS} seeds per profile seed. Each model is tested on its seed's test split with pixel noise "
+        f"and with noise on all its parameters, at {CURVE} times the training sigma ({DRAWS} draws each, "
+        "the same draws for every model of a seed)."
     )
     rule = (
-        f"Two comparisons with the lab's two-sample rule: input-noise training vs plain on test inputs with "
-        f"pixel noise {JUDGED_INPUT}, and weight-noise training vs plain with weight noise {JUDGED_WEIGHT}. "
-        "Supported if both favour noise training beyond the larger seed std; contradicted if either favours "
-        "plain training beyond it; inconclusive otherwise."
+        f"Robust accuracy = mean test accuracy at {' and '.join(f'{m:g}' for m in JUDGED)} times the training "
+        "sigma (levels the training did not see). Two paired t-tests over the seeds (dlbasic.studies.stats."
+        "decide, margin 0, two-sided 5 %): input-noise training vs plain under input noise, and weight-noise "
+        "training vs plain under weight noise. Supported if both are supported; contradicted if either is "
+        "contradicted; inconclusive otherwise. Clean test accuracy of each noise training vs plain is tested "
+        "the same way and reported, not judged (the claim is robustness, not clean accuracy)."
     )
 
     def measure(self, ctx) -> Measurements:
-        inputs = {name: {f"{s:g}": [] for s in INPUT_SIGMAS} for name in TRAININGS}
-        weights = {name: {f"{s:g}": [] for s in WEIGHT_SIGMAS} for name in TRAININGS}
+        seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+        keys = [f"{m:g}" for m in CURVE]
+        inputs = {name: {k: [] for k in keys} for name in TRAININGS}
+        weights = {name: {k: [] for k in keys} for name in TRAININGS}
         for name, options in TRAININGS.items():
-            for seed in ctx.seeds:
+            for seed in seeds:
                 cfg = ctx.config(
                     model="mlp",
+                    data=ctx.data("mnist5k"),
                     epochs=ctx.profile.epochs(EPOCHS),
                     seed=seed,
                     train_subset=ctx.profile.size(SUBSET),
@@ -90,25 +123,32 @@ class Noise(Study):
                 )
                 s = ctx.train(cfg)
                 model, test = ctx.model(cfg, s), load_data(cfg).test
-                for sigma in INPUT_SIGMAS:
-                    inputs[name][f"{sigma:g}"].append(noisy_input_accuracy(model, test, sigma, 1000 + seed))
-                for sigma in WEIGHT_SIGMAS:
-                    weights[name][f"{sigma:g}"].append(noisy_weight_accuracy(model, test, sigma, 2000 + seed))
+                for m, key in zip(CURVE, keys):
+                    inputs[name][key].append(noisy_input_accuracy(model, test, m * TRAIN_SIGMA["input"], 1000 + seed))
+                    weights[name][key].append(
+                        noisy_weight_accuracy(model, test, m * TRAIN_SIGMA["weight"], 2000 + seed)
+                    )
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-        for ax, table, sigmas, xlabel in (
-            (axes[0], inputs, INPUT_SIGMAS, "noise sigma on test pixels"),
-            (axes[1], weights, WEIGHT_SIGMAS, "noise sigma on every weight"),
-        ):
+        for ax, table, kind in ((axes[0], inputs, "input"), (axes[1], weights, "weight")):
             for name in TRAININGS:
-                means = [sum(v) / len(v) for v in table[name].values()]
-                ax.plot(sigmas, means, marker="o", label=f"trained: {name}")
-            ax.set_xlabel(xlabel)
+                ax.plot(
+                    [m * TRAIN_SIGMA[kind] for m in CURVE],
+                    [mean_std(v)[0] for v in table[name].values()],
+                    marker="o",
+                    label=f"trained: {name}",
+                )
+            ax.axvline(TRAIN_SIGMA[kind], color="black", ls=":", lw=1, label="training sigma")
+            for m in JUDGED:
+                ax.axvline(m * TRAIN_SIGMA[kind], color="gray", ls="--", lw=0.8)
+            ax.set_xlabel(
+                f"test noise sigma on {'pixels' if kind == 'input' else 'every weight'} (dashed: judged levels)"
+            )
             ax.set_ylabel("test accuracy")
             ax.legend(fontsize=8)
             ax.grid(alpha=0.3)
         fig.tight_layout()
         return Measurements(
-            {"noisy_inputs": inputs, "noisy_weights": weights},
+            {"train_sigma": TRAIN_SIGMA, "noisy_inputs": inputs, "noisy_weights": weights},
             [
                 (
                     "Test accuracy under input noise (left) and weight noise (right) for each way of training "
@@ -116,24 +156,43 @@ class Noise(Study):
                     fig,
                 )
             ],
-            list(ctx.seeds),
+            seeds,
         )
 
     def judge(self, m) -> Verdict:
-        inp, wts = m["noisy_inputs"], m["noisy_weights"]
-        by_input = compare(inp["input noise"][JUDGED_INPUT], inp["plain"][JUDGED_INPUT])
-        by_weight = compare(wts["weight noise"][JUDGED_WEIGHT], wts["plain"][JUDGED_WEIGHT])
-        key = (
-            f"pixel noise {JUDGED_INPUT}: {pm(inp['input noise'][JUDGED_INPUT])} (input-noise training) vs "
-            f"{pm(inp['plain'][JUDGED_INPUT])} (plain); weight noise {JUDGED_WEIGHT}: "
-            f"{pm(wts['weight noise'][JUDGED_WEIGHT])} vs {pm(wts['plain'][JUDGED_WEIGHT])}"
+        robust, clean, parts = {}, {}, []
+        mean = lambda v: mean_std(v)[0]  # noqa: E731
+        for kind, (table, trained) in KINDS.items():
+            t = m[table]
+            robust[kind] = decide(robust_accuracy(t[trained]), robust_accuracy(t["plain"]))
+            clean[kind] = decide(t[trained]["0"], t["plain"]["0"])
+            parts.append(
+                f"{kind} noise at {'/'.join(f'{x:g}' for x in JUDGED)}x training sigma: "
+                f"{mean(robust_accuracy(t[trained])):.3f} ({trained} training) vs "
+                f"{mean(robust_accuracy(t['plain'])):.3f} (plain); clean {mean(t[trained]['0']):.3f} vs "
+                f"{mean(t['plain']['0']):.3f} (diff {clean[kind].mean_diff:+.3f})"
+            )
+        key = "; ".join(parts)
+        test = "; ".join(
+            [f"robust {k}: {d}" for k, d in robust.items()]
+            + [f"clean, {k}-noise training: {d}" for k, d in clean.items()]
         )
-        if CONTRADICTED in (by_input, by_weight):
+        verdicts = {k: d.verdict for k, d in robust.items()}
+        if CONTRADICTED in verdicts.values():
+            worse = [k for k, v in verdicts.items() if v == CONTRADICTED]
             return Verdict(
                 CONTRADICTED,
                 key,
-                f"noise training made the model less robust (inputs: {by_input}, weights: {by_weight})",
+                f"{' and '.join(worse)}-noise training made the model less robust to "
+                "noise levels it was not trained at",
+                test,
             )
-        if by_input == by_weight == SUPPORTED:
-            return Verdict(SUPPORTED, key, "both kinds of noise training made the model more robust to that noise")
-        return Verdict(INCONCLUSIVE, key, f"inputs: {by_input}, weights: {by_weight}; not both beyond seed noise")
+        if all(v == SUPPORTED for v in verdicts.values()):
+            return Verdict(
+                SUPPORTED,
+                key,
+                "both kinds of noise training made the model more robust at noise levels other than the training one",
+                test,
+            )
+        open_ = "; ".join(f"{k}: {robust[k].reason}" for k, v in verdicts.items() if v == INCONCLUSIVE)
+        return Verdict(INCONCLUSIVE, key, f"not decided ({open_})", test)

@@ -1,90 +1,149 @@
-"""Fake measurements for the regularization studies (early stopping to group norm)."""
+"""Fake measurements for the regularization studies (early stopping to group norm).
+
+Every list holds one value per seed, paired by index across arms (the studies' paired t-tests read them so).
+"""
 
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
+
+NAN = float("nan")
 
 
 def _es(es_loss, end_loss, es_acc, end_acc):
     return {
-        "early_stopping": {"test_loss": es_loss, "test_accuracy": es_acc, "epochs": [12, 10]},
-        "to_the_end": {"test_loss": end_loss, "test_accuracy": end_acc, "epochs": [40, 40]},
-        "best_epoch": [7, 5],
+        "early_stopping": {"test_loss": es_loss, "test_accuracy": es_acc, "epochs": [12, 10, 11, 13]},
+        "to_the_end": {"test_loss": end_loss, "test_accuracy": end_acc, "epochs": [40, 40, 40, 40]},
+        "best_epoch": [7, 5, 6, 8],
     }
+
+
+END_LOSS, END_ACC = [0.55, 0.60, 0.52, 0.58], [0.879, 0.870, 0.885, 0.874]
 
 
 def _wd(w1, j1):
     return {
-        "weight_norm": {"0": [14.0, 14.2], "0.01": [6.5, 6.7], "0.1": w1},
-        "jacobian_norm": {"0": [4.4, 4.7], "0.01": [2.5, 2.7], "0.1": j1},
-        "test_accuracy": {"0": [0.87, 0.88], "0.01": [0.88, 0.87], "0.1": [0.85, 0.83]},
+        "weight_norm": {"0": [14.0, 14.2, 13.8], "0.01": [6.5, 6.7, 6.4], "0.1": w1},
+        "jacobian_norm": {"0": [4.4, 4.7, 4.2], "0.01": [2.5, 2.7, 2.3], "0.1": j1},
+        "test_accuracy": {"0": [0.87, 0.88, 0.86], "0.01": [0.88, 0.87, 0.87], "0.1": [0.85, 0.83, 0.84]},
     }
 
 
 def _aug(aug):
     return {
         "test_accuracy": {
-            "none": [0.877, 0.879],
+            "none": [0.877, 0.879, 0.86],
             "rotate+translate+scale": aug,
-            "flip": [0.83, 0.83],
-            "twice the real data": [0.9, 0.89],
+            "flip": [0.83, 0.83, 0.82],
+            "twice the real data": [0.9, 0.89, 0.88],
         }
     }
 
 
+def _curve(clean, mild, severe):
+    """Accuracy at test noise 0, 0.5, 1, 1.5, 2 and 3 times the training level: `mild` up to 1, `severe` above."""
+    return {"0": clean, "0.5": mild, "1": mild, "1.5": severe, "2": severe, "3": severe}
+
+
+PLAIN_INPUTS = _curve([0.90, 0.91, 0.89], [0.85, 0.86, 0.84], [0.40, 0.45, 0.42])
+PLAIN_WEIGHTS = _curve([0.90, 0.91, 0.89], [0.88, 0.89, 0.87], [0.60, 0.62, 0.58])
+
+
 def _noise(inp, wts):
+    """`inp`, `wts`: the noise-trained curves; plain training's are fixed above."""
     return {
-        "noisy_inputs": {"plain": {"0.4": [0.66, 0.665]}, "input noise": {"0.4": inp}},
-        "noisy_weights": {"plain": {"0.04": [0.84, 0.86]}, "weight noise": {"0.04": wts}},
+        "train_sigma": {"input": 0.3, "weight": 0.03},
+        "noisy_inputs": {"plain": PLAIN_INPUTS, "input noise": inp},
+        "noisy_weights": {"plain": PLAIN_WEIGHTS, "weight noise": wts},
     }
 
 
 def _mix(mixup, cutmix):
     return {
-        "test_accuracy": {"plain": [0.89, 0.9], "label smoothing": [0.91, 0.92], "mixup": mixup, "cutmix": cutmix},
-        "ece": {"plain": [0.05, 0.06], "label smoothing": [0.13, 0.13], "mixup": [0.05, 0.05], "cutmix": [0.15, 0.16]},
+        "test_accuracy": {
+            "plain": [0.89, 0.9, 0.88],
+            "label smoothing": [0.91, 0.92, 0.9],
+            "mixup": mixup,
+            "cutmix": cutmix,
+        },
+        "ece": {
+            "plain": [0.05, 0.06, 0.05],
+            "label smoothing": [0.13, 0.13, 0.12],
+            "mixup": [0.05, 0.05, 0.04],
+            "cutmix": [0.15, 0.16, 0.15],
+        },
     }
 
 
-def _bn(lr_bn, lr_plain, bn_loss):
+def _bn(bn_loss, plain_loss):
+    tuning = {"batch": {"0.01": 0.9, "0.1": 0.3, "1": NAN}, "none": {"0.01": 1.5, "0.1": 1.0, "1": NAN}}
     return {
-        "max_stable_lr": {"batch": lr_bn, "none": lr_plain},
-        "final_loss": {"batch": {"0.01": bn_loss}, "none": {"0.01": [1.0, 1.05]}},
-        "stable": {},
+        "tuning_loss": tuning,
+        "chosen_lr": {"batch": "0.1", "none": "0.1"},
+        "final_loss": {"batch": bn_loss, "none": plain_loss},
+        "test_accuracy": {"batch": [0.9, 0.91, 0.9], "none": [0.7, 0.72, 0.69]},
     }
 
 
 def _gn(bn_small, gn_small):
-    return {
-        "test_accuracy": {"batch": {"2": bn_small, "32": [0.95, 0.96]}, "group": {"2": gn_small, "32": [0.95, 0.96]}}
-    }
+    big = [0.95, 0.96, 0.94]
+    return {"test_accuracy": {"batch": {"2": bn_small, "16": big}, "group": {"2": gn_small, "16": big}}}
 
 
 FAKES = {
     "early-stopping": [
-        (_es([0.44, 0.45], [0.55, 0.56], [0.876, 0.88], [0.879, 0.88]), SUPPORTED),
-        (_es([0.5, 0.6], [0.55, 0.56], [0.876, 0.88], [0.879, 0.88]), INCONCLUSIVE),
-        (_es([0.44, 0.45], [0.55, 0.56], [0.80, 0.81], [0.879, 0.88]), INCONCLUSIVE),  # lower loss, worse accuracy
-        (_es([0.66, 0.67], [0.55, 0.56], [0.95, 0.96], [0.879, 0.88]), INCONCLUSIVE),  # higher loss, better accuracy
-        (_es([0.66, 0.67], [0.55, 0.56], [0.879, 0.88], [0.879, 0.88]), CONTRADICTED),
+        (_es([0.44, 0.50, 0.43, 0.47], END_LOSS, [0.876, 0.871, 0.880, 0.875], END_ACC), SUPPORTED),
+        (_es([0.50, 0.65, 0.45, 0.60], END_LOSS, [0.876, 0.871, 0.880, 0.875], END_ACC), INCONCLUSIVE),
+        # lower loss, but accuracy lower by more than the margin in every seed: mixed
+        (_es([0.44, 0.50, 0.43, 0.47], END_LOSS, [0.85, 0.84, 0.855, 0.845], END_ACC), INCONCLUSIVE),
+        # higher loss, but accuracy higher by more than the margin: mixed
+        (_es([0.66, 0.70, 0.64, 0.69], END_LOSS, [0.90, 0.89, 0.91, 0.90], END_ACC), INCONCLUSIVE),
+        (_es([0.66, 0.70, 0.64, 0.69], END_LOSS, [0.876, 0.871, 0.880, 0.875], END_ACC), CONTRADICTED),
     ],
     "weight-decay": [
-        (_wd([3.9, 3.9], [1.3, 1.27]), SUPPORTED),
-        (_wd([13.9, 14.3], [1.3, 1.27]), INCONCLUSIVE),  # the strongest penalty left the weights as they were
-        (_wd([3.9, 3.9], [6.0, 6.2]), CONTRADICTED),  # smaller weights but a steeper function
+        (_wd([3.9, 3.95, 3.8], [1.3, 1.27, 1.2]), SUPPORTED),
+        (_wd([13.9, 14.5, 13.5], [1.3, 1.27, 1.2]), INCONCLUSIVE),  # the strongest penalty left the weights
+        (_wd([3.9, 3.95, 3.8], [6.0, 6.2, 5.9]), CONTRADICTED),  # smaller weights but a steeper function
     ],
     "augmentation": [
-        (_aug([0.91, 0.92]), SUPPORTED),
-        (_aug([0.87, 0.89]), INCONCLUSIVE),
-        (_aug([0.80, 0.81]), CONTRADICTED),
+        (_aug([0.91, 0.92, 0.895]), SUPPORTED),
+        (_aug([0.87, 0.89, 0.865]), INCONCLUSIVE),
+        (_aug([0.80, 0.81, 0.79]), CONTRADICTED),
     ],
     "noise": [
-        (_noise([0.82, 0.83], [0.9, 0.91]), SUPPORTED),
-        (_noise([0.82, 0.83], [0.85, 0.86]), INCONCLUSIVE),
-        (_noise([0.5, 0.51], [0.9, 0.91]), CONTRADICTED),
+        (
+            _noise(
+                _curve([0.89, 0.90, 0.88], [0.88, 0.89, 0.87], [0.70, 0.72, 0.69]),
+                _curve([0.90, 0.90, 0.89], [0.89, 0.90, 0.88], [0.70, 0.71, 0.69]),
+            ),
+            SUPPORTED,
+        ),
+        # input noise helps, weight noise within noise
+        (
+            _noise(
+                _curve([0.89, 0.90, 0.88], [0.88, 0.89, 0.87], [0.70, 0.72, 0.69]),
+                _curve([0.90, 0.90, 0.89], [0.89, 0.88, 0.88], [0.59, 0.64, 0.57]),
+            ),
+            INCONCLUSIVE,
+        ),
+        # input-noise training is less robust away from its training level
+        (
+            _noise(
+                _curve([0.89, 0.90, 0.88], [0.80, 0.81, 0.79], [0.30, 0.35, 0.31]),
+                _curve([0.90, 0.90, 0.89], [0.89, 0.90, 0.88], [0.70, 0.71, 0.69]),
+            ),
+            CONTRADICTED,
+        ),
     ],
     "mixing": [
-        (_mix([0.93, 0.94], [0.93, 0.935]), SUPPORTED),
-        (_mix([0.898, 0.9], [0.893, 0.897]), INCONCLUSIVE),
-        (_mix([0.8, 0.81], [0.79, 0.8]), CONTRADICTED),
+        (_mix([0.93, 0.94, 0.925], [0.93, 0.935, 0.92]), SUPPORTED),
+        (
+            {
+                name: {k: v for k, v in table.items() if k != "label smoothing"}  # the quick profile runs no smoothing
+                for name, table in _mix([0.93, 0.94, 0.925], [0.93, 0.935, 0.92]).items()
+            },
+            SUPPORTED,
+        ),
+        (_mix([0.898, 0.9, 0.87], [0.893, 0.897, 0.89]), INCONCLUSIVE),
+        (_mix([0.8, 0.81, 0.79], [0.79, 0.8, 0.78]), CONTRADICTED),
     ],
     "cutmix-ratio": [
         (
@@ -124,30 +183,34 @@ FAKES = {
     "dropout": [
         (
             {
-                "test_accuracy": {"0": [0.90, 0.905], "0.5": [0.93, 0.935]},
-                "gap": {"0": [0.1, 0.1], "0.5": [0.06, 0.06]},
+                "test_accuracy": {"0": [0.90, 0.905, 0.89], "0.5": [0.93, 0.935, 0.925]},
+                "gap": {"0": [0.1, 0.1, 0.11], "0.5": [0.06, 0.06, 0.07]},
             },
             SUPPORTED,
         ),
         (
-            {"test_accuracy": {"0": [0.90, 0.91], "0.5": [0.904, 0.905]}, "gap": {"0": [0.1, 0.1], "0.5": [0.1, 0.1]}},
+            {
+                "test_accuracy": {"0": [0.90, 0.91, 0.89], "0.5": [0.904, 0.905, 0.893]},
+                "gap": {"0": [0.1, 0.1, 0.1], "0.5": [0.1, 0.1, 0.1]},
+            },
             INCONCLUSIVE,
         ),
         (
-            {"test_accuracy": {"0": [0.90, 0.905], "0.5": [0.80, 0.81]}, "gap": {"0": [0.1, 0.1], "0.5": [0.1, 0.1]}},
+            {
+                "test_accuracy": {"0": [0.90, 0.905, 0.89], "0.5": [0.80, 0.81, 0.795]},
+                "gap": {"0": [0.1, 0.1, 0.1], "0.5": [0.1, 0.1, 0.1]},
+            },
             CONTRADICTED,
         ),
     ],
     "batch-norm": [
-        (_bn(0.3, 0.1, [0.5, 0.52]), SUPPORTED),
-        (_bn(0.3, 0.3, [0.5, 0.52]), INCONCLUSIVE),  # same stable range
-        (_bn(0.03, 0.1, [0.5, 0.52]), CONTRADICTED),
-        (_bn(0.3, 0.1, [1.5, 1.52]), CONTRADICTED),
-        (_bn(0.3, 0.1, [0.5, float("nan")]), INCONCLUSIVE),
+        (_bn([0.30, 0.32, 0.29], [1.0, 1.05, 0.98]), SUPPORTED),
+        (_bn([0.30, 1.1, 0.29], [1.0, 0.3, 0.98]), INCONCLUSIVE),
+        (_bn([1.5, 1.52, 1.48], [1.0, 1.05, 0.98]), CONTRADICTED),
     ],
     "group-norm": [
-        (_gn([0.80, 0.82], [0.95, 0.955]), SUPPORTED),
-        (_gn([0.95, 0.955], [0.95, 0.96]), INCONCLUSIVE),
-        (_gn([0.95, 0.955], [0.80, 0.82]), CONTRADICTED),
+        (_gn([0.80, 0.82, 0.78], [0.95, 0.955, 0.94]), SUPPORTED),
+        (_gn([0.95, 0.955, 0.93], [0.95, 0.96, 0.945]), INCONCLUSIVE),
+        (_gn([0.95, 0.955, 0.94], [0.80, 0.82, 0.78]), CONTRADICTED),
     ],
 }

@@ -4,8 +4,7 @@ import re
 import pytest
 
 from dlbasic.cli import main
-from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED, list_studies
-from dlbasic.studies.base import compare
+from dlbasic.studies import SUPPORTED, list_studies
 from dlbasic.studies.runner import CLAIM_IDS
 
 
@@ -18,14 +17,6 @@ def test_claim_ids_match_the_claims_table(shared_data):
 
 def test_every_registered_study_is_a_claim():
     assert set(list_studies()) <= set(CLAIM_IDS)
-
-
-def test_compare_rule():
-    assert compare([0.9, 0.92], [0.8, 0.81]) == SUPPORTED
-    assert compare([0.8, 0.81], [0.9, 0.92]) == CONTRADICTED
-    assert compare([0.9, 0.8], [0.86, 0.84]) == INCONCLUSIVE
-    assert compare([1.0, 1.1], [2.0, 2.1], higher_is_better=False) == SUPPORTED
-    assert compare([0.9, 0.92], [0.8, 0.81], claim_a_better=False) == CONTRADICTED
 
 
 def test_lab_cli_runs_a_subset_and_writes_a_self_contained_report(tmp_path, capsys):

@@ -76,25 +76,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def compare(a: Sequence[float], b: Sequence[float], claim_a_better: bool = True, higher_is_better: bool = True) -> str:
-    """The lab's standard two-sample rule.
-
-    Supported if mean(a) beats mean(b) (in the claimed direction) by more than the larger of
-    their seed standard deviations; contradicted if it is the other way round by the same
-    margin; otherwise inconclusive.
-    """
-    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    diff = (ma - mb) if higher_is_better else (mb - ma)  # > 0: a is better
-    margin = max(sa, sb)
-    if not claim_a_better:
-        diff = -diff
-    if diff > margin:
-        return SUPPORTED
-    if diff < -margin:
-        return CONTRADICTED
-    return INCONCLUSIVE
-
-
 def fmt(x: float, digits: int = 3) -> str:
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
         return str(x)

@@ -170,6 +170,30 @@ def test_coco_sibling_split_files_and_class_names(tmp_path):
         assert (len(split.train_images), len(split.test_images), split.split) == (3, 2, "official val split")
         assert split.classes == ["cat", "dog"] and [t["labels"].tolist() for t in split.test_targets] == [[1], [1]]
     assert len(load_detection(spec)) == 2  # the named file alone: all its images
+    # the dataset folder stands for its training file and the sibling splits
+    assert sorted(official_splits(f"coco:{tmp_path}")) == ["train", "val"]
+    _, test, train_how, test_how = load_parts(f"coco:{tmp_path}")
+    assert (len(test), train_how, test_how) == (2, "official train split", "official val split")
+    assert len(load_detection(f"coco:{tmp_path}")) == 3  # every image of the training file
+    (tmp_path / "annotations" / "instances_train2017.json").unlink()
+    assert len(load_detection(f"coco:{tmp_path}")) == 2  # its one instances file
+    (tmp_path / "annotations" / "instances_test2017.json").write_text(json.dumps(coco_json(ITEMS[:1])))
+    with pytest.raises(UserError, match=r"holds 2 COCO files .*name one: coco:"):
+        load_detection(f"coco:{tmp_path}")
+
+
+def test_coco_folder_of_a_roboflow_export_and_of_one_file(tmp_path):
+    for folder, items in (("train", ITEMS[:3]), ("valid", ITEMS[3:])):
+        for name, size, objects in items:
+            write_image(tmp_path / folder / f"{name}.png", size, [b for _, b in objects])
+        (tmp_path / folder / "_annotations.coco.json").write_text(json.dumps(coco_json(items)))
+    assert sorted(official_splits(f"coco:{tmp_path}")) == ["train", "val"]
+    assert load_parts(f"coco:{tmp_path}")[3] == "official val split"
+    one = tmp_path / "valid"
+    assert len(load_detection(f"coco:{one}")) == 2  # a folder holding one annotation file
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="empty holds no COCO instances file"):
+        load_detection(f"coco:{tmp_path / 'empty'}")
 
 
 def test_coco_images_option(tmp_path):
@@ -245,7 +269,7 @@ def test_data_show_names_the_official_splits(tmp_path, capsys):
     spec = write_voc(tmp_path / "voc", splits={"train": ["im0", "im1", "im2"], "val": ["im3", "im4"]})
     assert main(["data", "show", spec, "--split", "val", "--out", str(tmp_path / "val.png")]) == 0
     out = capsys.readouterr().out
-    assert "2 images, 2 boxes" in out and "official splits: train, val" in out
+    assert "the first 2 val images with 2 boxes" in out and "official val: " in out and "official train: " in out
     assert main(["data", "show", spec, "--split", "test", "--out", str(tmp_path / "test.png")]) == 2
     assert "has no official test split (its official splits: train, val)" in capsys.readouterr().err
     assert main(["data", "show", write_voc(tmp_path / "plain"), "--out", str(tmp_path / "p.png")]) == 0

@@ -46,7 +46,7 @@ def all_masks(spec):
 
 def test_id_masks_pair_by_stem_and_keep_the_void_index(tmp_path):
     truth = write_pairs(tmp_path)
-    pools, classes, ignore = read_segfolder(str(tmp_path))
+    pools, classes, ignore, _ = read_segfolder(str(tmp_path))
     x, y = pools["train"]
     assert x.shape == (10, 3, 12, 16) and y.shape == (10, 12, 16) and classes == ["0", "1", "2"] and ignore == 255
     order = sorted(range(10), key=lambda i: (len(f"s{i}"), f"s{i}"))
@@ -65,7 +65,7 @@ def test_palette_masks_are_read_as_their_indices(tmp_path):
 
 def test_rgb_masks_map_each_colour_to_a_class(tmp_path):
     write_pairs(tmp_path, kind="rgb")
-    pools, classes, _ = read_segfolder(f"{tmp_path},mode=rgb")
+    pools, classes, _, _ = read_segfolder(f"{tmp_path},mode=rgb")
     y = pools["train"][1]
     assert len(classes) == 4  # black, green, red, white, in colour-code order
     assert sorted(torch.unique(y).tolist()) == [0, 1, 2, 3]
@@ -75,7 +75,7 @@ def test_named_sub_folders_and_size_option(tmp_path):
     write_pairs(tmp_path, "data/raw", "data/gt")
     with pytest.raises(UserError, match="no image/mask sub-folders"):
         read_segfolder(str(tmp_path))
-    pools, _, _ = read_segfolder(f"{tmp_path},images=data/raw,masks=data/gt,size=8")
+    pools, _, _, _ = read_segfolder(f"{tmp_path},images=data/raw,masks=data/gt,size=8")
     x, y = pools["train"]
     assert x.shape == (10, 3, 8, 8) and y.shape == (10, 8, 8)
     assert set(torch.unique(y).tolist()) <= {0, 1, 2, 255}  # nearest resize keeps ids
@@ -136,7 +136,7 @@ def test_isbi_membrane_is_binary_with_membrane_dark(shared_data):
 def test_images_without_a_mask_are_skipped_with_a_warning_naming_them(tmp_path):
     write_pairs(tmp_path, n=3)
     with pytest.warns(UserWarning, match=r"1 image\(s\) have no mask in .*masks, skipped: no_mask\.png"):
-        pools, _, _ = read_segfolder(str(tmp_path))
+        pools, _, _, _ = read_segfolder(str(tmp_path))
     assert len(pools["train"][0]) == 3
 
 
@@ -189,7 +189,7 @@ def test_unreadable_and_oversized_pairs_are_skipped_with_a_warning(tmp_path, mon
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1200 px: over twice the limit
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        pools, classes, _ = read_segfolder(str(tmp_path))
+        pools, classes, _, _ = read_segfolder(str(tmp_path))
     messages = [str(w.message) for w in caught]
     assert any("s1.png" in m and "exceeds limit" in m for m in messages), messages
     assert any("unreadable mask" in m and "s3.png" in m for m in messages), messages
@@ -206,7 +206,7 @@ def test_a_class_names_file_names_the_classes_and_declares_void(tmp_path):
     """CamVid-style: ids 0..2 with names, the last one 'Unlabelled' (void), plus the 255 void pixels."""
     truth = np.stack(write_pairs(tmp_path))
     (tmp_path / "classes.txt").write_text("sky\nroad\nUnlabelled\n")
-    pools, classes, ignore = read_segfolder(str(tmp_path))
+    pools, classes, ignore, _ = read_segfolder(str(tmp_path))
     y = pools["train"][1]
     assert classes == ["sky", "road"] and ignore == 255
     order = sorted(range(10), key=lambda i: (len(f"s{i}"), f"s{i}"))
@@ -219,7 +219,7 @@ def test_ids_beyond_the_named_classes_are_void_with_a_warning(tmp_path):
     truth = np.stack(write_pairs(tmp_path))
     (tmp_path / "names.txt").write_text("background\nthing\n")
     with pytest.warns(UserWarning, match=r"pixels of ids 2\.\.2, beyond the 2 named classes"):
-        pools, classes, _ = read_segfolder(f"{tmp_path},names=names.txt")
+        pools, classes, _, _ = read_segfolder(f"{tmp_path},names=names.txt")
     assert classes == ["background", "thing"]
     assert int((pools["train"][1] == 255).sum()) == int(((truth == 2) | (truth == 255)).sum())
 

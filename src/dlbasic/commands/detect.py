@@ -26,6 +26,7 @@ DATA_HELP = """data sources (--data):
   scenes[:options]             synthetic scenes of digits (its own train and test splits)
   voc:DIR                      Annotations/ + JPEGImages/, annots/ + images/, or .xml beside the images
   coco:FILE[,images=DIR]       an instances JSON; images= names the image folder
+  coco:DIR                     a COCO dataset folder (annotations/instances_train2017.json, ...)
   yolo:DIR, yolo:DIR/FILE.yaml images/ + labels/, or an Ultralytics dataset YAML (names, train, val, test)
 splits: a source's official splits are used: VOC ImageSets/Main/{train,val,trainval,test}.txt, COCO's
   sibling annotations/instances_<split>.json files, a YOLO YAML's train/val/test or images/{train,val}/;

@@ -11,7 +11,8 @@ is in `dlbasic.detection.datasets`. The layouts people keep, per format:
 * COCO: one instances JSON; `coco:FILE,images=DIR` names its image folder. The official splits are
   its siblings by name: `annotations/instances_<split>.json` (`instances_train2017.json`,
   `instances_val2017.json`, ...), each beside a `<split>/` image folder, or Roboflow's
-  `{train,valid,test}/_annotations.coco.json` with the images beside each file.
+  `{train,valid,test}/_annotations.coco.json` with the images beside each file. `coco:DIR` names the
+  dataset folder instead of a file: it stands for its training split's file (or its one instances file).
 * YOLO (Ultralytics): `images/` + `labels/` with a label file per image at the image's path with its
   last `images` folder replaced by `labels` and the suffix by `.txt`. The splits come from a dataset
   YAML (`yolo:DIR/file.yaml`, or the one `*.yaml` in DIR: `path:`, `train:`, `val:`, `test:` (a
@@ -33,6 +34,7 @@ from dlbasic.errors import UserError, check
 EXAMPLES = {"voc": "data/VOC2007", "coco": "data/coco/annotations/instances_val2017.json", "yolo": "data/coco128"}
 SPLIT_NAMES = ("train", "val", "trainval", "test")  # the official splits a source can have
 OPTIONS = {"voc": (), "coco": ("images",), "yolo": ()}
+ROBOFLOW = "_annotations.coco.json"  # Roboflow's COCO export: one per split folder
 
 
 def parse_detection_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
@@ -108,8 +110,27 @@ class CocoLayout:
     splits: dict[str, Path] = field(default_factory=dict)  # official split -> its annotation file
 
 
+def coco_file(folder: Path) -> Path:
+    """The annotation file of a COCO dataset folder: its training split's (`annotations/instances_train*.json`,
+    Roboflow's `train/_annotations.coco.json`), else its one instances file."""
+    found = sorted([*folder.glob("annotations/instances_*.json"), *folder.glob("instances_*.json")])
+    found += sorted([*folder.glob(ROBOFLOW), *folder.glob(f"*/{ROBOFLOW}")])
+    train = [p for p in found if split_kind(p.parent.name if p.name == ROBOFLOW else p.stem[10:]) == "train"]
+    if train:
+        return train[0]
+    check(
+        len(found) == 1,
+        f"{folder} holds no COCO instances file" if not found else f"{folder} holds {len(found)} COCO files",
+        f"name one: coco:{found[0]}" if found else f"e.g. coco:{EXAMPLES['coco']}",
+    )
+    return found[0]
+
+
 def coco_layout(path: Path, images: str | None = None) -> CocoLayout:
-    """The named file and its sibling split files (`instances_<split>.json`, Roboflow's `<split>/_annotations...`)."""
+    """The named file (or a dataset folder's, `coco_file`) and its sibling split files (`instances_<split>.json`,
+    Roboflow's `<split>/_annotations...`)."""
+    if path.is_dir():
+        path = coco_file(path)
     check(path.is_file(), f"no COCO annotation file {path}", f"e.g. coco:{EXAMPLES['coco']}")
     folder = None
     if images is not None:
@@ -124,8 +145,8 @@ def coco_layout(path: Path, images: str | None = None) -> CocoLayout:
             kind = split_kind(other)
             if kind and other.endswith(rest) and (kind not in splits or sibling == path):
                 splits[kind] = sibling
-    elif path.name == "_annotations.coco.json" and split_kind(path.parent.name):  # Roboflow's export
-        for sibling in sorted(path.parent.parent.glob("*/_annotations.coco.json")):
+    elif path.name == ROBOFLOW and split_kind(path.parent.name):  # Roboflow's export
+        for sibling in sorted(path.parent.parent.glob(f"*/{ROBOFLOW}")):
             kind = split_kind(sibling.parent.name)
             if kind and (kind not in splits or sibling == path):
                 splits[kind] = sibling
@@ -291,14 +312,43 @@ def yolo_layout(path: Path) -> YoloLayout:
     return layout
 
 
+# ---- what was found, in words ----
+
+
+def describe_layout(spec: str) -> list[str]:
+    """The conventions found for a `voc:`, `coco:` or `yolo:` spec, one line each (for `dlbasic data show`)."""
+    kind, path, options = parse_detection_spec(spec)
+    if kind == "voc":
+        layout = voc_layout(path)
+        lines = [
+            "VOC, flat: the .xml files beside the images"
+            if layout.annotations == layout.images
+            else f"VOC: annotations in {layout.annotations}, images in {layout.images}"
+        ]
+        sources = {s: str(f) for s, f in layout.splits.items()}
+    elif kind == "coco":
+        layout = coco_layout(path, options.get("images"))
+        roboflow = layout.file.name == ROBOFLOW
+        lines = [f"COCO{' (Roboflow export)' if roboflow else ''}: {layout.file}"]
+        if layout.images is not None:
+            lines.append(f"images from {layout.images} (images=)")
+        sources = {s: str(f) for s, f in layout.splits.items()}
+    else:
+        layout = yolo_layout(path)
+        names = "no class names (classes are numbered)" if layout.names is None else f"{len(layout.names)} names"
+        lines = [f"YOLO: {layout.root}, splits from {layout.source}; {names}"]
+        sources = {s: f"{len(files)} image files" for s, files in layout.splits.items()}
+    lines += [f"official {s}: {where}" for s, where in sources.items()] or ["no official splits"]
+    return lines
+
+
 # ---- the registry entries (classification refuses them) ----
 
 
 def _detection_source(kind: str):
     def reader(arg: str | None) -> RawSource:
         _, path, _ = parse_detection_spec(f"{kind}:{arg if arg is not None else ''}")
-        wants_file = kind == "coco"
-        check(path.is_file() if wants_file else path.exists(), f"no such {'file' if wants_file else 'folder'}: {path}")
+        check(path.exists(), f"no such {'file or folder' if kind == 'coco' else 'folder'}: {path}")
         return RawSource({}, [])
 
     reader.__doc__ = f"`{kind}:` detection data; read with `dlbasic.detection.datasets.load_detection`."

@@ -426,8 +426,8 @@ def official_splits(spec: str) -> list[str]:
 
 
 def load_detection(spec: str, limit: int | None = None, split: str | None = None) -> DetectionSet:
-    """Load `voc:DIR`, `coco:FILE.json[,images=DIR]`, `yolo:DIR[/data.yaml]` or `scenes[:options]`: its
-    official `split`, or with None every image (scenes: its train split)."""
+    """Load `voc:DIR`, `coco:FILE.json|DIR[,images=DIR]`, `yolo:DIR[/data.yaml]` or `scenes[:options]`: its
+    official `split`, or with None every image of the source (of the named COCO file; scenes: its train split)."""
     if spec.partition(":")[0] == "scenes":
         from dlbasic.data.scenes import load_scenes
 
@@ -452,7 +452,7 @@ def load_detection(spec: str, limit: int | None = None, split: str | None = None
         warnings.simplefilter("always")
         if kind == "coco":
             layout = coco_layout(path, options.get("images"))
-            data = load_coco(layout.splits[split] if split else path, limit, layout.images)
+            data = load_coco(layout.splits[split] if split else layout.file, limit, layout.images)
         else:
             data = (load_voc if kind == "voc" else load_yolo)(path, limit=limit, split=split)
     if not data.images and data.skipped:

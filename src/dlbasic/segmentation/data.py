@@ -25,6 +25,7 @@ import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -144,8 +145,8 @@ def _read_mask(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB")).astype(np.int64)  # (H, W, 3)
 
 
-def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.ndarray], int]:
-    """Raw mask arrays -> class-id arrays and the class count, by `opts.mode`."""
+def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.ndarray], int, str]:
+    """Raw mask arrays -> class-id arrays, the class count, and how they were read (in words), by `opts.mode`."""
     mode = opts.mode
     if mode == "auto":
         if raw[0].ndim == 3:
@@ -155,12 +156,13 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
             mode = "binary" if len(values) == 2 and values.max() > 1 else "ids"  # e.g. {0, 255}
     if mode == "binary":
         out = [((m > opts.threshold) != opts.invert).astype(np.int64) for m in raw]
-        return out, 2
+        foreground = "values up to" if opts.invert else "values above"
+        return out, 2, f"binary masks: {foreground} {opts.threshold} are class 1"
     if mode == "rgb":
         check(raw[0].ndim == 3, "mode=rgb needs colour masks")
         codes = [m[..., 0] * 65536 + m[..., 1] * 256 + m[..., 2] for m in raw]
         palette = np.unique(np.concatenate([np.unique(c) for c in codes]))  # every colour, in order
-        return [np.searchsorted(palette, c) for c in codes], len(palette)
+        return [np.searchsorted(palette, c) for c in codes], len(palette), f"RGB masks: {len(palette)} colours"
     check(raw[0].ndim == 2, "mode=ids needs single-channel masks (grayscale or palette PNG)")
     top = max(int(m[m != opts.ignore].max(initial=0)) for m in raw)
     check(
@@ -169,20 +171,23 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
         f"classes={opts.classes} allows 0 to {(opts.classes or 1) - 1}",
         f"raise classes= to {top + 1} or more, or leave it out",
     )
-    return raw, opts.classes or top + 1
+    return raw, opts.classes or top + 1, f"class-id masks: ids 0 to {top}, {opts.ignore} is void"
 
 
 NAME_FILES = ("classes.txt", "labels.txt")
 VOID_NAMES = ("void", "ignore", "unlabelled", "unlabeled")
 
 
+def name_file(opts: FolderOptions) -> Path | None:
+    """The class names file: names=, else classes.txt or labels.txt in the folder, else None."""
+    if opts.names:
+        return opts.root / opts.names
+    return next((opts.root / n for n in NAME_FILES if (opts.root / n).is_file()), None)
+
+
 def class_names(opts: FolderOptions) -> list[str] | None:
     """The names of a names file (line k names id k), or None when the folder has none."""
-    path = (
-        opts.root / opts.names
-        if opts.names
-        else next((opts.root / n for n in NAME_FILES if (opts.root / n).is_file()), None)
-    )
+    path = name_file(opts)
     if path is None:
         return None
     check(path.is_file(), f"no class names file {path}", "one class name per line, line k for mask id k")
@@ -222,9 +227,16 @@ def _resize(images: Tensor, masks: Tensor, size: int | None) -> tuple[Tensor, Te
     return images.clamp_(0, 1), masks
 
 
+class SegFolder(NamedTuple):
+    pools: dict[str, tuple[Tensor, Tensor]]  # split -> (images Tensor[N, C, H, W] in [0, 1], masks Tensor[N, H, W])
+    classes: list[str]
+    ignore: int  # the void label
+    conventions: list[str]  # what was found, in words: folders, mask encoding, names file
+
+
 @functools.lru_cache(maxsize=4)
-def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[Tensor, Tensor]], list[str], int]:
-    """Pools of (images Tensor[N, C, H, W] in [0, 1], masks Tensor[N, H, W]) per split, class names, ignore."""
+def read_segfolder(arg: str, size: int | None = None) -> SegFolder:
+    """Every image/mask pair of a `segfolder:` spec, by split, with its classes and conventions."""
     opts = parse_folder_spec(arg)
     size = opts.size or size
     pairs = find_pairs(opts)
@@ -266,9 +278,17 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
         f"the masks in {opts.root} mix colour and single-channel images",
         "save them all as grayscale/palette PNGs of class ids, or all as RGB colours",
     )
-    masks, num_classes = encode_masks(raw_masks, opts)
+    masks, num_classes, encoding = encode_masks(raw_masks, opts)
     classes = [str(i) for i in range(num_classes)]
     names = class_names(opts)
+    conventions = [f"{split}: images in {p[0][0].parent}, masks in {p[0][1].parent}" for split, p in pairs.items()]
+    void = [n for n in names or [] if n.lower() in VOID_NAMES]
+    conventions += [
+        encoding,
+        "no class names file: classes are numbered"
+        if names is None
+        else f"class names from {name_file(opts)}" + (f" (void: {', '.join(void)})" if void else ""),
+    ]
     if names is not None:
         check(
             masks[0].ndim == 2 and opts.mode in ("auto", "ids"),
@@ -309,7 +329,7 @@ def read_segfolder(arg: str, size: int | None = None) -> tuple[dict[str, tuple[T
         y = [torch.from_numpy(m.astype(np.int64)) for m in ms]
         pairs_resized = [_resize(a[None], m[None], size) for a, m in zip(x, y)]
         out[split] = (torch.cat([a for a, _ in pairs_resized]), torch.cat([m for _, m in pairs_resized]))
-    return out, classes, opts.ignore
+    return SegFolder(out, classes, opts.ignore, conventions)
 
 
 class MaskDataset(ImageDataset):
@@ -350,20 +370,24 @@ def load_segmentation(
         classes, ignore = ["background", *sets["train"].classes], IGNORE_INDEX
         if image_size is not None:
             parts = {s: _resize(x, y, image_size) for s, (x, y) in parts.items()}
-        info = {"test": "scenes of held-out digits"}
+        info = {"test": "scenes of held-out digits", "val": "its own validation scenes"}
     elif name == "segfolder":
-        pools, classes, ignore = read_segfolder(require_path("segfolder", arg, "folder", EXAMPLE), image_size)
+        pools, classes, ignore, conventions = read_segfolder(
+            require_path("segfolder", arg, "folder", EXAMPLE), image_size
+        )
         x, y = pools["train"]
-        parts, info = {}, {"test": "DIR/test"}
+        parts, info = {}, {"test": "DIR/test", "conventions": "; ".join(conventions)}
         if "test" in pools:
             parts["test"] = pools["test"]
         else:
             rest, test = _hold_out(x, y, test_fraction, seed)
             parts["test"], x, y = (x[test], y[test]), x[rest], y[rest]
-            info = {"test": f"random {test_fraction:.0%} hold-out (seed {seed})"}
+            info["test"] = f"random {test_fraction:.0%} hold-out (seed {seed})"
+        info["val"] = "DIR/val"
         if "val" in pools:
             parts["val"] = pools["val"]
         else:
+            info["val"] = f"random {val_fraction:.0%} of the rest (seed {seed + 1})"
             rest, val = _hold_out(x, y, val_fraction, seed + 1)
             parts["val"], x, y = (x[val], y[val]), x[rest], y[rest]
         parts["train"] = (x, y)

@@ -18,9 +18,16 @@ def class_colors(num_classes: int) -> ListedColormap:
 
 
 def overlay_figure(
-    images: Tensor, truth: Tensor | None, pred: Tensor, classes: list[str], ignore_index: int = 255, alpha: float = 0.55
+    images: Tensor,
+    truth: Tensor | None,
+    pred: Tensor,
+    classes: list[str],
+    ignore_index: int = 255,
+    alpha: float = 0.55,
+    label: str = "prediction",
 ):
-    """A figure: rows of (image, truth over image, prediction over image); images Tensor[N, C, H, W] in [0, 1]."""
+    """A figure: rows of (image, truth over image, `pred` over image, titled `label`); images Tensor[N, C, H, W]
+    in [0, 1]."""
     n, k = images.shape[0], len(classes)
     cols = 3 if truth is not None else 2
     fig, axes = plt.subplots(n, cols, figsize=(2.6 * cols, 2.6 * n), squeeze=False)
@@ -28,7 +35,7 @@ def overlay_figure(
     for i in range(n):
         img = images[i].permute(1, 2, 0).numpy()
         img = img[..., 0] if img.shape[-1] == 1 else img
-        panels = [("image", None), *((("truth", truth[i]),) if truth is not None else ()), ("prediction", pred[i])]
+        panels = [("image", None), *((("truth", truth[i]),) if truth is not None else ()), (label, pred[i])]
         for ax, (title, mask) in zip(axes[i], panels):
             ax.imshow(img, cmap="gray", vmin=0, vmax=1)
             if mask is not None:
@@ -59,12 +66,18 @@ def overlay_figure(
 
 
 def save_overlays(
-    path: str | Path, images: Tensor, truth: Tensor | None, pred: Tensor, classes: list[str], ignore_index: int = 255
+    path: str | Path,
+    images: Tensor,
+    truth: Tensor | None,
+    pred: Tensor,
+    classes: list[str],
+    ignore_index: int = 255,
+    label: str = "prediction",
 ) -> Path:
     """Write `overlay_figure(...)` as a PNG and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = overlay_figure(images, truth, pred, classes, ignore_index)
+    fig = overlay_figure(images, truth, pred, classes, ignore_index, label=label)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

@@ -188,6 +188,8 @@ class DetectionConfig:
     max_proposals: int = 300
     device: str = "auto"  # auto, cpu, cuda, cuda:N, mps
     precision: str = "fp32"  # fp32, bf16 or fp16 autocast, or auto (bf16 where the hardware has it)
+    channels_last: bool = False  # NHWC weights and batches
+    grad_clip: float | None = None  # clip the global gradient norm to this value
     checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
 
     def to_dict(self) -> dict[str, Any]:
@@ -209,6 +211,10 @@ class DetectionConfig:
             "choices: auto, fp32, bf16, fp16",
         )
         check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        check(
+            self.grad_clip is None or (math.isfinite(self.grad_clip) and self.grad_clip > 0),
+            f"grad_clip must be a positive number, got {self.grad_clip}",
+        )
         return self
 
 

@@ -113,11 +113,11 @@ def load_exportable(path: str | Path, fmt: str = "onnx") -> Exportable:
     """The model of a classifier, FCN or detector checkpoint, read with the project's loaders (safe: tensors and
     plain values only); `UserError` for a detector whose graph cannot be exported to `fmt`."""
     from dlbasic.training.checkpoint import load_checkpoint
-    from dlbasic.training.run import checkpoint_kind
+    from dlbasic.training.restore import checkpoint_kind
 
     kind = checkpoint_kind(load_checkpoint(path))
     if kind == "classification":
-        from dlbasic.training.run import model_from_checkpoint
+        from dlbasic.training.restore import model_from_checkpoint
 
         model, meta = model_from_checkpoint(path, action="eval")
         size = meta["input_size"]

@@ -159,3 +159,42 @@ def test_detect_train_on_cuda(tmp_path):
     ]
     assert main(argv) == 0
     assert load_checkpoint(run / "checkpoint.pt")["global_step"] == 6
+
+
+def test_gradient_clipping_and_channels_last(tmp_path):
+    """--grad-clip bounds every step (SGD: a step moves the weights by lr x the clipped norm at most);
+    --channels-last trains NHWC weights. Both are saved in the run's config."""
+    runs = {
+        "start": ["--epochs", "0"],
+        "plain": ["--epochs", "1"],
+        "clipped": ["--epochs", "1", "--grad-clip", "1e-6"],
+        "nhwc": ["--epochs", "1", "--channels-last"],
+    }
+    for name, args in runs.items():
+        opts = [
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.01",
+            "--weight-decay",
+            "0",
+            "--scheduler",
+            "none",
+            "--warmup-steps",
+            "0",
+        ]
+        assert (
+            main(["detect", "train", *TINY, *opts, *args, "--test-limit", "2", "--run-dir", str(tmp_path / name)]) == 0
+        )
+    w = {name: load_checkpoint(tmp_path / name / "checkpoint.pt")["model"] for name in runs}
+
+    def moved(name):  # the largest change of a learned weight (batch-norm statistics follow the data, not the steps)
+        keys = [k for k in w[name] if w[name][k].is_floating_point() and "running_" not in k]
+        return max((w[name][k] - w["start"][k]).abs().max().item() for k in keys)
+
+    assert moved("plain") > 1e-4
+    assert moved("clipped") <= 6 * 0.01 * 1e-6 * 1.001  # 6 steps of lr x norm at most (+ float rounding)
+    convs = [v for v in w["nhwc"].values() if v.dim() == 4]
+    assert convs and all(v.is_contiguous(memory_format=torch.channels_last) and not v.is_contiguous() for v in convs)
+    config = (tmp_path / "clipped" / "config.yaml").read_text()
+    assert "grad_clip: 1.0e-06" in config and "channels_last: true" in (tmp_path / "nhwc" / "config.yaml").read_text()

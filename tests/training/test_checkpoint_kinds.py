@@ -13,7 +13,7 @@ from PIL import Image
 from dlbasic.cli import main
 from dlbasic.data import load
 from dlbasic.training import load_checkpoint
-from dlbasic.training.run import checkpoint_kind
+from dlbasic.training.restore import checkpoint_kind
 
 SEG = "scenes:canvas=64,digits=1-2,count=24"
 ONE = ["--threads", "1", "--no-progress"]

@@ -112,3 +112,34 @@ def test_killed_distributed_run_resumes_identically(tmp_path):
     a, b = weights(tmp_path / "full"), weights(run)
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def detect(*args, processes: int = 1):
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else []
+    common = ["--model", "yolo_v1", "--data", "scenes:canvas=64,digits=1-2,count=48", "--threads", "1"]
+    common += ["--precision", "fp32", "--no-progress", "--epochs", "2", "--scheduler", "cosine", "--warmup-steps", "3"]
+    return [sys.executable, *launcher, "-m", "dlbasic.cli", "detect", "train", *common, *args]
+
+
+def test_detection_under_torchrun_shares_the_images_and_the_schedule(tmp_path):
+    """2 processes of 8 images take the steps of one process of 16 (48 scenes: 3 a epoch), end at the same
+    learning rate, and write one run folder; batch norm sees 8 images per process, so weights differ a little."""
+    subprocess.run(
+        detect("--batch-size", "16", "--run-dir", str(tmp_path / "one")), check=True, capture_output=True, env=env()
+    )
+    two = subprocess.run(
+        detect("--batch-size", "8", "--run-dir", str(tmp_path / "two"), processes=2),
+        check=True,
+        capture_output=True,
+        env=env(),
+        text=True,
+    )
+    a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("one", "two"))
+    assert a["global_step"] == b["global_step"] == 2 * 3
+    assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0)
+    assert two.stdout.count('"status": "finished"') == 2  # each process reports; only the main one writes
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    moved = [
+        (a["model"][k] - b["model"][k]).abs().max().item() for k in a["model"] if a["model"][k].is_floating_point()
+    ]
+    assert 0 < max(moved) < 0.05  # the same run up to the per-process batch-norm statistics

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 
 from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.errors import check
 from dlbasic.outputs import check_dir, open_dir
 
 EXAMPLES = """examples:
   dlbasic compare --data mnist5k --model simple_cnn --vary optimizer=sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam
   dlbasic compare --data digits --model mlp --vary batch_size=1,32,full --seeds 0,1,2 --epochs 10
   dlbasic compare --data digits --optimizer sgd --vary lr=0.01,0.1,1 --out runs/lr
+  dlbasic compare --data digits --vary optimizer=sgd,adam --seeds 0,1 --jobs 2 --threads 1   # two runs at a time
 """
 
 
@@ -42,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="the config field and its values")
     p.add_argument("--seeds", type=_seeds, default=[0], metavar="S1,S2,...", help="seeds per value (default 0)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="runs at a time, each in its own worker process using --threads threads (default 1), or one "
+        "after another in this process (1, the default); with the same --threads the results are identical",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/compare-<key>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     add_train_options(p)
@@ -61,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
     check_models(variants, ("val", "test"))  # every run trains, validates and tests
+    check(args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}")
     total = len(values) * len(args.seeds)
     done = [0]
 
@@ -72,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    result = compare(base, key, values, args.seeds, on_run=report)
+    result = compare(base, key, values, args.seeds, on_run=report, jobs=args.jobs)
     written = write_comparison(result, open_dir(out, command="compare", **where))
     print(markdown_table(result))
     print("wrote " + ", ".join(str(p) for p in written))

@@ -15,6 +15,7 @@ from dlbasic.overrides import argument, choices
 EXAMPLES = """examples:
   dlbasic cv --data mnist5k --model simple_cnn --folds 3 --epochs 2 --vary lr=1e-3,3e-3,1e-2
   dlbasic cv --data digits --model mlp --vary lr=1e-3,1e-2 --vary weight_decay=0,1e-4 --out runs/cv-digits
+  dlbasic cv --data digits --model mlp --vary lr=1e-3,1e-2 --jobs 2 --threads 1   # two fold runs at a time
 """
 
 
@@ -46,6 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="early-stopping patience on the held-out fold's loss (0: off; default 2)",
     )
+    g.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="fold runs at a time, each in its own worker process using --threads threads (default 1), or one "
+        "after another in this process (1, the default); with the same --threads the results are identical",
+    )
     g.add_argument("--out", type=Path, default=None, help="folder for cv.json and cv.png (default runs/cv-<time>)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     p.set_defaults(func=run)
@@ -66,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     check(args.folds >= 2, f"--folds must be at least 2, got {args.folds}")
     check(args.patience >= 0, f"--patience must be >= 0, got {args.patience}")
+    check(args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}")
     out = args.out or Path("runs") / f"cv-{time.strftime('%Y%m%d-%H%M%S')}"
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
@@ -82,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    res = run_cv(cfg, candidates, args.folds, args.patience, on_fold)
+    res = run_cv(cfg, candidates, args.folds, args.patience, on_fold, jobs=args.jobs)
     print(f"\n{'candidate':40s} {'mean':>8s} {'std':>8s} {'epochs':>7s}")
     for i, row in enumerate(res.summary()):
         mark = "  <- chosen" if i == res.best_index else ""

@@ -170,6 +170,19 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
             metavar="STEPS",
             help="also checkpoint every STEPS steps inside an epoch",
         )
+        p.add_argument(
+            "--channels-last",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="NHWC weights and batches (faster convolutions with bf16 on recent CPUs and on GPUs)",
+        )
+        p.add_argument(
+            "--grad-clip",
+            type=float,
+            default=argparse.SUPPRESS,
+            metavar="NORM",
+            help="clip the global gradient norm to NORM (default: no clipping)",
+        )
 
 
 def _config(args: argparse.Namespace, model: str | None = None):

@@ -39,6 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         else:
             g.add_argument("--rounds", type=int, default=5, help="boosting rounds (default 5)")
         g.add_argument("--on", choices=["val", "test"], default="val", help="split to report on (default val)")
+        if kind == "bagging":
+            g.add_argument(
+                "--jobs",
+                type=int,
+                default=1,
+                metavar="N",
+                help="members trained at a time, each in its own worker process using --threads threads (default "
+                "1), or one after another in this process (1, the default); with the same --threads the results "
+                "are identical",
+            )
         g.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
         g.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
         q.set_defaults(func=run)
@@ -55,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kind == "bagging":
         check(args.members >= 1, f"--members must be at least 1, got {args.members}")
+        check(args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}")
     else:
         check(args.rounds >= 1, f"--rounds must be at least 1, got {args.rounds}")
     cfg = config_from_args(args)
@@ -70,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             target,
             args.members,
             seed=cfg.seed,
+            jobs=args.jobs,
             on_member=lambda m, acc, oob: print(
                 f"member {m + 1}: {args.on} accuracy {acc:.4f}, out-of-bag accuracy {oob:.4f}", flush=True
             ),

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.data import load, normalize
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path, plot_confusion
-    from dlbasic.training.run import model_from_checkpoint
+    from dlbasic.training.restore import model_from_checkpoint
 
     if args.out is not None:
         check_figure_path(check_file(args.out, overwrite=args.overwrite))

@@ -35,8 +35,9 @@ from dlbasic.detection.yolo_v1 import YOLOv1
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.optim import create_optimizer
 from dlbasic.training import distributed
+from dlbasic.training.assemble import make_trainer, start_process
 from dlbasic.training.schedules import create_scheduler
-from dlbasic.training.trainer import Trainer, resolve_device, steps_per_epoch
+from dlbasic.training.trainer import Trainer, steps_per_epoch
 
 USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
 
@@ -257,29 +258,26 @@ def build_trainer(
     progress: bool | None = False,
     log: Callable[[dict[str, Any]], None] | None = None,
 ) -> Trainer:
-    """The Trainer of a detection run: the optimizer and warmed-up schedule of `cfg`, the detection task."""
+    """The Trainer of a detection run (`training.assemble`): the optimizer and warmed-up schedule of `cfg`,
+    the detection task; under torchrun each process joins the group and trains on its share of the images."""
+    device = start_process(cfg.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
     steps = steps_per_epoch(len(data), cfg.batch_size, distributed.world()[1])
     warmup = min(cfg.warmup_steps, cfg.epochs * steps // 10)  # short runs must not end warming up
     sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps, warmup_steps=warmup)
-    callbacks = [EpochLog(log)] if log is not None else []
-    return Trainer(
+    return make_trainer(
+        cfg,
         model,
         opt,
+        sched,
         data,
         None,
-        task=DetectionTask(),
-        scheduler=sched,
-        epochs=cfg.epochs,
+        device=device,
         batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        device=resolve_device(cfg.device),
-        precision=cfg.precision,
-        channels_last=False,
-        callbacks=callbacks,
+        task=DetectionTask(),
+        callbacks=[EpochLog(log)] if log is not None else [],
         run_dir=run_dir,
-        checkpoint_every=cfg.checkpoint_every,
         eval_batch_size=16,
         meta=meta,
         progress=progress,
@@ -417,8 +415,9 @@ def train_detector(
     from dlbasic.training.run import check_run_dir, fit_in_run_dir
 
     cfg.validate()
+    start_process(cfg.device)  # launched by torchrun: join its process group before anything else
     run_path = Path(run_dir) if run_dir is not None else None
-    if run_path is not None:
+    if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
     split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed)
     proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
@@ -470,7 +469,7 @@ def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, di
     from dataclasses import fields
 
     from dlbasic.training.checkpoint import load_checkpoint
-    from dlbasic.training.run import load_weights, require_kind
+    from dlbasic.training.restore import load_weights, require_kind
 
     ckpt = load_checkpoint(path)
     require_kind(ckpt, path, "detection", action)

@@ -11,6 +11,7 @@ counts; and only then is the test split loaded, once, to report the final accura
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -123,6 +124,7 @@ def cross_validate(
     patience: int = 2,
     pool: ImageDataset | None = None,
     on_fold: Callable[[FoldResult], None] | None = None,
+    jobs: int = 1,
 ) -> CVResult:
     """Train every candidate on every fold of the pool (train + val splits); the test split is not read.
 
@@ -132,32 +134,55 @@ def cross_validate(
         folds: k of k-fold.
         patience: early-stopping patience on the held-out fold's loss (0: train all `cfg.epochs`).
         pool: the labelled data to cut (default: `load_pool(cfg)`).
-        on_fold: called after each trained fold (progress printing).
+        on_fold: called after each trained fold (progress printing), as each finishes.
+        jobs: fold runs at a time, each in its own worker process (`dlbasic.parallel`); the results do not
+            depend on it (with the same `cfg.threads`).
     """
+    from dlbasic.parallel import run_all
+
     check(len(candidates) >= 1, "cross-validation needs at least one candidate")
     configs = [from_dict(c, cfg) for c in candidates]
-    pool = pool if pool is not None else load_pool(cfg)
-    result = CVResult([dict(c) for c in candidates], [])
-    for k, (tr, te) in enumerate(kfold_splits(pool.labels, folds, cfg.seed)):
-        train = with_own_stats(pool.subset(tr))
-        held_out = pool.subset(te)
-        for i, c in enumerate(configs):
-            start = time.perf_counter()
-            trainer = fit(c, train, held_out, patience=patience)
-            scores = trainer.evaluate(held_out)
-            f = FoldResult(
-                i,
-                k,
-                float(scores["accuracy"]),
-                float(scores["loss"]),
-                best_epoch(trainer),
-                len(trainer.history),
-                time.perf_counter() - start,
-            )
-            result.folds.append(f)
-            if on_fold is not None:
-                on_fold(f)
-    return result
+    if pool is None and jobs <= 1:
+        pool = load_pool(cfg)  # else each worker loads it once
+    calls = [(cfg, c, i, k, folds, patience, pool) for k in range(folds) for i, c in enumerate(configs)]
+    done = run_all(
+        fold_run,
+        calls,
+        jobs=jobs,
+        threads=cfg.threads,
+        on_result=(lambda _, f: on_fold(f)) if on_fold is not None else None,
+    )
+    return CVResult([dict(c) for c in candidates], done)
+
+
+_POOLS: dict[str, ImageDataset] = {}  # a worker's pools, by base config
+
+
+def fold_run(
+    base: TrainConfig, cfg: TrainConfig, candidate: int, k: int, folds: int, patience: int, pool: ImageDataset | None
+) -> FoldResult:
+    """Candidate `cfg` trained on the folds other than `k` of the pool of `base` and scored on fold k."""
+    if pool is None:
+        key = json.dumps(base.to_dict(), sort_keys=True, default=str)
+        if key not in _POOLS:  # keep one
+            _POOLS.clear()
+            _POOLS[key] = load_pool(base)
+        pool = _POOLS[key]
+    tr, te = kfold_splits(pool.labels, folds, base.seed)[k]
+    train = with_own_stats(pool.subset(tr))
+    held_out = pool.subset(te)
+    start = time.perf_counter()
+    trainer = fit(cfg, train, held_out, patience=patience)
+    scores = trainer.evaluate(held_out)
+    return FoldResult(
+        candidate,
+        k,
+        float(scores["accuracy"]),
+        float(scores["loss"]),
+        best_epoch(trainer),
+        len(trainer.history),
+        time.perf_counter() - start,
+    )
 
 
 def final_test(cfg: TrainConfig, result: CVResult, pool: ImageDataset | None = None) -> dict[str, Any]:
@@ -189,10 +214,11 @@ def run_cv(
     folds: int = 5,
     patience: int = 2,
     on_fold: Callable[[FoldResult], None] | None = None,
+    jobs: int = 1,
 ) -> CVResult:
     """`cross_validate`, then `final_test`: the whole protocol of the module docstring."""
     pool = load_pool(cfg)
-    result = cross_validate(cfg, candidates, folds, patience, pool, on_fold)
+    result = cross_validate(cfg, candidates, folds, patience, pool if jobs <= 1 else None, on_fold, jobs)
     final_test(cfg, result, pool)
     return result
 

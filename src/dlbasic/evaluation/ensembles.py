@@ -74,29 +74,37 @@ def bagging(
     members: int = 5,
     seed: int = 0,
     on_member: Callable[[int, float, float], None] | None = None,
+    jobs: int = 1,
 ) -> BaggingResult:
-    """Train `members` networks of `cfg`, each on a bootstrap sample of `train` (member m: `cfg.seed + m`)."""
-    n = len(train)
-    draws = bootstrap_indices(n, members, seed)  # [M, n]
-    probs, acc, oob_acc = [], [], []
+    """Train `members` networks of `cfg`, each on a bootstrap sample of `train` (member m: `cfg.seed + m`),
+    `jobs` at a time in worker processes (`dlbasic.parallel`; the results do not depend on it)."""
+    from dlbasic.parallel import run_all
+
+    draws = bootstrap_indices(len(train), members, seed)  # [M, n]
+    calls = [(replace(cfg, seed=cfg.seed + m), train, evaluate_on, draws[m]) for m in range(members)]
+    report = (lambda m, r: on_member(m, r[1], r[2])) if on_member is not None else None
+    done = run_all(bag_member, calls, jobs=jobs, threads=cfg.threads, on_result=report)
+    stacked = torch.stack([probs for probs, _, _ in done])
     y = evaluate_on.labels
-    for m in range(members):
-        trainer = fit(replace(cfg, seed=cfg.seed + m), with_own_stats(train.subset(torch.from_numpy(draws[m]))))
-        p = predict_proba(trainer, evaluate_on)  # (N, K)
-        probs.append(p)
-        acc.append(float((p.argmax(1) == y).float().mean()))
-        oob = train.subset(torch.from_numpy(np.flatnonzero(out_of_bag(draws[m], n))))
-        oob_acc.append(float((predict_proba(trainer, oob).argmax(1) == oob.labels).float().mean()))
-        if on_member is not None:
-            on_member(m, acc[-1], oob_acc[-1])
-    stacked = torch.stack(probs)
     return BaggingResult(
-        acc,
-        oob_acc,
+        [acc for _, acc, _ in done],
+        [oob for _, _, oob in done],
         float((soft_vote(stacked) == y).float().mean()),
         float((hard_vote(stacked) == y).float().mean()),
         stacked,
     )
+
+
+def bag_member(
+    cfg: TrainConfig, train: ImageDataset, evaluate_on: ImageDataset, draw: np.ndarray
+) -> tuple[Tensor, float, float]:
+    """One bagging member trained on `train` rows `draw`: its probabilities on `evaluate_on` (N, K), its
+    accuracy there and on its out-of-bag rows."""
+    trainer = fit(cfg, with_own_stats(train.subset(torch.from_numpy(draw))))
+    probs = predict_proba(trainer, evaluate_on)
+    oob = train.subset(torch.from_numpy(np.flatnonzero(out_of_bag(draw, len(train)))))
+    oob_acc = float((predict_proba(trainer, oob).argmax(1) == oob.labels).float().mean())
+    return probs, float((probs.argmax(1) == evaluate_on.labels).float().mean()), oob_acc
 
 
 # ---- boosting ------------------------------------------------------------------------------------

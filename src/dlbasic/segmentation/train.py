@@ -136,7 +136,7 @@ def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch
     `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), incomplete
     metadata, or weights that do not fit the model.
     """
-    from dlbasic.training.run import build_from_meta, check_meta, load_weights, require_kind
+    from dlbasic.training.restore import build_from_meta, check_meta, load_weights, require_kind
 
     ckpt = load_checkpoint(path)
     require_kind(ckpt, path, "segmentation", action)

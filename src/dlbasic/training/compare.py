@@ -90,36 +90,49 @@ def compare(
     seeds: Sequence[int] = (0,),
     train_fn: Callable[[TrainConfig], dict[str, Any]] | None = None,
     on_run: Callable[[CompareRun], None] | None = None,
+    jobs: int = 1,
 ) -> Comparison:
     """Train `base` with `key` set to each value, once per seed; returns every run's curves.
 
     Args:
         train_fn: `cfg -> summary` (default: `dlbasic.training.run.train` without a run folder).
         on_run: called after each finished run (progress printing).
+        jobs: runs at a time, each in its own worker process (`dlbasic.parallel`; needs the default `train_fn`).
     """
-    from dlbasic.training.run import train
+    from dlbasic.parallel import run_all
 
     check(len(values) >= 1 and len(seeds) >= 1, "compare needs at least one value and one seed")
     if key == "seed":
         raise UserError("--vary seed is what --seeds does", "use --seeds 0,1,2")
-    train_fn = train_fn or (lambda cfg: train(cfg, None, progress=False))
+    check(jobs == 1 or train_fn is None, "compare runs a custom train_fn in this process only (jobs=1)")
     result = Comparison(key, list(values), list(seeds), base.to_dict())
-    for v in values:
-        for seed in seeds:
-            cfg = from_dict({key: v, "seed": seed}, base)
-            s = train_fn(cfg)
-            h = s["history"]
-            seconds = [sum(e["train_seconds"] for e in h[: i + 1]) for i in range(len(h))]
-            curves = {
-                "epoch": [e["epoch"] for e in h],
-                "seconds": seconds,
-                **{k: [_num(e.get(k)) for e in h] for k in CURVES},
-            }
-            run = CompareRun(v, seed, _num(s["test_accuracy"]), _num(s["val_accuracy"]), _num(s["seconds"]), curves)
-            result.runs.append(run)
-            if on_run is not None:
-                on_run(run)
+    grid = [(v, seed) for v in values for seed in seeds]
+    runs: list[CompareRun | None] = [None] * len(grid)
+
+    def finished(i: int, summary: dict[str, Any]) -> None:
+        runs[i] = compare_run(*grid[i], summary)
+        if on_run is not None:
+            on_run(runs[i])
+
+    configs = [(from_dict({key: v, "seed": seed}, base),) for v, seed in grid]
+    run_all(train_fn or train_summary, configs, jobs=jobs, threads=base.threads, on_result=finished)
+    result.runs = [r for r in runs if r is not None]
     return result
+
+
+def train_summary(cfg: TrainConfig) -> dict[str, Any]:
+    """What `compare` keeps of a `dlbasic.training.run.train` run without a run folder."""
+    from dlbasic.training.run import train
+
+    s = train(cfg, None, progress=False)
+    return {k: s[k] for k in ("history", "test_accuracy", "val_accuracy", "seconds")}
+
+
+def compare_run(value: Any, seed: int, s: dict[str, Any]) -> CompareRun:
+    h = s["history"]
+    seconds = [sum(e["train_seconds"] for e in h[: i + 1]) for i in range(len(h))]
+    curves = {"epoch": [e["epoch"] for e in h], "seconds": seconds, **{k: [_num(e.get(k)) for e in h] for k in CURVES}}
+    return CompareRun(value, seed, _num(s["test_accuracy"]), _num(s["val_accuracy"]), _num(s["seconds"]), curves)
 
 
 def _num(x: Any) -> float:

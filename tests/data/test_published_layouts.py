@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from dlbasic.detection.datasets import load_detection
-from dlbasic.detection.train import load_parts
+from dlbasic.detection.splits import load_parts
 from dlbasic.segmentation.data import load_segmentation
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*truncated:UserWarning")  # kangaroo's 00090.jpg is cut short

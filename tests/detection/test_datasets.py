@@ -296,7 +296,7 @@ def test_images_over_the_pil_pixel_limit_are_skipped(tmp_path, monkeypatch):
 def test_coco_standard_layout_areas_and_crowds(tmp_path):
     """annotations/instances_val2017.json beside val2017/; areas and crowd flags reach the targets; crowd
     regions leave the training targets and stay (with areas scaled by a resize) in the evaluation ones."""
-    from dlbasic.detection.train import _to_tensor
+    from dlbasic.detection.splits import as_batch
 
     names = write_images(tmp_path / "val2017")
     anns = [
@@ -315,8 +315,8 @@ def test_coco_standard_layout_areas_and_crowds(tmp_path):
     assert len(loaded) == 2 and not loaded.skipped
     assert loaded.targets[0]["iscrowd"].tolist() == [False, True]
     assert loaded.targets[0]["area"].tolist() == [99.5, 18 * 24]  # the annotation's, else the box's
-    _, train = _to_tensor(loaded, 20, training=True)
-    _, test = _to_tensor(loaded, 20, training=False)
+    _, train = as_batch(loaded, 20, training=True)
+    _, test = as_batch(loaded, 20, training=False)
     assert train[0]["labels"].tolist() == [0] and set(train[0]) == {"boxes", "labels"}
     assert test[0]["iscrowd"].tolist() == [False, True]
     torch.testing.assert_close(test[0]["area"], torch.tensor([99.5, 432.0]) * (20 * 20) / (40 * 30))

@@ -14,7 +14,7 @@ from torch import nn
 from dlbasic.cli import main
 from dlbasic.config import DetectionConfig
 from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.train import _to_tensor, load_images
+from dlbasic.detection.splits import as_batch, load_images
 
 
 class Oracle(nn.Module):
@@ -80,7 +80,7 @@ def test_a_folder_of_one_class_is_scored_by_name(tmp_path, capsys, oracle):
     assert main(["detect", "eval", "--checkpoint", "c.pt", "--data", spec]) == 0
     assert _output(capsys.readouterr().out)["map_50"] == 1.0
     data, _ = load_images(spec)
-    images, targets = _to_tensor(data, 32, training=False)
+    images, targets = as_batch(data, 32, training=False)
     by_index = evaluate_detections([Oracle(1)(im[None])[0] for im in images], targets)
     assert data.classes == ["dog"] and by_index["map_50"] == 0.0
 

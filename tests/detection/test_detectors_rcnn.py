@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dlbasic.detection.rcnn import RCNN, SelectiveSearchProposals, warp_regions
-from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, fit, load_split
+from dlbasic.detection.splits import load_split
+from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, fit
 
 
 def test_warp_of_a_linear_ramp_samples_the_box_at_bin_centres():

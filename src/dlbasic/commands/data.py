@@ -182,7 +182,7 @@ def show_segmentation(spec: str, split: str | None, seed: int, count: int, out: 
 def show_detection(spec: str, split: str | None, seed: int, count: int, out: Path) -> tuple[list[str], str]:
     from dlbasic.data.detection_sources import describe_layout
     from dlbasic.detection.datasets import load_detection, official_splits
-    from dlbasic.detection.train import load_parts
+    from dlbasic.detection.splits import load_parts
 
     scenes = spec.partition(":")[0] == "scenes"
     lines = [f"detection data {spec}"]

@@ -331,7 +331,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
     """The images `--data`/`--split` name (see EVAL_EPILOG): (DetectionSet, spec, how they were chosen)."""
-    from dlbasic.detection.train import DetectionConfig, load_images
+    from dlbasic.detection.splits import load_images
+    from dlbasic.detection.train import DetectionConfig
 
     cfg = DetectionConfig(**ckpt["config"])
     spec = args.data or cfg.data
@@ -349,13 +350,14 @@ def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
 
 def run_eval(args: argparse.Namespace) -> int:
     from dlbasic.commands.evaluate import class_map
-    from dlbasic.detection.train import _to_tensor, evaluate, load_detector
+    from dlbasic.detection.splits import as_batch
+    from dlbasic.detection.train import evaluate, load_detector
 
     check(args.test_limit >= 0, f"--test-limit must be 0 (all) or more, got {args.test_limit}")
     model, ckpt = load_detector(args.checkpoint, "eval")
     data, spec, how = _images(args, ckpt, args.test_limit)
     lut = class_map(data.classes, ckpt["classes"], spec, args.checkpoint)  # by name
-    images, targets = _to_tensor(data, tuple(ckpt["image_size"]), training=False)
+    images, targets = as_batch(data, tuple(ckpt["image_size"]), training=False)
     if lut is not None:
         targets = [{**t, "labels": lut[t["labels"]]} for t in targets]
     result = {"data": spec, "split": how, "images": len(images), **evaluate(model, images, targets)}
@@ -460,7 +462,8 @@ def compare_plot(rows: list[dict[str, Any]]):
 
 def run_compare(args: argparse.Namespace) -> int:
     from dlbasic.detection.rcnn import SelectiveSearchProposals
-    from dlbasic.detection.train import DETECTORS, load_split, train_detector
+    from dlbasic.detection.splits import load_split
+    from dlbasic.detection.train import DETECTORS, train_detector
 
     _threads(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -176,7 +176,8 @@ class DetectionSpeed(Study):
     def measure(self, ctx) -> Measurements:
         from dlbasic.detection.metrics import evaluate_detections
         from dlbasic.detection.rcnn import SelectiveSearchProposals
-        from dlbasic.detection.train import DetectionConfig, build_detector, fit, load_split, predict, seconds_per_image
+        from dlbasic.detection.splits import load_split
+        from dlbasic.detection.train import DetectionConfig, build_detector, fit, predict, seconds_per_image
 
         seed = ctx.seeds[0]
         split = load_split(

@@ -30,7 +30,7 @@ from dlbasic.models import create_model
 from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.metrics import confusion_matrix, iou_per_class
 from dlbasic.segmentation.train import segmentation_config, train_segmentation
-from dlbasic.training.trainer import autocast_dtype, resolve_channels_last, resolve_precision
+from dlbasic.training.device import autocast_dtype, resolve_channels_last, resolve_precision
 
 ISBI = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "isbi2012-membrane"
 

@@ -27,7 +27,7 @@ from torch import nn
 
 from dlbasic.errors import UserError, did_you_mean
 from dlbasic.models import create_model, list_models
-from dlbasic.training.trainer import resolve_device
+from dlbasic.training.device import resolve_device
 from zoo_mnist import accuracy, fit, mnist5k_splits  # the zoo benchmark's data, loop and schedule
 
 

@@ -21,8 +21,8 @@ import statistics
 import torch
 
 from dlbasic.config import TrainConfig
+from dlbasic.training.device import native_bf16
 from dlbasic.training.run import train
-from dlbasic.training.trainer import native_bf16
 
 MODES = {"fp32": dict(precision="fp32", channels_last=False), "auto": dict(precision="auto", channels_last=None)}
 

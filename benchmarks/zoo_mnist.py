@@ -35,7 +35,7 @@ from dlbasic.data import load
 from dlbasic.errors import UserError, did_you_mean
 from dlbasic.models import create_model, list_models
 from dlbasic.nn.summary import summarize
-from dlbasic.training.trainer import resolve_device
+from dlbasic.training.device import resolve_device
 
 BAR = 0.95
 

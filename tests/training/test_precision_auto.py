@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from dlbasic.config import TrainConfig
-from dlbasic.training import trainer as trainer_module
+from dlbasic.training import device as device_module
+from dlbasic.training.device import resolve_channels_last, resolve_precision
 from dlbasic.training.run import train
-from dlbasic.training.trainer import resolve_channels_last, resolve_precision
 
 CPU = torch.device("cpu")
 CONV = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten())
@@ -18,7 +18,7 @@ MLP = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
 
 @pytest.mark.parametrize("has_bf16, expected", [(True, "bf16"), (False, "fp32")])
 def test_auto_precision_follows_the_hardware(monkeypatch, has_bf16: bool, expected: str) -> None:
-    monkeypatch.setattr(trainer_module, "_cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(device_module, "_cpu_has_bf16", lambda: has_bf16)
     assert resolve_precision("auto", CPU) == expected
     for explicit in ("fp32", "bf16", "fp16"):
         assert resolve_precision(explicit, CPU) == explicit
@@ -35,7 +35,7 @@ def test_auto_channels_last_only_for_conv_nets_in_bf16_on_cpu() -> None:
 
 @pytest.mark.parametrize("has_bf16", [True, False])
 def test_a_run_records_what_auto_resolved_to(monkeypatch, has_bf16: bool) -> None:
-    monkeypatch.setattr(trainer_module, "_cpu_has_bf16", lambda: has_bf16)
+    monkeypatch.setattr(device_module, "_cpu_has_bf16", lambda: has_bf16)
     cfg = TrainConfig(data="digits", model="simple_cnn", epochs=1, train_subset=128, device="cpu")
     summary = train(cfg, None, progress=False)
     assert summary["precision"] == ("bf16" if has_bf16 else "fp32")

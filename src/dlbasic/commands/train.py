@@ -405,6 +405,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def torch_device(cfg: TrainConfig):
-    from dlbasic.training.trainer import resolve_device
+    from dlbasic.training.device import resolve_device
 
     return resolve_device(cfg.device)

@@ -81,8 +81,9 @@ def equal_field_net(kind: str, in_channels: int, num_classes: int, width: int = 
 def train_equal_field(ctx, kind: str, seed: int, epochs: int) -> dict[str, float]:
     """Train `equal_field_net(kind)` on the lab's data (split, initialization and data order from `seed`) through
     the library's Trainer; test and final training accuracy, and size."""
+    from dlbasic.training.device import resolve_device
     from dlbasic.training.run import load_data
-    from dlbasic.training.trainer import Trainer, resolve_device
+    from dlbasic.training.trainer import Trainer
 
     cfg = ctx.config(data=ctx.data("digits"), seed=seed, epochs=epochs, batch_size=BATCH)
     data = load_data(cfg)

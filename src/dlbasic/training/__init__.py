@@ -2,11 +2,12 @@
 
 from dlbasic.callbacks import Callback
 from dlbasic.training.checkpoint import atomic_save, load_checkpoint
+from dlbasic.training.device import resolve_device
 from dlbasic.training.restore import model_from_checkpoint
 from dlbasic.training.run import train
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.tasks import ClassificationTask
-from dlbasic.training.trainer import Trainer, resolve_device
+from dlbasic.training.trainer import Trainer
 
 __all__ = [
     "Callback",

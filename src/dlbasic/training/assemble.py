@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from dlbasic.training import distributed
-from dlbasic.training.trainer import Trainer, resolve_device
+from dlbasic.training.device import resolve_device
+from dlbasic.training.trainer import Trainer
 
 
 def start_process(device: str, threads: int | None = None) -> torch.device:

@@ -30,10 +30,11 @@ from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, Weig
 from dlbasic.training import distributed
 from dlbasic.training.assemble import make_trainer, seeded_model, start_process
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
+from dlbasic.training.device import resolve_device
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.target import TargetAccuracy
 from dlbasic.training.tasks import ClassificationTask
-from dlbasic.training.trainer import Trainer, resolve_device, steps_per_epoch
+from dlbasic.training.trainer import Trainer, steps_per_epoch
 
 
 @dataclass

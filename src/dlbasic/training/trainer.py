@@ -11,9 +11,7 @@ so checkpoint.pt and best.pt only ever hold finite weights.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
-import re
 import signal
 import sys
 import threading
@@ -30,66 +28,11 @@ from dlbasic.data.dataset import ImageDataset
 from dlbasic.errors import Diverged, UserError, number
 from dlbasic.training import distributed
 from dlbasic.training.checkpoint import atomic_save
+from dlbasic.training.device import autocast_dtype, resolve_channels_last, resolve_precision
 from dlbasic.training.progress import Progress
 from dlbasic.training.tasks import ClassificationTask
 
 BatchTransform = Callable[[Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor]]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks cuda, then mps, then cpu; other names are checked for availability."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}", "choices: auto, cpu, cuda, cuda:N, mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is available", "use --device cpu")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UserError("--device mps was asked for but MPS is not available", "use --device cpu")
-    return device
-
-
-@functools.cache
-def _cpu_has_bf16() -> bool:
-    """True on CPUs with bf16 arithmetic in hardware (AVX512-BF16 or AMX), where oneDNN runs bf16 fast."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return torch.backends.mkldnn.is_available() and re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
-
-
-def native_bf16(device: torch.device) -> bool:
-    """True where bf16 matrix multiplies and convolutions run in hardware on `device`."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and _cpu_has_bf16()
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' is bf16 autocast where the hardware computes in bf16 natively, else fp32."""
-    if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return precision
-
-
-def autocast_dtype(precision: str) -> torch.dtype | None:
-    """The autocast dtype of a resolved precision; None for fp32 (no autocast)."""
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-
-
-def resolve_channels_last(channels_last: bool | None, precision: str, device: torch.device, model: nn.Module) -> bool:
-    """None (auto) is NHWC for convolutional models trained in bf16 on a CPU (oneDNN's fast layout)."""
-    if channels_last is not None:
-        return channels_last
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    return has_conv and precision == "bf16" and device.type == "cpu"
 
 
 def steps_per_epoch(train_size: int, batch_size: int, world_size: int = 1) -> int:

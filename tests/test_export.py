@@ -144,7 +144,7 @@ def test_torchscript_export_loads_and_matches_eager(capsys, ckpts, name):
 
 def test_safetensors_hold_the_weights_and_metadata(capsys, ckpts):
     pytest.importorskip("safetensors", reason="safetensors is not installed")
-    from dlbasic.models.interop import read_safetensors
+    from dlbasic.models.weight_files import read_safetensors
     from dlbasic.training.checkpoint import load_checkpoint
 
     rc, out, err = export(capsys, "--checkpoint", ckpts.fcn8s_resnet18, "--format", "safetensors")

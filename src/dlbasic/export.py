@@ -320,7 +320,7 @@ def _difference(eager: list[Tensor], exported: list[Tensor]) -> tuple[float, flo
 def _rebuilt(ex: Exportable, path: Path) -> nn.Module | None:
     """For safetensors: the tensors must come back bit for bit; classifiers and FCNs are also rebuilt from the
     file alone (`create_model(name, weights=path)`), to be run against the eager model."""
-    from dlbasic.models.interop import read_safetensors
+    from dlbasic.models.weight_files import read_safetensors
 
     tensors, _ = read_safetensors(path)
     own = ex.model.state_dict()

@@ -17,7 +17,8 @@ from torch import nn
 
 from dlbasic.errors import UserError
 from dlbasic.models import create_model, from_torchvision, to_torchvision
-from dlbasic.models.interop import TORCHVISION_NAMES, _blueprint, read_safetensors
+from dlbasic.models.interop import TORCHVISION_NAMES, _blueprint
+from dlbasic.models.weight_files import read_safetensors
 
 # torchvision 0.29.1 at 1000 classes and 3 channels (googlenet with its aux heads): how many entries its state dict
 # has and the start of the SHA-256 of its "key:[shape]" lines, in its order

@@ -21,8 +21,7 @@ generated from the model's own layout), so a key table is computed, never guesse
 `from_torchvision(name, state_dict)` builds our model (ImageNet layout, classes and input channels read from the
 weights) and loads the translated weights; `to_torchvision(model_or_name, state_dict)` gives torchvision's state
 dict back, exactly (the same tensors under torchvision's keys). `create_model(name, weights=...)` accepts our
-layout or torchvision's, a state dict or a file (.pt/.pth read with the safe loader, .safetensors with its metadata)
-or "torchvision", which fetches torchvision's published weights (needs torchvision and a network).
+layout or torchvision's (`dlbasic.models.weight_files` reads the files).
 
 A state dict that does not fit is refused in one line naming the first missing, unexpected and misshapen keys.
 Published torchvision files from before 2019 name DenseNet layers `norm.1` instead of `norm1` and lack BatchNorm's
@@ -34,11 +33,8 @@ densenet161 has no zoo factory; `from_torchvision("densenet161", ...)` builds th
 
 from __future__ import annotations
 
-import json
 import re
-import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -473,146 +469,14 @@ def to_torchvision(model_or_name: nn.Module | str, state_dict: Mapping[str, Tens
     return {table[k]: state[k] for k in table}
 
 
-# --- weight files -------------------------------------------------------------------------------------------------
-
-
-def torchvision_weights(name: str) -> dict[str, Tensor]:
-    """torchvision's published ImageNet weights of zoo model `name` (downloaded once into torch's hub cache)."""
-    tv = OURS_TO_TORCHVISION[our_name(name)]
-    try:
-        import torchvision
-    except ImportError:
-        raise UserError(
-            'weights="torchvision" needs torchvision',
-            "install the torchvision release that matches your torch, or pass a weight file",
-        ) from None
-    try:
-        model = torchvision.models.get_model(tv, weights="DEFAULT")
-    except Exception as e:  # no network, a proxy, a full disk: torch.hub raises many kinds
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise UserError(
-            f"could not fetch torchvision's {tv} weights ({first})",
-            "they are downloaded on first use: go online, or pass a downloaded file",
-        ) from None
-    if tv == "googlenet":
-        warnings.warn(
-            "torchvision's pretrained GoogLeNet expects inputs normalized with mean 0.5 and std 0.5 per "
-            "channel (its transform_input step), not ImageNet's statistics",
-            stacklevel=3,
-        )
-    return model.state_dict()
-
-
-def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Tensors and metadata of a .safetensors file; metadata values that are JSON are decoded."""
-    path = Path(path)
-    try:
-        from safetensors import safe_open
-    except ImportError:
-        raise UserError(f"reading {path} needs the safetensors package", "pip install safetensors") from None
-    check(path.is_file(), f"no such weight file: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    except Exception as e:  # safetensors raises its own error types for a corrupt header
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise UserError(f"{path} is not a readable safetensors file ({first})") from None
-    meta: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            meta[key] = json.loads(value)
-        except (ValueError, TypeError):
-            meta[key] = value
-    return tensors, meta
-
-
-def is_safetensors(path: Path) -> bool:
-    """Whether `path` starts as a safetensors file does: an 8-byte little-endian header size, then a JSON object."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(9)
-            size = path.stat().st_size
-    except OSError:
-        return False
-    return len(head) == 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= size - 8
-
-
-def read_weights(weights: Any, name: str) -> tuple[dict[str, Tensor], dict[str, Any] | None, str]:
-    """(state dict, metadata or None, what to call it in messages) of a `weights=` argument."""
-    if isinstance(weights, Mapping):
-        return dict(weights), None, "the weights"
-    if weights == "torchvision":
-        check(
-            name in OURS_TO_TORCHVISION,
-            f"{name} has no torchvision weights",
-            "torchvision's GoogLeNet is googlenet_tv"
-            if name == "googlenet"
-            else f"choices: {', '.join(sorted(OURS_TO_TORCHVISION))}",
-        )
-        return torchvision_weights(name), None, f"torchvision's {OURS_TO_TORCHVISION[our_name(name)]} weights"
-    check(
-        isinstance(weights, (str, Path)),
-        f"weights must be a state dict, a file or 'torchvision', not {type(weights).__name__}",
-    )
-    path = Path(weights)
-    if path.suffix == ".safetensors" or is_safetensors(path):
-        state, meta = read_safetensors(path)
-        return state, (meta if "model" in meta or "kind" in meta else None), str(path)
-    from dlbasic.training.checkpoint import read_tensors
-
-    obj = read_tensors(path, what="weight file")
-    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):  # a dlbasic checkpoint
-        meta = obj.get("meta") if isinstance(obj.get("meta"), Mapping) else None
-        return dict(obj["model"]), (dict(meta) if meta is not None else None), str(path)
-    return obj, None, str(path)
-
-
-def create_with_weights(
-    name: str,
-    weights: Any,
-    num_classes: int | None = None,
-    in_channels: int | None = None,
-    input_size: int | None = None,
-    **kw,
-) -> nn.Module:
-    """`create_model(name, ..., weights=weights)`: see `load_weights`; metadata (of a dlbasic checkpoint or an
-    exported .safetensors) supplies the classes, channels, input size and model options not given."""
-    state, meta, what = read_weights(weights, name)
-    if meta is not None:
-        kind = meta.get("kind")
-        check(
-            kind in (None, "classification", "segmentation"),
-            f"{what} holds a {kind} model's weights, not a zoo model's",
-            "create_model builds zoo models",
-        )
-        if isinstance(meta.get("model"), str) and meta["model"] != name:
-            raise UserError(
-                f"{what} holds the weights of {meta['model']!r}, not {name!r}",
-                f"create_model({meta['model']!r}, weights=...)",
-            )
-        num_classes = num_classes or meta.get("num_classes")
-        in_channels = in_channels or meta.get("in_channels")
-        input_size = input_size or meta.get("input_size")
-        kw = {**(meta.get("model_options") or {}), **kw}
-    return load_weights(
-        name, state, num_classes=num_classes, in_channels=in_channels, input_size=input_size or 224, what=what, **kw
-    )
-
-
 __all__ = [
     "OURS_TO_TORCHVISION",
     "TORCHVISION_NAMES",
-    "create_with_weights",
     "from_torchvision",
     "identify",
-    "is_safetensors",
     "key_table",
     "load_weights",
     "mismatch",
     "our_name",
-    "read_safetensors",
-    "read_weights",
     "to_torchvision",
-    "torchvision_weights",
 ]

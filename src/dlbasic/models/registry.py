@@ -52,7 +52,7 @@ def create_model(
         **kwargs: family options (norm layer, activation, dropout, widths, ...).
     """
     if weights is not None:
-        from dlbasic.models.interop import create_with_weights
+        from dlbasic.models.weight_files import create_with_weights
 
         return create_with_weights(name, weights, num_classes, in_channels, input_size, **kwargs)
     num_classes = 10 if num_classes is None else num_classes

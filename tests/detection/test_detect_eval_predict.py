@@ -199,3 +199,24 @@ def test_help_describes_detection_defaults_and_examples(capsys, verb):
         assert "defaults: faster_rcnn on scenes, 10 epochs, batch 16" in text and "ImageSets/Main" in text
     else:
         assert "ALL the images" in text or "--limit images of --data" in text
+
+
+def test_detect_compare_writes_a_row_and_a_point_per_detector(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["detect", "compare", "--models", "yolo_v1,faster_rcnn", "--epochs", "0"]
+    assert main([*args, "--train-limit", "8", "--test-limit", "4", "--out", str(out)]) == 0
+    rows = json.loads((out / "compare.json").read_text())
+    assert [r["model"] for r in rows] == ["yolo_v1", "faster_rcnn"]
+    table = (out / "compare.md").read_text().splitlines()
+    assert len(table) == 2 + len(rows)
+    for row, line in zip(rows, table[2:]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[0] == row["model"] and cells[1] == f"{row['map']:.4g}"
+        assert cells[-2] == f"{row['seconds_per_image']:.4g}"
+    assert Image.open(out / "compare.png").size[0] > 300
+    from dlbasic.detection.draw import speed_accuracy_figure
+
+    ax = speed_accuracy_figure(rows).axes[0]
+    points = [float(v) for c in ax.collections for v in c.get_offsets()[0]]
+    assert points == pytest.approx([v for r in rows for v in (r["seconds_per_image"] * 1000, r["map_50"])])
+    assert [t.get_text() for t in ax.texts] == ["yolo_v1", "faster_rcnn"] and ax.get_xscale() == "log"

@@ -21,6 +21,26 @@ def test_bilinear_transposed_convolution_equals_interpolation_on_interior_pixels
     assert up.weight.requires_grad == learnable
 
 
+@pytest.mark.parametrize("factor", [2, 8])
+def test_a_fixed_upsampler_gives_the_same_map_and_gradient_on_channels_last_input(factor):
+    """The depthwise upsampler runs as a dense transposed convolution on NHWC input (the fast oneDNN kernel);
+    its values and input gradients equal the grouped convolution's, and its weights keep their shape."""
+    torch.manual_seed(0)
+    up = bilinear_upsampler(5, factor, learnable=False).double()
+    assert tuple(up.weight.shape) == (5, 1, 2 * factor, 2 * factor)
+    x = torch.randn(3, 5, 7, 6, dtype=torch.float64)
+    a = x.clone().requires_grad_()
+    b = x.clone().contiguous(memory_format=torch.channels_last).requires_grad_()
+    ya, yb = up(a), up(b)
+    g = torch.randn_like(ya)
+    (ya * g).sum().backward()
+    (yb * g).sum().backward()
+    torch.testing.assert_close(yb, ya, rtol=0, atol=1e-13)
+    torch.testing.assert_close(b.grad, a.grad, rtol=0, atol=1e-13)
+    ref = F.conv_transpose2d(x, up.weight, stride=factor, padding=factor // 2, groups=5)
+    torch.testing.assert_close(yb, ref, rtol=0, atol=1e-13)
+
+
 def test_bilinear_kernel_matches_the_papers_formula_literally():
     f, k = 4, 8
     w = bilinear_kernel(2, f)

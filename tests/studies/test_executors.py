@@ -154,6 +154,31 @@ def test_longest_studies_start_first_by_saved_durations_else_estimates(tmp_path,
     assert executors.eta({"a": 0.0}, ["b", "c"], {"a": 10, "b": 4, "c": 4}, 2, now=2.0) == 8.0
 
 
+def test_estimates_scale_with_the_pixels_of_the_labs_data(tmp_path, monkeypatch):
+    """A study that trains on its own 8x8 digits by default costs more on --data mnist5k in proportion to the
+    training pixels (3,600 x 28 x 28 against 1,295 x 8 x 8); a study on fixed data, or on mnist5k already,
+    does not change; the first line of the lab says so."""
+    from dlbasic.data import load
+
+    ids = ["resnet", "dropout", "inception"]
+    quick = make_profile()
+    other = make_profile(data="mnist5k")
+    assert executors.data_factors(ids, quick) == {}
+    factors = executors.data_factors(ids, other)
+    digits, mnist = load("digits", "train"), load("mnist5k", "train")
+    assert (len(digits), len(mnist)) == (1295, 3600)
+    assert factors == {"resnet": pytest.approx(3600 * 784 / (1295 * 64))}
+    plain, scaled = executors.estimates(ids, quick), executors.estimates(ids, other, {}, factors)
+    assert scaled["resnet"] == pytest.approx(plain["resnet"] * 3600 * 784 / (1295 * 64))
+    assert scaled["dropout"] == plain["dropout"] and scaled["inception"] == plain["inception"]
+    recorder = Recorder()
+    monkeypatch.setattr(runner, "make_executor", lambda *args: recorder)
+    lines = []
+    run_lab(tmp_path / "lab", other, "resnet", echo=lines.append)
+    about = executors.duration(scaled["resnet"])
+    assert lines[0] == f"1 of 1 study to run in {recorder.name} (about {about})" and "h" in about
+
+
 def test_a_failing_study_is_one_line_the_lab_goes_on_and_resume_retries_it(tmp_path, monkeypatch, capsys):
     root = tmp_path / "lab"
     recorder = Recorder(fail="inception")

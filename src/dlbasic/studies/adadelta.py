@@ -18,10 +18,13 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 
 @register_study
 class AdadeltaStudy(Study):
     id = "adadelta"
+    trains_on = DATA
     section = "Adadelta"
     claim = "Fixes Adagrad's growing G_t with a window of recent updates; has no learning rate."
     note = (
@@ -55,7 +58,7 @@ class AdadeltaStudy(Study):
         from dlbasic.training.run import load_data
 
         numbers: dict = {name: {"ratio": [], "val_accuracy": []} for name in ("adadelta", "adagrad")}
-        numbers["classes"] = load_data(ctx.config(data=ctx.data("digits"), seed=ctx.seeds[0])).train.num_classes
+        numbers["classes"] = load_data(ctx.config(data=ctx.data(DATA), seed=ctx.seeds[0])).train.num_classes
         fig, ax = plt.subplots(figsize=(6, 3.8))
         for name in ("adadelta", "adagrad"):
             for seed in ctx.seeds:

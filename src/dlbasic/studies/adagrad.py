@@ -25,6 +25,8 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 EPOCHS = 30
 
 
@@ -71,7 +73,7 @@ def input_activity(ctx, seed: int) -> torch.Tensor:
     """Share of training images in which each input feature (pixel x channel) is non-zero: Tensor[features]."""
     from dlbasic.training.run import load_data
 
-    train = load_data(ctx.config(data=ctx.data("digits"), seed=seed)).train
+    train = load_data(ctx.config(data=ctx.data(DATA), seed=seed)).train
     return (train.images.flatten(1) > 0).float().mean(0)
 
 
@@ -90,7 +92,7 @@ def tracked_run(ctx, optimizer: str, seed: int, epochs: int) -> dict:
     lab's run cache, so the adagrad and adadelta studies share their Adagrad runs.
     """
     cfg = ctx.config(
-        data=ctx.data("digits"),
+        data=ctx.data(DATA),
         model="mlp",
         model_options={"hidden": [64]},
         optimizer=optimizer,
@@ -139,6 +141,7 @@ RARE_MARGIN = math.log(1.1)  # rare inputs' steps at least 10 % larger
 @register_study
 class AdagradStudy(Study):
     id = "adagrad"
+    trains_on = DATA
     section = "Adagrad"
     claim = "Rarely-changed parameters get larger updates; when G_t grows large, updates stop."
     note = (
@@ -170,7 +173,7 @@ class AdagradStudy(Study):
     def measure(self, ctx) -> Measurements:
         epochs = ctx.profile.epochs(EPOCHS)
         numbers: dict = {
-            "data": ctx.data("digits"),
+            "data": ctx.data(DATA),
             "adagrad": {"shrink": [], "rare_step": [], "frequent_step": [], "train_loss": []},
             "rmsprop": {"shrink": [], "train_loss": []},
         }

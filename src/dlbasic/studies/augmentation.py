@@ -17,6 +17,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
+
 EPOCHS, SUBSET = 30, 500
 UNITS = 2  # independent paired units (seeds) per profile seed
 PRESERVING = "rotate,translate,scale"  # +-15 degrees, 10 % shifts, 0.9-1.1 zoom: a digit stays the same digit
@@ -32,6 +34,7 @@ CONDITIONS = (
 @register_study
 class Augmentation(Study):
     id = "augmentation"
+    trains_on = DATA
     section = "Regularization"
     claim = "More data trains better; label-preserving transforms grow the dataset."
     note = (
@@ -65,7 +68,7 @@ class Augmentation(Study):
             for seed in seeds:
                 cfg = ctx.config(
                     model="mlp",
-                    data=ctx.data("mnist5k"),
+                    data=ctx.data(DATA),
                     epochs=ctx.profile.epochs(EPOCHS),
                     seed=seed,
                     augment=spec,

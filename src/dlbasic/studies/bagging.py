@@ -28,6 +28,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 MEMBERS = 5
 UNITS = 3  # training subsets per seed
 TRAIN = 500
@@ -36,6 +38,7 @@ TRAIN = 500
 @register_study
 class Bagging(Study):
     id = "bagging"
+    trains_on = DATA
     section = "Bagging vs Boosting"
     claim = "Models trained on bootstrap samples and aggregated (voting/averaging) do better (an ensemble)."
     note = (
@@ -68,7 +71,7 @@ class Bagging(Study):
         growth: list[list[float]] = []
         for seed in ctx.seeds:
             cfg = ctx.config(
-                data=ctx.data("digits"),
+                data=ctx.data(DATA),
                 model="mlp",
                 model_options={"hidden": [128]},
                 optimizer="adam",

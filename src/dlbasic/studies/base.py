@@ -60,6 +60,7 @@ class Study:
     claim: ClassVar[str]  # the claim in English
     note: ClassVar[str]  # the notebook's own sentence (Korean)
     literature: ClassVar[str] = ""  # where the note is inaccurate: what the papers say
+    trains_on: ClassVar[str | None] = None  # its default data source, which `--data` replaces (None: fixed data)
     method: ClassVar[str]  # what the experiment does
     rule: ClassVar[str]  # the verdict rule, written before the experiment runs
 

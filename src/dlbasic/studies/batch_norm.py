@@ -29,6 +29,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, mean_std
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # half-decades
 EPOCHS, BATCH, MOMENTUM = 3, 64, 0.9
 NORMS = {"batch": "batch norm", "none": "no normalization"}
@@ -66,6 +68,7 @@ def best_lr(losses: dict[str, float]) -> str:
 @register_study
 class BatchNorm(Study):
     id = "batch-norm"
+    trains_on = DATA
     section = "Regularization"
     claim = "Normalizing layer statistics (subtract mean, divide by std) helps training."
     note = "원하는 레이어의 모든 파라미터의 통계치를 정규화. 평균을 빼고, 표준편차를 나눔."
@@ -94,7 +97,7 @@ class BatchNorm(Study):
         def config(norm: str, lr: float, seed: int):
             return ctx.config(
                 model="vgg11",
-                data=ctx.data("digits"),
+                data=ctx.data(DATA),
                 norm=norm,
                 optimizer="sgd",
                 lr=lr,

@@ -39,6 +39,8 @@ from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 from dlbasic.training.run import load_data
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 BATCHES = {"small": 16, "large": 512}
 LRS = {"small": (3e-3, 1e-2, 3e-2), "large": (1e-2, 3e-2, 1e-1)}  # half-decades; sqrt scaling shifts the large one up
 TARGET_LOSS = 0.02  # both arms fit the training set (Keskar et al.: near 100 % training accuracy)
@@ -89,6 +91,7 @@ def choose_lr(runs: list[dict]) -> int:
 @register_study
 class BatchSize(Study):
     id = "batch-size"
+    trains_on = DATA
     section = "Practical GD"
     claim = "Small batches are better; large batches overfit."
     note = (
@@ -173,7 +176,7 @@ class BatchSize(Study):
         """One run to the target training loss, and its measurements."""
         cap = ctx.profile.epochs(STEP_CAP)  # scales like a training length
         cfg = ctx.config(
-            data=ctx.data("digits"),
+            data=ctx.data(DATA),
             model="mlp",
             model_options={"hidden": [64]},
             optimizer="adam",

@@ -50,6 +50,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 WIDTHS = (1, 4, 16, 64, 256, 1024)
 SAMPLES, INITS = 4, 2  # training sets per width, initializations per training set
 TRAIN = 400  # images per training set
@@ -91,6 +93,7 @@ def log_slope(widths, values) -> float:
 @register_study
 class BiasVariance(Study):
     id = "bias-variance"
+    trains_on = DATA
     section = "Important Concepts"
     claim = "Bias (offset from the target) and variance (spread of results) trade off; both are hard to reduce at once."
     note = (
@@ -124,7 +127,7 @@ class BiasVariance(Study):
         classes = 0
         for seed in ctx.seeds:
             cfg = ctx.config(
-                data=ctx.data("digits"),
+                data=ctx.data(DATA),
                 model="mlp",
                 optimizer="adam",
                 lr=1e-2,

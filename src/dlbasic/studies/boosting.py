@@ -43,6 +43,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 ROUNDS = 6  # of the SAMME run reported beside
 UNITS = 5  # round-1 experiments per seed
 TRAIN = 500
@@ -51,6 +53,7 @@ TRAIN = 500
 @register_study
 class Boosting(Study):
     id = "boosting"
+    trains_on = DATA
     section = "Bagging vs Boosting"
     claim = "Sequential models, each focused on what the previous got wrong."
     note = (
@@ -95,7 +98,7 @@ class Boosting(Study):
         train_err, test_acc = [], []
         for seed in ctx.seeds:
             cfg = ctx.config(
-                data=ctx.data("digits"),
+                data=ctx.data(DATA),
                 model="mlp",
                 model_options={"hidden": [8]},
                 optimizer="adam",

@@ -36,6 +36,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 LRS = (0.05, 0.1, 0.2)
 DECAYS = (0.0, 1e-3)
 CANDIDATES = grid({"lr": list(LRS), "weight_decay": list(DECAYS)})
@@ -54,6 +56,7 @@ def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]
 @register_study
 class CrossValidation(Study):
     id = "cross-validation"
+    trains_on = DATA
     section = "Important Concepts"
     claim = (
         "k-fold CV (train on k-1 folds, validate on the rest, k times) picks the hyperparameters; then "
@@ -93,7 +96,7 @@ class CrossValidation(Study):
         cv_scores, holdout_scores, test_scores, units = [], [], [], []
         for seed in ctx.seeds:
             cfg = ctx.config(
-                data=ctx.data("digits"),
+                data=ctx.data(DATA),
                 model="mlp",
                 model_options={"hidden": [64]},
                 optimizer="momentum",

@@ -30,6 +30,8 @@ from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 from dlbasic.training.run import load_data
 
+DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
+
 RATES = (0.0, 0.5)  # none, and the rate Srivastava et al. recommend for hidden units
 JUDGED = "0.5"
 EPOCHS, SUBSET, HIDDEN = 50, 1000, [256, 256]
@@ -66,6 +68,7 @@ class MaxNorm(Callback):
 @register_study
 class DropoutStudy(Study):
     id = "dropout"
+    trains_on = DATA
     section = "Regularization"
     claim = "Randomly zeroing neurons regularizes."
     note = "일부 뉴런을 랜덤하게 0으로 만들어 줌."
@@ -97,7 +100,7 @@ class DropoutStudy(Study):
             for seed in seeds:
                 cfg = ctx.config(
                     model="mlp",
-                    data=ctx.data("mnist5k"),
+                    data=ctx.data(DATA),
                     model_options={"hidden": HIDDEN},
                     dropout=p,
                     scheduler="cosine",

@@ -23,6 +23,8 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
+
 EPOCHS, PATIENCE, SUBSET = 40, 5, 500
 UNITS = 4  # independent paired units (seeds) per profile seed
 # Non-inferiority margin of test accuracy: one binomial standard error of an accuracy near 0.87 measured
@@ -33,6 +35,7 @@ ACC_MARGIN = 0.01
 @register_study
 class EarlyStoppingStudy(Study):
     id = "early-stopping"
+    trains_on = DATA
     section = "Regularization"
     claim = "Stop when validation error stops improving."
     note = "validation error를 보고 학습을 일찍 멈춤."
@@ -68,7 +71,7 @@ class EarlyStoppingStudy(Study):
             for seed in seeds:
                 cfg = ctx.config(
                     model="mlp",
-                    data=ctx.data("mnist5k"),
+                    data=ctx.data(DATA),
                     lr=3e-3,
                     epochs=ctx.profile.epochs(EPOCHS),
                     seed=seed,

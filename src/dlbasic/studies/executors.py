@@ -284,12 +284,45 @@ def make_executor(
 # scheduling
 
 
-def estimates(ids: Sequence[str], profile: Profile, saved: dict[str, float] | None = None) -> dict[str, float]:
+def data_factors(ids: Sequence[str], profile: Profile) -> dict[str, float]:
+    """How many times its own data the lab's `--data` costs each study that trains on it: the ratio of the two
+    training splits' pixels (images x channels x height x width), to which the cost of an epoch is about
+    proportional. Studies with fixed data, or a lab without `--data`, are left out (factor 1)."""
+    if not profile.data:
+        return {}
+    import math
+
+    from dlbasic.data import load
+    from dlbasic.studies.registry import get_study
+
+    pixels: dict[str, int] = {}
+    out = {}
+    for sid in ids:
+        default = get_study(sid).trains_on
+        if default is None or default == profile.data:
+            continue
+        for spec in (default, profile.data):
+            if spec not in pixels:
+                train = load(spec, "train")
+                pixels[spec] = len(train) * math.prod(train.pixels.shape[1:])
+        out[sid] = pixels[profile.data] / pixels[default]
+    return out
+
+
+def estimates(
+    ids: Sequence[str],
+    profile: Profile,
+    saved: dict[str, float] | None = None,
+    factors: dict[str, float] | None = None,
+) -> dict[str, float]:
     """Expected seconds of each study: its saved duration (an earlier run of this lab folder), else the
-    built-in estimate scaled by the profile's budget (epochs and seeds)."""
-    saved = saved or {}
+    built-in estimate scaled by the profile's budget (epochs and seeds) and by `factors` (`data_factors`)."""
+    saved, factors = saved or {}, factors or {}
     scale = profile.scale * len(profile.seeds) / 3
-    return {sid: float(saved[sid]) if sid in saved else ESTIMATES.get(sid, DEFAULT_ESTIMATE) * scale for sid in ids}
+    return {
+        sid: float(saved[sid]) if sid in saved else ESTIMATES.get(sid, DEFAULT_ESTIMATE) * scale * factors.get(sid, 1.0)
+        for sid in ids
+    }
 
 
 def longest_first(ids: Sequence[str], expected: dict[str, float]) -> list[str]:

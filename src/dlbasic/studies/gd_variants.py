@@ -26,7 +26,7 @@ import math
 import matplotlib.pyplot as plt
 
 from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, fmt
-from dlbasic.studies.learning_rate import GRID, probe_run, sgd_config, train_size, tune_lr, tuning_seed
+from dlbasic.studies.learning_rate import DATA, GRID, probe_run, sgd_config, train_size, tune_lr, tuning_seed
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
@@ -57,6 +57,7 @@ def combine(decisions: dict[str, object]) -> str:
 @register_study
 class GDVariants(Study):
     id = "gd-variants"
+    trains_on = DATA
     section = "Practical Gradient Descent Methods"
     claim = "SGD uses one sample, mini-batch some, batch GD all."
     note = (

@@ -32,6 +32,8 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 WIDTHS = (2, 8, 32, 128, 512)
 UNITS = 3  # training subsets per seed for the judged (narrowest and widest) nets; the curve uses the first
 TRAIN = 300
@@ -51,6 +53,7 @@ def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) 
 @register_study
 class Generalization(Study):
     id = "generalization"
+    trains_on = DATA
     section = "Important Concepts"
     claim = "Underfitting: too little learning; overfitting: test performance falls behind training performance."
     note = (
@@ -90,7 +93,7 @@ class Generalization(Study):
         curves: dict[str, dict[str, list[float]]] = {}
         for seed in ctx.seeds:
             cfg = ctx.config(
-                data=ctx.data("digits"),
+                data=ctx.data(DATA),
                 model="mlp",
                 optimizer="adam",
                 lr=1e-2,

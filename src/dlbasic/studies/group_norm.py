@@ -29,6 +29,8 @@ from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 BATCH_SIZES = (2, 16)  # within Wu & He's figure 1 (32 to 2); see the module docstring for why not 32
 EPOCHS, SUBSET, GROUPS = 10, 500, 8
 CHANNELS = [16, 32, 64]
@@ -45,6 +47,7 @@ def drops(acc: dict[str, list[float]]) -> list[float]:
 @register_study
 class GroupNorm(Study):
     id = "group-norm"
+    trains_on = DATA
     section = "Regularization"
     claim = "Group norm does not depend on batch size, unlike batch norm."
     note = (
@@ -78,7 +81,7 @@ class GroupNorm(Study):
                 for seed in ctx.seeds:
                     cfg = ctx.config(
                         model="tiny_cnn",
-                        data=ctx.data("digits"),
+                        data=ctx.data(DATA),
                         norm=norm,
                         model_options={"groups": GROUPS, "channels": CHANNELS},
                         optimizer="sgd",

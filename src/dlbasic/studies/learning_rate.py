@@ -35,6 +35,8 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 
 def half_decades(low: int, high: int) -> tuple[float, ...]:
     """The learning rates 10^(k/2) for k = low..high: a log grid in half-decade steps (1e-3, 3.16e-3, 1e-2, ...)."""
@@ -207,7 +209,7 @@ MARGIN = math.log(1.1)  # smallest effect of interest: a 10 % change of the fina
 def sgd_config(ctx, lr: float, seed: int, batch: int | str = BATCH):
     """Plain SGD on the MLP 64-64-10 (shared by learning-rate and gd-variants)."""
     return ctx.config(
-        data=ctx.data("digits"),
+        data=ctx.data(DATA),
         model="mlp",
         model_options={"hidden": [64]},
         optimizer="sgd",
@@ -225,6 +227,7 @@ def tuning_seed(ctx) -> int:
 @register_study
 class LearningRate(Study):
     id = "learning-rate"
+    trains_on = DATA
     section = "Gradient Descent"
     claim = "Choosing the learning rate well matters."
     note = "적절한 learning rate를 잡아주는 것이 중요."

@@ -29,6 +29,8 @@ from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 from dlbasic.training.run import load_data
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 EPOCHS, SUBSET, BINS = 30, 1000, 15
 UNITS = 2  # independent paired units (seeds) per profile seed
 METHODS = {"plain": {}, "mixup": {"mixup": 0.4}, "cutmix": {"cutmix": 1.0}}
@@ -44,6 +46,7 @@ def mixed_arm(acc: dict[str, list[float]]) -> list[float]:
 @register_study
 class Mixing(Study):
     id = "mixing"
+    trains_on = DATA
     section = "Regularization"
     claim = (
         "Mixing two training images and their labels in proportion (the note says 'label smoothing' but "
@@ -85,7 +88,7 @@ class Mixing(Study):
             for seed in seeds:
                 cfg = ctx.config(
                     model="tiny_cnn",
-                    data=ctx.data("digits"),
+                    data=ctx.data(DATA),
                     epochs=ctx.profile.epochs(EPOCHS),
                     scheduler="cosine",
                     seed=seed,

@@ -41,6 +41,8 @@ from dlbasic.studies.learning_rate import half_decades, probe_run, tune_lr, tuni
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
+
 LANDSCAPE_LRS = half_decades(-8, -2)  # 1e-4 ... 0.1
 LANDSCAPES = {"quadratic": (1e-4, 2000), "rosenbrock": (1e-3, 3000)}  # loss threshold, step cap
 STARTS_PER_SEED = 10
@@ -140,7 +142,7 @@ def landscape_race(names: tuple[str, str], land: str, seeds: tuple[int, ...], tu
 def mnist_config(ctx, name: str, lr: float, batch: int, seed: int):
     """The MLP 784-64-10 on MNIST (or --data) with optimizer `name`."""
     return ctx.config(
-        data=ctx.data("mnist5k"),
+        data=ctx.data(DATA),
         model="mlp",
         model_options={"hidden": [64]},
         optimizer=name,
@@ -197,8 +199,8 @@ def race(ctx, names: tuple[str, str]) -> dict:
     """The whole design for the favoured optimizer `names[0]` against `names[1]`."""
     scale = max(1, round(ctx.profile.scale))
     problems = {land: landscape_race(names, land, ctx.seeds, tuning_seed(ctx), scale) for land in LANDSCAPES}
-    problems.update({f"{ctx.data('mnist5k')} batch {b}": mnist_race(ctx, names, b) for b in BATCHES})
-    return {"data": ctx.data("mnist5k"), "problems": problems}
+    problems.update({f"{ctx.data(DATA)} batch {b}": mnist_race(ctx, names, b) for b in BATCHES})
+    return {"data": ctx.data(DATA), "problems": problems}
 
 
 def combine(verdicts: list[str]) -> str:
@@ -266,6 +268,7 @@ NAMES = ("momentum", "sgd")
 @register_study
 class MomentumStudy(Study):
     id = "momentum"
+    trains_on = DATA
     section = "Momentum"
     claim = "Momentum reaches the minimum faster by reusing past gradient direction."
     note = "좀 더 빨리 minimum을 찾기 위함. 이전의 gradient 방향도 활용."

@@ -21,6 +21,7 @@ import statistics
 from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.studies.momentum import (
     BATCHES,
+    DATA,
     LANDSCAPE_LRS,
     LANDSCAPES,
     MNIST_LRS,
@@ -42,6 +43,7 @@ NAMES = ("nesterov", "momentum")
 @register_study
 class NesterovStudy(Study):
     id = "nesterov"
+    trains_on = DATA
     section = "NAG"
     claim = "NAG looks ahead and fixes momentum's overshooting / failure to settle."
     note = "기존 방향으로 일단 한 번 진행. 일단 진행한 값을 사용. Momentum의 수렴을 못하는 현상을 해결하기 위해."

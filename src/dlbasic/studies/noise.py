@@ -31,6 +31,8 @@ from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 from dlbasic.training.run import load_data
 
+DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
+
 EPOCHS, SUBSET = 15, 1000
 UNITS = 3  # independent paired units (seeds) per profile seed
 TRAIN_SIGMA = {"input": 0.3, "weight": 0.03}  # Gaussian noise while training: pixels in [0, 1], every weight
@@ -81,6 +83,7 @@ def robust_accuracy(curve: dict[str, list[float]], levels: tuple[float, ...] = J
 @register_study
 class Noise(Study):
     id = "noise"
+    trains_on = DATA
     section = "Regularization"
     claim = "Random noise on inputs or weights makes the model robust."
     note = "입력 데이터나 weights에 random noise를 집어 넣음."
@@ -115,7 +118,7 @@ class Noise(Study):
             for seed in seeds:
                 cfg = ctx.config(
                     model="mlp",
-                    data=ctx.data("mnist5k"),
+                    data=ctx.data(DATA),
                     epochs=ctx.profile.epochs(EPOCHS),
                     seed=seed,
                     train_subset=ctx.profile.size(SUBSET),

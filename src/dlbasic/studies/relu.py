@@ -41,6 +41,8 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 ACTS = ("relu", "tanh", "sigmoid")
 CHANNELS = (32, 32, 64)  # three 3x3 convolutions, then the linear classifier: four layers with weights
 LRS = (0.01, 0.03, 0.1, 0.3)  # SGD learning rates tried per activation (half-decades)
@@ -162,6 +164,7 @@ def geo_mean(values: list[float]) -> float:
 @register_study
 class Relu(Study):
     id = "relu"
+    trains_on = DATA
     section = "AlexNet"
     claim = "ReLU trains more easily; sigmoid/tanh gradients vanish away from 0."
     note = (
@@ -195,7 +198,7 @@ class Relu(Study):
         from dlbasic.training.run import load_data
 
         budget = ctx.profile.epochs(STEPS)
-        data = ctx.data("digits")
+        data = ctx.data(DATA)
 
         def run(act: str, lr: float, seed: int, probe: Callback) -> None:
             # epochs: an upper bound (every epoch has at least one step); the probe stops the run

@@ -34,6 +34,8 @@ from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurem
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 NETS = ("plain34", "resnet34")
 EPOCHS, BATCH, LR, MOMENTUM, WEIGHT_DECAY = 10, 128, 0.02, 0.9, 1e-4
 UNITS = 2  # independent paired units per profile seed (own split, initialization and data order)
@@ -75,6 +77,7 @@ def falling_at_full_rate(curves: list[list[float]]) -> float:
 @register_study
 class ResNetStudy(Study):
     id = "resnet"
+    trains_on = DATA
     section = "ResNet"
     claim = "Skip connections let deeper networks train better."
     note = (
@@ -119,7 +122,7 @@ class ResNetStudy(Study):
             train_err[name], test_err[name], curves[name] = [], [], []
             for unit in (1000 * s + u for s in ctx.seeds for u in range(UNITS)):
                 cfg = ctx.config(
-                    data=ctx.data("digits"),
+                    data=ctx.data(DATA),
                     model=name,
                     optimizer="sgd",
                     lr=LR,

@@ -41,6 +41,8 @@ from dlbasic.studies.learning_rate import half_decades
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "adadelta", "rmsprop", "adam")
 GRID = half_decades(-8, 4)  # 1e-4 ... 100: every default lr, and room above Adadelta's (a multiplier)
 EPOCHS = 8  # long enough for the best cells to level off (at 3 epochs accuracy still measured speed)
@@ -140,6 +142,7 @@ def summarize(acc: dict[str, dict[str, list[float]]], n_seeds: int) -> dict[str,
 @register_study
 class RmspropAdamStudy(Study):
     id = "rmsprop-adam"
+    trains_on = DATA
     section = "RMSprop, Adam"
     claim = "RMSprop is used instead of Adadelta; Adam (momentum + adaptive lr) is the safe default."
     note = (
@@ -177,7 +180,7 @@ class RmspropAdamStudy(Study):
     def measure(self, ctx) -> Measurements:
         from dlbasic.training.run import load_data
 
-        data = ctx.data("digits")
+        data = ctx.data(DATA)
         chance = 1 / load_data(ctx.config(data=data, seed=ctx.seeds[0])).train.num_classes
         acc: dict[str, dict[str, list[float | None]]] = {n: {f"{lr:g}": [] for lr in GRID} for n in OPTIMIZERS}
         diverged: dict[str, list[str]] = {n: [] for n in OPTIMIZERS}

@@ -21,7 +21,7 @@ from dlbasic import __version__
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.studies.base import VERDICTS
 from dlbasic.studies.context import Profile, problem, warn
-from dlbasic.studies.executors import duration, estimates, eta, longest_first, make_executor, schedule
+from dlbasic.studies.executors import data_factors, duration, estimates, eta, longest_first, make_executor, schedule
 from dlbasic.studies.registry import list_studies
 from dlbasic.training.checkpoint import atomic_write_bytes, atomic_write_text
 
@@ -250,7 +250,8 @@ def run_lab(
         echo(f"[{len(results)}/{len(ids)}] {sid}: {result['verdict']} ({said}) in {result['seconds']:.0f} s")
 
     if todo:
-        expected = estimates(todo, profile, {**(durations or {}), **saved_durations(root)})
+        known = {**(durations or {}), **saved_durations(root)}
+        expected = estimates(todo, profile, known, data_factors([t for t in todo if t not in known], profile))
         order = longest_first(todo, expected)
         with _sigterm_as_interrupt():
             try:

@@ -32,6 +32,8 @@ from dlbasic.studies.base import CONTRADICTED, Measurements, Study, Verdict, pm
 from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import SMALL_EFFECT, decide
 
+DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
+
 CASES = ((2, 5), (3, 7))  # (number of 3x3 layers, the single kernel with the same field)
 WIDTHS = (16, 64, 256, 512)  # channels in and out for the parameter counts
 NET_WIDTH = 16  # channels of the trained networks
@@ -85,7 +87,7 @@ def train_equal_field(ctx, kind: str, seed: int, epochs: int) -> dict[str, float
     from dlbasic.training.run import load_data
     from dlbasic.training.trainer import Trainer
 
-    cfg = ctx.config(data=ctx.data("digits"), seed=seed, epochs=epochs, batch_size=BATCH)
+    cfg = ctx.config(data=ctx.data(DATA), seed=seed, epochs=epochs, batch_size=BATCH)
     data = load_data(cfg)
     torch.manual_seed(seed)
     model = equal_field_net(kind, data.train.in_channels, data.train.num_classes)
@@ -120,6 +122,7 @@ def train_equal_field(ctx, kind: str, seed: int, epochs: int) -> dict[str, float
 @register_study
 class Vgg3x3(Study):
     id = "vgg-3x3"
+    trains_on = DATA
     section = "VGGNet"
     claim = "Two 3x3 convs see what one 5x5 sees with fewer parameters."
     note = "3x3 2개를 사용한 것과 5x5 1개를 사용한 것이 결과가 같으나, parameter의 수가 적어진다."

@@ -20,6 +20,8 @@ from dlbasic.studies.registry import register_study
 from dlbasic.studies.stats import decide
 from dlbasic.training.run import load_data
 
+DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
+
 STRENGTHS = (0.0, 1e-3, 1e-2, 1e-1)
 EPOCHS, SUBSET, PROBES = 20, 500, 500
 UNITS = 1  # the profile seeds alone: the norms differ by 12 or more seed spreads (d_z), far beyond what 3 need
@@ -48,6 +50,7 @@ def jacobian_norm(model: nn.Module, x: Tensor, seed: int = 0) -> float:
 @register_study
 class WeightDecay(Study):
     id = "weight-decay"
+    trains_on = DATA
     section = "Regularization"
     claim = "A norm penalty keeps parameters small and the function smooth."
     note = "parameter들이 너무 커지지 않도록. 최대한 부드러운 함수(?)를 만들자."
@@ -80,7 +83,7 @@ class WeightDecay(Study):
             for seed in seeds:
                 cfg = ctx.config(
                     model="mlp",
-                    data=ctx.data("mnist5k"),
+                    data=ctx.data(DATA),
                     epochs=ctx.profile.epochs(EPOCHS),
                     seed=seed,
                     train_subset=ctx.profile.size(SUBSET),

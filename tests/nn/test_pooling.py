@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dlbasic.nn.pooling import SpatialPyramidPooling, roi_align, roi_pool, rois_to_tensor
+from dlbasic.nn.pooling import SpatialPyramidPooling, first_max, roi_align, roi_pool, rois_to_tensor
 
 
 def make_inputs(seed: int, dtype=torch.float64):
@@ -145,6 +145,55 @@ def test_roi_pool_gradient_goes_to_the_maximum():
     torch.testing.assert_close(x.grad, expected)
 
 
+def reference_roi_pool_grad(x, rois, ph, pw, scale, upstream):
+    """The gradient of `reference_roi_pool`: each bin's upstream value goes to its first maximum (row-major)."""
+    _, c, h, w = x.shape
+    grad = torch.zeros_like(x)
+    c_round = lambda v: math.floor(v + 0.5) if v >= 0 else -math.floor(-v + 0.5)  # noqa: E731
+    for k, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
+        sx, sy, ex, ey = (c_round(v * scale) for v in (x1, y1, x2, y2))
+        rh, rw = max(ey - sy + 1, 1), max(ex - sx + 1, 1)
+        bh, bw = torch.tensor(rh, dtype=x.dtype) / ph, torch.tensor(rw, dtype=x.dtype) / pw
+        for i in range(ph):
+            for j in range(pw):
+                h0 = min(max(math.floor(float(i * bh)) + sy, 0), h)
+                h1 = min(max(math.ceil(float((i + 1) * bh)) + sy, 0), h)
+                w0 = min(max(math.floor(float(j * bw)) + sx, 0), w)
+                w1 = min(max(math.ceil(float((j + 1) * bw)) + sx, 0), w)
+                if h1 > h0 and w1 > w0:
+                    for ch in range(c):
+                        window = x[int(b), ch, h0:h1, w0:w1]
+                        flat = window.reshape(-1).tolist()
+                        first = flat.index(max(flat))
+                        grad[int(b), ch, h0 + first // (w1 - w0), w0 + first % (w1 - w0)] += upstream[k, ch, i, j]
+    return grad
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_roi_pool_with_ties_sends_the_gradient_to_the_first_maximum(seed):
+    """ReLU features hold many equal values (whole bins of zeros): values and gradients equal the loop's."""
+    x, rois = make_inputs(seed)
+    x = (x * 2).round().clamp(min=0).requires_grad_()  # about half zeros, the rest small integers
+    out = roi_pool(x, rois, (3, 2), 0.8)
+    torch.testing.assert_close(out, reference_roi_pool(x.detach(), rois, 3, 2, 0.8), rtol=0, atol=0)
+    upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=out.dtype)
+    out.backward(upstream)
+    expected = reference_roi_pool_grad(x.detach(), rois, 3, 2, 0.8, upstream)
+    torch.testing.assert_close(x.grad, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 9, 300])
+@pytest.mark.parametrize("dim", [0, 1])
+def test_first_max_is_argmax(n, dim):
+    g = torch.Generator().manual_seed(n)
+    shape = [5, 7, 3]
+    shape[dim] = n
+    values = torch.randint(-2, 3, shape, generator=g).float()  # many ties
+    assert torch.equal(first_max(values, dim), values.argmax(dim))
+    values.view(-1)[len(values.view(-1)) // 2] = float("nan")  # argmax counts a NaN as the maximum
+    assert torch.equal(first_max(values, dim), values.argmax(dim))
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_spp_length_independent_of_size(mode):
     spp = SpatialPyramidPooling((1, 2, 4), mode)
@@ -165,3 +214,27 @@ def test_spp_over_regions():
     torch.testing.assert_close(out[1, :3], x[1, :, 1:13, 2:20].amax((1, 2)))
     with pytest.raises(ValueError):
         SpatialPyramidPooling((1, 0))
+
+
+def test_roi_pool_and_roi_align_equal_torchvisions_values_and_gradients():
+    """Against torchvision.ops (CI runs this in its torchvision environment): ReLU-like features with ties,
+    regions partly outside the map, three output sizes and scales."""
+    ops = pytest.importorskip("torchvision.ops", reason="torchvision is not installed here; CI runs it there")
+    g = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        x = (torch.randn(3, 8, 13, 17, generator=g) * 2).round().clamp(min=0)
+        xy = torch.rand(30, 2, generator=g) * 120 - 10
+        rois = torch.cat(
+            [torch.randint(0, 3, (30, 1), generator=g).float(), xy, xy + torch.rand(30, 2, generator=g) * 80], 1
+        )
+        for size, scale in (((4, 4), 1 / 8), ((7, 7), 1 / 4), ((2, 3), 1 / 8)):
+            for ours, theirs in ((roi_pool, ops.roi_pool), (roi_align, ops.roi_align)):
+                a, t = x.clone().requires_grad_(), x.clone().requires_grad_()
+                ya, yt = ours(a, rois, size, scale), theirs(t, rois, size, scale)
+                upstream = torch.randn(ya.shape, generator=g)
+                ya.backward(upstream)
+                yt.backward(upstream)
+                exact = ours is roi_pool  # max pooling picks values; RoI Align sums in another order
+                tol = {"rtol": 0, "atol": 0} if exact else {"rtol": 1e-5, "atol": 1e-5}
+                torch.testing.assert_close(ya, yt, **tol)
+                torch.testing.assert_close(a.grad, t.grad, **tol)

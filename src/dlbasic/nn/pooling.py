@@ -22,7 +22,6 @@ memory proportional to K * C * (region area in cells).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -55,6 +54,23 @@ def _gather(x: Tensor, batch: Tensor, y: Tensor, xx: Tensor) -> Tensor:
 def _c_round(v: Tensor) -> Tensor:
     """Round half away from zero, like C's round() (torch.round rounds half to even)."""
     return torch.sign(v) * torch.floor(v.abs() + 0.5)
+
+
+def first_max(values: Tensor, dim: int = 0) -> Tensor:
+    """`values.argmax(dim)`: the index of the first maximum along `dim`.
+
+    On CPUs torch's argmax over an outer dimension is up to 100x slower than `amax`, so this takes the maximum,
+    then the highest of the ranks L, L - 1, ..., 1 among the entries that equal it. A NaN (which argmax counts
+    as the maximum, and no entry equals) falls back to argmax.
+    """
+    n = values.shape[dim]
+    top = values.amax(dim, keepdim=True)
+    dtype = torch.uint8 if n < 256 else torch.int16 if n < 2**15 else torch.int32
+    shape = [1] * values.dim()
+    shape[dim] = n
+    rank = torch.arange(n, 0, -1, dtype=dtype, device=values.device).reshape(shape)
+    best = ((values == top) * rank).amax(dim).long()
+    return n - best if bool(best.all()) else values.argmax(dim)
 
 
 def roi_pool(
@@ -92,17 +108,22 @@ def roi_pool(
     len_x = int((x_hi - x_lo).max().clamp(min=1))
     ys = y_lo[:, :, None] + torch.arange(len_y, device=x.device)  # [K, ph, len_y]
     xs = x_lo[:, :, None] + torch.arange(len_x, device=x.device)  # [K, pw, len_x]
-    valid = (ys < y_hi[:, :, None])[:, :, None, :, None] & (xs < x_hi[:, :, None])[:, None, :, None, :]
-    shape = (k, ph, pw, len_y, len_x)
-    yy = ys.clamp(max=h - 1)[:, :, None, :, None].expand(shape)
-    xx = xs.clamp(max=w - 1)[:, None, :, None, :].expand(shape)
-    batch = rois[:, 0].long()[:, None, None, None, None].expand(shape)
-    values = _gather(x, batch, yy, xx)  # [C, K, ph, pw, len_y, len_x]
-    values = values.masked_fill(~valid, -math.inf).reshape(c, k, ph, pw, len_y * len_x)
-    best = values.argmax(-1, keepdim=True)  # first maximum in row-major order, as the C loop
-    out = values.gather(-1, best)[..., 0]  # [C, K, ph, pw]
-    empty = ~valid.reshape(k, ph, pw, -1).any(-1)
-    return out.masked_fill(empty, 0.0).transpose(0, 1).contiguous()
+    # candidates first, bins last: (len_y, len_x, K, ph, pw), so the max runs over a leading dimension
+    y_ok = (ys < y_hi[:, :, None]).permute(2, 0, 1)[:, None, :, :, None]
+    x_ok = (xs < x_hi[:, :, None]).permute(2, 0, 1)[None, :, :, None, :]
+    valid = (y_ok & x_ok).reshape(len_y * len_x, k * ph * pw)  # [L, M]
+    yy = ys.clamp(max=h - 1).permute(2, 0, 1)[:, None, :, :, None]
+    xx = xs.clamp(max=w - 1).permute(2, 0, 1)[None, :, :, None, :]
+    batch = rois[:, 0].long()[None, None, :, None, None]
+    where = (batch * (h * w) + yy * w + xx).expand(len_y, len_x, k, ph, pw).reshape(len_y * len_x, -1)  # [L, M]
+    where = torch.where(valid, where, where[:1])  # a cell outside its bin stands for the bin's first cell
+    flat = x.permute(0, 2, 3, 1).reshape(-1, c)  # [N * H * W, C]: a cell's channels side by side
+    with torch.no_grad():  # find each bin's maximum; the gradient flows through the one gather below
+        values = flat.index_select(0, where.reshape(-1)).reshape(*where.shape, c)  # [L, M, C]
+        best = first_max(values, 0)  # [M, C]: the first maximum in row-major order, as the C loop
+        cells = where.T.gather(1, best)  # [M, C]: the cell holding each maximum
+    out = flat.gather(0, cells).masked_fill(~valid.any(0)[:, None], 0.0)  # [M, C]; empty bins give 0
+    return out.reshape(k, ph, pw, c).permute(0, 3, 1, 2).contiguous()
 
 
 def _bilinear(x: Tensor, batch: Tensor, y: Tensor, xx: Tensor) -> Tensor:

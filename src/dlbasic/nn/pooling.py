@@ -118,11 +118,13 @@ def roi_pool(
     where = (batch * (h * w) + yy * w + xx).expand(len_y, len_x, k, ph, pw).reshape(len_y * len_x, -1)  # [L, M]
     where = torch.where(valid, where, where[:1])  # a cell outside its bin stands for the bin's first cell
     flat = x.permute(0, 2, 3, 1).reshape(-1, c)  # [N * H * W, C]: a cell's channels side by side
-    with torch.no_grad():  # find each bin's maximum; the gradient flows through the one gather below
+    routed = torch.is_grad_enabled() and x.requires_grad  # a gradient goes to each bin's first maximum
+    with torch.no_grad():  # find each bin's maximum; a gradient flows through the one gather below
         values = flat.index_select(0, where.reshape(-1)).reshape(*where.shape, c)  # [L, M, C]
-        best = first_max(values, 0)  # [M, C]: the first maximum in row-major order, as the C loop
-        cells = where.T.gather(1, best)  # [M, C]: the cell holding each maximum
-    out = flat.gather(0, cells).masked_fill(~valid.any(0)[:, None], 0.0)  # [M, C]; empty bins give 0
+        if routed:  # [M, C]: the cell of each first maximum in row-major order, as the C loop
+            cells = where.T.gather(1, first_max(values, 0))
+    out = flat.gather(0, cells) if routed else values.amax(0)  # [M, C]
+    out = out.masked_fill(~valid.any(0)[:, None], 0.0)  # [M, C]; empty bins give 0
     return out.reshape(k, ph, pw, c).permute(0, 3, 1, 2).contiguous()
 
 

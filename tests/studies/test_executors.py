@@ -164,6 +164,7 @@ def test_estimates_scale_with_the_pixels_of_the_labs_data(tmp_path, monkeypatch)
     quick = make_profile()
     other = make_profile(data="mnist5k")
     assert executors.data_factors(ids, quick) == {}
+    assert executors.data_factors(ids, make_profile(data=f"idx:{tmp_path / 'elsewhere'}")) == {}  # not here
     factors = executors.data_factors(ids, other)
     digits, mnist = load("digits", "train"), load("mnist5k", "train")
     assert (len(digits), len(mnist)) == (1295, 3600)

@@ -287,7 +287,8 @@ def make_executor(
 def data_factors(ids: Sequence[str], profile: Profile) -> dict[str, float]:
     """How many times its own data the lab's `--data` costs each study that trains on it: the ratio of the two
     training splits' pixels (images x channels x height x width), to which the cost of an epoch is about
-    proportional. Studies with fixed data, or a lab without `--data`, are left out (factor 1)."""
+    proportional. Studies with fixed data, or a lab without `--data`, are left out (factor 1); so are all when
+    the data cannot be read here (a Ray cluster may hold it on its workers only)."""
     if not profile.data:
         return {}
     import math
@@ -303,7 +304,10 @@ def data_factors(ids: Sequence[str], profile: Profile) -> dict[str, float]:
             continue
         for spec in (default, profile.data):
             if spec not in pixels:
-                train = load(spec, "train")
+                try:
+                    train = load(spec, "train")
+                except (UserError, OSError):  # e.g. data only on a Ray cluster's workers: no scaling
+                    return {}
                 pixels[spec] = len(train) * math.prod(train.pixels.shape[1:])
         out[sid] = pixels[profile.data] / pixels[default]
     return out

@@ -172,6 +172,8 @@ def test_estimates_scale_with_the_pixels_of_the_labs_data(tmp_path, monkeypatch)
     plain, scaled = executors.estimates(ids, quick), executors.estimates(ids, other, {}, factors)
     assert scaled["resnet"] == pytest.approx(plain["resnet"] * 3600 * 784 / (1295 * 64))
     assert scaled["dropout"] == plain["dropout"] and scaled["inception"] == plain["inception"]
+    full = executors.estimates(ids, make_profile("full"))  # measured in a full lab, not scaled from the quick one
+    assert full == {sid: executors.FULL_ESTIMATES[sid] for sid in ids} and full["resnet"] > 3 * plain["resnet"]
     recorder = Recorder()
     monkeypatch.setattr(runner, "make_executor", lambda *args: recorder)
     lines = []

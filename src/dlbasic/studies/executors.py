@@ -68,6 +68,43 @@ ESTIMATES: dict[str, float] = {
     "deconv": 2,
     "detection-speed": 36,
 }
+# The same in a full lab (5 seeds, 3x the epochs; two workers, with the test suite on the same cores for a third
+# of it): 5 to 19 times the quick durations, 10 times in total.
+FULL_ESTIMATES: dict[str, float] = {
+    "generalization": 185,
+    "cross-validation": 211,
+    "bias-variance": 292,
+    "bagging": 144,
+    "boosting": 70,
+    "gd-variants": 22,
+    "batch-size": 27,
+    "learning-rate": 6,
+    "momentum": 102,
+    "nesterov": 26,
+    "adagrad": 25,
+    "adadelta": 15,
+    "rmsprop-adam": 218,
+    "early-stopping": 171,
+    "weight-decay": 92,
+    "augmentation": 360,
+    "noise": 619,
+    "mixing": 435,
+    "cutmix-ratio": 2,
+    "dropout": 827,
+    "batch-norm": 151,
+    "group-norm": 907,
+    "conv-shapes": 1,
+    "one-by-one": 1,
+    "relu": 59,
+    "vgg-3x3": 216,
+    "inception": 1,
+    "resnet": 386,
+    "bottleneck": 1,
+    "densenet": 1,
+    "fcn": 383,
+    "deconv": 2,
+    "detection-speed": 193,
+}
 DEFAULT_ESTIMATE = 30.0
 
 
@@ -319,12 +356,12 @@ def estimates(
     saved: dict[str, float] | None = None,
     factors: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Expected seconds of each study: its saved duration (an earlier run of this lab folder), else the
-    built-in estimate scaled by the profile's budget (epochs and seeds) and by `factors` (`data_factors`)."""
+    """Expected seconds of each study: its saved duration (an earlier run of this lab folder), else the built-in
+    estimate of its profile (`ESTIMATES`, `FULL_ESTIMATES`) times `factors` (`data_factors`)."""
     saved, factors = saved or {}, factors or {}
-    scale = profile.scale * len(profile.seeds) / 3
+    table = FULL_ESTIMATES if profile.name == "full" else ESTIMATES
     return {
-        sid: float(saved[sid]) if sid in saved else ESTIMATES.get(sid, DEFAULT_ESTIMATE) * scale * factors.get(sid, 1.0)
+        sid: float(saved[sid]) if sid in saved else table.get(sid, DEFAULT_ESTIMATE) * factors.get(sid, 1.0)
         for sid in ids
     }
 

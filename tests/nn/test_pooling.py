@@ -22,10 +22,10 @@ def make_inputs(seed: int, dtype=torch.float64):
     return x, rois
 
 
-def reference_roi_pool(x, rois, ph, pw, scale):
-    """Fast R-CNN RoI max pooling, one bin at a time."""
-    _, c, h, w = x.shape
-    out = torch.zeros(len(rois), c, ph, pw, dtype=x.dtype)
+def reference_bins(x, rois, ph, pw, scale):
+    """Fast R-CNN's quantized bins, one at a time: (region k, image b, bin i, j, rows h0:h1, columns w0:w1) of
+    every non-empty bin."""
+    h, w = x.shape[-2:]
     c_round = lambda v: math.floor(v + 0.5) if v >= 0 else -math.floor(-v + 0.5)  # noqa: E731
     for k, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
         sx, sy, ex, ey = (c_round(v * scale) for v in (x1, y1, x2, y2))
@@ -38,7 +38,14 @@ def reference_roi_pool(x, rois, ph, pw, scale):
                 w0 = min(max(math.floor(float(j * bw)) + sx, 0), w)
                 w1 = min(max(math.ceil(float((j + 1) * bw)) + sx, 0), w)
                 if h1 > h0 and w1 > w0:
-                    out[k, :, i, j] = x[int(b), :, h0:h1, w0:w1].reshape(c, -1).max(1).values
+                    yield k, int(b), i, j, (h0, h1), (w0, w1)
+
+
+def reference_roi_pool(x, rois, ph, pw, scale):
+    """Fast R-CNN RoI max pooling, one bin at a time."""
+    out = torch.zeros(len(rois), x.shape[1], ph, pw, dtype=x.dtype)
+    for k, b, i, j, (h0, h1), (w0, w1) in reference_bins(x, rois, ph, pw, scale):
+        out[k, :, i, j] = x[b, :, h0:h1, w0:w1].reshape(x.shape[1], -1).max(1).values
     return out
 
 
@@ -147,25 +154,12 @@ def test_roi_pool_gradient_goes_to_the_maximum():
 
 def reference_roi_pool_grad(x, rois, ph, pw, scale, upstream):
     """The gradient of `reference_roi_pool`: each bin's upstream value goes to its first maximum (row-major)."""
-    _, c, h, w = x.shape
     grad = torch.zeros_like(x)
-    c_round = lambda v: math.floor(v + 0.5) if v >= 0 else -math.floor(-v + 0.5)  # noqa: E731
-    for k, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
-        sx, sy, ex, ey = (c_round(v * scale) for v in (x1, y1, x2, y2))
-        rh, rw = max(ey - sy + 1, 1), max(ex - sx + 1, 1)
-        bh, bw = torch.tensor(rh, dtype=x.dtype) / ph, torch.tensor(rw, dtype=x.dtype) / pw
-        for i in range(ph):
-            for j in range(pw):
-                h0 = min(max(math.floor(float(i * bh)) + sy, 0), h)
-                h1 = min(max(math.ceil(float((i + 1) * bh)) + sy, 0), h)
-                w0 = min(max(math.floor(float(j * bw)) + sx, 0), w)
-                w1 = min(max(math.ceil(float((j + 1) * bw)) + sx, 0), w)
-                if h1 > h0 and w1 > w0:
-                    for ch in range(c):
-                        window = x[int(b), ch, h0:h1, w0:w1]
-                        flat = window.reshape(-1).tolist()
-                        first = flat.index(max(flat))
-                        grad[int(b), ch, h0 + first // (w1 - w0), w0 + first % (w1 - w0)] += upstream[k, ch, i, j]
+    for k, b, i, j, (h0, h1), (w0, w1) in reference_bins(x, rois, ph, pw, scale):
+        for ch in range(x.shape[1]):
+            flat = x[b, ch, h0:h1, w0:w1].reshape(-1).tolist()
+            first = flat.index(max(flat))
+            grad[b, ch, h0 + first // (w1 - w0), w0 + first % (w1 - w0)] += upstream[k, ch, i, j]
     return grad
 
 

@@ -3,8 +3,8 @@
 Layered as torchvision layers it: parameter-free ops (`boxes`, `nms`, RoI pooling in
 `dlbasic.nn.pooling`), then one-job components (`BoxCoder`, `AnchorGenerator`, `Matcher`,
 `BalancedPositiveNegativeSampler`, `selective_search`), then metrics and dataset formats, then
-the detectors assembled from them (`RCNN`, `sppnet`, `fast_rcnn`, `FasterRCNN`, `YOLOv1`) and their
-training loop (`dlbasic.detection.train`).
+the detectors assembled from them (`RCNN`, `sppnet`, `fast_rcnn`, `FasterRCNN`, `YOLOv1`), the images a run
+trains and tests on (`dlbasic.detection.splits`) and their training loop (`dlbasic.detection.train`).
 """
 
 from dlbasic.detection.anchors import AnchorGenerator

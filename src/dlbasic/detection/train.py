@@ -1,4 +1,5 @@
-"""Training and evaluating the detectors: a factory by name, a data split, the loop, mAP and speed.
+"""Training and evaluating the detectors: a factory by name, the loop, mAP and speed (the images come from
+`dlbasic.detection.splits`).
 
 Every detector is an `nn.Module` taking a batch Tensor[N, C, H, W] in [0, 1] (one image size per
 batch) and targets; it returns a dict of losses in training mode and one dict of `boxes`,

@@ -1,7 +1,7 @@
 """RoI max pooling and RoI Align, forward + backward: ours (pure PyTorch) vs torchvision.ops (C++ kernels).
 
-The shape is Fast/Faster R-CNN's on the 96 px scenes of `benchmarks/detectors.py`: 16 images of 1,024
-channels at 12 x 12 cells (stride 8), 128 regions of 8-48 pixels, 4 x 4 bins. Round-robin, medians of
+The inputs: 16 feature maps of 1,024 channels at 12 x 12 cells (a stride-8 backbone on 96 px images, at a
+ResNet's width), 128 regions of 8-48 pixels, 4 x 4 bins. Round-robin, medians of
 --repeats; needs torchvision for the reference (install the torch/torchvision pair that matches; without it
 only our times are printed).
 

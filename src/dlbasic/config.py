@@ -17,6 +17,7 @@ import yaml
 
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.overrides import coerce
+from dlbasic.parsing import load_yaml
 
 
 @dataclass
@@ -238,7 +239,7 @@ def load_config(path: str | Path, cls: type | None = None) -> Any:
     path = Path(path)
     check(path.is_file(), f"no such config file: {path}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = load_yaml(path.read_text(), path) or {}
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML: {e}") from None
     check(isinstance(values, dict), f"{path} must hold a mapping of config keys")

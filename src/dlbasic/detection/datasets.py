@@ -35,7 +35,6 @@ goes, with a warning naming the file; one that cannot be opened at all (or that 
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 import xml.etree.ElementTree as ET
@@ -56,6 +55,7 @@ from dlbasic.data.detection_sources import (
 )
 from dlbasic.data.images import IMAGE_SUFFIXES, UNREADABLE, decode
 from dlbasic.errors import UserError, check
+from dlbasic.parsing import loads_json
 
 
 @dataclass
@@ -254,7 +254,7 @@ def load_coco(annotation_file: str | Path, limit: int | None = None, images: str
     path = Path(annotation_file)
     check(path.is_file(), f"no COCO annotation file {path}")
     try:
-        data = json.loads(path.read_text())
+        data = loads_json(path.read_bytes(), path)
     except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
         raise UserError(f"{path}: not valid JSON ({_one_line(e)})") from None
     check(

@@ -12,6 +12,7 @@ import yaml
 from dlbasic.config import TrainConfig, from_dict, load_config, recipe_path
 from dlbasic.errors import UserError, check
 from dlbasic.overrides import argument, assignment, yaml_problem
+from dlbasic.parsing import load_yaml
 
 EXAMPLES = """examples:
   dlbasic train                                     # simple_cnn on the embedded MNIST digits, 5 epochs
@@ -43,7 +44,7 @@ def read_config(path: Path, cls: type | None = None) -> Any:
     check(path.is_file(), f"no such config file: {path}")
     hint = "a config file is YAML text such as a run's config.yaml"
     try:
-        values = yaml.safe_load(path.read_bytes().decode("utf-8"))
+        values = load_yaml(path.read_bytes().decode("utf-8"), path)
     except UnicodeDecodeError as e:
         raise UserError(f"{path} is not a text file (byte {e.start} is not UTF-8)", hint) from None
     except yaml.YAMLError as e:

@@ -190,8 +190,10 @@ def yolo_label_path(image: Path) -> Path:
 def _read_yaml(path: Path) -> object:
     import yaml
 
+    from dlbasic.parsing import load_yaml
+
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return load_yaml(path.read_text(), path) or {}
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file") from None
     except yaml.YAMLError as e:

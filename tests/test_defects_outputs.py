@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from dlbasic.cli import main
+from dlbasic.config import TrainConfig, save_config
 from dlbasic.errors import UserError
 from dlbasic.outputs import MARKER, check_dir, foreign_entries, made_by_dlbasic, open_dir
 
 RUN_FILES = ("config.yaml", "metrics.jsonl", "checkpoint.pt", "best.pt", "curves.png", "summary.json")
+# a file of the name dlbasic writes in each of its subfolders
+INSIDE = {
+    "tensorboard": "events.out.tfevents.1765000000.host.1.0",
+    "results": "adam.json",
+    "figures": "adam-0.png",
+    "cache": "0123456789abcdef.pt",
+}
 
 
 def run_folder(tmp_path, command="train", files=RUN_FILES, dirs=("tensorboard",)):
@@ -18,7 +28,7 @@ def run_folder(tmp_path, command="train", files=RUN_FILES, dirs=("tensorboard",)
         (folder / name).write_text("x")
     for name in dirs:
         (folder / name).mkdir()
-        (folder / name / "inside").write_text("x")
+        (folder / name / INSIDE[name]).write_text("x")
     return folder
 
 
@@ -130,20 +140,197 @@ def test_a_reused_unstarted_folder_is_marked_by_the_command_that_now_writes_it(t
     assert (folder / MARKER).read_text() == "made by dlbasic segment predict\n"
 
 
-def test_an_unmarked_folder_of_dlbasic_names_is_still_replaced_and_a_foreign_one_refused(tmp_path):
-    old = tmp_path / "old"  # made before the marker existed
-    old.mkdir()
-    for name in RUN_FILES:
-        (old / name).write_text("x")
-    assert made_by_dlbasic(old)
-    check_dir(old, overwrite=True)
-    (old / "notes.txt").write_text("mine")
-    assert not made_by_dlbasic(old)
-    refused(old, "(notes.txt)")
-
-
 def test_a_marked_folder_with_a_users_file_is_still_dlbasics_for_resume(tmp_path):
     folder = run_folder(tmp_path, "lab", ("report.json",), ("results",))
     (folder / "notes.txt").write_text("mine")
     assert made_by_dlbasic(folder)  # lab --resume continues it and deletes nothing
     refused(folder, "(notes.txt)", option="--out")
+
+
+# ---- whose folder it is: the marker, or a run from before the marker proven by its content -------------
+
+
+def digest(folder):
+    """Every file under `folder` and its bytes' hash: what must come through a refused command unchanged."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+SMALL = ["train", "--data", "digits", "--model", "mlp", "--epochs", "1", "--threads", "1", "--no-progress"]
+
+
+def one_line(capsys, rc):
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"results/mydata.csv": "a,b\n", "figures/plot.png": "x"},  # dlbasic's folder names, the user's files
+        {"best.pt": "my own model", "summary.json": '{"mine": 1}'},  # dlbasic's file names, the user's content
+        {"config.yaml": "model: mine\n"},  # not an unstarted run: it holds the user's file
+        {"metrics.jsonl": '{"epoch": 1}\n', "checkpoint.pt": "not a torch file"},
+    ],
+    ids=["names-of-folders", "names-of-files", "config-only", "unproven-checkpoint"],
+)
+def test_a_folder_without_the_marker_is_the_users_unless_proven(tmp_path, capsys, files):
+    folder = tmp_path / "proj"
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    before = digest(folder)
+    assert not made_by_dlbasic(folder) and foreign_entries(folder)
+    err = one_line(capsys, main([*SMALL, "--run-dir", str(folder), "--overwrite"]))
+    assert "did not write" in err
+    err = one_line(capsys, main([*SMALL, "--run-dir", str(folder)]))
+    assert "already exists" in err
+    assert digest(folder) == before and sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_a_marked_folder_with_a_users_file_inside_dlbasics_subfolders_is_refused(tmp_path):
+    folder = run_folder(tmp_path, "lab", ("report.json", "report.html"), ("results", "figures", "cache"))
+    (folder / "results" / "mydata.csv").write_text("a,b\n")
+    (folder / "figures" / "plot.png").write_text("x")
+    refused(folder, "(figures/plot.png and 1 more)", option="--out")
+    assert foreign_entries(folder) == ["figures/plot.png", "results/mydata.csv"]
+
+
+def test_a_run_from_before_the_marker_is_proven_by_its_content(tmp_path, capsys):
+    run = tmp_path / "old"
+    assert main([*SMALL, "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    (run / MARKER).unlink()  # as a run written before the marker existed
+    assert made_by_dlbasic(run) and foreign_entries(run) == []
+    assert main([*SMALL, "--seed", "3", "--run-dir", str(run), "--overwrite"]) == 0
+    assert (run / MARKER).is_file() and "seed: 3" in (run / "config.yaml").read_text()
+    (run / MARKER).unlink()
+    (run / "best.pt").write_bytes(b"PK a user's zip, not a checkpoint")
+    assert not made_by_dlbasic(run) and "best.pt" in foreign_entries(run)
+    (run / "best.pt").unlink()
+    (run / "curves.png").write_bytes(b"\x89PNG\r\n\x1a\n a picture the user drew")
+    assert not made_by_dlbasic(run)
+    assert "curves.png" in one_line(capsys, main([*SMALL, "--run-dir", str(run), "--overwrite"]))
+
+
+def test_resume_continues_only_a_dlbasic_run(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "checkpoint.pt").write_text("the user's")
+    save_config(TrainConfig(data="digits", model="mlp"), folder / "config.yaml")
+    err = one_line(capsys, main(["train", "--no-progress", "--run-dir", str(folder), "--resume"]))
+    assert "not a dlbasic run folder" in err and (folder / "checkpoint.pt").read_text() == "the user's"
+
+
+def test_overwrite_through_a_symbolic_link_replaces_its_target_and_keeps_the_link(tmp_path, capsys):
+    real = tmp_path / "real"
+    assert main([*SMALL, "--run-dir", str(real)]) == 0
+    link = tmp_path / "link"
+    link.symlink_to(real, target_is_directory=True)
+    assert main([*SMALL, "--seed", "5", "--run-dir", str(link), "--overwrite"]) == 0
+    assert link.is_symlink() and link.resolve() == real.resolve() and "seed: 5" in (real / "config.yaml").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # nothing .replaced- left behind
+
+
+# ---- one naming rule for files written per input -----------------------------------------------------
+
+
+def test_output_names_never_collide_and_are_stable():
+    from dlbasic.outputs import output_names
+
+    names = ["a/x.png", "b/x_2.png", "c/x.png", "d/X.jpg", "e/x~2.png", "f/overlays.png", "g/..png", "h/a:b.png"]
+    out = output_names(names, reserved=("overlays.png",))
+    assert out == ["x.png", "x_2.png", "x~2.png", "X~3.png", "x_2~2.png", "overlays~2.png", "image.png", "a_b.png"]
+    assert len({n.casefold() for n in out}) == len(out)
+    assert output_names(names, reserved=("overlays.png",)) == out
+    assert output_names(["x.png", "x.png", "x~2.png", "x~2.png"]) == ["x.png", "x~2.png", "x_2.png", "x_2~2.png"]
+
+
+# ---- one process at a time in a folder ----------------------------------------------------------------
+
+
+def test_a_held_folder_is_refused_with_its_holder_and_a_killed_holder_leaves_no_lock(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from dlbasic.folder_lock import LOCK, owned
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time
+                from dlbasic.folder_lock import owned
+                with owned({str(folder)!r}):
+                    print("held", flush=True)
+                    time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError) as e, owned(folder):
+            pass
+        assert f"in use by process {holder.pid}" in str(e.value) and "\n" not in str(e.value)
+        with pytest.raises(UserError, match="in use by"):
+            open_dir(folder, command="train", resume=True)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (folder / LOCK).exists()  # the killed holder's file stays, its lock does not
+    with owned(folder) as lock, owned(folder):  # re-entrant within a process
+        assert lock.fd is not None and (folder / LOCK).read_text().strip() == str(os.getpid())
+    assert not (folder / LOCK).exists()
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlbasic.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_two_resumes_started_together_train_once_and_a_killed_run_leaves_no_lock(tmp_path, capsys):
+    import signal
+    import time
+
+    from dlbasic.folder_lock import LOCK
+    from dlbasic.training.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    assert main([*SMALL, "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    more = ["train", "--run-dir", str(run), "--resume", "--allow-changes", "epochs", "--no-progress"]
+    both = [_cli(*more, "--epochs", "40"), _cli(*more, "--epochs", "40")]
+    results = [(p.returncode, *out) for p in both if (out := p.communicate(timeout=300))]
+    assert sorted(rc for rc, _, _ in results) == [0, 2], results
+    err = next(e for rc, _, e in results if rc == 2)
+    lines = err.strip().splitlines()
+    winner = next(p for p, r in zip(both, results) if r[0] == 0)
+    assert len(lines) == 1 and "Traceback" not in err and f"in use by process {winner.pid}" in lines[0], err
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 40
+    # killed while it holds the folder: the next start is not blocked
+    victim = _cli(*more, "--epochs", "400")
+    deadline = time.monotonic() + 120
+    while not ((run / LOCK).is_file() and (run / LOCK).read_text().strip() == str(victim.pid)):
+        assert victim.poll() is None and time.monotonic() < deadline, victim.communicate()
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert (run / LOCK).exists()
+    assert main([*more, "--epochs", "41"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] >= 41 and not (run / LOCK).exists()

@@ -27,12 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dlbasic.errors import UserError
+from dlbasic.folder_lock import LOCK, owned
 
 MARKER = ".dlbasic"
-# what a folder may hold and still be empty of results: a run that failed before its first step
+# what a marked folder may hold and still be empty of results: a run that failed before its first step
 _UNSTARTED = {MARKER, "config.yaml", "config.json"}
-# the folders dlbasic writes into its folders: tensorboard logs (train), the lab's results, figures and cache
-_KNOWN_DIRS = {"tensorboard", "results", "figures", "cache"}
 # the files dlbasic writes into its folders: runs (train, segment/detect train), cv, compare, detect compare,
 # optim-race, lab, segment predict's overlays and tune's default journal
 _KNOWN_FILES = {
@@ -68,7 +67,15 @@ _KNOWN_FILES = {
     "confusion-test.png",
     "confusion-all.png",
 }
-_KNOWN = _KNOWN_FILES | _KNOWN_DIRS
+# the folders dlbasic writes into its folders, and the names of the files it writes in them: tensorboard's
+# event files (train), the lab's results/<study>.json, figures/<study>-<k>.png and its run cache
+_KNOWN_DIRS = {
+    "tensorboard": re.compile(r"events\.out\.tfevents\.[^/\\]+"),
+    "results": re.compile(r"[a-z0-9][a-z0-9-]*\.json"),
+    "figures": re.compile(r"[a-z0-9][a-z0-9-]*-\d+\.png"),
+    "cache": re.compile(r"[0-9a-f]{16}(-[\w.-]+)?\.(pt|json)"),
+}
+_KNOWN = _KNOWN_FILES | set(_KNOWN_DIRS)
 # files named after the inputs, by the command the marker names: a mask per image, a picture per test image
 _NAMED = {
     "segment predict": re.compile(r"[^/\\]+\.png"),
@@ -80,8 +87,15 @@ def _stale(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
+def _ours(name: str) -> bool:
+    """Files dlbasic keeps in any folder it writes: a killed atomic write's temporary file, a run's lock."""
+    return _stale(name) or name == LOCK
+
+
 def _entries(path: Path) -> set[str]:
-    return {p.name for p in path.iterdir() if not _stale(p.name)}
+    """The names in a folder, less dlbasic's temporary and lock files where its marker says the folder is ours."""
+    marked = (path / MARKER).is_file()
+    return {p.name for p in path.iterdir() if not (_ours(p.name) if marked else p.name == LOCK)}
 
 
 def _command(path: Path) -> str | None:
@@ -93,42 +107,161 @@ def _command(path: Path) -> str | None:
     return text.strip().removeprefix("made by dlbasic ").strip() or None
 
 
-def foreign_entries(path: Path) -> list[str]:
-    """The entries of a folder that dlbasic does not write (sorted): what `--overwrite` must never delete.
+def _foreign_inside(folder: Path, pattern: re.Pattern[str]) -> list[str]:
+    """The entries of one of dlbasic's subfolders (results/, figures/, ...) that dlbasic does not write there."""
+    return sorted(
+        f"{folder.name}/{p.name}"
+        for p in folder.iterdir()
+        if not _stale(p.name) and not (p.is_file() and not p.is_symlink() and pattern.fullmatch(p.name))
+    )
 
-    dlbasic writes the names in `_KNOWN` (folders as folders, files as files), the marker and, in a folder
-    the marker says `segment predict` or `detect predict` made, the image files named after the inputs.
+
+def foreign_entries(path: Path) -> list[str]:
+    """The entries of a folder that dlbasic did not write (sorted): what `--overwrite` must never delete.
+
+    In a folder with dlbasic's marker, dlbasic writes the names in `_KNOWN` (folders as folders, files as
+    files, and in its folders only the files it names so), the marker and, in a folder the marker says
+    `segment predict` or `detect predict` made, the image files named after the inputs. A folder without
+    the marker is dlbasic's only as a run folder from before the marker, proven by content: its foreign
+    entries are those that content does not prove (`_unproven`).
     """
-    named = _NAMED.get(_command(path) or "") if (path / MARKER).is_file() else None
+    if not (path / MARKER).is_file():
+        return _unproven(path)
+    named = _NAMED.get(_command(path) or "")
     foreign = []
     for p in path.iterdir():
         name = p.name
-        if _stale(name):
+        if _ours(name):
             continue
-        if name in _KNOWN_DIRS:
-            ok = p.is_dir()
-        elif name in _KNOWN_FILES or name == MARKER:
-            ok = p.is_file()
-        else:
-            ok = named is not None and named.fullmatch(name) is not None and p.is_file()
-        if not ok:
+        if p.is_symlink():  # a link is the user's, whatever its name
+            foreign.append(name)
+        elif name in _KNOWN_DIRS:
+            foreign.extend(_foreign_inside(p, _KNOWN_DIRS[name]) if p.is_dir() else [name])
+        elif not (p.is_file() and (name in _KNOWN_FILES or name == MARKER or (named and named.fullmatch(name)))):
             foreign.append(name)
     return sorted(foreign)
 
 
+def _unproven(path: Path) -> list[str]:
+    """For a folder without the marker: the entries that keep it from being a run folder from before the marker
+    (sorted). A run folder holds dlbasic's metrics or checkpoint, and nothing but files of dlbasic's names whose
+    content is what dlbasic writes there (a dlbasic config, metrics lines, a checkpoint, matplotlib's PNG).
+    """
+    names = _entries(path)
+    if not names & {"metrics.jsonl", "checkpoint.pt"}:
+        return sorted(names)
+    out = []
+    for name in names:
+        p = path / name
+        if p.is_symlink() or name not in _KNOWN:
+            out.append(name)
+        elif name in _KNOWN_DIRS:
+            out.extend(_foreign_inside(p, _KNOWN_DIRS[name]) if p.is_dir() else [name])
+        elif not (p.is_file() and _PROOFS.get(Path(name).suffix, _never)(p)):
+            out.append(name)
+    return sorted(out)
+
+
+def _proven_run(path: Path) -> bool:
+    return not _unproven(path)
+
+
+def _never(path: Path) -> bool:
+    return False
+
+
+def _read(path: Path, limit: int = 64 << 20) -> bytes | None:
+    try:
+        if path.stat().st_size > limit:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _json_object(path: Path, keys: set[str]) -> bool:
+    import json
+
+    try:
+        value = json.loads(_read(path) or b"")
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict) and bool(keys & value.keys())
+
+
+def _metrics_lines(path: Path) -> bool:
+    import json
+
+    try:
+        rows = [json.loads(line) for line in (_read(path) or b"").splitlines() if line.strip()]
+    except (ValueError, RecursionError):
+        return False
+    return bool(rows) and all(isinstance(r, dict) and "epoch" in r for r in rows)
+
+
+def _config(path: Path) -> bool:
+    import yaml
+
+    text = _read(path, 1 << 20)
+    try:
+        value = yaml.safe_load(text) if text is not None and text.count(b"*") < 100 else None
+    except (yaml.YAMLError, RecursionError):
+        return False
+    return isinstance(value, dict) and {"model", "data", "epochs"} <= value.keys()
+
+
+def _checkpoint(path: Path) -> bool:
+    import torch
+
+    if not _zip(path):  # torch writes zip archives; anything else is not a checkpoint of ours
+        return False
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch.load raises many types on files it cannot read
+        return False
+    return isinstance(value, dict) and "model" in value and isinstance(value.get("meta"), dict)
+
+
+def _zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(2) == b"PK"
+    except OSError:
+        return False
+
+
+def _matplotlib_png(path: Path) -> bool:
+    data = _read(path) or b""
+    return data.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in data[:4096]
+
+
+# what dlbasic's files hold, by their suffix: how a run folder from before the marker is proven dlbasic's
+_PROOFS = {
+    ".yaml": _config,
+    ".jsonl": _metrics_lines,
+    ".json": lambda p: _json_object(p, {"status", "epochs", "test_accuracy"}),
+    ".pt": _checkpoint,
+    ".png": _matplotlib_png,
+}
+
+
 def made_by_dlbasic(path: Path) -> bool:
-    """True for a folder dlbasic made: it holds the marker, or nothing but names dlbasic writes.
+    """True for a folder dlbasic made: it holds the marker, or it is a run folder from before the marker.
 
     This says whose folder it is (lab --resume continues only a lab folder); what `--overwrite` may delete
     is stricter: see `foreign_entries`, since the marker alone does not make a user's own file dlbasic's.
     """
-    names = _entries(path)
-    return MARKER in names or (bool(names) and not foreign_entries(path))
+    return (path / MARKER).is_file() or _proven_run(path)
 
 
 def is_unstarted(path: Path) -> bool:
-    """True for a missing or empty folder, or one holding only the marker and config.yaml."""
-    return not path.exists() or (path.is_dir() and _entries(path) <= _UNSTARTED)
+    """True for a missing or empty folder, or one of dlbasic's holding only the marker and config.yaml."""
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    names = _entries(path)
+    return not names or (MARKER in names and names <= _UNSTARTED)
 
 
 def _writable_ancestor(path: Path) -> Path:
@@ -175,29 +308,46 @@ def check_dir(
 
 
 def remove_stale_tmp(path: Path) -> None:
-    """Delete temporary files left by an atomic write that was killed."""
+    """Delete temporary files left by an atomic write that was killed (in a folder with dlbasic's marker)."""
+    if not (path / MARKER).is_file():
+        return
     for p in path.iterdir():
-        if _stale(p.name) and p.is_file():
+        if _stale(p.name) and p.is_file() and not p.is_symlink():
             p.unlink(missing_ok=True)
 
 
-def _open(path: Path, command: str, overwrite: bool, resume: bool, option: str, what: str) -> Path | None:
-    """Create the folder; an old dlbasic folder it replaces is moved aside and its new path returned."""
-    path = check_dir(path, overwrite=overwrite, resume=resume, option=option, what=what)
+def _real(path: Path) -> Path:
+    """The folder itself: a symbolic link given as the output folder stays, and what it points to is replaced."""
+    return path.resolve() if path.is_symlink() else path
+
+
+def _open(path: Path, command: str, overwrite: bool, resume: bool, option: str, what: str, lock) -> Path | None:
+    """Create the folder and lock it; an old dlbasic folder it replaces is moved aside and its new path returned.
+
+    `lock` (held by the caller through `owned`) is taken on the old folder before anything moves, so a
+    folder another process works in is neither replaced nor written; then on the new folder.
+    """
+    check_dir(path, overwrite=overwrite, resume=resume, option=option, what=what)
+    target = _real(path)
+    if target.is_dir():
+        lock.lock()
     old = None
-    if path.exists() and not resume and not is_unstarted(path):
-        old = path.with_name(f".{path.name}.replaced-{os.getpid()}")
+    if target.exists() and not resume and not is_unstarted(target):
+        old = target.with_name(f".{target.name}.replaced-{os.getpid()}")
         shutil.rmtree(old, ignore_errors=True)
-        os.replace(path, old)
+        os.replace(target, old)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        remove_stale_tmp(path)
-        marker = path / MARKER
+        target.mkdir(parents=True, exist_ok=True)
+        lock.lock()
+        marker = target / MARKER
         if not resume or not marker.exists():  # a reused unstarted folder now holds what `command` writes
             marker.write_text(f"made by dlbasic {command}\n")
-    except OSError as e:
-        if old is not None and not path.exists():
-            os.replace(old, path)
+        remove_stale_tmp(target)
+    except (OSError, UserError) as e:
+        if old is not None and not target.exists():
+            os.replace(old, target)
+        if isinstance(e, UserError):
+            raise
         raise UserError(f"cannot write to {path} ({e.strerror})", f"choose another {option}") from None
     return old
 
@@ -211,9 +361,13 @@ def open_dir(
     option: str = "--run-dir",
     what: str = "run folder",
 ) -> Path:
-    """Create the folder (replacing an old dlbasic folder with `overwrite`); call once the work is known to start."""
+    """Create the folder (replacing an old dlbasic folder with `overwrite`); call once the work is known to start.
+
+    A folder another dlbasic process holds (`folder_lock.owned`) is refused in one line.
+    """
     path = Path(path)
-    old = _open(path, command, overwrite, resume, option, what)
+    with owned(_real(path), what, option) as lock:
+        old = _open(path, command, overwrite, resume, option, what, lock)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return path
@@ -229,28 +383,58 @@ def output_dir(
     option: str = "--run-dir",
     what: str = "run folder",
 ) -> Iterator[Path]:
-    """`open_dir` for work that writes as it goes (training runs).
+    """`open_dir` for work that writes as it goes (training runs), holding the folder for the block.
 
     If the work fails before writing any result, the new folder is removed again and an old folder
     it replaced is put back; the old folder is deleted only once the work has written a result or ended.
     """
     path = Path(path)
-    existed = path.exists()
-    old = _open(path, command, overwrite, resume, option, what)
-    try:
-        yield path
-    except BaseException:
-        if not resume and is_unstarted(path):
+    target = _real(path)
+    existed = target.exists()
+    with owned(target, what, option) as lock:
+        old = _open(path, command, overwrite, resume, option, what, lock)
+        try:
+            yield path
+        except BaseException:
+            if not resume and is_unstarted(target):
+                if old is not None:
+                    shutil.rmtree(target, ignore_errors=True)
+                    os.replace(old, target)
+                    old = None
+                    lock.lock()
+                elif not existed:
+                    lock.release()
+                    shutil.rmtree(target, ignore_errors=True)
+            raise
+        finally:
             if old is not None:
-                shutil.rmtree(path, ignore_errors=True)
-                os.replace(old, path)
-                old = None
-            elif not existed:
-                shutil.rmtree(path, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def hold(path: str | Path, what: str = "run folder", option: str = "--run-dir"):
+    """`folder_lock.owned` for an output folder (a symbolic link is followed): hold it while a run works in it."""
+    return owned(_real(Path(path)), what, option)
+
+
+# characters a file name cannot hold on some system, and `~`, kept for telling apart inputs of one stem
+_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|~]+')
+
+
+def output_names(names: list[str], suffix: str = ".png", reserved: tuple[str, ...] = ()) -> list[str]:
+    """One output file name per input, that no two inputs share: the input's stem, made safe, then `suffix`.
+
+    A stem that an earlier input (or a name in `reserved`) already took, compared without case, gets
+    `~2`, `~3`, ... (`a.png`, `b/a.png` -> `a.png`, `a~2.png`). A safe stem holds no `~`, so a
+    disambiguated name never equals another input's. The same inputs in the same order give the same names.
+    """
+    taken = {Path(r).stem.casefold(): 1 for r in reserved}
+    out = []
+    for name in names:
+        stem = _UNSAFE.sub("_", Path(name).stem).strip(" .") or "image"
+        key = stem.casefold()
+        taken[key] = taken.get(key, 0) + 1
+        out.append(f"{stem}{suffix}" if taken[key] == 1 else f"{stem}~{taken[key]}{suffix}")
+    return out
 
 
 def check_file(path: str | Path, *, overwrite: bool = False, option: str = "--out") -> Path:
@@ -273,9 +457,11 @@ __all__ = [
     "check_dir",
     "check_file",
     "foreign_entries",
+    "hold",
     "is_unstarted",
     "made_by_dlbasic",
     "open_dir",
     "output_dir",
+    "output_names",
     "remove_stale_tmp",
 ]

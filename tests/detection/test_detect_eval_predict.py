@@ -220,3 +220,20 @@ def test_detect_compare_writes_a_row_and_a_point_per_detector(tmp_path, capsys):
     points = [float(v) for c in ax.collections for v in c.get_offsets()[0]]
     assert points == pytest.approx([v for r in rows for v in (r["seconds_per_image"] * 1000, r["map_50"])])
     assert [t.get_text() for t in ax.texts] == ["yolo_v1", "faster_rcnn"] and ax.get_xscale() == "log"
+
+
+def test_predict_gives_every_input_its_own_picture(tmp_path, capsys, oracle):
+    """a/x.png, b/x_2.png, c/x.png: three pictures, three names, each record naming its own input and output."""
+    inputs = [tmp_path / "a" / "x.png", tmp_path / "b" / "x_2.png", tmp_path / "c" / "x.png"]
+    for k, path in enumerate(inputs):
+        path.parent.mkdir()
+        write_image(path, (64 + 16 * k, 48), [(4, 4, 20 + 8 * k, 30)])
+    out = tmp_path / "dp"
+    assert main(["detect", "predict", "--checkpoint", "c.pt", *map(str, inputs), "--out", str(out)]) == 0
+    records = json.loads((out / "predictions.json").read_text())
+    assert [r["output"] for r in records] == ["x.png", "x_2.png", "x~2.png"]
+    assert [r["image"] for r in records] == [str(p) for p in inputs]
+    assert sorted(p.name for p in out.glob("*.png")) == ["x.png", "x_2.png", "x~2.png"]
+    assert [r["width"] for r in records] == [64, 80, 96]  # each record is its own input's
+    sizes = [Image.open(out / r["output"]).size for r in records]
+    assert len(set(sizes)) == 3 and all(w * 48 == h * r["width"] for (w, h), r in zip(sizes, records))

@@ -110,6 +110,16 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     assert main(again) == 2 and "already exists" in capsys.readouterr().err
     assert main([*again, "--overwrite"]) == 0
     capsys.readouterr()
+    # inputs of one stem, and one named like the overlays figure: a mask each, under one naming rule
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(img[:, :40]).save(tmp_path / "sub" / "a.png")
+    Image.fromarray(img[:20]).save(tmp_path / "overlays.png")
+    inputs = [tmp_path / "a.png", tmp_path / "sub" / "a.png", tmp_path / "overlays.png"]
+    argv = ["segment", "predict", "--checkpoint", str(run / "best.pt"), *map(str, inputs), "--size", "0"]
+    assert main([*argv, "--out", str(tmp_path / "same")]) == 0
+    shapes = {n: np.asarray(Image.open(tmp_path / "same" / n)).shape for n in ("a.png", "a~2.png", "overlays~2.png")}
+    assert shapes == {"a.png": (40, 72), "a~2.png": (40, 40), "overlays~2.png": (20, 72)}
+    capsys.readouterr()
     assert main(["predict", "--checkpoint", str(run / "best.pt"), str(tmp_path / "a.png")]) == 2
     assert "is a segmentation checkpoint (use 'dlbasic segment predict')" in capsys.readouterr().err
 

@@ -106,9 +106,13 @@ def test_lab_resume_reruns_an_unreadable_result_and_overwrite_replaces(tmp_path,
         assert "done before" not in captured.out
         assert json.loads(saved.read_text())["verdict"] == SUPPORTED
     (out / "figures").mkdir(exist_ok=True)
-    (out / "figures" / "stale.png").write_bytes(b"old")  # replaced with the folder: dlbasic made it
+    (out / "figures" / "retired-study-0.png").write_bytes(b"old")  # a figure of dlbasic's: replaced with the folder
     assert main(["lab", "--only", "conv-shapes", "--out", str(out), "--overwrite"]) == 0
-    assert not (out / "figures" / "stale.png").exists() and (out / "report.html").is_file()
+    assert not (out / "figures" / "retired-study-0.png").exists() and (out / "report.html").is_file()
+    (out / "figures" / "plot.png").write_bytes(b"mine")  # not a name dlbasic writes there: the user's
+    assert main(["lab", "--only", "conv-shapes", "--out", str(out), "--overwrite"]) == 2
+    lab_error(capsys, "figures/plot.png")
+    assert (out / "figures" / "plot.png").read_bytes() == b"mine"
 
 
 def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, capsys):

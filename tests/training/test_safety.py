@@ -91,6 +91,7 @@ def test_every_loader_refuses_a_crafted_checkpoint(tmp_path, capsys, image, comm
 def test_resume_refuses_a_crafted_checkpoint(tmp_path, capsys, segment):
     run, marker = tmp_path / "run", tmp_path / "payload-ran"
     run.mkdir()
+    (run / MARKER).write_text("made by dlbasic train\n")  # a run folder of ours whose checkpoint was replaced
     cfg = (
         segmentation_config(data="scenes:canvas=64,digits=1-2,count=48")
         if segment

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import textwrap
 from dataclasses import fields
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from dlbasic.commands.train import add_run_folder_options
 from dlbasic.errors import UserError, check
-from dlbasic.outputs import check_dir, open_dir
+from dlbasic.outputs import check_dir, open_dir, output_names
 
 EXAMPLES = """examples:
   dlbasic detect train --model yolo_v1 --data scenes --epochs 20 --run-dir runs/yolo
@@ -366,17 +365,6 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _output_names(names: list[str]) -> list[str]:
-    """`<stem>.png` per input name, made safe and unique (a second `a` becomes `a_2.png`)."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        stem = re.sub(r"[^\w.-]+", "_", Path(name).stem).strip("_.") or "image"
-        seen[stem] = seen.get(stem, 0) + 1
-        out.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}_{seen[stem]}.png")
-    return out
-
-
 def run_predict(args: argparse.Namespace) -> int:
     from dlbasic.data.images import read_user_image
     from dlbasic.detection.draw import draw_boxes
@@ -400,7 +388,7 @@ def run_predict(args: argparse.Namespace) -> int:
     detections = predict_images(model, images, tuple(ckpt["image_size"]))
     open_dir(args.out, command="detect predict", **where)
     records = []
-    for image, det, name, source in zip(images, detections, _output_names(names), sources):
+    for image, det, name, source in zip(images, detections, output_names(names), sources):
         order = det["scores"].argsort(descending=True)
         order = order[det["scores"][order] >= args.min_score][: args.top]
         boxes, scores = det["boxes"][order].tolist(), det["scores"][order].tolist()

@@ -81,13 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     from dlbasic.commands.train import check_threads
     from dlbasic.errors import UserError, check
-    from dlbasic.outputs import check_dir, is_unstarted, made_by_dlbasic, output_dir
+    from dlbasic.outputs import check_dir, hold, is_unstarted, made_by_dlbasic
     from dlbasic.studies import get_study, make_profile
-    from dlbasic.studies.runner import run_lab, saved_durations, select
+    from dlbasic.studies.runner import select
 
     ids = select(args.only)
     if args.list:
@@ -129,6 +128,23 @@ def run(args: argparse.Namespace) -> int:
                 f"{out} holds files dlbasic did not write; --resume only continues a lab folder", "choose another --out"
             )
     check_dir(out, overwrite=args.overwrite, resume=args.resume, option="--out", what="lab folder")
+    with hold(out, "lab folder", "--out"):  # one lab at a time in a folder, from here to its report
+        _run(args, out, profile)
+    print(f"\nreport: {out / 'report.html'} (and report.json)")
+    if args.readme is not None:
+        from dlbasic.report.readme import update_readme
+
+        update_readme(args.readme, out / "report.json")
+        print(f"verdict table written to {args.readme}")
+    return 0
+
+
+def _run(args: argparse.Namespace, out: Path, profile) -> None:
+    import torch
+
+    from dlbasic.outputs import output_dir
+    from dlbasic.studies.runner import run_lab, saved_durations
+
     if args.data is not None:
         open_data(args.data)
     torch.set_num_threads(args.threads)
@@ -150,13 +166,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     for r in results:
         print(f"{r['id']:<18} {r['verdict']:<13} {r.get('key_number', '')}")
-    print(f"\nreport: {out / 'report.html'} (and report.json)")
-    if args.readme is not None:
-        from dlbasic.report.readme import update_readme
-
-        update_readme(args.readme, out / "report.json")
-        print(f"verdict table written to {args.readme}")
-    return 0
 
 
 def open_data(spec: str) -> None:

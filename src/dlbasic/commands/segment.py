@@ -189,7 +189,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
     from dlbasic.data.images import read_user_image
     from dlbasic.data.sources import check_memory
-    from dlbasic.outputs import check_dir, open_dir
+    from dlbasic.outputs import check_dir, open_dir, output_names
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.task import predict_masks
     from dlbasic.segmentation.train import model_from_checkpoint
@@ -203,13 +203,7 @@ def run_predict(args: argparse.Namespace) -> int:
         check_memory(1, 3, args.size, "--size")
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
-    stems = [p.stem for p in args.images]
-    clash = sorted({s for s in stems if stems.count(s) > 1 or s == "overlays"})
-    check(
-        not clash,
-        f"masks are written as <name>.png, and these names clash: {', '.join(clash)}",
-        "rename the images or predict them in separate runs",
-    )
+    names = output_names([p.name for p in args.images], reserved=("overlays.png",))
     model, meta = model_from_checkpoint(args.checkpoint, action="predict")
     check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
     size = meta["input_size"] if args.size is None else args.size or None
@@ -217,7 +211,7 @@ def run_predict(args: argparse.Namespace) -> int:
     open_dir(args.out, command="segment predict", **where)
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     shown = []
-    for path, x in zip(args.images, images):
+    for path, name, x in zip(args.images, names, images):
         seen = (
             x
             if size is None
@@ -228,13 +222,12 @@ def run_predict(args: argparse.Namespace) -> int:
         mask = predict_masks(model, seen[None], mean, std)[0]
         if mask.shape != x.shape[-2:]:  # back onto the image: each pixel takes the class of its nearest cell
             mask = F.interpolate(mask[None, None].float(), size=x.shape[-2:], mode="nearest")[0, 0].long()
-        Image.fromarray(mask.numpy().astype(np.uint8), "L").save(args.out / f"{path.stem}.png")
+        Image.fromarray(mask.numpy().astype(np.uint8), "L").save(args.out / name)
         counts = torch.bincount(mask.flatten(), minlength=meta["num_classes"])
         present = ", ".join(f"{meta['classes'][k]} {int(c)}" for k, c in enumerate(counts.tolist()) if c)
         at = "its own size" if size is None else f"{size}x{size}"
         print(
-            f"{path}: segmented at {at}, mask {mask.shape[1]}x{mask.shape[0]} -> {args.out / (path.stem + '.png')} "
-            f"(pixels: {present})"
+            f"{path}: segmented at {at}, mask {mask.shape[1]}x{mask.shape[0]} -> {args.out / name} (pixels: {present})"
         )
         shown.append((x, mask))
     same = len({tuple(x.shape) for x, _ in shown}) == 1

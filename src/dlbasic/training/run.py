@@ -25,7 +25,7 @@ from dlbasic.data.transforms import Augment
 from dlbasic.errors import Diverged, UserError, check
 from dlbasic.models import create_model
 from dlbasic.optim import create_optimizer
-from dlbasic.outputs import check_dir, output_dir
+from dlbasic.outputs import MARKER, check_dir, hold, made_by_dlbasic, output_dir
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
 from dlbasic.training.assemble import make_trainer, seeded_model, start_process
@@ -227,6 +227,18 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
             f"nothing to resume in {run_dir} (no checkpoint.pt)",
             "start the run without --resume",
         )
+        check(
+            made_by_dlbasic(run_dir),
+            f"{run_dir} is not a dlbasic run folder (it has no {MARKER} marker); --resume only continues dlbasic runs",
+            "start a new run in another --run-dir",
+        )
+
+
+def hold_run_dir(run_dir: Path | None) -> contextlib.AbstractContextManager:
+    """Own `run_dir` for the whole run (the main process; `outputs.hold`): a second process is refused in one line."""
+    if run_dir is None or not distributed.is_main():
+        return contextlib.nullcontext()
+    return hold(run_dir)
 
 
 def fit_in_run_dir(
@@ -339,6 +351,19 @@ def train(
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
+    with hold_run_dir(run_path):
+        return _train(cfg, run_path, resume, overwrite, callbacks, progress, stop_on_divergence)
+
+
+def _train(
+    cfg: TrainConfig,
+    run_path: Path | None,
+    resume: bool,
+    overwrite: bool,
+    callbacks: list[Callback] | None,
+    progress: bool | None,
+    stop_on_divergence: bool,
+) -> dict[str, Any]:
     if cfg.threads:  # loading may decode images with torch ops
         torch.set_num_threads(cfg.threads)
     data = load_data(cfg)

@@ -8,6 +8,7 @@ logits Tensor[B, num_classes].
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -55,13 +56,12 @@ def create_model(
         from dlbasic.models.weight_files import create_with_weights
 
         return create_with_weights(name, weights, num_classes, in_channels, input_size, **kwargs)
-    num_classes = 10 if num_classes is None else num_classes
-    in_channels = 3 if in_channels is None else in_channels
-    input_size = 224 if input_size is None else input_size
+    num_classes, in_channels, input_size = check_sizes(
+        10 if num_classes is None else num_classes,
+        3 if in_channels is None else in_channels,
+        224 if input_size is None else input_size,
+    )
     _import_families()
-    check(num_classes >= 1, f"num_classes must be positive, got {num_classes}")
-    check(in_channels >= 1, f"in_channels must be positive, got {in_channels}")
-    check(input_size >= 1, f"input_size must be positive, got {input_size}")
     factory = models.get(name)
     try:
         model = factory(num_classes=num_classes, in_channels=in_channels, input_size=input_size, **kwargs)
@@ -90,6 +90,39 @@ def create_model(
     if input_size <= PROBED_INPUT:
         check_input_size(model, name, in_channels, input_size)
     return model
+
+
+# the sizes a model can be built for; beyond them a value is a typo or comes from a crafted file
+MAX_CLASSES = 100_000  # the largest label set in common use, ImageNet-21k's, has 21,843 classes
+MAX_CHANNELS = 1024  # hyperspectral images have a few hundred bands
+# twice the largest sides models are trained at (2048); one 4096 x 4096 RGB image in float32 is 200 MB,
+# and the heads that mlp and simple_cnn size from the input would already need 50 GB and more
+MAX_INPUT_SIZE = 4096
+BOUNDS = {"num_classes": MAX_CLASSES, "in_channels": MAX_CHANNELS, "input_size": MAX_INPUT_SIZE}
+
+
+def check_size(value: Any, field: str, where: str = "") -> int:
+    """`value` as an int in 1..`BOUNDS[field]`; a `UserError` naming `where` (e.g. "FILE: metadata ") and
+    `field` otherwise (a string, a list, a fraction, a bool, zero, or too large)."""
+    most = BOUNDS[field]
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = operator.index(value)  # ints and integer scalars of numpy and torch, not floats
+    except TypeError:
+        raise UserError(f"{where}{field} must be an integer from 1 to {most}, got {value!r}"[:300]) from None
+    check(number >= 1, f"{where}{field} must be positive, got {number}")
+    check(number <= most, f"{where}{field} must be at most {most}, got {number}")
+    return number
+
+
+def check_sizes(num_classes: Any, in_channels: Any, input_size: Any, where: str = "") -> tuple[int, int, int]:
+    """(num_classes, in_channels, input_size) checked by `check_size`."""
+    return (
+        check_size(num_classes, "num_classes", where),
+        check_size(in_channels, "in_channels", where),
+        check_size(input_size, "input_size", where),
+    )
 
 
 # inputs up to this side are run through a new model once, so a map that pools away to nothing is

@@ -5,11 +5,14 @@ A .pt/.pth file is read with the safe loader (a dlbasic checkpoint gives its wei
 fetches torchvision's published ImageNet weights (needs torchvision and a network). The weights may be in our
 layout or torchvision's (`dlbasic.models.interop.load_weights` translates and checks them); metadata supplies
 the classes, channels, input size and model options the caller did not give.
+
+Whatever a file holds is checked before a model is built from it: metadata of the wrong type or out of
+bounds (`dlbasic.models.registry.BOUNDS`), options that are not a mapping of names, and weights that are NaN
+or infinite are refused in one `UserError` naming the file and the field or tensor.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +22,11 @@ from torch import Tensor, nn
 
 from dlbasic.errors import UserError, check
 from dlbasic.models.interop import OURS_TO_TORCHVISION, load_weights, our_name
+from dlbasic.models.registry import check_size
+from dlbasic.parsing import loads_json
+
+# keywords of `load_weights` and `create_model` themselves, which model options cannot name
+RESERVED_OPTIONS = ("name", "state", "layout", "num_classes", "in_channels", "input_size", "what", "weights")
 
 
 def torchvision_weights(name: str) -> dict[str, Tensor]:
@@ -66,7 +74,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any
     meta: dict[str, Any] = {}
     for key, value in raw.items():
         try:
-            meta[key] = json.loads(value)
+            meta[key] = loads_json(value, f"{path}: metadata {key!r}")
         except (ValueError, TypeError):
             meta[key] = value
     return tensors, meta
@@ -113,6 +121,34 @@ def read_weights(weights: Any, name: str) -> tuple[dict[str, Tensor], dict[str, 
     return obj, None, str(path)
 
 
+def check_metadata(meta: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """The metadata fields that build a model, checked: `kind` and `model` are names, the sizes integers within
+    `BOUNDS`, `model_options` a mapping of option names; a `UserError` naming the file and the field otherwise.
+    A field that is absent or null is left to the caller (or the default)."""
+    meta = dict(meta)
+    where = f"{what}: metadata "
+    for field in ("kind", "model"):
+        value = meta.get(field)
+        check(value is None or isinstance(value, str), f"{where}{field} must be a name, got {value!r}"[:300])
+    for field in ("num_classes", "in_channels", "input_size"):
+        if meta.get(field) is not None:
+            meta[field] = check_size(meta[field], field, where)
+    options = meta.get("model_options")
+    if options is not None:
+        check(
+            isinstance(options, Mapping),
+            f"{where}model_options must be a mapping of option names to values, got {options!r}"[:300],
+        )
+        for key in options:
+            check(
+                isinstance(key, str) and key.isidentifier() and key not in RESERVED_OPTIONS,
+                f"{where}model_options has {key!r}, which is not a model option name",
+                f"sizes are fields of their own; {', '.join(RESERVED_OPTIONS)} cannot be options",
+            )
+        meta["model_options"] = dict(options)
+    return meta
+
+
 def create_with_weights(
     name: str,
     weights: Any,
@@ -123,15 +159,19 @@ def create_with_weights(
 ) -> nn.Module:
     """`create_model(name, ..., weights=weights)`: see `load_weights`; metadata (of a dlbasic checkpoint or an
     exported .safetensors) supplies the classes, channels, input size and model options not given."""
+    from dlbasic.training.checkpoint import check_finite
+
     state, meta, what = read_weights(weights, name)
+    check_finite(state, what)
     if meta is not None:
+        meta = check_metadata(meta, what)
         kind = meta.get("kind")
         check(
             kind in (None, "classification", "segmentation"),
             f"{what} holds a {kind} model's weights, not a zoo model's",
             "create_model builds zoo models",
         )
-        if isinstance(meta.get("model"), str) and meta["model"] != name:
+        if meta.get("model") is not None and meta["model"] != name:
             raise UserError(
                 f"{what} holds the weights of {meta['model']!r}, not {name!r}",
                 f"create_model({meta['model']!r}, weights=...)",
@@ -140,9 +180,21 @@ def create_with_weights(
         in_channels = in_channels or meta.get("in_channels")
         input_size = input_size or meta.get("input_size")
         kw = {**(meta.get("model_options") or {}), **kw}
-    return load_weights(
-        name, state, num_classes=num_classes, in_channels=in_channels, input_size=input_size or 224, what=what, **kw
-    )
+    try:
+        return load_weights(
+            name, state, num_classes=num_classes, in_channels=in_channels, input_size=input_size or 224, what=what, **kw
+        )
+    except UserError as e:
+        if meta is None or not meta.get("model_options") or what in e.message:
+            raise
+        raise UserError(f"{what}: metadata model_options: {e.message}", e.hint) from None
 
 
-__all__ = ["create_with_weights", "is_safetensors", "read_safetensors", "read_weights", "torchvision_weights"]
+__all__ = [
+    "check_metadata",
+    "create_with_weights",
+    "is_safetensors",
+    "read_safetensors",
+    "read_weights",
+    "torchvision_weights",
+]

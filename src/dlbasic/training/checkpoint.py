@@ -91,8 +91,23 @@ def read_tensors(path: str | Path, what: str = "checkpoint") -> Any:
         raise UserError(f"{path} is not a readable {what} (corrupt, truncated or not a torch file{reason})") from None
 
 
+def check_finite(state: Any, where: str | Path) -> None:
+    """Refuse, naming the first one, weights (the tensors of a state dict) that hold NaN or infinite values."""
+    if not isinstance(state, dict):
+        return
+    for key, value in state.items():
+        numeric = torch.is_tensor(value) and (value.is_floating_point() or value.is_complex())
+        if numeric and value.device.type != "meta" and not bool(torch.isfinite(value).all()):
+            raise UserError(
+                f"{where}: weight {key!r} holds NaN or infinite values",
+                "the file is damaged, or was saved from a run whose weights diverged",
+            )
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file."""
+    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file, or weights
+    that are not finite (a checkpoint is only written while they are)."""
     ckpt = read_tensors(path)
     check(isinstance(ckpt, dict) and "model" in ckpt, f"{path} is not a dlbasic checkpoint")
+    check_finite(ckpt["model"], path)
     return ckpt

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,8 +85,8 @@ def run_show(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         lines, drawn = show(args.spec, args.split, args.seed, args.count, out)
-    for w in caught:
-        print(f"warning: {w.message}")
+    for text in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):  # each once, on stderr
+        print(f"dlbasic data: warning: {text}", file=sys.stderr)
     print("\n".join(lines))
     print(f"wrote {out}: {drawn}")
     return 0

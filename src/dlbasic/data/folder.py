@@ -33,6 +33,7 @@ import torch
 from dlbasic.data.images import GRAY_MODES, IMAGE_SUFFIXES, UNREADABLE, channels_first, decode, open_image
 from dlbasic.data.sources import RawSource, require_path, sources
 from dlbasic.errors import UserError, check
+from dlbasic.parsing import loads_json
 
 CACHE_VERSION = 1
 POOL_MIN_FILES = 512  # smaller folders are decoded in this process: starting workers would cost more
@@ -104,14 +105,14 @@ def read_folder(root: Path, classes: list[str], size: int, mode: str) -> tuple[t
 def _cached(manifest: Path, want: dict) -> tuple[np.ndarray, dict[str, str]] | None:
     """The mapped array and skipped files of a cache entry that matches `want`; None when there is none."""
     try:
-        entry = json.loads(manifest.read_text())
+        entry = loads_json(manifest.read_bytes(), manifest)
         if any(entry.get(k) != v for k, v in want.items()):
             return None
         name, skipped = entry["pixels"], dict(entry["skipped"])
         if Path(name).name != name:
             return None
         pixels = np.load(manifest.parent / name, mmap_mode="c")  # copy-on-write: the file is never changed
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError):  # no usable entry: decode again
         return None
     channels = 1 if want["mode"] == "L" else 3
     shape = (len(want["files"]) - len(skipped), channels, want["size"], want["size"])
@@ -243,8 +244,8 @@ def _decode_chunk(
     for j, path in enumerate(paths):
         try:
             a = decode(path, mode, size)
-        except UNREADABLE as e:
-            errors[start + j] = str(e)
+        except UNREADABLE as e:  # PIL names the file in its message; the warning names it once
+            errors[start + j] = " ".join(str(e).replace(f" {str(path)!r}", "").split())
             continue
         rows[j] = channels_first(a)
     return start, len(paths), (rows if target is None else None), errors
@@ -252,8 +253,8 @@ def _decode_chunk(
 
 def _previous_array(manifest: Path) -> str | None:
     try:
-        name = json.loads(manifest.read_text())["pixels"]
-    except (OSError, ValueError, KeyError, TypeError):
+        name = loads_json(manifest.read_bytes(), manifest)["pixels"]
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return None
     return name if isinstance(name, str) and Path(name).name == name else None
 
@@ -272,12 +273,12 @@ def _remove_stale(folder: Path) -> None:
     that no longer exist."""
     now = time.time()
     for p in [*folder.glob("folder-*.tmp"), *folder.glob("folder-*.json")]:
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, UserError):
             if now - p.stat().st_mtime <= STALE_SECONDS:
                 continue
             if p.suffix == ".tmp":
                 p.unlink()
-            elif not Path(json.loads(p.read_text())["root"]).is_dir():
+            elif not Path(loads_json(p.read_bytes(), p)["root"]).is_dir():
                 name = _previous_array(p)
                 p.unlink()
                 if name is not None:

@@ -51,20 +51,39 @@ class DetectionData:
 
 
 class DetectionTask(Task):
-    """Sum of the detector's own losses in training; COCO mAP@[.5:.95] on validation data."""
+    """Sum of the detector's own losses in training; COCO mAP@[.5:.95] on validation data.
+
+    Under torchrun each process's loss is weighted by its images (`loss_count`, inherited), so DDP's average
+    is the image-weighted mean of the processes' losses. For YOLO v1, whose loss parts are sums over images
+    divided by the batch's images, that is the global batch's loss exactly. The R-CNN family's losses are
+    means over the anchors or regions sampled across the batch (at most `batch_size_per_image` per image):
+    the image-weighted mean equals that pooled mean when every image fills its quota, and otherwise weighs
+    the samples of images with fewer of them more. Either way not equal to one process of the global batch:
+    which anchors and regions are sampled (each process's sampler draws from its own generator, seeded alike
+    in every process) and batch-norm statistics (over each process's share, not the global batch).
+    """
 
     monitor = "val_map"
     mode = "max"
 
     def training_step(self, forward: Callable[..., Any], images: Tensor, targets: Any) -> tuple[Tensor, Any]:
+        """The losses of `forward(images, targets)`. An empty batch (a process's empty share of a small last global
+        batch) runs one blank image without objects instead, as not every detector takes an empty batch; the
+        Trainer weights that loss by 0."""
         device = images.device
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
+        if len(images) == 0:
+            images = images.new_zeros(1, *images.shape[1:])
+            targets = [
+                {"boxes": torch.zeros(0, 4, device=device), "labels": torch.zeros(0, dtype=torch.long, device=device)}
+            ]
         losses = forward(images, targets)
         return sum(losses.values()), losses
 
     def metrics(self, losses: dict[str, Tensor], targets: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
         """Each loss part times the batch's images, so the epoch's summary is a per-image mean."""
-        return {k: v.detach().float() * len(targets) for k, v in losses.items()}
+        n = len(targets)
+        return {k: v.detach().float() * n if n else torch.zeros((), device=v.device) for k, v in losses.items()}
 
     @staticmethod
     def summarize(sums: dict[str, Any], count: int) -> dict[str, float]:

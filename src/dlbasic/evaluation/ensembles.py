@@ -124,6 +124,10 @@ class WeightedTask(Task):
         nll = -(targets * logits.float().log_softmax(1)).sum(1)  # (B,) w_b CE_b
         return nll.sum() / targets.sum().clamp_min(1e-12)
 
+    def loss_count(self, targets: Tensor) -> Tensor:
+        """sum_b w_b, the weight the loss is a mean over (it weights processes' shares of a global batch)."""
+        return targets.sum()
+
     @torch.no_grad()
     def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
         return {"correct": (logits.argmax(1) == targets.argmax(1)).sum()}

@@ -30,6 +30,10 @@ class SegmentationTask(Task):
         """Mean cross entropy over the counted pixels; logits Tensor[B, K, H, W], targets Tensor[B, H, W]."""
         return F.cross_entropy(logits.float(), targets, ignore_index=self.ignore_index)
 
+    def loss_count(self, targets: Tensor) -> Tensor:
+        """The pixels the loss is a mean over: those not `ignore_index` (so processes' shares weigh by pixels)."""
+        return (targets != self.ignore_index).sum()
+
     @torch.no_grad()
     def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
         return {"confusion": confusion_matrix(logits.argmax(1), targets, self.num_classes, self.ignore_index)}

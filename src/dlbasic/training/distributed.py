@@ -6,9 +6,16 @@ Launch with torchrun, which sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and M
     torchrun --nnodes=2 --node_rank=0 --master_addr=HOST --master_port=29500 \\
              --nproc_per_node=1 -m dlbasic.cli train ...                                  # on each machine
 
-Every process draws the same seeded, epoch-dependent permutation; each global batch of
-`batch_size x world_size` images is split into one slice per process, so N processes with batch
-B take the same steps as one process with batch N x B (DDP averages the gradients).
+Every process draws the same seeded, epoch-dependent permutation; each global batch of G = N x B
+images (N processes of batch B) is dealt out in N contiguous shares (`trainer.shard`), so N processes
+take the steps of one process with batch N x B: ceil(size / G) per epoch, for any data size. A last
+global batch of G' < G images is shared out unevenly (sizes differ by at most one, empty when G' < N),
+and no image is repeated or dropped.
+
+DDP averages the N processes' gradients; for that to be the gradient of the mean over the global
+batch, each process weights its task loss (a mean over its c_r counted terms: images, or pixels not
+ignored) by c_r N / sum c (`Trainer._global_batch_loss`). Explicit penalty terms are the same in every
+process and are not weighted. Logged losses and metrics are means over the global batch.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import Tensor
 
 
 def world() -> tuple[int, int]:
@@ -55,15 +63,29 @@ def barrier() -> None:
         dist.barrier()
 
 
+def sum_over_processes(t: Tensor) -> Tensor:
+    """Elementwise sum of `t` over processes, in float64 on `t`'s device (a copy); `t` in a single process.
+
+    Under nccl, which reduces only CUDA tensors, a CPU tensor is reduced on this process's GPU and comes back.
+    """
+    if world()[1] == 1:
+        return t
+    device = t.device
+    if dist.get_backend() == "nccl" and device.type != "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    out = t.detach().to(device, torch.float64, copy=True)
+    dist.all_reduce(out)
+    return out.to(t.device)
+
+
 def all_sum(values: dict[str, Any]) -> dict[str, Any]:
     """Sum numbers (and tensors) over processes; identity in a single process."""
     if world()[1] == 1:
         return values
     out = {}
     for k, v in values.items():
-        t = torch.as_tensor(v, dtype=torch.float64).clone()
-        dist.all_reduce(t)
-        out[k] = t.item() if t.numel() == 1 else t
+        t = sum_over_processes(torch.as_tensor(v, dtype=torch.float64))
+        out[k] = t.item() if t.numel() == 1 else t.cpu()
     return out
 
 

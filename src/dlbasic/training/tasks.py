@@ -1,7 +1,8 @@
 """What the Trainer optimizes and measures, per kind of problem.
 
 A task supplies `training_step(forward, inputs, targets) -> (loss, outputs)` (by default
-`loss(forward(inputs), targets)`), `metrics(outputs, targets)` (sums over the batch, so that epoch
+`loss(forward(inputs), targets)`), `loss_count(targets)` (the terms that loss is a mean over, which
+weight the shares of a global batch under torchrun), `metrics(outputs, targets)` (sums over the batch, so that epoch
 means weight every sample equally), `summarize(sums, count)` (the epoch's means; NaN, not a KeyError, for
 a set that had no batches, so an empty split reads as "not measured") and `monitor`/`mode`
 (the validation metric that picks best.pt). A task may also take over `evaluate(trainer, data)`
@@ -35,6 +36,11 @@ class Task:
 
     def loss(self, outputs: Any, targets: Any) -> Tensor:
         raise NotImplementedError
+
+    def loss_count(self, targets: Any) -> int | Tensor:
+        """How many terms the training loss is a mean over (here: the batch's samples); the Trainer weights each
+        process's share of a global batch by it. `training_step` must also accept an empty batch (count 0)."""
+        return len(targets)
 
     def metrics(self, outputs: Any, targets: Any) -> dict[str, Tensor]:
         return {}

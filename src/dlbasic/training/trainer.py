@@ -40,6 +40,17 @@ def steps_per_epoch(train_size: int, batch_size: int, world_size: int = 1) -> in
     return -(-train_size // max(1, min(batch_size * world_size, train_size)))
 
 
+def shard(order: Tensor, step: int, global_batch: int, rank: int = 0, world_size: int = 1) -> Tensor:
+    """This process's share of global batch `step`, `order[step * G : (step + 1) * G]` with G = `global_batch`.
+
+    The G' <= G images are dealt out in N = `world_size` contiguous runs whose sizes differ by at most one
+    (the first G' mod N processes take ceil(G' / N)); every image goes to exactly one process, none is
+    repeated, so when G' < N the last N - G' processes get an empty share.
+    """
+    batch = order[step * global_batch : (step + 1) * global_batch]
+    return batch.tensor_split(world_size)[rank] if world_size > 1 else batch
+
+
 def _plain(metrics: dict[str, Tensor]) -> dict[str, Any]:
     """Scalars become floats; larger sums (a segmentation confusion matrix) stay tensors."""
     return {k: v.item() if v.numel() == 1 else v.detach().cpu() for k, v in metrics.items()}
@@ -196,23 +207,19 @@ class Trainer:
         )
         start = time.perf_counter()
         for b in range(self.batch_in_epoch, self.steps_per_epoch):
-            idx = order[b * self.global_batch : (b + 1) * self.global_batch]
-            if self.world_size > 1:  # this process's slice of the global batch
-                idx = idx.tensor_split(self.world_size)[self.rank]
+            idx = shard(order, b, self.global_batch, self.rank, self.world_size)  # this process's share
             x, y = self.train_data.batch(idx)  # read on the host (uint8 -> float), then copied to the device
+            # the loss of the whole global batch: the same number in every process, so all stop at the same step
             loss, metrics = self.train_step(
                 x.to(self.device, non_blocking=True),
                 y.to(self.device, non_blocking=True) if isinstance(y, Tensor) else y,
             )
-            seen = (
-                distributed.all_sum({"loss": loss})["loss"] if self.world_size > 1 and self.stop_on_divergence else loss
-            )
-            if not math.isfinite(seen) and self.stop_on_divergence:  # every process stops at the same step
+            if not math.isfinite(loss) and self.stop_on_divergence:
                 bar.close()
-                raise self._diverged(self.epoch + 1, self.global_step + 1, seen)
+                raise self._diverged(self.epoch + 1, self.global_step + 1, loss)
             self._last_loss = loss
             n = idx.numel()
-            sums["loss"] += loss * n
+            sums["loss"] += loss * n  # summed over processes: the global batch's loss x its images
             sums["count"] += n
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -256,9 +263,14 @@ class Trainer:
         return out
 
     def train_step(self, x: Tensor, y: Tensor) -> tuple[float, dict[str, float]]:
-        """One optimizer step on a batch of raw images x (in [0, 1]) and labels y."""
-        for t in self.transforms:
-            x, y = t(x, y, self.generator)
+        """One optimizer step on a batch of raw images x (in [0, 1]) and labels y; returns (the loss, metric sums).
+
+        Under torchrun x, y is this process's share of the global batch (maybe empty), the task loss is
+        weighted by `_global_batch_loss` and the returned loss is the whole global batch's.
+        """
+        if len(x):  # an empty share has nothing to transform
+            for t in self.transforms:
+                x, y = t(x, y, self.generator)
         x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
         if not self.compile_checked:
             self._check_compiled(x, y)
@@ -266,8 +278,14 @@ class Trainer:
             cb.on_batch_start(self)
         with self._autocast():
             loss, out = self.task.training_step(self.forward, x, y)
-            for term in self.loss_terms:
-                loss = loss + term(self.model)
+            if self.world_size > 1:
+                loss, global_loss = self._global_batch_loss(loss, y)
+                penalties = [term(self.model) for term in self.loss_terms]
+                for p in penalties:  # the same in every process: DDP's average leaves them as they are
+                    loss = loss + p
+            else:
+                for term in self.loss_terms:
+                    loss = loss + term(self.model)
         self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -286,7 +304,31 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         with torch.no_grad():
+            if self.world_size > 1:
+                value = float(global_loss) + sum(float(p.detach()) for p in penalties)
+                return value, _plain(self.task.metrics(out, y))
             return float(loss.detach()), _plain(self.task.metrics(out, y))
+
+    def _global_batch_loss(self, loss: Tensor, y: Any) -> tuple[Tensor, Tensor]:
+        """The task loss of this process's share, weighted so that DDP's gradient average is the global batch's.
+
+        The task loss of process r is a mean over its c_r counted terms (`task.loss_count`: images, or pixels
+        not ignored). Scaled by s_r = c_r N / C with C = sum_r c_r, the average DDP takes over N processes is
+
+            (1/N) sum_r s_r grad(mean_r) = (1/C) sum_r sum_{i in r} grad(l_i),
+
+        the gradient of the mean over the whole global batch, however unevenly it was shared out. An empty
+        share (c_r = 0) still runs forward and backward (DDP needs every process's backward) with weight 0.
+
+        Returns (s_r x loss, the global batch's mean task loss sum_r c_r mean_r / C, NaN when C = 0).
+        """
+        count = self.task.loss_count(y) if hasattr(self.task, "loss_count") else len(y)
+        count = torch.as_tensor(count, dtype=torch.float64, device=loss.device)
+        counted = count > 0
+        local = torch.where(counted, loss.detach().double() * count, 0.0)  # (an empty mean is NaN)
+        total_count, total = distributed.sum_over_processes(torch.stack([count, local])).unbind()
+        scale = torch.where(total_count > 0, count * self.world_size / total_count, 0.0).to(loss.dtype)
+        return torch.where(counted, loss * scale, torch.zeros_like(loss)), total / total_count
 
     @torch.no_grad()
     def evaluate(self, data: ImageDataset, return_outputs: bool = False) -> dict[str, Any]:

@@ -19,10 +19,16 @@ is in `dlbasic.detection.datasets`. The layouts people keep, per format:
   folder, a .txt list of images, or a list of them, relative to `path:` or else the YAML's folder),
   `names:` as a list or an {index: name} dict), else from `images/{train,val,test}/` folders (or
   `{train,valid,test}/images/`).
+
+File names inside annotations (COCO's `file_name`, VOC's `<filename>` and split ids, the entries of a YOLO
+list file) stay inside the dataset: an absolute path or a `..` that leaves the folder they are relative to is
+refused before any file is opened. Paths the user writes (a spec, `images=`, a dataset YAML's `path:`) are
+the user's choice.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +62,30 @@ def parse_detection_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
     return kind, Path(",".join(parts)).expanduser(), options
 
 
+def check_inside(name: str, where: str, folder: str = "the dataset folder") -> str:
+    """`name`, a path relative to a dataset folder, unless it is absolute or its `..` parts leave the folder:
+    then a `UserError` naming `where` (the file and the field that holds it)."""
+    leaves = os.path.isabs(name) or bool(os.path.splitdrive(name)[0])
+    depth = 0
+    for part in name.replace("\\", "/").split("/"):
+        depth += -1 if part == ".." else part not in ("", ".")
+        leaves = leaves or depth < 0
+    if leaves:
+        raise UserError(
+            f"{where}: {name!r} lies outside {folder}",
+            "file names in annotations are relative to the dataset's folders; absolute paths and '..' are refused",
+        )
+    return name
+
+
+def check_coco_file_names(images: object, path: Path) -> None:
+    """Refuse, before any image is opened, a COCO `file_name` that leaves the image folder (`check_inside`)."""
+    for k, info in enumerate(images if isinstance(images, list) else []):
+        if isinstance(info, dict) and isinstance(info.get("file_name"), str):
+            image = f"image id {info['id']}" if isinstance(info.get("id"), int | str) else f"image #{k}"
+            check_inside(info["file_name"], f"{path}: {image}: file_name", "the image folder")
+
+
 def split_kind(token: str) -> str | None:
     """The official split a folder or file token names: 'train2017' -> 'train', 'valid' -> 'val', else None."""
     word = re.sub(r"[\d_\-]+$", "", token.lower())
@@ -80,9 +110,11 @@ class VocLayout:
         """Image ids of an official split (the first word of each line; class lists add a 1/-1 flag)."""
         path = self.splits[split]
         try:
-            return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+            lines = path.read_text().splitlines()
         except UnicodeDecodeError:
             raise UserError(f"{path}: not a text file") from None
+        ids = [(n, line.split()[0]) for n, line in enumerate(lines, start=1) if line.strip()]
+        return [check_inside(i, f"{path}:{n}: image id", f"{self.annotations}") for n, i in ids]
 
 
 def voc_layout(root: Path) -> VocLayout:
@@ -257,11 +289,25 @@ def _yaml_split(entry: object, base: Path, yaml_path: Path, key: str) -> list[Pa
             out += _images_under(path)
         else:
             try:
-                lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+                lines = [line.strip() for line in path.read_text().splitlines()]
             except UnicodeDecodeError:
                 raise UserError(f"{yaml_path}: {key}: {path} is neither a folder nor a text list of images") from None
-            out += [Path(line) if Path(line).is_absolute() else (path.parent / line) for line in lines]
+            out += [_listed(line, f"{path}:{n}", path.parent, base) for n, line in enumerate(lines, start=1) if line]
     return out
+
+
+def _listed(line: str, where: str, folder: Path, base: Path) -> Path:
+    """An image of a YOLO list file: relative to the list's folder, or absolute; a `UserError` naming `where`
+    unless it lies inside the dataset (`base`) or the list's folder."""
+    path = Path(line) if Path(line).is_absolute() else folder / line
+    lexical = Path(os.path.normpath(path.absolute()))
+    roots = {Path(os.path.normpath(p.absolute())) for p in (base, folder)}
+    if not any(lexical.is_relative_to(root) for root in roots):
+        raise UserError(
+            f"{where}: {line!r} lies outside the dataset folder {base}",
+            "list the images of the dataset, relative to the list file or under its 'path:'",
+        )
+    return path
 
 
 def yolo_layout(path: Path) -> YoloLayout:

@@ -46,6 +46,8 @@ from PIL import UnidentifiedImageError
 from torch import Tensor
 
 from dlbasic.data.detection_sources import (
+    check_coco_file_names,
+    check_inside,
     coco_image_folders,
     coco_layout,
     parse_detection_spec,
@@ -161,7 +163,8 @@ def _voc_objects(xml_path: Path) -> tuple[str, list[tuple[str, list[float], bool
                 "xmax must be at least xmin, ymax at least ymin",
             )
         objects.append((name, [xmin - 1, ymin - 1, xmax, ymax], obj.findtext("difficult", "0").strip() == "1"))
-    return (tree.findtext("filename") or xml_path.stem + ".jpg").strip(), objects
+    filename = (tree.findtext("filename") or xml_path.stem + ".jpg").strip()
+    return check_inside(filename, f"{xml_path}: <filename>", "the image folder"), objects
 
 
 def _image_path(folder: Path, filename: str, stem: str) -> Path:
@@ -277,6 +280,7 @@ def load_coco(annotation_file: str | Path, limit: int | None = None, images: str
         if not isinstance(ann, dict) or not isinstance(ann.get("image_id"), int | str):
             raise UserError(f"{where} has no 'image_id'")
         per_image.setdefault(ann["image_id"], []).append((where, ann))
+    check_coco_file_names(data["images"][:limit], path)
     folders = coco_image_folders(path, Path(images) if images is not None else None)
     out = DetectionSet([], [], [str(c.get("name", c["id"])) for c in cats])
     for k, info in enumerate(data["images"][:limit]):

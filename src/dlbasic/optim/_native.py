@@ -2,9 +2,10 @@
 
 The shared library is compiled once with the system C++ compiler (`CXX`, else `c++`/`g++`) into
 `$DLBASIC_CACHE` (default `~/.cache/dlbasic`), named by a hash of the source, flags and CPU, so a
-second process only loads it. Compiling is said once on stderr; so is a compiler's failure, with the
-last lines of its output. Without a compiler, or with `DLBASIC_NO_NATIVE=1`, `available()` is False
-and the optimizers fall back to their torch loops.
+second process only loads it (the build machinery is `dlbasic._native_build`, shared with the RoI
+kernels). Compiling is said once on stderr; so is a compiler's failure, with the last lines of its
+output. Without a compiler, or with `DLBASIC_NO_NATIVE=1`, `available()` is False and the optimizers
+fall back to their torch loops.
 
 The kernels see a tensor as its `numel()` elements from `data_ptr()` on: any dense, non-overlapping
 layout (contiguous, channels-last, any order of the dims) works, as long as every tensor of one update
@@ -16,13 +17,6 @@ saved an old value raises, as after torch's in-place ops.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from array import array
 from pathlib import Path
@@ -31,70 +25,27 @@ from typing import Any
 import torch
 from torch.autograd.graph import increment_version
 
+from dlbasic import _native_build
+from dlbasic._native_build import FLAGS
 from dlbasic.optim._kernels import SOURCE
 
-# -ffp-contract=off: only the explicit std::fma calls fuse, as in ATen; -fno-math-errno lets sqrt vectorize
-FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC", "-std=c++17"]
-if platform.machine().lower() in ("x86_64", "amd64"):
-    # 256-bit vectors: SGD's loops measured 8-10% faster than with 512-bit ones on an AVX-512 AMD EPYC (they
-    # are memory-bound); the Adagrad and Adam kernels prefer 512-bit ones, 2-5% faster there (see _kernels.py)
-    FLAGS.append("-mprefer-vector-width=256")
 _DTYPES = (torch.float32, torch.float64)
 _lib: ctypes.CDLL | None = None
 _tried = False
 build_seconds: float | None = None  # first-use cost of this process: compile (or load) time
 
 
-def _cpu_key() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        flags = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    except OSError:
-        flags = ""
-    return platform.machine() + flags
-
-
 def _compiler() -> str | None:
-    for name in (os.environ.get("CXX"), "c++", "g++", "clang++"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
+    return _native_build.compiler()
 
 
 def library_path(compiler: str) -> Path:
     """Where the compiled kernels for this source, compiler, flags and CPU are cached."""
-    key = hashlib.sha256("\n".join([SOURCE, compiler, *FLAGS, _cpu_key()]).encode()).hexdigest()[:16]
-    root = Path(os.environ.get("DLBASIC_CACHE", Path.home() / ".cache" / "dlbasic"))
-    return root / f"optim_kernels_{key}.so"
+    return _native_build.library_path("optim_kernels", SOURCE, compiler, FLAGS)
 
 
 def _build(compiler: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src = Path(tmp) / "kernels.cpp"
-        src.write_text(SOURCE)
-        out = Path(tmp) / "kernels.so"
-        cmd = [compiler, *FLAGS, str(src), "-o", str(out)]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-        os.replace(out, target)  # atomic: concurrent processes never load a half-written file
-
-
-def _say(message: str) -> None:
-    print(f"dlbasic: {message}", file=sys.stderr, flush=True)
-
-
-def _home(path: Path) -> str:
-    """`path` with the home directory written as ~."""
-    try:
-        return str(Path("~") / path.relative_to(Path.home()))
-    except ValueError:
-        return str(path)
-
-
-def _tail(output: bytes | str | None, lines: int = 12) -> str:
-    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
-    kept = text.strip().splitlines()[-lines:]
-    return "\n".join(f"    {line}" for line in kept) or "    (no output)"
+    _native_build.build(SOURCE, compiler, FLAGS, target)
 
 
 def load() -> ctypes.CDLL | None:
@@ -107,32 +58,20 @@ def load() -> ctypes.CDLL | None:
     if _tried:
         return _lib
     _tried = True
-    if os.environ.get("DLBASIC_NO_NATIVE", "") not in ("", "0"):
+    if _native_build.disabled():
         return None
     compiler = _compiler()
     if compiler is None:
-        _say(
+        _native_build.say(
             "no C++ compiler found (CXX, c++, g++, clang++): the optimizers run their torch loops on CPU, "
             "not the fused kernels (DLBASIC_NO_NATIVE=1 picks the loops without this message)"
         )
         return None
     t0 = time.perf_counter()
-    target = library_path(compiler)
     fallback = "the optimizers run their torch loops on CPU instead"
-    try:
-        if not target.exists():
-            _say(f"compiling the fused optimizer kernels (first use, about 10 s; cached in {_home(target.parent)})")
-            _build(compiler, target)
-        _lib = ctypes.CDLL(str(target))
-    except subprocess.CalledProcessError as e:
-        _say(
-            f"could not compile the fused optimizer kernels ({compiler} exited with {e.returncode}); {fallback}. "
-            f"The compiler said:\n{_tail(e.stderr or e.stdout)}"
-        )
-    except subprocess.TimeoutExpired as e:
-        _say(f"compiling the fused optimizer kernels took over {e.timeout:.0f} s and was stopped; {fallback}")
-    except OSError as e:
-        _say(f"could not build or load the fused optimizer kernels ({e}); {fallback}")
+    _lib = _native_build.load_library(
+        library_path(compiler), SOURCE, compiler, FLAGS, "the fused optimizer kernels", fallback, "about 10 s"
+    )
     build_seconds = time.perf_counter() - t0
     return _lib
 

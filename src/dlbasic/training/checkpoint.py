@@ -15,6 +15,7 @@ import io
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,9 @@ def read_tensors(path: str | Path, what: str = "checkpoint") -> Any:
         )
     check(path.is_file(), f"no such {what}: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings(record=True) as caught:  # torch's remarks on the pickle: the refusal says it
+            warnings.simplefilter("always")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises many types on corrupt files
         code = re.search(r"unsupported global:? (?:GLOBAL )?(\S+)", str(e), re.IGNORECASE)
         if code:
@@ -89,6 +92,10 @@ def read_tensors(path: str | Path, what: str = "checkpoint") -> Any:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         reason = "" if first.startswith("Weights only load failed") else f": {first.split('. ')[0][:100]}"
         raise UserError(f"{path} is not a readable {what} (corrupt, truncated or not a torch file{reason})") from None
+    for w in caught:
+        if not re.search(r"pickle protocol|weights_only Unpickler", str(w.message)):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return obj
 
 
 def check_finite(state: Any, where: str | Path) -> None:

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="confusion-matrix PNG (default: confusion-<split>.png next to the checkpoint, replaced on every run)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.set_defaults(func=run)
 
 
@@ -122,11 +123,16 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from dlbasic.commands.train import check_threads
     from dlbasic.data import load, normalize
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path, plot_confusion
     from dlbasic.training.restore import model_from_checkpoint
 
+    check(args.threads >= 0, f"--threads must be at least 1 (0: torch's default), got {args.threads}")
+    check_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.out is not None:
         check_figure_path(check_file(args.out, overwrite=args.overwrite))
     model, meta = model_from_checkpoint(args.checkpoint)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,53 @@ pre { background: #f6f8fa; padding: .6em; overflow-x: auto; font-size: 12px; }
 """
 
 
+# the guide of the documentation site that teaches each claim (`make docs` builds the site into site/); the
+# claim's section there has the claim id as its anchor
+GUIDES = {
+    **dict.fromkeys(
+        ("generalization", "cross-validation", "bias-variance", "bagging", "boosting"), "guides/generalization.html"
+    ),
+    **dict.fromkeys(
+        ("gd-variants", "batch-size", "learning-rate", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop-adam"),
+        "guides/optimization.html",
+    ),
+    **dict.fromkeys(
+        (
+            "early-stopping",
+            "weight-decay",
+            "augmentation",
+            "noise",
+            "mixing",
+            "cutmix-ratio",
+            "dropout",
+            "batch-norm",
+            "group-norm",
+        ),
+        "guides/regularization.html",
+    ),
+    **dict.fromkeys(("conv-shapes", "one-by-one"), "guides/convolution.html"),
+    **dict.fromkeys(("relu", "vgg-3x3", "inception", "resnet", "bottleneck", "densenet"), "guides/modern-cnns.html"),
+    **dict.fromkeys(("fcn", "deconv"), "guides/segmentation.html"),
+    "detection-speed": "guides/detection.html",
+}
+
+
+def docs_url(page: Path) -> str:
+    """The documentation site's address as a link from the report page `page` needs it, ending in "/".
+
+    `$DLBASIC_DOCS_URL` when set (a hosted copy of the site); else the site/ folder that `make docs` builds in
+    this source tree, relative to `page`.
+    """
+    url = os.environ.get("DLBASIC_DOCS_URL", "").strip()
+    if url:
+        return url.rstrip("/") + "/"
+    site = Path(__file__).resolve().parents[3] / "site"
+    try:
+        return Path(os.path.relpath(site, Path(page).resolve().parent)).as_posix() + "/"
+    except ValueError:  # another drive
+        return site.as_uri() + "/"
+
+
 def badge(verdict: str) -> str:
     return f'<span class="v" style="background:{COLORS.get(verdict, "#6e7781")}">{html.escape(verdict)}</span>'
 
@@ -33,9 +81,14 @@ def _image(root: Path, rel: str) -> str:
     return f"data:image/png;base64,{data}"
 
 
-def section(r: dict[str, Any], root: Path) -> str:
+def section(r: dict[str, Any], root: Path, docs: str = "") -> str:
+    """One claim's section; `docs` is the documentation site's address, for the link to the claim's guide."""
     e = html.escape
     parts = [f'<h2 id="{e(r["id"])}">{e(r["id"])} {badge(r["verdict"])}</h2>']
+    if r["id"] in GUIDES:
+        parts.append(
+            f'<p class="meta"><a href="{e(docs + GUIDES[r["id"]])}#{e(r["id"])}">the guide to this claim</a></p>'
+        )
     if r.get("section"):
         parts.append(
             f'<p class="meta">notebook section: {e(r["section"])} · profile {e(str(r.get("profile", "")))}'
@@ -97,7 +150,7 @@ before the experiment ran. {" · ".join(f"{badge(v)} {n}" for v, n in counts.ite
 <table><tr><th>claim id</th><th>claim</th><th>verdict</th><th>key number</th></tr>
 {rows}
 </table>
-{"".join(section(r, root) for r in results)}
+{"".join(section(r, root, docs_url(path)) for r in results)}
 </body></html>
 """
     path.write_text(page, encoding="utf-8")

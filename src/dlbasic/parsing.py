@@ -100,7 +100,7 @@ class BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: Any):
         super().__init__(stream)
         self._depth = 0
-        self._measures: dict[yaml.Node, tuple[int, int]] = {}  # node -> (values, depth) it stands for
+        self._measures: dict[yaml.Node, tuple[int, int]] = {}  # node -> (values, nesting) it stands for
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         alias = self.check_event(yaml.AliasEvent)
@@ -108,7 +108,7 @@ class BoundedLoader(yaml.SafeLoader):
             node = self.anchors.get(self.peek_event().anchor)
             if node is not None and node not in self._measures:
                 raise _Refused(f"the alias *{self.peek_event().anchor} refers to a value that contains it")
-        elif self._depth >= MAX_DEPTH:
+        elif self._depth > MAX_DEPTH:  # before composing deeper: the composer recurses
             raise _Refused(f"values nested more than {MAX_DEPTH} deep")
         self._depth += 1
         try:
@@ -123,7 +123,8 @@ class BoundedLoader(yaml.SafeLoader):
             else:
                 children = []
             measures = [self._measures[c] for c in children]
-            self._measures[node] = (1 + sum(m[0] for m in measures), 1 + max((m[1] for m in measures), default=0))
+            depth = 0 if isinstance(node, yaml.ScalarNode) else 1 + max((m[1] for m in measures), default=0)
+            self._measures[node] = (1 + sum(m[0] for m in measures), depth)
         values, depth = self._measures[node]
         if self._depth + depth > MAX_DEPTH:
             raise _Refused(f"values nested more than {MAX_DEPTH} deep")

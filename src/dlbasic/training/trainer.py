@@ -29,6 +29,7 @@ from dlbasic.errors import Diverged, UserError, number
 from dlbasic.training import distributed
 from dlbasic.training.checkpoint import atomic_save
 from dlbasic.training.device import autocast_dtype, resolve_channels_last, resolve_precision
+from dlbasic.training.generators import generator_states, set_generator_states
 from dlbasic.training.progress import Progress
 from dlbasic.training.tasks import ClassificationTask
 
@@ -362,7 +363,12 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly; in a distributed run, also every process's own RNG and sums."""
-        own = {"torch": torch.get_rng_state(), "generator": self.generator.get_state(), "sums": dict(self.sums)}
+        own = {
+            "torch": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "model_generators": generator_states(self.model),
+            "sums": dict(self.sums),
+        }
         ranks = distributed.gather(own) if self.world_size > 1 else None
         return {
             "ranks": ranks,
@@ -373,6 +379,7 @@ class Trainer:
             "rng": {
                 "torch": torch.get_rng_state(),
                 "generator": self.generator.get_state(),
+                "model_generators": generator_states(self.model),  # a detector's samplers
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             },
             "epoch": self.epoch,
@@ -394,6 +401,8 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["generator"])
+        if "model_generators" in state["rng"]:  # (absent from checkpoints written before they were saved)
+            set_generator_states(self.model, state["rng"]["model_generators"])
         ranks = state.get("ranks")
         if ranks is not None and len(ranks) != self.world_size:
             raise UserError(
@@ -408,6 +417,8 @@ class Trainer:
             own = ranks[self.rank]
             torch.set_rng_state(own["torch"])
             self.generator.set_state(own["generator"])
+            if "model_generators" in own:
+                set_generator_states(self.model, own["model_generators"])
             self.sums = dict(own["sums"])
         self.history, self.best = list(state["history"]), state["best"]
         self._weights_checked_at = -1

@@ -192,6 +192,7 @@ class DetectionConfig:
     channels_last: bool = False  # NHWC weights and batches
     grad_clip: float | None = None  # clip the global gradient norm to this value
     checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
+    threads: int = 0  # torch CPU threads (0: torch's default); the float sums, so the numbers, depend on it
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -212,6 +213,7 @@ class DetectionConfig:
             "choices: auto, fp32, bf16, fp16",
         )
         check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+        check(self.threads >= 0, f"threads must be at least 1 (0: torch's default), got {self.threads}")
         check(
             self.grad_clip is None or (math.isfinite(self.grad_clip) and self.grad_clip > 0),
             f"grad_clip must be a positive number, got {self.grad_clip}",
@@ -247,9 +249,19 @@ def load_config(path: str | Path, cls: type | None = None) -> Any:
 
 
 def dump_config(config: TrainConfig | DetectionConfig) -> str:
-    """The YAML text of `config`, as `config.yaml` holds it."""
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+    """The YAML text of `config`, as a run's `config.yaml` holds it.
+
+    Unset `threads` (torch's default) is written as the count torch uses now: the order of float sums, so
+    the numbers, depend on it, and a resumed run reads it back, wherever torch's default differs.
+    """
+    values = config.to_dict()
+    if "threads" in values and not values["threads"]:
+        import torch
+
+        values["threads"] = torch.get_num_threads()
+    return yaml.safe_dump(values, sort_keys=False)
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(dump_config(config))
+    """`config` as YAML, exactly as given (a run's `config.yaml` is written by `dump_config`)."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -153,7 +153,12 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
         default=default(d.max_proposals),
         help=f"proposals per image (default {d.max_proposals})",
     )
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=default(d.threads),
+        help="torch CPU threads (0: torch's default; a run's config.yaml records the count used)",
+    )
     if train:
         p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
         p.add_argument(
@@ -200,10 +205,11 @@ def _threads(args: argparse.Namespace) -> None:
 
     from dlbasic.commands.train import check_threads
 
-    check(getattr(args, "threads", 0) >= 0, f"--threads must be at least 1 (0: torch's default), got {args.threads}")
-    check_threads(getattr(args, "threads", 0))
-    if getattr(args, "threads", 0):
-        torch.set_num_threads(args.threads)
+    threads = getattr(args, "threads", 0)  # (left out of `detect train` unless given)
+    check(threads >= 0, f"--threads must be at least 1 (0: torch's default), got {threads}")
+    check_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def _shown(result: dict[str, Any]) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def build_trainer(
 ) -> Trainer:
     """The Trainer of a detection run (`training.assemble`): the optimizer and warmed-up schedule of `cfg`,
     the detection task; under torchrun each process joins the group and trains on its share of the images."""
-    device = start_process(cfg.device)
+    device = start_process(cfg.device, cfg.threads)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
     steps = steps_per_epoch(len(data), cfg.batch_size, distributed.world()[1])
@@ -228,7 +228,7 @@ def train_detector(
     from dlbasic.training.run import check_run_dir, fit_in_run_dir
 
     cfg.validate()
-    start_process(cfg.device)  # launched by torchrun: join its process group before anything else
+    start_process(cfg.device, cfg.threads)  # torchrun: join its process group before anything else
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)

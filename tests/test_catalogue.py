@@ -344,7 +344,7 @@ CASES = [
         corrupt_config,
     ),
     # eval, predict, heatmap
-    ("eval-input-size-huge", lambda f, t: ["eval", "--checkpoint", f.huge_input], "needs more memory", None),
+    ("eval-input-size-huge", lambda f, t: ["eval", "--checkpoint", f.huge_input], "input_size must be at most", None),
     ("eval-data-not-a-name", lambda f, t: ["eval", "--checkpoint", f.int_data], "names no data source", None),
     ("eval-zero-std", lambda f, t: ["eval", "--checkpoint", f.zero_std], "inconsistent metadata", None),
     ("predict-nan-mean", lambda f, t: ["predict", "--checkpoint", f.nan_mean, f.digit], "inconsistent metadata", None),

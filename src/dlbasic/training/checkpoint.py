@@ -112,9 +112,16 @@ def check_finite(state: Any, where: str | Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file, or weights
-    that are not finite (a checkpoint is only written while they are)."""
+    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file, model sizes in
+    its metadata that are not integers within `dlbasic.models.registry.BOUNDS`, or weights that are not finite
+    (a checkpoint is only written while they are)."""
+    from dlbasic.models.registry import check_size
+
     ckpt = read_tensors(path)
     check(isinstance(ckpt, dict) and "model" in ckpt, f"{path} is not a dlbasic checkpoint")
+    meta = ckpt.get("meta")
+    for field in ("num_classes", "in_channels", "input_size"):
+        if isinstance(meta, dict) and meta.get(field) is not None:
+            check_size(meta[field], field, f"{path}: metadata ")
     check_finite(ckpt["model"], path)
     return ckpt

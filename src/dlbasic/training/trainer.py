@@ -388,6 +388,7 @@ class Trainer:
             "sums": dict(self.sums),
             "history": list(self.history),
             "best": self.best,
+            "stop_training": self.stop_training,  # a callback ended the run (early stopping, a reached target)
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "meta": self.meta,
         }
@@ -421,6 +422,7 @@ class Trainer:
                 set_generator_states(self.model, own["model_generators"])
             self.sums = dict(own["sums"])
         self.history, self.best = list(state["history"]), state["best"]
+        self.stop_training = bool(state.get("stop_training", False))
         self._weights_checked_at = -1
         for cb, cb_state in zip(self.callbacks, state.get("callbacks", [])):
             cb.load_state_dict(cb_state)

@@ -92,6 +92,14 @@ def test_config_files_are_parsed_within_bounds(tmp_path, capsys, text):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_tune_journal_nested_without_end_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    journal = tmp_path / "journal.log"
+    journal.write_text('{"op_code": 0}\n' + "[" * DEEP + "]" * DEEP + "\n")
+    refused(capsys, ["tune", "--storage", journal, "--trials", "1"], "journal.log: line 2", "nested more than")
+    assert sorted(os.listdir(tmp_path)) == ["journal.log"]
+
+
 def test_json_depth_ignores_brackets_in_strings_and_escapes():
     from dlbasic.parsing import MAX_DEPTH, json_depth, loads_json
 

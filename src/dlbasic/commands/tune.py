@@ -26,6 +26,7 @@ from dlbasic.commands.train import add_train_options, config_from_args
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.outputs import check_dir, open_dir
 from dlbasic.overrides import scalar, split_top_level
+from dlbasic.parsing import loads_json
 
 EXAMPLES = """examples:
   dlbasic tune --data digits --model mlp --trials 20 --search lr=log:1e-4:1e-1 --search weight_decay=log:1e-6:1e-2
@@ -199,7 +200,7 @@ def _check_journal(path: Path) -> None:
     tail = lines.pop()
     for number, line in enumerate(lines, 1):
         try:
-            log = json.loads(line)
+            log = loads_json(line, f"--storage {path}: line {number}")
         except ValueError:
             log = None
         if not (isinstance(log, dict) and "op_code" in log):

@@ -84,11 +84,6 @@ def loads_json(text: str | bytes, where: str | Path) -> Any:
         raise _too_deep(where) from None
 
 
-def read_json(path: str | Path) -> Any:
-    """`loads_json` of a file's bytes; `ValueError` for text that is not JSON (or not UTF-8)."""
-    return loads_json(Path(path).read_bytes(), path)
-
-
 class _Refused(Exception):
     pass
 
@@ -146,4 +141,4 @@ def load_yaml(text: str | bytes, where: str | Path) -> Any:
         loader.dispose()
 
 
-__all__ = ["MAX_DEPTH", "MAX_YAML_VALUES", "BoundedLoader", "json_depth", "load_yaml", "loads_json", "read_json"]
+__all__ = ["MAX_DEPTH", "MAX_YAML_VALUES", "BoundedLoader", "json_depth", "load_yaml", "loads_json"]

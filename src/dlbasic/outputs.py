@@ -28,6 +28,7 @@ from pathlib import Path
 
 from dlbasic.errors import UserError
 from dlbasic.folder_lock import LOCK, owned
+from dlbasic.parsing import load_yaml, loads_json
 
 MARKER = ".dlbasic"
 # what a marked folder may hold and still be empty of results: a run that failed before its first step
@@ -180,21 +181,17 @@ def _read(path: Path, limit: int = 64 << 20) -> bytes | None:
 
 
 def _json_object(path: Path, keys: set[str]) -> bool:
-    import json
-
     try:
-        value = json.loads(_read(path) or b"")
-    except (ValueError, RecursionError):
+        value = loads_json(_read(path) or b"", path)
+    except (ValueError, UserError):
         return False
     return isinstance(value, dict) and bool(keys & value.keys())
 
 
 def _metrics_lines(path: Path) -> bool:
-    import json
-
     try:
-        rows = [json.loads(line) for line in (_read(path) or b"").splitlines() if line.strip()]
-    except (ValueError, RecursionError):
+        rows = [loads_json(line, path) for line in (_read(path) or b"").splitlines() if line.strip()]
+    except (ValueError, UserError):
         return False
     return bool(rows) and all(isinstance(r, dict) and "epoch" in r for r in rows)
 
@@ -204,8 +201,8 @@ def _config(path: Path) -> bool:
 
     text = _read(path, 1 << 20)
     try:
-        value = yaml.safe_load(text) if text is not None and text.count(b"*") < 100 else None
-    except (yaml.YAMLError, RecursionError):
+        value = load_yaml(text, path) if text is not None else None
+    except (yaml.YAMLError, UserError, ValueError):
         return False
     return isinstance(value, dict) and {"model", "data", "epochs"} <= value.keys()
 

@@ -16,8 +16,12 @@
 Both RoI ops follow the semantics of torchvision.ops.roi_pool / roi_align (the CPU kernels):
 out-of-map bins give 0, `spatial_scale` maps box coordinates to the feature map. Regions are
 `Tensor[K, 5]` rows `(batch index, x1, y1, x2, y2)` or a list with one `Tensor[L, 4]` xyxy per image.
-The ops gather every sample of every bin at once (no loop over regions or bins), which costs
-memory proportional to K * C * (region area in cells).
+On CPU, float32 and float64 run compiled kernels (`_roi_kernels.py`, OpenMP over regions and channels, built
+once like the fused optimizers'); `roi_pool_torch` and `roi_align_torch` are the readable references and the
+fallback (no C++ compiler, `DLBASIC_NO_NATIVE=1`, CUDA, other dtypes, regions that need a gradient). The kernels
+give roi_pool's values and gradients bit for bit, and roi_align's to rounding (they add a bin's samples in
+order, torch's sum in another). The torch versions gather every sample of every bin at once (no loop over
+regions or bins), which costs memory proportional to K * C * (region area in cells).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+from dlbasic.nn import _roi_kernels
 
 
 def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
@@ -76,7 +83,7 @@ def first_max(values: Tensor, dim: int = 0) -> Tensor:
 def roi_pool(
     x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int], spatial_scale: float = 1.0
 ) -> Tensor:
-    """Quantized RoI max pooling (Fast R-CNN).
+    """Quantized RoI max pooling (Fast R-CNN): the compiled kernel where it applies, else `roi_pool_torch`.
 
     Args:
         x: Tensor[N, C, H, W] feature maps.
@@ -87,6 +94,20 @@ def roi_pool(
     Returns:
         Tensor[K, C, ph, pw].
     """
+    ph, pw = _pair(output_size)
+    rois = rois_to_tensor(rois).to(x.dtype)
+    if _native(x, rois):
+        args = (x, rois.contiguous(), ph, pw, float(spatial_scale))
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _RoIPool.apply(*args)
+        return _pool_forward(*args, with_argmax=False)[0]
+    return roi_pool_torch(x, rois, (ph, pw), spatial_scale)
+
+
+def roi_pool_torch(
+    x: Tensor, rois: Tensor | Sequence[Tensor], output_size: int | tuple[int, int], spatial_scale: float = 1.0
+) -> Tensor:
+    """`roi_pool` in torch ops: the reference of the compiled kernel, and its fallback."""
     ph, pw = _pair(output_size)
     rois = rois_to_tensor(rois).to(x.dtype)
     _, c, h, w = x.shape
@@ -157,7 +178,8 @@ def roi_align(
     sampling_ratio: int = -1,
     aligned: bool = False,
 ) -> Tensor:
-    """RoI Align (Mask R-CNN) with torchvision's semantics.
+    """RoI Align (Mask R-CNN) with torchvision's semantics: the compiled kernel where it applies, else
+    `roi_align_torch`.
 
     Args:
         x: Tensor[N, C, H, W] feature maps.
@@ -171,6 +193,25 @@ def roi_align(
     Returns:
         Tensor[K, C, ph, pw].
     """
+    ph, pw = _pair(output_size)
+    rois = rois_to_tensor(rois).to(x.dtype)
+    if _native(x, rois):
+        args = (x, rois.contiguous(), ph, pw, float(spatial_scale), int(sampling_ratio), bool(aligned))
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _RoIAlign.apply(*args)
+        return _align_forward(*args)
+    return roi_align_torch(x, rois, (ph, pw), spatial_scale, sampling_ratio, aligned)
+
+
+def roi_align_torch(
+    x: Tensor,
+    rois: Tensor | Sequence[Tensor],
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> Tensor:
+    """`roi_align` in torch ops: the reference of the compiled kernel, and its fallback."""
     ph, pw = _pair(output_size)
     rois = rois_to_tensor(rois).to(x.dtype)
     c = x.shape[1]
@@ -204,6 +245,102 @@ def roi_align(
         val = val.reshape(c, len(sel), ph, gy, pw, gx).sum((3, 5)) / (gy * gx)  # [C, k, ph, pw]
         out = out.index_copy(0, sel, val.transpose(0, 1))
     return out
+
+
+# The compiled kernels (`_roi_kernels.py`) as autograd Functions. Forward saves what backward needs: roi_pool the
+# cell of each bin's maximum (torchvision's argmax), roi_align only the regions (backward recomputes the weights).
+
+
+def _native(x: Tensor, rois: Tensor) -> bool:
+    """True when the compiled kernels take these inputs (the library is built on the first such call)."""
+    return (
+        x.dtype in _roi_kernels.DTYPES
+        and x.device.type == "cpu"
+        and x.layout == torch.strided
+        and x.dim() == 4
+        and rois.device.type == "cpu"
+        and rois.shape[0] > 0
+        and x.numel() > 0
+        and x.shape[2] * x.shape[3] < 2**31
+        and not rois.requires_grad  # the torch version differentiates roi_align by the box coordinates
+        and _roi_kernels.available()
+        and _roi_kernels.function("roi_batch_ok", x.dtype)(rois.contiguous().data_ptr(), rois.shape[0], x.shape[0])
+    )
+
+
+def _pool_forward(
+    x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, with_argmax: bool = True, path: int = 0
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """The roi_pool kernel; path 1 takes one (region, channel) at a time, 2 all channels of a cell at once
+    (vectorized), 0 lets the kernel pick (see `_roi_kernels.py`)."""
+    n, c, h, w = x.shape
+    k = rois.shape[0]
+    out = torch.empty(k, c, ph, pw, dtype=x.dtype)
+    argmax = torch.empty(k, c, ph, pw, dtype=torch.int32) if with_argmax else None
+    batch = torch.empty(k, dtype=torch.int64)
+    status = _roi_kernels.function("roi_pool_forward", x.dtype)(
+        x.data_ptr(), n, c, h, w, *x.stride(), rois.data_ptr(), k, ph, pw, scale,
+        out.data_ptr(), argmax.data_ptr() if argmax is not None else None, batch.data_ptr(), path,
+        torch.get_num_threads(),
+    )  # fmt: skip
+    assert status == 0, "batch indices are checked before the kernels run"
+    return out, argmax, batch
+
+
+class _RoIPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, rois: Tensor, ph: int, pw: int, scale: float) -> Tensor:
+        out, argmax, batch = _pool_forward(x, rois, ph, pw, scale)
+        ctx.save_for_backward(argmax, batch)
+        ctx.input_shape = x.shape
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        argmax, batch = ctx.saved_tensors
+        n, c, h, w = ctx.input_shape
+        k, _, ph, pw = argmax.shape
+        grad_x = torch.empty(n, c, h, w, dtype=grad.dtype)
+        _roi_kernels.function("roi_pool_backward", grad.dtype)(
+            grad.data_ptr(), *grad.stride(), argmax.data_ptr(), batch.data_ptr(), k, n, c, h, w, ph, pw,
+            grad_x.data_ptr(), torch.get_num_threads(),
+        )  # fmt: skip
+        return grad_x, None, None, None, None
+
+
+def _align_forward(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio: int, aligned: bool) -> Tensor:
+    n, c, h, w = x.shape
+    k = rois.shape[0]
+    out = torch.empty(k, c, ph, pw, dtype=x.dtype)
+    status = _roi_kernels.function("roi_align_forward", x.dtype)(
+        x.data_ptr(), n, c, h, w, *x.stride(), rois.data_ptr(), k, ph, pw, scale, ratio, aligned,
+        out.data_ptr(), torch.get_num_threads(),
+    )  # fmt: skip
+    assert status == 0, "batch indices are checked before the kernels run"
+    return out
+
+
+class _RoIAlign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio: int, aligned: bool) -> Tensor:
+        out = _align_forward(x, rois, ph, pw, scale, ratio, aligned)
+        ctx.rois = rois.detach().clone()  # the caller's boxes may change before backward
+        ctx.input_shape, ctx.args = x.shape, (ph, pw, scale, ratio, aligned)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        n, c, h, w = ctx.input_shape
+        ph, pw, scale, ratio, aligned = ctx.args
+        rois = ctx.rois
+        grad_x = torch.empty(n, c, h, w, dtype=grad.dtype)
+        _roi_kernels.function("roi_align_backward", grad.dtype)(
+            grad.data_ptr(), *grad.stride(), rois.data_ptr(), rois.shape[0], n, c, h, w, ph, pw, scale, ratio,
+            aligned, grad_x.data_ptr(), torch.get_num_threads(),
+        )  # fmt: skip
+        return grad_x, None, None, None, None, None, None
 
 
 class SpatialPyramidPooling(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
@@ -253,46 +254,59 @@ def test_output_names_never_collide_and_are_stable():
 # ---- one process at a time in a folder ----------------------------------------------------------------
 
 
-def test_a_held_folder_is_refused_with_its_holder_and_a_killed_holder_leaves_no_lock(tmp_path):
+@contextlib.contextmanager
+def held_by_another_process(folder):
+    """A process that holds `folder` (`folder_lock.owned`) until the block ends; yields it."""
     import subprocess
     import sys
-    import textwrap
 
+    code = f"import time\nfrom dlbasic.folder_lock import owned\nwith owned({str(folder)!r}):\n"
+    code += "    print('held', flush=True)\n    time.sleep(120)\n"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+
+def test_a_held_folder_is_refused_with_its_holder_and_a_killed_holder_leaves_no_lock(tmp_path):
     from dlbasic.folder_lock import LOCK, owned
 
     folder = tmp_path / "run"
     folder.mkdir()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                f"""
-                import sys, time
-                from dlbasic.folder_lock import owned
-                with owned({str(folder)!r}):
-                    print("held", flush=True)
-                    time.sleep(60)
-                """
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_by_another_process(folder) as holder:
         with pytest.raises(UserError) as e, owned(folder):
             pass
         assert f"in use by process {holder.pid}" in str(e.value) and "\n" not in str(e.value)
         with pytest.raises(UserError, match="in use by"):
             open_dir(folder, command="train", resume=True)
-    finally:
-        holder.kill()
-        holder.wait()
     assert (folder / LOCK).exists()  # the killed holder's file stays, its lock does not
     with owned(folder) as lock, owned(folder):  # re-entrant within a process
         assert lock.fd is not None and (folder / LOCK).read_text().strip() == str(os.getpid())
     assert not (folder / LOCK).exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        SMALL,
+        ["segment", "train", "--data", "scenes:canvas=64,digits=1-2,count=48", "--epochs", "1", "--no-progress"],
+        ["detect", "train", "--model", "yolo_v1", "--epochs", "1", "--no-progress"],
+        ["lab", "--only", "conv-shapes"],
+    ],
+    ids=["train", "segment train", "detect train", "lab"],
+)
+def test_every_command_that_works_in_a_folder_refuses_one_another_process_holds(tmp_path, capsys, argv):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    option = "--out" if argv[0] == "lab" else "--run-dir"
+    with held_by_another_process(folder) as holder:
+        err = one_line(capsys, main([*argv, option, str(folder)]))
+    assert f"{folder} is in use by process {holder.pid}" in err
+    assert sorted(p.name for p in folder.iterdir()) == [".dlbasic.lock"]  # nothing written
 
 
 def _cli(*args):

@@ -225,50 +225,51 @@ def train_detector(
 
     from dlbasic.report.plots import plot_curves
     from dlbasic.training.checkpoint import atomic_write_text
-    from dlbasic.training.run import check_run_dir, fit_in_run_dir
+    from dlbasic.training.run import check_run_dir, fit_in_run_dir, hold_run_dir
 
     cfg.validate()
     start_process(cfg.device, cfg.threads)  # torchrun: join its process group before anything else
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
-    split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed)
-    proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
-    torch.manual_seed(cfg.seed)
-    model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
-    data = DetectionData(split.train_images, split.train_targets, split.classes)
-    meta = {
-        "kind": "detection",
-        "config": cfg.to_dict(),
-        "classes": list(split.classes),
-        "in_channels": split.train_images.shape[1],
-        "image_size": list(split.train_images.shape[-2:]),
-    }
-    trainer = build_trainer(model, data, cfg, run_dir=run_path, meta=meta, progress=progress, log=log)
-    start = time.perf_counter()
-    history = [
-        epoch_row(h)
-        for h in fit_in_run_dir(trainer, cfg, run_path, command="detect train", overwrite=overwrite, resume=resume)
-    ]
-    history += svm_stage(trainer, split.train_images, split.train_targets)
-    if run_path is not None and not (run_path / "checkpoint.pt").exists():  # --epochs 0: the untrained detector
-        trainer.save_checkpoint()
-    train_seconds = time.perf_counter() - start
-    model.eval()
-    result = {
-        "status": "finished",
-        "model": cfg.model,
-        "train_seconds": train_seconds,
-        **evaluate(model, split.test_images, split.test_targets),
-        "train_images": len(split.train_images),
-        "test_images": len(split.test_images),
-        "split": split.split,
-        "train_split": split.train_split,
-        "history": history,
-    }
-    if run_path is not None and distributed.is_main():
-        atomic_write_text(json.dumps(result, indent=2, default=float) + "\n", run_path / "summary.json")
-        plot_curves(trainer.history, run_path / "curves.png")
+    with hold_run_dir(run_path):  # one process at a time in the run folder, from here to its summary
+        split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed)
+        proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
+        torch.manual_seed(cfg.seed)
+        model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
+        data = DetectionData(split.train_images, split.train_targets, split.classes)
+        meta = {
+            "kind": "detection",
+            "config": cfg.to_dict(),
+            "classes": list(split.classes),
+            "in_channels": split.train_images.shape[1],
+            "image_size": list(split.train_images.shape[-2:]),
+        }
+        trainer = build_trainer(model, data, cfg, run_dir=run_path, meta=meta, progress=progress, log=log)
+        start = time.perf_counter()
+        history = [
+            epoch_row(h)
+            for h in fit_in_run_dir(trainer, cfg, run_path, command="detect train", overwrite=overwrite, resume=resume)
+        ]
+        history += svm_stage(trainer, split.train_images, split.train_targets)
+        if run_path is not None and not (run_path / "checkpoint.pt").exists():  # --epochs 0: the untrained detector
+            trainer.save_checkpoint()
+        train_seconds = time.perf_counter() - start
+        model.eval()
+        result = {
+            "status": "finished",
+            "model": cfg.model,
+            "train_seconds": train_seconds,
+            **evaluate(model, split.test_images, split.test_targets),
+            "train_images": len(split.train_images),
+            "test_images": len(split.test_images),
+            "split": split.split,
+            "train_split": split.train_split,
+            "history": history,
+        }
+        if run_path is not None and distributed.is_main():
+            atomic_write_text(json.dumps(result, indent=2, default=float) + "\n", run_path / "summary.json")
+            plot_curves(trainer.history, run_path / "curves.png")
     result["detector"] = model
     return result
 

@@ -23,7 +23,7 @@ from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
 from dlbasic.training import run
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
-from dlbasic.training.run import RunData, build_trainer, check_run_dir, fit_in_run_dir
+from dlbasic.training.run import RunData, build_trainer, check_run_dir, fit_in_run_dir, hold_run_dir
 from dlbasic.training.trainer import Trainer
 
 
@@ -59,25 +59,26 @@ def train_segmentation(
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:
         check_run_dir(run_path, overwrite, resume)
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    data = run.load_data(cfg, load_segmentation)
-    ignore = data.train.info["ignore_index"]
-    trainer = build_trainer(
-        cfg,
-        data.train,
-        data.val,
-        task=SegmentationTask(data.train.num_classes, ignore),
-        transforms=_transforms(cfg, ignore),
-        callbacks=callbacks or (),
-        run_dir=run_path,
-        meta=model_meta(cfg, data.train),
-        progress=progress,
-        eval_batch_size=min(cfg.eval_batch_size, 64),
-    )
-    history = fit_in_run_dir(trainer, cfg, run_path, command="segment train", overwrite=overwrite, resume=resume)
-    return finish(trainer, data, history, run_path)
+    with hold_run_dir(run_path):  # one process at a time in the run folder, from here to its summary
+        cfg.validate()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        data = run.load_data(cfg, load_segmentation)
+        ignore = data.train.info["ignore_index"]
+        trainer = build_trainer(
+            cfg,
+            data.train,
+            data.val,
+            task=SegmentationTask(data.train.num_classes, ignore),
+            transforms=_transforms(cfg, ignore),
+            callbacks=callbacks or (),
+            run_dir=run_path,
+            meta=model_meta(cfg, data.train),
+            progress=progress,
+            eval_batch_size=min(cfg.eval_batch_size, 64),
+        )
+        history = fit_in_run_dir(trainer, cfg, run_path, command="segment train", overwrite=overwrite, resume=resume)
+        return finish(trainer, data, history, run_path)
 
 
 def finish(trainer: Trainer, data: RunData, history: list[dict[str, Any]], run_dir: Path | None) -> dict[str, Any]:

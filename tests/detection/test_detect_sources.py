@@ -274,3 +274,33 @@ def test_data_show_names_the_official_splits(tmp_path, capsys):
     assert "has no official test split (its official splits: train, val)" in capsys.readouterr().err
     assert main(["data", "show", write_voc(tmp_path / "plain"), "--out", str(tmp_path / "p.png")]) == 0
     assert "no official splits" in capsys.readouterr().out
+
+
+def test_coco_val_file_listing_the_train_images(tmp_path):
+    """A published COCO128: instances_train2017.json and instances_val2017.json beside train2017/ only, the val
+    file listing the train images; they are found in the sibling folder, and when they are nowhere the one-line
+    error names the annotation file and the folders searched."""
+    (tmp_path / "annotations").mkdir()
+    for name, size, objects in ITEMS:
+        write_image(tmp_path / "train2017" / f"{name}.png", size, [b for _, b in objects])
+    for split in ("train2017", "val2017"):
+        (tmp_path / "annotations" / f"instances_{split}.json").write_text(json.dumps(coco_json(ITEMS)))
+    spec = f"coco:{tmp_path}"
+    for split in ("train", "val"):
+        data = load_detection(spec, split=split)
+        assert data.names == [f"im{i}.png" for i in range(5)] and not data.skipped
+        torch.testing.assert_close(data.targets[1]["boxes"], torch.tensor([[10.0, 6.0, 42.0, 38.0]]))
+    with pytest.warns(UserWarning, match="5 of the 5 val images are also train images"):
+        _, test, _, test_how = load_parts(spec)
+    assert (len(test), test_how) == (5, "official val split")
+    (tmp_path / "train2017").rename(tmp_path / "elsewhere")
+    with pytest.raises(UserError) as caught:
+        load_detection(spec, split="val")
+    message = str(caught.value)
+    assert "\n" not in message and "instances_val2017.json: none of the 5 images it lists (e.g. im0.png)" in message
+    assert f"folders searched: {tmp_path / 'annotations'}" in message and "elsewhere" not in message
+    (tmp_path / "elsewhere").rename(tmp_path / "train2017")
+    (tmp_path / "train2017" / "im4.png").unlink()
+    with pytest.warns(UserWarning, match=r"1 of its 5 images are in none of the folders searched .*im4.png; skipped"):
+        data = load_detection(spec, split="val")
+    assert data.names == [f"im{i}.png" for i in range(4)] and data.skipped == ["im4.png: not found"]

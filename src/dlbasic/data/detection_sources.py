@@ -187,14 +187,22 @@ def coco_layout(path: Path, images: str | None = None) -> CocoLayout:
 
 def coco_image_folders(file: Path, images: Path | None) -> list[Path]:
     """Where the images of one annotation file may be, in the order tried: images= (and, for a sibling split,
-    the folder beside it named like the split), next to the file, its images/, a sibling images/, and the
-    standard annotations/instances_<split>.json beside <split>/."""
+    the folder beside it named like the split), next to the file, its images/, a sibling images/, the
+    standard annotations/instances_<split>.json beside <split>/, then the dataset's other split folders (a
+    published val file may list the train images). Only folders that exist, each once."""
     token = file.stem.partition("_")[2] if file.stem.startswith("instances_") else ""
     folders = [images, images.parent / token] if images is not None and token else [images] if images else []
     folders += [file.parent, file.parent / "images", file.parent.parent / "images"]
     if token:
         folders += [file.parent.parent / token, file.parent.parent / "images" / token]
-    return folders
+    if file.name == ROBOFLOW or file.parent.name.lower() == "annotations":
+        root = file.parent.parent  # the dataset folder: annotations/ or Roboflow's split folders are inside it
+    else:
+        root = file.parent
+    for base in (root, root / "images"):
+        if base.is_dir():
+            folders += sorted(p for p in base.iterdir() if split_kind(p.name) and p.is_dir())
+    return [f for f in dict.fromkeys(folders) if f.is_dir()]
 
 
 # ---- YOLO ----

@@ -13,7 +13,8 @@ each layout are is in `dlbasic.data.detection_sources`):
 * COCO (Lin et al. 2014): one JSON file; `bbox` is (x, y, width, height). Category ids are mapped
   to 0..K-1 in id order; `iscrowd` is kept as a bool Tensor[K] and `area` (the annotation's, else
   the box's) as a float Tensor[K]. Images are looked up in the `images=` folder, next to the file,
-  in its `images/` folder, a sibling `images/` folder, or `<split>/` beside `annotations/`.
+  in its `images/` folder, a sibling `images/` folder, `<split>/` beside `annotations/`, then the other
+  split folders of the dataset (a val file may list the train images); none found names the file and folders.
   Official splits: the sibling `instances_<split>.json` files.
 * YOLO (Ultralytics layout): `DIR/images/**/X.jpg` with `DIR/labels/**/X.txt`, one
   `class cx cy w h` line per box, normalized to [0, 1]. Names come from the dataset YAML's `names`
@@ -283,12 +284,29 @@ def load_coco(annotation_file: str | Path, limit: int | None = None, images: str
     check_coco_file_names(data["images"][:limit], path)
     folders = coco_image_folders(path, Path(images) if images is not None else None)
     out = DetectionSet([], [], [str(c.get("name", c["id"])) for c in cats])
-    for k, info in enumerate(data["images"][:limit]):
+    listed = data["images"][:limit]
+    for k, info in enumerate(listed):
         if not (isinstance(info, dict) and isinstance(info.get("file_name"), str) and "id" in info):
             raise UserError(f"{path}: image #{k} needs an 'id' and a 'file_name'")
-        image_path = next(
-            (f / info["file_name"] for f in folders if (f / info["file_name"]).exists()), folders[0] / info["file_name"]
+    found = [next((f / i["file_name"] for f in folders if (f / i["file_name"]).is_file()), None) for i in listed]
+    missing = [i["file_name"] for i, p in zip(listed, found) if p is None]
+    searched = ", ".join(map(str, folders)) or "no folder"
+    if missing and len(missing) == len(listed):
+        raise UserError(
+            f"{path}: none of the {len(listed)} images it lists (e.g. {missing[0]}) is in the folders searched: "
+            f"{searched}",
+            f"name the image folder: coco:{path},images=DIR",
         )
+    if missing:
+        warnings.warn(
+            f"{path}: {len(missing)} of its {len(listed)} images are in none of the folders searched ({searched}), "
+            f"e.g. {missing[0]}; skipped",
+            stacklevel=2,
+        )
+    for info, image_path in zip(listed, found):
+        if image_path is None:
+            out.skipped.append(f"{info['file_name']}: not found")
+            continue
         anns = per_image.get(info["id"], []) if isinstance(info["id"], int | str) else []
         parsed = [_coco_box(ann, where, cat_index) for where, ann in anns]
         image = read_image(image_path)

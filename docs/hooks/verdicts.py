@@ -100,11 +100,11 @@ def one(claim: str, rows: dict[str, Row], page: str, indent: str = "") -> str:
 
 def table(head: str, rows: dict[str, Row], page: str) -> str:
     """Every claim by chapter: the notebook's sentence, the claim, the verdict, the key number and the test."""
-    from dlbasic.studies import list_studies
+    from dlbasic.report.html import GUIDES  # the claims in the notes' order
 
     out = [f"Latest lab: {head}" if head else "No lab has run yet: `make lab` writes the verdicts.", ""]
     for chapter, title in CHAPTERS.items():
-        claims = [c for c in list_studies() if guide_of(c) == chapter]
+        claims = [c for c in GUIDES if guide_of(c) == chapter]
         out += [f"## {title}", "", f"[The guide]({_rel(chapter, page)})", ""]
         for claim in claims:
             text, note = _claim_text(claim)

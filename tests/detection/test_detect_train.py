@@ -1,18 +1,22 @@
-"""`dlbasic detect train` on the Trainer: the run folder, exact resume after SIGKILL, refused changes."""
+"""`dlbasic detect train` on the Trainer: the run folder, exact resume after SIGKILL (on scenes and on real
+photos), refused changes."""
 
+import io
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 import torch
+import yaml
 
 from dlbasic.cli import main
+from dlbasic.config import DetectionConfig
+from dlbasic.detection.splits import load_split
+from dlbasic.detection.task import DetectionData
+from dlbasic.detection.train import build_detector, build_trainer
 from dlbasic.outputs import MARKER
 from dlbasic.training import load_checkpoint
+from dlbasic.training.generators import model_generators
 
 DATA = "scenes:canvas=64,digits=1-2,count=48"
 TINY = [
@@ -54,25 +58,80 @@ def test_run_folder_like_train(tmp_path, capsys):
     assert out.rstrip().endswith(f"scored 4 images of {DATA} (official test split)")
 
 
-def test_sigkill_then_resume_is_bit_identical(tmp_path):
-    common = ["--epochs", "5", "--checkpoint-every", "2", "--test-limit", "2"]
-    subprocess.run(_cli(*common, "--run-dir", str(tmp_path / "full")), check=True, capture_output=True)
-    run = tmp_path / "killed"
-    proc = subprocess.Popen(_cli(*common, "--run-dir", str(run)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ckpt, deadline = run / "checkpoint.pt", time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.exists():
-            time.sleep(0.3)
-            break
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    assert load_checkpoint(ckpt)["global_step"] < 5 * 6
-    subprocess.run(_cli(*common, "--run-dir", str(run), "--resume"), check=True, capture_output=True)
-    a, b = (load_checkpoint(p / "checkpoint.pt") for p in (tmp_path / "full", run))
-    assert a["global_step"] == b["global_step"] == 5 * 6
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+@pytest.mark.parametrize("model", ["faster_rcnn", pytest.param("yolo_v1", marks=pytest.mark.slow)])
+def test_sigkill_then_resume_is_bit_identical(kill_resume, model):
+    """Killed during a checkpoint's write on synthetic scenes, then resumed: the same run bit for bit."""
+    options = [*TINY, "--model", model, "--epochs", "3", "--checkpoint-every", "2", "--test-limit", "2"]
+    kill_resume(["detect", "train"], options, [("write", 2)])
+
+
+def test_faster_rcnn_resume_continues_its_samplers():
+    """Faster R-CNN samples anchors and proposals from a generator of its own: a Trainer restored from a
+    checkpoint's state draws what the uninterrupted one draws, so both end with the same weights."""
+    split = load_split(DATA, 0, 16, 2, 0)
+    data = DetectionData(split.train_images, split.train_targets, split.classes)
+    cfg = DetectionConfig(model="faster_rcnn", data=DATA, epochs=2, batch_size=8, warmup_steps=1, device="cpu")
+
+    def trainer():
+        model = build_detector("faster_rcnn", len(split.classes), split.train_images.shape[1], seed=0)
+        return build_trainer(model, data, cfg)
+
+    full = trainer()
+    assert len(model_generators(full.model)) == 1  # the RPN's and the RoI heads' samplers share it
+    full.fit()
+    first = trainer()
+    first.epochs = 1  # stopped after its first epoch, as by a kill after that epoch's checkpoint
+    first.fit()
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = trainer()
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed.fit()
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert model_generators(build_detector("yolo_v1", 2)) == []
+
+
+@pytest.fixture
+def kangaroo_photos(shared_data, tmp_path):
+    """12 of the kangaroo photos (different sizes, the truncated 00090.jpg among them) as a VOC folder."""
+    source = shared_data / "kangaroo"
+    root = tmp_path / "kangaroo"
+    for sub in ("annots", "images"):
+        (root / sub).mkdir(parents=True)
+    for xml in [*sorted((source / "annots").glob("*.xml"))[:11], source / "annots" / "00090.xml"]:
+        stem = xml.stem
+        (root / "annots" / f"{stem}.xml").symlink_to(xml)
+        (root / "images" / f"{stem}.jpg").symlink_to(source / "images" / f"{stem}.jpg")
+    return root
+
+
+@pytest.mark.parametrize(
+    "model, moments",
+    [("faster_rcnn", [("kill", 1), ("write", 2)]), ("yolo_v1", [("sigint", 2)])],
+)
+def test_killed_and_resumed_on_real_photos_is_bit_identical(kangaroo_photos, kill_resume, model, moments):
+    """SIGKILL right after a checkpoint and during an atomic write, or Ctrl-C, each time continued by a plain
+    --resume: the run ends as an uninterrupted one, bit for bit (the resumed process takes --threads from
+    config.yaml: another thread count sums the floats in another order)."""
+    options = ["--model", model, "--data", f"voc:{kangaroo_photos}", "--image-size", "64", "--batch-size", "4"]
+    options += ["--epochs", "2", "--checkpoint-every", "1", "--test-limit", "2", "--warmup-steps", "1"]
+    kill_resume(["detect", "train"], [*options, "--threads", "1", "--device", "cpu"], moments)
+
+
+def test_threads_are_saved_and_a_resume_keeps_them(tmp_path, capsys):
+    """--threads is part of config.yaml; a resume with another count must say so with --allow-changes."""
+    run = tmp_path / "run"
+    assert main(["detect", "train", *TINY, "--epochs", "1", "--test-limit", "2", "--run-dir", str(run)]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["threads"] == 1
+    capsys.readouterr()
+    assert main(["detect", "train", "--run-dir", str(run), "--resume", "--threads", "2", "--no-progress"]) == 2
+    assert "threads 1 -> 2" in capsys.readouterr().err
+    argv = ["detect", "train", "--run-dir", str(run), "--resume", "--epochs", "2", "--allow-changes", "epochs,threads"]
+    assert main([*argv, "--threads", "2", "--no-progress"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
 
 
 def test_resume_refuses_other_settings(tmp_path, capsys):

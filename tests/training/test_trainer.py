@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,6 +187,46 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
         json.loads((tmp_path / "full" / "summary.json").read_text())["test_accuracy"]
         == json.loads((run / "summary.json").read_text())["test_accuracy"]
     )
+
+
+def _idx(path, array) -> None:
+    """An uncompressed IDX file of unsigned bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + array.astype("uint8").tobytes())
+
+
+def test_killed_and_resumed_on_real_digits_is_bit_identical(shared_data, tmp_path, kill_resume):
+    """1,000 real MNIST digits, augmented, mixed and with dropout (every random draw of a run): SIGKILL during
+    an atomic write, continued by a plain --resume where torch's default thread count differs, ends as the
+    uninterrupted run (config.yaml records the count the run used)."""
+    from dlbasic.data.idx import read_idx
+
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for split, n in (("train", 800), ("t10k", 200)):
+        for kind in ("images", "labels"):
+            suffix = "idx3-ubyte" if kind == "images" else "idx1-ubyte"
+            _idx(root / f"{split}-{kind}-{suffix}", read_idx(shared_data / "mnist" / f"{split}-{kind}-{suffix}.gz")[:n])
+    options = ["--data", f"idx:{root}", "--model", "simple_cnn", "--epochs", "2", "--batch-size", "32"]
+    options += ["--augment", "flip,crop", "--mixup", "0.2", "--dropout", "0.1", "--checkpoint-every", "4"]
+    kill_resume(["train"], options, [("write", 2)], env={"OMP_NUM_THREADS": "1"}, resume_env={"OMP_NUM_THREADS": "2"})
+
+
+def test_early_stopped_run_killed_after_its_last_checkpoint_stays_stopped(tmp_path):
+    """A kill after the last checkpoint (while the test set is scored) leaves a run that early stopping ended:
+    resuming it scores the same weights instead of training on. Its config.yaml records the thread count used."""
+    cfg = TrainConfig(data="digits", model="mlp", epochs=12, batch_size=64, lr=0.3, optimizer="sgd", early_stopping=1)
+    full = train(cfg, tmp_path / "full", progress=False)
+    assert full["epochs"] < cfg.epochs
+    saved = load_config(tmp_path / "full" / "config.yaml")
+    killed = tmp_path / "killed"
+    shutil.copytree(tmp_path / "full", killed)
+    for name in ("summary.json", "curves.png"):  # written after the last checkpoint
+        (killed / name).unlink()
+    resumed = train(saved, killed, resume=True, progress=False)
+    assert resumed["epochs"] == full["epochs"] and resumed["test_accuracy"] == full["test_accuracy"]
+    assert (killed / "metrics.jsonl").read_text() == (tmp_path / "full" / "metrics.jsonl").read_text()
+    assert saved.threads == torch.get_num_threads() and cfg.threads is None
 
 
 def test_bf16_autocast_and_channels_last_train():

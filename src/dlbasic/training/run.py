@@ -272,7 +272,9 @@ def fit_in_run_dir(
             raise
 
 
-# what a resumed run may change (`--allow-changes`): nothing here alters what has been computed so far
+# what a resumed run may change, only where `--allow-changes` names it: nothing here alters what has been computed
+# so far, but threads, device and eval_batch_size change the order of float sums (lr the steps) from the resumed
+# step on, so a resume that continues bit for bit keeps them and another value is never taken silently
 RESUMABLE_CHANGES = (
     "epochs",
     "lr",

@@ -158,3 +158,22 @@ def test_a_new_user_goes_from_home_to_own_images_and_the_dropout_verdict(site):
     assert 'id="your-own-images"' in start and "dlbasic train --data folder:my_images" in re.sub(r"<[^>]+>", "", start)
     lab = (site / "lab.html").read_text(encoding="utf-8")
     assert 'id="dropout"' in lab and 'href="guides/regularization.html#dropout"' in lab
+
+
+def test_every_public_module_function_and_class_has_an_api_entry(site):
+    """mkdocstrings lists what it rendered in objects.inv (Sphinx's inventory: 4 header lines, then zlib)."""
+    import ast
+    import zlib
+
+    body = zlib.decompress((site / "objects.inv").read_bytes().split(b"\n", 4)[4]).decode()
+    rendered = {line.split(" ", 1)[0] for line in body.splitlines() if line}
+    missing = []
+    for path in sorted((ROOT / "src" / "dlbasic").rglob("*.py")):
+        parts = path.relative_to(ROOT / "src").with_suffix("").parts
+        if any(p.startswith("_") and p != "__init__" for p in parts):
+            continue
+        module = ".".join(p for p in parts if p != "__init__")
+        names = [] if parts[-1] == "__init__" else ast.parse(path.read_text(encoding="utf-8")).body
+        public = [n.name for n in names if isinstance(n, ast.FunctionDef | ast.ClassDef) and not n.name.startswith("_")]
+        missing += [name for name in [module, *(f"{module}.{n}" for n in public)] if name not in rendered]
+    assert not missing, missing

@@ -26,6 +26,7 @@ class TrainConfig:
 
     # data
     data: str = "mnist5k"  # source spec: mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR
+    test_data: str | None = None  # test on this source (its official test set, else all of it); None: data's own
     image_size: int | None = None  # resize images to this side; None keeps the source's size
     val_fraction: float = 0.1  # share of the training pool held out for validation
     test_fraction: float = 0.2  # held out for test when the source has no test set
@@ -174,6 +175,7 @@ class DetectionConfig:
 
     model: str = "faster_rcnn"  # one of DETECTORS
     data: str = "scenes"  # scenes[:options], voc:DIR, coco:FILE, yolo:DIR
+    test_data: str = ""  # test on this source (its official test split, else all of it); "": data's own
     image_size: int = 0  # resize every image to N x N (0: keep; images of one batch must share a size)
     train_limit: int = 0  # train on the first N images (0: all)
     test_limit: int = 0  # evaluate on the first N test images (0: all)

@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["train", "val", "trainval", "test"],
         help="the split to draw (default: the training split; detection without official splits: all images)",
     )
+    show.add_argument(
+        "--test-data",
+        default=None,
+        metavar="SPEC",
+        help="the test source training would use (--test-data of train): shown as the test split",
+    )
     show.add_argument("--seed", type=int, default=0, help="seed of random splits, as in training (default: 0)")
     show.add_argument("--out", default="data-show.png", help="PNG file to write (default: %(default)s)")
     show.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
@@ -84,7 +90,7 @@ def run_show(args: argparse.Namespace) -> int:
     show = {"classify": show_classification, "detect": show_detection, "segment": show_segmentation}[task]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        lines, drawn = show(args.spec, args.split, args.seed, args.count, out)
+        lines, drawn = show(args.spec, args.split, args.seed, args.count, out, args.test_data or None)
     for text in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):  # each once, on stderr
         print(f"dlbasic data: warning: {text}", file=sys.stderr)
     print("\n".join(lines))
@@ -117,12 +123,14 @@ def pick(split: str | None, available: Sequence[str]) -> str:
     return split
 
 
-def show_classification(spec: str, split: str | None, seed: int, count: int, out: Path) -> tuple[list[str], str]:
+def show_classification(
+    spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
+) -> tuple[list[str], str]:
     import torch
 
     from dlbasic.data import load
 
-    parts = {s: load(spec, s, seed, allow_empty=True) for s in ("train", "val", "test")}
+    parts = {s: load(spec, s, seed, allow_empty=True, test_data=test_data) for s in ("train", "val", "test")}
     train = parts["train"]
     c, h, w = train.pixels.shape[1:]
     lines = [
@@ -146,13 +154,15 @@ def show_classification(spec: str, split: str | None, seed: int, count: int, out
     return lines, f"the first {n} {data.split} images with their classes"
 
 
-def show_segmentation(spec: str, split: str | None, seed: int, count: int, out: Path) -> tuple[list[str], str]:
+def show_segmentation(
+    spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
+) -> tuple[list[str], str]:
     import torch
 
     from dlbasic.segmentation.data import load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
 
-    parts = {s: load_segmentation(spec, s, seed) for s in ("train", "val", "test")}
+    parts = {s: load_segmentation(spec, s, seed, test_data=test_data) for s in ("train", "val", "test")}
     train = parts["train"]
     ignore = train.info["ignore_index"]
     c, h, w = train.images.shape[1:]
@@ -180,7 +190,9 @@ def show_segmentation(spec: str, split: str | None, seed: int, count: int, out: 
     return lines, f"the first {n} {data.split} images with their masks"
 
 
-def show_detection(spec: str, split: str | None, seed: int, count: int, out: Path) -> tuple[list[str], str]:
+def show_detection(
+    spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
+) -> tuple[list[str], str]:
     from dlbasic.data.detection_sources import describe_layout
     from dlbasic.detection.datasets import load_detection, official_splits
     from dlbasic.detection.splits import load_parts
@@ -189,7 +201,7 @@ def show_detection(spec: str, split: str | None, seed: int, count: int, out: Pat
     lines = [f"detection data {spec}"]
     lines += [f"  {note}" for note in (["digit scenes: their own train, val and test splits"] if scenes else [])]
     lines += [f"  {note}" for note in ([] if scenes else describe_layout(spec))]
-    train, test, train_how, test_how = load_parts(spec, seed)
+    train, test, train_how, test_how = load_parts(spec, seed, test_data=test_data or "")
     lines += table(
         ["split", "images", "boxes", "boxes/image", "most", "crowd", "made by"],
         [box_row("train", train, train_how), box_row("test", test, test_how)],
@@ -201,7 +213,11 @@ def show_detection(spec: str, split: str | None, seed: int, count: int, out: Pat
     lines += per_class(train.classes, counts, "boxes")
     if split is None and not scenes and official_splits(spec):
         split = "train" if "train" in official_splits(spec) else None
-    data = load_detection(spec, limit=count, split=split)
+    if test_data and split == "test":  # the test source's images
+        test.images, test.targets, test.names = test.images[:count], test.targets[:count], test.names[:count]
+        data = test
+    else:
+        data = load_detection(spec, limit=count, split=split)
     draw(data, out)
     which = f"the first {len(data)} {split} images" if split else f"the first {len(data)} images"
     return lines, f"{which} with {sum(len(t['boxes']) for t in data.targets)} boxes"

@@ -100,6 +100,12 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
         help=f"scenes[:options], voc:DIR, coco:FILE[,images=DIR], yolo:DIR or yolo:DIR/FILE.yaml (default {d.data})",
     )
     p.add_argument(
+        "--test-data",
+        default=default(d.test_data),
+        metavar="SPEC",
+        help="test on this source (its official test split, else all of its images) instead of --data's own",
+    )
+    p.add_argument(
         "--image-size",
         type=int,
         default=default(d.image_size),
@@ -336,14 +342,18 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
     """The images `--data`/`--split` name (see EVAL_EPILOG): (DetectionSet, spec, how they were chosen)."""
-    from dlbasic.detection.splits import load_images
+    from dlbasic.detection.splits import load_images, test_source
     from dlbasic.detection.train import DetectionConfig
 
     cfg = DetectionConfig(**ckpt["config"])
     spec = args.data or cfg.data
     check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
     which = args.split or ("all" if args.data else "heldout")
-    data, how = load_images(spec, which, cfg.seed if args.seed is None else args.seed, limit)
+    if which == "heldout" and args.data is None and cfg.test_data:  # the run's own test source
+        spec = cfg.test_data
+        how, data = test_source(spec, limit)
+    else:
+        data, how = load_images(spec, which, cfg.seed if args.seed is None else args.seed, limit)
     check(len(data) > 0, f"{spec}: no image to use ({how})")
     channels = {im.shape[0] for im in data.images}
     check(
@@ -438,7 +448,7 @@ def run_compare(args: argparse.Namespace) -> int:
     base = _config(args, models[0])
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
-    split = load_split(base.data, base.image_size, base.train_limit, base.test_limit, base.seed)
+    split = load_split(base.data, base.image_size, base.train_limit, base.test_limit, base.seed, base.test_data)
     print(
         f"{base.data}: training on {len(split.train_images)} images ({split.train_split}), testing on "
         f"{len(split.test_images)} ({split.split})",

@@ -66,8 +66,9 @@ def class_map(data_classes: list[str], classes: list[str], spec: str, path: str 
     return torch.tensor([index[c] for c in data_classes], dtype=torch.long)
 
 
-def split_settings(meta: dict, path: Path) -> dict:
-    """The seed and split fractions a checkpoint was trained with (its config's, else the defaults), checked."""
+def split_settings(meta: dict, path: Path, test_data: bool = False) -> dict:
+    """The seed and split fractions a checkpoint was trained with (its config's, else the defaults), checked;
+    with `test_data`, its `test_data` source too (None when it had none)."""
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     out = {
         "seed": cfg.get("seed", 0),
@@ -81,6 +82,10 @@ def split_settings(meta: dict, path: Path) -> dict:
             f"{path} has an unreadable {key} in its config: {value!r}",
             "pass --data and --seed, or use a checkpoint written by dlbasic train",
         )
+    if test_data:
+        given = cfg.get("test_data")
+        check(given is None or isinstance(given, str), f"{path} has an unreadable test_data in its config: {given!r}")
+        out["test_data"] = given or None
     return out
 
 
@@ -143,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         **({} if args.seed is None else {"seed": args.seed}),
         "image_size": meta["input_size"],
     }
+    if args.data is None:  # the run's own test source, if it named one
+        settings["test_data"] = split_settings(meta, args.checkpoint, test_data=True).get("test_data")
     split = args.split or default_split(spec, args.data is not None, settings)
     if args.out is None and args.checkpoint.parent.is_dir():  # a plot derived from the checkpoint: replaced freely
         check_file(args.checkpoint.parent / f"confusion-{split}.png", overwrite=True)

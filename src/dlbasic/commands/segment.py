@@ -131,6 +131,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "pass --data",
     )
     opts = {k: cfg[k] for k in ("val_fraction", "test_fraction", "image_size") if k in cfg}
+    if args.data is None and isinstance(cfg.get("test_data"), str) and cfg["test_data"]:
+        opts["test_data"] = cfg["test_data"]  # the run's own test source
     split = args.split or ("test" if args.data is None or spec.startswith("scenes") else None)
     if split is None:  # a source the user names: its own test folder, else every pair
         first = load_segmentation(spec, "test", cfg.get("seed", 0), **opts)

@@ -116,6 +116,7 @@ def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> No
             "val_fraction": cfg.val_fraction,
             "test_fraction": cfg.test_fraction,
             "image_size": cfg.image_size,
+            "test_data": cfg.test_data,
         }
         data = load(cfg.data, "train", **opts)
         for split in splits:
@@ -135,6 +136,12 @@ def add_train_options(
     d = defaults or TrainConfig()
     g = p.add_argument_group("data")
     g.add_argument("--data", default=S, metavar="SPEC", help=f"source: {sources} (default {d.data})")
+    g.add_argument(
+        "--test-data",
+        default=S,
+        metavar="SPEC",
+        help="test on this source (its official test set, else all of its images) instead of --data's own",
+    )
     g.add_argument("--image-size", type=int, default=S, metavar="N", help="resize images to N x N")
     g.add_argument("--val-fraction", type=float, default=S, help=f"validation share (default {d.val_fraction})")
     g.add_argument(

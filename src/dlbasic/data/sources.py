@@ -66,6 +66,7 @@ def load(
     test_fraction: float = 0.2,
     image_size: int | None = None,
     allow_empty: bool = False,
+    test_data: str | None = None,
 ) -> ImageDataset:
     """Load one split of a labelled image source as tensors.
 
@@ -77,6 +78,8 @@ def load(
         test_fraction: share held out for test when the source has no test set of its own.
         image_size: resize images to this square size (bilinear, antialiased); None keeps them.
         allow_empty: return an empty split rather than refusing it (a fraction too small for the data).
+        test_data: another source whose images are the test split (its official test set, else all of its
+            images), classes matched by name; `spec` then gives up no images to a test hold-out.
 
     Returns:
         An `ImageDataset` whose `mean`/`std` come from the train split only.
@@ -86,7 +89,7 @@ def load(
         check(0.0 <= f < 1.0, f"{what} must be in [0, 1), got {f}")
     check(image_size is None or image_size > 0, f"image_size must be positive, got {image_size}")
     check(isinstance(seed, int) and abs(seed) < 2**62, f"seed {seed} is out of range", "use a seed in 0..4294967295")
-    splits = _splits(spec, seed, val_fraction, test_fraction, image_size)
+    splits = _splits(spec, seed, val_fraction, test_fraction, image_size, test_data or None)
     pixels, rows, labels, classes, mean, std, info = splits[split]
     if not allow_empty and len(labels) == 0:
         if split == "train":
@@ -122,16 +125,58 @@ def _raw(spec: str, image_size: int | None) -> RawSource:
     return raw
 
 
-@functools.lru_cache(maxsize=8)
-def _splits(spec: str, seed: int, val_fraction: float, test_fraction: float, image_size: int | None):
+def _labelled(spec: str, image_size: int | None) -> RawSource:
     raw = _raw(spec, image_size)
     if "train" not in raw.pools:
         raise UserError(
             f"{spec!r} is not a labelled image classification source",
             "use it with `dlbasic detect` or `dlbasic segment`",
         )
-    x, y = raw.pools["train"]  # each split below is (pixels, its rows of them or None for all, labels)
+    return raw
+
+
+def test_source(test_data: str, classes: list[str], shape: tuple, image_size: int | None) -> tuple[Tensor, Tensor, str]:
+    """(images, labels indexing `classes`, how chosen) of a `--test-data` source: its official test set, else all
+    of its images; a class `classes` lacks, or images of another `shape` (C, H, W), is a `UserError`."""
+    raw = _labelled(test_data, image_size)
     if "test" in raw.pools:
+        (x, y), how = raw.pools["test"], f"official test set of {test_data}"
+    else:
+        pools = [raw.pools[k] for k in ("train", "val") if k in raw.pools]
+        x, y = pools[0] if len(pools) == 1 else (torch.cat([a for a, _ in pools]), torch.cat([b for _, b in pools]))
+        how = f"all images of {test_data}"
+    unknown = [str(c) for c in raw.classes if str(c) not in map(str, classes)]
+    check(
+        not unknown,
+        f"--test-data {test_data}: classes not in the training data: {', '.join(unknown[:5])}",
+        f"the training classes: {', '.join(map(str, classes[:10]))}",
+    )
+    check(
+        tuple(x.shape[1:]) == tuple(shape),
+        f"--test-data {test_data} has images of {' x '.join(map(str, x.shape[1:]))} (channels x height x width); "
+        f"the training data's are {' x '.join(map(str, shape))}",
+        "pass --image-size N to resize both",
+    )
+    lut = torch.tensor([list(map(str, classes)).index(str(c)) for c in raw.classes], dtype=torch.long)
+    return x, lut[y] if len(lut) else y, how
+
+
+@functools.lru_cache(maxsize=8)
+def _splits(
+    spec: str,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    image_size: int | None,
+    test_data: str | None = None,
+):
+    raw = _labelled(spec, image_size)
+    x, y = raw.pools["train"]  # each split below is (pixels, its rows of them or None for all, labels)
+    if test_data is not None:
+        x_test, y_test, how = test_source(test_data, raw.classes, tuple(x.shape[1:]), image_size)
+        rest, test = torch.arange(len(y)), (x_test, None, y_test)
+        info = {"test": how}
+    elif "test" in raw.pools:
         x_test, y_test = raw.pools["test"]
         rest, test = torch.arange(len(y)), (x_test, None, y_test)
         info = {"test": "official test set"}

@@ -112,39 +112,68 @@ def _relabel(data: DetectionSet, classes: list[str]) -> DetectionSet:
     return DetectionSet(data.images, targets, list(classes), data.names, data.skipped)
 
 
+def test_source(test_data: str, limit: int) -> tuple[str, DetectionSet]:
+    """(how chosen, images) of a `test_data` source: its official test split (else val), else all of its images."""
+    splits = official_splits(test_data)
+    name = "test" if "test" in splits else "val" if "val" in splits else None
+    if name is None:
+        return f"all images of {test_data}", load_detection(test_data, limit or None)
+    return f"official {name} split of {test_data}", load_detection(test_data, limit or None, name)
+
+
 def load_parts(
-    spec: str, seed: int = 0, train_limit: int = 0, test_limit: int = 0
+    spec: str, seed: int = 0, train_limit: int = 0, test_limit: int = 0, test_data: str = ""
 ) -> tuple[DetectionSet, DetectionSet, str, str]:
     """Training and test images of a source, with one class list, and how each was chosen.
 
     A source's official splits are used (`official_pair`; the files that define them are listed in
-    `dlbasic.data.detection_sources`); only a source with none is split 80/20 at random by `seed`.
+    `dlbasic.data.detection_sources`); only a source with none is split 80/20 at random by `seed`. With
+    `test_data`, the test images are that source's (`test_source`) and `spec` trains on its official trainval
+    or train split, else on all of its images.
     """
     splits = official_splits(spec)
+    if test_data:
+        test_name, test = test_source(test_data, test_limit)
+        train_name = next((s for s in ("trainval", "train") if s in splits), None)
+        train = load_detection(spec, train_limit or None, train_name)
+        train_how = f"official {train_name} split" if train_name else "all images"
+        return _merge(spec, train, test, train_how, test_name, train_name or "training", test_data, overlap=False)
     if official_pair(splits) is None:
         how = RANDOM_SPLIT.format(seed=seed)
         return *_random_parts(spec, seed), how, how
     train_name, test_name, test = _official_test(spec, splits, test_limit)
     train = load_detection(spec, train_limit or None, train_name)
+    return _merge(
+        spec, train, test, f"official {train_name} split", f"official {test_name} split", train_name, test_name
+    )
+
+
+def _merge(
+    spec: str,
+    train: DetectionSet,
+    test: DetectionSet,
+    train_how: str,
+    test_how: str,
+    train_name: str,
+    test_name: str,
+    overlap: bool = True,
+) -> tuple[DetectionSet, DetectionSet, str, str]:
+    """Both parts with one class list (the training classes, then those only in the test part), warning about
+    classes never trained on and, with `overlap` (splits of one source), about images in both."""
     extra = [c for c in test.classes if c not in train.classes]
     if extra and sum(len(t["boxes"]) for t in test.targets):
         warnings.warn(
             f"{spec}: classes only in the {test_name} split, never trained on: {', '.join(extra)}", stacklevel=2
         )
     classes = list(train.classes) + extra
-    shared = set(train.names) & set(test.names)
+    shared = set(train.names) & set(test.names) if overlap else set()
     if shared:
         warnings.warn(
             f"{spec}: {len(shared)} of the {len(test)} {test_name} images are also {train_name} images "
             "(its official splits overlap)",
             stacklevel=2,
         )
-    return (
-        _relabel(train, classes),
-        _relabel(test, classes),
-        f"official {train_name} split",
-        f"official {test_name} split",
-    )
+    return _relabel(train, classes), _relabel(test, classes), train_how, test_how
 
 
 def load_images(spec: str, which: str = "all", seed: int = 0, limit: int = 0) -> tuple[DetectionSet, str]:
@@ -181,9 +210,11 @@ def load_images(spec: str, which: str = "all", seed: int = 0, limit: int = 0) ->
     raise UserError(f"{spec} has no {which} split", hint)
 
 
-def load_split(spec: str, image_size: int = 0, train_limit: int = 0, test_limit: int = 0, seed: int = 0) -> Split:
-    """A source's training and test images (`load_parts`) at one size, as batches."""
-    train, test, train_how, test_how = load_parts(spec, seed, train_limit, test_limit)
+def load_split(
+    spec: str, image_size: int = 0, train_limit: int = 0, test_limit: int = 0, seed: int = 0, test_data: str = ""
+) -> Split:
+    """A source's training and test images (`load_parts`, `test_data` its test source) at one size, as batches."""
+    train, test, train_how, test_how = load_parts(spec, seed, train_limit, test_limit, test_data)
     check(
         bool(train.classes),
         f"{spec} has no labelled objects, so there is nothing to detect",

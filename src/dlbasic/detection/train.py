@@ -233,7 +233,7 @@ def train_detector(
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
     with hold_run_dir(run_path):  # one process at a time in the run folder, from here to its summary
-        split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed)
+        split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed, cfg.test_data)
         proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
         torch.manual_seed(cfg.seed)
         model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)

@@ -26,6 +26,7 @@ def split_options(cfg: TrainConfig) -> dict[str, Any]:
         "val_fraction": cfg.val_fraction,
         "test_fraction": cfg.test_fraction,
         "image_size": cfg.image_size,
+        "test_data": cfg.test_data,
     }
 
 

@@ -360,10 +360,16 @@ def load_segmentation(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     image_size: int | None = None,
+    test_data: str | None = None,
 ) -> MaskDataset:
-    """One split of a segmentation source; `labels` are masks Tensor[N, H, W], `info["ignore_index"]` the void id."""
+    """One split of a segmentation source; `labels` are masks Tensor[N, H, W], `info["ignore_index"]` the void id.
+
+    `test_data` names another source whose test split (its own test folder, else all of its pairs) is the test
+    split; `spec` then holds out no test pairs. Class ids must mean the same classes in both."""
     check(split in SPLITS, f"unknown split {split!r}", "choices: " + ", ".join(SPLITS))
     name, arg = parse_spec(spec)
+    if test_data:
+        return _with_test_source(spec, split, seed, val_fraction, image_size, test_data)
     if name == "scenes":
         sets = {s: load_scenes(spec, s, seed) for s in SPLITS}
         parts = {s: (v.images, v.masks) for s, v in sets.items()}
@@ -402,6 +408,45 @@ def load_segmentation(
             f"{'lower' if split == 'train' else 'raise'} {option}, or use more images",
         )
     return MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore})
+
+
+def _with_test_source(
+    spec: str, split: str, seed: int, val_fraction: float, image_size: int | None, test_data: str
+) -> MaskDataset:
+    """A split of `spec` with no test hold-out, its test split from `test_data` (see `load_segmentation`)."""
+    if split != "test":
+        data = load_segmentation(spec, split, seed, val_fraction=val_fraction, test_fraction=0.0, image_size=image_size)
+        data.info["test"] = _test_source(test_data, seed, image_size)[1]
+        return data
+    train = load_segmentation(spec, "train", seed, val_fraction=val_fraction, test_fraction=0.0, image_size=image_size)
+    test, how = _test_source(test_data, seed, image_size)
+    names = [str(c) for c in test.classes]
+    named = [str(c) for c in train.classes]
+    check(
+        len(names) <= len(named) and all(a == b or a.isdigit() or b.isdigit() for a, b in zip(names, named)),
+        f"--test-data {test_data}: its classes ({', '.join(names[:6])}) are not those of {spec} "
+        f"({', '.join(named[:6])})",
+        "mask ids must mean the same classes in both sources",
+    )
+    check(
+        test.in_channels == train.in_channels,
+        f"--test-data {test_data} has {test.in_channels}-channel images; {spec} has {train.in_channels}",
+    )
+    info = {**train.info, "test": how}
+    return MaskDataset(test.images, test.labels, train.classes, train.mean, train.std, spec, "test", info)
+
+
+def _test_source(test_data: str, seed: int, image_size: int | None) -> tuple[MaskDataset, str]:
+    """The test images of a `test_data` source and how they were chosen: its test folder, else all of its pairs."""
+    opts = {"val_fraction": 0.0, "test_fraction": 0.0, "image_size": image_size}
+    train = load_segmentation(test_data, "train", seed, **opts)
+    if train.info.get("test") in ("DIR/test", "scenes of held-out digits"):
+        return load_segmentation(test_data, "test", seed, **opts), f"the test split of {test_data}"
+    if train.info.get("val") == "DIR/val":
+        val = load_segmentation(test_data, "val", seed, **opts)
+        images, masks = torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels])
+        train = MaskDataset(images, masks, train.classes, train.mean, train.std, test_data, "all", train.info)
+    return train, f"all images of {test_data}"
 
 
 __all__ = [

@@ -55,6 +55,7 @@ def load_data(cfg: TrainConfig, loader: Callable[..., ImageDataset] = load) -> R
         "val_fraction": cfg.val_fraction,
         "test_fraction": cfg.test_fraction,
         "image_size": cfg.image_size,
+        "test_data": cfg.test_data,
     }
     train, val, test = (loader(cfg.data, s, **opts) for s in ("train", "val", "test"))
     n = cfg.train_subset

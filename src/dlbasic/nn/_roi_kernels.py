@@ -64,10 +64,10 @@ template <typename T> static int batch_ok(const T* rois, int64_t K, int64_t N) {
   return 1;
 }
 
-// Threads for `work` element operations: one per 2^16 (as ATen's grain size), at most nt; small calls stay on the
-// calling thread, where waking others costs more than it saves
+// Threads for `work` element operations: one per 2^19 (a few hundred microseconds), at most nt; smaller calls stay
+// on the calling thread, where waking others (and waiting for them at the end) costs more than it saves
 static inline int threads_for(int nt, double work) {
-  return (int)std::max(1.0, std::min((double)nt, work / 65536.0));
+  return (int)std::max(1.0, std::min((double)nt, work / 524288.0));
 }
 
 // Fast R-CNN's quantized bins of one region: e[2i], e[2i+1] rows of bin row i; then columns of bin column j
@@ -308,32 +308,29 @@ static int roi_pool_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, 
     }
     return 0;
   }
-  // blocks of channels: of at most 256 channels (the [P][width] tiles stay in cache); of maps not channels-last,
-  // as many as fit 1 MiB once transposed, so that the copy is read back from cache
-  int64_t width = std::min<int64_t>(C, 256);
-  if (!adjacent)
-    width = std::min(width, std::max<int64_t>(16, (int64_t)(1 << 20) / (N * HW * (int64_t)sizeof(T)) / 16 * 16));
-  std::unique_ptr<T[]> xt(adjacent ? nullptr : new T[N * HW * width]);
+  // a map whose channels are not adjacent is copied channels-last first; tasks: (region, block of at most 256
+  // channels), so that the [P][width] tiles stay in cache. Two barriers in all (each may wait for a thread that
+  // a busy machine has not scheduled)
+  const int64_t width = std::min<int64_t>(C, 256), blocks = (C + width - 1) / width;
+  std::unique_ptr<T[]> xt(adjacent ? nullptr : new T[N * HW * C]);
+  const T* xc = adjacent ? x : xt.get();
+  const int64_t cN = adjacent ? sN : HW * C, cH = adjacent ? sH : W * C, cW = adjacent ? sW : C;
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
+    if (!adjacent) to_channels_last(x, N, 0, C, H, W, sN, sC, sH, sW, xt.get());
     std::vector<T> best(P * width);
     std::vector<int32_t> where(P * width);
-    for (int64_t c0 = 0; c0 < C; c0 += width) {
-      const int64_t Cb = std::min(C, c0 + width) - c0;
-      if (!adjacent) to_channels_last(x, N, c0, c0 + Cb, H, W, sN, sC, sH, sW, xt.get());
-      const T* xc = adjacent ? x + c0 : xt.get();
-      const int64_t cN = adjacent ? sN : HW * Cb, cH = adjacent ? sH : W * Cb, cW = adjacent ? sW : Cb;
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t k = 0; k < K; ++k) {
-        const int64_t* ey = edges.data() + k * E;
-        pool_block(xc + batch[k] * cN, cH, cW, W, ey, ey + 2 * ph, ph, pw, Cb, best.data(), where.data());
-        for (int64_t c = 0; c < Cb; ++c) {
-          T* o = out + (k * C + c0 + c) * P;
-          int32_t* a = arg ? arg + (k * C + c0 + c) * P : nullptr;
-          for (int64_t q = 0; q < P; ++q) {
-            o[q] = best[q * Cb + c];
-            if (a) a[q] = where[q * Cb + c];
-          }
+    for (int64_t t = 0; t < K * blocks; ++t) {
+      const int64_t k = t / blocks, c0 = (t % blocks) * width, Cb = std::min(C, c0 + width) - c0;
+      const int64_t* ey = edges.data() + k * E;
+      pool_block(xc + batch[k] * cN + c0, cH, cW, W, ey, ey + 2 * ph, ph, pw, Cb, best.data(), where.data());
+      for (int64_t c = 0; c < Cb; ++c) {
+        T* o = out + (k * C + c0 + c) * P;
+        int32_t* a = arg ? arg + (k * C + c0 + c) * P : nullptr;
+        for (int64_t q = 0; q < P; ++q) {
+          o[q] = best[q * Cb + c];
+          if (a) a[q] = where[q * Cb + c];
         }
       }
     }

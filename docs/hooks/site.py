@@ -43,7 +43,7 @@ def on_config(config):
 def on_files(files: Files, config) -> Files:
     _add_reference(files, config)
     _add_mathjax(files, config)
-    for page in [f for f in files.documentation_pages()]:
+    for page in list(files.documentation_pages()):  # the loop adds files
         _run_examples(page, files, config)
     return files
 
@@ -111,4 +111,8 @@ def _with_outputs(markdown: str, results) -> str:
 
 
 def on_post_build(config) -> None:
+    shutil.rmtree(_state.get("work", ""), ignore_errors=True)
+
+
+def on_build_error(error) -> None:
     shutil.rmtree(_state.get("work", ""), ignore_errors=True)

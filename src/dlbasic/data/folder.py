@@ -209,11 +209,15 @@ def _decode_all(
         bar = stack.enter_context(
             tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
         )
-        for start, count, rows, errors in results:
+        said: dict[tuple[type, str], None] = {}
+        for start, count, rows, errors, notes in results:
             if rows is not None:
                 out[start : start + count] = rows
             failed.update(errors)
+            said.update(dict.fromkeys(notes))
             bar.update(count)
+    for category, text in said:  # the decoders' warnings, each once (they name their file), from this process
+        warnings.warn(text, category, stacklevel=4)
     return failed
 
 
@@ -232,7 +236,8 @@ def _decode_chunk(
 ) -> tuple[int, int, np.ndarray | None, dict[int, str]]:
     """Decode `paths` into rows start.. of the .npy `target` (or return the rows when there is none).
 
-    Returns (start, number of files, the rows or None, {row: error} of the unreadable files).
+    Returns (start, number of files, the rows or None, {row: error} of the unreadable files, the warnings
+    as (category, text)).
     """
     channels = 1 if mode == "L" else 3
     rows = (
@@ -241,14 +246,17 @@ def _decode_chunk(
         else np.zeros((len(paths), channels, size, size), np.uint8)
     )
     errors = {}
-    for j, path in enumerate(paths):
-        try:
-            a = decode(path, mode, size)
-        except UNREADABLE as e:  # PIL names the file in its message; the warning names it once
-            errors[start + j] = " ".join(str(e).replace(f" {str(path)!r}", "").split())
-            continue
-        rows[j] = channels_first(a)
-    return start, len(paths), (rows if target is None else None), errors
+    with warnings.catch_warnings(record=True) as caught:  # returned to the parent, which warns once
+        warnings.simplefilter("always")
+        for j, path in enumerate(paths):
+            try:
+                a = decode(path, mode, size)
+            except UNREADABLE as e:  # PIL names the file in its message; the warning names it once
+                errors[start + j] = " ".join(str(e).replace(f" {str(path)!r}", "").split())
+                continue
+            rows[j] = channels_first(a)
+    notes = list(dict.fromkeys((w.category, str(w.message)) for w in caught))
+    return start, len(paths), (rows if target is None else None), errors, notes
 
 
 def _previous_array(manifest: Path) -> str | None:

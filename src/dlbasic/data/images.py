@@ -51,18 +51,24 @@ def decode(
     """uint8 (H, W) for mode 'L' or (H, W, 3) for 'RGB' (None: 'L' or 'RGB' as the file is), resized to
     size x size when `size` is given; raises one of `UNREADABLE`.
 
-    `allow_truncated` decodes what a file cut short holds (PIL fills the rest with grey).
+    `allow_truncated` decodes what a file cut short holds (PIL fills the rest with grey). PIL's warnings
+    (such as "Palette images with Transparency ...") are warned again once each, prefixed with the file's path.
     """
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = allow_truncated
     try:
-        with open_image(path) as im:
-            im = im.convert(mode or gray_or_rgb(im))
-            if size is not None:
-                im = im.resize((size, size), RESAMPLE[resample])
-            return np.array(im, dtype=np.uint8)  # a writable copy
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with open_image(path) as im:
+                im = im.convert(mode or gray_or_rgb(im))
+                if size is not None:
+                    im = im.resize((size, size), RESAMPLE[resample])
+                array = np.array(im, dtype=np.uint8)  # a writable copy
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    for category, text in dict.fromkeys((w.category, " ".join(str(w.message).split())) for w in caught):
+        warnings.warn(f"{path}: {text}", category, stacklevel=2)
+    return array
 
 
 def channels_first(array: np.ndarray) -> np.ndarray:

@@ -219,6 +219,26 @@ def apply_names(
     return [np.where(m == ignore, ignore, lut[np.minimum(m, len(lut) - 1)]) for m in masks], [names[k] for k in keep]
 
 
+def outside_names(masks: list[np.ndarray], names: list[str], ignore: int) -> str | None:
+    """In words, the ids of `masks` past the named classes (not `ignore`) with their share of the mask pixels and
+    the option that declares one void, as `dlbasic data show` reports them; None when there are none."""
+    counts: dict[int, int] = {}
+    for m in masks:
+        ids, n = np.unique(m[(m >= len(names)) & (m != ignore)], return_counts=True)
+        for i, c in zip(ids.tolist(), n.tolist()):
+            counts[i] = counts.get(i, 0) + c
+    if not counts:
+        return None
+    total = sum(m.size for m in masks)
+    top = sorted(counts, key=lambda i: (-counts[i], i))
+    shown = ", ".join(f"{i} ({counts[i] / total:.2%} of pixels)" for i in top[:8])
+    more = f" and {len(top) - 8} more ids" if len(top) > 8 else ""
+    return (
+        f"labels outside the {len(names)} named classes: {shown}{more}; they are void; "
+        f"ignore={top[0]} makes {top[0]} the void value (now {ignore})"
+    )
+
+
 def _resize(images: Tensor, masks: Tensor, size: int | None) -> tuple[Tensor, Tensor]:
     if size is None or images.shape[-2:] == (size, size):
         return images, masks
@@ -295,6 +315,8 @@ def read_segfolder(arg: str, size: int | None = None) -> SegFolder:
             "a class names file applies to id masks",
             "use mode=ids, or remove the names file",
         )
+        outside = outside_names(masks, names, opts.ignore)
+        conventions += [outside] if outside else []
         masks, classes = apply_names(masks, names, opts.ignore, opts.root)
         num_classes = len(classes)
     present: set[int] = set()

@@ -569,3 +569,18 @@ def test_a_failing_compiler_is_said_once_and_the_torch_versions_run(
     assert err.count("dlbasic: compiling the RoI pooling kernels (first use") == 1
     assert err.count("dlbasic: could not compile the RoI pooling kernels") == 1
     assert "exited with 1" in err and "no omp.h" in err and "torch versions" in err
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore:`torch.jit.trace` is deprecated")
+def test_a_traced_graph_records_the_torch_versions():
+    """torch.jit.trace cannot see into the kernels: while tracing, the torch versions run, so the graph computes
+    the pooling of new maps (the regions are constants of the trace)."""
+    x, rois, size, scale, ratio, aligned = random_case(8)
+    traced = torch.jit.trace(
+        lambda t: torch.cat([roi_pool(t, rois, size, scale), roi_align(t, rois, size, scale, ratio, aligned)], 1),
+        (x,),
+        check_trace=False,
+    )
+    other = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    expected = torch.cat([roi_pool(other, rois, size, scale), roi_align(other, rois, size, scale, ratio, aligned)], 1)
+    torch.testing.assert_close(traced(other), expected)

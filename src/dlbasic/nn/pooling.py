@@ -96,12 +96,8 @@ def roi_pool(
     """
     ph, pw = _pair(output_size)
     rois = rois_to_tensor(rois).to(x.dtype)
-    if _native(x, rois):
-        args = (x, rois.contiguous(), ph, pw, float(spatial_scale))
-        if torch.is_grad_enabled() and x.requires_grad:
-            return _RoIPool.apply(*args)
-        return _pool_forward(*args, with_argmax=False)[0]
-    return roi_pool_torch(x, rois, (ph, pw), spatial_scale)
+    out = _pool_native(x, rois, ph, pw, float(spatial_scale))
+    return out if out is not None else roi_pool_torch(x, rois, (ph, pw), spatial_scale)
 
 
 def roi_pool_torch(
@@ -195,12 +191,8 @@ def roi_align(
     """
     ph, pw = _pair(output_size)
     rois = rois_to_tensor(rois).to(x.dtype)
-    if _native(x, rois):
-        args = (x, rois.contiguous(), ph, pw, float(spatial_scale), int(sampling_ratio), bool(aligned))
-        if torch.is_grad_enabled() and x.requires_grad:
-            return _RoIAlign.apply(*args)
-        return _align_forward(*args)
-    return roi_align_torch(x, rois, (ph, pw), spatial_scale, sampling_ratio, aligned)
+    out = _align_native(x, rois, ph, pw, float(spatial_scale), int(sampling_ratio), bool(aligned))
+    return out if out is not None else roi_align_torch(x, rois, (ph, pw), spatial_scale, sampling_ratio, aligned)
 
 
 def roi_align_torch(
@@ -252,7 +244,8 @@ def roi_align_torch(
 
 
 def _native(x: Tensor, rois: Tensor) -> bool:
-    """True when the compiled kernels take these inputs (the library is built on the first such call)."""
+    """True when the compiled kernels take these inputs (the library is built on the first such call). Under
+    torch.jit.trace and ONNX export the torch versions run, whose ops a graph can record."""
     return (
         x.dtype in _roi_kernels.DTYPES
         and x.device.type == "cpu"
@@ -263,9 +256,34 @@ def _native(x: Tensor, rois: Tensor) -> bool:
         and x.numel() > 0
         and x.shape[2] * x.shape[3] < 2**31
         and not rois.requires_grad  # the torch version differentiates roi_align by the box coordinates
+        and not torch.jit.is_tracing()
+        and not torch.onnx.is_in_onnx_export()
         and _roi_kernels.available()
-        and _roi_kernels.function("roi_batch_ok", x.dtype)(rois.contiguous().data_ptr(), rois.shape[0], x.shape[0])
+        and _roi_kernels.function("roi_batch_ok", x.dtype)(rois.data_ptr(), rois.shape[0], x.shape[0])
     )
+
+
+# torch.compile leaves these to eager mode (a graph break), where they run the kernels
+@torch.compiler.disable
+def _pool_native(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float) -> Tensor | None:
+    """roi_pool by the kernel, or None where it does not apply (see `_native`)."""
+    rois = rois.contiguous()
+    if not _native(x, rois):
+        return None
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _RoIPool.apply(x, rois, ph, pw, scale)
+    return _pool_forward(x, rois, ph, pw, scale, with_argmax=False)[0]
+
+
+@torch.compiler.disable
+def _align_native(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio: int, aligned: bool) -> Tensor | None:
+    """roi_align by the kernel, or None where it does not apply (see `_native`)."""
+    rois = rois.contiguous()
+    if not _native(x, rois):
+        return None
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _RoIAlign.apply(x, rois, ph, pw, scale, ratio, aligned)
+    return _align_forward(x, rois, ph, pw, scale, ratio, aligned)
 
 
 def _pool_forward(

@@ -106,3 +106,20 @@ def test_eval_of_a_run_folder_is_one_line_naming_best_pt(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert f"is a folder, not a checkpoint file (pass {tmp_path / 'best.pt'})" in err
+
+
+def test_config_yaml_follows_the_changes_a_resume_was_allowed(tmp_path, capsys):
+    import yaml
+
+    run = tmp_path / "run"
+    small = ["--data", "digits", "--model", "mlp", "--threads", "1", "--no-progress", "--run-dir", str(run)]
+    assert main(["train", *small, "--epochs", "1"]) == 0
+    resume = ["train", "--run-dir", str(run), "--resume", "--no-progress"]
+    assert main([*resume, "--epochs", "2", "--allow-changes", "epochs"]) == 0
+    assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 2
+    assert load_checkpoint(run / "checkpoint.pt")["epoch"] == 2
+    capsys.readouterr()
+    assert main([*resume, "--epochs", "3", "--lr", "0.5"]) == 2  # the refusal names the run's epochs as they are
+    err = capsys.readouterr().err
+    assert "epochs 2 -> 3" in err and "lr" in err, err
+    assert yaml.safe_load((run / "config.yaml").read_text())["epochs"] == 2  # a refused resume writes nothing

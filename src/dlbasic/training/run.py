@@ -265,6 +265,8 @@ def fit_in_run_dir(
             distributed.barrier()
         if resume:
             resume_state(trainer, run_dir, cfg)
+            if run_dir is not None and main:  # what --allow-changes let through (epochs, lr, ...) is the run's now
+                atomic_write_text(dump_config(cfg), run_dir / "config.yaml")
         try:
             return trainer.fit()
         except Diverged as e:

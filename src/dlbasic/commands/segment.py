@@ -60,6 +60,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="which images (default: the training run's test split; with --data, that source's own "
         "test folder if it has one, else all of its pairs)",
     )
+    e.add_argument(
+        "--at",
+        default="labels",
+        choices=["labels", "training-size"],
+        help="measure at each label's own resolution, predictions resized with nearest neighbour (default), "
+        "or at the training size",
+    )
     e.add_argument("--overlays", type=Path, default=None, help="write image/truth/prediction overlays here")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --overlays file")
     e.set_defaults(func=run_eval)
@@ -116,7 +123,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from dlbasic.commands.evaluate import class_map
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path
-    from dlbasic.segmentation.data import MaskDataset, load_segmentation
+    from dlbasic.segmentation.data import MaskDataset, concat, load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.train import evaluate_model, model_from_checkpoint
 
@@ -139,16 +146,7 @@ def run_eval(args: argparse.Namespace) -> int:
         split = "test" if first.info.get("test") == "DIR/test" else "all"
     if split == "all":
         parts = [load_segmentation(spec, s, cfg.get("seed", 0), **opts) for s in ("train", "val", "test")]
-        data = MaskDataset(
-            torch.cat([p.images for p in parts]),
-            torch.cat([p.labels for p in parts]),
-            parts[0].classes,
-            parts[0].mean,
-            parts[0].std,
-            parts[0].name,
-            "all",
-            parts[0].info,
-        )
+        data = concat(parts, "all")
     else:
         data = load_segmentation(spec, split, cfg.get("seed", 0), **opts)
     check(
@@ -158,8 +156,10 @@ def run_eval(args: argparse.Namespace) -> int:
     lut = class_map(data.classes, meta["classes"], spec, args.checkpoint)
     if lut is not None:  # mask ids by class name; ids outside the data's classes stay uncounted
         ignore = data.info["ignore_index"]
-        table = torch.full((max(int(data.labels.max()) + 1 if data.labels.numel() else 0, len(lut)),), ignore)
+        top = max([int(m.max()) + 1 for m in [data.labels, *(data.full_labels or [])] if m.numel()], default=0)
+        table = torch.full((max(top, len(lut)),), ignore)
         table[: len(lut)] = lut
+        full = None if data.full_labels is None else [table[m.long()] for m in data.full_labels]
         data = MaskDataset(
             data.images,
             table[data.labels],
@@ -170,14 +170,15 @@ def run_eval(args: argparse.Namespace) -> int:
             data.split,
             data.info,
         )
+        data.full_labels = full
     data.mean, data.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training statistics
-    result = evaluate_model(model, data)
+    result = evaluate_model(model, data, at=args.at)
     if args.overlays:
         n = min(6, len(data))
         save_overlays(
             args.overlays, data.images[:n], data.labels[:n], result["pred"][:n], data.classes, data.info["ignore_index"]
         )
-    shown = {k: result[k] for k in ("pixel_accuracy", "mean_iou", "iou")}
+    shown = {k: result[k] for k in ("pixel_accuracy", "mean_iou", "iou", "resolution")}
     print(json.dumps({"data": spec, "split": split, "images": len(data), **shown}, indent=2))
     print(f"scored {len(data)} images of {spec} ({'all of them' if split == 'all' else f'its {split} split'})")
     return 0

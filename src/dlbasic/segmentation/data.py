@@ -254,9 +254,19 @@ class SegFolder(NamedTuple):
     conventions: list[str]  # what was found, in words: folders, mask encoding, names file
 
 
-@functools.lru_cache(maxsize=4)
 def read_segfolder(arg: str, size: int | None = None) -> SegFolder:
     """Every image/mask pair of a `segfolder:` spec, by split, with its classes and conventions."""
+    return _read_segfolder(arg, size)[0]
+
+
+def compact(mask: Tensor) -> Tensor:
+    """A mask of class ids in the smallest integer type that holds them (uint8 for ids up to 255)."""
+    return mask.to(torch.uint8) if mask.numel() == 0 or (mask.min() >= 0 and mask.max() < 256) else mask.int()
+
+
+@functools.lru_cache(maxsize=4)
+def _read_segfolder(arg: str, size: int | None = None) -> tuple[SegFolder, dict[str, list[Tensor]]]:
+    """`read_segfolder`, and per split the masks at their own resolution where they were resized (`compact`)."""
     opts = parse_folder_spec(arg)
     size = opts.size or size
     pairs = find_pairs(opts)
@@ -339,7 +349,7 @@ def read_segfolder(arg: str, size: int | None = None) -> SegFolder:
         pools.setdefault(split, ([], []))
         pools[split][0].append(image)
         pools[split][1].append(mask)
-    out = {}
+    out, originals = {}, {}
     for split, (images, ms) in pools.items():
         check(
             len({a.shape for a in images}) == 1 or size is not None,
@@ -351,19 +361,37 @@ def read_segfolder(arg: str, size: int | None = None) -> SegFolder:
         y = [torch.from_numpy(m.astype(np.int64)) for m in ms]
         pairs_resized = [_resize(a[None], m[None], size) for a, m in zip(x, y)]
         out[split] = (torch.cat([a for a, _ in pairs_resized]), torch.cat([m for _, m in pairs_resized]))
-    return SegFolder(out, classes, opts.ignore, conventions)
+        if size is not None and any(m.shape != (size, size) for m in y):
+            originals[split] = [compact(m) for m in y]
+    return SegFolder(out, classes, opts.ignore, conventions), originals
 
 
 class MaskDataset(ImageDataset):
-    """An `ImageDataset` whose `labels` are masks Tensor[N, H, W]: its length counts images, not pixels."""
+    """An `ImageDataset` whose `labels` are masks Tensor[N, H, W]: its length counts images, not pixels.
+
+    `full_labels`, where the images were resized, holds each mask at its own resolution (sizes may differ):
+    the metrics are measured there by default (`dlbasic.segmentation.train.evaluate_model`)."""
+
+    full_labels: list[Tensor] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def subset(self, index: Tensor) -> MaskDataset:
-        return MaskDataset(
+        out = MaskDataset(
             self.images[index], self.labels[index], self.classes, self.mean, self.std, self.name, self.split, self.info
         )
+        out.full_labels = _pick(self.full_labels, index)
+        return out
+
+
+def _pick(full: list[Tensor] | None, index: Tensor) -> list[Tensor] | None:
+    return None if full is None else [full[i] for i in torch.as_tensor(index).reshape(-1).tolist()]
+
+
+def _with_full(data: MaskDataset, full: list[Tensor] | None) -> MaskDataset:
+    data.full_labels = full
+    return data
 
 
 def _hold_out(x: Tensor, y: Tensor, fraction: float, seed: int) -> tuple[Tensor, Tensor]:
@@ -394,42 +422,44 @@ def load_segmentation(
         return _with_test_source(spec, split, seed, val_fraction, image_size, test_data)
     if name == "scenes":
         sets = {s: load_scenes(spec, s, seed) for s in SPLITS}
-        parts = {s: (v.images, v.masks) for s, v in sets.items()}
+        parts = {s: (v.images, v.masks, None) for s, v in sets.items()}
         classes, ignore = ["background", *sets["train"].classes], IGNORE_INDEX
-        if image_size is not None:
-            parts = {s: _resize(x, y, image_size) for s, (x, y) in parts.items()}
+        if image_size is not None and sets["train"].images.shape[-2:] != (image_size, image_size):
+            parts = {s: (*_resize(x, y, image_size), [compact(m) for m in y]) for s, (x, y, _) in parts.items()}
         info = {"test": "scenes of held-out digits", "val": "its own validation scenes"}
     elif name == "segfolder":
-        pools, classes, ignore, conventions = read_segfolder(
-            require_path("segfolder", arg, "folder", EXAMPLE), image_size
-        )
+        folder, originals = _read_segfolder(require_path("segfolder", arg, "folder", EXAMPLE), image_size)
+        pools, classes, ignore, conventions = folder
         x, y = pools["train"]
+        full = originals.get("train")
         parts, info = {}, {"test": "DIR/test", "conventions": conventions}
         if "test" in pools:
-            parts["test"] = pools["test"]
+            parts["test"] = (*pools["test"], originals.get("test"))
         else:
             rest, test = _hold_out(x, y, test_fraction, seed)
-            parts["test"], x, y = (x[test], y[test]), x[rest], y[rest]
+            parts["test"], x, y, full = (x[test], y[test], _pick(full, test)), x[rest], y[rest], _pick(full, rest)
             info["test"] = f"random {test_fraction:.0%} hold-out (seed {seed})"
         info["val"] = "DIR/val"
         if "val" in pools:
-            parts["val"] = pools["val"]
+            parts["val"] = (*pools["val"], originals.get("val"))
         else:
             info["val"] = f"random {val_fraction:.0%} of the rest (seed {seed + 1})"
             rest, val = _hold_out(x, y, val_fraction, seed + 1)
-            parts["val"], x, y = (x[val], y[val]), x[rest], y[rest]
-        parts["train"] = (x, y)
+            parts["val"], x, y, full = (x[val], y[val], _pick(full, val)), x[rest], y[rest], _pick(full, rest)
+        parts["train"] = (x, y, full)
     else:
         raise UserError(f"{spec!r} is not a segmentation source", "use scenes[:options] or segfolder:DIR[,options]")
     mean, std = channel_stats(parts["train"][0])
-    images, masks = parts[split]
+    images, masks, full = parts[split]
     if not len(images):
         option = {"val": "--val-fraction", "test": "--test-fraction"}.get(split, "--val-fraction or --test-fraction")
         raise UserError(
             f"the {split} split of {spec} has no images",
             f"{'lower' if split == 'train' else 'raise'} {option}, or use more images",
         )
-    return MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore})
+    return _with_full(
+        MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore}), full
+    )
 
 
 def _with_test_source(
@@ -455,7 +485,26 @@ def _with_test_source(
         f"--test-data {test_data} has {test.in_channels}-channel images; {spec} has {train.in_channels}",
     )
     info = {**train.info, "test": how}
-    return MaskDataset(test.images, test.labels, train.classes, train.mean, train.std, spec, "test", info)
+    out = MaskDataset(test.images, test.labels, train.classes, train.mean, train.std, spec, "test", info)
+    return _with_full(out, test.full_labels)
+
+
+def concat(parts: list[MaskDataset], split: str) -> MaskDataset:
+    """The images of `parts` as one set (the first's classes and statistics), their `full_labels` too."""
+    first = parts[0]
+    out = MaskDataset(
+        torch.cat([p.images for p in parts]),
+        torch.cat([p.labels for p in parts]),
+        first.classes,
+        first.mean,
+        first.std,
+        first.name,
+        split,
+        first.info,
+    )
+    if any(p.full_labels is not None for p in parts):
+        out.full_labels = [m for p in parts for m in (p.full_labels if p.full_labels is not None else list(p.labels))]
+    return out
 
 
 def _test_source(test_data: str, seed: int, image_size: int | None) -> tuple[MaskDataset, str]:
@@ -466,8 +515,7 @@ def _test_source(test_data: str, seed: int, image_size: int | None) -> tuple[Mas
         return load_segmentation(test_data, "test", seed, **opts), f"the test split of {test_data}"
     if train.info.get("val") == "DIR/val":
         val = load_segmentation(test_data, "val", seed, **opts)
-        images, masks = torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels])
-        train = MaskDataset(images, masks, train.classes, train.mean, train.std, test_data, "all", train.info)
+        train = concat([train, val], "all")
     return train, f"all images of {test_data}"
 
 

@@ -32,6 +32,21 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
     return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
+def confusion_at_labels(
+    pred: Tensor, labels: list[Tensor], num_classes: int, ignore_index: int | None = IGNORE_INDEX
+) -> Tensor:
+    """`confusion_matrix` summed over images at each label's own resolution: every prediction Tensor[h, w] (of
+    pred Tensor[N, h, w]) is resized with nearest neighbour to its label's H x W (sizes may differ by image)."""
+    import torch.nn.functional as F
+
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    for p, y in zip(pred, labels):
+        if p.shape != y.shape:
+            p = F.interpolate(p[None, None].float(), size=tuple(y.shape), mode="nearest")[0, 0].long()
+        cm += confusion_matrix(p, y, num_classes, ignore_index)
+    return cm
+
+
 def iou_per_class(cm: Tensor) -> Tensor:
     """IoU_i = n_ii / (t_i + sum_j n_ji - n_ii) as Tensor[K] float64; NaN for a class absent from truth and
     prediction."""
@@ -65,4 +80,12 @@ def scores(cm: Tensor, classes: list[str] | None = None) -> dict[str, object]:
     }
 
 
-__all__ = ["IGNORE_INDEX", "confusion_matrix", "iou_per_class", "mean_iou", "pixel_accuracy", "scores"]
+__all__ = [
+    "IGNORE_INDEX",
+    "confusion_at_labels",
+    "confusion_matrix",
+    "iou_per_class",
+    "mean_iou",
+    "pixel_accuracy",
+    "scores",
+]

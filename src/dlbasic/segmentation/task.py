@@ -59,6 +59,40 @@ def predict_masks(model: nn.Module, images: Tensor, mean: Tensor, std: Tensor, b
     return torch.cat(out) if out else torch.empty(0, *images.shape[-2:], dtype=torch.long)
 
 
+RESOLUTIONS = ("labels", "training-size")  # where `evaluate_masks` measures
+
+
+def evaluate_masks(model: nn.Module, data, stats=None, at: str = "labels") -> dict[str, object]:
+    """Pixel accuracy, mIoU and per-class IoU of `model` on a `MaskDataset` (normalized with `stats`' mean/std).
+
+    `at="labels"` (the default) measures at each label's own resolution (`data.full_labels`, where the images
+    were resized for training: predictions resized with nearest neighbour); `"training-size"` on the masks as
+    trained. Returns the scores, `confusion`, `pred` (at the training size), `resolution` (in words) and
+    `at_training_size` (the scores there)."""
+    from dlbasic.segmentation.metrics import confusion_at_labels, scores
+
+    if at not in RESOLUTIONS:
+        raise ValueError(f"at must be one of {RESOLUTIONS}, got {at!r}")
+    stats = stats or data
+    ignore = data.info.get("ignore_index", IGNORE_INDEX)
+    pred = predict_masks(model, data.images, stats.mean, stats.std)
+    cm_train = confusion_matrix(pred, data.labels, data.num_classes, ignore)
+    full = getattr(data, "full_labels", None)
+    if at == "labels" and full is not None:
+        cm, resolution = confusion_at_labels(pred, full, data.num_classes, ignore), "the labels' own resolution"
+    else:
+        h, w = data.labels.shape[-2:]
+        cm, resolution = cm_train, "the labels' own resolution" if full is None else f"the training size {w}x{h}"
+    train_scores = {k: v for k, v in scores(cm_train, data.classes).items() if k != "iou"}
+    return {
+        **scores(cm, data.classes),
+        "confusion": cm,
+        "pred": pred,
+        "resolution": resolution,
+        "at_training_size": train_scores,
+    }
+
+
 class MaskAugment:
     """Batch transform moving masks with the pixels (`Augment.apply(..., masks=)`); pixels from outside the
     image become `ignore_index`."""
@@ -72,4 +106,4 @@ class MaskAugment:
         return out["image"], out["masks"]
 
 
-__all__ = ["MaskAugment", "SegmentationTask", "predict_masks"]
+__all__ = ["RESOLUTIONS", "MaskAugment", "SegmentationTask", "evaluate_masks", "predict_masks"]

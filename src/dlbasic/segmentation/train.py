@@ -18,9 +18,8 @@ from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
 from dlbasic.errors import check
 from dlbasic.segmentation.data import load_segmentation
-from dlbasic.segmentation.metrics import scores
 from dlbasic.segmentation.overlay import save_overlays
-from dlbasic.segmentation.task import MaskAugment, SegmentationTask, predict_masks
+from dlbasic.segmentation.task import MaskAugment, SegmentationTask
 from dlbasic.training import run
 from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.run import RunData, build_trainer, check_run_dir, fit_in_run_dir, hold_run_dir
@@ -91,6 +90,8 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, Any]], run_d
         "test_mean_iou": test["mean_iou"],
         "test_pixel_accuracy": test["pixel_accuracy"],
         "test_iou": test["iou"],
+        "test_resolution": test["resolution"],
+        "test_at_training_size": test["at_training_size"],
         "val_mean_iou": last.get("val_mean_iou"),
         "train_mean_iou": last.get("train_mean_iou"),
         "train_loss": last.get("train_loss"),
@@ -121,14 +122,14 @@ def finish(trainer: Trainer, data: RunData, history: list[dict[str, Any]], run_d
     return summary
 
 
-def evaluate_model(model: torch.nn.Module, data: ImageDataset, stats: ImageDataset | None = None) -> dict[str, Any]:
-    """Confusion matrix, pixel accuracy, mIoU and per-class IoU of `model` on `data` (normalized with `stats`)."""
-    from dlbasic.segmentation.metrics import confusion_matrix
+def evaluate_model(
+    model: torch.nn.Module, data: ImageDataset, stats: ImageDataset | None = None, at: str = "labels"
+) -> dict[str, Any]:
+    """Confusion matrix, pixel accuracy, mIoU and per-class IoU of `model` on `data` (normalized with `stats`),
+    at the labels' own resolution or the training size (`dlbasic.segmentation.task.evaluate_masks`)."""
+    from dlbasic.segmentation.task import evaluate_masks
 
-    stats = stats or data
-    pred = predict_masks(model, data.images, stats.mean, stats.std)
-    cm = confusion_matrix(pred, data.labels, data.num_classes, data.info.get("ignore_index", 255))
-    return {**scores(cm, data.classes), "confusion": cm, "pred": pred}
+    return evaluate_masks(model, data, stats, at)
 
 
 def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch.nn.Module, dict[str, Any]]:

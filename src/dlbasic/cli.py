@@ -27,6 +27,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a mistake in one line pointing at `--help`, not with the usage block."""
 
     def error(self, message: str):  # type: ignore[override]
+        """Print `message` with a pointer to `--help` and exit with code 2."""
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -45,6 +46,7 @@ STORAGE_ERRORS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `dlbasic` argument parser, with one sub-command per public module of `dlbasic.commands`."""
     import dlbasic.commands as commands
 
     parser = Parser(
@@ -72,6 +74,11 @@ def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `dlbasic` command on `argv` (default `sys.argv[1:]`) and return its exit code.
+
+    Returns:
+        0 done, 2 a mistake in the input (or no command given), 3 training diverged, 130 interrupted.
+    """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # report it as the command's own mistake, with the closest option it has

@@ -31,6 +31,7 @@ def _seeds(text: str) -> list[int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic compare` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "compare",
         help="train variants of a config side by side (curves + table)",
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic compare`: train each `--vary` value over the seeds, write the comparison, print its table."""
     import dataclasses
 
     from dlbasic.commands.train import check_config, check_models

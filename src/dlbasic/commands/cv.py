@@ -20,6 +20,7 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic cv` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "cv",
         help="k-fold cross-validation over hyperparameters, then one test",
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic cv`: k-fold cross-validate the `--vary` grid, retrain the best candidate, test it once."""
     from dlbasic.commands.train import check_config, check_models
     from dlbasic.config import from_dict
     from dlbasic.data import load

@@ -246,6 +246,7 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `dlbasic detect` and its verbs (train, eval, predict, compare) to `sub`."""
     p = sub.add_parser(
         "detect",
         help="train, evaluate, run and compare object detectors",
@@ -306,6 +307,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """`dlbasic detect train`: train (or `--resume`) one detector into its run folder and print the test summary."""
     from dlbasic.commands.train import resumed_config
     from dlbasic.config import DetectionConfig
     from dlbasic.detection.train import train_detector
@@ -364,6 +366,7 @@ def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    """`dlbasic detect eval`: a checkpoint's COCO mAP and seconds per image on the images `--data`/`--split` name."""
     from dlbasic.commands.evaluate import class_map
     from dlbasic.detection.splits import as_batch
     from dlbasic.detection.train import evaluate, load_detector
@@ -382,6 +385,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    """`dlbasic detect predict`: draw detected boxes on image files (or a source's images); writes predictions.json."""
     from dlbasic.data.images import read_user_image
     from dlbasic.detection.draw import draw_boxes
     from dlbasic.detection.train import load_detector, predict_images
@@ -432,6 +436,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    """`dlbasic detect compare`: train and score each `--models` detector on one shared split."""
     from dlbasic.detection.draw import speed_accuracy_figure
     from dlbasic.detection.rcnn import SelectiveSearchProposals
     from dlbasic.detection.splits import load_split

@@ -16,6 +16,7 @@ Members train on the train split and are compared on the val split (--on test: o
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic ensemble` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "ensemble",
         help="bagging or boosting ensembles of networks",
@@ -55,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic ensemble`: train a bagging or boosting ensemble; print each member and the ensemble."""
     from dlbasic.commands.train import check_models
     from dlbasic.data import load
     from dlbasic.errors import check

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic eval` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "eval",
         help="evaluate a checkpoint: accuracy, loss, confusion matrix",
@@ -126,6 +127,7 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classe
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic eval`: a checkpoint's accuracy, loss and per-class accuracy on a split, with a confusion-matrix plot."""
     import torch
 
     from dlbasic.commands.train import check_threads

@@ -10,6 +10,7 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript", "safetensors": ".saf
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic export` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "export",
         help="export a checkpoint to ONNX, TorchScript or safetensors",
@@ -48,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic export`: write the checkpoint in `--format`, print how it matched the eager model."""
     from dlbasic.errors import check
     from dlbasic.outputs import check_file
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic heatmap` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "heatmap",
         help="class heat map of a convolutionalized classifier on a larger image",
@@ -59,6 +60,7 @@ def heatmap_figure(image: torch.Tensor, probs: torch.Tensor, classes: list[str])
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic heatmap`: slide the convolutionalized classifier over an image or scene and save the heat-map figure."""
     import matplotlib.pyplot as plt
     import torch
 

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic lab` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "lab",
         help="measure every claim of the notebook and write an HTML report",
@@ -81,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic lab`: run the selected studies into the lab folder (or `--list` them) and write the report."""
 
     from dlbasic.commands.train import check_threads
     from dlbasic.errors import UserError, check

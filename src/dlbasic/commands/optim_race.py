@@ -39,6 +39,7 @@ def _point(text: str) -> tuple[float, float]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic optim-race` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "optim-race",
         help="optimizer paths on a 2-D test function (PNG + GIF)",
@@ -73,6 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic optim-race`: race the optimizers on the landscape, print the table and write the figures; returns 0."""
     from dlbasic.errors import check
     from dlbasic.optim.race import DEFAULT_LRS, race, race_table, write_race
     from dlbasic.outputs import check_dir, open_dir

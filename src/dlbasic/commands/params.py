@@ -7,6 +7,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic params` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "params",
         help="parameters, MACs and receptive fields of a zoo model",
@@ -62,6 +63,7 @@ def _summary(name: str, args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic params`: print a model's per-layer table, a one-line-per-model comparison (`--compare`), or `--list`."""
     from dlbasic.errors import check
     from dlbasic.models import list_models
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic predict` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "predict",
         help="classify image files with a checkpoint",
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic predict`: print the top-k classes with probabilities for each image file; returns 0."""
     import torch
 
     from dlbasic.data import normalize

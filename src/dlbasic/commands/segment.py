@@ -25,6 +25,7 @@ EXAMPLES = """examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add `dlbasic segment` and its verbs (train, eval, predict) to `sub`."""
     p = sub.add_parser(
         "segment",
         help="semantic segmentation: train, eval, predict (FCN)",
@@ -92,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """`dlbasic segment train`: train (or `--resume`) an FCN into its run folder and print the summary; returns 0."""
     from dlbasic.config import segmentation_config
     from dlbasic.segmentation.train import train_segmentation
 
@@ -118,6 +120,7 @@ def _stamp() -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    """`dlbasic segment eval`: a checkpoint's pixel accuracy and (mean) IoU on a split, optionally with overlays."""
     import torch
 
     from dlbasic.commands.evaluate import class_map
@@ -185,6 +188,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    """`dlbasic segment predict`: write each image file's predicted mask (and overlays.png if they share a size)."""
     import numpy as np
     import torch
     import torch.nn.functional as F

@@ -26,6 +26,7 @@ checkpoint is kept), 130 interrupted (a checkpoint is saved)
 
 
 def batch_size(text: str) -> int | str:
+    """argparse type of `--batch-size`: a positive integer, or 'full' for full-batch gradient descent."""
     if text == "full":
         return "full"
     try:
@@ -349,6 +350,7 @@ def resumed_config(args: argparse.Namespace, cls: type = TrainConfig) -> Any:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic train` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "train",
         help="train a classifier and write a run folder",
@@ -385,6 +387,7 @@ def add_run_folder_options(g) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic train`: train (or `--resume`) a classifier into its run folder and print the summary; returns 0."""
     from dlbasic.training import distributed
     from dlbasic.training.run import default_run_dir, train
 
@@ -413,6 +416,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def torch_device(cfg: TrainConfig):
+    """The torch device `cfg.device` resolves to ('auto' picks the best available)."""
     from dlbasic.training.device import resolve_device
 
     return resolve_device(cfg.device)

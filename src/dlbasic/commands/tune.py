@@ -118,6 +118,7 @@ def check_names(cfg: Any) -> Any:
 
 
 def suggest(trial, space: list[tuple[str, str, list[Any]]]) -> dict[str, Any]:
+    """The config overrides for one Optuna trial: one `trial.suggest_*` value per `(key, kind, values)` of `space`."""
     out = {}
     for key, kind, v in space:
         if kind == "choice":
@@ -304,6 +305,7 @@ def open_study(args: argparse.Namespace, storage, sampler, pruner, mine: dict[st
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `dlbasic tune` sub-command and its options to `sub`."""
     p = sub.add_parser(
         "tune",
         help="Optuna hyperparameter search with a k-fold objective (several workers)",
@@ -347,6 +349,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`dlbasic tune`: add `--trials` Optuna trials (k-fold mean held-out accuracy) to the study and print the best."""
     try:
         import optuna
     except ImportError:

@@ -81,6 +81,7 @@ class AlexNet(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, H, W] -> logits Tensor[B, num_classes]."""
         x = self.avgpool(self.features(x))  # (B, C, pooled, pooled)
         return self.classifier(x.flatten(1))  # (B, num_classes)
 

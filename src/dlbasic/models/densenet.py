@@ -37,6 +37,7 @@ class DenseLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, H, W] -> the layer's new maps Tensor[B, growth, H, W]."""
         return self.dropout(self.conv(self.bottleneck(x)))
 
 
@@ -52,6 +53,7 @@ class DenseBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, H, W] -> Tensor[B, C + n * growth, H, W], the input and every layer's maps."""
         features = [x]
         for layer in self.layers:
             features.append(layer(torch.cat(features, 1)))  # input: (B, C + i * growth, H, W)
@@ -121,6 +123,7 @@ class DenseNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, H, W] -> logits Tensor[B, num_classes]."""
         x = self.avgpool(self.features(x))  # (B, C, 1, 1)
         return self.classifier(x.flatten(1))  # (B, num_classes)
 
@@ -143,14 +146,17 @@ def _densenet(
 
 @register_model
 def densenet121(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> DenseNet:
+    """DenseNet-121: dense blocks of (6, 12, 24, 16) layers, growth 32 (12 for small inputs); `kw`: `DenseNet`."""
     return _densenet((6, 12, 24, 16), num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def densenet169(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> DenseNet:
+    """DenseNet-169: dense blocks of (6, 12, 32, 32) layers, growth 32 (12 for small inputs); `kw`: `DenseNet`."""
     return _densenet((6, 12, 32, 32), num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def densenet201(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> DenseNet:
+    """DenseNet-201: dense blocks of (6, 12, 48, 32) layers, growth 32 (12 for small inputs); `kw`: `DenseNet`."""
     return _densenet((6, 12, 48, 32), num_classes, in_channels, input_size, **kw)

@@ -64,6 +64,7 @@ class DepthwiseUpsample(nn.ConvTranspose2d):
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, H, W] -> the upsampled Tensor[B, C, H', W'] (dense, diagonal weight, on channels-last input)."""
         nhwc = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         if not nhwc or self.groups == 1:
             return super().forward(x)
@@ -148,6 +149,7 @@ class FCN(nn.Module):
         self.upsample = bilinear_upsampler(num_classes, final, learnable=learn_final)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, H, W] -> per-pixel class scores Tensor[B, num_classes, H, W]."""
         h, w = x.shape[-2:]
         x = F.pad(x, (0, -w % self.stride, 0, -h % self.stride))  # (B, C, 32a, 32b)
         f8 = self.to8(x)  # (B, c8, H/8, W/8) with the paper's strides (S = 32)

@@ -66,6 +66,7 @@ class Inception(nn.Module):
         self.branch_pool = nn.Sequential(nn.MaxPool2d(3, 1, 1, ceil_mode=True), conv_norm_act(in_ch, proj, 1, **cba))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_ch, H, W] -> the four branches concatenated, Tensor[B, n1 + n3 + n5 + proj, H, W]."""
         branches = (self.branch1, self.branch3, self.branch5, self.branch_pool)
         return torch.cat([b(x) for b in branches], 1)  # (B, n1 + n3 + n5 + proj, H, W)
 
@@ -94,6 +95,7 @@ class AuxClassifier(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, H, W] of an intermediate stage -> logits Tensor[B, num_classes]."""
         return self.fc(self.conv(self.pool(x)).flatten(1))  # (B, num_classes)
 
 
@@ -167,6 +169,10 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(c, num_classes)
 
     def forward(self, x: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """Tensor[B, in_channels, H, W] -> logits Tensor[B, num_classes].
+
+        In training mode with auxiliary heads it returns `(logits, *aux_logits)`, one per auxiliary classifier.
+        """
         x = self.stem(x)
         aux: list[Tensor] = []
         for name, block in self.blocks.items():

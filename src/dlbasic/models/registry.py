@@ -26,6 +26,7 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 
 def list_models() -> list[str]:
+    """The names of all registered models, sorted (importing every model family first)."""
     _import_families()
     return models.names()
 

@@ -34,6 +34,7 @@ class ZeroPadShortcut(nn.Module):
         self.out_ch, self.stride = out_ch, stride
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, H, W] -> Tensor[B, out_ch, H / stride, W / stride], the new channels zero."""
         x = x[:, :, :: self.stride, :: self.stride]  # (B, C, H / s, W / s)
         return F.pad(x, (0, 0, 0, 0, 0, self.out_ch - x.shape[1]))  # (B, out_ch, H / s, W / s)
 
@@ -71,6 +72,7 @@ class BasicBlock(nn.Module):
         self.act = make_activation(act)
 
     def forward(self, x: Tensor) -> Tensor:
+        """act(F(x) + shortcut(x)): Tensor[B, in_ch, H, W] -> Tensor[B, planes, H / stride, W / stride]."""
         out = self.conv2(self.conv1(x))  # (B, planes, H / s, W / s)
         if self.shortcut is not None:
             out = out + self.shortcut(x)
@@ -100,6 +102,7 @@ class Bottleneck(nn.Module):
         self.act = make_activation(act)
 
     def forward(self, x: Tensor) -> Tensor:
+        """act(F(x) + shortcut(x)): Tensor[B, in_ch, H, W] -> Tensor[B, 4 * planes, H / stride, W / stride]."""
         out = self.conv3(self.conv2(self.conv1(x)))  # (B, 4 * planes, H / s, W / s)
         if self.shortcut is not None:
             out = out + self.shortcut(x)
@@ -166,6 +169,7 @@ class ResNet(nn.Module):
                         nn.init.zeros_(last[1].weight)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, H, W] -> logits Tensor[B, num_classes]."""
         x = self.stem(x)  # (B, 64, H / 4, W / 4)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (B, 512 * expansion, H / 32, W / 32)
         return self.fc(self.avgpool(x).flatten(1))  # (B, num_classes)
@@ -195,26 +199,31 @@ def _resnet(
 
 @register_model
 def resnet18(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> ResNet:
+    """ResNet-18: (2, 2, 2, 2) `BasicBlock`s per stage; `kw` (shortcut, norm, width, ...) goes to `ResNet`."""
     return _resnet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def resnet34(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> ResNet:
+    """ResNet-34: (3, 4, 6, 3) `BasicBlock`s per stage; `kw` (shortcut, norm, width, ...) goes to `ResNet`."""
     return _resnet(BasicBlock, (3, 4, 6, 3), num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def resnet50(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> ResNet:
+    """ResNet-50: (3, 4, 6, 3) `Bottleneck`s per stage; `kw` (shortcut, norm, width, ...) goes to `ResNet`."""
     return _resnet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def resnet101(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> ResNet:
+    """ResNet-101: (3, 4, 23, 3) `Bottleneck`s per stage; `kw` (shortcut, norm, width, ...) goes to `ResNet`."""
     return _resnet(Bottleneck, (3, 4, 23, 3), num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def resnet152(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> ResNet:
+    """ResNet-152: (3, 8, 36, 3) `Bottleneck`s per stage; `kw` (shortcut, norm, width, ...) goes to `ResNet`."""
     return _resnet(Bottleneck, (3, 8, 36, 3), num_classes, in_channels, input_size, **kw)
 
 

@@ -17,6 +17,12 @@ from dlbasic.nn.activations import make_activation
 
 
 class SimpleCNN(nn.Module):
+    """The pytorch/examples MNIST network: two valid 3x3 convolutions (32, 64), 2x2 max pooling, a 128-unit layer.
+
+    `dropout` is applied after the pooling and twice that rate before the last layer (0.25 and 0.5 by default);
+    `act` names the activation. Inputs must be at least 6x6.
+    """
+
     def __init__(
         self,
         num_classes: int = 10,
@@ -45,10 +51,18 @@ class SimpleCNN(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, S, S] -> logits Tensor[B, num_classes]."""
         return self.classifier(self.features(x))  # (B, num_classes)
 
 
 class MLP(nn.Module):
+    """A multilayer perceptron on the flattened image: Linear -> activation (-> dropout) per hidden width, then Linear.
+
+    Args:
+        hidden: the widths of the hidden layers, e.g. (256, 128).
+        dropout: dropout after every hidden activation (0: none).
+    """
+
     def __init__(
         self,
         num_classes: int = 10,
@@ -77,20 +91,24 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, S, S] -> logits Tensor[B, num_classes]."""
         return self.net(x)
 
 
 @register_model
 def simple_cnn(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, **kw) -> SimpleCNN:
+    """Registry factory of `SimpleCNN` (the pytorch/examples MNIST network); `kw` goes to its constructor."""
     return SimpleCNN(num_classes, in_channels, input_size, **kw)
 
 
 @register_model
 def mlp(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, **kw) -> MLP:
+    """Registry factory of `MLP`; `kw` (hidden, dropout, act) goes to its constructor."""
     return MLP(num_classes, in_channels, input_size, **kw)
 
 
 def count_parameters(model: nn.Module) -> int:
+    """The number of scalars in all of `model`'s parameters (trainable or not)."""
     return sum(p.numel() for p in model.parameters())
 
 

@@ -77,11 +77,13 @@ class TinyCNN(nn.Module):
         self.classifier = nn.Sequential(*head)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, S, S] -> logits Tensor[B, num_classes]."""
         return self.classifier(self.features(x))  # (B, C, S, S) -> (B, num_classes)
 
 
 @register_model
 def tiny_cnn(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, **kw) -> TinyCNN:
+    """Registry factory of `TinyCNN`; `kw` (channels, norm, dropout, ...) goes to its constructor."""
     return TinyCNN(num_classes, in_channels, input_size, **kw)
 
 

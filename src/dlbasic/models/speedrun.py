@@ -15,6 +15,12 @@ from dlbasic.models.registry import register_model
 
 
 class FastCNN(nn.Module):
+    """Three conv3x3 -> norm -> ReLU -> 2x2 max-pool stages of `width`, 2 * `width`, 4 * `width` channels, then linear.
+
+    `norm` names the normalization layer ("batch" by default, "none" gives the convolutions a bias);
+    `dropout` is applied before the linear classifier.
+    """
+
     def __init__(
         self,
         num_classes: int = 10,
@@ -40,9 +46,11 @@ class FastCNN(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels * side * side, num_classes))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, S, S] -> logits Tensor[B, num_classes]."""
         return self.head(self.features(x))  # (B, num_classes)
 
 
 @register_model
 def mnist_fast(num_classes: int = 10, in_channels: int = 1, input_size: int = 28, **kw) -> FastCNN:
+    """Registry factory of `FastCNN`, the batch-normalized CNN that trains MNIST to 99 % quickly on a CPU."""
     return FastCNN(num_classes, in_channels, input_size, **kw)

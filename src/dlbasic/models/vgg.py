@@ -96,6 +96,7 @@ class VGG(nn.Module):
         kaiming_init(self, linear_std=None if fan_in else 0.01, mode=init_mode, he_linear=fan_in)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, in_channels, H, W] -> logits Tensor[B, num_classes]."""
         x = self.avgpool(self.features(x))  # (B, 512 * width, pooled, pooled)
         return self.classifier(x.flatten(1))  # (B, num_classes)
 
@@ -109,39 +110,47 @@ def _vgg(name: str, num_classes: int, in_channels: int, input_size: int, norm: N
 
 @register_model
 def vgg11(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-11 (configuration A of the paper's Table 1), without normalization; `kw` goes to `VGG`."""
     return _vgg("vgg11", num_classes, in_channels, input_size, **{"norm": "none", **kw})
 
 
 @register_model
 def vgg13(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-13 (configuration B of the paper's Table 1), without normalization; `kw` goes to `VGG`."""
     return _vgg("vgg13", num_classes, in_channels, input_size, **{"norm": "none", **kw})
 
 
 @register_model
 def vgg16(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-16 (configuration D of the paper's Table 1), without normalization; `kw` goes to `VGG`."""
     return _vgg("vgg16", num_classes, in_channels, input_size, **{"norm": "none", **kw})
 
 
 @register_model
 def vgg19(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-19 (configuration E of the paper's Table 1), without normalization; `kw` goes to `VGG`."""
     return _vgg("vgg19", num_classes, in_channels, input_size, **{"norm": "none", **kw})
 
 
 @register_model
 def vgg11_bn(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-11 (configuration A) with batch norm after every convolution (`norm=` changes it)."""
     return _vgg("vgg11", num_classes, in_channels, input_size, **{"norm": "batch", **kw})
 
 
 @register_model
 def vgg13_bn(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-13 (configuration B) with batch norm after every convolution (`norm=` changes it)."""
     return _vgg("vgg13", num_classes, in_channels, input_size, **{"norm": "batch", **kw})
 
 
 @register_model
 def vgg16_bn(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-16 (configuration D) with batch norm after every convolution (`norm=` changes it)."""
     return _vgg("vgg16", num_classes, in_channels, input_size, **{"norm": "batch", **kw})
 
 
 @register_model
 def vgg19_bn(num_classes: int = 1000, in_channels: int = 3, input_size: int = 224, **kw) -> VGG:
+    """VGG-19 (configuration E) with batch norm after every convolution (`norm=` changes it)."""
     return _vgg("vgg19", num_classes, in_channels, input_size, **{"norm": "batch", **kw})

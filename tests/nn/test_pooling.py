@@ -519,6 +519,12 @@ def test_what_the_kernels_do_not_take_runs_the_torch_versions(monkeypatch: pytes
     assert roi_pool(x, torch.zeros(0, 5, dtype=x.dtype), size).shape == (0, x.shape[1], *size)
     assert roi_align(x, [torch.zeros(0, 4)] * x.shape[0], size).shape == (0, x.shape[1], *size)
     assert calls == ["roi_pool_torch", "roi_align_torch"]
+    calls.clear()
+    if _roi_kernels.available():  # more than 2^20 samples in one region: the kernel declines its buffers
+        one = torch.tensor([[0.0, 1.0, 1.0, 5.0, 4.0]], dtype=x.dtype)
+        assert roi_align(x[:1, :1], one, 4, 1.0, 260).shape == (1, 1, 4, 4) and calls == ["roi_align_torch"]
+        roi_align(x[:1, :1], one, 4, 1.0, 250)  # 10^6 samples: the kernel
+        assert calls == ["roi_align_torch"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

@@ -38,6 +38,7 @@ SOURCE = r"""
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <omp.h>
 #include <vector>
@@ -315,16 +316,18 @@ static int roi_pool_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, 
   std::unique_ptr<T[]> xt(adjacent ? nullptr : new T[N * HW * C]);
   const T* xc = adjacent ? x : xt.get();
   const int64_t cN = adjacent ? sN : HW * C, cH = adjacent ? sH : W * C, cW = adjacent ? sW : C;
+  std::vector<T> bests(nt * P * width);  // each thread's tiles (nothing allocates inside)
+  std::vector<int32_t> wheres(nt * P * width);
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     if (!adjacent) to_channels_last(x, N, 0, C, H, W, sN, sC, sH, sW, xt.get());
-    std::vector<T> best(P * width);
-    std::vector<int32_t> where(P * width);
+    T* best = bests.data() + omp_get_thread_num() * P * width;
+    int32_t* where = wheres.data() + omp_get_thread_num() * P * width;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < K * blocks; ++t) {
       const int64_t k = t / blocks, c0 = (t % blocks) * width, Cb = std::min(C, c0 + width) - c0;
       const int64_t* ey = edges.data() + k * E;
-      pool_block(xc + batch[k] * cN + c0, cH, cW, W, ey, ey + 2 * ph, ph, pw, Cb, best.data(), where.data());
+      pool_block(xc + batch[k] * cN + c0, cH, cW, W, ey, ey + 2 * ph, ph, pw, Cb, best, where);
       for (int64_t c = 0; c < Cb; ++c) {
         T* o = out + (k * C + c0 + c) * P;
         int32_t* a = arg ? arg + (k * C + c0 + c) * P : nullptr;
@@ -342,7 +345,7 @@ static int roi_pool_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, 
 // a block of channels (no two threads add to one cell) and walks the regions in order, reading each region's
 // block of argmax and grad in one stretch
 template <typename T>
-static void roi_pool_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj, const int32_t* arg,
+static int roi_pool_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj, const int32_t* arg,
                          const int64_t* batch, int64_t K, int64_t N, int64_t C, int64_t H, int64_t W, int ph, int pw,
                          T* gx, int nt) {
   const int64_t HW = H * W, P = (int64_t)ph * pw;
@@ -365,6 +368,7 @@ static void roi_pool_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t
       }
     }
   }
+  return 0;
 }
 
 // one bilinear sample: four cell offsets (p[0] < 0: outside the map, contributes nothing) and weights
@@ -398,28 +402,32 @@ static AlignGeometry<T> align_geometry(const T* r, T scale, bool aligned, int ph
   return {sx, sy, rw / T(pw), rh / T(ph), gx, gy};
 }
 
-// samples of all regions' bins, for picking the number of threads
+// samples of all regions' bins (for picking the number of threads) and the most of one region (*most)
 template <typename T>
-static double align_work(const T* rois, int64_t K, T scale, bool aligned, int ph, int pw, int ratio) {
+static double align_work(const T* rois, int64_t K, T scale, bool aligned, int ph, int pw, int ratio, double* most) {
   double samples = 0;
+  *most = 0;
   for (int64_t k = 0; k < K; ++k) {
     const AlignGeometry<T> g = align_geometry(rois + 5 * k, scale, aligned, ph, pw, ratio);
     samples += (double)g.gx * g.gy;
+    *most = std::max(*most, (double)g.gx * g.gy * ph * pw);
   }
   return samples * ph * pw;
 }
+
+// the most samples of one region the kernels take (48 MB of them in float32); more: the torch versions run
+static const double MAX_SAMPLES = 1 << 20;
 
 // RoI Align's samples of region r (torchvision's pre_calc_for_bilinear_interpolate): offsets within a plane
 // of strides (sH, sW); returns gy * gx (0: the region has no samples)
 template <typename T>
 static int64_t align_samples(const T* r, T scale, bool aligned, int64_t H, int64_t W, int64_t sH, int64_t sW,
-                             int ph, int pw, int ratio, std::vector<Sample<T>>& s) {
+                             int ph, int pw, int ratio, Sample<T>* s) {
   const AlignGeometry<T> g = align_geometry(r, scale, aligned, ph, pw, ratio);
   const T sx = g.sx, sy = g.sy, bw = g.bw, bh = g.bh;
   const int gx = g.gx, gy = g.gy;
   if (gy == 0 || gx == 0) return 0;
-  s.resize((size_t)ph * pw * gy * gx);
-  Sample<T>* o = s.data();
+  Sample<T>* o = s;
   for (int i = 0; i < ph; ++i)
     for (int j = 0; j < pw; ++j)
       for (int iy = 0; iy < gy; ++iy) {
@@ -470,13 +478,16 @@ static int roi_align_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W,
   if (!batch_ok(rois, K, N)) return 1;
   const T scale = T(scale_d);
   const int64_t P = (int64_t)ph * pw;
-  nt = threads_for(nt, 4 * C * align_work(rois, K, scale, aligned != 0, ph, pw, ratio));
+  double most;
+  nt = threads_for(nt, 4 * C * align_work(rois, K, scale, aligned != 0, ph, pw, ratio, &most));
+  if (most > MAX_SAMPLES) return 2;
   const int64_t want = 4 * (int64_t)std::max(nt, 1);
   const int64_t blocks = K >= want ? 1 : std::min<int64_t>(C, (want + K - 1) / K);
   const int64_t width = (C + blocks - 1) / blocks;
+  std::vector<Sample<T>> buffers((size_t)(nt * most));  // each thread's samples (nothing allocates inside)
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
-    std::vector<Sample<T>> s;
+    Sample<T>* s = buffers.data() + (int64_t)omp_get_thread_num() * (int64_t)most;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < K * blocks; ++t) {
       const int64_t k = t / blocks, c0 = (t % blocks) * width, c1 = std::min(C, c0 + width);
@@ -490,7 +501,7 @@ static int roi_align_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W,
           continue;
         }
         const T* plane = x + (int64_t)r[0] * sN + c * sC;
-        const Sample<T>* q = s.data();
+        const Sample<T>* q = s;
         for (int64_t bin = 0; bin < P; ++bin) {
           T acc = T(0);
           for (int64_t n = 0; n < per_bin; ++n, ++q)
@@ -508,19 +519,23 @@ static int roi_align_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W,
 // grad [K, C, ph, pw] with strides (gk, gc, gi, gj); gx [N, C, H, W] contiguous, written whole; each thread
 // owns a block of channels and walks every region
 template <typename T>
-static void roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj, const T* rois, int64_t K,
+static int roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj, const T* rois, int64_t K,
                           int64_t N, int64_t C, int64_t H, int64_t W, int ph, int pw, double scale_d, int ratio,
                           int aligned, T* gx, int nt) {
   const T scale = T(scale_d);
   const int64_t HW = H * W;
-  nt = threads_for(nt, (double)(N * HW) * C + 4 * C * align_work(rois, K, scale, aligned != 0, ph, pw, ratio));
+  double most;
+  const double work = align_work(rois, K, scale, aligned != 0, ph, pw, ratio, &most);
+  if (most > MAX_SAMPLES) return 2;
+  nt = threads_for(nt, (double)(N * HW) * C + 4 * C * work);
+  std::vector<Sample<T>> buffers((size_t)(nt * most));
 #pragma omp parallel num_threads(nt) if (nt > 1)
   {
     const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
     const int64_t c0 = C * tid / nth, c1 = C * (tid + 1) / nth;
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t n = 0; n < N; ++n) std::fill(gx + (n * C + c) * HW, gx + (n * C + c + 1) * HW, T(0));
-    std::vector<Sample<T>> s;
+    Sample<T>* s = buffers.data() + tid * (int64_t)most;
     for (int64_t k = 0; k < K && c0 < c1; ++k) {
       const T* r = rois + 5 * k;
       const int64_t count = align_samples(r, scale, aligned != 0, H, W, W, 1, ph, pw, ratio, s);
@@ -529,7 +544,7 @@ static void roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_
       for (int64_t c = c0; c < c1; ++c) {
         T* plane = gx + ((int64_t)r[0] * C + c) * HW;
         const T* go = g + k * gk + c * gc;
-        const Sample<T>* q = s.data();
+        const Sample<T>* q = s;
         for (int i = 0; i < ph; ++i)
           for (int j = 0; j < pw; ++j) {
             const T gb = go[i * gi + j * gj] / T(count);
@@ -544,7 +559,18 @@ static void roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_
       }
     }
   }
+  return 0;
 }
+
+// The exported functions return 0, 1 where a batch index is outside the batch, 2 where memory ran out (or a
+// region has more than MAX_SAMPLES samples); no C++ exception crosses into Python. Nothing allocates inside the
+// parallel regions, where an exception could not be caught.
+#define CAUGHT(...)                \
+  try {                            \
+    return __VA_ARGS__;            \
+  } catch (const std::exception&) { \
+    return 2;                      \
+  }
 
 #define ROI_EXPORTS(T, S)                                                                                        \
   extern "C" int roi_batch_ok_##S(const T* rois, int64_t K, int64_t N) { return batch_ok(rois, K, N); }        \
@@ -552,22 +578,22 @@ static void roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_
                                       int64_t sC, int64_t sH, int64_t sW, const T* rois, int64_t K, int ph,     \
                                       int pw, double scale, T* out, int32_t* arg, int64_t* batch, int path,     \
                                       int nt) {                                                                 \
-    return roi_pool_fwd(x, N, C, H, W, sN, sC, sH, sW, rois, K, ph, pw, scale, out, arg, batch, path, nt);      \
+    CAUGHT(roi_pool_fwd(x, N, C, H, W, sN, sC, sH, sW, rois, K, ph, pw, scale, out, arg, batch, path, nt))      \
   }                                                                                                             \
-  extern "C" void roi_pool_backward_##S(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj,            \
-                                        const int32_t* arg, const int64_t* batch, int64_t K, int64_t N,         \
-                                        int64_t C, int64_t H, int64_t W, int ph, int pw, T* gx, int nt) {       \
-    roi_pool_bwd(g, gk, gc, gi, gj, arg, batch, K, N, C, H, W, ph, pw, gx, nt);                                 \
+  extern "C" int roi_pool_backward_##S(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj,             \
+                                       const int32_t* arg, const int64_t* batch, int64_t K, int64_t N,          \
+                                       int64_t C, int64_t H, int64_t W, int ph, int pw, T* gx, int nt) {        \
+    CAUGHT(roi_pool_bwd(g, gk, gc, gi, gj, arg, batch, K, N, C, H, W, ph, pw, gx, nt))                          \
   }                                                                                                             \
   extern "C" int roi_align_forward_##S(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t sN,      \
                                        int64_t sC, int64_t sH, int64_t sW, const T* rois, int64_t K, int ph,    \
                                        int pw, double scale, int ratio, int aligned, T* out, int nt) {          \
-    return roi_align_fwd(x, N, C, H, W, sN, sC, sH, sW, rois, K, ph, pw, scale, ratio, aligned, out, nt);       \
+    CAUGHT(roi_align_fwd(x, N, C, H, W, sN, sC, sH, sW, rois, K, ph, pw, scale, ratio, aligned, out, nt))       \
   }                                                                                                             \
-  extern "C" void roi_align_backward_##S(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj,           \
-                                         const T* rois, int64_t K, int64_t N, int64_t C, int64_t H, int64_t W,  \
-                                         int ph, int pw, double scale, int ratio, int aligned, T* gx, int nt) { \
-    roi_align_bwd(g, gk, gc, gi, gj, rois, K, N, C, H, W, ph, pw, scale, ratio, aligned, gx, nt);               \
+  extern "C" int roi_align_backward_##S(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj,            \
+                                        const T* rois, int64_t K, int64_t N, int64_t C, int64_t H, int64_t W,   \
+                                        int ph, int pw, double scale, int ratio, int aligned, T* gx, int nt) {  \
+    CAUGHT(roi_align_bwd(g, gk, gc, gi, gj, rois, K, N, C, H, W, ph, pw, scale, ratio, aligned, gx, nt))        \
   }
 
 ROI_EXPORTS(float, f32)
@@ -583,9 +609,9 @@ _P, _I64, _I32, _D = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_dou
 _SIGNATURES = {  # name: (argument types, result type)
     "roi_batch_ok": ([_P, _I64, _I64], _I32),
     "roi_pool_forward": ([_P, *[_I64] * 8, _P, _I64, _I32, _I32, _D, _P, _P, _P, _I32, _I32], _I32),
-    "roi_pool_backward": ([_P, *[_I64] * 4, _P, _P, *[_I64] * 5, _I32, _I32, _P, _I32], None),
+    "roi_pool_backward": ([_P, *[_I64] * 4, _P, _P, *[_I64] * 5, _I32, _I32, _P, _I32], _I32),
     "roi_align_forward": ([_P, *[_I64] * 8, _P, _I64, _I32, _I32, _D, _I32, _I32, _P, _I32], _I32),
-    "roi_align_backward": ([_P, *[_I64] * 4, _P, *[_I64] * 5, _I32, _I32, _D, _I32, _I32, _P, _I32], None),
+    "roi_align_backward": ([_P, *[_I64] * 4, _P, *[_I64] * 5, _I32, _I32, _D, _I32, _I32, _P, _I32], _I32),
 }
 _functions: dict[tuple[str, torch.dtype], ctypes._CFuncPtr] = {}
 

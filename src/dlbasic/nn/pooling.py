@@ -1,4 +1,4 @@
-"""Region pooling: RoI max pooling, RoI Align, spatial pyramid pooling. Pure PyTorch, differentiable.
+"""Region pooling: RoI max pooling, RoI Align, spatial pyramid pooling; differentiable, compiled on CPU.
 
 * `roi_pool`: Fast R-CNN's quantized max pooling (Girshick, "Fast R-CNN", ICCV 2015,
   https://arxiv.org/abs/1504.08083): the region's corners are rounded to feature cells, split into
@@ -263,6 +263,17 @@ def _native(x: Tensor, rois: Tensor) -> bool:
     )
 
 
+class _NoKernel(Exception):
+    """A kernel declined: it could not allocate its buffers, or a region has too many samples (see
+    `_roi_kernels.py`); the torch version runs instead."""
+
+
+def _check(status: int, name: str) -> None:
+    if status == 2:
+        raise _NoKernel(name)
+    assert status == 0, f"{name}: batch indices are checked before the kernels run"
+
+
 # torch.compile leaves these to eager mode (a graph break), where they run the kernels
 @torch.compiler.disable
 def _pool_native(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float) -> Tensor | None:
@@ -270,9 +281,12 @@ def _pool_native(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float) -> Ten
     rois = rois.contiguous()
     if not _native(x, rois):
         return None
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _RoIPool.apply(x, rois, ph, pw, scale)
-    return _pool_forward(x, rois, ph, pw, scale, with_argmax=False)[0]
+    try:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _RoIPool.apply(x, rois, ph, pw, scale)
+        return _pool_forward(x, rois, ph, pw, scale, with_argmax=False)[0]
+    except _NoKernel:
+        return None
 
 
 @torch.compiler.disable
@@ -281,9 +295,12 @@ def _align_native(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio
     rois = rois.contiguous()
     if not _native(x, rois):
         return None
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _RoIAlign.apply(x, rois, ph, pw, scale, ratio, aligned)
-    return _align_forward(x, rois, ph, pw, scale, ratio, aligned)
+    try:
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _RoIAlign.apply(x, rois, ph, pw, scale, ratio, aligned)
+        return _align_forward(x, rois, ph, pw, scale, ratio, aligned)
+    except _NoKernel:
+        return None
 
 
 def _pool_forward(
@@ -301,7 +318,7 @@ def _pool_forward(
         out.data_ptr(), argmax.data_ptr() if argmax is not None else None, batch.data_ptr(), path,
         torch.get_num_threads(),
     )  # fmt: skip
-    assert status == 0, "batch indices are checked before the kernels run"
+    _check(status, "roi_pool")
     return out, argmax, batch
 
 
@@ -320,10 +337,12 @@ class _RoIPool(torch.autograd.Function):
         n, c, h, w = ctx.input_shape
         k, _, ph, pw = argmax.shape
         grad_x = torch.empty(n, c, h, w, dtype=grad.dtype)
-        _roi_kernels.function("roi_pool_backward", grad.dtype)(
+        status = _roi_kernels.function("roi_pool_backward", grad.dtype)(
             grad.data_ptr(), *grad.stride(), argmax.data_ptr(), batch.data_ptr(), k, n, c, h, w, ph, pw,
             grad_x.data_ptr(), torch.get_num_threads(),
         )  # fmt: skip
+        if status:
+            raise MemoryError("roi_pool backward: out of memory")
         return grad_x, None, None, None, None
 
 
@@ -335,7 +354,7 @@ def _align_forward(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, rati
         x.data_ptr(), n, c, h, w, *x.stride(), rois.data_ptr(), k, ph, pw, scale, ratio, aligned,
         out.data_ptr(), torch.get_num_threads(),
     )  # fmt: skip
-    assert status == 0, "batch indices are checked before the kernels run"
+    _check(status, "roi_align")
     return out
 
 
@@ -354,10 +373,12 @@ class _RoIAlign(torch.autograd.Function):
         ph, pw, scale, ratio, aligned = ctx.args
         rois = ctx.rois
         grad_x = torch.empty(n, c, h, w, dtype=grad.dtype)
-        _roi_kernels.function("roi_align_backward", grad.dtype)(
+        status = _roi_kernels.function("roi_align_backward", grad.dtype)(
             grad.data_ptr(), *grad.stride(), rois.data_ptr(), rois.shape[0], n, c, h, w, ph, pw, scale, ratio,
             aligned, grad_x.data_ptr(), torch.get_num_threads(),
         )  # fmt: skip
+        if status:
+            raise MemoryError("roi_align backward: out of memory")
         return grad_x, None, None, None, None, None, None
 
 

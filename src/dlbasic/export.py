@@ -73,6 +73,14 @@ class Exportable:
 
 @dataclass
 class ExportResult:
+    """What `export_checkpoint` wrote and how the exported model compared with the eager one.
+
+    Attributes:
+        max_diff: the largest |exported - eager| output difference (0 for safetensors, compared bit for bit).
+        scale: the eager outputs' largest magnitude (None: only tensors were compared).
+        checked_with: what ran the comparison (e.g. onnxruntime, the reloaded tensors).
+    """
+
     path: Path
     format: str
     exportable: Exportable
@@ -81,6 +89,7 @@ class ExportResult:
     checked_with: str
 
     def lines(self) -> list[str]:
+        """The report printed by `dlbasic export`: what was written, then how it compared with the eager model."""
         ex = self.exportable
         c, h, w = ex.input_shape
         batch = ", dynamic batch" if self.format == "onnx" else ""
@@ -106,6 +115,7 @@ class YOLOGrid(nn.Module):
         self.model = model
 
     def forward(self, images: Tensor) -> Tensor:
+        """images Tensor[N, C, H, W] -> the activated grid Tensor[N, S, S, 5B + C]."""
         return self.model.predict_grid(images)
 
 
@@ -165,6 +175,7 @@ class PoolMatrices(nn.Module):
         self.register_buffer("cols", _pool_matrix(size[1], out[1]))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[B, C, h, w] -> the adaptive average pool Tensor[B, C, out_h, out_w]."""
         return torch.matmul(torch.matmul(self.rows, x), self.cols.t())  # (B, C, out_h, out_w)
 
 
@@ -257,6 +268,7 @@ def export_onnx(module: nn.Module, example: Tensor, path: Path, output: str = "o
 
 
 def run_onnx(path: Path, x: Tensor) -> Tensor:
+    """The outputs of the ONNX model at `path` on `x`, computed by onnxruntime on the CPU."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -271,6 +283,7 @@ def run_onnx(path: Path, x: Tensor) -> Tensor:
 
 
 def export_torchscript(module: nn.Module, example: Tensor, path: Path) -> None:
+    """Trace `module` on `example` with `torch.jit.trace` and save it to `path` (shapes read as numbers are fixed)."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TracerWarning: sizes read as Python numbers are fixed, as intended
         traced = torch.jit.trace(module, (example,), check_trace=False)
@@ -278,6 +291,7 @@ def export_torchscript(module: nn.Module, example: Tensor, path: Path) -> None:
 
 
 def run_torchscript(path: Path, x: Tensor) -> Tensor:
+    """The outputs of the TorchScript model at `path` on `x`, loaded on the CPU, without gradients."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         return torch.jit.load(str(path), map_location="cpu")(x)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """3x3 convolution (padding 1, no bias) -> batch norm -> ReLU: Tensor[N, cin, H, W] -> Tensor[N, cout, H, W]."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
@@ -77,6 +78,7 @@ class RegionClassifier(nn.Module):
         return self.fc(self.backbone(x))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[K, C, h, w] warped regions -> logits Tensor[K, num_classes + 1] (class 0: background)."""
         return self.cls(self.features(x))
 
 

@@ -105,7 +105,16 @@ def bias_variance_decomp(
     seed: int = 0,
     target_mean: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Bootstrap rounds, then the decomposition for `loss` ("0-1" or "mse")."""
+    """Bootstrap rounds, then the decomposition for `loss` ("0-1" or "mse").
+
+    `fit_predict(x_boot, y_boot)` trains a fresh model and returns its predictions at the M test points
+    whose targets are `y_test`; `target_mean` (mse only) is the noise-free target f(x) there, if known.
+
+    Returns:
+        For "mse": `expected_loss`, `bias2`, `variance` (and `noise` with `target_mean`; `bias2` is then
+        measured against f). For "0-1" (Domingos): `expected_loss`, `bias`, `variance` (mlxtend's),
+        `variance_unbiased`, `variance_biased` and `net_variance` = expected_loss - bias.
+    """
     check(loss in ("0-1", "mse"), f"unknown loss {loss!r}", "choices: 0-1, mse")
     preds = bootstrap_predictions(fit_predict, x_train, y_train, rounds, seed)
     if loss == "mse":

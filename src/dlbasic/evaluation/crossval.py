@@ -55,6 +55,7 @@ class CVResult:
     model: torch.nn.Module | None = None  # the chosen candidate retrained on the pool (after `final_test`)
 
     def scores(self, candidate: int) -> list[float]:
+        """The held-out accuracy of every fold of candidate `candidate` (an index into `candidates`)."""
         return [f.val_accuracy for f in self.folds if f.candidate == candidate]
 
     def summary(self) -> list[dict[str, Any]]:
@@ -75,14 +76,17 @@ class CVResult:
 
     @property
     def best_index(self) -> int:
+        """The index of the candidate with the highest mean held-out accuracy (ties: the first listed)."""
         means = [r["mean"] for r in self.summary()]
         return int(np.argmax(means))  # argmax returns the first maximum: ties go to the first listed
 
     @property
     def best(self) -> dict[str, Any]:
+        """The overrides of the chosen candidate (`candidates[best_index]`)."""
         return self.candidates[self.best_index]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: the rule, candidates, per-candidate summary, choice, every fold and the final test."""
         return {
             "rule": self.rule,
             "candidates": self.candidates,

@@ -59,6 +59,7 @@ class BaggingResult:
     probs: Tensor = field(repr=False)  # Tensor[M, N, K] member probabilities on the evaluation data
 
     def to_dict(self) -> dict[str, Any]:
+        """The accuracies as plain JSON (without the probabilities)."""
         return {
             "member_accuracy": self.member_accuracy,
             "oob_accuracy": self.oob_accuracy,
@@ -121,6 +122,7 @@ class WeightedTask(Task):
     mode = "max"
 
     def loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """sum_b w_b CE_b / sum_b w_b for logits Tensor[B, K] and weighted one-hot targets Tensor[B, K]."""
         nll = -(targets * logits.float().log_softmax(1)).sum(1)  # (B,) w_b CE_b
         return nll.sum() / targets.sum().clamp_min(1e-12)
 
@@ -130,10 +132,12 @@ class WeightedTask(Task):
 
     @torch.no_grad()
     def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """{'correct': the batch's count of argmax(logits) == argmax(targets)}."""
         return {"correct": (logits.argmax(1) == targets.argmax(1)).sum()}
 
     @staticmethod
     def summarize(sums: dict[str, float], count: int) -> dict[str, float]:
+        """{'accuracy': correct / count}."""
         return {"accuracy": sums["correct"] / max(count, 1)}
 
 
@@ -150,12 +154,15 @@ class WeightedDataset(ImageDataset):
 
     @classmethod
     def of(cls, data: ImageDataset, weights: Tensor) -> WeightedDataset:
+        """`data` with its labels replaced by `weights[:, None] * one_hot(labels)`."""
         targets = weighted_targets(data.labels, weights, data.num_classes)
         return cls(data.images, targets, data.classes, data.mean, data.std, data.name, data.split, data.info)
 
 
 @dataclass
 class SammeRound:
+    """One SAMME round: the learner's weighted error and vote weight, and what it did to H and the weights."""
+
     error: float  # weighted training error err_m of the round's learner
     alpha: float  # its vote weight (0 when the round was discarded)
     ensemble_train_error: float  # unweighted training error of H after this round
@@ -208,12 +215,15 @@ def samme(
 
 @dataclass
 class BoostingResult:
+    """The SAMME rounds and vote weights, with H's and each weak learner's accuracy on the evaluation data."""
+
     rounds: list[SammeRound]
     alphas: list[float]
     test_accuracy_per_round: list[float]  # accuracy of H after each round on the evaluation data
     learner_test_accuracy: list[float]  # each weak learner alone
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON: every round's statistics, the alphas and the accuracies."""
         return {
             "rounds": [r.__dict__ for r in self.rounds],
             "alphas": self.alphas,

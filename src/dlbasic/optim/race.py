@@ -78,6 +78,8 @@ class Racer:
 
 @dataclass
 class Race:
+    """The result of `race`: the landscape, the shared start and number of steps, and each optimizer's `Racer`."""
+
     landscape: Landscape
     start: tuple[float, float]
     steps: int

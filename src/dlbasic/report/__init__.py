@@ -1,0 +1,3 @@
+"""What a lab writes for people: the HTML report (`html`), its figures (`plots`) and the README's verdict table
+(`readme`).
+"""

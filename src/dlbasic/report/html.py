@@ -73,6 +73,7 @@ def docs_url(page: Path) -> str:
 
 
 def badge(verdict: str) -> str:
+    """The verdict (supported, contradicted, inconclusive, error) as an HTML label coloured by its meaning."""
     return f'<span class="v" style="background:{COLORS.get(verdict, "#6e7781")}">{html.escape(verdict)}</span>'
 
 

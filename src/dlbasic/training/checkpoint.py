@@ -63,6 +63,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 def atomic_write_text(text: str, path: str | Path) -> None:
+    """Write `text` (UTF-8) to `path` through a temporary file and a rename, so it is never half-written."""
     atomic_write_bytes(text.encode(), path)
 
 

@@ -49,6 +49,8 @@ class CompareRun:
 
 @dataclass
 class Comparison:
+    """Every run of a `compare`: the varied `key`, its `values`, the `seeds`, the base config (a dict), the runs."""
+
     key: str
     values: list[Any]
     seeds: list[int]
@@ -56,6 +58,7 @@ class Comparison:
     runs: list[CompareRun] = field(default_factory=list)
 
     def of(self, value: Any) -> list[CompareRun]:
+        """The runs (one per seed) with `key` set to `value`."""
         return [r for r in self.runs if r.value == value]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -73,6 +76,7 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON (compare.json): the settings, the per-value rows and every run's curves."""
         return {
             "key": self.key,
             "values": self.values,
@@ -129,6 +133,7 @@ def train_summary(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def compare_run(value: Any, seed: int, s: dict[str, Any]) -> CompareRun:
+    """A `CompareRun` from a training summary: final numbers and per-epoch curves (NaN for missing or infinite ones)."""
     h = s["history"]
     seconds = [sum(e["train_seconds"] for e in h[: i + 1]) for i in range(len(h))]
     curves = {"epoch": [e["epoch"] for e in h], "seconds": seconds, **{k: [_num(e.get(k)) for e in h] for k in CURVES}}
@@ -175,6 +180,7 @@ def plot_comparison(result: Comparison):
 
 
 def markdown_table(result: Comparison) -> str:
+    """A Markdown table, one row per value: val/test accuracy and seconds as mean ± std over seeds, final val loss."""
     lines = [
         f"| {result.key} | val accuracy | test accuracy | final val loss | training seconds |",
         "|---|---|---|---|---|",

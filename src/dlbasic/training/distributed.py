@@ -36,6 +36,7 @@ def world() -> tuple[int, int]:
 
 
 def is_main() -> bool:
+    """Whether this is the process of rank 0 (always, outside a distributed run): the one that prints and writes."""
     return world()[0] == 0
 
 
@@ -59,6 +60,7 @@ def local_device(device: torch.device) -> torch.device:
 
 
 def barrier() -> None:
+    """Wait until every process reaches this point; nothing in a single process."""
     if world()[1] > 1:
         dist.barrier()
 
@@ -109,5 +111,6 @@ def broadcast(obj: Any) -> Any:
 
 
 def cleanup() -> None:
+    """Leave the process group, if this process joined one (safe to call when none was set up)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

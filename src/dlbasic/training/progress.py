@@ -9,6 +9,13 @@ from tqdm import tqdm
 
 
 class Progress:
+    """A tqdm progress bar on stderr that draws at most ~5 updates per second; it does nothing when disabled.
+
+    Args:
+        total: the number of steps; initial: those already done (a resumed epoch).
+        enabled: None draws it only when stderr is a terminal.
+    """
+
     def __init__(self, total: int, desc: str, initial: int = 0, enabled: bool | None = None):
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.bar = (
@@ -29,6 +36,7 @@ class Progress:
         return False
 
     def update(self, done: int, **values: float) -> None:
+        """Move the bar to `done` steps and show `values` (e.g. loss) beside it."""
         if self.bar is None:
             return
         self.bar.update(done - self.shown)
@@ -36,5 +44,6 @@ class Progress:
         self.bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
 
     def close(self) -> None:
+        """Remove the bar (it is not left on the terminal)."""
         if self.bar is not None:
             self.bar.close()

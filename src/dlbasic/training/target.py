@@ -27,9 +27,11 @@ class TargetAccuracy(Callback):
         self._start = 0.0
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        """Start the clock."""
         self._start = time.perf_counter()
 
     def on_batch_end(self, trainer: Trainer, logs: dict[str, float]) -> None:
+        """Every `every` steps until reached: evaluate the validation split; stop training at the target."""
         if self.seconds is not None or trainer.val_data is None or trainer.global_step % self.every:
             return
         self.accuracy = trainer.evaluate(trainer.val_data)["accuracy"]
@@ -40,12 +42,14 @@ class TargetAccuracy(Callback):
             trainer.stop_training = True
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """Stop training if the epoch's validation accuracy reached the target."""
         if self.seconds is None and logs.get("val_accuracy", 0.0) >= self.target:
             self.seconds = self.elapsed + time.perf_counter() - self._start
             self.step = trainer.global_step
             trainer.stop_training = True
 
     def state_dict(self) -> dict[str, Any]:
+        """The result so far and the elapsed wall time, for `--resume`."""
         return {
             "seconds": self.seconds,
             "step": self.step,
@@ -54,5 +58,6 @@ class TargetAccuracy(Callback):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved; the clock continues from the saved elapsed time."""
         self.seconds, self.step, self.accuracy = state["seconds"], state["step"], state["accuracy"]
         self.elapsed = state["elapsed"]

@@ -35,6 +35,7 @@ class Task:
         return self.loss(outputs, targets), outputs
 
     def loss(self, outputs: Any, targets: Any) -> Tensor:
+        """The scalar training loss of `outputs` against `targets` (a mean over `loss_count(targets)` terms)."""
         raise NotImplementedError
 
     def loss_count(self, targets: Any) -> int | Tensor:
@@ -43,10 +44,12 @@ class Task:
         return len(targets)
 
     def metrics(self, outputs: Any, targets: Any) -> dict[str, Tensor]:
+        """Metric sums over the batch, added up over an epoch and turned into means by `summarize` (none here)."""
         return {}
 
     @staticmethod
     def summarize(sums: dict[str, Any], count: int) -> dict[str, float]:
+        """The epoch's metrics from the summed `metrics` and the number of samples (none here)."""
         return {}
 
 
@@ -71,6 +74,7 @@ class ClassificationTask(Task):
 
     @torch.no_grad()
     def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """{'correct': how many argmax predictions match the label (or the soft target's argmax)}."""
         labels = targets.argmax(1) if targets.dtype.is_floating_point else targets
         return {"correct": (logits.argmax(1) == labels).sum()}
 

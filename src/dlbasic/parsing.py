@@ -98,6 +98,7 @@ class BoundedLoader(yaml.SafeLoader):
         self._measures: dict[yaml.Node, tuple[int, int]] = {}  # node -> (values, nesting) it stands for
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node as `yaml.SafeLoader` does, refusing it past the depth, self-alias and value limits."""
         alias = self.check_event(yaml.AliasEvent)
         if alias:
             node = self.anchors.get(self.peek_event().anchor)

@@ -34,15 +34,18 @@ class Registry(Generic[T]):
         return add
 
     def add(self, name: str, obj: T) -> None:
+        """Store `obj` under `name`; `ValueError` if the name is taken."""
         self.register(name)(obj)
 
     def get(self, name: str) -> T:
+        """The entry named `name`; `UserError` with the closest names for an unknown one."""
         try:
             return self._entries[name]
         except KeyError:
             raise UserError(f"unknown {self.kind} {name!r}", did_you_mean(name, self._entries)) from None
 
     def names(self) -> list[str]:
+        """All names, sorted."""
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:

@@ -64,9 +64,11 @@ class Dropout(nn.Module):
         self.p, self.channelwise, self.generator = p, channelwise, generator
 
     def forward(self, x: Tensor) -> Tensor:
+        """In training, `x` with elements (or channels) zeroed with probability p and the rest scaled by 1 / (1 - p)."""
         return dropout(x, self.p, self.training, self.generator, self.channelwise)
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's repr."""
         return f"p={self.p}" + (", channelwise=True" if self.channelwise else "")
 
 

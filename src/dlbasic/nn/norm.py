@@ -114,6 +114,7 @@ class BatchNorm2d(_RunningStats):
         self._init_running(num_features, momentum, track_running_stats)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[N, C, H, W] -> the normalized (and affine-transformed) Tensor[N, C, H, W]."""
         if x.dim() != 4:
             raise ValueError(f"BatchNorm2d expects (N, C, H, W), got shape {tuple(x.shape)}")
         if self._use_batch_stats():
@@ -127,6 +128,7 @@ class BatchNorm2d(_RunningStats):
         return self._affine(y, (1, -1, 1, 1))
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's repr."""
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
@@ -154,6 +156,7 @@ class InstanceNorm2d(_RunningStats):
         self._init_running(num_features, momentum, track_running_stats)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[N, C, H, W] -> the normalized (and affine-transformed) Tensor[N, C, H, W]."""
         if x.dim() != 4:
             raise ValueError(f"InstanceNorm2d expects (N, C, H, W), got shape {tuple(x.shape)}")
         if self._use_batch_stats():
@@ -167,6 +170,7 @@ class InstanceNorm2d(_RunningStats):
         return self._affine(y, (1, -1, 1, 1))
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's repr."""
         return f"{self.num_features}, eps={self.eps}, affine={self.weight is not None}"
 
 
@@ -182,12 +186,14 @@ class GroupNorm(_Norm):
         self._init_affine((num_channels,), affine)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[N, C, *] -> the normalized (and affine-transformed) tensor of the same shape."""
         n, c = x.shape[:2]
         g = x.reshape(n, self.num_groups, -1)  # (N, G, C/G * H * W)
         y, _, _ = normalize(g, (2,), self.eps)
         return self._affine(y.view_as(x), (1, c) + (1,) * (x.dim() - 2))
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's repr."""
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
 
 
@@ -208,12 +214,14 @@ class LayerNorm(_Norm):
         self._init_affine(shape, elementwise_affine, bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Tensor[*, *normalized_shape] -> the normalized (and affine-transformed) tensor of the same shape."""
         if tuple(x.shape[-len(self.normalized_shape) :]) != self.normalized_shape:
             raise ValueError(f"LayerNorm{self.normalized_shape} got input of shape {tuple(x.shape)}")
         y, _, _ = normalize(x, tuple(range(-len(self.normalized_shape), 0)), self.eps)
         return self._affine(y, self.normalized_shape)
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's repr."""
         return f"{self.normalized_shape}, eps={self.eps}"
 
 

@@ -55,6 +55,7 @@ class Summary:
         return max(fields) if fields else None
 
     def table(self) -> str:
+        """The per-layer table (name, type, output shape, params, MACs, receptive field) and a totals line."""
         header = ("layer", "type", "output shape", "params", "MACs", "RF")
         lines = [
             (

@@ -76,6 +76,7 @@ class EarlyStopping(Callback):
         self._restored = False
 
     def improved(self, value: float) -> bool:
+        """Whether `value` beats `best` by more than `min_delta` in the direction of `mode` (never for NaN)."""
         if math.isnan(value):
             return False
         if self.mode == "min":
@@ -83,9 +84,11 @@ class EarlyStopping(Callback):
         return value > self.best + self.min_delta
 
     def on_fit_start(self, trainer: Trainer) -> None:
+        """Allow the best weights to be restored again in this fit."""
         self._restored = False
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """Track `monitor`; after `patience` epochs without improvement stop training (and restore the best weights)."""
         if self.monitor not in logs:
             raise UserError(
                 f"early stopping monitors {self.monitor!r}, which the epoch logs lack", did_you_mean(self.monitor, logs)
@@ -103,6 +106,7 @@ class EarlyStopping(Callback):
             self._restore(trainer)
 
     def on_fit_end(self, trainer: Trainer) -> None:
+        """Restore the best weights if `restore_best` and they were not restored yet."""
         self._restore(trainer)
 
     def _restore(self, trainer: Trainer) -> None:
@@ -111,6 +115,7 @@ class EarlyStopping(Callback):
             self._restored = True
 
     def state_dict(self) -> dict[str, Any]:
+        """best, best_epoch, wait, stopped_epoch, the best weights, monitor and mode, for `--resume`."""
         return {
             "best": self.best,
             "best_epoch": self.best_epoch,
@@ -122,6 +127,7 @@ class EarlyStopping(Callback):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict`'s state; `UserError` if it watched another monitor or mode."""
         check(
             state["monitor"] == self.monitor and state["mode"] == self.mode,
             f"checkpoint early-stopping state watches {state['monitor']!r} ({state['mode']}), "

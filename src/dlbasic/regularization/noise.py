@@ -74,6 +74,7 @@ class WeightNoise(Callback):
 
     @torch.no_grad()
     def on_batch_start(self, trainer: Trainer) -> None:
+        """Keep a copy of every trainable parameter and add sigma * N(0, 1) noise to it."""
         self._restore()  # in case a previous batch was abandoned before backward
         for p in trainer.model.parameters():
             if not p.requires_grad:
@@ -92,18 +93,23 @@ class WeightNoise(Callback):
         self._clean = []
 
     def on_after_backward(self, trainer: Trainer) -> None:
+        """Put the clean weights back (the gradients were taken at the noisy ones)."""
         self._restore()
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """Make sure the clean weights are in place before validation and checkpoints."""
         self._restore()
 
     def on_fit_end(self, trainer: Trainer) -> None:
+        """Make sure the clean weights are in place when training ends."""
         self._restore()
 
     def state_dict(self) -> dict[str, Any]:
+        """The noise generator's state, so a resumed run draws the same noise."""
         return {"generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the noise generator's state."""
         self.generator.set_state(state["generator"])
 
     def __repr__(self) -> str:

@@ -84,11 +84,13 @@ class LabelSmoothingCrossEntropy(nn.Module):
         self.smoothing, self.reduction = smoothing, reduction
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Cross entropy of logits Tensor[B, K] and labels Tensor[B] (smoothed here) or soft targets Tensor[B, K]."""
         if target.dim() == 1:
             target = smooth_one_hot(target, logits.shape[-1], self.smoothing, logits.dtype)
         return soft_target_cross_entropy(logits, target, self.reduction)
 
     def extra_repr(self) -> str:
+        """The settings shown in the module's repr."""
         return f"smoothing={self.smoothing}"
 
 

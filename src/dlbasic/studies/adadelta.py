@@ -23,6 +23,8 @@ DATA = "digits"  # the source its runs train on, unless the lab names one (--dat
 
 @register_study
 class AdadeltaStudy(Study):
+    """Claim `adadelta`: Fixes Adagrad's growing G_t with a window of recent updates; has no learning rate."""
+
     id = "adadelta"
     trains_on = DATA
     section = "Adadelta"
@@ -54,6 +56,7 @@ class AdadeltaStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         epochs = ctx.profile.epochs(EPOCHS)
         from dlbasic.training.run import load_data
 
@@ -80,6 +83,7 @@ class AdadeltaStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         d, a = m["adadelta"], m["adagrad"]
         halfway = (1 + 1 / m["classes"]) / 2
         decisions = {

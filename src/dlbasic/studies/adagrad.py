@@ -63,9 +63,11 @@ class EffectiveStep(Callback):
         return effective_steps(trainer.optimizer, weight)[:, self.active]  # (hidden, active pixels)
 
     def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+        """Record the median effective step size of the first layer's active weights."""
         self.medians.append(float(self._first(trainer).median()))
 
     def on_fit_end(self, trainer) -> None:
+        """Keep each active input pixel's median effective step size (over hidden units) in `per_pixel`."""
         self.per_pixel = self._first(trainer).median(dim=0).values.tolist()
 
 
@@ -140,6 +142,8 @@ RARE_MARGIN = math.log(1.1)  # rare inputs' steps at least 10 % larger
 
 @register_study
 class AdagradStudy(Study):
+    """Claim `adagrad`: Rarely-changed parameters get larger updates; when G_t grows large, updates stop."""
+
     id = "adagrad"
     trains_on = DATA
     section = "Adagrad"
@@ -171,6 +175,7 @@ class AdagradStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         epochs = ctx.profile.epochs(EPOCHS)
         numbers: dict = {
             "data": ctx.data(DATA),
@@ -208,6 +213,7 @@ class AdagradStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         a, r = m["adagrad"], m["rmsprop"]
         decisions = {
             "shrink": decide(

@@ -33,6 +33,8 @@ CONDITIONS = (
 
 @register_study
 class Augmentation(Study):
+    """Claim `augmentation`: More data trains better; label-preserving transforms grow the dataset."""
+
     id = "augmentation"
     trains_on = DATA
     section = "Regularization"
@@ -61,6 +63,7 @@ class Augmentation(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
         acc: dict[str, list[float]] = {}
         for label, spec, factor in CONDITIONS:
@@ -98,6 +101,7 @@ class Augmentation(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         acc = m["test_accuracy"]
         aug, none = acc["rotate+translate+scale"], acc["none"]
         d = decide(aug, none)

@@ -37,6 +37,8 @@ TRAIN = 500
 
 @register_study
 class Bagging(Study):
+    """Claim `bagging`: models trained on bootstrap samples and aggregated (voting/averaging) do better."""
+
     id = "bagging"
     trains_on = DATA
     section = "Bagging vs Boosting"
@@ -67,6 +69,7 @@ class Bagging(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         arms = {k: [] for k in ("bagged_soft", "bagged_hard", "single", "random_init", "member_mean")}
         growth: list[list[float]] = []
         for seed in ctx.seeds:
@@ -110,6 +113,7 @@ class Bagging(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         d = decide(m["bagged_soft"], m["single"], margin=self.MARGIN)
         beside = decide(m["bagged_soft"], m["random_init"], margin=self.MARGIN)
         key = (

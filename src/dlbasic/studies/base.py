@@ -65,9 +65,11 @@ class Study:
     rule: ClassVar[str]  # the verdict rule, written before the experiment runs
 
     def measure(self, ctx: LabContext) -> Measurements:
+        """Run the experiment; returns plain numbers (JSON-serializable) and figures. Subclasses implement it."""
         raise NotImplementedError
 
     def judge(self, numbers: dict[str, Any]) -> Verdict:
+        """The `Verdict` by `rule`, a pure function of the numbers `measure` returned. Subclasses implement it."""
         raise NotImplementedError
 
 
@@ -78,6 +80,7 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def fmt(x: float, digits: int = 3) -> str:
+    """`x` with `digits` significant digits ('12,345' from 1e4 up; 'nan' and 'inf' as they are)."""
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
         return str(x)
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"

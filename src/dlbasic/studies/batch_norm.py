@@ -44,6 +44,7 @@ class BatchLosses(Callback):
         self.losses: list[float] = []
 
     def on_batch_end(self, trainer, logs: dict[str, float]) -> None:
+        """Append the step's training loss to `losses`."""
         self.losses.append(float(logs["loss"]))
 
 
@@ -67,6 +68,8 @@ def best_lr(losses: dict[str, float]) -> str:
 
 @register_study
 class BatchNorm(Study):
+    """Claim `batch-norm`: Normalizing layer statistics (subtract mean, divide by std) helps training."""
+
     id = "batch-norm"
     trains_on = DATA
     section = "Regularization"
@@ -94,6 +97,8 @@ class BatchNorm(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
+
         def config(norm: str, lr: float, seed: int):
             return ctx.config(
                 model="vgg11",
@@ -154,6 +159,7 @@ class BatchNorm(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         bn, plain = m["final_loss"]["batch"], m["final_loss"]["none"]
         d = decide(bn, plain, lower_is_better=True)
         lr = m["chosen_lr"]

@@ -60,6 +60,7 @@ class StopAtTrainLoss(Callback):
         self.loss, self.step, self.reached = math.inf, 0, False
 
     def check(self, trainer) -> None:
+        """Measure the loss over the whole training set now; stop training if it reached `target` or is not finite."""
         self.loss, self.step = float(trainer.evaluate(trainer.train_data)["loss"]), trainer.global_step
         trainer.model.train()
         if self.loss <= self.target:
@@ -68,6 +69,7 @@ class StopAtTrainLoss(Callback):
             trainer.stop_training = True
 
     def on_batch_end(self, trainer, logs) -> None:
+        """Check every `every` steps; stop at `max_steps`."""
         at_cap = self.max_steps is not None and trainer.global_step >= self.max_steps
         if trainer.global_step % self.every == 0 or at_cap:
             self.check(trainer)
@@ -75,6 +77,7 @@ class StopAtTrainLoss(Callback):
             trainer.stop_training = True
 
     def on_fit_end(self, trainer) -> None:
+        """Check once more unless the last step was just checked."""
         if self.step != trainer.global_step:
             self.check(trainer)
 
@@ -90,6 +93,8 @@ def choose_lr(runs: list[dict]) -> int:
 
 @register_study
 class BatchSize(Study):
+    """Claim `batch-size`: Small batches are better; large batches overfit."""
+
     id = "batch-size"
     trains_on = DATA
     section = "Practical GD"
@@ -127,6 +132,7 @@ class BatchSize(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         keys = (
             "test_accuracy",
             "train_accuracy",
@@ -207,6 +213,7 @@ class BatchSize(Study):
         }
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         small, large = m["small"], m["large"]
         d = decide(small["test_accuracy"], large["test_accuracy"], margin=self.MARGIN)
         sharp = decide(large["hessian_top"], small["hessian_top"])  # supported: the large batch's minimum is sharper

@@ -92,6 +92,10 @@ def log_slope(widths, values) -> float:
 
 @register_study
 class BiasVariance(Study):
+    """Claim `bias-variance`: Bias (offset from the target) and variance (spread of results) trade off; both are hard to
+    reduce at once.
+    """
+
     id = "bias-variance"
     trains_on = DATA
     section = "Important Concepts"
@@ -123,6 +127,7 @@ class BiasVariance(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         out: dict[str, dict[str, list[float]]] = {k: {str(w): [] for w in WIDTHS} for k in PARTS}
         classes = 0
         for seed in ctx.seeds:
@@ -176,6 +181,7 @@ class BiasVariance(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         judged = [w for w in sorted(m["bias2"], key=int) if int(w) >= m["classes"]]
         if len(judged) < 2:
             return Verdict(

@@ -52,6 +52,8 @@ TRAIN = 500
 
 @register_study
 class Boosting(Study):
+    """Claim `boosting`: Sequential models, each focused on what the previous got wrong."""
+
     id = "boosting"
     trains_on = DATA
     section = "Bagging vs Boosting"
@@ -85,6 +87,7 @@ class Boosting(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         rows = {
             k: []
             for k in (
@@ -169,6 +172,7 @@ class Boosting(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         keep = [i for i, v in enumerate(m["focus_accuracy"]) if math.isfinite(v)]
         if len(keep) < 2:
             return Verdict(

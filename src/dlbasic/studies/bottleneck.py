@@ -29,6 +29,8 @@ def block_cost(block: torch.nn.Module, width: int, side: int) -> tuple[int, int]
 
 @register_study
 class BottleneckStudy(Study):
+    """Claim `bottleneck`: Bottleneck blocks (1x1 down, 3x3, 1x1 up) cut parameters."""
+
     id = "bottleneck"
     section = "ResNet"
     claim = "Bottleneck blocks (1x1 down, 3x3, 1x1 up) cut parameters."
@@ -49,6 +51,7 @@ class BottleneckStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         blocks = []
         with torch.device("meta"):
             for width, side in STAGES:
@@ -101,6 +104,7 @@ class BottleneckStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         blocks, net = m["blocks"], m["network"]
         cheaper = all(
             b["bottleneck_params"] < b["basic_params"] and b["bottleneck_macs"] < b["basic_macs"] for b in blocks

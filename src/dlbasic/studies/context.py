@@ -103,9 +103,11 @@ class Profile:
     device: str = "cpu"
 
     def epochs(self, quick: int) -> int:
+        """The epochs for a study that runs `quick` epochs in the quick profile, scaled by `scale` (at least 1)."""
         return max(1, round(quick * self.scale))
 
     def size(self, quick: int) -> int:
+        """A data size (or count) that is `quick` in the quick profile, scaled by `scale` (at least 1)."""
         return max(1, round(quick * self.scale))
 
 
@@ -134,6 +136,7 @@ class LabContext:
 
     @property
     def seeds(self) -> tuple[int, ...]:
+        """The profile's seeds."""
         return self.profile.seeds
 
     def data(self, default: str = "mnist5k") -> str:

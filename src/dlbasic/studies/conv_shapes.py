@@ -15,6 +15,8 @@ from dlbasic.studies.registry import register_study
 
 @register_study
 class ConvShapes(Study):
+    """Claim `conv-shapes`: One kernel per output channel; stride and padding set the output size."""
+
     id = "conv-shapes"
     section = "Convolution"
     claim = "One kernel per output channel; stride and padding set the output size."
@@ -33,6 +35,7 @@ class ConvShapes(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         cases = mismatches = channel_mismatches = 0
         for n, k, s, p, d in itertools.product(range(5, 33, 3), (1, 3, 5, 7), (1, 2, 3), (0, 1, 2, 3), (1, 2)):
             expected = conv_output_size(n, k, s, p, d)
@@ -57,6 +60,7 @@ class ConvShapes(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         bad = m["shape_mismatches"] + m["channel_mismatches"]
         verdict = SUPPORTED if bad == 0 and m["cases"] > 0 else CONTRADICTED
         return Verdict(

@@ -55,6 +55,10 @@ def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]
 
 @register_study
 class CrossValidation(Study):
+    """Claim `cross-validation`: k-fold CV (train on k-1 folds, validate on the rest, k times) picks the
+    hyperparameters; then retrain on all training data; the test set is never used for choices.
+    """
+
     id = "cross-validation"
     trains_on = DATA
     section = "Important Concepts"
@@ -91,6 +95,7 @@ class CrossValidation(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         regret = {"cv": [], "holdout": []}
         chosen = {"cv": [], "holdout": []}
         cv_scores, holdout_scores, test_scores, units = [], [], [], []
@@ -149,6 +154,7 @@ class CrossValidation(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         cv, ho = m["regret"]["cv"], m["regret"]["holdout"]
         d = decide(cv, ho, lower_is_better=True, margin=self.MARGIN)
         same = sum(a == b for a, b in zip(m["chosen"]["cv"], m["chosen"]["holdout"]))

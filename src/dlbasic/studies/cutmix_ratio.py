@@ -39,6 +39,10 @@ def pasted_fraction(
 
 @register_study
 class CutMixRatio(Study):
+    """Claim `cutmix-ratio`: CutMix uses the image's own area ratio: a random box is cut and pasted, and the label
+    weight is the pasted area.
+    """
+
     id = "cutmix-ratio"
     section = "Peer session"
     claim = (
@@ -61,6 +65,7 @@ class CutMixRatio(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         mix = Mix(cutmix_alpha=1.0, per_sample=True, num_classes=BATCH)
         worst, samples, clipped, exact_clipped = 0.0, 0, 0, 0
         drawn_all, area_all = [], []
@@ -113,6 +118,7 @@ class CutMixRatio(Study):
         return fig
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         key = (
             f"max |weight - kept fraction| = {m['max_abs_error']:.1e} over {m['samples']} samples "
             f"({m['clipped_samples']} clipped); uncorrected lambda off by {m['uncorrected_mean_abs_error']:.3f}"

@@ -25,6 +25,8 @@ def conv_matrix(k: int, s: int, p: int, n: int, weight: torch.Tensor) -> torch.T
 
 @register_study
 class Deconvolution(Study):
+    """Claim `deconv`: Transposed convolution is not a true inverse but restores the size."""
+
     id = "deconv"
     section = "Deconvolution"
     claim = "Transposed convolution is not a true inverse but restores the size."
@@ -54,6 +56,7 @@ class Deconvolution(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         cases = restored = 0
         for n, k, s in itertools.product(range(4, 41), range(1, 6), range(1, 4)):
             for p in range(k):
@@ -121,6 +124,7 @@ class Deconvolution(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         layers = m["layers"].values()
         strided = [v for v in layers if v["stride"] > 1]
         shapes_ok = m["shapes_restored"] == m["shape_cases"] and m["shape_cases"] > 0

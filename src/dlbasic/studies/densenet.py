@@ -57,6 +57,8 @@ def expected_trace(compression: float) -> list[tuple[str, int]]:
 
 @register_study
 class DenseNetStudy(Study):
+    """Claim `densenet`: Concatenation grows channels; transition blocks (BN, 1x1 conv, 2x2 avg pool) shrink them."""
+
     id = "densenet"
     section = "DenseNet"
     claim = "Concatenation grows channels; transition blocks (BN, 1x1 conv, 2x2 avg pool) shrink them."
@@ -77,6 +79,7 @@ class DenseNetStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         trace, params = channel_trace(0.5)
         trace_full, params_full = channel_trace(1.0)
         numbers = {
@@ -105,6 +108,7 @@ class DenseNetStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         trace, k = m["trace"], m["growth"]
         grows = all(b[1] - a[1] == k for a, b in itertools.pairwise(trace) if a[0] == b[0] == "layer")
         # the input of a transition is the last layer's input plus its k new maps

@@ -131,6 +131,10 @@ def rpn_proposals(model: nn.Module, images: Tensor) -> list[Tensor]:
 
 @register_study
 class DetectionSpeed(Study):
+    """Claim `detection-speed`: R-CNN runs the CNN on ~2000 regions; SPPNet/Fast R-CNN run it once; Faster R-CNN learns
+    proposals; YOLO is one pass and fastest.
+    """
+
     id = "detection-speed"
     section = "Detection"
     claim = (
@@ -174,6 +178,7 @@ class DetectionSpeed(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         from dlbasic.detection.metrics import evaluate_detections
         from dlbasic.detection.rcnn import SelectiveSearchProposals
         from dlbasic.detection.splits import load_split
@@ -254,6 +259,7 @@ class DetectionSpeed(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         macs, ar = m["macs"], m["average_recall"]
         log = {
             k: {d: np.log(np.asarray(v, dtype=float)).tolist() for d, v in macs[k].items()} for k in ("conv", "total")

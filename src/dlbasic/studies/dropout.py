@@ -62,11 +62,14 @@ class MaxNorm(Callback):
         self.c = c
 
     def on_batch_end(self, trainer, logs: dict[str, float]) -> None:
+        """Apply `max_norm_` with `c` to the model after the optimizer step."""
         max_norm_(trainer.model, self.c)
 
 
 @register_study
 class DropoutStudy(Study):
+    """Claim `dropout`: Randomly zeroing neurons regularizes."""
+
     id = "dropout"
     trains_on = DATA
     section = "Regularization"
@@ -92,6 +95,7 @@ class DropoutStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
         keys = [f"{p:g}" for p in RATES]
         test = {k: [] for k in keys}
@@ -127,6 +131,7 @@ class DropoutStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         acc, gap = m["test_accuracy"], m["gap"]
         d = decide(acc[JUDGED], acc["0"])
         g = decide(gap[JUDGED], gap["0"], lower_is_better=True)

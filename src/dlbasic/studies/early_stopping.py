@@ -34,6 +34,8 @@ ACC_MARGIN = 0.01
 
 @register_study
 class EarlyStoppingStudy(Study):
+    """Claim `early-stopping`: Stop when validation error stops improving."""
+
     id = "early-stopping"
     trains_on = DATA
     section = "Regularization"
@@ -62,6 +64,7 @@ class EarlyStoppingStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
         runs: dict[str, dict[str, list[float]]] = {}
         curves: dict[int, list[float]] = {}
@@ -107,6 +110,7 @@ class EarlyStoppingStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         es, end = m["early_stopping"], m["to_the_end"]
         loss = decide(es["test_loss"], end["test_loss"], lower_is_better=True)
         acc = decide(es["test_accuracy"], end["test_accuracy"], margin=ACC_MARGIN)

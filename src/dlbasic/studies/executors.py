@@ -185,11 +185,13 @@ class InProcess:
         self.args = (profile, str(root), threads)
 
     def submit(self, study_id: str) -> Future:
+        """Run the study now, in this process; returns a finished Future of its result."""
         future: Future = Future()
         future.set_result(run_unit(study_id, *self.args))
         return future
 
     def close(self, cancel: bool = False) -> None:
+        """Nothing to release."""
         pass
 
 
@@ -226,6 +228,7 @@ class LocalPool:
         )
 
     def submit(self, study_id: str) -> Future:
+        """A Future of the study's result from a worker process (the pool is restarted if a worker died)."""
         from concurrent.futures.process import BrokenProcessPool
 
         try:
@@ -236,6 +239,7 @@ class LocalPool:
             return self.pool.submit(run_unit, study_id, *self.args)
 
     def close(self, cancel: bool = False) -> None:
+        """Shut the pool down: wait for running studies, or with `cancel` drop queued ones and stop the workers."""
         if cancel:
             processes = list((getattr(self.pool, "_processes", None) or {}).values())
             self.pool.shutdown(wait=False, cancel_futures=True)
@@ -293,11 +297,13 @@ class RayTasks:
         self.args, self.refs = (profile, str(root), threads), []
 
     def submit(self, study_id: str) -> Future:
+        """Start the study as a Ray task; returns a Future of its result."""
         ref = self.task.remote(study_id, *self.args)
         self.refs.append(ref)
         return ref.future()
 
     def close(self, cancel: bool = False) -> None:
+        """With `cancel`, cancel the submitted tasks; shut down the Ray instance if this object started it."""
         if cancel:
             for ref in self.refs:
                 with contextlib.suppress(Exception):  # already finished, or the cluster is gone

@@ -31,6 +31,8 @@ def _centre_accuracy(heat: torch.Tensor, targets: list[dict], window: int = 28, 
 
 @register_study
 class Convolutionalization(Study):
+    """Claim `fcn`: Convolutionalization keeps the parameter count, accepts any input size and gives a heat map."""
+
     id = "fcn"
     section = "Semantic Segmentation"
     claim = "Convolutionalization keeps the parameter count, accepts any input size and gives a heat map."
@@ -58,6 +60,7 @@ class Convolutionalization(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         archs = {}
         for name, size in ARCHS:
             torch.manual_seed(0)
@@ -134,6 +137,7 @@ class Convolutionalization(Study):
         return fig
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         archs = m["architectures"]
         same = all(a["params_before"] == a["params_after"] for a in archs.values())
         worst = max(a["max_logit_diff"] for a in archs.values())

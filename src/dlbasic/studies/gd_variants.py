@@ -56,6 +56,8 @@ def combine(decisions: dict[str, object]) -> str:
 
 @register_study
 class GDVariants(Study):
+    """Claim `gd-variants`: SGD uses one sample, mini-batch some, batch GD all."""
+
     id = "gd-variants"
     trains_on = DATA
     section = "Practical Gradient Descent Methods"
@@ -88,6 +90,7 @@ class GDVariants(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
         plan = budgets(n, ctx.profile.epochs(EPOCHS))
         tune = tuning_seed(ctx)
@@ -151,6 +154,7 @@ class GDVariants(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         loss = {arm: [math.log(x) for x in v] for arm, v in m["final_loss"].items()}
         decisions = {
             "equal examples, 32 vs full": decide(loss["32"], loss["full"], lower_is_better=True, margin=MARGIN),

@@ -52,6 +52,10 @@ def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) 
 
 @register_study
 class Generalization(Study):
+    """Claim `generalization`: Underfitting: too little learning; overfitting: test performance falls behind training
+    performance.
+    """
+
     id = "generalization"
     trains_on = DATA
     section = "Important Concepts"
@@ -88,6 +92,7 @@ class Generalization(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         train_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
         test_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
         curves: dict[str, dict[str, list[float]]] = {}
@@ -137,6 +142,7 @@ class Generalization(Study):
         return Measurements(numbers, [(caption, _figure(numbers))], list(ctx.seeds))
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         tr, te = m["train_accuracy"], m["test_accuracy"]
         small, large = sorted(tr["clean"], key=int)[0], sorted(tr["clean"], key=int)[-1]
         under = decide(tr["clean"][large], tr["clean"][small], margin=self.UNDERFIT_MARGIN)

@@ -46,6 +46,8 @@ def drops(acc: dict[str, list[float]]) -> list[float]:
 
 @register_study
 class GroupNorm(Study):
+    """Claim `group-norm`: Group norm does not depend on batch size, unlike batch norm."""
+
     id = "group-norm"
     trains_on = DATA
     section = "Regularization"
@@ -75,6 +77,7 @@ class GroupNorm(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         acc = {n: {str(b): [] for b in BATCH_SIZES} for n in NORMS}
         for norm in NORMS:
             for b in BATCH_SIZES:
@@ -113,6 +116,7 @@ class GroupNorm(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         acc = m["test_accuracy"]
         sizes = sorted(acc["batch"], key=int)
         small, big = sizes[0], sizes[-1]

@@ -50,6 +50,8 @@ def per_module(model: nn.Module) -> dict[str, int]:
 
 @register_study
 class InceptionStudy(Study):
+    """Claim `inception`: Inception blocks with 1x1 reductions cut the parameter count."""
+
     id = "inception"
     section = "GoogLeNet"
     claim = "Inception blocks with 1x1 reductions cut the parameter count."
@@ -69,6 +71,7 @@ class InceptionStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         with torch.device("meta"):
             ours = create_model("googlenet", num_classes=1000, in_channels=3, input_size=224)
             bare = without_reductions(create_model("googlenet", num_classes=1000, in_channels=3, input_size=224))
@@ -97,6 +100,7 @@ class InceptionStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         total = m["params_with"] < m["params_without"]
         every = all(m["modules_with"][k] < m["modules_without"][k] for k in m["modules_with"])
         key = (

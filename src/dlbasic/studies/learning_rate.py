@@ -63,6 +63,7 @@ class LossProbe(Callback):
         self.diverged = False
 
     def on_fit_start(self, trainer) -> None:
+        """Draw the probe images (by the run's seed) and record the loss at the initialization (step 0)."""
         data = trainer.train_data
         n = len(data) if self.size is None else min(self.size, len(data))
         idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(trainer.seed))[:n].sort().values
@@ -96,6 +97,7 @@ class LossProbe(Callback):
             trainer.stop_training = True
 
     def on_batch_end(self, trainer, logs: dict[str, float]) -> None:
+        """Probe every `every` steps and at `max_steps`; a non-finite training loss ends the run as diverged."""
         step = trainer.global_step
         if not math.isfinite(logs["loss"]):
             self._record(trainer, step, math.inf)
@@ -226,6 +228,8 @@ def tuning_seed(ctx) -> int:
 
 @register_study
 class LearningRate(Study):
+    """Claim `learning-rate`: Choosing the learning rate well matters."""
+
     id = "learning-rate"
     trains_on = DATA
     section = "Gradient Descent"
@@ -256,6 +260,7 @@ class LearningRate(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
         steps = ctx.profile.epochs(EPOCHS) * math.ceil(n / BATCH)
         tune = tuning_seed(ctx)
@@ -303,6 +308,7 @@ class LearningRate(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         best, tenth = m["final_loss"]["best"], m["final_loss"]["tenth"]
         d = decide([math.log(x) for x in best], [math.log(x) for x in tenth], lower_is_better=True, margin=MARGIN)
         key = (

@@ -45,6 +45,10 @@ def mixed_arm(acc: dict[str, list[float]]) -> list[float]:
 
 @register_study
 class Mixing(Study):
+    """Claim `mixing`: Mixing two training images and their labels in proportion (the note says 'label smoothing' but
+    describes Mixup/CutMix) smooths the decision boundary and raises performance for little effort.
+    """
+
     id = "mixing"
     trains_on = DATA
     section = "Regularization"
@@ -80,6 +84,7 @@ class Mixing(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
         methods = {**METHODS, **(CONTRAST if ctx.profile.name != "quick" else {})}
         acc = {name: [] for name in methods}
@@ -132,6 +137,7 @@ class Mixing(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         acc, ece = m["test_accuracy"], m["ece"]
         mixed = mixed_arm(acc)
         d = decide(mixed, acc["plain"])

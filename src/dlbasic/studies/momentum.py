@@ -259,6 +259,7 @@ def plot_race(m: dict, names: tuple[str, str], title: str):
 
 
 def decisions_text(decisions: dict) -> str:
+    """The per-problem decisions as one line: 'problem: decision; ...'."""
     return "; ".join(f"{problem}: {d}" for problem, d in decisions.items())
 
 
@@ -267,6 +268,8 @@ NAMES = ("momentum", "sgd")
 
 @register_study
 class MomentumStudy(Study):
+    """Claim `momentum`: Momentum reaches the minimum faster by reusing past gradient direction."""
+
     id = "momentum"
     trains_on = DATA
     section = "Momentum"
@@ -302,11 +305,13 @@ class MomentumStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         m = race(ctx, NAMES)
         fig = plot_race(m, NAMES, "SGD vs momentum, each at its tuned lr: loss against step (first start / seed)")
         return Measurements(m, [("Loss against step, SGD vs momentum (each at its tuned lr)", fig)], list(ctx.seeds))
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         verdict, key, decisions = judge_race(m, NAMES, ("momentum", "SGD"))
         per = ", ".join(f"{p}: {d.verdict}" for p, d in decisions.items())
         reason = {

@@ -42,6 +42,8 @@ NAMES = ("nesterov", "momentum")
 
 @register_study
 class NesterovStudy(Study):
+    """Claim `nesterov`: NAG looks ahead and fixes momentum's overshooting / failure to settle."""
+
     id = "nesterov"
     trains_on = DATA
     section = "NAG"
@@ -81,11 +83,13 @@ class NesterovStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         m = race(ctx, NAMES)
         fig = plot_race(m, NAMES, "Momentum vs NAG, each at its tuned lr: loss against step (first start / seed)")
         return Measurements(m, [("Loss against step, momentum vs NAG (each at its tuned lr)", fig)], list(ctx.seeds))
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         verdict, key, decisions = judge_race(m, NAMES, ("NAG", "momentum"))
         flips = [
             f"{p}: median {statistics.median(v['nesterov']['sign_changes']):g} vs "

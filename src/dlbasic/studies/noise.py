@@ -82,6 +82,8 @@ def robust_accuracy(curve: dict[str, list[float]], levels: tuple[float, ...] = J
 
 @register_study
 class Noise(Study):
+    """Claim `noise`: Random noise on inputs or weights makes the model robust."""
+
     id = "noise"
     trains_on = DATA
     section = "Regularization"
@@ -110,6 +112,7 @@ class Noise(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
         keys = [f"{m:g}" for m in CURVE]
         inputs = {name: {k: [] for k in keys} for name in TRAININGS}
@@ -163,6 +166,7 @@ class Noise(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         robust, clean, parts = {}, {}, []
         mean = lambda v: mean_std(v)[0]  # noqa: E731
         for kind, (table, trained) in KINDS.items():

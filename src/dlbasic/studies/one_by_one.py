@@ -56,6 +56,8 @@ def googlenet_branches() -> list[dict]:
 
 @register_study
 class OneByOne(Study):
+    """Claim `one-by-one`: 1x1 convolutions cut channels and so parameters while going deeper."""
+
     id = "one-by-one"
     section = "1x1 convolution"
     claim = "1x1 convolutions cut channels and so parameters while going deeper."
@@ -73,6 +75,7 @@ class OneByOne(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         c, r, o = EXAMPLE
         widths = list(range(1, c + 1))
         sweep = [reduced(c, w, o, 3) for w in widths]
@@ -129,6 +132,7 @@ class OneByOne(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         ex, branches = m["example"], m["googlenet_branches"]
         cheaper = ex["reduced"] < ex["direct"] and all(b["reduced"] < b["direct"] for b in branches)
         deeper = ex["depth_reduced"] > ex["depth_direct"]

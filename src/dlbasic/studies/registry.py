@@ -32,11 +32,13 @@ def _import_all() -> None:
 
 
 def list_studies() -> list[str]:
+    """The ids of all registered studies, sorted (importing every study module first)."""
     _import_all()
     return studies.names()
 
 
 def get_study(study_id: str) -> Study:
+    """A new instance of the study registered as `study_id`; `UserError` with a suggestion for an unknown id."""
     if study_id not in studies:  # its own module first (a lab worker needs no other study's imports)
         with contextlib.suppress(ImportError):
             importlib.import_module(f"dlbasic.studies.{study_id.replace('-', '_')}")

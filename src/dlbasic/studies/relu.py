@@ -81,6 +81,7 @@ class GainInit(Callback):
         self.act, self.seed = act, seed
 
     def on_fit_start(self, trainer) -> None:
+        """Re-initialize the model's weights with `gain_init` for `act`."""
         gain_init(trainer.model, self.act, self.seed)
 
 
@@ -96,6 +97,7 @@ class RunningError(Callback):
         self._seen = (0.0, 0.0)  # (correct, count) summed by the trainer so far this epoch
 
     def on_batch_end(self, trainer, logs: dict[str, float]) -> None:
+        """Append the error of the last `window` batches; stop at `stop_at` or after `steps` steps."""
         correct, count = float(trainer.sums.get("correct", 0.0)), float(trainer.sums["count"])
         if count < self._seen[1]:  # a new epoch: the trainer's sums start again
             self._seen = (0.0, 0.0)
@@ -120,6 +122,7 @@ class ValidationError(Callback):
         self.errors: list[float] = []
 
     def on_batch_end(self, trainer, logs: dict[str, float]) -> None:
+        """Every `every` steps record the validation error; stop at `stop_at` or after `steps` steps."""
         if trainer.global_step % self.every == 0:
             self.steps_seen.append(trainer.global_step)
             self.errors.append(1 - trainer.evaluate(trainer.val_data)["accuracy"])
@@ -158,11 +161,14 @@ def grad_norms_at_init(model: nn.Module, act: str, x: torch.Tensor, y: torch.Ten
 
 
 def geo_mean(values: list[float]) -> float:
+    """The geometric mean of positive `values`."""
     return float(2 ** np.mean(np.log2(values)))
 
 
 @register_study
 class Relu(Study):
+    """Claim `relu`: ReLU trains more easily; sigmoid/tanh gradients vanish away from 0."""
+
     id = "relu"
     trains_on = DATA
     section = "AlexNet"
@@ -194,6 +200,7 @@ class Relu(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         from dlbasic.models import create_model
         from dlbasic.training.run import load_data
 
@@ -276,6 +283,7 @@ class Relu(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         t = m["steps_to_target"]
         log = {a: np.log2(t[a]).tolist() for a in ACTS}
         vs = {a: decide(log["relu"], log[a], lower_is_better=True, margin=self.MARGIN) for a in ("tanh", "sigmoid")}

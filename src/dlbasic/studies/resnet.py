@@ -55,6 +55,7 @@ class StepSchedule(Callback):
         self.base = base
 
     def on_batch_start(self, trainer) -> None:
+        """Set the learning rate of this step from the fraction of the run done."""
         lr = step_lr(self.base, trainer.global_step / (trainer.epochs * trainer.steps_per_epoch))
         for group in trainer.optimizer.param_groups:
             group["lr"] = lr
@@ -76,6 +77,8 @@ def falling_at_full_rate(curves: list[list[float]]) -> float:
 
 @register_study
 class ResNetStudy(Study):
+    """Claim `resnet`: Skip connections let deeper networks train better."""
+
     id = "resnet"
     trains_on = DATA
     section = "ResNet"
@@ -113,6 +116,7 @@ class ResNetStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         epochs = ctx.profile.epochs(EPOCHS)
         train_err: dict[str, list[float]] = {}
         test_err: dict[str, list[float]] = {}
@@ -162,6 +166,7 @@ class ResNetStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         tr, te = m["train_error"], m["test_error"]
         improving = m["still_improving"]
         d = decide(tr["resnet34"], tr["plain34"], lower_is_better=True, margin=self.MARGIN)

@@ -58,6 +58,7 @@ class StopOnDivergence(Callback):
         self.diverged = False
 
     def on_batch_end(self, trainer, logs: dict[str, float]) -> None:
+        """Stop training (and set `diverged`) when the step's loss is not finite."""
         if not math.isfinite(logs["loss"]):
             self.diverged, trainer.stop_training = True, True
 
@@ -76,6 +77,7 @@ class SeedScan:
         self.cells: dict[tuple[str, int], float] = {}
 
     def cell(self, name: str, i: int) -> float:
+        """Held-out accuracy of optimizer `name` at learning rate `GRID[i]` (run now, recorded in `cells`)."""
         a = self.cells[name, i] = self.run(name, GRID[i])
         self.best = max(self.best, a)
         return a
@@ -141,6 +143,8 @@ def summarize(acc: dict[str, dict[str, list[float]]], n_seeds: int) -> dict[str,
 
 @register_study
 class RmspropAdamStudy(Study):
+    """Claim `rmsprop-adam`: RMSprop is used instead of Adadelta; Adam (momentum + adaptive lr) is the safe default."""
+
     id = "rmsprop-adam"
     trains_on = DATA
     section = "RMSprop, Adam"
@@ -178,6 +182,7 @@ class RmspropAdamStudy(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         from dlbasic.training.run import load_data
 
         data = ctx.data(DATA)
@@ -252,6 +257,7 @@ class RmspropAdamStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         scores = m["scores"]
         rivals = [n for n in scores if n != "adam"]
         adam = scores["adam"]

@@ -175,6 +175,7 @@ def _check_result(result: Any, study_id: str, root: Path) -> None:
 
 
 def environment() -> dict[str, Any]:
+    """What ran the lab: dlbasic, torch, numpy, scikit-learn and Python versions, platform, threads, git revision."""
     try:
         rev = (
             subprocess.run(

@@ -121,6 +121,8 @@ def train_equal_field(ctx, kind: str, seed: int, epochs: int) -> dict[str, float
 
 @register_study
 class Vgg3x3(Study):
+    """Claim `vgg-3x3`: Two 3x3 convs see what one 5x5 sees with fewer parameters."""
+
     id = "vgg-3x3"
     trains_on = DATA
     section = "VGGNet"
@@ -148,6 +150,7 @@ class Vgg3x3(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         cases = []
         for n3, k in CASES:
             fields = {
@@ -186,6 +189,7 @@ class Vgg3x3(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         same_field = all(len(set(c["fields"].values())) == 1 for c in m["cases"])
         fewer = all(w["stack"] < w["single"] for c in m["cases"] for w in c["weights"].values())
         acc = m["held_out_accuracy"]

@@ -49,6 +49,8 @@ def jacobian_norm(model: nn.Module, x: Tensor, seed: int = 0) -> float:
 
 @register_study
 class WeightDecay(Study):
+    """Claim `weight-decay`: A norm penalty keeps parameters small and the function smooth."""
+
     id = "weight-decay"
     trains_on = DATA
     section = "Regularization"
@@ -75,6 +77,7 @@ class WeightDecay(Study):
     )
 
     def measure(self, ctx) -> Measurements:
+        """Run the experiment `method` describes; returns its numbers and figures."""
         seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
         keys = [f"{lam:g}" for lam in STRENGTHS]
         names = ("weight_norm", "jacobian_norm", "test_accuracy")
@@ -127,6 +130,7 @@ class WeightDecay(Study):
         )
 
     def judge(self, m) -> Verdict:
+        """The verdict by `rule`, computed from the numbers `measure` returned."""
         base = "0"
         strengths = sorted((k for k in m["weight_norm"] if k != base), key=float)
         decisions = {

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the `dlbasic` command on `argv` (default `sys.argv[1:]`) and return its exit code.
 
     Returns:
-        0 done, 2 a mistake in the input (or no command given), 3 training diverged, 130 interrupted.
+        0 done, 2 a mistake in the input, a failed write or no command, 3 training diverged, 130 interrupted.
     """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)

@@ -12,7 +12,8 @@ class Progress:
     """A tqdm progress bar on stderr that draws at most ~5 updates per second; it does nothing when disabled.
 
     Args:
-        total: the number of steps; initial: those already done (a resumed epoch).
+        total: the number of steps.
+        initial: the steps already done (an epoch resumed mid-way).
         enabled: None draws it only when stderr is a terminal.
     """
 

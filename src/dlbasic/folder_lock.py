@@ -104,6 +104,7 @@ class FolderLock:
             os.close(old)
 
     def release(self) -> None:
+        """Let the folder go: remove the lock file (if it is still the one locked), then unlock and close it."""
         if self.fd is None:
             return
         if self.file is not None and _same_file(self.fd, self.file):

@@ -39,6 +39,8 @@ from dlbasic.training.trainer import Trainer, steps_per_epoch
 
 @dataclass
 class RunData:
+    """The three splits a run uses: trained on, validated on each epoch (best.pt), tested once at the end."""
+
     train: ImageDataset
     val: ImageDataset
     test: ImageDataset
@@ -81,6 +83,7 @@ def model_options(cfg: TrainConfig) -> dict[str, Any]:
 
 
 def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
+    """`cfg.model` from the zoo, sized for `data` (classes, channels, image size), with `model_options(cfg)`."""
     return create_model(
         cfg.model,
         num_classes=data.num_classes,
@@ -329,6 +332,7 @@ def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
+    """runs/<model>-<source>-<date>-<time>: where a run goes when no --run-dir is given."""
     source = cfg.data.split(":")[0]
     return Path("runs") / f"{cfg.model}-{source}-{time.strftime('%Y%m%d-%H%M%S')}"
 
@@ -456,6 +460,7 @@ class MetricsWriter(Callback):
         self.tensorboard: Any = None  # opened at the first epoch's end: nothing is written before then
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, float]) -> None:
+        """Write every epoch's row so far (atomically) and this epoch's scalars to tensorboard."""
         rows = [*trainer.history, logs]
         atomic_write_text("".join(json.dumps(json_safe(r)) + "\n" for r in rows), self.path)
         if self.tensorboard is None:

@@ -53,7 +53,9 @@ def test_id_masks_pair_by_stem_and_keep_the_void_index(tmp_path):
     np.testing.assert_array_equal(y.numpy(), np.stack([truth[i] for i in order]))
     parts, total = all_masks(str(tmp_path))
     assert total == 10 and len(parts[1]) == 1 and len(parts[2]) == 2  # 10% val, 20% test
-    assert parts[0].labels.dtype == torch.long and parts[0].info["ignore_index"] == 255
+    assert parts[0].labels.dtype == torch.uint8 and parts[0].info["ignore_index"] == 255  # stored as decoded
+    images, masks = parts[0].batch(slice(0, 2))  # converted per batch
+    assert images.dtype == torch.float32 and masks.dtype == torch.long
 
 
 def test_palette_masks_are_read_as_their_indices(tmp_path):

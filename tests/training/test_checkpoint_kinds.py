@@ -301,7 +301,7 @@ def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
     model, meta = model_from_checkpoint(runs.seg)
     data = load_segmentation(spec, "test")
     pred = predict_masks(model, data.images, torch.tensor(meta["mean"]), torch.tensor(meta["std"]))
-    truth = torch.tensor([1, 2])[data.labels]
+    truth = torch.tensor([1, 2])[data.labels.long()]  # masks are stored as uint8
     assert result["images"] == 2 and list(result["iou"]) == meta["classes"]
     assert result["pixel_accuracy"] == pytest.approx((pred == truth).double().mean().item())
 

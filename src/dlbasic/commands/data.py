@@ -157,19 +157,18 @@ def show_classification(
 def show_segmentation(
     spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
 ) -> tuple[list[str], str]:
-    import torch
-
     from dlbasic.segmentation.data import load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
 
     parts = {s: load_segmentation(spec, s, seed, test_data=test_data) for s in ("train", "val", "test")}
     train = parts["train"]
     ignore = train.info["ignore_index"]
-    c, h, w = train.images.shape[1:]
+    c, h, w = train.pixels.shape[1:]
     k = len(train.classes)
     lines = [f"segmentation data {spec}: {k} classes, {c} channel(s), {w}x{h} pixels"]
     lines += [f"  {note}" for note in train.info.get("conventions", [])]
-    void = {s: int((d.labels == ignore).sum()) for s, d in parts.items()}
+    counts = {s: value_counts(d.labels, max(k, ignore + 1)) for s, d in parts.items()}  # pixels of each mask value
+    void = {s: int(c[ignore]) for s, c in counts.items()}
     lines += table(
         ["split", "images", "void pixels", "made by"],
         [
@@ -179,15 +178,30 @@ def show_segmentation(
         ],
     )
     shares = {}
-    for s, d in parts.items():
-        labels = d.labels[d.labels != ignore]
-        hist = torch.bincount(labels, minlength=k)[:k].double()
-        shares[s] = [f"{v:.1%}" for v in (hist / max(1, len(labels))).tolist()]
+    for s in parts:
+        hist = counts[s][:k].double()
+        if ignore < k:
+            hist[ignore] = 0
+        shares[s] = [f"{v:.1%}" for v in (hist / max(1, int(hist.sum()))).tolist()]
     lines += per_class(train.classes, shares, "share of labelled pixels")
     data = parts[pick(split, list(parts))]
-    n = min(count, len(data))
-    save_overlays(out, data.images[:n], None, data.labels[:n], data.classes, ignore, label="mask")
+    images, labels = data.batch(slice(0, min(count, len(data))))
+    n = len(labels)
+    save_overlays(out, images, None, labels, data.classes, ignore, label="mask")
     return lines, f"the first {n} {data.split} images with their masks"
+
+
+def value_counts(masks, minlength: int):
+    """How many pixels of `masks` (Tensor[N, H, W] of ids) hold each value, a few masks at a time (no copy of all)."""
+    import torch
+
+    out = torch.zeros(minlength, dtype=torch.int64)
+    for i in range(0, len(masks), 64):
+        part = torch.bincount(masks[i : i + 64].reshape(-1), minlength=minlength)
+        if len(part) > len(out):
+            out = torch.cat([out, torch.zeros(len(part) - len(out), dtype=torch.int64)])
+        out[: len(part)] += part
+    return out
 
 
 def show_detection(

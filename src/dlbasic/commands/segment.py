@@ -164,22 +164,23 @@ def run_eval(args: argparse.Namespace) -> int:
         table[: len(lut)] = lut
         full = None if data.full_labels is None else [table[m.long()] for m in data.full_labels]
         data = MaskDataset(
-            data.images,
-            table[data.labels],
+            data.pixels,
+            table[data.labels.long()],
             list(meta["classes"]),
             data.mean,
             data.std,
             data.name,
             data.split,
             data.info,
+            data.rows,
         )
         data.full_labels = full
     data.mean, data.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])  # the training statistics
     result = evaluate_model(model, data, at=args.at)
     if args.overlays:
-        n = min(6, len(data))
+        images, labels = data.batch(slice(0, min(6, len(data))))
         save_overlays(
-            args.overlays, data.images[:n], data.labels[:n], result["pred"][:n], data.classes, data.info["ignore_index"]
+            args.overlays, images, labels, result["pred"][: len(labels)], data.classes, data.info["ignore_index"]
         )
     shown = {k: result[k] for k in ("pixel_accuracy", "mean_iou", "iou", "resolution")}
     print(json.dumps({"data": spec, "split": split, "images": len(data), **shown}, indent=2))

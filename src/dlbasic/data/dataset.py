@@ -137,11 +137,7 @@ def channel_stats(images: Tensor, rows: Tensor | None = None) -> tuple[Tensor, T
         for part in chunks():
             for c in range(channels):
                 counts[c] += torch.bincount(part[c], minlength=256)
-        values = to_float(torch.arange(256, dtype=torch.uint8)).double()
-        counts = counts.double()
-        total = counts.sum(1)
-        mean = (counts * values).sum(1) / total
-        var = (counts * (values - mean[:, None]) ** 2).sum(1) / (total - 1)
+        return histogram_stats(counts)
     else:  # two passes, the second over deviations from the mean, as torch's own std does
         total = torch.zeros(channels, dtype=torch.float64)
         for part in chunks():
@@ -152,6 +148,17 @@ def channel_stats(images: Tensor, rows: Tensor | None = None) -> tuple[Tensor, T
         for part in chunks():
             squares += (part.double() - mean[:, None]).pow(2).sum(1)
         var = squares / (count - 1)
+    return mean.float(), var.sqrt().clamp_min(1e-6).float()
+
+
+def histogram_stats(counts: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and standard deviation of uint8 images (value / 255) from their histograms
+    Tensor[C, 256] (how many pixels of each channel hold each value), in float64: exact, whatever the order."""
+    values = to_float(torch.arange(256, dtype=torch.uint8)).double()
+    counts = counts.double()
+    total = counts.sum(1)
+    mean = (counts * values).sum(1) / total
+    var = (counts * (values - mean[:, None]) ** 2).sum(1) / (total - 1)
     return mean.float(), var.sqrt().clamp_min(1e-6).float()
 
 

@@ -278,9 +278,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _remove_stale(folder: Path) -> None:
     """Remove, once older than `STALE_SECONDS`, what interrupted decodes left behind and the entries of folders
-    that no longer exist."""
+    that no longer exist (image folders' and segmentation folders' `segfolder-*` entries, with their arrays)."""
     now = time.time()
-    for p in [*folder.glob("folder-*.tmp"), *folder.glob("folder-*.json")]:
+    for p in [*folder.glob("folder-*.tmp"), *folder.glob("folder-*.json"), *folder.glob("segfolder-*.tmp")]:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError, UserError):
             if now - p.stat().st_mtime <= STALE_SECONDS:
                 continue
@@ -291,6 +291,15 @@ def _remove_stale(folder: Path) -> None:
                 p.unlink()
                 if name is not None:
                     (folder / name).unlink()
+    for p in folder.glob("segfolder-*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError, UserError):
+            entry = loads_json(p.read_bytes(), p)
+            if now - p.stat().st_mtime <= STALE_SECONDS or Path(entry["root"]).is_dir():
+                continue
+            p.unlink()
+            for name in entry.get("arrays") or []:
+                if isinstance(name, str) and Path(name).name == name:
+                    (folder / name).unlink(missing_ok=True)
 
 
 def _mode(root: Path) -> str:

@@ -21,7 +21,13 @@ cannot be read (including images over PIL's `Image.MAX_IMAGE_PIXELS` decompressi
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import hashlib
+import json
+import os
+import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +39,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.data import ImageDataset, channel_stats, load_scenes, parse_spec
+from dlbasic.data.dataset import histogram_stats
 from dlbasic.data.images import IMAGE_SUFFIXES, UNREADABLE, decode, open_image
 from dlbasic.data.sources import require_path
 from dlbasic.errors import UserError, check
 from dlbasic.overrides import options
+from dlbasic.parsing import loads_json
 from dlbasic.segmentation.metrics import IGNORE_INDEX
 
 PAIR_NAMES = [
@@ -139,14 +147,16 @@ def find_pairs(opts: FolderOptions) -> dict[str, list[tuple[Path, Path]]]:
 
 
 def _read_mask(path: Path) -> np.ndarray:
+    """A mask file's values as stored (uint8 for palette and grayscale PNGs; (H, W, 3) for colour)."""
     with open_image(path) as im:
         if im.mode in ("P", "L", "I", "I;16", "1"):
-            return np.asarray(im.convert("L") if im.mode == "1" else im).astype(np.int64)
-        return np.asarray(im.convert("RGB")).astype(np.int64)  # (H, W, 3)
+            return np.array(im.convert("L") if im.mode == "1" else im)
+        return np.array(im.convert("RGB"))  # (H, W, 3)
 
 
-def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.ndarray], int, str]:
-    """Raw mask arrays -> class-id arrays, the class count, and how they were read (in words), by `opts.mode`."""
+def mask_encoder(raw: list[np.ndarray], opts: FolderOptions):
+    """(encode, class count, how the masks were read in words) for raw mask arrays, by `opts.mode`;
+    `encode(mask)` gives one mask's class ids (int64), so the masks are converted one at a time."""
     mode = opts.mode
     if mode == "auto":
         if raw[0].ndim == 3:
@@ -155,14 +165,21 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
             values = np.unique(np.concatenate([np.unique(m) for m in raw]))
             mode = "binary" if len(values) == 2 and values.max() > 1 else "ids"  # e.g. {0, 255}
     if mode == "binary":
-        out = [((m > opts.threshold) != opts.invert).astype(np.int64) for m in raw]
         foreground = "values up to" if opts.invert else "values above"
-        return out, 2, f"binary masks: {foreground} {opts.threshold} are class 1"
+        return (
+            lambda m: ((m > opts.threshold) != opts.invert).astype(np.int64),
+            2,
+            f"binary masks: {foreground} {opts.threshold} are class 1",
+        )
     if mode == "rgb":
         check(raw[0].ndim == 3, "mode=rgb needs colour masks")
-        codes = [m[..., 0] * 65536 + m[..., 1] * 256 + m[..., 2] for m in raw]
-        palette = np.unique(np.concatenate([np.unique(c) for c in codes]))  # every colour, in order
-        return [np.searchsorted(palette, c) for c in codes], len(palette), f"RGB masks: {len(palette)} colours"
+
+        def code(m: np.ndarray) -> np.ndarray:
+            m = m.astype(np.int64)
+            return m[..., 0] * 65536 + m[..., 1] * 256 + m[..., 2]
+
+        palette = np.unique(np.concatenate([np.unique(code(m)) for m in raw]))  # every colour, in order
+        return lambda m: np.searchsorted(palette, code(m)), len(palette), f"RGB masks: {len(palette)} colours"
     check(raw[0].ndim == 2, "mode=ids needs single-channel masks (grayscale or palette PNG)")
     top = max(int(m[m != opts.ignore].max(initial=0)) for m in raw)
     check(
@@ -171,7 +188,17 @@ def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.nd
         f"classes={opts.classes} allows 0 to {(opts.classes or 1) - 1}",
         f"raise classes= to {top + 1} or more, or leave it out",
     )
-    return raw, opts.classes or top + 1, f"class-id masks: ids 0 to {top}, {opts.ignore} is void"
+    return (
+        lambda m: m.astype(np.int64),
+        opts.classes or top + 1,
+        f"class-id masks: ids 0 to {top}, {opts.ignore} is void",
+    )
+
+
+def encode_masks(raw: list[np.ndarray], opts: FolderOptions) -> tuple[list[np.ndarray], int, str]:
+    """Raw mask arrays -> class-id arrays, the class count, and how they were read (in words), by `opts.mode`."""
+    encode, num_classes, how = mask_encoder(raw, opts)
+    return [encode(m) for m in raw], num_classes, how
 
 
 NAME_FILES = ("classes.txt", "labels.txt")
@@ -201,10 +228,9 @@ def class_names(opts: FolderOptions) -> list[str] | None:
     return names
 
 
-def apply_names(
-    masks: list[np.ndarray], names: list[str], ignore: int, where: Path
-) -> tuple[list[np.ndarray], list[str]]:
-    """Id masks renumbered to the named classes: void classes and ids past the names become `ignore`."""
+def name_lut(masks: list[np.ndarray], names: list[str], ignore: int, where: Path) -> tuple[np.ndarray, list[str]]:
+    """(lut, kept names): id k of the masks becomes `lut[k]` (`rename`); void classes and ids past the names
+    become `ignore`, the latter with a warning saying how many pixels."""
     keep = [k for k, n in enumerate(names) if n.lower() not in VOID_NAMES]
     top = max(int(m[m != ignore].max(initial=0)) for m in masks)
     lut = np.full(max(top, len(names) - 1) + 1, ignore, dtype=np.int64)
@@ -216,7 +242,21 @@ def apply_names(
             f"{len(names)} named classes; they are void (skipped by the loss and the metrics)",
             stacklevel=3,
         )
-    return [np.where(m == ignore, ignore, lut[np.minimum(m, len(lut) - 1)]) for m in masks], [names[k] for k in keep]
+    return lut, [names[k] for k in keep]
+
+
+def rename(mask: np.ndarray, lut: np.ndarray, ignore: int) -> np.ndarray:
+    """One id mask through `name_lut`'s table (int64); `ignore` stays."""
+    mask = mask.astype(np.int64)
+    return np.where(mask == ignore, ignore, lut[np.minimum(mask, len(lut) - 1)])
+
+
+def apply_names(
+    masks: list[np.ndarray], names: list[str], ignore: int, where: Path
+) -> tuple[list[np.ndarray], list[str]]:
+    """Id masks renumbered to the named classes: void classes and ids past the names become `ignore`."""
+    lut, kept = name_lut(masks, names, ignore, where)
+    return [rename(m, lut, ignore) for m in masks], kept
 
 
 def outside_names(masks: list[np.ndarray], names: list[str], ignore: int) -> str | None:
@@ -264,15 +304,136 @@ def compact(mask: Tensor) -> Tensor:
     return mask.to(torch.uint8) if mask.numel() == 0 or (mask.min() >= 0 and mask.max() < 256) else mask.int()
 
 
+CACHE_VERSION = 1
+
+
+class _Read(NamedTuple):
+    folder: SegFolder
+    originals: dict[str, list[Tensor]]  # split -> masks at their own resolution, where they were resized
+    histograms: dict[str, Tensor]  # split -> Tensor[N, C, 256] int64, each stored image's values per channel
+
+
+def _stat(path: Path | None) -> list:
+    try:
+        st = os.stat(path)  # type: ignore[arg-type]
+        return [st.st_size, st.st_mtime_ns]
+    except (OSError, TypeError):
+        return [-1, -1]
+
+
 @functools.lru_cache(maxsize=4)
-def _read_segfolder(arg: str, size: int | None = None) -> tuple[SegFolder, dict[str, list[Tensor]]]:
-    """`read_segfolder`, and per split the masks at their own resolution where they were resized (`compact`)."""
+def _read_segfolder(arg: str, size: int | None = None) -> _Read:
+    """`read_segfolder`, from the cache of decoded folders (`dlbasic.data.folder.cache_dir`) while every file
+    is unchanged: images uint8 Tensor[N, C, H, W] and masks (uint8 where ids fit) mapped from `.npy` files."""
+    from dlbasic.data.folder import cache_dir
+
     opts = parse_folder_spec(arg)
     size = opts.size or size
     pairs = find_pairs(opts)
+    names = name_file(opts)
+    want = {
+        "version": CACHE_VERSION,
+        "root": str(opts.root.resolve()),
+        "size": size,
+        "options": {k: str(v) for k, v in dataclasses.asdict(opts).items() if k not in ("root", "size")},
+        "names": [str(names), *_stat(names)] if names is not None else None,
+        "pairs": {s: [[str(i), *_stat(i), str(m), *_stat(m)] for i, m in p] for s, p in pairs.items()},
+    }
+    key = hashlib.sha256(json.dumps([want["root"], size, want["options"], CACHE_VERSION]).encode()).hexdigest()[:16]
+    manifest = cache_dir() / f"segfolder-{key}.json"
+    found = _cached(manifest, want)
+    if found is None:
+        with warnings.catch_warnings(record=True) as caught:  # kept with the entry: said on every load
+            warnings.simplefilter("always")
+            arrays, entry = _decode_segfolder(opts, pairs, size)
+        entry["warnings"] = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+        found = _store(manifest, want, arrays, entry)
+    (images, masks, hists, flat), entry = found
+    for text in entry["warnings"]:
+        warnings.warn(text, stacklevel=3)
+    pools, originals, histograms, start, offset = {}, {}, {}, 0, 0
+    for split, n in entry["counts"].items():
+        pools[split] = (torch.from_numpy(images[start : start + n]), torch.from_numpy(masks[start : start + n]))
+        histograms[split] = torch.from_numpy(np.asarray(hists[start : start + n]))
+        if flat is not None:
+            originals[split] = []
+            for h, w in entry["shapes"][start : start + n]:
+                originals[split].append(torch.from_numpy(np.asarray(flat[offset : offset + h * w]).reshape(h, w)))
+                offset += h * w
+        start += n
+    folder = SegFolder(pools, entry["classes"], opts.ignore, entry["conventions"])
+    return _Read(folder, originals, histograms)
+
+
+def _cached(manifest: Path, want: dict) -> tuple[tuple, dict] | None:
+    """The mapped arrays and the entry of a cache manifest that matches `want`; None when there is none."""
+    try:
+        entry = loads_json(manifest.read_bytes(), manifest)
+        if any(entry.get(k) != v for k, v in want.items()):
+            return None
+        arrays = []
+        for name in entry["arrays"]:
+            if name is not None and Path(name).name != name:
+                return None
+            arrays.append(None if name is None else np.load(manifest.parent / name, mmap_mode="c"))
+        images, masks, hists, _ = arrays
+        n = sum(entry["counts"].values())
+        ok = images.shape[0] == masks.shape[0] == hists.shape[0] == n and images.dtype == np.uint8
+        return (tuple(arrays), entry) if ok else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError):  # no usable entry: decode again
+        return None
+
+
+def _store(manifest: Path, want: dict, arrays: tuple, entry: dict) -> tuple[tuple, dict]:
+    """Write the decoded arrays and their manifest into the cache (temporary names, then renamed); mapped back.
+    Where the cache cannot be written, the arrays in memory."""
+    from dlbasic.data.folder import _remove_stale, _write_atomic
+
+    stem = f"{manifest.stem}-{os.getpid()}-{secrets.token_hex(4)}"
+    names = [None if a is None else f"{stem}-{k}.npy" for k, a in enumerate(arrays)]
+    try:
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        previous = None
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, UserError):
+            previous = loads_json(manifest.read_bytes(), manifest).get("arrays")
+        for a, name in zip(arrays, names):
+            if a is not None:
+                tmp = manifest.parent / f"{name}.tmp"
+                with open(tmp, "wb") as f:
+                    np.save(f, a)
+                os.replace(tmp, manifest.parent / name)
+        _write_atomic(manifest, json.dumps({**want, **entry, "arrays": names}))
+        for name in previous or []:  # a reader that still maps one keeps its copy
+            if isinstance(name, str) and Path(name).name == name and name not in names:
+                with contextlib.suppress(OSError):
+                    (manifest.parent / name).unlink()
+    except OSError as e:
+        warnings.warn(f"cannot cache the decoded pairs in {manifest.parent} ({e}); kept in memory", stacklevel=4)
+        return arrays, entry
+    _remove_stale(manifest.parent)
+    del arrays
+    return tuple(None if n is None else np.load(manifest.parent / n, mmap_mode="c") for n in names), entry
+
+
+def _resize_image(image: np.ndarray, size: int | None) -> np.ndarray:
+    """uint8 (H, W) or (H, W, C) -> uint8 (C, size, size): bilinear with antialiasing, rounded (unchanged when
+    `size` is None or the image has that size)."""
+    x = torch.from_numpy(image)
+    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
+    if size is None or tuple(x.shape[-2:]) == (size, size):
+        return x.numpy()
+    y = F.interpolate(x[None].float().div(255), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return y[0].clamp_(0, 1).mul_(255).round_().to(torch.uint8).numpy()
+
+
+def _decode_segfolder(opts: FolderOptions, pairs: dict, size: int | None) -> tuple[tuple, dict]:
+    """Decode every pair: (images uint8 [N, C, H, W], masks [N, H, W], histograms [N, C, 256], the masks at their
+    own resolution flattened or None) and the entry (counts per split, classes, conventions, shapes)."""
     mode = None  # the first readable training image's: "L" for grayscale, else "RGB"
-    order, raw_images, raw_masks = [], [], []
+    order, raw_masks = [], []
+    images = None  # uint8 [pairs, C, H, W], filled as the pairs are read
     skipped: list[str] = []  # warned about once some pair is known to be readable
+    shape = None
     for split in sorted(pairs, key=SPLITS.index):
         for img_path, mask_path in pairs[split]:
             try:
@@ -292,8 +453,17 @@ def _read_segfolder(arg: str, size: int | None = None) -> tuple[SegFolder, dict[
                     f"{img_path.name} is {image.shape[1]}x{image.shape[0]}",
                     "a mask must have its image's size",
                 )
+            shape = shape or image.shape[:2]
+            check(
+                size is not None or image.shape[:2] == shape,
+                f"the {split} images differ in size" if order and order[-1] == split else "the images differ in size",
+                "resize them with size=N",
+            )
+            stored = _resize_image(image, size)
+            if images is None:
+                images = np.empty((sum(map(len, pairs.values())), *stored.shape), np.uint8)
+            images[len(order)] = stored
             order.append(split)
-            raw_images.append(image)
             raw_masks.append(mask)
     if "train" not in order:
         first = f" (e.g. {skipped[0].removeprefix('skipping ')})" if skipped else ""
@@ -308,7 +478,7 @@ def _read_segfolder(arg: str, size: int | None = None) -> tuple[SegFolder, dict[
         f"the masks in {opts.root} mix colour and single-channel images",
         "save them all as grayscale/palette PNGs of class ids, or all as RGB colours",
     )
-    masks, num_classes, encoding = encode_masks(raw_masks, opts)
+    encode, num_classes, encoding = mask_encoder(raw_masks, opts)
     classes = [str(i) for i in range(num_classes)]
     names = class_names(opts)
     conventions = [f"{split}: images in {p[0][0].parent}, masks in {p[0][1].parent}" for split, p in pairs.items()]
@@ -319,21 +489,43 @@ def _read_segfolder(arg: str, size: int | None = None) -> tuple[SegFolder, dict[
         if names is None
         else f"class names from {name_file(opts)}" + (f" (void: {', '.join(void)})" if void else ""),
     ]
+    lut = None
     if names is not None:
         check(
-            masks[0].ndim == 2 and opts.mode in ("auto", "ids"),
+            raw_masks[0].ndim == 2 and opts.mode in ("auto", "ids"),
             "a class names file applies to id masks",
             "use mode=ids, or remove the names file",
         )
-        outside = outside_names(masks, names, opts.ignore)
+        outside = outside_names(raw_masks, names, opts.ignore)
         conventions += [outside] if outside else []
-        masks, classes = apply_names(masks, names, opts.ignore, opts.root)
+        lut, classes = name_lut(raw_masks, names, opts.ignore, opts.root)
         num_classes = len(classes)
+    dtype = np.uint8 if max(num_classes - 1, opts.ignore) < 256 and opts.ignore >= 0 else np.int32
+    shapes = [m.shape[:2] for m in raw_masks]
+    resized = size is not None and any(h != size or w != size for h, w in shapes)
+    n = len(order)
+    images = images[:n]
+    masks = np.empty((n, *images.shape[-2:]), dtype)
+    flat = np.empty(sum(m.shape[0] * m.shape[1] for m in raw_masks), dtype) if resized else None
+    hists = np.zeros((n, images.shape[1], 256), np.int64)
     present: set[int] = set()
-    for m in masks:  # stops at the second class found
-        present.update(np.unique(m[m != opts.ignore]).tolist())
-        if len(present) >= 2:
-            break
+    offset = 0
+    for k in range(n):
+        m = encode(raw_masks[k])
+        raw_masks[k] = None  # type: ignore[call-overload]
+        if lut is not None:
+            m = rename(m, lut, opts.ignore)
+        if len(present) < 2:
+            present.update(np.unique(m[m != opts.ignore]).tolist())
+        if flat is not None:
+            flat[offset : offset + m.size] = m.ravel()
+            offset += m.size
+        t = torch.from_numpy(m)
+        if size is not None and tuple(t.shape) != (size, size):
+            t = F.interpolate(t[None, None].float(), size=(size, size), mode="nearest")[0, 0].long()
+        masks[k] = t.numpy()
+        for c in range(images.shape[1]):
+            hists[k, c] = np.bincount(images[k, c].ravel(), minlength=256)
     check(
         bool(present),
         f"every mask pixel in {opts.root} is the ignore value {opts.ignore}",
@@ -344,26 +536,11 @@ def _read_segfolder(arg: str, size: int | None = None) -> tuple[SegFolder, dict[
         f"the masks in {opts.root} hold a single class, so there is nothing to segment",
         "masks need background and at least one other class (binary masks: two values such as 0 and 255)",
     )
-    pools: dict[str, tuple[list, list]] = {}
-    for split, image, mask in zip(order, raw_images, masks):
-        pools.setdefault(split, ([], []))
-        pools[split][0].append(image)
-        pools[split][1].append(mask)
-    out, originals = {}, {}
-    for split, (images, ms) in pools.items():
-        check(
-            len({a.shape for a in images}) == 1 or size is not None,
-            f"the {split} images differ in size",
-            "resize them with size=N",
-        )
-        x = [torch.from_numpy(a).float().div(255) for a in images]
-        x = [t[None] if t.dim() == 2 else t.permute(2, 0, 1) for t in x]
-        y = [torch.from_numpy(m.astype(np.int64)) for m in ms]
-        pairs_resized = [_resize(a[None], m[None], size) for a, m in zip(x, y)]
-        out[split] = (torch.cat([a for a, _ in pairs_resized]), torch.cat([m for _, m in pairs_resized]))
-        if size is not None and any(m.shape != (size, size) for m in y):
-            originals[split] = [compact(m) for m in y]
-    return SegFolder(out, classes, opts.ignore, conventions), originals
+    counts = {s: order.count(s) for s in dict.fromkeys(order)}
+    entry = {"counts": counts, "classes": classes, "conventions": conventions, "shapes": []}
+    if flat is not None:
+        entry["shapes"] = [[int(h), int(w)] for h, w in shapes]
+    return (images, masks, hists, flat), entry
 
 
 class MaskDataset(ImageDataset):
@@ -375,14 +552,28 @@ class MaskDataset(ImageDataset):
     full_labels: list[Tensor] | None = None
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.labels.shape[0]
+
+    def batch(self, index: Tensor | slice) -> tuple[Tensor, Tensor]:
+        """(images float32 in [0, 1], masks int64) of `index`: stored pixels and masks converted per batch."""
+        x, y = super().batch(index)
+        return x, y.long()
 
     def subset(self, index: Tensor) -> MaskDataset:
+        """The same dataset restricted to `index` (statistics unchanged), sharing its pixels."""
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            index = index.nonzero().squeeze(1)
+        rows = index if self.rows is None else self.rows[index]
         out = MaskDataset(
-            self.images[index], self.labels[index], self.classes, self.mean, self.std, self.name, self.split, self.info
+            self.pixels, self.labels[index], self.classes, self.mean, self.std, self.name, self.split, self.info, rows
         )
         out.full_labels = _pick(self.full_labels, index)
         return out
+
+    def stored(self) -> Tensor:
+        """The stored pixels of this dataset's images (uint8 for folders), in order: a copy when `rows` is set."""
+        return self.pixels if self.rows is None else self.pixels[self.rows]
 
 
 def _pick(full: list[Tensor] | None, index: Tensor) -> list[Tensor] | None:
@@ -422,44 +613,47 @@ def load_segmentation(
         return _with_test_source(spec, split, seed, val_fraction, image_size, test_data)
     if name == "scenes":
         sets = {s: load_scenes(spec, s, seed) for s in SPLITS}
-        parts = {s: (v.images, v.masks, None) for s, v in sets.items()}
+        parts = {s: (v.images, None, v.masks, None) for s, v in sets.items()}
         classes, ignore = ["background", *sets["train"].classes], IGNORE_INDEX
         if image_size is not None and sets["train"].images.shape[-2:] != (image_size, image_size):
-            parts = {s: (*_resize(x, y, image_size), [compact(m) for m in y]) for s, (x, y, _) in parts.items()}
+            resized = {s: (*_resize(x, y, image_size), [compact(m) for m in y]) for s, (x, _, y, _) in parts.items()}
+            parts = {s: (x, None, y, full) for s, (x, y, full) in resized.items()}
         info = {"test": "scenes of held-out digits", "val": "its own validation scenes"}
+        mean, std = channel_stats(parts["train"][0])
     elif name == "segfolder":
-        folder, originals = _read_segfolder(require_path("segfolder", arg, "folder", EXAMPLE), image_size)
-        pools, classes, ignore, conventions = folder
+        read = _read_segfolder(require_path("segfolder", arg, "folder", EXAMPLE), image_size)
+        pools, classes, ignore, conventions = read.folder
         x, y = pools["train"]
-        full = originals.get("train")
-        parts, info = {}, {"test": "DIR/test", "conventions": conventions}
-        if "test" in pools:
-            parts["test"] = (*pools["test"], originals.get("test"))
-        else:
-            rest, test = _hold_out(x, y, test_fraction, seed)
-            parts["test"], x, y, full = (x[test], y[test], _pick(full, test)), x[rest], y[rest], _pick(full, rest)
-            info["test"] = f"random {test_fraction:.0%} hold-out (seed {seed})"
-        info["val"] = "DIR/val"
-        if "val" in pools:
-            parts["val"] = (*pools["val"], originals.get("val"))
-        else:
-            info["val"] = f"random {val_fraction:.0%} of the rest (seed {seed + 1})"
-            rest, val = _hold_out(x, y, val_fraction, seed + 1)
-            parts["val"], x, y, full = (x[val], y[val], _pick(full, val)), x[rest], y[rest], _pick(full, rest)
-        parts["train"] = (x, y, full)
+        full = read.originals.get("train")
+        rest = torch.arange(len(y))
+        parts, info = {}, {"test": "DIR/test", "val": "DIR/val", "conventions": conventions}
+        for split_name, fraction, offset in (("test", test_fraction, 0), ("val", val_fraction, 1)):
+            if split_name in pools:
+                parts[split_name] = (pools[split_name][0], None, pools[split_name][1], read.originals.get(split_name))
+                continue
+            kept, held = _hold_out(rest, rest, fraction, seed + offset)
+            held, rest = rest[held], rest[kept]
+            parts[split_name] = (x, held, y[held], _pick(full, held))
+            info[split_name] = (
+                f"random {fraction:.0%} hold-out (seed {seed})"
+                if split_name == "test"
+                else f"random {fraction:.0%} of the rest (seed {seed + 1})"
+            )
+        whole = len(rest) == len(y)
+        parts["train"] = (x, None if whole else rest, y if whole else y[rest], full if whole else _pick(full, rest))
+        counts = read.histograms["train"].sum(0) if whole else read.histograms["train"][rest].sum(0)
+        mean, std = histogram_stats(counts)
     else:
         raise UserError(f"{spec!r} is not a segmentation source", "use scenes[:options] or segfolder:DIR[,options]")
-    mean, std = channel_stats(parts["train"][0])
-    images, masks, full = parts[split]
-    if not len(images):
+    pixels, rows, masks, full = parts[split]
+    if not len(masks):
         option = {"val": "--val-fraction", "test": "--test-fraction"}.get(split, "--val-fraction or --test-fraction")
         raise UserError(
             f"the {split} split of {spec} has no images",
             f"{'lower' if split == 'train' else 'raise'} {option}, or use more images",
         )
-    return _with_full(
-        MaskDataset(images, masks, classes, mean, std, spec, split, {**info, "ignore_index": ignore}), full
-    )
+    info = {**info, "ignore_index": ignore}
+    return _with_full(MaskDataset(pixels, masks, classes, mean, std, spec, split, info, rows), full)
 
 
 def _with_test_source(
@@ -485,7 +679,7 @@ def _with_test_source(
         f"--test-data {test_data} has {test.in_channels}-channel images; {spec} has {train.in_channels}",
     )
     info = {**train.info, "test": how}
-    out = MaskDataset(test.images, test.labels, train.classes, train.mean, train.std, spec, "test", info)
+    out = MaskDataset(test.pixels, test.labels, train.classes, train.mean, train.std, spec, "test", info, test.rows)
     return _with_full(out, test.full_labels)
 
 
@@ -493,7 +687,7 @@ def concat(parts: list[MaskDataset], split: str) -> MaskDataset:
     """The images of `parts` as one set (the first's classes and statistics), their `full_labels` too."""
     first = parts[0]
     out = MaskDataset(
-        torch.cat([p.images for p in parts]),
+        torch.cat([p.stored() for p in parts]),
         torch.cat([p.labels for p in parts]),
         first.classes,
         first.mean,

@@ -716,9 +716,15 @@ def _test_source(test_data: str, seed: int, image_size: int | None) -> tuple[Mas
 __all__ = [
     "FolderOptions",
     "MaskDataset",
+    "compact",
+    "concat",
     "encode_masks",
     "find_pairs",
     "load_segmentation",
+    "mask_encoder",
+    "name_lut",
+    "outside_names",
     "parse_folder_spec",
     "read_segfolder",
+    "rename",
 ]

@@ -361,6 +361,33 @@ def test_both_roi_pool_kernels_agree_on_every_layout(seed):
 
 
 @native
+@pytest.mark.parametrize("seed", range(8))
+def test_both_roi_align_kernels_agree_on_every_layout(seed, monkeypatch: pytest.MonkeyPatch):
+    """One (region, channel) at a time and a vector of channels at a time, forward (on maps of any strides) and
+    backward (into a channels-last gradient, then transposed): the same bits, to rounding the torch version's."""
+    x, rois, size, scale, ratio, aligned = random_case(seed, torch.float64 if seed % 2 else torch.float32)
+    x = x.repeat(1, 3, 1, 1)
+    rois = rois.contiguous()
+    tol = {"rtol": 1e-12, "atol": 1e-12} if x.dtype == torch.float64 else {}
+    expected, expected_grad = backward(roi_align_torch, x, rois, size, scale, ratio, aligned)
+    layouts = [
+        x,
+        x.contiguous(memory_format=torch.channels_last),
+        x.transpose(2, 3).contiguous().transpose(2, 3),
+        torch.stack([x, x], 2).flatten(1, 2)[:, ::2],
+    ]
+    outs = [pooling._align_forward(t, rois, *size, scale, ratio, aligned, path) for t in layouts for path in (1, 2)]
+    assert all(torch.equal(out, outs[0]) for out in outs)
+    torch.testing.assert_close(outs[0], expected, **tol)
+    grads = []
+    for path in (1, 2):
+        monkeypatch.setattr(pooling._RoIAlign, "path", path)
+        grads.append(backward(roi_align, x, rois, size, scale, ratio, aligned)[1])
+    assert torch.equal(grads[0], grads[1])
+    torch.testing.assert_close(grads[0], expected_grad, **tol)
+
+
+@native
 @pytest.mark.parametrize("layout", ["channels_last", "channel_slice", "transposed", "expanded"])
 def test_native_kernels_take_non_contiguous_inputs_and_gradients(layout, torch_versions_refused):
     x, rois, size, scale, ratio, aligned = random_case(3, torch.float64, ties=True)

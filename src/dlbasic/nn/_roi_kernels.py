@@ -15,7 +15,8 @@ operation for operation in the input's dtype (no fused multiply-adds: `-ffp-cont
   weights `(1 - ly)(1 - lx), (1 - ly) lx, ly (1 - lx), ly lx` are computed once (torchvision's pre-calculation)
   and reused for every channel; a bin is the sum of its samples in order divided by `gy * gx` (torchvision's
   order; the torch version sums in torch's, so they agree to rounding); backward recomputes the weights and
-  adds `(g / (gy * gx)) * w` to the four cells.
+  adds `(g / (gy * gx)) * w` to the four cells. With 8+ channels both run a vector of channels at a time, on
+  channels-last copies (of the map, of the gradient), with the same operations per channel as one at a time.
 
 Parallel with OpenMP, `torch.get_num_threads()` threads at most and one per 2^16 element operations: forward
 over regions (and blocks of channels); backward over blocks of channels, so that no two threads add to one
@@ -153,27 +154,28 @@ static inline void transpose8(F8* r) {
   }
 }
 
-// xt[q][c - c0] = x[c * sC + q] for whole blocks of 8 channels from c0 and cells q in [p0, p1) (8 at a time, then
-// one by one); returns the first channel not copied. Only floats; other types copy element by element
+// dst[j * ds + (i - i0)] = src[i * ss + j] for rows i in whole blocks of 8 from i0 (below i1) and columns j in
+// [j0, j1) (8 at a time, then one by one; src's rows contiguous); returns the first row not copied. Only floats;
+// other types copy element by element
 template <typename T>
-static int64_t copy_blocks(const T*, int64_t, int64_t, int64_t, int64_t c0, int64_t, int64_t, T*) {
-  return c0;
+static int64_t transpose_blocks(const T*, int64_t, int64_t i0, int64_t, int64_t, int64_t, int64_t, T*) {
+  return i0;
 }
-static int64_t copy_blocks(const float* x, int64_t sC, int64_t p0, int64_t p1, int64_t c0, int64_t c1, int64_t Cb,
-                           float* xt) {
-  int64_t c = c0;
-  for (; c + 8 <= c1; c += 8) {
-    int64_t q = p0;
-    for (; q + 8 <= p1; q += 8) {
+static int64_t transpose_blocks(const float* src, int64_t ss, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                                int64_t ds, float* dst) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    int64_t j = j0;
+    for (; j + 8 <= j1; j += 8) {
       F8 r[8];
-      for (int i = 0; i < 8; ++i) std::memcpy(&r[i], x + (c + i) * sC + q, sizeof(F8));
+      for (int l = 0; l < 8; ++l) std::memcpy(&r[l], src + (i + l) * ss + j, sizeof(F8));
       transpose8(r);
-      for (int i = 0; i < 8; ++i) std::memcpy(xt + (q + i) * Cb + (c - c0), &r[i], sizeof(F8));
+      for (int l = 0; l < 8; ++l) std::memcpy(dst + (j + l) * ds + (i - i0), &r[l], sizeof(F8));
     }
-    for (; q < p1; ++q)
-      for (int i = 0; i < 8; ++i) xt[q * Cb + (c - c0) + i] = x[(c + i) * sC + q];
+    for (; j < j1; ++j)
+      for (int l = 0; l < 8; ++l) dst[j * ds + (i - i0) + l] = src[(i + l) * ss + j];
   }
-  return c;
+  return i;
 }
 
 // xt[n][h][w][c - c0] = x[n, c, h, w] for c in [c0, c1) (x at any strides), in tiles of 64 cells; called inside a
@@ -186,7 +188,7 @@ static void to_channels_last(const T* x, int64_t N, int64_t c0, int64_t c1, int6
 #pragma omp for schedule(static)
   for (int64_t t = 0; t < N * tiles; ++t) {
     const int64_t n = t / tiles, p0 = (t % tiles) * 64, p1 = std::min(HW, p0 + 64);
-    const int64_t done = flat ? copy_blocks(x + n * sN, sC, p0, p1, c0, c1, Cb, xt + n * HW * Cb) : c0;
+    const int64_t done = flat ? transpose_blocks(x + n * sN, sC, c0, c1, p0, p1, Cb, xt + n * HW * Cb) : c0;
     for (int64_t d0 = done; d0 < c1; d0 += 16) {
       const int64_t d1 = std::min(c1, d0 + 16);
       for (int64_t q = p0, h = p0 / W, w = p0 % W; q < p1; ++q) {
@@ -196,6 +198,21 @@ static void to_channels_last(const T* x, int64_t N, int64_t c0, int64_t c1, int6
         if (++w == W) w = 0, ++h;
       }
     }
+  }
+}
+
+// x[n, c, h, w] = xt[n][h][w][c] (x contiguous), in tiles of 64 cells; called inside a parallel region (ends with
+// its barrier)
+template <typename T> static void from_channels_last(const T* xt, int64_t N, int64_t C, int64_t HW, T* x) {
+  const int64_t tiles = (HW + 63) / 64;
+#pragma omp for schedule(static)
+  for (int64_t t = 0; t < N * tiles; ++t) {
+    const int64_t n = t / tiles, p0 = (t % tiles) * 64, p1 = std::min(HW, p0 + 64);
+    const T* src = xt + n * HW * C;
+    T* dst = x + n * C * HW;
+    const int64_t done = transpose_blocks(src, C, p0, p1, 0, C, HW, dst + p0);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t q = done; q < p1; ++q) dst[c * HW + q] = src[q * C + c];
   }
 }
 
@@ -289,7 +306,9 @@ static int roi_pool_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, 
   }
   const bool adjacent = sC == 1 || C == 1;
   if (path == 0) path = (adjacent && C > 1) || (C >= 8 && 2 * cells >= N * HW) ? 2 : 1;
-  nt = threads_for(nt, (double)(cells + P * K + (adjacent || path == 1 ? 0 : N * HW)) * C);
+  // element operations: a cell's comparison (an eighth of one where a vector holds 8 channels), a copied cell
+  const double copied = adjacent || path == 1 ? 0 : (double)(N * HW);
+  nt = threads_for(nt, C * ((double)cells / (path == 1 ? 1 : 8) + (double)(P * K) + copied));
   if (path == 1) {
     const int64_t chunk = std::max<int64_t>(1, KC / (16 * (int64_t)std::max(nt, 1)));
 #pragma omp parallel for schedule(dynamic, chunk) num_threads(nt) if (nt > 1)
@@ -470,48 +489,148 @@ static int64_t align_samples(const T* r, T scale, bool aligned, int64_t H, int64
   return (int64_t)gy * gx;
 }
 
-// out [K, C, ph, pw] contiguous; tasks: (region, block of channels), blocks only where regions are few
+// out [K, C, ph, pw] contiguous. path 1: one (region, channel) at a time, tasks (region, block of channels), blocks
+// only where regions are few; path 2: a vector of channels at a time (each sample's four cells read as rows of
+// adjacent channels: the same operations per channel, vectorized), on maps copied channels-last where their
+// channels are not adjacent. 0 picks 2 for 8+ channels, channels-last maps or where the samples' reads (4 per
+// sample) outnumber the cells to copy
 template <typename T>
 static int roi_align_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t sN, int64_t sC,
                          int64_t sH, int64_t sW, const T* rois, int64_t K, int ph, int pw, double scale_d,
-                         int ratio, int aligned, T* out, int nt) {
+                         int ratio, int aligned, T* out, int path, int nt) {
   if (!batch_ok(rois, K, N)) return 1;
   const T scale = T(scale_d);
-  const int64_t P = (int64_t)ph * pw;
+  const int64_t P = (int64_t)ph * pw, HW = H * W;
   double most;
-  nt = threads_for(nt, 4 * C * align_work(rois, K, scale, aligned != 0, ph, pw, ratio, &most));
+  const double samples = align_work(rois, K, scale, aligned != 0, ph, pw, ratio, &most);
   if (most > MAX_SAMPLES) return 2;
-  const int64_t want = 4 * (int64_t)std::max(nt, 1);
-  const int64_t blocks = K >= want ? 1 : std::min<int64_t>(C, (want + K - 1) / K);
-  const int64_t width = (C + blocks - 1) / blocks;
-  std::vector<Sample<T>> buffers((size_t)(nt * most));  // each thread's samples (nothing allocates inside)
+  const bool adjacent = sC == 1 || C == 1;
+  if (path == 0) path = C >= 8 && (adjacent || 4 * samples >= (double)(N * HW)) ? 2 : 1;
+  std::vector<Sample<T>> buffers;  // each thread's samples (nothing allocates inside the parallel regions)
+  if (path == 1) {
+    nt = threads_for(nt, 4 * C * samples);
+    buffers.resize((size_t)(nt * most));
+    const int64_t want = 4 * (int64_t)std::max(nt, 1);
+    const int64_t blocks = K >= want ? 1 : std::min<int64_t>(C, (want + K - 1) / K);
+    const int64_t width = (C + blocks - 1) / blocks;
 #pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    Sample<T>* s = buffers.data() + (int64_t)omp_get_thread_num() * (int64_t)most;
+    {
+      Sample<T>* s = buffers.data() + (int64_t)omp_get_thread_num() * (int64_t)most;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < K * blocks; ++t) {
-      const int64_t k = t / blocks, c0 = (t % blocks) * width, c1 = std::min(C, c0 + width);
-      const T* r = rois + 5 * k;
-      const int64_t count = align_samples(r, scale, aligned != 0, H, W, sH, sW, ph, pw, ratio, s);
-      const int64_t per_bin = count;
-      for (int64_t c = c0; c < c1; ++c) {
-        T* o = out + (k * C + c) * P;
-        if (count == 0) {
-          std::fill(o, o + P, T(0));
-          continue;
-        }
-        const T* plane = x + (int64_t)r[0] * sN + c * sC;
-        const Sample<T>* q = s;
-        for (int64_t bin = 0; bin < P; ++bin) {
-          T acc = T(0);
-          for (int64_t n = 0; n < per_bin; ++n, ++q)
-            if (q->p[0] >= 0)
-              acc += q->w[0] * plane[q->p[0]] + q->w[1] * plane[q->p[1]] + q->w[2] * plane[q->p[2]] +
-                     q->w[3] * plane[q->p[3]];
-          o[bin] = acc / T(count);
+      for (int64_t t = 0; t < K * blocks; ++t) {
+        const int64_t k = t / blocks, c0 = (t % blocks) * width, c1 = std::min(C, c0 + width);
+        const T* r = rois + 5 * k;
+        const int64_t count = align_samples(r, scale, aligned != 0, H, W, sH, sW, ph, pw, ratio, s);
+        for (int64_t c = c0; c < c1; ++c) {
+          T* o = out + (k * C + c) * P;
+          if (count == 0) {
+            std::fill(o, o + P, T(0));
+            continue;
+          }
+          const T* plane = x + (int64_t)r[0] * sN + c * sC;
+          const Sample<T>* q = s;
+          for (int64_t bin = 0; bin < P; ++bin) {
+            T acc = T(0);
+            for (int64_t n = 0; n < count; ++n, ++q)
+              if (q->p[0] >= 0)
+                acc += q->w[0] * plane[q->p[0]] + q->w[1] * plane[q->p[1]] + q->w[2] * plane[q->p[2]] +
+                       q->w[3] * plane[q->p[3]];
+            o[bin] = acc / T(count);
+          }
         }
       }
     }
+    return 0;
+  }
+  // path 2: tasks (region, block of at most 256 channels)
+  nt = threads_for(nt, C * (samples / 2 + (double)(adjacent ? 0 : N * HW) + (double)(P * K)));
+  buffers.resize((size_t)(nt * most));
+  const int64_t width = std::min<int64_t>(C, 256), blocks = (C + width - 1) / width;
+  std::unique_ptr<T[]> xt(adjacent ? nullptr : new T[N * HW * C]);
+  const T* xc = adjacent ? x : xt.get();
+  const int64_t cN = adjacent ? sN : HW * C, cH = adjacent ? sH : W * C, cW = adjacent ? sW : C;
+  std::vector<T> sums(nt * width);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    if (!adjacent) to_channels_last(x, N, 0, C, H, W, sN, sC, sH, sW, xt.get());
+    Sample<T>* s = buffers.data() + (int64_t)omp_get_thread_num() * (int64_t)most;
+    T* __restrict acc = sums.data() + omp_get_thread_num() * width;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < K * blocks; ++t) {
+      const int64_t k = t / blocks, c0 = (t % blocks) * width, Cb = std::min(C, c0 + width) - c0;
+      const T* r = rois + 5 * k;
+      const int64_t count = align_samples(r, scale, aligned != 0, H, W, cH, cW, ph, pw, ratio, s);
+      const T* px = xc + (int64_t)r[0] * cN + c0;
+      const Sample<T>* q = s;
+      for (int64_t bin = 0; bin < P; ++bin) {
+        std::fill(acc, acc + Cb, T(0));
+        for (int64_t n = 0; n < count; ++n, ++q) {
+          if (q->p[0] < 0) continue;
+          const T w0 = q->w[0], w1 = q->w[1], w2 = q->w[2], w3 = q->w[3];
+          const T *__restrict v0 = px + q->p[0], *__restrict v1 = px + q->p[1];
+          const T *__restrict v2 = px + q->p[2], *__restrict v3 = px + q->p[3];
+          for (int64_t c = 0; c < Cb; ++c) acc[c] += w0 * v0[c] + w1 * v1[c] + w2 * v2[c] + w3 * v3[c];
+        }
+        T* o = out + (k * C + c0) * P + bin;
+        if (count == 0)
+          for (int64_t c = 0; c < Cb; ++c) o[c * P] = T(0);
+        else
+          for (int64_t c = 0; c < Cb; ++c) o[c * P] = acc[c] / T(count);
+      }
+    }
+  }
+  return 0;
+}
+
+// roi_align's backward a vector of channels at a time: into a channels-last copy of the gradient, transposed into
+// gx at the end. Each thread owns a block of channels (its bounds multiples of 16: no cache line shared) and
+// walks every region; per channel the same additions in the same order as one channel at a time
+template <typename T>
+static int roi_align_bwd_vectors(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj, const T* rois,
+                                 int64_t K, int64_t N, int64_t C, int64_t H, int64_t W, int ph, int pw, T scale,
+                                 int ratio, bool aligned, T* gx, double work, double most, int nt) {
+  const int64_t HW = H * W;
+  nt = threads_for(nt, C * (2.0 * (double)(N * HW) + work / 2));
+  std::vector<Sample<T>> buffers((size_t)(nt * most));
+  std::vector<T> bins(nt * C);
+  std::unique_ptr<T[]> gt(new T[N * HW * C]);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+  {
+    const int64_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t c0 = C * tid / nth / 16 * 16, c1 = tid == nth - 1 ? C : C * (tid + 1) / nth / 16 * 16;
+    const int64_t Cb = c1 - c0;
+    Sample<T>* s = buffers.data() + tid * (int64_t)most;
+    T* gb = bins.data() + tid * C;
+    for (int64_t q = 0; q < N * HW && Cb > 0; ++q) std::fill(gt.get() + q * C + c0, gt.get() + q * C + c1, T(0));
+    // sub-blocks of at most 256 channels: an image's rows of them stay in cache while the regions add to them
+    for (int64_t b0 = c0; b0 < c1; b0 += 256) {
+      const int64_t Cs = std::min<int64_t>(c1 - b0, 256);
+      for (int64_t k = 0; k < K; ++k) {
+        const T* r = rois + 5 * k;
+        const int64_t count = align_samples(r, scale, aligned, H, W, W * C, C, ph, pw, ratio, s);
+        if (count == 0) continue;
+        T* pb = gt.get() + (int64_t)r[0] * HW * C + b0;
+        const Sample<T>* q = s;
+        for (int i = 0; i < ph; ++i)
+          for (int j = 0; j < pw; ++j) {
+            const T* go = g + k * gk + b0 * gc + i * gi + j * gj;
+            for (int64_t c = 0; c < Cs; ++c) gb[c] = go[c * gc] / T(count);
+            for (int64_t n = 0; n < count; ++n, ++q) {
+              if (q->p[0] < 0) continue;
+              const T w0 = q->w[0], w1 = q->w[1], w2 = q->w[2], w3 = q->w[3];
+              T *v0 = pb + q->p[0], *v1 = pb + q->p[1], *v2 = pb + q->p[2], *v3 = pb + q->p[3];
+              for (int64_t c = 0; c < Cs; ++c) {  // v0..v3 may be one cell (at the map's edge): added in order
+                v0[c] += gb[c] * w0;
+                v1[c] += gb[c] * w1;
+                v2[c] += gb[c] * w2;
+                v3[c] += gb[c] * w3;
+              }
+            }
+          }
+      }
+    }
+#pragma omp barrier
+    from_channels_last(gt.get(), N, C, HW, gx);
   }
   return 0;
 }
@@ -521,12 +640,15 @@ static int roi_align_fwd(const T* x, int64_t N, int64_t C, int64_t H, int64_t W,
 template <typename T>
 static int roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj, const T* rois, int64_t K,
                           int64_t N, int64_t C, int64_t H, int64_t W, int ph, int pw, double scale_d, int ratio,
-                          int aligned, T* gx, int nt) {
+                          int aligned, T* gx, int path, int nt) {
   const T scale = T(scale_d);
   const int64_t HW = H * W;
   double most;
   const double work = align_work(rois, K, scale, aligned != 0, ph, pw, ratio, &most);
   if (most > MAX_SAMPLES) return 2;
+  if (path == 0) path = C >= 8 ? 2 : 1;
+  if (path == 2) return roi_align_bwd_vectors(g, gk, gc, gi, gj, rois, K, N, C, H, W, ph, pw, scale, ratio,
+                                              aligned != 0, gx, work, most, nt);
   nt = threads_for(nt, (double)(N * HW) * C + 4 * C * work);
   std::vector<Sample<T>> buffers((size_t)(nt * most));
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -587,13 +709,14 @@ static int roi_align_bwd(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t
   }                                                                                                             \
   extern "C" int roi_align_forward_##S(const T* x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t sN,      \
                                        int64_t sC, int64_t sH, int64_t sW, const T* rois, int64_t K, int ph,    \
-                                       int pw, double scale, int ratio, int aligned, T* out, int nt) {          \
-    CAUGHT(roi_align_fwd(x, N, C, H, W, sN, sC, sH, sW, rois, K, ph, pw, scale, ratio, aligned, out, nt))       \
+                                       int pw, double scale, int ratio, int aligned, T* out, int path, int nt) { \
+    CAUGHT(roi_align_fwd(x, N, C, H, W, sN, sC, sH, sW, rois, K, ph, pw, scale, ratio, aligned, out, path, nt)) \
   }                                                                                                             \
   extern "C" int roi_align_backward_##S(const T* g, int64_t gk, int64_t gc, int64_t gi, int64_t gj,            \
                                         const T* rois, int64_t K, int64_t N, int64_t C, int64_t H, int64_t W,   \
-                                        int ph, int pw, double scale, int ratio, int aligned, T* gx, int nt) {  \
-    CAUGHT(roi_align_bwd(g, gk, gc, gi, gj, rois, K, N, C, H, W, ph, pw, scale, ratio, aligned, gx, nt))        \
+                                        int ph, int pw, double scale, int ratio, int aligned, T* gx, int path,  \
+                                        int nt) {                                                               \
+    CAUGHT(roi_align_bwd(g, gk, gc, gi, gj, rois, K, N, C, H, W, ph, pw, scale, ratio, aligned, gx, path, nt))  \
   }
 
 ROI_EXPORTS(float, f32)
@@ -610,8 +733,8 @@ _SIGNATURES = {  # name: (argument types, result type)
     "roi_batch_ok": ([_P, _I64, _I64], _I32),
     "roi_pool_forward": ([_P, *[_I64] * 8, _P, _I64, _I32, _I32, _D, _P, _P, _P, _I32, _I32], _I32),
     "roi_pool_backward": ([_P, *[_I64] * 4, _P, _P, *[_I64] * 5, _I32, _I32, _P, _I32], _I32),
-    "roi_align_forward": ([_P, *[_I64] * 8, _P, _I64, _I32, _I32, _D, _I32, _I32, _P, _I32], _I32),
-    "roi_align_backward": ([_P, *[_I64] * 4, _P, *[_I64] * 5, _I32, _I32, _D, _I32, _I32, _P, _I32], _I32),
+    "roi_align_forward": ([_P, *[_I64] * 8, _P, _I64, _I32, _I32, _D, _I32, _I32, _P, _I32, _I32], _I32),
+    "roi_align_backward": ([_P, *[_I64] * 4, _P, *[_I64] * 5, _I32, _I32, _D, _I32, _I32, _P, _I32, _I32], _I32),
 }
 _functions: dict[tuple[str, torch.dtype], ctypes._CFuncPtr] = {}
 

@@ -346,24 +346,30 @@ class _RoIPool(torch.autograd.Function):
         return grad_x, None, None, None, None
 
 
-def _align_forward(x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio: int, aligned: bool) -> Tensor:
+def _align_forward(
+    x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio: int, aligned: bool, path: int = 0
+) -> Tensor:
+    """The roi_align kernel; path 1 takes one (region, channel) at a time, 2 all channels of a sample at once
+    (vectorized), 0 lets the kernel pick (see `_roi_kernels.py`)."""
     n, c, h, w = x.shape
     k = rois.shape[0]
     out = torch.empty(k, c, ph, pw, dtype=x.dtype)
     status = _roi_kernels.function("roi_align_forward", x.dtype)(
         x.data_ptr(), n, c, h, w, *x.stride(), rois.data_ptr(), k, ph, pw, scale, ratio, aligned,
-        out.data_ptr(), torch.get_num_threads(),
+        out.data_ptr(), path, torch.get_num_threads(),
     )  # fmt: skip
     _check(status, "roi_align")
     return out
 
 
 class _RoIAlign(torch.autograd.Function):
+    path = 0  # the backward kernel's: 1 one channel at a time, 2 a vector of channels, 0 the kernel picks
+
     @staticmethod
     def forward(ctx, x: Tensor, rois: Tensor, ph: int, pw: int, scale: float, ratio: int, aligned: bool) -> Tensor:
         out = _align_forward(x, rois, ph, pw, scale, ratio, aligned)
         ctx.rois = rois.detach().clone()  # the caller's boxes may change before backward
-        ctx.input_shape, ctx.args = x.shape, (ph, pw, scale, ratio, aligned)
+        ctx.input_shape, ctx.args, ctx.backward_path = x.shape, (ph, pw, scale, ratio, aligned), _RoIAlign.path
         return out
 
     @staticmethod
@@ -375,7 +381,7 @@ class _RoIAlign(torch.autograd.Function):
         grad_x = torch.empty(n, c, h, w, dtype=grad.dtype)
         status = _roi_kernels.function("roi_align_backward", grad.dtype)(
             grad.data_ptr(), *grad.stride(), rois.data_ptr(), rois.shape[0], n, c, h, w, ph, pw, scale, ratio,
-            aligned, grad_x.data_ptr(), torch.get_num_threads(),
+            aligned, grad_x.data_ptr(), ctx.backward_path, torch.get_num_threads(),
         )  # fmt: skip
         if status:
             raise MemoryError("roi_align backward: out of memory")

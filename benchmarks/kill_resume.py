@@ -89,15 +89,15 @@ def dlbasic(*args: str) -> list[str]:
     return [sys.executable, "-m", "dlbasic.cli", *args, "--no-progress"]
 
 
-def _results(row: dict) -> dict:
-    return {k: v for k, v in row.items() if not k.endswith(TIMING)}
+def _results(row: dict) -> str:
+    """A row of results without its timings, as JSON text: floats exactly (repr), NaN equal to NaN."""
+    return json.dumps({k: v for k, v in row.items() if not k.endswith(TIMING) and k != "history"}, sort_keys=True)
 
 
 def outcome(run: Path) -> dict:
     """What must not differ between two runs of one command: results without timings, and the weights."""
     rows = [_results(json.loads(line)) for line in (run / "metrics.jsonl").read_text().splitlines()]
     summary = _results(json.loads((run / "summary.json").read_text()))
-    summary.pop("history", None)
     weights = {}
     for name in ("checkpoint.pt", "best.pt"):
         if (run / name).is_file():

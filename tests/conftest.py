@@ -52,8 +52,9 @@ def _dlbasic(*args: str) -> list[str]:
     return [sys.executable, "-m", "dlbasic.cli", *args, "--no-progress"]
 
 
-def _results(row: dict) -> dict:
-    return {k: v for k, v in row.items() if not k.endswith(TIMING) and k != "history"}
+def _results(row: dict) -> str:
+    """A row of results without its timings, as JSON text: floats exactly (repr), NaN equal to NaN."""
+    return json.dumps({k: v for k, v in row.items() if not k.endswith(TIMING) and k != "history"}, sort_keys=True)
 
 
 def _checkpoint_id(path: Path) -> tuple[int, int] | None:

@@ -18,8 +18,8 @@ torch/torchvision pair that matches); the bar is native / torchvision <= 1.2.
     python benchmarks/roi_pool.py [--threads 1,2] [--repeats 9] [--sample-ms 20]
 
 The last line is one JSON object: milliseconds per call, ratios and the largest differences to the reference.
-Measured on a shared 2-core AMD EPYC under load (torch 2.14.1, torchvision 0.29.1, --repeats 9): native /
-torchvision 0.10-0.56 at 1 thread (worst: the issue's roi_pool), 0.02-0.50 at 2; roi_pool equal bit for bit.
+Measured on a shared 2-core AMD EPYC under load (torch 2.14.1, torchvision 0.29.1, --repeats 9, two runs): native
+/ torchvision 0.09-0.62 at 1 thread (worst: the issue's roi_pool), 0.02-0.50 at 2; roi_pool equal bit for bit.
 """
 
 from __future__ import annotations

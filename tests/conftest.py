@@ -136,7 +136,10 @@ def kill_resume(tmp_path):
     kills left a temporary file behind (hit a write).
 
     `env` and `resume_env` add to the environment of the first runs and of the resumed ones (a resume in
-    another environment, e.g. with another default thread count, must still continue the same run)."""
+    another environment, e.g. with another default thread count, must still continue the same run).
+
+    The runs share a cache of decoded data of their own, empty at first: the uninterrupted run decodes its
+    images, the others read them back, as a resumed run does (built native kernels are shared, not rebuilt)."""
 
     def run(
         verb: Sequence[str],
@@ -145,8 +148,12 @@ def kill_resume(tmp_path):
         env: dict[str, str] | None = None,
         resume_env: dict[str, str] | None = None,
     ) -> int:
-        full, killed = tmp_path / "full", tmp_path / "killed"
-        first = {**os.environ, **(env or {})}
+        full, killed, cache = tmp_path / "full", tmp_path / "killed", tmp_path / "cache"
+        cache.mkdir()
+        shared = Path(os.environ.get("DLBASIC_CACHE") or Path.home() / ".cache" / "dlbasic").expanduser()
+        for built in shared.glob("*.so"):
+            (cache / built.name).symlink_to(built)
+        first = {**os.environ, "DLBASIC_CACHE": str(cache), **(env or {})}
         done = subprocess.run(
             _dlbasic(*verb, *options, "--run-dir", str(full)), capture_output=True, text=True, env=first
         )
@@ -161,7 +168,7 @@ def kill_resume(tmp_path):
                     if proc.poll() is None:
                         proc.kill()
                         proc.wait()
-            argv, where = _dlbasic(*verb, "--run-dir", str(killed), "--resume"), {**os.environ, **(resume_env or {})}
+            argv, where = _dlbasic(*verb, "--run-dir", str(killed), "--resume"), {**first, **(resume_env or {})}
         done = subprocess.run(argv, capture_output=True, text=True, env=where)
         assert done.returncode == 0, done.stderr[-2000:]
         assert not _temporary(killed), "a resumed run leaves no temporary file behind"

@@ -75,6 +75,15 @@ class TrainConfig:
     eval_every: int = 100  # steps between validation checks for target_accuracy
 
     def validate(self) -> TrainConfig:
+        """Check every field's range and choice (finite floats, fractions in range, positive or non-negative
+        counts, a known precision and penalty), so that a bad value fails before a run starts.
+
+        Returns:
+            The config itself.
+
+        Raises:
+            UserError: naming the field of the first check that fails.
+        """
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             check(
@@ -128,6 +137,7 @@ class TrainConfig:
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name, nested values copied (`dataclasses.asdict`): what `dump_config` writes as YAML."""
         return dataclasses.asdict(self)
 
 
@@ -197,9 +207,19 @@ class DetectionConfig:
     threads: int = 0  # torch CPU threads (0: torch's default); the float sums, so the numbers, depend on it
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field by name, nested values copied (`dataclasses.asdict`): what `dump_config` writes as YAML."""
         return dataclasses.asdict(self)
 
     def validate(self) -> DetectionConfig:
+        """Check every field's range and choice (a known detector and precision, finite non-negative `lr` and
+        `weight_decay`, non-negative sizes and limits), so that a bad value fails before a run starts.
+
+        Returns:
+            The config itself.
+
+        Raises:
+            UserError: naming the field of the first check that fails.
+        """
         check(self.model in DETECTORS, f"unknown detector {self.model!r}", did_you_mean(self.model, DETECTORS))
         check(self.epochs >= 0, f"epochs must be >= 0, got {self.epochs}")
         check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
@@ -227,6 +247,7 @@ RECIPES = Path(__file__).parent / "recipes"
 
 
 def list_recipes() -> list[str]:
+    """The names of the packaged recipes (`dlbasic train --recipe NAME`), sorted."""
     return sorted(p.stem for p in RECIPES.glob("*.yaml"))
 
 

@@ -27,6 +27,7 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `data` command and its `show` action (arguments, help and examples) to the CLI's subparsers."""
     parser = subparsers.add_parser(
         "data", help="inspect datasets", description="Inspect datasets: splits, classes and a few images."
     )
@@ -75,6 +76,13 @@ def task_of(spec: str) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    """Run `dlbasic data show`: print the summary of `args.spec` for its task and draw its first images to `--out`.
+
+    Warnings raised while loading are printed once each on stderr, before the summary.
+
+    Returns:
+        The exit status, 0.
+    """
     from dlbasic.errors import check
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path
@@ -116,6 +124,7 @@ def per_class(classes: Sequence[str], counts: dict[str, Sequence[int]], unit: st
 
 
 def pick(split: str | None, available: Sequence[str]) -> str:
+    """The split to draw: `split`, or `"train"` when none is given, checked to be one of `available`."""
     from dlbasic.errors import check
 
     split = split or "train"
@@ -126,6 +135,11 @@ def pick(split: str | None, available: Sequence[str]) -> str:
 def show_classification(
     spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
 ) -> tuple[list[str], str]:
+    """Summarize a classification source (classes, image size, images per split and per class) and draw its images.
+
+    Returns:
+        The summary lines, and a phrase saying what was drawn to `out`.
+    """
     import torch
 
     from dlbasic.data import load
@@ -157,6 +171,12 @@ def show_classification(
 def show_segmentation(
     spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
 ) -> tuple[list[str], str]:
+    """Summarize a segmentation source (its conventions, images and void pixels per split, each class's share of
+    the labelled pixels) and draw its images with their masks.
+
+    Returns:
+        The summary lines, and a phrase saying what was drawn to `out`.
+    """
     from dlbasic.segmentation.data import load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
 
@@ -207,6 +227,15 @@ def value_counts(masks, minlength: int):
 def show_detection(
     spec: str, split: str | None, seed: int, count: int, out: Path, test_data: str | None = None
 ) -> tuple[list[str], str]:
+    """Summarize a detection source (its layout, images, boxes and crowd boxes per split, non-crowd boxes per
+    class) and draw its images with their boxes.
+
+    Without `split` it draws from the train split of a source that has one (scenes included), else from every
+    image of the source (of the named COCO file); `split="test"` with `test_data` draws the test source's images.
+
+    Returns:
+        The summary lines, and a phrase saying what was drawn to `out`.
+    """
     from dlbasic.data.detection_sources import describe_layout
     from dlbasic.detection.datasets import load_detection, official_splits
     from dlbasic.detection.splits import load_parts
@@ -238,11 +267,14 @@ def show_detection(
 
 
 def crowd_flags(target: dict) -> list[bool]:
+    """Whether each box of a detection target is a crowd box (its `iscrowd` entry; without one, none is)."""
     crowd = target.get("iscrowd")
     return [bool(v) for v in crowd] if crowd is not None else [False] * len(target["boxes"])
 
 
 def box_row(name: str, data, how: str) -> list[object]:
+    """The `show_detection` table row of one split: its images, boxes, mean and most boxes per image, crowd
+    boxes, and how it was made."""
     boxes = [len(t["boxes"]) for t in data.targets]
     crowd = sum(sum(crowd_flags(t)) for t in data.targets)
     return [name, len(data), sum(boxes), f"{sum(boxes) / max(1, len(boxes)):.2f}", max(boxes, default=0), crowd, how]

@@ -43,14 +43,17 @@ class ImageDataset:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes, `len(classes)`."""
         return len(self.classes)
 
     @property
     def in_channels(self) -> int:
+        """The channels C of the stored images."""
         return self.pixels.shape[1]
 
     @property
     def image_size(self) -> int:
+        """The width W of the stored images (their side, for square images)."""
         return self.pixels.shape[-1]
 
     @property
@@ -118,6 +121,8 @@ def to_float(pixels: Tensor) -> Tensor:
 
 
 def normalize(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """Standardize images per channel, (x - mean) / std, for x Tensor[B, C, H, W] and mean, std Tensor[C]
+    (cast to x's dtype and device)."""
     return (x - mean.view(1, -1, 1, 1).to(x)) / std.view(1, -1, 1, 1).to(x)
 
 

@@ -102,6 +102,8 @@ def _images_under(folder: Path) -> list[Path]:
 
 @dataclass
 class VocLayout:
+    """Where a Pascal VOC source keeps its annotation files, its images and its official split lists (`voc_layout`)."""
+
     annotations: Path  # the .xml files
     images: Path
     splits: dict[str, Path] = field(default_factory=dict)  # official split -> ImageSets/Main/<split>.txt
@@ -137,6 +139,9 @@ def voc_layout(root: Path) -> VocLayout:
 
 @dataclass
 class CocoLayout:
+    """A COCO source's annotation file, its images= folder if given, and the annotation file of each official
+    split (`coco_layout`)."""
+
     file: Path  # the annotation file the spec names
     images: Path | None  # images= folder, if given
     splits: dict[str, Path] = field(default_factory=dict)  # official split -> its annotation file
@@ -210,6 +215,9 @@ def coco_image_folders(file: Path, images: Path | None) -> list[Path]:
 
 @dataclass
 class YoloLayout:
+    """A YOLO source's folder, class names (from its dataset YAML or a classes.txt, if any), the images of each
+    official split, and every image (`yolo_layout`)."""
+
     root: Path  # the dataset folder; image names are given relative to root/images, else root
     names: list[str] | None
     splits: dict[str, list[Path]] = field(default_factory=dict)  # official split -> image files

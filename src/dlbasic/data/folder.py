@@ -41,6 +41,7 @@ STALE_SECONDS = 86400  # leftovers of interrupted decodes and entries of removed
 
 
 def class_folders(root: Path) -> list[Path]:
+    """The class sub-folders of `root`, sorted by path; hidden ones (names starting with `.`) are left out."""
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
@@ -55,6 +56,7 @@ def sorted_names(folder: Path) -> list[str]:
 
 
 def is_image(name: str) -> bool:
+    """Whether a file name has an image suffix (`IMAGE_SUFFIXES`, any case)."""
     return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 

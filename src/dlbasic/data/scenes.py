@@ -26,6 +26,8 @@ DIGIT_CLASSES = [str(i) for i in range(10)]
 
 @dataclass(frozen=True)
 class SceneConfig:
+    """How digit scenes are made: the options of a `scenes:` spec (`scenes:canvas=96,digits=1-4`), each a field."""
+
     canvas: int = 64  # canvas side in pixels
     digits: tuple[int, int] = (1, 3)  # digits per scene, inclusive range
     scale: tuple[float, float] = (0.7, 1.3)  # digit side = scale * 28 pixels

@@ -61,6 +61,7 @@ class AnchorGenerator(nn.Module):
         self.cell_anchors = [base_anchors(s, r) for s, r in zip(self.sizes, self.aspect_ratios)]
 
     def num_anchors_per_location(self) -> list[int]:
+        """The anchors per cell of each level, k = |sizes| x |ratios|: the box predictions a head makes per cell."""
         return [len(a) for a in self.cell_anchors]
 
     def forward(self, image_size: tuple[int, int], feature_sizes: Sequence[tuple[int, int]]) -> Tensor:

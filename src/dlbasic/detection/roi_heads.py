@@ -48,6 +48,8 @@ class RoIPooler(nn.Module):
         self.spp = SpatialPyramidPooling(levels) if mode == "spp" else None
 
     def out_features(self, channels: int) -> int:
+        """The length D of each region's pooled vector for C = `channels` feature channels: C * sum(l * l) for
+        "spp", else C * output_size^2."""
         return self.spp.output_size(channels) if self.spp is not None else channels * self.output_size**2
 
     def forward(self, features: Tensor, rois: Sequence[Tensor]) -> Tensor:
@@ -71,6 +73,14 @@ class BoxHead(nn.Module):
         self.bbox_pred = nn.Linear(hidden, 4 * (num_classes + 1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Class logits and box deltas of pooled regions.
+
+        Args:
+            x: pooled region features Tensor[K, in_features].
+
+        Returns:
+            (logits Tensor[K, C+1], per-class deltas Tensor[K, 4 (C+1)]); class 0 is the background.
+        """
         h = self.fc(x)
         return self.cls_score(h), self.bbox_pred(h)
 

@@ -40,6 +40,15 @@ class RPNHead(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The objectness logits and box deltas of every anchor at every cell of a feature map.
+
+        Args:
+            x: feature map Tensor[N, C, h, w].
+
+        Returns:
+            (objectness Tensor[N, A, h, w], deltas Tensor[N, 4A, h, w], the 4 deltas of anchor a in channels
+            4a to 4a + 3); `flatten_head` puts them in the anchors' order.
+        """
         h = F.relu(self.conv(x))
         return self.cls_logits(h), self.bbox_pred(h)
 

@@ -38,10 +38,12 @@ class DetectionData:
 
     @property
     def num_classes(self) -> int:
+        """The number of object classes K, `len(classes)` (the background is not one)."""
         return len(self.classes)
 
     @property
     def in_channels(self) -> int:
+        """The channels C of the images."""
         return self.images.shape[1]
 
     def batch(self, index: Tensor) -> tuple[Tensor, list[dict[str, Tensor]]]:
@@ -87,6 +89,8 @@ class DetectionTask(Task):
 
     @staticmethod
     def summarize(sums: dict[str, Any], count: int) -> dict[str, float]:
+        """The epoch's per-image mean of each loss part, sum / count (the `loss_` entries of `sums`; a count of
+        0 divides by 1)."""
         return {k: float(v) / max(count, 1) for k, v in sums.items() if k.startswith("loss_")}
 
     @torch.no_grad()

@@ -104,6 +104,7 @@ class EpochLog(Callback):
         self.log = log
 
     def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        """Pass the finished epoch's row (`epoch_row` of the Trainer's `logs`) to `log`."""
         self.log(epoch_row(logs))
 
 

@@ -397,8 +397,8 @@ class SpatialPyramidPooling(nn.Module):
 
     Forward: `spp(x)` pools whole maps Tensor[N, C, H, W] -> Tensor[N, C * sum(l*l)];
     `spp(x, rois, spatial_scale)` pools each region (Tensor[K, 5] or list of Tensor[L, 4]) with
-    `roi_pool` bins (max mode only) -> Tensor[K, C * sum(l*l)]. Channels vary fastest within a level,
-    i.e. level by level, each level flattened as [C, l, l].
+    `roi_pool` bins (max mode only) -> Tensor[K, C * sum(l*l)]. The output holds the levels in order, each
+    flattened as [C, l, l] (bins vary fastest within a channel).
     """
 
     def __init__(self, levels: Sequence[int] = (1, 2, 4), mode: str = "max"):
@@ -415,6 +415,21 @@ class SpatialPyramidPooling(nn.Module):
         return channels * sum(v * v for v in self.levels)
 
     def forward(self, x: Tensor, rois: Tensor | Sequence[Tensor] | None = None, spatial_scale: float = 1.0) -> Tensor:
+        """Pool each level to l x l bins (adaptive pooling of the whole map, or `roi_pool` of each region) and
+        concatenate the flattened levels.
+
+        Args:
+            x: feature maps Tensor[N, C, H, W].
+            rois: regions to pool, Tensor[K, 5] (batch index, x1, y1, x2, y2) or one Tensor[L, 4] per image;
+                None pools the whole maps.
+            spatial_scale: the map's size over the image's, mapping region coordinates onto `x`.
+
+        Returns:
+            Tensor[N or K, C * sum(l * l)].
+
+        Raises:
+            ValueError: regions with mode "avg".
+        """
         if rois is not None:
             if self.mode != "max":
                 raise ValueError("region pyramids use roi_pool and support mode='max' only")
@@ -423,4 +438,5 @@ class SpatialPyramidPooling(nn.Module):
         return torch.cat([pool(x, v).flatten(1) for v in self.levels], 1)
 
     def extra_repr(self) -> str:
+        """The levels and mode, shown in the module's repr."""
         return f"levels={self.levels}, mode={self.mode!r}"

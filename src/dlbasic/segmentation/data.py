@@ -63,6 +63,9 @@ EXAMPLE = "data/isbi,invert=1"
 
 @dataclass(frozen=True)
 class FolderOptions:
+    """The folder and options of a `segfolder:` spec (`segfolder:DIR,images=image,masks=label,invert=1`), each
+    option a field."""
+
     root: Path
     images: str | None = None  # image sub-folder (relative to root); None: search common names
     masks: str | None = None
@@ -288,6 +291,9 @@ def _resize(images: Tensor, masks: Tensor, size: int | None) -> tuple[Tensor, Te
 
 
 class SegFolder(NamedTuple):
+    """A `segfolder:` source as read (`read_segfolder`): the images and masks of each split found, the class
+    names, the void label, and the conventions found, in words."""
+
     pools: dict[str, tuple[Tensor, Tensor]]  # split -> (images Tensor[N, C, H, W] in [0, 1], masks Tensor[N, H, W])
     classes: list[str]
     ignore: int  # the void label

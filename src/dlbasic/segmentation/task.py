@@ -36,10 +36,15 @@ class SegmentationTask(Task):
 
     @torch.no_grad()
     def metrics(self, logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """{'confusion': the batch's confusion matrix Tensor[K, K] of argmax predictions, void pixels skipped};
+        summed over batches it is the dataset's."""
         return {"confusion": confusion_matrix(logits.argmax(1), targets, self.num_classes, self.ignore_index)}
 
     @staticmethod
     def summarize(sums: dict, count: int) -> dict[str, float]:
+        """Pixel accuracy (trace / sum) and mean IoU (per class TP / (TP + FP + FN), averaged over the classes that
+        occur) of the summed confusion matrix; `count` is unused, and no confusion matrix gives no metrics.
+        """
         cm = sums.get("confusion")
         if not isinstance(cm, Tensor):
             return {}

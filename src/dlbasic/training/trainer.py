@@ -394,6 +394,13 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a `state_dict` to continue the run exactly where it was saved: weights, optimizer, scheduler and
+        scaler states, RNG states (this process's own in a distributed run), position in the epoch, metric sums,
+        history, best value and callbacks.
+
+        Raises:
+            UserError: the checkpoint was written by a different number of processes.
+        """
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:

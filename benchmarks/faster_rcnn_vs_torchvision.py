@@ -35,6 +35,8 @@ rounds; medians. mAP with `evaluate_detections` on the same test images.
     /tmp/tvenv/bin/python benchmarks/faster_rcnn_vs_torchvision.py [--seeds 0,1,2] [--epochs 4] [--profile]
 
 Needs an environment where torchvision imports (e.g. torch 2.14.1 + torchvision 0.29.1).
+Measured on a shared 2-core machine (torch 2.14.1, torchvision 0.29.1, seeds 0-2, 248 steps): training step
+ours / torchvision 1.43, 1.48 (loaded), 1.17 (quiet); inference per image 1.09; mAP 0.30-0.35 for both.
 """
 
 from __future__ import annotations

@@ -192,7 +192,7 @@ def tiny_runs(tmp_path_factory):
             env=env(),
             timeout=300,  # a process left without its share must not hang the others
         )
-        runs[n] = torch.load(folder / f"{n}.pt")
+        runs[n] = torch.load(folder / f"{n}.pt", weights_only=True)
     return runs
 
 

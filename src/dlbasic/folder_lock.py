@@ -153,3 +153,21 @@ def owned(folder: str | Path, what: str = "run folder", option: str = "--run-dir
 
 
 __all__ = ["LOCK", "FolderLock", "holder", "owned"]
+
+
+@contextlib.contextmanager
+def waiting(path: Path, poll: float = 0.2) -> Iterator[None]:
+    """Hold the lock file `path`, waiting while another process holds it: for work that two processes must not
+    do at once (the same lab training run), where the second should use the first's result."""
+    import time
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while not _try_lock(fd):
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)

@@ -69,12 +69,14 @@ _KNOWN_FILES = {
     "confusion-all.png",
 }
 # the folders dlbasic writes into its folders, and the names of the files it writes in them: tensorboard's
-# event files (train), the lab's results/<study>.json, figures/<study>-<k>.png and its run cache
+# event files (train), the lab's results/<study>.json, figures/<study>-<k>.png, its training cache (and the
+# locks of trainings in progress) and its finished runs
 _KNOWN_DIRS = {
     "tensorboard": re.compile(r"events\.out\.tfevents\.[^/\\]+"),
     "results": re.compile(r"[a-z0-9][a-z0-9-]*\.json"),
     "figures": re.compile(r"[a-z0-9][a-z0-9-]*-\d+\.png"),
-    "cache": re.compile(r"[0-9a-f]{16}(-[\w.-]+)?\.(pt|json)"),
+    "cache": re.compile(r"[0-9a-f]{16}(-[\w.-]+)?\.(pt|json|lock)"),
+    "runs": re.compile(r"[0-9a-f]{20}\.json"),
 }
 _KNOWN = _KNOWN_FILES | set(_KNOWN_DIRS)
 # files named after the inputs, by the command the marker names: a mask per image, a picture per test image

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from dlbasic.cli import main
-from dlbasic.studies import Measurements, Study, Verdict, executors, make_profile, registry, runner
-from dlbasic.studies.runner import run_lab
+from dlbasic.lab import Measurements, Study, Verdict, costs, executors, make_profile, registry, engine, runs, scheduler
+from dlbasic.lab.engine import run_lab
 
 # four fast structural studies (a few seconds each on one thread); cutmix-ratio draws random numbers
 FAST = ("cutmix-ratio", "one-by-one", "inception", "conv-shapes")  # conv-shapes runs longest, so a stop finds it

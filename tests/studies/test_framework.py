@@ -5,7 +5,7 @@ import pytest
 
 from dlbasic.cli import main
 from dlbasic.studies import SUPPORTED, list_studies
-from dlbasic.studies.runner import CLAIM_IDS
+from dlbasic.lab.engine import CLAIM_IDS
 
 
 def test_claim_ids_match_the_claims_table(shared_data):
@@ -152,7 +152,7 @@ def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, cap
 
 
 def test_lab_cache_key_follows_the_code_and_the_data(tmp_path, monkeypatch):
-    from dlbasic.studies import LabContext, Profile, context
+    from dlbasic.lab import LabContext, Profile, context
 
     folder = tmp_path / "digits"
     for k, label in enumerate(["a", "b"]):

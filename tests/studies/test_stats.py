@@ -1,4 +1,4 @@
-"""The lab's paired decision rule (dlbasic.studies.stats): calibration, power, direction, margin, exact values,
+"""The lab's paired decision rule (dlbasic.lab.stats): calibration, power, direction, margin, exact values,
 bad input."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from dlbasic.studies.stats import (
+from dlbasic.lab.stats import (
     CODE_CONTRADICTED,
     CODE_INCONCLUSIVE,
     CODE_SUPPORTED,

@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.commands.train import check_threads
     from dlbasic.errors import UserError, check
     from dlbasic.outputs import check_dir, hold, is_unstarted, made_by_dlbasic
-    from dlbasic.studies import get_study, make_profile
-    from dlbasic.studies.runner import select
+    from dlbasic.lab import get_study, make_profile
+    from dlbasic.lab.engine import select
 
     ids = select(args.only)
     if args.list:
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         args.address is None or args.executor == "ray", "--address names a Ray cluster", "pass --executor ray with it"
     )
     if args.executor == "ray":
-        from dlbasic.studies.executors import require_ray
+        from dlbasic.lab.executors import require_ray
 
         require_ray()
     if args.readme is not None:
@@ -145,12 +145,11 @@ def _run(args: argparse.Namespace, out: Path, profile) -> None:
     import torch
 
     from dlbasic.outputs import output_dir
-    from dlbasic.studies.runner import run_lab, saved_durations
+    from dlbasic.lab.engine import run_lab
 
     if args.data is not None:
         open_data(args.data)
     torch.set_num_threads(args.threads)
-    durations = saved_durations(out) if out.is_dir() else {}  # before --overwrite moves the old results away
     with output_dir(
         out, command="lab", overwrite=args.overwrite, resume=args.resume, option="--out", what="lab folder"
     ):
@@ -163,7 +162,6 @@ def _run(args: argparse.Namespace, out: Path, profile) -> None:
             threads=args.threads,
             executor=args.executor,
             address=args.address,
-            durations=durations,
         )
     print()
     for r in results:

@@ -1,12 +1,26 @@
-"""The lab: one study per claim of the notebook, each measured and judged by a rule fixed in advance.
+"""The lab's studies, one module per claim of the notebook; each declares its runs and judges their results
+by a rule fixed in advance. The engine that runs them is `dlbasic.lab`, whose public names are also here.
 
 >>> from dlbasic.studies import list_studies, run_study
 >>> result = run_study("conv-shapes", "quick")   # doctest: +SKIP
 """
 
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.studies.context import LabContext, Profile, make_profile
-from dlbasic.studies.registry import get_study, list_studies, register_study, run_study
+from dlbasic.lab import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    LabContext,
+    Measurements,
+    Profile,
+    Run,
+    Study,
+    Verdict,
+    get_study,
+    list_studies,
+    make_profile,
+    register_study,
+    run_study,
+)
 
 __all__ = [
     "CONTRADICTED",
@@ -15,6 +29,7 @@ __all__ = [
     "LabContext",
     "Measurements",
     "Profile",
+    "Run",
     "Study",
     "Verdict",
     "get_study",

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
@@ -58,7 +58,7 @@ class Augmentation(Study):
     )
     rule = (
         "The label-preserving augmentation against none: a paired t-test of test accuracy over the seeds "
-        "(dlbasic.studies.stats.decide, margin 0, two-sided 5 %); its verdict is the study's. Flip and "
+        "(dlbasic.lab.stats.decide, margin 0, two-sided 5 %); its verdict is the study's. Flip and "
         "twice-the-data runs are reported beside it, not judged."
     )
 

@@ -24,9 +24,9 @@ import torch
 from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
 from dlbasic.evaluation.ensembles import bagging, soft_vote
-from dlbasic.studies.base import Measurements, Study, Verdict, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 

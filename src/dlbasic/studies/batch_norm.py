@@ -25,9 +25,9 @@ import math
 import matplotlib.pyplot as plt
 
 from dlbasic.callbacks import Callback
-from dlbasic.studies.base import Measurements, Study, Verdict, mean_std
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, mean_std
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -91,7 +91,7 @@ class BatchNorm(Study):
     )
     rule = (
         "A paired t-test over the profile seeds of the last-epoch training loss, batch norm against none, "
-        "each at its own tuned learning rate (dlbasic.studies.stats.decide, lower is better, margin 0, "
+        "each at its own tuned learning rate (dlbasic.lab.stats.decide, lower is better, margin 0, "
         "two-sided 5 %), is the verdict. Test accuracy at the chosen rates and the largest learning rate of "
         "the grid at which the tuning run trained (final loss finite and below chance) are reported beside it."
     )

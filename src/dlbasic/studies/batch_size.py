@@ -34,9 +34,9 @@ import torch
 
 from dlbasic.callbacks import Callback
 from dlbasic.evaluation.sharpness import epsilon_sharpness, model_loss_fn, top_hessian_eigenvalue
-from dlbasic.studies.base import Measurements, Study, Verdict, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 from dlbasic.training.run import load_data
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)

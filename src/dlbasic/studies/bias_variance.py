@@ -46,9 +46,9 @@ import torch
 
 from dlbasic.data import load
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
-from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 

@@ -37,9 +37,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dlbasic.studies.base import Measurements, Study, Verdict
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")
 SEARCHED = ("rcnn", "sppnet", "fast_rcnn")  # run on selective-search proposals

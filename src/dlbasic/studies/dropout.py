@@ -25,9 +25,9 @@ from torch import nn
 
 from dlbasic.callbacks import Callback
 from dlbasic.data import ImageDataset
-from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
@@ -56,7 +56,7 @@ class EarlyStoppingStudy(Study):
         "trained."
     )
     rule = (
-        "Two paired t-tests over the seeds (dlbasic.studies.stats.decide, two-sided 5 %): test loss, early "
+        "Two paired t-tests over the seeds (dlbasic.lab.stats.decide, two-sided 5 %): test loss, early "
         "stopping against training to the end (lower is better, margin 0), and test accuracy (margin "
         f"{ACC_MARGIN}, one binomial standard error on 1,000 test images). Supported if the test loss "
         "decision is supported and the accuracy decision is not contradicted; contradicted if the test loss "

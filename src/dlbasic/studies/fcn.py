@@ -8,8 +8,8 @@ import torch
 from dlbasic.data import load, load_scenes
 from dlbasic.models import create_model
 from dlbasic.segmentation.convolutionalize import convolutionalize
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
-from dlbasic.studies.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
+from dlbasic.lab.registry import register_study
 
 ARCHS = (("mlp", 28), ("simple_cnn", 28), ("vgg11_bn", 28), ("resnet18", 28), ("alexnet", 64))
 SCENES = "scenes:canvas=96,digits=2-4,scale=0.9-1.1,count=160"  # digits near the 28-pixel training scale

@@ -25,10 +25,10 @@ import math
 
 import matplotlib.pyplot as plt
 
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, fmt
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, fmt
 from dlbasic.studies.learning_rate import DATA, GRID, probe_run, sgd_config, train_size, tune_lr, tuning_seed
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 EPOCHS = 10
 MINI = 32

@@ -16,7 +16,7 @@ The test accuracy is also recorded after every epoch (the epoch view), for the c
 
 Underfitting is judged on training accuracy (the narrowest net against the widest), overfitting on the
 widest net's train - test accuracy, per unit: gap_u = acc_train,u - acc_test,u, each with the lab's paired
-t rule (`dlbasic.studies.stats.decide`) against a margin.
+t rule (`dlbasic.lab.stats.decide`) against a margin.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import torch
 
 from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -71,7 +71,7 @@ class GroupNorm(Study):
     )
     rule = (
         f"Per seed and norm, drop = test accuracy at batch {max(BATCH_SIZES)} - at batch {min(BATCH_SIZES)}. A "
-        "paired t-test over the seeds of group norm's drop against batch norm's (dlbasic.studies.stats.decide, "
+        "paired t-test over the seeds of group norm's drop against batch norm's (dlbasic.lab.stats.decide, "
         "lower is better, margin 0, two-sided 5 %) is the verdict: supported if group norm loses less, "
         "contradicted if it loses more."
     )

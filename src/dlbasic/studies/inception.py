@@ -20,8 +20,8 @@ from dlbasic.models import create_model
 from dlbasic.models._layers import conv_norm_act
 from dlbasic.models.googlenet import Inception
 from dlbasic.nn.summary import summarize
-from dlbasic.studies.base import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.studies.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.registry import register_study
 
 
 def without_reductions(model: nn.Module) -> nn.Module:

@@ -24,9 +24,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.evaluation.calibration import expected_calibration_error
-from dlbasic.studies.base import Measurements, Study, Verdict, mean_std, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 from dlbasic.training.run import load_data
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -77,7 +77,7 @@ class Mixing(Study):
     )
     rule = (
         "Per seed, the mixing arm is the mean test accuracy of the Mixup and CutMix runs; a paired t-test of "
-        "it against plain training over the seeds (dlbasic.studies.stats.decide, margin 0, two-sided 5 %) "
+        "it against plain training over the seeds (dlbasic.lab.stats.decide, margin 0, two-sided 5 %) "
         "is the verdict. Mixup and CutMix alone against plain, and the calibration error (lower is better) "
         "of the mixing arm against plain, are tested the same way and reported, not judged; label smoothing "
         "(full profile) is reported beside."

@@ -36,10 +36,10 @@ import torch
 from dlbasic.optim import default_lr
 from dlbasic.optim.factory import create_optimizer
 from dlbasic.optim.landscapes import get_landscape
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.studies.learning_rate import half_decades, probe_run, tune_lr, tuning_seed
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 

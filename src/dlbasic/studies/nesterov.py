@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.studies.momentum import (
     BATCHES,
     DATA,
@@ -35,7 +35,7 @@ from dlbasic.studies.momentum import (
     plot_race,
     race,
 )
-from dlbasic.studies.registry import register_study
+from dlbasic.lab.registry import register_study
 
 NAMES = ("nesterov", "momentum")
 

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from dlbasic.data import ImageDataset
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -104,7 +104,7 @@ class Noise(Study):
     )
     rule = (
         f"Robust accuracy = mean test accuracy at {' and '.join(f'{m:g}' for m in JUDGED)} times the training "
-        "sigma (levels the training did not see). Two paired t-tests over the seeds (dlbasic.studies.stats."
+        "sigma (levels the training did not see). Two paired t-tests over the seeds (dlbasic.lab.stats."
         "decide, margin 0, two-sided 5 %): input-noise training vs plain under input noise, and weight-noise "
         "training vs plain under weight noise. Supported if both are supported; contradicted if either is "
         "contradicted; inconclusive otherwise. Clean test accuracy of each noise training vs plain is tested "

@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 from torch import nn
 
 from dlbasic.models.googlenet import INCEPTION
-from dlbasic.studies.base import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.studies.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.registry import register_study
 
 EXAMPLE = (128, 32, 128)  # input channels C, 1x1 reduction r, output channels O of the lecture's example
 

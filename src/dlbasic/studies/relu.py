@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasic.callbacks import Callback
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 

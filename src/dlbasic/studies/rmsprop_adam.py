@@ -36,10 +36,10 @@ import numpy as np
 from dlbasic.callbacks import Callback
 from dlbasic.optim import default_lr
 from dlbasic.studies.adagrad import conjunction
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, pm
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, pm
 from dlbasic.studies.learning_rate import half_decades
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 

@@ -28,9 +28,9 @@ from torch import nn
 
 from dlbasic.nn.conv import receptive_field
 from dlbasic.nn.summary import summarize
-from dlbasic.studies.base import CONTRADICTED, Measurements, Study, Verdict, pm
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import SMALL_EFFECT, decide
+from dlbasic.lab.study import CONTRADICTED, Measurements, Study, Verdict, pm
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import SMALL_EFFECT, decide
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 

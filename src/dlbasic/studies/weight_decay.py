@@ -15,9 +15,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
-from dlbasic.studies.registry import register_study
-from dlbasic.studies.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -71,7 +71,7 @@ class WeightDecay(Study):
     )
     rule = (
         "For each lambda > 0 and each of the two norms, a paired t-test over the seeds against lambda = 0 "
-        "(dlbasic.studies.stats.decide, lower is better, margin 0, two-sided 5 %): six decisions. Supported "
+        "(dlbasic.lab.stats.decide, lower is better, margin 0, two-sided 5 %): six decisions. Supported "
         "if all six are supported; contradicted if any is contradicted; inconclusive otherwise. Test "
         "accuracy is reported, not judged (the note does not claim it)."
     )

@@ -1,5 +1,6 @@
-"""Run the lab: every study (or a subset), results saved one by one so `--resume` skips finished
-ones, then the HTML and JSON report."""
+"""Run the lab: every study (or a subset) through the scheduler, each study's result saved as it ends
+(`results/<id>.json`, kept by `--resume`), every finished run in the run cache (`runs/`), then the HTML and
+JSON report."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +21,13 @@ import torch
 
 from dlbasic import __version__
 from dlbasic.errors import UserError, check, did_you_mean
-from dlbasic.studies.base import VERDICTS
-from dlbasic.studies.context import Profile, problem, warn
-from dlbasic.studies.executors import data_factors, duration, estimates, eta, longest_first, make_executor, schedule
-from dlbasic.studies.registry import list_studies
+from dlbasic.lab.context import LabContext, Profile, problem, warn
+from dlbasic.lab.costs import Costs
+from dlbasic.lab.executors import make_executor
+from dlbasic.lab.registry import get_study, list_studies
+from dlbasic.lab.runs import RunCache, lab_identity, png
+from dlbasic.lab.scheduler import Scheduler, StudyState
+from dlbasic.lab.study import VERDICTS
 from dlbasic.training.checkpoint import atomic_write_bytes, atomic_write_text
 
 # Every claim id of the notebook's claims table, in the notebook's order.
@@ -89,7 +94,7 @@ def finite(obj: Any) -> Any:
 
 
 def _save_result(result: dict[str, Any], root: Path) -> dict[str, Any]:
-    """Figures (PNG bytes, as `executors.run_unit` returns them) to PNG files, the rest to results/<id>.json;
+    """Figures (PNG bytes, as `study_result` gives them) to PNG files, the rest to results/<id>.json;
     returns the JSON-able result."""
     figures = []
     for k, (caption, image) in enumerate(result.pop("figures")):
@@ -101,26 +106,6 @@ def _save_result(result: dict[str, Any], root: Path) -> dict[str, Any]:
     text = json.dumps(result, indent=2, default=float, allow_nan=False)
     atomic_write_text(text, root / "results" / f"{result['id']}.json")
     return result
-
-
-def saved_durations(root: Path) -> dict[str, float]:
-    """The seconds each study took in the lab folder `root` (its results/<id>.json), for scheduling."""
-    durations = {}
-    for path in sorted((root / "results").glob("*.json")) if (root / "results").is_dir() else []:
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-            seconds = result["seconds"]
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
-        if (
-            isinstance(seconds, int | float)
-            and not isinstance(seconds, bool)
-            and math.isfinite(seconds)
-            and seconds >= 0
-            and result.get("verdict") in VERDICTS
-        ):
-            durations[path.stem] = float(seconds)
-    return durations
 
 
 @contextlib.contextmanager
@@ -211,18 +196,17 @@ def run_lab(
     threads: int | None = None,
     executor: str = "local",
     address: str | None = None,
-    durations: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run the selected studies into `root` and write report.html and report.json there.
 
     With `resume`, a study whose result is saved in `root/results` is kept; an unreadable saved result
-    is reported (a warning naming the file) and the study runs again.
+    is reported (a warning naming the file) and the study runs again. Runs finished before (in `root/runs`,
+    by any lab of the same code, profile and data) are read, not computed again.
 
-    The studies run on `executor` (`executors.make_executor`): "local" runs `jobs` at a time in worker
+    The runs go to `executor` (`executors.make_executor`): "local" computes `jobs` at a time in worker
     processes (None: one per CPU core; 1: one after another in this process), "ray" as Ray tasks on a local
     instance or the cluster at `address`; each with `threads` torch threads (None: this process's count).
-    The longest run first, by their durations in `durations` or `root/results` or the built-in estimates.
-    Results are saved here as each study ends; Ctrl-C or SIGTERM stops the workers and keeps them.
+    Ctrl-C or SIGTERM stops the workers and keeps every finished run and study.
     """
     from dlbasic.report.html import write_report
 
@@ -240,34 +224,36 @@ def run_lab(
         results[sid] = kept
         echo(f"[{len(results)}/{len(ids)}] {sid}: done before ({kept['verdict']})")
 
-    def done(sid: str, result: dict[str, Any]) -> None:
-        if result["verdict"] == "error":  # not saved: --resume runs it again
-            result["figures"] = []
-            print(result["traceback"], file=sys.stderr, end="", flush=True)
-        else:
-            result = _save_result(result, root)
-        results[sid] = result
-        said = result["key_number"] or result.get("reason", "")
-        echo(f"[{len(results)}/{len(ids)}] {sid}: {result['verdict']} ({said}) in {result['seconds']:.0f} s")
-
     if todo:
-        known = {**(durations or {}), **saved_durations(root)}
-        expected = estimates(todo, profile, known, data_factors([t for t in todo if t not in known], profile))
-        order = longest_first(todo, expected)
+        ctx = LabContext(profile, root)
+        scheduler: Scheduler | None = None
+
+        def done(sid: str, state: StudyState) -> None:
+            result = study_result(state, ctx, scheduler.shared(sid) if scheduler else 0)
+            if result["verdict"] == "error":  # not saved: --resume runs it again (its finished runs are kept)
+                print(result["traceback"], file=sys.stderr, end="", flush=True)
+            else:
+                result = _save_result(result, root)
+            results[sid] = result
+            said = result["key_number"] or result.get("reason", "")
+            runs = result["runs"]
+            echo(
+                f"[{len(results)}/{len(ids)}] {sid}: {result['verdict']} ({said}) in {result['seconds']:.0f} s, "
+                f"{runs['planned']} run{'s' * (runs['planned'] != 1)}"
+            )
+
+        states = {sid: StudyState(get_study(sid)) for sid in todo}
+        scheduler = Scheduler(states, ctx, lab_identity(profile), RunCache(root), Costs(profile), done, echo)
         with _sigterm_as_interrupt():
             try:
-                runner = make_executor(executor, profile, root, threads, jobs, address, len(order))
-                about = duration(eta({}, order, expected, runner.slots, 0.0))
-                echo(
-                    f"{len(order)} of {len(ids)} {'study' if len(ids) == 1 else 'studies'} to run in {runner.name}"
-                    f"{', longest first' if len(order) > 1 else ''} (about {about})"
-                )
-                schedule(runner, order, expected, done, echo)
+                scheduler.start()
+                runner = make_executor(executor, profile, root, threads, jobs, address, max(1, len(scheduler.jobs)))
+                scheduler.run(runner)
             except KeyboardInterrupt:
                 saved = sum(r["verdict"] != "error" for r in results.values())
                 echo(
-                    f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}; "
-                    f"--resume runs the other {len(ids) - saved}"
+                    f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}, every finished run in "
+                    f"{root / 'runs'}; --resume computes only the rest"
                 )
                 raise
     ordered = [results[sid] for sid in ids]
@@ -283,3 +269,52 @@ def run_lab(
     atomic_write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False), root / "report.json")
     write_report(report, root, root / "report.html")
     return ordered
+
+
+def study_result(state: StudyState, ctx: LabContext, shared: int = 0) -> dict[str, Any]:
+    """The result of a study whose runs are done: its numbers collected and judged, the figures as PNG bytes,
+    and how many runs it used (planned, computed here, read from the run cache, shared with other studies).
+    A study whose run failed twice, or whose `plan`, `collect` or `judge` raised, gets an error result."""
+    study = state.study
+    runs = {
+        "planned": len(state.runs),
+        "computed": state.computed,
+        "cached": state.cached,
+        "shared": shared,
+        "stages": state.stages,
+    }
+    base = {
+        "id": study.id,
+        "section": study.section,
+        "claim": study.claim,
+        "note": study.note,
+        "literature": study.literature,
+        "method": study.method,
+        "rule": study.rule,
+        "profile": ctx.profile.name,
+        "runs": runs,
+        "seconds": state.seconds,
+    }
+    try:
+        if state.error is not None:
+            raise RuntimeError(state.error)
+        m = study.collect(ctx, state.results)
+        verdict = study.judge(m.numbers)
+        figures = [(caption, png(fig)) for caption, fig in m.figures]
+    except UserError:
+        raise
+    except Exception as e:
+        trace = state.trace if state.error is not None else traceback.format_exc()
+        reason = state.error if state.error is not None else f"{type(e).__name__}: {e}"
+        return {**base, "verdict": "error", "key_number": "", "reason": reason, "traceback": trace,
+                "figures": [], "numbers": {}}
+    return {
+        **base,
+        "verdict": verdict.verdict,
+        "key_number": verdict.key_number,
+        "reason": verdict.reason,
+        "test": verdict.test,
+        "numbers": m.numbers,
+        "seeds": list(m.seeds),
+        "figures": figures,
+    }

@@ -8,13 +8,15 @@ import pkgutil
 import time
 from typing import Any
 
+import torch
+
 from dlbasic.registry import Registry
-from dlbasic.studies.base import Study
-from dlbasic.studies.context import LabContext, make_profile
+from dlbasic.lab.study import Study
+from dlbasic.lab.context import LabContext, make_profile
 
 studies: Registry[type[Study]] = Registry("study")
 
-_FRAMEWORK = {"base", "context", "executors", "registry", "runner"}
+_FRAMEWORK: set[str] = set()
 
 
 def register_study(cls: type[Study]) -> type[Study]:
@@ -48,27 +50,25 @@ def get_study(study_id: str) -> Study:
 
 
 def run_study(study_id: str, profile: str = "quick", ctx: LabContext | None = None) -> dict[str, Any]:
-    """Run one study and return its result: claim, rule, numbers, verdict (figures as Figure objects)."""
-    study = get_study(study_id)
+    """Run one study here, its runs one after another in this process (no run cache unless `ctx` has a lab
+    folder), and return its result: claim, rule, numbers, verdict, figures as PNG bytes and the runs it used."""
+    from dlbasic.lab.engine import study_result
+    from dlbasic.lab.runs import reset_state
+    from dlbasic.lab.scheduler import MAX_STAGES, StudyState
+
+    state = StudyState(get_study(study_id))
     ctx = ctx or LabContext(make_profile(profile))
-    start = time.perf_counter()
-    m = study.measure(ctx)
-    verdict = study.judge(m.numbers)
-    return {
-        "id": study.id,
-        "section": study.section,
-        "claim": study.claim,
-        "note": study.note,
-        "literature": study.literature,
-        "method": study.method,
-        "rule": study.rule,
-        "verdict": verdict.verdict,
-        "key_number": verdict.key_number,
-        "reason": verdict.reason,
-        "test": verdict.test,
-        "numbers": m.numbers,
-        "seeds": list(m.seeds),
-        "figures": m.figures,
-        "seconds": time.perf_counter() - start,
-        "profile": ctx.profile.name,
-    }
+    threads = torch.get_num_threads()
+    while state.stages < MAX_STAGES:
+        runs = [r for r in state.study.plan(ctx, dict(state.results)) if r.name not in state.results]
+        if not runs:
+            break
+        state.stages += 1
+        for run in runs:
+            reset_state(threads)
+            start = time.perf_counter()
+            state.results[run.name] = run.call(ctx)
+            state.seconds += time.perf_counter() - start
+            state.runs[run.name] = run
+            state.computed += 1
+    return study_result(state, ctx)

@@ -33,7 +33,10 @@ def data_fingerprint(spec: str) -> str:
     that ships in packages) the versions of those packages."""
     from importlib.metadata import PackageNotFoundError, version
 
-    _, _, arg = spec.partition(":")
+    name, _, arg = spec.partition(":")
+    if name == "subset" and ":" in arg:  # a draw of another source: that source's files, and the draw
+        counts, _, inner = arg.partition(":")
+        return hashlib.sha256(f"{counts}\n{data_fingerprint(inner)}".encode()).hexdigest()[:16]
     path = Path(arg.split(",")[0]).expanduser() if arg else None
     if path is not None and path.exists():
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -49,6 +52,15 @@ def data_fingerprint(spec: str) -> str:
         except PackageNotFoundError:
             versions.append(f"{package} none")
     return hashlib.sha256("\n".join([spec, *versions]).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def budget(spec: str) -> tuple[int, int]:
+    """The images a study with default data `spec` sees: (training pool, test split) of `spec`."""
+    from dlbasic.data import load
+
+    train, val, test = (load(spec, split) for split in ("train", "val", "test"))
+    return len(train) + len(val), len(test)
 
 
 def warn(message: str) -> None:
@@ -140,9 +152,14 @@ class LabContext:
         return self.profile.seeds
 
     def data(self, default: str = "mnist5k") -> str:
-        """The data of a training study: `--data` when the lab was given one, else the study's own quick
-        default (the 8x8 digits where a study needs many runs, MNIST digits otherwise)."""
-        return self.profile.data or default
+        """The data of a training study: its own quick default (the 8x8 digits where a study needs many runs,
+        MNIST digits otherwise), or the lab's `--data` at the default's budget: as many training and test
+        images as the default has, drawn stratified (`subset:TRAIN+TEST:SPEC`), so `--data` changes which
+        images a study sees, not how many, nor what it costs (beyond the size of an image)."""
+        if not self.profile.data or self.profile.data == default:
+            return default
+        train, test = budget(default)
+        return f"subset:{train}+{test}:{self.profile.data}"
 
     def config(self, **overrides: Any) -> TrainConfig:
         """A training config for this profile (its data and device), quiet and single-process.
@@ -166,16 +183,26 @@ class LabContext:
 
         Runs without callbacks are cached in the lab folder by their config, the code version and
         the data's fingerprint, so studies that need the same model share it and a resumed lab does
-        not train it again, while a change to the code or the data trains it anew.
+        not train it again, while a change to the code or the data trains it anew. Two processes that need
+        the same run at once (the lab's workers) train it once: the second waits and reads it.
         """
+        cache = self.cache_path(cfg) if self.root is not None and not callbacks else None
+        if cache is None:
+            return self._train(cfg, callbacks, None)
+        from dlbasic.folder_lock import waiting
+
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with waiting(cache.with_suffix(".lock")):  # two runs that need it at once: one trains, one reads
+            if cache.exists():
+                summary = load_cached(cache)
+                if summary is not None:
+                    return summary
+            return self._train(cfg, callbacks, cache)
+
+    def _train(self, cfg: TrainConfig, callbacks: list | None, cache: Path | None) -> dict[str, Any]:
         from dlbasic.training.checkpoint import atomic_save
         from dlbasic.training.run import train
 
-        cache = self.cache_path(cfg) if self.root is not None and not callbacks else None
-        if cache is not None and cache.exists():
-            summary = load_cached(cache)
-            if summary is not None:
-                return summary
         summary = train(cfg, None, callbacks=callbacks, progress=False, stop_on_divergence=False)
         state = summary.pop("model").state_dict()
         summary = plain(summary)

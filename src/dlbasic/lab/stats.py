@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from dlbasic.studies.base import CONTRADICTED, INCONCLUSIVE, SUPPORTED
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 __all__ = [
     "CODE_CONTRADICTED",

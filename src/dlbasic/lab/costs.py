@@ -1,0 +1,183 @@
+"""What the lab expects each run to cost, before and while it runs.
+
+A run declares its expected seconds on one thread in the quick profile on its study's default data
+(`Run.cost`; a study that is one run takes its whole-study figure below). `Costs` scales that by the profile
+(`scale` multiplies epochs and sizes), by the lab's data where the run trains on it (the images a study
+sees are fixed, `LabContext.data`, so only the size of an image changes the cost: channels x height x width
+against the study's default data), and by what the lab measures as runs end: the ratio of measured to
+expected seconds of the runs of the same function so far (of all runs, before one of that function ended).
+The same model orders the runs (longest first) and gives the time left on each progress line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from dlbasic.lab.context import Profile
+from dlbasic.lab.study import Run, Study
+
+
+# Seconds each study took, as one run, in a serial quick lab (one thread, 2-core CPU, quiet machine), for the order and the ETA
+# of a lab that has no saved result yet (a study missing here counts as DEFAULT_ESTIMATE seconds).
+ESTIMATES: dict[str, float] = {
+    "generalization": 14,
+    "cross-validation": 12,
+    "bias-variance": 16,
+    "bagging": 10,
+    "boosting": 5,
+    "gd-variants": 4,
+    "batch-size": 13,
+    "learning-rate": 4,
+    "momentum": 34,
+    "nesterov": 17,
+    "adagrad": 4,
+    "adadelta": 2,
+    "rmsprop-adam": 27,
+    "early-stopping": 12,
+    "weight-decay": 6,
+    "augmentation": 19,
+    "noise": 26,
+    "mixing": 42,
+    "cutmix-ratio": 1,
+    "dropout": 44,
+    "batch-norm": 22,
+    "group-norm": 60,
+    "conv-shapes": 1,
+    "one-by-one": 1,
+    "relu": 17,
+    "vgg-3x3": 22,
+    "inception": 1,
+    "resnet": 56,
+    "bottleneck": 1,
+    "densenet": 2,
+    "fcn": 26,
+    "deconv": 2,
+    "detection-speed": 36,
+}
+# The same in a full lab (5 seeds, 3x the epochs; two workers, with the test suite on the same cores for a third
+# of it): 5 to 19 times the quick durations, 10 times in total.
+FULL_ESTIMATES: dict[str, float] = {
+    "generalization": 185,
+    "cross-validation": 211,
+    "bias-variance": 292,
+    "bagging": 144,
+    "boosting": 70,
+    "gd-variants": 22,
+    "batch-size": 27,
+    "learning-rate": 6,
+    "momentum": 102,
+    "nesterov": 26,
+    "adagrad": 25,
+    "adadelta": 15,
+    "rmsprop-adam": 218,
+    "early-stopping": 171,
+    "weight-decay": 92,
+    "augmentation": 360,
+    "noise": 619,
+    "mixing": 435,
+    "cutmix-ratio": 2,
+    "dropout": 827,
+    "batch-norm": 151,
+    "group-norm": 907,
+    "conv-shapes": 1,
+    "one-by-one": 1,
+    "relu": 59,
+    "vgg-3x3": 216,
+    "inception": 1,
+    "resnet": 386,
+    "bottleneck": 1,
+    "densenet": 1,
+    "fcn": 383,
+    "deconv": 2,
+    "detection-speed": 193,
+}
+DEFAULT_ESTIMATE = 30.0
+
+
+def whole_study_cost(study_id: str, profile: Profile) -> float:
+    """The expected seconds of a study that is one run, in `profile` (measured: the tables above)."""
+    table = FULL_ESTIMATES if profile.name == "full" else ESTIMATES
+    return float(table.get(study_id, DEFAULT_ESTIMATE))
+
+
+def image_size(spec: str) -> int | None:
+    """Channels x height x width of an image of `spec`'s training split; None where it cannot be read here
+    (data that only a Ray cluster's workers hold)."""
+    from dlbasic.data import load
+    from dlbasic.errors import UserError
+
+    try:
+        train = load(spec, "train")
+    except (UserError, OSError):
+        return None
+    return math.prod(train.pixels.shape[1:])
+
+
+class Costs:
+    """Expected seconds of runs in a lab of `profile` (see the module docstring)."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self._sizes: dict[str, int | None] = {}
+        self._measured: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])  # fn -> [seconds, expected]
+
+    def _pixels(self, spec: str) -> int | None:
+        if spec not in self._sizes:
+            self._sizes[spec] = image_size(spec)
+        return self._sizes[spec]
+
+    def declared(self, study: Study, run: Run) -> float:
+        """`run.cost` in this lab's profile and data, before any measurement."""
+        from dlbasic.lab.study import WHOLE_STUDY
+
+        if run.fn == WHOLE_STUDY:
+            seconds = whole_study_cost(study.id, self.profile)
+        else:
+            seconds = run.cost * self.profile.scale
+        default, data = study.trains_on, self.profile.data
+        if run.trains and default is not None and data and data != default:
+            own, lab = self._pixels(default), self._pixels(data)
+            if own and lab:
+                seconds *= lab / own
+        return seconds
+
+    def factor(self, fn: str) -> float:
+        """Measured over expected seconds of the runs of `fn` so far (of all runs while none of `fn` ended)."""
+        seconds, expected = self._measured.get(fn, (0.0, 0.0))
+        if expected <= 0:
+            seconds = sum(s for s, _ in self._measured.values())
+            expected = sum(e for _, e in self._measured.values())
+        return min(4.0, max(0.25, seconds / expected)) if expected > 0 else 1.0
+
+    def expected(self, study: Study, run: Run) -> float:
+        """The seconds `run` is expected to take now."""
+        return self.declared(study, run) * self.factor(run.fn)
+
+    def measured(self, study: Study, run: Run, seconds: float) -> None:
+        """A run of `study` ended after `seconds` (computed here, not read from the cache)."""
+        entry = self._measured[run.fn]
+        entry[0] += seconds
+        entry[1] += max(self.declared(study, run), 1e-3)
+
+
+def eta(running: list[float], pending: list[float], slots: int) -> float:
+    """Seconds until the last run ends: `running` gives each running run's seconds left, `pending` the expected
+    seconds of those waiting (in the order they will start), which go to the first free of `slots`."""
+    free = sorted(max(0.0, r) for r in running)
+    free += [0.0] * max(0, slots - len(free))
+    for seconds in pending:
+        free.sort()
+        free[0] += seconds
+    return max(free, default=0.0)
+
+
+def duration(seconds: float) -> str:
+    """`seconds` for a progress line: 40 s, 3 min, 1 h 05 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
+

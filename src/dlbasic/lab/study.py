@@ -1,0 +1,152 @@
+"""What a study is: a claim of the notebook, a verdict rule fixed before the experiment, the runs that
+measure it, and a verdict computed from their results.
+
+A study subclasses `Study`, fills the class attributes, and implements:
+
+* `plan(ctx, results)`: the `Run`s it needs. The engine calls it with no results first, then again after
+  each stage with every result so far (run name -> value); it returns further runs (more seeds for an
+  undecided comparison, say) or `[]` when it has what it needs;
+* `collect(ctx, results)`: the numbers (JSON-serializable) and figures, from the runs' values;
+* `judge(numbers)`: the `Verdict` by the rule in `rule`, a pure function of the numbers, so tests can
+  feed it fake ones.
+
+A run is the lab's unit of work: a module-level function called as `function(ctx, **args)` in a worker,
+content-addressed by its function, arguments, the profile, the data and the code (`dlbasic.lab.runs`), so
+two studies that declare the same run share one result and a resumed lab never computes it again. A study
+that only implements `measure(ctx)` is one run: the whole study.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dlbasic.errors import check
+
+if TYPE_CHECKING:
+    from dlbasic.lab.context import LabContext
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+
+
+@dataclass
+class Verdict:
+    """The outcome: one of VERDICTS, the numbers that decided it (the evidence on both sides), a sentence
+    saying why, and the statistical test behind it (`str(stats.decide(...))`: test, effect size, interval,
+    and for an inconclusive verdict whether the effect was small or the test under-powered)."""
+
+    verdict: str
+    key_number: str
+    reason: str
+    test: str = ""  # empty for structural checks, which are exact
+
+    @classmethod
+    def of(cls, decision: Any, key_number: str, reasons: dict[str, str]) -> Verdict:
+        """The verdict of one `stats.decide` result, with the reason given for that verdict in `reasons`."""
+        return cls(decision.verdict, key_number, reasons[decision.verdict], str(decision))
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+@dataclass
+class Measurements:
+    """What `measure` returns: numbers (nested dicts/lists of floats, ints, strings) and figures."""
+
+    numbers: dict[str, Any]
+    figures: list[tuple[str, Any]] = field(default_factory=list)  # (caption, matplotlib Figure)
+    seeds: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One unit of the lab's work: `fn(ctx, **args)`, where `fn` is "package.module:function".
+
+    `name` is unique within its study (it keys the study's results); `args` are JSON values; `cost` is the
+    expected seconds on one thread in the quick profile on the study's default data (the engine scales it by
+    the profile and the data, and by the durations it measures as runs end); `trains` says whether the run
+    trains on the lab's `--data` (its cost then follows the data's image size).
+    """
+
+    name: str
+    fn: str
+    args: dict[str, Any] = field(default_factory=dict)
+    cost: float = 5.0
+    trains: bool = True
+
+    def __post_init__(self):
+        check(":" in self.fn, f"run {self.name!r}: fn must be 'module:function', got {self.fn!r}")
+        check(self.cost >= 0, f"run {self.name!r}: cost must be >= 0, got {self.cost}")
+
+    def call(self, ctx: LabContext) -> Any:
+        """Compute the run here: import `fn` and call it with `ctx` and `args`."""
+        import importlib
+
+        module, _, name = self.fn.partition(":")
+        return getattr(importlib.import_module(module), name)(ctx, **self.args)
+
+
+WHOLE_STUDY = "dlbasic.lab.study:measure_study"
+
+
+def measure_study(ctx: LabContext, study: str) -> Measurements:
+    """The run of a study that is one run: its `measure(ctx)`."""
+    from dlbasic.lab.registry import get_study
+
+    return get_study(study).measure(ctx)
+
+
+class Study:
+    """Base class of a study; see the module docstring."""
+
+    id: ClassVar[str]  # the claim id in CLAIMS.md
+    section: ClassVar[str]  # the notebook section
+    claim: ClassVar[str]  # the claim in English
+    note: ClassVar[str]  # the notebook's own sentence (Korean)
+    literature: ClassVar[str] = ""  # where the note is inaccurate: what the papers say
+    trains_on: ClassVar[str | None] = None  # its default data source, which `--data` replaces (None: fixed data)
+    method: ClassVar[str]  # what the experiment does
+    rule: ClassVar[str]  # the verdict rule, written before the experiment runs
+
+    cost: ClassVar[float] = 5.0  # a whole-study run's expected seconds (one thread, quick profile)
+
+    def plan(self, ctx: LabContext, results: dict[str, Any]) -> list[Run]:
+        """The runs still needed, given the values of those done (`results`, by run name): the first stage's
+        runs when `results` is empty, then more or `[]` (done). By default the study is one run, `measure`."""
+        return [] if results else [Run("study", WHOLE_STUDY, {"study": self.id}, self.cost, self.trains_on is not None)]
+
+    def collect(self, ctx: LabContext, results: dict[str, Any]) -> Measurements:
+        """The numbers and figures of the study, from its runs' values. By default, the whole-study run's."""
+        return results["study"]
+
+    def measure(self, ctx: LabContext) -> Measurements:
+        """The whole experiment in one run (a study that declares runs implements `plan` and `collect` instead)."""
+        raise NotImplementedError
+
+    def judge(self, numbers: dict[str, Any]) -> Verdict:
+        """The `Verdict` by `rule`, a pure function of the numbers `measure` returned. Subclasses implement it."""
+        raise NotImplementedError
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(x: float, digits: int = 3) -> str:
+    """`x` with `digits` significant digits ('12,345' from 1e4 up; 'nan' and 'inf' as they are)."""
+    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
+        return str(x)
+    return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def pm(values: Sequence[float], digits: int = 3) -> str:
+    """'0.951 ± 0.004' from a list of per-seed values."""
+    m, s = mean_std(values)
+    return f"{m:.{digits}f} ± {s:.{digits}f}"

@@ -1,4 +1,5 @@
-"""The lab run in parallel (worker processes, Ray), resumably, with the numbers of the serial lab."""
+"""The lab's engine: runs shared, staged, cached and scheduled over worker processes or Ray, resumably, with the
+numbers of the serial lab."""
 
 from __future__ import annotations
 
@@ -18,18 +19,23 @@ import pytest
 import torch
 
 from dlbasic.cli import main
-from dlbasic.lab import Measurements, Study, Verdict, costs, executors, make_profile, registry, engine, runs, scheduler
+from dlbasic.lab import Measurements, Run, Study, Verdict, costs, engine, make_profile, registry, runs
+from dlbasic.lab.context import LabContext, budget
 from dlbasic.lab.engine import run_lab
 
 # four fast structural studies (a few seconds each on one thread); cutmix-ratio draws random numbers
 FAST = ("cutmix-ratio", "one-by-one", "inception", "conv-shapes")  # conv-shapes runs longest, so a stop finds it
-LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): (\S+) \((.*)\) in (\d+) s$")
+LINE = re.compile(r"^\[(\d+)/(\d+)\] (\S+): (\S+) \((.*)\) in (\d+) s, (\d+) runs?$")
 
 
 def numbers(result: dict) -> dict:
     """A result without what depends on timing: figures, and keys naming seconds or times."""
     if isinstance(result, dict):
-        return {k: numbers(v) for k, v in result.items() if k != "figures" and "seconds" not in k and "time" not in k}
+        return {
+            k: numbers(v)
+            for k, v in result.items()
+            if k not in ("figures", "runs") and "seconds" not in k and "time" not in k
+        }
     if isinstance(result, list):
         return [numbers(v) for v in result]
     return result
@@ -50,7 +56,6 @@ def serial_lab(tmp_path_factory) -> Path:
 def test_worker_processes_give_the_numbers_of_the_serial_lab(tmp_path, serial_lab):
     root, lines = tmp_path / "lab", []
     run_lab(root, make_profile(), ",".join(FAST[:3]), jobs=2, threads=1, echo=lines.append)
-    assert "in 2 worker processes" in lines[0], lines
     expected = report_numbers(serial_lab)
     got = report_numbers(root)
     assert got == {sid: expected[sid] for sid in FAST[:3]}
@@ -59,7 +64,9 @@ def test_worker_processes_give_the_numbers_of_the_serial_lab(tmp_path, serial_la
         assert (root / png).read_bytes() == (serial_lab / png).read_bytes()
     done = [LINE.match(line) for line in lines if LINE.match(line)]
     assert sorted(m.group(3) for m in done) == sorted(FAST[:3]) and [m.group(1) for m in done] == ["1", "2", "3"]
-    assert any(line.startswith("running: ") and ", " in line and "left)" in line for line in lines), lines
+    assert re.fullmatch(
+        r"3 runs for 3 studies, 3 to compute in 2 worker processes, longest first \(about \d+ s\)", lines[0]
+    )
 
 
 class RandomStudy(Study):
@@ -81,125 +88,242 @@ class RandomStudy(Study):
         return Verdict("supported", "k", "r")
 
 
-def test_each_study_starts_from_the_same_random_state_and_threads(monkeypatch):
+def test_each_run_starts_from_the_same_random_state_and_threads(monkeypatch):
     monkeypatch.setitem(registry.studies._entries, RandomStudy.id, RandomStudy)
     profile, before = make_profile(), torch.get_num_threads()
+    run = RandomStudy().plan(LabContext(profile), {})[0]
     try:
-        first = executors.run_unit(RandomStudy.id, profile, None, 1)
-        torch.rand(5), random.random(), np.random.rand()  # what an earlier study would leave behind
+        first = runs.execute(run, profile, None, 1)
+        torch.rand(5), random.random(), np.random.rand()  # what an earlier run would leave behind
         torch.set_num_threads(2)
-        again = executors.run_unit(RandomStudy.id, profile, None, 1)
+        again = runs.execute(run, profile, None, 1)
     finally:
         torch.set_num_threads(before)
-    assert first["numbers"] == again["numbers"] and again["numbers"]["threads"] == 1
+    assert first["value"] == again["value"] and again["value"]["numbers"]["threads"] == 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# studies that declare runs: module-level run functions, computed by an executor that records what it is given
+
+CALLS: list[str] = []
+
+
+def power(ctx, base: int, exponent: int = 2) -> dict:
+    """A run: base ** exponent (and the profile's first seed, to show a run sees its profile)."""
+    return {"value": base**exponent, "seed": ctx.seeds[0]}
+
+
+def broken(ctx, attempts: list) -> dict:
+    raise RuntimeError("boom")
+
+
+class Squares(Study):
+    """Asks for the squares of 1..3 (the square of 2 is also Cubes' run), then, in a second stage, of 4 when the
+    first three sum to less than 20: a staged plan."""
+
+    id, section, claim, note, method, rule = "test-squares", "test", "c", "n", "m", "r"
+    trains_on = None
+
+    def plan(self, ctx, results):
+        if not results:
+            return [Run(f"sq{b}", f"{__name__}:power", {"base": b}, cost=b) for b in (1, 2, 3)]
+        if "sq4" not in results and sum(r["value"] for r in results.values()) < 20:
+            return [Run("sq4", f"{__name__}:power", {"base": 4}, cost=1)]
+        return []
+
+    def collect(self, ctx, results):
+        return Measurements({"squares": [results[k]["value"] for k in sorted(results)]})
+
+    def judge(self, numbers):
+        return Verdict("supported", f"sum {sum(numbers['squares'])}", "r")
+
+
+class Cubes(Study):
+    id, section, claim, note, method, rule = "test-cubes", "test", "c", "n", "m", "r"
+    trains_on = None
+
+    def plan(self, ctx, results):
+        if results:
+            return []
+        return [
+            Run("two-squared", f"{__name__}:power", {"base": 2}, cost=2),  # the same run as Squares' sq2
+            Run("cube", f"{__name__}:power", {"base": 3, "exponent": 3}, cost=9),
+        ]
+
+    def collect(self, ctx, results):
+        return Measurements({"cube": results["cube"]["value"], "square": results["two-squared"]["value"]})
+
+    def judge(self, numbers):
+        return Verdict("supported", f"{numbers['cube']}", "r")
+
+
+class Broken(Cubes):
+    id = "test-broken"
+
+    def plan(self, ctx, results):
+        return [] if results else [Run("bad", f"{__name__}:broken", {"attempts": []}, cost=100)]
 
 
 class Recorder:
-    """An executor that runs nothing: records the order of submission and returns canned results."""
+    """An executor that computes each run here, as the serial lab does, recording the runs it was given."""
 
     name, slots = "a recorder", 2
 
-    def __init__(self, fail: str | None = None):
-        self.order, self.fail = [], fail
+    def __init__(self):
+        self.runs: list[Run] = []
+        self.closed = None
 
-    def submit(self, sid):
-        self.order.append(sid)
+    def submit(self, run):
+        self.runs.append(run)
         future = Future()
-        if sid == self.fail:
-            future.set_result(executors.error_result(sid, RuntimeError("boom"), "Traceback: boom\n", 0.5))
-        else:
-            future.set_result(
-                {
-                    "id": sid,
-                    "verdict": "supported",
-                    "key_number": f"{sid} holds",
-                    "reason": "r",
-                    "numbers": {"x": 1},
-                    "figures": [],
-                    "seeds": [],
-                    "seconds": 1.0,
-                }
-            )
+        future.set_result(runs.execute(run, make_profile(), None, 1))
         return future
 
     def close(self, cancel=False):
         self.closed = cancel
 
 
-def test_longest_studies_start_first_by_saved_durations_else_estimates(tmp_path, monkeypatch):
-    root = tmp_path / "lab"
-    (root / "results").mkdir(parents=True)
-    saved = {"one-by-one": 500.0, "inception": 50.0, "cutmix-ratio": 5.0}  # an earlier run of this folder
-    for sid, seconds in saved.items():
-        (root / "results" / f"{sid}.json").write_text(
-            json.dumps({"id": sid, "verdict": "supported", "seconds": seconds})
-        )
-    (root / "results" / "bottleneck.json").write_text("{broken")
-    assert runner.saved_durations(root) == saved
+@pytest.fixture
+def fake_studies(monkeypatch):
+    for cls in (Squares, Cubes, Broken):
+        monkeypatch.setitem(registry.studies._entries, cls.id, cls)
     recorder = Recorder()
-    monkeypatch.setattr(runner, "make_executor", lambda *args: recorder)
+    monkeypatch.setattr(engine, "make_executor", lambda *args: recorder)
+    return recorder
+
+
+def test_a_run_two_studies_declare_is_computed_once_and_both_get_its_value(tmp_path, fake_studies):
     lines = []
-    run_lab(root, make_profile(), "cutmix-ratio,one-by-one,inception,bottleneck,resnet", jobs=2, echo=lines.append)
-    # resnet has no saved duration: its built-in estimate puts it between one-by-one and inception; bottleneck's
-    # saved result is unreadable: its estimate (4 s) puts it last
-    assert recorder.order == ["one-by-one", "resnet", "inception", "cutmix-ratio", "bottleneck"]
-    assert saved["inception"] < executors.ESTIMATES["resnet"] < saved["one-by-one"]
-    assert executors.ESTIMATES["bottleneck"] < saved["cutmix-ratio"]
-    assert lines[1] == "running: one-by-one, resnet (about 8 min left)", lines
-    # durations passed in (lab.py reads them before --overwrite moves the old folder away) count as saved
-    order = executors.longest_first(
-        ["a", "b", "c"], executors.estimates(["a", "b", "c"], make_profile(), {"a": 1.0, "c": 9.0})
+    results = run_lab(tmp_path / "lab", make_profile(), "test-squares,test-cubes", echo=lines.append)
+    computed = [(r.fn.split(":")[1], r.args) for r in fake_studies.runs]
+    assert sorted(computed, key=str) == sorted(
+        [("power", {"base": b}) for b in (1, 2, 3, 4)] + [("power", {"base": 3, "exponent": 3})], key=str
     )
-    assert order == ["b", "c", "a"]  # b: DEFAULT_ESTIMATE
-    assert executors.eta({"a": 0.0}, ["b", "c"], {"a": 10, "b": 4, "c": 4}, 2, now=2.0) == 8.0
+    by_id = {r["id"]: r for r in results}
+    assert by_id["test-squares"]["numbers"] == {"squares": [1, 4, 9, 16]}
+    assert by_id["test-cubes"]["numbers"] == {"cube": 27, "square": 4}
+    # each study's runs in report.json: planned, computed for it here (a shared run counts for the study that
+    # asked first: test-cubes, planned first by name), read from the cache, shared, stages
+    assert by_id["test-squares"]["runs"] == {"planned": 4, "computed": 3, "cached": 0, "shared": 1, "stages": 2}
+    assert by_id["test-cubes"]["runs"] == {"planned": 2, "computed": 2, "cached": 0, "shared": 1, "stages": 1}
+    assert lines[0].startswith("5 runs for 2 studies, 4 to compute in a recorder, longest first")
+    assert "test-squares: stage 2, 1 more run" in lines
 
 
-def test_estimates_scale_with_the_pixels_of_the_labs_data(tmp_path, monkeypatch):
-    """A study that trains on its own 8x8 digits by default costs more on --data mnist5k in proportion to the
-    training pixels (3,600 x 28 x 28 against 1,295 x 8 x 8); a study on fixed data, or on mnist5k already,
-    does not change; the first line of the lab says so."""
+def test_runs_go_longest_first_by_their_declared_costs(tmp_path, fake_studies):
+    run_lab(tmp_path / "lab", make_profile(), "test-squares,test-cubes")
+    first_stage = [(r.args["base"], r.args.get("exponent", 2)) for r in fake_studies.runs[:4]]
+    assert first_stage == [(3, 3), (3, 2), (2, 2), (1, 2)]  # costs 9, 3, 2, 1; then stage 2's (4, 2)
+
+
+def test_a_finished_run_is_never_computed_again_in_the_same_lab_folder(tmp_path, fake_studies):
+    root = tmp_path / "lab"
+    first = run_lab(root, make_profile(), "test-squares,test-cubes")
+    assert len(list((root / "runs").glob("*.json"))) == 5
+    fake_studies.runs.clear()
+    again = run_lab(root, make_profile(), "test-squares,test-cubes")
+    assert fake_studies.runs == []
+    # in the order of the lab (test-cubes first): the shared run is read once, for test-cubes, which asks first
+    assert [(r["id"], r["runs"]["cached"]) for r in again] == [("test-cubes", 2), ("test-squares", 3)]
+    assert [numbers(r) for r in again] == [numbers(r) for r in first]
+    # another profile (seeds) is another key: computed anew
+    run_lab(root, make_profile(seed=100), "test-cubes")
+    assert [r.args for r in fake_studies.runs] == [{"base": 3, "exponent": 3}, {"base": 2}]
+
+
+def test_a_damaged_saved_run_is_reported_and_computed_again(tmp_path, fake_studies, capsys):
+    root = tmp_path / "lab"
+    run_lab(root, make_profile(), "test-cubes", echo=lambda line: None)
+    saved = sorted((root / "runs").glob("*.json"))
+    saved[0].write_text('{"key": "not this one"')
+    capsys.readouterr()
+    fake_studies.runs.clear()
+    results = run_lab(root, make_profile(), "test-cubes", echo=lambda line: None)
+    assert len(fake_studies.runs) == 1 and results[0]["numbers"] == {"cube": 27, "square": 4}
+    assert f"cannot read saved run {saved[0]}" in capsys.readouterr().err
+
+
+def test_a_failing_run_is_retried_once_then_its_study_is_one_line_and_the_others_go_on(tmp_path, fake_studies, capsys):
+    root = tmp_path / "lab"
+    results = run_lab(root, make_profile(), "test-cubes,test-broken", jobs=2)
+    out, err = capsys.readouterr()
+    assert [r.name for r in fake_studies.runs].count("bad") == 2
+    assert [r["verdict"] for r in results] == ["supported", "error"]
+    assert results[1]["reason"] == "run bad failed twice: RuntimeError: boom"
+    assert re.search(
+        r"^\[\d/2\] test-broken: error \(run bad failed twice: RuntimeError: boom\) in 0 s, 1 run$", out, re.M
+    )
+    assert "RuntimeError: boom" in err and "Traceback" not in out
+    assert not (root / "results" / "test-broken.json").exists()
+    fake_studies.runs.clear()
+    run_lab(root, make_profile(), "test-cubes,test-broken", resume=True)
+    assert [r.name for r in fake_studies.runs] == ["bad", "bad"]  # only the failed run is computed again
+
+
+def test_costs_follow_the_profile_the_labs_data_and_what_the_lab_measures(tmp_path):
+    """A run that trains on its study's 8x8 digits costs more on --data mnist5k by the pixels of an image
+    (28 x 28 against 8 x 8): the number of images is fixed (`LabContext.data`); a run on fixed data does not
+    change; measured durations rescale the runs of the same function."""
+    study = get_study_of("resnet")
+    run = Run("r", "m:f", {}, cost=10.0)
+    fixed = Run("f", "m:g", {}, cost=10.0, trains=False)
+    quick, other = costs.Costs(make_profile()), costs.Costs(make_profile(data="mnist5k"))
+    assert quick.declared(study, run) == 10.0 and other.declared(study, fixed) == 10.0
+    assert other.declared(study, run) == pytest.approx(10.0 * 784 / 64)
+    assert costs.Costs(make_profile("full")).declared(study, run) == pytest.approx(30.0)
+    assert costs.Costs(make_profile(data=f"idx:{tmp_path / 'elsewhere'}")).declared(study, run) == 10.0  # not here
+    quick.measured(study, run, 20.0)  # took twice what was expected
+    assert quick.expected(study, run) == pytest.approx(20.0)
+    assert quick.expected(study, Run("o", "m:other", {}, cost=3.0)) == pytest.approx(6.0)  # all runs' ratio
+    assert costs.eta([5.0], [4.0, 4.0], 2) == 8.0
+
+
+def get_study_of(sid):
+    return registry.get_study(sid)
+
+
+def test_lab_data_keeps_the_default_datas_budget():
+    """`--data` changes which images a study sees, not how many: the default's training pool and test split
+    are drawn, stratified, from the lab's data."""
     from dlbasic.data import load
 
-    ids = ["resnet", "dropout", "inception"]
-    quick = make_profile()
-    other = make_profile(data="mnist5k")
-    assert executors.data_factors(ids, quick) == {}
-    assert executors.data_factors(ids, make_profile(data=f"idx:{tmp_path / 'elsewhere'}")) == {}  # not here
-    factors = executors.data_factors(ids, other)
-    digits, mnist = load("digits", "train"), load("mnist5k", "train")
-    assert (len(digits), len(mnist)) == (1295, 3600)
-    assert factors == {"resnet": pytest.approx(3600 * 784 / (1295 * 64))}
-    plain, scaled = executors.estimates(ids, quick), executors.estimates(ids, other, {}, factors)
-    assert scaled["resnet"] == pytest.approx(plain["resnet"] * 3600 * 784 / (1295 * 64))
-    assert scaled["dropout"] == plain["dropout"] and scaled["inception"] == plain["inception"]
-    full = executors.estimates(ids, make_profile("full"))  # measured in a full lab, not scaled from the quick one
-    assert full == {sid: executors.FULL_ESTIMATES[sid] for sid in ids} and full["resnet"] > 3 * plain["resnet"]
-    recorder = Recorder()
-    monkeypatch.setattr(runner, "make_executor", lambda *args: recorder)
-    lines = []
-    run_lab(tmp_path / "lab", other, "resnet", echo=lines.append)
-    about = executors.duration(scaled["resnet"])
-    assert lines[0] == f"1 of 1 study to run in {recorder.name} (about {about})" and about != executors.duration(
-        plain["resnet"]
-    )
+    assert budget("mnist5k") == (4000, 1000)
+    ctx = LabContext(make_profile(data="digits"))
+    assert ctx.data("digits") == "digits"  # the default itself
+    spec = ctx.data("mnist5k")
+    assert spec == "subset:4000+1000:digits"
+    sizes = [len(load(spec, split)) for split in ("train", "val", "test")]
+    assert sum(sizes) == 1797  # fewer images than the budget: all of them
+    assert LabContext(make_profile()).data("digits") == "digits"
 
 
-def test_a_failing_study_is_one_line_the_lab_goes_on_and_resume_retries_it(tmp_path, monkeypatch, capsys):
-    root = tmp_path / "lab"
-    recorder = Recorder(fail="inception")
-    monkeypatch.setattr(runner, "make_executor", lambda *args: recorder)
-    results = run_lab(root, make_profile(), "one-by-one,inception,bottleneck", jobs=2)
-    out, err = capsys.readouterr()
-    assert any(
-        re.fullmatch(r"\[\d/3\] inception: error \(RuntimeError: boom\) in 0 s", line) for line in out.splitlines()
-    ), out
-    assert "Traceback: boom" in err and "Traceback" not in out
-    assert [r["verdict"] for r in results] == ["supported", "error", "supported"]
-    assert not (root / "results" / "inception.json").exists()
-    assert json.loads((root / "report.json").read_text())["results"][1]["verdict"] == "error"
-    recorder.order.clear()
-    run_lab(root, make_profile(), "one-by-one,inception,bottleneck", resume=True)
-    assert recorder.order == ["inception"]
+def test_subset_source_draws_fixed_stratified_counts(tmp_path):
+    from dlbasic.data import load
+    from dlbasic.errors import UserError
+
+    train, val, test = (load("subset:500+200:mnist5k", s) for s in ("train", "val", "test"))
+    assert (len(train) + len(val), len(test)) == (560, 140)  # no test set of its own: 700, then 20 % held out
+    assert torch.bincount(train.labels).tolist() == [45] * 10  # stratified: 50 of each class, 10 % to val
+    again = load("subset:500+200:mnist5k", "train")
+    assert torch.equal(again.pixels[again.rows], train.pixels[train.rows])  # the same draw every time
+    for spec, message in [
+        ("subset:x:mnist5k", "the counts must be whole numbers"),
+        ("subset:10", "names no source after the counts"),
+        ("subset:0+5:mnist5k", "the counts must be positive"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            load(spec, "train")
+
+
+def test_longest_run_is_a_small_share_of_the_lab():
+    """Scale: every study's runs, as declared, are short beside the whole lab (at most 5 % of the sum), so many
+    workers make the lab faster. Declared costs are measured seconds (costs.py, each study's `cost`)."""
+    ctx = LabContext(make_profile())
+    planned = []
+    for sid in registry.list_studies():
+        study = registry.get_study(sid)
+        planned += [costs.Costs(ctx.profile).declared(study, r) for r in study.plan(ctx, {})]
+    assert max(planned) <= 0.05 * sum(planned)
 
 
 def children(pid: int) -> list[int]:
@@ -246,7 +370,7 @@ def test_a_stopped_lab_keeps_its_finished_studies_and_resume_runs_only_the_rest(
     assert lab.returncode == 130 and "dlbasic lab: interrupted" in stderr, (stdout, stderr)
     kept = sorted(p.stem for p in (out / "results").glob("*.json"))
     assert 1 <= len(kept) < len(FAST), stdout
-    assert f"stopped: {len(kept)} of 4 studies saved" in stdout and "--resume runs the other" in stdout, stdout
+    assert f"stopped: {len(kept)} of 4 studies saved" in stdout and "--resume computes only the rest" in stdout, stdout
     deadline = time.monotonic() + 15  # the workers stop with the lab (they are told, then they exit)
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -288,7 +412,7 @@ def test_ray_local_instance_gives_the_numbers_of_the_serial_lab(tmp_path, serial
     ray = pytest.importorskip("ray")
     root, lines = tmp_path / "lab", []
     run_lab(root, make_profile(), ",".join(FAST[:2]), jobs=2, threads=1, executor="ray", echo=lines.append)
-    assert "Ray (local instance), 2 at a time" in lines[0], lines
+    assert "in Ray (local instance), 2 at a time" in lines[0], lines
     assert not ray.is_initialized()  # the instance the lab started is shut down
     expected = report_numbers(serial_lab)
     assert report_numbers(root) == {sid: expected[sid] for sid in FAST[:2]}

@@ -1,4 +1,5 @@
-"""nms and batched_nms against a slow, literal greedy reference (torchvision's test pattern)."""
+"""nms and batched_nms against a slow, literal greedy reference (torchvision's test pattern), by both paths: the
+compiled kernel (`_nms_kernel.py`) and the torch version it falls back to."""
 
 from __future__ import annotations
 
@@ -8,9 +9,21 @@ import numpy as np
 import pytest
 import torch
 
+from dlbasic.detection import _nms_kernel
 from dlbasic.detection.nms import batched_nms, nms
 
 nms_module = importlib.import_module("dlbasic.detection.nms")  # the package re-exports a function `nms`
+
+
+@pytest.fixture(autouse=True, params=["kernel", "torch"])
+def path(request, monkeypatch):
+    """Every test runs twice: through the compiled kernel (skipped without a compiler) and the torch version."""
+    if request.param == "kernel":
+        if not _nms_kernel.available():
+            pytest.skip("no C++ compiler here: no NMS kernel")
+    else:
+        monkeypatch.setattr(_nms_kernel, "keep_mask", lambda *args: None)
+    return request.param
 
 
 def iou_pair(a, b) -> np.float32:
@@ -63,6 +76,7 @@ def test_nms_equals_greedy_reference(seed, threshold):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_blocks_smaller_than_input(seed, monkeypatch):
+    """The torch version's blocks (the kernel has none: it runs the same inputs)."""
     monkeypatch.setattr(nms_module, "BLOCK", 7)  # many blocks, suppression across block borders
     g = torch.Generator().manual_seed(seed)
     boxes = random_boxes(150, g)

@@ -4,7 +4,13 @@ Greedy NMS (as in R-CNN, Girshick et al. 2014, https://arxiv.org/abs/1311.2524):
 decreasing score (ties: lower index first) and keep a box unless a kept box of the same class
 overlaps it with IoU > `iou_threshold`. The result is that list of kept indices, in visiting order.
 
-Vectorized in blocks: visit the score order `BLOCK` boxes at a time; resolve a block by greedy
+On CPU, float32 and float64 boxes go to a compiled kernel (`_nms_kernel.py`: torchvision's one-pass walk, its
+inner loop vectorized; `benchmarks/nms.py`: 0.05x torchvision.ops.nms's time at the RPN's 600 boxes, where the
+torch version takes 1.3x), whose decisions are those of the torch version bit for bit; the torch version below
+stays as the reference and the fallback (no C++ compiler, `DLBASIC_NO_NATIVE=1`, CUDA, other dtypes,
+floating-point classes).
+
+The torch version is vectorized in blocks: visit the score order `BLOCK` boxes at a time; resolve a block by greedy
 selection over its boolean [block, block] IoU mask, then suppress every later live box hit by a
 kept one (IoU computed only for the pairs whose extents overlap). Suppressed boxes are never
 compared again (torchvision's CPU kernel skips them the same way, one box at a time). A full N x N
@@ -22,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+
+from dlbasic.detection import _nms_kernel
 
 BLOCK = 256  # boxes resolved per step of the blocked strategy
 
@@ -104,8 +112,10 @@ def _nms(boxes: Tensor, scores: Tensor, classes: Tensor | None, iou_threshold: f
     order = torch.argsort(scores.detach().cpu(), descending=True, stable=True)
     b = boxes.detach().cpu()[order].contiguous()
     cls = None if classes is None else classes.detach().cpu()[order]
-    suppressed = _greedy_blocked(b, cls, iou_threshold)
-    return order[~suppressed].to(device)
+    keep = _nms_kernel.keep_mask(b, cls, iou_threshold)
+    if keep is None:
+        keep = ~_greedy_blocked(b, cls, iou_threshold)
+    return order[keep].to(device)
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:

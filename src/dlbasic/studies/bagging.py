@@ -10,7 +10,8 @@ ensemble is measured beside (it has M times the compute of the single net, like 
 
 Scaled down: ensembles of 5 one-hidden-layer MLPs on 500 images of the 8x8 digits; 3 units per seed,
 each its own training subset (the seed's test split is shared). The single net is the random-initialization
-ensemble's first member: same initialization and data order as the first bootstrap member, all of L.
+ensemble's first member: same initialization and data order as the first bootstrap member, all of L. The
+lab computes one run per (seed, unit) (`unit_run`).
 """
 
 from __future__ import annotations
@@ -24,15 +25,52 @@ import torch
 from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
 from dlbasic.evaluation.ensembles import bagging, soft_vote
-from dlbasic.lab.study import Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 MEMBERS = 5
 UNITS = 3  # training subsets per seed
 TRAIN = 500
+
+
+def unit_run(ctx, seed: int, unit: int) -> dict:
+    """Unit `unit` of `seed`: test accuracy of each arm (`ARMS`) and of the soft vote of the first k
+    bootstrap members, k = 1..MEMBERS."""
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="mlp",
+        model_options={"hidden": [128]},
+        optimizer="adam",
+        lr=1e-2,
+        epochs=ctx.profile.epochs(15),
+        batch_size=50,
+        seed=seed,
+    )
+    full = load_pool(cfg)
+    test = load(cfg.data, "test", **split_options(cfg))
+    cfg = replace(cfg, seed=1000 * seed + unit)
+    data = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), cfg.seed)))
+    bag = bagging(cfg, data, test, MEMBERS, seed=cfg.seed)  # member m: seed cfg.seed + m
+    whole = torch.stack(
+        [predict_proba(fit(replace(cfg, seed=cfg.seed + m), data), test) for m in range(MEMBERS)]
+    )  # [M, N, K] on all of L
+    y = test.labels
+    return {
+        "bagged_soft": float(bag.soft_accuracy),
+        "bagged_hard": float(bag.hard_accuracy),
+        "single": float((whole[0].argmax(1) == y).float().mean()),
+        "random_init": float((soft_vote(whole) == y).float().mean()),
+        "member_mean": float(np.mean(bag.member_accuracy)),
+        "bagged_by_members": [float((soft_vote(bag.probs[:k]) == y).float().mean()) for k in range(1, MEMBERS + 1)],
+    }
+
+
+ARMS = ("bagged_soft", "bagged_hard", "single", "random_init", "member_mean")
+UNIT_RUN = "dlbasic.studies.bagging:unit_run"
+UNIT_COST = 1.1  # seconds of one unit (one thread, quick profile)
 
 
 @register_study
@@ -68,37 +106,26 @@ class Bagging(Study):
         "ensemble is tested the same way and reported, not judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        arms = {k: [] for k in ("bagged_soft", "bagged_hard", "single", "random_init", "member_mean")}
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per (seed, unit): the bagged ensemble and the ensemble on all of L of that unit."""
+        if results:
+            return []
+        return [
+            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST)
+            for seed in ctx.seeds
+            for u in range(UNITS)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The numbers of `method` from the units' runs, and the figure."""
+        arms = {k: [] for k in ARMS}
         growth: list[list[float]] = []
         for seed in ctx.seeds:
-            cfg = ctx.config(
-                data=ctx.data(DATA),
-                model="mlp",
-                model_options={"hidden": [128]},
-                optimizer="adam",
-                lr=1e-2,
-                epochs=ctx.profile.epochs(15),
-                batch_size=50,
-                seed=seed,
-            )
-            full = load_pool(cfg)
-            test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
-                unit = replace(cfg, seed=1000 * seed + u)
-                data = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), unit.seed)))
-                bag = bagging(unit, data, test, MEMBERS, seed=unit.seed)  # member m: seed unit.seed + m
-                whole = torch.stack(
-                    [predict_proba(fit(replace(unit, seed=unit.seed + m), data), test) for m in range(MEMBERS)]
-                )  # [M, N, K] on all of L
-                y = test.labels
-                arms["bagged_soft"].append(bag.soft_accuracy)
-                arms["bagged_hard"].append(bag.hard_accuracy)
-                arms["member_mean"].append(float(np.mean(bag.member_accuracy)))
-                arms["single"].append(float((whole[0].argmax(1) == y).float().mean()))
-                arms["random_init"].append(float((soft_vote(whole) == y).float().mean()))
-                growth.append([float((soft_vote(bag.probs[:k]) == y).float().mean()) for k in range(1, MEMBERS + 1)])
+                run = results[f"seed{seed}-unit{u}"]
+                for k in ARMS:
+                    arms[k].append(run[k])
+                growth.append(list(run["bagged_by_members"]))
         numbers = {"members": MEMBERS, "units": UNITS, **arms, "bagged_by_members": growth}
         return Measurements(
             numbers,

@@ -24,7 +24,8 @@ Scaled down: weak learners are 8-unit MLPs trained through a sample-weighted cro
 capacity, not by truncated training (AdaBoost's weak learner returns a hypothesis fit to D_m; with 5
 epochs the learners' errors spread from 0.08 to 0.40 by initialization alone, and optimization noise
 then swamps the focus); 5 units per seed, each its
-own training subset. The full SAMME run (6 rounds) of each seed's first unit is reported beside.
+own training subset. The full SAMME run (6 rounds) of each seed's first unit is reported beside. The lab
+computes one run per (seed, unit) (`unit_run`).
 """
 
 from __future__ import annotations
@@ -39,15 +40,75 @@ import torch
 from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
 from dlbasic.evaluation.ensembles import WeightedDataset, WeightedTask, samme
-from dlbasic.lab.study import Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 ROUNDS = 6  # of the SAMME run reported beside
 UNITS = 5  # round-1 experiments per seed
 TRAIN = 500
+
+
+def unit_run(ctx, seed: int, unit: int) -> dict:
+    """Unit `unit` of `seed`: SAMME on its training subset (`ROUNDS` rounds for the first unit, 2 for the
+    others) and the uniform control; the round-1 measurements (`ROWS`, None where SAMME stopped after
+    learner 1), and for the first unit the ensemble's training error and test accuracy per round."""
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="mlp",
+        model_options={"hidden": [8]},
+        optimizer="adam",
+        lr=1e-2,
+        epochs=ctx.profile.epochs(15),
+        batch_size=50,
+        seed=seed,
+    )
+    full = load_pool(cfg)
+    test = load(cfg.data, "test", **split_options(cfg))
+    cfg = replace(cfg, seed=1000 * seed + unit)
+    train = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), cfg.seed)))
+    y = train.labels.numpy()
+    weights, preds, test_preds = [], [], []
+
+    def fit_predict(w):
+        trainer = fit(
+            replace(cfg, seed=cfg.seed + len(preds)),
+            WeightedDataset.of(train, torch.from_numpy(w * len(w))),
+            task=WeightedTask(),
+        )
+        weights.append(w)
+        preds.append(predict_proba(trainer, train).argmax(1).numpy())
+        test_preds.append(predict_proba(trainer, test).argmax(1).numpy())
+        return preds[-1]
+
+    alphas, rounds = samme(fit_predict, y, train.num_classes, ROUNDS if unit == 0 else 2)
+    out: dict = {k: None for k in ROWS}
+    if unit == 0:
+        out["ensemble_train_error"] = [float(r.ensemble_train_error) for r in rounds]
+        out["ensemble_test_accuracy"] = ensemble_accuracy(alphas, test_preds, test.labels.numpy(), train.num_classes)
+    wrong = preds[0] != y
+    out["learner1_error"] = float(wrong.mean())
+    if len(preds) < 2 or not wrong.any():  # SAMME stopped after learner 1
+        return out
+    control = fit(
+        replace(cfg, seed=cfg.seed + 1),
+        WeightedDataset.of(train, torch.ones(len(y), dtype=torch.float64)),
+        task=WeightedTask(),
+    )
+    plain = predict_proba(control, train).argmax(1).numpy()
+    d2 = weights[1] / weights[1].sum()
+    out["focus_accuracy"] = float(np.mean(preds[1][wrong] == y[wrong]))
+    out["uniform_accuracy"] = float(np.mean(plain[wrong] == y[wrong]))
+    out["focus_weighted_error"] = float(d2[preds[1] != y].sum())
+    out["uniform_weighted_error"] = float(d2[plain != y].sum())
+    return out
+
+
+ROWS = ("focus_accuracy", "uniform_accuracy", "focus_weighted_error", "uniform_weighted_error", "learner1_error")
+UNIT_RUN = "dlbasic.studies.boosting:unit_run"
+UNIT_COST = (0.6, 0.25)  # seconds of the first unit of a seed (all rounds) and of the others
 
 
 @register_study
@@ -86,72 +147,28 @@ class Boosting(Study):
         "chance (SAMME stops) are left out."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        rows = {
-            k: []
-            for k in (
-                "focus_accuracy",
-                "uniform_accuracy",
-                "focus_weighted_error",
-                "uniform_weighted_error",
-                "learner1_error",
-            )
-        }
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per (seed, unit): its SAMME rounds and the uniform control."""
+        if results:
+            return []
+        return [
+            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST[u > 0])
+            for seed in ctx.seeds
+            for u in range(UNITS)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The numbers of `method` from the units' runs, and the figure."""
+        rows = {k: [] for k in ROWS}
         train_err, test_acc = [], []
         for seed in ctx.seeds:
-            cfg = ctx.config(
-                data=ctx.data(DATA),
-                model="mlp",
-                model_options={"hidden": [8]},
-                optimizer="adam",
-                lr=1e-2,
-                epochs=ctx.profile.epochs(15),
-                batch_size=50,
-                seed=seed,
-            )
-            full = load_pool(cfg)
-            test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
-                unit = replace(cfg, seed=1000 * seed + u)
-                train = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), unit.seed)))
-                y = train.labels.numpy()
-                weights, preds, test_preds = [], [], []
-
-                def fit_predict(
-                    w, unit=unit, train=train, test=test, weights=weights, preds=preds, test_preds=test_preds
-                ):
-                    trainer = fit(
-                        replace(unit, seed=unit.seed + len(preds)),
-                        WeightedDataset.of(train, torch.from_numpy(w * len(w))),
-                        task=WeightedTask(),
-                    )
-                    weights.append(w)
-                    preds.append(predict_proba(trainer, train).argmax(1).numpy())
-                    test_preds.append(predict_proba(trainer, test).argmax(1).numpy())
-                    return preds[-1]
-
-                alphas, rounds = samme(fit_predict, y, train.num_classes, ROUNDS if u == 0 else 2)
+                run = results[f"seed{seed}-unit{u}"]
+                for k in ROWS:
+                    rows[k].append(math.nan if run[k] is None else float(run[k]))  # a saved run keeps NaN as None
                 if u == 0:
-                    train_err.append([r.ensemble_train_error for r in rounds])
-                    test_acc.append(ensemble_accuracy(alphas, test_preds, test.labels.numpy(), train.num_classes))
-                wrong = preds[0] != y
-                rows["learner1_error"].append(float(wrong.mean()))
-                if len(preds) < 2 or not wrong.any():  # SAMME stopped after learner 1
-                    for k in ("focus_accuracy", "uniform_accuracy", "focus_weighted_error", "uniform_weighted_error"):
-                        rows[k].append(math.nan)
-                    continue
-                control = fit(
-                    replace(unit, seed=unit.seed + 1),
-                    WeightedDataset.of(train, torch.ones(len(y), dtype=torch.float64)),
-                    task=WeightedTask(),
-                )
-                plain = predict_proba(control, train).argmax(1).numpy()
-                d2 = weights[1] / weights[1].sum()
-                rows["focus_accuracy"].append(float(np.mean(preds[1][wrong] == y[wrong])))
-                rows["uniform_accuracy"].append(float(np.mean(plain[wrong] == y[wrong])))
-                rows["focus_weighted_error"].append(float(d2[preds[1] != y].sum()))
-                rows["uniform_weighted_error"].append(float(d2[plain != y].sum()))
+                    train_err.append(list(run["ensemble_train_error"]))
+                    test_acc.append(list(run["ensemble_test_accuracy"]))
         numbers = {
             "rounds": ROUNDS,
             "units": UNITS,

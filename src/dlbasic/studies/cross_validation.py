@@ -18,7 +18,7 @@ Scaled down: 3 folds (Kohavi recommends 10; 3 keeps the hold-out at his 2/3 : 1/
 the first fold of the same split), 300-image pools of the 8x8 digits, 6 candidates, and 5 units per seed
 (each its own pool subset, folds, initializations and data order; all units of a seed share its test
 split). The hold-out arm uses the first fold's scores of the very runs CV averages, so the two arms differ
-only in averaging the k folds or reading one.
+only in averaging the k folds or reading one. The lab computes one run per (seed, unit) (`unit_run`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from dlbasic.config import from_dict
 from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
 from dlbasic.evaluation.crossval import cross_validate, grid
-from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -51,6 +51,34 @@ def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]
     max(test) - test[choice]."""
     i = int(np.argmax(scores))
     return i, float(np.max(test) - test[i])
+
+
+def unit_run(ctx, seed: int, unit: int) -> dict:
+    """Unit `unit` of `seed`: every candidate's mean held-out accuracy over the folds (CV), its first fold's
+    (hold-out), and its test accuracy retrained on the whole pool (for the analysis only)."""
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="mlp",
+        model_options={"hidden": [64]},
+        optimizer="momentum",
+        epochs=ctx.profile.epochs(8),
+        batch_size=32,
+        seed=seed,
+    )
+    full = load_pool(cfg)
+    test = load(cfg.data, "test", **split_options(cfg))
+    cfg = replace(cfg, seed=1000 * seed + unit)  # folds, initializations and data order of the unit
+    pool = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(POOL), cfg.seed)))
+    res = cross_validate(cfg, CANDIDATES, FOLDS, patience=0, pool=pool)
+    return {
+        "cv_accuracy": [float(r["mean"]) for r in res.summary()],
+        "holdout_accuracy": [float(res.scores(i)[0]) for i in range(len(CANDIDATES))],
+        "test_accuracy": [float(fit(from_dict(c, cfg), pool).evaluate(test)["accuracy"]) for c in CANDIDATES],
+    }
+
+
+UNIT_RUN = "dlbasic.studies.cross_validation:unit_run"
+UNIT_COST = 0.8  # seconds of one unit (one thread, quick profile)
 
 
 @register_study
@@ -94,42 +122,32 @@ class CrossValidation(Study):
         "choice reads the test set."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per (seed, unit): its cross-validation, hold-out and test scores of every candidate."""
+        if results:
+            return []
+        return [
+            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST)
+            for seed in ctx.seeds
+            for u in range(UNITS)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The numbers of `method` from the units' runs: each arm's choice and regret, and the figure."""
         regret = {"cv": [], "holdout": []}
         chosen = {"cv": [], "holdout": []}
         cv_scores, holdout_scores, test_scores, units = [], [], [], []
         for seed in ctx.seeds:
-            cfg = ctx.config(
-                data=ctx.data(DATA),
-                model="mlp",
-                model_options={"hidden": [64]},
-                optimizer="momentum",
-                epochs=ctx.profile.epochs(8),
-                batch_size=32,
-                seed=seed,
-            )
-            full = load_pool(cfg)
-            test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
-                unit = replace(cfg, seed=1000 * seed + u)  # folds, initializations and data order of the unit
-                pool = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(POOL), unit.seed)))
-                res = cross_validate(unit, CANDIDATES, FOLDS, patience=0, pool=pool)
-                cv = np.array([r["mean"] for r in res.summary()])
-                holdout = np.array([res.scores(i)[0] for i in range(len(CANDIDATES))])
-                acc = np.array(
-                    [
-                        float(fit(from_dict(c, unit), pool).evaluate(test)["accuracy"])  # analysis only
-                        for c in CANDIDATES
-                    ]
-                )
-                for arm, scores in (("cv", cv), ("holdout", holdout)):
-                    i, r = choice_and_regret(scores, acc)
+                run = results[f"seed{seed}-unit{u}"]
+                acc = np.array(run["test_accuracy"])
+                for arm, key in (("cv", "cv_accuracy"), ("holdout", "holdout_accuracy")):
+                    i, r = choice_and_regret(np.array(run[key]), acc)
                     chosen[arm].append(i)
                     regret[arm].append(r)
-                cv_scores.append(cv.tolist())
-                holdout_scores.append(holdout.tolist())
-                test_scores.append(acc.tolist())
+                cv_scores.append(list(run["cv_accuracy"]))
+                holdout_scores.append(list(run["holdout_accuracy"]))
+                test_scores.append(list(run["test_accuracy"]))
                 units.append([seed, u])
         numbers = {
             "candidates": CANDIDATES,

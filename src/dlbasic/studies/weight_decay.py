@@ -6,7 +6,8 @@ for several lambda and compare the learned weights. Smoothness is measured as in
 and Generalization in Neural Networks" (ICLR 2018): the Frobenius norm of the input-output Jacobian at test
 inputs. Scaling: an MLP on 500 MNIST digits for 20 epochs, one run per profile seed and lambda (the norms
 move by many seed spreads, so three pairs are enough); every lambda of a seed shares its split, subset,
-initialization and data order, so only the penalty differs within a pair.
+initialization and data order, so only the penalty differs within a pair. Runs: one per lambda and seed (a
+training and its measurements), all in one stage.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import matplotlib.pyplot as plt
 import torch
 from torch import Tensor, nn
 
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, mean_std
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -26,6 +27,8 @@ STRENGTHS = (0.0, 1e-3, 1e-2, 1e-1)
 EPOCHS, SUBSET, PROBES = 20, 500, 500
 UNITS = 1  # the profile seeds alone: the norms differ by 12 or more seed spreads (d_z), far beyond what 3 need
 METRICS = {"weight_norm": "||w||", "jacobian_norm": "Jacobian"}
+MEASURE = "dlbasic.studies.weight_decay:penalized_model"
+COST = 1.0  # seconds of one run (one thread, quick profile)
 
 
 def weight_norm(state: dict[str, Tensor]) -> float:
@@ -45,6 +48,36 @@ def jacobian_norm(model: nn.Module, x: Tensor, seed: int = 0) -> float:
     v = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
     (grad,) = torch.autograd.grad((out * v).sum(), x)  # (B, C, H, W): J^T v per input
     return float(grad.flatten(1).pow(2).sum(1).mean().sqrt())
+
+
+def unit_seeds(ctx) -> list[int]:
+    """The training seeds: `UNITS` per profile seed."""
+    return [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+
+
+def run_name(strength: float, seed: int) -> str:
+    """The name of the run that trains with penalty `strength` and `seed`."""
+    return f"lambda{strength:g}-seed{seed}"
+
+
+def penalized_model(ctx, strength: float, seed: int) -> dict[str, float]:
+    """Train the MLP with the L2 penalty `strength` and `seed`; its weight norm, Jacobian norm and test accuracy."""
+    cfg = ctx.config(
+        model="mlp",
+        data=ctx.data(DATA),
+        epochs=ctx.profile.epochs(EPOCHS),
+        seed=seed,
+        train_subset=ctx.profile.size(SUBSET),
+        weight_decay=strength,
+        penalty="l2" if strength else "none",
+    )
+    s = ctx.train(cfg)
+    test = load_data(cfg).test
+    return {
+        "weight_norm": weight_norm(s["state_dict"]),
+        "jacobian_norm": jacobian_norm(ctx.model(cfg, s), test.normalize(test.images[:PROBES]), seed),
+        "test_accuracy": s["test_accuracy"],
+    }
 
 
 @register_study
@@ -76,30 +109,25 @@ class WeightDecay(Study):
         "accuracy is reported, not judged (the note does not claim it)."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per lambda and seed: the training and its three measurements."""
+        if results:
+            return []
+        return [
+            Run(run_name(lam, seed), MEASURE, {"strength": lam, "seed": seed}, COST)
+            for lam in STRENGTHS
+            for seed in unit_seeds(ctx)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The measurements by name and lambda (one per seed), and the figure."""
+        seeds = unit_seeds(ctx)
         keys = [f"{lam:g}" for lam in STRENGTHS]
         names = ("weight_norm", "jacobian_norm", "test_accuracy")
-        out: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name in names}
-        for lam, key in zip(STRENGTHS, keys):
-            for seed in seeds:
-                cfg = ctx.config(
-                    model="mlp",
-                    data=ctx.data(DATA),
-                    epochs=ctx.profile.epochs(EPOCHS),
-                    seed=seed,
-                    train_subset=ctx.profile.size(SUBSET),
-                    weight_decay=lam,
-                    penalty="l2" if lam else "none",
-                )
-                s = ctx.train(cfg)
-                test = load_data(cfg).test
-                out["weight_norm"][key].append(weight_norm(s["state_dict"]))
-                out["jacobian_norm"][key].append(
-                    jacobian_norm(ctx.model(cfg, s), test.normalize(test.images[:PROBES]), seed)
-                )
-                out["test_accuracy"][key].append(s["test_accuracy"])
+        out = {
+            name: {key: [results[run_name(lam, seed)][name] for seed in seeds] for lam, key in zip(STRENGTHS, keys)}
+            for name in names
+        }
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
         xs = list(range(len(keys)))
         for ax, (name, label) in zip(

@@ -17,18 +17,22 @@ tuned for each batch size on a half-decade grid on a tuning seed (lowest final t
 batch size trains at its own rate on the profile's seeds, paired (same split, initialization, data order).
 The measurement is the training-set loss of the final weights: a deterministic function of the run, so no
 wall-clock time enters (steps and examples are counted).
+
+Runs: each batch size's grid on the tuning seed, one run per rate (stage 1); then each batch size at its
+rate on each seed (stage 2). They are learning-rate's `final_loss` runs: the batch-32 ones are that study's.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, fmt
-from dlbasic.studies.learning_rate import DATA, GRID, probe_run, sgd_config, train_size, tune_lr, tuning_seed
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, fmt
+from dlbasic.studies.learning_rate import DATA, GRID, as_record, final_loss_run, lowest_final, sgd_steps, tuning_seed
 
 EPOCHS = 10
 MINI = 32
@@ -44,6 +48,11 @@ def budgets(n: int, epochs: int) -> dict[str, dict[str, int]]:
         "32": {"batch": MINI, "steps": mini_steps, "examples": epochs * n},
         "full": {"batch": n, "steps": epochs, "examples": epochs * n},
     }
+
+
+def arm_batch(arm: str, budget: dict[str, int]) -> int | str:
+    """The batch size of an arm as the config takes it ("full" for the full batch)."""
+    return "full" if arm == "full" else budget["batch"]
 
 
 def combine(decisions: dict[str, object]) -> str:
@@ -89,9 +98,44 @@ class GDVariants(Study):
         "either is contradicted, inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
+    def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
+        """Each batch size's grid on the tuning seed; once it is run, each batch size at its rate on each seed."""
+        n, _ = sgd_steps(ctx)
+        tune = tuning_seed(ctx)
+        runs = [
+            final_loss_run(f"{arm} grid {lr:g}", lr, tune, arm_batch(arm, p), p["steps"], cost)
+            for arm, p, cost in self.arms(n, ctx)
+            for lr in GRID
+        ]
+        if any(r.name not in results for r in runs):
+            return runs
+        return [
+            final_loss_run(f"{arm} seed {seed}", self.best(results, arm), seed, arm_batch(arm, p), p["steps"], cost)
+            for arm, p, cost in self.arms(n, ctx)
+            for seed in ctx.seeds
+        ]
+
+    @staticmethod
+    def arms(n: int, ctx) -> list[tuple[str, dict[str, int], float]]:
+        """(arm, its budget, the seconds of one of its runs) for each batch size."""
+        costs = {"1": 1.0, "32": 0.5, "full": 0.1}
+        return [(arm, p, costs[arm]) for arm, p in budgets(n, ctx.profile.epochs(EPOCHS)).items()]
+
+    @staticmethod
+    def grid(results: dict[str, Any], arm: str) -> dict[str, dict[str, Any]]:
+        """The tuning records of one arm, by lr (f"{lr:g}", in grid order)."""
+        return {f"{lr:g}": as_record(results[f"{arm} grid {lr:g}"]) for lr in GRID}
+
+    def best(self, results: dict[str, Any], arm: str) -> float:
+        """The arm's rate with the lowest final loss on the tuning seed."""
+        best = lowest_final(self.grid(results, arm))
+        if best is None:
+            raise RuntimeError(f"every learning rate diverged for batch {arm} on the tuning seed")
+        return best
+
+    def collect(self, ctx, results: dict[str, Any]) -> Measurements:
+        """The numbers and the figure, from the runs' final losses."""
+        n, _ = sgd_steps(ctx)
         plan = budgets(n, ctx.profile.epochs(EPOCHS))
         tune = tuning_seed(ctx)
         numbers: dict = {
@@ -102,16 +146,12 @@ class GDVariants(Study):
             "grid_final_loss": {},
             "final_loss": {},
         }
-        for arm, p in plan.items():
-            batch = "full" if arm == "full" else p["batch"]
-            best, grid = tune_lr(ctx, lambda lr, b=batch: sgd_config(ctx, lr, tune, b), GRID, p["steps"], size=None)
-            if best is None:
-                raise RuntimeError(f"every learning rate diverged for batch {arm} on the tuning seed")
-            numbers["lr"][arm] = best
-            numbers["grid_final_loss"][arm] = {k: v["final"] for k, v in grid.items()}
+        for arm in plan:
+            numbers["lr"][arm] = self.best(results, arm)
+            numbers["grid_final_loss"][arm] = {k: v["final"] for k, v in self.grid(results, arm).items()}
             finals = []
             for seed in ctx.seeds:
-                r = probe_run(ctx, sgd_config(ctx, best, seed, batch), p["steps"], every=p["steps"], size=None)
+                r = as_record(results[f"{arm} seed {seed}"])
                 finals.append(r["losses"][0] if r["diverged"] else r["final"])
             numbers["final_loss"][arm] = finals
         fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))

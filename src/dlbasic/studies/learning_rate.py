@@ -14,6 +14,9 @@ is run once on a tuning seed (so the best rate is not picked on the seeds that j
 and its tenth are run on the profile's seeds, paired (same split, initialization and data order). The
 final loss is the training-set loss of the final weights, in eval mode (a deterministic function of the run).
 
+Runs: the grid on the tuning seed, one run per rate (stage 1); then lr* and lr*/10 on each seed (stage 2).
+The runs are `final_loss` runs, which gd-variants declares alike: its batch-32 runs are these.
+
 The helpers here (`LossProbe`, `probe_run`, `tune_lr`, `HALF_DECADES`) are shared by the gradient-descent
 studies (gd-variants, momentum, nesterov): they count steps, never seconds.
 """
@@ -31,9 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from dlbasic.callbacks import Callback
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, fmt
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, fmt
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -226,6 +229,45 @@ def tuning_seed(ctx) -> int:
     return ctx.seeds[0] + 1000
 
 
+FINAL_LOSS = "dlbasic.studies.learning_rate:final_loss"
+FINAL_LOSS_COST = 0.5  # seconds of one such run on the digits at batch 32 (one thread, quick profile)
+
+
+def final_loss(ctx, lr: float, seed: int, batch: int | str, steps: int) -> dict[str, Any]:
+    """Plain SGD (`sgd_config`) for `steps` steps, probed on the whole training set at the start and the end:
+    {"initial", "final" (None when not finite), "diverged"}."""
+    r = probe_run(ctx, sgd_config(ctx, lr, seed, batch), steps, every=steps, size=None)
+    final = r["final"] if math.isfinite(r["final"]) else None
+    return {"initial": r["losses"][0], "final": final, "diverged": r["diverged"]}
+
+
+def final_loss_run(name: str, lr: float, seed: int, batch: int | str, steps: int, cost: float = FINAL_LOSS_COST):
+    """The `Run` of `final_loss` (studies that need the same training declare it alike and share it)."""
+    return Run(name, FINAL_LOSS, {"lr": lr, "seed": seed, "batch": batch, "steps": steps}, cost)
+
+
+def as_record(value: dict[str, Any]) -> dict[str, Any]:
+    """A `final_loss` value as the probe record it came from ("final" inf when it diverged), for `no_progress`."""
+    final = value["final"] if value["final"] is not None else math.inf
+    return {"losses": [value["initial"], final], "final": final, "diverged": value["diverged"]}
+
+
+def lowest_final(records: dict[str, dict[str, Any]]) -> float | None:
+    """The lr (keys: f"{lr:g}", in grid order) with the lowest final loss, as `tune_lr` chooses without a
+    threshold: diverged runs never win, ties go to the lr first in the grid; None if every run diverged."""
+    best, best_score = None, math.inf
+    for key, r in records.items():
+        if not r["diverged"] and r["final"] < best_score:
+            best, best_score = float(key), r["final"]
+    return best
+
+
+def sgd_steps(ctx, batch: int = BATCH) -> tuple[int, int]:
+    """(training images, optimizer steps of `EPOCHS` epochs at `batch`) on the study's data."""
+    n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
+    return n, ctx.profile.epochs(EPOCHS) * math.ceil(n / batch)
+
+
 @register_study
 class LearningRate(Study):
     """Claim `learning-rate`: Choosing the learning rate well matters."""
@@ -259,19 +301,39 @@ class LearningRate(Study):
         "rates are reported, never judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
-        steps = ctx.profile.epochs(EPOCHS) * math.ceil(n / BATCH)
+    def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
+        """The grid on the tuning seed; once it is run, lr* and lr*/10 on each seed."""
+        _, steps = sgd_steps(ctx)
         tune = tuning_seed(ctx)
-        best, grid = tune_lr(ctx, lambda lr: sgd_config(ctx, lr, tune), GRID, steps, size=None)
+        runs = [final_loss_run(f"grid {lr:g}", lr, tune, BATCH, steps) for lr in GRID]
+        if any(r.name not in results for r in runs):
+            return runs
+        best = self.best(results)
+        return [
+            final_loss_run(f"{arm} seed {seed}", lr, seed, BATCH, steps)
+            for seed in ctx.seeds
+            for arm, lr in (("best", best), ("tenth", best / 10))
+        ]
+
+    @staticmethod
+    def best(results: dict[str, Any]) -> float:
+        """lr*: the grid's rate with the lowest final loss on the tuning seed."""
+        best = lowest_final({f"{lr:g}": as_record(results[f"grid {lr:g}"]) for lr in GRID})
         if best is None:
             raise RuntimeError("every learning rate of the grid diverged on the tuning seed")
+        return best
+
+    def collect(self, ctx, results: dict[str, Any]) -> Measurements:
+        """The numbers and the figure, from the runs' final losses."""
+        n, steps = sgd_steps(ctx)
+        tune = tuning_seed(ctx)
+        best = self.best(results)
         lower = best / 10
+        grid = {f"{lr:g}": as_record(results[f"grid {lr:g}"]) for lr in GRID}
         finals: dict[str, list[float]] = {"best": [], "tenth": []}
         for seed in ctx.seeds:
-            for arm, lr in (("best", best), ("tenth", lower)):
-                r = probe_run(ctx, sgd_config(ctx, lr, seed), steps, every=steps, size=None)
+            for arm in ("best", "tenth"):
+                r = as_record(results[f"{arm} seed {seed}"])
                 finals[arm].append(r["losses"][0] if r["diverged"] else r["final"])  # no progress if diverged
         numbers = {
             "train_images": n,

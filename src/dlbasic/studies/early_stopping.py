@@ -12,16 +12,17 @@ initialization and the data order; since the early-stopping callback draws no ra
 early-stopped run follows the to-the-end run's trajectory exactly and returns its weights at the epoch of
 least validation loss. Only the stopping rule differs. Scaling: an MLP on 500 MNIST digits for 40 epochs
 (it fits the training set in about ten), and four units per profile seed (seed i gives units 4i..4i+3),
-because a unit is cheap and three pairs leave the paired t-test with little power.
+because a unit is cheap and three pairs leave the paired t-test with little power. Runs: one per arm and
+seed (a training and its test), all in one stage.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, mean_std
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
@@ -30,6 +31,46 @@ UNITS = 4  # independent paired units (seeds) per profile seed
 # Non-inferiority margin of test accuracy: one binomial standard error of an accuracy near 0.87 measured
 # on the 1,000 test images, sqrt(0.87 * 0.13 / 1000) = 0.011; a smaller loss of accuracy is not of interest.
 ACC_MARGIN = 0.01
+ARMS = {"to_the_end": 0, "early_stopping": PATIENCE}  # arm -> patience (0: no early stopping)
+TRAIN = "dlbasic.studies.early_stopping:stopped_model"
+SUMMARY = ("test_accuracy", "test_loss", "epochs")  # what each arm reports per seed
+COSTS = {"to_the_end": 0.7, "early_stopping": 0.3}  # seconds of one run by arm (one thread, quick profile)
+
+
+def unit_seeds(ctx) -> list[int]:
+    """The training seeds: `UNITS` per profile seed."""
+    return [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+
+
+def run_name(arm: str, seed: int) -> str:
+    """The name of the run of `arm` (a key of `ARMS`) with `seed`."""
+    return f"{arm}-seed{seed}"
+
+
+def best_epoch(val_losses: list[float]) -> int:
+    """The epoch (from 1) of least validation loss: the one whose weights early stopping restores."""
+    return val_losses.index(min(val_losses)) + 1
+
+
+def stopped_model(ctx, patience: int, seed: int) -> dict:
+    """Train the MLP with `seed`, with early stopping of `patience` (0: to the end); its test accuracy and
+    loss, the epochs trained and the validation loss of each epoch."""
+    cfg = ctx.config(
+        model="mlp",
+        data=ctx.data(DATA),
+        lr=3e-3,
+        epochs=ctx.profile.epochs(EPOCHS),
+        seed=seed,
+        train_subset=ctx.profile.size(SUBSET),
+        early_stopping=patience,
+    )
+    s = ctx.train(cfg)
+    return {
+        "test_accuracy": s["test_accuracy"],
+        "test_loss": s["test_loss"],
+        "epochs": s["epochs"],
+        "val_losses": [h["val_loss"] for h in s["history"]],
+    }
 
 
 @register_study
@@ -63,32 +104,22 @@ class EarlyStoppingStudy(Study):
         "decision is contradicted and the accuracy decision is not supported; inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
-        runs: dict[str, dict[str, list[float]]] = {}
-        curves: dict[int, list[float]] = {}
-        stops: dict[int, int] = {}
-        for name, patience in (("to_the_end", 0), ("early_stopping", PATIENCE)):
-            runs[name] = {"test_accuracy": [], "test_loss": [], "epochs": []}
-            for seed in seeds:
-                cfg = ctx.config(
-                    model="mlp",
-                    data=ctx.data(DATA),
-                    lr=3e-3,
-                    epochs=ctx.profile.epochs(EPOCHS),
-                    seed=seed,
-                    train_subset=ctx.profile.size(SUBSET),
-                    early_stopping=patience,
-                )
-                s = ctx.train(cfg)
-                for k in ("test_accuracy", "test_loss", "epochs"):
-                    runs[name][k].append(s[k])
-                losses = [h["val_loss"] for h in s["history"]]
-                if patience == 0:
-                    curves[seed] = losses
-                else:
-                    stops[seed] = losses.index(min(losses)) + 1  # the restored epoch
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per arm and seed: the training and its test."""
+        if results:
+            return []
+        return [
+            Run(run_name(arm, seed), TRAIN, {"patience": patience, "seed": seed}, COSTS[arm])
+            for arm, patience in ARMS.items()
+            for seed in unit_seeds(ctx)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """Test accuracy, loss and epochs per arm (one per seed), the restored epochs, and the figure."""
+        seeds = unit_seeds(ctx)
+        runs = {arm: {k: [results[run_name(arm, seed)][k] for seed in seeds] for k in SUMMARY} for arm in ARMS}
+        curves = {seed: results[run_name("to_the_end", seed)]["val_losses"] for seed in seeds}
+        stops = {seed: best_epoch(results[run_name("early_stopping", seed)]["val_losses"]) for seed in seeds}
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for seed in seeds[:3]:
             (line,) = ax.plot(range(1, len(curves[seed]) + 1), curves[seed], label=f"validation loss, seed {seed}")

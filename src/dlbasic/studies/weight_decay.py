@@ -28,7 +28,7 @@ EPOCHS, SUBSET, PROBES = 20, 500, 500
 UNITS = 1  # the profile seeds alone: the norms differ by 12 or more seed spreads (d_z), far beyond what 3 need
 METRICS = {"weight_norm": "||w||", "jacobian_norm": "Jacobian"}
 MEASURE = "dlbasic.studies.weight_decay:penalized_model"
-COST = 1.0  # seconds of one run (one thread, quick profile)
+COST = 0.5  # seconds of one run (one thread, quick profile)
 
 
 def weight_norm(state: dict[str, Tensor]) -> float:

@@ -5,6 +5,7 @@ The experiment it scales down: Zeiler, "ADADELTA: an adaptive learning rate meth
 Adagrad's lr / sqrt(G_t); trained on MNIST without choosing a learning rate, it learns about as well as tuned
 methods. Scaled down as `adagrad` (whose Adagrad runs it shares): an MLP 64-64-10 on the 8x8 digits (or
 ``--data``), batch 32, 30 epochs, the same seeds (split, initialization, data order) for Adadelta and Adagrad.
+Runs: one per (optimizer, seed), `adagrad.tracked`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import math
 
 import matplotlib.pyplot as plt
 
-from dlbasic.studies.adagrad import EPOCHS, SHRINK_MARGIN, conjunction, tracked_run
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
+from dlbasic.studies.adagrad import EPOCHS, SHRINK_MARGIN, conjunction, tracked_runs
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -55,8 +56,12 @@ class AdadeltaStudy(Study):
         "supported, contradicted if either is contradicted, inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """Adadelta and Adagrad on each seed."""
+        return tracked_runs(ctx, ("adadelta", "adagrad"))
+
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and the figure, from the runs' effective steps."""
         epochs = ctx.profile.epochs(EPOCHS)
         from dlbasic.training.run import load_data
 
@@ -65,7 +70,7 @@ class AdadeltaStudy(Study):
         fig, ax = plt.subplots(figsize=(6, 3.8))
         for name in ("adadelta", "adagrad"):
             for seed in ctx.seeds:
-                r = tracked_run(ctx, name, seed, epochs)
+                r = results[f"{name} seed {seed}"]
                 numbers[name]["ratio"].append(r["medians"][-1] / r["medians"][0])
                 numbers[name]["val_accuracy"].append(r["val_accuracy"])
                 ax.plot(range(1, epochs + 1), r["medians"], label=f"{name}, seed {seed}")

@@ -10,6 +10,8 @@ Scaled down: an MLP 64-64-10 on the 8x8 digits (or ``--data``), batch 32, 30 epo
 default lr, the same seeds (split, initialization, data order) for both. Rare and frequent inputs are the
 least and the most active quarter of the input features that are ever active (active: non-zero in an
 image); on the digits the rare quarter is active in few images.
+
+Runs: one per (optimizer, seed), `tracked` (adadelta declares its Adagrad runs alike and shares them).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.callbacks import Callback
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -128,6 +130,24 @@ def tracked_run(ctx, optimizer: str, seed: int, epochs: int) -> dict:
     return record
 
 
+TRACKED = "dlbasic.studies.adagrad:tracked"
+TRACKED_COST = 1.0  # seconds of one run (one thread, quick profile)
+
+
+def tracked(ctx, optimizer: str, seed: int) -> dict:
+    """The run of `optimizer` on `seed` for the profile's epochs (`tracked_run`)."""
+    return tracked_run(ctx, optimizer, seed, ctx.profile.epochs(EPOCHS))
+
+
+def tracked_runs(ctx, optimizers: tuple[str, ...]) -> list[Run]:
+    """One `tracked` run per optimizer and seed, named "<optimizer> seed <seed>"."""
+    return [
+        Run(f"{name} seed {seed}", TRACKED, {"optimizer": name, "seed": seed}, TRACKED_COST)
+        for name in optimizers
+        for seed in ctx.seeds
+    ]
+
+
 def conjunction(decisions: dict) -> str:
     """A claim made of parts: supported if every part is, contradicted if any part is, else inconclusive."""
     verdicts = [d.verdict for d in decisions.values()]
@@ -174,8 +194,12 @@ class AdagradStudy(Study):
         "supported, contradicted if either is contradicted, inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """Adagrad and RMSprop on each seed."""
+        return tracked_runs(ctx, ("adagrad", "rmsprop"))
+
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and the figure, from the runs' effective steps."""
         epochs = ctx.profile.epochs(EPOCHS)
         numbers: dict = {
             "data": ctx.data(DATA),
@@ -185,7 +209,7 @@ class AdagradStudy(Study):
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
         for name in ("adagrad", "rmsprop"):
             for seed in ctx.seeds:
-                r = tracked_run(ctx, name, seed, epochs)
+                r = results[f"{name} seed {seed}"]
                 numbers[name]["shrink"].append(r["medians"][-1] / r["medians"][0])
                 numbers[name]["train_loss"].append(r["train_loss"])
                 if seed == ctx.seeds[0]:

@@ -24,22 +24,28 @@ Scaled down: one small task, a short budget and three seeds stand in for Schmidt
 their tuning budgets; nesterov, a variant of momentum, is left out to keep the grid affordable. "RMSprop is
 used instead of Adadelta" is a statement about practice, not measurable here: RMSprop's and Adadelta's numbers
 are reported beside the verdict, not judged.
+
+Runs: stage 1 walks each (optimizer, seed) from its default rate against its own best cell only (`walk_cells`):
+a lower level than the walk above, which uses the best of every optimizer so far, so it runs every cell that
+walk runs, and more. The walk is then replayed on those cells (`replay`); where it needs the whole grid of an
+optimizer, a further stage runs the rest of that grid (`grid_cells`). The numbers are the replay's.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from dlbasic.callbacks import Callback
-from dlbasic.optim import default_lr
-from dlbasic.studies.adagrad import conjunction
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, pm
-from dlbasic.studies.learning_rate import half_decades
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
+from dlbasic.optim import default_lr
+from dlbasic.studies.adagrad import conjunction
+from dlbasic.studies.learning_rate import half_decades
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -85,12 +91,7 @@ class SeedScan:
     def optimizer(self, name: str) -> None:
         """Walk the grid from the optimizer's default lr outward (see `walk`); if that finds no good cell (the
         default far from a good region, or a flat stretch at chance), run every cell of the grid."""
-        walk(
-            lambda i: self.cell(name, i),
-            len(GRID),
-            GRID.index(float(f"{default_lr(name):.4g}")),
-            lambda: GOOD * self.best,
-        )
+        walk(lambda i: self.cell(name, i), len(GRID), default_index(name), lambda: GOOD * self.best)
         if max(a for (n, _), a in self.cells.items() if n == name) < GOOD * self.best:
             for i in range(len(GRID)):
                 if (name, i) not in self.cells:
@@ -141,6 +142,98 @@ def summarize(acc: dict[str, dict[str, list[float]]], n_seeds: int) -> dict[str,
     return out
 
 
+def train_cell(ctx, name: str, lr: float, seed: int) -> tuple[float, bool]:
+    """(held-out accuracy, diverged) of optimizer `name` at `lr` on `seed`; a diverged run scores the chance."""
+    from dlbasic.training.run import load_data
+
+    data = ctx.data(DATA)
+    stop = StopOnDivergence()
+    s = ctx.train(
+        ctx.config(
+            data=data,
+            model="mlp",
+            model_options={"hidden": [64]},
+            optimizer=name,
+            lr=lr,
+            batch_size=32,
+            seed=seed,
+            epochs=ctx.profile.epochs(EPOCHS),
+        ),
+        callbacks=[stop],
+    )
+    if stop.diverged or not math.isfinite(s["val_loss"] if s["val_loss"] is not None else math.nan):
+        return 1 / load_data(ctx.config(data=data, seed=ctx.seeds[0])).train.num_classes, True
+    return held_out_accuracy(s), False
+
+
+def walk_cells(ctx, optimizer: str, seed: int) -> dict:
+    """`walk` for one optimizer on `seed` with the good level set by its own best cell so far (see the
+    module docstring): its cells' accuracies by grid index."""
+    out: dict = {"accuracy": {}, "diverged": []}
+    best = [0.0]
+
+    def evaluate(i: int) -> float:
+        a, diverged = train_cell(ctx, optimizer, GRID[i], seed)
+        out["accuracy"][str(i)], best[0] = a, max(best[0], a)
+        if diverged:
+            out["diverged"].append(i)
+        return a
+
+    walk(evaluate, len(GRID), default_index(optimizer), lambda: GOOD * best[0])
+    return out
+
+
+def grid_cells(ctx, optimizer: str, seed: int, indices: list[int]) -> dict:
+    """The cells `indices` of one optimizer's grid on `seed` (the rest of a grid the walk did not cover)."""
+    out: dict = {"accuracy": {}, "diverged": []}
+    for i in indices:
+        out["accuracy"][str(i)], diverged = train_cell(ctx, optimizer, GRID[i], seed)
+        if diverged:
+            out["diverged"].append(i)
+    return out
+
+
+def default_index(name: str) -> int:
+    """The grid index of the optimizer's default learning rate."""
+    return GRID.index(float(f"{default_lr(name):.4g}"))
+
+
+class MissingCell(Exception):
+    """The replay needs a cell no run has computed: (optimizer, grid index)."""
+
+
+def replay(known: dict[str, dict]) -> SeedScan:
+    """The scan of one seed (`SeedScan.optimizer` for each optimizer in turn) on cells already computed,
+    `known[name]` = {"accuracy": {index: accuracy}, ...} merged over the runs; `MissingCell` when it needs
+    another. The scan's `cells` are then the ones the sequential scan runs, in its order."""
+
+    def look_up(name: str, lr: float) -> float:
+        i = str(GRID.index(lr))
+        if i not in known[name]["accuracy"]:
+            raise MissingCell(name, int(i))
+        return known[name]["accuracy"][i]
+
+    scan = SeedScan(look_up)
+    for name in OPTIMIZERS:
+        scan.optimizer(name)
+    return scan
+
+
+WALK = "dlbasic.studies.rmsprop_adam:walk_cells"
+GRID_CELLS = "dlbasic.studies.rmsprop_adam:grid_cells"
+CELL_COST = 0.4  # seconds of one cell (one thread, quick profile)
+
+
+def known_cells(results: dict[str, Any], name: str, seed: int) -> dict:
+    """One optimizer's cells on `seed`, merged over its runs: {"accuracy": {index: acc}, "diverged": [index]}."""
+    merged: dict = {"accuracy": {}, "diverged": []}
+    for run in (f"{name} seed {seed}", f"{name} seed {seed} rest"):
+        if run in results:
+            merged["accuracy"].update(results[run]["accuracy"])
+            merged["diverged"] += results[run]["diverged"]
+    return merged
+
+
 @register_study
 class RmspropAdamStudy(Study):
     """Claim `rmsprop-adam`: RMSprop is used instead of Adadelta; Adam (momentum + adaptive lr) is the safe default."""
@@ -181,8 +274,40 @@ class RmspropAdamStudy(Study):
         "margin), inconclusive otherwise. RMSprop vs Adadelta is reported, not judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
+        """Each optimizer's walk on each seed; then the rest of the grids the replayed scan needs."""
+        walks = [
+            Run(f"{name} seed {seed}", WALK, {"optimizer": name, "seed": seed}, 5 * CELL_COST)
+            for seed in ctx.seeds
+            for name in OPTIMIZERS
+        ]
+        if any(r.name not in results for r in walks):
+            return walks
+        runs = []
+        for seed in ctx.seeds:
+            known = {name: known_cells(results, name, seed) for name in OPTIMIZERS}
+            try:
+                replay(known)
+            except MissingCell as e:
+                best = max(a for k in known.values() for a in k["accuracy"].values())
+                needed = {e.args[0]} | {
+                    name for name in OPTIMIZERS if max(known[name]["accuracy"].values()) < GOOD * best
+                }  # every optimizer that may fall back to its whole grid: one stage, as a rule
+                for name in OPTIMIZERS:
+                    rest = [i for i in range(len(GRID)) if str(i) not in known[name]["accuracy"]]
+                    if name in needed and rest:
+                        runs.append(
+                            Run(
+                                f"{name} seed {seed} rest",
+                                GRID_CELLS,
+                                {"optimizer": name, "seed": seed, "indices": rest},
+                                len(rest) * CELL_COST,
+                            )
+                        )
+        return runs
+
+    def collect(self, ctx, results: dict[str, Any]) -> Measurements:
+        """The numbers and the figure, from the scan replayed on the runs' cells."""
         from dlbasic.training.run import load_data
 
         data = ctx.data(DATA)
@@ -190,30 +315,12 @@ class RmspropAdamStudy(Study):
         acc: dict[str, dict[str, list[float | None]]] = {n: {f"{lr:g}": [] for lr in GRID} for n in OPTIMIZERS}
         diverged: dict[str, list[str]] = {n: [] for n in OPTIMIZERS}
         for seed in ctx.seeds:
-
-            def run(name: str, lr: float, seed: int = seed) -> float:
-                stop = StopOnDivergence()
-                s = ctx.train(
-                    ctx.config(
-                        data=data,
-                        model="mlp",
-                        model_options={"hidden": [64]},
-                        optimizer=name,
-                        lr=lr,
-                        batch_size=32,
-                        seed=seed,
-                        epochs=ctx.profile.epochs(EPOCHS),
-                    ),
-                    callbacks=[stop],
-                )
-                if stop.diverged or not math.isfinite(s["val_loss"] if s["val_loss"] is not None else math.nan):
-                    diverged[name].append(f"{lr:g} (seed {seed})")
-                    return chance
-                return held_out_accuracy(s)
-
-            scan = SeedScan(run)
+            known = {name: known_cells(results, name, seed) for name in OPTIMIZERS}
+            scan = replay(known)
+            for name, i in scan.cells:  # in the order the scan ran them
+                if i in known[name]["diverged"]:
+                    diverged[name].append(f"{GRID[i]:g} (seed {seed})")
             for name in OPTIMIZERS:
-                scan.optimizer(name)
                 for i, lr in enumerate(GRID):
                     acc[name][f"{lr:g}"].append(scan.cells.get((name, i)))
         scores = summarize(acc, len(ctx.seeds))

@@ -7,15 +7,17 @@ to 1.1 % error with affine distortions). Scaling: an MLP on 500 MNIST digits for
 60,000, two units per profile seed (seed i gives units 2i, 2i+1); the arms of a unit share split, subset,
 initialization and data order, so only the augmentation differs. Flips (not label-preserving for digits)
 and twice the real data are run beside as contrasts.
+
+Runs: one per condition and seed (a training and its test accuracy), all in one stage.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
@@ -29,6 +31,33 @@ CONDITIONS = (
     ("flip", "flip", 1),
     ("twice the real data", "", 2),
 )
+TRAIN = "dlbasic.studies.augmentation:trained_accuracy"
+# seconds of one training by condition (one thread, quick profile)
+COSTS = {"none": 0.5, "rotate+translate+scale": 0.8, "flip": 0.55, "twice the real data": 0.85}
+
+
+def unit_seeds(ctx) -> list[int]:
+    """The seeds of the paired units: UNITS per profile seed."""
+    return [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+
+
+def run_name(label: str, seed: int) -> str:
+    """The name of the run that trains condition `label` with `seed`."""
+    return f"{label} seed {seed}"
+
+
+def trained_accuracy(ctx, augment: str, subset: int, seed: int) -> float:
+    """Train the MLP on `subset` images (quick profile; scaled by the profile) with `augment` and `seed`;
+    its test accuracy."""
+    cfg = ctx.config(
+        model="mlp",
+        data=ctx.data(DATA),
+        epochs=ctx.profile.epochs(EPOCHS),
+        seed=seed,
+        augment=augment,
+        train_subset=ctx.profile.size(subset),
+    )
+    return ctx.train(cfg)["test_accuracy"]
 
 
 @register_study
@@ -62,22 +91,25 @@ class Augmentation(Study):
         "twice-the-data runs are reported beside it, not judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
-        acc: dict[str, list[float]] = {}
-        for label, spec, factor in CONDITIONS:
-            acc[label] = []
-            for seed in seeds:
-                cfg = ctx.config(
-                    model="mlp",
-                    data=ctx.data(DATA),
-                    epochs=ctx.profile.epochs(EPOCHS),
-                    seed=seed,
-                    augment=spec,
-                    train_subset=ctx.profile.size(SUBSET * factor),
-                )
-                acc[label].append(ctx.train(cfg)["test_accuracy"])
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per condition and seed: the training and its test accuracy."""
+        if results:
+            return []
+        return [
+            Run(
+                run_name(label, seed),
+                TRAIN,
+                {"augment": spec, "subset": SUBSET * factor, "seed": seed},
+                COSTS[label],
+            )
+            for label, spec, factor in CONDITIONS
+            for seed in unit_seeds(ctx)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """Test accuracies by condition (one per seed), and the figure."""
+        seeds = unit_seeds(ctx)
+        acc = {label: [results[run_name(label, seed)] for seed in seeds] for label, _, _ in CONDITIONS}
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         stats = [mean_std(acc[label]) for label, _, _ in CONDITIONS]
         colors = ["tab:gray", "tab:green", "tab:red", "tab:blue"]

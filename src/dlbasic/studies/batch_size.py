@@ -21,7 +21,9 @@ is at *matched training loss*, each batch size with its own tuned learning rate:
 
 Scaled down: a one-hidden-layer MLP (64 units) on the 8x8 digits, Adam, batches 16 and 512 (512 is 40 %
 of the training split), 3 starts per seed (the first is the tuning run; the others re-run the chosen rates
-with other seeds, hence other splits, initializations and orders), so 9 paired units.
+with other seeds, hence other splits, initializations and orders), so 9 paired units. The lab computes each
+training to the target as one run (`train_to_target`): the tuning runs first, then the other starts at the
+chosen rates.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ import torch
 
 from dlbasic.callbacks import Callback
 from dlbasic.evaluation.sharpness import epsilon_sharpness, model_loss_fn, top_hessian_eigenvalue
-from dlbasic.lab.study import Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
 from dlbasic.training.run import load_data
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -91,6 +93,67 @@ def choose_lr(runs: list[dict]) -> int:
     return min(range(len(runs)), key=lambda i: runs[i]["train_loss"])
 
 
+def train_to_target(ctx, seed: int, batch: int, lr: float) -> dict:
+    """One run to the target training loss with `seed`, `batch` and `lr`, and its measurements."""
+    cap = ctx.profile.epochs(STEP_CAP)  # scales like a training length
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="mlp",
+        model_options={"hidden": [64]},
+        optimizer="adam",
+        lr=lr,
+        batch_size=batch,
+        seed=seed,
+    )
+    cfg.epochs = math.ceil(cap / math.ceil(len(load_data(cfg).train) / batch))  # the callback stops at the cap
+    stop = StopAtTrainLoss(TARGET_LOSS, math.ceil(CHECK_EXAMPLES / batch), cap)
+    s = ctx.train(cfg, callbacks=[stop])
+    model = ctx.model(cfg, s)
+    train = load_data(cfg).train
+    x, y = train.normalize(train.images), train.labels
+    with torch.no_grad():
+        train_acc = float((model(x).argmax(1) == y).float().mean())
+    loss_fn = model_loss_fn(model, x[:SHARPNESS_IMAGES], y[:SHARPNESS_IMAGES])
+    params = list(model.parameters())
+    return {
+        "lr": lr,
+        "reached": stop.reached,
+        "steps": stop.step,
+        "train_loss": stop.loss,
+        "train_accuracy": train_acc,
+        "val_accuracy": s["val_accuracy"],
+        "test_accuracy": s["test_accuracy"],
+        "hessian_top": top_hessian_eigenvalue(loss_fn, params, iters=50, tol=1e-4, seed=seed)[0],
+        "eps_sharpness": epsilon_sharpness(loss_fn, params, 1e-3, seed=seed),
+    }
+
+
+def restored(run: dict) -> dict:
+    """A run's value with the non-finite numbers that a saved run keeps as None back as NaN."""
+    return {k: math.nan if v is None else v for k, v in run.items()}
+
+
+def tuning_name(seed: int, name: str, lr: float) -> str:
+    """The name of the tuning run of `seed`, batch size `name` and learning rate `lr`."""
+    return f"seed{seed}-{name}-lr{lr:g}"
+
+
+def start_name(seed: int, name: str, k: int) -> str:
+    """The name of start `k` (1 to STARTS - 1) of `seed` and batch size `name`, at the chosen learning rate."""
+    return f"seed{seed}-{name}-start{k}"
+
+
+def chosen_lr(results: dict, seed: int, name: str) -> float:
+    """The learning rate the tuning runs of `seed` and batch size `name` chose (`choose_lr`)."""
+    runs = [restored(results[tuning_name(seed, name, lr)]) for lr in LRS[name]]
+    return LRS[name][choose_lr(runs)]
+
+
+KEYS = ("test_accuracy", "train_accuracy", "train_loss", "steps", "lr", "hessian_top", "eps_sharpness", "reached")
+RUN = "dlbasic.studies.batch_size:train_to_target"
+RUN_COST = {"small": 0.6, "large": 0.3}  # seconds of one run per batch size (one thread, quick profile)
+
+
 @register_study
 class BatchSize(Study):
     """Claim `batch-size`: Small batches are better; large batches overfit."""
@@ -131,31 +194,44 @@ class BatchSize(Study):
         "same way on the top Hessian eigenvalue and reported, not judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        keys = (
-            "test_accuracy",
-            "train_accuracy",
-            "train_loss",
-            "steps",
-            "lr",
-            "hessian_top",
-            "eps_sharpness",
-            "reached",
-        )
-        out = {name: {k: [] for k in keys} for name in BATCHES}
+    def plan(self, ctx, results) -> list[Run]:
+        """Stage 1: the tuning runs, one per (seed, batch size, learning rate); stage 2, once they are all done:
+        the other starts of each seed and batch size, at the learning rate its tuning runs chose."""
+        runs = [
+            Run(tuning_name(seed, name, lr), RUN, {"seed": seed, "batch": batch, "lr": lr}, RUN_COST[name])
+            for seed in ctx.seeds
+            for name, batch in BATCHES.items()
+            for lr in LRS[name]
+        ]
+        if all(r.name in results for r in runs):
+            runs += [
+                Run(
+                    start_name(seed, name, k),
+                    RUN,
+                    {"seed": 1000 * seed + k, "batch": batch, "lr": chosen_lr(results, seed, name)},
+                    RUN_COST[name],
+                )
+                for seed in ctx.seeds
+                for name, batch in BATCHES.items()
+                for k in range(1, STARTS)
+            ]
+        return [r for r in runs if r.name not in results]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The numbers of `method` from the runs of both stages, and the figure."""
+        out = {name: {k: [] for k in KEYS} for name in BATCHES}
         tuning = {name: [] for name in BATCHES}
         for seed in ctx.seeds:
-            for name, batch in BATCHES.items():
-                runs = [self._run(ctx, seed, batch, lr) for lr in LRS[name]]
-                best = choose_lr(runs)
+            for name in BATCHES:
+                runs = [restored(results[tuning_name(seed, name, lr)]) for lr in LRS[name]]
                 tuning[name].append(
                     [{k: r[k] for k in ("lr", "reached", "steps", "val_accuracy", "train_loss")} for r in runs]
                 )
-                lr = LRS[name][best]
-                units = [runs[best]] + [self._run(ctx, 1000 * seed + k, batch, lr) for k in range(1, STARTS)]
+                units = [runs[choose_lr(runs)]] + [
+                    restored(results[start_name(seed, name, k)]) for k in range(1, STARTS)
+                ]
                 for r in units:
-                    for k in keys:
+                    for k in KEYS:
                         out[name][k].append(r[k])
         numbers = {
             "batch_sizes": dict(BATCHES),
@@ -176,41 +252,6 @@ class BatchSize(Study):
             ],
             list(ctx.seeds),
         )
-
-    @staticmethod
-    def _run(ctx, seed: int, batch: int, lr: float) -> dict:
-        """One run to the target training loss, and its measurements."""
-        cap = ctx.profile.epochs(STEP_CAP)  # scales like a training length
-        cfg = ctx.config(
-            data=ctx.data(DATA),
-            model="mlp",
-            model_options={"hidden": [64]},
-            optimizer="adam",
-            lr=lr,
-            batch_size=batch,
-            seed=seed,
-        )
-        cfg.epochs = math.ceil(cap / math.ceil(len(load_data(cfg).train) / batch))  # the callback stops at the cap
-        stop = StopAtTrainLoss(TARGET_LOSS, math.ceil(CHECK_EXAMPLES / batch), cap)
-        s = ctx.train(cfg, callbacks=[stop])
-        model = ctx.model(cfg, s)
-        train = load_data(cfg).train
-        x, y = train.normalize(train.images), train.labels
-        with torch.no_grad():
-            train_acc = float((model(x).argmax(1) == y).float().mean())
-        loss_fn = model_loss_fn(model, x[:SHARPNESS_IMAGES], y[:SHARPNESS_IMAGES])
-        params = list(model.parameters())
-        return {
-            "lr": lr,
-            "reached": stop.reached,
-            "steps": stop.step,
-            "train_loss": stop.loss,
-            "train_accuracy": train_acc,
-            "val_accuracy": s["val_accuracy"],
-            "test_accuracy": s["test_accuracy"],
-            "hessian_top": top_hessian_eigenvalue(loss_fn, params, iters=50, tol=1e-4, seed=seed)[0],
-            "eps_sharpness": epsilon_sharpness(loss_fn, params, 1e-3, seed=seed),
-        }
 
     def judge(self, m) -> Verdict:
         """The verdict by `rule`, computed from the numbers `measure` returned."""

@@ -12,7 +12,8 @@ Scaled down here: one-hidden-layer MLPs of widths 2-512 (the capacity axis) on 3
 per seed for the judged nets (the narrowest and the widest; 9 paired units), the first of them for the
 whole width curve. A unit fixes the training subset, the corrupted labels, the initialization and the
 data order; a seed fixes the test split, the same for every width, label condition and unit of the seed.
-The test accuracy is also recorded after every epoch (the epoch view), for the curves only.
+The test accuracy is also recorded after every epoch (the epoch view), for the curves only. The lab computes
+one run per (seed, unit) (`unit_run`).
 
 Underfitting is judged on training accuracy (the narrowest net against the widest), overfitting on the
 widest net's train - test accuracy, per unit: gap_u = acc_train,u - acc_test,u, each with the lab's paired
@@ -28,9 +29,9 @@ import torch
 
 from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, mean_std, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -48,6 +49,48 @@ def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) 
     flip = torch.rand(labels.shape, generator=g) < p
     random = torch.randint(0, num_classes, labels.shape, generator=g)
     return torch.where(flip, random, labels)
+
+
+def unit_widths(unit: int) -> tuple[int, ...]:
+    """The widths unit `unit` of a seed trains: all for the first, the narrowest and widest for the others."""
+    return WIDTHS if unit == 0 else (WIDTHS[0], WIDTHS[-1])
+
+
+def unit_run(ctx, seed: int, unit: int) -> dict:
+    """Unit `unit` of `seed`: its training subset, with true and corrupted labels, at each of its widths;
+    training and test accuracy per condition and width, and the widest net's epoch curves (first unit)."""
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="mlp",
+        optimizer="adam",
+        lr=1e-2,
+        epochs=ctx.profile.epochs(30),
+        batch_size=32,
+        seed=seed,
+    )
+    full = load_pool(cfg)
+    test = load(cfg.data, "test", **split_options(cfg))
+    cfg = replace(cfg, seed=1000 * seed + unit)
+    pool = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), cfg.seed)))
+    out = {"train_accuracy": {}, "test_accuracy": {}, "widest_curves": {}}
+    for cond, p in CONDITIONS.items():
+        labels = corrupt_labels(pool.labels, p, pool.num_classes, cfg.seed)
+        data = pool if p == 0 else replace(pool, labels=labels)
+        out["train_accuracy"][cond], out["test_accuracy"][cond] = {}, {}
+        for w in unit_widths(unit):
+            trainer = fit(replace(cfg, model_options={"hidden": [w]}), data, test)  # test: curves only
+            out["train_accuracy"][cond][str(w)] = float(trainer.evaluate(data)["accuracy"])
+            out["test_accuracy"][cond][str(w)] = float(trainer.evaluate(test)["accuracy"])
+            if w == WIDTHS[-1] and unit == 0:
+                out["widest_curves"][cond] = {
+                    "train_accuracy": [h["train_accuracy"] for h in trainer.history],
+                    "test_accuracy": [h["val_accuracy"] for h in trainer.history],
+                }
+    return out
+
+
+UNIT_RUN = "dlbasic.studies.generalization:unit_run"
+UNIT_COST = (2.4, 1.1)  # seconds of the first unit of a seed (every width) and of the others
 
 
 @register_study
@@ -91,38 +134,30 @@ class Generalization(Study):
         "need not grow monotonically."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per (seed, unit): every width and label condition that unit trains."""
+        if results:
+            return []
+        return [
+            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST[u > 0])
+            for seed in ctx.seeds
+            for u in range(UNITS)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The numbers of `method` from the units' runs, and the figure."""
         train_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
         test_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
         curves: dict[str, dict[str, list[float]]] = {}
         for seed in ctx.seeds:
-            cfg = ctx.config(
-                data=ctx.data(DATA),
-                model="mlp",
-                optimizer="adam",
-                lr=1e-2,
-                epochs=ctx.profile.epochs(30),
-                batch_size=32,
-                seed=seed,
-            )
-            full = load_pool(cfg)
-            test = load(cfg.data, "test", **split_options(cfg))
             for u in range(UNITS):
-                unit = replace(cfg, seed=1000 * seed + u)
-                pool = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), unit.seed)))
-                for cond, p in CONDITIONS.items():
-                    labels = corrupt_labels(pool.labels, p, pool.num_classes, unit.seed)
-                    data = pool if p == 0 else replace(pool, labels=labels)
-                    for w in WIDTHS if u == 0 else (WIDTHS[0], WIDTHS[-1]):
-                        trainer = fit(replace(unit, model_options={"hidden": [w]}), data, test)  # test: curves only
-                        train_acc[cond][str(w)].append(float(trainer.evaluate(data)["accuracy"]))
-                        test_acc[cond][str(w)].append(float(trainer.evaluate(test)["accuracy"]))
-                        if w == WIDTHS[-1] and seed == ctx.seeds[0] and u == 0:
-                            curves[cond] = {
-                                "train_accuracy": [h["train_accuracy"] for h in trainer.history],
-                                "test_accuracy": [h["val_accuracy"] for h in trainer.history],
-                            }
+                run = results[f"seed{seed}-unit{u}"]
+                for cond in CONDITIONS:
+                    for w in unit_widths(u):
+                        train_acc[cond][str(w)].append(run["train_accuracy"][cond][str(w)])
+                        test_acc[cond][str(w)].append(run["test_accuracy"][cond][str(w)])
+                if seed == ctx.seeds[0] and u == 0:
+                    curves = run["widest_curves"]
         gap = {
             c: {k: [a - b for a, b in zip(train_acc[c][k], test_acc[c][k])] for k in train_acc[c]} for c in CONDITIONS
         }

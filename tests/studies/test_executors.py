@@ -418,3 +418,41 @@ def test_ray_local_instance_gives_the_numbers_of_the_serial_lab(tmp_path, serial
     expected = report_numbers(serial_lab)
     assert report_numbers(root) == {sid: expected[sid] for sid in FAST[:2]}
     assert os.listdir(root / "figures")
+
+
+@pytest.mark.slow
+def test_ray_cluster_losing_a_worker_node_mid_lab_gives_the_report_of_the_serial_lab(tmp_path, serial_lab):
+    """Three nodes on this machine (a head and two workers, one CPU each); a worker node is removed while the
+    lab's runs are running on it: Ray runs its tasks again elsewhere, and the report is the serial lab's."""
+    import threading
+
+    pytest.importorskip("ray")
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    root, lines, killed, unfinished = tmp_path / "lab", [], threading.Event(), []
+
+    def kill_when_running() -> None:
+        deadline = time.monotonic() + 120
+        while not lines and time.monotonic() < deadline:  # the first line: the runs are submitted
+            time.sleep(0.05)
+        time.sleep(1.0)  # let a worker start its run
+        cluster.remove_node(workers[0])
+        unfinished.extend(set(FAST) - {p.stem for p in (root / "results").glob("*.json")})
+        killed.set()
+
+    killer = threading.Thread(target=kill_when_running)
+    killer.start()
+    try:
+        run_lab(root, make_profile(), ",".join(FAST), jobs=None, threads=1, executor="ray", echo=lines.append)
+    finally:
+        killer.join()
+        ray.shutdown()
+        cluster.shutdown()
+    assert killed.is_set() and unfinished, lines  # the node went while studies were running
+    assert "in Ray (the connected instance), 3 at a time" in lines[0], lines
+    assert report_numbers(root) == report_numbers(serial_lab)

@@ -146,7 +146,8 @@ class RayTasks:
         self.slots = jobs or max(1, int(resources.get("CPU", 1) // threads))
         if gpu:
             self.slots = min(self.slots, max(1, int(resources.get("GPU", 1))))
-        self.name = f"Ray ({'cluster ' + address if address else 'local instance'}), {self.slots} at a time"
+        where = f"cluster {address}" if address else ("local instance" if self.started else "the connected instance")
+        self.name = f"Ray ({where}), {self.slots} at a time"
         self.args, self.refs = (profile, str(root), threads), []
 
     def submit(self, run: Run) -> Future:

@@ -4,8 +4,8 @@ import re
 import pytest
 
 from dlbasic.cli import main
-from dlbasic.studies import SUPPORTED, list_studies
 from dlbasic.lab.engine import CLAIM_IDS
+from dlbasic.studies import SUPPORTED, list_studies
 
 
 def test_claim_ids_match_the_claims_table(shared_data):

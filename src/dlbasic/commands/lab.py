@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
     from dlbasic.commands.train import check_threads
     from dlbasic.errors import UserError, check
-    from dlbasic.outputs import check_dir, hold, is_unstarted, made_by_dlbasic
     from dlbasic.lab import get_study, make_profile
     from dlbasic.lab.engine import select
+    from dlbasic.outputs import check_dir, hold, is_unstarted, made_by_dlbasic
 
     ids = select(args.only)
     if args.list:
@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, out: Path, profile) -> None:
     import torch
 
-    from dlbasic.outputs import output_dir
     from dlbasic.lab.engine import run_lab
+    from dlbasic.outputs import output_dir
 
     if args.data is not None:
         open_data(args.data)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Any
 
 from dlbasic.lab.context import Profile
 from dlbasic.lab.study import Run, Study
 
-
-# Seconds each study took, as one run, in a serial quick lab (one thread, 2-core CPU, quiet machine), for the order and the ETA
-# of a lab that has no saved result yet (a study missing here counts as DEFAULT_ESTIMATE seconds).
+# Seconds each study took as one run in a serial quick lab (one thread, 2-core CPU, quiet machine): the cost of a
+# study that does not declare its runs (a study missing here counts as DEFAULT_ESTIMATE seconds).
 ESTIMATES: dict[str, float] = {
     "generalization": 14,
     "cross-validation": 12,
@@ -180,4 +178,3 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
-

@@ -306,8 +306,15 @@ def study_result(state: StudyState, ctx: LabContext, shared: int = 0) -> dict[st
     except Exception as e:
         trace = state.trace if state.error is not None else traceback.format_exc()
         reason = state.error if state.error is not None else f"{type(e).__name__}: {e}"
-        return {**base, "verdict": "error", "key_number": "", "reason": reason, "traceback": trace,
-                "figures": [], "numbers": {}}
+        return {
+            **base,
+            "verdict": "error",
+            "key_number": "",
+            "reason": reason,
+            "traceback": trace,
+            "figures": [],
+            "numbers": {},
+        }
     return {
         **base,
         "verdict": verdict.verdict,

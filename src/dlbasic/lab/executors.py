@@ -27,7 +27,6 @@ from dlbasic.lab.study import Run
 RAY_MISSING = "--executor ray needs Ray: pip install 'dlbasic[ray]'"
 
 
-
 class InProcess:
     """Computes each run in this process when it is submitted (the serial lab, `--jobs 1`)."""
 
@@ -175,5 +174,3 @@ def make_executor(
         return RayTasks(profile, root, threads, jobs, address)
     jobs = min(jobs or os.cpu_count() or 1, todo)
     return LocalPool(profile, root, threads, jobs) if jobs > 1 else InProcess(profile, root, threads)
-
-

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from dlbasic.registry import Registry
-from dlbasic.lab.study import Study
 from dlbasic.lab.context import LabContext, make_profile
+from dlbasic.lab.study import Study
+from dlbasic.registry import Registry
 
 studies: Registry[type[Study]] = Registry("study")
 

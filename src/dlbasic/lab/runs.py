@@ -93,8 +93,11 @@ def execute(run: Run, profile: Profile, root: str | None, threads: int) -> dict[
     except UserError as e:
         return {"user_error": e.message, "hint": e.hint}
     except Exception as e:  # one broken run must not lose the others' results
-        return {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
-                "seconds": time.perf_counter() - start}
+        return {
+            "error": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc(),
+            "seconds": time.perf_counter() - start,
+        }
     return {"value": value, "figures": figures, "seconds": time.perf_counter() - start}
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.models.resnet import BasicBlock, Bottleneck, ResNet
 from dlbasic.nn.summary import summarize
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.lab.registry import register_study
 
 STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))  # (block width W, map side) of ResNet-50 at 224
 

@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from dlbasic.nn.conv import conv_output_size
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.nn.conv import conv_output_size
 
 
 @register_study

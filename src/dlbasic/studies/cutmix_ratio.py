@@ -13,9 +13,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from dlbasic.regularization.mixing import Mix, box_lambda, rand_box, sample_beta
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.regularization.mixing import Mix, box_lambda, rand_box, sample_beta
 
 SHAPES = ((28, 28), (32, 32), (24, 40), (17, 9))  # (H, W): square, and non-square with odd sides
 BATCHES, BATCH = 40, 64  # per shape and seed

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from dlbasic.data import load
-from dlbasic.nn.conv import conv_output_size
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.nn.conv import conv_output_size
 
 SIDE = 12  # input side of the reconstruction experiment (1 channel: 144-dimensional inputs)
 LAYERS = ((3, 1, 1), (3, 2, 1), (4, 2, 1), (2, 2, 0), (5, 3, 2))  # (kernel, stride, padding)

@@ -15,10 +15,10 @@ import itertools
 import matplotlib.pyplot as plt
 import torch
 
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.models import create_model
 from dlbasic.models.densenet import DenseLayer, Transition
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.lab.registry import register_study
 
 GROWTH, STEM, BLOCKS = 32, 64, (6, 12, 24, 16)  # DenseNet-121
 

@@ -16,12 +16,12 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.models import create_model
 from dlbasic.models._layers import conv_norm_act
 from dlbasic.models.googlenet import Inception
 from dlbasic.nn.summary import summarize
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.lab.registry import register_study
 
 
 def without_reductions(model: nn.Module) -> nn.Module:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from torch import nn
 
-from dlbasic.models.googlenet import INCEPTION
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.models.googlenet import INCEPTION
 
 EXAMPLE = (128, 32, 128)  # input channels C, 1x1 reduction r, output channels O of the lecture's example
 

@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlbasic.nn.conv import receptive_field
-from dlbasic.nn.summary import summarize
-from dlbasic.lab.study import CONTRADICTED, Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import SMALL_EFFECT, decide
+from dlbasic.lab.study import CONTRADICTED, Measurements, Run, Study, Verdict, pm
+from dlbasic.nn.conv import receptive_field
+from dlbasic.nn.summary import summarize
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -40,6 +40,7 @@ NET_WIDTH = 16  # channels of the trained networks
 EPOCHS, BATCH, LR = 8, 32, 1e-3  # Adam
 UNITS = 3  # independent paired units per profile seed (own split, initialization and data order)
 KINDS = ("3x3", "5x5")
+COST = {"fields": 0.2, "3x3": 1.4, "5x5": 1.2}  # seconds of one run (one thread, quick profile)
 
 
 def stack(n3: int, c: int, k: int | None = None) -> nn.Sequential:
@@ -80,13 +81,14 @@ def equal_field_net(kind: str, in_channels: int, num_classes: int, width: int = 
     return net
 
 
-def train_equal_field(ctx, kind: str, seed: int, epochs: int) -> dict[str, float]:
+def train_equal_field(ctx, kind: str, seed: int) -> dict[str, float]:
     """Train `equal_field_net(kind)` on the lab's data (split, initialization and data order from `seed`) through
     the library's Trainer; test and final training accuracy, and size."""
     from dlbasic.training.device import resolve_device
     from dlbasic.training.run import load_data
     from dlbasic.training.trainer import Trainer
 
+    epochs = ctx.profile.epochs(EPOCHS)
     cfg = ctx.config(data=ctx.data(DATA), seed=seed, epochs=epochs, batch_size=BATCH)
     data = load_data(cfg)
     torch.manual_seed(seed)
@@ -119,6 +121,27 @@ def train_equal_field(ctx, kind: str, seed: int, epochs: int) -> dict[str, float
     }
 
 
+def units(ctx) -> list[int]:
+    """The paired units' seeds: `UNITS` per profile seed."""
+    return [1000 * s + u for s in ctx.seeds for u in range(UNITS)]
+
+
+def fields_and_weights(ctx) -> list[dict]:
+    """Per case of `CASES`: the receptive fields of the stack and the single kernel (closed form and
+    `summarize`) and their weights at each of `WIDTHS`."""
+    cases = []
+    for n3, k in CASES:
+        fields = {
+            "stack_formula": receptive_field([(3, 1)] * n3)[-1][0],
+            "single_formula": k,
+            "stack_summary": summarize(stack(n3, 1), 32, 1).receptive_field,
+            "single_summary": summarize(stack(0, 1, k), 32, 1).receptive_field,
+        }
+        params = {str(c): {"stack": weights(stack(n3, c)), "single": weights(stack(0, c, k))} for c in WIDTHS}
+        cases.append({"layers": n3, "kernel": k, "fields": fields, "weights": params})
+    return cases
+
+
 @register_study
 class Vgg3x3(Study):
     """Claim `vgg-3x3`: Two 3x3 convs see what one 5x5 sees with fewer parameters."""
@@ -149,24 +172,22 @@ class Vgg3x3(Study):
         "the same result); inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        cases = []
-        for n3, k in CASES:
-            fields = {
-                "stack_formula": receptive_field([(3, 1)] * n3)[-1][0],
-                "single_formula": k,
-                "stack_summary": summarize(stack(n3, 1), 32, 1).receptive_field,
-                "single_summary": summarize(stack(0, 1, k), 32, 1).receptive_field,
-            }
-            params = {str(c): {"stack": weights(stack(n3, c)), "single": weights(stack(0, c, k))} for c in WIDTHS}
-            cases.append({"layers": n3, "kernel": k, "fields": fields, "weights": params})
-        epochs = ctx.profile.epochs(EPOCHS)
-        units = [1000 * s + u for s in ctx.seeds for u in range(UNITS)]
-        runs = {kind: [train_equal_field(ctx, kind, unit, epochs) for unit in units] for kind in KINDS}
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """The receptive fields and weights (one run), and one training run per (network, unit)."""
+        runs = [Run("fields", f"{__name__}:fields_and_weights", {}, COST["fields"], trains=False)]
+        runs += [
+            Run(f"{kind}-unit{u}", f"{__name__}:train_equal_field", {"kind": kind, "seed": u}, COST[kind])
+            for kind in KINDS
+            for u in units(ctx)
+        ]
+        return [r for r in runs if r.name not in results]
+
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and figure `method` describes, from the runs of `plan`."""
+        runs = {kind: [results[f"{kind}-unit{u}"] for u in units(ctx)] for kind in KINDS}
         numbers = {
-            "cases": cases,
-            "epochs": epochs,
+            "cases": results["fields"],
+            "epochs": ctx.profile.epochs(EPOCHS),
             "units": UNITS,
             "margin": self.MARGIN,
             "held_out_images": runs["3x3"][0]["held_out_images"],

@@ -15,19 +15,22 @@ arm's learning rate is chosen on a separate tuning seed (1000 + the first profil
 grid (from 0.001: with 0.003 as the smallest rate, batch norm's best rate was the grid's edge), by its
 last-epoch training loss; the profile seeds are then trained at the chosen rates and judged, so
 the runs that chose a rate are not the ones that judge it (no selection bias). Pairing: the two arms of a
-seed share split, initialization of every convolution and linear layer, and data order.
+seed share split, initialization of every convolution and linear layer, and data order. Runs: stage 1
+trains each arm at each rate of the grid on the tuning seed, stage 2 each arm at its chosen rate on each
+profile seed.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import matplotlib.pyplot as plt
 
 from dlbasic.callbacks import Callback
-from dlbasic.lab.study import Measurements, Study, Verdict, mean_std
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -35,6 +38,8 @@ LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # half-decades
 EPOCHS, BATCH, MOMENTUM = 3, 64, 0.9
 NORMS = {"batch": "batch norm", "none": "no normalization"}
 TUNING_SEED = 1000  # plus the first profile seed: the seed that chooses each arm's learning rate
+TRAIN = "dlbasic.studies.batch_norm:arm_training"
+COST = 1.1  # seconds of one training (one thread, quick profile)
 
 
 class BatchLosses(Callback):
@@ -64,6 +69,54 @@ def largest_training_lr(losses: dict[str, float | None], classes: int) -> float:
 def best_lr(losses: dict[str, float]) -> str:
     """The learning rate (a key of `losses`) with the lowest loss; ties go to the smaller rate."""
     return min(losses, key=lambda lr: (losses[lr], float(lr)))
+
+
+def nan_for_none(value: float | None) -> float:
+    """A run's loss as a float: NaN where it was not finite (the run cache keeps those as None)."""
+    return math.nan if value is None else float(value)
+
+
+def tuning_name(norm: str, lr: float) -> str:
+    """The name of the tuning run of `norm` at `lr`."""
+    return f"tune-{norm}-lr{lr:g}"
+
+
+def judged_name(norm: str, seed: int) -> str:
+    """The name of the judged run of `norm` with `seed`, at its chosen rate."""
+    return f"{norm}-seed{seed}"
+
+
+def tuning_losses(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each arm's last-epoch training loss on the tuning seed by learning rate (NaN where it diverged)."""
+    return {n: {f"{lr:g}": nan_for_none(results[tuning_name(n, lr)]["train_loss"]) for lr in LRS} for n in NORMS}
+
+
+def chosen_lrs(tuning: dict[str, dict[str, float]]) -> dict[str, str]:
+    """Each arm's learning rate: the lowest tuning loss, a diverged run counting as chance."""
+    return {n: best_lr({k: final_loss([{"train_loss": v}], 10) for k, v in tuning[n].items()}) for n in NORMS}
+
+
+def arm_training(ctx, norm: str, lr: float, seed: int) -> dict[str, Any]:
+    """Train VGG-11 with `norm` at `lr` with `seed`; its last-epoch training loss (NaN if it diverged), test
+    accuracy and the training loss of every step."""
+    cfg = ctx.config(
+        model="vgg11",
+        data=ctx.data(DATA),
+        norm=norm,
+        optimizer="sgd",
+        lr=lr,
+        momentum=MOMENTUM,
+        epochs=ctx.profile.epochs(EPOCHS),
+        batch_size=BATCH,
+        seed=seed,
+    )
+    record = BatchLosses()
+    s = ctx.train(cfg, callbacks=[record])
+    return {
+        "train_loss": s["history"][-1]["train_loss"],
+        "test_accuracy": s["test_accuracy"],
+        "step_losses": record.losses,
+    }
 
 
 @register_study
@@ -96,40 +149,30 @@ class BatchNorm(Study):
         "the grid at which the tuning run trained (final loss finite and below chance) are reported beside it."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results) -> list[Run]:
+        """Stage 1: every arm at every rate of the grid on the tuning seed. Stage 2: every arm at its chosen
+        rate on every profile seed."""
+        if not results:
+            seed = TUNING_SEED + ctx.seeds[0]
+            return [
+                Run(tuning_name(n, lr), TRAIN, {"norm": n, "lr": lr, "seed": seed}, COST) for n in NORMS for lr in LRS
+            ]
+        chosen = chosen_lrs(tuning_losses(results))
+        runs = [
+            Run(judged_name(n, seed), TRAIN, {"norm": n, "lr": float(chosen[n]), "seed": seed}, COST)
+            for n in NORMS
+            for seed in ctx.seeds
+        ]
+        return [r for r in runs if r.name not in results]
 
-        def config(norm: str, lr: float, seed: int):
-            return ctx.config(
-                model="vgg11",
-                data=ctx.data(DATA),
-                norm=norm,
-                optimizer="sgd",
-                lr=lr,
-                momentum=MOMENTUM,
-                epochs=ctx.profile.epochs(EPOCHS),
-                batch_size=BATCH,
-                seed=seed,
-            )
-
-        tuning = {n: {} for n in NORMS}
-        for norm in NORMS:
-            for lr in LRS:
-                s = ctx.train(config(norm, lr, TUNING_SEED + ctx.seeds[0]))
-                tuning[norm][f"{lr:g}"] = s["history"][-1]["train_loss"]  # NaN if it diverged
-        chosen = {n: best_lr({k: final_loss([{"train_loss": v}], 10) for k, v in tuning[n].items()}) for n in NORMS}
-        loss = {n: [] for n in NORMS}
-        test = {n: [] for n in NORMS}
-        curves: dict[str, list[float]] = {}
-        for norm in NORMS:
-            for seed in ctx.seeds:
-                cfg = config(norm, float(chosen[norm]), seed)
-                record = BatchLosses()
-                s = ctx.train(cfg, callbacks=[record])
-                loss[norm].append(final_loss(s["history"], 10))
-                test[norm].append(s["test_accuracy"])
-                if seed == ctx.seeds[0]:
-                    curves[norm] = record.losses
+    def collect(self, ctx, results) -> Measurements:
+        """Tuning losses, chosen rates, final losses and test accuracies (one per seed), and the figure."""
+        tuning = tuning_losses(results)
+        chosen = chosen_lrs(tuning)
+        judged = {n: [results[judged_name(n, seed)] for seed in ctx.seeds] for n in NORMS}
+        loss = {n: [final_loss([{"train_loss": nan_for_none(r["train_loss"])}], 10) for r in judged[n]] for n in NORMS}
+        test = {n: [r["test_accuracy"] for r in judged[n]] for n in NORMS}
+        curves = {n: [nan_for_none(v) for v in judged[n][0]["step_losses"]] for n in NORMS}
         numbers = {"tuning_loss": tuning, "chosen_lr": chosen, "final_loss": loss, "test_accuracy": test}
         return Measurements(numbers, [self._figure(tuning, chosen, curves)], list(ctx.seeds))
 

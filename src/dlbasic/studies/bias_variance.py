@@ -33,7 +33,8 @@ Scaled down: widths 1-1024 (x4 steps), S = 4 random training sets of 400 images 
 initializations each, 20 epochs of Adam, three seeds. The claim's shape is judged over the widths at
 least as large as the number of classes (narrower nets are bottlenecks that cannot represent the K
 logits; they are shown, not judged: that is where the previous version's degenerate width-1 endpoint
-decided): per seed, the least-squares slope of ln(bias^2) and of ln(variance) against log2(width).
+decided): per seed, the least-squares slope of ln(bias^2) and of ln(variance) against log2(width). The lab
+computes one run per (seed, width) (`width_run`).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ import torch
 
 from dlbasic.data import load
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
-from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -90,6 +91,43 @@ def log_slope(widths, values) -> float:
     return float((x * (y - y.mean())).sum() / (x**2).sum())
 
 
+def width_run(ctx, seed: int, width: int) -> dict:
+    """Width `width` for `seed`: the seed's training sets, each trained from every initialization, and the
+    decomposition of their test predictions (`variance_split`), with the number of classes."""
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="mlp",
+        model_options={"hidden": [width]},
+        optimizer="adam",
+        lr=1e-2,
+        epochs=ctx.profile.epochs(20),
+        batch_size=50,
+        seed=seed,
+    )
+    pool = load_pool(cfg)
+    test = load(cfg.data, "test", **split_options(cfg))
+    onehot = torch.nn.functional.one_hot(test.labels, test.num_classes).numpy()
+    g = torch.Generator().manual_seed(seed)
+    n = min(ctx.profile.size(TRAIN), len(pool))
+    sets = [with_own_stats(pool.subset(torch.randperm(len(pool), generator=g)[:n])) for _ in range(SAMPLES)]
+    probs = np.stack(
+        [
+            np.stack(
+                [
+                    predict_proba(fit(replace(cfg, seed=1000 * seed + INITS * s + i), data), test).numpy()
+                    for i in range(INITS)
+                ]
+            )
+            for s, data in enumerate(sets)
+        ]
+    )  # [S, I, M, K]
+    return {"classes": test.num_classes, **variance_split(probs, onehot)}
+
+
+WIDTH_RUN = "dlbasic.studies.bias_variance:width_run"
+WIDTH_COST = {1: 0.8, 4: 0.8, 16: 0.8, 64: 0.8, 256: 0.85, 1024: 1.45}  # seconds per width (one thread, quick profile)
+
+
 @register_study
 class BiasVariance(Study):
     """Claim `bias-variance`: Bias (offset from the target) and variance (spread of results) trade off; both are hard to
@@ -126,47 +164,26 @@ class BiasVariance(Study):
         "variance both fall; inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per (seed, width): its training sets x initializations and their decomposition."""
+        if results:
+            return []
+        return [
+            Run(f"seed{seed}-width{w}", WIDTH_RUN, {"seed": seed, "width": w}, WIDTH_COST[w])
+            for seed in ctx.seeds
+            for w in WIDTHS
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The numbers of `method` from the (seed, width) runs, and the figure."""
         out: dict[str, dict[str, list[float]]] = {k: {str(w): [] for w in WIDTHS} for k in PARTS}
         classes = 0
         for seed in ctx.seeds:
-            cfg = ctx.config(
-                data=ctx.data(DATA),
-                model="mlp",
-                optimizer="adam",
-                lr=1e-2,
-                epochs=ctx.profile.epochs(20),
-                batch_size=50,
-                seed=seed,
-            )
-            pool = load_pool(cfg)
-            test = load(cfg.data, "test", **split_options(cfg))
-            classes = test.num_classes
-            onehot = torch.nn.functional.one_hot(test.labels, classes).numpy()
-            g = torch.Generator().manual_seed(seed)
-            n = min(ctx.profile.size(TRAIN), len(pool))
-            sets = [with_own_stats(pool.subset(torch.randperm(len(pool), generator=g)[:n])) for _ in range(SAMPLES)]
             for w in WIDTHS:
-                probs = np.stack(
-                    [
-                        np.stack(
-                            [
-                                predict_proba(
-                                    fit(
-                                        replace(cfg, model_options={"hidden": [w]}, seed=1000 * seed + INITS * s + i),
-                                        data,
-                                    ),
-                                    test,
-                                ).numpy()
-                                for i in range(INITS)
-                            ]
-                        )
-                        for s, data in enumerate(sets)
-                    ]
-                )  # [S, I, M, K]
-                for k, v in variance_split(probs, onehot).items():
-                    out[k][str(w)].append(v)
+                run = results[f"seed{seed}-width{w}"]
+                classes = run["classes"]
+                for k in PARTS:
+                    out[k][str(w)].append(run[k])
         numbers = {"widths": list(WIDTHS), "classes": classes, "samples": SAMPLES, "inits": INITS, **out}
         return Measurements(
             numbers,

@@ -120,3 +120,112 @@ FAKES = {
         (_batch((0.970, 0.960, 0.975), (0.968, 0.966, 0.970)), INCONCLUSIVE),
     ],
 }
+
+
+# ---- fake run values: what each study's runs return, for `plan` and `collect` without training -------------
+
+
+def _jitter(*parts: int) -> float:
+    """A small deterministic spread between units, so the paired tests see some variance."""
+    return 0.004 * (sum((i + 1) * p for i, p in enumerate(parts)) % 5)
+
+
+def generalization_run(args):
+    """A unit where the narrowest net underfits and the widest one tests below its training accuracy."""
+    e = _jitter(args["seed"], args["unit"])
+    widths = WIDTHS if args["unit"] == 0 else (WIDTHS[0], WIDTHS[-1])
+    train = {"clean": {w: 0.40 + e if w == "2" else 1.0 for w in widths}, "noisy": {w: 1.0 for w in widths}}
+    test = {"clean": {w: 0.38 if w == "2" else 0.95 - e for w in widths}, "noisy": {w: 0.75 - e for w in widths}}
+    curves = {c: {"train_accuracy": [0.5, 0.9, 1.0], "test_accuracy": [0.5, 0.8, 0.9]} for c in train}
+    return {"train_accuracy": train, "test_accuracy": test, "widest_curves": curves if args["unit"] == 0 else {}}
+
+
+def cross_validation_run(args):
+    """A unit where CV picks the best candidate on test and the first fold alone picks a worse one."""
+    e = _jitter(args["seed"], args["unit"])
+    return {
+        "cv_accuracy": [0.90, 0.91, 0.95, 0.92, 0.90, 0.91],
+        "holdout_accuracy": [0.97, 0.91, 0.95, 0.92, 0.90, 0.91],
+        "test_accuracy": [0.90 - e, 0.92, 0.95, 0.91, 0.90, 0.93],
+    }
+
+
+def bias_variance_run(args):
+    """Bias^2 falling and variance rising with width (a trade-off), with a little noise per seed."""
+    w, e = args["width"], 0.01 * (args["seed"] % 3 - 1)
+    bias2, init = 0.5 * w**-0.3 * (1 + e), 0.025 * w**0.2 * (1 - e)
+    return {
+        "classes": 10,
+        "loss": bias2 + 2 * init,
+        "bias2": bias2,
+        "variance": 2 * init,
+        "variance_init": init,
+        "variance_sampling": init,
+    }
+
+
+def bagging_run(args):
+    """A unit where the bagged ensemble tests better than one net on all the data."""
+    e = _jitter(args["seed"], args["unit"])
+    return {
+        "bagged_soft": 0.965 - e,
+        "bagged_hard": 0.960 - e,
+        "single": 0.945 - e / 2,
+        "random_init": 0.97,
+        "member_mean": 0.93,
+        "bagged_by_members": [0.93, 0.95, 0.96, 0.96, 0.965 - e],
+    }
+
+
+def boosting_run(args):
+    """A unit where learner 2 focuses on learner 1's mistakes; SAMME stops after learner 1 in unit 4 of seed 0
+    (its round-1 numbers None, as a saved run keeps NaN)."""
+    e = _jitter(args["seed"], args["unit"])
+    out = {
+        "focus_accuracy": 0.60 - e,
+        "uniform_accuracy": 0.30 + e,
+        "focus_weighted_error": 0.42 + e,
+        "uniform_weighted_error": 0.66 - e,
+        "learner1_error": 0.2,
+    }
+    if args["seed"] == 0 and args["unit"] == 4:
+        out.update(
+            {k: None for k in ("focus_accuracy", "uniform_accuracy", "focus_weighted_error", "uniform_weighted_error")}
+        )
+    if args["unit"] == 0:
+        out["ensemble_train_error"] = [0.2, 0.15, 0.1, 0.08, 0.07, 0.06]
+        out["ensemble_test_accuracy"] = [0.8, 0.83, 0.86, 0.87, 0.88, 0.88]
+    return out
+
+
+BATCH_CHOSEN = {16: 1e-2, 512: 3e-2}  # the rate of each batch size that tunes best in the fake runs
+
+
+def batch_size_run(args):
+    """A run where the small batch tests better and the large one is sharper; the rate BATCH_CHOSEN[batch] has
+    the best validation accuracy, and the large batch's highest rate diverges (its loss None, as a saved run
+    keeps NaN)."""
+    small = args["batch"] == 16
+    diverged = args["lr"] == 0.1
+    e = _jitter(args["seed"] % 1000, args["seed"] // 1000)
+    return {
+        "lr": args["lr"],
+        "reached": not diverged,
+        "steps": 500 if small else 60,
+        "train_loss": None if diverged else 0.019,
+        "train_accuracy": 1.0,
+        "val_accuracy": 0.97 if args["lr"] == BATCH_CHOSEN[args["batch"]] else 0.95,
+        "test_accuracy": (0.975 if small else 0.955) - e,
+        "hessian_top": (1.0 if small else 5.0) + e,
+        "eps_sharpness": 0.5 + e,
+    }
+
+
+RUN_FAKES = {
+    "generalization": (generalization_run, SUPPORTED),
+    "cross-validation": (cross_validation_run, SUPPORTED),
+    "bias-variance": (bias_variance_run, SUPPORTED),
+    "bagging": (bagging_run, SUPPORTED),
+    "boosting": (boosting_run, SUPPORTED),
+    "batch-size": (batch_size_run, SUPPORTED),
+}

@@ -68,7 +68,8 @@ def run_study(study_id: str, profile: str = "quick", ctx: LabContext | None = No
             reset_state(threads)
             start = time.perf_counter()
             state.results[run.name] = run.call(ctx)
-            state.seconds += time.perf_counter() - start
-            state.runs[run.name] = run
+            state.run_seconds[run.name] = time.perf_counter() - start
+            state.seconds += state.run_seconds[run.name]
+            state.runs[run.name], state.stage_of[run.name] = run, state.stages
             state.computed += 1
     return study_result(state, ctx)

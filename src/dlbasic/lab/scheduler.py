@@ -43,6 +43,8 @@ class StudyState:
     computed: int = 0  # runs computed for this study in this lab
     cached: int = 0  # runs read from the lab folder's run cache
     seconds: float = 0.0  # the seconds its runs took (cached runs: when they were computed)
+    stage_of: dict[str, int] = field(default_factory=dict)  # run name -> the stage that asked for it
+    run_seconds: dict[str, float] = field(default_factory=dict)  # run name -> its seconds
     error: str | None = None
     trace: str = ""
 
@@ -119,7 +121,7 @@ class Scheduler:
     def _ask(self, sid: str, run: Run) -> None:
         state = self.states[sid]
         key = run_key(run, self.identity)
-        state.runs[run.name], state.keys[run.name] = run, key
+        state.runs[run.name], state.keys[run.name], state.stage_of[run.name] = run, key, state.stages
         self.claims.setdefault(key, set()).add(sid)
         self.planned += 1
         outcome = self.outcomes.get(key)
@@ -144,6 +146,7 @@ class Scheduler:
     def _give(state: StudyState, name: str, outcome: dict[str, Any]) -> None:
         state.results[name] = as_measurements(outcome["value"], outcome["figures"])
         state.seconds += outcome["seconds"]
+        state.run_seconds[name] = outcome["seconds"]
 
     # -- running --------------------------------------------------------------------------------------------
 

@@ -6,14 +6,16 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.data import load, load_scenes
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, mean_std
 from dlbasic.models import create_model
 from dlbasic.segmentation.convolutionalize import convolutionalize
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
-from dlbasic.lab.registry import register_study
 
 ARCHS = (("mlp", 28), ("simple_cnn", 28), ("vgg11_bn", 28), ("resnet18", 28), ("alexnet", 64))
 SCENES = "scenes:canvas=96,digits=2-4,scale=0.9-1.1,count=160"  # digits near the 28-pixel training scale
 CHANCE = 0.1
+# seconds of one run (one thread, quick profile): each architecture's check, one seed's training and heat map
+COST = {"mlp": 0.1, "simple_cnn": 0.1, "vgg11_bn": 0.1, "resnet18": 0.1, "alexnet": 0.1, "heat_map": 6.5}
 
 
 def _centre_accuracy(heat: torch.Tensor, targets: list[dict], window: int = 28, stride: int = 2) -> tuple[int, int]:
@@ -27,6 +29,58 @@ def _centre_accuracy(heat: torch.Tensor, targets: list[dict], window: int = 28, 
             right += int(h[:, i, j].argmax() == label)
             total += 1
     return right, total
+
+
+def convolutionalized(ctx, name: str, size: int) -> dict:
+    """Model `name` (untrained, seed 0, float64) against its convolutionalized copy: parameters before and
+    after, the largest logit difference on random inputs, and the output shape on a 3x larger input."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10, in_channels=1, input_size=size).double().eval()
+    fcn = convolutionalize(model, size, 1).eval()
+    x = torch.randn(4, 1, size, size, dtype=torch.float64)
+    with torch.no_grad():
+        diff = (fcn(x)[:, :, 0, 0] - model(x)).abs().max().item()
+        big = fcn(torch.randn(1, 1, 3 * size, 3 * size, dtype=torch.float64)).shape
+    return {
+        "params_before": sum(p.numel() for p in model.parameters()),
+        "params_after": sum(p.numel() for p in fcn.parameters()),
+        "max_logit_diff": diff,
+        "heat_map_shape": list(big[1:]),
+    }
+
+
+def heat_map(ctx, seed: int) -> dict:
+    """A simple_cnn trained on MNIST digits with `seed`, convolutionalized and slid over the test scenes: digits
+    named right at their centres, their count, the classifier's test accuracy, the heat map's side and, for
+    the first three scenes, the class of each window where p > 0.5 (-1 elsewhere)."""
+    cfg = ctx.config(
+        data="mnist5k",
+        model="simple_cnn",
+        epochs=ctx.profile.epochs(2),
+        batch_size=64,
+        seed=seed,
+        train_subset=ctx.profile.size(1500),
+    )
+    summary = ctx.train(cfg)
+    model = ctx.model(cfg, summary)
+    stats = load("mnist5k", "train", seed)
+    scenes = load_scenes(SCENES, "test", 0)
+    fcn = convolutionalize(model, 28, 1).eval()
+    with torch.no_grad():
+        heat = fcn(stats.normalize(scenes.images)).softmax(1)  # (N, 10, 35, 35)
+    right, total = _centre_accuracy(heat, scenes.targets)
+    conf, label = heat[:3].max(1)
+    return {
+        "right": right,
+        "total": total,
+        "test_accuracy": summary["test_accuracy"],
+        "side": heat.shape[-1],
+        "example": {
+            "classes": torch.where(conf > 0.5, label, -1).tolist(),
+            "images": scenes.images[:3, 0].round(decimals=3).tolist(),  # for the figure
+            "digits": [t["labels"].tolist() for t in scenes.targets[:3]],
+        },
+    }
 
 
 @register_study
@@ -59,75 +113,50 @@ class Convolutionalization(Study):
         "accuracy minus its seed std above twice chance (0.2); inconclusive if not."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        archs = {}
-        for name, size in ARCHS:
-            torch.manual_seed(0)
-            model = create_model(name, num_classes=10, in_channels=1, input_size=size).double().eval()
-            fcn = convolutionalize(model, size, 1).eval()
-            x = torch.randn(4, 1, size, size, dtype=torch.float64)
-            with torch.no_grad():
-                diff = (fcn(x)[:, :, 0, 0] - model(x)).abs().max().item()
-                big = fcn(torch.randn(1, 1, 3 * size, 3 * size, dtype=torch.float64)).shape
-            archs[name] = {
-                "params_before": sum(p.numel() for p in model.parameters()),
-                "params_after": sum(p.numel() for p in fcn.parameters()),
-                "max_logit_diff": diff,
-                "heat_map_shape": list(big[1:]),
-            }
-        scenes = load_scenes(SCENES, "test", 0)
-        centre_acc, test_acc, example = [], [], None
-        for seed in ctx.seeds:
-            cfg = ctx.config(
-                data="mnist5k",
-                model="simple_cnn",
-                epochs=ctx.profile.epochs(2),
-                batch_size=64,
-                seed=seed,
-                train_subset=ctx.profile.size(1500),
-            )
-            summary = ctx.train(cfg)
-            model = ctx.model(cfg, summary)
-            stats = load("mnist5k", "train", seed)
-            fcn = convolutionalize(model, 28, 1).eval()
-            with torch.no_grad():
-                heat = fcn(stats.normalize(scenes.images)).softmax(1)  # (N, 10, 35, 35)
-            right, total = _centre_accuracy(heat, scenes.targets)
-            centre_acc.append(right / total)
-            test_acc.append(summary["test_accuracy"])
-            if example is None:
-                example = heat[:3]
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """One run per architecture (convolutionalized untrained) and one per seed (trained, slid over scenes)."""
+        runs = [
+            Run(f"arch-{name}", f"{__name__}:convolutionalized", {"name": name, "size": size}, COST[name], False)
+            for name, size in ARCHS
+        ]
+        runs += [
+            Run(f"heat-map-seed{s}", f"{__name__}:heat_map", {"seed": s}, COST["heat_map"], False) for s in ctx.seeds
+        ]
+        return [r for r in runs if r.name not in results]
+
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and figure `method` describes, from the runs of `plan`."""
+        maps = [results[f"heat-map-seed{s}"] for s in ctx.seeds]
         numbers = {
-            "architectures": archs,
-            "centre_accuracy": centre_acc,
-            "classifier_test_accuracy": test_acc,
-            "digits": total,
-            "heat_map_side": heat.shape[-1],
+            "architectures": {name: results[f"arch-{name}"] for name, _ in ARCHS},
+            "centre_accuracy": [m["right"] / m["total"] for m in maps],
+            "classifier_test_accuracy": [m["test_accuracy"] for m in maps],
+            "digits": maps[-1]["total"],
+            "heat_map_side": maps[-1]["side"],
         }
         return Measurements(
             numbers,
             [
                 (
                     "A classifier trained on 28x28 digits, slid over 96x96 scenes after convolutionalization",
-                    self._figure(scenes, example),
+                    self._figure(maps[0]["example"]),
                 )
             ],
             list(ctx.seeds),
         )
 
     @staticmethod
-    def _figure(scenes, heat: torch.Tensor):
+    def _figure(example: dict) -> plt.Figure:
         """Scenes with the argmax class of each window drawn at the window's centre (where p > 0.5)."""
         fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
-        side = heat.shape[-1]
+        shown_classes = torch.tensor(example["classes"], dtype=torch.float32)
+        side = shown_classes.shape[-1]
         extent = (14 - 1, 14 - 1 + 2 * side, 14 - 1 + 2 * side, 14 - 1)  # window centres, stride 2
         for c, ax in enumerate(axes):
-            ax.imshow(scenes.images[c, 0], cmap="gray", extent=(0, 96, 96, 0))
-            conf, label = heat[c].max(0)
-            shown = torch.where(conf > 0.5, label.float(), torch.tensor(float("nan")))
+            ax.imshow(example["images"][c], cmap="gray", extent=(0, 96, 96, 0))
+            shown = torch.where(shown_classes[c] >= 0, shown_classes[c], torch.tensor(float("nan")))
             im = ax.imshow(shown, cmap="tab10", vmin=-0.5, vmax=9.5, alpha=0.6, extent=extent, interpolation="nearest")
-            digits = ", ".join(str(int(v)) for v in scenes.targets[c]["labels"])
+            digits = ", ".join(str(int(v)) for v in example["digits"][c])
             ax.set_title(f"true digits {digits}", fontsize=9)
             ax.set_xlim(0, 96)
             ax.set_ylim(96, 0)

@@ -17,6 +17,9 @@ twice the training input noise ranges from 0.39 to 0.60), so the gain varies fro
 units left it undecided at one set of seeds. The three trainings of a unit (plain, input noise, weight
 noise) share split, subset, initialization and data order, and every model of a unit is tested with the
 same noise draws.
+
+Runs: one per way of training and seed (the training, then its accuracy curves under input and weight
+noise), all in one stage.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ import torch
 from torch import nn
 
 from dlbasic.data import ImageDataset
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, mean_std
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, mean_std
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -45,6 +48,8 @@ TRAININGS = {
     "weight noise": {"weight_noise": TRAIN_SIGMA["weight"]},
 }
 KINDS = {"input": ("noisy_inputs", "input noise"), "weight": ("noisy_weights", "weight noise")}
+CURVES = "dlbasic.studies.noise:noise_curves"
+COSTS = {"plain": 0.7, "input noise": 1.0, "weight noise": 1.0}  # seconds of a run (one thread, quick profile)
 
 
 @torch.no_grad()
@@ -72,6 +77,37 @@ def noisy_weight_accuracy(model: nn.Module, data: ImageDataset, sigma: float, se
     for p, c in zip(model.parameters(), clean):
         p.copy_(c)
     return sum(accs) / len(accs)
+
+
+def unit_seeds(ctx) -> list[int]:
+    """The seeds of the paired units: UNITS per profile seed."""
+    return [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+
+
+def run_name(training: str, seed: int) -> str:
+    """The name of the run that trains `training` (a key of TRAININGS) with `seed`."""
+    return f"{training} seed {seed}"
+
+
+def noise_curves(ctx, options: dict, seed: int) -> dict[str, dict[str, float]]:
+    """Train the MLP with `options` (the noise settings) and `seed`; its test accuracy at each CURVE level of
+    input noise and of weight noise: {"inputs": {level: accuracy}, "weights": {level: accuracy}}."""
+    cfg = ctx.config(
+        model="mlp",
+        data=ctx.data(DATA),
+        epochs=ctx.profile.epochs(EPOCHS),
+        seed=seed,
+        train_subset=ctx.profile.size(SUBSET),
+        **options,
+    )
+    s = ctx.train(cfg)
+    model, test = ctx.model(cfg, s), load_data(cfg).test
+    keys = [f"{m:g}" for m in CURVE]
+    inputs = {k: noisy_input_accuracy(model, test, m * TRAIN_SIGMA["input"], 1000 + seed) for m, k in zip(CURVE, keys)}
+    weights = {
+        k: noisy_weight_accuracy(model, test, m * TRAIN_SIGMA["weight"], 2000 + seed) for m, k in zip(CURVE, keys)
+    }
+    return {"inputs": inputs, "weights": weights}
 
 
 def robust_accuracy(curve: dict[str, list[float]], levels: tuple[float, ...] = JUDGED) -> list[float]:
@@ -111,29 +147,24 @@ class Noise(Study):
         "the same way and reported, not judged (the claim is robustness, not clean accuracy)."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per way of training and seed: the training and its accuracy under noise."""
+        if results:
+            return []
+        return [
+            Run(run_name(name, seed), CURVES, {"options": options, "seed": seed}, COSTS[name])
+            for name, options in TRAININGS.items()
+            for seed in unit_seeds(ctx)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """The accuracy curves by way of training (one value per seed at each level), and the figure."""
+        seeds = unit_seeds(ctx)
         keys = [f"{m:g}" for m in CURVE]
-        inputs = {name: {k: [] for k in keys} for name in TRAININGS}
-        weights = {name: {k: [] for k in keys} for name in TRAININGS}
-        for name, options in TRAININGS.items():
-            for seed in seeds:
-                cfg = ctx.config(
-                    model="mlp",
-                    data=ctx.data(DATA),
-                    epochs=ctx.profile.epochs(EPOCHS),
-                    seed=seed,
-                    train_subset=ctx.profile.size(SUBSET),
-                    **options,
-                )
-                s = ctx.train(cfg)
-                model, test = ctx.model(cfg, s), load_data(cfg).test
-                for m, key in zip(CURVE, keys):
-                    inputs[name][key].append(noisy_input_accuracy(model, test, m * TRAIN_SIGMA["input"], 1000 + seed))
-                    weights[name][key].append(
-                        noisy_weight_accuracy(model, test, m * TRAIN_SIGMA["weight"], 2000 + seed)
-                    )
+        inputs, weights = (
+            {name: {k: [results[run_name(name, seed)][part][k] for seed in seeds] for k in keys} for name in TRAININGS}
+            for part in ("inputs", "weights")
+        )
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
         for ax, table, kind in ((axes[0], inputs, "input"), (axes[1], weights, "weight")):
             for name in TRAININGS:

@@ -134,12 +134,20 @@ class Costs:
             seconds = whole_study_cost(study.id, self.profile)
         else:
             seconds = run.cost * self.profile.scale
+        return seconds * (self.data_ratio(study) if run.trains else 1.0)
+
+    def data_ratio(self, study: Study) -> float:
+        """Pixels of an image of the lab's data over those of the study's default data (1 for fixed data)."""
         default, data = study.trains_on, self.profile.data
-        if run.trains and default is not None and data and data != default:
-            own, lab = self._pixels(default), self._pixels(data)
-            if own and lab:
-                seconds *= lab / own
-        return seconds
+        if default is None or not data or data == default:
+            return 1.0
+        own, lab = self._pixels(default), self._pixels(data)
+        return lab / own if own and lab else 1.0
+
+    def study_total(self, study: Study) -> float:
+        """The seconds a whole study is expected to take, all stages together (its measured total, `ESTIMATES`),
+        for the time its later stages will add before it has declared their runs."""
+        return whole_study_cost(study.id, self.profile) * self.data_ratio(study) * self.factor("")
 
     def factor(self, fn: str) -> float:
         """Measured over expected seconds of the runs of `fn` so far (of all runs while none of `fn` ended)."""

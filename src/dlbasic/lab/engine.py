@@ -284,7 +284,7 @@ def study_result(state: StudyState, ctx: LabContext, shared: int = 0) -> dict[st
         "stages": state.stages,
         # the seconds of each stage's runs (shared ones in every study that asked), for benchmarks/lab_scaling.py
         "seconds_by_stage": [
-            [round(state.run_seconds[n], 3) for n in state.runs if state.stage_of.get(n) == k and n in state.run_seconds]
+            [round(seconds, 3) for n, seconds in state.run_seconds.items() if state.stage_of.get(n) == k]
             for k in range(1, state.stages + 1)
         ],
     }

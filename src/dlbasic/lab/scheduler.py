@@ -89,6 +89,7 @@ class Scheduler:
         self.order = itertools.count()
         self.planned = self.done = 0
         self.last_progress = 0.0
+        self.forecast: dict[str, float] = {}  # study -> seconds its later stages are expected to add
 
     # -- planning -------------------------------------------------------------------------------------------
 
@@ -110,6 +111,7 @@ class Scheduler:
                     state.error, state.trace = f"planning failed: {type(e).__name__}: {e}", traceback.format_exc()
                     runs = []
             if not runs:
+                self.forecast.pop(sid, None)
                 self.finish(sid, state)
                 return
             state.stages += 1
@@ -117,6 +119,8 @@ class Scheduler:
                 self.echo(f"{sid}: stage {state.stages}, {len(runs)} more run{'s' * (len(runs) != 1)}")
             for run in runs:
                 self._ask(sid, run)
+            asked = sum(self.costs.declared(state.study, r) for r in state.runs.values())
+            self.forecast[sid] = max(0.0, self.costs.study_total(state.study) - asked)
 
     def _ask(self, sid: str, run: Run) -> None:
         state = self.states[sid]
@@ -157,7 +161,7 @@ class Scheduler:
 
     def run(self, executor: Any) -> None:
         """Compute until every study has finished (see the module docstring); `start` first."""
-        about = duration(eta([], [j.expected for _, _, j in sorted(self.queue)], executor.slots))
+        about = duration(eta([], self._pending(), executor.slots))
         self.echo(
             f"{self.planned} runs for {len(self.states)} stud{'y' if len(self.states) == 1 else 'ies'}, "
             f"{len(self.jobs)} to compute in {executor.name}, longest first (about {about})"
@@ -215,11 +219,14 @@ class Scheduler:
             return
         self.last_progress = now
         left = [job.expected - (now - job.start) for job in self.running.values()]
-        pending = [j.expected for _, _, j in sorted(self.queue)]
         self.echo(
             f"runs: {self.done}/{self.planned} done, {len(self.running)} running "
-            f"(about {duration(eta(left, pending, slots))} left)"
+            f"(about {duration(eta(left, self._pending(), slots))} left)"
         )
+
+    def _pending(self) -> list[float]:
+        """Expected seconds of the queued runs (longest first), then of the stages still to be declared."""
+        return [j.expected for _, _, j in sorted(self.queue)] + sorted(self.forecast.values(), reverse=True)
 
     def shared(self, sid: str) -> int:
         """How many of study `sid`'s runs another study asked for too."""

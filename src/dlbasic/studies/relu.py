@@ -37,9 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlbasic.callbacks import Callback
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -54,6 +54,8 @@ STEPS = 200  # step budget of every run (quick profile): about 3x what ReLU and 
 UNITS = 2  # independent paired runs per profile seed (own split, initialization and data order)
 TUNING_SEED = 999  # plus 1000 x the first profile seed: the run that chooses each activation's rate
 VANISHED = 0.01  # first-layer gradient norm below 1 % of the last layer's: reported as vanishing
+# seconds of one run (one thread, quick profile): a tuning run, a judged run per activation, the gradient norms
+COST = {"tune": 0.7, "relu": 0.3, "tanh": 0.3, "sigmoid": 0.7, "grads": 0.05}
 
 
 def layers(model: nn.Module) -> list[nn.Module]:
@@ -165,6 +167,80 @@ def geo_mean(values: list[float]) -> float:
     return float(2 ** np.mean(np.log2(values)))
 
 
+def units(ctx) -> list[int]:
+    """The paired units' seeds: `UNITS` per profile seed."""
+    return [1000 * s + u for s in ctx.seeds for u in range(UNITS)]
+
+
+def train_probed(ctx, act: str, lr: float, seed: int, probe: Callback) -> None:
+    """Train the `act` network with `gain_init` at rate `lr` on `seed` until `probe` stops it."""
+    budget = ctx.profile.epochs(STEPS)
+    # epochs: an upper bound (every epoch has at least one step); the probe stops the run
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model="tiny_cnn",
+        seed=seed,
+        optimizer="sgd",
+        lr=lr,
+        momentum=MOMENTUM,
+        batch_size=BATCH,
+        epochs=budget,
+        model_options={"channels": list(CHANNELS), "hidden": 0, "act": act},
+    )
+    ctx.train(cfg, callbacks=[GainInit(act, seed), probe])
+
+
+def tune(ctx, act: str, lr: float, seed: int) -> dict:
+    """A tuning run: the validation error every `EVERY` steps until it reaches `TARGET`."""
+    probe = ValidationError(ctx.profile.epochs(STEPS), TARGET)
+    train_probed(ctx, act, lr, seed, probe)
+    return {"errors": probe.errors}
+
+
+def to_target(ctx, act: str, lr: float, seed: int) -> dict:
+    """A judged run: the running training error after every step until it reaches `TARGET`."""
+    probe = RunningError(ctx.profile.epochs(STEPS), stop_at=TARGET)
+    train_probed(ctx, act, lr, seed, probe)
+    return {"errors": probe.errors}
+
+
+def grads_at_init(ctx, seed: int) -> dict[str, list[float]]:
+    """Per activation, `grad_norms_at_init` on the first 256 training images of `seed`'s split."""
+    from dlbasic.models import create_model
+    from dlbasic.training.run import load_data
+
+    split = load_data(ctx.config(data=ctx.data(DATA), seed=seed)).train
+    x, y = split.normalize(split.batch(slice(0, 256))[0]), split.labels[:256]
+    grads = {}
+    for act in ACTS:
+        model = create_model(
+            "tiny_cnn",
+            split.num_classes,
+            split.in_channels,
+            split.image_size,
+            channels=list(CHANNELS),
+            hidden=0,
+            act=act,
+        )
+        grads[act] = grad_norms_at_init(model, act, x, y, seed)
+    return grads
+
+
+def curve(result: dict) -> list[float]:
+    """A run's error curve, NaN where the saved run holds None (JSON has no NaN)."""
+    return [math.nan if e is None else e for e in result["errors"]]
+
+
+def tuning_scores(results: dict, act: str) -> dict[str, tuple[int, float]]:
+    """`tuning_score` of each rate's tuning run for `act`, by the rate as a string."""
+    return {str(lr): tuning_score(curve(results[f"tune-{act}-lr{lr:g}"]), TARGET) for lr in LRS}
+
+
+def chosen_lrs(results: dict) -> dict[str, float]:
+    """Each activation's rate, chosen by `best_lr` from its tuning runs."""
+    return {act: float(best_lr(tuning_scores(results, act))) for act in ACTS}
+
+
 @register_study
 class Relu(Study):
     """Claim `relu`: ReLU trains more easily; sigmoid/tanh gradients vanish away from 0."""
@@ -199,73 +275,41 @@ class Relu(Study):
         "initialization are reported, not judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        from dlbasic.models import create_model
-        from dlbasic.training.run import load_data
-
-        budget = ctx.profile.epochs(STEPS)
-        data = ctx.data(DATA)
-
-        def run(act: str, lr: float, seed: int, probe: Callback) -> None:
-            # epochs: an upper bound (every epoch has at least one step); the probe stops the run
-            cfg = ctx.config(
-                data=data,
-                model="tiny_cnn",
-                seed=seed,
-                optimizer="sgd",
-                lr=lr,
-                momentum=MOMENTUM,
-                batch_size=BATCH,
-                epochs=budget,
-                model_options={"channels": list(CHANNELS), "hidden": 0, "act": act},
-            )
-            ctx.train(cfg, callbacks=[GainInit(act, seed), probe])
-
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """Stage 1: one tuning run per (activation, rate) and the gradient norms at initialization per seed;
+        stage 2, given the rates chosen: one run per (activation, unit)."""
         tuning_seed = 1000 * ctx.seeds[0] + TUNING_SEED
-        tuning: dict[str, dict[str, list]] = {}
-        chosen: dict[str, float] = {}
-        for act in ACTS:
-            scores = {}
-            for lr in LRS:
-                probe = ValidationError(budget, TARGET)
-                run(act, lr, tuning_seed, probe)
-                scores[str(lr)] = tuning_score(probe.errors, TARGET)
-            tuning[act] = {lr: [EVERY * n, e] for lr, (n, e) in scores.items()}
-            chosen[act] = float(best_lr(scores))
-        to_target: dict[str, list[int]] = {a: [] for a in ACTS}
-        curves: dict[str, list[list[float]]] = {a: [] for a in ACTS}
-        for unit in (1000 * s + u for s in ctx.seeds for u in range(UNITS)):
-            for act in ACTS:
-                probe = RunningError(budget, stop_at=TARGET)
-                run(act, chosen[act], unit, probe)
-                to_target[act].append(steps_to(probe.errors, TARGET))
-                curves[act].append(probe.errors)
-        grads: dict[str, list[list[float]]] = {a: [] for a in ACTS}
-        for seed in ctx.seeds:
-            split = load_data(ctx.config(data=data, seed=seed)).train
-            x, y = split.normalize(split.batch(slice(0, 256))[0]), split.labels[:256]
-            for act in ACTS:
-                model = create_model(
-                    "tiny_cnn",
-                    split.num_classes,
-                    split.in_channels,
-                    split.image_size,
-                    channels=list(CHANNELS),
-                    hidden=0,
-                    act=act,
-                )
-                grads[act].append(grad_norms_at_init(model, act, x, y, seed))
+        runs = [
+            Run(f"tune-{act}-lr{lr:g}", f"{__name__}:tune", {"act": act, "lr": lr, "seed": tuning_seed}, COST["tune"])
+            for act in ACTS
+            for lr in LRS
+        ]
+        runs += [Run(f"grads-seed{s}", f"{__name__}:grads_at_init", {"seed": s}, COST["grads"]) for s in ctx.seeds]
+        if all(r.name in results for r in runs):
+            chosen = chosen_lrs(results)
+            runs += [
+                Run(f"{act}-unit{u}", f"{__name__}:to_target", {"act": act, "lr": chosen[act], "seed": u}, COST[act])
+                for u in units(ctx)
+                for act in ACTS
+            ]
+        return [r for r in runs if r.name not in results]
+
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and figure `method` describes, from the runs of `plan`."""
+        chosen = chosen_lrs(results)
+        tuning = {act: {str(lr): [EVERY * n, e] for lr, (n, e) in tuning_scores(results, act).items()} for act in ACTS}
+        curves = {act: [curve(results[f"{act}-unit{u}"]) for u in units(ctx)] for act in ACTS}
+        grads = {act: [results[f"grads-seed{s}"][act] for s in ctx.seeds] for act in ACTS}
         numbers = {
             "target": TARGET,
-            "budget_steps": budget,
+            "budget_steps": ctx.profile.epochs(STEPS),
             "window": WINDOW,
             "units": UNITS,
             "lrs": list(LRS),
-            "tuning_seed": tuning_seed,
+            "tuning_seed": 1000 * ctx.seeds[0] + TUNING_SEED,
             "tuning": tuning,
             "chosen_lr": chosen,
-            "steps_to_target": to_target,
+            "steps_to_target": {act: [steps_to(c, TARGET) for c in curves[act]] for act in ACTS},
             "grad_norms_at_init": grads,
             "first_over_last_layer": {a: [g[0] / g[-1] for g in grads[a]] for a in ACTS},
         }

@@ -93,7 +93,7 @@ def section(r: dict[str, Any], root: Path, docs: str = "") -> str:
     if r.get("section"):
         parts.append(
             f'<p class="meta">notebook section: {e(r["section"])} · profile {e(str(r.get("profile", "")))}'
-            f" · seeds {e(str(r.get('seeds', [])))} · {r.get('seconds', 0):.0f} s</p>"
+            f" · seeds {e(str(r.get('seeds', [])))} · {r.get('seconds', 0):.0f} s{runs_used(r)}</p>"
         )
     if r.get("note"):
         parts.append(f'<p class="note" lang="ko">{e(r["note"])}</p>')
@@ -123,6 +123,17 @@ def section(r: dict[str, Any], root: Path, docs: str = "") -> str:
     if r.get("traceback"):
         parts.append(f"<details open><summary>error</summary><pre>{e(r['traceback'])}</pre></details>")
     return "\n".join(parts)
+
+
+def runs_used(r: dict[str, Any]) -> str:
+    """' · 12 runs (3 shared with other studies, 2 stages)' from a result's `runs`; '' without them."""
+    runs = r.get("runs")
+    if not isinstance(runs, dict) or not runs.get("planned"):
+        return ""
+    n, shared, stages = runs["planned"], runs.get("shared", 0), runs.get("stages", 1)
+    extra = [f"{shared} shared with other studies"] if shared else []
+    extra += [f"{stages} stages"] if stages > 1 else []
+    return f" · {n} run{'s' * (n != 1)}" + (f" ({', '.join(extra)})" if extra else "")
 
 
 def write_report(report: dict[str, Any], root: Path, path: Path) -> None:

@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   dlbasic lab --jobs 1                          # one study after another, in this process
   dlbasic lab --executor ray --address HEAD:6379  # on a Ray cluster (pip install 'dlbasic[ray]')
   dlbasic lab --list                            # the studies and their claims
+  dlbasic lab --profile full --data idx:DIR --estimate --jobs 32  # what it would cost, without running it
 """
 
 
@@ -78,6 +79,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="afterwards, rewrite the verdict table between the lab-verdicts markers of FILE (README.md)",
     )
     p.add_argument("--list", action="store_true", help="list the studies and exit")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="print what the lab would cost (per study: runs and seconds, from the declared runs and the cost "
+        "model; the wall time on --jobs workers) and exit without running it",
+    )
     p.set_defaults(func=run)
 
 
@@ -113,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
             f"add the line {START} and its end marker",
         )
     check_threads(args.threads)
+    if args.estimate:
+        print_estimate(make_profile(args.profile, args.seed, args.data), args.only, args.jobs, args.data)
+        return 0
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
     if args.resume and args.overwrite:
@@ -173,3 +183,24 @@ def open_data(spec: str) -> None:
     from dlbasic.data import load
 
     load(spec, "train")
+
+
+def print_estimate(profile, only: str | None, jobs: int | None, data: str | None) -> None:
+    """`dlbasic lab --estimate`: per study its runs and expected seconds, then the total and the wall time."""
+    import os
+
+    from dlbasic.lab.costs import duration
+    from dlbasic.lab.engine import estimate
+
+    if data is not None:
+        open_data(data)
+    workers = jobs or os.cpu_count() or 1
+    e = estimate(profile, only, workers)
+    print(f"{'study':<18} {'runs':>5} {'shared':>6} {'expected':>9}")
+    for sid, s in sorted(e["studies"].items(), key=lambda kv: -kv[1]["seconds"]):
+        print(f"{sid:<18} {s['runs']:>5} {s['shared']:>6} {duration(s['seconds']):>9}")
+    print(
+        f"profile {profile.name}, data {data or 'each study its own'}: {duration(e['core_seconds'])} of runs on one "
+        f"thread each (the longest {duration(e['longest'])}); about {duration(e['wall_seconds'])} on {workers} "
+        f"worker{'s' * (workers != 1)}"
+    )

@@ -330,3 +330,33 @@ def study_result(state: StudyState, ctx: LabContext, shared: int = 0) -> dict[st
         "seeds": list(m.seeds),
         "figures": figures,
     }
+
+
+def estimate(profile: Profile, only: str | None = None, workers: int = 1) -> dict[str, Any]:
+    """What a lab of `profile` is expected to cost, from the runs its studies declare and the cost model
+    (`costs.Costs`), without running anything: per study its first stage's runs and the seconds of all its
+    stages (later stages from its measured total), and the lab's wall time on `workers` (runs longest first;
+    a run two studies declare counted once)."""
+    from dlbasic.lab.costs import eta
+    from dlbasic.lab.runs import run_key
+
+    ctx, model, identity = LabContext(profile), Costs(profile), lab_identity(profile)
+    seen: set[str] = set()
+    studies, pending = {}, []
+    for sid in select(only):
+        study = get_study(sid)
+        runs = study.plan(ctx, {})
+        unique = [r for r in runs if run_key(r, identity) not in seen]
+        seen.update(run_key(r, identity) for r in runs)
+        declared = [model.declared(study, r) for r in unique]
+        later = max(0.0, model.study_total(study) - sum(model.declared(study, r) for r in runs))
+        studies[sid] = {"runs": len(runs), "shared": len(runs) - len(unique), "seconds": sum(declared) + later}
+        pending += declared + ([later] if later else [])
+    pending.sort(reverse=True)
+    return {
+        "studies": studies,
+        "core_seconds": sum(pending),
+        "longest": max(pending, default=0.0),
+        "workers": workers,
+        "wall_seconds": eta([], pending, workers),
+    }

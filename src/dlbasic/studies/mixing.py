@@ -16,6 +16,9 @@ full profile runs it beside the others, not judged (the quick profile leaves it 
 
 Pairing: the four trainings of a unit share split, subset, initialization and data order; only the target
 (and, for the mixing methods, the mixed inputs) differ.
+
+Runs: one per training target and seed (a training, its test accuracy and calibration error), all in one
+stage.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.evaluation.calibration import expected_calibration_error
-from dlbasic.lab.study import Measurements, Study, Verdict, mean_std, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
 from dlbasic.training.run import load_data
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -36,6 +39,43 @@ UNITS = 2  # independent paired units (seeds) per profile seed
 METHODS = {"plain": {}, "mixup": {"mixup": 0.4}, "cutmix": {"cutmix": 1.0}}
 CONTRAST = {"label smoothing": {"label_smoothing": 0.1}}  # reported beside, in the full profile only
 MIXING = ("mixup", "cutmix")
+TRAIN = "dlbasic.studies.mixing:accuracy_and_calibration"
+# seconds of one training and its measurement by training target (one thread, quick profile)
+COSTS = {"plain": 1.8, "mixup": 2.5, "cutmix": 1.8, "label smoothing": 1.8}
+
+
+def unit_seeds(ctx) -> list[int]:
+    """The seeds of the paired units: UNITS per profile seed."""
+    return [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
+
+
+def run_name(method: str, seed: int) -> str:
+    """The name of the run that trains with `method` (a key of METHODS or CONTRAST) and `seed`."""
+    return f"{method} seed {seed}"
+
+
+def profile_methods(ctx) -> dict[str, dict]:
+    """The training targets of this profile: METHODS, and CONTRAST beside them outside the quick profile."""
+    return {**METHODS, **(CONTRAST if ctx.profile.name != "quick" else {})}
+
+
+def accuracy_and_calibration(ctx, options: dict, seed: int) -> dict[str, float]:
+    """Train tiny_cnn with `options` (the training target) and `seed`; its test accuracy and expected
+    calibration error: {"accuracy", "ece"}."""
+    cfg = ctx.config(
+        model="tiny_cnn",
+        data=ctx.data(DATA),
+        epochs=ctx.profile.epochs(EPOCHS),
+        scheduler="cosine",
+        seed=seed,
+        train_subset=ctx.profile.size(SUBSET),
+        **options,
+    )
+    s = ctx.train(cfg)
+    test = load_data(cfg).test
+    with torch.no_grad():
+        probs = torch.softmax(ctx.model(cfg, s)(test.normalize(test.images)), dim=1)  # (N, K)
+    return {"accuracy": s["test_accuracy"], "ece": expected_calibration_error(probs, test.labels, BINS)}
 
 
 def mixed_arm(acc: dict[str, list[float]]) -> list[float]:
@@ -83,29 +123,23 @@ class Mixing(Study):
         "(full profile) is reported beside."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        seeds = [s * UNITS + j for s in ctx.seeds for j in range(UNITS)]
-        methods = {**METHODS, **(CONTRAST if ctx.profile.name != "quick" else {})}
-        acc = {name: [] for name in methods}
-        ece = {name: [] for name in methods}
-        for name, options in methods.items():
-            for seed in seeds:
-                cfg = ctx.config(
-                    model="tiny_cnn",
-                    data=ctx.data(DATA),
-                    epochs=ctx.profile.epochs(EPOCHS),
-                    scheduler="cosine",
-                    seed=seed,
-                    train_subset=ctx.profile.size(SUBSET),
-                    **options,
-                )
-                s = ctx.train(cfg)
-                test = load_data(cfg).test
-                with torch.no_grad():
-                    probs = torch.softmax(ctx.model(cfg, s)(test.normalize(test.images)), dim=1)  # (N, K)
-                acc[name].append(s["test_accuracy"])
-                ece[name].append(expected_calibration_error(probs, test.labels, BINS))
+    def plan(self, ctx, results) -> list[Run]:
+        """One run per training target and seed: the training, its accuracy and calibration error."""
+        if results:
+            return []
+        return [
+            Run(run_name(name, seed), TRAIN, {"options": options, "seed": seed}, COSTS[name])
+            for name, options in profile_methods(ctx).items()
+            for seed in unit_seeds(ctx)
+        ]
+
+    def collect(self, ctx, results) -> Measurements:
+        """Test accuracy and calibration error by training target (one per seed), and the figure."""
+        seeds, methods = unit_seeds(ctx), profile_methods(ctx)
+        acc, ece = (
+            {name: [results[run_name(name, seed)][part] for seed in seeds] for name in methods}
+            for part in ("accuracy", "ece")
+        )
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
         names = list(methods)
         for ax, table, label in ((axes[0], acc, "test accuracy"), (axes[1], ece, "expected calibration error")):

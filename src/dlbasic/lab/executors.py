@@ -46,10 +46,27 @@ class InProcess:
         pass
 
 
-def _worker_init(parent: int) -> None:
-    """In each worker process: Ctrl-C is the main process's to handle (it stops the workers), and a worker
-    whose main process died (SIGKILL) exits instead of waiting forever for work."""
+def pin(index: int, threads: int, workers: int) -> list[int] | None:
+    """Pin this process to cores of its own: worker `index` of `workers` gets `threads` of the cores it may use
+    (none shared with another worker, so runs do not slow each other); None where the cores are too few or
+    the system cannot pin."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if workers * threads > len(cores):
+        return None
+    mine = cores[(index % workers) * threads : (index % workers + 1) * threads]
+    os.sched_setaffinity(0, mine)
+    return mine
+
+
+def _worker_init(parent: int, counter: Any, threads: int, workers: int) -> None:
+    """In each worker process: its own cores (`pin`); Ctrl-C is the main process's to handle (it stops the
+    workers), and a worker whose main process died (SIGKILL) exits instead of waiting forever for work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with counter.get_lock():
+        index, counter.value = counter.value, counter.value + 1
+    pin(index, threads, workers)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -60,7 +77,8 @@ def _worker_init(parent: int) -> None:
 
 
 class LocalPool:
-    """`jobs` worker processes on this machine (spawned, so no state of this process leaks into them)."""
+    """`jobs` worker processes on this machine (spawned, so no state of this process leaks into them), each on
+    `threads` cores of its own where the machine has enough."""
 
     def __init__(self, profile: Profile, root: Path, threads: int, jobs: int):
         self.args = (profile, str(root), threads)
@@ -71,11 +89,12 @@ class LocalPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
             self.slots,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=context,
             initializer=_worker_init,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), context.Value("i", 0), self.args[2], self.slots),
         )
 
     def submit(self, run: Run) -> Future:

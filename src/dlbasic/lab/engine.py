@@ -342,7 +342,7 @@ def estimate(profile: Profile, only: str | None = None, workers: int = 1) -> dic
 
     ctx, model, identity = LabContext(profile), Costs(profile), lab_identity(profile)
     seen: set[str] = set()
-    studies, pending = {}, []
+    studies, pending, runs_only = {}, [], []
     for sid in select(only):
         study = get_study(sid)
         runs = study.plan(ctx, {})
@@ -352,11 +352,12 @@ def estimate(profile: Profile, only: str | None = None, workers: int = 1) -> dic
         later = max(0.0, model.study_total(study) - sum(model.declared(study, r) for r in runs))
         studies[sid] = {"runs": len(runs), "shared": len(runs) - len(unique), "seconds": sum(declared) + later}
         pending += declared + ([later] if later else [])
+        runs_only += declared
     pending.sort(reverse=True)
     return {
         "studies": studies,
         "core_seconds": sum(pending),
-        "longest": max(pending, default=0.0),
+        "longest": max(runs_only, default=0.0),  # of the runs declared (later stages not yet split into runs)
         "workers": workers,
         "wall_seconds": eta([], pending, workers),
     }

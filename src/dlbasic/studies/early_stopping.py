@@ -34,7 +34,7 @@ ACC_MARGIN = 0.01
 ARMS = {"to_the_end": 0, "early_stopping": PATIENCE}  # arm -> patience (0: no early stopping)
 TRAIN = "dlbasic.studies.early_stopping:stopped_model"
 SUMMARY = ("test_accuracy", "test_loss", "epochs")  # what each arm reports per seed
-COSTS = {"to_the_end": 0.7, "early_stopping": 0.3}  # seconds of one run by arm (one thread, quick profile)
+COSTS = {"to_the_end": 0.75, "early_stopping": 0.25}  # seconds of one run by arm (one thread, quick profile)
 
 
 def unit_seeds(ctx) -> list[int]:

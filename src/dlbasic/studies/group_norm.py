@@ -39,7 +39,7 @@ CHANNELS = [16, 32, 64]
 BASE_LR, BASE_BATCH = 0.1, 32  # lr = BASE_LR * batch / BASE_BATCH (linear scaling, Goyal et al. 2017)
 NORMS = {"batch": "batch norm", "group": f"group norm ({GROUPS} groups)"}
 TRAIN = "dlbasic.studies.group_norm:trained_accuracy"
-COSTS = {2: 8.5, 16: 1.5}  # seconds of one training by batch size (one thread, quick profile)
+COSTS = {2: 8.0, 16: 2.0}  # seconds of one training by batch size (one thread, quick profile)
 
 
 def run_name(norm: str, batch_size: int, seed: int) -> str:

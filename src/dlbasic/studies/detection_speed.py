@@ -25,6 +25,10 @@ Scaled down: the five detectors of `dlbasic.detection` (a small backbone family 
 on 64-pixel `scenes` of 1-3 MNIST digits; 96 training scenes, 2 epochs, 96 test scenes. Training is far
 too short for meaningful mAP; mAP and the wall time per image of the trained detectors (selective search
 included) are reported beside, not judged.
+
+In the lab it is two stages of runs: selective search on the training and on the test scenes, the two
+detectors without a search and the untrained proposal network; then the three searched detectors, each given
+the search's boxes.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dlbasic.lab.study import Measurements, Study, Verdict
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import Measurements, Run, Study, Verdict
 
 DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")
 SEARCHED = ("rcnn", "sppnet", "fast_rcnn")  # run on selective-search proposals
@@ -48,6 +52,16 @@ CURVE = (1, 10, 100, 1000, REGIONS)
 AR_TOP = 10  # proposals per image for the average recall
 TEST_IMAGES = 96  # paired units of the proposal test (average recall per image moves in steps of 1/10 of a box)
 IOUS = torch.arange(0.5, 0.951, 0.05)
+# seconds of one run (one thread, quick profile): the search, each detector's, the untrained proposals'
+COST = {
+    "search": 3.5,  # the training or the test scenes
+    "rcnn": 4.5,
+    "sppnet": 1.1,
+    "fast_rcnn": 1.1,
+    "faster_rcnn": 2.2,
+    "yolo_v1": 1.0,
+    "untrained-rpn": 0.3,
+}
 
 
 class RandomBoxes:
@@ -129,6 +143,136 @@ def rpn_proposals(model: nn.Module, images: Tensor) -> list[Tensor]:
     return [model.rpn(images[i : i + 1], model.backbone(images[i : i + 1]))[0][0] for i in range(len(images))]
 
 
+def scenes_split(ctx):
+    """The training and test scenes of the profile's first seed."""
+    from dlbasic.detection.splits import load_split
+
+    return load_split(
+        "scenes", train_limit=ctx.profile.size(96), test_limit=ctx.profile.size(TEST_IMAGES), seed=ctx.seeds[0]
+    )
+
+
+def macs_per_image(model: nn.Module, images: Tensor) -> dict[str, list[int]]:
+    """`count_macs` of each image on its own: convolution, total (convolution + linear) and CNN runs."""
+    counts = [count_macs(model, images[i : i + 1]) for i in range(len(images))]
+    return {
+        "conv": [c["conv"] for c in counts],
+        "total": [c["conv"] + c["fc"] for c in counts],
+        "cnn_runs": [c["cnn_runs"] for c in counts],
+    }
+
+
+def detector(ctx, name: str, boxes: dict[str, list] | None = None) -> dict:
+    """Detector `name` trained on the scenes: its mAP, its MACs (against the given regions for a searched one,
+    per test image otherwise), its wall time per image (searching anew) and, for Faster R-CNN, its proposals per
+    test image and their average recall. `boxes`: selective search's boxes of the training and test scenes
+    (`search_scenes`), so that a searched detector does not search them again."""
+    from dlbasic.detection.metrics import evaluate_detections
+    from dlbasic.detection.rcnn import SelectiveSearchProposals
+    from dlbasic.detection.train import DetectionConfig, build_detector, fit, predict, seconds_per_image
+
+    seed = ctx.seeds[0]
+    split = scenes_split(ctx)
+    test = split.test_images
+    search = SelectiveSearchProposals("single", 50)
+    if boxes is not None:
+        search = KnownSearch(search, [*split.train_images, *test], boxes["train"] + boxes["test"])
+    cfg = DetectionConfig(model=name, epochs=ctx.profile.epochs(2), batch_size=16, seed=seed)
+    model = build_detector(name, len(split.classes), 1, search, seed)
+    fit(model, split.train_images, split.train_targets, cfg)
+    m = evaluate_detections(predict(model, test), split.test_targets)
+    out = {"map": m["map"], "map_50": m["map_50"]}
+    if name in SEARCHED:
+        counts = []
+        for regions in CURVE:
+            with given_boxes(model, regions) as given:
+                counts.append(count_macs(given, test[:1]))
+        out["curve"] = {k: [c[k] for c in counts] for k in ("conv", "fc", "cnn_runs")}
+    else:
+        out["macs"] = macs_per_image(model, test)
+    if name == "faster_rcnn":
+        trained = rpn_proposals(model, test)
+        out["proposals"] = [len(p) for p in trained]
+        out["average_recall"] = average_recall(trained, split.test_targets, AR_TOP)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        timing = test[: ctx.profile.size(8)]
+        out["seconds_per_image"] = seconds_per_image(model, timing)
+    finally:
+        torch.set_num_threads(threads)
+    out["timed_images"] = len(timing)
+    return out
+
+
+def untrained_proposals(ctx) -> dict:
+    """The average recall per test image of an untrained Faster R-CNN's proposal network; the numbers of
+    training and test images."""
+    from dlbasic.detection.train import build_detector
+
+    split = scenes_split(ctx)
+    test = split.test_images
+    untrained = rpn_proposals(build_detector("faster_rcnn", len(split.classes), 1, None, ctx.seeds[0]), test)
+    return {
+        "average_recall": average_recall(untrained, split.test_targets, AR_TOP),
+        "train_images": len(split.train_images),
+        "test_images": len(test),
+    }
+
+
+def search_scenes(ctx, part: str) -> dict:
+    """Selective search on the training or test scenes (`part`): the boxes per image and, for the test scenes,
+    the number of proposals per image and their average recall."""
+    from dlbasic.detection.rcnn import SelectiveSearchProposals
+
+    split = scenes_split(ctx)
+    images = split.train_images if part == "train" else split.test_images
+    boxes = SelectiveSearchProposals("single", 50)(images)
+    out = {"boxes": [b.tolist() for b in boxes]}
+    if part == "test":
+        out["proposals"] = [len(b) for b in boxes]
+        out["average_recall"] = average_recall(boxes, split.test_targets, AR_TOP)
+    return out
+
+
+def image_key(image: Tensor) -> bytes:
+    """An image's identity: its pixels."""
+    return image.detach().cpu().contiguous().numpy().tobytes()
+
+
+class KnownSearch:
+    """A selective search (`search`, a `SelectiveSearchProposals`) that returns the boxes already found for
+    `images` and searches any other image, or every image while `cache` is off (`seconds_per_image` turns it
+    off to time the search)."""
+
+    def __init__(self, search, images: list[Tensor], boxes: list[list]):
+        self.search = search
+        self.known = {
+            image_key(im): torch.tensor(b, dtype=torch.float32).reshape(-1, 4) for im, b in zip(images, boxes)
+        }
+
+    @property
+    def cache(self) -> bool:
+        """Whether boxes are remembered (the known ones, and the search's own cache)."""
+        return self.search.cache
+
+    @cache.setter
+    def cache(self, on: bool) -> None:
+        self.search.cache = on
+
+    def __call__(self, images) -> list[Tensor]:
+        return [self._one(im) for im in images]
+
+    def _one(self, image: Tensor) -> Tensor:
+        known = self.known.get(image_key(image)) if self.cache else None
+        return known if known is not None else self.search([image])[0]
+
+
+def with_nan(values: list) -> list[float]:
+    """`values` with NaN where a saved run holds None (JSON has no NaN)."""
+    return [math.nan if v is None else v for v in values]
+
+
 @register_study
 class DetectionSpeed(Study):
     """Claim `detection-speed`: R-CNN runs the CNN on ~2000 regions; SPPNet/Fast R-CNN run it once; Faster R-CNN learns
@@ -177,73 +321,59 @@ class DetectionSpeed(Study):
         "reported, never judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        from dlbasic.detection.metrics import evaluate_detections
-        from dlbasic.detection.rcnn import SelectiveSearchProposals
-        from dlbasic.detection.splits import load_split
-        from dlbasic.detection.train import DetectionConfig, build_detector, fit, predict, seconds_per_image
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """Stage 1: selective search on every scene, the detectors without a search (trained, counted, timed)
+        and the untrained proposal network; stage 2, given the search's boxes: the three searched detectors."""
+        runs = [
+            Run(f"search-{part}", f"{__name__}:search_scenes", {"part": part}, COST["search"], False)
+            for part in ("train", "test")
+        ]
+        runs += [
+            Run(f"detector-{name}", f"{__name__}:detector", {"name": name}, COST[name], False)
+            for name in DETECTORS
+            if name not in SEARCHED
+        ]
+        runs.append(Run("untrained-rpn", f"{__name__}:untrained_proposals", {}, COST["untrained-rpn"], False))
+        if "search-train" in results and "search-test" in results:
+            boxes = {part: results[f"search-{part}"]["boxes"] for part in ("train", "test")}
+            runs += [
+                Run(f"detector-{name}", f"{__name__}:detector", {"name": name, "boxes": boxes}, COST[name], False)
+                for name in SEARCHED
+            ]
+        return [r for r in runs if r.name not in results]
 
-        seed = ctx.seeds[0]
-        split = load_split(
-            "scenes", train_limit=ctx.profile.size(96), test_limit=ctx.profile.size(TEST_IMAGES), seed=seed
-        )
-        test, n = split.test_images, len(split.test_images)
-        search = SelectiveSearchProposals("single", 50)  # searched once per image, shared by three models
-        classes = len(split.classes)
-        untrained_rpn = rpn_proposals(build_detector("faster_rcnn", classes, 1, None, seed), test)
-        models, maps = {}, {}
-        for name in DETECTORS:
-            cfg = DetectionConfig(model=name, epochs=ctx.profile.epochs(2), batch_size=16, seed=seed)
-            model = build_detector(name, classes, 1, search, seed)
-            fit(model, split.train_images, split.train_targets, cfg)
-            m = evaluate_detections(predict(model, test), split.test_targets)
-            maps[name] = {"map": m["map"], "map_50": m["map_50"]}
-            models[name] = model
-        curve: dict[str, dict[str, list[int]]] = {k: {} for k in ("conv", "fc", "cnn_runs")}
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and figure `method` describes, from the runs of `plan`."""
+        runs = {name: results[f"detector-{name}"] for name in DETECTORS}
+        search, untrained = results["search-test"], results["untrained-rpn"]
+        n = untrained["test_images"]
+        curve = {k: {name: runs[name]["curve"][k] for name in SEARCHED} for k in ("conv", "fc", "cnn_runs")}
         per_image: dict[str, dict[str, list[int]]] = {k: {} for k in ("conv", "total", "cnn_runs")}
-        for name in SEARCHED:
-            counts = []
-            for regions in CURVE:
-                with given_boxes(models[name], regions) as model:
-                    counts.append(count_macs(model, test[:1]))
-            for k in curve:
-                curve[k][name] = [c[k] for c in counts]
-            at = counts[CURVE.index(REGIONS)]  # the same for every image: the count, not the boxes, sets the work
+        for name in SEARCHED:  # the same for every image: the count, not the boxes, sets the work
+            at = {k: curve[k][name][CURVE.index(REGIONS)] for k in curve}
             per_image["conv"][name] = [at["conv"]] * n
             per_image["total"][name] = [at["conv"] + at["fc"]] * n
             per_image["cnn_runs"][name] = [at["cnn_runs"]] * n
         for name in ("faster_rcnn", "yolo_v1"):
-            counts = [count_macs(models[name], test[i : i + 1]) for i in range(n)]
-            per_image["conv"][name] = [c["conv"] for c in counts]
-            per_image["total"][name] = [c["conv"] + c["fc"] for c in counts]
-            per_image["cnn_runs"][name] = [c["cnn_runs"] for c in counts]
-        trained_rpn = rpn_proposals(models["faster_rcnn"], test)
-        searched = search(test)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            timing = test[: ctx.profile.size(8)]
-            seconds = {name: seconds_per_image(models[name], timing) for name in DETECTORS}
-        finally:
-            torch.set_num_threads(threads)
+            for k in per_image:
+                per_image[k][name] = runs[name]["macs"][k]
         numbers = {
             "regions": REGIONS,
             "regions_curve": list(CURVE),
             "curve_macs": curve,
             "macs": per_image,
-            "proposals": {"selective_search": [len(p) for p in searched], "rpn": [len(p) for p in trained_rpn]},
+            "proposals": {"selective_search": search["proposals"], "rpn": runs["faster_rcnn"]["proposals"]},
             "average_recall": {
-                "rpn_trained": average_recall(trained_rpn, split.test_targets, AR_TOP),
-                "rpn_untrained": average_recall(untrained_rpn, split.test_targets, AR_TOP),
-                "selective_search": average_recall(searched, split.test_targets, AR_TOP),
+                "rpn_trained": with_nan(runs["faster_rcnn"]["average_recall"]),
+                "rpn_untrained": with_nan(untrained["average_recall"]),
+                "selective_search": with_nan(search["average_recall"]),
             },
-            "seconds_per_image": seconds,
-            "map": {k: v["map"] for k, v in maps.items()},
-            "map_50": {k: v["map_50"] for k, v in maps.items()},
-            "train_images": len(split.train_images),
+            "seconds_per_image": {name: runs[name]["seconds_per_image"] for name in DETECTORS},
+            "map": {name: runs[name]["map"] for name in DETECTORS},
+            "map_50": {name: runs[name]["map_50"] for name in DETECTORS},
+            "train_images": untrained["train_images"],
             "test_images": n,
-            "timed_images": len(timing),
+            "timed_images": runs[DETECTORS[0]]["timed_images"],
         }
         return Measurements(
             numbers,
@@ -255,7 +385,7 @@ class DetectionSpeed(Study):
                     _figure(numbers),
                 )
             ],
-            [seed],
+            [ctx.seeds[0]],
         )
 
     def judge(self, m) -> Verdict:

@@ -30,9 +30,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from dlbasic.callbacks import Callback
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict, pm
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -41,6 +41,7 @@ EPOCHS, BATCH, LR, MOMENTUM, WEIGHT_DECAY = 10, 128, 0.02, 0.9, 1e-4
 UNITS = 2  # independent paired units per profile seed (own split, initialization and data order)
 WIDTH = 0.125  # of the ImageNet widths 64-512: 8-16-32-64 channels
 MILESTONES = (0.5, 0.75)  # fractions of the run at which the learning rate is divided by 10 (He et al. 2016)
+COST = {"plain34": 3.7, "resnet34": 4.0}  # seconds of one training run (one thread, quick profile)
 
 
 def step_lr(base: float, fraction: float, milestones: tuple[float, ...] = MILESTONES, gamma: float = 0.1) -> float:
@@ -73,6 +74,34 @@ def falling_at_full_rate(curves: list[list[float]]) -> float:
     epoch before the one that ends the first half minus that epoch's (> 0: still falling; per epoch)."""
     half = [max(2, round(0.5 * len(c))) for c in curves]
     return float(np.mean([c[h - 2] - c[h - 1] for c, h in zip(curves, half)]))
+
+
+def units(ctx) -> list[int]:
+    """The paired units' seeds: `UNITS` per profile seed."""
+    return [1000 * s + u for s in ctx.seeds for u in range(UNITS)]
+
+
+def train_net(ctx, net: str, unit: int) -> dict:
+    """Train `net` on unit `unit` with He et al.'s schedule: its running training error per epoch, test error
+    and parameter count."""
+    cfg = ctx.config(
+        data=ctx.data(DATA),
+        model=net,
+        optimizer="sgd",
+        lr=LR,
+        momentum=MOMENTUM,
+        weight_decay=WEIGHT_DECAY,
+        epochs=ctx.profile.epochs(EPOCHS),
+        batch_size=BATCH,
+        seed=unit,
+        model_options={"zero_init_residual": False, "width": WIDTH},
+    )
+    s = ctx.train(cfg, callbacks=[StepSchedule(LR)])
+    return {
+        "curve": [1 - h["train_accuracy"] for h in s["history"]],
+        "test_error": 1 - s["test_accuracy"],
+        "params": s["parameters"],
+    }
 
 
 @register_study
@@ -115,42 +144,27 @@ class ResNetStudy(Study):
         "dropped."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        epochs = ctx.profile.epochs(EPOCHS)
-        train_err: dict[str, list[float]] = {}
-        test_err: dict[str, list[float]] = {}
-        curves: dict[str, list[list[float]]] = {}
-        params: dict[str, int] = {}
-        for name in NETS:
-            train_err[name], test_err[name], curves[name] = [], [], []
-            for unit in (1000 * s + u for s in ctx.seeds for u in range(UNITS)):
-                cfg = ctx.config(
-                    data=ctx.data(DATA),
-                    model=name,
-                    optimizer="sgd",
-                    lr=LR,
-                    momentum=MOMENTUM,
-                    weight_decay=WEIGHT_DECAY,
-                    epochs=epochs,
-                    batch_size=BATCH,
-                    seed=unit,
-                    model_options={"zero_init_residual": False, "width": WIDTH},
-                )
-                s = ctx.train(cfg, callbacks=[StepSchedule(LR)])
-                curves[name].append([1 - h["train_accuracy"] for h in s["history"]])
-                train_err[name].append(curves[name][-1][-1])
-                test_err[name].append(1 - s["test_accuracy"])
-                params[name] = s["parameters"]
+    def plan(self, ctx, results: dict) -> list[Run]:
+        """One run per (net, unit): the training and its numbers."""
+        runs = [
+            Run(f"{name}-unit{unit}", f"{__name__}:train_net", {"net": name, "unit": unit}, COST[name])
+            for name in NETS
+            for unit in units(ctx)
+        ]
+        return [r for r in runs if r.name not in results]
+
+    def collect(self, ctx, results: dict) -> Measurements:
+        """The numbers and figure `method` describes, from the runs of `plan`."""
+        curves = {name: [results[f"{name}-unit{u}"]["curve"] for u in units(ctx)] for name in NETS}
         numbers = {
-            "epochs": epochs,
+            "epochs": ctx.profile.epochs(EPOCHS),
             "units": UNITS,
-            "train_error": train_err,
-            "test_error": test_err,
+            "train_error": {name: [c[-1] for c in curves[name]] for name in NETS},
+            "test_error": {name: [results[f"{name}-unit{u}"]["test_error"] for u in units(ctx)] for name in NETS},
             "train_error_curve": curves,
             "still_improving": {n: still_improving(curves[n]) for n in NETS},
             "falling_at_full_rate": {n: falling_at_full_rate(curves[n]) for n in NETS},
-            "params": params,
+            "params": {name: results[f"{name}-unit{units(ctx)[-1]}"]["params"] for name in NETS},
         }
         return Measurements(
             numbers,

@@ -118,7 +118,7 @@ class GDVariants(Study):
     @staticmethod
     def arms(n: int, ctx) -> list[tuple[str, dict[str, int], float]]:
         """(arm, its budget, the seconds of one of its runs) for each batch size."""
-        costs = {"1": 1.0, "32": 0.5, "full": 0.1}
+        costs = {"1": 0.2, "32": 0.2, "full": 0.05}
         return [(arm, p, costs[arm]) for arm, p in budgets(n, ctx.profile.epochs(EPOCHS)).items()]
 
     @staticmethod

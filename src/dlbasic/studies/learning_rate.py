@@ -230,7 +230,7 @@ def tuning_seed(ctx) -> int:
 
 
 FINAL_LOSS = "dlbasic.studies.learning_rate:final_loss"
-FINAL_LOSS_COST = 0.5  # seconds of one such run on the digits at batch 32 (one thread, quick profile)
+FINAL_LOSS_COST = 0.2  # seconds of one such run on the digits at batch 32 (one thread, quick profile)
 
 
 def final_loss(ctx, lr: float, seed: int, batch: int | str, steps: int) -> dict[str, Any]:

@@ -221,7 +221,7 @@ def replay(known: dict[str, dict]) -> SeedScan:
 
 WALK = "dlbasic.studies.rmsprop_adam:walk_cells"
 GRID_CELLS = "dlbasic.studies.rmsprop_adam:grid_cells"
-CELL_COST = 0.4  # seconds of one cell (one thread, quick profile)
+CELL_COST = 0.2  # seconds of one cell (one thread, quick profile)
 
 
 def known_cells(results: dict[str, Any], name: str, seed: int) -> dict:
@@ -277,7 +277,7 @@ class RmspropAdamStudy(Study):
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
         """Each optimizer's walk on each seed; then the rest of the grids the replayed scan needs."""
         walks = [
-            Run(f"{name} seed {seed}", WALK, {"optimizer": name, "seed": seed}, 5 * CELL_COST)
+            Run(f"{name} seed {seed}", WALK, {"optimizer": name, "seed": seed}, 7 * CELL_COST)
             for seed in ctx.seeds
             for name in OPTIMIZERS
         ]

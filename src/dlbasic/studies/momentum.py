@@ -21,6 +21,12 @@ Scaled down (the same design serves `nesterov`, with other arms):
   methods from the same split, initialization and data order (a pair).
 
 The full profile scales the step caps and the data with the profile.
+
+Runs: stage 1 runs each method on each landscape (tuning and judged starts together) and, on MNIST, each
+method's grid point nearest its default lr on the tuning seed, one run per batch; stage 2 the other grid
+points, capped at that run's step count (the choice, and the tuning steps shown, are those of the search that
+caps each run at the best so far); stage 3 each method at its tuned lr, one run per (batch, seed). `nesterov`
+declares the same runs for momentum, so the two studies share them.
 """
 
 from __future__ import annotations
@@ -29,17 +35,18 @@ import copy
 import functools
 import math
 import statistics
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
 
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.stats import decide
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict
 from dlbasic.optim import default_lr
 from dlbasic.optim.factory import create_optimizer
 from dlbasic.optim.landscapes import get_landscape
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
-from dlbasic.studies.learning_rate import half_decades, probe_run, tune_lr, tuning_seed
-from dlbasic.lab.registry import register_study
-from dlbasic.lab.stats import decide
+from dlbasic.studies.learning_rate import half_decades, outward, probe_run, tuning_seed
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
@@ -129,16 +136,6 @@ def landscape_arm(name: str, land: str, seeds: tuple[int, ...], tune: int, scale
     }
 
 
-def landscape_race(names: tuple[str, str], land: str, seeds: tuple[int, ...], tune: int, scale: int = 1) -> dict:
-    """Both optimizers on `land` (see `landscape_arm`), with the threshold and the step cap."""
-    threshold, cap = LANDSCAPES[land]
-    return {
-        "threshold": threshold,
-        "max_steps": cap * scale,
-        **{name: copy.deepcopy(landscape_arm(name, land, tuple(seeds), tune, scale)) for name in names},
-    }
-
-
 def mnist_config(ctx, name: str, lr: float, batch: int, seed: int):
     """The MLP 784-64-10 on MNIST (or --data) with optimizer `name`."""
     return ctx.config(
@@ -157,49 +154,138 @@ def unit_seeds(ctx) -> list[int]:
     return [s + 100 * r for r in range(REPLICATES) for s in ctx.seeds]
 
 
-def mnist_race(ctx, names: tuple[str, str], batch: int) -> dict:
-    """Both optimizers on MNIST at `batch`: each at its tuned lr, steps to the loss threshold per seed."""
+def mnist_settings(ctx, batch: int) -> dict[str, Any]:
+    """The MNIST problem at `batch`: its loss threshold, step cap and probe interval (in steps)."""
     from dlbasic.training.run import load_data
 
-    cap = ctx.profile.size(BATCHES[batch])
-    every = max(1, PROBE_EXAMPLES // batch)
-    classes = load_data(mnist_config(ctx, names[0], 0.1, batch, ctx.seeds[0])).train.num_classes
-    threshold = TARGET * math.log(classes)
-    tune = tuning_seed(ctx)
-    out: dict = {"threshold": threshold, "max_steps": cap, "probe_every": every, "seeds": unit_seeds(ctx)}
-    for name in names:
-        best, grid = tune_lr(
-            ctx,
-            lambda lr, n=name: mnist_config(ctx, n, lr, batch, tune),
-            MNIST_LRS,
-            cap,
-            threshold=threshold,
-            start=default_lr(name),
-            every=every,
-            size=PROBE_SIZE,
-        )
-        if best is None:  # nothing reached the threshold on the tuning seed: judge at the default lr
-            best = default_lr(name)
-        runs = [
-            probe_run(
-                ctx, mnist_config(ctx, name, best, batch, seed), cap, every=every, threshold=threshold, size=PROBE_SIZE
-            )
-            for seed in unit_seeds(ctx)
-        ]
-        out[name] = {
-            "lr": best,
-            "steps": [cap + 1 if r["hit"] is None else r["hit"] for r in runs],
-            "tuning_steps": {k: v["hit"] for k, v in grid.items()},
-            "curve": {"steps": runs[0]["steps"], "losses": runs[0]["losses"]},
-        }
-    return out
+    classes = load_data(mnist_config(ctx, "sgd", 0.1, batch, ctx.seeds[0])).train.num_classes
+    return {
+        "threshold": TARGET * math.log(classes),
+        "max_steps": ctx.profile.size(BATCHES[batch]),
+        "probe_every": max(1, PROBE_EXAMPLES // batch),
+    }
 
 
-def race(ctx, names: tuple[str, str]) -> dict:
-    """The whole design for the favoured optimizer `names[0]` against `names[1]`."""
+LANDSCAPE = "dlbasic.studies.momentum:landscape_run"
+LANDSCAPE_COST = 2.0  # seconds of one landscape run (one thread, quick profile)
+MNIST = "dlbasic.studies.momentum:mnist_run"
+MNIST_COST = {32: 1.5, 512: 3.0}  # seconds of one MNIST run by batch (one thread, quick profile); to the cap, 2-3x
+
+
+def landscape_run(ctx, optimizer: str, land: str) -> dict:
+    """One optimizer on `land` from the tuning starts and the profile's seeds' starts (`landscape_arm`)."""
     scale = max(1, round(ctx.profile.scale))
-    problems = {land: landscape_race(names, land, ctx.seeds, tuning_seed(ctx), scale) for land in LANDSCAPES}
-    problems.update({f"{ctx.data(DATA)} batch {b}": mnist_race(ctx, names, b) for b in BATCHES})
+    return copy.deepcopy(landscape_arm(optimizer, land, tuple(ctx.seeds), tuning_seed(ctx), scale))
+
+
+def mnist_run(ctx, optimizer: str, lr: float, batch: int, seed: int, max_steps: int | None = None) -> dict:
+    """One MNIST run under the loss probe until the threshold or `max_steps` (the problem's step cap when
+    None): its probe record."""
+    m = mnist_settings(ctx, batch)
+    r = probe_run(
+        ctx,
+        mnist_config(ctx, optimizer, lr, batch, seed),
+        m["max_steps"] if max_steps is None else max_steps,
+        every=m["probe_every"],
+        threshold=m["threshold"],
+        size=PROBE_SIZE,
+    )
+    return {"hit": r["hit"], "diverged": r["diverged"], "steps": r["steps"], "losses": r["losses"]}
+
+
+def tuned(records: dict[float, dict], name: str, cap: int) -> tuple[float, dict[str, int | None]]:
+    """The lr `tune_lr` picks from the tuning runs (`records` by lr), and the step counts it shows.
+
+    `tune_lr` runs the grid outward from the default lr and caps each run at the best step count so far, so
+    a rate that reaches the threshold only later shows None and cannot win; ties go to the rate run first.
+    The runs here may be capped later than that (the first at `cap`, the others at the first one's count):
+    the caps are multiples of the probe interval, so a run capped later reaches the threshold within the
+    earlier cap exactly when the capped run would. With no rate reaching it, the default lr.
+    """
+    best, best_score = None, math.inf
+    shown: dict[str, int | None] = {}
+    for lr in outward(MNIST_LRS, default_lr(name)):
+        limit = cap if best is None else min(cap, int(best_score))
+        hit = records[lr]["hit"]
+        hit = hit if hit is not None and hit <= limit else None
+        shown[f"{lr:g}"] = hit
+        if hit is not None and hit < best_score:
+            best, best_score = lr, hit
+    return (default_lr(name) if best is None else best), {k: shown[k] for k in sorted(shown, key=float)}
+
+
+def mnist_tuning(ctx, names: tuple[str, str], results: dict[str, Any]) -> list[Run]:
+    """The MNIST tuning runs on the tuning seed: each method's grid point nearest its default lr, to the step
+    cap; once those are run, the other grid points, capped at that run's step count (no later one can win)."""
+    tune = tuning_seed(ctx)
+    runs = []
+    for b in BATCHES:
+        for name in names:
+            first, *others = outward(MNIST_LRS, default_lr(name))
+            args = {"optimizer": name, "lr": first, "batch": b, "seed": tune}
+            runs.append(Run(f"batch {b} {name} lr {first:g}", MNIST, args, MNIST_COST[b]))
+            if runs[-1].name not in results:
+                continue
+            hit, cap = results[runs[-1].name]["hit"], ctx.profile.size(BATCHES[b])
+            limit = {"max_steps": hit} if hit is not None and hit < cap else {}
+            runs += [
+                Run(f"batch {b} {name} lr {lr:g}", MNIST, {**args, "lr": lr, **limit}, MNIST_COST[b]) for lr in others
+            ]
+    return runs
+
+
+def race_runs(ctx, names: tuple[str, str], results: dict[str, Any]) -> list[Run]:
+    """The runs of the design for `names`: the landscapes and the MNIST tuning (`mnist_tuning`), then MNIST at
+    the tuned lrs on the judged seeds."""
+    runs = [
+        Run(f"{land} {name}", LANDSCAPE, {"optimizer": name, "land": land}, LANDSCAPE_COST, False)
+        for land in LANDSCAPES
+        for name in names
+    ]
+    tuning = mnist_tuning(ctx, names, results)
+    if len(tuning) < len(BATCHES) * len(names) * len(MNIST_LRS) or any(r.name not in results for r in tuning):
+        return runs + tuning
+    for b in BATCHES:
+        cap = ctx.profile.size(BATCHES[b])
+        for name in names:
+            lr, _ = tuned({lr: results[f"batch {b} {name} lr {lr:g}"] for lr in MNIST_LRS}, name, cap)
+            runs += [
+                Run(
+                    f"batch {b} {name} seed {seed}",
+                    MNIST,
+                    {"optimizer": name, "lr": lr, "batch": b, "seed": seed},
+                    MNIST_COST[b],
+                )
+                for seed in unit_seeds(ctx)
+            ]
+    return runs
+
+
+def race_numbers(ctx, names: tuple[str, str], results: dict[str, Any]) -> dict:
+    """The numbers of the design for `names` from its runs: per problem, each optimizer's lr and steps."""
+    scale = max(1, round(ctx.profile.scale))
+    problems: dict[str, dict] = {}
+    for land, (threshold, cap) in LANDSCAPES.items():
+        problems[land] = {"threshold": threshold, "max_steps": cap * scale}
+        for name in names:
+            arm = copy.deepcopy(results[f"{land} {name}"])
+            arm["trace"] = [math.nan if y is None else y for y in arm["trace"]]  # non-finite in a saved run
+            problems[land][name] = arm
+    for b in BATCHES:
+        out: dict = {**mnist_settings(ctx, b), "seeds": unit_seeds(ctx)}
+        for name in names:
+            lr, shown = tuned({lr: results[f"batch {b} {name} lr {lr:g}"] for lr in MNIST_LRS}, name, out["max_steps"])
+            runs = [results[f"batch {b} {name} seed {seed}"] for seed in unit_seeds(ctx)]
+            out[name] = {
+                "lr": lr,
+                "steps": [out["max_steps"] + 1 if r["hit"] is None else r["hit"] for r in runs],
+                "tuning_steps": shown,
+                "curve": {
+                    "steps": runs[0]["steps"],
+                    "losses": [math.inf if y is None else y for y in runs[0]["losses"]],
+                },
+            }
+        problems[f"{ctx.data(DATA)} batch {b}"] = out
     return {"data": ctx.data(DATA), "problems": problems}
 
 
@@ -304,9 +390,13 @@ class MomentumStudy(Study):
         "at least half contradict it and none supports it; inconclusive otherwise."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        m = race(ctx, NAMES)
+    def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
+        """The runs of the design (see `race_runs`)."""
+        return race_runs(ctx, NAMES, results)
+
+    def collect(self, ctx, results: dict[str, Any]) -> Measurements:
+        """The numbers and the figure, from the runs."""
+        m = race_numbers(ctx, NAMES, results)
         fig = plot_race(m, NAMES, "SGD vs momentum, each at its tuned lr: loss against step (first start / seed)")
         return Measurements(m, [("Loss against step, SGD vs momentum (each at its tuned lr)", fig)], list(ctx.seeds))
 

@@ -11,14 +11,17 @@ Scaled down exactly as `momentum` (whose helpers run it): CM and NAG (mu = 0.9 b
 learning rate, count the steps to a loss threshold on the ill-conditioned quadratic and on Rosenbrock's valley
 from 10 random starts per seed (pairs: the same start with both methods), and on MNIST (or ``--data``) at
 batch 32 and 512 (pairs: the same seed, initialization and data order). The number of sign changes of the
-offset from the minimum before reaching the threshold (the oscillation) is reported beside.
+offset from the minimum before reaching the threshold (the oscillation) is reported beside. Its runs are
+`momentum`'s (`race_runs`): those of classical momentum are declared alike and shared with that study.
 """
 
 from __future__ import annotations
 
 import statistics
+from typing import Any
 
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.registry import register_study
+from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict
 from dlbasic.studies.momentum import (
     BATCHES,
     DATA,
@@ -33,9 +36,9 @@ from dlbasic.studies.momentum import (
     decisions_text,
     judge_race,
     plot_race,
-    race,
+    race_numbers,
+    race_runs,
 )
-from dlbasic.lab.registry import register_study
 
 NAMES = ("nesterov", "momentum")
 
@@ -82,9 +85,13 @@ class NesterovStudy(Study):
         "not judged."
     )
 
-    def measure(self, ctx) -> Measurements:
-        """Run the experiment `method` describes; returns its numbers and figures."""
-        m = race(ctx, NAMES)
+    def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
+        """The runs of the design (see `momentum.race_runs`)."""
+        return race_runs(ctx, NAMES, results)
+
+    def collect(self, ctx, results: dict[str, Any]) -> Measurements:
+        """The numbers and the figure, from the runs."""
+        m = race_numbers(ctx, NAMES, results)
         fig = plot_race(m, NAMES, "Momentum vs NAG, each at its tuned lr: loss against step (first start / seed)")
         return Measurements(m, [("Loss against step, momentum vs NAG (each at its tuned lr)", fig)], list(ctx.seeds))
 

@@ -70,8 +70,9 @@ def png(fig: Any) -> bytes:
 
 
 def execute(run: Run, profile: Profile, root: str | None, threads: int) -> dict[str, Any]:
-    """Compute `run` and return `{"value", "figures", "seconds"}`, the value plain (JSON) and figures as
-    `(caption, PNG bytes)` (a run whose value is `Measurements` gives its numbers and seeds as the value).
+    """Compute `run` and return `{"value", "figures", "seconds"}`, the value plain (JSON, NaN and infinities as
+    None, as it comes back from the run cache) and figures as `(caption, PNG bytes)` (a run whose value is
+    `Measurements` gives its numbers and seeds as the value).
 
     A run that raises gives `{"error", "traceback", "seconds"}`; a `UserError` (a mistake the user must fix,
     which stops the lab) gives `{"user_error", "hint"}`, since not every exception survives pickling. `root` is
@@ -79,6 +80,7 @@ def execute(run: Run, profile: Profile, root: str | None, threads: int) -> dict[
     keeps its trainings in memory).
     """
     from dlbasic.lab.context import plain
+    from dlbasic.lab.engine import finite
 
     reset_state(threads)
     folder = Path(root) if root is not None and Path(root).is_dir() else None
@@ -89,7 +91,7 @@ def execute(run: Run, profile: Profile, root: str | None, threads: int) -> dict[
         if isinstance(value, Measurements):
             figures = [(caption, png(fig)) for caption, fig in value.figures]
             value = {"numbers": value.numbers, "seeds": list(value.seeds)}
-        value = plain(value)
+        value = finite(plain(value))  # NaN and infinities as None, as the run cache keeps them
     except UserError as e:
         return {"user_error": e.message, "hint": e.hint}
     except Exception as e:  # one broken run must not lose the others' results

@@ -172,10 +172,10 @@ class Scheduler:
                     _, _, job = heapq.heappop(self.queue)
                     job.start = time.perf_counter()
                     self.running[executor.submit(job.run)] = job
+                self._progress(executor.slots)
                 finished, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
                 for future in finished:
                     self._ended(future, self.running.pop(future))
-                self._progress(executor.slots)
         except BaseException:
             executor.close(cancel=True)
             raise

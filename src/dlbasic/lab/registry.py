@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import pkgutil
-import time
 from typing import Any
 
 import torch
@@ -50,26 +49,33 @@ def get_study(study_id: str) -> Study:
 
 
 def run_study(study_id: str, profile: str = "quick", ctx: LabContext | None = None) -> dict[str, Any]:
-    """Run one study here, its runs one after another in this process (no run cache unless `ctx` has a lab
-    folder), and return its result: claim, rule, numbers, verdict, figures as PNG bytes and the runs it used."""
+    """Run one study here, its runs one after another in this process as the serial lab computes them (no run
+    cache unless `ctx` has a lab folder), and return its result: claim, rule, numbers, verdict, figures as PNG
+    bytes and the runs it used."""
+    from dlbasic.errors import UserError
     from dlbasic.lab.engine import study_result
-    from dlbasic.lab.runs import reset_state
+    from dlbasic.lab.runs import as_measurements, execute
     from dlbasic.lab.scheduler import MAX_STAGES, StudyState
 
     state = StudyState(get_study(study_id))
     ctx = ctx or LabContext(make_profile(profile))
     threads = torch.get_num_threads()
+    root = str(ctx.root) if ctx.root is not None else None
     while state.stages < MAX_STAGES:
         runs = [r for r in state.study.plan(ctx, dict(state.results)) if r.name not in state.results]
         if not runs:
             break
         state.stages += 1
         for run in runs:
-            reset_state(threads)
-            start = time.perf_counter()
-            state.results[run.name] = run.call(ctx)
-            state.run_seconds[run.name] = time.perf_counter() - start
-            state.seconds += state.run_seconds[run.name]
+            outcome = execute(run, ctx.profile, root, threads)
+            if "user_error" in outcome:
+                raise UserError(outcome["user_error"], outcome.get("hint"))
+            if "error" in outcome:
+                raise RuntimeError(f"run {run.name} failed: {outcome['error']}\n{outcome['traceback']}")
+            state.results[run.name] = as_measurements(outcome["value"], outcome["figures"])
+            state.run_seconds[run.name] = outcome["seconds"]
+            state.seconds += outcome["seconds"]
             state.runs[run.name], state.stage_of[run.name] = run, state.stages
             state.computed += 1
+    torch.set_num_threads(threads)
     return study_result(state, ctx)

@@ -131,7 +131,7 @@ def tracked_run(ctx, optimizer: str, seed: int, epochs: int) -> dict:
 
 
 TRACKED = "dlbasic.studies.adagrad:tracked"
-TRACKED_COST = 0.7  # seconds of one run (one thread, quick profile)
+TRACKED_COST = 0.8  # seconds of one run (one thread, quick profile)
 
 
 def tracked(ctx, optimizer: str, seed: int) -> dict:

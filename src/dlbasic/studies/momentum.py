@@ -167,7 +167,7 @@ def mnist_settings(ctx, batch: int) -> dict[str, Any]:
 
 
 LANDSCAPE = "dlbasic.studies.momentum:landscape_run"
-LANDSCAPE_COST = 1.0  # seconds of one landscape run (one thread, quick profile)
+LANDSCAPE_COST = {"quadratic": 1.0, "rosenbrock": 2.0}  # seconds of one landscape run (one thread, quick profile)
 MNIST = "dlbasic.studies.momentum:mnist_run"
 # Seconds of one MNIST run by batch (one thread, quick profile): at a tuned lr, and on the tuning grid (where
 # many run to the cap, the longest about 3 s).
@@ -242,7 +242,7 @@ def race_runs(ctx, names: tuple[str, str], results: dict[str, Any]) -> list[Run]
     """The runs of the design for `names`: the landscapes and the MNIST tuning (`mnist_tuning`), then MNIST at
     the tuned lrs on the judged seeds."""
     runs = [
-        Run(f"{land} {name}", LANDSCAPE, {"optimizer": name, "land": land}, LANDSCAPE_COST, False)
+        Run(f"{land} {name}", LANDSCAPE, {"optimizer": name, "land": land}, LANDSCAPE_COST[land], False)
         for land in LANDSCAPES
         for name in names
     ]

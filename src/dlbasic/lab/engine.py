@@ -249,6 +249,12 @@ def run_lab(
                 scheduler.start()
                 runner = make_executor(executor, profile, root, threads, jobs, address, max(1, len(scheduler.jobs)))
                 scheduler.run(runner)
+                for sid in todo:  # a run shared with a study that asked for it after this one finished
+                    result = results[sid]
+                    if result["verdict"] != "error" and result["runs"]["shared"] != scheduler.shared(sid):
+                        result["runs"]["shared"] = scheduler.shared(sid)
+                        text = json.dumps(result, indent=2, default=float, allow_nan=False)
+                        atomic_write_text(text, root / "results" / f"{sid}.json")
             except KeyboardInterrupt:
                 saved = sum(r["verdict"] != "error" for r in results.values())
                 echo(

@@ -165,13 +165,14 @@ class RoIHeads(nn.Module):
         proposals = [torch.cat([p, t["boxes"].to(p.dtype)]) for p, t in zip(proposals, targets)]
         labels, matched = self.assign_targets(proposals, targets)
         pos, neg = self.sampler(labels)
-        rois, out_labels, out_targets = [], [], []
+        rois, out_labels, out_matched = [], [], []
         for p, lab, m, ps, ng in zip(proposals, labels, matched, pos, neg):
             keep = torch.nonzero(ps | ng)[:, 0]
             rois.append(p[keep])
             out_labels.append(lab[keep])
-            out_targets.append(self.box_coder.encode(m[keep], p[keep]))
-        return rois, torch.cat(out_labels), torch.cat(out_targets)
+            out_matched.append(m[keep])
+        # one call for all images (element for element the values of one image at a time)
+        return rois, torch.cat(out_labels), self.box_coder.encode(torch.cat(out_matched), torch.cat(rois))
 
     def postprocess(
         self, class_logits: Tensor, box_regression: Tensor, rois: Sequence[Tensor], image_size: tuple[int, int]

@@ -125,9 +125,10 @@ class RegionProposalNetwork(nn.Module):
         pos, neg = self.sampler(labels)
         pos, neg = torch.stack(pos), torch.stack(neg)  # [N, A]
         sampled = pos | neg
-        targets = torch.stack([self.box_coder.encode(m, anchors) for m in matched])  # [N, A, 4]
+        # the positives' targets only, in one call (element for element the values of encoding every anchor)
+        targets = self.box_coder.encode(torch.stack(list(matched))[pos], anchors.expand(len(pos), -1, -1)[pos])
         count = max(1, int(sampled.sum()))
-        loss_box = F.smooth_l1_loss(deltas[pos], targets[pos], beta=1 / 9, reduction="sum") / count
+        loss_box = F.smooth_l1_loss(deltas[pos], targets, beta=1 / 9, reduction="sum") / count
         loss_obj = F.binary_cross_entropy_with_logits(objectness[sampled], torch.stack(list(labels))[sampled])
         return loss_obj, loss_box
 
@@ -136,11 +137,17 @@ class RegionProposalNetwork(nn.Module):
         self, objectness: Tensor, deltas: Tensor, anchors: Tensor, image_size: tuple[int, int]
     ) -> list[Tensor]:
         """Decode, top-k by objectness, clip, drop tiny boxes, NMS, top-k again: one Tensor[L, 4] per image."""
+        objectness, deltas = objectness.detach(), deltas.detach()
+        if len(objectness) == 0:
+            return []
+        n, k = objectness.shape[0], min(self.pre_nms_top_n[self._mode()], objectness.shape[1])
+        top = torch.stack([obj.topk(k).indices for obj in objectness])  # [N, k]
+        # every image's top-k decoded and clipped in one call (element for element as one image at a time)
+        rows = torch.arange(n)[:, None].expand(n, k)
+        decoded = self.box_coder.decode(deltas[rows, top].reshape(-1, 4), anchors[top].reshape(-1, 4))
+        all_boxes = clip_boxes_to_image(decoded, image_size).reshape(n, k, 4)
         out = []
-        for obj, d in zip(objectness.detach(), deltas.detach()):
-            top = obj.topk(min(self.pre_nms_top_n[self._mode()], len(obj))).indices
-            boxes = clip_boxes_to_image(self.box_coder.decode(d[top], anchors[top]), image_size)
-            scores = obj[top]
+        for boxes, scores in zip(all_boxes, objectness.gather(1, top)):
             keep = remove_small_boxes(boxes, self.min_size)
             boxes, scores = boxes[keep], scores[keep]
             keep = nms(boxes, scores, self.nms_thresh)[: self.post_nms_top_n[self._mode()]]

@@ -458,3 +458,25 @@ def test_ray_cluster_losing_a_worker_node_mid_lab_gives_the_report_of_the_serial
     assert killed.is_set() and unfinished, lines  # the node went while studies were running
     assert "in Ray (the connected instance), 3 at a time" in lines[0], lines
     assert report_numbers(root) == report_numbers(serial_lab)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pins cores with sched_setaffinity")
+def test_workers_get_cores_and_gpus_of_their_own(monkeypatch):
+    import multiprocessing
+
+    from dlbasic.lab import executors
+
+    cores = sorted(os.sched_getaffinity(0))
+    pinned = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, mine: pinned.append(sorted(mine)))
+    assert executors.pin(1, 1, len(cores)) == [cores[1 % len(cores)]] and pinned == [[cores[1 % len(cores)]]]
+    assert executors.pin(0, 1, len(cores) + 1) is None  # more workers than cores: left to the system
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)
+    monkeypatch.setattr(executors.threading, "Thread", lambda **kwargs: type("T", (), {"start": lambda self: None})())
+    seen = []
+    for _ in range(3):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+        executors._worker_init(os.getpid(), counter, 1, 2, 2)
+        seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["3", "5", "3"]  # round robin over the GPUs this process may use

@@ -60,13 +60,18 @@ def pin(index: int, threads: int, workers: int) -> list[int] | None:
     return mine
 
 
-def _worker_init(parent: int, counter: Any, threads: int, workers: int) -> None:
-    """In each worker process: its own cores (`pin`); Ctrl-C is the main process's to handle (it stops the
-    workers), and a worker whose main process died (SIGKILL) exits instead of waiting forever for work."""
+def _worker_init(parent: int, counter: Any, threads: int, workers: int, gpus: int) -> None:
+    """In each worker process: its own cores (`pin`) and, where the profile trains on CUDA, one of the `gpus`
+    GPUs (round robin, before CUDA starts); Ctrl-C is the main process's to handle (it stops the workers), and
+    a worker whose main process died (SIGKILL) exits instead of waiting forever for work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with counter.get_lock():
         index, counter.value = counter.value, counter.value + 1
     pin(index, threads, workers)
+    if gpus:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = visible.split(",") if visible else [str(i) for i in range(gpus)]
+        os.environ["CUDA_VISIBLE_DEVICES"] = ids[index % len(ids)]
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -78,10 +83,11 @@ def _worker_init(parent: int, counter: Any, threads: int, workers: int) -> None:
 
 class LocalPool:
     """`jobs` worker processes on this machine (spawned, so no state of this process leaks into them), each on
-    `threads` cores of its own where the machine has enough."""
+    `threads` cores of its own where the machine has enough, and on one GPU where the profile trains on CUDA."""
 
     def __init__(self, profile: Profile, root: Path, threads: int, jobs: int):
         self.args = (profile, str(root), threads)
+        self.gpus = cuda_devices(profile)
         self.slots, self.name = jobs, f"{jobs} worker processes"
         self.pool = self._start()
 
@@ -94,7 +100,7 @@ class LocalPool:
             self.slots,
             mp_context=context,
             initializer=_worker_init,
-            initargs=(os.getpid(), context.Value("i", 0), self.args[2], self.slots),
+            initargs=(os.getpid(), context.Value("i", 0), self.args[2], self.slots, self.gpus),
         )
 
     def submit(self, run: Run) -> Future:
@@ -119,6 +125,15 @@ class LocalPool:
                 p.join(5)
         else:
             self.pool.shutdown(wait=True)
+
+
+def cuda_devices(profile: Profile) -> int:
+    """How many CUDA GPUs the profile's runs share out (0 where it trains on the CPU or there is none)."""
+    if profile.device == "cpu":
+        return 0
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def require_ray() -> Any:

@@ -91,6 +91,16 @@ class Run:
         return getattr(importlib.import_module(module), name)(ctx, **self.args)
 
 
+def unit_runs(seeds: Sequence[int], units: int, fn: str, cost: Any) -> list[Run]:
+    """One run of `fn(ctx, seed=, unit=)` per profile seed and unit, named "seed<s>-unit<u>": the design of a
+    study whose units are independent replicates. `cost` is a number or a function of the unit."""
+    return [
+        Run(f"seed{seed}-unit{u}", fn, {"seed": seed, "unit": u}, cost(u) if callable(cost) else cost)
+        for seed in seeds
+        for u in range(units)
+    ]
+
+
 WHOLE_STUDY = "dlbasic.lab.study:measure_study"
 
 

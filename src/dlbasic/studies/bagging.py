@@ -27,7 +27,7 @@ from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options
 from dlbasic.evaluation.ensembles import bagging, soft_vote
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, unit_runs
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -110,11 +110,7 @@ class Bagging(Study):
         """One run per (seed, unit): the bagged ensemble and the ensemble on all of L of that unit."""
         if results:
             return []
-        return [
-            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST)
-            for seed in ctx.seeds
-            for u in range(UNITS)
-        ]
+        return unit_runs(ctx.seeds, UNITS, UNIT_RUN, UNIT_COST)
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the units' runs, and the figure."""

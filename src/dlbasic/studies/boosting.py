@@ -42,7 +42,7 @@ from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options
 from dlbasic.evaluation.ensembles import WeightedDataset, WeightedTask, samme
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, unit_runs
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -151,11 +151,7 @@ class Boosting(Study):
         """One run per (seed, unit): its SAMME rounds and the uniform control."""
         if results:
             return []
-        return [
-            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST[u > 0])
-            for seed in ctx.seeds
-            for u in range(UNITS)
-        ]
+        return unit_runs(ctx.seeds, UNITS, UNIT_RUN, lambda u: UNIT_COST[u > 0])
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the units' runs, and the figure."""

@@ -34,7 +34,7 @@ from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stat
 from dlbasic.evaluation.crossval import cross_validate, grid
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm, unit_runs
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -126,11 +126,7 @@ class CrossValidation(Study):
         """One run per (seed, unit): its cross-validation, hold-out and test scores of every candidate."""
         if results:
             return []
-        return [
-            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST)
-            for seed in ctx.seeds
-            for u in range(UNITS)
-        ]
+        return unit_runs(ctx.seeds, UNITS, UNIT_RUN, UNIT_COST)
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the units' runs: each arm's choice and regret, and the figure."""

@@ -31,7 +31,18 @@ from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.stats import decide
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.study import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    Measurements,
+    Run,
+    Study,
+    Verdict,
+    mean_std,
+    pm,
+    unit_runs,
+)
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -138,11 +149,7 @@ class Generalization(Study):
         """One run per (seed, unit): every width and label condition that unit trains."""
         if results:
             return []
-        return [
-            Run(f"seed{seed}-unit{u}", UNIT_RUN, {"seed": seed, "unit": u}, UNIT_COST[u > 0])
-            for seed in ctx.seeds
-            for u in range(UNITS)
-        ]
+        return unit_runs(ctx.seeds, UNITS, UNIT_RUN, lambda u: UNIT_COST[u > 0])
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the units' runs, and the figure."""

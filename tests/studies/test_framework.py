@@ -4,7 +4,7 @@ import re
 import pytest
 
 from dlbasic.cli import main
-from dlbasic.lab.engine import CLAIM_IDS
+from dlbasic.lab.claims import CLAIM_IDS
 from dlbasic.studies import SUPPORTED, list_studies
 
 

@@ -21,6 +21,7 @@ import torch
 
 from dlbasic import __version__
 from dlbasic.errors import UserError, check, did_you_mean
+from dlbasic.lab.claims import CLAIM_IDS
 from dlbasic.lab.context import LabContext, Profile, problem, warn
 from dlbasic.lab.costs import Costs
 from dlbasic.lab.executors import make_executor
@@ -29,43 +30,6 @@ from dlbasic.lab.runs import RunCache, lab_identity, png
 from dlbasic.lab.scheduler import Scheduler, StudyState
 from dlbasic.lab.study import VERDICTS
 from dlbasic.training.checkpoint import atomic_write_bytes, atomic_write_text
-
-# Every claim id of the notebook's claims table, in the notebook's order.
-CLAIM_IDS = (
-    "generalization",
-    "cross-validation",
-    "bias-variance",
-    "bagging",
-    "boosting",
-    "gd-variants",
-    "batch-size",
-    "learning-rate",
-    "momentum",
-    "nesterov",
-    "adagrad",
-    "adadelta",
-    "rmsprop-adam",
-    "early-stopping",
-    "weight-decay",
-    "augmentation",
-    "noise",
-    "mixing",
-    "cutmix-ratio",
-    "dropout",
-    "batch-norm",
-    "group-norm",
-    "conv-shapes",
-    "one-by-one",
-    "relu",
-    "vgg-3x3",
-    "inception",
-    "resnet",
-    "bottleneck",
-    "densenet",
-    "fcn",
-    "deconv",
-    "detection-speed",
-)
 
 
 def select(only: str | None) -> list[str]:

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dlbasic.lab.claims import GUIDES
+
 COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700", "error": "#6e7781"}
 
 STYLE = """
@@ -23,37 +25,6 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #d0d7d
 pre { background: #f6f8fa; padding: .6em; overflow-x: auto; font-size: 12px; }
 .meta { color: #57606a; font-size: 13px; }
 """
-
-
-# the guide of the documentation site that teaches each claim (`make docs` builds the site into site/); the
-# claim's section there has the claim id as its anchor
-GUIDES = {
-    **dict.fromkeys(
-        ("generalization", "cross-validation", "bias-variance", "bagging", "boosting"), "guides/generalization.html"
-    ),
-    **dict.fromkeys(
-        ("gd-variants", "batch-size", "learning-rate", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop-adam"),
-        "guides/optimization.html",
-    ),
-    **dict.fromkeys(
-        (
-            "early-stopping",
-            "weight-decay",
-            "augmentation",
-            "noise",
-            "mixing",
-            "cutmix-ratio",
-            "dropout",
-            "batch-norm",
-            "group-norm",
-        ),
-        "guides/regularization.html",
-    ),
-    **dict.fromkeys(("conv-shapes", "one-by-one"), "guides/convolution.html"),
-    **dict.fromkeys(("relu", "vgg-3x3", "inception", "resnet", "bottleneck", "densenet"), "guides/modern-cnns.html"),
-    **dict.fromkeys(("fcn", "deconv"), "guides/segmentation.html"),
-    "detection-speed": "guides/detection.html",
-}
 
 
 def docs_url(page: Path) -> str:

@@ -1,0 +1,35 @@
+"""The notebook's claims in its order, grouped by the guide of the documentation site that teaches them (the
+claim's section there has the claim id as its anchor)."""
+
+from __future__ import annotations
+
+GUIDE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "guides/generalization.html": ("generalization", "cross-validation", "bias-variance", "bagging", "boosting"),
+    "guides/optimization.html": (
+        "gd-variants",
+        "batch-size",
+        "learning-rate",
+        "momentum",
+        "nesterov",
+        "adagrad",
+        "adadelta",
+        "rmsprop-adam",
+    ),
+    "guides/regularization.html": (
+        "early-stopping",
+        "weight-decay",
+        "augmentation",
+        "noise",
+        "mixing",
+        "cutmix-ratio",
+        "dropout",
+        "batch-norm",
+        "group-norm",
+    ),
+    "guides/convolution.html": ("conv-shapes", "one-by-one"),
+    "guides/modern-cnns.html": ("relu", "vgg-3x3", "inception", "resnet", "bottleneck", "densenet"),
+    "guides/segmentation.html": ("fcn", "deconv"),
+    "guides/detection.html": ("detection-speed",),
+}
+CLAIM_IDS = tuple(claim for claims in GUIDE_CLAIMS.values() for claim in claims)  # the notebook's order
+GUIDES = {claim: page for page, claims in GUIDE_CLAIMS.items() for claim in claims}

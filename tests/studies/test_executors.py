@@ -480,3 +480,18 @@ def test_workers_get_cores_and_gpus_of_their_own(monkeypatch):
         executors._worker_init(os.getpid(), counter, 1, 2, 2)
         seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
     assert seen == ["3", "5", "3"]  # round robin over the GPUs this process may use
+
+
+def test_lab_test_data_is_each_studys_test_source_at_its_test_budget(tmp_path, capsys):
+    from dlbasic.training.run import load_data
+
+    ctx = LabContext(make_profile(data="digits", test_data="digits"))
+    cfg = ctx.config(data=ctx.data("mnist5k"))
+    assert (cfg.data, cfg.test_data) == ("subset:4000+1000:digits", "subset:+1000:digits")
+    cfg = ctx.config(data=ctx.data("digits"))  # the study's own default: its own test budget
+    assert (cfg.data, cfg.test_data) == ("digits", "subset:+359:digits")
+    test = load_data(cfg).test
+    assert len(test) == 359 and test.info["test"] == "all images of subset:+359:digits"
+    assert LabContext(make_profile()).config().test_data is None
+    assert main(["lab", "--only", "one-by-one", "--test-data", "digits", "--out", str(tmp_path / "lab")]) == 2
+    assert "--test-data needs --data" in capsys.readouterr().err

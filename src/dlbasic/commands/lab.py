@@ -37,7 +37,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="quick: every study, 3 seeds, a few minutes on a 2-core CPU; full: 5 seeds, 3x the epochs",
     )
     p.add_argument("--only", default=None, metavar="IDS", help="comma-separated study ids (default: all)")
-    p.add_argument("--data", default=None, metavar="SPEC", help="data source for the training studies")
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="SPEC",
+        help="data source for the training studies, at each study's budget: as many images as its own data has, "
+        "drawn stratified from SPEC",
+    )
+    p.add_argument(
+        "--test-data",
+        default=None,
+        metavar="SPEC",
+        help="with --data: test on this source (its official test set, else its images; classes by name), at "
+        "each study's test budget",
+    )
     p.add_argument("--seed", type=int, default=0, help="shifts every study's seeds (verdict stability checks)")
     p.add_argument("--out", type=Path, default=None, help="lab folder (default runs/lab-<time>)")
     p.add_argument("--resume", action="store_true", help="keep the finished studies in --out and run the rest")
@@ -120,14 +133,19 @@ def run(args: argparse.Namespace) -> int:
             f"add the line {START} and its end marker",
         )
     check_threads(args.threads)
+    check(
+        args.test_data is None or args.data is not None,
+        "--test-data needs --data",
+        "the studies' own data (8x8 and 28x28 digits) cannot share one test source; pass --data with it",
+    )
+    profile = make_profile(args.profile, args.seed, args.data, args.test_data)
     if args.estimate:
-        print_estimate(make_profile(args.profile, args.seed, args.data), args.only, args.jobs, args.data)
+        print_estimate(profile, args.only, args.jobs, args.data)
         return 0
     if args.resume and args.out is None:
         raise UserError("--resume needs the lab folder", "pass --out runs/lab-<time>")
     if args.resume and args.overwrite:
         raise UserError("--resume and --overwrite contradict each other", "pass one of them")
-    profile = make_profile(args.profile, args.seed, args.data)
     out = args.out or Path("runs") / f"lab-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.is_dir() and not is_unstarted(out):
         if not (args.resume or args.overwrite):
@@ -158,7 +176,7 @@ def _run(args: argparse.Namespace, out: Path, profile) -> None:
     from dlbasic.outputs import output_dir
 
     if args.data is not None:
-        open_data(args.data)
+        open_data(args.data, args.test_data)
     torch.set_num_threads(args.threads)
     with output_dir(
         out, command="lab", overwrite=args.overwrite, resume=args.resume, option="--out", what="lab folder"
@@ -178,11 +196,12 @@ def _run(args: argparse.Namespace, out: Path, profile) -> None:
         print(f"{r['id']:<18} {r['verdict']:<13} {r.get('key_number', '')}")
 
 
-def open_data(spec: str) -> None:
-    """Open `--data` once before any study runs, so a bad spec is one line, not a failed study."""
+def open_data(spec: str, test_data: str | None = None) -> None:
+    """Open `--data` (and `--test-data` with it) once before any study runs, so a bad spec is one line, not a
+    failed study."""
     from dlbasic.data import load
 
-    load(spec, "train")
+    load(spec, "test" if test_data else "train", test_data=test_data)
 
 
 def print_estimate(profile, only: str | None, jobs: int | None, data: str | None) -> None:

@@ -4,7 +4,9 @@ stratified by class with a fixed seed, so a larger dataset costs what a small on
 - `subset:N:SPEC` keeps N images of SPEC's training pool (its own test set, if any, is kept whole);
 - `subset:TRAIN+TEST:SPEC` keeps TRAIN images of the training pool and TEST of its official test set;
   a source with no test set of its own gives TRAIN + TEST images, from which the usual stratified hold-out
-  is taken (so `subset:4000+1000:idx:DIR` splits like the 5,000 embedded digits: 3,600 / 400 / 1,000).
+  is taken (so `subset:4000+1000:idx:DIR` splits like the 5,000 embedded digits: 3,600 / 400 / 1,000);
+- `subset:+TEST:SPEC`: TEST images of SPEC's test set (of its images where it has none), as one pool, for
+  `--test-data`, which tests on all of them.
 
 A validation pool of the source's own shrinks by the training pool's ratio. The draw is the same every time
 (seed 0), so every run of the lab sees the same images.
@@ -20,17 +22,18 @@ SEED = 0
 EXAMPLE = "4000+1000:idx:data/fashion-mnist"
 
 
-def parse_subset(arg: str) -> tuple[int, int | None, str]:
-    """'4000+1000:idx:DIR' -> (4000, 1000, 'idx:DIR'); '4000:idx:DIR' -> (4000, None, 'idx:DIR')."""
+def parse_subset(arg: str) -> tuple[int | None, int | None, str]:
+    """'4000+1000:idx:DIR' -> (4000, 1000, 'idx:DIR'); '4000:idx:DIR' -> (4000, None, 'idx:DIR');
+    '+1000:idx:DIR' -> (None, 1000, 'idx:DIR')."""
     counts, sep, inner = arg.partition(":")
     train, plus, test = counts.partition("+")
     try:
-        n_train, n_test = int(train), (int(test) if plus else None)
+        n_train, n_test = (int(train) if train or not plus else None), (int(test) if plus else None)
     except ValueError:
         raise UserError(f"subset:{arg}: the counts must be whole numbers", f"e.g. subset:{EXAMPLE}") from None
     if not sep or not inner.strip():
         raise UserError(f"subset:{arg} names no source after the counts", f"e.g. subset:{EXAMPLE}")
-    if n_train < 1 or (n_test is not None and n_test < 1):
+    if any(n is not None and n < 1 for n in (n_train, n_test)):
         raise UserError(f"subset:{arg}: the counts must be positive", f"e.g. subset:{EXAMPLE}")
     return n_train, n_test, inner
 
@@ -52,6 +55,8 @@ def subset(arg: str | None = None) -> RawSource:
         raise UserError(f"subset:{arg}: {inner} is not a labelled image classification source")
     pools = dict(raw.pools)
     size = len(pools["train"][1])
+    if n_train is None:  # '+TEST': TEST images of its test set (else of its images), all for --test-data to use
+        return RawSource({"train": _keep(pools["test" if "test" in pools else "train"], n_test)}, raw.classes)
     if "test" not in pools and n_test is not None:
         n_train += n_test
     elif n_test is not None:

@@ -54,6 +54,14 @@ def data_fingerprint(spec: str) -> str:
     return hashlib.sha256("\n".join([spec, *versions]).encode()).hexdigest()[:16]
 
 
+def parse_counts(counts: str) -> tuple[int | None, int | None]:
+    """'4000+1000' -> (4000, 1000); '+1000' -> (None, 1000); '4000' -> (4000, None): a subset's counts."""
+    from dlbasic.data.subset import parse_subset
+
+    train, test, _ = parse_subset(f"{counts}:x")
+    return train, test
+
+
 @functools.cache
 def budget(spec: str) -> tuple[int, int]:
     """The images a study with default data `spec` sees: (training pool, test split) of `spec`."""
@@ -113,6 +121,7 @@ class Profile:
     scale: float = 1.0  # multiplies epochs and data sizes that studies choose
     data: str | None = None  # --data; None: each study's own default (`LabContext.data`)
     device: str = "cpu"
+    test_data: str | None = None  # --test-data; None: the test split of each study's data
 
     def epochs(self, quick: int) -> int:
         """The epochs for a study that runs `quick` epochs in the quick profile, scaled by `scale` (at least 1)."""
@@ -129,14 +138,17 @@ PROFILES = {
 }
 
 
-def make_profile(name: str = "quick", seed: int = 0, data: str | None = None) -> Profile:
-    """A named profile with its seeds shifted by `seed` (for verdict-stability checks) and other data."""
+def make_profile(
+    name: str = "quick", seed: int = 0, data: str | None = None, test_data: str | None = None
+) -> Profile:
+    """A named profile with its seeds shifted by `seed` (for verdict-stability checks), other data and another
+    test source."""
     from dlbasic.errors import UserError, did_you_mean
 
     if name not in PROFILES:
         raise UserError(f"unknown profile {name!r}", did_you_mean(name, PROFILES))
     p = PROFILES[name]
-    return replace(p, seeds=tuple(s + seed for s in p.seeds), data=data or p.data)
+    return replace(p, seeds=tuple(s + seed for s in p.seeds), data=data or p.data, test_data=test_data or None)
 
 
 @dataclass
@@ -170,7 +182,21 @@ class LabContext:
         base = TrainConfig(data=self.data(), device=self.profile.device, precision="fp32", channels_last=False)
         for k, v in overrides.items():
             setattr(base, k, v)
+        if self.profile.test_data and "test_data" not in overrides:
+            base.test_data = self.test_data(base.data)
         return base.validate()
+
+    def test_data(self, data: str) -> str | None:
+        """The lab's `--test-data` for a study that trains on `data`, at the test budget of that study's default
+        data (`subset:+TEST:SPEC`); None without `--test-data`."""
+        if not self.profile.test_data:
+            return None
+        name, _, arg = data.partition(":")
+        if name == "subset":
+            test = parse_counts(arg.partition(":")[0])[1]
+        else:
+            test = budget(data)[1]
+        return f"subset:+{test}:{self.profile.test_data}" if test else self.profile.test_data
 
     def cache_path(self, cfg: TrainConfig) -> Path:
         """Where the run of `cfg` is cached: keyed by the config, the code version and the data's fingerprint."""

@@ -34,6 +34,7 @@ def lab_identity(profile: Profile) -> str:
         "profile": [profile.name, list(profile.seeds), profile.scale, profile.data, profile.device],
         "code": code_version(),
         "data": data_fingerprint(profile.data) if profile.data else "",
+        **({"test": [profile.test_data, data_fingerprint(profile.test_data)]} if profile.test_data else {}),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -264,14 +264,14 @@ def test_a_failing_run_is_retried_once_then_its_study_is_one_line_and_the_others
 
 def test_costs_follow_the_profile_the_labs_data_and_what_the_lab_measures(tmp_path):
     """A run that trains on its study's 8x8 digits costs more on --data mnist5k by the pixels of an image
-    (28 x 28 against 8 x 8): the number of images is fixed (`LabContext.data`); a run on fixed data does not
-    change; measured durations rescale the runs of the same function."""
+    (28 x 28 against 8 x 8, to the measured power): the number of images is fixed (`LabContext.data`); a run on
+    fixed data does not change; measured durations rescale the runs of the same function."""
     study = get_study_of("resnet")
     run = Run("r", "m:f", {}, cost=10.0)
     fixed = Run("f", "m:g", {}, cost=10.0, trains=False)
     quick, other = costs.Costs(make_profile()), costs.Costs(make_profile(data="mnist5k"))
     assert quick.declared(study, run) == 10.0 and other.declared(study, fixed) == 10.0
-    assert other.declared(study, run) == pytest.approx(10.0 * 784 / 64)
+    assert other.declared(study, run) == pytest.approx(10.0 * (784 / 64) ** costs.DATA_EXPONENT)
     assert costs.Costs(make_profile("full")).declared(study, run) == pytest.approx(30.0)
     assert costs.Costs(make_profile(data=f"idx:{tmp_path / 'elsewhere'}")).declared(study, run) == 10.0  # not here
     quick.measured(study, run, 20.0)  # took twice what was expected

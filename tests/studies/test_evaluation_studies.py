@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from dlbasic.studies import LabContext, Profile, get_study, run_study
 from dlbasic.lab.study import VERDICTS
+from dlbasic.studies import LabContext, Profile, get_study, run_study
 from dlbasic.studies.batch_size import StopAtTrainLoss, choose_lr
 from dlbasic.studies.bias_variance import log_slope, variance_split
 from dlbasic.studies.boosting import ensemble_accuracy

@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 import torch
 
+from dlbasic.lab.context import LabContext
+from dlbasic.lab.stats import decide
 from dlbasic.optim import create_optimizer
 from dlbasic.optim.landscapes import get_landscape, trajectory
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from dlbasic.studies import learning_rate as lr_study
 from dlbasic.studies.adagrad import conjunction, effective_steps, rare_and_frequent
-from dlbasic.lab.context import LabContext
 from dlbasic.studies.gd_variants import budgets
 from dlbasic.studies.learning_rate import half_decades, outward, probe_run, sgd_config, tune_lr
 from dlbasic.studies.momentum import combine, landscape_steps, random_starts, steps_to
 from dlbasic.studies.rmsprop_adam import GRID, good_width, held_out_accuracy, summarize, walk
-from dlbasic.lab.stats import decide
 
 
 def test_steps_to_threshold() -> None:

@@ -138,9 +138,7 @@ PROFILES = {
 }
 
 
-def make_profile(
-    name: str = "quick", seed: int = 0, data: str | None = None, test_data: str | None = None
-) -> Profile:
+def make_profile(name: str = "quick", seed: int = 0, data: str | None = None, test_data: str | None = None) -> Profile:
     """A named profile with its seeds shifted by `seed` (for verdict-stability checks), other data and another
     test source."""
     from dlbasic.errors import UserError, did_you_mean

@@ -4,8 +4,9 @@ A run declares its expected seconds on one thread in the quick profile on its st
 (`Run.cost`; a study that is one run takes its whole-study figure below). `Costs` scales that by the profile
 (`scale` multiplies epochs and sizes), by the lab's data where the run trains on it (the images a study
 sees are fixed, `LabContext.data`, so only the size of an image changes the cost: channels x height x width
-against the study's default data, to the power `DATA_EXPONENT`), and by what the lab measures as runs end: the ratio of measured to
-expected seconds of the runs of the same function so far (of all runs, before one of that function ended).
+against the study's default data, to the power `DATA_EXPONENT`), and by what the lab measures as runs end:
+the ratio of measured to expected seconds of the runs of the same function so far (of all runs, before one
+of that function ended).
 The same model orders the runs (longest first) and gives the time left on each progress line.
 """
 

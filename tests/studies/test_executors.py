@@ -423,15 +423,19 @@ def test_ray_local_instance_gives_the_numbers_of_the_serial_lab(tmp_path, serial
 
 
 @pytest.mark.slow
-def test_ray_cluster_losing_a_worker_node_mid_lab_gives_the_report_of_the_serial_lab(tmp_path, serial_lab):
+def test_ray_cluster_losing_a_worker_node_mid_lab_gives_the_report_of_the_serial_lab(tmp_path):
     """Three nodes on this machine (a head and two workers, one CPU each); a worker node is removed while the
-    lab's runs are running on it: Ray runs its tasks again elsewhere, and the report is the serial lab's."""
+    lab's runs are running on it: Ray runs its tasks again elsewhere, and the report is the serial lab's. The
+    studies include two that share runs and go in stages (learning-rate and gd-variants)."""
     import threading
 
     pytest.importorskip("ray")
     import ray
     from ray.cluster_utils import Cluster
 
+    only = ",".join((*FAST, "learning-rate", "gd-variants"))
+    serial = tmp_path / "serial"
+    run_lab(serial, make_profile(), only, jobs=1, threads=1, echo=lambda line: None)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
     cluster.wait_for_nodes()
@@ -444,20 +448,22 @@ def test_ray_cluster_losing_a_worker_node_mid_lab_gives_the_report_of_the_serial
             time.sleep(0.05)
         time.sleep(1.0)  # let a worker start its run
         cluster.remove_node(workers[0])
-        unfinished.extend(set(FAST) - {p.stem for p in (root / "results").glob("*.json")})
+        unfinished.extend(set(only.split(",")) - {p.stem for p in (root / "results").glob("*.json")})
         killed.set()
 
     killer = threading.Thread(target=kill_when_running)
     killer.start()
     try:
-        run_lab(root, make_profile(), ",".join(FAST), jobs=None, threads=1, executor="ray", echo=lines.append)
+        run_lab(root, make_profile(), only, jobs=None, threads=1, executor="ray", echo=lines.append)
     finally:
         killer.join()
         ray.shutdown()
         cluster.shutdown()
     assert killed.is_set() and unfinished, lines  # the node went while studies were running
     assert "in Ray (the connected instance), 3 at a time" in lines[0], lines
-    assert report_numbers(root) == report_numbers(serial_lab)
+    assert report_numbers(root) == report_numbers(serial)
+    shared = {r["id"]: r["runs"]["shared"] for r in json.loads((root / "report.json").read_text())["results"]}
+    assert shared["learning-rate"] > 0 and shared["gd-variants"] > 0
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pins cores with sched_setaffinity")

@@ -33,3 +33,16 @@ GUIDE_CLAIMS: dict[str, tuple[str, ...]] = {
 }
 CLAIM_IDS = tuple(claim for claims in GUIDE_CLAIMS.values() for claim in claims)  # the notebook's order
 GUIDES = {claim: page for page, claims in GUIDE_CLAIMS.items() for claim in claims}
+
+FAMILY_GUIDES = {  # the report's families of claims, by the guides that teach them
+    "evaluation": ("guides/generalization.html",),
+    "optimization": ("guides/optimization.html",),
+    "regularization": ("guides/regularization.html",),
+    "architectures": (
+        "guides/convolution.html",
+        "guides/modern-cnns.html",
+        "guides/segmentation.html",
+        "guides/detection.html",
+    ),
+}
+FAMILIES = {claim: family for family, pages in FAMILY_GUIDES.items() for page in pages for claim in GUIDE_CLAIMS[page]}

@@ -30,19 +30,29 @@ if TYPE_CHECKING:
     from dlbasic.lab.context import LabContext
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
-VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+CHECKED, FAILED = "checked", "failed"  # a structural claim: its exact checks all hold, or one does not
+EMPIRICAL = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+VERDICTS = (*EMPIRICAL, CHECKED, FAILED)
+FORMS = ("difference", "sameness", "non-inferiority", "structural")  # CLAIMS.md, "v0.3"
 
 
 @dataclass
 class Verdict:
     """The outcome: one of VERDICTS, the numbers that decided it (the evidence on both sides), a sentence
-    saying why, and the statistical test behind it (`str(stats.decide(...))`: test, effect size, interval,
-    and for an inconclusive verdict whether the effect was small or the test under-powered)."""
+    saying why, and the statistical test behind it (each comparison's outcome, interval, margin and seeds).
+
+    `comparisons` are the decisive comparisons as plain dicts (`verdicts.Part.as_dict`: label, form, outcome,
+    effect and interval in units and in margins, seeds, look), for the report's forest plots; `checks` the
+    exact checks of a structural claim or part ({"check": text, "holds": bool}); `more` the seed count of
+    the next look when an undecided comparison goes on (None: decided, or no staged seeds)."""
 
     verdict: str
     key_number: str
     reason: str
     test: str = ""  # empty for structural checks, which are exact
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    more: int | None = None
 
     @classmethod
     def of(cls, decision: Any, key_number: str, reasons: dict[str, str]) -> Verdict:
@@ -122,13 +132,36 @@ class Study:
     trains_on: ClassVar[str | None] = None  # its default data source, which `--data` replaces (None: fixed data)
     method: ClassVar[str]  # what the experiment does
     rule: ClassVar[str]  # the verdict rule, written before the experiment runs
+    form: ClassVar[str] = "difference"  # the claim's form(s) in CLAIMS.md "v0.3", e.g. "structural + difference"
+    schedule: ClassVar[tuple[int, ...]] = ()  # staged studies: paired seeds at each look (e.g. (3, 6))
 
     cost: ClassVar[float] = 5.0  # a whole-study run's expected seconds (one thread, quick profile)
 
     def plan(self, ctx: LabContext, results: dict[str, Any]) -> list[Run]:
         """The runs still needed, given the values of those done (`results`, by run name): the first stage's
-        runs when `results` is empty, then more or `[]` (done). By default the study is one run, `measure`."""
+        runs when `results` is empty, then more or `[]` (done).
+
+        A study with a `schedule` gets seeds in stages: the runs of the first look's seeds (`seed_runs`),
+        then, while its verdict is undecided and names a next look (`Verdict.more`), the runs of the seeds
+        that look adds. Otherwise the study is one run, `measure`."""
+        if self.schedule:
+            return self.staged_runs(ctx, results)
         return [] if results else [Run("study", WHOLE_STUDY, {"study": self.id}, self.cost, self.trains_on is not None)]
+
+    def seed_runs(self, ctx: LabContext, seeds: Sequence[int]) -> list[Run]:
+        """A staged study's runs for these paired seeds (every arm of each seed); names unique per seed."""
+        raise NotImplementedError
+
+    def staged_runs(self, ctx: LabContext, results: dict[str, Any]) -> list[Run]:
+        """The runs of the next look of `schedule` (see `plan`): none when the verdict so far is decided."""
+        n = self.schedule[0]
+        if results:
+            m = self.collect(ctx, results)
+            close_figures(m)
+            n = self.judge(m.numbers).more
+            if n is None:
+                return []
+        return [r for r in self.seed_runs(ctx, unit_seeds(ctx, n)) if r.name not in results]
 
     def collect(self, ctx: LabContext, results: dict[str, Any]) -> Measurements:
         """The numbers and figures of the study, from its runs' values. By default, the whole-study run's."""
@@ -141,6 +174,20 @@ class Study:
     def judge(self, numbers: dict[str, Any]) -> Verdict:
         """The `Verdict` by `rule`, a pure function of the numbers `measure` returned. Subclasses implement it."""
         raise NotImplementedError
+
+
+def unit_seeds(ctx: LabContext, n: int) -> list[int]:
+    """The first `n` paired seeds of a staged study: the profile's first seed and the n - 1 after it (so the
+    quick profile's looks of 3, 6, 12 seeds use 0-2, 0-5, 0-11, and `--seed 100` uses 100-111)."""
+    return [ctx.seeds[0] + i for i in range(n)]
+
+
+def close_figures(m: Measurements) -> None:
+    """Close the figures of `m` (collected only for their numbers)."""
+    import matplotlib.pyplot as plt
+
+    for _, fig in m.figures:
+        plt.close(fig)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -11,7 +11,14 @@ from typing import Any
 
 from dlbasic.lab.claims import GUIDES
 
-COLORS = {"supported": "#1a7f37", "contradicted": "#cf222e", "inconclusive": "#9a6700", "error": "#6e7781"}
+COLORS = {
+    "supported": "#1a7f37",
+    "contradicted": "#cf222e",
+    "inconclusive": "#9a6700",
+    "checked": "#0969da",
+    "failed": "#8250df",
+    "error": "#6e7781",
+}
 
 STYLE = """
 body { font: 15px/1.55 system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #1f2328; }

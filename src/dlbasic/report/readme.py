@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dlbasic.errors import UserError, check
+from dlbasic.lab.study import EMPIRICAL, VERDICTS
 
 START, END = "<!-- lab-verdicts: start -->", "<!-- lab-verdicts: end -->"
 
@@ -30,7 +31,8 @@ def _cell(text: Any) -> str:
 def verdict_table(report: dict[str, Any]) -> str:
     """Markdown: how the lab was run, the verdict counts, then one row per claim (verdict, key number, test)."""
     results = report["results"]
-    counts = {v: sum(r["verdict"] == v for r in results) for v in ("supported", "contradicted", "inconclusive")}
+    counts = {v: sum(r["verdict"] == v for r in results) for v in VERDICTS}
+    counts = {v: n for v, n in counts.items() if n or v in EMPIRICAL}
     profile = report.get("profile", {})
     env = report.get("environment", {})
     minutes, seconds = divmod(round(report.get("seconds", 0)), 60)

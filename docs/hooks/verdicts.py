@@ -57,7 +57,13 @@ CHAPTERS = {
     "guides/detection.md": "Detection",
 }
 LAB_PAGE = "lab.md"
-ADMONITION = {"supported": "success", "contradicted": "failure", "inconclusive": "warning"}
+ADMONITION = {
+    "supported": "success",
+    "contradicted": "failure",
+    "inconclusive": "warning",
+    "checked": "info",
+    "failed": "bug",
+}
 ONE = re.compile(r"^(?P<indent>[ \t]*)<!--\s*verdict:\s*(?P<claim>[\w-]+)\s*-->[ \t]*$", re.M)
 ALL = re.compile(r"^<!--\s*verdicts\s*-->[ \t]*$", re.M)
 

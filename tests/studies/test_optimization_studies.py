@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from dlbasic.lab.context import LabContext
 from dlbasic.lab.stats import decide
 from dlbasic.optim import create_optimizer
 from dlbasic.optim.landscapes import get_landscape, trajectory
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from dlbasic.studies import learning_rate as lr_study
 from dlbasic.studies.adagrad import conjunction, effective_steps, rare_and_frequent
-from dlbasic.studies.gd_variants import budgets
-from dlbasic.studies.learning_rate import half_decades, outward, probe_run, sgd_config, tune_lr
+from dlbasic.studies.learning_rate import half_decades, outward, tune_lr
 from dlbasic.studies.momentum import combine, landscape_steps, random_starts, steps_to
 from dlbasic.studies.rmsprop_adam import GRID, good_width, held_out_accuracy, summarize, walk
 
@@ -88,13 +86,6 @@ def test_conjunction_needs_every_part() -> None:
     assert conjunction({"a": sup, "b": con}) == CONTRADICTED
 
 
-def test_budgets_equal_examples_and_equal_steps() -> None:
-    b = budgets(1295, 10)
-    assert b["32"]["steps"] == 10 * math.ceil(1295 / 32) == b["1"]["steps"]  # equal steps
-    assert b["32"]["examples"] == 10 * 1295 == b["full"]["examples"]  # equal examples
-    assert b["full"]["steps"] == 10 and b["1"]["examples"] == b["1"]["steps"]
-
-
 def test_tune_lr_prunes_exactly_and_skips_diverged(monkeypatch) -> None:
     hits = {0.1: 50, 1.0: 30, 0.01: None}
     calls = []
@@ -118,23 +109,6 @@ def test_tune_lr_prunes_exactly_and_skips_diverged(monkeypatch) -> None:
     calls.clear()
     best, _ = tune_lr(None, lambda lr: lr, (0.01, 0.1, 1.0), 100)  # final-loss mode: lr 1 diverged
     assert best == 0.1 and all(cap == 100 and every == 100 for _, cap, every in calls)
-
-
-def test_probe_run_counts_steps_stops_and_caches(tmp_path, monkeypatch) -> None:
-    ctx = LabContext(root=tmp_path)
-    r = probe_run(ctx, sgd_config(ctx, 0.1, 0), 7, every=3, size=64)
-    assert r["steps"] == [0, 3, 6, 7] and r["hit"] is None and not r["diverged"]
-    assert r["final"] == r["losses"][-1] < r["losses"][0]
-    at_start = probe_run(ctx, sgd_config(ctx, 0.1, 0), 50, threshold=100.0, size=64)
-    assert at_start["hit"] == 0 and at_start["steps"] == [0]  # the initial loss is already below: no step taken
-    blown = probe_run(ctx, sgd_config(ctx, 1e6, 0), 50, size=64)
-    assert blown["diverged"] and blown["final"] == math.inf and blown["steps"][-1] < 50
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("trained again: the cached record was not used")
-
-    monkeypatch.setattr(LabContext, "train", no_training)
-    assert probe_run(ctx, sgd_config(ctx, 0.1, 0), 7, every=3, size=64) == r
 
 
 def test_good_width_matches_dense_interpolation() -> None:

@@ -10,8 +10,6 @@ from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import pytest
-from fakes.basics import FAKES as BASICS
-from fakes.gd_variants import FAKES as GD_FAKES
 from fakes.optimization import FAKES
 
 from dlbasic.lab.context import LabContext, make_profile
@@ -60,73 +58,6 @@ def assert_has_fake_shape(numbers: dict, fake: dict) -> None:
             assert_has_fake_shape(numbers[key], value)
         elif isinstance(value, list):
             assert isinstance(numbers[key], list)
-
-
-def final(value: float | None, initial: float = 2.3) -> dict:
-    return {"initial": initial, "final": value, "diverged": value is None}
-
-
-# -- learning-rate and gd-variants -------------------------------------------------------------------------
-
-
-def grid_results(prefix: str, best: float) -> dict:
-    """Tuning results over lr_study.GRID: the loss falls to its lowest at `best`, rates above it diverge
-    (None, as a saved run holds an infinite loss)."""
-    return {
-        f"{prefix}{lr:g}": final(None if lr > best else 0.01 * best / lr + (0.001 if lr == best else 0.1))
-        for lr in lr_study.GRID
-    }
-
-
-def test_learning_rate_plans_the_grid_then_the_best_rate_and_its_tenth(ctx) -> None:
-    study = get_study("learning-rate")
-    stage1 = study.plan(ctx, {})
-    steps = 10 * math.ceil(TRAIN_IMAGES / 32)
-    assert [r.name for r in stage1] == [f"grid {lr:g}" for lr in lr_study.GRID]
-    assert {r.fn for r in stage1} == {lr_study.FINAL_LOSS}
-    assert stage1[0].args == {"lr": lr_study.GRID[0], "seed": 1000, "batch": 32, "steps": steps}
-    results = grid_results("grid ", 1.0)
-    stage2 = study.plan(ctx, results)
-    assert [(r.name, r.args["lr"], r.args["seed"]) for r in stage2] == [
-        (f"{arm} seed {s}", lr, s) for s in (0, 1, 2) for arm, lr in (("best", 1.0), ("tenth", 0.1))
-    ]
-    results.update({r.name: final(0.02 if r.name.startswith("best") else 0.08) for r in stage2})
-    numbers = collected("learning-rate", ctx, results)
-    assert numbers["lr_best"] == 1.0 and numbers["steps"] == steps
-    assert numbers["grid_final_loss"]["3.162"] == math.inf and "3.162" in numbers["diverged"]
-    assert numbers["final_loss"] == {"best": [0.02] * 3, "tenth": [0.08] * 3}
-    assert_has_fake_shape(numbers, BASICS["learning-rate"][0][0])
-
-
-def test_lowest_final_skips_diverged_and_keeps_the_first_of_ties() -> None:
-    records = {k: lr_study.as_record(v) for k, v in {"0.1": final(0.5), "1": final(0.5), "3": final(None)}.items()}
-    assert lr_study.lowest_final(records) == 0.1
-    assert lr_study.lowest_final({"1": lr_study.as_record(final(None))}) is None
-
-
-def test_gd_variants_shares_its_batch_32_runs_with_learning_rate(ctx) -> None:
-    gd, lr = get_study("gd-variants"), get_study("learning-rate")
-    stage1 = gd.plan(ctx, {})
-    assert [r.name for r in stage1] == [f"{arm} grid {x:g}" for arm in ("1", "32", "full") for x in lr_study.GRID]
-    mine, theirs = declared(stage1), declared(lr.plan(ctx, {}))
-    assert all(mine[f"32 grid {x:g}"] == theirs[f"grid {x:g}"] for x in lr_study.GRID)
-    by_name = {r.name: r.args for r in stage1}
-    assert by_name["1 grid 0.1"]["batch"] == 1 and by_name["1 grid 0.1"]["steps"] == by_name["32 grid 0.1"]["steps"]
-    assert by_name["full grid 0.1"] == {"lr": 0.1, "seed": 1000, "batch": "full", "steps": 10}
-    results = {}
-    for arm, best in (("1", 0.03162), ("32", 1.0), ("full", 0.3162)):
-        results.update(grid_results(f"{arm} grid ", best))
-    stage2 = gd.plan(ctx, results)
-    assert [(r.name, r.args["lr"]) for r in stage2] == [
-        (f"{arm} seed {s}", best) for arm, best in (("1", 0.03162), ("32", 1.0), ("full", 0.3162)) for s in (0, 1, 2)
-    ]
-    lr_stage2 = declared(lr.plan(ctx, grid_results("grid ", 1.0)))
-    assert all(declared(stage2)[f"32 seed {s}"] == lr_stage2[f"best seed {s}"] for s in (0, 1, 2))
-    results.update({r.name: final({"1": 0.4, "32": 0.01, "full": 1.0}[r.name.split()[0]]) for r in stage2})
-    numbers = collected("gd-variants", ctx, results)
-    assert numbers["lr"] == {"1": 0.03162, "32": 1.0, "full": 0.3162}
-    assert numbers["final_loss"]["full"] == [1.0] * 3
-    assert_has_fake_shape(numbers, GD_FAKES["gd-variants"][0][0])
 
 
 # -- momentum and nesterov ---------------------------------------------------------------------------------

@@ -6,16 +6,18 @@ important hyper-parameter"; search it on a log scale) and the lr sweeps of Goodf
 *Deep Learning* (2016, §11.4.1, Fig. 11.1: training error against lr is U-shaped). The final training loss
 is read over a log grid of learning rates, long enough for the best rate to converge; rates that diverge are
 counted and reported apart (a grid with diverging rates would make "it matters" true by construction), and
-the judged comparison is at the best *stable* rate against the rate one decade below it, which any sensible
-search would also have tried.
+the judged comparisons are at the best *stable* rate lr* against the rates one decade either side, which any
+sensible search would also have tried (CLAIMS.md v0.3: final training loss, ratio margin 10 %). When 10 lr*
+diverges (plain SGD's best rate sits near the edge of stability) that side is reported, not judged.
 
-Scaled down: plain SGD on the 8x8 digits (or ``--data``), an MLP 64-64-10, batch 32, 10 epochs; the grid
-is run once on a tuning seed (so the best rate is not picked on the seeds that judge it), then the best rate
-and its tenth are run on the profile's seeds, paired (same split, initialization and data order). The
-final loss is the training-set loss of the final weights, in eval mode (a deterministic function of the run).
+Scaled down: plain SGD on the 8x8 digits (or ``--data``), an MLP 64-64-10, batch 32, 10 epochs (long enough
+for lr* to reach a training loss near 0.01); the grid is run once on a tuning seed (so lr* is not picked on
+the seeds that judge it), then lr*, lr*/10 and (when stable) 10 lr* are run on paired seeds (same split,
+initialization and data order), 3 seeds at the first look and 6 at the second when undecided. The final loss
+is the training-set loss of the final weights, in eval mode (a deterministic function of the run).
 
-Runs: the grid on the tuning seed, one run per rate (stage 1); then lr* and lr*/10 on each seed (stage 2).
-The runs are `final_loss` runs, which gd-variants declares alike: its batch-32 runs are these.
+Runs: the grid on the tuning seed, one run per rate; then each judged rate on each seed of a look. The runs
+are `final_loss` runs, which gd-variants declares alike: its batch-32 tuning runs are this grid.
 
 The helpers here (`LossProbe`, `probe_run`, `tune_lr`, `HALF_DECADES`) are shared by the gradient-descent
 studies (gd-variants, momentum, nesterov): they count steps, never seconds.
@@ -23,20 +25,29 @@ studies (gd-variants, momentum, nesterov): they count steps, never seconds.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.stats import decide
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, fmt
+from dlbasic.lab.study import (
+    CONTRADICTED,
+    SUPPORTED,
+    Measurements,
+    Run,
+    Study,
+    Verdict,
+    close_figures,
+    fmt,
+    unit_seeds,
+)
+from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -122,26 +133,15 @@ def probe_run(
 
     {"steps", "losses": the probe points; "hit": first step at or below `threshold` (None if never);
     "diverged": a non-finite loss was met; "final": the last probe loss (inf if diverged); "max_steps"}.
-    Cached beside the lab's run cache (keyed by the config, the code, the data and the probe), so studies
-    that need the same run share it.
+    The lab's run cache keeps the value of the run that calls it, so it is not cached here.
     """
     n = train_size(ctx, cfg)
     per_epoch = math.ceil(n / (n if cfg.batch_size == "full" else int(cfg.batch_size)))
     cfg.epochs = math.ceil(max_steps / per_epoch)
     cfg.validate()
-    path = None
-    if ctx.root is not None:
-        probe = json.dumps([max_steps, every, threshold, size]).encode()
-        base = ctx.cache_path(cfg)
-        path = base.with_name(f"{base.stem}-probe-{hashlib.sha256(probe).hexdigest()[:12]}.json")
-        if path.exists():
-            try:
-                return json.loads(path.read_text())
-            except (OSError, ValueError):
-                pass  # a corrupt cache file: train again
     probe = LossProbe(max_steps, every, threshold, size)
     ctx.train(cfg, callbacks=[probe])
-    record = {
+    return {
         "steps": probe.steps,
         "losses": probe.losses,
         "hit": probe.hit,
@@ -149,11 +149,6 @@ def probe_run(
         "final": probe.losses[-1],
         "max_steps": max_steps,
     }
-    if path is not None:  # a unique temporary file and a rename: safe when two worker processes write it
-        from dlbasic.training.checkpoint import atomic_write_text
-
-        atomic_write_text(json.dumps(record), path)
-    return record
 
 
 def outward(grid: Sequence[float], start: float) -> list[float]:
@@ -208,7 +203,7 @@ def no_progress(record: dict[str, Any]) -> bool:
 GRID = half_decades(-6, 3)  # 1e-3 ... 31.6: from far too small for plain SGD to far too large
 EPOCHS = 10
 BATCH = 32
-MARGIN = math.log(1.1)  # smallest effect of interest: a 10 % change of the final loss (in log loss)
+SCHEDULE = (3, 6)  # paired seeds at each look
 
 
 def sgd_config(ctx, lr: float, seed: int, batch: int | str = BATCH):
@@ -268,6 +263,46 @@ def sgd_steps(ctx, batch: int = BATCH) -> tuple[int, int]:
     return n, ctx.profile.epochs(EPOCHS) * math.ceil(n / batch)
 
 
+def grid_runs(ctx) -> list[Run]:
+    """The grid on the tuning seed at batch 32 (gd-variants declares the same runs to tune its batch 32)."""
+    _, steps = sgd_steps(ctx)
+    return [final_loss_run(f"grid {lr:g}", lr, tuning_seed(ctx), BATCH, steps) for lr in GRID]
+
+
+def grid_best(results: dict[str, Any], prefix: str = "") -> float:
+    """lr*: the grid's rate with the lowest final loss on the tuning seed (runs named f"{prefix}grid {lr:g}")."""
+    best = lowest_final({f"{lr:g}": as_record(results[f"{prefix}grid {lr:g}"]) for lr in GRID})
+    if best is None:
+        raise RuntimeError("every learning rate of the grid diverged on the tuning seed")
+    return best
+
+
+def looks_done(ctx, schedule: Sequence[int], done: Callable[[int], bool]) -> list[int]:
+    """The paired seeds of the last look of `schedule` whose every seed is `done` (none: [])."""
+    seeds: list[int] = []
+    for n in schedule:
+        look = unit_seeds(ctx, n)
+        if not all(done(s) for s in look):
+            break
+        seeds = look
+    return seeds
+
+
+def next_seed_runs(study: Study, ctx, results: dict[str, Any], seed_runs: Callable[[list[int]], list[Run]]):
+    """The runs of the next look of `study.schedule` once its tuning is done (`Study.staged_runs`, for a study
+    whose seed runs depend on its tuning): the first look's, then more while the verdict names a next look."""
+    n = study.schedule[0]
+    while True:
+        missing = [r for r in seed_runs(unit_seeds(ctx, n)) if r.name not in results]
+        if missing:
+            return missing
+        m = study.collect(ctx, results)
+        close_figures(m)
+        n = study.judge(m.numbers).more
+        if n is None:
+            return []
+
+
 @register_study
 class LearningRate(Study):
     """Claim `learning-rate`: Choosing the learning rate well matters."""
@@ -283,116 +318,134 @@ class LearningRate(Study):
         "al. (2016) §11.4.1: training error is U-shaped in the learning rate. Too large a rate diverges, "
         "which says nothing about choosing among the rates that work: those are judged here."
     )
+    form = "difference"
+    schedule = SCHEDULE
     method = (
         f"Plain SGD trains an MLP 64-64-10 on the 8x8 digits (or --data), batch {BATCH}, for {EPOCHS} epochs, "
         f"at each learning rate of the half-decade grid {', '.join(f'{x:g}' for x in GRID)} on a tuning seed "
         "(the profile's first seed + 1000). A rate diverges if its loss becomes non-finite or ends no lower "
         "than it started; such rates are counted and reported apart. The best stable rate lr* is the one "
-        "with the lowest final training loss (training-set loss of the final weights, eval mode); lr* and "
-        "lr*/10 (one decade below, always stable) are then trained on each profile seed, paired by seed "
-        "(same split, initialization and data order)."
+        "with the lowest final training loss (training-set loss of the final weights, eval mode); lr*, lr*/10 "
+        "and, when it made progress on the tuning seed, 10 lr* are then trained on each paired seed (same "
+        "split, initialization and data order); a judged run that diverges scores its initial loss."
     )
     rule = (
-        "Paired t-test (stats.decide) on the log final training loss, lr* against lr*/10, margin ln 1.1 (a "
-        "10 % change of the loss is the smallest that counts). Supported if the 95 % CI of the difference "
-        "lies beyond the margin on either side (the loss depends on the choice within a decade of the best: "
-        "the claim is that the choice matters, in whichever direction); contradicted if the CI lies inside "
-        "±ln 1.1 (equivalence: a 10x smaller rate ends at the same loss); inconclusive otherwise. Diverged "
-        "rates are reported, never judged."
+        "Difference, on the final training loss compared as a ratio (log scale), margin 10 % (ln 1.1): lr* "
+        "against lr*/10 and, when 10 lr* made progress on the tuning seed, lr* against 10 lr* (a diverging "
+        "10 lr* is reported, not judged: it would grant the claim). Each is a paired interval over seeds in "
+        f"stages of {'/'.join(map(str, SCHEDULE))} with the O'Brien-Fleming boundary. Supported if lr* ends "
+        "more than 10 % lower than every judged neighbour; contradicted if a neighbour ends lower or within "
+        "10 % (equivalent); inconclusive otherwise."
     )
 
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
-        """The grid on the tuning seed; once it is run, lr* and lr*/10 on each seed."""
+        """The grid on the tuning seed; once it is run, lr* and its neighbours on the seeds of each look."""
+        grid = grid_runs(ctx)
+        if any(r.name not in results for r in grid):
+            return grid
+        return next_seed_runs(self, ctx, results, lambda seeds: self.arm_runs(ctx, results, seeds))
+
+    def arm_runs(self, ctx, results: dict[str, Any], seeds: Sequence[int]) -> list[Run]:
+        """lr*, lr*/10 and (when judged) 10 lr* on each of `seeds`."""
         _, steps = sgd_steps(ctx)
-        tune = tuning_seed(ctx)
-        runs = [final_loss_run(f"grid {lr:g}", lr, tune, BATCH, steps) for lr in GRID]
-        if any(r.name not in results for r in runs):
-            return runs
-        best = self.best(results)
         return [
             final_loss_run(f"{arm} seed {seed}", lr, seed, BATCH, steps)
-            for seed in ctx.seeds
-            for arm, lr in (("best", best), ("tenth", best / 10))
+            for seed in seeds
+            for arm, lr in self.arms(results).items()
         ]
 
     @staticmethod
-    def best(results: dict[str, Any]) -> float:
-        """lr*: the grid's rate with the lowest final loss on the tuning seed."""
-        best = lowest_final({f"{lr:g}": as_record(results[f"grid {lr:g}"]) for lr in GRID})
-        if best is None:
-            raise RuntimeError("every learning rate of the grid diverged on the tuning seed")
-        return best
+    def arms(results: dict[str, Any]) -> dict[str, float]:
+        """The judged rates by arm: "best" (lr*), "tenth" and, when 10 lr* made progress on the tuning seed,
+        "tenfold"."""
+        best = grid_best(results)
+        arms = {"best": best, "tenth": best / 10}
+        up = next((lr for lr in GRID if math.isclose(lr, 10 * best, rel_tol=1e-3)), None)
+        if up is not None and not no_progress(as_record(results[f"grid {up:g}"])):
+            arms["tenfold"] = up
+        return arms
 
     def collect(self, ctx, results: dict[str, Any]) -> Measurements:
-        """The numbers and the figure, from the runs' final losses."""
+        """The numbers and the figure, from the runs' final losses (the seeds of the last look run)."""
         n, steps = sgd_steps(ctx)
         tune = tuning_seed(ctx)
-        best = self.best(results)
-        lower = best / 10
+        arms = self.arms(results)
+        seeds = looks_done(ctx, self.schedule, lambda s: f"best seed {s}" in results)
         grid = {f"{lr:g}": as_record(results[f"grid {lr:g}"]) for lr in GRID}
-        finals: dict[str, list[float]] = {"best": [], "tenth": []}
-        for seed in ctx.seeds:
-            for arm in ("best", "tenth"):
+        finals: dict[str, list[float]] = {arm: [] for arm in arms}
+        for seed in seeds:
+            for arm in arms:
                 r = as_record(results[f"{arm} seed {seed}"])
                 finals[arm].append(r["losses"][0] if r["diverged"] else r["final"])  # no progress if diverged
         numbers = {
             "train_images": n,
             "steps": steps,
             "tuning_seed": tune,
-            "lr_best": best,
-            "lr_tenth": lower,
+            "seeds": seeds,
+            "lr": arms,
             "grid_final_loss": {k: v["final"] for k, v in grid.items()},
             "grid_initial_loss": {k: v["losses"][0] for k, v in grid.items()},
             "diverged": sorted((k for k, v in grid.items() if no_progress(v)), key=float),
             "final_loss": finals,
         }
-        fig, ax = plt.subplots(figsize=(6.5, 3.8))
-        lrs = [float(k) for k in grid]
-        ok = [k for k in grid if not no_progress(grid[k])]
-        ax.plot([float(k) for k in ok], [grid[k]["final"] for k in ok], "o-", label=f"tuning seed {tune}")
-        for k in numbers["diverged"]:
-            ax.axvline(float(k), color="red", alpha=0.25, lw=6)
-        ax.plot([best] * len(ctx.seeds), finals["best"], "k^", label="lr*, judged seeds")
-        ax.plot([lower] * len(ctx.seeds), finals["tenth"], "kv", label="lr*/10, judged seeds")
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="learning rate (plain SGD)",
-            ylabel="final training loss",
-            title=f"{steps} steps; red: diverged or no progress",
-            xlim=(min(lrs) / 2, max(lrs) * 2),
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
         return Measurements(
-            numbers, [("Final training loss against the learning rate (diverging rates shaded)", fig)], list(ctx.seeds)
+            numbers,
+            [("Final training loss against the learning rate (diverging rates shaded)", _figure(numbers))],
+            seeds,
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
-        best, tenth = m["final_loss"]["best"], m["final_loss"]["tenth"]
-        d = decide([math.log(x) for x in best], [math.log(x) for x in tenth], lower_is_better=True, margin=MARGIN)
+        """The verdict by `rule`, computed from the numbers `collect` returned."""
+        finals, lrs = m["final_loss"], m["lr"]
+        parts = [
+            part(
+                f"final training loss, lr* {fmt(lrs['best'])} vs {arm} {fmt(lrs[arm])}",
+                finals["best"],
+                finals[arm],
+                form="difference",
+                margin=RATIO,
+                lower_is_better=True,
+                log=True,
+                schedule=self.schedule,
+            )
+            for arm in ("tenth", "tenfold")
+            if arm in finals
+        ]
+        up = 10 * lrs["best"]
         key = (
-            f"final training loss at lr* = {fmt(m['lr_best'])}: {', '.join(fmt(x) for x in best)} vs lr*/10: "
-            f"{', '.join(fmt(x) for x in tenth)} (per seed); diverged on the grid: "
-            f"{', '.join(m['diverged']) or 'none'}"
+            f"final training loss (mean over {len(finals['best'])} seeds): "
+            + ", ".join(f"lr {fmt(lrs[a])}: {fmt(float(np.mean(v)))}" for a, v in finals.items())
+            + f"; diverged on the grid: {', '.join(m['diverged']) or 'none'}"
+            + ("" if "tenfold" in finals else f" (10 lr* = {fmt(up)} diverges: reported, not judged)")
         )
-        lo, hi = d.ci
-        if d.verdict in (SUPPORTED, CONTRADICTED):
-            direction = "lower" if d.verdict == SUPPORTED else "higher"
-            return Verdict(
-                SUPPORTED,
-                key,
-                f"a tenth of the best stable rate ends at a clearly different loss "
-                f"(lr* {direction}): the choice matters even among stable rates",
-                str(d),
-            )
-        if d.n >= 2 and lo >= -MARGIN and hi <= MARGIN:
-            return Verdict(
-                CONTRADICTED,
-                key,
-                "lr* and lr*/10 end at the same loss within 10 %: the choice barely matters among stable rates",
-                str(d),
-            )
-        return Verdict(INCONCLUSIVE, key, f"neither a clear difference nor equivalence: {d.reason}", str(d))
+        reasons = {
+            SUPPORTED: "the best stable rate ends more than 10 % lower than the rates a decade away: the choice "
+            "matters even among stable rates",
+            CONTRADICTED: "a rate a decade from lr* ends lower than lr* or within 10 % of it: the choice barely "
+            "matters among stable rates",
+        }
+        return verdict(parts, key, reasons)
+
+
+def _figure(m: dict[str, Any]):
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    grid = m["grid_final_loss"]
+    ok = [k for k in grid if k not in m["diverged"]]
+    ax.plot([float(k) for k in ok], [grid[k] for k in ok], "o-", label=f"tuning seed {m['tuning_seed']}")
+    for k in m["diverged"]:
+        ax.axvline(float(k), color="red", alpha=0.25, lw=6)
+    for (arm, v), marker in zip(m["final_loss"].items(), "^vs", strict=False):
+        ax.plot([m["lr"][arm]] * len(v), v, "k" + marker, label=f"{arm} ({fmt(m['lr'][arm])}), judged seeds")
+    lrs = [float(k) for k in grid]
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="learning rate (plain SGD)",
+        ylabel="final training loss",
+        title=f"{m['steps']} steps; red: diverged or no progress",
+        xlim=(min(lrs) / 2, max(lrs) * 2),
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,73 +173,96 @@ def run_lab(
     instance or the cluster at `address`; each with `threads` torch threads (None: this process's count).
     Ctrl-C or SIGTERM stops the workers and keeps every finished run and study.
     """
-    from dlbasic.report.html import write_report
-
     ids = select(only)
     root.mkdir(parents=True, exist_ok=True)
-    threads = threads or torch.get_num_threads()
+    start = time.perf_counter()
+    results = _kept_results(root, ids, echo) if resume else {}
+    todo = [sid for sid in ids if sid not in results]
+    if todo:
+        runner = RunSpec(executor, threads or torch.get_num_threads(), jobs, address)
+        _run_studies(root, profile, ids, todo, results, runner, echo)
+    ordered = [results[sid] for sid in ids]
+    _write_report(root, profile, ordered, [c for c in CLAIM_IDS if c not in results] if not only else [], start)
+    return ordered
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Where the runs go: the executor's name, torch threads per worker, local workers, a Ray address."""
+
+    executor: str
+    threads: int
+    jobs: int | None
+    address: str | None
+
+
+def _kept_results(root: Path, ids: list[str], echo) -> dict[str, dict[str, Any]]:
+    """The studies of `ids` whose results `root/results` holds (a resumed lab keeps them)."""
     results: dict[str, dict[str, Any]] = {}
-    todo, start = [], time.perf_counter()
     for sid in ids:
         saved = root / "results" / f"{sid}.json"
-        kept = load_result(saved, sid, root) if resume and saved.exists() else None
-        if kept is None:
-            todo.append(sid)
-            continue
-        results[sid] = kept
-        echo(f"[{len(results)}/{len(ids)}] {sid}: done before ({kept['verdict']})")
+        kept = load_result(saved, sid, root) if saved.exists() else None
+        if kept is not None:
+            results[sid] = kept
+            echo(f"[{len(results)}/{len(ids)}] {sid}: done before ({kept['verdict']})")
+    return results
 
-    if todo:
-        ctx = LabContext(profile, root)
-        scheduler: Scheduler | None = None
 
-        def done(sid: str, state: StudyState) -> None:
-            result = study_result(state, ctx, scheduler.shared(sid) if scheduler else 0)
-            if result["verdict"] == "error":  # not saved: --resume runs it again (its finished runs are kept)
-                print(result["traceback"], file=sys.stderr, end="", flush=True)
-            else:
-                result = _save_result(result, root)
-            results[sid] = result
-            said = result["key_number"] or result.get("reason", "")
-            runs = result["runs"]
+def _run_studies(root, profile, ids, todo, results, spec: RunSpec, echo) -> None:
+    """Plan, compute and judge the studies `todo`, adding each result to `results` (and saving it) as it ends."""
+    ctx = LabContext(profile, root)
+    scheduler: Scheduler | None = None
+
+    def done(sid: str, state: StudyState) -> None:
+        result = study_result(state, ctx, scheduler.shared(sid) if scheduler else 0)
+        if result["verdict"] == "error":  # not saved: --resume runs it again (its finished runs are kept)
+            print(result["traceback"], file=sys.stderr, end="", flush=True)
+        else:
+            result = _save_result(result, root)
+        results[sid] = result
+        said = result["key_number"] or result.get("reason", "")
+        runs = result["runs"]
+        echo(
+            f"[{len(results)}/{len(ids)}] {sid}: {result['verdict']} ({said}) in {result['seconds']:.0f} s, "
+            f"{runs['planned']} run{'s' * (runs['planned'] != 1)}"
+        )
+
+    states = {sid: StudyState(get_study(sid)) for sid in todo}
+    scheduler = Scheduler(states, ctx, lab_identity(profile), RunCache(root), Costs(profile), done, echo)
+    with _sigterm_as_interrupt():
+        try:
+            scheduler.start()
+            jobs = max(1, len(scheduler.jobs))
+            scheduler.run(make_executor(spec.executor, profile, root, spec.threads, spec.jobs, spec.address, jobs))
+            for sid in todo:  # a run shared with a study that asked for it after this one finished
+                result = results[sid]
+                if result["verdict"] != "error" and result["runs"]["shared"] != scheduler.shared(sid):
+                    result["runs"]["shared"] = scheduler.shared(sid)
+                    text = json.dumps(result, indent=2, default=float, allow_nan=False)
+                    atomic_write_text(text, root / "results" / f"{sid}.json")
+        except KeyboardInterrupt:
+            saved = sum(r["verdict"] != "error" for r in results.values())
             echo(
-                f"[{len(results)}/{len(ids)}] {sid}: {result['verdict']} ({said}) in {result['seconds']:.0f} s, "
-                f"{runs['planned']} run{'s' * (runs['planned'] != 1)}"
+                f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}, every finished run in "
+                f"{root / 'runs'}; --resume computes only the rest"
             )
+            raise
 
-        states = {sid: StudyState(get_study(sid)) for sid in todo}
-        scheduler = Scheduler(states, ctx, lab_identity(profile), RunCache(root), Costs(profile), done, echo)
-        with _sigterm_as_interrupt():
-            try:
-                scheduler.start()
-                runner = make_executor(executor, profile, root, threads, jobs, address, max(1, len(scheduler.jobs)))
-                scheduler.run(runner)
-                for sid in todo:  # a run shared with a study that asked for it after this one finished
-                    result = results[sid]
-                    if result["verdict"] != "error" and result["runs"]["shared"] != scheduler.shared(sid):
-                        result["runs"]["shared"] = scheduler.shared(sid)
-                        text = json.dumps(result, indent=2, default=float, allow_nan=False)
-                        atomic_write_text(text, root / "results" / f"{sid}.json")
-            except KeyboardInterrupt:
-                saved = sum(r["verdict"] != "error" for r in results.values())
-                echo(
-                    f"stopped: {saved} of {len(ids)} studies saved in {root / 'results'}, every finished run in "
-                    f"{root / 'runs'}; --resume computes only the rest"
-                )
-                raise
-    ordered = [results[sid] for sid in ids]
-    missing = [c for c in CLAIM_IDS if c not in results] if not only else []
+
+def _write_report(root: Path, profile: Profile, results: list[dict[str, Any]], missing: list[str], start) -> None:
+    """report.json and report.html of the lab in `root`."""
+    from dlbasic.report.html import write_report
+
     report = {
         "profile": profile.__dict__,
         "environment": environment(),
-        "results": ordered,
+        "results": results,
         "missing_claims": missing,
         "seconds": time.perf_counter() - start,
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     atomic_write_text(json.dumps(finite(report), indent=2, default=str, allow_nan=False), root / "report.json")
     write_report(report, root, root / "report.html")
-    return ordered
 
 
 def study_result(state: StudyState, ctx: LabContext, shared: int = 0) -> dict[str, Any]:

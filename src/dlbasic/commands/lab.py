@@ -25,11 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="measure every claim of the notebook and write an HTML report",
         description="Run the lab: one study per claim of the course notebook. Each study measures "
         "its claim on real data and computes a verdict (supported, contradicted, "
-        "inconclusive) by a rule fixed in advance. Writes report.html (self-contained) "
-        "and report.json.",
+        "inconclusive) by a rule fixed in advance; what holds by construction is checked exactly. "
+        "Writes report.html (self-contained) and report.json.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_study_options(p)
+    _add_runner_options(p)
+    p.set_defaults(func=run)
+
+
+def _add_study_options(p: argparse.ArgumentParser) -> None:
+    """What the lab measures: the profile, the studies, the data, the seeds."""
     p.add_argument(
         "--profile",
         default="quick",
@@ -52,6 +59,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "each study's test budget",
     )
     p.add_argument("--seed", type=int, default=0, help="shifts every study's seeds (verdict stability checks)")
+
+
+def _add_runner_options(p: argparse.ArgumentParser) -> None:
+    """Where and how the lab runs: its folder, workers, executor, and what it prints instead of running."""
     p.add_argument("--out", type=Path, default=None, help="lab folder (default runs/lab-<time>)")
     p.add_argument("--resume", action="store_true", help="keep the finished studies in --out and run the rest")
     p.add_argument("--overwrite", action="store_true", help="replace an existing lab folder --out (one dlbasic made)")
@@ -98,7 +109,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print what the lab would cost (per study: runs and seconds, from the declared runs and the cost "
         "model; the wall time on --jobs workers) and exit without running it",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,20 +5,15 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from dlbasic.lab.claims import GUIDES
+from dlbasic.report.forest import OUTCOME_COLORS, VERDICT_COLORS, family_figures, look_text
 
-COLORS = {
-    "supported": "#1a7f37",
-    "contradicted": "#cf222e",
-    "inconclusive": "#9a6700",
-    "checked": "#0969da",
-    "failed": "#8250df",
-    "error": "#6e7781",
-}
+COLORS = VERDICT_COLORS
 
 STYLE = """
 body { font: 15px/1.55 system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em; color: #1f2328; }
@@ -31,6 +26,12 @@ table { border-collapse: collapse; width: 100%; } th, td { border: 1px solid #d0
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #d0d7de; }
 pre { background: #f6f8fa; padding: .6em; overflow-x: auto; font-size: 12px; }
 .meta { color: #57606a; font-size: 13px; }
+.o { border: 1.5px solid; border-radius: 10px; padding: 0 6px; font-size: 12px; white-space: nowrap; }
+.cmp { font-size: 13px; margin: 0; padding-left: 1.1em; } td .cmp { list-style: none; padding: 0; }
+.checks { font-size: 14px; padding-left: 1.1em; } .checks li { margin: .15em 0; }
+.yes { color: #1a7f37; font-weight: bold; } .no { color: #cf222e; font-weight: bold; }
+figure.forest { margin: .6em 0 1.2em; } figure.forest img { border: none; }
+h3 { margin: 1.2em 0 .2em; }
 """
 
 
@@ -71,7 +72,8 @@ def section(r: dict[str, Any], root: Path, docs: str = "") -> str:
     if r.get("section"):
         parts.append(
             f'<p class="meta">notebook section: {e(r["section"])} · profile {e(str(r.get("profile", "")))}'
-            f" · seeds {e(str(r.get('seeds', [])))} · {r.get('seconds', 0):.0f} s{runs_used(r)}</p>"
+            + (f" · form: {e(r['form'])}" if r.get("form") else "")
+            + f" · seeds {e(str(r.get('seeds', [])))} · {r.get('seconds', 0):.0f} s{runs_used(r)}</p>"
         )
     if r.get("note"):
         parts.append(f'<p class="note" lang="ko">{e(r["note"])}</p>')
@@ -86,8 +88,12 @@ def section(r: dict[str, Any], root: Path, docs: str = "") -> str:
     parts.append(
         f"<p><b>Verdict.</b> {badge(r['verdict'])} {e(r.get('key_number', ''))} — {e(r.get('reason', ''))}</p>"
     )
-    if r.get("test"):
+    if r.get("comparisons"):
+        parts.append("<p><b>Comparisons.</b></p>" + comparison_list(r["comparisons"]))
+    elif r.get("test"):
         parts.append(f"<p><b>Test.</b> {e(r['test'])}</p>")
+    if r.get("checks"):
+        parts.append("<p><b>Exact checks.</b></p>" + check_list(r["checks"]))
     for fig in r.get("figures", []):
         parts.append(
             f'<figure><img src="{_image(root, fig["path"])}" alt="{e(fig["caption"])}">'
@@ -114,16 +120,173 @@ def runs_used(r: dict[str, Any]) -> str:
     return f" · {n} run{'s' * (n != 1)}" + (f" ({', '.join(extra)})" if extra else "")
 
 
+def pill(outcome: str) -> str:
+    """A comparison's outcome (A better, B better, equivalent, non-inferior, inconclusive) in its plot colour."""
+    color = OUTCOME_COLORS.get(outcome, OUTCOME_COLORS["inconclusive"])
+    return f'<span class="o" style="color:{color}">{html.escape(outcome)}</span>'
+
+
+def _pair(values: Any) -> tuple[Any, Any]:
+    lo, hi, *_ = [*(values or []), None, None]
+    return lo, hi
+
+
+def _finite(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+
+
+def effect_text(c: dict[str, Any]) -> str:
+    """The mean difference and its 95 % interval in the measurement's units: points of accuracy, ECE, a ratio
+    (exp of the log difference), or plain units; "no interval" with fewer than 2 seeds."""
+    mean, (lo, hi), scale = c.get("mean"), _pair(c.get("ci")), c.get("scale", "units")
+    if not _finite(mean, lo, hi):
+        return "no interval (fewer than 2 seeds)"
+    if scale == "accuracy":
+        return f"{100 * mean:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]"
+    if scale == "log ratio":
+        return f"ratio ×{math.exp(mean):.3g} [×{math.exp(lo):.3g}, ×{math.exp(hi):.3g}]"
+    return f"{mean:+.3g} [{lo:+.3g}, {hi:+.3g}]"
+
+
+def margin_text(c: dict[str, Any]) -> str:
+    """The comparison's margin as the report's reader knows it: ±0.5 point, ±10 %, ±0.01."""
+    m, scale = c.get("margin"), c.get("scale", "units")
+    if not _finite(m):
+        return ""
+    if scale == "accuracy":
+        return f"margin ±{100 * m:.2g} point"
+    if scale == "log ratio":
+        return f"margin ±{100 * (math.exp(m) - 1):.0f} %"
+    return f"margin ±{m:.3g}"
+
+
+def seeds_text(c: dict[str, Any]) -> str:
+    """`forest.look_text` of a comparison as report.json holds it."""
+    seeds = int(c.get("seeds") or 0)
+    return look_text(seeds, int(c.get("look") or 1), c.get("schedule") or [seeds], c.get("verdict", ""))
+
+
+def comparison_list(comparisons: list[dict[str, Any]]) -> str:
+    """A claim's comparisons, one item each: what is compared, the outcome, the effect with its interval in
+    units and in margins, the seeds and the look it stopped at, and what the outcome means for the claim."""
+    e = html.escape
+    items = []
+    for c in comparisons:
+        scaled = c.get("in_margins") or {}
+        lo, hi = _pair(scaled.get("ci"))
+        margins = (
+            f" = {scaled['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] margins" if _finite(scaled.get("mean"), lo, hi) else ""
+        )
+        items.append(
+            f"<li><b>{e(c.get('label', ''))}</b> ({e(c.get('form', ''))}): {pill(c.get('outcome', ''))} "
+            f"{e(effect_text(c))}{e(margins)}, {e(margin_text(c))} · {e(seeds_text(c))} → "
+            f"{badge(c.get('verdict', 'inconclusive'))}</li>"
+        )
+    return '<ul class="cmp">' + "".join(items) + "</ul>"
+
+
+def check_list(checks: list[dict[str, Any]]) -> str:
+    """Exact checks, a tick or a cross each."""
+    return '<ul class="checks">' + "".join(f"<li>{_tick(c)}</li>" for c in checks) + "</ul>"
+
+
+def _tick(c: dict[str, Any]) -> str:
+    mark = '<span class="yes">✓</span>' if c.get("holds") else '<span class="no">✗</span>'
+    return f"{mark} {html.escape(str(c.get('check', '')))}"
+
+
+def structural(r: dict[str, Any]) -> bool:
+    """Whether a result belongs in the structural list alone: its verdict is checked or failed, with no
+    comparison (a claim with comparisons stays in the main table; its checks are listed too)."""
+    return r.get("verdict") in ("checked", "failed") and not r.get("comparisons")
+
+
+def checks_section(results: list[dict[str, Any]]) -> str:
+    """The structural checks apart from the empirical verdicts: per claim, checked or failed, each check with
+    a tick or a cross ('' when no result has checks: an older report)."""
+    e = html.escape
+    items = []
+    for r in results:
+        checks = r.get("checks") or []
+        if not checks:
+            continue
+        status = "checked" if all(c.get("holds") for c in checks) else "failed"
+        items.append(
+            f'<li><a href="#{e(r["id"])}">{e(r["id"])}</a> {badge(status)} '
+            + " · ".join(_tick(c) for c in checks)
+            + "</li>"
+        )
+    if not items:
+        return ""
+    return (
+        '<h2 id="checks">Structural checks</h2>\n<p class="meta">Exact shapes, counts and identities that hold by '
+        "construction: checked, never put through a t-test.</p>\n"
+        f'<ul class="checks">{"".join(items)}</ul>'
+    )
+
+
+def counts_line(results: list[dict[str, Any]]) -> str:
+    """The verdict counts: the empirical ones, then the structural ones (checked, failed), then errors."""
+    n = {v: sum(r.get("verdict") == v for r in results) for v in COLORS}
+    empirical = " · ".join(f"{badge(v)} {n[v]}" for v in ("supported", "contradicted", "inconclusive"))
+    line = f"empirical claims: {empirical}"
+    if n["checked"] or n["failed"]:
+        line += f"; structural claims: {badge('checked')} {n['checked']} · {badge('failed')} {n['failed']}"
+    if n["error"]:
+        line += f"; {badge('error')} {n['error']}"
+    return f'<p id="counts">{line}</p>'
+
+
+def glance(results: list[dict[str, Any]]) -> str:
+    """One forest plot per family of claims, each comparison's effect and interval against the margin band
+    ('' when no result has comparisons)."""
+    figures = family_figures(results)
+    if not figures:
+        return ""
+    parts = [
+        '<h2 id="glance">At a glance</h2>\n<p class="meta">Each decisive comparison: the mean difference d = A − B '
+        "(positive favours A) and its 95 % interval, in units of its margin; the grey band is ±1 margin, smaller "
+        "than a practitioner would act on. Colour: the outcome. Right: what it means for the claim (✓ supported, "
+        "✗ contradicted, ? inconclusive), the seeds and the look it stopped at.</p>"
+    ]
+    for family, rows, image in figures:
+        claims = len({r.claim for r in rows})
+        data = base64.b64encode(image).decode()
+        caption = f"{family}: {len(rows)} comparison{'s' * (len(rows) != 1)} of {claims} claim{'s' * (claims != 1)}"
+        parts.append(
+            f'<h3>{html.escape(family)}</h3><figure class="forest"><img id="forest-{html.escape(family)}" '
+            f'src="data:image/png;base64,{data}" alt="forest plot: {html.escape(caption)}"></figure>'
+        )
+    return "\n".join(parts)
+
+
+def table_row(r: dict[str, Any]) -> str:
+    """A row of the main table: the claim, its verdict and key number, and each comparison's outcome with its
+    interval, seeds and look."""
+    e = html.escape
+    cmp = "".join(
+        f'<li title="{e(c.get("label", ""))}">{pill(c.get("outcome", ""))} {e(effect_text(c))} · '
+        f"{int(c.get('seeds') or 0)} seeds, "
+        f"look {int(c.get('look') or 1)}/{len(c.get('schedule') or [0])}</li>"
+        for c in r.get("comparisons") or []
+    )
+    return (
+        f'<tr><td><a href="#{e(r["id"])}">{e(r["id"])}</a></td><td>{e(r.get("claim", ""))}</td>'
+        f"<td>{badge(r['verdict'])}</td><td>{e(r.get('key_number', ''))}"
+        + (f'<ul class="cmp">{cmp}</ul>' if cmp else "")
+        + "</td></tr>"
+    )
+
+
 def write_report(report: dict[str, Any], root: Path, path: Path) -> None:
-    """Write the lab report page for `report` (as saved in report.json); figures are read from `root`."""
+    """Write the lab report page for `report` (as saved in report.json); figures are read from `root`.
+
+    Above the table: a forest plot per family of claims and the structural checks in a list of their own;
+    the table holds the empirical claims (and errors); then a section per claim."""
     e = html.escape
     results = report["results"]
-    counts = {v: sum(r["verdict"] == v for r in results) for v in COLORS}
-    rows = "\n".join(
-        f'<tr><td><a href="#{e(r["id"])}">{e(r["id"])}</a></td><td>{e(r.get("claim", ""))}</td>'
-        f"<td>{badge(r['verdict'])}</td><td>{e(r.get('key_number', ''))}</td></tr>"
-        for r in results
-    )
+    table = [r for r in results if not structural(r)]
+    apart = len(results) - len(table)
     env = report.get("environment", {})
     missing = report.get("missing_claims") or []
     page = f"""<!DOCTYPE html>
@@ -135,11 +298,15 @@ def write_report(report: dict[str, Any], root: Path, path: Path) -> None:
 torch {e(str(env.get("torch", "")))} · revision {e(str(env.get("git_revision", "")))} ·
 {report.get("seconds", 0):.0f} s in all</p>
 <p>Every claim of the course notebook, measured. Each verdict is computed from the measurements by a rule written
-before the experiment ran. {" · ".join(f"{badge(v)} {n}" for v, n in counts.items() if n)}</p>
+before the experiment ran.</p>
+{counts_line(results)}
 {f'<p class="lit">Claims without a study yet: {e(", ".join(missing))}</p>' if missing else ""}
-<table><tr><th>claim id</th><th>claim</th><th>verdict</th><th>key number</th></tr>
-{rows}
-</table>
+{glance(results)}
+{checks_section(results)}
+<h2 id="table">Claims</h2>
+{f'<p class="meta">{apart} structural claim{"s" * (apart != 1)} listed under Structural checks.</p>' if apart else ""}
+<table><tr><th>claim id</th><th>claim</th><th>verdict</th><th>key number · comparisons</th></tr>
+{"".join(table_row(r) + chr(10) for r in table)}</table>
 {"".join(section(r, root, docs_url(path)) for r in results)}
 </body></html>
 """

@@ -1,23 +1,31 @@
-"""Fake measurements for gd-variants: final training loss per seed of each batch size at its tuned lr."""
+"""Fake measurements for gd-variants: the examples each step read per batch size, as the definition gives them
+and with one step that read other than it (tests/studies/test_study_gd_variants.py tests the rest)."""
 
-from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
-from dlbasic.studies.gd_variants import budgets
+from dlbasic.lab.study import CHECKED, FAILED
+from dlbasic.studies.gd_variants import expected_reads
 
 
-def fake(one: list, mini: list, full: list) -> dict:
-    return {
-        "train_images": 1295,
-        "budgets": budgets(1295, 10),
-        "lr": {"1": 0.0316, "32": 1.0, "full": 0.316},
-        "final_loss": {"1": one, "32": mini, "full": full},
-    }
+def fake(reads: dict | None = None, n: int = 1295, epochs: int = 1) -> dict:
+    arms = {}
+    for arm in ("1", "32", "full"):
+        expected = expected_reads(arm, n, epochs)
+        got = (reads or {}).get(arm, expected)
+        curve = {"examples": [0, epochs * n], "seconds": [0.0, 1.0], "loss": [2.3, 0.1]}
+        arms[arm] = {
+            "lr": 0.1,
+            "reads": got,
+            "expected_reads": expected,
+            "steps": sum(k for _, k in got),
+            "examples": sum(v * k for v, k in got),
+            "curve": curve,
+        }
+    return {"train_images": n, "epochs": epochs, "seed": 0, "lr_star": 1.0, "arms": arms}
 
 
 FAKES = {
     "gd-variants": [
-        (fake([0.46, 0.28, 0.52], [0.02, 0.006, 0.008], [1.0, 0.99, 1.04]), SUPPORTED),
-        (fake([0.46, 0.28, 0.52], [1.5, 1.6, 1.55], [1.0, 0.99, 1.04]), CONTRADICTED),  # batch GD wins per example
-        (fake([0.02, 0.006, 0.008], [0.02, 0.0061, 0.0081], [1.0, 0.99, 1.04]), INCONCLUSIVE),  # tie with batch 1
-        (fake([0.001, 0.0004, 0.0006], [0.02, 0.006, 0.008], [1.0, 0.99, 1.04]), CONTRADICTED),  # batch 1 wins
+        (fake(), CHECKED),
+        (fake({"32": [[32, 40]]}), FAILED),  # the last, partial batch was dropped
+        (fake({"full": [[1294, 1]]}), FAILED),  # the full batch missed an image
     ],
 }

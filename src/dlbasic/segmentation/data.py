@@ -31,7 +31,7 @@ import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -435,6 +435,33 @@ def _resize_image(image: np.ndarray, size: int | None) -> np.ndarray:
 def _decode_segfolder(opts: FolderOptions, pairs: dict, size: int | None) -> tuple[tuple, dict]:
     """Decode every pair: (images uint8 [N, C, H, W], masks [N, H, W], histograms [N, C, 256], the masks at their
     own resolution flattened or None) and the entry (counts per split, classes, conventions, shapes)."""
+    images, order, raw_masks = _read_pairs(opts, pairs, size)
+    encode, lut, classes, conventions = _mask_classes(opts, pairs, raw_masks)
+    num_classes = len(classes)
+    dtype = np.uint8 if max(num_classes - 1, opts.ignore) < 256 and opts.ignore >= 0 else np.int32
+    shapes = [m.shape[:2] for m in raw_masks]
+    resized = size is not None and any(h != size or w != size for h, w in shapes)
+    masks, hists, flat, present = _encode_masks(opts, images, raw_masks, encode, lut, dtype, size, resized)
+    check(
+        bool(present),
+        f"every mask pixel in {opts.root} is the ignore value {opts.ignore}",
+        "void pixels are skipped by the loss, so there is nothing to learn; check ignore= and the masks",
+    )
+    check(
+        num_classes >= 2 and len(present) >= 2,
+        f"the masks in {opts.root} hold a single class, so there is nothing to segment",
+        "masks need background and at least one other class (binary masks: two values such as 0 and 255)",
+    )
+    counts = {s: order.count(s) for s in dict.fromkeys(order)}
+    entry = {"counts": counts, "classes": classes, "conventions": conventions, "shapes": []}
+    if flat is not None:
+        entry["shapes"] = [[int(h), int(w)] for h, w in shapes]
+    return (images, masks, hists, flat), entry
+
+
+def _read_pairs(opts: FolderOptions, pairs: dict, size: int | None) -> tuple[np.ndarray, list[str], list]:
+    """The readable pairs, split by split: images uint8 [N, C, H, W] (resized to `size`), the split of each, and
+    the masks as read. Unreadable pairs are skipped with a warning; none readable in train is an error."""
     mode = None  # the first readable training image's: "L" for grayscale, else "RGB"
     order, raw_masks = [], []
     images = None  # uint8 [pairs, C, H, W], filled as the pairs are read
@@ -478,7 +505,13 @@ def _decode_segfolder(opts: FolderOptions, pairs: dict, size: int | None) -> tup
             "images and masks are PNG/JPEG files, each mask named like its image",
         )
     for message in skipped:
-        warnings.warn(message, stacklevel=2)
+        warnings.warn(message, stacklevel=3)
+    return images[: len(order)], order, raw_masks
+
+
+def _mask_classes(opts: FolderOptions, pairs: dict, raw_masks: list) -> tuple[Any, Any, list[str], list[str]]:
+    """How masks become class ids: the encoder, the lookup table of a class names file (or None), the class
+    names, and the conventions found (where images and masks are, the encoding, the names)."""
     check(
         len({m.ndim for m in raw_masks}) == 1,
         f"the masks in {opts.root} mix colour and single-channel images",
@@ -505,12 +538,14 @@ def _decode_segfolder(opts: FolderOptions, pairs: dict, size: int | None) -> tup
         outside = outside_names(raw_masks, names, opts.ignore)
         conventions += [outside] if outside else []
         lut, classes = name_lut(raw_masks, names, opts.ignore, opts.root)
-        num_classes = len(classes)
-    dtype = np.uint8 if max(num_classes - 1, opts.ignore) < 256 and opts.ignore >= 0 else np.int32
-    shapes = [m.shape[:2] for m in raw_masks]
-    resized = size is not None and any(h != size or w != size for h, w in shapes)
-    n = len(order)
-    images = images[:n]
+    return encode, lut, classes, conventions
+
+
+def _encode_masks(opts, images, raw_masks, encode, lut, dtype, size, resized):
+    """Class-id masks [N, H, W] at the images' size, the images' histograms [N, C, 256], the masks at their own
+    resolution flattened (when resized, else None) and the classes present (up to two are looked for).
+    Releases each raw mask once encoded."""
+    n = len(raw_masks)
     masks = np.empty((n, *images.shape[-2:]), dtype)
     flat = np.empty(sum(m.shape[0] * m.shape[1] for m in raw_masks), dtype) if resized else None
     hists = np.zeros((n, images.shape[1], 256), np.int64)
@@ -532,21 +567,7 @@ def _decode_segfolder(opts: FolderOptions, pairs: dict, size: int | None) -> tup
         masks[k] = t.numpy()
         for c in range(images.shape[1]):
             hists[k, c] = np.bincount(images[k, c].ravel(), minlength=256)
-    check(
-        bool(present),
-        f"every mask pixel in {opts.root} is the ignore value {opts.ignore}",
-        "void pixels are skipped by the loss, so there is nothing to learn; check ignore= and the masks",
-    )
-    check(
-        num_classes >= 2 and len(present) >= 2,
-        f"the masks in {opts.root} hold a single class, so there is nothing to segment",
-        "masks need background and at least one other class (binary masks: two values such as 0 and 255)",
-    )
-    counts = {s: order.count(s) for s in dict.fromkeys(order)}
-    entry = {"counts": counts, "classes": classes, "conventions": conventions, "shapes": []}
-    if flat is not None:
-        entry["shapes"] = [[int(h), int(w)] for h, w in shapes]
-    return (images, masks, hists, flat), entry
+    return masks, hists, flat, present
 
 
 class MaskDataset(ImageDataset):

@@ -236,13 +236,32 @@ def test_the_figure_draws_each_row_in_its_colour_and_marks_a_clipped_effect(repo
     assert not inside.clipped(3.0) and forest.Row("x", "x", "A better", "supported", 2.0, 1.5, 3.5, 3, 1, 1).clipped(3)
 
 
+def test_nothing_is_cut_off_the_figure():
+    long = "a label far longer than two lines of the row labels allow, so it is cut with an ellipsis at the end"
+    rows = [
+        forest.Row("bagging", f"bagging: {long}", "inconclusive", "inconclusive", -30.0, -45.0, -15.0, 12, 3, 3),
+        forest.Row("boosting", "boosting: x", "non-inferior", "supported", 0.5, -0.9, 1.9, 12, 3, 3),
+    ]
+    fig = forest.forest(rows, forest.axis_limit(rows))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.bbox
+    texts = [*fig.axes[0].texts, *fig.axes[0].get_yticklabels(), fig.axes[0].xaxis.label]
+    for t in texts:
+        extent = t.get_window_extent(renderer)
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1 and box.y0 <= extent.y0, t.get_text()
+    label = fig.axes[0].get_yticklabels()[0].get_text()
+    assert label.count("\n") == forest.LABEL_LINES - 1 and label.endswith("…")
+    plt.close(fig)
+
+
 def test_every_family_gets_a_figure_on_one_shared_axis(report):
     figures = forest.family_figures(report["results"])
     assert [f for f, _, _ in figures] == ["evaluation", "optimization", "regularization", "architectures"]
     for _, rows, image in figures:
         assert image.startswith(b"\x89PNG") and rows
         width, height = plt.imread(io.BytesIO(image)).shape[1::-1]
-        assert 800 < width <= 980 and height > 60 + 20 * len(rows)  # the page's width: shown unscaled
+        assert width == 960 and height > 60 + 20 * len(rows)  # the page's width: shown unscaled, aligned
 
 
 def test_seeds_and_look_say_where_a_comparison_stopped():

@@ -19,6 +19,7 @@ Effects beyond the axis are drawn to its edge with an arrow and their values pri
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 from collections.abc import Sequence
@@ -33,7 +34,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from dlbasic.lab.claims import CLAIM_IDS, FAMILIES, FAMILY_GUIDES
-from dlbasic.lab.runs import png
 
 VERDICT_COLORS = {
     "supported": "#1a7f37",
@@ -54,6 +54,7 @@ GLYPHS = {"supported": "✓", "contradicted": "✗", "inconclusive": "?"}
 FAMILY_ORDER = tuple(FAMILY_GUIDES)  # evaluation, optimization, regularization, architectures
 LIMITS = (3.0, 8.0)  # the axis reaches at least ±3 margins, at most ±8: beyond, an effect is clipped
 XLABEL = "difference in margins (accuracy 0.005, ECE 0.01, ratios 10 %)"
+WIDTH = 9.6  # inches: 960 pixels at 100 dpi, the report's width
 LABEL_WIDTH, LABEL_LINES = 46, 2  # a row's label wraps at 46 characters, cut after 2 lines (the section
 # below the table holds every label whole)
 
@@ -189,8 +190,9 @@ def forest(family_rows: Sequence[Row], limit: float) -> Any:
     """A forest plot of `family_rows` on the axis ±`limit` (margins): the margin band shaded, a line at 0,
     rows top to bottom; each row's part verdict and seeds by look on its right."""
     n = max(1, len(family_rows))
-    fig, ax = plt.subplots(figsize=(9.6, 0.9 + 0.4 * n))
-    fig.subplots_adjust(left=0.3, right=0.8)
+    height = 0.95 + 0.4 * n  # inches: a row 0.4, the legend above and the axis below 0.95
+    fig, ax = plt.subplots(figsize=(WIDTH, height))
+    fig.subplots_adjust(left=0.3, right=0.78, top=1 - 0.35 / height, bottom=0.55 / height)
     ax.axvspan(-1, 1, color="#d0d7de", alpha=0.55, lw=0)
     ax.axvline(0, color="#57606a", lw=0.8)
     ys = [-k for k in range(len(family_rows))]
@@ -200,12 +202,12 @@ def forest(family_rows: Sequence[Row], limit: float) -> Any:
         _draw_row(ax, y, row, limit)
         glyph = GLYPHS.get(row.verdict, "?")
         ax.text(
-            1.015,
+            1.03,
             y,
             f"{glyph} {row.outcome} · {row.seeds} seeds, look {row.look}/{row.looks}",
             transform=ax.get_yaxis_transform(),
             va="center",
-            fontsize=8,
+            fontsize=7.5,
             color=VERDICT_COLORS.get(row.verdict, "#57606a"),
         )
     ax.set_yticks(ys, [_wrap(r.label) for r in family_rows], fontsize=8)
@@ -230,3 +232,14 @@ def family_figures(results: Sequence[dict[str, Any]]) -> list[tuple[str, list[Ro
     by_family = {f: rows(results, f) for f in FAMILY_ORDER}
     limit = axis_limit([r for rs in by_family.values() for r in rs])
     return [(f, rs, png(forest(rs, limit))) for f, rs in by_family.items() if rs]
+
+
+def png(fig: Any) -> bytes:
+    """The figure as PNG at 100 dpi, its full size (not cropped to its content, so that every family's axis
+    lies at the same place on the page); closed afterwards."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()

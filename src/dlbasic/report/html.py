@@ -1,4 +1,10 @@
-"""The lab report: one self-contained HTML page (figures embedded as base64 PNG, no external files)."""
+"""The lab report: one self-contained HTML page (figures embedded as base64 PNG, no external files).
+
+From the top: the verdict counts (empirical claims, then structural ones), a forest plot per family of claims
+(`forest`), the structural checks in a list of their own, the table of the empirical claims (verdict, key
+number, each comparison's outcome, interval, seeds and look), then a section per claim. A report.json of an
+older lab, without comparisons, checks or forms, renders without the figures and the list.
+"""
 
 from __future__ import annotations
 
@@ -144,7 +150,7 @@ def effect_text(c: dict[str, Any]) -> str:
     if scale == "accuracy":
         return f"{100 * mean:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]"
     if scale == "log ratio":
-        return f"ratio ×{math.exp(mean):.3g} [×{math.exp(lo):.3g}, ×{math.exp(hi):.3g}]"
+        return f"ratio in A's favour ×{math.exp(mean):.3g} [×{math.exp(lo):.3g}, ×{math.exp(hi):.3g}]"
     return f"{mean:+.3g} [{lo:+.3g}, {hi:+.3g}]"
 
 

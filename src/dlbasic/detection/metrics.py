@@ -42,6 +42,7 @@ Ties in scores are ordered by image, then by position within an image, as pycoco
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import numpy as np
 from torch import Tensor
@@ -240,11 +241,30 @@ def evaluate_detections(preds: list[dict[str, Tensor]], targets: list[dict[str, 
     """
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} predictions for {len(targets)} images")
-    n_area = len(AREA_RANGES)
-    coco_scores, coco_matched, coco_ignored = defaultdict(list), defaultdict(list), defaultdict(list)
-    voc_scores, voc_tp = defaultdict(list), defaultdict(list)
-    n_gt: dict[int, int] = defaultdict(int)  # every box (VOC)
-    n_pos: dict[int, np.ndarray] = defaultdict(lambda: np.zeros(n_area, dtype=np.int64))  # non-ignored (COCO)
+    m = _match_images(preds, targets)
+    coco = {c: _coco_class(m.coco_scores[c], m.coco_matched[c], m.coco_ignored[c], m.n_pos[c]) for c in m.n_pos}
+    voc_classes = sorted(c for c in m.n_gt if m.n_gt[c] > 0)
+    voc = {c: _voc_class(m.voc_scores[c], m.voc_tp[c], m.n_gt[c]) for c in voc_classes}
+    return _summary(coco, voc, m.n_pos, voc_classes)
+
+
+@dataclass
+class _Matches:
+    """Per class, image by image: COCO's scores, matches and ignored flags of the top detections, VOC's scores and
+    true positives, and the counts of ground truth (every box for VOC; non-ignored by area range for COCO)."""
+
+    coco_scores: dict = field(default_factory=lambda: defaultdict(list))
+    coco_matched: dict = field(default_factory=lambda: defaultdict(list))
+    coco_ignored: dict = field(default_factory=lambda: defaultdict(list))
+    voc_scores: dict = field(default_factory=lambda: defaultdict(list))
+    voc_tp: dict = field(default_factory=lambda: defaultdict(list))
+    n_gt: dict = field(default_factory=lambda: defaultdict(int))
+    n_pos: dict = field(default_factory=lambda: defaultdict(lambda: np.zeros(len(AREA_RANGES), dtype=np.int64)))
+
+
+def _match_images(preds: list[dict[str, Tensor]], targets: list[dict[str, Tensor]]) -> _Matches:
+    """Match each image's detections to its ground truth, class by class, by VOC's and COCO's rules."""
+    m = _Matches()
     for pred, target in zip(preds, targets):
         d_boxes, d_scores = _numpy(pred["boxes"]).reshape(-1, 4), _numpy(pred["scores"]).reshape(-1)
         d_labels = pred["labels"].detach().cpu().numpy().reshape(-1)
@@ -257,20 +277,22 @@ def evaluate_detections(preds: list[dict[str, Tensor]], targets: list[dict[str, 
             g_ignore = crowd[None, :] | _outside(g_area[in_class])  # [A, G]
             sel = np.nonzero(d_labels == c)[0]
             sel = sel[np.argsort(-d_scores[sel], kind="mergesort")]
-            n_gt[c] += len(g)
-            n_pos[c] += (~g_ignore).sum(1)
+            m.n_gt[c] += len(g)
+            m.n_pos[c] += (~g_ignore).sum(1)
             voc_ious = _iou(d_boxes[sel], g)
-            voc_scores[c].append(d_scores[sel])
-            voc_tp[c].append(_voc_match(voc_ious))
+            m.voc_scores[c].append(d_scores[sel])
+            m.voc_tp[c].append(_voc_match(voc_ious))
             top = sel[: MAX_DETS[-1]]
             coco_ious = _iou(d_boxes[top], g, crowd) if crowd.any() else voc_ious[: len(top)]
             matched, on_ignored = _coco_match(coco_ious, g_ignore, crowd)
-            coco_scores[c].append(d_scores[top])
-            coco_matched[c].append(matched)
-            coco_ignored[c].append(on_ignored | (~matched & _outside(d_area[top])[:, None, :]))
-    coco = {c: _coco_class(coco_scores[c], coco_matched[c], coco_ignored[c], n_pos[c]) for c in n_pos}
-    voc_classes = sorted(c for c in n_gt if n_gt[c] > 0)
-    voc = {c: _voc_class(voc_scores[c], voc_tp[c], n_gt[c]) for c in voc_classes}
+            m.coco_scores[c].append(d_scores[top])
+            m.coco_matched[c].append(matched)
+            m.coco_ignored[c].append(on_ignored | (~matched & _outside(d_area[top])[:, None, :]))
+    return m
+
+
+def _summary(coco: dict, voc: dict, n_pos: dict, voc_classes: list[int]) -> dict:
+    """The metrics of `evaluate_detections` from each class's COCO (precision, recall) and VOC (AP, AP11)."""
 
     def mean(values: list) -> float:
         return float(np.mean(values)) if len(values) else -1.0
@@ -284,7 +306,7 @@ def evaluate_detections(preds: list[dict[str, Tensor]], targets: list[dict[str, 
     def ar(a: int, k: int = len(MAX_DETS) - 1) -> float:
         return mean(np.stack([coco[c][1][a, k] for c in with_gt(a)]) if with_gt(a) else [])
 
-    result = {
+    return {
         "map": ap(0),
         "map_50": ap(0, 0),
         "map_75": ap(0, 5),
@@ -298,4 +320,3 @@ def evaluate_detections(preds: list[dict[str, Tensor]], targets: list[dict[str, 
         "voc_ap_per_class": {c: voc[c][0] for c in voc_classes},
         "voc_ap11_per_class": {c: voc[c][1] for c in voc_classes},
     }
-    return result

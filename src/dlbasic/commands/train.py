@@ -133,9 +133,18 @@ def add_train_options(
 ) -> None:
     """Options shared by every command that trains (train, cv, compare, segment train, ...); unset ones keep the
     config. The help shows the defaults of that command (`defaults`) and the data `sources` it takes."""
-    S = argparse.SUPPRESS
     d = defaults or TrainConfig()
-    g = p.add_argument_group("data")
+    _data_options(p.add_argument_group("data"), d, sources)
+    _model_options(p.add_argument_group("model"), d)
+    _optimization_options(p.add_argument_group("optimization"), d)
+    _regularization_options(p.add_argument_group("regularization"))
+    _engineering_options(p.add_argument_group("engineering"))
+
+
+S = argparse.SUPPRESS  # an option not given leaves the config's value
+
+
+def _data_options(g, d: TrainConfig, sources: str) -> None:
     g.add_argument("--data", default=S, metavar="SPEC", help=f"source: {sources} (default {d.data})")
     g.add_argument(
         "--test-data",
@@ -152,7 +161,9 @@ def add_train_options(
         help=f"test share for sources without a test set (default {d.test_fraction})",
     )
     g.add_argument("--train-subset", type=int, default=S, metavar="N", help="train on N images only")
-    g = p.add_argument_group("model")
+
+
+def _model_options(g, d: TrainConfig) -> None:
     g.add_argument("--model", default=S, help=f"model name, see `dlbasic params --list` (default {d.model})")
     g.add_argument(
         "--model-option",
@@ -170,7 +181,9 @@ def add_train_options(
         choices=["batch", "group", "layer", "instance", "none"],
         help="normalization layer, for models that take one",
     )
-    g = p.add_argument_group("optimization")
+
+
+def _optimization_options(g, d: TrainConfig) -> None:
     g.add_argument(
         "--optimizer",
         default=S,
@@ -191,7 +204,9 @@ def add_train_options(
     g.add_argument("--lr-gamma", type=float, default=S, help=f"decay factor (default {d.lr_gamma})")
     g.add_argument("--warmup-steps", type=int, default=S, help="linear learning-rate warm-up steps")
     g.add_argument("--grad-clip", type=float, default=S, metavar="NORM", help="clip the gradient norm")
-    g = p.add_argument_group("regularization")
+
+
+def _regularization_options(g) -> None:
     g.add_argument(
         "--penalty",
         default=S,
@@ -229,7 +244,9 @@ def add_train_options(
         help="probability of CutMix rather than Mixup when both are on (default 0.5)",
     )
     g.add_argument("--mix-per-sample", action="store_true", default=S, help="one lambda per sample")
-    g = p.add_argument_group("engineering")
+
+
+def _engineering_options(g) -> None:
     g.add_argument("--seed", type=int, default=S, help="seed of splits, initialization and shuffling")
     g.add_argument("--device", default=S, help="auto, cpu, cuda, mps (default auto)")
     g.add_argument(

@@ -112,6 +112,14 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
         metavar="N",
         help="resize images to N x N (default 0: keep their size)",
     )
+    _add_limits_and_optimization(p, d, default)
+    _add_proposal_options(p, d, default)
+    if train:
+        _add_engineering_options(p, d)
+
+
+def _add_limits_and_optimization(p: argparse.ArgumentParser, d, default) -> None:
+    """How many images a detection run uses, and how it optimizes."""
     p.add_argument(
         "--train-limit", type=int, default=default(d.train_limit), metavar="N", help="train on N images (0: all)"
     )
@@ -147,6 +155,10 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
         help=f"seed of the random split (sources without official splits), initialization and "
         f"sampling (default {d.seed})",
     )
+
+
+def _add_proposal_options(p: argparse.ArgumentParser, d, default) -> None:
+    """Selective search's mode and count, and the torch threads."""
     p.add_argument(
         "--proposals",
         default=default(d.proposals),
@@ -165,34 +177,37 @@ def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool
         default=default(d.threads),
         help="torch CPU threads (0: torch's default; a run's config.yaml records the count used)",
     )
-    if train:
-        p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
-        p.add_argument(
-            "--precision",
-            default=argparse.SUPPRESS,
-            choices=["auto", "fp32", "bf16", "fp16"],
-            help=f"autocast precision (default {d.precision}; auto: bf16 where the hardware has it)",
-        )
-        p.add_argument(
-            "--checkpoint-every",
-            type=int,
-            default=argparse.SUPPRESS,
-            metavar="STEPS",
-            help="also checkpoint every STEPS steps inside an epoch",
-        )
-        p.add_argument(
-            "--channels-last",
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="NHWC weights and batches (faster convolutions with bf16 on recent CPUs and on GPUs)",
-        )
-        p.add_argument(
-            "--grad-clip",
-            type=float,
-            default=argparse.SUPPRESS,
-            metavar="NORM",
-            help="clip the global gradient norm to NORM (default: no clipping)",
-        )
+
+
+def _add_engineering_options(p: argparse.ArgumentParser, d) -> None:
+    """The options only training takes: device, precision, checkpoints, memory format, gradient clipping."""
+    p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
+    p.add_argument(
+        "--precision",
+        default=argparse.SUPPRESS,
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help=f"autocast precision (default {d.precision}; auto: bf16 where the hardware has it)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=argparse.SUPPRESS,
+        metavar="STEPS",
+        help="also checkpoint every STEPS steps inside an epoch",
+    )
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="NHWC weights and batches (faster convolutions with bf16 on recent CPUs and on GPUs)",
+    )
+    p.add_argument(
+        "--grad-clip",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="NORM",
+        help="clip the global gradient norm to NORM (default: no clipping)",
+    )
 
 
 def _config(args: argparse.Namespace, model: str | None = None):

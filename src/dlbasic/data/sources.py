@@ -240,8 +240,3 @@ def to_pixels(array, channels_last: bool = True) -> Tensor:
     if channels_last:
         t = t.permute(0, 3, 1, 2)
     return t.contiguous()
-
-
-def to_tensor_images(array, channels_last: bool = True) -> Tensor:
-    """uint8 array (N, H, W) or (N, H, W, C) -> float32 Tensor[N, C, H, W] in [0, 1]."""
-    return to_pixels(array, channels_last).float().div_(255.0)

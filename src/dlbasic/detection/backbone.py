@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 
@@ -80,13 +79,3 @@ class RegionClassifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Tensor[K, C, h, w] warped regions -> logits Tensor[K, num_classes + 1] (class 0: background)."""
         return self.cls(self.features(x))
-
-
-def stack_images(images: Sequence[Tensor] | Tensor) -> Tensor:
-    """A batch of equal-size images (list of Tensor[C, H, W] or Tensor[N, C, H, W]) -> Tensor[N, C, H, W]."""
-    if isinstance(images, Tensor):
-        return images
-    sizes = {tuple(im.shape) for im in images}
-    if len(sizes) != 1:
-        raise ValueError(f"images in a batch must share one size, got {sorted(sizes)}; resize them first")
-    return torch.stack(list(images))

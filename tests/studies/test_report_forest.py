@@ -12,9 +12,7 @@ import pytest
 from dlbasic.lab.claims import CLAIM_IDS
 from dlbasic.lab.verdicts import ACCURACY, ECE, RATIO, check, part, verdict
 from dlbasic.report import forest
-from dlbasic.report.html import write_report
-
-FORMS = {"sameness": "sameness", "non-inferiority": "non-inferiority"}
+from dlbasic.report.html import effect_text, write_report
 
 
 def staged(label, effect, sd, *, form="difference", margin=ACCURACY, log=False, lower=False, schedule=(3, 6), seed=0):
@@ -52,115 +50,57 @@ def result(cid, form, parts=(), checks=(), key=""):
     }
 
 
+LOG = {"margin": RATIO, "log": True}
+LOWER_LOG = {**LOG, "lower": True}
+NI = {"form": "non-inferiority"}
+SAMPLE = [  # (claim, form, [(label, effect, sd, options)], [(check, holds)]): CLAIMS.md v0.3's comparisons
+    ("generalization", "difference", [
+        ("test loss past the validation optimum, end vs optimum", 0.4, 0.05, LOG),
+        ("train−test gap with 20 % label noise, noisy vs clean", 0.06, 0.01, {})], []),
+    ("cross-validation", "difference", [("regret, 5-fold vs hold-out", 0.004, 0.01, {"lower": True})], []),
+    ("bagging", "difference", [("test accuracy, bagged vs one net", 0.012, 0.004, {})], []),
+    ("boosting", "structural + difference", [("test accuracy, boosted vs its first learner", 0.03, 0.01, {})],
+     [("D_{m+1} weighs round m's mistakes more", True)]),
+    ("gd-variants", "structural", [], [("one step reads 1, B or N examples", True)]),
+    ("batch-size", "difference", [
+        ("test accuracy, batch 32 vs 10 % of the set", 0.003, 0.006, {}),
+        ("sharpness, large vs small batch", 0.5, 0.2, LOG)], []),
+    ("learning-rate", "difference", [
+        ("final training loss, best lr vs a decade below", 2.0, 0.1, LOWER_LOG),
+        ("final training loss, best lr vs a decade above", 0.9, 0.2, LOWER_LOG)], []),
+    ("nesterov", "difference", [("steps to the threshold, NAG vs momentum", -0.3, 0.05, LOG)], []),
+    ("early-stopping", "non-inferiority",
+     [("test error, stopped vs trained to the end", 0.001, 0.002, {**NI, "lower": True})], []),
+    ("mixing", "difference", [
+        ("test accuracy, Mixup vs plain", 0.02, 0.004, {}),
+        ("test accuracy, CutMix vs plain", 0.001, 0.004, {})], []),
+    ("cutmix-ratio", "structural", [], [("label weight = kept area after clipping", True)]),
+    ("dropout", "difference", [("ECE, p = 0.5 vs 0", 0.02, 0.004, {"margin": ECE})], []),
+    ("group-norm", "sameness + difference", [
+        ("GN test accuracy, batch 2 vs 32", 0.0, 0.001, {"form": "sameness"}),
+        ("BN test accuracy, batch 32 vs 2", 0.05, 0.01, {})], []),
+    ("conv-shapes", "structural", [], [("conv output 28x28x6 → 24x24x16", True), ("parameter count 2,416", True)]),
+    ("one-by-one", "structural", [], [("1x1 conv keeps 28x28, maps 192 → 32 channels", False)]),
+    ("relu", "difference", [
+        ("steps to 10 % training error, ReLU vs sigmoid", 3.0, 0.3, LOWER_LOG),
+        ("steps to 10 % training error, ReLU vs tanh", 0.2, 0.3, LOWER_LOG)], []),
+    ("vgg-3x3", "structural + non-inferiority", [("test accuracy, 3x3 stack vs 5x5 at 28x28", -0.001, 0.003, NI)],
+     [("receptive field 5x5 from two 3x3", True)]),
+    ("resnet", "difference", [
+        ("training error, 8 vs 20 plain layers", 0.02, 0.004, {"lower": True}),
+        ("training error, 20 residual vs 20 plain layers", 0.0, 0.003, {"lower": True})], []),
+]  # fmt: skip
+
+
 def sample_report():
     """A report.json as a lab of CLAIMS.md v0.3 writes it: every family, every outcome, staged and single
-    looks, a clipped effect, structural claims (one failed), a multi-part claim and an error."""
-    L = dict(margin=RATIO, log=True)
-    shapes = [check("conv output 28x28x6 → 24x24x16", True), check("parameter count 2,416", True)]
+    looks, clipped effects, structural claims (one failed), multi-part claims and an error."""
     results = [
-        result(
-            "generalization",
-            "difference",
-            [
-                staged("test loss past the validation optimum, end vs optimum", 0.4, 0.05, seed=1, **L),
-                staged("train−test gap with 20 % label noise, noisy vs clean", 0.06, 0.01, seed=2),
-            ],
-        ),
-        result("cross-validation", "difference", [staged("regret, 5-fold vs hold-out", 0.004, 0.01, lower=True)]),
-        result("bagging", "difference", [staged("test accuracy, bagged vs one net", 0.012, 0.004, seed=3)]),
-        result(
-            "boosting",
-            "structural + difference",
-            [staged("test accuracy, boosted vs its first learner", 0.03, 0.01, seed=4)],
-            [check("D_{m+1} weighs round m's mistakes more", True)],
-        ),
-        result("gd-variants", "structural", checks=[check("one step reads 1, B or N examples", True)]),
-        result(
-            "batch-size",
-            "difference",
-            [
-                staged("test accuracy, batch 32 vs 10 % of the set", 0.003, 0.006, seed=5),
-                staged("sharpness, large vs small batch", 0.5, 0.2, seed=6, **L),
-            ],
-        ),
-        result(
-            "learning-rate",
-            "difference",
-            [
-                staged("final training loss, best lr vs a decade below", 2.0, 0.1, lower=True, seed=7, **L),
-                staged("final training loss, best lr vs a decade above", 0.9, 0.2, lower=True, seed=8, **L),
-            ],
-        ),
-        result("nesterov", "difference", [staged("steps to the threshold, NAG vs momentum", -0.3, 0.05, seed=9, **L)]),
-        result(
-            "early-stopping",
-            "non-inferiority",
-            [
-                staged(
-                    "test error, stopped vs trained to the end",
-                    0.001,
-                    0.002,
-                    form="non-inferiority",
-                    lower=True,
-                    seed=10,
-                )
-            ],
-        ),
-        result(
-            "mixing",
-            "difference",
-            [
-                staged("test accuracy, Mixup vs plain", 0.02, 0.004, seed=11),
-                staged("test accuracy, CutMix vs plain", 0.001, 0.004, seed=12),
-            ],
-        ),
-        result("cutmix-ratio", "structural", checks=[check("label weight = kept area after clipping", True)]),
-        result("dropout", "difference", [staged("ECE, p = 0.5 vs 0", 0.02, 0.004, margin=ECE, seed=13)]),
-        result(
-            "group-norm",
-            "sameness + difference",
-            [
-                staged("GN test accuracy, batch 2 vs 32", 0.0, 0.001, form="sameness", seed=14),
-                staged("BN test accuracy, batch 32 vs 2", 0.05, 0.01, seed=15),
-            ],
-        ),
-        result("conv-shapes", "structural", checks=shapes),
-        result("one-by-one", "structural", checks=[check("1x1 conv keeps 28x28, maps 192 → 32 channels", False)]),
-        result(
-            "relu",
-            "difference",
-            [
-                staged("steps to 10 % training error, ReLU vs sigmoid", 3.0, 0.3, lower=True, seed=16, **L),
-                staged("steps to 10 % training error, ReLU vs tanh", 0.2, 0.3, lower=True, seed=17, **L),
-            ],
-        ),
-        result(
-            "vgg-3x3",
-            "structural + non-inferiority",
-            [staged("test accuracy, 3x3 stack vs 5x5 at 28x28", -0.001, 0.003, form="non-inferiority", seed=18)],
-            [check("receptive field 5x5 from two 3x3", True)],
-        ),
-        result(
-            "resnet",
-            "difference",
-            [
-                staged("training error, 20 vs 8 plain layers", 0.02, 0.004, lower=False, seed=19),
-                staged("training error, 20 plain vs 20 residual", 0.0, 0.003, seed=20),
-            ],
-        ),
+        result(cid, form, [staged(*p[:3], seed=k, **p[3]) for p in parts], [check(*c) for c in checks])
+        for k, (cid, form, parts, checks) in enumerate(SAMPLE)
     ]
-    results.append(
-        {
-            "id": "densenet",
-            "verdict": "error",
-            "key_number": "",
-            "reason": "RuntimeError: boom",
-            "traceback": "Traceback ...",
-            "figures": [],
-            "numbers": {},
-            "form": "structural",
-        }
-    )
+    error = {"id": "densenet", "verdict": "error", "key_number": "", "reason": "RuntimeError: boom"}
+    results.append({**error, "traceback": "Traceback ...", "figures": [], "numbers": {}, "form": "structural"})
     return {
         "profile": {"name": "quick"},
         "environment": {"torch": "2.x"},
@@ -241,8 +181,11 @@ def test_nothing_is_cut_off_the_figure():
     rows = [
         forest.Row("bagging", f"bagging: {long}", "inconclusive", "inconclusive", -30.0, -45.0, -15.0, 12, 3, 3),
         forest.Row("boosting", "boosting: x", "non-inferior", "supported", 0.5, -0.9, 1.9, 12, 3, 3),
+        forest.Row("resnet", "resnet: one seed", "inconclusive", "inconclusive", None, None, None, 1, 1, 1),
     ]
     fig = forest.forest(rows, forest.axis_limit(rows))
+    assert len([line for line in fig.axes[0].get_lines() if line.get_gid() == "interval"]) == 2
+    assert "fewer than 2 seeds: no interval" in [t.get_text() for t in fig.axes[0].texts]
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     box = fig.bbox
@@ -270,6 +213,14 @@ def test_seeds_and_look_say_where_a_comparison_stopped():
     assert forest.look_text(12, 3, [3, 6, 12], "inconclusive") == "undecided at the last look (3 of 3): 12 seeds"
     assert forest.look_text(3, 1, [3, 6], "inconclusive") == "stopped at look 1 of 2: 3 seeds"
     assert forest.look_text(5, 1, [5], "supported") == "5 seeds, one look"
+    nan = {"mean": None, "ci": [None, None], "margin": ACCURACY, "scale": "accuracy", "seeds": 1}
+    assert effect_text(nan) == "no interval (fewer than 2 seeds)" and forest.in_margins(nan) == (None, None, None)
+    old = {"mean": 0.01, "ci": [0.0, 0.02], "margin": ACCURACY, "scale": "accuracy"}  # without in_margins
+    assert forest.in_margins(old) == pytest.approx((2.0, 0.0, 4.0))
+    assert effect_text(old) == "+1.00 points [+0.00, +2.00]"
+    ratio = {**old, "scale": "log ratio", "margin": 0.0953}
+    assert effect_text({**ratio, "mean": 0.2, "ci": [0.1, 0.3]}) == "ratio in A's favour ×1.22 [×1.11, ×1.35]"
+    assert effect_text({**ratio, "mean": -0.2, "ci": [-0.3, 0.1]}) == "ratio in B's favour ×1.22 [×0.905, ×1.35]"
 
 
 def _page(report, folder):
@@ -317,7 +268,7 @@ def test_each_comparison_says_its_outcome_interval_seeds_and_look(report, page):
     text = forest.look_text(c["seeds"], c["look"], c["schedule"], c["verdict"])
     assert text in section and c["outcome"] in section and "margin ±" in section
     row = page.split(f'<tr><td><a href="#{cid}"', 1)[1].split("</tr>", 1)[0]
-    assert c["outcome"] in row and f"{c['seeds']} seeds" in row and "look 2/2" in row
+    assert c["outcome"] in row and text in row and f'title="{c["label"]}"' in row
 
 
 def test_an_old_report_without_comparisons_checks_or_form_still_renders(tmp_path):

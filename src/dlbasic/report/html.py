@@ -149,8 +149,10 @@ def effect_text(c: dict[str, Any]) -> str:
         return "no interval (fewer than 2 seeds)"
     if scale == "accuracy":
         return f"{100 * mean:+.2f} points [{100 * lo:+.2f}, {100 * hi:+.2f}]"
-    if scale == "log ratio":
-        return f"ratio in A's favour ×{math.exp(mean):.3g} [×{math.exp(lo):.3g}, ×{math.exp(hi):.3g}]"
+    if scale == "log ratio":  # d = log A − log B (or log B − log A when lower is better): a factor for A
+        side, sign = ("A", 1) if mean >= 0 else ("B", -1)
+        low, high = sorted(math.exp(sign * v) for v in (lo, hi))
+        return f"ratio in {side}'s favour ×{math.exp(sign * mean):.3g} [×{low:.3g}, ×{high:.3g}]"
     return f"{mean:+.3g} [{lo:+.3g}, {hi:+.3g}]"
 
 
@@ -272,8 +274,7 @@ def table_row(r: dict[str, Any]) -> str:
     e = html.escape
     cmp = "".join(
         f'<li title="{e(c.get("label", ""))}">{pill(c.get("outcome", ""))} {e(effect_text(c))} · '
-        f"{int(c.get('seeds') or 0)} seeds, "
-        f"look {int(c.get('look') or 1)}/{len(c.get('schedule') or [0])}</li>"
+        f"{e(seeds_text(c))}</li>"
         for c in r.get("comparisons") or []
     )
     return (

@@ -281,3 +281,6 @@ def test_an_old_report_without_comparisons_checks_or_form_still_renders(tmp_path
     }
     page = _page(old, tmp_path)
     assert page.count("<tr><td><a") == 3 and 'id="forest-' not in page and 'id="checks"' not in page
+    old["results"][1] = {**old["results"][1], "verdict": "checked", "key_number": "6 shapes"}  # no checks listed
+    page = _page(old, tmp_path)
+    assert page.count("<tr><td><a") == 2 and re.search(r"conv-shapes</a> <span[^>]*>checked</span> 6 shapes", page)

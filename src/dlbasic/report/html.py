@@ -211,19 +211,17 @@ def structural(r: dict[str, Any]) -> bool:
 
 def checks_section(results: list[dict[str, Any]]) -> str:
     """The structural checks apart from the empirical verdicts: per claim, checked or failed, each check with
-    a tick or a cross ('' when no result has checks: an older report)."""
+    a tick or a cross, or the key number of a structural claim that lists none ('' when no result has checks
+    or a structural verdict: an older report)."""
     e = html.escape
     items = []
     for r in results:
         checks = r.get("checks") or []
-        if not checks:
+        if not checks and not structural(r):
             continue
-        status = "checked" if all(c.get("holds") for c in checks) else "failed"
-        items.append(
-            f'<li><a href="#{e(r["id"])}">{e(r["id"])}</a> {badge(status)} '
-            + " · ".join(_tick(c) for c in checks)
-            + "</li>"
-        )
+        status = ("checked" if all(c.get("holds") for c in checks) else "failed") if checks else r["verdict"]
+        what = " · ".join(_tick(c) for c in checks) if checks else e(r.get("key_number", ""))
+        items.append(f'<li><a href="#{e(r["id"])}">{e(r["id"])}</a> {badge(status)} {what}</li>')
     if not items:
         return ""
     return (

@@ -6,7 +6,7 @@ ECE 0.01, ratios log 1.1), so rows of every scale share one axis: the band (−1
 practitioner would act on", and the outcome can be read off the interval,
 
 .. math:: \text{A better: } \mathrm{lo}/m > 1, \quad \text{B better: } \mathrm{hi}/m < -1, \quad
-   \text{equivalent: } -1 < \mathrm{lo}/m,\ \mathrm{hi}/m < 1.
+   \text{equivalent: } -1 < \mathrm{lo}/m,\ \mathrm{hi}/m < 1, \quad \text{non-inferior: } \mathrm{lo}/m > -1.
 
 Effects beyond the axis are drawn to its edge with an arrow and their values printed beside it.
 

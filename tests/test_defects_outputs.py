@@ -323,7 +323,7 @@ def test_two_resumes_started_together_train_once_and_a_killed_run_leaves_no_lock
     import time
 
     from dlbasic.folder_lock import LOCK
-    from dlbasic.training.checkpoint import load_checkpoint
+    from dlbasic.training.restore import load_checkpoint
 
     run = tmp_path / "run"
     assert main([*SMALL, "--run-dir", str(run)]) == 0

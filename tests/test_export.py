@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch import nn
 
+from dlbasic.checkpoint import atomic_save
 from dlbasic.cli import main
 from dlbasic.config import DetectionConfig
 from dlbasic.detection.train import build_detector
 from dlbasic.export import BATCHES, PoolMatrices, YOLOGrid
 from dlbasic.models import create_model
-from dlbasic.training.checkpoint import atomic_save
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*torch.jit.load.* is deprecated")  # since torch 2.13
 ONE = ["--threads", "1", "--no-progress"]
@@ -145,7 +145,7 @@ def test_torchscript_export_loads_and_matches_eager(capsys, ckpts, name):
 def test_safetensors_hold_the_weights_and_metadata(capsys, ckpts):
     pytest.importorskip("safetensors", reason="safetensors is not installed")
     from dlbasic.models.weight_files import read_safetensors
-    from dlbasic.training.checkpoint import load_checkpoint
+    from dlbasic.training.restore import load_checkpoint
 
     rc, out, err = export(capsys, "--checkpoint", ckpts.fcn8s_resnet18, "--format", "safetensors")
     assert rc == 0, err

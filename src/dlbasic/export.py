@@ -122,8 +122,7 @@ class YOLOGrid(nn.Module):
 def load_exportable(path: str | Path, fmt: str = "onnx") -> Exportable:
     """The model of a classifier, FCN or detector checkpoint, read with the project's loaders (safe: tensors and
     plain values only); `UserError` for a detector whose graph cannot be exported to `fmt`."""
-    from dlbasic.training.checkpoint import load_checkpoint
-    from dlbasic.training.restore import checkpoint_kind
+    from dlbasic.training.restore import checkpoint_kind, load_checkpoint
 
     kind = checkpoint_kind(load_checkpoint(path))
     if kind == "classification":

@@ -87,7 +87,7 @@ def test_weights_that_are_not_finite_are_refused(tmp_path, state, bad, suffix):
         create_model("tiny_cnn", weights=str(path))
     one_line(caught, str(path), f"weight {key!r} holds NaN or infinite values")
     if suffix == ".pt":
-        from dlbasic.training.checkpoint import load_checkpoint
+        from dlbasic.training.restore import load_checkpoint
 
         with pytest.raises(UserError, match="holds NaN or infinite values"):
             load_checkpoint(path)

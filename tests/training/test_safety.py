@@ -369,7 +369,7 @@ def test_a_read_only_folder_is_one_line(tmp_path, capsys, monkeypatch):
     """Root ignores permission bits, so the failing write is simulated (EROFS, as on a read-only mount)."""
     import errno
 
-    from dlbasic.training import checkpoint
+    from dlbasic import checkpoint
 
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))

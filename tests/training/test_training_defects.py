@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from dlbasic.checkpoint import read_tensors
 from dlbasic.cli import main
 from dlbasic.errors import UserError
 from dlbasic.regularization.noise import InputNoise, WeightNoise
 from dlbasic.training import atomic_save, load_checkpoint
-from dlbasic.training.checkpoint import read_tensors
 from dlbasic.training.tasks import ClassificationTask
 
 # ---- weight noise -------------------------------------------------------------------------------

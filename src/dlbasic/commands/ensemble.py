@@ -57,13 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`dlbasic ensemble`: train a bagging or boosting ensemble; print each member and the ensemble."""
+    from dlbasic.checkpoint import atomic_write_text
     from dlbasic.commands.train import check_models
     from dlbasic.data import load
     from dlbasic.errors import check
     from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.ensembles import bagging, boosting
     from dlbasic.outputs import check_file
-    from dlbasic.training.checkpoint import atomic_write_text
 
     if args.kind == "bagging":
         check(args.members >= 1, f"--members must be at least 1, got {args.members}")

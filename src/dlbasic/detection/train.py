@@ -224,8 +224,8 @@ def train_detector(
     """
     import json
 
+    from dlbasic.checkpoint import atomic_write_text
     from dlbasic.report.plots import plot_curves
-    from dlbasic.training.checkpoint import atomic_write_text
     from dlbasic.training.run import check_run_dir, fit_in_run_dir, hold_run_dir
 
     cfg.validate()
@@ -283,8 +283,7 @@ def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, di
     """
     from dataclasses import fields
 
-    from dlbasic.training.checkpoint import load_checkpoint
-    from dlbasic.training.restore import load_weights, require_kind
+    from dlbasic.training.restore import load_checkpoint, load_weights, require_kind
 
     ckpt = load_checkpoint(path)
     require_kind(ckpt, path, "detection", action)

@@ -224,7 +224,7 @@ class LabContext:
             return self._train(cfg, callbacks, cache)
 
     def _train(self, cfg: TrainConfig, callbacks: list | None, cache: Path | None) -> dict[str, Any]:
-        from dlbasic.training.checkpoint import atomic_save
+        from dlbasic.checkpoint import atomic_save
         from dlbasic.training.run import train
 
         summary = train(cfg, None, callbacks=callbacks, progress=False, stop_on_divergence=False)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from dlbasic import __version__
+from dlbasic.checkpoint import atomic_write_bytes, atomic_write_text
 from dlbasic.errors import UserError, check, did_you_mean
 from dlbasic.lab.claims import CLAIM_IDS
 from dlbasic.lab.context import LabContext, Profile, problem, warn
@@ -30,7 +31,6 @@ from dlbasic.lab.registry import get_study, list_studies
 from dlbasic.lab.runs import RunCache, lab_identity, png
 from dlbasic.lab.scheduler import Scheduler, StudyState
 from dlbasic.lab.study import VERDICTS
-from dlbasic.training.checkpoint import atomic_write_bytes, atomic_write_text
 
 
 def select(only: str | None) -> list[str]:

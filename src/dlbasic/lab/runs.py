@@ -142,8 +142,8 @@ class RunCache:
         """Save a finished run's outcome (atomically: a crash leaves the old file or none)."""
         if self.folder is None:
             return
+        from dlbasic.checkpoint import atomic_write_text
         from dlbasic.lab.engine import finite
-        from dlbasic.training.checkpoint import atomic_write_text
 
         saved = {
             "key": key,

@@ -20,6 +20,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from dlbasic.checkpoint import check_finite, read_tensors
 from dlbasic.errors import UserError, check
 from dlbasic.models.interop import OURS_TO_TORCHVISION, load_weights, our_name
 from dlbasic.models.registry import check_size
@@ -112,8 +113,6 @@ def read_weights(weights: Any, name: str) -> tuple[dict[str, Tensor], dict[str, 
     if path.suffix == ".safetensors" or is_safetensors(path):
         state, meta = read_safetensors(path)
         return state, (meta if "model" in meta or "kind" in meta else None), str(path)
-    from dlbasic.training.checkpoint import read_tensors
-
     obj = read_tensors(path, what="weight file")
     if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):  # a dlbasic checkpoint
         meta = obj.get("meta") if isinstance(obj.get("meta"), Mapping) else None
@@ -159,8 +158,6 @@ def create_with_weights(
 ) -> nn.Module:
     """`create_model(name, ..., weights=weights)`: see `load_weights`; metadata (of a dlbasic checkpoint or an
     exported .safetensors) supplies the classes, channels, input size and model options not given."""
-    from dlbasic.training.checkpoint import check_finite
-
     state, meta, what = read_weights(weights, name)
     check_finite(state, what)
     if meta is not None:

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from dlbasic.callbacks import Callback
+from dlbasic.checkpoint import atomic_write_text
 from dlbasic.config import TrainConfig, segmentation_config
 from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
@@ -21,7 +22,7 @@ from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask
 from dlbasic.training import run
-from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
+from dlbasic.training.restore import load_checkpoint
 from dlbasic.training.run import RunData, build_trainer, check_run_dir, fit_in_run_dir, hold_run_dir
 from dlbasic.training.trainer import Trainer
 

@@ -12,13 +12,28 @@ from typing import Any
 
 import torch
 
+from dlbasic.checkpoint import check_finite, read_tensors
 from dlbasic.errors import UserError, check
 from dlbasic.models import create_model
-from dlbasic.training.checkpoint import load_checkpoint
+from dlbasic.models.registry import check_size
 
 # the command that takes each kind of checkpoint, by action ("eval" or "predict")
 KIND_COMMANDS = {"classification": "dlbasic {}", "segmentation": "dlbasic segment {}", "detection": "dlbasic detect {}"}
 _META_KEYS = ("model", "num_classes", "in_channels", "input_size", "classes", "mean", "std")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file, model sizes in
+    its metadata that are not integers within `dlbasic.models.registry.BOUNDS`, or weights that are not finite
+    (a checkpoint is only written while they are)."""
+    ckpt = read_tensors(path)
+    check(isinstance(ckpt, dict) and "model" in ckpt, f"{path} is not a dlbasic checkpoint")
+    meta = ckpt.get("meta")
+    for field in ("num_classes", "in_channels", "input_size"):
+        if isinstance(meta, dict) and meta.get(field) is not None:
+            check_size(meta[field], field, f"{path}: metadata ")
+    check_finite(ckpt["model"], path)
+    return ckpt
 
 
 def checkpoint_kind(ckpt: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from dlbasic.callbacks import Callback
+from dlbasic.checkpoint import atomic_write_text
 from dlbasic.config import TrainConfig, dump_config
 from dlbasic.data import ImageDataset, load, stratified_subset
 from dlbasic.data.transforms import Augment
@@ -29,8 +30,8 @@ from dlbasic.outputs import MARKER, check_dir, hold, made_by_dlbasic, output_dir
 from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
 from dlbasic.training.assemble import make_trainer, seeded_model, start_process
-from dlbasic.training.checkpoint import atomic_write_text, load_checkpoint
 from dlbasic.training.device import resolve_device
+from dlbasic.training.restore import load_checkpoint
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.target import TargetAccuracy
 from dlbasic.training.tasks import ClassificationTask

@@ -24,10 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from dlbasic.callbacks import Callback
+from dlbasic.checkpoint import atomic_save
 from dlbasic.data.dataset import ImageDataset
 from dlbasic.errors import Diverged, UserError, number
 from dlbasic.training import distributed
-from dlbasic.training.checkpoint import atomic_save
 from dlbasic.training.device import autocast_dtype, resolve_channels_last, resolve_precision
 from dlbasic.training.generators import generator_states, set_generator_states
 from dlbasic.training.progress import Progress

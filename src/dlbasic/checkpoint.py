@@ -1,4 +1,4 @@
-"""Checkpoints as data: written atomically, read without running code.
+"""Files of tensors written atomically and read without running code: checkpoints, weights, results.
 
 A checkpoint is written to a temporary file in the same folder, then renamed over the old one, so a
 reader sees either the previous complete checkpoint or the new complete one, even if the process is
@@ -110,19 +110,3 @@ def check_finite(state: Any, where: str | Path) -> None:
                 f"{where}: weight {key!r} holds NaN or infinite values",
                 "the file is damaged, or was saved from a run whose weights diverged",
             )
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by dlbasic; `UserError` for a missing, unreadable or unsafe file, model sizes in
-    its metadata that are not integers within `dlbasic.models.registry.BOUNDS`, or weights that are not finite
-    (a checkpoint is only written while they are)."""
-    from dlbasic.models.registry import check_size
-
-    ckpt = read_tensors(path)
-    check(isinstance(ckpt, dict) and "model" in ckpt, f"{path} is not a dlbasic checkpoint")
-    meta = ckpt.get("meta")
-    for field in ("num_classes", "in_channels", "input_size"):
-        if isinstance(meta, dict) and meta.get(field) is not None:
-            check_size(meta[field], field, f"{path}: metadata ")
-    check_finite(ckpt["model"], path)
-    return ckpt

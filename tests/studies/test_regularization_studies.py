@@ -12,10 +12,7 @@ from dlbasic.data import ImageDataset
 from dlbasic.models import create_model
 from dlbasic.nn import BatchNorm2d, GroupNorm
 from dlbasic.studies import SUPPORTED, run_study
-from dlbasic.studies.batch_norm import best_lr, final_loss, largest_training_lr
 from dlbasic.studies.dropout import accuracy, max_norm_
-from dlbasic.studies.group_norm import drops
-from dlbasic.studies.mixing import mixed_arm
 from dlbasic.studies.noise import noisy_input_accuracy, noisy_weight_accuracy, robust_accuracy
 from dlbasic.studies.weight_decay import jacobian_norm, weight_norm
 
@@ -91,34 +88,10 @@ def test_noise_helpers_are_clean_accuracy_at_zero_noise_and_restore_the_weights(
     assert noisy_input_accuracy(model, data, 2.0, seed=0) < 1.0
 
 
-def test_final_loss_counts_a_diverged_run_as_chance_and_best_lr_breaks_ties_low():
-    assert final_loss([{"train_loss": 2.0}, {"train_loss": 0.5}], 10) == 0.5
-    assert final_loss([{"train_loss": float("nan")}], 10) == pytest.approx(math.log(10))
-    assert final_loss([{"train_loss": float("inf")}], 4) == pytest.approx(math.log(4))
-    assert best_lr({"0.01": 0.9, "0.1": 0.3, "1": 2.3}) == "0.1"
-    assert best_lr({"0.3": 0.3, "0.1": 0.3}) == "0.1"  # a tie goes to the smaller rate
-
-
-def test_largest_training_lr_skips_diverged_runs_and_runs_stuck_at_chance():
-    chance = math.log(10)
-    losses = {"0.01": 1.0, "0.1": 0.5, "0.3": chance + 0.01, "1": float("nan"), "3": None}
-    assert largest_training_lr(losses, 10) == 0.1
-    assert largest_training_lr({"1": float("nan")}, 10) == 0.0
-
-
-def test_drops_pair_the_largest_and_smallest_batch_per_seed():
-    acc = {"32": [0.95, 0.97], "2": [0.8, 0.82], "8": [0.9, 0.9]}
-    assert drops(acc) == pytest.approx([0.15, 0.15])
-
-
 def test_robust_accuracy_averages_the_judged_levels_per_seed():
     curve = {"0": [1.0, 1.0], "0.5": [0.9, 0.8], "1": [0.5, 0.5], "2": [0.7, 0.4]}
     assert robust_accuracy(curve, (0.5, 2.0)) == pytest.approx([0.8, 0.6])
     assert robust_accuracy(curve, (1.0,)) == pytest.approx([0.5, 0.5])
-
-
-def test_mixed_arm_is_the_per_seed_mean_of_mixup_and_cutmix():
-    assert mixed_arm({"plain": [0.0, 0.0], "mixup": [0.9, 0.8], "cutmix": [0.7, 0.6]}) == pytest.approx([0.8, 0.7])
 
 
 def test_max_norm_clips_hidden_rows_only_and_keeps_short_ones():

@@ -1,4 +1,4 @@
-"""The runs of the dropout, mixing, noise and augmentation studies: what `plan` declares, and that `collect`
+"""The runs of the dropout, noise and augmentation studies: what `plan` declares, and that `collect`
 puts the runs' values back into the numbers `judge` reads (built here from the fake measurements)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from fakes.regularization import FAKES
 
 from dlbasic.lab.study import VERDICTS
-from dlbasic.studies import LabContext, Measurements, Profile, augmentation, dropout, mixing, noise
+from dlbasic.studies import LabContext, Measurements, Profile, augmentation, dropout, noise
 
 
 def context(seeds: tuple[int, ...], profile: str = "quick") -> LabContext:
@@ -100,40 +100,6 @@ def test_noise_collects_the_curves_and_keeps_the_verdict(fake, verdict):
         assert numbers[table]["plain"] == fake[table]["plain"]
         assert numbers[table][trained] == fake[table][trained]
     assert study.judge(numbers).verdict == verdict
-
-
-def test_mixing_runs_the_label_smoothing_contrast_outside_the_quick_profile_only():
-    study = mixing.Mixing()
-    quick = study.plan(context((0,)), {})
-    check_runs(quick, "dlbasic.studies.mixing:accuracy_and_calibration")
-    assert {r.name: r.args for r in quick} == {
-        "plain seed 0": {"options": {}, "seed": 0},
-        "plain seed 1": {"options": {}, "seed": 1},
-        "mixup seed 0": {"options": {"mixup": 0.4}, "seed": 0},
-        "mixup seed 1": {"options": {"mixup": 0.4}, "seed": 1},
-        "cutmix seed 0": {"options": {"cutmix": 1.0}, "seed": 0},
-        "cutmix seed 1": {"options": {"cutmix": 1.0}, "seed": 1},
-    }
-    full = study.plan(context((0,), "full"), {})
-    assert {r.name for r in full} - {r.name for r in quick} == {"label smoothing seed 0", "label smoothing seed 1"}
-    assert study.plan(context((0,)), {r.name: None for r in quick}) == []
-
-
-@pytest.mark.parametrize(("fake", "verdict"), FAKES["mixing"])
-def test_mixing_collects_accuracy_and_calibration_by_target_and_seed(fake, verdict):
-    study = mixing.Mixing()
-    ctx = context((0, 1), "full" if "label smoothing" in fake["test_accuracy"] else "quick")
-    table = {
-        part: {name: cycled(v, 4) for name, v in fake[key].items()}
-        for part, key in (("accuracy", "test_accuracy"), ("ece", "ece"))
-    }
-    results = {}
-    for run in study.plan(ctx, {}):
-        name, seed = run.name.rsplit(" seed ", 1)[0], run.args["seed"]
-        results[run.name] = {part: table[part][name][seed] for part in table}
-    numbers = collected(study, ctx, results)
-    assert numbers == {"test_accuracy": table["accuracy"], "ece": table["ece"]}
-    assert study.judge(numbers).verdict in VERDICTS
 
 
 def test_dropout_runs_one_training_per_rate_and_seed():

@@ -56,38 +56,6 @@ def _noise(inp, wts):
     }
 
 
-def _mix(mixup, cutmix):
-    return {
-        "test_accuracy": {
-            "plain": [0.89, 0.9, 0.88],
-            "label smoothing": [0.91, 0.92, 0.9],
-            "mixup": mixup,
-            "cutmix": cutmix,
-        },
-        "ece": {
-            "plain": [0.05, 0.06, 0.05],
-            "label smoothing": [0.13, 0.13, 0.12],
-            "mixup": [0.05, 0.05, 0.04],
-            "cutmix": [0.15, 0.16, 0.15],
-        },
-    }
-
-
-def _bn(bn_loss, plain_loss):
-    tuning = {"batch": {"0.01": 0.9, "0.1": 0.3, "1": NAN}, "none": {"0.01": 1.5, "0.1": 1.0, "1": NAN}}
-    return {
-        "tuning_loss": tuning,
-        "chosen_lr": {"batch": "0.1", "none": "0.1"},
-        "final_loss": {"batch": bn_loss, "none": plain_loss},
-        "test_accuracy": {"batch": [0.9, 0.91, 0.9], "none": [0.7, 0.72, 0.69]},
-    }
-
-
-def _gn(bn_small, gn_small):
-    big = [0.95, 0.96, 0.94]
-    return {"test_accuracy": {"batch": {"2": bn_small, "16": big}, "group": {"2": gn_small, "16": big}}}
-
-
 FAKES = {
     "early-stopping": [
         (_es([0.44, 0.50, 0.43, 0.47], END_LOSS, [0.876, 0.871, 0.880, 0.875], END_ACC), SUPPORTED),
@@ -132,18 +100,6 @@ FAKES = {
             ),
             CONTRADICTED,
         ),
-    ],
-    "mixing": [
-        (_mix([0.93, 0.94, 0.925], [0.93, 0.935, 0.92]), SUPPORTED),
-        (
-            {
-                name: {k: v for k, v in table.items() if k != "label smoothing"}  # the quick profile runs no smoothing
-                for name, table in _mix([0.93, 0.94, 0.925], [0.93, 0.935, 0.92]).items()
-            },
-            SUPPORTED,
-        ),
-        (_mix([0.898, 0.9, 0.87], [0.893, 0.897, 0.89]), INCONCLUSIVE),
-        (_mix([0.8, 0.81, 0.79], [0.79, 0.8, 0.78]), CONTRADICTED),
     ],
     "cutmix-ratio": [
         (
@@ -202,15 +158,5 @@ FAKES = {
             },
             CONTRADICTED,
         ),
-    ],
-    "batch-norm": [
-        (_bn([0.30, 0.32, 0.29], [1.0, 1.05, 0.98]), SUPPORTED),
-        (_bn([0.30, 1.1, 0.29], [1.0, 0.3, 0.98]), INCONCLUSIVE),
-        (_bn([1.5, 1.52, 1.48], [1.0, 1.05, 0.98]), CONTRADICTED),
-    ],
-    "group-norm": [
-        (_gn([0.80, 0.82, 0.78], [0.95, 0.955, 0.94]), SUPPORTED),
-        (_gn([0.95, 0.955, 0.93], [0.95, 0.96, 0.945]), INCONCLUSIVE),
-        (_gn([0.95, 0.955, 0.94], [0.80, 0.82, 0.78]), CONTRADICTED),
     ],
 }

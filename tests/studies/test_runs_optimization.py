@@ -18,7 +18,6 @@ from dlbasic.optim import default_lr
 from dlbasic.studies import get_study
 from dlbasic.studies import learning_rate as lr_study
 from dlbasic.studies import momentum as momentum_study
-from dlbasic.studies import rmsprop_adam as ra
 
 TRAIN_IMAGES = 1295  # the digits' training pool, so no test loads data
 
@@ -120,7 +119,7 @@ def race_stages(ctx, names: tuple[str, str], fav_hit: int, other_hit: int) -> tu
     return stages, results
 
 
-@pytest.mark.parametrize("study_id, names", [("momentum", ("momentum", "sgd")), ("nesterov", ("nesterov", "momentum"))])
+@pytest.mark.parametrize("study_id, names", [("momentum", ("momentum", "sgd"))])
 def test_race_plans_landscapes_and_tuning_then_the_seeds(ctx, study_id: str, names: tuple[str, str]) -> None:
     study = get_study(study_id)
     first = {n: lr_study.outward(momentum_study.MNIST_LRS, default_lr(n))[0] for n in names}
@@ -152,110 +151,3 @@ def test_race_plans_landscapes_and_tuning_then_the_seeds(ctx, study_id: str, nam
     assert math.isnan(numbers["problems"]["quadratic"][names[0]]["trace"][2])
     assert get_study(study_id).judge(numbers).verdict == "supported"
     assert_has_fake_shape(numbers, FAKES[study_id][0][0])
-
-
-def test_nesterov_shares_the_momentum_runs_of_the_momentum_study(ctx) -> None:
-    mom_stages, _ = race_stages(ctx, ("momentum", "sgd"), 100, 400)
-    nag_stages, _ = race_stages(ctx, ("nesterov", "momentum"), 100, 400)
-    mom_runs, nag_runs = (declared(r for stage in stages for r in stage) for stages in (mom_stages, nag_stages))
-    shared = {name for name in mom_runs if " momentum" in name}
-    assert len(shared) == 2 + 2 * (len(momentum_study.MNIST_LRS) + 9)
-    assert all(mom_runs[name] == nag_runs[name] for name in shared)
-
-
-# -- adagrad and adadelta ----------------------------------------------------------------------------------
-
-
-def tracked_record(shrink: float, rare: float) -> dict:
-    """A fake `tracked` record: 30 epochs of median steps falling to `shrink` of the first; rare inputs'
-    (activity 0.1) steps `rare` times the frequent ones' (activity 0.9)."""
-    return {
-        "medians": [1e-3 * shrink ** (e / 29) for e in range(30)],
-        "per_feature": [rare, rare, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
-        "activity": [0.1, 0.1, 0.5, 0.5, 0.5, 0.5, 0.9, 0.9],
-        "val_accuracy": 0.95,
-        "train_loss": 0.05,
-    }
-
-
-def test_adagrad_and_adadelta_share_the_adagrad_runs(ctx) -> None:
-    adagrad, adadelta = declared(get_study("adagrad").plan(ctx, {})), declared(get_study("adadelta").plan(ctx, {}))
-    assert list(adagrad) == [f"{n} seed {s}" for n in ("adagrad", "rmsprop") for s in (0, 1, 2)]
-    assert list(adadelta) == [f"{n} seed {s}" for n in ("adadelta", "adagrad") for s in (0, 1, 2)]
-    assert all(adagrad[f"adagrad seed {s}"] == adadelta[f"adagrad seed {s}"] for s in (0, 1, 2))
-    assert json.loads(adagrad["rmsprop seed 2"][1]) == {"optimizer": "rmsprop", "seed": 2}
-    assert get_study("adagrad").plan(ctx, {f"{n} seed {s}": {} for n in ("adagrad", "rmsprop") for s in (0, 1, 2)})
-
-
-def test_adagrad_and_adadelta_collect_the_numbers_judge_reads(ctx) -> None:
-    results = {f"adagrad seed {s}": tracked_record(0.3, 1.3) for s in (0, 1, 2)}
-    results.update({f"rmsprop seed {s}": tracked_record(1.2, 1.0) for s in (0, 1, 2)})
-    results.update({f"adadelta seed {s}": tracked_record(3.0, 1.0) for s in (0, 1, 2)})
-    numbers = collected("adagrad", ctx, {k: v for k, v in results.items() if not k.startswith("adadelta")})
-    assert numbers["adagrad"]["shrink"] == pytest.approx([0.3] * 3)
-    assert (
-        numbers["adagrad"]["rare_step"] == pytest.approx([1.3] * 3) and numbers["adagrad"]["frequent_step"] == [1.0] * 3
-    )
-    assert_has_fake_shape(numbers, FAKES["adagrad"][0][0])
-    numbers = collected("adadelta", ctx, {k: v for k, v in results.items() if not k.startswith("rmsprop")})
-    assert numbers["classes"] == 10 and numbers["adadelta"]["ratio"] == pytest.approx([3.0] * 3)
-    assert_has_fake_shape(numbers, FAKES["adadelta"][0][0])
-
-
-# -- rmsprop-adam ------------------------------------------------------------------------------------------
-
-
-def curves(seed: int) -> dict[str, list[float]]:
-    """A one-peak accuracy curve over ra.GRID per optimizer, peaks apart; adadelta's peak is far below the
-    others' best, so the scan falls back to its whole grid."""
-    out = {}
-    for k, name in enumerate(ra.OPTIMIZERS):
-        peak = ra.default_index(name) + (k % 3) - 1
-        top = 0.6 if name == "adadelta" else 0.95 - 0.002 * k + 0.001 * seed
-        out[name] = [max(0.1, top - 0.08 * abs(i - peak)) for i in range(len(ra.GRID))]
-    return out
-
-
-def walked(curve: list[float], start: int) -> dict:
-    """What `walk_cells` returns on `curve`: the cells of the walk at the level of its own best."""
-    seen: dict[str, float] = {}
-
-    def evaluate(i: int) -> float:
-        seen[str(i)] = curve[i]
-        return curve[i]
-
-    ra.walk(evaluate, len(curve), start, lambda: ra.GOOD * max(seen.values()))
-    return {"accuracy": seen, "diverged": [i for i in map(int, seen) if curve[i] == 0.1]}
-
-
-def test_rmsprop_adam_replays_the_scan_and_runs_the_rest_of_a_grid_it_needs(ctx) -> None:
-    study = get_study("rmsprop-adam")
-    stage1 = study.plan(ctx, {})
-    assert [r.name for r in stage1] == [f"{n} seed {s}" for s in (0, 1, 2) for n in ra.OPTIMIZERS]
-    assert {r.fn for r in stage1} == {ra.WALK} and stage1[0].args == {"optimizer": "sgd", "seed": 0}
-    results = {f"{n} seed {s}": walked(curves(s)[n], ra.default_index(n)) for s in (0, 1, 2) for n in ra.OPTIMIZERS}
-    stage2 = study.plan(ctx, results)
-    assert [r.name for r in stage2] == [f"adadelta seed {s} rest" for s in (0, 1, 2)]
-    rest = stage2[0].args["indices"]
-    assert stage2[0].fn == ra.GRID_CELLS and rest == [
-        i for i in range(len(ra.GRID)) if str(i) not in results["adadelta seed 0"]["accuracy"]
-    ]
-    for r in stage2:
-        curve = curves(r.args["seed"])["adadelta"]
-        results[r.name] = {
-            "accuracy": {str(i): curve[i] for i in rest},
-            "diverged": [i for i in rest if curve[i] == 0.1],
-        }
-    assert study.plan(ctx, results) == []
-    numbers = collected("rmsprop-adam", ctx, results)
-    for s in (0, 1, 2):  # the scan on the whole curves, as the study ran it in one piece
-        scan = ra.SeedScan(lambda name, lr, s=s: curves(s)[name][ra.GRID.index(lr)])
-        for name in ra.OPTIMIZERS:
-            scan.optimizer(name)
-        for name in ra.OPTIMIZERS:
-            assert [numbers["held_out_accuracy"][name][f"{lr:g}"][s] for lr in ra.GRID] == [
-                scan.cells.get((name, i)) for i in range(len(ra.GRID))
-            ]
-        assert sum(1 for v in numbers["held_out_accuracy"]["adadelta"].values() if v[s] is not None) == len(ra.GRID)
-    assert numbers["diverged"]["adadelta"][0].endswith("(seed 0)")
-    assert_has_fake_shape(numbers, FAKES["rmsprop-adam"][0][0])

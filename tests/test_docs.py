@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dlbasic.lab.claims import GUIDES
+from dlbasic.claims import GUIDES
 from dlbasic.report.html import docs_url, write_report
 from dlbasic.studies import list_studies
 
@@ -91,7 +91,7 @@ def test_outputs_are_cut_as_asked():
 
 @pytest.mark.parametrize("claim", list_studies())
 def test_every_claim_has_a_guide_section_with_its_verdict(claim):
-    assert claim in GUIDES, f"dlbasic.lab.claims.GUIDES has no guide for {claim}"
+    assert claim in GUIDES, f"dlbasic.claims.GUIDES has no guide for {claim}"
     guide = DOCS / GUIDES[claim].removesuffix(".html")
     text = guide.with_suffix(".md").read_text(encoding="utf-8")
     assert f"{{#{claim}}}" in text, f"{guide}.md has no section with the anchor #{claim}"

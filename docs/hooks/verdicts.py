@@ -46,7 +46,7 @@ def read_table(readme: Path) -> tuple[str, dict[str, Row]]:
     return head, rows
 
 
-# the guides, in the notes' order, by their page in the site (dlbasic.lab.claims.GUIDES maps claims to them)
+# the guides, in the notes' order, by their page in the site (dlbasic.claims.GUIDES maps claims to them)
 CHAPTERS = {
     "guides/generalization.md": "Generalization and model selection",
     "guides/optimization.md": "Optimization",
@@ -70,7 +70,7 @@ ALL = re.compile(r"^<!--\s*verdicts\s*-->[ \t]*$", re.M)
 
 def guide_of(claim: str) -> str | None:
     """The guide page (docs-relative .md path) that teaches `claim`."""
-    from dlbasic.lab.claims import GUIDES
+    from dlbasic.claims import GUIDES
 
     page = GUIDES.get(claim)
     return page.removesuffix(".html") + ".md" if page else None
@@ -106,7 +106,7 @@ def one(claim: str, rows: dict[str, Row], page: str, indent: str = "") -> str:
 
 def table(head: str, rows: dict[str, Row], page: str) -> str:
     """Every claim by chapter: the notebook's sentence, the claim, the verdict, the key number and the test."""
-    from dlbasic.lab.claims import GUIDES  # the claims in the notes' order
+    from dlbasic.claims import GUIDES  # the claims in the notes' order
 
     out = [f"Latest lab: {head}" if head else "No lab has run yet: `make lab` writes the verdicts.", ""]
     for chapter, title in CHAPTERS.items():

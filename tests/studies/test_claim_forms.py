@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from dlbasic.lab.claims import CLAIM_FORMS, CLAIM_IDS
+from dlbasic.claims import CLAIM_FORMS, CLAIM_IDS
 from dlbasic.lab.study import FORMS
 from dlbasic.studies import get_study, list_studies
 

@@ -3,8 +3,8 @@ import re
 
 import pytest
 
+from dlbasic.claims import CLAIM_IDS
 from dlbasic.cli import main
-from dlbasic.lab.claims import CLAIM_IDS
 from dlbasic.studies import SUPPORTED, list_studies
 
 

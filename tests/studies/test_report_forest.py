@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from dlbasic.lab.claims import CLAIM_IDS
+from dlbasic.claims import CLAIM_IDS
 from dlbasic.lab.verdicts import ACCURACY, ECE, RATIO, check, part, verdict
 from dlbasic.report import forest
 from dlbasic.report.html import effect_text, write_report

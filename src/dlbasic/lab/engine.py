@@ -22,8 +22,8 @@ import torch
 
 from dlbasic import __version__
 from dlbasic.checkpoint import atomic_write_bytes, atomic_write_text
+from dlbasic.claims import CLAIM_IDS
 from dlbasic.errors import UserError, check, did_you_mean
-from dlbasic.lab.claims import CLAIM_IDS
 from dlbasic.lab.context import LabContext, Profile, problem, warn
 from dlbasic.lab.costs import Costs
 from dlbasic.lab.executors import make_executor

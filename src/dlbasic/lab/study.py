@@ -24,16 +24,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dlbasic.claims import (  # noqa: F401 (the verdicts and forms a study declares, named here for studies)
+    CHECKED,
+    CONTRADICTED,
+    EMPIRICAL,
+    FAILED,
+    FORMS,
+    INCONCLUSIVE,
+    SUPPORTED,
+    VERDICTS,
+)
 from dlbasic.errors import check
 
 if TYPE_CHECKING:
     from dlbasic.lab.context import LabContext
-
-SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
-CHECKED, FAILED = "checked", "failed"  # a structural claim: its exact checks all hold, or one does not
-EMPIRICAL = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
-VERDICTS = (*EMPIRICAL, CHECKED, FAILED)
-FORMS = ("difference", "sameness", "non-inferiority", "structural")  # CLAIMS.md, "v0.3"
 
 
 @dataclass

@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from dlbasic.lab.claims import CLAIM_IDS, FAMILIES, FAMILY_GUIDES
+from dlbasic.claims import CLAIM_IDS, FAMILIES, FAMILY_GUIDES
 
 VERDICT_COLORS = {
     "supported": "#1a7f37",

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dlbasic.lab.claims import GUIDES
+from dlbasic.claims import GUIDES
 from dlbasic.report.forest import OUTCOME_COLORS, VERDICT_COLORS, family_figures, look_text
 
 COLORS = VERDICT_COLORS

@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dlbasic.claims import EMPIRICAL, VERDICTS
 from dlbasic.errors import UserError, check
-from dlbasic.lab.study import EMPIRICAL, VERDICTS
 
 START, END = "<!-- lab-verdicts: start -->", "<!-- lab-verdicts: end -->"
 

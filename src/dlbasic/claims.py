@@ -1,7 +1,14 @@
-"""The notebook's claims in its order, grouped by the guide of the documentation site that teaches them (the
-claim's section there has the claim id as its anchor)."""
+"""The notebook's claims: their ids in its order, the guide of the documentation site that teaches each (the
+claim's section there has the claim id as its anchor), the family the lab's report groups it in, the form CLAIMS.md
+fixes for it, and the verdicts a claim can get. Plain data, below everything that runs or reports the claims."""
 
 from __future__ import annotations
+
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+CHECKED, FAILED = "checked", "failed"  # a structural claim: its exact checks all hold, or one does not
+EMPIRICAL = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+VERDICTS = (*EMPIRICAL, CHECKED, FAILED)
+FORMS = ("difference", "sameness", "non-inferiority", "structural")  # CLAIMS.md, "v0.3"
 
 GUIDE_CLAIMS: dict[str, tuple[str, ...]] = {
     "guides/generalization.html": ("generalization", "cross-validation", "bias-variance", "bagging", "boosting"),

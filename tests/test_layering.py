@@ -1,5 +1,6 @@
-"""The packages of dlbasic import each other without cycles (module-level imports; imports inside functions
-and under TYPE_CHECKING are deliberate late bindings and do not count)."""
+"""The packages of dlbasic stand on floors: each imports only packages of lower floors, at module level and at run
+time (imports inside functions count; those under TYPE_CHECKING, which never run, do not). So there is no cycle,
+and a model never reaches into training, nor the report into the lab."""
 
 from __future__ import annotations
 
@@ -14,6 +15,76 @@ SRC = Path(dlbasic.__file__).parent
 def package_of(module: str) -> str:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
+
+
+# lowest first; a package imports only packages of floors below its own
+FLOORS = [
+    {"errors", "_native_build"},
+    {"parsing", "registry", "overrides", "folder_lock", "parallel", "checkpoint", "claims"},
+    {"config", "outputs", "nn", "optim", "data", "report"},
+    {"models", "callbacks"},
+    {"regularization"},
+    {"training"},
+    {"evaluation", "detection", "segmentation"},
+    {"export", "lab"},
+    {"studies"},
+    {"commands"},
+    {"cli"},
+]
+FLOOR = {package: k for k, floor in enumerate(FLOORS) for package in floor}
+
+
+def run_time_imports(tree: ast.Module) -> set[str]:
+    """Every dlbasic module imported anywhere in `tree` (functions included), except under `if TYPE_CHECKING:`."""
+    skipped = {
+        id(node)
+        for branch in ast.walk(tree)
+        if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+        for node in ast.walk(branch)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {m for m in found if m.startswith("dlbasic.") and package_of(m) != "__version__"}
+
+
+def upward_imports() -> list[str]:
+    """'module imports module' for each import that does not go to a lower floor (nor stays in its package)."""
+    found = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC).with_suffix("")
+        module = ".".join(("dlbasic", *rel.parts)).removesuffix(".__init__")
+        source = package_of(module)
+        for target in sorted(run_time_imports(ast.parse(path.read_text()))):
+            to = package_of(target)
+            if to and to != source and FLOOR[to] >= FLOOR[source]:
+                found.append(f"{module} imports {target}")
+    return found
+
+
+def test_every_package_has_a_floor():
+    modules = {
+        ".".join(("dlbasic", *p.relative_to(SRC).with_suffix("").parts)).removesuffix(".__init__")
+        for p in SRC.rglob("*.py")
+    }
+    packages = {package_of(m) for m in modules} - {""}
+    assert packages <= set(FLOOR), sorted(packages - set(FLOOR))
+
+
+def test_no_package_imports_upward_or_sideways_even_at_run_time():
+    assert upward_imports() == []
+
+
+def test_the_floor_check_finds_a_planted_upward_import(monkeypatch):
+    monkeypatch.setitem(FLOOR, "models", FLOOR["training"])  # models on training's floor: its imports are fine,
+    monkeypatch.setitem(FLOOR, "training", FLOOR["nn"])  # training below models: training -> models is upward
+    assert any(line.startswith("dlbasic.training") and "dlbasic.models" in line for line in upward_imports())
 
 
 def top_level_imports(tree: ast.Module) -> set[str]:

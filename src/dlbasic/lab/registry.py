@@ -1,4 +1,9 @@
-"""The study registry: `list_studies()`, `get_study(id)`, `run_study(id, profile)`."""
+"""The study registry: `list_studies()`, `get_study(id)`, `run_study(id, profile)`.
+
+Studies are plug-ins: every module of the packages named in `STUDY_PACKAGES` registers its study with
+`@register_study` when imported. The lab names its packages rather than importing them, so the engine sits below
+the studies that build on it; a package of one's own studies is added to the tuple (before the lab runs, in
+every worker)."""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from dlbasic.registry import Registry
 
 studies: Registry[type[Study]] = Registry("study")
 
-_FRAMEWORK: set[str] = set()
+STUDY_PACKAGES: tuple[str, ...] = ("dlbasic.studies",)  # one module per claim in each
 
 
 def register_study(cls: type[Study]) -> type[Study]:
@@ -25,11 +30,10 @@ def register_study(cls: type[Study]) -> type[Study]:
 
 
 def _import_all() -> None:
-    import dlbasic.studies as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _FRAMEWORK:
-            importlib.import_module(f"dlbasic.studies.{info.name}")
+    for name in STUDY_PACKAGES:
+        package = importlib.import_module(name)
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{name}.{info.name}")
 
 
 def list_studies() -> list[str]:
@@ -40,9 +44,10 @@ def list_studies() -> list[str]:
 
 def get_study(study_id: str) -> Study:
     """A new instance of the study registered as `study_id`; `UserError` with a suggestion for an unknown id."""
-    if study_id not in studies:  # its own module first (a lab worker needs no other study's imports)
-        with contextlib.suppress(ImportError):
-            importlib.import_module(f"dlbasic.studies.{study_id.replace('-', '_')}")
+    for name in STUDY_PACKAGES:  # its own module first (a lab worker needs no other study's imports)
+        if study_id not in studies:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(f"{name}.{study_id.replace('-', '_')}")
     if study_id not in studies:
         _import_all()
     return studies.get(study_id)()

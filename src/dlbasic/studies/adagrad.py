@@ -205,7 +205,7 @@ def input_activity(ctx, seed: int) -> torch.Tensor:
 
 
 LONG = "dlbasic.studies.adagrad:long_run"
-LONG_COST = 1.0  # seconds of one long run (one thread, quick profile)
+LONG_COST = 1.3  # seconds of one long run (one thread, quick profile; measured)
 
 
 def tuning_runs(ctx, optimizers: Sequence[str]) -> list[Run]:

@@ -134,8 +134,8 @@ def mnist_run(ctx, optimizer: str, lr: float, seed: int, stop_at_threshold: bool
 
 QUAD = "dlbasic.studies.nesterov:quadratic_run"
 MNIST = "dlbasic.studies.nesterov:mnist_run"
-QUAD_COST = 0.6  # seconds of one run (one thread, quick profile)
-MNIST_COST, MNIST_TUNING_COST = 1.0, 0.6
+QUAD_COST = 1.0  # seconds of one run (one thread, quick profile; measured)
+MNIST_COST, MNIST_TUNING_COST = 1.2, 0.8
 
 
 def tuning_runs(ctx) -> list[Run]:

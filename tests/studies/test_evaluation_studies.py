@@ -4,19 +4,16 @@ helpers compute what their docstrings say, and they run."""
 import math
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from dlbasic.lab.study import VERDICTS
 from dlbasic.studies import LabContext, Profile, get_study, run_study
-from dlbasic.studies.bias_variance import log_slope, variance_split
-from dlbasic.studies.boosting import ensemble_accuracy
-from dlbasic.studies.cross_validation import choice_and_regret
+from dlbasic.studies.batch_size import StopAtTrainLoss, choose_lr
 from dlbasic.studies.detection_speed import average_recall, count_macs, given_boxes
-from dlbasic.studies.generalization import corrupt_labels
 
 IDS = ("generalization", "cross-validation", "bias-variance", "bagging", "boosting", "batch-size")
 SEED_NOTES = Path(__file__).resolve().parents[2] / ".." / "shared" / "seed" / "0208-dl-basic-notes.md"
@@ -55,74 +52,54 @@ def test_batch_size_literature_states_keskar():
     assert "1609.04836" in lit and "sharp minima" in lit and "flat minima generalize worse" in lit
 
 
-# ---- generalization -------------------------------------------------------------------------------
+# ---- batch-size ------------------------------------------------------------------------------------
 
 
-def test_corrupt_labels_replaces_a_fraction_with_uniform_classes():
-    labels = torch.arange(10).repeat(1000)  # 10,000 labels
-    assert torch.equal(corrupt_labels(labels, 0.0, 10, seed=0), labels)
-    noisy = corrupt_labels(labels, 0.2, 10, seed=0)
-    changed = (noisy != labels).float().mean().item()
-    assert abs(changed - 0.2 * 9 / 10) < 0.015  # a random class equals the true one 1 time in 10
-    assert torch.equal(noisy, corrupt_labels(labels, 0.2, 10, seed=0))
-    assert not torch.equal(noisy, corrupt_labels(labels, 0.2, 10, seed=1))
-    counts = torch.bincount(corrupt_labels(labels, 1.0, 10, seed=0), minlength=10).float()
-    assert (counts / counts.sum() - 0.1).abs().max() < 0.02
+def test_choose_lr_prefers_reached_runs_then_validation_then_fewer_steps():
+    runs = [
+        {"reached": False, "val_accuracy": 0.99, "steps": 10, "train_loss": 0.5},
+        {"reached": True, "val_accuracy": 0.97, "steps": 900, "train_loss": 0.02},
+        {"reached": True, "val_accuracy": 0.97, "steps": 300, "train_loss": 0.02},
+        {"reached": True, "val_accuracy": 0.96, "steps": 100, "train_loss": 0.01},
+    ]
+    assert choose_lr(runs) == 2
+    none = [{**r, "reached": False} for r in runs]
+    assert choose_lr(none) == 3  # the lowest training loss
 
 
-# ---- cross-validation -----------------------------------------------------------------------------
+def test_stop_at_train_loss_stops_on_the_whole_training_set_loss():
+    losses = iter([0.5, 0.1, 0.01])
+    model = nn.Linear(1, 1)
+    trainer = SimpleNamespace(
+        model=model, train_data=None, stop_training=False, global_step=0, evaluate=lambda data: {"loss": next(losses)}
+    )
+    stop = StopAtTrainLoss(0.02, every=2)
+    for step in range(1, 7):
+        trainer.global_step = step
+        stop.on_batch_end(trainer, {})
+        if trainer.stop_training:
+            break
+    assert trainer.stop_training and stop.reached and stop.step == 6 and stop.loss == 0.01
+    assert model.training  # back in training mode after the check
 
 
-def test_choice_and_regret_ties_go_to_the_first_candidate():
-    assert choice_and_regret(np.array([0.9, 0.95, 0.95]), np.array([0.97, 0.96, 0.98])) == (1, pytest.approx(0.02))
-    assert choice_and_regret(np.array([0.5, 0.4]), np.array([0.97, 0.96])) == (0, 0.0)
-
-
-# ---- bias-variance ---------------------------------------------------------------------------------
-
-
-def test_variance_split_adds_up_to_the_loss_and_recovers_known_parts():
-    rng = np.random.default_rng(0)
-    s, i, m, k = 200, 50, 40, 3
-    target = np.eye(k)[rng.integers(0, k, m)]  # [M, K]
-    mean = rng.normal(size=(m, k))
-    sampling = rng.normal(scale=0.3, size=(s, 1, m, k))  # Var = 0.09 per output
-    init = rng.normal(scale=0.2, size=(s, i, m, k))  # Var = 0.04 per output
-    parts = variance_split(mean + sampling + init, target)
-    assert parts["loss"] == pytest.approx(parts["bias2"] + parts["variance_init"] + parts["variance_sampling"])
-    assert parts["variance"] == pytest.approx(parts["variance_init"] + parts["variance_sampling"])
-    assert parts["variance_init"] == pytest.approx(k * 0.04, rel=0.05)
-    assert parts["variance_sampling"] == pytest.approx(k * 0.09, rel=0.15)
-    assert parts["bias2"] == pytest.approx(((mean - target) ** 2).sum(1).mean(), rel=0.05)
-
-
-def test_variance_split_of_identical_predictions_is_all_bias():
-    probs = np.tile(np.array([0.7, 0.2, 0.1]), (2, 3, 4, 1))  # [S=2, I=3, M=4, K=3]
-    target = np.eye(3)[[0, 1, 2, 0]]
-    parts = variance_split(probs, target)
-    assert parts["variance_init"] == pytest.approx(0, abs=1e-12)
-    assert parts["variance_sampling"] == pytest.approx(0, abs=1e-12)
-    assert parts["bias2"] == pytest.approx(parts["loss"])
-    with pytest.raises(ValueError):
-        variance_split(probs[:1], target)
-
-
-def test_log_slope_is_the_exponent_per_doubling():
-    widths = [16, 64, 256, 1024]
-    assert log_slope(widths, [3 * w**-0.5 for w in widths]) == pytest.approx(-0.5 * math.log(2))
-    assert log_slope(widths, [2.0] * 4) == pytest.approx(0.0)
-
-
-# ---- boosting --------------------------------------------------------------------------------------
-
-
-def test_ensemble_accuracy_is_the_weighted_vote_after_each_round():
-    y = np.array([0, 1, 2])
-    preds = [np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([2, 2, 2])]
-    # round 1: [0,0,0] -> 1/3; round 2 (alpha 2 > 1): [1,1,2] -> 2/3; round 3: scores favour class 1 or 2 ...
-    assert ensemble_accuracy([1.0, 2.0, 0.5], preds, y, 3) == pytest.approx([1 / 3, 2 / 3, 2 / 3])
-    assert ensemble_accuracy([1.0], preds, y, 3) == pytest.approx([1 / 3])  # a discarded learner is not voted
-    assert ensemble_accuracy([], preds, y, 3) == []
+def test_stop_at_train_loss_stops_at_the_step_cap_and_on_divergence():
+    for losses, stopped_at in (([0.5] * 10, 5), ([0.5, float("nan")] + [0.5] * 8, 4)):
+        values = iter(losses)
+        trainer = SimpleNamespace(
+            model=nn.Linear(1, 1),
+            train_data=None,
+            stop_training=False,
+            global_step=0,
+            evaluate=lambda data, values=values: {"loss": next(values)},
+        )
+        stop = StopAtTrainLoss(0.02, every=2, max_steps=5)
+        for step in range(1, 11):
+            trainer.global_step = step
+            stop.on_batch_end(trainer, {})
+            if trainer.stop_training:
+                break
+        assert trainer.stop_training and not stop.reached and stop.step == stopped_at
 
 
 # ---- detection-speed -------------------------------------------------------------------------------

@@ -1,10 +1,8 @@
 """The evaluation studies as runs: what `plan` declares at each stage, and what `collect` makes of the runs'
 values (fake ones: nothing trains here)."""
 
-import math
-
 import pytest
-from fakes.evaluation import FAKES, RUN_FAKES
+from fakes.evaluation import BATCH_CHOSEN, FAKES, RUN_FAKES
 
 from dlbasic.lab.context import LabContext, Profile
 from dlbasic.studies import get_study
@@ -29,35 +27,32 @@ def run_all_stages(study, ctx, fake):
     return stages, results
 
 
-def unit_runs(fn):
-    return {f"seed{s}-unit{u}": (fn, {"seed": s, "unit": u}) for s in SEEDS for u in range(UNITS[fn])}
-
-
-UNITS = {
-    "dlbasic.studies.generalization:unit_run": 3,
-    "dlbasic.studies.cross_validation:unit_run": 5,
-    "dlbasic.studies.bagging:unit_run": 3,
-    "dlbasic.studies.boosting:unit_run": 5,
-}
-ONE_STAGE = {
-    "generalization": unit_runs("dlbasic.studies.generalization:unit_run"),
-    "cross-validation": unit_runs("dlbasic.studies.cross_validation:unit_run"),
-    "bagging": unit_runs("dlbasic.studies.bagging:unit_run"),
-    "boosting": unit_runs("dlbasic.studies.boosting:unit_run"),
-    "bias-variance": {
-        f"seed{s}-width{w}": ("dlbasic.studies.bias_variance:width_run", {"seed": s, "width": w})
+def test_batch_size_tunes_first_then_starts_at_the_chosen_rates(ctx):
+    stages, _ = run_all_stages(get_study("batch-size"), ctx, RUN_FAKES["batch-size"][0])
+    assert len(stages) == 2
+    fn = "dlbasic.studies.batch_size:train_to_target"
+    tuning = {
+        f"seed{s}-{name}-lr{lr:g}": {"seed": s, "batch": batch, "lr": lr}
         for s in SEEDS
-        for w in (1, 4, 16, 64, 256, 1024)
-    },
-}
+        for name, batch, lrs in (("small", 16, (3e-3, 1e-2, 3e-2)), ("large", 512, (1e-2, 3e-2, 1e-1)))
+        for lr in lrs
+    }
+    assert {r.name: r.args for r in stages[0]} == tuning
+    starts = {
+        f"seed{s}-{name}-start{k}": {"seed": 1000 * s + k, "batch": batch, "lr": BATCH_CHOSEN[batch]}
+        for s in SEEDS
+        for name, batch in (("small", 16), ("large", 512))
+        for k in (1, 2)
+    }
+    assert {r.name: r.args for r in stages[1]} == starts
+    assert all(r.fn == fn and 0 < r.cost <= 12 for r in stages[0] + stages[1])
 
 
-@pytest.mark.parametrize("study_id", sorted(ONE_STAGE))
-def test_plan_declares_one_stage_of_runs(study_id, ctx):
-    stages, _ = run_all_stages(get_study(study_id), ctx, RUN_FAKES[study_id][0])
-    assert len(stages) == 1
-    assert {r.name: (r.fn, r.args) for r in stages[0]} == ONE_STAGE[study_id]
-    assert all(0 < r.cost <= 12 and r.trains for r in stages[0])
+def test_batch_size_waits_for_every_tuning_run(ctx):
+    study = get_study("batch-size")
+    tuning = study.plan(ctx, {})
+    partial = {r.name: RUN_FAKES["batch-size"][0](r.args) for r in tuning[:-1]}
+    assert [r.name for r in study.plan(ctx, partial)] == [tuning[-1].name]
 
 
 @pytest.mark.parametrize("study_id", sorted(RUN_FAKES))
@@ -70,27 +65,3 @@ def test_collect_gives_the_numbers_judge_reads(study_id, ctx):
     assert study.judge(m.numbers).verdict == expected
     assert m.figures and all(fig.axes for _, fig in m.figures)
     assert list(m.seeds) == list(SEEDS)
-
-
-def test_generalization_collects_units_in_seed_then_unit_order(ctx):
-    _, results = run_all_stages(get_study("generalization"), ctx, RUN_FAKES["generalization"][0])
-    results["seed1-unit2"]["train_accuracy"]["clean"]["512"] = 0.5
-    numbers = get_study("generalization").collect(ctx, results).numbers
-    assert numbers["train_accuracy"]["clean"]["512"][5] == 0.5  # units 0-2 of seed 0, then of seed 1
-    assert len(numbers["train_accuracy"]["clean"]["32"]) == len(SEEDS)  # middle widths: the first unit only
-    assert numbers["widest_curves"] == results["seed0-unit0"]["widest_curves"]
-
-
-def test_boosting_keeps_a_stopped_unit_as_nan(ctx):
-    _, results = run_all_stages(get_study("boosting"), ctx, RUN_FAKES["boosting"][0])
-    numbers = get_study("boosting").collect(ctx, results).numbers
-    assert math.isnan(numbers["focus_accuracy"][4]) and math.isfinite(numbers["focus_accuracy"][5])
-    assert len(numbers["ensemble_train_error"]) == len(SEEDS)
-
-
-def test_cross_validation_regret_of_each_arm(ctx):
-    _, results = run_all_stages(get_study("cross-validation"), ctx, RUN_FAKES["cross-validation"][0])
-    numbers = get_study("cross-validation").collect(ctx, results).numbers
-    assert numbers["chosen"]["cv"] == [2] * 15 and numbers["chosen"]["holdout"] == [0] * 15
-    assert numbers["regret"]["cv"] == [0.0] * 15
-    assert numbers["units"][:6] == [[0, 0], [0, 1], [0, 2], [0, 3], [0, 4], [1, 0]]

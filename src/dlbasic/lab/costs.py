@@ -21,11 +21,11 @@ from dlbasic.lab.study import Run, Study
 # Seconds each study took as one run in a serial quick lab (one thread, 2-core CPU, quiet machine): the cost of a
 # study that does not declare its runs (a study missing here counts as DEFAULT_ESTIMATE seconds).
 ESTIMATES: dict[str, float] = {
-    "generalization": 14,
-    "cross-validation": 12,
-    "bias-variance": 16,
-    "bagging": 10,
-    "boosting": 5,
+    "generalization": 18,
+    "cross-validation": 29,
+    "bias-variance": 29,
+    "bagging": 22,
+    "boosting": 12,
     "gd-variants": 4,
     "batch-size": 13,
     "learning-rate": 4,
@@ -58,11 +58,11 @@ ESTIMATES: dict[str, float] = {
 # The same in a full lab (5 seeds, 3x the epochs; two workers, with the test suite on the same cores for a third
 # of it): 5 to 19 times the quick durations, 10 times in total.
 FULL_ESTIMATES: dict[str, float] = {
-    "generalization": 185,
-    "cross-validation": 211,
-    "bias-variance": 292,
-    "bagging": 144,
-    "boosting": 70,
+    "generalization": 238,
+    "cross-validation": 510,
+    "bias-variance": 529,
+    "bagging": 317,
+    "boosting": 168,
     "gd-variants": 22,
     "batch-size": 27,
     "learning-rate": 6,

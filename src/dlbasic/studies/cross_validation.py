@@ -15,10 +15,14 @@ where acc_test(c) is the test accuracy of candidate c retrained on the unit's wh
 analysis only: the test set takes no part in either choice). Lower is better.
 
 Scaled down: 3 folds (Kohavi recommends 10; 3 keeps the hold-out at his 2/3 : 1/3 proportion, since it is
-the first fold of the same split), 300-image pools of the 8x8 digits, 6 candidates, and 5 units per seed
-(each its own pool subset, folds, initializations and data order; all units of a seed share its test
-split). The hold-out arm uses the first fold's scores of the very runs CV averages, so the two arms differ
-only in averaging the k folds or reading one. The lab computes one run per (seed, unit) (`unit_run`).
+the first fold of the same split), a 3 x 3 grid of near-ties (SGD with momentum, learning rate 0.03-0.12 x
+weight decay 0-3e-3, a one-hidden-layer MLP of 64 units, 8 epochs) on 240-image pools of the 8x8 digits. The
+hold-out arm uses the first fold's scores of the very runs CV averages, so the two arms differ only in
+averaging the k folds or reading one. A unit is one paired seed: its own test split and 3 disjoint pools
+(each with its own folds, initializations and data order), whose regrets it averages, so that a seed's
+regret is rarely exactly 0 in both arms (the previous design's 15 single-pool units, 10 of them tied and all
+of a seed sharing one test split, made the interval too narrow). The lab computes one run per seed
+(`seed_run`), in stages of 6 then 12 seeds.
 """
 
 from __future__ import annotations
@@ -27,23 +31,25 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from dlbasic.config import from_dict
-from dlbasic.data import load, stratified_subset
+from dlbasic.data import load
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
 from dlbasic.evaluation.crossval import cross_validate, grid
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.stats import decide
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm, unit_runs
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.verdicts import ACCURACY, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
-LRS = (0.05, 0.1, 0.2)
-DECAYS = (0.0, 1e-3)
+LRS = (0.03, 0.06, 0.12)
+DECAYS = (0.0, 1e-3, 3e-3)
 CANDIDATES = grid({"lr": list(LRS), "weight_decay": list(DECAYS)})
 FOLDS = 3
-UNITS = 5  # independent selection problems per seed
-POOL = 300  # labelled images per unit
+POOLS = 3  # disjoint selection problems per seed, their regrets averaged
+POOL = 240  # labelled images per pool
+SCHEDULE = (6, 12)
 
 
 def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]:
@@ -53,9 +59,9 @@ def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]
     return i, float(np.max(test) - test[i])
 
 
-def unit_run(ctx, seed: int, unit: int) -> dict:
-    """Unit `unit` of `seed`: every candidate's mean held-out accuracy over the folds (CV), its first fold's
-    (hold-out), and its test accuracy retrained on the whole pool (for the analysis only)."""
+def seed_run(ctx, seed: int) -> dict:
+    """One paired seed: for each of its disjoint pools, every candidate's mean held-out accuracy over the
+    folds (CV), its first fold's (hold-out), and its test accuracy retrained on the whole pool (analysis only)."""
     cfg = ctx.config(
         data=ctx.data(DATA),
         model="mlp",
@@ -67,18 +73,23 @@ def unit_run(ctx, seed: int, unit: int) -> dict:
     )
     full = load_pool(cfg)
     test = load(cfg.data, "test", **split_options(cfg))
-    cfg = replace(cfg, seed=1000 * seed + unit)  # folds, initializations and data order of the unit
-    pool = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(POOL), cfg.seed)))
-    res = cross_validate(cfg, CANDIDATES, FOLDS, patience=0, pool=pool)
-    return {
-        "cv_accuracy": [float(r["mean"]) for r in res.summary()],
-        "holdout_accuracy": [float(res.scores(i)[0]) for i in range(len(CANDIDATES))],
-        "test_accuracy": [float(fit(from_dict(c, cfg), pool).evaluate(test)["accuracy"]) for c in CANDIDATES],
-    }
+    n = min(ctx.profile.size(POOL), len(full) // POOLS)
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(full)))
+    out: dict[str, list] = {"cv_accuracy": [], "holdout_accuracy": [], "test_accuracy": []}
+    for p in range(POOLS):
+        pcfg = replace(cfg, seed=1000 * seed + 300 + p)  # folds, initializations and data order of the pool
+        pool = with_own_stats(full.subset(order[p * n : (p + 1) * n]))
+        res = cross_validate(pcfg, CANDIDATES, FOLDS, patience=0, pool=pool)
+        out["cv_accuracy"].append([float(r["mean"]) for r in res.summary()])
+        out["holdout_accuracy"].append([float(res.scores(i)[0]) for i in range(len(CANDIDATES))])
+        out["test_accuracy"].append(
+            [float(fit(from_dict(c, pcfg), pool).evaluate(test)["accuracy"]) for c in CANDIDATES]
+        )
+    return out
 
 
-UNIT_RUN = "dlbasic.studies.cross_validation:unit_run"
-UNIT_COST = 0.8  # seconds of one unit (one thread, quick profile)
+SEED_RUN = "dlbasic.studies.cross_validation:seed_run"
+SEED_COST = 4.5  # seconds of one seed's run (one thread, quick profile)
 
 
 @register_study
@@ -89,6 +100,8 @@ class CrossValidation(Study):
 
     id = "cross-validation"
     trains_on = DATA
+    form = "difference"
+    schedule = SCHEDULE
     section = "Important Concepts"
     claim = (
         "k-fold CV (train on k-1 folds, validate on the rest, k times) picks the hyperparameters; then "
@@ -103,100 +116,90 @@ class CrossValidation(Study):
         "Cawley & Talbot (JMLR 2010) show that a noisy selection criterion over-fits the choice when "
         "candidates are close."
     )
-    MARGIN = 0.0  # regret is already the accuracy lost by the choice; any systematic reduction is Kohavi's effect
     method = (
-        f"Per seed, {UNITS} units, each a stratified subset of {POOL} images of the train+val pool of the "
-        "`--data` source (default: 8x8 digits) with its own folds, initializations and data order. Candidates: "
-        f"SGD with momentum 0.9, learning rate {', '.join(map(str, LRS))} x weight decay "
+        f"Per paired seed, its own test split and {POOLS} disjoint pools of {POOL} images of the train+val pool "
+        "of the `--data` source (default: 8x8 digits), each with its own folds, initializations and data order. "
+        f"Candidates: SGD with momentum 0.9, learning rate {', '.join(map(str, LRS))} x weight decay "
         f"{', '.join(map(str, DECAYS))} (a grid of near-ties), a one-hidden-layer MLP (64 units), 8 epochs, "
         f"batch 32. Every candidate is trained on each of {FOLDS} stratified folds "
         "(`dlbasic.evaluation.cross_validate`); CV picks the best mean held-out accuracy, the hold-out picks "
         "the best accuracy on the first fold alone (train 2/3, validate 1/3: the same runs). For the analysis "
-        "only, every candidate is retrained on the unit's whole pool and tested on the seed's test split; the "
-        "regret of a choice is the best test accuracy minus the chosen candidate's."
+        "only, every candidate is retrained on the whole pool and tested on the seed's test split; the regret "
+        "of a choice is the best test accuracy minus the chosen candidate's, averaged over the seed's pools."
     )
     rule = (
-        "Paired t-test over the units (stats.decide, two-sided 5 %, margin 0): the regret of the CV choice "
-        "against the regret of the hold-out choice of the same unit. Supported if CV's regret is lower (CV "
-        "chooses better than a single hold-out); contradicted if higher; inconclusive otherwise. Neither "
-        "choice reads the test set."
+        "One paired comparison over seeds (difference form, verdicts.part, margin 0.005 of accuracy; seeds "
+        f"{SCHEDULE[0]} then {SCHEDULE[1]}, O'Brien-Fleming boundary): the regret of the CV choice against the "
+        "regret of the hold-out choice (lower is better). Supported if CV's regret is lower by more than the "
+        "margin; contradicted if the hold-out's is lower or the two are equivalent within it; else "
+        "inconclusive. Neither choice reads the test set."
     )
 
-    def plan(self, ctx, results) -> list[Run]:
-        """One run per (seed, unit): its cross-validation, hold-out and test scores of every candidate."""
-        if results:
-            return []
-        return unit_runs(ctx.seeds, UNITS, UNIT_RUN, UNIT_COST)
+    def seed_runs(self, ctx, seeds) -> list[Run]:
+        """One run per paired seed: its pools' cross-validation, hold-out and test scores of every candidate."""
+        return [Run(f"seed{s}", SEED_RUN, {"seed": s}, SEED_COST) for s in seeds]
 
     def collect(self, ctx, results) -> Measurements:
-        """The numbers of `method` from the units' runs: each arm's choice and regret, and the figure."""
+        """The numbers of `method` from the seeds' runs: each arm's choices and mean regret per seed."""
+        seeds = sorted(int(k.removeprefix("seed")) for k in results)
         regret = {"cv": [], "holdout": []}
         chosen = {"cv": [], "holdout": []}
-        cv_scores, holdout_scores, test_scores, units = [], [], [], []
-        for seed in ctx.seeds:
-            for u in range(UNITS):
-                run = results[f"seed{seed}-unit{u}"]
-                acc = np.array(run["test_accuracy"])
-                for arm, key in (("cv", "cv_accuracy"), ("holdout", "holdout_accuracy")):
-                    i, r = choice_and_regret(np.array(run[key]), acc)
-                    chosen[arm].append(i)
-                    regret[arm].append(r)
-                cv_scores.append(list(run["cv_accuracy"]))
-                holdout_scores.append(list(run["holdout_accuracy"]))
-                test_scores.append(list(run["test_accuracy"]))
-                units.append([seed, u])
+        for s in seeds:
+            run = results[f"seed{s}"]
+            for arm, key in (("cv", "cv_accuracy"), ("holdout", "holdout_accuracy")):
+                picks = [choice_and_regret(np.array(a), np.array(t)) for a, t in zip(run[key], run["test_accuracy"])]
+                chosen[arm].append([i for i, _ in picks])
+                regret[arm].append(float(np.mean([r for _, r in picks])))
         numbers = {
             "candidates": CANDIDATES,
             "folds": FOLDS,
-            "units": units,
+            "pools": POOLS,
+            "seeds": seeds,
             "regret": regret,
             "chosen": chosen,
-            "cv_accuracy": cv_scores,
-            "holdout_accuracy": holdout_scores,
-            "test_accuracy": test_scores,
+            **{
+                k: [results[f"seed{s}"][k] for s in seeds] for k in ("cv_accuracy", "holdout_accuracy", "test_accuracy")
+            },
         }
-        return Measurements(
-            numbers,
-            [
-                (
-                    "Per unit: the regret (best test accuracy minus the chosen candidate's) of "
-                    "the CV choice and of the hold-out choice",
-                    _figure(numbers),
-                )
-            ],
-            list(ctx.seeds),
+        caption = (
+            "Per seed: the regret (best test accuracy minus the chosen candidate's, mean of the seed's pools) of "
+            "the CV choice and of the hold-out choice"
         )
+        return Measurements(numbers, [(caption, _figure(numbers))], seeds)
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`, computed from the numbers `collect` returned."""
         cv, ho = m["regret"]["cv"], m["regret"]["holdout"]
-        d = decide(cv, ho, lower_is_better=True, margin=self.MARGIN)
-        same = sum(a == b for a, b in zip(m["chosen"]["cv"], m["chosen"]["holdout"]))
+        p = part(
+            "test regret of the choice, k-fold CV vs single hold-out",
+            cv,
+            ho,
+            form="difference",
+            margin=ACCURACY,
+            lower_is_better=True,
+            schedule=self.schedule,
+        )
+        pairs = [(a, b) for x, y in zip(m["chosen"]["cv"], m["chosen"]["holdout"]) for a, b in zip(x, y)]
+        same = sum(a == b for a, b in pairs)
         key = (
-            f"test regret of the choice: {FOLDS}-fold CV {pm(cv, 4)} vs single hold-out {pm(ho, 4)} over "
-            f"{len(cv)} units (same choice in {same})"
+            f"test regret of the choice: {m['folds']}-fold CV {pm(cv, 4)} vs single hold-out {pm(ho, 4)} over "
+            f"{len(cv)} seeds x {m['pools']} pools (same choice in {same} of {len(pairs)} pools)"
         )
-        return Verdict.of(
-            d,
-            key,
-            {
-                "supported": "k-fold CV chooses hyperparameters that test better than a single hold-out's choice, "
-                "without the test set taking part in either choice",
-                "contradicted": "a single hold-out chooses better than k-fold CV",
-                "inconclusive": "CV and a single hold-out choose about equally well here",
-            },
-        )
+        reasons = {
+            "supported": "k-fold CV chooses hyperparameters that test better than a single hold-out's choice, "
+            "without the test set taking part in either choice",
+        }
+        return verdict([p], key, reasons)
 
 
 def _figure(m):
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    n = len(m["regret"]["cv"])
-    x = np.arange(n)
+    x = np.arange(len(m["regret"]["cv"]))
     ax.bar(x - 0.2, m["regret"]["cv"], 0.4, label=f"{m['folds']}-fold CV")
     ax.bar(x + 0.2, m["regret"]["holdout"], 0.4, label="single hold-out")
-    ax.set_xticks(x, [f"{s}.{u}" for s, u in m["units"]], fontsize=7)
-    ax.set_xlabel("unit (seed.subset)")
-    ax.set_ylabel("test regret of the choice")
+    ax.set_xticks(x, [str(s) for s in m["seeds"]], fontsize=7)
+    ax.set_xlabel("seed")
+    ax.set_ylabel("test regret of the choice (mean of pools)")
     means = {k: mean_std(v)[0] for k, v in m["regret"].items()}
     ax.set_title(f"mean regret: CV {means['cv']:.4f}, hold-out {means['holdout']:.4f}")
     ax.legend()

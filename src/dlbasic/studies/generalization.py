@@ -1,4 +1,4 @@
-"""Claim `generalization`: too little capacity underfits; overfitting is test performance falling behind training.
+r"""Claim `generalization`: too little capacity underfits; overfitting is test performance falling behind training.
 
 Zhang, Bengio, Hardt, Recht & Vinyals, "Understanding deep learning requires rethinking generalization",
 ICLR 2017 (arXiv 1611.03530), train networks of growing capacity on CIFAR-10 and ImageNet with the true
@@ -7,17 +7,23 @@ probability p), and report training and test error against capacity and epochs o
 with true labels the training error reaches 0 and the test error stays well above it; with corrupted
 labels the networks still fit the training labels, so the generalization gap grows to the noise.
 
-Scaled down here: one-hidden-layer MLPs of widths 2-512 (the capacity axis) on 300 images of the
-8x8 digits (quick profile), 30 epochs of Adam, true labels and p = 0.2. Units: three training subsets
-per seed for the judged nets (the narrowest and the widest; 9 paired units), the first of them for the
-whole width curve. A unit fixes the training subset, the corrupted labels, the initialization and the
-data order; a seed fixes the test split, the same for every width, label condition and unit of the seed.
-The test accuracy is also recorded after every epoch (the epoch view), for the curves only. The lab computes
-one run per (seed, unit) (`unit_run`).
+Overfitting, as the claim states it, is measured over epochs: the epoch e* of the lowest validation loss (a
+split of its own, never the test split) is where overfitting begins, and past it the wide net's test loss
+L_test rises while its training loss L_train keeps falling, each judged on the log scale,
 
-Underfitting is judged on training accuracy (the narrowest net against the widest), overfitting on the
-widest net's train - test accuracy, per unit: gap_u = acc_train,u - acc_test,u, each with the lab's paired
-t rule (`dlbasic.lab.stats.decide`) against a margin.
+.. math::
+
+    \ln L_\text{test}(E) - \ln L_\text{test}(e^*) > \ln 1.1, \qquad
+    \ln L_\text{train}(e^*) - \ln L_\text{train}(E) > \ln 1.1,
+
+E the last epoch; and with p = 0.2 corrupted labels, the train - test accuracy gap at E exceeds 0.5 point.
+
+Scaled down: one-hidden-layer MLPs on 300 training images of the 8x8 digits (quick profile), 300 validation
+images, 40 epochs of Adam (lr 1e-2, batch 32): the widest net (512 units) fits its 300 images within a few
+epochs, so the 40 epochs run well past e*. Widths 2 and 32 are trained too, for the capacity curve, which
+is reported, not judged (that a 2-unit net underfits is true of any 2-unit net). A unit is one paired seed:
+its own test split, training and validation subsets, corrupted labels, initialization and data order; the
+lab computes one run per seed (`seed_run`), in stages of 8 then 16 seeds.
 """
 
 from __future__ import annotations
@@ -25,32 +31,24 @@ from __future__ import annotations
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
-from dlbasic.data import load, stratified_subset
-from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
+from dlbasic.callbacks import Callback
+from dlbasic.data import load
+from dlbasic.evaluation._fit import load_pool, split_options, with_own_stats
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.stats import decide
-from dlbasic.lab.study import (
-    CONTRADICTED,
-    INCONCLUSIVE,
-    SUPPORTED,
-    Measurements,
-    Run,
-    Study,
-    Verdict,
-    mean_std,
-    pm,
-    unit_runs,
-)
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.verdicts import ACCURACY, RATIO, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
-WIDTHS = (2, 8, 32, 128, 512)
-UNITS = 3  # training subsets per seed for the judged (narrowest and widest) nets; the curve uses the first
-TRAIN = 300
+WIDTHS = (2, 32, 512)
+TRAIN, VAL = 300, 300
+EPOCHS = 40
 NOISE = 0.2  # Zhang et al.'s partially corrupted labels: each replaced by a uniform random class with probability p
 CONDITIONS = {"clean": 0.0, "noisy": NOISE}
+SCHEDULE = (8, 16)
 
 
 def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) -> torch.Tensor:
@@ -62,46 +60,83 @@ def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) 
     return torch.where(flip, random, labels)
 
 
-def unit_widths(unit: int) -> tuple[int, ...]:
-    """The widths unit `unit` of a seed trains: all for the first, the narrowest and widest for the others."""
-    return WIDTHS if unit == 0 else (WIDTHS[0], WIDTHS[-1])
+class Curves(Callback):
+    """Loss and accuracy on named datasets after every epoch (eval mode)."""
+
+    def __init__(self, **data):
+        self.data = data
+        self.log: dict[str, dict[str, list[float]]] = {k: {"loss": [], "accuracy": []} for k in data}
+
+    def on_epoch_end(self, trainer, epoch: int, logs: dict[str, float]) -> None:
+        for name, d in self.data.items():
+            r = trainer.evaluate(d)
+            self.log[name]["loss"].append(float(r["loss"]))
+            self.log[name]["accuracy"].append(float(r["accuracy"]))
 
 
-def unit_run(ctx, seed: int, unit: int) -> dict:
-    """Unit `unit` of `seed`: its training subset, with true and corrupted labels, at each of its widths;
-    training and test accuracy per condition and width, and the widest net's epoch curves (first unit)."""
+def past_optimum(val_loss, train_loss, test_loss) -> dict[str, float]:
+    """At e* (the epoch of the lowest validation loss; ties: the first) and at the last epoch: the training
+    and test losses, and e* (1-based)."""
+    e = int(np.argmin(val_loss))
+    return {
+        "best_epoch": e + 1,
+        "test_loss_best": float(test_loss[e]),
+        "test_loss_end": float(test_loss[-1]),
+        "train_loss_best": float(train_loss[e]),
+        "train_loss_end": float(train_loss[-1]),
+    }
+
+
+def seed_run(ctx, seed: int) -> dict:
+    """One paired seed: its test split, training and validation subsets; every width with true and with
+    corrupted labels; final training (labels trained on) and test accuracy, and the widest net's curves."""
     cfg = ctx.config(
         data=ctx.data(DATA),
         model="mlp",
         optimizer="adam",
         lr=1e-2,
-        epochs=ctx.profile.epochs(30),
+        epochs=ctx.profile.epochs(EPOCHS),
         batch_size=32,
         seed=seed,
     )
     full = load_pool(cfg)
     test = load(cfg.data, "test", **split_options(cfg))
-    cfg = replace(cfg, seed=1000 * seed + unit)
-    pool = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(TRAIN), cfg.seed)))
-    out = {"train_accuracy": {}, "test_accuracy": {}, "widest_curves": {}}
+    n = min(ctx.profile.size(TRAIN), len(full) // 2)
+    rest = torch.from_numpy(np.random.default_rng(seed).permutation(len(full)))
+    pool = with_own_stats(full.subset(rest[:n]))
+    val = full.subset(rest[n : n + min(ctx.profile.size(VAL), len(full) - n)])
+    cfg = replace(cfg, seed=1000 * seed + 1)
+    out: dict = {"train_accuracy": {}, "test_accuracy": {}, "curves": {}}  # curves: true labels only
     for cond, p in CONDITIONS.items():
-        labels = corrupt_labels(pool.labels, p, pool.num_classes, cfg.seed)
-        data = pool if p == 0 else replace(pool, labels=labels)
+        data = replace(pool, labels=corrupt_labels(pool.labels, p, pool.num_classes, cfg.seed)) if p else pool
         out["train_accuracy"][cond], out["test_accuracy"][cond] = {}, {}
-        for w in unit_widths(unit):
-            trainer = fit(replace(cfg, model_options={"hidden": [w]}), data, test)  # test: curves only
+        for w in WIDTHS:
+            judged = w == WIDTHS[-1] and not p  # the widest net with true labels: its curves decide
+            curves = Curves(train=data, test=test) if judged else None
+            trainer = _fit(replace(cfg, model_options={"hidden": [w]}), data, val if judged else None, curves)
             out["train_accuracy"][cond][str(w)] = float(trainer.evaluate(data)["accuracy"])
             out["test_accuracy"][cond][str(w)] = float(trainer.evaluate(test)["accuracy"])
-            if w == WIDTHS[-1] and unit == 0:
-                out["widest_curves"][cond] = {
-                    "train_accuracy": [h["train_accuracy"] for h in trainer.history],
-                    "test_accuracy": [h["val_accuracy"] for h in trainer.history],
+            if curves is not None:
+                out["curves"][cond] = {
+                    "val_loss": [h["val_loss"] for h in trainer.history],
+                    **{f"{k}_{m}": v for k, d in curves.log.items() for m, v in d.items()},
                 }
     return out
 
 
-UNIT_RUN = "dlbasic.studies.generalization:unit_run"
-UNIT_COST = (2.4, 1.1)  # seconds of the first unit of a seed (every width) and of the others
+def _fit(cfg, data, val, curves):
+    from dlbasic.training.run import build_trainer
+
+    cb = [curves] if curves else []
+    trainer = build_trainer(
+        replace(cfg, early_stopping=0), data, val, callbacks=cb, progress=False, stop_on_divergence=False
+    )
+    trainer.fit()
+    return trainer
+
+
+SEED_RUN = "dlbasic.studies.generalization:seed_run"
+SEED_COST = 2.2  # seconds of one seed's run (one thread, quick profile)
 
 
 @register_study
@@ -112,6 +147,8 @@ class Generalization(Study):
 
     id = "generalization"
     trains_on = DATA
+    form = "difference"
+    schedule = SCHEDULE
     section = "Important Concepts"
     claim = "Underfitting: too little learning; overfitting: test performance falls behind training performance."
     note = (
@@ -123,109 +160,96 @@ class Generalization(Study):
         "random ones, so the gap between training and test performance is set by the data and labels, not "
         "by capacity alone; the gap need not grow monotonically with width."
     )
-    UNDERFIT_MARGIN = 0.05  # a training-accuracy shortfall under 5 points is not what anyone calls underfitting
-    GAP_MARGIN = 0.02  # a train - test gap under 2 points (~7 of 359 test images) is no "falling behind"
     method = (
-        f"One-hidden-layer MLPs of widths {', '.join(map(str, WIDTHS))} train with Adam (lr 1e-2, batch 32) for "
-        f"30 epochs on {TRAIN} training images (a stratified subset of the train+val pool) of the `--data` "
-        f"source (default: 8x8 digits), once with the true labels and once with {NOISE:.0%} of the labels "
-        "replaced by a uniformly random class (Zhang et al. 2017). Units: "
-        f"{UNITS} training subsets per seed for the narrowest and widest nets, the first also for every other "
-        "width; a unit fixes the subset, the corrupted labels, the initialization and the data order, a seed "
-        "the test split, so all arms of a unit are paired. Training "
-        "accuracy is measured after training (eval mode) on the training images with the labels trained on; "
-        "test accuracy on the seed's test split (true labels), also after every epoch for the curves."
+        f"Per paired seed, {TRAIN} training and {VAL} validation images drawn from the train+val pool of the "
+        "`--data` source (default: 8x8 digits) and the seed's own test split. One-hidden-layer MLPs of widths "
+        f"{', '.join(map(str, WIDTHS))} train with Adam (lr 1e-2, batch 32) for {EPOCHS} epochs, once with the "
+        f"true labels and once with {NOISE:.0%} of the labels replaced by a uniformly random class (Zhang et "
+        f"al. 2017). For the widest net the training loss (eval mode, on the labels trained on), validation loss "
+        "and test loss are recorded after every epoch; e* is the epoch of the lowest validation loss. Training "
+        "accuracy (labels trained on) and test accuracy (true labels) at the end for every width; the widths "
+        "below the widest are reported (capacity curve), not judged."
     )
     rule = (
-        f"Three paired t-tests over the units (stats.decide, two-sided 5 %): (U) underfitting: the widest net's "
-        f"training accuracy above the narrowest's by more than {UNDERFIT_MARGIN}; (O) overfitting with true "
-        f"labels: the widest net's training accuracy above its test accuracy by more than {GAP_MARGIN}; (O') the "
-        f"same with {NOISE:.0%} corrupted labels. Supported if all three are supported; contradicted if any is "
-        "contradicted; inconclusive otherwise. The gap at every width and epoch is reported, not judged: it "
-        "need not grow monotonically."
+        f"Three paired comparisons over seeds (difference form, verdicts.part; seeds {SCHEDULE[0]} then "
+        f"{SCHEDULE[1]}, O'Brien-Fleming boundary), widest net: (1) test loss rises past the validation "
+        "optimum: ln L_test(end) - ln L_test(e*) > ln 1.1 (true labels); (2) training loss keeps falling: "
+        f"ln L_train(e*) - ln L_train(end) > ln 1.1 (true labels); (3) with {NOISE:.0%} corrupted labels, "
+        f"training accuracy minus test accuracy at the end > {ACCURACY} (0.5 point). Supported when all three "
+        "are, contradicted when any is (opposite side, or within the margin); else inconclusive."
     )
 
-    def plan(self, ctx, results) -> list[Run]:
-        """One run per (seed, unit): every width and label condition that unit trains."""
-        if results:
-            return []
-        return unit_runs(ctx.seeds, UNITS, UNIT_RUN, lambda u: UNIT_COST[u > 0])
+    def seed_runs(self, ctx, seeds) -> list[Run]:
+        """One run per paired seed: every width and label condition."""
+        return [Run(f"seed{s}", SEED_RUN, {"seed": s}, SEED_COST) for s in seeds]
 
     def collect(self, ctx, results) -> Measurements:
-        """The numbers of `method` from the units' runs, and the figure."""
-        train_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
-        test_acc = {c: {str(w): [] for w in WIDTHS} for c in CONDITIONS}
-        curves: dict[str, dict[str, list[float]]] = {}
-        for seed in ctx.seeds:
-            for u in range(UNITS):
-                run = results[f"seed{seed}-unit{u}"]
-                for cond in CONDITIONS:
-                    for w in unit_widths(u):
-                        train_acc[cond][str(w)].append(run["train_accuracy"][cond][str(w)])
-                        test_acc[cond][str(w)].append(run["test_accuracy"][cond][str(w)])
-                if seed == ctx.seeds[0] and u == 0:
-                    curves = run["widest_curves"]
-        gap = {
-            c: {k: [a - b for a, b in zip(train_acc[c][k], test_acc[c][k])] for k in train_acc[c]} for c in CONDITIONS
+        """The numbers of `method` from the seeds' runs (in seed order), and the figure."""
+        seeds = sorted(int(k.removeprefix("seed")) for k in results)
+        runs = [results[f"seed{s}"] for s in seeds]
+        acc = {
+            k: {c: {str(w): [r[k][c][str(w)] for r in runs] for w in WIDTHS} for c in CONDITIONS}
+            for k in ("train_accuracy", "test_accuracy")
         }
+        opt = [past_optimum(*(r["curves"]["clean"][k] for k in ("val_loss", "train_loss", "test_loss"))) for r in runs]
         numbers = {
             "widths": list(WIDTHS),
             "noise": NOISE,
-            "units": UNITS,
-            "train_accuracy": train_acc,
-            "test_accuracy": test_acc,
-            "gap": gap,
-            "widest_curves": curves,
+            "seeds": seeds,
+            **acc,
+            "past_optimum": {k: [o[k] for o in opt] for k in opt[0]},
+            "curves": runs[0]["curves"],
         }
         caption = (
-            "Train and test accuracy against capacity with true and with corrupted labels (left; the middle "
-            "widths from one unit per seed), and the widest net's accuracy per epoch (right)"
+            "Train and test accuracy against capacity with true and corrupted labels (left); the widest net's "
+            "training, validation and test loss per epoch, first seed, true labels, e* marked (right)"
         )
-        return Measurements(numbers, [(caption, _figure(numbers))], list(ctx.seeds))
+        return Measurements(numbers, [(caption, _figure(numbers))], seeds)
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
-        tr, te = m["train_accuracy"], m["test_accuracy"]
-        small, large = sorted(tr["clean"], key=int)[0], sorted(tr["clean"], key=int)[-1]
-        under = decide(tr["clean"][large], tr["clean"][small], margin=self.UNDERFIT_MARGIN)
-        over = decide(tr["clean"][large], te["clean"][large], margin=self.GAP_MARGIN)
-        over_noisy = decide(tr["noisy"][large], te["noisy"][large], margin=self.GAP_MARGIN)
-        decisions = (under, over, over_noisy)
-        key = (
-            f"train accuracy width {small} {pm(tr['clean'][small])} vs width {large} {pm(tr['clean'][large])}; "
-            f"width {large} train {pm(tr['clean'][large])} vs test {pm(te['clean'][large])} (true labels), "
-            f"train {pm(tr['noisy'][large])} vs test {pm(te['noisy'][large])} ({m['noise']:.0%} corrupted labels); "
-            "gap by width (true labels): "
-            + ", ".join(f"{w} {mean_std(m['gap']['clean'][w])[0]:+.3f}" for w in sorted(m["gap"]["clean"], key=int))
-        )
-        verdicts = [d.verdict for d in decisions]
-        names = ("underfitting", "gap, true labels", "gap, corrupted labels")
-        test = "; ".join(f"{name}: {d}" for name, d in zip(names, decisions))
-        if all(v == SUPPORTED for v in verdicts):
-            return Verdict(
-                SUPPORTED,
-                key,
-                "the narrow net underfits (its training accuracy falls short), and the wide "
-                "net's test accuracy falls behind its training accuracy, with true labels "
-                "and, more so, with corrupted ones",
-                test,
-            )
-        if CONTRADICTED in verdicts:
-            failed = [
-                name
-                for name, v in zip(
-                    ("the narrow net does not underfit", "no gap with true labels", "no gap with corrupted labels"),
-                    verdicts,
-                )
-                if v == CONTRADICTED
-            ]
-            return Verdict(CONTRADICTED, key, "; ".join(failed) + " (beyond the margins)", test)
-        unclear = [
-            name
-            for name, v in zip(("underfitting", "gap with true labels", "gap with corrupted labels"), verdicts)
-            if v == INCONCLUSIVE
+        """The verdict by `rule`, computed from the numbers `collect` returned."""
+        o, tr, te = m["past_optimum"], m["train_accuracy"], m["test_accuracy"]
+        wide, narrow = str(m["widths"][-1]), str(m["widths"][0])
+        parts = [
+            part(
+                "test loss at the end vs at the validation optimum (rises)",
+                o["test_loss_end"],
+                o["test_loss_best"],
+                form="difference",
+                margin=RATIO,
+                log=True,
+                schedule=self.schedule,
+            ),
+            part(
+                "training loss at the validation optimum vs at the end (keeps falling)",
+                o["train_loss_best"],
+                o["train_loss_end"],
+                form="difference",
+                margin=RATIO,
+                log=True,
+                schedule=self.schedule,
+            ),
+            part(
+                f"training vs test accuracy at the end, {m['noise']:.0%} corrupted labels",
+                tr["noisy"][wide],
+                te["noisy"][wide],
+                form="difference",
+                margin=ACCURACY,
+                schedule=self.schedule,
+            ),
         ]
-        return Verdict(INCONCLUSIVE, key, f"not decided: {', '.join(unclear)} (see the tests)", test)
+        key = (
+            f"width {wide}, true labels: e* = epoch {pm(o['best_epoch'], 1)}; test loss {pm(o['test_loss_best'])} "
+            f"at e* -> {pm(o['test_loss_end'])} at the end, training loss {pm(o['train_loss_best'], 4)} -> "
+            f"{pm(o['train_loss_end'], 4)}; {m['noise']:.0%} corrupted labels: train {pm(tr['noisy'][wide])} vs "
+            f"test {pm(te['noisy'][wide])}; reported: width {narrow} training accuracy {pm(tr['clean'][narrow])} "
+            f"vs width {wide} {pm(tr['clean'][wide])} (true labels)"
+        )
+        reasons = {
+            "supported": "past the validation optimum the wide net's test loss rises while its training loss "
+            "keeps falling, and with corrupted labels its test accuracy falls behind its training accuracy",
+        }
+        return verdict(parts, key, reasons)
 
 
 def _figure(m):
@@ -244,18 +268,19 @@ def _figure(m):
                 capsize=3,
                 label=f"{name.split('_')[0]}, {label}",
             )
-        c = m["widest_curves"].get(cond)
-        if c:
-            epochs = range(1, len(c["train_accuracy"]) + 1)
-            ax2.plot(epochs, c["train_accuracy"], "-", color=color, label=f"train (running), {label}")
-            ax2.plot(epochs, c["test_accuracy"], "--", color=color, label=f"test, {label}")
+    c = m["curves"]["clean"]
+    epochs = range(1, len(c["val_loss"]) + 1)
+    for key, style in (("train_loss", "-"), ("val_loss", ":"), ("test_loss", "--")):
+        ax2.plot(epochs, c[key], style, label=key.replace("_", " "))
+    ax2.axvline(int(np.argmin(c["val_loss"])) + 1, color="grey", lw=0.8, label="e* (lowest validation loss)")
     ax1.set_xscale("log", base=2)
     ax1.set_xlabel("hidden units (capacity)")
     ax1.set_ylabel("accuracy")
-    ax1.set_title("capacity: underfitting (left) to fitting every label (right)")
+    ax1.set_title("capacity (reported)")
+    ax2.set_yscale("log")
     ax2.set_xlabel("epoch")
-    ax2.set_ylabel("accuracy")
-    ax2.set_title(f"width {widths[-1]}, first seed")
+    ax2.set_ylabel("cross-entropy")
+    ax2.set_title(f"width {widths[-1]}, first seed, true labels")
     for ax in (ax1, ax2):
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)

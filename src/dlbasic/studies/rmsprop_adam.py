@@ -6,8 +6,8 @@ optimizer is a safe default when its one-shot run at the default learning rate i
 rate would give, across tasks. The measure here is that gap, the *regret* of the default: the test accuracy
 of the optimizer at its own best rate (chosen on validation accuracy) minus its test accuracy at its default
 rate. The claim holds when Adam's regret is smaller than each rival's, the rivals fixed before any run: SGD
-with momentum 0.9 (default lr 0.01), RMSprop (1e-3) and Adadelta (1.0), Adam at 1e-3 (dlbasic's defaults,
-torch's for all but SGD, which has none there).
+with momentum 0.9 (default lr 0.01), RMSprop (1e-3) and Adadelta (1.0), Adam at 1e-3: dlbasic's defaults
+(`optim.default_lr`), torch's for Adam and Adadelta (torch's RMSprop defaults to 0.01, its SGD to 0.001).
 
 Scaled down: two tasks stand in for Schmidt et al.'s eight problems: an MLP 64-64-10 on the 8x8 digits
 (batch 32, 8 epochs) and an MLP 784-128-128-10 on MNIST (mnist5k, batch 128, 6 epochs), each on ``--data``

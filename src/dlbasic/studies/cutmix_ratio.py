@@ -1,11 +1,12 @@
 """Claim `cutmix-ratio`: CutMix's label weight is the area actually pasted, the image's own ratio.
 
-A structural check, exact rather than statistical (no decision rule, no seeds to pair): Yun et al., "CutMix"
+A structural claim, checked exactly rather than tested (no decision rule, no seeds to pair): Yun et al., "CutMix"
 (ICCV 2019), eq. (1)-(2) and the pseudo-code of their appendix, draw lambda ~ Beta(alpha, alpha), cut a box
 of sides sqrt(1 - lambda) W and sqrt(1 - lambda) H at a uniform centre, clip it to the image, and then set
 lambda to 1 - (box area) / (W H), the fraction of the image's own pixels that remain. The study runs the
 library's CutMix on images whose pixels name their own sample and checks that the label weight equals the
-kept pixel fraction to rounding, clipped boxes included.
+kept pixel fraction to rounding, clipped boxes included. It trains nothing, so `--data` does not apply: the
+images are synthetic, one constant per sample, so the kept fraction can be counted pixel by pixel.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.verdicts import check, verdict
 from dlbasic.regularization.mixing import Mix, box_lambda, rand_box, sample_beta
 
 SHAPES = ((28, 28), (32, 32), (24, 40), (17, 9))  # (H, W): square, and non-square with odd sides
 BATCHES, BATCH = 40, 64  # per shape and seed
 TOLERANCE = 1e-12  # float64: the weight is a ratio of integers, so it must match to rounding
+MIN_CLIPPED = 100  # boxes clipped at the border that the check needs to have seen
 
 
 def pasted_fraction(
@@ -45,6 +48,7 @@ class CutMixRatio(Study):
 
     id = "cutmix-ratio"
     section = "Peer session"
+    form = "structural"
     claim = (
         "CutMix uses the image's own area ratio: a random box is cut and pasted, and the label weight is "
         "the pasted area."
@@ -56,12 +60,14 @@ class CutMixRatio(Study):
         "index and has its own class, so after mixing the fraction of a sample's pixels that are still its "
         "own and the weight of its own class in the soft target can be read off and compared. Boxes that "
         "reach the border are counted (their nominal area sqrt(1 - lambda)^2 H W is clipped). As a "
-        "contrast, the Beta draw itself (before correction) is compared with the pasted area."
+        "contrast, the Beta draw itself (before correction) is compared with the pasted area. Nothing is "
+        "trained, so the lab's --data does not apply: the images are synthetic, one constant per sample."
     )
     rule = (
-        f"Supported if, over every mixed sample, |label weight - kept pixel fraction| <= {TOLERANCE:g} and at "
-        "least 100 of the samples have boxes clipped at the border; contradicted if any sample differs by "
-        "more; inconclusive if too few clipped boxes were drawn to test the border case."
+        "Structural, exact checks (no t-test): over every mixed sample, |label weight - kept pixel fraction| <= "
+        f"{TOLERANCE:g} (float64 rounding of a ratio of integers), and at least {MIN_CLIPPED} of the samples "
+        "have boxes clipped at the border, so the clipped case was exercised. Checked when both hold, failed "
+        "otherwise."
     )
 
     def measure(self, ctx) -> Measurements:
@@ -118,18 +124,25 @@ class CutMixRatio(Study):
         return fig
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`: the exact checks, computed from the numbers `measure` returned."""
         key = (
             f"max |weight - kept fraction| = {m['max_abs_error']:.1e} over {m['samples']} samples "
             f"({m['clipped_samples']} clipped); uncorrected lambda off by {m['uncorrected_mean_abs_error']:.3f}"
             " on average"
         )
-        if m["max_abs_error"] > TOLERANCE:
-            return Verdict(CONTRADICTED, key, "some label weights differ from the pasted area")
-        if m["clipped_samples"] < 100:
-            return Verdict(INCONCLUSIVE, key, "too few boxes reached the border to test the clipped case")
-        return Verdict(
-            SUPPORTED,
+        checks = [
+            check(
+                f"label weight = kept pixel fraction within {TOLERANCE:g} on all {m['samples']} samples",
+                m["max_abs_error"] <= TOLERANCE,
+            ),
+            check(
+                f"at least {MIN_CLIPPED} boxes clipped at the border ({m['clipped_samples']})",
+                m["clipped_samples"] >= MIN_CLIPPED,
+            ),
+        ]
+        return verdict(
+            [],
             key,
-            "every label weight equals the fraction of the image's own pixels kept, clipped boxes included",
+            {"checked": "every label weight equals the fraction of the image's own pixels kept, clipped boxes too"},
+            checks,
         )

@@ -8,10 +8,6 @@ import json
 
 import matplotlib.pyplot as plt
 import pytest
-from fakes.regularization import FAKES
-
-from dlbasic.lab import LabContext, Profile
-from dlbasic.studies import get_study
 
 
 @pytest.fixture(autouse=True)

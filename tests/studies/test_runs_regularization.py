@@ -6,10 +6,6 @@ from __future__ import annotations
 import importlib
 import json
 
-import pytest
-from fakes.regularization import FAKES
-
-from dlbasic.lab.study import VERDICTS
 from dlbasic.studies import LabContext, Measurements, Profile
 
 

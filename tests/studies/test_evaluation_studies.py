@@ -4,7 +4,6 @@ helpers compute what their docstrings say, and they run."""
 import math
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +11,6 @@ from torch import nn
 
 from dlbasic.lab.study import VERDICTS
 from dlbasic.studies import LabContext, Profile, get_study, run_study
-from dlbasic.studies.batch_size import StopAtTrainLoss, choose_lr
 from dlbasic.studies.detection_speed import average_recall, count_macs, given_boxes
 
 IDS = ("generalization", "cross-validation", "bias-variance", "bagging", "boosting", "batch-size")
@@ -50,56 +48,6 @@ def test_module_docstring_cites_the_canonical_experiment(study_id):
 def test_batch_size_literature_states_keskar():
     lit = get_study("batch-size").literature
     assert "1609.04836" in lit and "sharp minima" in lit and "flat minima generalize worse" in lit
-
-
-# ---- batch-size ------------------------------------------------------------------------------------
-
-
-def test_choose_lr_prefers_reached_runs_then_validation_then_fewer_steps():
-    runs = [
-        {"reached": False, "val_accuracy": 0.99, "steps": 10, "train_loss": 0.5},
-        {"reached": True, "val_accuracy": 0.97, "steps": 900, "train_loss": 0.02},
-        {"reached": True, "val_accuracy": 0.97, "steps": 300, "train_loss": 0.02},
-        {"reached": True, "val_accuracy": 0.96, "steps": 100, "train_loss": 0.01},
-    ]
-    assert choose_lr(runs) == 2
-    none = [{**r, "reached": False} for r in runs]
-    assert choose_lr(none) == 3  # the lowest training loss
-
-
-def test_stop_at_train_loss_stops_on_the_whole_training_set_loss():
-    losses = iter([0.5, 0.1, 0.01])
-    model = nn.Linear(1, 1)
-    trainer = SimpleNamespace(
-        model=model, train_data=None, stop_training=False, global_step=0, evaluate=lambda data: {"loss": next(losses)}
-    )
-    stop = StopAtTrainLoss(0.02, every=2)
-    for step in range(1, 7):
-        trainer.global_step = step
-        stop.on_batch_end(trainer, {})
-        if trainer.stop_training:
-            break
-    assert trainer.stop_training and stop.reached and stop.step == 6 and stop.loss == 0.01
-    assert model.training  # back in training mode after the check
-
-
-def test_stop_at_train_loss_stops_at_the_step_cap_and_on_divergence():
-    for losses, stopped_at in (([0.5] * 10, 5), ([0.5, float("nan")] + [0.5] * 8, 4)):
-        values = iter(losses)
-        trainer = SimpleNamespace(
-            model=nn.Linear(1, 1),
-            train_data=None,
-            stop_training=False,
-            global_step=0,
-            evaluate=lambda data, values=values: {"loss": next(values)},
-        )
-        stop = StopAtTrainLoss(0.02, every=2, max_steps=5)
-        for step in range(1, 11):
-            trainer.global_step = step
-            stop.on_batch_end(trainer, {})
-            if trainer.stop_training:
-                break
-        assert trainer.stop_training and not stop.reached and stop.step == stopped_at
 
 
 # ---- detection-speed -------------------------------------------------------------------------------

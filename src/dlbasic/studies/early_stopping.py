@@ -44,7 +44,7 @@ COST = 0.8  # seconds of one run (one thread, quick profile)
 ARMS = ("early_stopping", "to_the_end")
 
 
-class TestEachEpoch(Callback):
+class EvaluateTestEachEpoch(Callback):
     """Adds the test accuracy and loss of the current weights to every epoch's logs (no random numbers drawn,
     so the trajectory is the same as without it)."""
 
@@ -80,7 +80,7 @@ def trajectory(ctx, seed: int) -> dict[str, list[float]]:
         seed=seed,
         train_subset=ctx.profile.size(SUBSET),
     )
-    s = ctx.train(cfg, callbacks=[TestEachEpoch(load_data(cfg).test)])
+    s = ctx.train(cfg, callbacks=[EvaluateTestEachEpoch(load_data(cfg).test)])
     return {k: [h[k] for h in s["history"]] for k in ("val_accuracy", "test_accuracy", "test_loss")}
 
 

@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from dlbasic.optim.landscapes import get_landscape, trajectory
-from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from dlbasic.studies import learning_rate as lr_study
 from dlbasic.studies.learning_rate import half_decades, outward, tune_lr
-from dlbasic.studies.momentum import combine, landscape_steps, random_starts, steps_to
+from dlbasic.studies.momentum import landscape_steps, random_starts, steps_to
 
 
 def test_steps_to_threshold() -> None:
@@ -62,14 +61,6 @@ def test_landscape_steps_match_single_trajectories(name: str, land: str, thresho
             reached.add(hit is not None)
     assert r["trace"].shape[0] == len(lrs)
     assert reached == {True, False} or name == "nesterov"  # both branches are checked
-
-
-def test_combine_counts_problems_both_ways() -> None:
-    assert combine([SUPPORTED, SUPPORTED, INCONCLUSIVE, INCONCLUSIVE]) == SUPPORTED
-    assert combine([SUPPORTED, INCONCLUSIVE, INCONCLUSIVE, INCONCLUSIVE]) == INCONCLUSIVE
-    assert combine([SUPPORTED, SUPPORTED, SUPPORTED, CONTRADICTED]) == INCONCLUSIVE
-    assert combine([CONTRADICTED, CONTRADICTED, INCONCLUSIVE, INCONCLUSIVE]) == CONTRADICTED
-    assert combine([INCONCLUSIVE] * 4) == INCONCLUSIVE
 
 
 def test_tune_lr_prunes_exactly_and_skips_diverged(monkeypatch) -> None:

@@ -108,7 +108,7 @@ def judged(acc: dict, sharp: dict):
 def test_judge_gives_each_verdict_and_reports_the_notes_claim():
     v = judged(CLEAR_ACC, CLEAR_SHARP)
     assert v.verdict == "supported" and len(v.comparisons) == 2
-    assert "as Keskar et al. say, against the note" in v.key_number
+    assert "as Keskar et al. say of sharp minima, against the note" in v.key_number
     flipped = {"small": CLEAR_ACC["large"], "large": CLEAR_ACC["small"]}
     v = judged(flipped, CLEAR_SHARP)  # the large batch tests better: sharper minima generalize better here
     assert v.verdict == "contradicted" and "as the note says" in v.key_number

@@ -186,7 +186,7 @@ def restored(run: dict) -> dict:
 
 KEYS = ("test_accuracy", "train_accuracy", "train_loss", "steps", "hessian_top", "eps_sharpness", "reached")
 RUN = "dlbasic.studies.batch_size:train_to_target"
-RUN_COST = {"small": 4.0, "large": 3.0}  # seconds of one run per batch size (one thread, quick profile)
+RUN_COST = {"small": 6.0, "large": 2.5}  # seconds of one run per batch size (one thread, quick profile)
 TUNING_COST = {"small": 5.0, "large": 4.0}  # the grid's slow rates run longer
 
 
@@ -336,8 +336,12 @@ class BatchSize(Study):
         times = max(ratio, 1 / ratio)
         note = (
             f"; the note's 'flat minima generalize worse': the {sharper} batch's minimum is {times:.2g}x "
-            f"sharper and tests {'worse' if worse else 'better'} by {abs(gap) * 100:.2g} points, "
-            + ("as Keskar et al. say, against the note" if worse else "as the note says, against Keskar et al.")
+            f"sharper and tests {'worse' if worse else 'better'} by {abs(gap) * 100:.2g} points: "
+            + (
+                "the sharper minimum generalizes worse, as Keskar et al. say of sharp minima, against the note"
+                if worse
+                else "the flatter minimum generalizes worse, as the note says, against Keskar et al."
+            )
         )
         return text + note
 

@@ -1,26 +1,32 @@
 """Claim `group-norm`: group norm does not depend on the batch size, unlike batch norm.
 
 The experiment scaled down: Wu & He, "Group Normalization" (ECCV 2018), figure 1 and §5.1: ResNet-50 on
-ImageNet with batch norm or group norm, trained with 32, 16, 8, 4 and 2 images per batch-norm batch, the
-learning rate scaled linearly with the batch (Goyal et al. 2017: 0.1 at 32 images per GPU) and the same
-number of epochs, so every batch size sees the same data equally often and takes steps of the same total
-size. Batch norm's error rises steeply as the batch shrinks (23.6 % to 34.7 % from 32 to 2) while group
-norm's stays flat. What is judged is that difference of differences: the accuracy a norm loses from the
-largest to the smallest batch, batch norm's loss against group norm's, paired per seed. Anything that
-moves both norms alike when the batch shrinks (more steps, more gradient noise) cancels in it.
+ImageNet with batch norm or group norm, trained with 32, 16, 8, 4 and 2 images per batch-norm batch. Batch
+norm's error rises steeply as the batch shrinks (23.6 % to 34.7 % from 32 to 2) while group norm's stays
+flat (24.1 % to 24.8 %). Two parts are judged, each paired per seed: group norm's test accuracy at batch 2
+is *equivalent* to its accuracy at batch 32 (within the margin), and batch norm's accuracy at batch 32 is
+*higher* than at batch 2 by more than the margin.
 
-Scaling: `tiny_cnn` with three conv stages (16, 32, 64 channels; the deepest it can be on 8x8 inputs, so the
-last normalization sees 2x2 maps, as ResNet-50's last stage sees 7x7 ones) on 500 of the 8x8 digits (or
---data) for 10 epochs with SGD (momentum 0.9, lr 0.1 x batch / 32, decayed to 0 by a cosine schedule, as Wu
-& He decay theirs in steps), batches 16 and 2, group norm with 8 groups. The decay makes the last iterate
-a converged model rather than a point of an oscillation, which at a constant rate made the batch-32
-accuracies scatter by 6 points between seeds. The largest batch is 16, not 32: in a first version
-(12 epochs) the group-norm runs at batch 32 (192 steps) had not reached their plateau (3 points below
-their own batch-2 runs), which would count slower convergence as batch dependence; Wu & He's batch norm
-is as good at 16 as at 32 (23.7 % vs 23.6 % error), so 16 is an equally fair reference. Pairing: the four
-runs of a seed share split, subset, initialization and the order in which the images are visited.
+Scaling: `tiny_cnn` with two conv stages (16 and 32 channels, the norm after each convolution; group norm
+with 8 groups, 2 and 4 channels per group as in the first stage of Wu & He's ResNet with 32 groups) on the
+8x8 digits (or --data), half of them held out as each seed's own test split (898 images: an equivalence
+within half a point needs as large a test split as the data allows), 320 training images drawn per seed.
+Batches 2 and 32 take the same number of steps (1,280: 8 epochs at batch 2, 128 at batch 32), so neither
+size gets more updates: at equal epochs (Wu & He) batch 2 would take 16 times the steps. Adam (lr 1e-3, one
+rate for both sizes, cosine decay to 0) rather than Wu & He's SGD: Adam's steps have the same size at both
+batch sizes, so what differs is the gradient noise and, for batch norm, the statistics of the batch (and the
+running averages it is tested with); SGD at one rate did not train at batch 2 in a trial run. At matched
+steps the small batch sees 16 times fewer images, so the design needs both sizes trained to their plateau
+(last-epoch training loss reported). A first version on the 28x28 MNIST digits (2,500 test images, 8 and
+16 channels, 640 steps on 320 images: all a 28x28 design could afford in the study's budget) failed that:
+its batch-2 runs ended at a training loss of 0.2-0.3 against 0.005 at batch 32, so both norms lost about
+3 points at batch 2 from under-training, not from the batch statistics. On the 8x8 digits a step costs a
+fraction of a 28x28 one, and twice the steps over the same number of images bring batch 2 to about 0.02 in
+a trial run.
+Pairing: the four runs of a seed share split, subset and initialization.
 
-Runs: one per norm, batch size and seed (a training and its test accuracy), all in one stage.
+Runs: one per norm, batch size and seed (a training, its test accuracy and last-epoch training loss), in
+looks of 3, 6 and 12 paired seeds; a part decided at a look gets no more seeds (O'Brien-Fleming boundary).
 """
 
 from __future__ import annotations
@@ -28,18 +34,20 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.stats import decide
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, close_figures, mean_std, pm, unit_seeds
+from dlbasic.lab.verdicts import ACCURACY, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
-BATCH_SIZES = (2, 16)  # within Wu & He's figure 1 (32 to 2); see the module docstring for why not 32
-EPOCHS, SUBSET, GROUPS = 10, 500, 8
-CHANNELS = [16, 32, 64]
-BASE_LR, BASE_BATCH = 0.1, 32  # lr = BASE_LR * batch / BASE_BATCH (linear scaling, Goyal et al. 2017)
-NORMS = {"batch": "batch norm", "group": f"group norm ({GROUPS} groups)"}
+SMALL, LARGE = 2, 32  # Wu & He's figure 1: 32 to 2 images per batch
+BATCH_SIZES = (SMALL, LARGE)
+STEPS, SUBSET, GROUPS, LR = 1280, 320, 8, 1e-3
+TEST_FRACTION = 0.5
+CHANNELS = [16, 32]
+SCHEDULE = (3, 6, 12)
+NORMS = {"group": f"group norm ({GROUPS} groups)", "batch": "batch norm"}
 TRAIN = "dlbasic.studies.group_norm:trained_accuracy"
-COSTS = {2: 8.0, 16: 2.0}  # seconds of one training by batch size (one thread, quick profile)
+COSTS = {SMALL: 3.8, LARGE: 8.2}  # seconds of one training by batch size (one thread, quick profile)
 
 
 def run_name(norm: str, batch_size: int, seed: int) -> str:
@@ -47,29 +55,59 @@ def run_name(norm: str, batch_size: int, seed: int) -> str:
     return f"{norm}-batch{batch_size}-seed{seed}"
 
 
-def trained_accuracy(ctx, norm: str, batch_size: int, seed: int) -> float:
-    """Train tiny_cnn with `norm` at `batch_size` (lr scaled linearly) and `seed`; its test accuracy."""
+def epochs(ctx, batch_size: int) -> int:
+    """Epochs of `batch_size` that take STEPS steps over SUBSET images (both scaled by the profile)."""
+    return max(1, round(ctx.profile.size(STEPS) * batch_size / ctx.profile.size(SUBSET)))
+
+
+def trained_accuracy(ctx, norm: str, batch_size: int, seed: int) -> dict[str, float]:
+    """Train tiny_cnn with `norm` at `batch_size` for the matched steps with `seed`: its test accuracy and
+    last-epoch training loss."""
     cfg = ctx.config(
         model="tiny_cnn",
         data=ctx.data(DATA),
+        test_fraction=TEST_FRACTION,
         norm=norm,
         model_options={"groups": GROUPS, "channels": CHANNELS},
-        optimizer="sgd",
-        momentum=0.9,
-        lr=BASE_LR * batch_size / BASE_BATCH,
+        optimizer="adam",
+        lr=LR,
         scheduler="cosine",
         batch_size=batch_size,
         seed=seed,
-        epochs=ctx.profile.epochs(EPOCHS),
+        epochs=epochs(ctx, batch_size),
         train_subset=ctx.profile.size(SUBSET),
     )
-    return ctx.train(cfg)["test_accuracy"]
+    s = ctx.train(cfg)
+    return {"accuracy": s["test_accuracy"], "train_loss": s["history"][-1]["train_loss"]}
 
 
-def drops(acc: dict[str, list[float]]) -> list[float]:
-    """Per seed, test accuracy at the largest batch size minus at the smallest."""
-    sizes = sorted(acc, key=int)
-    return [big - small for big, small in zip(acc[sizes[-1]], acc[sizes[0]])]
+def seeds_of(results: dict, norm: str) -> list[int]:
+    """The paired seeds whose runs of `norm` at both batch sizes are in `results`."""
+    seeds = {int(k.rsplit("seed", 1)[1]) for k in results if k.startswith(f"{norm}-batch")}
+    return sorted(s for s in seeds if all(run_name(norm, b, s) in results for b in BATCH_SIZES))
+
+
+def parts(study, acc: dict[str, dict[str, list[float]]]) -> list:
+    """The claim's two parts: group norm at batch 2 vs 32 (sameness), batch norm at 32 vs 2 (difference)."""
+    small, large = str(SMALL), str(LARGE)
+    return [
+        part(
+            f"group norm's test accuracy, batch {SMALL} vs {LARGE}",
+            acc["group"][small],
+            acc["group"][large],
+            form="sameness",
+            margin=ACCURACY,
+            schedule=study.schedule,
+        ),
+        part(
+            f"batch norm's test accuracy, batch {LARGE} vs {SMALL}",
+            acc["batch"][large],
+            acc["batch"][small],
+            form="difference",
+            margin=ACCURACY,
+            schedule=study.schedule,
+        ),
+    ]
 
 
 @register_study
@@ -79,6 +117,8 @@ class GroupNorm(Study):
     id = "group-norm"
     trains_on = DATA
     section = "Regularization"
+    form = "sameness + difference"
+    schedule = SCHEDULE
     claim = "Group norm does not depend on batch size, unlike batch norm."
     note = (
         "Batch Normalization: 원하는 레이어의 모든 파라미터의 통계치를 정규화. 평균을 빼고, 표준편차를 나눔. "
@@ -92,32 +132,49 @@ class GroupNorm(Study):
     )
     method = (
         f"tiny_cnn with conv stages {CHANNELS} and batch norm or group norm ({GROUPS} groups) after each "
-        f"convolution, trained on {SUBSET} of the 8x8 digits (or --data) for {EPOCHS} epochs with SGD "
-        f"(momentum 0.9, lr {BASE_LR} x batch / {BASE_BATCH}, cosine decay to 0) at batch sizes {BATCH_SIZES}, "
-        "for each seed; the runs of a seed share split, subset, initialization and image order. Test accuracy "
-        "in evaluation mode (batch norm uses its running statistics)."
+        f"convolution, trained on {SUBSET} of the 8x8 digits (half the pool held out as each seed's "
+        "test split; or --data, tested on the lab's draw of its test set) with Adam (lr "
+        f"{LR:g}, cosine decay to 0) at batch sizes {SMALL} and {LARGE} for the same {STEPS} steps; the runs "
+        "of a seed share split, subset and initialization. Test accuracy in evaluation mode (batch norm uses "
+        "its running statistics)."
     )
     rule = (
-        f"Per seed and norm, drop = test accuracy at batch {max(BATCH_SIZES)} - at batch {min(BATCH_SIZES)}. A "
-        "paired t-test over the seeds of group norm's drop against batch norm's (dlbasic.lab.stats.decide, "
-        "lower is better, margin 0, two-sided 5 %) is the verdict: supported if group norm loses less, "
-        "contradicted if it loses more."
+        f"Two parts, each paired by seed against the margin 0.005 (dlbasic.lab.verdicts.part): group norm's "
+        f"test accuracy at batch {SMALL} vs {LARGE}, claim of sameness (supported when the interval lies "
+        f"inside ±0.005: equivalent; contradicted when it lies beyond either side); batch norm's at batch "
+        f"{LARGE} vs {SMALL}, claim of difference (supported when batch {LARGE} is better by more than 0.005). "
+        "Supported when both parts are, contradicted when either is. Seeds in looks of "
+        f"{'/'.join(map(str, SCHEDULE))} with an O'Brien-Fleming boundary; a decided part gets no more seeds."
     )
 
     def plan(self, ctx, results) -> list[Run]:
-        """One run per norm, batch size and seed: the training and its test accuracy."""
+        """The runs of every norm and batch size for the first look's seeds; then, while the claim is
+        undecided, those of the next look for the norms whose part is undecided."""
+        norms, n = list(NORMS), self.schedule[0]
         if results:
-            return []
-        return [
+            m = self.collect(ctx, results)
+            close_figures(m)
+            v = self.judge(m.numbers)
+            if v.more is None:
+                return []
+            n = v.more
+            norms = [norm for norm, c in zip(NORMS, v.comparisons) if c["verdict"] == "inconclusive"]
+        runs = [
             Run(run_name(norm, b, seed), TRAIN, {"norm": norm, "batch_size": b, "seed": seed}, COSTS[b])
-            for norm in NORMS
+            for seed in unit_seeds(ctx, n)
+            for norm in norms
             for b in BATCH_SIZES
-            for seed in ctx.seeds
         ]
+        return [r for r in runs if r.name not in results]
 
     def collect(self, ctx, results) -> Measurements:
-        """Test accuracies by norm and batch size (one per seed), and the figure."""
-        acc = {n: {str(b): [results[run_name(n, b, s)] for s in ctx.seeds] for b in BATCH_SIZES} for n in NORMS}
+        """Test accuracies and last-epoch training losses by norm and batch size (one per paired seed of that
+        norm), and the figure."""
+        seeds = {n: seeds_of(results, n) for n in NORMS}
+        acc, loss = (
+            {n: {str(b): [results[run_name(n, b, s)][key] for s in seeds[n]] for b in BATCH_SIZES} for n in NORMS}
+            for key in ("accuracy", "train_loss")
+        )
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for norm, label in NORMS.items():
             stats = [mean_std(acc[norm][str(b)]) for b in BATCH_SIZES]
@@ -126,34 +183,24 @@ class GroupNorm(Study):
             )
         ax.set_xscale("log", base=2)
         ax.set_xticks(BATCH_SIZES, [str(b) for b in BATCH_SIZES])
-        ax.set_xlabel(f"batch size (lr {BASE_LR} x batch / {BASE_BATCH}, equal epochs)")
+        ax.set_xlabel(f"batch size ({STEPS} steps each)")
         ax.set_ylabel("test accuracy")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         return Measurements(
-            {"test_accuracy": acc},
+            {"test_accuracy": acc, "train_loss": loss, "seeds": seeds},
             [("Test accuracy against batch size for batch norm and group norm (mean ± std over seeds)", fig)],
-            list(ctx.seeds),
+            sorted(set().union(*seeds.values())),
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`, computed from the numbers `collect` returned."""
         acc = m["test_accuracy"]
-        sizes = sorted(acc["batch"], key=int)
-        small, big = sizes[0], sizes[-1]
-        d_bn, d_gn = drops(acc["batch"]), drops(acc["group"])
-        d = decide(d_gn, d_bn, lower_is_better=True)
+        gn, bn = parts(self, acc)
+        small, large = str(SMALL), str(LARGE)
         key = (
-            f"accuracy lost from batch {big} to {small}: batch norm {pm(d_bn)}, group norm {pm(d_gn)} (paired "
-            f"diff {d.mean_diff:+.3f}); at batch {small}: BN {pm(acc['batch'][small])}, GN "
-            f"{pm(acc['group'][small])}; at batch {big}: BN {pm(acc['batch'][big])}, GN {pm(acc['group'][big])}"
+            f"group norm: {pm(acc['group'][small])} at batch {SMALL} vs {pm(acc['group'][large])} at {LARGE} "
+            f"(paired diff {gn.comparison.mean:+.4f}, {gn.outcome}); batch norm: {pm(acc['batch'][large])} at "
+            f"{LARGE} vs {pm(acc['batch'][small])} at {SMALL} (paired diff {bn.comparison.mean:+.4f}, {bn.outcome})"
         )
-        return Verdict.of(
-            d,
-            key,
-            {
-                "supported": f"batch norm loses more accuracy than group norm when the batch shrinks to {small}",
-                "contradicted": f"group norm loses more accuracy than batch norm when the batch shrinks to {small}",
-                "inconclusive": f"not decided: {d.reason}",
-            },
-        )
+        return verdict([gn, bn], key)

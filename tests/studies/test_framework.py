@@ -5,7 +5,8 @@ import pytest
 
 from dlbasic.claims import CLAIM_IDS
 from dlbasic.cli import main
-from dlbasic.studies import SUPPORTED, list_studies
+from dlbasic.lab.study import CHECKED
+from dlbasic.studies import list_studies
 
 
 def test_claim_ids_match_the_claims_table(shared_data):
@@ -24,7 +25,7 @@ def test_lab_cli_runs_a_subset_and_writes_a_self_contained_report(tmp_path, caps
     assert main(["lab", "--only", "conv-shapes", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert [r["id"] for r in report["results"]] == ["conv-shapes"]
-    assert report["results"][0]["verdict"] == SUPPORTED
+    assert report["results"][0]["verdict"] == CHECKED  # a structural claim: exact checks
     page = (out / "report.html").read_text()
     assert "data:image/png;base64," in page and "원하는 output" in page and 'src="figures' not in page
     # resume keeps the finished study
@@ -104,7 +105,7 @@ def test_lab_resume_reruns_an_unreadable_result_and_overwrite_replaces(tmp_path,
         assert len(warning) == 1 and warning[0].startswith("dlbasic lab: warning: "), captured.err
         assert str(saved) in warning[0] and "running conv-shapes again" in warning[0]
         assert "done before" not in captured.out
-        assert json.loads(saved.read_text())["verdict"] == SUPPORTED
+        assert json.loads(saved.read_text())["verdict"] == CHECKED
     (out / "figures").mkdir(exist_ok=True)
     (out / "figures" / "retired-study-0.png").write_bytes(b"old")  # a figure of dlbasic's: replaced with the folder
     assert main(["lab", "--only", "conv-shapes", "--out", str(out), "--overwrite"]) == 0

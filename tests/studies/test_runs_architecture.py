@@ -1,4 +1,4 @@
-"""The resnet, relu, vgg-3x3, fcn and detection-speed studies as runs: what `plan` declares stage by stage, and
+"""The resnet, relu, vgg-3x3 and detection-speed studies as runs: what `plan` declares stage by stage, and
 that `collect` turns the runs' values into the numbers `judge` reads (the values as a saved run holds them:
 plain JSON, NaN as None)."""
 
@@ -10,7 +10,7 @@ from fakes.detection import _CONV, _TOTAL, _TRAINED, _UNTRAINED
 from fakes.detection import N as TEST_IMAGES
 
 from dlbasic.lab import LabContext, Measurements, make_profile
-from dlbasic.studies import SUPPORTED, detection_speed, fcn, get_study, relu, resnet, vgg_3x3
+from dlbasic.studies import SUPPORTED, detection_speed, get_study, relu, resnet, vgg_3x3
 
 MAX_COST = 12.0  # seconds: no run may be longer than about this in the quick profile
 
@@ -159,42 +159,6 @@ def test_vgg_collects_the_numbers_judge_reads(ctx):
         ("stack_formula", "single_formula", "stack_summary", "single_summary"), 5
     )
     assert get_study("vgg-3x3").judge(numbers).verdict == SUPPORTED
-
-
-# ---- fcn -------------------------------------------------------------------------------------------
-
-
-def test_fcn_plans_one_run_per_architecture_and_seed(ctx):
-    runs = get_study("fcn").plan(ctx, {})
-    assert names(runs) == [f"arch-{name}" for name, _ in fcn.ARCHS] + [f"heat-map-seed{s}" for s in (0, 1, 2)]
-    assert runs[-1].args == {"seed": 2} and runs[-1].fn == "dlbasic.studies.fcn:heat_map"
-    assert not any(r.trains for r in runs) and all(r.cost <= MAX_COST for r in runs)
-
-
-def test_fcn_architecture_run_keeps_parameters_and_logits(ctx):
-    arch = fcn.convolutionalized(ctx, "simple_cnn", 28)
-    assert arch["params_before"] == arch["params_after"] and arch["max_logit_diff"] < 1e-10
-    assert arch["heat_map_shape"][1] > 1
-
-
-def test_fcn_collects_the_numbers_judge_reads(ctx):
-    arch = {"params_before": 100, "params_after": 100, "max_logit_diff": 1e-16, "heat_map_shape": [10, 3, 3]}
-    results = {f"arch-{name}": dict(arch) for name, _ in fcn.ARCHS}
-    example = {"classes": [[[-1, 3], [2, -1]]] * 3, "images": [[[0.0] * 8] * 8] * 3, "digits": [[3, 2]] * 3}
-    for s, right in zip((0, 1, 2), (60, 65, 62)):
-        results[f"heat-map-seed{s}"] = {
-            "right": right,
-            "total": 100,
-            "test_accuracy": 0.95,
-            "side": 2,
-            "example": example,
-        }
-    keys = ["architectures", "centre_accuracy", "classifier_test_accuracy", "digits", "heat_map_side"]
-    numbers = collected("fcn", ctx, results, keys)
-    assert numbers["centre_accuracy"] == [0.6, 0.65, 0.62] and list(numbers["architectures"]) == [
-        name for name, _ in fcn.ARCHS
-    ]
-    assert get_study("fcn").judge(numbers).verdict == SUPPORTED
 
 
 # ---- detection-speed -------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ ESTIMATES: dict[str, float] = {
     "resnet": 56,
     "bottleneck": 1,
     "densenet": 2,
-    "fcn": 26,
+    "fcn": 13,
     "deconv": 2,
     "detection-speed": 36,
 }
@@ -88,7 +88,7 @@ FULL_ESTIMATES: dict[str, float] = {
     "resnet": 386,
     "bottleneck": 1,
     "densenet": 1,
-    "fcn": 383,
+    "fcn": 80,
     "deconv": 2,
     "detection-speed": 193,
 }

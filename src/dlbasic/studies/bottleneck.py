@@ -5,7 +5,8 @@ input and output have W channels, the basic block's two 3x3 convolutions cost 2 
 the bottleneck's W -> W/4 -> W/4 -> W costs W^2/4 + 9 W^2/16 + W^2/4 = 17 W^2 / 16, about 17x
 fewer, for one more layer. The study measures both blocks at the four ResNet stage widths (with
 batch norm, as in the zoo) and two whole networks: ResNet-50 and the same 50-layer layout built
-from basic blocks at the same output widths, through `summarize` (parameters, MACs).
+from basic blocks at the same output widths, through `summarize` (parameters, MACs). The counts are exact
+(a structural claim, CLAIMS.md v0.3): checked against the closed forms, never put through a t-test.
 """
 
 from __future__ import annotations
@@ -14,11 +15,26 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.verdicts import check, verdict
 from dlbasic.models.resnet import BasicBlock, Bottleneck, ResNet
 from dlbasic.nn.summary import summarize
 
 STAGES = ((256, 56), (512, 28), (1024, 14), (2048, 7))  # (block width W, map side) of ResNet-50 at 224
+
+
+def closed_forms(width: int, side: int) -> dict[str, int]:
+    """He et al.'s counts for one block of width W on a side x side map: basic 2 * 9 W^2 weights, bottleneck
+    W r + 9 r^2 + r W with r = W / 4 (= 17 W^2 / 16), plus 2 parameters per batch-norm channel; MACs are the
+    weights times the map's pixels (identity shortcut, stride 1)."""
+    r = width // Bottleneck.expansion
+    basic_w, bottle_w = 18 * width * width, width * r + 9 * r * r + r * width
+    return {
+        "basic_params": basic_w + 2 * 2 * width,
+        "basic_macs": basic_w * side * side,
+        "bottleneck_params": bottle_w + 2 * (2 * r) + 2 * width,
+        "bottleneck_macs": bottle_w * side * side,
+    }
 
 
 def block_cost(block: torch.nn.Module, width: int, side: int) -> tuple[int, int]:
@@ -46,9 +62,13 @@ class BottleneckStudy(Study):
         "the same output widths (256..2048)."
     )
     rule = (
-        "Supported if the bottleneck block has fewer parameters and fewer MACs than the basic block at every "
-        "width, and the bottleneck ResNet-50 fewer than its basic-block twin; contradicted otherwise."
+        "Structural, exact checks (no t-test): at every width the block counts equal the closed forms "
+        "(18W^2 and 17W^2/16 convolution weights, plus batch norm), the bottleneck block has fewer parameters "
+        "and fewer MACs than the basic block, and the bottleneck ResNet-50 fewer parameters than its "
+        "basic-block twin. Checked when all hold; failed otherwise."
     )
+    form = "structural"
+    cost = 1.0  # seconds of the whole-study run (one thread, quick profile)
 
     def measure(self, ctx) -> Measurements:
         """Run the experiment `method` describes; returns its numbers and figures."""
@@ -72,6 +92,7 @@ class BottleneckStudy(Study):
             net_a = summarize(ResNet(BasicBlock, (3, 4, 6, 3), widths=tuple(4 * w for w in widths)), 224)
         numbers = {
             "blocks": blocks,
+            "matches_closed_forms": all(closed_forms(b["width"], b["side"]).items() <= b.items() for b in blocks),
             "network": {
                 "bottleneck_params": net_b.params,
                 "bottleneck_macs": net_b.macs,
@@ -104,21 +125,28 @@ class BottleneckStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`: exact checks of the counts."""
         blocks, net = m["blocks"], m["network"]
-        cheaper = all(
-            b["bottleneck_params"] < b["basic_params"] and b["bottleneck_macs"] < b["basic_macs"] for b in blocks
-        ) and bool(blocks)
-        net_cheaper = net["bottleneck_params"] < net["basic_params"]
+        widths = ", ".join(str(b["width"]) for b in blocks)
+        checks = [
+            check(f"block counts equal the closed forms at W = {widths}", bool(blocks) and m["matches_closed_forms"]),
+            check(
+                f"the bottleneck block has fewer parameters and MACs than the basic block at W = {widths}",
+                bool(blocks)
+                and all(
+                    b["bottleneck_params"] < b["basic_params"] and b["bottleneck_macs"] < b["basic_macs"]
+                    for b in blocks
+                ),
+            ),
+            check(
+                f"ResNet-50 has fewer parameters ({net['bottleneck_params']:,}) than its basic-block twin "
+                f"({net['basic_params']:,})",
+                net["bottleneck_params"] < net["basic_params"],
+            ),
+        ]
         ratio = min(b["basic_params"] / b["bottleneck_params"] for b in blocks) if blocks else float("nan")
         key = (
             f"blocks {ratio:.1f}x fewer parameters at equal width; ResNet-50 {net['bottleneck_params'] / 1e6:.1f} M "
             f"vs {net['basic_params'] / 1e6:.1f} M with basic blocks"
         )
-        if cheaper and net_cheaper:
-            return Verdict(
-                SUPPORTED,
-                key,
-                "at every width the bottleneck block is smaller and cheaper, and so is the whole network",
-            )
-        return Verdict(CONTRADICTED, key, "at some width (or for the whole network) the bottleneck is not cheaper")
+        return verdict([], key, checks=checks)

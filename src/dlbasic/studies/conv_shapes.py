@@ -1,4 +1,10 @@
-"""Claim `conv-shapes`: one kernel per output channel; stride and padding set the output size."""
+"""Claim `conv-shapes`: one kernel per output channel; stride and padding set the output size.
+
+A structural claim (CLAIMS.md v0.3): the output side of a convolution is
+floor((n + 2p - d(k - 1) - 1) / s) + 1 (Dumoulin & Visin 2016, arXiv 1603.07285, chapters 2 and 5, with
+dilation) and it has one channel per kernel. Both hold by construction, so the study checks them exactly
+on a grid of real `F.conv2d` calls; there is nothing to scale down and no t-test.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.verdicts import check, verdict
 from dlbasic.nn.conv import conv_output_size
 
 
@@ -27,12 +34,15 @@ class ConvShapes(Study):
     method = (
         "For every (n, k, s, p, d) on a grid (input side n = 5..32, kernel 1..7, stride 1..3, padding 0..3, "
         "dilation 1..2) with a non-empty output, run F.conv2d with C_out = 1..3 kernels and compare the "
-        "output shape with floor((n + 2p - d(k - 1) - 1) / s) + 1 and the channel count with C_out."
+        "output shape with floor((n + 2p - d(k - 1) - 1) / s) + 1 and the channel count with C_out. No "
+        "training and no data: shapes do not depend on the values."
     )
     rule = (
-        "Supported if every shape matches the formula and every output has exactly one channel per kernel; "
-        "contradicted by any mismatch."
+        "Structural, two exact checks (no t-test): every output side equals the formula, and every output has "
+        "exactly one channel per kernel. Checked when both hold in every case; failed by any mismatch."
     )
+    form = "structural"
+    cost = 1.0  # seconds of the whole-study run (one thread, quick profile)
 
     def measure(self, ctx) -> Measurements:
         """Run the experiment `method` describes; returns its numbers and figures."""
@@ -60,13 +70,14 @@ class ConvShapes(Study):
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`: two exact checks over every case."""
+        n = m["cases"]
+        checks = [
+            check(
+                f"output side = floor((n + 2p - d(k - 1) - 1) / s) + 1 in all {n} cases",
+                n > 0 and m["shape_mismatches"] == 0,
+            ),
+            check(f"one output channel per kernel in all {n} cases", n > 0 and m["channel_mismatches"] == 0),
+        ]
         bad = m["shape_mismatches"] + m["channel_mismatches"]
-        verdict = SUPPORTED if bad == 0 and m["cases"] > 0 else CONTRADICTED
-        return Verdict(
-            verdict,
-            f"{bad} mismatches in {m['cases']} shapes",
-            "the formula and one-kernel-per-channel held for every case"
-            if bad == 0
-            else "some real output shapes differ from the formula",
-        )
+        return verdict([], f"{bad} mismatches in {n} shapes", checks=checks)

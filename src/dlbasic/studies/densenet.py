@@ -5,7 +5,8 @@ k0 + (l - 1) k channels (growth rate k); a transition keeps floor(theta m) of it
 (compression theta = 0.5 in DenseNet-BC) and halves the resolution. The study records the channels
 entering every dense layer and leaving every transition of DenseNet-121 with forward hooks (on the
 meta device), checks them against the closed forms, and counts the parameters of the same network
-with theta = 0.5 and theta = 1 (no compression) through the zoo's `compression` argument.
+with theta = 0.5 and theta = 1 (no compression) through the zoo's `compression` argument. Every count
+is exact (a structural claim, CLAIMS.md v0.3): checked, never put through a t-test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.verdicts import check, verdict
 from dlbasic.models import create_model
 from dlbasic.models.densenet import DenseLayer, Transition
 
@@ -73,10 +75,13 @@ class DenseNetStudy(Study):
         "channel) and count the parameters of both."
     )
     rule = (
-        "Supported if the measured channels equal the closed form, grow by exactly the growth rate per layer "
-        "inside every block, every compressing transition shrinks its input, and the compressed network has "
-        "fewer parameters than the uncompressed one; contradicted otherwise."
+        "Structural, exact checks (no t-test): the measured channels equal the closed form at theta = 0.5 "
+        "and 1, grow by exactly the growth rate per layer inside every block, every compressing transition "
+        "shrinks its input, and the compressed network has fewer parameters than the uncompressed one. "
+        "Checked when all hold; failed otherwise."
     )
+    form = "structural"
+    cost = 2.0  # seconds of the whole-study run (one thread, quick profile)
 
     def measure(self, ctx) -> Measurements:
         """Run the experiment `method` describes; returns its numbers and figures."""
@@ -108,22 +113,30 @@ class DenseNetStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`: exact checks of the channel trace and the parameter counts."""
         trace, k = m["trace"], m["growth"]
-        grows = all(b[1] - a[1] == k for a, b in itertools.pairwise(trace) if a[0] == b[0] == "layer")
         # the input of a transition is the last layer's input plus its k new maps
-        shrinks = all(t[1] < trace[i - 1][1] + k for i, t in enumerate(trace) if t[0] == "transition" and i > 0)
-        fewer = m["params"] < m["params_no_compression"]
+        transitions = [(trace[i - 1][1] + k, t[1]) for i, t in enumerate(trace) if t[0] == "transition" and i > 0]
+        checks = [
+            check(
+                "channels equal k0 + (l - 1) k in the blocks and floor(theta m) after transitions", m["matches_formula"]
+            ),
+            check(
+                f"each dense layer adds exactly k = {k} channels",
+                all(b[1] - a[1] == k for a, b in itertools.pairwise(trace) if a[0] == b[0] == "layer"),
+            ),
+            check(
+                "each transition shrinks its input: " + ", ".join(f"{a} -> {b}" for a, b in transitions),
+                bool(transitions) and all(b < a for a, b in transitions),
+            ),
+            check(
+                f"compression 0.5 has fewer parameters ({m['params']:,}) than none ({m['params_no_compression']:,})",
+                m["params"] < m["params_no_compression"],
+            ),
+        ]
         last = trace[-1][1] + k if trace else 0
         key = (
             f"+{k} channels per layer, final {last} channels; parameters {m['params_no_compression'] / 1e6:.2f} M "
             f"-> {m['params'] / 1e6:.2f} M with compression 0.5"
         )
-        if grows and shrinks and fewer and m["matches_formula"]:
-            return Verdict(
-                SUPPORTED,
-                key,
-                "channels grow by the growth rate inside each block and every transition "
-                "cuts them; compression also cuts the parameters",
-            )
-        return Verdict(CONTRADICTED, key, "the measured channels or parameters do not behave as claimed")
+        return verdict([], key, checks=checks)

@@ -7,7 +7,8 @@ and keep their output widths, so every module still emits the same channels (the
 stays: without it the channel count would grow from module to module, the paper's "naive" version,
 which is not the same network). The zoo has no switch for this, so the study builds the paper's
 network and swaps the two branches of every module for single convolutions, then counts both with
-`summarize` on the meta device (parameters and multiply-accumulates at 224x224).
+`summarize` on the meta device (parameters and multiply-accumulates at 224x224). The counts are exact
+(a structural claim, CLAIMS.md v0.3): checked, never put through a t-test; the MACs are reported beside.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import torch
 from torch import nn
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.verdicts import check, verdict
 from dlbasic.models import create_model
 from dlbasic.models._layers import conv_norm_act
 from dlbasic.models.googlenet import Inception
@@ -66,9 +68,12 @@ class InceptionStudy(Study):
         "multiply-accumulates of both with dlbasic.nn.summarize on the meta device, in total and per module."
     )
     rule = (
-        "Supported if the network with reductions has fewer parameters in total and in every Inception module "
-        "than the one without; contradicted otherwise."
+        "Structural, two exact checks (no t-test): the network with reductions has fewer parameters in total, "
+        "and in every Inception module, than the one without. Checked when both hold; failed otherwise. "
+        "The MACs are reported, not judged."
     )
+    form = "structural"
+    cost = 1.0  # seconds of the whole-study run (one thread, quick profile)
 
     def measure(self, ctx) -> Measurements:
         """Run the experiment `method` describes; returns its numbers and figures."""
@@ -100,14 +105,22 @@ class InceptionStudy(Study):
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
-        total = m["params_with"] < m["params_without"]
-        every = all(m["modules_with"][k] < m["modules_without"][k] for k in m["modules_with"])
+        """The verdict by `rule`: two exact checks of the parameter counts."""
+        modules = m["modules_with"]
+        checks = [
+            check(
+                f"GoogLeNet has fewer parameters with the 1x1 reductions ({m['params_with']:,}) than without "
+                f"({m['params_without']:,})",
+                m["params_with"] < m["params_without"],
+            ),
+            check(
+                f"each of the {len(modules)} Inception modules has fewer parameters with its reductions",
+                bool(modules) and all(modules[k] < m["modules_without"][k] for k in modules),
+            ),
+        ]
         key = (
             f"{m['params_without'] / 1e6:.1f} M -> {m['params_with'] / 1e6:.1f} M parameters "
             f"({m['params_with'] / m['params_without']:.2f}x), {m['macs_without'] / 1e9:.2f} -> "
             f"{m['macs_with'] / 1e9:.2f} GMACs"
         )
-        if total and every:
-            return Verdict(SUPPORTED, key, "the reductions shrink every Inception module and the whole network")
-        return Verdict(CONTRADICTED, key, "some module (or the whole network) is not smaller with the reductions")
+        return verdict([], key, checks=checks)

@@ -5,15 +5,19 @@ and Lin et al.'s Network in Network, https://arxiv.org/abs/1312.4400): a 3x3 con
 C = 128 to O = 128 channels has 9 C O = 147,456 weights; squeezing to r = 32 channels first costs
 C r + 9 r O = 40,960. In general the reduction pays off only while C r + 9 r O < 9 C O, i.e. for
 r < r* = 9 C O / (C + 9 O); the study counts real `nn.Conv2d` weights and checks that bound too.
+Every count is exact (a structural claim, CLAIMS.md v0.3): checked, never put through a t-test.
 """
 
 from __future__ import annotations
+
+import math
 
 import matplotlib.pyplot as plt
 from torch import nn
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Study, Verdict
+from dlbasic.lab.study import Measurements, Study, Verdict
+from dlbasic.lab.verdicts import check, verdict
 from dlbasic.models.googlenet import INCEPTION
 
 EXAMPLE = (128, 32, 128)  # input channels C, 1x1 reduction r, output channels O of the lecture's example
@@ -69,10 +73,13 @@ class OneByOne(Study):
         "r = 1..128, against the closed forms 9CO and Cr + 9rO and the break-even width r* = 9CO/(C + 9O)."
     )
     rule = (
-        "Supported if the reduced path has fewer parameters than the direct one in the lecture's example and "
-        "in every GoogLeNet branch, while being one layer deeper, and every count equals its closed form; "
-        "contradicted otherwise."
+        "Structural, exact checks (no t-test): the reduced path is one layer deeper and has fewer parameters "
+        "than the direct one in the lecture's example and in every GoogLeNet branch; every count equals its "
+        "closed form; and the first width r that is not cheaper is ceil(r*). Checked when all hold; failed "
+        "otherwise."
     )
+    form = "structural"
+    cost = 1.0  # seconds of the whole-study run (one thread, quick profile)
 
     def measure(self, ctx) -> Measurements:
         """Run the experiment `method` describes; returns its numbers and figures."""
@@ -132,20 +139,28 @@ class OneByOne(Study):
         )
 
     def judge(self, m) -> Verdict:
-        """The verdict by `rule`, computed from the numbers `measure` returned."""
+        """The verdict by `rule`: exact checks of the counts."""
         ex, branches = m["example"], m["googlenet_branches"]
-        cheaper = ex["reduced"] < ex["direct"] and all(b["reduced"] < b["direct"] for b in branches)
-        deeper = ex["depth_reduced"] > ex["depth_direct"]
+        r_star = m["break_even_width"]
+        checks = [
+            check(
+                f"lecture's example: {ex['direct']:,} weights directly, {ex['reduced']:,} through the 1x1 "
+                "reduction, one layer deeper",
+                ex["reduced"] < ex["direct"] and ex["depth_reduced"] == ex["depth_direct"] + 1,
+            ),
+            check(
+                f"all {len(branches)} GoogLeNet 3x3 and 5x5 branches have fewer weights with their 1x1 reduction",
+                bool(branches) and all(b["reduced"] < b["direct"] for b in branches),
+            ),
+            check("every count equals its closed form (9CO, Cr + 9rO, k^2 CO, Cr + k^2 rO)", m["formula_ok"]),
+            check(
+                f"the reduction stops paying at r = ceil(r*) = {math.ceil(r_star)} (r* = 9CO / (C + 9O))",
+                m["first_width_not_cheaper"] == math.ceil(r_star),
+            ),
+        ]
         worst = max((b["reduced"] / b["direct"] for b in branches), default=float("nan"))
         key = (
             f"{ex['direct']:,} -> {ex['reduced']:,} parameters ({ex['reduced'] / ex['direct']:.2f}x) in the "
-            f"example; worst GoogLeNet branch {worst:.2f}x; break-even r* = {m['break_even_width']:.0f}"
+            f"example; worst GoogLeNet branch {worst:.2f}x; break-even r* = {r_star:.1f}"
         )
-        if cheaper and deeper and m["formula_ok"]:
-            return Verdict(
-                SUPPORTED,
-                key,
-                "every reduced path is one layer deeper and has fewer parameters; the "
-                "saving holds only below the break-even width, which all these reductions respect",
-            )
-        return Verdict(CONTRADICTED, key, "some reduced path is not cheaper (or a count disagrees with its formula)")
+        return verdict([], key, checks=checks)

@@ -1,10 +1,6 @@
 from dlbasic.studies import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 
 FAKES = {
-    "conv-shapes": [
-        ({"cases": 700, "shape_mismatches": 0, "channel_mismatches": 0}, SUPPORTED),
-        ({"cases": 700, "shape_mismatches": 3, "channel_mismatches": 0}, CONTRADICTED),
-    ],
     "learning-rate": [  # final training loss per seed at lr* and a decade below (test_study_learning_rate.py)
         (
             {

@@ -18,10 +18,10 @@ Scaled down: 3 folds (Kohavi recommends 10; 3 keeps the hold-out at his 2/3 : 1/
 the first fold of the same split), a 3 x 3 grid of near-ties (SGD with momentum, learning rate 0.03-0.12 x
 weight decay 0-3e-3, a one-hidden-layer MLP of 64 units, 8 epochs) on 240-image pools of the 8x8 digits. The
 hold-out arm uses the first fold's scores of the very runs CV averages, so the two arms differ only in
-averaging the k folds or reading one. A unit is one paired seed: its own test split and 3 disjoint pools
-(each with its own folds, initializations and data order), whose regrets it averages, so that a seed's
-regret is rarely exactly 0 in both arms (the previous design's 15 single-pool units, 10 of them tied and all
-of a seed sharing one test split, made the interval too narrow). The lab computes one run per seed
+averaging the k folds or reading one. A unit is one paired seed: its own test split and 3 disjoint
+stratified pools (each with its own folds, initializations and data order), whose regrets it averages, so
+that a seed's regret is rarely exactly 0 in both arms (the previous design's 15 single-pool units, 10 of them
+tied and all of a seed sharing one test split, made the interval too narrow). The lab computes one run per seed
 (`seed_run`), in stages of 6 then 12 seeds.
 """
 
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from dlbasic.config import from_dict
-from dlbasic.data import load
+from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
 from dlbasic.evaluation.crossval import cross_validate, grid
 from dlbasic.lab.registry import register_study
@@ -74,11 +74,13 @@ def seed_run(ctx, seed: int) -> dict:
     full = load_pool(cfg)
     test = load(cfg.data, "test", **split_options(cfg))
     n = min(ctx.profile.size(POOL), len(full) // POOLS)
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(full)))
+    left = torch.arange(len(full))
     out: dict[str, list] = {"cv_accuracy": [], "holdout_accuracy": [], "test_accuracy": []}
     for p in range(POOLS):
         pcfg = replace(cfg, seed=1000 * seed + 300 + p)  # folds, initializations and data order of the pool
-        pool = with_own_stats(full.subset(order[p * n : (p + 1) * n]))
+        take = left[stratified_subset(full.labels[left], n, pcfg.seed)]  # stratified, disjoint from the others
+        left = left[~torch.isin(left, take)]
+        pool = with_own_stats(full.subset(take))
         res = cross_validate(pcfg, CANDIDATES, FOLDS, patience=0, pool=pool)
         out["cv_accuracy"].append([float(r["mean"]) for r in res.summary()])
         out["holdout_accuracy"].append([float(res.scores(i)[0]) for i in range(len(CANDIDATES))])
@@ -117,8 +119,9 @@ class CrossValidation(Study):
         "candidates are close."
     )
     method = (
-        f"Per paired seed, its own test split and {POOLS} disjoint pools of {POOL} images of the train+val pool "
-        "of the `--data` source (default: 8x8 digits), each with its own folds, initializations and data order. "
+        f"Per paired seed, its own test split and {POOLS} disjoint stratified pools of {POOL} images of the "
+        "train+val pool of the `--data` source (default: 8x8 digits), each with its own folds, initializations "
+        "and data order. "
         f"Candidates: SGD with momentum 0.9, learning rate {', '.join(map(str, LRS))} x weight decay "
         f"{', '.join(map(str, DECAYS))} (a grid of near-ties), a one-hidden-layer MLP (64 units), 8 epochs, "
         f"batch 32. Every candidate is trained on each of {FOLDS} stratified folds "

@@ -266,7 +266,7 @@ def test_costs_follow_the_profile_the_labs_data_and_what_the_lab_measures(tmp_pa
     """A run that trains on its study's 8x8 digits costs more on --data mnist5k by the pixels of an image
     (28 x 28 against 8 x 8, to the measured power): the number of images is fixed (`LabContext.data`); a run on
     fixed data does not change; measured durations rescale the runs of the same function."""
-    study = get_study_of("resnet")
+    study = type("OnDigits", (), {"id": "resnet", "trains_on": "digits"})()  # a study on the 8x8 digits
     run = Run("r", "m:f", {}, cost=10.0)
     fixed = Run("f", "m:g", {}, cost=10.0, trains=False)
     quick, other = costs.Costs(make_profile()), costs.Costs(make_profile(data="mnist5k"))

@@ -53,7 +53,7 @@ ESTIMATES: dict[str, float] = {
     "densenet": 2,
     "fcn": 13,
     "deconv": 2,
-    "detection-speed": 36,
+    "detection-speed": 90,
 }
 # The same in a full lab (5 seeds, 3x the epochs; two workers, with the test suite on the same cores for a third
 # of it): 5 to 19 times the quick durations, 10 times in total.
@@ -90,7 +90,7 @@ FULL_ESTIMATES: dict[str, float] = {
     "densenet": 1,
     "fcn": 80,
     "deconv": 2,
-    "detection-speed": 193,
+    "detection-speed": 486,
 }
 DEFAULT_ESTIMATE = 30.0
 # A run's time grows about as the square root of an image's pixels, not in proportion: measured in the quick lab

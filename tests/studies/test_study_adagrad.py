@@ -196,3 +196,8 @@ def test_effective_step_is_the_step_torch_takes(name: str, cls, kw: dict) -> Non
     else:  # Zeiler's RMS[dx] lags one step: the numerator already holds the update just made
         expected = (state["acc_delta"] + 1e-6).sqrt() / (state["square_avg"] + 1e-6).sqrt()
     torch.testing.assert_close(effective_steps(ours, w), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_data_name_is_short_and_follows_the_data():
+    assert ag.data_name("digits") == "digits" and ag.data_name("mnist5k") == "mnist5k"
+    assert ag.data_name("subset:1438+359:idx:/usr/share/datasets/fashion-mnist/") == "fashion-mnist (1438+359)"

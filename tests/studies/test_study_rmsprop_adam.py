@@ -37,8 +37,8 @@ def test_plan_runs_every_grid_of_the_first_look_then_more_seeds_only_while_undec
     assert [r.name for r in first] == [
         f"{t} {n} seed {s}" for s in (0, 1, 2) for t in ra.TASKS for n in ("adam", "momentum", "rmsprop", "adadelta")
     ]
-    assert first[0].args == {"task": "digits MLP", "optimizer": "adam", "seed": 0} and first[0].fn == ra.GRID_RUN
-    assert first[4].cost == ra.GRID_COST["MNIST MLP"]
+    assert first[0].args == {"task": "MLP 64", "optimizer": "adam", "seed": 0} and first[0].fn == ra.GRID_RUN
+    assert first[4].cost == ra.GRID_COST["MLP 128-128"]
     decided = {r.name: cells(0.9, 0.9 if r.args["optimizer"] == "adam" else 0.95, 0) for r in first}
     assert study.plan(ctx, decided) == []
     gain = {0: 0.0, 1: 0.05, 2: 0.0}  # the rivals' regret: large on one seed only
@@ -58,7 +58,7 @@ def test_collect_puts_the_regrets_into_the_numbers_judge_reads(ctx):
     results = {r.name: cells(0.9, 0.9 if r.args["optimizer"] == "adam" else 0.95, 6) for r in study.plan(ctx, {})}
     m = study.collect(ctx, results).numbers
     assert m["seeds"] == [0, 1, 2] and list(m["tasks"]) == list(ra.TASKS)
-    adam, rms = m["tasks"]["MNIST MLP"]["adam"], m["tasks"]["MNIST MLP"]["rmsprop"]
+    adam, rms = m["tasks"]["MLP 128-128"]["adam"], m["tasks"]["MLP 128-128"]["rmsprop"]
     assert adam["regret"] == [0.0] * 3 and rms["regret"] == pytest.approx([0.05] * 3)
     assert rms["best_lr"] == [ra.grid("rmsprop")[6]] * 3 and adam["default_test"] == [0.9] * 3
     v = study.judge(json.loads(json.dumps(m)))

@@ -62,6 +62,15 @@ def tuning_seed(ctx) -> int:
 # -- a plain minibatch loop (shared by the optimizer studies) ----------------------------------------------
 
 
+def data_name(spec: str) -> str:
+    """A short name of a data source for labels: "digits", "fashion-mnist (1438+359)" for a subset of idx:DIR."""
+    kind, _, rest = spec.partition(":")
+    if kind == "subset":
+        counts, _, source = rest.partition(":")
+        return f"{data_name(source)} ({counts})"
+    return rest.rstrip("/").rsplit("/", 1)[-1] if rest else kind
+
+
 def mlp_problem(ctx, data: str, seed: int, hidden: Sequence[int] = (64,)):
     """The splits of `data` for `seed` (normalized with the training statistics, as the trainer does) and a
     maker of the MLP with `hidden` widths, initialized from `seed` at each call:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
-from dlbasic.studies.adagrad import half_decades, mlp_problem, train_steps, tuning_seed
+from dlbasic.studies.adagrad import data_name, half_decades, mlp_problem, train_steps, tuning_seed
 
 DATA = "mnist5k"  # the source its MNIST runs train on, unless the lab names one (--data)
 
@@ -267,10 +267,11 @@ class NesterovStudy(Study):
         parts, shown = [], []
         for problem in ("quadratic", "mnist"):
             nag, cm = m[problem]["nesterov"], m[problem]["momentum"]
+            name = problem if problem == "quadratic" else f"MLP on {data_name(m.get('data', DATA))}"
             for what in ("steps", "overshoot"):
                 parts.append(
                     part(
-                        f"{problem}: {'steps to the threshold' if what == 'steps' else 'overshoot'}, NAG vs momentum",
+                        f"{name}: {'steps to the threshold' if what == 'steps' else 'overshoot'}, NAG vs momentum",
                         nag[what],
                         cm[what],
                         form="difference",
@@ -281,7 +282,7 @@ class NesterovStudy(Study):
                     )
                 )
             shown.append(
-                f"{problem} (lr {nag['lr']:g} vs {cm['lr']:g}): steps {_median(nag['steps'])} vs "
+                f"{name} (lr {nag['lr']:g} vs {cm['lr']:g}): steps {_median(nag['steps'])} vs "
                 f"{_median(cm['steps'])}, overshoot {_median(nag['overshoot'])} vs {_median(cm['overshoot'])}"
             )
         return verdict(parts, "; ".join(shown) + " (medians, NAG vs momentum at mu = 0.99)")

@@ -32,12 +32,12 @@ from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
 from dlbasic.lab.verdicts import ACCURACY, part, verdict
 from dlbasic.optim import default_lr
-from dlbasic.studies.adagrad import evaluate, mlp_problem, train_steps
+from dlbasic.studies.adagrad import data_name, evaluate, mlp_problem, train_steps
 
 DATA = "digits"  # the first task's source, unless the lab names one (--data)
 TASKS: dict[str, dict[str, Any]] = {
-    "digits MLP": {"data": "digits", "hidden": (64,), "batch": 32, "epochs": 8, "net": "MLP 64-64-10"},
-    "MNIST MLP": {"data": "mnist5k", "hidden": (128, 128), "batch": 128, "epochs": 6, "net": "MLP 784-128-128-10"},
+    "MLP 64": {"data": "digits", "hidden": (64,), "batch": 32, "epochs": 8, "net": "MLP 64-64-10"},
+    "MLP 128-128": {"data": "mnist5k", "hidden": (128, 128), "batch": 128, "epochs": 6, "net": "MLP 784-128-128-10"},
 }
 ADAM, RIVALS = "adam", ("momentum", "rmsprop", "adadelta")
 OPTIMIZERS = (ADAM, *RIVALS)
@@ -78,7 +78,7 @@ def grid_run(ctx, task: str, optimizer: str, seed: int) -> dict[str, Any]:
 
 
 GRID_RUN = "dlbasic.studies.rmsprop_adam:grid_run"
-GRID_COST = {"digits MLP": 0.8, "MNIST MLP": 3.4}  # seconds of one run, 7 rates (one thread, quick profile; measured)
+GRID_COST = {"MLP 64": 0.8, "MLP 128-128": 3.4}  # seconds of one run, 7 rates (one thread, quick profile; measured)
 
 
 def regret(record: dict[str, Any]) -> tuple[float, int]:
@@ -166,6 +166,7 @@ class RmspropAdamStudy(Study):
         parts, shown = [], []
         for task, v in m["tasks"].items():
             adam = v[ADAM]
+            task = f"{task} on {data_name(m['data'][task])}" if "data" in m else task
             for rival in RIVALS:
                 parts.append(
                     part(

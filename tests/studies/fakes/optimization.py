@@ -42,7 +42,7 @@ def _regrets(adam: list, rival: list) -> dict:
         return {"grid": [1e-4, 1e-3, 1e-2], "regret": regret, "best_lr": [1e-3] * 3, "default_test": [0.9] * 3}
 
     names = ("momentum", "rmsprop", "adadelta")
-    return {"tasks": {t: {"adam": arm(adam), **{n: arm(rival) for n in names}} for t in ("digits MLP", "MNIST MLP")}}
+    return {"tasks": {t: {"adam": arm(adam), **{n: arm(rival) for n in names}} for t in ("MLP 64", "MLP 128-128")}}
 
 
 FAKES = {

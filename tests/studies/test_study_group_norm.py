@@ -93,3 +93,10 @@ def test_judge_needs_group_norm_equivalent_and_batch_norm_worse_at_batch_2(group
     assert [c["form"] for c in v.comparisons] == ["sameness", "difference"]
     if outcomes:
         assert tuple(c["outcome"] for c in v.comparisons) == outcomes
+
+
+def test_key_number_reports_how_far_each_batch_size_trained():
+    acc = {"group": {"2": GN_SAME, "32": GN_32}, "batch": {"2": [0.80, 0.82, 0.81], "32": [0.95, 0.96, 0.95]}}
+    loss = {n: {"2": [0.04] * 3, "32": [0.002] * 3} for n in acc}
+    v = get_study("group-norm").judge({"test_accuracy": acc, "train_loss": loss})
+    assert "training loss at batch 2 / 32: GN 0.040 / 0.002, BN 0.040 / 0.002" in v.key_number

@@ -227,7 +227,7 @@ class ResNetStudy(Study):
         key = (
             "final training error "
             + ", ".join(f"{net} {pm(tr[net])}" for net in NETS)
-            + "; test minus training error "
+            + "; test minus training error (where over-fitting, the note's explanation, would show) "
             + ", ".join(f"{net} {gap[net]:+.3f}" for net in NETS)
         )
         return verdict(parts, key)

@@ -97,17 +97,18 @@ def test_collect_keeps_the_runs_values_and_a_missing_sharpness(ctx):
     assert v.verdict == "inconclusive" and len(v.comparisons) == 1 and "not finite" in v.reason
 
 
-def judged(acc: dict, sharp: dict):
+def judged(acc: dict, sharp: dict, reached: list[bool] | None = None):
     arms = {arm: {"test_accuracy": acc[arm], "hessian_top": sharp[arm]} for arm in ("small", "large")}
     for arm in arms:
         n = len(acc[arm])
-        arms[arm] |= {"eps_sharpness": [10.0] * n, "steps": [100] * n, "reached": [True] * n}
+        done = reached if reached and arm == "small" else [True] * n
+        arms[arm] |= {"eps_sharpness": [10.0] * n, "steps": [100] * n, "reached": done}
     return get_study("batch-size").judge({"target_loss": 0.01, **arms})
 
 
 def test_judge_gives_each_verdict_and_reports_the_notes_claim():
     v = judged(CLEAR_ACC, CLEAR_SHARP)
-    assert v.verdict == "supported" and len(v.comparisons) == 2
+    assert v.verdict == "supported" and len(v.comparisons) == 2 and v.checks[0]["holds"]
     assert "as Keskar et al. say of sharp minima, against the note" in v.key_number
     flipped = {"small": CLEAR_ACC["large"], "large": CLEAR_ACC["small"]}
     v = judged(flipped, CLEAR_SHARP)  # the large batch tests better: sharper minima generalize better here
@@ -120,6 +121,8 @@ def test_judge_gives_each_verdict_and_reports_the_notes_claim():
     assert judged(CLEAR_ACC, {"small": CLEAR_SHARP["small"], "large": [3.0, 3.3, 2.9, 3.1, math.nan]}).verdict == (
         "inconclusive"
     )
+    v = judged(CLEAR_ACC, CLEAR_SHARP, reached=[True, True, False, True, True])  # not at matched loss
+    assert v.verdict == "failed" and not v.checks[0]["holds"] and "small 4/5" in v.checks[0]["check"]
 
 
 def test_choose_lr_prefers_reached_runs_then_validation_then_fewer_steps():

@@ -33,7 +33,9 @@ of MNIST's 60,000) and 360 (10 %); seeds in looks of 5 and 10. The sizes follow 
 and loss checks every 1024 examples, a first look took about 125 s of one thread; the grids start at Adam's
 default for the small batch because the rates below it took 10-16 s per run to reach the target. A run whose
 sharpness is not finite (a run that diverged) leaves the sharpness part undecided rather than failing the
-judgement.
+judgement. Every judged run must reach the target (checked exactly): on Fashion-MNIST the small batch reached
+it in none of 5 runs within 10,000 steps, which compared the arms at unmatched losses, so such a lab now reports
+the protocol's check as failed instead of a verdict.
 
 Runs: the tuning grid of each batch size on the tuning seed (stage 1), then each batch size at its chosen rate
 on each seed of a look.
@@ -50,8 +52,8 @@ import torch
 from dlbasic.callbacks import Callback
 from dlbasic.evaluation.sharpness import epsilon_sharpness, model_loss_fn, top_hessian_eigenvalue
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
-from dlbasic.lab.verdicts import ACCURACY, RATIO, part, verdict
+from dlbasic.lab.study import CONTRADICTED, FAILED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.verdicts import ACCURACY, RATIO, check, part, verdict
 from dlbasic.studies.learning_rate import looks_done, next_seed_runs, tuning_seed
 from dlbasic.training.run import load_data
 
@@ -230,7 +232,9 @@ class BatchSize(Study):
         "margin 0.005; (2) the top Hessian eigenvalue, large over small, as a ratio (log scale), margin 10 %. "
         "Supported if the small batch tests better AND the large batch's minimum is sharper; contradicted if "
         "either part is contradicted (the other arm better, or equivalent within the margin); inconclusive "
-        "otherwise. The note's 'flat minima generalize worse' is reported against what the units show."
+        "otherwise. Every run must reach the target loss (the protocol's matched loss): if one does not, the "
+        "verdict is 'failed', not a comparison. The note's 'flat minima generalize worse' is reported against "
+        "what the units show."
     )
 
     def plan(self, ctx, results) -> list[Run]:
@@ -310,7 +314,15 @@ class BatchSize(Study):
                 )
             )
         key = self.key_number(m, measured)
-        v = verdict(parts, key, reasons=self.reasons(parts, measured))
+        reached = {arm: m[arm]["reached"] for arm in ("small", "large")}
+        matched = check(
+            f"every run reached training loss <= {m['target_loss']} (matched loss): "
+            + ", ".join(f"{arm} {sum(r)}/{len(r)}" for arm, r in reached.items()),
+            all(all(r) for r in reached.values()),
+        )
+        v = verdict(parts, key, reasons=self.reasons(parts, measured), checks=[matched])
+        if not matched["holds"]:
+            return v  # failed: the arms were not compared at matched training loss
         if not measured and v.verdict == SUPPORTED:  # the sharpness part is undecided: not every part holds
             v.verdict, v.reason = INCONCLUSIVE, self.reasons(parts, measured)[INCONCLUSIVE]
         return v
@@ -353,6 +365,8 @@ class BatchSize(Study):
             SUPPORTED: "at matched training loss the small batch tests better and the large batch's minimum is "
             f"sharper, as Keskar et al. report ({outcomes})",
             CONTRADICTED: f"at matched training loss a part of Keskar et al.'s claim does not hold ({outcomes})",
+            FAILED: "not every run reached the target training loss before the step cap, so the arms were not "
+            "compared at matched loss (Keskar et al.'s protocol): no verdict",
             INCONCLUSIVE: f"not every part is decided ({outcomes}"
             + ("" if measured else "; the sharpness of some runs is not finite")
             + ")",

@@ -129,11 +129,21 @@ def test_plan_tunes_first_then_runs_the_looks_at_the_chosen_rates(ctx):
         "sigmoid-seed1": 0.3,
     }
     assert all(r.cost > 0 and r.trains for r in second)
+    assert {r.args["target"] for r in second if "lr" in r.args} == {relu.TARGET}
     assert STUDY.plan(ctx, {**results, **judged(FAST)}) == []  # decided at the first look
     noisy = {"relu": [100, 300, 110], "tanh": [300, 120, 330], "sigmoid": [None] * 3}
     more = STUDY.plan(ctx, {**results, **judged(noisy)})
     assert [r.name for r in more] == [f"{n}-seed{s}" for s in range(3, 6) for n in ("grads", *ACTS)]
     assert STUDY.plan(ctx, {**results, **judged(noisy), **judged(noisy, first=3)}) == []  # the last look
+
+
+def test_the_target_is_five_percent_unless_no_tuning_run_reaches_it():
+    assert relu.target(tuning(CHOSEN)) == 0.05
+    hard = {name: {"errors": [None, 0.6, 0.3, 0.2]} for name in tuning(CHOSEN)}
+    hard["tune-tanh-lr0.03"] = {"errors": [None, 0.5, 0.183, 0.19]}
+    assert relu.target(hard) == pytest.approx(0.19)  # the lowest error reached, rounded up to a whole percent
+    runs = STUDY.plan(LabContext(make_profile("quick")), hard)
+    assert [r.args["target"] for r in runs if r.name.startswith(ACTS)] == [pytest.approx(0.19)] * 9
 
 
 def test_collect_puts_the_runs_into_the_numbers_judge_reads(ctx):

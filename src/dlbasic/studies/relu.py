@@ -18,6 +18,10 @@ same measurement in a third of the budget: the rate whose running training error
 (ties, or none reaching it: the lower mean error), so the runs that choose a rate are not the runs that judge
 it. The target is 5 % training error instead of 25 %: Krizhevsky's 25 % is about the error of a good shallow
 model on CIFAR-10 in 2012; a linear classifier on MNIST errs on about 7 %, so 5 % needs the deep features.
+On harder data (``--data``) where no tuning run reaches 5 % (Fashion-MNIST: none of the three activations did in
+600 steps, so every run was censored and the comparison read "equivalent" by construction), the target is the
+lowest running error a tuning run reached, rounded up to a whole percent: a level the best activation reaches in
+a third of the budget, as Krizhevsky's 25 % is on CIFAR-10; on MNIST the rule keeps 5 %.
 Training error is measured as in the paper's curves, on the mini-batches as they are trained (a window of the
 last 10 batches, each counted before its update), which costs nothing; a run that never reaches the target
 within the budget counts as one step past it (censored, which can only shrink a measured speed-up). Each seed
@@ -50,7 +54,7 @@ CHANNELS = (16, 32, 32, 64)  # four 3x3 convolutions, a hidden layer and the cla
 HIDDEN = 64
 LRS = (0.01, 0.03, 0.1, 0.3)  # SGD learning rates tried per activation (half-decades)
 BATCH, MOMENTUM = 32, 0.9
-TARGET = 0.05  # training error to reach
+TARGET = 0.05  # training error to reach, unless no tuning run reaches it (`target`)
 WINDOW = 10  # mini-batches in the running training error (320 images)
 STEPS = 600  # step budget of a judged run (quick profile)
 TUNE_STEPS = 200  # step budget of a tuning run
@@ -166,11 +170,11 @@ def train_probed(ctx, act: str, lr: float, seed: int, probe: Callback, steps: in
     ctx.train(cfg, callbacks=[GainInit(act, seed), probe])
 
 
-def to_target(ctx, act: str, lr: float, seed: int, steps: int = STEPS) -> dict:
-    """The running training error after every step until it reaches `TARGET` or `steps` (scaled by the profile)
+def to_target(ctx, act: str, lr: float, seed: int, steps: int = STEPS, target: float = TARGET) -> dict:
+    """The running training error after every step until it reaches `target` or `steps` (scaled by the profile)
     have run: a judged run, or with `TUNE_STEPS` a tuning run."""
     budget = ctx.profile.epochs(steps)
-    probe = RunningError(budget, stop_at=TARGET)
+    probe = RunningError(budget, stop_at=target)
     train_probed(ctx, act, lr, seed, probe, budget)
     return {"errors": probe.errors}
 
@@ -202,6 +206,17 @@ def curve(result: dict) -> list[float]:
 def tuning_scores(results: dict, act: str) -> dict[str, tuple[int, float]]:
     """`tuning_score` of each rate's tuning run for `act`, by the rate as a string."""
     return {str(lr): tuning_score(curve(results[f"tune-{act}-lr{lr:g}"]), TARGET) for lr in LRS}
+
+
+def target(results: dict) -> float:
+    """The training error the judged runs must reach: `TARGET`, or, on data where no tuning run reaches it, the
+    lowest running error any tuning run reached, rounded up to a whole percent (a level the best activation
+    reaches in a third of the budget, as Krizhevsky's 25 % is on CIFAR-10)."""
+    best = min(
+        (e for act in ACTS for lr in LRS for e in curve(results[f"tune-{act}-lr{lr:g}"]) if math.isfinite(e)),
+        default=1.0,
+    )
+    return max(TARGET, math.ceil(round(best * 100, 6)) / 100)
 
 
 def chosen_lrs(results: dict) -> dict[str, float]:
@@ -239,9 +254,10 @@ class Relu(Study):
         f"tuning run per rate (a separate seed, at most {TUNE_STEPS} steps): the rate whose running training "
         f"error first reaches {TARGET:.0%} (ties or none: the lower mean error). Each seed a unit with its own "
         "split, initialization and data order, shared by the three activations: steps until the running "
-        f"training error (the last {WINDOW} mini-batches, each counted before its update) first reaches "
-        f"{TARGET:.0%}; a run that never does counts as {STEPS} + 1. Beside: the gradient norm of every "
-        "layer's weights at initialization on one batch of 256 training images."
+        f"training error (the last {WINDOW} mini-batches, each counted before its update) first reaches the "
+        f"target, {TARGET:.0%} (on data where no tuning run reaches {TARGET:.0%}: the lowest error a tuning run "
+        f"reached, rounded up to a whole percent); a run that never does counts as {STEPS} + 1. Beside: the "
+        "gradient norm of every layer's weights at initialization on one batch of 256 training images."
     )
     rule = (
         "Two parts, each a paired comparison per seed of the log of the steps to the target, lower is better, "
@@ -275,24 +291,29 @@ class Relu(Study):
             n = self.judge(m.numbers).more
             if n is None:
                 return []
-        chosen = chosen_lrs(results)
+        chosen, goal = chosen_lrs(results), target(results)
         runs = []
         for s in unit_seeds(ctx, n):
             runs.append(Run(f"grads-seed{s}", f"{__name__}:grads_at_init", {"seed": s}, COST["grads"]))
             runs += [
-                Run(f"{act}-seed{s}", f"{__name__}:to_target", {"act": act, "lr": chosen[act], "seed": s}, COST[act])
+                Run(
+                    f"{act}-seed{s}",
+                    f"{__name__}:to_target",
+                    {"act": act, "lr": chosen[act], "seed": s, "target": goal},
+                    COST[act],
+                )
                 for act in ACTS
             ]
         return [r for r in runs if r.name not in results]
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from the runs of `plan`."""
-        seeds = seeds_in(results)
+        seeds, goal = seeds_in(results), target(results)
         tuning = {act: {lr: list(score) for lr, score in tuning_scores(results, act).items()} for act in ACTS}
         curves = {act: [curve(results[f"{act}-seed{s}"]) for s in seeds] for act in ACTS}
         grads = {act: [results[f"grads-seed{s}"][act] for s in seeds] for act in ACTS}
         numbers = {
-            "target": TARGET,
+            "target": goal,
             "budget_steps": ctx.profile.epochs(STEPS),
             "window": WINDOW,
             "seeds": seeds,
@@ -300,13 +321,13 @@ class Relu(Study):
             "tuning_seed": 1000 * ctx.seeds[0] + TUNING_SEED,
             "tuning": tuning,
             "chosen_lr": chosen_lrs(results),
-            "steps_to_target": {act: [steps_to(c, TARGET) for c in curves[act]] for act in ACTS},
+            "steps_to_target": {act: [steps_to(c, goal) for c in curves[act]] for act in ACTS},
             "grad_norms_at_init": grads,
             "first_over_last_layer": {a: [g[0] / g[-1] for g in grads[a]] for a in ACTS},
         }
         caption = (
             f"Left: running training error (mean of seeds; each activation at its chosen rate) until it reaches "
-            f"{TARGET:.0%}. Middle: steps to the target per seed (dashed: the budget). Right: weight-gradient norm "
+            f"{goal:.0%}. Middle: steps to the target per seed (dashed: the budget). Right: weight-gradient norm "
             "per layer at initialization"
         )
         return Measurements(numbers, [(caption, _figure(numbers, curves))], seeds)

@@ -62,7 +62,7 @@ SCHEDULE = (3, 6)  # paired seeds at each look
 TUNING_SEED = 999  # plus 1000 x the first profile seed: the runs that choose each activation's rate
 VANISHED = 0.01  # first-layer gradient norm below 1 % of the last layer's: reported as vanishing
 # seconds of one run (one thread, quick profile): a tuning run, a judged run per activation, the gradient norms
-COST = {"tune": 4.0, "relu": 3.5, "tanh": 3.5, "sigmoid": 10.0, "grads": 0.5}
+COST = {"tune": 2.5, "relu": 3.0, "tanh": 3.0, "sigmoid": 7.5, "grads": 0.3}
 
 
 def layers(model: nn.Module) -> list[nn.Module]:

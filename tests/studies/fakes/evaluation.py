@@ -25,14 +25,3 @@ FAKES = {
         (_batch((0.970, 0.960, 0.975, 0.950, 0.980), (0.968, 0.966, 0.970, 0.965, 0.960)), INCONCLUSIVE),
     ],
 }
-
-
-# ---- fake run values: what each study's runs return, for `plan` and `collect` without training -------------
-
-
-def _jitter(*parts: int) -> float:
-    """A small deterministic spread between units, so the paired tests see some variance."""
-    return 0.004 * (sum((i + 1) * p for i, p in enumerate(parts)) % 5)
-
-
-RUN_FAKES = {}

@@ -15,6 +15,8 @@ REPORT = {
     "results": [
         {"id": "nesterov", "verdict": "supported", "key_number": "a | b", "test": "paired t, n=12"},
         {"id": "dropout", "verdict": "inconclusive", "key_number": "x", "test": ""},
+        {"id": "conv-shapes", "verdict": "checked", "key_number": "k", "checks": [{"check": "sizes", "holds": True}]},
+        {"id": "one-by-one", "verdict": "failed", "key_number": "k", "checks": [{"check": "count", "holds": False}]},
     ],
 }
 
@@ -23,7 +25,9 @@ def test_table_rows_come_from_the_report():
     table = verdict_table(REPORT)
     assert "| `nesterov` | supported | a \\| b | paired t, n=12 |" in table
     assert "| `dropout` | inconclusive | x |  |" in table
-    assert "5 min 1 s" in table and "1 supported, 0 contradicted, 1 inconclusive" in table
+    assert "5 min 1 s" in table and "1 supported, 0 contradicted, 1 inconclusive, 1 checked, 1 failed" in table
+    assert "| `conv-shapes` | checked | k | exact checks: ✓ sizes |" in table
+    assert "| `one-by-one` | failed | k | exact checks: ✗ count |" in table
 
 
 def test_update_replaces_only_between_the_markers(tmp_path):

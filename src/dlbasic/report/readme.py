@@ -44,10 +44,16 @@ def verdict_table(report: dict[str, Any]) -> str:
         + f" (report of {report.get('created', '?')})."
     )
     rows = [
-        f"| `{r['id']}` | {r['verdict']} | {_cell(r.get('key_number', ''))} | {_cell(r.get('test', ''))} |"
-        for r in results
+        f"| `{r['id']}` | {r['verdict']} | {_cell(r.get('key_number', ''))} | {_cell(decided_by(r))} |" for r in results
     ]
     return "\n".join([head, "", "| claim | verdict | key number | test |", "|---|---|---|---|", *rows])
+
+
+def decided_by(result: dict[str, Any]) -> str:
+    """What decided a claim: its comparisons (outcome, interval, margin, seeds and look) and its exact checks."""
+    checks = "; ".join(f"{'✓' if c.get('holds') else '✗'} {c.get('check', '')}" for c in result.get("checks", []))
+    test = result.get("test", "")
+    return "; ".join(part for part in (test, f"exact checks: {checks}" if checks else "") if part)
 
 
 def update_readme(readme: Path, report_path: Path) -> None:

@@ -112,8 +112,10 @@ def _plain(obj: Any) -> Any:
 class Profile:
     """How much work each study does.
 
-    `quick`: every study, all together in a few minutes on a 2-core CPU, embedded data, 3 seeds.
-    `full`: more seeds and epochs, `data` may name a larger source, the GPU is used when present.
+    `quick`: every study, all together in about 12 minutes on a 2-core CPU, on each study's own data.
+    `full`: 3x the epochs and data sizes, `data` may name a larger source, the GPU is used when present.
+    `seeds[0]` is the first paired seed of every staged study (its looks take the seeds after it); the other
+    seeds serve the studies that repeat a check per seed.
     """
 
     name: str = "quick"

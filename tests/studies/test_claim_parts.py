@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.lab.study import Measurements, Run, Study
@@ -84,11 +85,8 @@ def value(ctx, arm, seed):
 
 
 def _plan_until_done(study, ctx):
-    results, looks = {}, []
-    while runs := study.plan(ctx, results):
-        looks.append(len(runs))
-        results.update({r.name: r.call(ctx) for r in runs})
-    return looks, study.judge(study.collect(ctx, results).numbers)
+    stages, results = plan_stages(study, ctx, lambda r: r.call(ctx))
+    return [len(s) for s in stages], study.judge(study.collect(ctx, results).numbers)
 
 
 def test_a_staged_study_adds_seeds_only_while_undecided():

@@ -2,6 +2,7 @@
 reads the runs' values, and that `judge` gives each verdict (test accuracy, margin 0.005)."""
 
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import augmentation, get_study
@@ -41,11 +42,9 @@ def fake(gain, spread=0.0):
 
 
 def staged(value):
-    study, results, looks = get_study("augmentation"), {}, []
-    while runs := study.plan(CTX, results):
-        looks.append(len(runs))
-        results.update({r.name: value(**r.args) for r in runs})
-    return looks, study.collect(CTX, results).numbers
+    study = get_study("augmentation")
+    stages, results = plan_stages(study, CTX, lambda r: value(**r.args))
+    return [len(s) for s in stages], study.collect(CTX, results).numbers
 
 
 def test_collect_reads_the_runs_and_stages_seeds_only_while_undecided():

@@ -3,6 +3,7 @@
 
 import numpy as np
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -29,11 +30,7 @@ def fake_run(seed, width, bias_exp=-0.2, var_exp=0.1, spread=0.0):
 
 
 def run_stages(study, ctx, **kw):
-    results, stages = {}, []
-    while runs := study.plan(ctx, dict(results)):
-        stages.append(runs)
-        results.update({r.name: fake_run(r.args["seed"], r.args["width"], **kw) for r in runs})
-    return stages, results
+    return plan_stages(study, ctx, lambda r: fake_run(r.args["seed"], r.args["width"], **kw))
 
 
 def test_plan_declares_a_run_per_seed_and_width_and_adds_seeds_only_while_undecided(ctx):

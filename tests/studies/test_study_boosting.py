@@ -3,6 +3,7 @@ hand-made numbers (nothing trains here)."""
 
 import numpy as np
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -30,11 +31,7 @@ def fake_run(seed, gain=0.03, spread=0.0):
 
 
 def run_stages(study, ctx, **kw):
-    results, stages = {}, []
-    while runs := study.plan(ctx, dict(results)):
-        stages.append(runs)
-        results.update({r.name: fake_run(r.args["seed"], **kw) for r in runs})
-    return stages, results
+    return plan_stages(study, ctx, lambda r: fake_run(r.args["seed"], **kw))
 
 
 def test_plan_declares_one_run_per_seed_and_adds_seeds_only_while_undecided(ctx):

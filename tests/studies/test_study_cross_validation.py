@@ -3,6 +3,7 @@ numbers (nothing trains here)."""
 
 import numpy as np
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -28,11 +29,7 @@ def fake_run(seed, loss=0.02):
 
 
 def run_stages(study, ctx, fake=fake_run):
-    results, stages = {}, []
-    while runs := study.plan(ctx, dict(results)):
-        stages.append(runs)
-        results.update({r.name: fake(r.args["seed"]) for r in runs})
-    return stages, results
+    return plan_stages(study, ctx, lambda r: fake(r.args["seed"]))
 
 
 def test_plan_declares_one_run_per_seed_and_adds_seeds_only_while_undecided(ctx):

@@ -2,6 +2,7 @@
 verdict on hand-made numbers (test accuracy at p = 0.5 against p = 0, margin 0.005)."""
 
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import dropout, get_study
@@ -22,11 +23,9 @@ def fake(gain, spread=0.0):
 
 
 def staged(value):
-    study, results, looks = get_study("dropout"), {}, []
-    while runs := study.plan(CTX, results):
-        looks.append(len(runs))
-        results.update({r.name: value(**r.args) for r in runs})
-    return looks, study.collect(CTX, results).numbers
+    study = get_study("dropout")
+    stages, results = plan_stages(study, CTX, lambda r: value(**r.args))
+    return [len(s) for s in stages], study.collect(CTX, results).numbers
 
 
 def test_plan_declares_one_run_per_rate_and_seed_of_the_first_look():

@@ -3,6 +3,7 @@ reads both arms off one trajectory, and that `judge` gives each verdict (non-inf
 margin 0.005, and fewer epochs, log 10 % margin)."""
 
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import early_stopping, get_study
@@ -30,11 +31,9 @@ def trajectory(best, gain, epochs=40):
 
 
 def staged(gain, spread=0.0):
-    study, results, looks = get_study("early-stopping"), {}, []
-    while runs := study.plan(CTX, results):
-        looks.append(len(runs))
-        results.update({r.name: trajectory(12, gain + spread * (-1) ** r.args["seed"]) for r in runs})
-    return looks, study.collect(CTX, results).numbers
+    study = get_study("early-stopping")
+    stages, results = plan_stages(study, CTX, lambda r: trajectory(12, gain + spread * (-1) ** r.args["seed"]))
+    return [len(s) for s in stages], study.collect(CTX, results).numbers
 
 
 def test_plan_declares_one_training_per_seed_and_stages_seeds_while_undecided():

@@ -3,6 +3,7 @@ numbers (nothing trains here)."""
 
 import pytest
 import torch
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -42,11 +43,7 @@ def fake_run(seed, rise=1.5, gap=0.15, spread=0.0):
 
 
 def run_stages(study, ctx, **kw):
-    results, stages = {}, []
-    while runs := study.plan(ctx, dict(results)):
-        stages.append(runs)
-        results.update({r.name: fake_run(r.args["seed"], **kw) for r in runs})
-    return stages, results
+    return plan_stages(study, ctx, lambda r: fake_run(r.args["seed"], **kw))
 
 
 def test_plan_declares_one_run_per_seed_and_adds_seeds_only_while_undecided(ctx):

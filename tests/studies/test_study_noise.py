@@ -2,6 +2,7 @@
 verdict on hand-made numbers (robust accuracy under input and under weight noise, margin 0.005 each)."""
 
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study, noise
@@ -31,11 +32,9 @@ def fake(gain, spread=0.0):
 
 
 def staged(value):
-    study, results, looks = get_study("noise"), {}, []
-    while runs := study.plan(CTX, results):
-        looks.append(len(runs))
-        results.update({r.name: value(**r.args) for r in runs})
-    return looks, study.collect(CTX, results).numbers
+    study = get_study("noise")
+    stages, results = plan_stages(study, CTX, lambda r: value(**r.args))
+    return [len(s) for s in stages], study.collect(CTX, results).numbers
 
 
 def test_plan_declares_one_run_per_way_of_training_and_seed():

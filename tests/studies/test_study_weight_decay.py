@@ -2,6 +2,7 @@
 each verdict on hand-made numbers (the Jacobian norm with the penalty against without, log 10 % margin)."""
 
 import pytest
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study, weight_decay
@@ -23,11 +24,9 @@ def fake(jacobian_ratio, spread=0.0):
 
 def staged(value):
     """Plan, compute with `value` and plan again until done: the run count of each look and the numbers."""
-    study, results, looks = get_study("weight-decay"), {}, []
-    while runs := study.plan(CTX, results):
-        looks.append(len(runs))
-        results.update({r.name: value(**r.args) for r in runs})
-    return looks, study.collect(CTX, results).numbers
+    study = get_study("weight-decay")
+    stages, results = plan_stages(study, CTX, lambda r: value(**r.args))
+    return [len(s) for s in stages], study.collect(CTX, results).numbers
 
 
 def test_plan_declares_one_run_per_strength_and_seed_of_the_first_look():

@@ -203,6 +203,7 @@ class DetectionConfig:
     precision: str = "fp32"  # fp32, bf16 or fp16 autocast, or auto (bf16 where the hardware has it)
     channels_last: bool = False  # NHWC weights and batches
     grad_clip: float | None = None  # clip the global gradient norm to this value
+    sync_bn: bool = False  # synchronized batch norm across processes (torchrun runs)
     checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
     threads: int = 0  # torch CPU threads (0: torch's default); the float sums, so the numbers, depend on it
 

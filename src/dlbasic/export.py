@@ -122,29 +122,18 @@ class YOLOGrid(nn.Module):
 def load_exportable(path: str | Path, fmt: str = "onnx") -> Exportable:
     """The model of a classifier, FCN or detector checkpoint, read with the project's loaders (safe: tensors and
     plain values only); `UserError` for a detector whose graph cannot be exported to `fmt`."""
+    from dlbasic.training.kinds import model_from_checkpoint
     from dlbasic.training.restore import checkpoint_kind, load_checkpoint
 
     kind = checkpoint_kind(load_checkpoint(path))
-    if kind == "classification":
-        from dlbasic.training.restore import model_from_checkpoint
-
-        model, meta = model_from_checkpoint(path, action="eval")
-        size = meta["input_size"]
+    if kind in ("classification", "segmentation"):
+        model, meta = model_from_checkpoint(path, kind, action="eval")
+        size, output = meta["input_size"], "logits" if kind == "classification" else "scores"
         return Exportable(
-            model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size), "logits"
-        )
-    if kind == "segmentation":
-        from dlbasic.segmentation.train import model_from_checkpoint
-
-        model, meta = model_from_checkpoint(path, action="eval")
-        size = meta["input_size"]
-        return Exportable(
-            model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size), "scores"
+            model, model, {"kind": kind, **meta}, kind, meta["model"], (meta["in_channels"], size, size), output
         )
     if kind == "detection":
-        from dlbasic.detection.train import load_detector
-
-        model, ckpt = load_detector(path, action="eval")
+        model, ckpt = model_from_checkpoint(path, "detection", action="eval")
         meta = {"kind": "detection", **{k: v for k, v in ckpt.items() if k != "model"}}
         name = meta["config"]["model"]
         if fmt != "safetensors" and name in NOT_EXPORTABLE:

@@ -13,10 +13,11 @@ from dlbasic.cli import main
 from dlbasic.config import DetectionConfig
 from dlbasic.detection.splits import load_split
 from dlbasic.detection.task import DetectionData
-from dlbasic.detection.train import build_detector, build_trainer
+from dlbasic.detection.train import build_detector
 from dlbasic.outputs import MARKER
 from dlbasic.training import load_checkpoint
 from dlbasic.training.generators import model_generators
+from dlbasic.training.run import build_trainer
 
 DATA = "scenes:canvas=64,digits=1-2,count=48"
 TINY = [
@@ -74,7 +75,7 @@ def test_faster_rcnn_resume_continues_its_samplers():
 
     def trainer():
         model = build_detector("faster_rcnn", len(split.classes), split.train_images.shape[1], seed=0)
-        return build_trainer(model, data, cfg)
+        return build_trainer(cfg, data, kind="detection", model=model)
 
     full = trainer()
     assert len(model_generators(full.model)) == 1  # the RPN's and the RoI heads' samplers share it

@@ -71,9 +71,9 @@ def test_train_resume_eval_predict(tmp_path, capsys):
     assert mask.shape == (40, 72) and mask.max() <= 10
     # segmented at the training size (64 x 64), the mask taken back to the image's size by nearest neighbour
     from dlbasic.segmentation.task import predict_masks
-    from dlbasic.segmentation.train import model_from_checkpoint
+    from dlbasic.training.kinds import model_from_checkpoint
 
-    model, meta = model_from_checkpoint(run / "best.pt")
+    model, meta = model_from_checkpoint(run / "best.pt", "segmentation")
     x = torch.from_numpy(img).float().div(255)[None, None]
     small = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
     want = predict_masks(model, small.clamp(0, 1), torch.tensor(meta["mean"]), torch.tensor(meta["std"]))

@@ -283,7 +283,7 @@ def test_eval_matches_classes_by_name(runs, tmp_path, capsys):
 def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
     from dlbasic.segmentation.data import load_segmentation
     from dlbasic.segmentation.task import predict_masks
-    from dlbasic.segmentation.train import model_from_checkpoint
+    from dlbasic.training.kinds import model_from_checkpoint
 
     images = load_segmentation(SEG, "test").images[:5]
     mask = np.zeros((64, 64), np.uint8)
@@ -298,7 +298,7 @@ def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
             Image.fromarray(mask).save(tmp_path / "ids" / split / "masks" / f"{i}.png")
     spec = f"segfolder:{tmp_path / 'ids'}"
     result = output(capsys, ["segment", "eval", "--checkpoint", runs.seg, "--data", spec])
-    model, meta = model_from_checkpoint(runs.seg)
+    model, meta = model_from_checkpoint(runs.seg, "segmentation")
     data = load_segmentation(spec, "test")
     pred = predict_masks(model, data.images, torch.tensor(meta["mean"]), torch.tensor(meta["std"]))
     truth = torch.tensor([1, 2])[data.labels.long()]  # masks are stored as uint8

@@ -162,7 +162,11 @@ problems = {
         dataset(7, 3, masks=True),
         {"task": SegmentationTask(3)},
     ),
-    "detection": (without_batch_norm(YOLOv1(2, 1, widths=(4, 8, 8, 8))), scenes(5), {"task": DetectionTask()}),
+    "detection": (
+        without_batch_norm(YOLOv1(2, 1, widths=(4, 8, 8, 8))),
+        scenes(5),
+        {"task": DetectionTask(), "normalize": False},
+    ),
 }
 problems["classification"][2]["loss_terms"] = [lambda m: 0.05 * sum(p.pow(2).sum() for p in m.parameters())]
 out = {}
@@ -185,13 +189,14 @@ def tiny_runs(tmp_path_factory):
     launchers = {1: [], 2: ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]}
     runs = {}
     for n, launcher in launchers.items():
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, *launcher, str(script), str(folder / f"{n}.pt")],
-            check=True,
             capture_output=True,
+            text=True,
             env=env(),
             timeout=300,  # a process left without its share must not hang the others
         )
+        assert done.returncode == 0, f"{n} process(es) exited {done.returncode}:\n{done.stderr[-3000:]}"
         runs[n] = torch.load(folder / f"{n}.pt", weights_only=True)
     return runs
 

@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.data import load, normalize
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path, plot_confusion
-    from dlbasic.training.restore import model_from_checkpoint
+    from dlbasic.training.kinds import model_from_checkpoint
 
     check(args.threads >= 0, f"--threads must be at least 1 (0: torch's default), got {args.threads}")
     check_threads(args.threads)

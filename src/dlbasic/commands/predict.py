@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dlbasic.data import normalize
     from dlbasic.data.images import read_user_image
-    from dlbasic.training.restore import model_from_checkpoint
+    from dlbasic.training.kinds import model_from_checkpoint
 
     check(args.top >= 1, f"--top must be at least 1, got {args.top}")
     model, meta = model_from_checkpoint(args.checkpoint, action="predict")

@@ -128,11 +128,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from dlbasic.report.plots import check_figure_path
     from dlbasic.segmentation.data import MaskDataset, concat, load_segmentation
     from dlbasic.segmentation.overlay import save_overlays
-    from dlbasic.segmentation.train import evaluate_model, model_from_checkpoint
+    from dlbasic.segmentation.train import evaluate_model
+    from dlbasic.training.kinds import model_from_checkpoint
 
     if args.overlays is not None:
         check_figure_path(check_file(args.overlays, overwrite=args.overwrite, option="--overlays"), "--overlays")
-    model, meta = model_from_checkpoint(args.checkpoint)
+    model, meta = model_from_checkpoint(args.checkpoint, "segmentation")
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     spec = args.data or meta.get("data")
     check(
@@ -200,7 +201,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from dlbasic.outputs import check_dir, open_dir, output_names
     from dlbasic.segmentation.overlay import save_overlays
     from dlbasic.segmentation.task import predict_masks
-    from dlbasic.segmentation.train import model_from_checkpoint
+    from dlbasic.training.kinds import model_from_checkpoint
 
     if args.size is not None:
         if args.size < 0:
@@ -212,7 +213,7 @@ def run_predict(args: argparse.Namespace) -> int:
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(args.out, **where)
     names = output_names([p.name for p in args.images], reserved=("overlays.png",))
-    model, meta = model_from_checkpoint(args.checkpoint, action="predict")
+    model, meta = model_from_checkpoint(args.checkpoint, "segmentation", action="predict")
     check(meta["num_classes"] <= 256, "masks with more than 256 classes cannot be written as 8-bit PNG")
     size = meta["input_size"] if args.size is None else args.size or None
     images = [read_user_image(path, meta["in_channels"], invert=args.invert) for path in args.images]

@@ -23,15 +23,11 @@ if TYPE_CHECKING:
 
 
 class DetectionData:
-    """Detection images Tensor[N, C, H, W] in [0, 1] with one target dict (boxes xyxy, labels) per image.
-
-    `mean` 0 and `std` 1 leave the images as the detectors expect them (in [0, 1]).
-    """
+    """Detection images Tensor[N, C, H, W] in [0, 1] with one target dict (boxes xyxy, labels) per image; the
+    detectors take them as they are (the detection run's Trainer does not normalize)."""
 
     def __init__(self, images: Tensor, targets: Sequence[dict[str, Tensor]], classes: Sequence[str]):
         self.images, self.targets, self.classes = images, list(targets), list(classes)
-        channels = images.shape[1]
-        self.mean, self.std = torch.zeros(channels), torch.ones(channels)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -101,8 +97,8 @@ class DetectionTask(Task):
         predictions: list[dict[str, Tensor]] = []
         for start in range(0, len(data), trainer.eval_batch_size):
             x = data.images[start : start + trainer.eval_batch_size].to(trainer.device)
-            with trainer._autocast():
-                out = model(x.contiguous(memory_format=trainer.memory_format))
+            with trainer.autocast():
+                out = model(trainer.prepare(x))
             predictions.extend(
                 {k: v.float().cpu() if v.is_floating_point() else v.cpu() for k, v in d.items()} for d in out
             )

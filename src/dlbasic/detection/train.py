@@ -3,7 +3,8 @@
 
 Every detector is an `nn.Module` taking a batch Tensor[N, C, H, W] in [0, 1] (one image size per
 batch) and targets; it returns a dict of losses in training mode and one dict of `boxes`,
-`scores`, `labels` per image in eval mode. `fit` minimizes the sum of the losses with an optimizer
+`scores`, `labels` per image in eval mode. A detection run is the one pipeline of `dlbasic.training.run`
+with what differs in `DetectionRun`; `fit` minimizes the sum of the losses with an optimizer
 from `dlbasic.optim`; R-CNN then fits its SVMs and box regressors on the frozen features (its
 stages 2 and 3). `evaluate` reports `evaluate_detections` and the seconds per image of a full
 forward pass, proposals included (selective search runs uncached when timing).
@@ -31,11 +32,10 @@ from dlbasic.detection.task import DetectionData, DetectionTask
 from dlbasic.detection.transforms import resize
 from dlbasic.detection.yolo_v1 import YOLOv1
 from dlbasic.errors import UserError, check, did_you_mean
-from dlbasic.optim import create_optimizer
-from dlbasic.training import distributed
-from dlbasic.training.assemble import make_trainer, start_process
-from dlbasic.training.schedules import create_scheduler
-from dlbasic.training.trainer import Trainer, steps_per_epoch
+from dlbasic.training.kinds import RunData, RunKind, make_optimizer, model_from_checkpoint, register_kind
+from dlbasic.training.restore import load_model_state
+from dlbasic.training.run import build_trainer, train
+from dlbasic.training.trainer import Trainer
 
 USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
 
@@ -61,40 +61,111 @@ def build_detector(
     return YOLOv1(num_classes, in_channels)
 
 
-def build_trainer(
-    model: nn.Module,
-    data: DetectionData,
-    cfg: DetectionConfig,
-    *,
-    run_dir: Path | None = None,
-    meta: dict[str, Any] | None = None,
-    progress: bool | None = False,
-    log: Callable[[dict[str, Any]], None] | None = None,
-) -> Trainer:
-    """The Trainer of a detection run (`training.assemble`): the optimizer and warmed-up schedule of `cfg`,
-    the detection task; under torchrun each process joins the group and trains on its share of the images."""
-    device = start_process(cfg.device, cfg.threads)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = create_optimizer(cfg.optimizer, params, lr=cfg.lr or DEFAULT_LR[cfg.model], weight_decay=cfg.weight_decay)
-    steps = steps_per_epoch(len(data), cfg.batch_size, distributed.world()[1])
-    warmup = min(cfg.warmup_steps, cfg.epochs * steps // 10)  # short runs must not end warming up
-    sched = create_scheduler(cfg.scheduler, opt, epochs=max(cfg.epochs, 1), steps_per_epoch=steps, warmup_steps=warmup)
-    return make_trainer(
-        cfg,
-        model,
-        opt,
-        sched,
-        data,
-        None,
-        device=device,
-        batch_size=cfg.batch_size,
-        task=DetectionTask(),
-        callbacks=[EpochLog(log)] if log is not None else [],
-        run_dir=run_dir,
-        eval_batch_size=16,
-        meta=meta,
-        progress=progress,
-    )
+@register_kind
+class DetectionRun(RunKind):
+    """A detection run of a `DetectionConfig`: images in [0, 1] (not normalized), a detector from `build_detector`
+    (R-CNN, SPPnet and Fast R-CNN share `proposals`, a selective-search cache), the sum of its losses, mAP.
+
+    Args:
+        split: the images to train and test on (default: `load_split` of the config).
+        proposals: the selective-search proposals (default: the config's mode and count).
+        log: called with every epoch's row (loss and its parts, seconds).
+        model: train this detector instead of building one (`fit`).
+    """
+
+    name = "detection"
+    command = "detect train"
+    normalize = False
+    model_key = "detector"  # the summary's "model" is the detector's name
+
+    def __init__(
+        self,
+        split: Split | None = None,
+        proposals: SelectiveSearchProposals | None = None,
+        log: Callable[[dict[str, Any]], None] | None = None,
+        model: nn.Module | None = None,
+    ):
+        self.split, self.proposals, self.log, self.model = split, proposals, log, model
+
+    def load_data(self, cfg: DetectionConfig) -> RunData:
+        """The training images (no validation split: mAP is measured once, on the test images)."""
+        split = self.split or load_split(
+            cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed, cfg.test_data
+        )
+        self.split = split
+        train = DetectionData(split.train_images, split.train_targets, split.classes)
+        return RunData(train, None, DetectionData(split.test_images, split.test_targets, split.classes))
+
+    def build_model(self, cfg: DetectionConfig, train: DetectionData) -> nn.Module:
+        """`build_detector(cfg.model)` for the data's classes and channels (or the detector given)."""
+        if self.model is not None:
+            return self.model
+        proposals = self.proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
+        return build_detector(cfg.model, train.num_classes, train.in_channels, proposals, cfg.seed)
+
+    def build_optimizer(self, cfg: DetectionConfig, model: nn.Module) -> torch.optim.Optimizer:
+        """`cfg.optimizer` at `cfg.lr` (else the detector's default in `DEFAULT_LR`), norm and bias not decayed."""
+        return make_optimizer(cfg.optimizer, model, cfg.lr or DEFAULT_LR[cfg.model], cfg.weight_decay)
+
+    def schedule(self, cfg: DetectionConfig, steps_per_epoch: int) -> dict[str, Any]:
+        """The warm-up at most a tenth of the run (short runs must not end warming up)."""
+        warmup = min(cfg.warmup_steps, cfg.epochs * steps_per_epoch // 10)
+        return {"epochs": max(cfg.epochs, 1), "warmup_steps": warmup}
+
+    def task(self, cfg: DetectionConfig, train: DetectionData) -> DetectionTask:
+        """The sum of the detector's losses; COCO mAP on validation data."""
+        return DetectionTask()
+
+    def regularizers(self, cfg: DetectionConfig, train: DetectionData) -> dict[str, list]:
+        """No batch transforms or penalties; `EpochLog` when a `log` is given."""
+        return {"transforms": [], "loss_terms": [], "callbacks": [EpochLog(self.log)] if self.log else []}
+
+    def run_callbacks(self, cfg: DetectionConfig) -> list:
+        """None."""
+        return []
+
+    def eval_batch_size(self, cfg: DetectionConfig) -> int:
+        """16 images per evaluation batch."""
+        return 16
+
+    def meta(self, cfg: DetectionConfig, data: RunData) -> dict[str, Any]:
+        """The config, classes, channels and image size that rebuild the detector (`rebuild`)."""
+        images = data.train.images
+        return {
+            "kind": "detection",
+            "config": cfg.to_dict(),
+            "classes": list(data.train.classes),
+            "in_channels": images.shape[1],
+            "image_size": list(images.shape[-2:]),
+        }
+
+    def after_fit(self, trainer: Trainer, data: RunData, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Detection history rows, then R-CNN's SVM stage; a run of 0 epochs checkpoints the untrained detector."""
+        rows = [epoch_row(h) for h in history]
+        rows += svm_stage(trainer, data.train.images, data.train.targets)
+        if trainer.run_dir is not None and not trainer.history:  # (decided alike in every process: saving gathers)
+            trainer.save_checkpoint()
+        trainer.model.eval()
+        return rows
+
+    def summary(self, trainer: Trainer, data: RunData, history: list[dict[str, Any]], seconds: float) -> dict:
+        """mAP and speed on the test images (`evaluate`), the training time (SVM stage included), the history."""
+        split = self.split
+        return {
+            "status": "finished",
+            "model": trainer.meta["config"]["model"],
+            "train_seconds": seconds,
+            **evaluate(trainer.model, split.test_images, split.test_targets),
+            "train_images": len(split.train_images),
+            "test_images": len(split.test_images),
+            "split": split.split,
+            "train_split": split.train_split,
+            "history": history,
+        }
+
+    def rebuild(self, ckpt: dict[str, Any], path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+        """The detector of a checkpoint (its config, classes, channels and image size checked) and that metadata."""
+        return rebuild_detector(ckpt, path)
 
 
 class EpochLog(Callback):
@@ -121,16 +192,16 @@ def fit(
     cfg: DetectionConfig,
     log: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Minimize the sum of the model's losses on the Trainer; R-CNN then fits its SVMs and regressors.
+    """Minimize the sum of `model`'s losses on the Trainer (`run.build_trainer`); R-CNN then fits its SVMs and
+    regressors.
 
     Returns the history (one row per epoch, then R-CNN's SVM stage). Raises `Diverged` when a step's
     loss, or a weight at an epoch end, is NaN or infinite.
     """
-    trainer = build_trainer(model, DetectionData(images, targets, []), cfg, log=log)
-    history = [epoch_row(h) for h in trainer.fit()]
-    history += svm_stage(trainer, images, targets)
-    model.eval()
-    return history
+    kind = DetectionRun(log=log)
+    data = RunData(DetectionData(images, targets, []), None, None)
+    trainer = build_trainer(cfg, data.train, kind=kind, model=model)
+    return kind.after_fit(trainer, data, trainer.fit())
 
 
 def svm_stage(trainer: Trainer, images: Tensor, targets: Sequence[dict[str, Tensor]]) -> list[dict[str, Any]]:
@@ -215,78 +286,22 @@ def train_detector(
     resume: bool = False,
     progress: bool | None = False,
 ) -> dict[str, Any]:
-    """Build, train and evaluate one detector, on the Trainer.
+    """Build, train and evaluate one detector: `run.train` of a `DetectionRun`.
 
     With `run_dir`, the run folder of `dlbasic train`: config.yaml, metrics.jsonl, checkpoint.pt
     (atomic, every epoch and `cfg.checkpoint_every` steps; exact `resume`), curves.png and
     summary.json; it follows `dlbasic.outputs` (checked before the data is read, created or replaced
-    only once data and model are ready).
+    only once data and model are ready). Returns the summary, the history and the `detector`.
     """
-    import json
-
-    from dlbasic.checkpoint import atomic_write_text
-    from dlbasic.report.plots import plot_curves
-    from dlbasic.training.run import check_run_dir, fit_in_run_dir, hold_run_dir
-
-    cfg.validate()
-    start_process(cfg.device, cfg.threads)  # torchrun: join its process group before anything else
-    run_path = Path(run_dir) if run_dir is not None else None
-    if run_path is not None:  # every process checks, so none waits for a main process that refused
-        check_run_dir(run_path, overwrite, resume)
-    with hold_run_dir(run_path):  # one process at a time in the run folder, from here to its summary
-        split = split or load_split(cfg.data, cfg.image_size, cfg.train_limit, cfg.test_limit, cfg.seed, cfg.test_data)
-        proposals = proposals or SelectiveSearchProposals(cfg.proposals, cfg.max_proposals)
-        torch.manual_seed(cfg.seed)
-        model = build_detector(cfg.model, len(split.classes), split.train_images.shape[1], proposals, cfg.seed)
-        data = DetectionData(split.train_images, split.train_targets, split.classes)
-        meta = {
-            "kind": "detection",
-            "config": cfg.to_dict(),
-            "classes": list(split.classes),
-            "in_channels": split.train_images.shape[1],
-            "image_size": list(split.train_images.shape[-2:]),
-        }
-        trainer = build_trainer(model, data, cfg, run_dir=run_path, meta=meta, progress=progress, log=log)
-        start = time.perf_counter()
-        history = [
-            epoch_row(h)
-            for h in fit_in_run_dir(trainer, cfg, run_path, command="detect train", overwrite=overwrite, resume=resume)
-        ]
-        history += svm_stage(trainer, split.train_images, split.train_targets)
-        if run_path is not None and not (run_path / "checkpoint.pt").exists():  # --epochs 0: the untrained detector
-            trainer.save_checkpoint()
-        train_seconds = time.perf_counter() - start
-        model.eval()
-        result = {
-            "status": "finished",
-            "model": cfg.model,
-            "train_seconds": train_seconds,
-            **evaluate(model, split.test_images, split.test_targets),
-            "train_images": len(split.train_images),
-            "test_images": len(split.test_images),
-            "split": split.split,
-            "train_split": split.train_split,
-            "history": history,
-        }
-        if run_path is not None and distributed.is_main():
-            atomic_write_text(json.dumps(result, indent=2, default=float) + "\n", run_path / "summary.json")
-            plot_curves(trainer.history, run_path / "curves.png")
-    result["detector"] = model
-    return result
+    kind = DetectionRun(split, proposals, log)
+    return train(cfg, run_dir, kind=kind, resume=resume, overwrite=overwrite, progress=progress)
 
 
-def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, dict[str, Any]]:
-    """A detector and its metadata from a `train_detector` checkpoint.
-
-    `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), missing or
-    inconsistent metadata, or weights that do not fit the detector.
-    """
+def rebuild_detector(ckpt: dict[str, Any], path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The detector of a checkpoint written by a detection run, and its metadata (`config`, `classes`,
+    `in_channels`, `image_size`); `UserError` for missing or inconsistent metadata, or weights that do not fit."""
     from dataclasses import fields
 
-    from dlbasic.training.restore import load_checkpoint, load_weights, require_kind
-
-    ckpt = load_checkpoint(path)
-    require_kind(ckpt, path, "detection", action)
     if isinstance(ckpt.get("meta"), dict):  # written by the Trainer: the metadata sits in `meta`
         ckpt = {**ckpt["meta"], "model": ckpt["model"]}
     hint = "use a checkpoint.pt written by dlbasic detect train"
@@ -318,5 +333,10 @@ def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, di
         )
     except (TypeError, ValueError) as e:
         raise UserError(f"{path}: cannot build its detector ({' '.join(str(e).split())[:200]})", hint) from None
-    load_weights(model, ckpt["model"], path, cfg.model)
-    return model.eval(), ckpt
+    load_model_state(model, ckpt["model"], path, cfg.model)
+    return model, ckpt
+
+
+def load_detector(path: str | Path, action: str = "eval") -> tuple[nn.Module, dict[str, Any]]:
+    """A detector and its metadata from a detection run's checkpoint (`kinds.model_from_checkpoint`)."""
+    return model_from_checkpoint(path, "detection", action)

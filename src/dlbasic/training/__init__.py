@@ -3,7 +3,8 @@
 from dlbasic.callbacks import Callback
 from dlbasic.checkpoint import atomic_save
 from dlbasic.training.device import resolve_device
-from dlbasic.training.restore import load_checkpoint, model_from_checkpoint
+from dlbasic.training.kinds import model_from_checkpoint
+from dlbasic.training.restore import load_checkpoint
 from dlbasic.training.run import train
 from dlbasic.training.schedules import create_scheduler
 from dlbasic.training.tasks import ClassificationTask

@@ -1,10 +1,6 @@
-"""The steps every run takes to become a `Trainer`, whatever its task and config type.
-
-`training.run.build_trainer` (classification and segmentation, from a `TrainConfig`) and
-`detection.train.build_trainer` (from a `DetectionConfig`) differ only in the model, optimizer and
-schedule they make; both go through these three steps, so a detection run joins torchrun, seeds,
-clips, checkpoints and resumes exactly as a classification run does.
-"""
+"""The steps every run takes to become a `Trainer`, whatever its kind and config type (used by
+`training.run.build_trainer`): join the process group, seed and build the model for this process, and hand the
+engineering settings of the config to the Trainer."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ from typing import Any
 
 import torch
 
+from dlbasic.nn.norm import BatchNorm2d
 from dlbasic.training import distributed
 from dlbasic.training.device import resolve_device
 from dlbasic.training.trainer import Trainer
@@ -30,16 +27,37 @@ def start_process(device: str, threads: int | None = None) -> torch.device:
 
 
 def seeded_model(build: Callable[[], torch.nn.Module], seed: int, sync_bn: bool = False) -> torch.nn.Module:
-    """`build()` after seeding torch with `seed`: the same initial weights in every process. Then each
-    process of a torchrun run is reseeded by its rank, for its own dropout masks and noise."""
+    """`build()` after seeding torch with `seed`: the same initial weights in every process; then `per_process`."""
     torch.manual_seed(seed)
-    model = build()
+    return per_process(build(), seed, sync_bn)
+
+
+def per_process(model: torch.nn.Module, seed: int, sync_bn: bool = False) -> torch.nn.Module:
+    """`model` for this process of a torchrun run: batch norm made SyncBatchNorm when `sync_bn` and there are
+    several processes, and torch reseeded by the rank (rank r > 0 by seed + 1,000,003 r) for its own dropout
+    masks and noise. A single process is left as it is."""
     if sync_bn and distributed.world()[1] > 1:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = sync_batch_norm(model)
     rank = distributed.world()[0]
     if rank:
         torch.manual_seed(seed + 1_000_003 * rank)
     return model
+
+
+def sync_batch_norm(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` with `torch.nn.SyncBatchNorm` in place of every batch norm layer, torch's and `dlbasic.nn`'s own
+    (`BatchNorm2d` from scratch, the same weights and buffers), so that statistics are taken over the global batch
+    (Peng et al. 2018, MegDet, arXiv 1711.07240)."""
+    for name, child in list(model.named_children()):
+        if isinstance(child, BatchNorm2d):
+            layer = torch.nn.BatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.weight is not None, child.track_running_stats
+            )
+            layer.load_state_dict(child.state_dict())
+            setattr(model, name, layer.train(child.training))
+        else:
+            sync_batch_norm(child)
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def make_trainer(
@@ -74,4 +92,4 @@ def make_trainer(
     )
 
 
-__all__ = ["make_trainer", "seeded_model", "start_process"]
+__all__ = ["make_trainer", "per_process", "seeded_model", "start_process", "sync_batch_norm"]

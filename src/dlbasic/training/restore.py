@@ -1,4 +1,5 @@
-"""From a checkpoint back to a model: which command wrote it, its metadata checked, its weights loaded.
+"""From a checkpoint back to a model: which command wrote it, its metadata checked, its weights loaded
+(`dlbasic.training.kinds.model_from_checkpoint` puts these steps together for each kind of run).
 
 Every failure is one `UserError` naming the file: a checkpoint of another kind names the command that
 reads it, and missing or inconsistent metadata or weights say what is wrong.
@@ -128,7 +129,7 @@ def build_from_meta(meta: dict[str, Any], path: str | Path) -> torch.nn.Module:
         raise UserError(f"{path}: cannot build model {meta['model']!r} from its metadata ({_one_line(e)})") from None
 
 
-def load_weights(model: torch.nn.Module, state: Any, path: str | Path, name: str) -> None:
+def load_model_state(model: torch.nn.Module, state: Any, path: str | Path, name: str) -> None:
     """`model.load_state_dict(state)`, refused in one line when the weights do not fit the model."""
     check(isinstance(state, dict), f"{path} holds no weights")
     own = model.state_dict()
@@ -154,18 +155,4 @@ def load_weights(model: torch.nn.Module, state: Any, path: str | Path, name: str
         raise UserError(f"cannot load the weights in {path} into model {name!r} ({_one_line(e)})", hint) from None
 
 
-def model_from_checkpoint(path: str | Path, action: str = "eval") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Rebuild the classifier of a `best.pt` or `checkpoint.pt` and load its weights.
-
-    `UserError` for a checkpoint of another kind (naming `dlbasic ... <action>` for it), incomplete
-    metadata, or weights that do not fit the model.
-    """
-    ckpt = load_checkpoint(path)
-    require_kind(ckpt, path, "classification", action)
-    meta = check_meta(ckpt.get("meta"), path, "dlbasic train")
-    model = build_from_meta(meta, path)
-    load_weights(model, ckpt["model"], path, meta["model"])
-    return model.eval(), meta
-
-
-__all__ = ["build_from_meta", "check_meta", "checkpoint_kind", "load_weights", "model_from_checkpoint", "require_kind"]
+__all__ = ["build_from_meta", "check_meta", "checkpoint_kind", "load_checkpoint", "load_model_state", "require_kind"]

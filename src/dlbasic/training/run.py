@@ -1,8 +1,10 @@
-"""From a `TrainConfig` to a finished run folder: data, model, optimizer, Trainer, summary, plots.
+"""The one run pipeline: from a config to a finished run folder, for every kind of run.
 
-A run folder holds `config.yaml`, `metrics.jsonl` (one line per epoch), `checkpoint.pt`
-(everything needed to resume), `best.pt` (the weights with the best validation accuracy),
-`curves.png` and `summary.json`.
+`build_trainer` assembles a Trainer (process group, seeds, model, optimizer with parameter groups, task,
+regularizers, schedule); `train` adds the data, the run folder, resume and the summary. What differs by problem
+comes from a `dlbasic.training.kinds.RunKind`. A run folder holds `config.yaml`, `metrics.jsonl` (one line per
+epoch), `checkpoint.pt` (everything needed to resume), `best.pt` (the weights with the best validation metric),
+`summary.json` and the kind's figures (`curves.png`, `overlays.png`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,146 +21,24 @@ import torch
 
 from dlbasic.callbacks import Callback
 from dlbasic.checkpoint import atomic_write_text
-from dlbasic.config import TrainConfig, dump_config
-from dlbasic.data import ImageDataset, load, stratified_subset
-from dlbasic.data.transforms import Augment
+from dlbasic.config import dump_config
 from dlbasic.errors import Diverged, UserError, check
-from dlbasic.models import create_model
-from dlbasic.optim import create_optimizer
 from dlbasic.outputs import MARKER, check_dir, hold, made_by_dlbasic, output_dir
-from dlbasic.regularization import EarlyStopping, InputNoise, Mix, Penalty, WeightNoise, param_groups
 from dlbasic.training import distributed
-from dlbasic.training.assemble import make_trainer, seeded_model, start_process
-from dlbasic.training.device import resolve_device
+from dlbasic.training.assemble import make_trainer, per_process, seeded_model, start_process
+from dlbasic.training.kinds import RunData, RunKind, build_model, load_data, model_options, run_kind, write_summary
 from dlbasic.training.restore import load_checkpoint
 from dlbasic.training.schedules import create_scheduler
-from dlbasic.training.target import TargetAccuracy
-from dlbasic.training.tasks import ClassificationTask
 from dlbasic.training.trainer import Trainer, steps_per_epoch
 
 
-@dataclass
-class RunData:
-    """The three splits a run uses: trained on, validated on each epoch (best.pt), tested once at the end."""
-
-    train: ImageDataset
-    val: ImageDataset
-    test: ImageDataset
-
-
-def load_data(cfg: TrainConfig, loader: Callable[..., ImageDataset] = load) -> RunData:
-    """The train, val and test splits of `cfg.data` read by `loader` (`data.load`, or `load_segmentation`).
-
-    `cfg.train_subset` keeps that many training images, chosen by a seed of their own: stratified by class
-    for image labels, uniformly for masks.
-    """
-    opts = {
-        "seed": cfg.seed,
-        "val_fraction": cfg.val_fraction,
-        "test_fraction": cfg.test_fraction,
-        "image_size": cfg.image_size,
-        "test_data": cfg.test_data,
-    }
-    train, val, test = (loader(cfg.data, s, **opts) for s in ("train", "val", "test"))
-    n = cfg.train_subset
-    if n is not None and n < len(train):
-        g = torch.Generator().manual_seed(cfg.seed + 2)
-        keep = (
-            stratified_subset(train.labels, n, cfg.seed + 2)
-            if train.labels.dim() == 1
-            else torch.randperm(len(train), generator=g)[:n].sort().values
-        )
-        train = train.subset(keep)
-    return RunData(train, val, test)
-
-
-def model_options(cfg: TrainConfig) -> dict[str, Any]:
-    """The model constructor options: `model_options` plus `dropout` and `norm` when set."""
-    options = dict(cfg.model_options)
-    if cfg.dropout is not None:
-        options["dropout"] = cfg.dropout
-    if cfg.norm is not None:
-        options["norm"] = cfg.norm
-    return options
-
-
-def build_model(cfg: TrainConfig, data: ImageDataset) -> torch.nn.Module:
-    """`cfg.model` from the zoo, sized for `data` (classes, channels, image size), with `model_options(cfg)`."""
-    return create_model(
-        cfg.model,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-        input_size=data.image_size,
-        **model_options(cfg),
-    )
-
-
-def build_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Weight decay goes to the optimizer (coupled, or decoupled for AdamW) unless a penalty term is asked for."""
-    decay = cfg.weight_decay if cfg.penalty == "none" else 0.0
-    params = (
-        param_groups(model, decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias) if decay else model.parameters()
-    )
-    return create_optimizer(cfg.optimizer, params, lr=cfg.lr, momentum=cfg.momentum)
-
-
-def batch_and_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, train_size: int) -> tuple[int, Any]:
-    """The per-process batch size and the learning-rate schedule, sized by the steps the Trainer takes.
-
-    Under torchrun each of N processes takes `batch` images of every global batch of N x `batch`, so an
-    epoch has ceil(train_size / (N x batch)) steps: the schedule counts those, not the per-process ones.
-    """
-    batch = train_size if cfg.batch_size == "full" else int(cfg.batch_size)
-    steps = steps_per_epoch(train_size, batch, distributed.world()[1])
-    scheduler = create_scheduler(
-        cfg.scheduler,
-        optimizer,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        step_epochs=cfg.lr_step,
-        gamma=cfg.lr_gamma,
-        warmup_steps=cfg.warmup_steps,
-    )
-    return batch, scheduler
-
-
-def regularizers(cfg: TrainConfig, num_classes: int) -> dict[str, list]:
-    """Batch transforms, loss terms and callbacks for the regularization options of `cfg`."""
-    transforms: list = []
-    if cfg.augment:
-        transforms.append(Augment.from_spec(cfg.augment))
-    if cfg.input_noise:
-        transforms.append(InputNoise(cfg.input_noise))
-    if cfg.mixup or cfg.cutmix:  # last: it turns labels into soft targets
-        transforms.append(
-            Mix(
-                cfg.mixup,
-                cfg.cutmix,
-                cfg.mix_prob,
-                cfg.mix_switch_prob,
-                cfg.mix_per_sample,
-                cfg.label_smoothing,
-                num_classes,
-            )
-        )
-    loss_terms = (
-        [Penalty(cfg.penalty, cfg.weight_decay, exclude_norm_and_bias=not cfg.decay_norm_and_bias)]
-        if cfg.penalty != "none" and cfg.weight_decay
-        else []
-    )
-    callbacks: list = []
-    if cfg.weight_noise:
-        callbacks.append(WeightNoise(cfg.weight_noise, seed=cfg.seed))
-    if cfg.early_stopping:
-        callbacks.append(EarlyStopping("val_loss", patience=cfg.early_stopping))
-    return {"transforms": transforms, "loss_terms": loss_terms, "callbacks": callbacks}
-
-
 def build_trainer(
-    cfg: TrainConfig,
-    train: ImageDataset,
-    val: ImageDataset | None = None,
+    cfg: Any,
+    train: Any,
+    val: Any = None,
     *,
+    kind: str | RunKind = "classification",
+    model: torch.nn.Module | None = None,
     task: Any = None,
     transforms: list | None = None,
     callbacks: Sequence[Callback] = (),
@@ -169,21 +48,27 @@ def build_trainer(
     eval_batch_size: int | None = None,
     stop_on_divergence: bool = True,
 ) -> Trainer:
-    """The Trainer of a run of `cfg` on `train`: the one place a run is assembled (`train`, `segment train`,
-    `cv`, `tune`, `compare`, `ensemble` and the lab all come here).
+    """The Trainer of a run of `cfg` on `train`: the one place every run is assembled (`train` for every kind,
+    `cv`, `tune`, `compare`, `ensemble`, the lab and the detectors' `fit` all come here).
 
     Joins a torchrun process group when launched by one, sets the threads, seeds and builds the model
-    (one initialization in every process, then per-process seeds for dropout), the optimizer with its
-    parameter groups, the regularizers of `cfg` and a schedule sized by the steps the Trainer takes.
-    `task` defaults to classification with `cfg.label_smoothing`; `transforms` replaces the batch
-    transforms of `cfg` (segmentation augments masks with their images).
+    (`kind.build_model` right after seeding with `cfg.seed`, the same initialization in every process; or `model`
+    as given), converts batch norm to SyncBatchNorm when asked under torchrun, reseeds each process by its rank
+    (its own dropout masks and noise), then the optimizer with its parameter groups, the kind's task and
+    regularizers and a schedule sized by the steps the Trainer takes. `task` and `transforms` replace the kind's.
     """
+    kind = run_kind(kind)
     cfg.validate()
     device = start_process(cfg.device, cfg.threads)
-    model = seeded_model(lambda: build_model(cfg, train), cfg.seed, cfg.sync_bn)
-    optimizer = build_optimizer(cfg, model)
-    extra = regularizers(cfg, train.num_classes)
-    batch_size, scheduler = batch_and_scheduler(cfg, optimizer, len(train))
+    if model is None:
+        model = seeded_model(lambda: kind.build_model(cfg, train), cfg.seed, cfg.sync_bn)
+    else:
+        model = per_process(model, cfg.seed, cfg.sync_bn)
+    optimizer = kind.build_optimizer(cfg, model)
+    extra = kind.regularizers(cfg, train)
+    batch_size = kind.batch_size(cfg, len(train))
+    steps = steps_per_epoch(len(train), batch_size, distributed.world()[1])
+    scheduler = create_scheduler(cfg.scheduler, optimizer, steps_per_epoch=steps, **kind.schedule(cfg, steps))
     return make_trainer(
         cfg,
         model,
@@ -193,34 +78,18 @@ def build_trainer(
         val,
         device=device,
         batch_size=batch_size,
-        task=task or ClassificationTask(cfg.label_smoothing),
+        task=task or kind.task(cfg, train),
         transforms=extra["transforms"] if transforms is None else transforms,
         loss_terms=extra["loss_terms"],
-        compile=cfg.compile,
+        compile=getattr(cfg, "compile", False),
         callbacks=[*extra["callbacks"], *callbacks],
         run_dir=run_dir,
-        eval_batch_size=eval_batch_size or cfg.eval_batch_size,
+        eval_batch_size=eval_batch_size or kind.eval_batch_size(cfg),
         meta=meta,
         progress=progress,
         stop_on_divergence=stop_on_divergence,
+        normalize=kind.normalize,
     )
-
-
-def model_meta(cfg: TrainConfig, data: ImageDataset) -> dict[str, Any]:
-    """What `eval` and `predict` need to rebuild the model and prepare images."""
-    return {
-        "kind": "classification",
-        "model": cfg.model,
-        "model_options": model_options(cfg),
-        "num_classes": data.num_classes,
-        "in_channels": data.in_channels,
-        "input_size": data.image_size,
-        "classes": list(data.classes),
-        "mean": data.mean.tolist(),
-        "std": data.std.tolist(),
-        "data": cfg.data,
-        "config": cfg.to_dict(),
-    }
 
 
 def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
@@ -247,7 +116,7 @@ def hold_run_dir(run_dir: Path | None) -> contextlib.AbstractContextManager:
 
 
 def fit_in_run_dir(
-    trainer: Trainer, cfg: TrainConfig, run_dir: Path | None, *, command: str, overwrite: bool, resume: bool
+    trainer: Trainer, cfg: Any, run_dir: Path | None, *, command: str, overwrite: bool, resume: bool
 ) -> list[dict[str, Any]]:
     """Open the run folder, resume if asked, and fit; call once data, model and Trainer are ready.
 
@@ -294,7 +163,7 @@ RESUMABLE_CHANGES = (
 )
 
 
-def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
+def resume_state(trainer: Trainer, run_dir: Path, cfg: Any) -> None:
     """Load `run_dir/checkpoint.pt` into `trainer`, refusing one from another model or config.
 
     A learning rate changed with `--allow-changes lr` rescales every group's rate (and a schedule's
@@ -332,120 +201,60 @@ def resume_state(trainer: Trainer, run_dir: Path, cfg: TrainConfig) -> None:
             trainer.scheduler.base_lrs = [b * ratio for b in trainer.scheduler.base_lrs]
 
 
-def default_run_dir(cfg: TrainConfig) -> Path:
+def default_run_dir(cfg: Any) -> Path:
     """runs/<model>-<source>-<date>-<time>: where a run goes when no --run-dir is given."""
     source = cfg.data.split(":")[0]
     return Path("runs") / f"{cfg.model}-{source}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def train(
-    cfg: TrainConfig,
+    cfg: Any,
     run_dir: str | Path | None = None,
     *,
+    kind: str | RunKind = "classification",
     resume: bool = False,
     overwrite: bool = False,
     callbacks: list[Callback] | None = None,
     progress: bool | None = None,
     stop_on_divergence: bool = True,
 ) -> dict[str, Any]:
-    """Train as `cfg` says; returns the summary (also written to `run_dir/summary.json`).
+    """Train a run of `kind` ("classification", "segmentation", "detection", or a `RunKind`) as `cfg` says;
+    returns the summary (also written to `run_dir/summary.json`) with the `history` and the trained `model`.
 
     A non-finite loss raises `Diverged` (after writing a summary that says so), unless
     `stop_on_divergence=False`: studies that measure instability train on and read the history.
 
     With `run_dir=None` nothing is written (studies use this). With `resume=True` the run
-    continues from `run_dir/checkpoint.pt`; pass the config saved there (`load_config`).
+    continues from `run_dir/checkpoint.pt`; pass the config saved there (`load_config`). The run folder is
+    checked before the data is read, and created or replaced only once data, model and Trainer are ready.
     """
+    kind = run_kind(kind)
     cfg.validate()
-    distributed.setup(resolve_device(cfg.device))  # launched by torchrun: join its process group
+    start_process(cfg.device, cfg.threads)  # launched by torchrun: join its process group before anything else
     run_path = Path(run_dir) if run_dir is not None else None
     if run_path is not None:  # every process checks, so none waits for a main process that refused
         check_run_dir(run_path, overwrite, resume)
-    with hold_run_dir(run_path):
-        return _train(cfg, run_path, resume, overwrite, callbacks, progress, stop_on_divergence)
-
-
-def _train(
-    cfg: TrainConfig,
-    run_path: Path | None,
-    resume: bool,
-    overwrite: bool,
-    callbacks: list[Callback] | None,
-    progress: bool | None,
-    stop_on_divergence: bool,
-) -> dict[str, Any]:
-    if cfg.threads:  # loading may decode images with torch ops
-        torch.set_num_threads(cfg.threads)
-    data = load_data(cfg)
-    trainer = build_trainer(
-        cfg,
-        data.train,
-        data.val,
-        callbacks=callbacks or (),
-        run_dir=run_path,
-        meta=model_meta(cfg, data.train),
-        progress=progress,
-        stop_on_divergence=stop_on_divergence,
-    )
-    target = TargetAccuracy(cfg.target_accuracy, cfg.eval_every) if cfg.target_accuracy else None
-    if target is not None:
-        trainer.callbacks.append(target)
-    history = fit_in_run_dir(trainer, cfg, run_path, command="train", overwrite=overwrite, resume=resume)
-    extra = (
-        {}
-        if target is None
-        else {
-            "target_accuracy": target.target,
-            "target_reached": target.seconds is not None,
-            "time_to_target": target.seconds,
-            "steps_to_target": target.step,
-        }
-    )
-    return finish(trainer, data, history, run_path, extra)
-
-
-def finish(
-    trainer: Trainer,
-    data: RunData,
-    history: list[dict[str, float]],
-    run_dir: Path | None,
-    extra: dict[str, Any] | None = None,
-) -> dict:
-    """Test the final model once and write summary.json and curves.png."""
-    test = trainer.evaluate(data.test)
-    last = history[-1] if history else {}
-    seconds = sum(h["train_seconds"] for h in history)
-    summary = {
-        "status": "finished",
-        "test_accuracy": test["accuracy"],
-        "test_loss": test["loss"],
-        "val_accuracy": last.get("val_accuracy"),
-        "val_loss": last.get("val_loss"),
-        "train_accuracy": last.get("train_accuracy"),
-        "train_loss": last.get("train_loss"),
-        "best_val_accuracy": trainer.best,
-        "epochs": len(history),
-        "steps": trainer.global_step,
-        "seconds": seconds,
-        "images_per_second": sum(h["images_per_second"] * h["train_seconds"] for h in history) / max(seconds, 1e-9),
-        "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "processes": trainer.world_size,
-        "precision": trainer.precision,
-        "channels_last": trainer.channels_last,
-        "train_images": len(data.train),
-        "val_images": len(data.val),
-        "test_images": len(data.test),
-        "test_split": data.test.info.get("test", ""),
-        **(extra or {}),
-    }
-    if run_dir is not None and distributed.is_main():
-        atomic_write_text(json.dumps(summary, indent=2) + "\n", run_dir / "summary.json")
-        from dlbasic.report.plots import plot_curves
-
-        plot_curves(history, run_dir / "curves.png")
-    summary["history"] = history
-    summary["model"] = trainer.model
-    return summary
+    with hold_run_dir(run_path):  # one process at a time in the run folder, from here to its summary
+        data = kind.load_data(cfg)
+        trainer = build_trainer(
+            cfg,
+            data.train,
+            data.val,
+            kind=kind,
+            callbacks=[*(callbacks or ()), *kind.run_callbacks(cfg)],
+            run_dir=run_path,
+            meta=kind.meta(cfg, data),
+            progress=progress,
+            stop_on_divergence=stop_on_divergence,
+        )
+        start = time.perf_counter()
+        history = fit_in_run_dir(trainer, cfg, run_path, command=kind.command, overwrite=overwrite, resume=resume)
+        history = kind.after_fit(trainer, data, history)
+        summary = kind.summary(trainer, data, history, time.perf_counter() - start)
+        write_summary(summary, run_path)
+        if run_path is not None and distributed.is_main():
+            kind.figures(trainer, data, summary, run_path)
+    return {**summary, "history": history, kind.model_key: trainer.model}
 
 
 def json_safe(row: dict[str, Any]) -> dict[str, Any]:
@@ -478,3 +287,15 @@ def _tensorboard(run_dir: Path):
     except ImportError:  # tensorboard is optional
         return None
     return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+__all__ = [
+    "RESUMABLE_CHANGES",
+    "RunData",
+    "build_model",
+    "build_trainer",
+    "default_run_dir",
+    "load_data",
+    "model_options",
+    "train",
+]

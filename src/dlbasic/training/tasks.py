@@ -4,23 +4,26 @@ A task supplies `training_step(forward, inputs, targets) -> (loss, outputs)` (by
 `loss(forward(inputs), targets)`), `loss_count(targets)` (the terms that loss is a mean over, which
 weight the shares of a global batch under torchrun), `metrics(outputs, targets)` (sums over the batch, so that epoch
 means weight every sample equally), `summarize(sums, count)` (the epoch's means; NaN, not a KeyError, for
-a set that had no batches, so an empty split reads as "not measured") and `monitor`/`mode`
-(the validation metric that picks best.pt). A task may also take over `evaluate(trainer, data)`
-when its metric is not a sum over batches (detection's mAP). Classification is here; segmentation
-and detection add their own tasks.
+a set that had no batches, so an empty split reads as "not measured"), `monitor`/`mode`
+(the validation metric that picks best.pt) and `evaluate(trainer, data)`, the mean over batches unless
+the metric is not a sum over batches (detection's mAP). Classification is here; segmentation and
+detection add their own tasks.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.regularization.smoothing import soft_target_cross_entropy
+
+if TYPE_CHECKING:
+    from dlbasic.training.trainer import Trainer
 
 
 class Task:
@@ -51,6 +54,11 @@ class Task:
     def summarize(sums: dict[str, Any], count: int) -> dict[str, float]:
         """The epoch's metrics from the summed `metrics` and the number of samples (none here)."""
         return {}
+
+    def evaluate(self, trainer: Trainer, data: Any) -> dict[str, Any]:
+        """The metrics of `trainer.model` on `data`: the mean loss and `summarize`d metric sums over its batches
+        (`Trainer.mean_over_batches`). A task whose metric is not a sum over batches overrides it."""
+        return trainer.mean_over_batches(data)
 
 
 class ClassificationTask(Task):

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from dlbasic.callbacks import Callback
 from dlbasic.checkpoint import atomic_save
 from dlbasic.data.dataset import ImageDataset
-from dlbasic.errors import Diverged, UserError, number
+from dlbasic.errors import Diverged, UserError, check, number
 from dlbasic.training import distributed
 from dlbasic.training.device import autocast_dtype, resolve_channels_last, resolve_precision
 from dlbasic.training.generators import generator_states, set_generator_states
@@ -65,8 +65,8 @@ class Trainer:
         train_data, val_data: `ImageDataset`s (images in [0, 1]; normalized with the train statistics).
         task: a `dlbasic.training.tasks.Task` (default: classification): `training_step(forward, x, y)` ->
             (loss, outputs), `metrics(outputs, targets)` -> sums over the batch (scalars or tensors),
-            `summarize(sums, count)` -> means, `monitor`/`mode` pick best.pt, and optionally
-            `evaluate(trainer, data)`. Targets are the datasets' labels: class ids, masks Tensor[N, H, W]
+            `summarize(sums, count)` -> means, `monitor`/`mode` pick best.pt, and `evaluate(trainer, data)` (by
+            default `Trainer.mean_over_batches`). Targets are the datasets' labels: class ids, masks Tensor[N, H, W]
             for segmentation, or per-image dicts of boxes and labels for detection.
         scheduler: a torch LR scheduler stepped after every optimizer step.
         epochs, batch_size: length of the run; `batch_size` >= len(train_data) is batch gradient descent.
@@ -81,6 +81,8 @@ class Trainer:
         run_dir: where `checkpoint.pt` and `best.pt` go; None keeps everything in memory.
         checkpoint_every: also checkpoint every N steps within an epoch (0: only at epoch ends).
         meta: saved in every checkpoint (model name and options, classes, config) for eval/predict.
+        normalize: standardize inputs with the training data's `mean` and `std` (per channel); False passes them
+            as they are (detectors take images in [0, 1]).
         stop_on_divergence: raise `Diverged` at the first non-finite loss (False trains on, for studies that
             measure stability; a callback may set `trainer.stop_on_divergence` in `on_fit_start`). Non-finite
             weights are never written either way.
@@ -112,6 +114,7 @@ class Trainer:
         meta: dict[str, Any] | None = None,
         progress: bool | None = None,
         stop_on_divergence: bool = True,
+        normalize: bool = True,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device)
@@ -126,6 +129,12 @@ class Trainer:
         if self.world_size > 1:  # gradients are averaged over processes during backward
             from torch.nn.parallel import DistributedDataParallel
 
+            check(
+                self.device.type == "cuda" or not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()),
+                "synchronized batch norm runs on CUDA GPUs only (torch's SyncBatchNorm)",
+                "leave --sync-bn off on CPUs; each process then normalizes over its own share",
+            )
+
             self.eager = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
@@ -135,8 +144,8 @@ class Trainer:
         self.optimizer, self.scheduler = optimizer, scheduler
         self.task = task or ClassificationTask()
         self.train_data, self.val_data = train_data, val_data
-        self.mean = train_data.mean.to(self.device).view(1, -1, 1, 1)
-        self.std = train_data.std.to(self.device).view(1, -1, 1, 1)
+        self.mean = train_data.mean.to(self.device).view(1, -1, 1, 1) if normalize else None
+        self.std = train_data.std.to(self.device).view(1, -1, 1, 1) if normalize else None
         self.epochs, self.seed = epochs, seed
         self.batch_size = min(batch_size, len(train_data))  # per process
         self.global_batch = min(self.batch_size * self.world_size, len(train_data))
@@ -272,12 +281,12 @@ class Trainer:
         if len(x):  # an empty share has nothing to transform
             for t in self.transforms:
                 x, y = t(x, y, self.generator)
-        x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        x = self.prepare(x)
         if not self.compile_checked:
             self._check_compiled(x, y)
         for cb in self.callbacks:
             cb.on_batch_start(self)
-        with self._autocast():
+        with self.autocast():
             loss, out = self.task.training_step(self.forward, x, y)
             if self.world_size > 1:
                 loss, global_loss = self._global_batch_loss(loss, y)
@@ -323,7 +332,7 @@ class Trainer:
 
         Returns (s_r x loss, the global batch's mean task loss sum_r c_r mean_r / C, NaN when C = 0).
         """
-        count = self.task.loss_count(y) if hasattr(self.task, "loss_count") else len(y)
+        count = self.task.loss_count(y)
         count = torch.as_tensor(count, dtype=torch.float64, device=loss.device)
         counted = count > 0
         local = torch.where(counted, loss.detach().double() * count, 0.0)  # (an empty mean is NaN)
@@ -331,23 +340,24 @@ class Trainer:
         scale = torch.where(total_count > 0, count * self.world_size / total_count, 0.0).to(loss.dtype)
         return torch.where(counted, loss * scale, torch.zeros_like(loss)), total / total_count
 
-    @torch.no_grad()
     def evaluate(self, data: ImageDataset, return_outputs: bool = False) -> dict[str, Any]:
-        """Mean loss and task metrics over `data` in eval mode (normalized with the train statistics).
+        """The task's validation metrics of the model on `data` (`task.evaluate`: by default `mean_over_batches`;
+        detection's mAP is not a sum over batches); `return_outputs` also returns the outputs, batch by batch."""
+        if return_outputs:
+            return self.mean_over_batches(data, return_outputs=True)
+        return self.task.evaluate(self, data)
 
-        A task with an `evaluate(trainer, data)` of its own (detection's mAP) takes over.
-        """
-        if hasattr(self.task, "evaluate"):
-            return self.task.evaluate(self, data)
+    @torch.no_grad()
+    def mean_over_batches(self, data: ImageDataset, return_outputs: bool = False) -> dict[str, Any]:
+        """Mean loss and task metrics over `data` in eval mode (normalized with the train statistics)."""
         self.model.eval()
         sums: dict[str, float] = {"loss": 0.0}
         outputs = []
         for i in range(0, len(data), self.eval_batch_size):
             x, y = data.batch(slice(i, i + self.eval_batch_size))
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-            x = ((x - self.mean) / self.std).contiguous(memory_format=self.memory_format)
-            with self._autocast():
-                out = self.model(x)
+            with self.autocast():
+                out = self.model(self.prepare(x))
             sums["loss"] += float(self.task.loss(out, y)) * y.shape[0]
             for k, v in _plain(self.task.metrics(out, y)).items():
                 sums[k] = sums.get(k, 0.0) + v
@@ -510,7 +520,15 @@ class Trainer:
             flush=True,
         )
 
-    def _autocast(self):
+    def prepare(self, x: Tensor) -> Tensor:
+        """A batch as the model takes it: standardized with the training statistics (unless `normalize` is off),
+        in the Trainer's memory format."""
+        if self.mean is not None:
+            x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)
+
+    def autocast(self):
+        """The autocast context of the Trainer's precision (none for fp32)."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)

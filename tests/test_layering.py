@@ -25,6 +25,7 @@ FLOORS = [
     {"models", "callbacks"},
     {"regularization"},
     {"training"},
+    {"preflight"},  # checks a config's names and builds its model before a run: above training, below its users
     {"evaluation", "detection", "segmentation"},
     {"export", "lab"},
     {"studies"},

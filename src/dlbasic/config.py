@@ -1,13 +1,16 @@
-"""Run configuration: one dataclass, saved whole as `config.yaml` next to the results.
+"""Run configuration: one dataclass per kind of run, saved whole as `config.yaml` next to the results.
 
 `--config FILE` reads a saved (or hand-written) YAML file; command-line options override it;
-unknown keys and wrong types are errors, not surprises.
+unknown keys and wrong types are errors, not surprises. Each field of `TrainConfig` carries its
+command-line option in its metadata (`option_meta`): the `dlbasic` commands build their options from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,63 +19,226 @@ from typing import Any
 import yaml
 
 from dlbasic.errors import UserError, check, did_you_mean
-from dlbasic.overrides import coerce
+from dlbasic.overrides import argument, assignment, coerce
 from dlbasic.parsing import load_yaml
 
 
+def option_meta(group: str, help: str, **argparse_options: Any) -> dict[str, Any]:
+    """The metadata of a config field that is also a command-line option.
+
+    Args:
+        group: the title of the option group in `--help` (data, model, optimization, ...).
+        help: the help text; `{default}` stands for the command's default of the field and other `{names}` for
+            text the command gives (e.g. `{sources}`).
+        argparse_options: `metavar`, `choices`, `type`, `action` as argparse takes them, and `option` for a flag
+            whose name is not the field's (`--model-option` sets `model_options`).
+    """
+    return {"group": group, "help": help, **argparse_options}
+
+
+def batch_size_value(text: str) -> int | str:
+    """The text of `--batch-size` as a value: a positive integer, or 'full' for full-batch gradient descent."""
+    if text == "full":
+        return "full"
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"expected a positive integer or 'full', got {text!r}") from None
+    check(value >= 1, f"batch size must be at least 1, got {value}")
+    return value
+
+
+_data = functools.partial(option_meta, "data")
+_model = functools.partial(option_meta, "model")
+_optimization = functools.partial(option_meta, "optimization")
+_regularization = functools.partial(option_meta, "regularization")
+_engineering = functools.partial(option_meta, "engineering")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PENALTIES = ("none", "l1", "l2")
+NORMS = ("batch", "group", "layer", "instance", "none")
+
+
 @dataclass
-class TrainConfig:
-    """Everything that determines a training run."""
+class RunConfig:
+    """The base of the run configs: every field is saved with the results (`to_dict`), read back by `from_dict`
+    (unknown keys and wrong types refused) and checked by `validate`. None means "unset" in every field that
+    may be unset: the run chooses (the optimizer's usual learning rate, the source's image size, ...)."""
+
+    def validate(self) -> RunConfig:
+        """Refuse a float field that is not a finite number (nan, inf); subclasses check their ranges too.
+
+        Returns:
+            The config itself.
+
+        Raises:
+            UserError: naming the first field that is not finite.
+        """
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            check(
+                not isinstance(value, float) or math.isfinite(value), f"{f.name} must be a finite number, got {value}"
+            )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field by name, nested values copied (`dataclasses.asdict`): what `dump_config` writes as YAML."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], base: RunConfig | None = None) -> Any:
+        """A validated config of this class: `base` (default: the class's defaults) with `values` set, each
+        typed by its field's annotation; unknown keys are errors."""
+        return from_dict(values, base, cls)
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Everything that determines a training run; each field's metadata is its `dlbasic train` option."""
 
     # data
-    data: str = "mnist5k"  # source spec: mnist5k, digits, idx:DIR, cifar10:DIR, folder:DIR
-    test_data: str | None = None  # test on this source (its official test set, else all of it); None: data's own
-    image_size: int | None = None  # resize images to this side; None keeps the source's size
-    val_fraction: float = 0.1  # share of the training pool held out for validation
-    test_fraction: float = 0.2  # held out for test when the source has no test set
-    train_subset: int | None = None  # train on this many images only (stratified); None = all
+    data: str = field(default="mnist5k", metadata=_data("source: {sources} (default {default})", metavar="SPEC"))
+    test_data: str | None = field(  # None: data's own test set
+        default=None,
+        metadata=_data(
+            "test on this source (its official test set, else all of its images) instead of --data's own",
+            metavar="SPEC",
+        ),
+    )
+    image_size: int | None = field(default=None, metadata=_data("resize images to N x N", metavar="N"))  # None: keep
+    val_fraction: float = field(default=0.1, metadata=_data("validation share (default {default})"))
+    test_fraction: float = field(
+        default=0.2, metadata=_data("test share for sources without a test set (default {default})")
+    )
+    train_subset: int | None = field(default=None, metadata=_data("train on N images only", metavar="N"))  # stratified
     # model
-    model: str = "simple_cnn"
-    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {act: tanh, hidden: [64]}
-    dropout: float | None = None  # dropout probability of the model's dropout layers; None keeps its own
-    norm: str | None = None  # batch, group, layer, instance or none, for models that take a norm layer
+    model: str = field(
+        default="simple_cnn", metadata=_model("model name, see `dlbasic params --list` (default {default})")
+    )
+    model_options: dict[str, Any] = field(  # e.g. {act: tanh, hidden: [64]}
+        default_factory=dict,
+        metadata=_model(
+            "a model constructor option, e.g. dropout=0.1 (repeatable)",
+            option="--model-option",
+            type=argument(assignment),
+            action="append",
+            metavar="KEY=VALUE",
+        ),
+    )
+    dropout: float | None = field(  # None keeps the model's own
+        default=None, metadata=_model("dropout probability of the model", metavar="P")
+    )
+    norm: str | None = field(
+        default=None, metadata=_model("normalization layer, for models that take one", choices=NORMS)
+    )
     # optimization
-    optimizer: str = "adam"
-    lr: float | None = None  # None takes the optimizer's usual default
-    momentum: float | None = None  # for sgd-family and rmsprop; None keeps the optimizer's own
-    weight_decay: float = 0.0
-    epochs: int = 5
-    batch_size: int | str = 64  # an integer, or "full" for batch gradient descent
-    scheduler: str = "none"  # none, step, cosine, onecycle, exponential
-    lr_step: int = 1  # epochs between decays (step)
-    lr_gamma: float = 0.7  # decay factor (step, exponential)
-    warmup_steps: int = 0  # linear learning-rate warm-up before the schedule
-    grad_clip: float | None = None  # clip the global gradient norm to this value
+    optimizer: str = field(
+        default="adam",
+        metadata=_optimization(
+            "sgd, momentum, nesterov, adagrad, adadelta, rmsprop, adam, adamw, radam, ... (default {default})"
+        ),
+    )
+    lr: float | None = field(default=None, metadata=_optimization("learning rate (default: the optimizer's usual one)"))
+    momentum: float | None = field(  # None keeps the optimizer's own
+        default=None, metadata=_optimization("momentum of sgd/momentum/nesterov/rmsprop")
+    )
+    weight_decay: float = field(default=0.0, metadata=_optimization("L2 weight decay through the optimizer"))
+    epochs: int = field(default=5, metadata=_optimization("passes over the training data (default {default})"))
+    batch_size: int | str = field(
+        default=64,
+        metadata=_optimization(
+            "images per step, or 'full' for batch gradient descent (default {default})",
+            type=argument(batch_size_value),
+        ),
+    )
+    scheduler: str = field(
+        default="none", metadata=_optimization("none, step, exponential, cosine, onecycle (default {default})")
+    )
+    lr_step: int = field(default=1, metadata=_optimization("epochs between decays of the step schedule"))
+    lr_gamma: float = field(
+        default=0.7, metadata=_optimization("decay factor (default {default})")
+    )  # step, exponential
+    warmup_steps: int = field(default=0, metadata=_optimization("linear learning-rate warm-up steps"))
+    grad_clip: float | None = field(default=None, metadata=_optimization("clip the gradient norm", metavar="NORM"))
     # regularization
-    penalty: str = "none"  # none: weight_decay goes to the optimizer; l1/l2: an explicit loss term instead
-    decay_norm_and_bias: bool = False  # also decay biases and normalization parameters
-    early_stopping: int = 0  # patience in epochs on validation loss (0: off); restores the best weights
-    augment: str = ""  # comma-separated: flip, crop, scale, rotate, translate
-    input_noise: float = 0.0  # std of Gaussian noise added to training inputs (in [0, 1] pixel units)
-    weight_noise: float = 0.0  # std of Gaussian noise added to the weights for each forward pass
-    label_smoothing: float = 0.0  # epsilon of label smoothing
-    mixup: float = 0.0  # Beta(alpha, alpha) of Mixup (0: off)
-    cutmix: float = 0.0  # Beta(alpha, alpha) of CutMix (0: off)
-    mix_prob: float = 1.0  # probability that a batch is mixed
-    mix_switch_prob: float = 0.5  # probability of CutMix rather than Mixup when both are on
-    mix_per_sample: bool = False  # one lambda per sample instead of per batch
+    penalty: str = field(
+        default="none",
+        metadata=_regularization(
+            "none: --weight-decay goes to the optimizer; l1/l2: an explicit penalty term of that "
+            "strength is added to the loss instead",
+            choices=PENALTIES,
+        ),
+    )
+    decay_norm_and_bias: bool = field(
+        default=False,
+        metadata=_regularization("also decay biases and normalization parameters (excluded by default)"),
+    )
+    early_stopping: int = field(  # 0: off
+        default=0,
+        metadata=_regularization(
+            "stop when validation loss has not improved for PATIENCE epochs; keep the best weights",
+            metavar="PATIENCE",
+        ),
+    )
+    augment: str = field(
+        default="", metadata=_regularization("batched augmentations: flip,crop,scale,rotate,translate", metavar="LIST")
+    )
+    input_noise: float = field(  # in [0, 1] pixel units
+        default=0.0, metadata=_regularization("Gaussian noise on inputs", metavar="SIGMA")
+    )
+    weight_noise: float = field(  # for each forward pass
+        default=0.0, metadata=_regularization("Gaussian noise on weights", metavar="SIGMA")
+    )
+    label_smoothing: float = field(default=0.0, metadata=_regularization("label smoothing epsilon", metavar="EPS"))
+    mixup: float = field(  # 0: off
+        default=0.0, metadata=_regularization("Mixup with lambda ~ Beta(ALPHA, ALPHA)", metavar="ALPHA")
+    )
+    cutmix: float = field(  # 0: off
+        default=0.0, metadata=_regularization("CutMix with lambda ~ Beta(ALPHA, ALPHA)", metavar="ALPHA")
+    )
+    mix_prob: float = field(default=1.0, metadata=_regularization("probability that a batch is mixed", metavar="P"))
+    mix_switch_prob: float = field(
+        default=0.5,
+        metadata=_regularization(
+            "probability of CutMix rather than Mixup when both are on (default {default})", metavar="P"
+        ),
+    )
+    mix_per_sample: bool = field(default=False, metadata=_regularization("one lambda per sample"))  # else per batch
     # engineering
-    seed: int = 0
-    device: str = "auto"  # auto, cpu, cuda, mps
-    precision: str = "auto"  # auto (bf16 where the hardware has it, else fp32), fp32, bf16 (autocast), fp16
-    channels_last: bool | None = None  # NHWC; None: on for conv nets when bf16 runs on a CPU
-    compile: bool = False  # torch.compile, checked against eager gradients on the first batch
-    threads: int | None = None  # torch intra-op threads; None keeps torch's default
-    sync_bn: bool = False  # synchronized batch norm across processes (torchrun runs)
-    checkpoint_every: int = 0  # also checkpoint every N steps within an epoch (0: end of epoch only)
+    seed: int = field(default=0, metadata=_engineering("seed of splits, initialization and shuffling"))
+    device: str = field(default="auto", metadata=_engineering("auto, cpu, cuda, mps (default {default})"))
+    precision: str = field(
+        default="auto",
+        metadata=_engineering(
+            "autocast precision; auto (default): bf16 where the CPU or GPU computes in bf16 natively "
+            "(AVX512-BF16, AMX, recent CUDA GPUs), else fp32",
+            choices=PRECISIONS,
+        ),
+    )
+    channels_last: bool | None = field(  # None: on for conv nets when bf16 runs on a CPU
+        default=None,
+        metadata=_engineering("NHWC memory format (default: on for convolutional nets trained in bf16 on a CPU)"),
+    )
+    compile: bool = field(
+        default=False,
+        metadata=_engineering("torch.compile the model (checked against eager gradients; slow to start on CPU)"),
+    )
+    threads: int | None = field(default=None, metadata=_engineering("torch CPU threads"))  # None: torch's default
+    sync_bn: bool = field(
+        default=False, metadata=_engineering("under torchrun: synchronize batch-norm statistics across processes")
+    )
+    checkpoint_every: int = field(  # 0: end of epoch only
+        default=0, metadata=_engineering("also checkpoint every STEPS steps inside an epoch", metavar="STEPS")
+    )
     eval_batch_size: int = 1000
-    target_accuracy: float | None = None  # stop once validation accuracy reaches this; report the time
-    eval_every: int = 100  # steps between validation checks for target_accuracy
+    target_accuracy: float | None = field(  # report the time to reach it
+        default=None,
+        metadata=_engineering(
+            "stop once validation accuracy reaches A (checked every --eval-every steps); "
+            "summary.json reports time_to_target",
+            metavar="A",
+        ),
+    )
+    eval_every: int = field(default=100, metadata=_engineering("steps between target checks", metavar="STEPS"))
 
     def validate(self) -> TrainConfig:
         """Check every field's range and choice (finite floats, fractions in range, positive or non-negative
@@ -84,11 +250,7 @@ class TrainConfig:
         Raises:
             UserError: naming the field of the first check that fails.
         """
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            check(
-                not isinstance(value, float) or math.isfinite(value), f"{f.name} must be a finite number, got {value}"
-            )
+        super().validate()
         check(self.threads is None or self.threads >= 1, f"threads must be at least 1, got {self.threads}")
         check(self.image_size is None or self.image_size >= 1, f"image_size must be positive, got {self.image_size}")
         check(
@@ -112,9 +274,7 @@ class TrainConfig:
             f"batch size must be a positive integer or 'full', got {self.batch_size!r}",
         )
         check(
-            self.precision in ("auto", "fp32", "bf16", "fp16"),
-            f"unknown precision {self.precision!r}",
-            "choices: auto, fp32, bf16, fp16",
+            self.precision in PRECISIONS, f"unknown precision {self.precision!r}", "choices: " + ", ".join(PRECISIONS)
         )
         check(self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive, got {self.grad_clip}")
         check(
@@ -122,7 +282,7 @@ class TrainConfig:
             f"train_subset must be positive, got {self.train_subset}",
         )
         check(self.checkpoint_every >= 0, f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
-        check(self.penalty in ("none", "l1", "l2"), f"unknown penalty {self.penalty!r}", "choices: none, l1, l2")
+        check(self.penalty in PENALTIES, f"unknown penalty {self.penalty!r}", "choices: " + ", ".join(PENALTIES))
         check(self.early_stopping >= 0, f"early_stopping patience must be >= 0, got {self.early_stopping}")
         for name in ("input_noise", "weight_noise", "mixup", "cutmix"):
             check(getattr(self, name) >= 0, f"{name} must be non-negative, got {getattr(self, name)}")
@@ -135,10 +295,6 @@ class TrainConfig:
         check(self.eval_every >= 1, f"eval_every must be positive, got {self.eval_every}")
         check(self.eval_batch_size >= 1, f"eval_batch_size must be positive, got {self.eval_batch_size}")
         return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field by name, nested values copied (`dataclasses.asdict`): what `dump_config` writes as YAML."""
-        return dataclasses.asdict(self)
 
 
 def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None) -> Any:
@@ -154,6 +310,35 @@ def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None)
         except UserError as e:
             raise UserError(f"config key {e}") from None
     return out.validate()
+
+
+# more torch threads than this per CPU core only costs memory (and very many cannot be started at all)
+THREADS_PER_CPU = 4
+SEED_RANGE = 2**32  # numpy and scikit-learn take seeds in [0, 2**32)
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_config(cfg: Any) -> Any:
+    """Refuse values that every config check passes but the run cannot use: a seed outside [0, 2**32), more
+    threads than the machine can start, noise that overflows float32; returns `cfg`."""
+    seed = getattr(cfg, "seed", 0)
+    check(isinstance(seed, int) and 0 <= seed < SEED_RANGE, f"seed must be in 0..{SEED_RANGE - 1}, got {seed}")
+    check_threads(getattr(cfg, "threads", None), "threads")
+    for name in ("input_noise", "weight_noise"):
+        value = getattr(cfg, name, 0.0)
+        check(value <= FLOAT32_MAX, f"{name} must be at most {FLOAT32_MAX:.3g} (float32), got {value:g}")
+    return cfg
+
+
+def check_threads(threads: int | None, option: str = "--threads") -> None:
+    """Refuse more torch threads than the machine can usefully start: max(64, 4 per CPU) (very many crash the
+    process); `option` names the setting in the message."""
+    cpus = os.cpu_count() or 1
+    limit = max(64, THREADS_PER_CPU * cpus)
+    check(
+        not threads or threads <= limit,
+        f"{option} must be at most {limit} on this machine ({cpus} CPUs), got {threads}",
+    )
 
 
 # FCN-8s on a stride-8 VGG predicts at stride 2: fine enough for the 2-4 pixel strokes of the digit scenes

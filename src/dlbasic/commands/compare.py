@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.commands._options import add_train_options, config_from_args
 from dlbasic.errors import check
 from dlbasic.outputs import check_dir, open_dir
 
@@ -61,18 +61,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`dlbasic compare`: train each `--vary` value over the seeds, write the comparison, print its table."""
-    import dataclasses
-
-    from dlbasic.commands.train import check_config, check_models
+    from dlbasic.preflight import check_variants
     from dlbasic.training.compare import compare, markdown_table, parse_vary, write_comparison
 
     base = config_from_args(args)
     key, values = parse_vary(args.vary, base)
-    variants = [check_config(dataclasses.replace(base, **{key: value})) for value in values]
     out = args.out or Path("runs") / f"compare-{key}-{time.strftime('%Y%m%d-%H%M%S')}"
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
-    check_models(variants, ("val", "test"))  # every run trains, validates and tests
+    check_variants(base, [{key: value} for value in values], ("val", "test"))  # every run trains, validates, tests
     check(args.jobs >= 1, f"--jobs must be at least 1, got {args.jobs}")
     total = len(values) * len(args.seeds)
     done = [0]

@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.commands._options import config_from_args, training_parser
 from dlbasic.errors import UserError, check
 from dlbasic.outputs import check_dir, open_dir
 from dlbasic.overrides import argument, choices
@@ -21,7 +21,8 @@ EXAMPLES = """examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `dlbasic cv` sub-command and its options to `sub`."""
-    p = sub.add_parser(
+    p = training_parser(
+        sub,
         "cv",
         help="k-fold cross-validation over hyperparameters, then one test",
         description="Train every candidate (the grid of --vary values) on every fold of the "
@@ -29,9 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "held-out accuracy, retrain it on all of that data, and only then evaluate on "
         "the test split, once. Writes cv.json and cv.png.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_train_options(p)
     g = p.add_argument_group("cross-validation")
     g.add_argument(
         "--vary",
@@ -63,11 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`dlbasic cv`: k-fold cross-validate the `--vary` grid, retrain the best candidate, test it once."""
-    from dlbasic.commands.train import check_config, check_models
-    from dlbasic.config import from_dict
     from dlbasic.data import load
     from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.crossval import grid, run_cv
+    from dlbasic.preflight import check_variants
 
     if not args.vary:
         raise UserError("nothing to choose between", "pass --vary KEY=V1,V2 (e.g. --vary lr=1e-3,1e-2)")
@@ -82,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     where = {"overwrite": args.overwrite, "option": "--out", "what": "output folder"}
     check_dir(out, **where)
     candidates = grid(dict(args.vary))
-    configs = [check_config(from_dict(c, cfg)) for c in candidates]
-    check_models(configs)
+    check_variants(cfg, candidates)
     load(cfg.data, "test", **split_options(cfg))  # only that it has images: it is evaluated once, at the end
     print(f"{len(candidates)} candidates x {args.folds} folds, rule: highest mean held-out accuracy")
 

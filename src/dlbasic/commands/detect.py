@@ -9,7 +9,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from dlbasic.commands.train import add_run_folder_options
+from dlbasic.commands._options import add_run_folder_options
 from dlbasic.errors import UserError, check
 from dlbasic.outputs import check_dir, open_dir, output_names
 
@@ -214,7 +214,7 @@ def _config(args: argparse.Namespace, model: str | None = None):
     from dlbasic.config import DetectionConfig, from_dict
 
     values = {f.name: getattr(args, f.name) for f in fields(DetectionConfig) if hasattr(args, f.name)}
-    from dlbasic.commands.train import check_config
+    from dlbasic.config import check_config
 
     if model is not None:
         values["model"] = model
@@ -224,7 +224,7 @@ def _config(args: argparse.Namespace, model: str | None = None):
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
-    from dlbasic.commands.train import check_threads
+    from dlbasic.config import check_threads
 
     threads = getattr(args, "threads", 0)  # (left out of `detect train` unless given)
     check(threads >= 0, f"--threads must be at least 1 (0: torch's default), got {threads}")
@@ -323,7 +323,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """`dlbasic detect train`: train (or `--resume`) one detector into its run folder and print the test summary."""
-    from dlbasic.commands.train import resumed_config
+    from dlbasic.commands._options import resumed_config
     from dlbasic.config import DetectionConfig
     from dlbasic.detection.train import train_detector
     from dlbasic.training import distributed

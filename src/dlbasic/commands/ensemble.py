@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dlbasic.commands.train import add_train_options, config_from_args
+from dlbasic.commands._options import config_from_args, training_parser
 
 EXAMPLES = """examples:
   dlbasic ensemble bagging --data digits --model mlp --members 5 --epochs 5
@@ -30,10 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("bagging", "k networks on bootstrap samples, soft and hard voting"),
         ("boosting", "AdaBoost SAMME with small networks as weak learners"),
     ):
-        q = kinds.add_parser(
-            kind, help=text, description=text, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        add_train_options(q)
+        q = training_parser(kinds, kind, help=text, description=text, epilog=EXAMPLES)
         g = q.add_argument_group(kind)
         if kind == "bagging":
             g.add_argument("--members", type=int, default=5, help="networks in the ensemble (default 5)")
@@ -58,12 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """`dlbasic ensemble`: train a bagging or boosting ensemble; print each member and the ensemble."""
     from dlbasic.checkpoint import atomic_write_text
-    from dlbasic.commands.train import check_models
     from dlbasic.data import load
     from dlbasic.errors import check
     from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.ensembles import bagging, boosting
     from dlbasic.outputs import check_file
+    from dlbasic.preflight import check_models
 
     if args.kind == "bagging":
         check(args.members >= 1, f"--members must be at least 1, got {args.members}")

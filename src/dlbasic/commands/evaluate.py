@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     """`dlbasic eval`: a checkpoint's accuracy, loss and per-class accuracy on a split, with a confusion-matrix plot."""
     import torch
 
-    from dlbasic.commands.train import check_threads
+    from dlbasic.config import check_threads
     from dlbasic.data import load, normalize
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path, plot_confusion

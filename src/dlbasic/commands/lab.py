@@ -114,7 +114,7 @@ def _add_runner_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """`dlbasic lab`: run the selected studies into the lab folder (or `--list` them) and write the report."""
 
-    from dlbasic.commands.train import check_threads
+    from dlbasic.config import check_threads
     from dlbasic.errors import UserError, check
     from dlbasic.lab import get_study, make_profile
     from dlbasic.lab.engine import select

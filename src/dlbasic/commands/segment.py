@@ -5,13 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from dlbasic.commands.train import add_run_folder_options, add_train_options, config_from_args, resumed_config
+from dlbasic.commands._options import add_run_folder_options, add_train_options, run_config
 from dlbasic.errors import UserError, check
-
-if TYPE_CHECKING:
-    pass
 
 EXAMPLES = """examples:
   dlbasic segment train --run-dir runs/fcn                      # FCN-8s on 96x96 digit scenes (11 classes)
@@ -97,13 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
     from dlbasic.config import segmentation_config
     from dlbasic.segmentation.train import train_segmentation
 
-    check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
-    check(
-        not (args.resume and args.overwrite),
-        "--resume and --overwrite contradict each other",
-        "--resume continues the run, --overwrite replaces it",
-    )
-    cfg = resumed_config(args) if args.resume else config_from_args(args, base=segmentation_config())
+    cfg = run_config(args, base=segmentation_config())
     run_dir = args.run_dir or Path("runs") / f"{cfg.model}-{cfg.data.split(':')[0]}-{_stamp()}"
     summary = train_segmentation(
         cfg, run_dir, resume=args.resume, overwrite=args.overwrite, progress=False if args.no_progress else None

@@ -2,7 +2,8 @@
 
 k-fold cross-validation with a single final test (`crossval`), the bootstrap and its confidence
 intervals (`bootstrap`), bagging and AdaBoost with networks (`ensembles`), bias-variance
-decompositions (`bias_variance`) and the sharpness of a minimum (`sharpness`).
+decompositions (`bias_variance`), the sharpness of a minimum (`sharpness`) and hyperparameter search with
+Optuna on a k-fold objective (`tune`, the function of the module `dlbasic.evaluation.tune`).
 """
 
 from dlbasic.evaluation.bias_variance import (
@@ -28,6 +29,7 @@ from dlbasic.evaluation.sharpness import (
     model_loss_fn,
     top_hessian_eigenvalue,
 )
+from dlbasic.evaluation.tune import tune
 
 __all__ = [
     "CVResult",
@@ -53,6 +55,7 @@ __all__ = [
     "soft_vote",
     "squared_loss_decomposition",
     "top_hessian_eigenvalue",
+    "tune",
     "weighted_targets",
     "zero_one_decomposition",
 ]

@@ -61,6 +61,7 @@ def check_space(space: list[Dimension], base: TrainConfig) -> None:
     seen: set[str] = set()
     for key, kind, values in space:
         where = f"--search {key}={kind}:{(',' if kind == 'choice' else ':').join(map(str, values))}"
+        check(kind in KINDS, f"{where}: unknown kind {kind!r}", f"KIND one of {', '.join(KINDS)}")
         check(key not in seen, f"{where}: {key} is searched twice", "give each key one --search")
         check(
             key not in _DATA,

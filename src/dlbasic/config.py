@@ -240,6 +240,16 @@ class TrainConfig(RunConfig):
     )
     eval_every: int = field(default=100, metadata=_engineering("steps between target checks", metavar="STEPS"))
 
+    def split_options(self) -> dict[str, Any]:
+        """The options of `data.load` that choose this run's splits: seed, fractions, image size, test source."""
+        return {
+            "seed": self.seed,
+            "val_fraction": self.val_fraction,
+            "test_fraction": self.test_fraction,
+            "image_size": self.image_size,
+            "test_data": self.test_data,
+        }
+
     def validate(self) -> TrainConfig:
         """Check every field's range and choice (finite floats, fractions in range, positive or non-negative
         counts, a known precision and penalty), so that a bad value fails before a run starts.

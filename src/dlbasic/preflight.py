@@ -53,13 +53,7 @@ def check_models(configs: list[Any], splits: tuple[str, ...] = ("train",)) -> No
 
     for cfg in configs:
         check_classifier(cfg)
-        opts = {
-            "seed": cfg.seed,
-            "val_fraction": cfg.val_fraction,
-            "test_fraction": cfg.test_fraction,
-            "image_size": cfg.image_size,
-            "test_data": cfg.test_data,
-        }
+        opts = cfg.split_options()
         data = load(cfg.data, "train", **opts)
         for split in splits:
             load(cfg.data, split, **opts)

@@ -206,6 +206,18 @@ def run_config(args: argparse.Namespace, base: TrainConfig | None = None) -> Tra
     return resumed_config(args) if args.resume else config_from_args(args, base)
 
 
+def add_jobs_option(g, what: str) -> None:
+    """`--jobs N`: how many `what` (runs, fold runs, members) train at a time (cv, compare, ensemble bagging)."""
+    g.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"{what} at a time, each in its own worker process using --threads threads (default 1), or one "
+        "after another in this process (1, the default); with the same --threads the results are identical",
+    )
+
+
 def training_parser(sub: argparse._SubParsersAction, name: str, **texts: str) -> argparse.ArgumentParser:
     """The parser of a command that trains classifiers (`help`, `description`, `epilog` in `texts`; the epilog's
     examples keep their lines), with every `TrainConfig` option."""

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dlbasic.commands._options import add_train_options, config_from_args
+from dlbasic.commands._options import add_jobs_option, add_train_options, config_from_args
 from dlbasic.errors import check
 from dlbasic.outputs import check_dir, open_dir
 
@@ -45,14 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--vary", required=True, metavar="KEY=V1,V2,...", help="the config field and its values")
     p.add_argument("--seeds", type=_seeds, default=[0], metavar="S1,S2,...", help="seeds per value (default 0)")
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        metavar="N",
-        help="runs at a time, each in its own worker process using --threads threads (default 1), or one "
-        "after another in this process (1, the default); with the same --threads the results are identical",
-    )
+    add_jobs_option(p, "runs")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/compare-<key>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     add_train_options(p)

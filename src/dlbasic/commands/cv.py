@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from dlbasic.commands._options import config_from_args, training_parser
+from dlbasic.commands._options import add_jobs_option, config_from_args, training_parser
 from dlbasic.errors import UserError, check
 from dlbasic.outputs import check_dir, open_dir
 from dlbasic.overrides import argument, choices
@@ -47,14 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=2,
         help="early-stopping patience on the held-out fold's loss (0: off; default 2)",
     )
-    g.add_argument(
-        "--jobs",
-        type=int,
-        default=1,
-        metavar="N",
-        help="fold runs at a time, each in its own worker process using --threads threads (default 1), or one "
-        "after another in this process (1, the default); with the same --threads the results are identical",
-    )
+    add_jobs_option(g, "fold runs")
     g.add_argument("--out", type=Path, default=None, help="folder for cv.json and cv.png (default runs/cv-<time>)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
     p.set_defaults(func=run)

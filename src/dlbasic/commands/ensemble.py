@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dlbasic.commands._options import config_from_args, training_parser
+from dlbasic.commands._options import add_jobs_option, config_from_args, training_parser
 
 EXAMPLES = """examples:
   dlbasic ensemble bagging --data digits --model mlp --members 5 --epochs 5
@@ -38,15 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             g.add_argument("--rounds", type=int, default=5, help="boosting rounds (default 5)")
         g.add_argument("--on", choices=["val", "test"], default="val", help="split to report on (default val)")
         if kind == "bagging":
-            g.add_argument(
-                "--jobs",
-                type=int,
-                default=1,
-                metavar="N",
-                help="members trained at a time, each in its own worker process using --threads threads (default "
-                "1), or one after another in this process (1, the default); with the same --threads the results "
-                "are identical",
-            )
+            add_jobs_option(g, "members trained")
         g.add_argument("--out", type=Path, default=None, help="write the results as JSON to this file")
         g.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
         q.set_defaults(func=run)

@@ -345,8 +345,8 @@ def tune(
         import optuna
     except ImportError:
         raise UserError("dlbasic tune needs Optuna", "pip install 'dlbasic[tune]'") from None
-    from dlbasic.evaluation import crossval
     from dlbasic.evaluation._fit import load_pool
+    from dlbasic.evaluation.crossval import kfold_splits
 
     _check_search(trials, folds, patience, startup_trials, study_name, sampler_seed)
     space = space or DEFAULT_SPACE
@@ -354,7 +354,7 @@ def tune(
     check_storage(storage)
     check_models([base])
     pool = load_pool(base)
-    crossval.kfold_splits(pool.labels, folds, base.seed)  # too few images per class for k folds: refused here
+    kfold_splits(pool.labels, folds, base.seed)  # too few images per class for k folds: refused here
     # Optuna logs every failed trial with its traceback; a failure is reported once, by the caller
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = open_study(
@@ -367,6 +367,16 @@ def tune(
         overwrite,
         log,
     )
+    study.optimize(_objective(base, space, folds, patience, pool), n_trials=trials, callbacks=callbacks)
+    return study
+
+
+def _objective(base: TrainConfig, space: list[Dimension], folds: int, patience: int, pool) -> Callable:
+    """A trial's score: the mean held-out accuracy of `cross_validate` over the folds of `pool` with the values the
+    trial suggests; the running mean is reported after each fold, and the trial pruned if the pruner says so."""
+    import optuna
+
+    from dlbasic.evaluation import crossval
 
     def objective(trial) -> float:
         overrides = suggest(trial, space)
@@ -383,5 +393,4 @@ def tune(
         trial.set_user_attr("fold_accuracy", scores)
         return statistics.fmean(scores)
 
-    study.optimize(objective, n_trials=trials, callbacks=callbacks)
-    return study
+    return objective

@@ -20,9 +20,9 @@ import time
 
 import torch
 
-from dlbasic.detection.boxes import box_iou
 from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.nms import nms
+from dlbasic.detection.ops.boxes import box_iou
+from dlbasic.detection.ops.nms import nms
 
 
 def reference_nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

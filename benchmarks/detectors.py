@@ -25,10 +25,12 @@ import time
 
 import torch
 
+from dlbasic.detection.config import DetectionConfig
+from dlbasic.detection.data.splits import load_split
 from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.rcnn import SelectiveSearchProposals
-from dlbasic.detection.splits import load_split
-from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, fit, predict
+from dlbasic.detection.models.rcnn import SelectiveSearchProposals
+from dlbasic.detection.models.registry import DETECTORS, build_detector
+from dlbasic.detection.train import fit, predict
 
 DATA = "scenes:canvas=96,digits=1-4,scale=0.8-1.6,count=2000"
 EPOCHS = {"rcnn": 6, "sppnet": 8, "fast_rcnn": 10, "faster_rcnn": 10, "yolo_v1": 15}

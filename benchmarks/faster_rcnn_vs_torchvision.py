@@ -53,9 +53,9 @@ import time
 import torch
 from torch import nn
 
+from dlbasic.detection.data.splits import load_split
 from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.splits import load_split
-from dlbasic.detection.train import build_detector
+from dlbasic.detection.models.registry import build_detector
 from dlbasic.optim import create_optimizer
 from dlbasic.training.schedules import create_scheduler
 

@@ -21,10 +21,10 @@ import time
 
 import torch
 
-from dlbasic.detection import _nms_kernel
-from dlbasic.detection.nms import batched_nms, nms
+from dlbasic.detection.ops import _nms_kernel
+from dlbasic.detection.ops.nms import batched_nms, nms
 
-nms_module = importlib.import_module("dlbasic.detection.nms")
+nms_module = importlib.import_module("dlbasic.detection.ops.nms")
 
 
 def boxes_for(n: int, extent: float, size: float, g: torch.Generator) -> torch.Tensor:

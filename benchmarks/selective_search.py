@@ -1,4 +1,4 @@
-"""Selective search: ours (`dlbasic.detection.proposals`) vs OpenCV's (`cv2.ximgproc.segmentation`).
+"""Selective search: ours (`dlbasic.detection.components.proposals`) vs OpenCV's (`cv2.ximgproc.segmentation`).
 
 Ours runs as R-CNN, SPP-net and Fast R-CNN call it by default: `SelectiveSearchProposals()`, i.e. the
 "fast" mode (HSV and Lab, k = 50 and 100, C+T+S+F and T+S+F), the image enlarged 2x before the search,
@@ -44,8 +44,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from dlbasic.data.scenes import load_scenes
-from dlbasic.detection.boxes import box_iou
-from dlbasic.detection.rcnn import SelectiveSearchProposals
+from dlbasic.detection.models.rcnn import SelectiveSearchProposals
+from dlbasic.detection.ops.boxes import box_iou
 
 SCENES = "scenes:canvas=96,digits=1-4,scale=0.8-1.6,count=2000"  # benchmarks/detectors.py's data
 KANGAROO = Path("/work/shared/data/kangaroo")

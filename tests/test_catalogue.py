@@ -95,7 +95,7 @@ def f(tmp_path_factory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("catalogue")
     run = root / "run"
     assert main(["train", *DIGITS, "--run-dir", str(run), "--no-progress"]) == 0
-    from dlbasic.detection.train import build_detector
+    from dlbasic.detection.models.registry import build_detector
 
     detector = build_detector("yolo_v1", 10, 1)
     det = root / "det.pt"

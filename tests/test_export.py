@@ -15,8 +15,8 @@ from torch import nn
 
 from dlbasic.checkpoint import atomic_save
 from dlbasic.cli import main
-from dlbasic.config import DetectionConfig
-from dlbasic.detection.train import build_detector
+from dlbasic.detection.config import DetectionConfig
+from dlbasic.detection.models.registry import build_detector
 from dlbasic.export import BATCHES, PoolMatrices, YOLOGrid
 from dlbasic.models import create_model
 

@@ -13,17 +13,24 @@ SRC = Path(dlbasic.__file__).parent
 
 
 def package_of(module: str) -> str:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else ""
+    """The floor name of a dlbasic module: the longest name in FLOOR that is the module or a package holding it
+    ('dlbasic.detection.ops.nms' -> 'detection.ops'), else its top-level package ('dlbasic.data.idx' -> 'data')."""
+    parts = module.split(".")[1:]
+    for k in range(len(parts), 1, -1):
+        if ".".join(parts[:k]) in FLOOR:
+            return ".".join(parts[:k])
+    return parts[0] if parts else ""
 
 
-# lowest first; a package imports only packages of floors below its own
+# lowest first; a package imports only packages of floors below its own. A sub-package or module named on a floor
+# of its own (detection's folders) is a package of its own here: its imports, and those of the rest of its package
+# into it, obey the floors too.
 FLOORS = [
     {"errors", "_native_build"},
     {"parsing", "registry", "overrides", "folder_lock", "parallel", "checkpoint", "claims"},
-    {"config", "outputs", "nn", "optim", "data", "report"},
-    {"models", "callbacks"},
-    {"regularization"},
+    {"config", "outputs", "nn", "optim", "data", "report", "detection.ops", "detection.metrics", "detection.draw"},
+    {"models", "callbacks", "detection.components", "detection.data"},
+    {"regularization", "detection.models"},
     {"training"},
     {"preflight"},  # checks a config's names and builds its model before a run: above training, below its users
     {"evaluation", "detection", "segmentation"},
@@ -86,6 +93,19 @@ def test_the_floor_check_finds_a_planted_upward_import(monkeypatch):
     monkeypatch.setitem(FLOOR, "models", FLOOR["training"])  # models on training's floor: its imports are fine,
     monkeypatch.setitem(FLOOR, "training", FLOOR["nn"])  # training below models: training -> models is upward
     assert any(line.startswith("dlbasic.training") and "dlbasic.models" in line for line in upward_imports())
+
+
+def test_detection_folders_are_floors_in_torchvisions_order():
+    folders = {f"detection.{p.parent.name}" for p in (SRC / "detection").glob("*/__init__.py")}
+    assert folders == {"detection.ops", "detection.components", "detection.models", "detection.data"}
+    assert FLOOR["detection.ops"] < FLOOR["detection.components"] < FLOOR["detection.models"] < FLOOR["detection"]
+    assert FLOOR["detection.data"] < FLOOR["detection"] and FLOOR["data"] < FLOOR["detection.data"]
+    assert package_of("dlbasic.detection.ops.nms") == "detection.ops" and package_of("dlbasic.detection") == "detection"
+
+
+def test_the_floor_check_finds_a_planted_upward_import_between_detection_folders(monkeypatch):
+    monkeypatch.setitem(FLOOR, "detection.ops", FLOOR["detection.models"])  # ops above components
+    assert any(line.startswith("dlbasic.detection.components") and "detection.ops" in line for line in upward_imports())
 
 
 def top_level_imports(tree: ast.Module) -> set[str]:

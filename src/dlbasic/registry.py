@@ -48,6 +48,10 @@ class Registry(Generic[T]):
         """All names, sorted."""
         return sorted(self._entries)
 
+    def in_order(self) -> list[str]:
+        """All names, in the order they were registered."""
+        return list(self._entries)
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dlbasic.detection.datasets import load_detection
-from dlbasic.detection.splits import load_parts
+from dlbasic.detection.data.formats import load_detection
+from dlbasic.detection.data.splits import load_parts
 from dlbasic.segmentation.data import load_segmentation
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*truncated:UserWarning")  # kangaroo's 00090.jpg is cut short

@@ -4,7 +4,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from dlbasic.data.detection_sources import OPTIONS
+from dlbasic.data.box_sources import OPTIONS
 from dlbasic.data.scenes import SceneConfig
 from dlbasic.data.sources import list_sources
 from dlbasic.segmentation.data import FolderOptions

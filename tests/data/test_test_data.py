@@ -12,7 +12,7 @@ from tests.detection.test_detect_sources import ITEMS, write_voc
 
 from dlbasic.cli import main
 from dlbasic.data import load
-from dlbasic.detection.splits import load_parts
+from dlbasic.detection.data.splits import load_parts
 from dlbasic.errors import UserError
 from dlbasic.segmentation.data import load_segmentation
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from dlbasic.detection.boxes import (
+from dlbasic.detection.ops.boxes import (
     box_area,
     box_convert,
     box_iou,

@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from dlbasic.detection.anchors import AnchorGenerator, base_anchors
-from dlbasic.detection.box_coder import BoxCoder
-from dlbasic.detection.boxes import box_area, box_iou
-from dlbasic.detection.matcher import BalancedPositiveNegativeSampler, Matcher
+from dlbasic.detection.components.matcher import BalancedPositiveNegativeSampler, Matcher
+from dlbasic.detection.ops.anchors import AnchorGenerator, base_anchors
+from dlbasic.detection.ops.box_coder import BoxCoder
+from dlbasic.detection.ops.boxes import box_area, box_iou
 
 
 def rand_boxes(n, seed):

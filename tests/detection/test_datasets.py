@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from dlbasic.cli import main
-from dlbasic.detection.datasets import load_coco, load_detection, load_voc, load_yolo, read_image
-from dlbasic.detection.transforms import hflip, resize
+from dlbasic.detection.data.formats import load_coco, load_detection, load_voc, load_yolo, read_image
+from dlbasic.detection.data.transforms import hflip, resize
 from dlbasic.errors import UserError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
@@ -296,7 +296,7 @@ def test_images_over_the_pil_pixel_limit_are_skipped(tmp_path, monkeypatch):
 def test_coco_standard_layout_areas_and_crowds(tmp_path):
     """annotations/instances_val2017.json beside val2017/; areas and crowd flags reach the targets; crowd
     regions leave the training targets and stay (with areas scaled by a resize) in the evaluation ones."""
-    from dlbasic.detection.splits import as_batch
+    from dlbasic.detection.data.splits import as_batch
 
     names = write_images(tmp_path / "val2017")
     anns = [

@@ -12,9 +12,9 @@ from tests.detection.test_detect_sources import ITEMS, write_image, write_voc
 from torch import nn
 
 from dlbasic.cli import main
-from dlbasic.config import DetectionConfig
+from dlbasic.detection.config import DetectionConfig
+from dlbasic.detection.data.splits import as_batch, load_images
 from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.splits import as_batch, load_images
 
 
 class Oracle(nn.Module):

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dlbasic.detection.datasets import load_detection, official_splits
-from dlbasic.detection.splits import load_images, load_parts, load_split, random_split
+from dlbasic.detection.data.formats import load_detection, official_splits
+from dlbasic.detection.data.splits import load_images, load_parts, load_split, random_split
 from dlbasic.errors import UserError
 
 # (name, (width, height), [(class, (x1, y1, x2, y2))]): one bright rectangle per object on black

@@ -10,10 +10,10 @@ import torch
 import yaml
 
 from dlbasic.cli import main
-from dlbasic.config import DetectionConfig
-from dlbasic.detection.splits import load_split
+from dlbasic.detection.config import DetectionConfig
+from dlbasic.detection.data.splits import load_split
+from dlbasic.detection.models.registry import build_detector
 from dlbasic.detection.task import DetectionData
-from dlbasic.detection.train import build_detector
 from dlbasic.outputs import MARKER
 from dlbasic.training import load_checkpoint
 from dlbasic.training.generators import model_generators

@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dlbasic.detection.anchors import AnchorGenerator
-from dlbasic.detection.boxes import clip_boxes_to_image, remove_small_boxes
-from dlbasic.detection.nms import nms
-from dlbasic.detection.roi_heads import BoxHead, RoIHeads, RoIPooler
-from dlbasic.detection.rpn import RegionProposalNetwork, RPNHead, flatten_head
+from dlbasic.detection.components.roi_heads import BoxHead, RoIHeads, RoIPooler
+from dlbasic.detection.components.rpn import RegionProposalNetwork, RPNHead, flatten_head
+from dlbasic.detection.ops.anchors import AnchorGenerator
+from dlbasic.detection.ops.boxes import clip_boxes_to_image, remove_small_boxes
+from dlbasic.detection.ops.nms import nms
 
 
 def _targets(n: int, g: torch.Generator, size: int) -> list[dict[str, torch.Tensor]]:

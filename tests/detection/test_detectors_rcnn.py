@@ -3,9 +3,11 @@
 import pytest
 import torch
 
-from dlbasic.detection.rcnn import RCNN, SelectiveSearchProposals, warp_regions
-from dlbasic.detection.splits import load_split
-from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, fit
+from dlbasic.detection.config import DetectionConfig
+from dlbasic.detection.data.splits import load_split
+from dlbasic.detection.models.rcnn import RCNN, SelectiveSearchProposals, warp_regions
+from dlbasic.detection.models.registry import DETECTORS, build_detector
+from dlbasic.detection.train import fit
 
 
 def test_warp_of_a_linear_ramp_samples_the_box_at_bin_centres():

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from dlbasic.detection.roi_heads import BoxHead, RoIHeads, RoIPooler, fastrcnn_loss
+from dlbasic.detection.components.roi_heads import BoxHead, RoIHeads, RoIPooler, fastrcnn_loss
 
 
 def _heads(**kw):

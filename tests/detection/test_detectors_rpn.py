@@ -3,9 +3,9 @@
 import torch
 import torch.nn.functional as F
 
-from dlbasic.detection.anchors import AnchorGenerator
-from dlbasic.detection.faster_rcnn import faster_rcnn
-from dlbasic.detection.rpn import RegionProposalNetwork, RPNHead, flatten_head
+from dlbasic.detection.components.rpn import RegionProposalNetwork, RPNHead, flatten_head
+from dlbasic.detection.models.faster_rcnn import faster_rcnn
+from dlbasic.detection.ops.anchors import AnchorGenerator
 
 EMPTY = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from dlbasic.detection.yolo_v1 import YOLOv1, cell_boxes_to_xyxy, encode_targets, yolo_v1_loss
+from dlbasic.detection.models.yolo_v1 import YOLOv1, cell_boxes_to_xyxy, encode_targets, yolo_v1_loss
 
 
 def _iou(a, b):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from dlbasic.detection import _nms_kernel
-from dlbasic.detection.nms import batched_nms, nms
+from dlbasic.detection.ops import _nms_kernel
+from dlbasic.detection.ops.nms import batched_nms, nms
 
-nms_module = importlib.import_module("dlbasic.detection.nms")  # the package re-exports a function `nms`
+nms_module = importlib.import_module("dlbasic.detection.ops.nms")  # the package re-exports a function `nms`
 
 
 @pytest.fixture(autouse=True, params=["kernel", "torch"])

@@ -13,13 +13,13 @@ import importlib
 import pytest
 import torch
 
-from dlbasic.detection import _nms_kernel
-from dlbasic.detection.anchors import AnchorGenerator
-from dlbasic.detection.nms import batched_nms, nms
-from dlbasic.detection.rpn import RegionProposalNetwork, RPNHead, flatten_head
+from dlbasic.detection.components.rpn import RegionProposalNetwork, RPNHead, flatten_head
+from dlbasic.detection.ops import _nms_kernel
+from dlbasic.detection.ops.anchors import AnchorGenerator
+from dlbasic.detection.ops.nms import batched_nms, nms
 
-nms_module = importlib.import_module("dlbasic.detection.nms")
-rpn_module = importlib.import_module("dlbasic.detection.rpn")
+nms_module = importlib.import_module("dlbasic.detection.ops.nms")
+rpn_module = importlib.import_module("dlbasic.detection.components.rpn")
 native = pytest.mark.skipif(not _nms_kernel.available(), reason="no C++ compiler here: no NMS kernel")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlbasic.detection.boxes import box_iou
-from dlbasic.detection.proposals import selective_search
+from dlbasic.detection.components.proposals import selective_search
+from dlbasic.detection.ops.boxes import box_iou
 
 OBJECTS = torch.tensor([[15.0, 10.0, 45.0, 40.0], [55.0, 45.0, 95.0, 75.0]])
 

@@ -41,7 +41,7 @@ def _coco(root: Path, name: str, classes: list[str], boxes: list[list[tuple[list
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A classifier (digits, mlp), a segmentation model (FCN-8s on small scenes) and an untrained YOLO v1 (COCO)."""
-    from dlbasic.detection.datasets import load_detection
+    from dlbasic.detection.data.formats import load_detection
 
     root = tmp_path_factory.mktemp("kinds")
     assert (
@@ -185,6 +185,15 @@ def test_checkpoints_from_before_kinds_are_recognized(runs, tmp_path, capsys):
     refused(capsys, ["detect", "eval", "--checkpoint", old["clf"]], "classification checkpoint")
 
 
+@pytest.mark.parametrize("model", ["rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1"])
+def test_every_detectors_checkpoints_from_before_kinds_are_recognized(model):
+    """The detectors that existed before `kind`: the Trainer's layout (`meta` holding the run's config) and the
+    older one (a top-level `config`, no `meta`), without importing `dlbasic.detection`."""
+    assert checkpoint_kind({"model": {}, "meta": {"config": {"model": model}}}) == "detection"
+    assert checkpoint_kind({"model": {}, "config": {"model": model}}) == "detection"
+    assert checkpoint_kind({"model": {}, "meta": {"config": {"model": "simple_cnn"}}}) == "classification"
+
+
 def test_incomplete_or_mismatched_checkpoints_are_refused_in_one_line(runs, tmp_path, capsys):
     clf, seg, det = (load_checkpoint(getattr(runs, n)) for n in ("clf", "seg", "det"))
 
@@ -315,7 +324,7 @@ def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
 
 def test_detect_eval_matches_classes_by_name(runs, capsys):
     """Ground truth = the detector's own boxes gives mAP 1, also when the file lists the classes in reverse order."""
-    from dlbasic.detection.datasets import load_detection
+    from dlbasic.detection.data.formats import load_detection
     from dlbasic.detection.train import load_detector, predict
 
     model, _ = load_detector(runs.det)

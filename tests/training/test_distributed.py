@@ -121,7 +121,7 @@ from torch import nn
 
 from dlbasic.data import ImageDataset
 from dlbasic.detection.task import DetectionData, DetectionTask
-from dlbasic.detection.yolo_v1 import YOLOv1
+from dlbasic.detection.models.yolo_v1 import YOLOv1
 from dlbasic.segmentation.task import SegmentationTask
 from dlbasic.training import Trainer, distributed
 from dlbasic.training.assemble import start_process

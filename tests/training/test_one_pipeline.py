@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from dlbasic.config import DetectionConfig, TrainConfig, segmentation_config
+from dlbasic.config import TrainConfig, segmentation_config
+from dlbasic.detection.config import DetectionConfig
 from dlbasic.detection.train import DetectionRun
 from dlbasic.nn.norm import BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from dlbasic.training.kinds import run_kind

@@ -236,9 +236,9 @@ def show_detection(
     Returns:
         The summary lines, and a phrase saying what was drawn to `out`.
     """
-    from dlbasic.data.detection_sources import describe_layout
-    from dlbasic.detection.datasets import load_detection, official_splits
-    from dlbasic.detection.splits import load_parts
+    from dlbasic.detection.data.formats import load_detection, official_splits
+    from dlbasic.detection.data.layouts import describe_layout
+    from dlbasic.detection.data.splits import load_parts
 
     scenes = spec.partition(":")[0] == "scenes"
     lines = [f"detection data {spec}"]

@@ -45,7 +45,8 @@ examples:
 
 def train_epilog() -> str:
     """Detection defaults (from DetectionConfig, so they stay true) and examples of `detect train`."""
-    from dlbasic.config import DEFAULT_LR, DetectionConfig
+    from dlbasic.detection.config import DetectionConfig
+    from dlbasic.detection.models.registry import DEFAULT_LR
 
     d = DetectionConfig()
     lrs = ", ".join(f"{m} {lr:g}" for m, lr in DEFAULT_LR.items())
@@ -87,7 +88,8 @@ MEASURES = ("map", "map_50", "map_75", "mar_100", "voc_map_50", "seconds_per_ima
 
 def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool = False) -> None:
     """The options of a detection run; for `train` they are left out of `args` unless given (for --resume)."""
-    from dlbasic.config import DETECTORS, DetectionConfig
+    from dlbasic.detection.config import DetectionConfig
+    from dlbasic.detection.models.registry import DETECTORS
 
     d = DetectionConfig()
     default = (lambda value: argparse.SUPPRESS) if train else (lambda value: value)
@@ -211,7 +213,8 @@ def _add_engineering_options(p: argparse.ArgumentParser, d) -> None:
 
 
 def _config(args: argparse.Namespace, model: str | None = None):
-    from dlbasic.config import DetectionConfig, from_dict
+    from dlbasic.config import from_dict
+    from dlbasic.detection.config import DetectionConfig
 
     values = {f.name: getattr(args, f.name) for f in fields(DetectionConfig) if hasattr(args, f.name)}
     from dlbasic.config import check_config
@@ -324,7 +327,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     """`dlbasic detect train`: train (or `--resume`) one detector into its run folder and print the test summary."""
     from dlbasic.commands._options import resumed_config
-    from dlbasic.config import DetectionConfig
+    from dlbasic.detection.config import DetectionConfig
     from dlbasic.detection.train import train_detector
     from dlbasic.training import distributed
 
@@ -359,8 +362,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
     """The images `--data`/`--split` name (see EVAL_EPILOG): (DetectionSet, spec, how they were chosen)."""
-    from dlbasic.detection.splits import load_images, test_source
-    from dlbasic.detection.train import DetectionConfig
+    from dlbasic.detection.config import DetectionConfig
+    from dlbasic.detection.data.splits import load_images, test_source
 
     cfg = DetectionConfig(**ckpt["config"])
     spec = args.data or cfg.data
@@ -383,7 +386,7 @@ def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
 def run_eval(args: argparse.Namespace) -> int:
     """`dlbasic detect eval`: a checkpoint's COCO mAP and seconds per image on the images `--data`/`--split` name."""
     from dlbasic.commands.evaluate import class_map
-    from dlbasic.detection.splits import as_batch
+    from dlbasic.detection.data.splits import as_batch
     from dlbasic.detection.train import evaluate, load_detector
 
     check(args.test_limit >= 0, f"--test-limit must be 0 (all) or more, got {args.test_limit}")
@@ -452,10 +455,11 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`dlbasic detect compare`: train and score each `--models` detector on one shared split."""
+    from dlbasic.detection.data.splits import load_split
     from dlbasic.detection.draw import speed_accuracy_figure
-    from dlbasic.detection.rcnn import SelectiveSearchProposals
-    from dlbasic.detection.splits import load_split
-    from dlbasic.detection.train import DETECTORS, train_detector
+    from dlbasic.detection.models.rcnn import SelectiveSearchProposals
+    from dlbasic.detection.models.registry import DETECTORS
+    from dlbasic.detection.train import train_detector
 
     _threads(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]

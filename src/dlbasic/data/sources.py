@@ -229,7 +229,7 @@ def resize(images: Tensor, size: int) -> Tensor:
 
 def _import_readers() -> None:
     """The readers register themselves on import."""
-    from dlbasic.data import cifar, detection_sources, embedded, folder, idx, scenes, subset  # noqa: F401
+    from dlbasic.data import box_sources, cifar, embedded, folder, idx, scenes, subset  # noqa: F401
 
 
 def to_pixels(array, channels_last: bool = True) -> Tensor:

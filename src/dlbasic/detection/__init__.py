@@ -1,63 +1,61 @@
 """Detection toolkit: box ops, NMS, box coder, anchors, matching, RoI pooling, proposals, mAP, datasets.
 
-Layered as torchvision layers it: parameter-free ops (`boxes`, `nms`, RoI pooling in
-`dlbasic.nn.pooling`), then one-job components (`BoxCoder`, `AnchorGenerator`, `Matcher`,
-`BalancedPositiveNegativeSampler`, `selective_search`), then metrics and dataset formats, then
-the detectors assembled from them (`RCNN`, `sppnet`, `fast_rcnn`, `FasterRCNN`, `YOLOv1`), the images a run
-trains and tests on (`dlbasic.detection.splits`) and their training loop (`dlbasic.detection.train`).
+Layered as torchvision layers it, one folder per floor: `ops` (parameter-free tensor ops: `boxes`, `nms`,
+`box_coder`, `anchors`; RoI pooling in `dlbasic.nn.pooling`), then `components` (one-job parts: `Matcher`,
+`BalancedPositiveNegativeSampler`, `selective_search`, the RPN, the RoI heads, the backbones), then `models`
+(the detectors `RCNN`, `sppnet`, `fast_rcnn`, `FasterRCNN`, `YOLOv1` and their registry, `build_detector`).
+`data` reads VOC, COCO, YOLO and scenes and picks the images a run trains and tests on; `metrics` is mAP;
+`config`, `task` and `train` run a detector on the Trainer.
+
+The names below are imported when first used, so `import dlbasic.detection` (and the CLI's help) needs no torch.
 """
 
-from dlbasic.detection.anchors import AnchorGenerator
-from dlbasic.detection.box_coder import BoxCoder
-from dlbasic.detection.boxes import (
-    box_area,
-    box_convert,
-    box_iou,
-    clip_boxes_to_image,
-    generalized_box_iou,
-    remove_small_boxes,
-)
-from dlbasic.detection.fast_rcnn import ProposalDetector, fast_rcnn
-from dlbasic.detection.faster_rcnn import FasterRCNN, faster_rcnn
-from dlbasic.detection.matcher import BalancedPositiveNegativeSampler, Matcher
-from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.nms import batched_nms, nms
-from dlbasic.detection.proposals import selective_search
-from dlbasic.detection.rcnn import RCNN
-from dlbasic.detection.sppnet import sppnet
-from dlbasic.detection.train import DETECTORS, DetectionConfig, build_detector, load_detector, train_detector
-from dlbasic.detection.yolo_v1 import YOLOv1, yolo_v1_loss
-from dlbasic.nn.pooling import SpatialPyramidPooling, roi_align, roi_pool
+from __future__ import annotations
 
-__all__ = [
-    "DETECTORS",
-    "RCNN",
-    "AnchorGenerator",
-    "BalancedPositiveNegativeSampler",
-    "BoxCoder",
-    "DetectionConfig",
-    "FasterRCNN",
-    "Matcher",
-    "ProposalDetector",
-    "SpatialPyramidPooling",
-    "YOLOv1",
-    "batched_nms",
-    "box_area",
-    "box_convert",
-    "box_iou",
-    "build_detector",
-    "clip_boxes_to_image",
-    "evaluate_detections",
-    "fast_rcnn",
-    "faster_rcnn",
-    "generalized_box_iou",
-    "load_detector",
-    "nms",
-    "remove_small_boxes",
-    "roi_align",
-    "roi_pool",
-    "selective_search",
-    "sppnet",
-    "train_detector",
-    "yolo_v1_loss",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_HOMES = {
+    "AnchorGenerator": "dlbasic.detection.ops.anchors",
+    "BoxCoder": "dlbasic.detection.ops.box_coder",
+    **dict.fromkeys(
+        (
+            "box_area",
+            "box_convert",
+            "box_iou",
+            "clip_boxes_to_image",
+            "generalized_box_iou",
+            "remove_small_boxes",
+        ),
+        "dlbasic.detection.ops.boxes",
+    ),
+    **dict.fromkeys(("batched_nms", "nms"), "dlbasic.detection.ops.nms"),
+    **dict.fromkeys(("BalancedPositiveNegativeSampler", "Matcher"), "dlbasic.detection.components.matcher"),
+    "selective_search": "dlbasic.detection.components.proposals",
+    **dict.fromkeys(("ProposalDetector", "fast_rcnn"), "dlbasic.detection.models.fast_rcnn"),
+    **dict.fromkeys(("FasterRCNN", "faster_rcnn"), "dlbasic.detection.models.faster_rcnn"),
+    "RCNN": "dlbasic.detection.models.rcnn",
+    "sppnet": "dlbasic.detection.models.sppnet",
+    **dict.fromkeys(("YOLOv1", "yolo_v1_loss"), "dlbasic.detection.models.yolo_v1"),
+    **dict.fromkeys(("DETECTORS", "build_detector"), "dlbasic.detection.models.registry"),
+    "DetectionConfig": "dlbasic.detection.config",
+    "evaluate_detections": "dlbasic.detection.metrics",
+    **dict.fromkeys(("load_detector", "train_detector"), "dlbasic.detection.train"),
+    **dict.fromkeys(("SpatialPyramidPooling", "roi_align", "roi_pool"), "dlbasic.nn.pooling"),
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """The public name `name`, imported from its module on first use (PEP 562)."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -1,5 +1,5 @@
 """Training and evaluating the detectors: a factory by name, the loop, mAP and speed (the images come from
-`dlbasic.detection.splits`).
+`dlbasic.detection.data.splits`).
 
 Every detector is an `nn.Module` taking a batch Tensor[N, C, H, W] in [0, 1] (one image size per
 batch) and targets; it returns a dict of losses in training mode and one dict of `boxes`,
@@ -21,44 +21,20 @@ import torch
 from torch import Tensor, nn
 
 from dlbasic.callbacks import Callback
-from dlbasic.config import DEFAULT_LR, DETECTORS, DetectionConfig
-from dlbasic.detection.fast_rcnn import fast_rcnn
-from dlbasic.detection.faster_rcnn import faster_rcnn
+from dlbasic.detection.config import DetectionConfig
+from dlbasic.detection.data.splits import Split, load_split
+from dlbasic.detection.data.transforms import resize
 from dlbasic.detection.metrics import evaluate_detections
-from dlbasic.detection.rcnn import RCNN, SelectiveSearchProposals
-from dlbasic.detection.splits import Split, load_split
-from dlbasic.detection.sppnet import sppnet
+from dlbasic.detection.models.rcnn import RCNN, SelectiveSearchProposals
+from dlbasic.detection.models.registry import DEFAULT_LR, build_detector
 from dlbasic.detection.task import DetectionData, DetectionTask
-from dlbasic.detection.transforms import resize
-from dlbasic.detection.yolo_v1 import YOLOv1
-from dlbasic.errors import UserError, check, did_you_mean
+from dlbasic.errors import UserError, check
 from dlbasic.training.kinds import RunData, RunKind, make_optimizer, model_from_checkpoint, register_kind
 from dlbasic.training.restore import load_model_state
 from dlbasic.training.run import build_trainer, train
 from dlbasic.training.trainer import Trainer
 
 USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
-
-
-def build_detector(
-    name: str, num_classes: int, in_channels: int = 1, proposals: SelectiveSearchProposals | None = None, seed: int = 0
-) -> nn.Module:
-    """A detector by name, initialized from `seed`; the proposal-based ones share `proposals` (a cache)."""
-    check(name in DETECTORS, f"unknown detector {name!r}", did_you_mean(name, DETECTORS))
-    torch.manual_seed(seed)
-    g = torch.Generator().manual_seed(seed)
-    proposals = proposals or SelectiveSearchProposals()
-    if name == "rcnn":
-        return RCNN(num_classes, in_channels, proposals, generator=g)
-    if name == "sppnet":
-        return sppnet(num_classes, in_channels, proposals, generator=g)
-    if name == "fast_rcnn":
-        return fast_rcnn(num_classes, in_channels, proposals, generator=g)
-    if name == "faster_rcnn":
-        model = faster_rcnn(num_classes, in_channels, generator=g)
-        model.rpn.sampler.generator = g
-        return model
-    return YOLOv1(num_classes, in_channels)
 
 
 @register_kind

@@ -140,7 +140,7 @@ def count_macs(model: nn.Module, images: Tensor) -> dict[str, int]:
 def average_recall(proposals: list[Tensor], targets: list[dict[str, Tensor]], top: int) -> list[float]:
     """Per image: the fraction of ground-truth boxes covered by one of the first `top` proposals, averaged over
     IoU thresholds 0.5:0.05:0.95 (Hosang et al. 2016's average recall); NaN for an image without boxes."""
-    from dlbasic.detection.boxes import box_iou
+    from dlbasic.detection.ops.boxes import box_iou
 
     out = []
     for p, t in zip(proposals, targets):
@@ -170,14 +170,14 @@ def scenes(ctx, seed: int, split: str, count: int) -> tuple[Tensor, list[dict[st
 
 def selective_search():
     """The search every arm and detector uses (`SEARCH`)."""
-    from dlbasic.detection.rcnn import SelectiveSearchProposals
+    from dlbasic.detection.models.rcnn import SelectiveSearchProposals
 
     return SelectiveSearchProposals(*SEARCH)
 
 
 def untrained(name: str) -> nn.Module:
     """Detector `name` at initialization (seed 0), R-CNN's SVM stage marked fitted (zero weights: same work)."""
-    from dlbasic.detection.train import build_detector
+    from dlbasic.detection.models.registry import build_detector
 
     model = build_detector(name, 10, 1, None, 0)
     if hasattr(model, "fitted"):
@@ -261,7 +261,7 @@ def train_rpn(model: nn.Module, images: Tensor, targets: list[dict[str, Tensor]]
 def proposal_network(ctx, seed: int) -> dict:
     """A proposal network trained on `seed`'s training scenes (`train_rpn`): AR@`AR_TOP` of its proposals per
     test scene, its proposals per test scene, and its objectness loss per epoch."""
-    from dlbasic.detection.train import build_detector
+    from dlbasic.detection.models.registry import build_detector
 
     train, train_targets = scenes(ctx, seed, "train", RPN_SCENES)
     test, targets = scenes(ctx, seed, "test", TEST_SCENES)
@@ -280,8 +280,10 @@ def detector(ctx, name: str, boxes: dict[str, list] | None = None) -> dict:
     its mAP on that seed's test scenes and its seconds per image, searching anew. `boxes`: selective search's
     boxes of those training and test scenes (`search_scenes`), so that a searched detector does not search
     them again while training."""
+    from dlbasic.detection.config import DetectionConfig
     from dlbasic.detection.metrics import evaluate_detections
-    from dlbasic.detection.train import DetectionConfig, build_detector, fit, predict
+    from dlbasic.detection.models.registry import build_detector
+    from dlbasic.detection.train import fit, predict
 
     seed = ctx.seeds[0]
     train, train_targets = scenes(ctx, seed, "train", TIMING_SCENES)

@@ -21,6 +21,9 @@ from dlbasic.models.registry import check_size
 # the command that takes each kind of checkpoint, by action ("eval" or "predict")
 KIND_COMMANDS = {"classification": "dlbasic {}", "segmentation": "dlbasic segment {}", "detection": "dlbasic detect {}"}
 _META_KEYS = ("model", "num_classes", "in_channels", "input_size", "classes", "mean", "std")
+# the detectors whose checkpoints may predate `kind` (those written since say their kind): a fixed, historical
+# list, so this module needs nothing from `dlbasic.detection`, which stands above training
+PRE_KIND_DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -49,9 +52,7 @@ def checkpoint_kind(ckpt: dict[str, Any]) -> str:
         return str(kind)
     if not isinstance(meta, dict):
         return "detection" if isinstance(ckpt.get("config"), dict) else "unknown"
-    from dlbasic.config import DETECTORS
-
-    if isinstance(meta.get("config"), dict) and meta["config"].get("model") in DETECTORS:
+    if isinstance(meta.get("config"), dict) and meta["config"].get("model") in PRE_KIND_DETECTORS:
         return "detection"
     from dlbasic.models.fcn import SEGMENTATION_MODELS
 

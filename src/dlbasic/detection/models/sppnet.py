@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dlbasic.detection.backbone import SmallBackbone
-from dlbasic.detection.fast_rcnn import ProposalDetector
-from dlbasic.detection.rcnn import SelectiveSearchProposals
-from dlbasic.detection.roi_heads import BoxHead, RoIHeads, RoIPooler
+from dlbasic.detection.components.backbone import SmallBackbone
+from dlbasic.detection.components.roi_heads import BoxHead, RoIHeads, RoIPooler
+from dlbasic.detection.models.fast_rcnn import ProposalDetector
+from dlbasic.detection.models.rcnn import SelectiveSearchProposals
 
 
 def sppnet(

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from dlbasic.detection.backbone import SmallBackbone, conv_bn_relu
-from dlbasic.detection.boxes import clip_boxes_to_image, remove_small_boxes
-from dlbasic.detection.nms import batched_nms
+from dlbasic.detection.components.backbone import SmallBackbone, conv_bn_relu
+from dlbasic.detection.ops.boxes import clip_boxes_to_image, remove_small_boxes
+from dlbasic.detection.ops.nms import batched_nms
 
 
 def encode_targets(

@@ -1,9 +1,7 @@
-"""Detection sets by spec (`voc:DIR`, `coco:FILE`, `yolo:DIR`), listed with the other sources, and
-where their files and official splits are.
+"""Where the files and official splits of a detection source (`voc:DIR`, `coco:FILE`, `yolo:DIR`) are.
 
-They hold boxes rather than one label per image, so `load()` refuses them for classification;
-`dlbasic.detection.datasets.load_detection(spec)` reads them. This module only finds files; parsing
-is in `dlbasic.detection.datasets`. The layouts people keep, per format:
+This module only finds files; `dlbasic.detection.data.formats` parses them, and the spec grammar with the
+sources' registry entries is `dlbasic.data.box_sources`. The layouts people keep, per format:
 
 * VOC: `Annotations/` + `JPEGImages/` (or `annots/` + `images/`), or the .xml files beside the
   images (the flat layout of labelImg); official splits are `ImageSets/Main/{train,val,trainval,test}.txt`
@@ -33,33 +31,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlbasic.data.box_sources import EXAMPLES, parse_detection_spec
 from dlbasic.data.images import IMAGE_SUFFIXES
-from dlbasic.data.sources import RawSource, require_path, sources
 from dlbasic.errors import UserError, check
 
-EXAMPLES = {"voc": "data/VOC2007", "coco": "data/coco/annotations/instances_val2017.json", "yolo": "data/coco128"}
 SPLIT_NAMES = ("train", "val", "trainval", "test")  # the official splits a source can have
-OPTIONS = {"voc": (), "coco": ("images",), "yolo": ()}
 ROBOFLOW = "_annotations.coco.json"  # Roboflow's COCO export: one per split folder
-
-
-def parse_detection_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
-    """'coco:ann.json,images=DIR' -> ('coco', Path('ann.json'), {'images': 'DIR'}); `UserError` for unknown
-    options. A comma followed by no `key=` stays part of the path."""
-    kind, sep, arg = spec.partition(":")
-    check(kind in OPTIONS, f"unknown detection data spec {spec!r}", "write voc:DIR, coco:FILE.json, yolo:DIR or scenes")
-    parts = require_path(kind, arg if sep else None, "file" if kind == "coco" else "folder", EXAMPLES[kind]).split(",")
-    options: dict[str, str] = {}
-    while len(parts) > 1 and re.fullmatch(r"[a-z_]+=.*", parts[-1]):
-        key, _, value = parts.pop().partition("=")
-        options[key] = value
-    unknown = sorted(set(options) - set(OPTIONS[kind]))
-    check(
-        not unknown,
-        f"{kind}: has no option {', '.join(unknown)}",
-        f"options: {', '.join(OPTIONS[kind])}" if OPTIONS[kind] else f"{kind}: takes a folder and no options",
-    )
-    return kind, Path(",".join(parts)).expanduser(), options
 
 
 def check_inside(name: str, where: str, folder: str = "the dataset folder") -> str:
@@ -404,21 +381,3 @@ def describe_layout(spec: str) -> list[str]:
         sources = {s: f"{len(files)} image files" for s, files in layout.splits.items()}
     lines += [f"official {s}: {where}" for s, where in sources.items()] or ["no official splits"]
     return lines
-
-
-# ---- the registry entries (classification refuses them) ----
-
-
-def _detection_source(kind: str):
-    def reader(arg: str | None) -> RawSource:
-        _, path, _ = parse_detection_spec(f"{kind}:{arg if arg is not None else ''}")
-        check(path.exists(), f"no such {'file or folder' if kind == 'coco' else 'folder'}: {path}")
-        return RawSource({}, [])
-
-    reader.__doc__ = f"`{kind}:` detection data; read with `dlbasic.detection.datasets.load_detection`."
-    return reader
-
-
-sources.add("voc", _detection_source("voc"))
-sources.add("coco", _detection_source("coco"))
-sources.add("yolo", _detection_source("yolo"))

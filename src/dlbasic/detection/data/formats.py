@@ -5,7 +5,7 @@ and per image a target dict with `boxes` float32 Tensor[K, 4] xyxy in continuous
 (0 = left edge of the first pixel) and `labels` int64 Tensor[K] indexing `classes`.
 
 Format notes (each converts to the representation above; where the files and official splits of
-each layout are is in `dlbasic.data.detection_sources`):
+each layout are is in `dlbasic.detection.data.layouts`):
 * VOC (Everingham et al. 2010): `DIR/Annotations/*.xml` + `DIR/JPEGImages/`, `DIR/annots/` +
   `DIR/images/`, or the .xml files beside the images. Corners are 1-based inclusive pixels, so
   x1 = xmin - 1, x2 = xmax. Classes are the sorted object names unless given. `difficult` flags are
@@ -46,17 +46,17 @@ import torch
 from PIL import UnidentifiedImageError
 from torch import Tensor
 
-from dlbasic.data.detection_sources import (
+from dlbasic.data.box_sources import parse_detection_spec
+from dlbasic.data.images import IMAGE_SUFFIXES, UNREADABLE, decode
+from dlbasic.detection.data.layouts import (
     check_coco_file_names,
     check_inside,
     coco_image_folders,
     coco_layout,
-    parse_detection_spec,
     voc_layout,
     yolo_label_path,
     yolo_layout,
 )
-from dlbasic.data.images import IMAGE_SUFFIXES, UNREADABLE, decode
 from dlbasic.errors import UserError, check
 from dlbasic.parsing import loads_json
 
@@ -436,7 +436,7 @@ def load_yolo(
 
 def official_splits(spec: str) -> list[str]:
     """The official splits of a source, of "train", "val", "trainval", "test" (see
-    `dlbasic.data.detection_sources`); [] when it has none."""
+    `dlbasic.detection.data.layouts`); [] when it has none."""
     if spec.partition(":")[0] == "scenes":
         return ["train", "val", "test"]
     kind, path, options = parse_detection_spec(spec)

@@ -26,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlbasic.detection.backbone import RegionClassifier
-from dlbasic.detection.box_coder import BoxCoder
-from dlbasic.detection.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
-from dlbasic.detection.matcher import BalancedPositiveNegativeSampler
-from dlbasic.detection.nms import batched_nms
-from dlbasic.detection.proposals import selective_search
+from dlbasic.detection.components.backbone import RegionClassifier
+from dlbasic.detection.components.matcher import BalancedPositiveNegativeSampler
+from dlbasic.detection.components.proposals import selective_search
+from dlbasic.detection.ops.box_coder import BoxCoder
+from dlbasic.detection.ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
+from dlbasic.detection.ops.nms import batched_nms
 from dlbasic.nn.pooling import roi_align
 
 

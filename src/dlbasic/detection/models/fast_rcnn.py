@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from dlbasic.detection.backbone import SmallBackbone
-from dlbasic.detection.rcnn import SelectiveSearchProposals
-from dlbasic.detection.roi_heads import BoxHead, RoIHeads, RoIPooler
+from dlbasic.detection.components.backbone import SmallBackbone
+from dlbasic.detection.components.roi_heads import BoxHead, RoIHeads, RoIPooler
+from dlbasic.detection.models.rcnn import SelectiveSearchProposals
 
 
 class ProposalDetector(nn.Module):

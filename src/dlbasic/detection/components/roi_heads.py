@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlbasic.detection.box_coder import BoxCoder
-from dlbasic.detection.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
-from dlbasic.detection.matcher import BalancedPositiveNegativeSampler, Matcher
-from dlbasic.detection.nms import batched_nms
+from dlbasic.detection.components.matcher import BalancedPositiveNegativeSampler, Matcher
+from dlbasic.detection.ops.box_coder import BoxCoder
+from dlbasic.detection.ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
+from dlbasic.detection.ops.nms import batched_nms
 from dlbasic.nn.pooling import SpatialPyramidPooling, roi_align, roi_pool
 
 

@@ -20,11 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlbasic.detection.anchors import AnchorGenerator
-from dlbasic.detection.box_coder import BoxCoder
-from dlbasic.detection.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
-from dlbasic.detection.matcher import BalancedPositiveNegativeSampler, Matcher
-from dlbasic.detection.nms import nms
+from dlbasic.detection.components.matcher import BalancedPositiveNegativeSampler, Matcher
+from dlbasic.detection.ops.anchors import AnchorGenerator
+from dlbasic.detection.ops.box_coder import BoxCoder
+from dlbasic.detection.ops.boxes import box_iou, clip_boxes_to_image, remove_small_boxes
+from dlbasic.detection.ops.nms import nms
 
 
 class RPNHead(nn.Module):

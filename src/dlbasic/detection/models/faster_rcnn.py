@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from dlbasic.detection.anchors import AnchorGenerator
-from dlbasic.detection.backbone import SmallBackbone
-from dlbasic.detection.roi_heads import BoxHead, RoIHeads, RoIPooler
-from dlbasic.detection.rpn import RegionProposalNetwork, RPNHead
+from dlbasic.detection.components.backbone import SmallBackbone
+from dlbasic.detection.components.roi_heads import BoxHead, RoIHeads, RoIPooler
+from dlbasic.detection.components.rpn import RegionProposalNetwork, RPNHead
+from dlbasic.detection.ops.anchors import AnchorGenerator
 
 
 class FasterRCNN(nn.Module):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlbasic.detection import _nms_kernel
+from dlbasic.detection.ops import _nms_kernel
 
 BLOCK = 256  # boxes resolved per step of the blocked strategy
 

@@ -47,15 +47,16 @@ def refused(capsys, argv: list[str], *words: str) -> str:
 
 def never_outside(monkeypatch, root: Path) -> None:
     """Fail if a detection loader opens an image outside `root`."""
-    from dlbasic.detection.data import formats as datasets
+    from dlbasic.detection.data import coco, dataset, voc, yolo
 
-    read = datasets.read_image
+    read = dataset.read_image
 
     def read_image(path):
         assert Path(os.path.abspath(path)).is_relative_to(root), f"{path} was opened"
         return read(path)
 
-    monkeypatch.setattr(datasets, "read_image", read_image)
+    for reader in (coco, voc, yolo):  # each format's loader calls read_image
+        monkeypatch.setattr(reader, "read_image", read_image)
 
 
 def coco(root: Path, file_name: str) -> Path:
@@ -147,7 +148,7 @@ def test_coco_file_name_outside_the_image_folder_is_refused_unopened(tmp_path, c
 
 
 def test_coco_file_names_inside_the_folder_are_read(tmp_path):
-    from dlbasic.detection.data.formats import load_detection
+    from dlbasic.detection.data.sources import load_detection
 
     image(tmp_path / "images" / "sub" / "b.png")
     data = load_detection(f"coco:{coco(tmp_path, './sub/../sub/b.png')}")
@@ -165,7 +166,7 @@ def test_voc_filename_and_split_ids_outside_the_dataset_are_refused_unopened(tmp
     xml.write_text(f"<annotation><filename>a.png</filename>{box}</annotation>")
     (tmp_path / "ImageSets" / "Main").mkdir(parents=True)
     (tmp_path / "ImageSets" / "Main" / "train.txt").write_text("a\n../../../etc/x\n")
-    from dlbasic.detection.data.formats import load_detection
+    from dlbasic.detection.data.sources import load_detection
 
     with pytest.raises(UserError, match=r"train\.txt:2: image id: '\.\./\.\./\.\./etc/x' lies outside"):
         load_detection(f"voc:{tmp_path}", split="train")
@@ -179,7 +180,7 @@ def test_yolo_list_entries_outside_the_dataset_are_refused_unopened(tmp_path, ca
     for entry in ("../../../etc/passwd", "/etc/passwd"):
         (tmp_path / "train.txt").write_text(f"./images/a.png\n{entry}\n")
         refused(capsys, ["data", "show", f"yolo:{tmp_path}", "--out", tmp_path / "s.png"], "train.txt:2:", "outside")
-    from dlbasic.detection.data.layouts import yolo_layout
+    from dlbasic.detection.data.yolo import yolo_layout
 
     (tmp_path / "train.txt").write_text(f"./images/a.png\n{tmp_path / 'images' / 'a.png'}\n")  # absolute, inside
     assert yolo_layout(tmp_path).splits["train"] == [tmp_path / "images" / "a.png"] * 2

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dlbasic.detection.data.formats import load_detection
+from dlbasic.detection.data.sources import load_detection
 from dlbasic.detection.data.splits import load_parts
 from dlbasic.segmentation.data import load_segmentation
 

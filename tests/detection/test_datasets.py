@@ -13,8 +13,12 @@ import torch
 from PIL import Image
 
 from dlbasic.cli import main
-from dlbasic.detection.data.formats import load_coco, load_detection, load_voc, load_yolo, read_image
+from dlbasic.detection.data.coco import load_coco
+from dlbasic.detection.data.dataset import read_image
+from dlbasic.detection.data.sources import load_detection
 from dlbasic.detection.data.transforms import hflip, resize
+from dlbasic.detection.data.voc import load_voc
+from dlbasic.detection.data.yolo import load_yolo
 from dlbasic.errors import UserError
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

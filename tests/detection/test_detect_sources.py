@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dlbasic.detection.data.formats import load_detection, official_splits
+from dlbasic.detection.data.sources import load_detection, official_splits
 from dlbasic.detection.data.splits import load_images, load_parts, load_split, random_split
 from dlbasic.errors import UserError
 

@@ -41,7 +41,7 @@ def _coco(root: Path, name: str, classes: list[str], boxes: list[list[tuple[list
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A classifier (digits, mlp), a segmentation model (FCN-8s on small scenes) and an untrained YOLO v1 (COCO)."""
-    from dlbasic.detection.data.formats import load_detection
+    from dlbasic.detection.data.sources import load_detection
 
     root = tmp_path_factory.mktemp("kinds")
     assert (
@@ -324,7 +324,7 @@ def test_segment_eval_matches_classes_by_name(runs, tmp_path, capsys):
 
 def test_detect_eval_matches_classes_by_name(runs, capsys):
     """Ground truth = the detector's own boxes gives mAP 1, also when the file lists the classes in reverse order."""
-    from dlbasic.detection.data.formats import load_detection
+    from dlbasic.detection.data.sources import load_detection
     from dlbasic.detection.train import load_detector, predict
 
     model, _ = load_detector(runs.det)

@@ -236,8 +236,7 @@ def show_detection(
     Returns:
         The summary lines, and a phrase saying what was drawn to `out`.
     """
-    from dlbasic.detection.data.formats import load_detection, official_splits
-    from dlbasic.detection.data.layouts import describe_layout
+    from dlbasic.detection.data.sources import describe_layout, load_detection, official_splits
     from dlbasic.detection.data.splits import load_parts
 
     scenes = spec.partition(":")[0] == "scenes"

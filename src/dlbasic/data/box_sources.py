@@ -2,8 +2,8 @@
 in the source registry.
 
 They are listed with the other sources (`list_sources()`), and `load()` refuses them for classification
-(`use it with dlbasic detect`); `dlbasic.detection.data` finds their files (`layouts`) and reads them
-(`formats.load_detection`). This module knows only their names and how a spec names a path and its options.
+(`use it with dlbasic detect`); `dlbasic.detection.data` finds their files and reads them (`sources.load_detection`,
+one module per format). This module knows only their names and how a spec names a path and its options.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _box_source(kind: str):
         check(path.exists(), f"no such {'file or folder' if kind == 'coco' else 'folder'}: {path}")
         return RawSource({}, [])
 
-    reader.__doc__ = f"`{kind}:` detection data; read with `dlbasic.detection.data.formats.load_detection`."
+    reader.__doc__ = f"`{kind}:` detection data; read with `dlbasic.detection.data.sources.load_detection`."
     return reader
 
 

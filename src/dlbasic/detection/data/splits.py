@@ -16,7 +16,8 @@ import torch
 from torch import Tensor
 
 from dlbasic.data.sources import check_memory
-from dlbasic.detection.data.formats import DetectionSet, load_detection, official_splits
+from dlbasic.detection.data.dataset import DetectionSet
+from dlbasic.detection.data.sources import load_detection, official_splits
 from dlbasic.detection.data.transforms import resize
 from dlbasic.errors import UserError, check
 
@@ -127,7 +128,7 @@ def load_parts(
     """Training and test images of a source, with one class list, and how each was chosen.
 
     A source's official splits are used (`official_pair`; the files that define them are listed in
-    `dlbasic.detection.data.layouts`); only a source with none is split 80/20 at random by `seed`. With
+    `dlbasic.detection.data.voc`, `coco` and `yolo`); only a source with none is split 80/20 at random by `seed`. With
     `test_data`, the test images are that source's (`test_source`) and `spec` trains on its official trainval
     or train split, else on all of its images.
     """

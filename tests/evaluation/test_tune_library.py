@@ -7,7 +7,7 @@ from dlbasic.cli import main
 from dlbasic.config import TrainConfig
 from dlbasic.errors import UserError
 from dlbasic.evaluation import tune
-from dlbasic.evaluation.tune import is_dlbasic_study, parse_dimension
+from dlbasic.evaluation.tuning import is_dlbasic_study, parse_dimension
 
 BASE = {"data": "digits", "model": "mlp", "model_options": {"hidden": [16]}, "epochs": 1, "device": "cpu"}
 SEARCH = {"trials": 3, "folds": 2, "patience": 0, "startup_trials": 1, "sampler_seed": 7}

@@ -27,7 +27,7 @@ search space: KEY=log:LOW:HIGH | KEY=float:LOW:HIGH | KEY=int:LOW:HIGH | KEY=cho
 
 def search(text: str):
     """argparse type of `--search`: `parse_dimension`, its mistakes as argparse's one-line error."""
-    from dlbasic.evaluation.tune import parse_dimension
+    from dlbasic.evaluation.tuning import parse_dimension
 
     try:
         return parse_dimension(text)
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`dlbasic tune`: add `--trials` Optuna trials (k-fold mean held-out accuracy) to the study and print the best."""
-    from dlbasic.evaluation.tune import tune
+    from dlbasic.evaluation.tuning import tune
 
     def show(study, trial) -> None:
         value = f"{trial.value:.4f}" if trial.value is not None else "-"

@@ -3,7 +3,7 @@
 k-fold cross-validation with a single final test (`crossval`), the bootstrap and its confidence
 intervals (`bootstrap`), bagging and AdaBoost with networks (`ensembles`), bias-variance
 decompositions (`bias_variance`), the sharpness of a minimum (`sharpness`) and hyperparameter search with
-Optuna on a k-fold objective (`tune`, the function of the module `dlbasic.evaluation.tune`).
+Optuna on a k-fold objective (`tune`, in `dlbasic.evaluation.tuning`).
 """
 
 from dlbasic.evaluation.bias_variance import (
@@ -29,7 +29,7 @@ from dlbasic.evaluation.sharpness import (
     model_loss_fn,
     top_hessian_eigenvalue,
 )
-from dlbasic.evaluation.tune import tune
+from dlbasic.evaluation.tuning import tune
 
 __all__ = [
     "CVResult",

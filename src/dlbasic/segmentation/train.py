@@ -21,7 +21,7 @@ from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask
 from dlbasic.training import run
-from dlbasic.training.kinds import RunData, RunKind, load_data, register_kind
+from dlbasic.training.kinds import RunData, RunKind, load_data, register_kind, run_size, split_sizes
 from dlbasic.training.trainer import Trainer
 
 
@@ -73,9 +73,7 @@ class SegmentationRun(RunKind):
         """The final model scored once on the test split (pixel accuracy, mIoU, per-class IoU), the last epoch."""
         test = evaluate_model(trainer.model, data.test, data.train)
         self.predicted = test["pred"]
-        train_seconds = sum(h["train_seconds"] for h in history)
         last = history[-1] if history else {}
-        images_per_second = sum(h["images_per_second"] * h["train_seconds"] for h in history)
         return {
             "status": "finished",
             "test_mean_iou": test["mean_iou"],
@@ -87,15 +85,8 @@ class SegmentationRun(RunKind):
             "train_mean_iou": last.get("train_mean_iou"),
             "train_loss": last.get("train_loss"),
             "best_val_mean_iou": trainer.best,
-            "epochs": len(history),
-            "steps": trainer.global_step,
-            "seconds": train_seconds,
-            "images_per_second": images_per_second / max(train_seconds, 1e-9),
-            "parameters": sum(p.numel() for p in trainer.model.parameters()),
-            "train_images": len(data.train),
-            "val_images": len(data.val),
-            "test_images": len(data.test),
-            "test_split": data.test.info.get("test", ""),
+            **run_size(trainer, history),
+            **split_sizes(data),
         }
 
     def figures(self, trainer: Trainer, data: RunData, summary: dict[str, Any], run_dir: Path) -> None:

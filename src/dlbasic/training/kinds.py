@@ -154,6 +154,30 @@ def write_summary(summary: dict[str, Any], run_dir: Path | None) -> None:
         atomic_write_text(json.dumps(summary, indent=2, default=float) + "\n", run_dir / "summary.json")
 
 
+def run_size(trainer: Trainer, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The length and speed of a run for its summary: epochs, steps, training seconds, images per second (a mean
+    weighted by each epoch's seconds) and the model's parameters."""
+    seconds = sum(h["train_seconds"] for h in history)
+    images = sum(h["images_per_second"] * h["train_seconds"] for h in history)
+    return {
+        "epochs": len(history),
+        "steps": trainer.global_step,
+        "seconds": seconds,
+        "images_per_second": images / max(seconds, 1e-9),
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
+    }
+
+
+def split_sizes(data: RunData) -> dict[str, Any]:
+    """The images of each split for a run's summary, and which test split it was tested on."""
+    return {
+        "train_images": len(data.train),
+        "val_images": len(data.val),
+        "test_images": len(data.test),
+        "test_split": data.test.info.get("test", ""),
+    }
+
+
 class RunKind:
     """A classification run (a `TrainConfig`): images and class labels, a zoo model, cross entropy, accuracy.
 
@@ -234,8 +258,6 @@ class RunKind:
         """summary.json: the final model tested once, the last epoch, the run's size and speed."""
         test = trainer.evaluate(data.test)
         last = history[-1] if history else {}
-        train_seconds = sum(h["train_seconds"] for h in history)
-        images_per_second = sum(h["images_per_second"] * h["train_seconds"] for h in history)
         summary = {
             "status": "finished",
             "test_accuracy": test["accuracy"],
@@ -245,18 +267,11 @@ class RunKind:
             "train_accuracy": last.get("train_accuracy"),
             "train_loss": last.get("train_loss"),
             "best_val_accuracy": trainer.best,
-            "epochs": len(history),
-            "steps": trainer.global_step,
-            "seconds": train_seconds,
-            "images_per_second": images_per_second / max(train_seconds, 1e-9),
-            "parameters": sum(p.numel() for p in trainer.model.parameters()),
+            **run_size(trainer, history),
             "processes": trainer.world_size,
             "precision": trainer.precision,
             "channels_last": trainer.channels_last,
-            "train_images": len(data.train),
-            "val_images": len(data.val),
-            "test_images": len(data.test),
-            "test_split": data.test.info.get("test", ""),
+            **split_sizes(data),
         }
         target = getattr(self, "target", None)
         if target is not None:
@@ -337,5 +352,7 @@ __all__ = [
     "register_kind",
     "regularizers",
     "run_kind",
+    "run_size",
+    "split_sizes",
     "write_summary",
 ]

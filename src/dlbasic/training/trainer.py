@@ -125,19 +125,7 @@ class Trainer:
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.rank, self.world_size = distributed.world()
-        self.eager: Callable[[Tensor], Tensor] = self.model
-        if self.world_size > 1:  # gradients are averaged over processes during backward
-            from torch.nn.parallel import DistributedDataParallel
-
-            check(
-                self.device.type == "cuda" or not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()),
-                "synchronized batch norm runs on CUDA GPUs only (torch's SyncBatchNorm)",
-                "leave --sync-bn off on CPUs; each process then normalizes over its own share",
-            )
-
-            self.eager = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
-            )
+        self.eager = self._data_parallel(self.model) if self.world_size > 1 else self.model
         # compiling the DDP module, as torch recommends, keeps DDP's bucketed gradient all-reduce
         self.forward = self._compiled(self.eager) if compile else self.eager
         self.compile_checked = not compile
@@ -519,6 +507,17 @@ class Trainer:
             file=sys.stderr,
             flush=True,
         )
+
+    def _data_parallel(self, model: nn.Module) -> Callable[[Tensor], Tensor]:
+        """`model` wrapped in DistributedDataParallel: gradients are averaged over processes during backward."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        check(
+            self.device.type == "cuda" or not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()),
+            "synchronized batch norm runs on CUDA GPUs only (torch's SyncBatchNorm)",
+            "leave --sync-bn off on CPUs; each process then normalizes over its own share",
+        )
+        return DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def prepare(self, x: Tensor) -> Tensor:
         """A batch as the model takes it: standardized with the training statistics (unless `normalize` is off),

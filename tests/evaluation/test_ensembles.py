@@ -15,6 +15,7 @@ from dlbasic.evaluation.ensembles import (
     hard_vote,
     samme,
     soft_vote,
+    vote_accuracy_per_round,
     weighted_targets,
 )
 
@@ -97,3 +98,20 @@ def test_boosting_with_networks_reports_rounds(digits):
     assert 0 < r.error < 0.9 and r.alpha == pytest.approx(np.log((1 - r.error) / r.error) + np.log(9))
     assert r.max_weight_ratio > 1 and r.effective_sample_size < len(train)
     assert len(res.test_accuracy_per_round) == len(res.alphas)
+    assert len(res.weights) == len(res.train_predictions) == len(res.test_predictions) >= len(res.alphas)
+    assert np.array_equal(res.weights[0], np.full(len(train), 1 / len(train)))  # the first learner: uniform D_1
+
+
+def test_vote_accuracy_per_round_is_the_weighted_vote_after_each_round():
+    y = np.array([0, 1, 2])
+    preds = [np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([2, 2, 2])]
+    assert vote_accuracy_per_round([1.0, 2.0, 0.5], preds, y, 3) == pytest.approx([1 / 3, 2 / 3, 2 / 3])
+    assert vote_accuracy_per_round([1.0], preds, y, 3) == pytest.approx([1 / 3])  # a discarded learner: no vote
+    assert vote_accuracy_per_round([], preds, y, 3) == []
+    rng = np.random.default_rng(0)
+    y, preds, alphas = rng.integers(0, 4, 50), list(rng.integers(0, 4, (6, 50))), list(rng.uniform(0.1, 2, 5))
+    scores, literal = np.zeros((50, 4)), []
+    for a, p in zip(alphas, preds):  # the round-by-round sum, to the last bit
+        scores[np.arange(50), p] += a
+        literal.append(float(np.mean(scores.argmax(1) == y)))
+    assert vote_accuracy_per_round(alphas, preds, y, 4) == literal

@@ -11,13 +11,14 @@ import torch
 from dlbasic.optim.landscapes import get_landscape, trajectory
 from dlbasic.studies import learning_rate as lr_study
 from dlbasic.studies.learning_rate import half_decades, outward, tune_lr
-from dlbasic.studies.momentum import landscape_steps, random_starts, steps_to
+from dlbasic.studies.momentum import landscape_steps, random_starts
+from dlbasic.studies.nesterov import first_hit
 
 
-def test_steps_to_threshold() -> None:
-    assert steps_to([5.0, 3.0, 1.0, 0.5, 2.0], 1.0) == 2
-    assert steps_to([5.0, math.nan, math.inf, 0.1], 1.0) == 3
-    assert steps_to([5.0, 3.0], 1.0) is None
+def test_first_hit_of_a_threshold() -> None:
+    assert first_hit([5.0, 3.0, 1.0, 0.5, 2.0], 1.0) == 2
+    assert first_hit([5.0, math.nan, math.inf, 0.1], 1.0) == 3
+    assert first_hit([5.0, 3.0], 1.0) is None
 
 
 def test_half_decades_and_outward_order() -> None:
@@ -55,7 +56,7 @@ def test_landscape_steps_match_single_trajectories(name: str, land: str, thresho
     for i, lr in enumerate(lrs):
         for j, s in enumerate(starts):
             path, losses = trajectory(name, land, tuple(s.tolist()), steps=cap, lr=lr)
-            hit = steps_to(losses.tolist(), threshold)
+            hit = first_hit(losses.tolist(), threshold)
             assert int(r["steps"][i, j]) == (cap + 1 if hit is None else hit)
             assert int(r["flips"][i, j]) == _flips_loop(path, minimum, cap if hit is None else hit)
             reached.add(hit is not None)

@@ -32,13 +32,13 @@ def run(k: int, loss: float | None = 0.1) -> dict:
     return {"train_loss": loss, "test_accuracy": 0.9, "step_losses": curve(k)}
 
 
-def test_steps_to_target_reads_a_window_mean_and_counts_a_miss_as_the_budget_plus_one():
+def test_window_steps_to_reads_a_window_mean_and_counts_a_miss_as_the_budget_plus_one():
     assert bn.WINDOW == 5 and bn.TARGET == 0.5
-    assert bn.steps_to_target([2.3, 2.3, 0.0, 0.0, 0.0, 0.0]) == 6  # mean 0.46 at step 6; 0.92 at step 5
-    assert bn.steps_to_target(curve(20)) == 20
-    assert bn.steps_to_target([2.3] * 10) == 11
-    assert bn.steps_to_target([2.3, None, 0.0, 0.0, 0.0, 0.0, 0.0]) == 8  # diverged: never reached
-    assert bn.steps_to_target([0.1, 0.1]) == 3  # shorter than a window
+    assert bn.window_steps_to([2.3, 2.3, 0.0, 0.0, 0.0, 0.0]) == 6  # mean 0.46 at step 6; 0.92 at step 5
+    assert bn.window_steps_to(curve(20)) == 20
+    assert bn.window_steps_to([2.3] * 10) == 11
+    assert bn.window_steps_to([2.3, None, 0.0, 0.0, 0.0, 0.0, 0.0]) == 8  # diverged: never reached
+    assert bn.window_steps_to([0.1, 0.1]) == 3  # shorter than a window
 
 
 def test_plan_tunes_then_runs_the_first_look_at_the_chosen_rates_then_more_seeds_only_while_undecided():

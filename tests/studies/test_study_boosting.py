@@ -7,7 +7,7 @@ from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
-from dlbasic.studies.boosting import SEED_RUN, ensemble_accuracy, reweighting
+from dlbasic.studies.boosting import SEED_RUN, reweighting
 
 SHIFT = {"share_before": 0.1, "share_after": 0.9, "mistake_factor_min": 9.0, "correct_factor_max": 0.11}
 
@@ -82,11 +82,3 @@ def test_reweighting_of_a_samme_round():
     assert r == pytest.approx(
         {"share_before": 0.25, "share_after": 0.5, "mistake_factor_min": 2.0, "correct_factor_max": 2 / 3}
     )
-
-
-def test_ensemble_accuracy_is_the_weighted_vote_after_each_round():
-    y = np.array([0, 1, 2])
-    preds = [np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([2, 2, 2])]
-    assert ensemble_accuracy([1.0, 2.0, 0.5], preds, y, 3) == pytest.approx([1 / 3, 2 / 3, 2 / 3])
-    assert ensemble_accuracy([1.0], preds, y, 3) == pytest.approx([1 / 3])  # a discarded learner is not voted
-    assert ensemble_accuracy([], preds, y, 3) == []

@@ -10,7 +10,16 @@ from torch import nn
 from dlbasic.lab import LabContext, make_profile
 from dlbasic.models import create_model
 from dlbasic.studies import get_study, relu
-from dlbasic.studies.relu import ACTS, LRS, RunningError, best_lr, gain_init, grad_norms_at_init, steps_to, tuning_score
+from dlbasic.studies.relu import (
+    ACTS,
+    LRS,
+    RunningError,
+    best_lr,
+    censored_steps_to,
+    gain_init,
+    grad_norms_at_init,
+    tuning_score,
+)
 
 STUDY = get_study("relu")
 GRADS = {"relu": [0.2, 0.5, 1, 1.2], "tanh": [0.3, 0.5, 1, 1.5], "sigmoid": [1e-3, 0.1, 1, 1]}
@@ -40,9 +49,9 @@ def test_grad_norms_one_per_layer_and_sigmoid_vanishes():
 
 
 def test_steps_to_target_censoring_and_tuning_score():
-    assert steps_to([0.5, 0.2, 0.05, 0.01], 0.05) == 3
-    assert steps_to([0.5, 0.2, 0.06], 0.05) == 4  # never: one past the budget
-    assert steps_to([float("nan"), 0.04], 0.05) == 2
+    assert censored_steps_to([0.5, 0.2, 0.05, 0.01], 0.05) == 3
+    assert censored_steps_to([0.5, 0.2, 0.06], 0.05) == 4  # never: one past the budget
+    assert censored_steps_to([float("nan"), 0.04], 0.05) == 2
     assert tuning_score([0.9, 0.3, 0.04, 0.03], 0.05) == (3, pytest.approx(0.3175))
     scores = {"0.01": (5, 0.2), "0.03": (3, 0.25), "0.1": (3, 0.21), "0.3": (41, 0.9)}
     assert best_lr(scores) == "0.1"  # fewest steps to the target, then the lower mean error
@@ -72,12 +81,12 @@ def test_running_error_windows_batches_across_epochs_and_stops_at_target_or_budg
         trainer.step(wrong)
         probe.on_batch_end(trainer, {})
     assert math.isnan(probe.errors[0]) and probe.errors[1:] == [24 / 64, 10 / 64, 3 / 64]
-    assert trainer.stop_training and steps_to(probe.errors, 0.05) == 4
+    assert trainer.stop_training and censored_steps_to(probe.errors, 0.05) == 4
     trainer, probe = _Trainer(), RunningError(steps=3, window=1)
     for _ in range(3):
         trainer.step(16)
         probe.on_batch_end(trainer, {})
-    assert trainer.stop_training and steps_to(probe.errors, 0.05) == 4  # censored
+    assert trainer.stop_training and censored_steps_to(probe.errors, 0.05) == 4  # censored
 
 
 def errors_reaching(step: int | None, budget: int) -> list:

@@ -213,14 +213,32 @@ def samme(
     return alphas, stats
 
 
+def vote_accuracy_per_round(
+    alphas: list[float], preds: list[np.ndarray], y: np.ndarray, num_classes: int
+) -> list[float]:
+    """Accuracy on labels `y` [N] of the SAMME vote H_m = argmax_k sum_{j<=m} alpha_j [h_j = k] after each round m
+    (`preds`: each learner's class ids [N]; a learner past `alphas`, discarded, is not voted)."""
+    if not alphas:
+        return []
+    votes = np.zeros((len(alphas), len(y), num_classes))  # [M, N, K]
+    votes[np.arange(len(alphas))[:, None], np.arange(len(y))[None, :], np.stack(preds[: len(alphas)])] = np.asarray(
+        alphas
+    )[:, None]
+    return (np.cumsum(votes, 0).argmax(2) == y[None, :]).mean(1).tolist()
+
+
 @dataclass
 class BoostingResult:
-    """The SAMME rounds and vote weights, with H's and each weak learner's accuracy on the evaluation data."""
+    """The SAMME rounds and vote weights, with H's and each weak learner's accuracy on the evaluation data; and,
+    for every learner trained (a discarded last one included), the weights it trained on and its predictions."""
 
     rounds: list[SammeRound]
     alphas: list[float]
     test_accuracy_per_round: list[float]  # accuracy of H after each round on the evaluation data
     learner_test_accuracy: list[float]  # each weak learner alone
+    weights: list[np.ndarray] = field(default_factory=list, repr=False)  # D_m, the [n] weights learner m trained on
+    train_predictions: list[np.ndarray] = field(default_factory=list, repr=False)  # learner m's class ids [n]
+    test_predictions: list[np.ndarray] = field(default_factory=list, repr=False)  # learner m's on the evaluation data
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON: every round's statistics, the alphas and the accuracies."""
@@ -242,13 +260,17 @@ def boosting(
     """AdaBoost (SAMME) with networks of `cfg` as weak learners, trained through `WeightedTask`."""
     k = train.num_classes
     train = with_own_stats(train)
+    weights: list[np.ndarray] = []
+    train_preds: list[np.ndarray] = []
     test_preds: list[np.ndarray] = []
 
     def fit_predict(w: np.ndarray) -> np.ndarray:
         weighted = WeightedDataset.of(train, torch.from_numpy(w * len(w)))  # mean weight 1
         trainer = fit(replace(cfg, seed=cfg.seed + len(test_preds)), weighted, task=WeightedTask())
+        weights.append(w)
         test_preds.append(predict_proba(trainer, evaluate_on).argmax(1).numpy())
-        return predict_proba(trainer, train).argmax(1).numpy()
+        train_preds.append(predict_proba(trainer, train).argmax(1).numpy())
+        return train_preds[-1]
 
     def report(m: int, r: SammeRound) -> None:
         if on_round is not None:
@@ -258,13 +280,9 @@ def boosting(
     for m, r in enumerate(stats):
         report(m, r)
     y = evaluate_on.labels.numpy()
-    scores = np.zeros((len(y), k))
-    per_round = []
-    for a, p in zip(alphas, test_preds):
-        scores[np.arange(len(y)), p] += a
-        per_round.append(float(np.mean(scores.argmax(1) == y)))
+    per_round = vote_accuracy_per_round(alphas, test_preds, y, k)
     learners = [float(np.mean(p == y)) for p in test_preds[: len(alphas)]]
-    return BoostingResult(stats, alphas, per_round, learners)
+    return BoostingResult(stats, alphas, per_round, learners, weights, train_preds, test_preds)
 
 
 __all__ = [
@@ -278,5 +296,6 @@ __all__ = [
     "hard_vote",
     "samme",
     "soft_vote",
+    "vote_accuracy_per_round",
     "weighted_targets",
 ]

@@ -115,6 +115,18 @@ def unit_runs(seeds: Sequence[int], units: int, fn: str, cost: Any) -> list[Run]
     ]
 
 
+def one_run_per_seed(seeds: Sequence[int], fn: str, cost: float) -> list[Run]:
+    """One run of `fn(ctx, seed=)` per paired seed, named "seed<s>": the design of a staged study that measures
+    every arm of a seed in one run."""
+    return [Run(f"seed{s}", fn, {"seed": s}, cost) for s in seeds]
+
+
+def per_seed(results: dict[str, Any]) -> tuple[list[int], list[Any]]:
+    """The seeds of the `one_run_per_seed` runs in `results`, in order, and their values in that order."""
+    seeds = sorted(int(k.removeprefix("seed")) for k in results)
+    return seeds, [results[f"seed{s}"] for s in seeds]
+
+
 WHOLE_STUDY = "dlbasic.lab.study:measure_study"
 
 

@@ -7,7 +7,7 @@ the cases that separate plain gradient descent from momentum and adaptive method
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -124,3 +124,19 @@ def trajectory(
     with torch.no_grad():
         losses.append(ls(point[0], point[1]))
     return torch.stack(path), torch.stack(losses)
+
+
+def lr_grid_optimizer(
+    name: str, start: Tensor, lrs: Sequence[float], **hp: float
+) -> tuple[list[Tensor], torch.optim.Optimizer]:
+    """A copy of `start` per learning rate, all in one optimizer `name` with one param group per lr.
+
+    One `step()` moves every copy by its own lr, and their states stay apart; where the optimizer acts
+    elementwise, each element of each copy follows the path it would follow alone (a grid of runs at once).
+
+    Returns:
+        points: one leaf Tensor per lr, shaped and typed like `start`.
+        optimizer: the `create_optimizer(name, ...)` over them, with `hp` for every group.
+    """
+    points = [start.detach().clone().requires_grad_(True) for _ in lrs]
+    return points, create_optimizer(name, [{"params": [p], "lr": lr} for p, lr in zip(points, lrs, strict=True)], **hp)

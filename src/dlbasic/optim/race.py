@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from dlbasic.errors import check
-from dlbasic.optim.factory import create_optimizer, optimizers
-from dlbasic.optim.landscapes import Landscape, get_landscape
+from dlbasic.optim.factory import optimizers
+from dlbasic.optim.landscapes import Landscape, get_landscape, lr_grid_optimizer
 
 DEFAULT_LRS = tuple(10.0 ** (k / 2) for k in range(-8, 3))  # 1e-4 ... 10, half-decade steps
 
@@ -45,8 +45,7 @@ def grid_trajectories(
     ls = get_landscape(landscape) if isinstance(landscape, str) else landscape
     check(len(lrs) > 0 and all(lr > 0 for lr in lrs), f"learning rates must be positive, got {list(lrs)}")
     origin = ls.start if start is None else start
-    points = [torch.tensor(origin, dtype=torch.float64, requires_grad=True) for _ in lrs]
-    opt = create_optimizer(name, [{"params": [p], "lr": lr} for p, lr in zip(points, lrs, strict=True)], **hp)
+    points, opt = lr_grid_optimizer(name, torch.tensor(origin, dtype=torch.float64), lrs, **hp)
     paths, losses = [torch.stack([p.detach().clone() for p in points])], []  # each (L, 2)
     for _ in range(steps):
         opt.zero_grad()
@@ -77,7 +76,7 @@ class Racer:
 
 
 @dataclass
-class Race:
+class RaceResult:
     """The result of `race`: the landscape, the shared start and number of steps, and each optimizer's `Racer`."""
 
     landscape: Landscape
@@ -113,7 +112,7 @@ def race(
     steps: int = 300,
     lrs: Sequence[float] = DEFAULT_LRS,
     start: tuple[float, float] | None = None,
-) -> Race:
+) -> RaceResult:
     """Tune each optimizer's learning rate on `lrs` (lowest final loss wins; ties go to the smaller lr)."""
     ls = get_landscape(landscape) if isinstance(landscape, str) else landscape
     for n in names:
@@ -134,10 +133,10 @@ def race(
                 dict(zip(map(float, lrs), finals, strict=True)),
             )
         )
-    return Race(ls, origin, steps, racers)
+    return RaceResult(ls, origin, steps, racers)
 
 
-def race_table(result: Race) -> str:
+def race_table(result: RaceResult) -> str:
     """A markdown table: optimizer, chosen lr, final loss, distance to the nearest minimum."""
     rows = ["| optimizer | lr (grid search) | final loss | distance to nearest minimum |", "|---|---|---|---|"]
     for r in result.racers:
@@ -170,7 +169,7 @@ def _finite(a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(a), a, np.nan)
 
 
-def plot_race(result: Race):
+def plot_race(result: RaceResult):
     """Contours with every path (left) and loss against step (right); returns a matplotlib Figure."""
     import matplotlib.pyplot as plt
 
@@ -193,7 +192,7 @@ def plot_race(result: Race):
     return fig
 
 
-def animate_race(result: Race, path: str | Path, frames: int = 60, fps: int = 15) -> Path:
+def animate_race(result: RaceResult, path: str | Path, frames: int = 60, fps: int = 15) -> Path:
     """Write an animated GIF of the paths growing step by step (matplotlib's Pillow writer)."""
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation, PillowWriter
@@ -222,7 +221,7 @@ def animate_race(result: Race, path: str | Path, frames: int = 60, fps: int = 15
     return path
 
 
-def write_race(result: Race, out: str | Path, gif: bool = True, frames: int = 60) -> list[Path]:
+def write_race(result: RaceResult, out: str | Path, gif: bool = True, frames: int = 60) -> list[Path]:
     """race.png, race.gif, race.md (the table) and race.json (every grid point) in `out`."""
     import matplotlib.pyplot as plt
 

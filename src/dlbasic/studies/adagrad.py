@@ -37,26 +37,15 @@ import torch.nn.functional as F
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.studies.learning_rate import half_decades, tuning_seed
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 EPOCHS = 60
 BATCH = 32
 SCHEDULE = (3, 6)
-
-
-def half_decades(low: int, high: int) -> tuple[float, ...]:
-    """The rates 10^(k/2) for k = low..high (1e-3, 3.16e-3, 1e-2, ...)."""
-    return tuple(float(f"{10 ** (k / 2):.4g}") for k in range(low, high + 1))
-
-
 GRIDS = {"adagrad": half_decades(-6, 0), "rmsprop": half_decades(-8, -2)}  # 1e-3 ... 1; 1e-4 ... 0.1
 ADADELTA_LR = 1.0  # torch's multiplier: what "no learning rate" means there
-
-
-def tuning_seed(ctx) -> int:
-    """The seed on which learning rates are chosen: apart from the judged seeds, shifted with them."""
-    return ctx.seeds[0] + 1000
 
 
 # -- a plain minibatch loop (shared by the optimizer studies) ----------------------------------------------

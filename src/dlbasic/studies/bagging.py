@@ -33,7 +33,7 @@ from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
 from dlbasic.evaluation.ensembles import bagging, soft_vote
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, one_run_per_seed, per_seed, pm
 from dlbasic.lab.verdicts import ACCURACY, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -128,12 +128,11 @@ class Bagging(Study):
 
     def seed_runs(self, ctx, seeds) -> list[Run]:
         """One run per paired seed: the bagged ensemble and the nets on all of L."""
-        return [Run(f"seed{s}", SEED_RUN, {"seed": s}, SEED_COST) for s in seeds]
+        return one_run_per_seed(seeds, SEED_RUN, SEED_COST)
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the seeds' runs (in seed order), and the figure."""
-        seeds = sorted(int(k.removeprefix("seed")) for k in results)
-        runs = [results[f"seed{s}"] for s in seeds]
+        seeds, runs = per_seed(results)
         numbers = {
             "members": MEMBERS,
             "seeds": seeds,

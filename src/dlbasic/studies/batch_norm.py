@@ -65,7 +65,7 @@ def nan_for_none(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def steps_to_target(losses: list[float | None], target: float = TARGET, window: int = WINDOW) -> int:
+def window_steps_to(losses: list[float | None], target: float = TARGET, window: int = WINDOW) -> int:
     r"""The first step t (1-based) at which the mean loss of steps t - window + 1 .. t is at most `target`;
     len(losses) + 1 when no window reaches it (or the loss is not finite first): a lower bound."""
     x = np.array([nan_for_none(v) for v in losses], dtype=float)
@@ -91,7 +91,7 @@ def judged_name(norm: str, seed: int) -> str:
 def score(run: dict[str, Any]) -> tuple[int, float]:
     """A tuning run's rank key: steps to the target, then the final loss (a diverged run's is infinite)."""
     loss = nan_for_none(run["train_loss"])
-    return steps_to_target(run["step_losses"]), loss if math.isfinite(loss) else math.inf
+    return window_steps_to(run["step_losses"]), loss if math.isfinite(loss) else math.inf
 
 
 def tuning_table(results: dict[str, Any]) -> dict[str, dict[str, list]]:
@@ -202,7 +202,7 @@ class BatchNorm(Study):
         numbers = {
             "tuning": tuning,
             "chosen_lr": chosen,
-            "steps": {n: [steps_to_target(r["step_losses"]) for r in judged[n]] for n in NORMS},
+            "steps": {n: [window_steps_to(r["step_losses"]) for r in judged[n]] for n in NORMS},
             "budget": len(judged["batch"][0]["step_losses"]),
             "final_loss": {n: [nan_for_none(r["train_loss"]) for r in judged[n]] for n in NORMS},
             "test_accuracy": {n: [r["test_accuracy"] for r in judged[n]] for n in NORMS},

@@ -35,12 +35,10 @@ from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
-from dlbasic.evaluation._fit import fit, predict_proba
-from dlbasic.evaluation.ensembles import WeightedDataset, WeightedTask, samme
+from dlbasic.evaluation.ensembles import boosting
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, one_run_per_seed, per_seed, pm
 from dlbasic.lab.verdicts import ACCURACY, check, part, verdict
 from dlbasic.studies.bagging import unit_data
 
@@ -66,34 +64,19 @@ def reweighting(d_m: np.ndarray, d_next: np.ndarray, wrong: np.ndarray) -> dict[
 
 
 def seed_run(ctx, seed: int) -> dict:
-    """One paired seed: SAMME for `ROUNDS` rounds on its training subset; each learner's and the vote's test
-    accuracy after every round, the vote's training error, and the reweighting of every round (`reweighting`)
-    whose next distribution a learner trained on."""
+    """One paired seed: SAMME for `ROUNDS` rounds on its training subset (`dlbasic.evaluation.boosting`); each
+    learner's and the vote's test accuracy after every round, the vote's training error, and the reweighting of
+    every round (`reweighting`) whose next distribution a learner trained on."""
     options = {"model_options": {"hidden": [8]}, "lr": 1e-2, "batch_size": 50, "epochs": ctx.profile.epochs(15)}
     cfg, train, test = unit_data(ctx, ctx.data(DATA), seed, TRAIN, **options)
-    cfg = replace(cfg, seed=1000 * seed + INIT_OFFSET)
-    y = train.labels.numpy()
-    weights, preds, test_preds = [], [], []
-
-    def fit_predict(w):
-        trainer = fit(
-            replace(cfg, seed=cfg.seed + len(preds)),
-            WeightedDataset.of(train, torch.from_numpy(w * len(w))),
-            task=WeightedTask(),
-        )
-        weights.append(w)
-        preds.append(predict_proba(trainer, train).argmax(1).numpy())
-        test_preds.append(predict_proba(trainer, test).argmax(1).numpy())
-        return preds[-1]
-
-    alphas, rounds = samme(fit_predict, y, train.num_classes, ROUNDS)
-    yt = test.labels.numpy()
+    r = boosting(replace(cfg, seed=1000 * seed + INIT_OFFSET), train, test, ROUNDS)  # learner m: seed + m
+    y, yt, w = train.labels.numpy(), test.labels.numpy(), r.weights
     return {
         "classes": train.num_classes,
-        "learner_test_accuracy": [float(np.mean(p == yt)) for p in test_preds],
-        "ensemble_test_accuracy": ensemble_accuracy(alphas, test_preds, yt, train.num_classes),
-        "ensemble_train_error": [float(r.ensemble_train_error) for r in rounds],
-        "reweighting": [reweighting(weights[m], weights[m + 1], preds[m] != y) for m in range(len(weights) - 1)],
+        "learner_test_accuracy": [float(np.mean(p == yt)) for p in r.test_predictions],
+        "ensemble_test_accuracy": r.test_accuracy_per_round,
+        "ensemble_train_error": [float(x.ensemble_train_error) for x in r.rounds],
+        "reweighting": [reweighting(w[m], w[m + 1], r.train_predictions[m] != y) for m in range(len(w) - 1)],
     }
 
 
@@ -142,12 +125,11 @@ class Boosting(Study):
 
     def seed_runs(self, ctx, seeds) -> list[Run]:
         """One run per paired seed: its SAMME rounds."""
-        return [Run(f"seed{s}", SEED_RUN, {"seed": s}, SEED_COST) for s in seeds]
+        return one_run_per_seed(seeds, SEED_RUN, SEED_COST)
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the seeds' runs (in seed order), and the figure."""
-        seeds = sorted(int(k.removeprefix("seed")) for k in results)
-        runs = [results[f"seed{s}"] for s in seeds]
+        seeds, runs = per_seed(results)
         numbers = {
             "rounds": ROUNDS,
             "classes": runs[0]["classes"],
@@ -197,17 +179,6 @@ class Boosting(Study):
             "boosted vote tests better than its first learner",
         }
         return verdict([p], key, reasons, checks)
-
-
-def ensemble_accuracy(alphas, preds, y, num_classes: int) -> list[float]:
-    """Accuracy of the SAMME vote H_m = argmax_k sum_{j<=m} alpha_j [h_j = k] after each round m."""
-    if not alphas:
-        return []
-    votes = np.zeros((len(alphas), len(y), num_classes))
-    votes[np.arange(len(alphas))[:, None], np.arange(len(y))[None, :], np.stack(preds[: len(alphas)])] = np.asarray(
-        alphas
-    )[:, None]
-    return (np.cumsum(votes, 0).argmax(2) == y[None, :]).mean(1).tolist()
 
 
 def _figure(m):

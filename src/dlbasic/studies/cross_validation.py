@@ -38,7 +38,7 @@ from dlbasic.data import load, stratified_subset
 from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
 from dlbasic.evaluation.crossval import cross_validate, grid
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, one_run_per_seed, per_seed, pm
 from dlbasic.lab.verdicts import ACCURACY, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -140,15 +140,14 @@ class CrossValidation(Study):
 
     def seed_runs(self, ctx, seeds) -> list[Run]:
         """One run per paired seed: its pools' cross-validation, hold-out and test scores of every candidate."""
-        return [Run(f"seed{s}", SEED_RUN, {"seed": s}, SEED_COST) for s in seeds]
+        return one_run_per_seed(seeds, SEED_RUN, SEED_COST)
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the seeds' runs: each arm's choices and mean regret per seed."""
-        seeds = sorted(int(k.removeprefix("seed")) for k in results)
+        seeds, runs = per_seed(results)
         regret = {"cv": [], "holdout": []}
         chosen = {"cv": [], "holdout": []}
-        for s in seeds:
-            run = results[f"seed{s}"]
+        for run in runs:
             for arm, key in (("cv", "cv_accuracy"), ("holdout", "holdout_accuracy")):
                 picks = [choice_and_regret(np.array(a), np.array(t)) for a, t in zip(run[key], run["test_accuracy"])]
                 chosen[arm].append([i for i, _ in picks])
@@ -160,9 +159,7 @@ class CrossValidation(Study):
             "seeds": seeds,
             "regret": regret,
             "chosen": chosen,
-            **{
-                k: [results[f"seed{s}"][k] for s in seeds] for k in ("cv_accuracy", "holdout_accuracy", "test_accuracy")
-            },
+            **{k: [run[k] for run in runs] for k in ("cv_accuracy", "holdout_accuracy", "test_accuracy")},
         }
         caption = (
             "Per seed: the regret (best test accuracy minus the chosen candidate's, mean of the seed's pools) of "

@@ -38,7 +38,7 @@ from dlbasic.callbacks import Callback
 from dlbasic.data import load
 from dlbasic.evaluation._fit import load_pool, split_options, with_own_stats
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, one_run_per_seed, per_seed, pm
 from dlbasic.lab.verdicts import ACCURACY, RATIO, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -181,12 +181,11 @@ class Generalization(Study):
 
     def seed_runs(self, ctx, seeds) -> list[Run]:
         """One run per paired seed: every width and label condition."""
-        return [Run(f"seed{s}", SEED_RUN, {"seed": s}, SEED_COST) for s in seeds]
+        return one_run_per_seed(seeds, SEED_RUN, SEED_COST)
 
     def collect(self, ctx, results) -> Measurements:
         """The numbers of `method` from the seeds' runs (in seed order), and the figure."""
-        seeds = sorted(int(k.removeprefix("seed")) for k in results)
-        runs = [results[f"seed{s}"] for s in seeds]
+        seeds, runs = per_seed(results)
         acc = {
             k: {c: {str(w): [r[k][c][str(w)] for r in runs] for w in WIDTHS} for c in CONDITIONS}
             for k in ("train_accuracy", "test_accuracy")

@@ -42,8 +42,7 @@ from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Run, Study, Verdict
 from dlbasic.lab.verdicts import RATIO, part, verdict
 from dlbasic.optim import default_lr
-from dlbasic.optim.factory import create_optimizer
-from dlbasic.optim.landscapes import get_landscape
+from dlbasic.optim.landscapes import get_landscape, lr_grid_optimizer
 from dlbasic.studies.learning_rate import half_decades, looks_done, next_seed_runs, outward, probe_run, tuning_seed
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -60,11 +59,6 @@ PROBE_EXAMPLES = 128  # probe the training loss every 128 examples (every step a
 PROBE_SIZE = 256
 SCHEDULE = (5, 10)  # paired seeds at each look
 NAMES = ("momentum", "sgd")
-
-
-def steps_to(losses: list[float], threshold: float) -> int | None:
-    """The first index whose loss is at or below `threshold`; None if never."""
-    return next((i for i, x in enumerate(losses) if math.isfinite(x) and x <= threshold), None)
 
 
 def random_starts(land: str, n: int, seed: int) -> torch.Tensor:
@@ -95,8 +89,7 @@ def landscape_steps(
     """
     ls = get_landscape(land)
     minimum = torch.tensor(ls.minima[0], dtype=torch.float64)
-    points = [starts.double().clone().requires_grad_(True) for _ in lrs]  # L x (S, 2)
-    opt = create_optimizer(name, [{"params": [p], "lr": lr} for p, lr in zip(points, lrs, strict=True)])
+    points, opt = lr_grid_optimizer(name, starts.double(), lrs)  # L x (S, 2)
     never = max_steps + 1
     steps = torch.full((len(lrs), len(starts)), never, dtype=torch.long)
     flips = torch.zeros_like(steps)

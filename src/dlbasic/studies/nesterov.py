@@ -42,7 +42,8 @@ import torch.nn.functional as F
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
-from dlbasic.studies.adagrad import data_name, half_decades, mlp_problem, train_steps, tuning_seed
+from dlbasic.studies.adagrad import data_name, mlp_problem, train_steps
+from dlbasic.studies.learning_rate import half_decades, tuning_seed
 
 DATA = "mnist5k"  # the source its MNIST runs train on, unless the lab names one (--data)
 
@@ -73,14 +74,11 @@ def quadratic_run(ctx, optimizer: str, seed: int) -> dict[str, Any]:
     """`optimizer` (mu = 0.99) at every rate of `QUAD_LRS` on the quadratic from the start of `seed`, all rates
     at once (one param group each; the optimizers act elementwise): per rate, the steps to the threshold (the
     cap + 1 if never), the overshoot and the final f / f(x0); and the loss path of every rate (every 10th step)."""
-    from dlbasic.optim.factory import create_optimizer
+    from dlbasic.optim.landscapes import lr_grid_optimizer
 
     lam = torch.logspace(0, -math.log10(KAPPA), DIM, dtype=torch.float64)
     x0 = torch.randn(DIM, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    points = [x0.clone().requires_grad_(True) for _ in QUAD_LRS]
-    opt = create_optimizer(
-        optimizer, [{"params": [p], "lr": lr} for p, lr in zip(points, QUAD_LRS, strict=True)], momentum=MU
-    )
+    points, opt = lr_grid_optimizer(optimizer, x0, QUAD_LRS, momentum=MU)
     f0 = float((lam * x0**2).sum() / 2)
     paths: list[list[float]] = [[] for _ in QUAD_LRS]
     for t in range(QUAD_CAP + 1):

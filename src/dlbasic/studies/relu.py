@@ -121,18 +121,17 @@ class RunningError(Callback):
             trainer.stop_training = True
 
 
-def steps_to(errors: list[float], target: float, every: int = 1, first: int = 1) -> int:
-    """The step of the first error <= `target` in a curve measured every `every` steps from step `first`;
-    one measurement past the end (censored) if none is."""
-    hit = next((i for i, e in enumerate(errors) if e <= target), len(errors))
-    return first + hit * every
+def censored_steps_to(errors: list[float], target: float) -> int:
+    """The step (1-based, one measurement per step) of the first error <= `target` (NaN never is); one past the
+    end, len(errors) + 1, when none is (censored)."""
+    return 1 + next((i for i, e in enumerate(errors) if e <= target), len(errors))
 
 
 def tuning_score(errors: list[float], target: float) -> tuple[int, float]:
     """How a tuning run ranks (lower is better): measurements until the validation error reaches `target`,
     then the mean validation error over the run (the tie-break when no rate reaches it); NaN counts as 1."""
     clean = [e if math.isfinite(e) else 1.0 for e in errors]
-    return steps_to(clean, target), float(np.mean(clean)) if clean else 1.0
+    return censored_steps_to(clean, target), float(np.mean(clean)) if clean else 1.0
 
 
 def best_lr(scores: dict[str, Any]) -> str:
@@ -321,7 +320,7 @@ class Relu(Study):
             "tuning_seed": 1000 * ctx.seeds[0] + TUNING_SEED,
             "tuning": tuning,
             "chosen_lr": chosen_lrs(results),
-            "steps_to_target": {act: [steps_to(c, goal) for c in curves[act]] for act in ACTS},
+            "steps_to_target": {act: [censored_steps_to(c, goal) for c in curves[act]] for act in ACTS},
             "grad_norms_at_init": grads,
             "first_over_last_layer": {a: [g[0] / g[-1] for g in grads[a]] for a in ACTS},
         }

@@ -170,14 +170,21 @@ class Study:
 
     def staged_runs(self, ctx: LabContext, results: dict[str, Any]) -> list[Run]:
         """The runs of the next look of `schedule` (see `plan`): none when the verdict so far is decided."""
-        n = self.schedule[0]
-        if results:
-            m = self.collect(ctx, results)
-            close_figures(m)
-            n = self.judge(m.numbers).more
-            if n is None:
-                return []
+        n = self.next_look(ctx, results, judged=bool(results))
+        if n is None:
+            return []
         return [r for r in self.seed_runs(ctx, unit_seeds(ctx, n)) if r.name not in results]
+
+    def verdict_so_far(self, ctx: LabContext, results: dict[str, Any]) -> Verdict:
+        """The verdict on the runs in `results` (`collect`, then `judge`; the figures closed unseen)."""
+        m = self.collect(ctx, results)
+        close_figures(m)
+        return self.judge(m.numbers)
+
+    def next_look(self, ctx: LabContext, results: dict[str, Any], judged: bool) -> int | None:
+        """The paired seeds of the next look: the schedule's first while no judged run is in `results` (`judged`
+        False); after, the number the verdict so far asks for (None once it is decided)."""
+        return self.verdict_so_far(ctx, results).more if judged else self.schedule[0]
 
     def collect(self, ctx: LabContext, results: dict[str, Any]) -> Measurements:
         """The numbers and figures of the study, from its runs' values. By default, the whole-study run's."""

@@ -241,14 +241,9 @@ def staged_long_runs(study: Study, ctx, results: dict[str, Any], tuned: Sequence
     tuning = tuning_runs(ctx, tuned)
     if any(r.name not in results for r in tuning):
         return tuning
-    n = study.schedule[0]
-    if any(" seed " in k and not k.startswith("tune ") for k in results):
-        m = study.collect(ctx, results)
-        for _, fig in m.figures:
-            plt.close(fig)
-        n = study.judge(m.numbers).more
-        if n is None:
-            return []
+    n = study.next_look(ctx, results, judged=any(" seed " in k and not k.startswith("tune ") for k in results))
+    if n is None:
+        return []
     return [r for r in judged_runs(ctx, lrs_of(results), unit_seeds(ctx, n)) if r.name not in results]
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, close_figures, mean_std, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -177,13 +177,9 @@ class BatchNorm(Study):
             return [
                 Run(tuning_name(n, lr), TRAIN, {"norm": n, "lr": lr, "seed": seed}, COST) for n in NORMS for lr in LRS
             ]
-        n = self.schedule[0]
-        if judged_seeds(results):
-            m = self.collect(ctx, results)
-            close_figures(m)
-            n = self.judge(m.numbers).more
-            if n is None:
-                return []
+        n = self.next_look(ctx, results, judged=bool(judged_seeds(results)))
+        if n is None:
+            return []
         chosen = chosen_lrs(tuning_table(results))
         runs = [
             Run(judged_name(norm, seed), TRAIN, {"norm": norm, "lr": float(chosen[norm]), "seed": seed}, COST)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, close_figures, mean_std, pm, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm, unit_seeds
 from dlbasic.lab.verdicts import ACCURACY, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -153,9 +153,7 @@ class GroupNorm(Study):
         undecided, those of the next look for the norms whose part is undecided."""
         norms, n = list(NORMS), self.schedule[0]
         if results:
-            m = self.collect(ctx, results)
-            close_figures(m)
-            v = self.judge(m.numbers)
+            v = self.verdict_so_far(ctx, results)
             if v.more is None:
                 return []
             n = v.more

@@ -43,7 +43,6 @@ from dlbasic.lab.study import (
     Run,
     Study,
     Verdict,
-    close_figures,
     fmt,
     unit_seeds,
 )
@@ -296,9 +295,7 @@ def next_seed_runs(study: Study, ctx, results: dict[str, Any], seed_runs: Callab
         missing = [r for r in seed_runs(unit_seeds(ctx, n)) if r.name not in results]
         if missing:
             return missing
-        m = study.collect(ctx, results)
-        close_figures(m)
-        n = study.judge(m.numbers).more
+        n = study.next_look(ctx, results, judged=True)
         if n is None:
             return []
 

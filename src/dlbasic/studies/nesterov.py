@@ -223,14 +223,9 @@ class NesterovStudy(Study):
         tuning = tuning_runs(ctx)
         if any(r.name not in results for r in tuning):
             return tuning
-        n = self.schedule[0]
-        if any(k.startswith(("quadratic ", "mnist ")) for k in results):
-            m = self.collect(ctx, results)
-            for _, fig in m.figures:
-                plt.close(fig)
-            n = self.judge(m.numbers).more
-            if n is None:
-                return []
+        n = self.next_look(ctx, results, judged=any(k.startswith(("quadratic ", "mnist ")) for k in results))
+        if n is None:
+            return []
         lrs = {name: tuned(results, name)[1] for name in NAMES}
         return [r for r in seed_runs_at(ctx, lrs, unit_seeds(ctx, n)) if r.name not in results]
 

@@ -44,7 +44,7 @@ from torch import nn
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, close_figures, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -283,13 +283,9 @@ class Relu(Study):
         missing = [r for r in tuning if r.name not in results]
         if missing:
             return missing
-        n = self.schedule[0]
-        if seeds_in(results):
-            m = self.collect(ctx, results)
-            close_figures(m)
-            n = self.judge(m.numbers).more
-            if n is None:
-                return []
+        n = self.next_look(ctx, results, judged=bool(seeds_in(results)))
+        if n is None:
+            return []
         chosen, goal = chosen_lrs(results), target(results)
         runs = []
         for s in unit_seeds(ctx, n):

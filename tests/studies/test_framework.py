@@ -5,7 +5,7 @@ import pytest
 
 from dlbasic.claims import CLAIM_IDS
 from dlbasic.cli import main
-from dlbasic.lab.study import CHECKED
+from dlbasic.lab.study import CHECKED, one_run_per_seed, per_seed, seeds_of_every_arm
 from dlbasic.studies import list_studies
 
 
@@ -169,3 +169,14 @@ def test_lab_cache_key_follows_the_code_and_the_data(tmp_path, monkeypatch):
     monkeypatch.setattr(context, "code_version", lambda: "another version of the code")
     assert ctx.cache_path(cfg) not in (key, changed_data)
     assert context.data_fingerprint("mnist5k") != context.data_fingerprint("digits")
+
+
+def test_the_run_names_of_paired_seeds_read_back_in_seed_order():
+    results = {"a-seed0": 1, "b-seed0": 2, "a-seed2": 3, "b-seed1": 4, "b-seed10": 6, "a-seed10": 5, "xa-seed3": 0}
+    assert seeds_of_every_arm(results, ("a", "b")) == [0, 10]  # seed 2 lacks b, seed 1 lacks a
+    runs = one_run_per_seed([10, 2], "m:f", 1.5)
+    assert [(r.name, r.fn, r.args, r.cost) for r in runs] == [
+        ("seed10", "m:f", {"seed": 10}, 1.5),
+        ("seed2", "m:f", {"seed": 2}, 1.5),
+    ]
+    assert per_seed({"seed10": "z", "seed2": "x", "seed0": "y"}) == ([0, 2, 10], ["y", "x", "z"])

@@ -19,6 +19,7 @@ that only implements `measure(ctx)` is one run: the whole study.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,12 @@ def unit_runs(seeds: Sequence[int], units: int, fn: str, cost: Any) -> list[Run]
         for seed in seeds
         for u in range(units)
     ]
+
+
+def seeds_of_every_arm(results: dict[str, Any], arms: Sequence[str]) -> list[int]:
+    """The paired seeds whose runs "<arm>-seed<s>" of every one of `arms` are in `results`, in order."""
+    found = {int(m[1]) for name in results if (m := re.fullmatch(rf"{re.escape(arms[0])}-seed(\d+)", name))}
+    return sorted(s for s in found if all(f"{arm}-seed{s}" in results for arm in arms))
 
 
 def one_run_per_seed(seeds: Sequence[int], fn: str, cost: float) -> list[Run]:

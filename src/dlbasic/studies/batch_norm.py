@@ -34,7 +34,7 @@ import numpy as np
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, seeds_of_every_arm, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -106,8 +106,7 @@ def chosen_lrs(tuning: dict[str, dict[str, list]]) -> dict[str, str]:
 
 def judged_seeds(results: dict[str, Any]) -> list[int]:
     """The paired seeds whose runs of both arms are in `results`."""
-    seeds = [int(k.rsplit("seed", 1)[1]) for k in results if k.startswith("batch-seed")]
-    return sorted(s for s in seeds if all(judged_name(n, s) in results for n in NORMS))
+    return seeds_of_every_arm(results, tuple(NORMS))
 
 
 def arm_training(ctx, norm: str, lr: float, seed: int) -> dict[str, Any]:

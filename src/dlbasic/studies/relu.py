@@ -33,7 +33,6 @@ times faster), with the lab's ratio margin (10 %).
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -44,7 +43,7 @@ from torch import nn
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, seeds_of_every_arm, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -223,12 +222,6 @@ def chosen_lrs(results: dict) -> dict[str, float]:
     return {act: float(best_lr(tuning_scores(results, act))) for act in ACTS}
 
 
-def seeds_in(results: dict) -> list[int]:
-    """The paired seeds whose judged runs (every activation) and gradient norms are in `results`, in order."""
-    found = {int(m[1]) for name in results if (m := re.fullmatch(r"grads-seed(\d+)", name))}
-    return sorted(s for s in found if all(f"{act}-seed{s}" in results for act in ACTS))
-
-
 @register_study
 class Relu(Study):
     """Claim `relu`: ReLU trains more easily; sigmoid/tanh gradients vanish away from 0."""
@@ -283,7 +276,7 @@ class Relu(Study):
         missing = [r for r in tuning if r.name not in results]
         if missing:
             return missing
-        n = self.next_look(ctx, results, judged=bool(seeds_in(results)))
+        n = self.next_look(ctx, results, judged=bool(seeds_of_every_arm(results, ("grads", *ACTS))))
         if n is None:
             return []
         chosen, goal = chosen_lrs(results), target(results)
@@ -303,7 +296,7 @@ class Relu(Study):
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from the runs of `plan`."""
-        seeds, goal = seeds_in(results), target(results)
+        seeds, goal = seeds_of_every_arm(results, ("grads", *ACTS)), target(results)
         tuning = {act: {lr: list(score) for lr, score in tuning_scores(results, act).items()} for act in ACTS}
         curves = {act: [curve(results[f"{act}-seed{s}"]) for s in seeds] for act in ACTS}
         grads = {act: [results[f"grads-seed{s}"][act] for s in seeds] for act in ACTS}

@@ -26,8 +26,6 @@ training error the larger; the report gives both for each net.
 
 from __future__ import annotations
 
-import re
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -35,7 +33,7 @@ from torch import nn
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, seeds_of_every_arm
 from dlbasic.lab.verdicts import ACCURACY, part, verdict
 from dlbasic.models._layers import conv_norm_act
 from dlbasic.models.resnet import BasicBlock
@@ -139,12 +137,6 @@ def train_net(ctx, net: str, seed: int) -> dict:
     }
 
 
-def seeds_in(results: dict) -> list[int]:
-    """The paired seeds whose runs of every net are in `results`, in order."""
-    found = {int(m[1]) for name in results if (m := re.fullmatch(r"plain-8-seed(\d+)", name))}
-    return sorted(s for s in found if all(f"{net}-seed{s}" in results for net in NETS))
-
-
 @register_study
 class ResNetStudy(Study):
     """Claim `resnet`: Skip connections let deeper networks train better."""
@@ -194,7 +186,7 @@ class ResNetStudy(Study):
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from the runs of `plan`."""
-        seeds = seeds_in(results)
+        seeds = seeds_of_every_arm(results, tuple(NETS))
         runs = {net: [results[f"{net}-seed{s}"] for s in seeds] for net in NETS}
         curves = {net: [r["curve"] for r in rs] for net, rs in runs.items()}
         train = {net: [r["train_error"] for r in rs] for net, rs in runs.items()}

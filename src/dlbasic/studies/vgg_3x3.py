@@ -24,15 +24,13 @@ together (nothing is chosen on the validation split, so both are unseen; 1,400 i
 
 from __future__ import annotations
 
-import re
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, seeds_of_every_arm
 from dlbasic.lab.verdicts import ACCURACY, check, part, verdict
 from dlbasic.nn.conv import receptive_field
 from dlbasic.nn.summary import summarize
@@ -142,12 +140,6 @@ def fields_and_weights(ctx) -> list[dict]:
     return cases
 
 
-def seeds_in(results: dict) -> list[int]:
-    """The paired seeds whose runs of both networks are in `results`, in order."""
-    found = {int(m[1]) for name in results if (m := re.fullmatch(r"3x3-seed(\d+)", name))}
-    return sorted(s for s in found if f"5x5-seed{s}" in results)
-
-
 @register_study
 class Vgg3x3(Study):
     """Claim `vgg-3x3`: Two 3x3 convs see what one 5x5 sees with fewer parameters."""
@@ -193,7 +185,7 @@ class Vgg3x3(Study):
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from the runs of `plan`."""
-        seeds = seeds_in(results)
+        seeds = seeds_of_every_arm(results, KINDS)
         runs = {kind: [results[f"{kind}-seed{s}"] for s in seeds] for kind in KINDS}
         numbers = {
             "cases": results["fields"],

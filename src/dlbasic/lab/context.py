@@ -237,6 +237,33 @@ class LabContext:
             atomic_save({"summary": summary, "config": plain(cfg.to_dict())}, cache)
         return summary
 
+    def fit_model(
+        self, cfg: TrainConfig, data: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, callbacks=()
+    ) -> Any:
+        """Fit a `model` and `optimizer` built by hand on `data.train` (`data.val` for the history) through the
+        library's `Trainer`, with `cfg`'s epochs, batch size, seed, device, precision and memory format; a run
+        that diverges goes on (it scores). Returns the trainer, its `history` filled."""
+        from dlbasic.training.device import resolve_device
+        from dlbasic.training.trainer import Trainer
+
+        trainer = Trainer(
+            model,
+            optimizer,
+            data.train,
+            data.val,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            progress=False,
+            device=resolve_device(cfg.device),
+            precision=cfg.precision,
+            channels_last=cfg.channels_last,
+            callbacks=callbacks,
+            stop_on_divergence=False,
+        )
+        trainer.fit()
+        return trainer
+
     def model(self, cfg: TrainConfig, summary: dict[str, Any]) -> torch.nn.Module:
         """The trained model of a `train` summary, in eval mode."""
         from dlbasic.training.run import build_model, load_data

@@ -101,35 +101,17 @@ def still_improving(curves: list[list[float]]) -> float:
 def train_net(ctx, net: str, seed: int) -> dict:
     """Train `net` (a key of `NETS`) on seed `seed`'s split with He et al.'s schedule: the running training error
     per epoch, the final training error (eval mode, whole training split), test error and parameter count."""
-    from dlbasic.training.device import resolve_device
     from dlbasic.training.run import load_data
-    from dlbasic.training.trainer import Trainer
 
-    epochs = ctx.profile.epochs(EPOCHS)
-    cfg = ctx.config(data=ctx.data(DATA), seed=seed, epochs=epochs, batch_size=BATCH)
+    cfg = ctx.config(data=ctx.data(DATA), seed=seed, epochs=ctx.profile.epochs(EPOCHS), batch_size=BATCH)
     data = load_data(cfg)
     torch.manual_seed(seed)
     n, shortcut = NETS[net]
     model = cifar_net(n, shortcut, data.train.in_channels, data.train.num_classes)
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    trainer = Trainer(
-        model,
-        opt,
-        data.train,
-        data.val,
-        epochs=epochs,
-        batch_size=BATCH,
-        seed=seed,
-        progress=False,
-        device=resolve_device(cfg.device),
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        callbacks=[StepSchedule(LR)],
-        stop_on_divergence=False,
-    )
-    history = trainer.fit()
+    trainer = ctx.fit_model(cfg, data, model, opt, callbacks=[StepSchedule(LR)])
     return {
-        "curve": [1 - h["train_accuracy"] for h in history],
+        "curve": [1 - h["train_accuracy"] for h in trainer.history],
         "train_error": 1 - trainer.evaluate(data.train)["accuracy"],
         "test_error": 1 - trainer.evaluate(data.test)["accuracy"],
         "params": sum(p.numel() for p in model.parameters()),

@@ -88,37 +88,20 @@ def equal_field_net(kind: str, in_channels: int, num_classes: int, width: int = 
 def train_equal_field(ctx, kind: str, seed: int) -> dict[str, float]:
     """Train `equal_field_net(kind)` on the lab's data (split, initialization and data order from `seed`) through
     the library's Trainer; held-out (validation + test) accuracy, test and final training accuracy, size."""
-    from dlbasic.training.device import resolve_device
     from dlbasic.training.run import load_data
-    from dlbasic.training.trainer import Trainer
 
-    epochs = ctx.profile.epochs(EPOCHS)
-    cfg = ctx.config(data=ctx.data(DATA), seed=seed, epochs=epochs, batch_size=BATCH)
+    cfg = ctx.config(data=ctx.data(DATA), seed=seed, epochs=ctx.profile.epochs(EPOCHS), batch_size=BATCH)
     data = load_data(cfg)
     torch.manual_seed(seed)
     model = equal_field_net(kind, data.train.in_channels, data.train.num_classes)
-    trainer = Trainer(
-        model,
-        torch.optim.Adam(model.parameters(), lr=LR),
-        data.train,
-        data.val,
-        epochs=epochs,
-        batch_size=BATCH,
-        seed=seed,
-        progress=False,
-        device=resolve_device(cfg.device),
-        precision=cfg.precision,
-        channels_last=cfg.channels_last,
-        stop_on_divergence=False,
-    )
-    history = trainer.fit()
+    trainer = ctx.fit_model(cfg, data, model, torch.optim.Adam(model.parameters(), lr=LR))
     held_out = {split: trainer.evaluate(d) for split, d in (("val", data.val), ("test", data.test))}
     n = {"val": len(data.val), "test": len(data.test)}
     accuracy = sum(held_out[k]["accuracy"] * n[k] for k in n) / sum(n.values())
     return {
         "held_out_accuracy": accuracy,
         "test_accuracy": held_out["test"]["accuracy"],
-        "train_accuracy": history[-1]["train_accuracy"],
+        "train_accuracy": trainer.history[-1]["train_accuracy"],
         "held_out_images": sum(n.values()),
         "params": sum(p.numel() for p in model.parameters()),
     }

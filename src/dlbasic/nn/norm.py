@@ -61,6 +61,8 @@ class _RunningStats(_Norm):
     cumulative average: momentum = 1 / num_batches_tracked.
     """
 
+    stat_dims: tuple[int, ...] = ()  # the axes of Tensor[N, C, H, W] the statistics are taken over
+
     def _init_running(self, num_features: int, momentum: float | None, track: bool) -> None:
         self.momentum = momentum
         self.track_running_stats = track
@@ -92,6 +94,24 @@ class _RunningStats(_Norm):
     def _use_batch_stats(self) -> bool:
         return self.training or not self.track_running_stats
 
+    def _track(self, x: Tensor, mean: Tensor, var: Tensor) -> None:
+        """Update the running estimates from the statistics `normalize` took of `x` over `stat_dims`."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Tensor[N, C, H, W] -> the normalized (and affine-transformed) Tensor[N, C, H, W]."""
+        if x.dim() != 4:
+            raise ValueError(f"{type(self).__name__} expects (N, C, H, W), got shape {tuple(x.shape)}")
+        if self._use_batch_stats():
+            y, mean, var = normalize(x, self.stat_dims, self.eps)
+            if self.training and self.track_running_stats:
+                self._track(x, mean, var)
+        else:
+            mean = self.running_mean.view(1, -1, 1, 1)
+            var = self.running_var.view(1, -1, 1, 1)
+            y = (x - mean) * torch.rsqrt(var + self.eps)
+        return self._affine(y, (1, -1, 1, 1))
+
 
 class BatchNorm2d(_RunningStats):
     """Batch normalization over (N, H, W) for each of `num_features` channels.
@@ -113,19 +133,11 @@ class BatchNorm2d(_RunningStats):
         self._init_affine((num_features,), affine)
         self._init_running(num_features, momentum, track_running_stats)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Tensor[N, C, H, W] -> the normalized (and affine-transformed) Tensor[N, C, H, W]."""
-        if x.dim() != 4:
-            raise ValueError(f"BatchNorm2d expects (N, C, H, W), got shape {tuple(x.shape)}")
-        if self._use_batch_stats():
-            y, mean, var = normalize(x, (0, 2, 3), self.eps)
-            if self.training and self.track_running_stats:
-                self._update_running(mean.flatten(), var.flatten(), x.numel() // x.shape[1])
-        else:
-            mean = self.running_mean.view(1, -1, 1, 1)
-            var = self.running_var.view(1, -1, 1, 1)
-            y = (x - mean) * torch.rsqrt(var + self.eps)
-        return self._affine(y, (1, -1, 1, 1))
+    stat_dims = (0, 2, 3)
+
+    def _track(self, x: Tensor, mean: Tensor, var: Tensor) -> None:
+        """The batch's per-channel statistics (mean, var: (1, C, 1, 1)) from N * H * W values each."""
+        self._update_running(mean.flatten(), var.flatten(), x.numel() // x.shape[1])
 
     def extra_repr(self) -> str:
         """The settings shown in the module's repr."""
@@ -155,19 +167,11 @@ class InstanceNorm2d(_RunningStats):
         self._init_affine((num_features,), affine)
         self._init_running(num_features, momentum, track_running_stats)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Tensor[N, C, H, W] -> the normalized (and affine-transformed) Tensor[N, C, H, W]."""
-        if x.dim() != 4:
-            raise ValueError(f"InstanceNorm2d expects (N, C, H, W), got shape {tuple(x.shape)}")
-        if self._use_batch_stats():
-            y, mean, var = normalize(x, (2, 3), self.eps)  # mean, var: (N, C, 1, 1)
-            if self.training and self.track_running_stats:
-                self._update_running(mean.mean((0, 2, 3)), var.mean((0, 2, 3)), x.shape[2] * x.shape[3], count=False)
-        else:
-            mean = self.running_mean.view(1, -1, 1, 1)
-            var = self.running_var.view(1, -1, 1, 1)
-            y = (x - mean) * torch.rsqrt(var + self.eps)
-        return self._affine(y, (1, -1, 1, 1))
+    stat_dims = (2, 3)
+
+    def _track(self, x: Tensor, mean: Tensor, var: Tensor) -> None:
+        """The batch average of the per-instance statistics (mean, var: (N, C, 1, 1)) of H * W values each."""
+        self._update_running(mean.mean((0, 2, 3)), var.mean((0, 2, 3)), x.shape[2] * x.shape[3], count=False)
 
     def extra_repr(self) -> str:
         """The settings shown in the module's repr."""

@@ -31,14 +31,17 @@ from dlbasic.studies.adagrad import (
     EPOCHS,
     GRIDS,
     SCHEDULE,
-    judged_seeds,
-    plot_steps,
-    shrink,
+    long_run_measurements,
     staged_long_runs,
     tuned_lr,
 )
 
 NAMES = ("adadelta", "adagrad")
+
+
+def adadelta_lrs(results: dict[str, Any]) -> dict[str, float]:
+    """Adadelta at torch's lr 1 (no rate chosen) and Adagrad at its tuned lr."""
+    return {"adadelta": ADADELTA_LR, "adagrad": tuned_lr(results, "adagrad")}
 
 
 @register_study
@@ -80,27 +83,19 @@ class AdadeltaStudy(Study):
 
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
         """Adagrad's tuning grid, then Adadelta (lr 1) and Adagrad (tuned) on the looks' seeds."""
-        return staged_long_runs(
-            self, ctx, results, ("adagrad",), lambda r: {"adadelta": ADADELTA_LR, "adagrad": tuned_lr(r, "adagrad")}
-        )
+        return staged_long_runs(self, ctx, results, ("adagrad",), adadelta_lrs)
 
     def collect(self, ctx, results: dict[str, Any]) -> Measurements:
         """The numbers and the figure, from the seeds judged so far."""
-        seeds = judged_seeds(results, NAMES)
-        numbers: dict[str, Any] = {"data": ctx.data(DATA), "seeds": seeds, "epochs": ctx.profile.epochs(EPOCHS)}
-        for name in NAMES:
-            runs = [results[f"{name} seed {s}"] for s in seeds]
-            numbers[name] = {
-                "lr": ADADELTA_LR if name == "adadelta" else tuned_lr(results, name),
-                "final_loss": [r["final_loss"] for r in runs],
-                "diverged": sum(r["diverged"] for r in runs),
-                "shrink": [shrink(r) for r in runs],
-            }
-        figures = []
-        if seeds:
-            fig = plot_steps(results, NAMES, seeds[0], "Adadelta (lr 1) vs Adagrad (tuned lr)")
-            figures.append(("Effective step per epoch: Adadelta (no lr chosen) vs Adagrad (tuned lr)", fig))
-        return Measurements(numbers, figures, seeds)
+        return long_run_measurements(
+            ctx,
+            results,
+            adadelta_lrs(results),
+            (
+                "Effective step per epoch: Adadelta (no lr chosen) vs Adagrad (tuned lr)",
+                "Adadelta (lr 1) vs Adagrad (tuned lr)",
+            ),
+        )
 
     def judge(self, m) -> Verdict:
         """The verdict by `rule`, from the numbers `collect` returned."""

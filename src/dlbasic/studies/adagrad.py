@@ -247,6 +247,31 @@ def staged_long_runs(study: Study, ctx, results: dict[str, Any], tuned: Sequence
     return [r for r in judged_runs(ctx, lrs_of(results), unit_seeds(ctx, n)) if r.name not in results]
 
 
+def long_run_measurements(
+    ctx, results: dict[str, Any], lrs: dict[str, float], figure: tuple[str, str], tuned: Sequence[str] = ()
+) -> Measurements:
+    """The numbers of a long-run study from the seeds judged so far: per optimizer of `lrs`, its lr (and, for
+    those in `tuned`, the tuning grid's final losses), the final training losses, the runs that diverged and the
+    effective step's shrink; and the effective-step figure of the first seed (`figure`: caption, title)."""
+    names = tuple(lrs)
+    seeds = judged_seeds(results, names)
+    numbers: dict[str, Any] = {"data": ctx.data(DATA), "seeds": seeds, "epochs": ctx.profile.epochs(EPOCHS)}
+    for name, lr in lrs.items():
+        runs = [results[f"{name} seed {s}"] for s in seeds]
+        grid = (
+            {f"{x:g}": results[f"tune {name} lr {x:g}"]["final_loss"] for x in GRIDS[name]} if name in tuned else None
+        )
+        numbers[name] = {
+            "lr": lr,
+            **({"tuning": grid} if grid is not None else {}),
+            "final_loss": [r["final_loss"] for r in runs],
+            "diverged": sum(r["diverged"] for r in runs),
+            "shrink": [shrink(r) for r in runs],
+        }
+    caption, title = figure
+    return Measurements(numbers, [(caption, plot_steps(results, names, seeds[0], title))] if seeds else [], seeds)
+
+
 def plot_steps(results: dict[str, Any], names: Sequence[str], seed: int, title: str):
     """The median effective step per epoch of each optimizer on `seed`."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -264,6 +289,14 @@ def shrink(record: dict[str, Any]) -> float:
     """The effective step's last epoch over its first (nan when the run recorded fewer than one epoch)."""
     m = record["medians"]
     return m[-1] / m[0] if m else math.nan
+
+
+NAMES = ("adagrad", "rmsprop")
+
+
+def adagrad_lrs(results: dict[str, Any]) -> dict[str, float]:
+    """Adagrad and RMSprop, each at its tuned lr."""
+    return {n: tuned_lr(results, n) for n in NAMES}
 
 
 @register_study
@@ -306,30 +339,24 @@ class AdagradStudy(Study):
 
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
         """The tuning grids, then both optimizers at their tuned lrs on the looks' seeds."""
-        return staged_long_runs(
-            self, ctx, results, ("adagrad", "rmsprop"), lambda r: {n: tuned_lr(r, n) for n in ("adagrad", "rmsprop")}
-        )
+        return staged_long_runs(self, ctx, results, NAMES, adagrad_lrs)
 
     def collect(self, ctx, results: dict[str, Any]) -> Measurements:
         """The numbers and the figure, from the seeds judged so far."""
-        names = ("adagrad", "rmsprop")
-        seeds = judged_seeds(results, names)
-        numbers: dict[str, Any] = {"data": ctx.data(DATA), "seeds": seeds, "epochs": ctx.profile.epochs(EPOCHS)}
-        for name in names:
-            runs = [results[f"{name} seed {s}"] for s in seeds]
-            numbers[name] = {
-                "lr": tuned_lr(results, name),
-                "tuning": {f"{lr:g}": results[f"tune {name} lr {lr:g}"]["final_loss"] for lr in GRIDS[name]},
-                "final_loss": [r["final_loss"] for r in runs],
-                "diverged": sum(r["diverged"] for r in runs),
-                "shrink": [shrink(r) for r in runs],
-            }
-        numbers["adagrad"]["rare_over_frequent"] = [results[f"adagrad seed {s}"]["rare_over_frequent"] for s in seeds]
-        figures = []
-        if seeds:
-            fig = plot_steps(results, names, seeds[0], "first-layer effective step per epoch, each at its tuned lr")
-            figures.append(("Effective step per epoch: Adagrad vs RMSprop (each at its tuned lr)", fig))
-        return Measurements(numbers, figures, seeds)
+        m = long_run_measurements(
+            ctx,
+            results,
+            adagrad_lrs(results),
+            (
+                "Effective step per epoch: Adagrad vs RMSprop (each at its tuned lr)",
+                "first-layer effective step per epoch, each at its tuned lr",
+            ),
+            tuned=NAMES,
+        )
+        m.numbers["adagrad"]["rare_over_frequent"] = [
+            results[f"adagrad seed {s}"]["rare_over_frequent"] for s in m.numbers["seeds"]
+        ]
+        return m
 
     def judge(self, m) -> Verdict:
         """The verdict by `rule`, from the numbers `collect` returned."""

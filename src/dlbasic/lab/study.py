@@ -116,6 +116,11 @@ def unit_runs(seeds: Sequence[int], units: int, fn: str, cost: Any) -> list[Run]
     ]
 
 
+def not_run(runs: Sequence[Run], results: dict[str, Any]) -> list[Run]:
+    """The runs of `runs` whose values are not in `results` yet (a plan asks for these)."""
+    return [r for r in runs if r.name not in results]
+
+
 def seeds_of_every_arm(results: dict[str, Any], arms: Sequence[str]) -> list[int]:
     """The paired seeds whose runs "<arm>-seed<s>" of every one of `arms` are in `results`, in order."""
     found = {int(m[1]) for name in results if (m := re.fullmatch(rf"{re.escape(arms[0])}-seed(\d+)", name))}
@@ -180,7 +185,7 @@ class Study:
         n = self.next_look(ctx, results, judged=bool(results))
         if n is None:
             return []
-        return [r for r in self.seed_runs(ctx, unit_seeds(ctx, n)) if r.name not in results]
+        return not_run(self.seed_runs(ctx, unit_seeds(ctx, n)), results)
 
     def verdict_so_far(self, ctx: LabContext, results: dict[str, Any]) -> Verdict:
         """The verdict on the runs in `results` (`collect`, then `judge`; the figures closed unseen)."""

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, pm, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 from dlbasic.studies.learning_rate import half_decades, tuning_seed
 
@@ -238,13 +238,12 @@ def judged_seeds(results: dict[str, Any], names: Sequence[str]) -> list[int]:
 def staged_long_runs(study: Study, ctx, results: dict[str, Any], tuned: Sequence[str], lrs_of) -> list[Run]:
     """The runs of a long-run study: its tuning grids; then the judged runs of the first look's seeds, and of
     the next look's while the verdict is undecided (`lrs_of(results)`: each optimizer's lr)."""
-    tuning = tuning_runs(ctx, tuned)
-    if any(r.name not in results for r in tuning):
-        return tuning
+    if todo := not_run(tuning_runs(ctx, tuned), results):
+        return todo
     n = study.next_look(ctx, results, judged=any(" seed " in k and not k.startswith("tune ") for k in results))
     if n is None:
         return []
-    return [r for r in judged_runs(ctx, lrs_of(results), unit_seeds(ctx, n)) if r.name not in results]
+    return not_run(judged_runs(ctx, lrs_of(results), unit_seeds(ctx, n)), results)
 
 
 def long_run_measurements(

@@ -34,7 +34,7 @@ import numpy as np
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, seeds_of_every_arm, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, not_run, seeds_of_every_arm, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -185,7 +185,7 @@ class BatchNorm(Study):
             for seed in unit_seeds(ctx, n)
             for norm in NORMS
         ]
-        return [r for r in runs if r.name not in results]
+        return not_run(runs, results)
 
     def collect(self, ctx, results) -> Measurements:
         """Tuning table, chosen rates, steps to target, final losses and test accuracies by arm (one per paired

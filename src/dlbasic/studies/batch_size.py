@@ -52,7 +52,18 @@ import torch
 from dlbasic.callbacks import Callback
 from dlbasic.evaluation.sharpness import epsilon_sharpness, model_loss_fn, top_hessian_eigenvalue
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, FAILED, INCONCLUSIVE, SUPPORTED, Measurements, Run, Study, Verdict, pm
+from dlbasic.lab.study import (
+    CONTRADICTED,
+    FAILED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    Measurements,
+    Run,
+    Study,
+    Verdict,
+    not_run,
+    pm,
+)
 from dlbasic.lab.verdicts import ACCURACY, RATIO, check, part, verdict
 from dlbasic.studies.learning_rate import looks_done, next_seed_runs, tuning_seed
 from dlbasic.training.run import load_data
@@ -246,8 +257,8 @@ class BatchSize(Study):
             for arm in LRS
             for lr in LRS[arm]
         ]
-        if any(r.name not in results for r in tuning):
-            return [r for r in tuning if r.name not in results]
+        if todo := not_run(tuning, results):
+            return todo
         return next_seed_runs(self, ctx, results, lambda seeds: self.arm_runs(results, seeds))
 
     @staticmethod

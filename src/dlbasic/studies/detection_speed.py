@@ -51,7 +51,7 @@ import torch
 from torch import Tensor, nn
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, unit_seeds
 from dlbasic.lab.verdicts import RATIO, check, part, verdict
 
 DETECTORS = ("rcnn", "sppnet", "fast_rcnn", "faster_rcnn", "yolo_v1")
@@ -421,7 +421,7 @@ class DetectionSpeed(Study):
         look = self.seed_runs(ctx, unit_seeds(ctx, self.schedule[0]))
         if "work" in results and all(r.name in results for r in look):
             look = self.staged_runs(ctx, results)
-        return [r for r in runs + look if r.name not in results]
+        return not_run(runs + look, results)
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from whichever seeds' runs are in `results`."""

@@ -17,7 +17,7 @@ import torch
 
 from dlbasic.data import load, load_scenes
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run
 from dlbasic.lab.verdicts import check, verdict
 from dlbasic.models import create_model
 from dlbasic.segmentation.convolutionalize import convolutionalize
@@ -137,7 +137,7 @@ class Convolutionalization(Study):
         ]
         seed = ctx.seeds[0]
         runs.append(Run(f"heat-map-seed{seed}", f"{__name__}:heat_map", {"seed": seed}, COST["heat_map"], False))
-        return [r for r in runs if r.name not in results]
+        return not_run(runs, results)
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from the runs of `plan`."""

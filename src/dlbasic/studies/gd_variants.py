@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, fmt
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, fmt, not_run
 from dlbasic.lab.verdicts import check, verdict
 from dlbasic.studies.learning_rate import BATCH, DATA, grid_best, grid_runs, sgd_config, train_size
 
@@ -176,9 +176,8 @@ class GDVariants(Study):
 
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
         """learning-rate's grid on the tuning seed; once it is run, one run per batch size at its rate."""
-        grid = grid_runs(ctx)
-        if any(r.name not in results for r in grid):
-            return grid
+        if todo := not_run(grid_runs(ctx), results):
+            return todo
         n = train_size(ctx, sgd_config(ctx, 0.1, ctx.seeds[0]))
         best = grid_best(results)
         runs = [
@@ -191,7 +190,7 @@ class GDVariants(Study):
             )
             for arm in ARMS
         ]
-        return [r for r in runs if r.name not in results]
+        return not_run(runs, results)
 
     def collect(self, ctx, results: dict[str, Any]) -> Measurements:
         """The reads, the expected reads and the curves of each batch size."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, not_run, pm, unit_seeds
 from dlbasic.lab.verdicts import ACCURACY, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
@@ -164,7 +164,7 @@ class GroupNorm(Study):
             for norm in norms
             for b in BATCH_SIZES
         ]
-        return [r for r in runs if r.name not in results]
+        return not_run(runs, results)
 
     def collect(self, ctx, results) -> Measurements:
         """Test accuracies and last-epoch training losses by norm and batch size (one per paired seed of that

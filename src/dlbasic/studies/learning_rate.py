@@ -44,6 +44,7 @@ from dlbasic.lab.study import (
     Study,
     Verdict,
     fmt,
+    not_run,
     unit_seeds,
 )
 from dlbasic.lab.verdicts import RATIO, part, verdict
@@ -292,9 +293,8 @@ def next_seed_runs(study: Study, ctx, results: dict[str, Any], seed_runs: Callab
     whose seed runs depend on its tuning): the first look's, then more while the verdict names a next look."""
     n = study.schedule[0]
     while True:
-        missing = [r for r in seed_runs(unit_seeds(ctx, n)) if r.name not in results]
-        if missing:
-            return missing
+        if todo := not_run(seed_runs(unit_seeds(ctx, n)), results):
+            return todo
         n = study.next_look(ctx, results, judged=True)
         if n is None:
             return []
@@ -337,9 +337,8 @@ class LearningRate(Study):
 
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
         """The grid on the tuning seed; once it is run, lr* and its neighbours on the seeds of each look."""
-        grid = grid_runs(ctx)
-        if any(r.name not in results for r in grid):
-            return grid
+        if todo := not_run(grid_runs(ctx), results):
+            return todo
         return next_seed_runs(self, ctx, results, lambda seeds: self.arm_runs(ctx, results, seeds))
 
     def arm_runs(self, ctx, results: dict[str, Any], seeds: Sequence[int]) -> list[Run]:

@@ -39,7 +39,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Run, Study, Verdict
+from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Run, Study, Verdict, not_run
 from dlbasic.lab.verdicts import RATIO, part, verdict
 from dlbasic.optim import default_lr
 from dlbasic.optim.landscapes import get_landscape, lr_grid_optimizer
@@ -278,7 +278,7 @@ class MomentumStudy(Study):
         tuning = mnist_tuning(ctx, NAMES, results, (BATCH,))
         first = runs + tuning
         if len(tuning) < len(NAMES) * len(MNIST_LRS) or any(r.name not in results for r in first):
-            return [r for r in first if r.name not in results]
+            return not_run(first, results)
         return next_seed_runs(self, ctx, results, lambda seeds: self.seed_runs_at(ctx, results, seeds))
 
     @staticmethod

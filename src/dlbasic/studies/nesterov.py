@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 from dlbasic.studies.adagrad import data_name, mlp_problem, train_steps
 from dlbasic.studies.learning_rate import half_decades, tuning_seed
@@ -220,14 +220,13 @@ class NesterovStudy(Study):
 
     def plan(self, ctx, results: dict[str, Any]) -> list[Run]:
         """The tuning runs; then the paired seeds of each look at the tuned rates, while undecided."""
-        tuning = tuning_runs(ctx)
-        if any(r.name not in results for r in tuning):
-            return tuning
+        if todo := not_run(tuning_runs(ctx), results):
+            return todo
         n = self.next_look(ctx, results, judged=any(k.startswith(("quadratic ", "mnist ")) for k in results))
         if n is None:
             return []
         lrs = {name: tuned(results, name)[1] for name in NAMES}
-        return [r for r in seed_runs_at(ctx, lrs, unit_seeds(ctx, n)) if r.name not in results]
+        return not_run(seed_runs_at(ctx, lrs, unit_seeds(ctx, n)), results)
 
     def collect(self, ctx, results: dict[str, Any]) -> Measurements:
         """The numbers and the figure, from the seeds run so far."""

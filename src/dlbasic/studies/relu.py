@@ -43,7 +43,7 @@ from torch import nn
 
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, seeds_of_every_arm, unit_seeds
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, seeds_of_every_arm, unit_seeds
 from dlbasic.lab.verdicts import RATIO, part, verdict
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -273,9 +273,8 @@ class Relu(Study):
             for act in ACTS
             for lr in LRS
         ]
-        missing = [r for r in tuning if r.name not in results]
-        if missing:
-            return missing
+        if todo := not_run(tuning, results):
+            return todo
         n = self.next_look(ctx, results, judged=bool(seeds_of_every_arm(results, ("grads", *ACTS))))
         if n is None:
             return []
@@ -292,7 +291,7 @@ class Relu(Study):
                 )
                 for act in ACTS
             ]
-        return [r for r in runs if r.name not in results]
+        return not_run(runs, results)
 
     def collect(self, ctx, results: dict) -> Measurements:
         """The numbers and figure `method` describes, from the runs of `plan`."""

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from dlbasic.lab.registry import register_study
-from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, seeds_of_every_arm
+from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, pm, seeds_of_every_arm
 from dlbasic.lab.verdicts import ACCURACY, check, part, verdict
 from dlbasic.nn.conv import receptive_field
 from dlbasic.nn.summary import summarize
@@ -156,7 +156,7 @@ class Vgg3x3(Study):
     def plan(self, ctx, results: dict) -> list[Run]:
         """The receptive fields and weights (one run, first look), and the seeds' training runs by look."""
         fields = [Run("fields", f"{__name__}:fields_and_weights", {}, COST["fields"], trains=False)]
-        return [r for r in fields if r.name not in results] + self.staged_runs(ctx, results)
+        return not_run(fields, results) + self.staged_runs(ctx, results)
 
     def seed_runs(self, ctx, seeds) -> list[Run]:
         """One training run per network and seed."""

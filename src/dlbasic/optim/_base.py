@@ -52,6 +52,22 @@ def check_value(ok: bool, what: str, value: Any) -> None:
         raise ValueError(f"Invalid {what}: {value}")
 
 
+def check_adam_values(lr: float, eps: float, betas: tuple[float, float], weight_decay: float) -> None:
+    """torch's checks of the hyperparameters the Adam family shares (lr, eps, betas in [0, 1), weight decay)."""
+    check_value(lr >= 0.0, "learning rate", lr)
+    check_value(eps >= 0.0, "epsilon value", eps)
+    check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
+    check_value(0.0 <= betas[1] < 1.0, "beta parameter at index 1", betas[1])
+    check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
+
+
+def init_adam_state(p: Tensor, state: dict[str, Any]) -> None:
+    """torch's Adam and RAdam state of `p`: `step` (a scalar tensor), and the moments m and v at zero."""
+    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
 def scalar_dtype() -> torch.dtype:
     """The dtype torch uses for the `step` counter (float64 only when that is the default dtype)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from dlbasic.optim import _native
-from dlbasic.optim._base import BaseOptimizer, Group, check_value, scalar_dtype
+from dlbasic.optim._base import BaseOptimizer, Group, check_adam_values, check_value, init_adam_state
 
 
 class Adam(BaseOptimizer):
@@ -52,11 +52,7 @@ class Adam(BaseOptimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ):
-        check_value(lr >= 0.0, "learning rate", lr)
-        check_value(eps >= 0.0, "epsilon value", eps)
-        check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
-        check_value(0.0 <= betas[1] < 1.0, "beta parameter at index 1", betas[1])
-        check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
+        check_adam_values(lr, eps, betas, weight_decay)
         check_value(not capturable, "capturable (CUDA graphs are not supported)", capturable)
         defaults = dict(
             lr=lr,
@@ -80,9 +76,7 @@ class Adam(BaseOptimizer):
             group.setdefault("decoupled_weight_decay", False)
 
     def _init_state(self, p: Tensor, group: Group, state: dict[str, Any]) -> None:
-        state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        init_adam_state(p, state)
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlbasic.optim import _native
-from dlbasic.optim._base import BaseOptimizer, Group, check_value
+from dlbasic.optim._base import BaseOptimizer, Group, check_adam_values, check_value
 
 
 def project(
@@ -91,11 +91,7 @@ class AdamP(BaseOptimizer):
         foreach: bool | None = None,
         fused: bool | None = None,
     ):
-        check_value(lr >= 0.0, "learning rate", lr)
-        check_value(eps >= 0.0, "epsilon value", eps)
-        check_value(0.0 <= betas[0] < 1.0, "beta parameter at index 0", betas[0])
-        check_value(0.0 <= betas[1] < 1.0, "beta parameter at index 1", betas[1])
-        check_value(weight_decay >= 0.0, "weight_decay value", weight_decay)
+        check_adam_values(lr, eps, betas, weight_decay)
         check_value(delta >= 0.0, "delta value", delta)
         check_value(0.0 <= wd_ratio <= 1.0, "wd_ratio value", wd_ratio)
         defaults = dict(

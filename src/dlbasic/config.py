@@ -88,6 +88,12 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def upgrade(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """A saved config's `values` in today's convention (e.g. an old "unset" sentinel as None); `from_dict`
+        reads every dict through it. The base class changes nothing."""
+        return values
+
+    @classmethod
     def from_dict(cls, values: dict[str, Any], base: RunConfig | None = None) -> Any:
         """A validated config of this class: `base` (default: the class's defaults) with `values` set, each
         typed by its field's annotation; unknown keys are errors."""
@@ -311,11 +317,12 @@ class TrainConfig(RunConfig):
 
 
 def from_dict(values: dict[str, Any], base: Any = None, cls: type | None = None) -> Any:
-    """A config (a `TrainConfig`, or `cls`/`type(base)`) from a dict of overrides; unknown keys are errors."""
+    """A config (a `TrainConfig`, or `cls`/`type(base)`) from a dict of overrides, read through the class's
+    `upgrade` (values of older configs); unknown keys are errors."""
     cls = cls or (type(base) if base is not None else TrainConfig)
     hints = typing.get_type_hints(cls)
     out = dataclasses.replace(base if base is not None else cls())
-    for key, value in values.items():
+    for key, value in cls.upgrade(values).items():
         if key not in hints:
             raise UserError(f"unknown config key {key!r}", did_you_mean(key, hints))
         try:

@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,29 +42,36 @@ def _parsed_as(name: str, hint: Any) -> dict[str, Any]:
     raise TypeError(f"config field {name} ({hint}) needs a type or action in its metadata")
 
 
-def add_config_options(p: argparse.ArgumentParser, defaults: Any, **text: str) -> dict[str, argparse._ArgumentGroup]:
-    """One option per field of the config `defaults` that has a help text in its metadata, in field order, each in
-    the argument group its metadata names; an option not given is absent from the parsed arguments (so it leaves
-    the config's value). In a help text `{default}` is the field's value in `defaults`, any other `{name}` is
-    `text[name]`.
+def add_config_options(
+    p: argparse.ArgumentParser,
+    defaults: Any,
+    names: Sequence[str] | None = None,
+    into: argparse._ActionsContainer | None = None,
+    **text: str,
+) -> dict[str, argparse._ArgumentGroup]:
+    """One option per field of the config `defaults` that has a help text in its metadata, in field order (or
+    those of `names`, in that order), each in the argument group its metadata names (or all in `into`); an option
+    not given is absent from the parsed arguments (so it leaves the config's value). In a help text `{default}`
+    is the field's value in `defaults`, any other `{name}` is `text[name]`.
 
     Returns:
         The argument groups by title, so a command can add its own options to one.
     """
     hints = typing.get_type_hints(type(defaults))
+    by_name = {f.name: f for f in dataclasses.fields(defaults)}
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in dataclasses.fields(defaults):
+    for f in [by_name[n] for n in names] if names is not None else by_name.values():
         meta = dict(f.metadata)
         if "help" not in meta:
             continue
         title = meta.pop("group")
-        if title not in groups:
+        if into is None and title not in groups:
             groups[title] = p.add_argument_group(title)
         flag = meta.pop("option", "--" + f.name.replace("_", "-"))
         meta["help"] = meta["help"].format(default=getattr(defaults, f.name), **text)
         if "type" not in meta and "action" not in meta:
             meta.update(_parsed_as(f.name, hints[f.name]))
-        groups[title].add_argument(flag, dest=f.name, default=S, **meta)
+        (groups[title] if into is None else into).add_argument(flag, dest=f.name, default=S, **meta)
     return groups
 
 
@@ -137,7 +145,7 @@ def _given_on(cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
     return given
 
 
-def config_from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+def config_from_args(args: argparse.Namespace, base: Any = None) -> Any:
     """The config file (if any), then every option given on the command line."""
     check(
         not (getattr(args, "config", None) and getattr(args, "recipe", None)),
@@ -193,17 +201,19 @@ def resumed_config(args: argparse.Namespace, cls: type = TrainConfig) -> Any:
     return check_config(wanted)
 
 
-def run_config(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
-    """The config of a run-folder command (train, segment train): the saved one with `--allow-changes` under
-    `--resume`, else `config_from_args` on `base`; refuses --allow-changes without --resume, and --resume with
-    --overwrite."""
+def run_config(args: argparse.Namespace, base: Any = None) -> Any:
+    """The config of a run-folder command (train, segment train, detect train): the saved one (of `base`'s class,
+    default `TrainConfig`) with `--allow-changes` under `--resume`, else `config_from_args` on `base`; refuses
+    --allow-changes without --resume, and --resume with --overwrite."""
     check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
     check(
         not (args.resume and args.overwrite),
         "--resume and --overwrite contradict each other",
         "--resume continues the run, --overwrite replaces it",
     )
-    return resumed_config(args) if args.resume else config_from_args(args, base)
+    if args.resume:
+        return resumed_config(args, type(base) if base is not None else TrainConfig)
+    return config_from_args(args, base)
 
 
 def add_jobs_option(g, what: str) -> None:

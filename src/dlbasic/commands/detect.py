@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from dlbasic.commands._options import add_run_folder_options
+from dlbasic.commands._options import add_config_options, add_run_folder_options
 from dlbasic.errors import UserError, check
 from dlbasic.outputs import check_dir, open_dir, output_names
 
@@ -86,142 +85,44 @@ SPLITS = ("all", "train", "val", "trainval", "test")
 MEASURES = ("map", "map_50", "map_75", "mar_100", "voc_map_50", "seconds_per_image", "train_seconds")
 
 
-def _add_run_options(p: argparse.ArgumentParser, model: bool = True, train: bool = False) -> None:
-    """The options of a detection run; for `train` they are left out of `args` unless given (for --resume)."""
-    from dlbasic.detection.config import DetectionConfig
-    from dlbasic.detection.models.registry import DETECTORS
-
-    d = DetectionConfig()
-    default = (lambda value: argparse.SUPPRESS) if train else (lambda value: value)
-    if model:
-        p.add_argument("--model", default=default(d.model), choices=DETECTORS, help=f"detector (default {d.model})")
-    p.add_argument(
-        "--data",
-        default=default(d.data),
-        metavar="SPEC",
-        help=f"scenes[:options], voc:DIR, coco:FILE[,images=DIR], yolo:DIR or yolo:DIR/FILE.yaml (default {d.data})",
-    )
-    p.add_argument(
-        "--test-data",
-        default=default(d.test_data),
-        metavar="SPEC",
-        help="test on this source (its official test split, else all of its images) instead of --data's own",
-    )
-    p.add_argument(
-        "--image-size",
-        type=int,
-        default=default(d.image_size),
-        metavar="N",
-        help="resize images to N x N (default 0: keep their size)",
-    )
-    _add_limits_and_optimization(p, d, default)
-    _add_proposal_options(p, d, default)
-    if train:
-        _add_engineering_options(p, d)
+# the `DetectionConfig` fields that are options of `detect compare` and (with the detector and the engineering
+# options of one training run) of `detect train`, in the order of their help
+RUN_OPTIONS = (
+    "data",
+    "test_data",
+    "image_size",
+    "train_limit",
+    "test_limit",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "scheduler",
+    "warmup_steps",
+    "seed",
+    "proposals",
+    "max_proposals",
+    "threads",
+)
+TRAIN_OPTIONS = (
+    "model",
+    *RUN_OPTIONS,
+    "device",
+    "precision",
+    "checkpoint_every",
+    "channels_last",
+    "grad_clip",
+    "sync_bn",
+)
 
 
-def _add_limits_and_optimization(p: argparse.ArgumentParser, d, default) -> None:
-    """How many images a detection run uses, and how it optimizes."""
-    p.add_argument(
-        "--train-limit", type=int, default=default(d.train_limit), metavar="N", help="train on N images (0: all)"
-    )
-    p.add_argument(
-        "--test-limit", type=int, default=default(d.test_limit), metavar="N", help="test on N images (0: all)"
-    )
-    p.add_argument(
-        "--epochs", type=int, default=default(d.epochs), help=f"passes over the training images (default {d.epochs})"
-    )
-    p.add_argument(
-        "--batch-size", type=int, default=default(d.batch_size), help=f"images per step (default {d.batch_size})"
-    )
-    p.add_argument("--optimizer", default=default(d.optimizer), help=f"a dlbasic.optim name (default {d.optimizer})")
-    p.add_argument("--lr", type=float, default=default(d.lr), help="learning rate (default: the detector's own)")
-    p.add_argument("--weight-decay", type=float, default=default(d.weight_decay), help=f"(default {d.weight_decay})")
-    p.add_argument(
-        "--scheduler",
-        default=default(d.scheduler),
-        choices=["none", "cosine", "step", "exponential", "onecycle"],
-        help=f"learning-rate schedule over the run (default {d.scheduler})",
-    )
-    p.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=default(d.warmup_steps),
-        metavar="N",
-        help=f"linear learning-rate warm-up steps, at most a tenth of the run (default {d.warmup_steps})",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=default(d.seed),
-        help=f"seed of the random split (sources without official splits), initialization and "
-        f"sampling (default {d.seed})",
-    )
-
-
-def _add_proposal_options(p: argparse.ArgumentParser, d, default) -> None:
-    """Selective search's mode and count, and the torch threads."""
-    p.add_argument(
-        "--proposals",
-        default=default(d.proposals),
-        choices=["single", "fast", "quality"],
-        help=f"selective search mode of rcnn, sppnet, fast_rcnn (default {d.proposals})",
-    )
-    p.add_argument(
-        "--max-proposals",
-        type=int,
-        default=default(d.max_proposals),
-        help=f"proposals per image (default {d.max_proposals})",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=default(d.threads),
-        help="torch CPU threads (0: torch's default; a run's config.yaml records the count used)",
-    )
-
-
-def _add_engineering_options(p: argparse.ArgumentParser, d) -> None:
-    """The options only training takes: device, precision, checkpoints, memory format, gradient clipping."""
-    p.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda, cuda:N, mps (default auto)")
-    p.add_argument(
-        "--precision",
-        default=argparse.SUPPRESS,
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help=f"autocast precision (default {d.precision}; auto: bf16 where the hardware has it)",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=argparse.SUPPRESS,
-        metavar="STEPS",
-        help="also checkpoint every STEPS steps inside an epoch",
-    )
-    p.add_argument(
-        "--channels-last",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="NHWC weights and batches (faster convolutions with bf16 on recent CPUs and on GPUs)",
-    )
-    p.add_argument(
-        "--grad-clip",
-        type=float,
-        default=argparse.SUPPRESS,
-        metavar="NORM",
-        help="clip the global gradient norm to NORM (default: no clipping)",
-    )
-
-
-def _config(args: argparse.Namespace, model: str | None = None):
-    from dlbasic.config import from_dict
+def _config(args: argparse.Namespace, model: str):
+    """The `DetectionConfig` of detector `model` with every option given (`detect compare`)."""
+    from dlbasic.commands._options import config_from_args
     from dlbasic.detection.config import DetectionConfig
 
-    values = {f.name: getattr(args, f.name) for f in fields(DetectionConfig) if hasattr(args, f.name)}
-    from dlbasic.config import check_config
-
-    if model is not None:
-        values["model"] = model
-    return check_config(from_dict(values, cls=DetectionConfig))
+    return config_from_args(args, DetectionConfig(model=model))
 
 
 def _threads(args: argparse.Namespace) -> None:
@@ -264,7 +165,10 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add `dlbasic detect` and its verbs (train, eval, predict, compare) to `sub`."""
+    """Add `dlbasic detect` and its verbs (train, eval, predict, compare) to `sub`; the options of a run are
+    `DetectionConfig`'s fields (`add_config_options`)."""
+    from dlbasic.detection.config import DetectionConfig
+
     p = sub.add_parser(
         "detect",
         help="train, evaluate, run and compare object detectors",
@@ -284,7 +188,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=train_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_run_options(t, train=True)
+    add_config_options(t, DetectionConfig(), TRAIN_OPTIONS, into=t)
     g = t.add_argument_group("run folder")
     g.add_argument("--run-dir", type=Path, default=None, help="where results go (default runs/detect-<model>)")
     add_run_folder_options(g)
@@ -316,7 +220,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
     r.set_defaults(func=run_predict)
     c = verbs.add_parser("compare", help="train and evaluate all five detectors on the same split")
-    _add_run_options(c, model=False)
+    add_config_options(c, DetectionConfig(), RUN_OPTIONS, into=c)
     c.add_argument("--models", default="rcnn,sppnet,fast_rcnn,faster_rcnn,yolo_v1", help="comma-separated subset")
     c.add_argument("--out", type=Path, required=True, help="folder for compare.json, compare.md, compare.png")
     c.add_argument("--overwrite", action="store_true", help="replace an existing --out folder (one dlbasic made)")
@@ -326,19 +230,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """`dlbasic detect train`: train (or `--resume`) one detector into its run folder and print the test summary."""
-    from dlbasic.commands._options import resumed_config
+    from dlbasic.commands._options import run_config
     from dlbasic.detection.config import DetectionConfig
     from dlbasic.detection.train import train_detector
     from dlbasic.training import distributed
 
     _threads(args)
-    check(args.allow_changes is None or args.resume, "--allow-changes applies only with --resume")
-    check(
-        not (args.resume and args.overwrite),
-        "--resume and --overwrite contradict each other",
-        "--resume continues the run, --overwrite replaces it",
-    )
-    cfg = resumed_config(args, DetectionConfig) if args.resume else _config(args)
+    cfg = run_config(args, DetectionConfig())
     run_dir = args.run_dir or Path("runs") / f"detect-{cfg.model}"
     try:
         result = train_detector(
@@ -365,7 +263,7 @@ def _images(args: argparse.Namespace, ckpt: dict[str, Any], limit: int):
     from dlbasic.detection.config import DetectionConfig
     from dlbasic.detection.data.splits import load_images, test_source
 
-    cfg = DetectionConfig(**ckpt["config"])
+    cfg = DetectionConfig(**DetectionConfig.upgrade(ckpt["config"]))  # (written before None meant unset: 0, "")
     spec = args.data or cfg.data
     check(isinstance(spec, str) and bool(spec), f"{args.checkpoint} names no data source ({spec!r})", "pass --data")
     which = args.split or ("all" if args.data else "heldout")

@@ -299,7 +299,7 @@ def rebuild_detector(ckpt: dict[str, Any], path: str | Path) -> tuple[nn.Module,
     unknown = sorted(set(config) - {f.name for f in fields(DetectionConfig)})
     check(not unknown, f"{path} has unknown settings in its config: {', '.join(map(str, unknown))}", hint)
     try:
-        cfg = DetectionConfig(**config).validate()
+        cfg = DetectionConfig(**DetectionConfig.upgrade(config)).validate()  # (old ones: 0 and "" for unset)
         model = build_detector(
             cfg.model,
             len(classes),

@@ -173,6 +173,7 @@ def resume_state(trainer: Trainer, run_dir: Path, cfg: Any) -> None:
     ckpt = load_checkpoint(path)
     saved = (ckpt.get("meta") or {}).get("config")
     if isinstance(saved, dict):
+        saved = type(cfg).upgrade(saved)  # in today's convention (a run saved before None meant unset)
         mine = cfg.to_dict()
         differ = sorted(k for k in mine if k in saved and k not in RESUMABLE_CHANGES and saved[k] != mine[k])
         check(

@@ -123,7 +123,11 @@ def test_source(test_data: str, limit: int) -> tuple[str, DetectionSet]:
 
 
 def load_parts(
-    spec: str, seed: int = 0, train_limit: int = 0, test_limit: int = 0, test_data: str = ""
+    spec: str,
+    seed: int = 0,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    test_data: str | None = None,
 ) -> tuple[DetectionSet, DetectionSet, str, str]:
     """Training and test images of a source, with one class list, and how each was chosen.
 
@@ -212,9 +216,15 @@ def load_images(spec: str, which: str = "all", seed: int = 0, limit: int = 0) ->
 
 
 def load_split(
-    spec: str, image_size: int = 0, train_limit: int = 0, test_limit: int = 0, seed: int = 0, test_data: str = ""
+    spec: str,
+    image_size: int | None = None,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    seed: int = 0,
+    test_data: str | None = None,
 ) -> Split:
-    """A source's training and test images (`load_parts`, `test_data` its test source) at one size, as batches."""
+    """A source's training and test images (`load_parts`, `test_data` its test source) at one size (None or 0:
+    their own), as batches; None or 0 limits take all."""
     train, test, train_how, test_how = load_parts(spec, seed, train_limit, test_limit, test_data)
     check(
         bool(train.classes),
@@ -223,7 +233,7 @@ def load_split(
     )
     if image_size:
         check_memory(len(train) + len(test), train.images[0].shape[0], image_size)
-    x, y = as_batch(train, image_size, training=True)
+    x, y = as_batch(train, image_size or 0, training=True)
     check(
         min(x.shape[-2:]) >= MIN_IMAGE_SIZE,
         f"the images are {x.shape[-1]}x{x.shape[-2]} pixels; the detectors "

@@ -141,7 +141,7 @@ def test_resume_refuses_other_settings(tmp_path, capsys):
     capsys.readouterr()
     assert main(["detect", "train", "--run-dir", str(run), "--resume", "--lr", "0.5", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "lr 0.0 -> 0.5" in err and "--allow-changes lr" in err and len(err.splitlines()) == 1
+    assert "lr None -> 0.5" in err and "--allow-changes lr" in err and len(err.splitlines()) == 1
     assert (
         main(
             [

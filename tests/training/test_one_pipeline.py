@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from dlbasic.config import TrainConfig, segmentation_config
+from dlbasic.config import TrainConfig
 from dlbasic.detection.config import DetectionConfig
 from dlbasic.detection.train import DetectionRun
 from dlbasic.nn.norm import BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
+from dlbasic.segmentation.config import segmentation_config
 from dlbasic.training.kinds import run_kind
 from dlbasic.training.run import build_trainer
 

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "config.yaml, metrics.jsonl, checkpoint.pt, best.pt (best val mIoU), "
         "summary.json and overlays.png.",
     )
-    from dlbasic.config import segmentation_config
+    from dlbasic.segmentation.config import segmentation_config
 
     add_train_options(t, segmentation_config(), sources="scenes[:options], segfolder:DIR[,options]")
     g = t.add_argument_group("run folder")
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """`dlbasic segment train`: train (or `--resume`) an FCN into its run folder and print the summary; returns 0."""
-    from dlbasic.config import segmentation_config
+    from dlbasic.segmentation.config import segmentation_config
     from dlbasic.segmentation.train import train_segmentation
 
     cfg = run_config(args, base=segmentation_config())

@@ -1,4 +1,7 @@
-"""Semantic segmentation: metrics, convolutionalization, FCN-32s/16s/8s, data, the Trainer's task.
+"""Semantic segmentation: metrics, convolutionalization, FCN-32s/16s/8s, data, the Trainer's task, the run's
+defaults (`config`) and the run itself (`train`).
+
+The names below are imported when first used, so `dlbasic.segmentation.config` (and the CLI's help) needs no torch.
 
 >>> from dlbasic.segmentation import confusion_matrix, mean_iou
 >>> import torch
@@ -6,30 +9,37 @@
 0.5
 """
 
-from dlbasic.models.fcn import FCN, SEGMENTATION_MODELS, bilinear_kernel, bilinear_upsampler, fcn
-from dlbasic.segmentation.convolutionalize import as_layers, convolutionalize
-from dlbasic.segmentation.data import load_segmentation
-from dlbasic.segmentation.metrics import IGNORE_INDEX, confusion_matrix, iou_per_class, mean_iou, pixel_accuracy, scores
-from dlbasic.segmentation.overlay import overlay_figure, save_overlays
-from dlbasic.segmentation.task import SegmentationTask, predict_masks
+from __future__ import annotations
 
-__all__ = [
-    "FCN",
-    "IGNORE_INDEX",
-    "SEGMENTATION_MODELS",
-    "SegmentationTask",
-    "as_layers",
-    "bilinear_kernel",
-    "bilinear_upsampler",
-    "confusion_matrix",
-    "convolutionalize",
-    "fcn",
-    "iou_per_class",
-    "load_segmentation",
-    "mean_iou",
-    "overlay_figure",
-    "pixel_accuracy",
-    "predict_masks",
-    "save_overlays",
-    "scores",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_HOMES = {
+    **dict.fromkeys(
+        ("FCN", "SEGMENTATION_MODELS", "bilinear_kernel", "bilinear_upsampler", "fcn"), "dlbasic.models.fcn"
+    ),
+    **dict.fromkeys(("as_layers", "convolutionalize"), "dlbasic.segmentation.convolutionalize"),
+    "load_segmentation": "dlbasic.segmentation.data",
+    **dict.fromkeys(
+        ("IGNORE_INDEX", "confusion_matrix", "iou_per_class", "mean_iou", "pixel_accuracy", "scores"),
+        "dlbasic.segmentation.metrics",
+    ),
+    **dict.fromkeys(("overlay_figure", "save_overlays"), "dlbasic.segmentation.overlay"),
+    **dict.fromkeys(("SegmentationTask", "predict_masks"), "dlbasic.segmentation.task"),
+    **dict.fromkeys(("SEGMENTATION_DEFAULTS", "segmentation_config"), "dlbasic.segmentation.config"),
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -13,10 +13,11 @@ from typing import Any
 import torch
 
 from dlbasic.callbacks import Callback
-from dlbasic.config import TrainConfig, segmentation_config
+from dlbasic.config import TrainConfig
 from dlbasic.data import ImageDataset
 from dlbasic.data.transforms import Augment
 from dlbasic.errors import check
+from dlbasic.segmentation.config import segmentation_config
 from dlbasic.segmentation.data import load_segmentation
 from dlbasic.segmentation.overlay import save_overlays
 from dlbasic.segmentation.task import MaskAugment, SegmentationTask

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.errors import UserError
     from dlbasic.outputs import check_file
     from dlbasic.report.plots import check_figure_path
-    from dlbasic.segmentation.convolutionalize import convolutionalize
+    from dlbasic.segmentation.convolutionalization import convolutionalize
     from dlbasic.training.kinds import model_from_checkpoint
 
     check_figure_path(check_file(args.out, overwrite=args.overwrite))

@@ -19,7 +19,7 @@ _HOMES = {
     **dict.fromkeys(
         ("FCN", "SEGMENTATION_MODELS", "bilinear_kernel", "bilinear_upsampler", "fcn"), "dlbasic.models.fcn"
     ),
-    **dict.fromkeys(("as_layers", "convolutionalize"), "dlbasic.segmentation.convolutionalize"),
+    **dict.fromkeys(("as_layers", "convolutionalize"), "dlbasic.segmentation.convolutionalization"),
     "load_segmentation": "dlbasic.segmentation.data",
     **dict.fromkeys(
         ("IGNORE_INDEX", "confusion_matrix", "iou_per_class", "mean_iou", "pixel_accuracy", "scores"),

@@ -20,7 +20,7 @@ from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run
 from dlbasic.lab.verdicts import check, verdict
 from dlbasic.models import create_model
-from dlbasic.segmentation.convolutionalize import convolutionalize
+from dlbasic.segmentation.convolutionalization import convolutionalize
 
 ARCHS = (("mlp", 28), ("simple_cnn", 28), ("vgg11_bn", 28), ("resnet18", 28), ("alexnet", 64))
 SCENES = "scenes:canvas=96,digits=2-4,scale=0.9-1.1,count=160"  # digits near the 28-pixel training scale
@@ -114,7 +114,7 @@ class Convolutionalization(Study):
     )
     method = (
         "(1) Untrained mlp, simple_cnn, vgg11_bn, resnet18 (28 px) and alexnet (64 px) are convolutionalized "
-        "(dlbasic.segmentation.convolutionalize): parameters counted before and after, logits compared in "
+        "(dlbasic.segmentation.convolutionalization): parameters counted before and after, logits compared in "
         "float64 on random inputs at the training size, output shape taken on a 3x larger input. (2) A "
         "simple_cnn is trained on 1,500 MNIST digits (2 epochs, the profile's first seed), convolutionalized, "
         "and run on 96x96 test scenes of 2-4 unseen digits: how often the heat-map cell whose 28x28 window is "

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dlbasic.models import create_model
-from dlbasic.segmentation.convolutionalize import as_layers, convolutionalize
+from dlbasic.segmentation.convolutionalization import as_layers, convolutionalize
 
 CASES = [  # (model, input size, channels, expected heat map side on a 2x larger input)
     ("simple_cnn", 28, 1, None),

@@ -26,7 +26,7 @@ def package_of(module: str) -> str:
 # of its own (detection's folders) is a package of its own here: its imports, and those of the rest of its package
 # into it, obey the floors too.
 FLOORS = [
-    {"errors", "_native_build"},
+    {"errors", "_native_build", "lazy"},
     {"parsing", "registry", "overrides", "folder_lock", "parallel", "checkpoint", "claims"},
     {"config", "outputs", "nn", "optim", "data", "report", "detection.ops", "detection.metrics", "detection.draw"},
     {"models", "callbacks", "detection.components", "detection.data"},

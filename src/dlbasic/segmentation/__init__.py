@@ -11,8 +11,7 @@ The names below are imported when first used, so `dlbasic.segmentation.config` (
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dlbasic.lazy import lazy_names
 
 # public name -> the module that defines it
 _HOMES = {
@@ -33,13 +32,4 @@ _HOMES = {
 __all__ = sorted(_HOMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_HOMES[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOMES})
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -34,8 +34,6 @@ from dlbasic.training.restore import load_model_state
 from dlbasic.training.run import build_trainer, train
 from dlbasic.training.trainer import Trainer
 
-USES_SELECTIVE_SEARCH = ("rcnn", "sppnet", "fast_rcnn")
-
 
 @register_kind
 class DetectionRun(RunKind):

@@ -1,5 +1,5 @@
-"""Training and evaluating the detectors: a factory by name, the loop, mAP and speed (the images come from
-`dlbasic.detection.data.splits`).
+"""Training and evaluating the detectors: the detection run (`DetectionRun`), `fit`, mAP and speed (the detectors
+come from `dlbasic.detection.models.registry`, the images from `dlbasic.detection.data.splits`).
 
 Every detector is an `nn.Module` taking a batch Tensor[N, C, H, W] in [0, 1] (one image size per
 batch) and targets; it returns a dict of losses in training mode and one dict of `boxes`,

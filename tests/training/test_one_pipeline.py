@@ -22,13 +22,13 @@ from dlbasic.training.run import build_trainer
 OWN_NORMS = (BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm)  # dlbasic's layers from scratch
 CONFIGS = {
     "classification": lambda **kw: TrainConfig(
-        data="digits", model="tiny_cnn", norm="batch", epochs=1, threads=1, precision="fp32", train_subset=128, **kw
+        data="digits", model="tiny_cnn", norm="batch", epochs=1, threads=1, precision="fp32", train_subset=100, **kw
     ),
     "segmentation": lambda **kw: segmentation_config(
-        data="scenes:canvas=48,digits=1,count=12", epochs=1, batch_size=4, threads=1, precision="fp32", **kw
+        data="scenes:canvas=48,digits=1,count=13", epochs=1, batch_size=4, threads=1, precision="fp32", **kw
     ),
     "detection": lambda **kw: DetectionConfig(
-        model="yolo_v1", data="scenes:canvas=64,digits=1-2,count=12", epochs=1, batch_size=4, threads=1, **kw
+        model="yolo_v1", data="scenes:canvas=64,digits=1-2,count=13", epochs=1, batch_size=4, threads=1, **kw
     ),
 }
 

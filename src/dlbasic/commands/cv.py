@@ -56,7 +56,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """`dlbasic cv`: k-fold cross-validate the `--vary` grid, retrain the best candidate, test it once."""
     from dlbasic.data import load
-    from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.crossval import grid, run_cv
     from dlbasic.preflight import check_variants
 
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     check_dir(out, **where)
     candidates = grid(dict(args.vary))
     check_variants(cfg, candidates)
-    load(cfg.data, "test", **split_options(cfg))  # only that it has images: it is evaluated once, at the end
+    load(cfg.data, "test", **cfg.split_options())  # only that it has images: it is evaluated once, at the end
     print(f"{len(candidates)} candidates x {args.folds} folds, rule: highest mean held-out accuracy")
 
     def on_fold(f) -> None:

@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
     from dlbasic.checkpoint import atomic_write_text
     from dlbasic.data import load
     from dlbasic.errors import check
-    from dlbasic.evaluation._fit import split_options
     from dlbasic.evaluation.ensembles import bagging, boosting
     from dlbasic.outputs import check_file
     from dlbasic.preflight import check_models
@@ -62,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if args.out is not None:
         check_file(args.out, overwrite=args.overwrite)
-    train = load(cfg.data, "train", **split_options(cfg))
-    target = load(cfg.data, args.on, **split_options(cfg))
+    train = load(cfg.data, "train", **cfg.split_options())
+    target = load(cfg.data, args.on, **cfg.split_options())
     check_models([cfg])
     if args.kind == "bagging":
         res = bagging(

@@ -20,23 +20,13 @@ from dlbasic.training.run import build_trainer
 from dlbasic.training.trainer import Trainer
 
 
-def split_options(cfg: TrainConfig) -> dict[str, Any]:
-    return {
-        "seed": cfg.seed,
-        "val_fraction": cfg.val_fraction,
-        "test_fraction": cfg.test_fraction,
-        "image_size": cfg.image_size,
-        "test_data": cfg.test_data,
-    }
-
-
 def load_pool(cfg: TrainConfig) -> ImageDataset:
     """All labelled data that may be used for choices: the train and val splits joined (never the test split).
 
     `cfg.train_subset` keeps that many images of the pool (stratified, seeded).
     """
-    train = load(cfg.data, "train", **split_options(cfg))
-    val = load(cfg.data, "val", **split_options(cfg), allow_empty=True)  # --val-fraction 0: the pool is train
+    train = load(cfg.data, "train", **cfg.split_options())
+    val = load(cfg.data, "val", **cfg.split_options(), allow_empty=True)  # --val-fraction 0: the pool is train
     pool = ImageDataset(
         torch.cat([train.images, val.images]),
         torch.cat([train.labels, val.labels]),

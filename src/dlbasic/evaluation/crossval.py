@@ -26,7 +26,7 @@ from torch import Tensor
 from dlbasic.config import TrainConfig, from_dict
 from dlbasic.data import ImageDataset, load
 from dlbasic.errors import check
-from dlbasic.evaluation._fit import best_epoch, fit, load_pool, split_options, with_own_stats
+from dlbasic.evaluation._fit import best_epoch, fit, load_pool, with_own_stats
 
 RULE = "highest mean held-out-fold accuracy (ties: the first candidate listed)"
 
@@ -196,7 +196,7 @@ def final_test(cfg: TrainConfig, result: CVResult, pool: ImageDataset | None = N
     pool = pool if pool is not None else load_pool(cfg)
     start = time.perf_counter()
     trainer = fit(chosen, with_own_stats(pool))
-    test = load(cfg.data, "test", **split_options(cfg))  # the only read of the test split
+    test = load(cfg.data, "test", **cfg.split_options())  # the only read of the test split
     scores = trainer.evaluate(test)
     result.final = {
         "config": result.best,

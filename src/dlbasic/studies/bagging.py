@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from dlbasic.data import load, stratified_subset
-from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
+from dlbasic.evaluation._fit import fit, load_pool, predict_proba, with_own_stats
 from dlbasic.evaluation.ensembles import bagging, soft_vote
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, one_run_per_seed, per_seed, pm
@@ -49,7 +49,7 @@ def unit_data(ctx, data: str, seed: int, train: int, **options):
     images of the train+val pool, with its own statistics) and its own test split."""
     cfg = ctx.config(data=data, model="mlp", optimizer="adam", seed=seed, **options)
     full = load_pool(cfg)
-    test = load(cfg.data, "test", **split_options(cfg))
+    test = load(cfg.data, "test", **cfg.split_options())
     learn = with_own_stats(full.subset(stratified_subset(full.labels, ctx.profile.size(train), 1000 * seed + 1)))
     return cfg, learn, test
 

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from dlbasic.data import load
-from dlbasic.evaluation._fit import fit, load_pool, predict_proba, split_options, with_own_stats
+from dlbasic.evaluation._fit import fit, load_pool, predict_proba, with_own_stats
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
 from dlbasic.lab.verdicts import RATIO, part, verdict
@@ -100,7 +100,7 @@ def width_run(ctx, seed: int, width: int) -> dict:
         seed=seed,
     )
     pool = load_pool(cfg)
-    test = load(cfg.data, "test", **split_options(cfg))
+    test = load(cfg.data, "test", **cfg.split_options())
     onehot = torch.nn.functional.one_hot(test.labels, test.num_classes).numpy()
     order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))
     n = min(ctx.profile.size(TRAIN), len(pool) // SAMPLES)

@@ -35,7 +35,7 @@ import torch
 
 from dlbasic.config import from_dict
 from dlbasic.data import load, stratified_subset
-from dlbasic.evaluation._fit import fit, load_pool, split_options, with_own_stats
+from dlbasic.evaluation._fit import fit, load_pool, with_own_stats
 from dlbasic.evaluation.crossval import cross_validate, grid
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, one_run_per_seed, per_seed, pm
@@ -72,7 +72,7 @@ def seed_run(ctx, seed: int) -> dict:
         seed=seed,
     )
     full = load_pool(cfg)
-    test = load(cfg.data, "test", **split_options(cfg))
+    test = load(cfg.data, "test", **cfg.split_options())
     n = min(ctx.profile.size(POOL), len(full) // POOLS)
     left = torch.arange(len(full))
     out: dict[str, list] = {"cv_accuracy": [], "holdout_accuracy": [], "test_accuracy": []}

@@ -36,7 +36,7 @@ import torch
 
 from dlbasic.callbacks import Callback
 from dlbasic.data import load
-from dlbasic.evaluation._fit import load_pool, split_options, with_own_stats
+from dlbasic.evaluation._fit import load_pool, with_own_stats
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, one_run_per_seed, per_seed, pm
 from dlbasic.lab.verdicts import ACCURACY, RATIO, part, verdict
@@ -100,7 +100,7 @@ def seed_run(ctx, seed: int) -> dict:
         seed=seed,
     )
     full = load_pool(cfg)
-    test = load(cfg.data, "test", **split_options(cfg))
+    test = load(cfg.data, "test", **cfg.split_options())
     n = min(ctx.profile.size(TRAIN), len(full) // 2)
     rest = torch.from_numpy(np.random.default_rng(seed).permutation(len(full)))
     pool = with_own_stats(full.subset(rest[:n]))

@@ -47,13 +47,7 @@ def load_data(cfg: Any, loader: Callable[..., ImageDataset] = load) -> RunData:
     `cfg.train_subset` keeps that many training images, chosen by a seed of their own: stratified by class
     for image labels, uniformly for masks.
     """
-    opts = {
-        "seed": cfg.seed,
-        "val_fraction": cfg.val_fraction,
-        "test_fraction": cfg.test_fraction,
-        "image_size": cfg.image_size,
-        "test_data": cfg.test_data,
-    }
+    opts = cfg.split_options()
     train, val, test = (loader(cfg.data, s, **opts) for s in ("train", "val", "test"))
     n = cfg.train_subset
     if n is not None and n < len(train):
@@ -188,6 +182,7 @@ class RunKind:
     command = "train"  # `dlbasic <command>` trains it (the run folder's marker and the hints name it)
     normalize = True  # the Trainer standardizes inputs with the training statistics
     model_key = "model"  # where `run.train`'s result holds the trained model
+    target = None  # the `TargetAccuracy` of a full run (`run_callbacks`), whose time the summary reports
 
     def load_data(self, cfg: Any) -> RunData:
         """The train, val and test splits of the run."""
@@ -273,13 +268,12 @@ class RunKind:
             "channels_last": trainer.channels_last,
             **split_sizes(data),
         }
-        target = getattr(self, "target", None)
-        if target is not None:
+        if self.target is not None:
             summary |= {
-                "target_accuracy": target.target,
-                "target_reached": target.seconds is not None,
-                "time_to_target": target.seconds,
-                "steps_to_target": target.step,
+                "target_accuracy": self.target.target,
+                "target_reached": self.target.seconds is not None,
+                "time_to_target": self.target.seconds,
+                "steps_to_target": self.target.step,
             }
         return summary
 

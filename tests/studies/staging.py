@@ -16,3 +16,8 @@ def plan_stages(study, ctx, answer: Callable[[Any], Any]) -> tuple[list[list], d
         stages.append(runs)
         results.update({r.name: answer(r) for r in runs})
     return stages, results
+
+
+def added_seeds(schedule: tuple[int, ...]) -> list[int]:
+    """The paired seeds each look of a staged schedule adds: (3, 6, 12) -> [3, 3, 6]."""
+    return [n - before for before, n in zip((0, *schedule), schedule)]

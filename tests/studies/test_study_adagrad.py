@@ -8,6 +8,7 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from staging import plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.optim import create_optimizer
@@ -65,20 +66,27 @@ def test_adadelta_tunes_adagrad_only_and_shares_its_runs(ctx):
     assert all(delta[f"adagrad seed {s}"] == grad[f"adagrad seed {s}"] for s in (0, 1, 2))
 
 
+NOISY_LOSS = [0.01, 0.002, 0.0005, 0.02, 0.001, 0.01, 0.0005, 0.02, 0.002, 0.01, 0.001, 0.015]
+
+
 @pytest.mark.parametrize(
     "adagrad, more",
-    [([0.01, 0.012, 0.011, 0.01, 0.013, 0.012], False), ([0.01, 0.002, 0.0005, 0.02, 0.001, 0.01], True)],
+    [([0.01, 0.012, 0.011, 0.01, 0.013, 0.012] * 2, False), (NOISY_LOSS, True)],
 )
 def test_seeds_are_added_only_while_undecided(ctx, adagrad, more):
     study = get_study("adagrad")
-    results = tuning({"adagrad": 0.1, "rmsprop": 0.001})
-    loss = {"adagrad": adagrad, "rmsprop": [0.001, 0.0011, 0.0009, 0.001, 0.0012, 0.001]}
-    run_all(results, study.plan(ctx, results), loss)
-    nxt = study.plan(ctx, results)
-    assert [r.args["seed"] for r in nxt] == ([3, 3, 4, 4, 5, 5] if more else [])
-    if more:
-        run_all(results, nxt, loss)
-        assert study.plan(ctx, results) == []  # the last look
+    tuned = tuning({"adagrad": 0.1, "rmsprop": 0.001})
+    loss = {"adagrad": adagrad, "rmsprop": [0.001, 0.0011, 0.0009, 0.001, 0.0012, 0.001] * 2}
+
+    def answer(run):
+        return tuned[run.name] if run.name in tuned else record(loss[run.args["optimizer"]][run.args["seed"]])
+
+    stages, _ = plan_stages(study, ctx, answer)  # ends once a look decides, or after the last look
+    assert [r.name for r in stages[0]] == list(tuned)  # the tuning grid comes first
+    seen = study.schedule if more else study.schedule[:1]  # a clear ratio stops at the first look
+    added = [range(before, n) for before, n in zip((0, *seen), seen)]
+    per_look = [[r.args["seed"] for r in stage] for stage in stages[1:]]
+    assert per_look == [[s for s in new for _ in range(2)] for new in added]  # each seed: both optimizers
 
 
 def test_collect_puts_the_runs_into_the_numbers_judge_reads(ctx):

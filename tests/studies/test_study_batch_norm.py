@@ -101,7 +101,13 @@ def numbers(batch: list[int], none: list[int]) -> dict:
         ([40, 41, 40], [40, 42, 41], "contradicted", None),  # equivalent within 10 %
         ([60, 62, 61], [30, 31, 30], "contradicted", None),  # twice the steps
         ([20, 60, 25], [40, 30, 45], "inconclusive", 6),  # undecided at the first look: 6 seeds next
-        ([20, 60, 25, 30, 50, 20], [40, 30, 45, 28, 55, 22], "inconclusive", None),  # the last look
+        ([20, 60, 25, 30, 50, 20], [40, 30, 45, 28, 55, 22], "inconclusive", 12),  # still undecided: 12 next
+        (
+            [20, 60, 25, 30, 50, 20, 35, 22, 55, 28, 40, 45],
+            [40, 30, 45, 28, 55, 22, 30, 45, 25, 50, 35, 30],
+            "inconclusive",
+            None,
+        ),  # the last look: no more seeds, decided or not
     ],
 )
 def test_judge_reads_steps_on_the_log_scale_against_ten_percent(batch, none, verdict, more):

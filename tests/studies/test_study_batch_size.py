@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import pytest
+from staging import plan_stages
 from torch import nn
 
 from dlbasic.lab.context import LabContext, make_profile
@@ -71,17 +72,27 @@ def test_plan_tunes_on_the_tuning_seed_then_runs_the_first_look(ctx):
 
 def test_more_seeds_only_while_undecided(ctx):
     study = get_study("batch-size")
-    clear = tuned()
-    fill(clear, study.plan(ctx, clear), CLEAR_ACC, CLEAR_SHARP)
-    assert study.plan(ctx, clear) == []
-    noisy = tuned()
-    acc = {"small": [0.97, 0.95, 0.96, 0.94, 0.97] * 2, "large": [0.95, 0.96, 0.95, 0.95, 0.96] * 2}
-    sharp = {arm: v * 2 for arm, v in CLEAR_SHARP.items()}
-    fill(noisy, study.plan(ctx, noisy), acc, sharp)
-    more = study.plan(ctx, noisy)
-    assert [r.name for r in more] == [bs.seed_name(s, arm) for s in range(5, 10) for arm in ("small", "large")]
-    fill(noisy, more, acc, sharp)
-    assert study.plan(ctx, noisy) == []
+
+    def looks(acc: dict, sharp: dict) -> list[list[str]]:
+        """The judged runs of each look, answering tuning as `tuned` and seed s of an arm with acc and sharp[s]."""
+        tuning = tuned()
+
+        def answer(r):
+            arm, seed = r.args["arm"], r.args["seed"]
+            return tuning[r.name] if r.name in tuning else value(arm, r.args["lr"], acc[arm][seed], sharp[arm][seed])
+
+        stages, _ = plan_stages(study, ctx, answer)
+        assert [r.name for r in stages[0]] == list(tuning)
+        return [[r.name for r in stage] for stage in stages[1:]]
+
+    def seeds(first: int, end: int) -> list[str]:
+        return [bs.seed_name(s, arm) for s in range(first, end) for arm in ("small", "large")]
+
+    assert looks(CLEAR_ACC, CLEAR_SHARP) == [seeds(0, bs.SCHEDULE[0])]  # decided at the first look
+    acc = {"small": [0.97, 0.95, 0.96, 0.94, 0.97] * 4, "large": [0.95, 0.96, 0.95, 0.95, 0.96] * 4}
+    sharp = {arm: v * 4 for arm, v in CLEAR_SHARP.items()}
+    # undecided at every look but the last, which ends the plan
+    assert looks(acc, sharp) == [seeds(before, n) for before, n in zip((0, *bs.SCHEDULE), bs.SCHEDULE)]
 
 
 def test_collect_keeps_the_runs_values_and_a_missing_sharpness(ctx):

@@ -3,7 +3,7 @@
 
 import numpy as np
 import pytest
-from staging import plan_stages
+from staging import added_seeds, plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -39,10 +39,11 @@ def test_plan_declares_a_run_per_seed_and_width_and_adds_seeds_only_while_undeci
     expected = [(f"seed{s}-width{w}", WIDTH_RUN, {"seed": s, "width": w}) for s in range(8) for w in WIDTHS]
     assert [(r.name, r.fn, r.args) for r in first] == expected
     assert all(0 < r.cost <= 3 and r.trains for r in first)
-    assert [len(s) for s in run_stages(study, ctx)[0]] == [8 * len(WIDTHS)]
-    # the variance rises about 10 % from 16 to 1024 units, give or take 30 %: undecided at the first look
+    assert [len(s) for s in run_stages(study, ctx)[0]] == [study.schedule[0] * len(WIDTHS)]
+    # the variance rises about 10 % from 16 to 1024 units, give or take 30 %: undecided until the last look
     stages, results = run_stages(study, ctx, var_exp=0.023, spread=0.3)
-    assert [len(s) for s in stages] == [8 * len(WIDTHS)] * 2 and len(results) == 16 * len(WIDTHS)
+    assert [len(s) for s in stages] == [n * len(WIDTHS) for n in added_seeds(study.schedule)]
+    assert len(results) == study.schedule[-1] * len(WIDTHS)
 
 
 def test_collect_gives_the_numbers_judge_reads(ctx):

@@ -3,7 +3,7 @@ hand-made numbers (nothing trains here)."""
 
 import numpy as np
 import pytest
-from staging import plan_stages
+from staging import added_seeds, plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -39,8 +39,9 @@ def test_plan_declares_one_run_per_seed_and_adds_seeds_only_while_undecided(ctx)
     first = study.plan(ctx, {})
     assert [(r.name, r.fn, r.args) for r in first] == [(f"seed{s}", SEED_RUN, {"seed": s}) for s in range(8)]
     assert all(0 < r.cost <= 3 and r.trains for r in first)
-    assert [len(s) for s in run_stages(study, ctx)[0]] == [8]
-    assert [len(s) for s in run_stages(study, ctx, gain=0.01, spread=0.02)[0]] == [8, 8]
+    assert [len(s) for s in run_stages(study, ctx)[0]] == [study.schedule[0]]  # a clear gain: the first look
+    noisy = run_stages(study, ctx, gain=0.01, spread=0.02)[0]  # undecided until the last look, which ends it
+    assert [len(s) for s in noisy] == added_seeds(study.schedule)
 
 
 def test_collect_gives_the_numbers_judge_reads(ctx):

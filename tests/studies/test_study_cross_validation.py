@@ -3,7 +3,7 @@ numbers (nothing trains here)."""
 
 import numpy as np
 import pytest
-from staging import plan_stages
+from staging import added_seeds, plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -37,9 +37,10 @@ def test_plan_declares_one_run_per_seed_and_adds_seeds_only_while_undecided(ctx)
     first = study.plan(ctx, {})
     assert [(r.name, r.fn, r.args) for r in first] == [(f"seed{s}", SEED_RUN, {"seed": s}) for s in range(6)]
     assert all(0 < r.cost <= 6 and r.trains for r in first)
-    assert [len(s) for s in run_stages(study, ctx)[0]] == [6]
+    assert [len(s) for s in run_stages(study, ctx)[0]] == [study.schedule[0]]  # a clear gain: the first look
     noisy = lambda seed: fake_run(seed, loss=[0.0, 0.0, 0.03][seed % 3])  # noqa: E731
-    assert [len(s) for s in run_stages(study, ctx, noisy)[0]] == [6, 6]
+    # undecided until the last look, which ends the plan
+    assert [len(s) for s in run_stages(study, ctx, noisy)[0]] == added_seeds(study.schedule)
 
 
 def test_collect_gives_the_numbers_judge_reads(ctx):

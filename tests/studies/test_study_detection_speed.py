@@ -72,7 +72,7 @@ def test_first_look_plans_the_counts_three_seeds_and_the_reported_detectors(ctx)
     assert first[5].fn == "dlbasic.studies.detection_speed:proposal_network" and first[5].args == {"seed": 0}
     assert first[2].args == {"name": "faster_rcnn"} and not any(r.trains for r in first)
     assert sum(r.cost for r in first) <= 90
-    assert study.form == "structural + difference" and study.schedule == (3, 6)
+    assert study.form == "structural + difference" and study.schedule == (3, 6, 12)  # looks(3)
     assert "Fixed data" in study.method
 
 

@@ -2,7 +2,7 @@
 verdict on hand-made numbers (test accuracy at p = 0.5 against p = 0, margin 0.005)."""
 
 import pytest
-from staging import plan_stages
+from staging import added_seeds, plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import dropout, get_study
@@ -41,9 +41,10 @@ def test_a_clear_gain_stops_at_the_first_look_and_a_noisy_one_gets_the_second():
     assert numbers["test_accuracy"][JUDGED] == pytest.approx([0.92 + 0.001 * s for s in range(SCHEDULE[0])])
     assert numbers["gap"]["0"] == pytest.approx([0.1] * SCHEDULE[0])
     assert get_study("dropout").judge(numbers).verdict == "supported"
-    looks, numbers = staged(fake(0.008, spread=0.006))
-    assert looks == [len(RATES) * SCHEDULE[0], len(RATES) * (SCHEDULE[1] - SCHEDULE[0])]
-    assert len(numbers["test_accuracy"]["0"]) == SCHEDULE[1]
+    looks, numbers = staged(fake(0.008, spread=0.006))  # undecided at the first two looks, the last ends it
+    assert looks == [len(RATES) * n for n in added_seeds(SCHEDULE)]
+    assert len(numbers["test_accuracy"]["0"]) == SCHEDULE[-1]
+    assert get_study("dropout").judge(numbers).verdict == "supported"  # the third look decides it
 
 
 def numbers(diffs):

@@ -3,7 +3,7 @@ numbers (nothing trains here)."""
 
 import pytest
 import torch
-from staging import plan_stages
+from staging import added_seeds, plan_stages
 
 from dlbasic.lab.context import LabContext, make_profile
 from dlbasic.studies import get_study
@@ -54,7 +54,8 @@ def test_plan_declares_one_run_per_seed_and_adds_seeds_only_while_undecided(ctx)
     stages, _ = run_stages(study, ctx)
     assert [len(s) for s in stages] == [8]  # decided at the first look
     stages, results = run_stages(study, ctx, rise=1.1, spread=0.1)  # the rise sits on the margin: undecided
-    assert [len(s) for s in stages] == [8, 8] and sorted(results) == sorted(f"seed{s}" for s in range(16))
+    assert [len(s) for s in stages] == added_seeds(study.schedule)  # the last look ends the plan
+    assert sorted(results) == sorted(f"seed{s}" for s in range(study.schedule[-1]))
 
 
 def test_collect_gives_the_numbers_judge_reads(ctx):
@@ -92,15 +93,19 @@ def numbers(n=8, rise=1.5, gap=0.15, spread=0.0, fall=10.0):
 
 
 def test_judge_gives_each_verdict():
-    judge = get_study("generalization").judge
+    study = get_study("generalization")
+    judge = study.judge
     assert judge(numbers()).verdict == "supported"
     flat = judge(numbers(rise=1.0))  # test loss does not rise past e*: equivalent within 10 %
     assert flat.verdict == "contradicted" and flat.comparisons[0]["outcome"] == "equivalent"
     assert judge(numbers(fall=1.0)).verdict == "contradicted"  # the training loss stops falling
     assert judge(numbers(gap=-0.05)).verdict == "contradicted"  # test accuracy above training accuracy
-    undecided = judge(numbers(rise=1.1, spread=0.1))
-    assert undecided.verdict == "inconclusive" and undecided.more == 16
-    assert judge(numbers(16, rise=1.1, spread=0.1)).more is None  # the last look
+    first, second, last = study.schedule
+    undecided = judge(numbers(first, rise=1.1, spread=0.1))
+    assert undecided.verdict == "inconclusive" and undecided.more == second
+    still = judge(numbers(second, rise=1.1, spread=0.1))
+    assert still.verdict == "inconclusive" and still.more == last
+    assert judge(numbers(last, rise=1.1, spread=0.1)).more is None  # the last look
 
 
 def test_past_optimum_reads_the_lowest_validation_loss():

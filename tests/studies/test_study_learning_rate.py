@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -64,10 +65,12 @@ def test_more_seeds_only_while_undecided(ctx):
     seeds_run(clear, study.plan(ctx, clear), {"best": [0.01, 0.012, 0.011], "tenth": [0.08, 0.09, 0.085]})
     assert study.plan(ctx, clear) == []
     noisy = grid(1.0, 1.0)
-    seeds_run(noisy, study.plan(ctx, noisy), {"best": [0.05, 0.2, 0.1], "tenth": [0.1, 0.1, 0.1]})
-    more = study.plan(ctx, noisy)
-    assert [r.name for r in more] == [f"{arm} seed {s}" for s in (3, 4, 5) for arm in ("best", "tenth")]
-    seeds_run(noisy, more, {"best": [0] * 3 + [0.05, 0.2, 0.1], "tenth": [0] * 3 + [0.1] * 3})
+    loss = {"best": [0.05, 0.2, 0.1] * 4, "tenth": [0.1] * 12}
+    seeds_run(noisy, study.plan(ctx, noisy), loss)
+    for before, n in itertools.pairwise(study.schedule):  # undecided: each later look adds its seeds
+        more = study.plan(ctx, noisy)
+        assert [r.name for r in more] == [f"{arm} seed {s}" for s in range(before, n) for arm in ("best", "tenth")]
+        seeds_run(noisy, more, loss)
     assert study.plan(ctx, noisy) == []  # the last look
 
 

@@ -94,11 +94,14 @@ def test_collect_reads_the_tuned_rates_column_and_the_runs(ctx):
     run_all(
         results, study.plan(ctx, results), {"nesterov": FAST, "momentum": SLOW}, {"nesterov": LOW, "momentum": HIGH}
     )
-    results["mnist momentum seed 2"]["hit"] = None  # never reached: the cap + 1
+    # momentum on MNIST near the cap, seed 2 never reached (read as the cap + 1): 5.3-5.7 times Nesterov's
+    # steps, close enough for the first look's boundary to decide
+    for s, hit in enumerate([560, 590, None]):
+        results[f"mnist momentum seed {s}"]["hit"] = hit
     m = study.collect(ctx, results).numbers
     assert m["seeds"] == [0, 1, 2] and m["quadratic"]["nesterov"]["lr"] == nag.QUAD_LRS[2]
     assert m["quadratic"]["nesterov"]["steps"] == FAST[:3] and m["quadratic"]["momentum"]["overshoot"] == HIGH[:3]
-    assert m["mnist"]["momentum"]["steps"] == [300, 320, nag.MNIST_CAP + 1] and m["mnist"]["nesterov"]["lr"] == 0.001
+    assert m["mnist"]["momentum"]["steps"] == [560, 590, nag.MNIST_CAP + 1] and m["mnist"]["nesterov"]["lr"] == 0.001
     v = study.judge(json.loads(json.dumps(m)))
     assert v.verdict == "supported" and len(v.comparisons) == 4
 

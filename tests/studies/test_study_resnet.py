@@ -2,6 +2,8 @@
 training error (the nets, the schedule, what `plan` declares look by look, what `collect` reads, how `judge`
 decides)."""
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
@@ -70,10 +72,13 @@ def test_plan_declares_the_first_look_then_more_seeds_only_while_undecided(ctx):
     assert all(r.fn == "dlbasic.studies.resnet:train_net" and r.trains and r.cost > 0 for r in runs)
     assert runs[5].args == {"net": "resnet-32", "seed": 1}
     assert STUDY.plan(ctx, results_for(DEGRADES)) == []
-    noisy = {"plain-8": [0.01, 0.09, 0.01], "plain-32": [0.08, 0.01, 0.07], "resnet-32": LOW[:3]}
-    more = STUDY.plan(ctx, results_for(noisy))
-    assert [r.name for r in more] == [f"{net}-seed{s}" for s in range(3, 6) for net in NETS]
-    assert STUDY.plan(ctx, {**results_for(noisy), **results_for(noisy, first=3)}) == []  # the last look
+    noisy = {"plain-8": [0.01, 0.09, 0.01], "plain-32": [0.08, 0.01, 0.07], "resnet-32": LOW[:3]}  # seed s: s mod 3
+    done = results_for(noisy)
+    for before, n in itertools.pairwise(STUDY.schedule):  # undecided: each later look adds its seeds
+        more = STUDY.plan(ctx, done)
+        assert [r.name for r in more] == [f"{net}-seed{s}" for s in range(before, n) for net in NETS]
+        done |= results_for({net: [v[s % 3] for s in range(before, n)] for net, v in noisy.items()}, first=before)
+    assert STUDY.plan(ctx, done) == []  # the last look
 
 
 def test_collect_puts_the_runs_into_the_numbers_judge_reads(ctx):

@@ -2,6 +2,7 @@
 equal-field networks' held-out accuracy (what `plan` declares look by look, what `collect` reads, how `judge`
 decides)."""
 
+import itertools
 import math
 
 import pytest
@@ -70,11 +71,16 @@ def test_plan_declares_the_fields_and_the_first_look_then_more_seeds_only_while_
     assert runs[-1].fn == "dlbasic.studies.vgg_3x3:train_equal_field" and runs[-1].args == {"kind": "5x5", "seed": 3}
     decided = results_for(fields, SAME[:4], [a - 0.001 for a in SAME[:4]])  # 3x3 a little better: non-inferior
     assert STUDY.plan(ctx, decided) == []
-    noisy = results_for(fields, [0.975, 0.955, 0.980, 0.960], SAME[:4])
-    more = STUDY.plan(ctx, noisy)
-    assert [r.name for r in more] == [f"{k}-seed{s}" for s in range(4, 8) for k in KINDS]
-    last = results_for(fields, [0.975, 0.955, 0.980, 0.960] * 2, SAME)
-    assert STUDY.plan(ctx, last) == []  # the last look decides or stops
+
+    def noisy(n: int) -> dict:
+        """n seeds: 3x3 at 0.975, 0.955, 0.980, 0.960 over and over, 5x5 at SAME's."""
+        acc3 = [0.975, 0.955, 0.980, 0.960]
+        return results_for(fields, [acc3[s % 4] for s in range(n)], [SAME[s % len(SAME)] for s in range(n)])
+
+    for before, n in itertools.pairwise(STUDY.schedule):  # undecided: each later look adds its seeds
+        more = STUDY.plan(ctx, noisy(before))
+        assert [r.name for r in more] == [f"{k}-seed{s}" for s in range(before, n) for k in KINDS]
+    assert STUDY.plan(ctx, noisy(STUDY.schedule[-1])) == []  # the last look decides or stops
 
 
 def test_collect_puts_the_runs_into_the_numbers_judge_reads(ctx, fields):

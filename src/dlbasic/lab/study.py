@@ -161,7 +161,7 @@ class Study:
     method: ClassVar[str]  # what the experiment does
     rule: ClassVar[str]  # the verdict rule, written before the experiment runs
     form: ClassVar[str] = "difference"  # the claim's form(s) in CLAIMS.md "v0.3", e.g. "structural + difference"
-    schedule: ClassVar[tuple[int, ...]] = ()  # staged studies: paired seeds at each look (e.g. (3, 6))
+    schedule: ClassVar[tuple[int, ...]] = ()  # staged studies: paired seeds at each look (e.g. looks(3) = (3, 6, 12))
 
     cost: ClassVar[float] = 5.0  # a whole-study run's expected seconds (one thread, quick profile)
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from dlbasic.lab.outcomes import Comparison, combine, compare, verdict_of
+from dlbasic.lab.sequential import looks
 from dlbasic.lab.study import CHECKED, CONTRADICTED, FAILED, INCONCLUSIVE, SUPPORTED, Verdict
 
 ACCURACY = 0.005  # accuracy or error, as a fraction
@@ -170,6 +171,7 @@ __all__ = [
     "SUPPORTED",
     "Part",
     "check",
+    "looks",
     "next_look",
     "part",
     "verdict",

@@ -15,7 +15,7 @@ training loss is the cross-entropy of the whole training split at the end. The e
 reported beside the verdict.
 
 Runs: stage 1 Adagrad's tuning grid (`adagrad.tuning_runs`); then Adadelta and Adagrad on each paired seed,
-in looks of 3 and then 6 seeds (`adagrad.long_run`).
+in looks of 3, 6 and then 12 seeds (`adagrad.long_run`).
 """
 
 from __future__ import annotations

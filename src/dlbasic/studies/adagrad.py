@@ -19,7 +19,7 @@ The effective step lr / (sqrt(G_t) + eps) of the first layer, per epoch, and its
 frequently active inputs, are reported beside the verdict, not judged.
 
 Runs: stage 1 the tuning grid (one run per optimizer and rate); then both optimizers at their tuned lrs on
-each paired seed, in looks of 3 and then 6 seeds. `adadelta` declares its Adagrad runs alike and shares them.
+each paired seed, in looks of 3, 6 and then 12 seeds. `adadelta` declares its Adagrad runs alike and shares them.
 The training loop here (`train_mlp`) is a plain minibatch loop over the library's model and optimizers (the
 trainer's per-epoch evaluation would triple the cost of these long runs); the other optimizer studies use it.
 """
@@ -36,14 +36,14 @@ import torch.nn.functional as F
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, pm, unit_seeds
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 from dlbasic.studies.learning_rate import half_decades, tuning_seed
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 EPOCHS = 60
 BATCH = 32
-SCHEDULE = (3, 6)
+SCHEDULE = looks(3)
 GRIDS = {"adagrad": half_decades(-6, 0), "rmsprop": half_decades(-8, -2)}  # 1e-3 ... 1; 1e-4 ... 0.1
 ADADELTA_LR = 1.0  # torch's multiplier: what "no learning rate" means there
 

@@ -24,12 +24,12 @@ import matplotlib.pyplot as plt
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm, unit_seeds
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
 EPOCHS, SUBSET = 30, 500
-SCHEDULE = (5, 10)  # paired seeds at each look
+SCHEDULE = looks(5)  # paired seeds at each look
 AFFINE = "rotate,translate,scale"  # +-15 degrees, 10 % shifts, 0.9-1.1 zoom: a digit or a garment keeps its class
 MIRROR_INVARIANT = ("fashion", "cifar")  # sources whose classes keep their label under a left-right flip
 # label -> (augment spec, or None for the data's label-preserving set; training images as a multiple of SUBSET)

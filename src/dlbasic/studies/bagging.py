@@ -34,13 +34,13 @@ from dlbasic.evaluation._fit import fit, load_pool, predict_proba, with_own_stat
 from dlbasic.evaluation.ensembles import bagging, soft_vote
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, one_run_per_seed, per_seed, pm
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 MEMBERS = 10
 TRAIN = 300
-SCHEDULE = (6, 12)
+SCHEDULE = looks(6)
 INIT_OFFSET = 100  # initializations 1000 * seed + 100 + m (boosting uses + 200)
 
 
@@ -120,7 +120,7 @@ class Bagging(Study):
     )
     rule = (
         "One paired comparison over seeds (difference form, verdicts.part, margin 0.005 of accuracy; seeds "
-        f"{SCHEDULE[0]} then {SCHEDULE[1]}, O'Brien-Fleming boundary): the bagged ensemble's test accuracy (soft "
+        f"{' then '.join(map(str, SCHEDULE))}, O'Brien-Fleming boundary): the bagged ensemble's test accuracy (soft "
         "vote) against the single net trained on all of L. Supported if the ensemble is better by more than "
         "the margin; contradicted if the single net is better or the two are equivalent within it; else "
         "inconclusive. The random-initialization ensemble is reported, not judged."

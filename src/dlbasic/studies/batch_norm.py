@@ -35,7 +35,7 @@ import numpy as np
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, not_run, seeds_of_every_arm, unit_seeds
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -43,7 +43,7 @@ LRS = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # half-decades
 EPOCHS, BATCH, MOMENTUM = 4, 64, 0.9
 TARGET, WINDOW = 0.5, 5  # training loss averaged over the last WINDOW steps
 NORMS = {"batch": "batch norm", "none": "no normalization"}
-SCHEDULE = (3, 6)
+SCHEDULE = looks(3)
 TUNING_SEED = 1000  # plus the first profile seed: the seed that chooses each arm's learning rate
 TRAIN = "dlbasic.studies.batch_norm:arm_training"
 COST = 1.3  # seconds of one training (one thread, quick profile)

@@ -64,7 +64,7 @@ from dlbasic.lab.study import (
     not_run,
     pm,
 )
-from dlbasic.lab.verdicts import ACCURACY, RATIO, check, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, RATIO, check, looks, part, verdict
 from dlbasic.studies.learning_rate import looks_done, next_seed_runs, tuning_seed
 from dlbasic.training.run import load_data
 
@@ -78,7 +78,7 @@ TARGET_LOSS = 0.01  # both arms fit the training set (Keskar et al.: near 100 % 
 STEP_CAP = 10_000  # optimizer steps, for both batch sizes
 CHECK_EXAMPLES = 2048  # the training loss is checked every this many examples
 SHARPNESS_IMAGES = 1000
-SCHEDULE = (5, 10)
+SCHEDULE = looks(5)
 
 
 class StopAtTrainLoss(Callback):

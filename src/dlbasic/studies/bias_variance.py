@@ -36,7 +36,7 @@ narrower than the number of classes is a bottleneck that cannot represent the K 
 version's width-1 endpoint was degenerate). The claim is judged at its two ends, narrowest against widest,
 on the log scale: bias^2 falls by more than 10 % AND the variance rises by more than 10 %; the middle widths
 and the variance's two parts are reported. A unit is one paired seed: its own test split, training sets
-and initializations; the lab computes one run per (seed, width) (`width_run`), in stages of 8 then 16 seeds.
+and initializations; the lab computes one run per (seed, width) (`width_run`), in stages of 8, 16, then 32 seeds.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ from dlbasic.data import load
 from dlbasic.evaluation._fit import fit, load_pool, predict_proba, with_own_stats
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 WIDTHS = (16, 64, 256, 1024)
 SAMPLES, INITS = 4, 2  # disjoint training sets per seed, initializations per training set
 TRAIN = 300  # images per training set
-SCHEDULE = (8, 16)
+SCHEDULE = looks(8)
 PARTS = ("loss", "bias2", "variance", "variance_init", "variance_sampling")
 
 
@@ -154,7 +154,7 @@ class BiasVariance(Study):
     )
     rule = (
         f"Two paired comparisons over seeds (difference form, verdicts.part, log scale, margin ln 1.1; seeds "
-        f"{SCHEDULE[0]} then {SCHEDULE[1]}, O'Brien-Fleming boundary), narrowest ({WIDTHS[0]}) against widest "
+        f"{' then '.join(map(str, SCHEDULE))}, O'Brien-Fleming boundary), narrowest ({WIDTHS[0]}) against widest "
         f"({WIDTHS[-1]}) net: bias^2 falls (ln bias^2 narrow - ln bias^2 wide > ln 1.1) AND the variance rises "
         "(ln var wide - ln var narrow > ln 1.1). Supported (a trade-off) when both are; contradicted when "
         "either is contradicted (e.g. the variance falls, or stays within 10 %: both reduced at once); else "

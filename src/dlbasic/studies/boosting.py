@@ -26,7 +26,7 @@ capacity, not by truncated training (AdaBoost's weak learner returns a hypothesi
 the learners' errors spread from 0.08 to 0.40 by initialization alone); 10 SAMME rounds. A unit is one
 paired seed: its own test split, training subset, initializations and data orders (offset from bagging's,
 so the two studies do not share initializations). The lab computes one run per seed (`seed_run`), in stages
-of 8 then 16 seeds.
+of 8, 16, then 32 seeds.
 """
 
 from __future__ import annotations
@@ -39,14 +39,14 @@ import numpy as np
 from dlbasic.evaluation.ensembles import boosting
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, one_run_per_seed, per_seed, pm
-from dlbasic.lab.verdicts import ACCURACY, check, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, check, looks, part, verdict
 from dlbasic.studies.bagging import unit_data
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
 ROUNDS = 10
 TRAIN = 500
-SCHEDULE = (8, 16)
+SCHEDULE = looks(8)
 INIT_OFFSET = 200  # initializations 1000 * seed + 200 + m (bagging uses + 100)
 
 
@@ -117,7 +117,7 @@ class Boosting(Study):
     rule = (
         "Structural part, exact (checked, no test): D_{m+1} puts more weight on round m's mistakes, every "
         "round and seed. Difference part: one paired comparison over seeds (verdicts.part, margin 0.005 of "
-        f"accuracy; seeds {SCHEDULE[0]} then {SCHEDULE[1]}, O'Brien-Fleming boundary): the boosted vote's test "
+        f"accuracy; seeds {' then '.join(map(str, SCHEDULE))}, O'Brien-Fleming boundary): the boosted vote's test "
         "accuracy against its first learner's. Supported if the vote is better by more than the margin and the "
         "checks hold; contradicted if the first learner is better or the two are equivalent within the "
         "margin; failed if a check does not hold; else inconclusive."

@@ -22,7 +22,7 @@ averaging the k folds or reading one. A unit is one paired seed: its own test sp
 stratified pools (each with its own folds, initializations and data order), whose regrets it averages, so
 that a seed's regret is rarely exactly 0 in both arms (the previous design's 15 single-pool units, 10 of them
 tied and all of a seed sharing one test split, made the interval too narrow). The lab computes one run per seed
-(`seed_run`), in stages of 6 then 12 seeds.
+(`seed_run`), in stages of 6, 12, then 24 seeds.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dlbasic.evaluation._fit import fit, load_pool, with_own_stats
 from dlbasic.evaluation.crossval import cross_validate, grid
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, one_run_per_seed, per_seed, pm
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -49,7 +49,7 @@ CANDIDATES = grid({"lr": list(LRS), "weight_decay": list(DECAYS)})
 FOLDS = 3
 POOLS = 3  # disjoint selection problems per seed, their regrets averaged
 POOL = 240  # labelled images per pool
-SCHEDULE = (6, 12)
+SCHEDULE = looks(6)
 
 
 def choice_and_regret(scores: np.ndarray, test: np.ndarray) -> tuple[int, float]:
@@ -132,7 +132,7 @@ class CrossValidation(Study):
     )
     rule = (
         "One paired comparison over seeds (difference form, verdicts.part, margin 0.005 of accuracy; seeds "
-        f"{SCHEDULE[0]} then {SCHEDULE[1]}, O'Brien-Fleming boundary): the regret of the CV choice against the "
+        f"{' then '.join(map(str, SCHEDULE))}, O'Brien-Fleming boundary): the regret of the CV choice against the "
         "regret of the hold-out choice (lower is better). Supported if CV's regret is lower by more than the "
         "margin; contradicted if the hold-out's is lower or the two are equivalent within it; else "
         "inconclusive. Neither choice reads the test set."

@@ -31,7 +31,7 @@ from dlbasic.callbacks import Callback
 from dlbasic.data import ImageDataset
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm, unit_seeds
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -39,7 +39,7 @@ DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--da
 RATES = (0.0, 0.5)  # none, and the rate Srivastava et al. recommend for hidden units
 JUDGED = "0.5"
 EPOCHS, SUBSET, HIDDEN = 50, 1000, [256, 256]
-SCHEDULE = (10, 20)  # paired seeds at each look
+SCHEDULE = looks(10)  # paired seeds at each look
 MAX_NORM = 3.0  # Srivastava et al. §5.1: c between 3 and 4
 TRAIN = "dlbasic.studies.dropout:accuracy_and_gap"
 COSTS = {0.0: 1.9, 0.5: 2.7}  # seconds of one training and its measurement by rate (one thread, quick profile)

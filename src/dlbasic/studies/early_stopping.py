@@ -32,13 +32,13 @@ from dlbasic.callbacks import Callback
 from dlbasic.data import ImageDataset
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, unit_seeds
-from dlbasic.lab.verdicts import ACCURACY, RATIO, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, RATIO, looks, part, verdict
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
 EPOCHS, PATIENCE, SUBSET = 40, 10, 500
-SCHEDULE = (16, 32)  # paired seeds at each look
+SCHEDULE = looks(16)  # paired seeds at each look
 TRAIN = "dlbasic.studies.early_stopping:trajectory"
 COST = 0.8  # seconds of one run (one thread, quick profile)
 ARMS = ("early_stopping", "to_the_end")

@@ -23,7 +23,7 @@ images, 40 epochs of Adam (lr 1e-2, batch 32): the widest net (512 units) fits i
 epochs, so the 40 epochs run well past e*. Widths 2 and 32 are trained too, for the capacity curve, which
 is reported, not judged (that a 2-unit net underfits is true of any 2-unit net). A unit is one paired seed:
 its own test split, training and validation subsets, corrupted labels, initialization and data order; the
-lab computes one run per seed (`seed_run`), in stages of 8 then 16 seeds.
+lab computes one run per seed (`seed_run`), in stages of 8, 16, then 32 seeds.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from dlbasic.data import load
 from dlbasic.evaluation._fit import load_pool, with_own_stats
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, one_run_per_seed, per_seed, pm
-from dlbasic.lab.verdicts import ACCURACY, RATIO, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, RATIO, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -48,7 +48,7 @@ TRAIN, VAL = 300, 300
 EPOCHS = 40
 NOISE = 0.2  # Zhang et al.'s partially corrupted labels: each replaced by a uniform random class with probability p
 CONDITIONS = {"clean": 0.0, "noisy": NOISE}
-SCHEDULE = (8, 16)
+SCHEDULE = looks(8)
 
 
 def corrupt_labels(labels: torch.Tensor, p: float, num_classes: int, seed: int) -> torch.Tensor:

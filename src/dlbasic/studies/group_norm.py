@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, not_run, pm, unit_seeds
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -45,7 +45,7 @@ BATCH_SIZES = (SMALL, LARGE)
 STEPS, SUBSET, GROUPS, LR = 1280, 320, 8, 1e-3
 TEST_FRACTION = 0.5
 CHANNELS = [16, 32]
-SCHEDULE = (3, 6, 12)
+SCHEDULE = looks(3)
 NORMS = {"group": f"group norm ({GROUPS} groups)", "batch": "batch norm"}
 TRAIN = "dlbasic.studies.group_norm:trained_accuracy"
 COSTS = {SMALL: 2.0, LARGE: 5.2}  # seconds of one training by batch size (one thread, quick profile)

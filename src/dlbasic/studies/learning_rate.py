@@ -47,7 +47,7 @@ from dlbasic.lab.study import (
     not_run,
     unit_seeds,
 )
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 
 DATA = "digits"  # the source its runs train on, unless the lab names one (--data)
 
@@ -203,7 +203,7 @@ def no_progress(record: dict[str, Any]) -> bool:
 GRID = half_decades(-6, 3)  # 1e-3 ... 31.6: from far too small for plain SGD to far too large
 EPOCHS = 10
 BATCH = 32
-SCHEDULE = (3, 6)  # paired seeds at each look
+SCHEDULE = looks(3)  # paired seeds at each look
 
 
 def sgd_config(ctx, lr: float, seed: int, batch: int | str = BATCH):

@@ -32,7 +32,7 @@ import torch
 from dlbasic.evaluation.calibration import expected_calibration_error
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, pm
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -40,7 +40,7 @@ DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--da
 EPOCHS, SUBSET, BATCH, BINS, TEST_FRACTION = 20, 500, 32, 15, 0.5
 MIXING = {"mixup": {"mixup": 0.4}, "cutmix": {"cutmix": 1.0}}  # Zhang et al.'s alpha 0.4; Yun et al.'s 1.0
 METHODS = {"plain": {}, **MIXING, "label smoothing": {"label_smoothing": 0.1}}  # smoothing: reported beside
-SCHEDULE = (3, 6)
+SCHEDULE = looks(3)
 TRAIN = "dlbasic.studies.mixing:accuracy_and_calibration"
 # seconds of one training and its measurement by training target (one thread, quick profile)
 COSTS = {"plain": 5.7, "mixup": 6.0, "cutmix": 5.7, "label smoothing": 5.7}

@@ -40,7 +40,7 @@ import torch
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import CONTRADICTED, SUPPORTED, Measurements, Run, Study, Verdict, not_run
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 from dlbasic.optim import default_lr
 from dlbasic.optim.landscapes import get_landscape, lr_grid_optimizer
 from dlbasic.studies.learning_rate import half_decades, looks_done, next_seed_runs, outward, probe_run, tuning_seed
@@ -57,7 +57,7 @@ BATCHES = {BATCH: 1000}  # batch size -> step cap
 TARGET = 0.05  # the threshold: 5 % of ln(classes), the loss at chance
 PROBE_EXAMPLES = 128  # probe the training loss every 128 examples (every step at 512)
 PROBE_SIZE = 256
-SCHEDULE = (5, 10)  # paired seeds at each look
+SCHEDULE = looks(5)  # paired seeds at each look
 NAMES = ("momentum", "sgd")
 
 

@@ -26,7 +26,7 @@ order (MNIST), per seed. Not reaching the threshold counts as the cap + 1.
 
 Runs: stage 1 the quadratic on the tuning seed (every rate at once, one run per method) and each method's
 MNIST rates on the tuning seed; then per paired seed the quadratic (every rate; the tuned one is read) and
-MNIST at the tuned rates, in looks of 3 and then 6 seeds.
+MNIST at the tuned rates, in looks of 3, 6 and then 12 seeds.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, not_run, unit_seeds
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 from dlbasic.studies.adagrad import data_name, mlp_problem, train_steps
 from dlbasic.studies.learning_rate import half_decades, tuning_seed
 
@@ -49,7 +49,7 @@ DATA = "mnist5k"  # the source its MNIST runs train on, unless the lab names one
 
 NAMES = ("nesterov", "momentum")
 MU = 0.99
-SCHEDULE = (3, 6)
+SCHEDULE = looks(3)
 DIM, KAPPA = 100, 1e4
 QUAD_LRS = half_decades(-4, 1)  # 0.01 ... 3.16 (the largest curvature is 1)
 QUAD_THRESHOLD, QUAD_CAP = 1e-6, 5000  # f / f(x0); steps

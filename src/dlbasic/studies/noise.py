@@ -34,13 +34,13 @@ from torch import nn
 from dlbasic.data import ImageDataset
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, unit_seeds
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
 
 EPOCHS, SUBSET = 15, 1000
-SCHEDULE = (6, 12)  # paired seeds at each look
+SCHEDULE = looks(6)  # paired seeds at each look
 TRAIN_SIGMA = {"input": 0.3, "weight": 0.03}  # Gaussian noise while training: pixels in [0, 1], every weight
 CURVE = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # test noise levels as multiples of the training level
 JUDGED = (0.5, 1.5, 2.0, 3.0)  # every noisy level but the training one: robustness away from what training saw

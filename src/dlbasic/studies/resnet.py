@@ -34,7 +34,7 @@ from torch import nn
 from dlbasic.callbacks import Callback
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm, seeds_of_every_arm
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 from dlbasic.models._layers import conv_norm_act
 from dlbasic.models.resnet import BasicBlock
 
@@ -44,7 +44,7 @@ NETS = {"plain-8": (1, "none"), "plain-32": (5, "none"), "resnet-32": (5, "A")} 
 WIDTHS = (8, 16, 32)  # He et al.'s CIFAR widths 16-32-64, halved
 EPOCHS, BATCH, LR, MOMENTUM, WEIGHT_DECAY = 4, 64, 0.05, 0.9, 1e-4  # He et al.'s rate 0.1 at batch 128, scaled
 MILESTONES = (0.5, 0.75)  # fractions of the run at which the learning rate is divided by 10 (He et al. 2016)
-SCHEDULE = (3, 6)  # paired seeds at each look
+SCHEDULE = looks(3)  # paired seeds at each look
 COST = {"plain-8": 4.0, "plain-32": 14.0, "resnet-32": 14.0}  # seconds of one training run (one thread, quick)
 
 

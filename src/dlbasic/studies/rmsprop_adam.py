@@ -17,7 +17,7 @@ Every cell of a paired seed shares its split, initialization and data order; a r
 non-finite scores the chance accuracy. "RMSprop is used instead of Adadelta" is a statement about practice,
 not measurable here: both optimizers' regrets are reported.
 
-Runs: one per (task, optimizer, seed), its 7 rates (`grid_run`), in looks of 3 and then 6 paired seeds.
+Runs: one per (task, optimizer, seed), its 7 rates (`grid_run`), in looks of 3, 6 and then 12 paired seeds.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, pm
-from dlbasic.lab.verdicts import ACCURACY, part, verdict
+from dlbasic.lab.verdicts import ACCURACY, looks, part, verdict
 from dlbasic.optim import default_lr
 from dlbasic.studies.adagrad import data_name, evaluate, mlp_problem, train_steps
 
@@ -42,7 +42,7 @@ TASKS: dict[str, dict[str, Any]] = {
 ADAM, RIVALS = "adam", ("momentum", "rmsprop", "adadelta")
 OPTIMIZERS = (ADAM, *RIVALS)
 OFFSETS = tuple(range(-3, 4))  # half-decades from the default
-SCHEDULE = (3, 6)
+SCHEDULE = looks(3)
 
 
 def grid(name: str) -> tuple[float, ...]:

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from dlbasic.lab.registry import register_study
 from dlbasic.lab.study import Measurements, Run, Study, Verdict, mean_std, unit_seeds
-from dlbasic.lab.verdicts import RATIO, part, verdict
+from dlbasic.lab.verdicts import RATIO, looks, part, verdict
 from dlbasic.training.run import load_data
 
 DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--data)
@@ -35,7 +35,7 @@ DATA = "mnist5k"  # the source its runs train on, unless the lab names one (--da
 STRENGTHS = (0.0, 1e-3, 1e-2, 1e-1)  # lambda of the penalty lambda/2 ||w||^2; the curve reported
 JUDGED, BASE = "0.01", "0"  # the decisive comparison: lambda = 1e-2 against no penalty
 EPOCHS, SUBSET, PROBES = 20, 500, 500
-SCHEDULE = (3, 6)  # paired seeds at each look
+SCHEDULE = looks(3)  # paired seeds at each look
 MEASURE = "dlbasic.studies.weight_decay:penalized_model"
 COST = 0.5  # seconds of one run (one thread, quick profile)
 

@@ -223,9 +223,9 @@ class TrainConfig(RunConfig):
             choices=PRECISIONS,
         ),
     )
-    channels_last: bool | None = field(  # None: on for conv nets when bf16 runs on a CPU
+    channels_last: bool | None = field(  # None: on for conv nets on a CPU
         default=None,
-        metadata=_engineering("NHWC memory format (default: on for convolutional nets trained in bf16 on a CPU)"),
+        metadata=_engineering("NHWC memory format (default: on for convolutional nets on a CPU)"),
     )
     compile: bool = field(
         default=False,

@@ -152,6 +152,26 @@ def test_lab_training_cache_holds_only_tensors_and_never_runs_code(tmp_path, cap
         assert torch.load(cache, weights_only=True)["summary"]["test_accuracy"] == first["test_accuracy"]
 
 
+def test_lab_runs_train_in_fp32_and_conv_nets_in_nhwc_on_a_cpu(tmp_path):
+    """Verdicts do not depend on whether a machine computes in bf16; the layout is the trainer's CPU default."""
+    import torch
+    from torch import nn
+
+    from dlbasic.studies import LabContext, Profile
+    from dlbasic.training.run import load_data
+
+    ctx = LabContext(Profile("tiny", (0,), 0.2, "digits", "cpu"), tmp_path)
+    cfg = ctx.config(model="simple_cnn", epochs=1)
+    assert cfg.precision == "fp32"
+    summary = ctx.train(cfg)
+    assert summary["precision"] == "fp32" and summary["channels_last"] is True
+    data = load_data(cfg)
+    for model, nhwc in ((nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10)), True), (None, False)):
+        model = model or nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        trainer = ctx.fit_model(cfg, data, model, torch.optim.SGD(model.parameters(), lr=0.1))
+        assert trainer.precision == "fp32" and trainer.channels_last is nhwc
+
+
 def test_lab_cache_key_follows_the_code_and_the_data(tmp_path, monkeypatch):
     from dlbasic.lab import LabContext, Profile, context
 

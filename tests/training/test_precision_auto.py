@@ -24,11 +24,13 @@ def test_auto_precision_follows_the_hardware(monkeypatch, has_bf16: bool, expect
         assert resolve_precision(explicit, CPU) == explicit
 
 
-def test_auto_channels_last_only_for_conv_nets_in_bf16_on_cpu() -> None:
+def test_auto_channels_last_only_for_conv_nets_on_cpu_in_any_precision() -> None:
     assert resolve_channels_last(None, "bf16", CPU, CONV) is True
-    assert resolve_channels_last(None, "fp32", CPU, CONV) is False
+    assert resolve_channels_last(None, "fp32", CPU, CONV) is True
     assert resolve_channels_last(None, "bf16", CPU, MLP) is False
+    assert resolve_channels_last(None, "fp32", CPU, MLP) is False
     assert resolve_channels_last(None, "bf16", torch.device("meta"), CONV) is False
+    assert resolve_channels_last(None, "fp32", torch.device("meta"), CONV) is False
     assert resolve_channels_last(False, "bf16", CPU, CONV) is False
     assert resolve_channels_last(True, "fp32", CPU, MLP) is True
 
@@ -39,4 +41,24 @@ def test_a_run_records_what_auto_resolved_to(monkeypatch, has_bf16: bool) -> Non
     cfg = TrainConfig(data="digits", model="simple_cnn", epochs=1, train_subset=128, device="cpu")
     summary = train(cfg, None, progress=False)
     assert summary["precision"] == ("bf16" if has_bf16 else "fp32")
-    assert summary["channels_last"] is has_bf16
+    assert summary["channels_last"] is True  # a conv net on a CPU, in either precision
+
+
+def test_nhwc_fp32_trains_like_contiguous_fp32() -> None:
+    """The default memory format changes only the order of sums: the same SGD run in either layout ends
+    with the same weights up to float rounding (without dropout, whose masks are drawn in memory order, and
+    with SGD: Adam would amplify rounding in near-zero gradients)."""
+    runs = {}
+    for cl in (False, None):
+        cfg = TrainConfig(
+            data="digits", model="simple_cnn", optimizer="sgd", lr=0.05, epochs=1, train_subset=128, seed=3
+        )
+        cfg.model_options = {"dropout": 0.0}
+        cfg.device = "cpu"
+        cfg.precision, cfg.channels_last = "fp32", cl
+        runs[cl] = train(cfg, None, progress=False)
+    assert runs[False]["channels_last"] is False and runs[None]["channels_last"] is True
+    a, b = (runs[cl]["model"].state_dict() for cl in (False, None))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)

@@ -73,7 +73,7 @@ class Trainer:
         seed: seeds the shuffling and the batch transforms.
         precision: "fp32", "bf16" (autocast), "fp16" (CUDA autocast with a GradScaler) or "auto"
             (bf16 where the hardware computes in bf16 natively, else fp32; see `resolve_precision`).
-        channels_last: NHWC memory format; None picks it for conv nets in bf16 on a CPU.
+        channels_last: NHWC memory format; None picks it for conv nets on a CPU.
         grad_clip: clip the global gradient norm to this value.
         transforms: batch transforms `t(x, y, generator) -> (x, y)` applied to training batches.
         loss_terms: functions `f(model) -> Tensor` added to the loss (explicit penalties).

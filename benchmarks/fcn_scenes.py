@@ -79,7 +79,7 @@ def step_times(models: list[str], repeats: int = 7, batch: int = 32) -> dict[str
     dtype = autocast_dtype(precision)
     nets = {m: create_model(m, 11, 1, 96, **STRIDE) for m in models}
     formats = {
-        m: torch.channels_last if resolve_channels_last(None, precision, cpu, n) else torch.contiguous_format
+        m: torch.channels_last if resolve_channels_last(None, cpu, n) else torch.contiguous_format
         for m, n in nets.items()
     }
     nets = {m: n.to(memory_format=formats[m]) for m, n in nets.items()}

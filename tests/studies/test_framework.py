@@ -166,8 +166,9 @@ def test_lab_runs_train_in_fp32_and_conv_nets_in_nhwc_on_a_cpu(tmp_path):
     summary = ctx.train(cfg)
     assert summary["precision"] == "fp32" and summary["channels_last"] is True
     data = load_data(cfg)
-    for model, nhwc in ((nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10)), True), (None, False)):
-        model = model or nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    for model, nhwc in ((conv, True), (mlp, False)):
         trainer = ctx.fit_model(cfg, data, model, torch.optim.SGD(model.parameters(), lr=0.1))
         assert trainer.precision == "fp32" and trainer.channels_last is nhwc
 

@@ -24,15 +24,12 @@ def test_auto_precision_follows_the_hardware(monkeypatch, has_bf16: bool, expect
         assert resolve_precision(explicit, CPU) == explicit
 
 
-def test_auto_channels_last_only_for_conv_nets_on_cpu_in_any_precision() -> None:
-    assert resolve_channels_last(None, "bf16", CPU, CONV) is True
-    assert resolve_channels_last(None, "fp32", CPU, CONV) is True
-    assert resolve_channels_last(None, "bf16", CPU, MLP) is False
-    assert resolve_channels_last(None, "fp32", CPU, MLP) is False
-    assert resolve_channels_last(None, "bf16", torch.device("meta"), CONV) is False
-    assert resolve_channels_last(None, "fp32", torch.device("meta"), CONV) is False
-    assert resolve_channels_last(False, "bf16", CPU, CONV) is False
-    assert resolve_channels_last(True, "fp32", CPU, MLP) is True
+def test_auto_channels_last_only_for_conv_nets_on_cpu() -> None:
+    assert resolve_channels_last(None, CPU, CONV) is True
+    assert resolve_channels_last(None, CPU, MLP) is False
+    assert resolve_channels_last(None, torch.device("meta"), CONV) is False
+    assert resolve_channels_last(False, CPU, CONV) is False
+    assert resolve_channels_last(True, CPU, MLP) is True
 
 
 @pytest.mark.parametrize("has_bf16", [True, False])

@@ -119,7 +119,7 @@ class Trainer:
         self.device = torch.device(device)
         self.model = model.to(self.device)
         precision = resolve_precision(precision, self.device)
-        channels_last = resolve_channels_last(channels_last, precision, self.device, model)
+        channels_last = resolve_channels_last(channels_last, self.device, model)
         self.channels_last = channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
